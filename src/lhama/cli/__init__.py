@@ -1,0 +1,51 @@
+"""The ``lhama`` command line.
+
+Each command group lives in its own module of this package and only parses options, calls one
+public function of a lower layer and prints the result. :func:`main` is the only place that
+turns a :class:`~lhama.errors.LhamaError` into a red one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from lhama.cli import chat, models
+from lhama.errors import LhamaError
+
+app = typer.Typer(
+    name="lhama",
+    help="Build, train, evaluate and serve multimodal LLMs that speak Brazilian Portuguese.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+# Command groups register here, one line each.
+app.command("chat")(chat.chat)
+app.add_typer(models.app, name="models")
+
+
+def main() -> None:
+    """Console entry point: run the app, print user errors as one red line, exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except LhamaError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        Console(stderr=True).print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click's own usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
