@@ -1,0 +1,5 @@
+"""``python -m lhama`` runs the CLI."""
+
+from lhama.cli import main
+
+main()
