@@ -1,8 +1,130 @@
-"""``lhama chat``: talk to a model in the terminal."""
+"""``lhama chat``: talk to a model in the terminal, one-shot or interactively."""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
 
-def chat() -> None:
-    """Chat with a model (not yet implemented)."""
-    raise NotImplementedError
+import typer
+from rich.console import Console
+
+from lhama.errors import ConfigError, LhamaError
+from lhama.model.generate import Completion, GenerationConfig
+from lhama.model.build import load_model
+from lhama.model.weights import resolve_model_dir
+from lhama.serve.session import ChatSession
+
+REPL_HELP = """Commands: /image PATH  attach an image to the next question
+          /reset       start a new conversation
+          /help        show this help
+          /exit        leave (or Ctrl-D)
+Ctrl-C stops the answer being written; the conversation goes on."""
+
+
+def chat(
+    prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = "gemma-3-270m",
+    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None,
+    system: Annotated[Optional[str], typer.Option(help="System prompt. Default: answer in Brazilian Portuguese. Pass '' for none.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate per answer.")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 = greedy (deterministic); higher = more varied.")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling: keep the tokens that make up this probability mass.")] = 1.0,
+    repetition_penalty: Annotated[float, typer.Option(help="Above 1 discourages repeating tokens; small models loop less.")] = 1.1,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for sampling (same seed, same answer).")] = None,
+    stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable).")] = None,
+) -> None:
+    """Chat with a model in Portuguese. Answers stream as they are written.
+
+    Examples:
+
+      lhama chat "Qual é a capital do Brasil?"
+
+      lhama chat --model ./meu-llava --image foto.jpg "Descreva a imagem."
+
+      lhama chat            (interactive; type /help inside)
+    """
+    generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop)
+    err = Console(stderr=True)
+    started = time.perf_counter()
+    model_dir = resolve_model_dir(model, "gemma-3-270m", auto_prepare=True, progress=err.print)
+    with err.status(f"loading {model} ..."):
+        loaded = load_model(model_dir)
+    err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
+    session = ChatSession(loaded, generation, system_prompt=system)
+    for path in image or []:
+        session.attach_image(path)
+    if prompt is not None:
+        _answer(session, prompt, err)
+        return
+    _repl(session, err)
+
+
+def _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop) -> GenerationConfig:
+    try:
+        return GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                repetition_penalty=repetition_penalty, seed=seed, stop=tuple(stop or ()))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _answer(session: ChatSession, text: str, err: Console) -> None:
+    """Stream one answer to stdout; Ctrl-C ends the answer, not the program."""
+    started = time.perf_counter()
+    stream = session.ask(text)
+    try:
+        for item in stream:
+            if isinstance(item, Completion):
+                elapsed = time.perf_counter() - started
+                rate = len(item.token_ids) / elapsed if elapsed > 0 else 0.0
+                err.print(f"[dim]{len(item.token_ids)} tokens, {rate:.1f} tokens/s[/]")
+            else:
+                sys.stdout.write(item)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        stream.close()
+        err.print("\n[yellow](interrupted)[/]")
+    sys.stdout.write("\n")
+
+
+def _repl(session: ChatSession, err: Console) -> None:
+    try:
+        import readline  # noqa: F401  (arrow keys and history for input())
+    except ImportError:
+        pass
+    err.print(f"[bold]lhama chat[/] with {session.loaded.name}. {REPL_HELP.splitlines()[0]} /help for more.")
+    while True:
+        try:
+            line = input("você> ").strip()
+        except EOFError:
+            err.print()
+            return
+        except KeyboardInterrupt:
+            err.print("\n(Ctrl-D or /exit to leave)")
+            continue
+        if line and not _command(session, line, err):
+            return
+
+
+def _command(session: ChatSession, line: str, err: Console) -> bool:
+    """Handle one REPL line; False means leave."""
+    command, _, argument = line.partition(" ")
+    if command in ("/exit", "/quit"):
+        return False
+    if command == "/help":
+        err.print(REPL_HELP)
+    elif command == "/reset":
+        session.reset()
+        err.print("[dim]new conversation[/]")
+    elif command == "/image":
+        try:
+            session.attach_image(Path(argument.strip()).expanduser())
+            err.print(f"[dim]attached {argument.strip()}; now ask about it[/]")
+        except LhamaError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+    elif command.startswith("/"):
+        err.print(f"[red]unknown command {command}[/]; /help lists them")
+    else:
+        _answer(session, line, err)
+    return True

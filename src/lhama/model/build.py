@@ -1,0 +1,279 @@
+"""Config and directories -> a ready model: compose parts, load and save model directories.
+
+A lhama model directory is a LLaVA directory: ``config.json`` (``model_type: llava``, the LM's
+``text_config``, the tower's ``vision_config``, plus lhama's own block under ``"lhama"``),
+``model.safetensors`` in transformers' LLaVA key layout, the tokenizer (with ``<image>``) and
+``preprocessor_config.json``. So transformers' ``LlavaForConditionalGeneration`` (and tools
+built on it) load it unchanged. Text-only models are plain causal-LM directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, LlavaConfig
+
+from lhama.config import from_dict, to_dict
+from lhama.data.media import ImageSpec
+from lhama.errors import CheckpointError
+from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.encoders import has_cls_token, image_token_count
+from lhama.model.lhama import LhamaModel
+from lhama.model.projector import MultiModalProjector
+
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class LoadedModel:
+    """A model with everything needed to prompt it."""
+
+    model: LhamaModel
+    tokenizer: Any
+    image_spec: ImageSpec | None = None
+    name: str = ""
+
+    @property
+    def config(self) -> LhamaConfig:
+        return self.model.config
+
+    def expansions(self) -> dict[int, int]:
+        """Placeholder token id -> tokens per media item (what ``<image>`` expands to)."""
+        if self.config.image is None:
+            return {}
+        count = image_token_count(self.model.vision_tower.config, self.config.image)
+        return {self.model.token_ids["image"]: count}
+
+
+def compose(
+    config: LhamaConfig,
+    language_model: nn.Module,
+    tokenizer: Any,
+    vision_tower: nn.Module | None = None,
+    image_spec: ImageSpec | None = None,
+) -> LoadedModel:
+    """Join an LM, its tokenizer and (optionally) a vision tower with a fresh projector.
+
+    Adds the placeholder tokens to the tokenizer and grows the LM's embeddings if needed.
+    """
+    token_ids = add_placeholder_tokens(tokenizer, language_model, config)
+    projector = None
+    if config.image is not None:
+        if vision_tower is None:
+            raise CheckpointError("the config has an image branch but no vision tower was given")
+        projector = MultiModalProjector(
+            int(vision_tower.config.hidden_size), language_model.config.hidden_size, config.image.projector
+        )
+        image_spec = image_spec or ImageSpec(size=int(vision_tower.config.image_size))
+    model = LhamaModel(config, language_model, vision_tower, projector, token_ids)
+    return LoadedModel(model, tokenizer, image_spec)
+
+
+def add_placeholder_tokens(tokenizer: Any, language_model: nn.Module, config: LhamaConfig) -> dict[str, int]:
+    """Make each placeholder one special token; return modality -> token id."""
+    placeholders = config.placeholders
+    if placeholders:
+        tokenizer.add_tokens(list(placeholders.values()), special_tokens=True)
+        if len(tokenizer) > language_model.get_input_embeddings().num_embeddings:
+            language_model.resize_token_embeddings(len(tokenizer))
+    return {name: tokenizer.convert_tokens_to_ids(text) for name, text in placeholders.items()}
+
+
+def build_model(
+    lm_dir: str | Path,
+    vision_dir: str | Path | None = None,
+    config: LhamaConfig | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> LoadedModel:
+    """Compose a new model from a pretrained LM directory and an optional vision directory
+    (a CLIP/SigLIP vision model, or a full CLIP/SigLIP whose vision half is used)."""
+    config = config or LhamaConfig(image=ImageConfig() if vision_dir else None)
+    language_model = _from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
+    tokenizer = _tokenizer(lm_dir)
+    tower, spec = None, None
+    if vision_dir is not None:
+        full = _from_pretrained(AutoModel, vision_dir, dtype)
+        tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
+        if not hasattr(tower.config, "image_size"):
+            raise CheckpointError(f"{vision_dir} is not a vision model (its config has no image_size)")
+        spec = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json", tower.config.image_size)
+    loaded = compose(config, language_model, tokenizer, tower, spec)
+    loaded.name = Path(lm_dir).name
+    return loaded
+
+
+def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """Load a lhama/LLaVA directory, or a plain causal-LM directory as a text-only model."""
+    model_dir = Path(model_dir)
+    raw = _read_config(model_dir)
+    if "lhama" not in raw and raw.get("model_type") != "llava":
+        language_model = _from_pretrained(AutoModelForCausalLM, model_dir, dtype)
+        loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), _tokenizer(model_dir))
+    else:
+        loaded = _load_multimodal(model_dir, raw, dtype)
+    loaded.name = model_dir.name
+    loaded.model.eval()
+    return loaded
+
+
+def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
+    config = _lhama_config(raw)
+    language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
+    tower = AutoModel.from_config(_sub_config(raw["vision_config"]), dtype=dtype) if config.image else None
+    spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
+    loaded = compose(config, language_model, _tokenizer(model_dir), tower, spec)
+    _load_weights(loaded.model, model_dir)
+    loaded.model.to(dtype)
+    return loaded
+
+
+def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
+    """Write ``loaded`` as a model directory, atomically (temp dir + rename)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        _write_model_dir(loaded, tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
+    model = loaded.model
+    if model.config.image is None:
+        model.language_model.save_pretrained(directory)
+    else:
+        (directory / "config.json").write_text(json.dumps(_multimodal_config(loaded), indent=2) + "\n")
+        save_file(_state_dict_for_disk(model), directory / WEIGHTS, metadata={"format": "pt"})
+        (directory / "preprocessor_config.json").write_text(
+            json.dumps(loaded.image_spec.to_preprocessor_config(), indent=2) + "\n"
+        )
+        if getattr(model.language_model, "generation_config", None) is not None:
+            model.language_model.generation_config.save_pretrained(directory)
+    loaded.tokenizer.save_pretrained(directory)
+
+
+def _multimodal_config(loaded: LoadedModel) -> dict:
+    """LlavaConfig-compatible ``config.json`` content, plus lhama's own block."""
+    model, image = loaded.model, loaded.config.image
+    tower_config = model.vision_tower.config
+    text_config = model.language_model.config
+    llava = LlavaConfig(
+        vision_config=tower_config.to_dict(),
+        text_config=text_config.to_dict(),
+        image_token_index=model.token_ids["image"],
+        image_seq_length=image_token_count(tower_config, image),
+        projector_hidden_act="gelu",
+        vision_feature_layer=image.feature_layer,
+        vision_feature_select_strategy="default" if has_cls_token(tower_config) and image.select == "patch" else "full",
+        multimodal_projector_bias=image.projector.bias,
+        tie_word_embeddings=bool(getattr(text_config, "tie_word_embeddings", False)),
+    )
+    data = llava.to_dict()
+    data["architectures"] = ["LlavaForConditionalGeneration"]
+    data["lhama"] = to_dict(loaded.config)
+    if image.projector.kind != "mlp2x_gelu":
+        data["model_type"] = "lhama"  # transformers' LLaVA has only the 2-layer MLP projector
+        data["architectures"] = ["LhamaModel"]
+    return data
+
+
+def _state_dict_for_disk(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without tied duplicates (safetensors stores each tensor once)."""
+    state = model.state_dict()
+    head, embed = "language_model.lm_head.weight", "language_model.model.embed_tokens.weight"
+    if head in state and embed in state and state[head].data_ptr() == state[embed].data_ptr():
+        del state[head]
+    return {key: value.contiguous() for key, value in state.items()}
+
+
+def _load_weights(model: nn.Module, model_dir: Path) -> None:
+    state = _read_safetensors(model_dir)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {"language_model.lm_head.weight"} if _is_tied(model) else set()
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        key = (missing or unexpected)[0]
+        kind = "is missing weight" if missing else "has unexpected weight"
+        raise CheckpointError(
+            f"{model_dir} {kind} {key} ({len(missing)} missing, {len(unexpected)} unexpected); "
+            "is it a complete lhama/LLaVA model directory?"
+        )
+
+
+def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
+    index = model_dir / f"{WEIGHTS}.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else [WEIGHTS]
+    state: dict[str, torch.Tensor] = {}
+    for name in files:
+        path = model_dir / name
+        if not path.is_file():
+            raise CheckpointError(f"{model_dir} has no {name}")
+        try:
+            state.update(load_file(path))
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise CheckpointError(f"cannot read {path}: {exc}") from None
+    return state
+
+
+def _is_tied(model: LhamaModel) -> bool:
+    lm = model.language_model
+    head = lm.get_output_embeddings()
+    return head is not None and head.weight.data_ptr() == lm.get_input_embeddings().weight.data_ptr()
+
+
+def _lhama_config(raw: dict) -> LhamaConfig:
+    if "lhama" in raw:
+        return from_dict(LhamaConfig, raw["lhama"])
+    # A LLaVA directory made by other tools: read its choices into lhama's config.
+    layer = raw.get("vision_feature_layer", -2)
+    if not isinstance(layer, int):
+        raise CheckpointError("LLaVA models with several vision_feature_layer values are not supported yet")
+    select = "full" if raw.get("vision_feature_select_strategy") == "full" else "patch"
+    return LhamaConfig(image=ImageConfig(feature_layer=layer, select=select))
+
+
+def _sub_config(data: dict) -> Any:
+    data = dict(data)
+    return AutoConfig.for_model(data.pop("model_type"), **data)
+
+
+def _read_config(model_dir: Path) -> dict:
+    if not model_dir.is_dir():
+        raise CheckpointError(f"model directory not found: {model_dir}")
+    path = model_dir / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{model_dir} has no config.json: not a Hugging Face model directory")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.Module:
+    _read_config(Path(directory))
+    try:
+        return cls.from_pretrained(str(directory), dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot load {directory}: {str(exc).splitlines()[0]}") from None
+
+
+def _tokenizer(directory: str | Path) -> Any:
+    try:
+        return AutoTokenizer.from_pretrained(str(directory))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot load the tokenizer of {directory}: {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,50 @@
+"""Model configuration: which media branches a model has and how they are joined to the LM.
+
+The decoder and the encoder towers keep their own Hugging Face configs (they travel inside
+``config.json`` as ``text_config`` / ``vision_config``, as in LLaVA). What lhama adds is small
+and lives here as frozen dataclasses, stored under the ``"lhama"`` key of ``config.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ProjectorKind = Literal["mlp2x_gelu", "linear"]
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    kind: ProjectorKind = "mlp2x_gelu"  # LLaVA-1.5: Linear -> GELU -> Linear
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The image branch: a vision tower whose hidden states become patch tokens."""
+
+    placeholder: str = "<image>"
+    feature_layer: int = -2  # LLaVA-1.5 takes the penultimate layer: less CLIP-objective specific
+    select: Literal["patch", "full"] = "patch"  # "patch" drops the CLS token (LLaVA "default")
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    max_image_side: int = 4096  # larger inputs are downscaled before preprocessing
+
+    def __post_init__(self) -> None:
+        if not self.placeholder.startswith("<") or not self.placeholder.endswith(">"):
+            raise ValueError(f"image.placeholder must look like <name>, got {self.placeholder!r}")
+
+
+@dataclass(frozen=True)
+class LhamaConfig:
+    """What lhama adds on top of the LM's own config. ``image=None`` means text only."""
+
+    image: ImageConfig | None = None
+    system_prompt: str = (
+        "Você é um assistente prestativo. Responda sempre em português do Brasil, "
+        "de forma clara e breve."
+    )
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """Modality name -> placeholder text, for every configured branch."""
+        return {"image": self.image.placeholder} if self.image else {}

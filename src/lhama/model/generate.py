@@ -1,0 +1,190 @@
+"""Autoregressive generation with a KV cache: greedy or sampled (temperature, top-p, seed),
+stop strings, and streaming text deltas as tokens arrive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lhama.model.lhama import LhamaModel
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy (deterministic)
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0  # >1 discourages tokens already in the sequence (CTRL-style)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    use_cache: bool = True  # False recomputes the whole sequence each step (for checking)
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+@dataclass
+class Completion:
+    """What a finished generation produced."""
+
+    text: str
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: str = "length"  # "stop" (EOS or stop string) or "length"
+    prompt_tokens: int = 0
+
+
+@torch.inference_mode()
+def generate_ids(
+    model: LhamaModel,
+    input_ids: Sequence[int],
+    config: GenerationConfig,
+    media: Mapping[str, torch.Tensor] | None = None,
+    eos_ids: Sequence[int] = (),
+) -> Iterator[int]:
+    """Yield new token ids one at a time; stops after an EOS id or ``max_new_tokens``."""
+    device = model.language_model.get_input_embeddings().weight.device
+    sequence = torch.tensor([list(input_ids)], dtype=torch.long, device=device)  # (1, T)
+    generator = _generator(config.seed, device)
+    out = model(sequence, media=media, use_cache=config.use_cache, logits_to_keep=1)
+    for _ in range(config.max_new_tokens):
+        logits = _adjust_logits(out.logits[0, -1].float(), sequence[0], config)  # (V,)
+        token = _pick(logits, config, generator)
+        yield token
+        if token in eos_ids:
+            return
+        next_token = torch.tensor([[token]], device=device)
+        sequence = torch.cat([sequence, next_token], dim=1)
+        if config.use_cache:
+            out = model.language_model(input_ids=next_token, past_key_values=out.past_key_values,
+                                       use_cache=True, logits_to_keep=1)
+        else:
+            out = model(sequence, media=media, use_cache=False, logits_to_keep=1)
+
+
+def stream_text(
+    tokenizer: Any,
+    token_ids: Iterator[int],
+    stop: Sequence[str] = (),
+    eos_ids: Sequence[int] = (),
+) -> Iterator[str]:
+    """Turn a stream of token ids into text deltas, ending at the first stop string.
+
+    Text that might be the start of a stop string, or an incomplete UTF-8 character, is held
+    back until the next token decides it. Decoding the whole answer each step (rather than
+    token by token) keeps multi-token characters and word-joining spaces right.
+    """
+    ids: list[int] = []
+    emitted = ""
+    for token in token_ids:
+        if token in eos_ids:
+            break
+        ids.append(token)
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        cut = _find_stop(text, stop)
+        if cut is not None:
+            yield text[len(emitted):cut]
+            return
+        safe = len(text) - _held_back(text, stop)
+        if safe > len(emitted):
+            yield text[len(emitted):safe]
+            emitted = text[:safe]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    if len(text) > len(emitted):
+        yield text[len(emitted):]
+
+
+def complete(
+    model: LhamaModel,
+    tokenizer: Any,
+    input_ids: Sequence[int],
+    config: GenerationConfig,
+    media: Mapping[str, torch.Tensor] | None = None,
+) -> Iterator[str | Completion]:
+    """Stream text deltas, then yield one :class:`Completion` with the totals."""
+    eos_ids = eos_token_ids(model, tokenizer)
+    produced: list[int] = []
+
+    def counted() -> Iterator[int]:
+        for token in generate_ids(model, input_ids, config, media, eos_ids):
+            produced.append(token)
+            yield token
+
+    pieces = []
+    for delta in stream_text(tokenizer, counted(), config.stop, eos_ids):
+        pieces.append(delta)
+        yield delta
+    hit_end = bool(produced) and (produced[-1] in eos_ids or len(produced) < config.max_new_tokens)
+    yield Completion("".join(pieces), produced, "stop" if hit_end else "length", len(input_ids))
+
+
+def eos_token_ids(model: LhamaModel, tokenizer: Any) -> tuple[int, ...]:
+    """Every id that ends a turn: the tokenizer's EOS plus the generation config's."""
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    gen_config = getattr(model.language_model, "generation_config", None)
+    configured = getattr(gen_config, "eos_token_id", None)
+    if configured is not None:
+        ids.update([configured] if isinstance(configured, int) else configured)
+    return tuple(sorted(ids))
+
+
+def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _adjust_logits(logits: torch.Tensor, sequence: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+    if config.repetition_penalty != 1.0:
+        logits = logits.clone()
+        seen = torch.unique(sequence)
+        scores = logits[seen]
+        logits[seen] = torch.where(scores > 0, scores / config.repetition_penalty, scores * config.repetition_penalty)
+    return logits
+
+
+def _pick(logits: torch.Tensor, config: GenerationConfig, generator: torch.Generator | None) -> int:
+    if config.temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / config.temperature, dim=-1)
+    if config.top_p < 1.0:
+        probs = _top_p_filter(probs, config.top_p)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability mass reaches ``top_p``."""
+    sorted_probs, order = torch.sort(probs, descending=True)
+    before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass of strictly better tokens
+    sorted_probs[before >= top_p] = 0.0
+    filtered = torch.zeros_like(probs).scatter(0, order, sorted_probs)
+    return filtered / filtered.sum()
+
+
+def _find_stop(text: str, stop: Sequence[str]) -> int | None:
+    positions = [text.find(s) for s in stop if s and s in text]
+    return min(positions) if positions else None
+
+
+def _held_back(text: str, stop: Sequence[str]) -> int:
+    """How many trailing characters to keep back: an incomplete character, or a stop prefix."""
+    if text.endswith("\ufffd"):
+        return 1
+    longest = 0
+    for s in stop:
+        for size in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:size]):
+                longest = max(longest, size)
+                break
+    return longest

@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny random-initialised models built from configs, no downloads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoModel, AutoModelForCausalLM, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerFast
+
+from lhama.model.build import LoadedModel, compose
+from lhama.model.config import ImageConfig, LhamaConfig
+
+CORPUS = [
+    "Qual é a capital do Brasil? A capital do Brasil é Brasília.",
+    "Descreva a imagem. Um gato preto dorme sobre o sofá da sala.",
+    "Usuário: olá! Assistente: Olá, como posso ajudar você hoje?",
+    "The quick brown fox jumps over the lazy dog.",
+]
+
+
+def tiny_tokenizer(vocab_size: int = 120) -> PreTrainedTokenizerFast:
+    """A real (trained) BPE tokenizer small enough for a width-32 test model."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>", "<pad>"])
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+
+
+def tiny_text_config(vocab_size: int = 128, tie: bool = False) -> LlamaConfig:
+    return LlamaConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=vocab_size, max_position_embeddings=512,
+        tie_word_embeddings=tie, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+    )
+
+
+def tiny_vision_config() -> CLIPVisionConfig:
+    # 32 px images in 8 px patches: 16 patch tokens (+ CLS, dropped by default).
+    return CLIPVisionConfig(
+        hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        image_size=32, patch_size=8,
+    )
+
+
+def tiny_loaded(image: ImageConfig | None = ImageConfig(), tie: bool = False, seed: int = 0) -> LoadedModel:
+    torch.manual_seed(seed)
+    language_model = AutoModelForCausalLM.from_config(tiny_text_config(tie=tie))
+    tower = AutoModel.from_config(tiny_vision_config()) if image else None
+    loaded = compose(LhamaConfig(image=image), language_model, tiny_tokenizer(), tower)
+    loaded.model.eval()
+    return loaded
+
+
+@pytest.fixture
+def tiny_vlm() -> LoadedModel:
+    return tiny_loaded()
+
+
+@pytest.fixture
+def tiny_lm() -> LoadedModel:
+    return tiny_loaded(image=None)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from lhama.data.conversation import TRANSCRIPT_PT, encode_prompt, render_prompt, stop_strings
+from lhama.errors import DataError
+from tests.conftest import tiny_tokenizer
+
+MESSAGES = [
+    {"role": "system", "content": "Responda em português."},
+    {"role": "user", "content": "Olá!"},
+    {"role": "assistant", "content": "Olá, como posso ajudar?"},
+    {"role": "user", "content": "Qual é a capital do Brasil?"},
+]
+
+
+def test_transcript_fallback_for_base_models() -> None:
+    tok = tiny_tokenizer()
+    assert not tok.chat_template
+    prompt = render_prompt(tok, MESSAGES)
+    assert prompt == (
+        "Responda em português.\n\nUsuário: Olá!\nAssistente: Olá, como posso ajudar?\n"
+        "Usuário: Qual é a capital do Brasil?\nAssistente:"
+    )
+    assert stop_strings(tok) == TRANSCRIPT_PT.stop
+
+
+def test_tokenizer_template_is_used_when_present() -> None:
+    tok = tiny_tokenizer()
+    tok.chat_template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+    assert render_prompt(tok, MESSAGES[:2]) == "<system>Responda em português.<user>Olá!<assistant>"
+    assert stop_strings(tok) == ()
+
+
+def test_system_turn_is_folded_when_the_template_rejects_it() -> None:
+    tok = tiny_tokenizer()
+    tok.chat_template = (
+        "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system') }}{% endif %}"
+        "[{{ m.role }}]{{ m.content }}{% endfor %}"
+    )
+    assert render_prompt(tok, MESSAGES[:2]) == "[user]Responda em português.\n\nOlá!"
+
+
+def test_placeholders_expand_in_place() -> None:
+    tok = tiny_tokenizer()
+    tok.add_tokens(["<image>"], special_tokens=True)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    ids = encode_prompt(tok, "a <image> b", {image_id: 3})
+    start = ids.index(image_id)
+    assert ids[start:start + 3] == [image_id] * 3 and ids.count(image_id) == 3
+
+
+@pytest.mark.parametrize(
+    "messages, message",
+    [([], "empty"), ([{"role": "robot", "content": "x"}], "role 'robot'"), ([{"role": "user"}], "no text")],
+)
+def test_bad_messages(messages, message) -> None:
+    with pytest.raises(DataError, match=message):
+        render_prompt(tiny_tokenizer(), messages)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lhama.data.conversation import encode_prompt
+from lhama.model.generate import Completion, GenerationConfig, complete, generate_ids, stream_text
+from tests.conftest import tiny_loaded
+
+
+def _run(loaded, config: GenerationConfig, with_image: bool = True) -> list[int]:
+    text = "<image>\nDescreva a imagem." if with_image else "Qual é a capital do Brasil?"
+    ids = encode_prompt(loaded.tokenizer, text, loaded.expansions())
+    torch.manual_seed(3)
+    media = {"image": torch.randn(1, 3, 32, 32)} if with_image else None
+    return list(generate_ids(loaded.model, ids, config, media))
+
+
+@pytest.mark.parametrize("with_image", [True, False])
+def test_cached_greedy_equals_uncached_greedy(tiny_vlm, with_image: bool) -> None:
+    cached = _run(tiny_vlm, GenerationConfig(max_new_tokens=20), with_image)
+    uncached = _run(tiny_vlm, GenerationConfig(max_new_tokens=20, use_cache=False), with_image)
+    assert len(cached) == 20
+    assert cached == uncached
+
+
+def test_sampling_is_reproducible_with_a_seed_and_varies_without(tiny_vlm) -> None:
+    config = GenerationConfig(max_new_tokens=15, temperature=1.5, seed=7)
+    first, second = _run(tiny_vlm, config), _run(tiny_vlm, config)
+    other = _run(tiny_vlm, GenerationConfig(max_new_tokens=15, temperature=1.5, seed=8))
+    assert first == second
+    assert first != other
+
+
+def test_tiny_top_p_is_greedy(tiny_vlm) -> None:
+    sampled = _run(tiny_vlm, GenerationConfig(max_new_tokens=10, temperature=1.0, top_p=1e-6, seed=1))
+    assert sampled == _run(tiny_vlm, GenerationConfig(max_new_tokens=10))
+
+
+class CharTokenizer:
+    """Decodes ids as characters, to test streaming and stop strings exactly."""
+
+    eos_token_id = 0
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(i) for i in ids)
+
+
+def test_stream_text_stops_at_stop_string_and_holds_back_prefixes() -> None:
+    ids = [ord(c) for c in "Brasília.\nUsuário: e depois?"]
+    deltas = list(stream_text(CharTokenizer(), iter(ids), stop=("\nUsuário:",)))
+    assert "".join(deltas) == "Brasília."
+    assert all("\n" not in d for d in deltas)  # "\n" waited until it proved to be a stop prefix
+
+
+def test_stream_text_stops_at_eos_and_flushes_held_text() -> None:
+    ids = [ord(c) for c in "ok\nU"] + [0] + [ord("x")]
+    assert "".join(stream_text(CharTokenizer(), iter(ids), stop=("\nUsuário:",), eos_ids=(0,))) == "ok\nU"
+
+
+def test_complete_reports_finish_reason_and_counts(tiny_vlm) -> None:
+    ids = encode_prompt(tiny_vlm.tokenizer, "Qual é a capital do Brasil?", {})
+    *deltas, done = complete(tiny_vlm.model, tiny_vlm.tokenizer, ids, GenerationConfig(max_new_tokens=5))
+    assert isinstance(done, Completion)
+    assert done.text == "".join(deltas)
+    assert done.prompt_tokens == len(ids) and len(done.token_ids) <= 5
+    assert done.finish_reason in ("length", "stop")
+
+
+@pytest.mark.parametrize("bad", [{"max_new_tokens": 0}, {"temperature": -1}, {"top_p": 0}])
+def test_invalid_generation_config(bad) -> None:
+    with pytest.raises(ValueError):
+        GenerationConfig(**bad)
