@@ -32,20 +32,7 @@ app.add_typer(models.app, name="models")
 def main() -> None:
     """Console entry point: run the app, print user errors as one red line, exit 2."""
     try:
-        code = app(standalone_mode=False)
+        app()  # standalone mode: typer handles --help, usage errors and exit codes
     except LhamaError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Abort:
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click's own usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
