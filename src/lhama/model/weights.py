@@ -206,6 +206,8 @@ def resolve_model_dir(
         return path
     if not auto_prepare:
         raise CheckpointError(f"model {spec!r} is not prepared; run `lhama models prepare {spec}`")
+    if progress:
+        progress(f"{spec} is used for the first time: preparing it once into {path} (about a minute)")
     return prepare(spec, home=home, progress=progress)
 
 
