@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def test_help_teaches_with_examples(monkeypatch, capsys) -> None:
     assert code == 0
     assert "lhama models prepare smollm2-135m-instruct" in out
     assert "--force" in out and "--all" in out and "LHAMA_HOME" in out
+
+
+def test_prepare_all_skips_packages_that_are_not_installed(smollm2_dir: Path, monkeypatch, capsys) -> None:
+    from lhama.model import weights
+
+    smol = weights.registry_entry("smollm2-135m-instruct")
+    ghost = dataclasses.replace(smol, name="ghost", package="lhama_no_such_package")
+    monkeypatch.setattr(weights, "REGISTRY", (ghost, smol))
+    monkeypatch.setenv("LHAMA_HOME", str(smollm2_dir.parents[1]))
+    code, out, _ = run_cli(["models", "prepare", "--all"], monkeypatch, capsys)
+    assert code == 0
+    assert f"smollm2-135m-instruct: {smollm2_dir}" in out
+    assert "ghost" not in out
