@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from lhama.errors import CheckpointError
 
@@ -157,7 +158,7 @@ def list_models(home: Path | None = None) -> list[ModelStatus]:
     return statuses
 
 
-def check_prepared(model_dir: Path) -> dict:
+def check_prepared(model_dir: Path) -> dict[str, Any]:
     """Cheap integrity check of a prepared directory: its manifest exists and every file it
     lists has the recorded size (catches interrupted copies and truncated files).
 
@@ -309,7 +310,7 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
     return out
 
 
-def reference_logits(model: torch.nn.Module, tokenizer) -> Reference:
+def reference_logits(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> Reference:
     """Logits of ``model`` on ``VERIFY_PROMPT`` (what a prepared copy must reproduce)."""
     input_ids = tokenizer(VERIFY_PROMPT, return_tensors="pt").input_ids
     with torch.no_grad():
@@ -317,7 +318,7 @@ def reference_logits(model: torch.nn.Module, tokenizer) -> Reference:
     return Reference(input_ids=input_ids, logits=logits)
 
 
-def save_plain(model: torch.nn.Module, tokenizer, out: Path) -> None:
+def save_plain(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
     """Write ``model`` (loaded from GGUF) as a plain float32 safetensors HF directory.
 
     transformers refuses to save a model it loaded from GGUF (it counts as quantized even once
