@@ -130,5 +130,8 @@ def _command(session: ChatSession, line: str, err: Console) -> bool:
     elif command.startswith("/"):
         err.print(f"[red]unknown command {command}[/]; /help lists them")
     else:
-        _answer(session, line, err)
+        try:
+            _answer(session, line, err)
+        except LhamaError as exc:  # a bad turn should not end the conversation
+            err.print(f"[bold red]error:[/] {exc}")
     return True
