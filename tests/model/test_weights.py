@@ -108,7 +108,7 @@ def test_auto_prepare_announces_itself_then_prepares(monkeypatch: pytest.MonkeyP
     messages: list[str] = []
     with pytest.raises(CheckpointError, match="is not installed"):
         resolve_model_dir(None, default="ghost", home=tmp_path, auto_prepare=True, progress=messages.append)
-    assert messages == [f"ghost is used for the first time: preparing it once into {tmp_path / 'models' / 'ghost'} (about a minute)"]
+    assert messages == [f"ghost is not prepared: preparing it once into {tmp_path / 'models' / 'ghost'} (about a minute)"]
 
 
 def test_prepared_smollm2_manifest(smollm2_dir: Path) -> None:
@@ -168,11 +168,17 @@ def test_truncated_safetensors_is_caught(smollm2_dir: Path, damaged_home: Path) 
     copy = damaged_home / "models" / SMOL
     with open(copy / "model.safetensors", "r+b") as f:
         f.truncate(1_000_000)
-    with pytest.raises(CheckpointError, match=r"model.safetensors is damaged: 1000000 bytes, expected \d+ bytes"):
+    with pytest.raises(CheckpointError, match=r"model.safetensors is damaged: 1000000 bytes, expected \d+ bytes\); run `lhama models prepare"):
         resolve_model_dir(SMOL, default=SMOL, home=damaged_home)
     with pytest.raises(CheckpointError, match="does not load"):
         verify(copy, reference)
     assert {s.source.name: s for s in list_models(damaged_home)}[SMOL].problem is not None
+    # `prepare` without --force repairs it (one more real conversion, ~30 s).
+    messages: list[str] = []
+    assert prepare(SMOL, home=damaged_home, progress=messages.append) == copy
+    assert messages[0].startswith("existing copy is damaged") and messages[1:] == list(weights.PREPARE_STEPS)
+    assert verify(copy, reference) <= 1e-4
+    assert check_prepared(copy)["files"] == check_prepared(smollm2_dir)["files"]
 
 
 def test_changed_weights_fail_logit_check(smollm2_dir: Path, damaged_home: Path) -> None:

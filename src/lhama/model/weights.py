@@ -190,8 +190,8 @@ def resolve_model_dir(
 
     ``spec`` (``default`` when None) is a local HF directory if it looks like a path (contains
     ``/``, starts with ``.`` or ``~``, or exists), else a registered name. A registered model
-    that is not prepared is prepared now when ``auto_prepare`` (about a minute, reported
-    through ``progress``), else CheckpointError tells the command that prepares it.
+    that is not prepared (or is damaged) is prepared now when ``auto_prepare`` (about a minute,
+    reported through ``progress``), else CheckpointError tells the command that prepares it.
 
     Raises:
         CheckpointError: unknown name, missing directory, or a directory without config.json
@@ -202,13 +202,15 @@ def resolve_model_dir(
         return check_hf_dir(Path(spec).expanduser())
     source = registry_entry(spec)
     path = models_dir(home) / source.name
-    if (path / MANIFEST).is_file():
+    try:
         check_prepared(path)
         return path
+    except CheckpointError as exc:
+        state = f"is damaged ({exc})" if (path / MANIFEST).is_file() else "is not prepared"
     if not auto_prepare:
-        raise CheckpointError(f"model {spec!r} is not prepared; run `lhama models prepare {spec}`")
+        raise CheckpointError(f"model {spec!r} {state}; run `lhama models prepare {spec}`")
     if progress:
-        progress(f"{spec} is used for the first time: preparing it once into {path} (about a minute)")
+        progress(f"{spec} {state}: preparing it once into {path} (about a minute)")
     return prepare(spec, home=home, progress=progress)
 
 
