@@ -139,6 +139,22 @@ def eos_token_ids(model: LhamaModel, tokenizer: Any) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def next_token(
+    logits: torch.Tensor,
+    sequence: torch.Tensor,
+    config: GenerationConfig,
+    generator: torch.Generator | None,
+) -> int:
+    """Pick the next token from one row of logits (V,) exactly as :func:`generate_ids` does
+    (repetition penalty over ``sequence`` (T,), then greedy or sampled). Used by batched decoders."""
+    return _pick(_adjust_logits(logits.float(), sequence, config), config, generator)
+
+
+def new_generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    """The sampling generator :func:`generate_ids` uses for ``seed`` (None: torch's global RNG)."""
+    return _generator(seed, device)
+
+
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
     if seed is None:
         return None
