@@ -1,0 +1,61 @@
+"""The chat page in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
+type a question, attach a real image, watch the streamed answer appear, save a screenshot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.serve.helpers import TUXPAINT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# Records the answer's length at every DOM change, to see it arrive in pieces.
+WATCH_ANSWER = """() => {
+  window.answerLengths = [];
+  new MutationObserver(() => {
+    const answer = document.querySelector('.mensagem.assistente .texto');
+    if (answer) window.answerLengths.push(answer.textContent.length);
+  }).observe(document.getElementById('conversa'), {subtree: true, childList: true, characterData: true});
+}"""
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+
+
+def test_page_streams_an_answer_about_an_attached_image(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    photo = sorted((TUXPAINT / "images").glob("*.jpg"))[0]
+    shot = tmp_path / "chat.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(server + "/")
+            page.wait_for_selector("#modelo:has-text('tiny-vlm')")
+            page.set_input_files("#imagem", str(photo))
+            page.wait_for_selector("#anexos img")
+            page.fill("#pergunta", "O que há nesta imagem?")
+            page.evaluate(WATCH_ANSWER)
+            page.click("#enviar")
+            page.wait_for_selector(".mensagem.assistente:not(.escrevendo) .nota", timeout=60_000)
+            answer = page.inner_text(".mensagem.assistente .texto")
+            sent_image = page.get_attribute(".mensagem.usuario img", "src")
+            error = page.inner_text("#erro")
+            lengths = page.evaluate("window.answerLengths")
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    assert error == ""
+    assert answer.strip(), "no streamed text reached the page"
+    assert len({n for n in lengths if n > 0}) >= 2, f"the answer did not arrive in pieces: {lengths}"
+    assert sent_image.startswith("data:image/jpeg;base64,")
+    assert shot.stat().st_size > 5_000
+    out = Path(__file__).resolve().parents[2] / "runs"
+    if out.is_dir():  # keep the screenshot for people looking at a local run
+        shutil.copy(shot, out / "serve_web_chat.png")
