@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Optional
 
+import torch
 import typer
 from rich.console import Console
 
@@ -26,6 +27,7 @@ def serve(
     max_images: Annotated[int, typer.Option(help="Images allowed in one request.")] = 4,
     max_image_pixels: Annotated[int, typer.Option(help="Width x height above which an image is refused (checked before decoding).")] = 25_000_000,
     timeout: Annotated[float, typer.Option(help="Seconds a request may take from queueing to its last token.")] = 120.0,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice). On a busy shared machine 1 can be much faster.")] = None,
 ) -> None:
     """Serve a model with the OpenAI chat-completions API and a chat page at http://HOST:PORT/.
 
@@ -47,6 +49,10 @@ def serve(
     settings = _settings(api_key=api_key or None, allow_remote_media=allow_remote_media, max_batch=max_batch,
                          max_tokens_cap=max_tokens, default_max_tokens=min(256, max(1, max_tokens)),
                          max_images=max_images, max_image_pixels=max_image_pixels, request_timeout_s=timeout)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     err = Console(stderr=True)
     started = time.perf_counter()
     model_dir = resolve_model_dir(model, "gemma-3-270m", auto_prepare=True, progress=err.print)
