@@ -88,7 +88,7 @@ def image_model(lm_dir: Path, out: Path) -> Path:
     from lhama.model.config import ImageConfig, LhamaConfig
 
     tower = CLIPVisionModel(CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                             num_attention_heads=12, image_size=224, patch_size=16)).vision_model
+                                             num_attention_heads=12, image_size=224, patch_size=16))
     lm = AutoModelForCausalLM.from_pretrained(lm_dir)
     loaded = compose(LhamaConfig(image=ImageConfig()), lm, AutoTokenizer.from_pretrained(lm_dir), tower)
     return save_model(loaded, out)
@@ -101,11 +101,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--skip-image", action="store_true")
+    parser.add_argument("--skip-image", action="store_true", help="leave out the image time-to-first-token run")
+    parser.add_argument("--skip-load", action="store_true", help="leave out the concurrency runs")
     args = parser.parse_args()
     print(f"load before: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1/5/15 min)")
     rows = []
-    for max_batch in (16, 1):
+    for max_batch in () if args.skip_load else (16, 1):
         server = start_server(args.model, args.port, max_batch, args.threads)
         try:
             url = f"http://127.0.0.1:{args.port}"

@@ -4,11 +4,16 @@ type a question, attach a real image, watch the streamed answer appear, save a s
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.serve.helpers import TUXPAINT
+from lhama.model.build import LoadedModel
+from lhama.serve.engine import Engine, Verdict
+from lhama.serve.settings import ServeSettings
+from tests.serve.helpers import TUXPAINT, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -26,7 +31,27 @@ WATCH_ANSWER = """() => {
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
 
 
-def test_page_streams_an_answer_about_an_attached_image(server: str, tmp_path: Path) -> None:
+class SlowGuard:
+    """Allows everything, taking 50 ms per output check as a real classifier might. The tiny
+    model is so fast that its whole answer would otherwise reach the page in one network read."""
+
+    def check(self, messages: Sequence[dict]) -> Verdict:
+        return Verdict(True)
+
+    def check_output(self, text: str) -> Verdict:
+        time.sleep(0.05)
+        return Verdict(True)
+
+
+@pytest.fixture
+def slow_server(vlm: LoadedModel) -> Iterator[str]:
+    settings = ServeSettings(max_tokens_cap=64, default_max_tokens=12)
+    with running(Engine(vlm, settings, guard=SlowGuard()), settings) as url:
+        yield url
+
+
+def test_page_streams_an_answer_about_an_attached_image(slow_server: str, tmp_path: Path) -> None:
+    server = slow_server
     from playwright.sync_api import sync_playwright
 
     photo = sorted((TUXPAINT / "images").glob("*.jpg"))[0]
