@@ -46,6 +46,8 @@ def test_generation_settings_and_limits(vlm: LoadedModel) -> None:
     assert config.max_new_tokens == 7 and config.seed == 3 and config.temperature == 0.5
     assert config.stop[0] == "FIM" and "\nUsuário:" in config.stop  # the base-model transcript's own stops
     assert generation_config(request(messages=[{"role": "user", "content": "Oi"}]), target).max_new_tokens == 20
+    tiny = generation_config(request(messages=[{"role": "user", "content": "Oi"}], temperature=1e-300), target)
+    assert tiny.temperature == 0.0  # would overflow to NaN probabilities: greedy instead
     with pytest.raises(RequestError, match="max_completion_tokens: 51 is above"):
         generation_config(request(messages=[{"role": "user", "content": "Oi"}], max_completion_tokens=51), target)
     with pytest.raises(ModelNotFound):

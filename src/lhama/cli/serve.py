@@ -32,7 +32,8 @@ def serve(
     """Serve a model with the OpenAI chat-completions API and a chat page at http://HOST:PORT/.
 
     Routes: GET /v1/models, POST /v1/chat/completions (text, image_url data: URIs, streaming),
-    GET /health, GET / (the chat page, in Portuguese), GET /docs (the OpenAPI schema).
+    GET /health, GET / (the chat page, in Portuguese), GET /openapi.json (the schema; /docs
+    renders it when the browser can reach the internet).
 
     Examples:
 

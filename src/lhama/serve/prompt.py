@@ -21,6 +21,9 @@ from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, I
 from lhama.serve.settings import ServeSettings
 
 
+MIN_TEMPERATURE = 1e-3
+
+
 @dataclass(frozen=True)
 class Target:
     """What a request is checked against: the model and the server's limits."""
@@ -55,8 +58,11 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
 def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:
     """Sampling settings of the request, plus the stop strings of the model's template."""
     stop = request.stop_list + stop_strings(target.loaded.tokenizer)
+    # Dividing logits by a temperature near zero overflows to inf (NaN probabilities); so close
+    # to zero, sampling is greedy anyway.
+    temperature = request.temperature if request.temperature >= MIN_TEMPERATURE else 0.0
     return GenerationConfig(
-        max_new_tokens=max_new_tokens(request, target.settings), temperature=request.temperature,
+        max_new_tokens=max_new_tokens(request, target.settings), temperature=temperature,
         top_p=request.top_p, repetition_penalty=request.repetition_penalty, seed=request.seed,
         stop=tuple(s for s in stop if s),
     )
