@@ -127,7 +127,8 @@ class Engine:
         if self.guard is not None:
             verdict = self.guard.check(prompt.messages)
             if not verdict.allowed:
-                raise ContentRefused(verdict.reason or "the request was refused by the safety guard", "messages", "content_filter")
+                reason = verdict.reason or "the request was refused by the safety guard"
+                raise ContentRefused(reason, "messages", "content_filter")
         job = Job(prompt, config, time.monotonic() + self.settings.request_timeout_s)
         try:
             self._pending.put_nowait(job)
@@ -207,7 +208,8 @@ class Engine:
         device = model.language_model.get_input_embeddings().weight.device
         ids = torch.tensor([job.prompt.input_ids], dtype=torch.long, device=device)  # (1, T)
         try:
-            out = model(ids, media=job.prompt.media, use_cache=True, past_key_values=DecodeBatch.empty_cache(), logits_to_keep=1)
+            out = model(ids, media=job.prompt.media, use_cache=True, past_key_values=DecodeBatch.empty_cache(),
+                        logits_to_keep=1)
         except Exception as exc:  # LhamaError (e.g. media mismatch) or a bug: the caller raises it
             job.tokens.put(exc)
             return None
