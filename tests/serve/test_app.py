@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -237,3 +238,24 @@ def test_chat_page_is_served(server: str) -> None:
     assert httpx2.get(f"{server}/web/chat.js").status_code == 200
     missing = httpx2.get(f"{server}/nada")
     assert missing.status_code == 404 and "error" in missing.json()
+
+
+def test_concurrent_streams_get_their_own_solo_answers(server: str) -> None:
+    """Many clients at once (batched decoding) get exactly what each gets alone (seeded
+    sampling, so that the tiny model's answers differ from one request to another)."""
+    api = client(server)
+    questions = [[{"role": "user", "content": q}] for q in
+                 ("Qual é a capital do Brasil?", "olá", "Descreva a imagem.", "Um gato preto dorme sobre o sofá.",
+                  "Como posso ajudar você hoje?", "The quick brown fox")]
+    sampling = {"max_tokens": 16, "temperature": 1.5}
+    alone = [api.chat.completions.create(model="tiny-vlm", messages=m, seed=i, **sampling).choices[0].message.content
+             for i, m in enumerate(questions)]
+
+    def streamed(i: int) -> str:
+        chunks = api.chat.completions.create(model="tiny-vlm", messages=questions[i], seed=i, stream=True, **sampling)
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(streamed, range(len(questions))))
+    assert together == alone
+    assert len(set(alone)) > 1  # the questions really lead to different answers
