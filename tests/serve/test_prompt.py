@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from lhama.data.conversation import encode_prompt, render_prompt
+from lhama.errors import DataError
 from lhama.model.build import LoadedModel
 from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.serve.prompt import Target, build_prompt, generation_config
@@ -59,3 +62,17 @@ def test_context_length_is_checked(vlm: LoadedModel) -> None:
     with pytest.raises(RequestError, match="context of 512 tokens") as error:
         build_prompt(request(messages=[{"role": "user", "content": "Oi"}], max_tokens=600), target)
     assert error.value.code == "context_length_exceeded"
+
+
+def test_a_chat_template_refusal_is_a_400_not_a_bug(vlm: LoadedModel) -> None:
+    strict = copy.deepcopy(vlm.tokenizer)
+    strict.chat_template = (
+        "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+        "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:")
+    target = Target(LoadedModel(vlm.model, strict, vlm.image_spec, vlm.name), "tiny-vlm", ServeSettings())
+    ok = build_prompt(request(messages=[{"role": "user", "content": "Oi"}, {"role": "assistant", "content": "Olá"},
+                                        {"role": "user", "content": "Tudo bem?"}]), target)
+    assert ok.messages[0]["role"] == "system"  # folded into the first user turn by render_prompt
+    with pytest.raises(DataError, match="roles must alternate"):
+        build_prompt(request(messages=[{"role": "user", "content": "Oi"}, {"role": "user", "content": "Oi?"}]), target)
