@@ -41,7 +41,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
-    """The FastAPI app serving ``engine``; starts the engine's worker with the app."""
+    """The FastAPI app serving ``engine``; the engine's worker starts and stops with the app.
+
+    ``settings`` gives the request limits and the API key (default: the engine's settings;
+    the queue, batch and timeout settings are always the engine's own)."""
     settings = settings or engine.settings
     target = Target(engine.loaded, engine.model_id, settings)
 
