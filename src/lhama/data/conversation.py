@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import TemplateError
+
 from lhama.errors import DataError
 
 Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
@@ -53,12 +55,23 @@ def stop_strings(tokenizer: Any, template: TranscriptTemplate | None = None) -> 
 def _apply_chat_template(tokenizer: Any, messages: Sequence[Message]) -> str:
     try:
         return tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-    except Exception:  # some templates (Gemma's) reject a system turn: fold it into the user turn
-        if messages[0]["role"] != "system":
+    except Exception as exc:  # some templates (Gemma's) reject a system turn: fold it into the user turn
+        if messages[0]["role"] != "system" or len(messages) < 2:
+            if isinstance(exc, TemplateError):
+                raise _rejected(exc) from None
             raise
         system, first, *rest = messages
         merged = {"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"}
-        return tokenizer.apply_chat_template([merged, *rest], add_generation_prompt=True, tokenize=False)
+        try:
+            return tokenizer.apply_chat_template([merged, *rest], add_generation_prompt=True, tokenize=False)
+        except TemplateError as retry:
+            raise _rejected(retry) from None
+
+
+def _rejected(exc: TemplateError) -> DataError:
+    """A template that raises (``raise_exception``, e.g. "roles must alternate") refuses the
+    conversation: a user error, not a bug."""
+    return DataError(f"the model's chat template rejected the conversation: {exc}")
 
 
 def _check_messages(messages: Sequence[Message]) -> None:

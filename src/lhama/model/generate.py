@@ -66,11 +66,10 @@ def generate_ids(
         )
     device = model.language_model.get_input_embeddings().weight.device
     sequence = torch.tensor([list(input_ids)], dtype=torch.long, device=device)  # (1, T)
-    generator = _generator(config.seed, device)
+    generator = new_generator(config.seed, device)
     out = model(sequence, media=media, use_cache=config.use_cache, logits_to_keep=1)
     for _ in range(min(config.max_new_tokens, room)):
-        logits = _adjust_logits(out.logits[0, -1].float(), sequence[0], config)  # (V,)
-        token = _pick(logits, config, generator)
+        token = next_token(out.logits[0, -1], sequence[0], config, generator)
         yield token
         if token in eos_ids:
             return
@@ -157,7 +156,19 @@ def context_length(model: LhamaModel) -> int:
     return int(getattr(config, "max_position_embeddings", None) or 2048)
 
 
-def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+def next_token(
+    logits: torch.Tensor,
+    sequence: torch.Tensor,
+    config: GenerationConfig,
+    generator: torch.Generator | None,
+) -> int:
+    """Pick the next token from one row of logits (V,) exactly as :func:`generate_ids` does
+    (repetition penalty over ``sequence`` (T,), then greedy or sampled). Used by batched decoders."""
+    return _pick(_adjust_logits(logits.float(), sequence, config), config, generator)
+
+
+def new_generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    """The sampling generator :func:`generate_ids` uses for ``seed`` (None: torch's global RNG)."""
     if seed is None:
         return None
     return torch.Generator(device=device).manual_seed(seed)

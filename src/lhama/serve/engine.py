@@ -1,0 +1,241 @@
+"""The serving engine: one loaded model, one worker thread, a queue of requests decoded together.
+
+Callers :meth:`Engine.submit` a :class:`Prompt` and iterate :meth:`Engine.stream` (text
+deltas, then a :class:`~lhama.model.generate.Completion`). The worker thread owns the model:
+it prefills each new request alone, then advances every active request by one token per
+forward step (:class:`~lhama.serve.batch.DecodeBatch`), admitting queued requests between
+steps (continuous batching). Token ids go to each request's own queue; detokenising and stop
+strings run in the caller's thread, which cancels the request when its answer is complete.
+Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from lhama.data.conversation import Message
+from lhama.model.build import LoadedModel
+from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, new_generator, next_token, stream_text
+from lhama.serve.batch import DecodeBatch
+from lhama.serve.errors import ContentRefused, RequestTimeout, ServerBusy
+from lhama.serve.settings import ServeSettings
+
+_DONE = None  # end-of-stream marker in a job's token queue
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A request ready for the model: its messages (for the guard), token ids and media."""
+
+    messages: list[Message]
+    input_ids: list[int]
+    media: dict[str, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""  # shown to the client when not allowed
+
+
+class Guard(Protocol):
+    """The hook a safety guard plugs into (``lhama.guard``): checks the input messages before
+    generation and the growing answer text while it streams."""
+
+    def check(self, messages: Sequence[Message]) -> Verdict: ...
+
+    def check_output(self, text: str) -> Verdict: ...
+
+
+@dataclass
+class Job:
+    """One submitted request. The worker puts token ids on ``tokens``, then ``_DONE``."""
+
+    prompt: Prompt
+    config: GenerationConfig
+    deadline: float  # time.monotonic() after which the caller gives up
+    tokens: queue.Queue = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def token_ids(self) -> Iterator[int]:
+        """Token ids as the worker produces them; raises RequestTimeout past the deadline."""
+        while True:
+            try:
+                item = self.tokens.get(timeout=max(0.0, self.deadline - time.monotonic()))
+            except queue.Empty:
+                self.cancel()
+                raise RequestTimeout("the request took longer than the server's timeout", None, "timeout") from None
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+@dataclass
+class _Active:
+    """A job in the decode batch."""
+
+    job: Job
+    sequence: torch.Tensor  # (T,) prompt + answer so far (for the repetition penalty)
+    generator: torch.Generator | None
+    produced: int = 0
+
+
+class Engine:
+    def __init__(self, loaded: LoadedModel, settings: ServeSettings | None = None, guard: Guard | None = None) -> None:
+        self.loaded = loaded
+        self.settings = settings or ServeSettings()
+        self.guard = guard
+        self.eos_ids = eos_token_ids(loaded.model, loaded.tokenizer)
+        self._pending: queue.Queue = queue.Queue(maxsize=self.settings.max_queue)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.loaded.name or "lhama"
+
+    @property
+    def queued(self) -> int:
+        return self._pending.qsize()
+
+    def start(self) -> None:
+        """Start the worker thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="lhama-engine", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop the worker after the current step; waiting requests end with no tokens."""
+        if self._thread is not None:
+            self._pending.put(_DONE)
+            self._thread.join()
+            self._thread = None
+
+    def submit(self, prompt: Prompt, config: GenerationConfig) -> Job:
+        """Queue a request. Raises ContentRefused (guard) or ServerBusy (queue full)."""
+        if self.guard is not None:
+            verdict = self.guard.check(prompt.messages)
+            if not verdict.allowed:
+                reason = verdict.reason or "the request was refused by the safety guard"
+                raise ContentRefused(reason, "messages", "content_filter")
+        job = Job(prompt, config, time.monotonic() + self.settings.request_timeout_s)
+        try:
+            self._pending.put_nowait(job)
+        except queue.Full:
+            raise ServerBusy(f"the server is busy ({self.settings.max_queue} requests waiting); retry later",
+                             None, "server_busy") from None
+        return job
+
+    def stream(self, job: Job) -> Iterator[str | Completion]:
+        """Text deltas of ``job``'s answer, then one Completion (usage and finish reason).
+        Closing this iterator early cancels the job."""
+        produced: list[int] = []
+
+        def counted() -> Iterator[int]:
+            for token in job.token_ids():
+                produced.append(token)
+                yield token
+
+        shown: list[str] = []
+        refused = False
+        try:
+            for delta in stream_text(self.loaded.tokenizer, counted(), job.config.stop, self.eos_ids):
+                if self.guard is not None and not self.guard.check_output("".join(shown) + delta).allowed:
+                    refused = True
+                    break
+                shown.append(delta)
+                yield delta
+        finally:
+            job.cancel()
+        yield Completion("".join(shown), produced, self._finish_reason(produced, job.config, refused),
+                         len(job.prompt.input_ids))
+
+    def _finish_reason(self, produced: list[int], config: GenerationConfig, refused: bool) -> str:
+        if refused:
+            return "content_filter"
+        hit_end = bool(produced) and (produced[-1] in self.eos_ids or len(produced) < config.max_new_tokens)
+        return "stop" if hit_end else "length"
+
+    # --- the worker thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        active: list[_Active] = []
+        batch = DecodeBatch()
+        with torch.inference_mode():
+            while self._admit(active, batch):
+                if active:
+                    try:
+                        self._step(active, batch)
+                    except Exception as exc:  # a bug: fail every active request, keep serving
+                        for state in active:
+                            state.job.tokens.put(exc)
+                        active.clear()
+                        batch = DecodeBatch()
+        for state in active:
+            state.job.tokens.put(_DONE)
+
+    def _admit(self, active: list[_Active], batch: DecodeBatch) -> bool:
+        """Prefill queued jobs into the batch while there is room; wait if idle. False: closing."""
+        while len(active) < self.settings.max_batch:
+            try:
+                job = self._pending.get(block=not active)
+            except queue.Empty:
+                return True
+            if job is _DONE:
+                return False
+            state = self._prefill(job, batch)
+            if state is not None:
+                active.append(state)
+        return True
+
+    def _prefill(self, job: Job, batch: DecodeBatch) -> _Active | None:
+        """Run the prompt alone, emit the first token; the state if the job goes on."""
+        if job.cancelled.is_set():
+            job.tokens.put(_DONE)
+            return None
+        model = self.loaded.model
+        device = model.language_model.get_input_embeddings().weight.device
+        ids = torch.tensor([job.prompt.input_ids], dtype=torch.long, device=device)  # (1, T)
+        try:
+            out = model(ids, media=job.prompt.media, use_cache=True, past_key_values=DecodeBatch.empty_cache(),
+                        logits_to_keep=1)
+        except Exception as exc:  # LhamaError (e.g. media mismatch) or a bug: the caller raises it
+            job.tokens.put(exc)
+            return None
+        state = _Active(job, ids[0], new_generator(job.config.seed, device))
+        if not self._emit(state, out.logits[0, -1]):
+            return None
+        batch.add(out.past_key_values, len(job.prompt.input_ids))
+        return state
+
+    def _step(self, active: list[_Active], batch: DecodeBatch) -> None:
+        """One decode step for every active job; drop the finished ones."""
+        last = torch.stack([state.sequence[-1] for state in active])  # (B,)
+        logits = batch.step(self.loaded.model.language_model, last)  # (B, V)
+        keep = [i for i, state in enumerate(active) if self._emit(state, logits[i])]
+        active[:] = [active[i] for i in keep]
+        batch.drop(keep)
+
+    def _emit(self, state: _Active, logits: torch.Tensor) -> bool:
+        """Pick and hand over one token; False when the job is finished (and told so)."""
+        job = state.job
+        token = next_token(logits, state.sequence, job.config, state.generator)
+        state.sequence = torch.cat([state.sequence, state.sequence.new_tensor([token])])
+        state.produced += 1
+        job.tokens.put(token)
+        done = token in self.eos_ids or state.produced >= job.config.max_new_tokens or job.cancelled.is_set()
+        if done:
+            job.tokens.put(_DONE)
+        return not done
+

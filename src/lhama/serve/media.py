@@ -1,0 +1,87 @@
+"""Media inside requests -> bytes -> tensors, with the server's limits checked before any
+expensive decoding (byte size before base64 decoding, pixel count before decompressing).
+
+Every failure is a :class:`RequestError` naming the request field it came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import urllib.error
+import urllib.request
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from lhama.data.media import ImageSpec, image_to_tensor, load_image
+from lhama.errors import DataError
+from lhama.serve.errors import MediaTooLarge, RequestError
+from lhama.serve.settings import ServeSettings
+
+
+def decode_base64(data: str, field: str, max_bytes: int) -> bytes:
+    """Strictly decode base64 text, refusing it before decoding if it would exceed ``max_bytes``."""
+    if len(data) * 3 // 4 > max_bytes + 3:
+        raise MediaTooLarge(f"the item is larger than the server's limit of {max_bytes} bytes", field, "media_too_large")
+    try:
+        raw = base64.b64decode(data.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("is not valid base64", field, "invalid_base64") from None
+    if not raw:
+        raise RequestError("is empty", field, "invalid_base64")
+    if len(raw) > max_bytes:
+        raise MediaTooLarge(f"the item is larger than the server's limit of {max_bytes} bytes", field, "media_too_large")
+    return raw
+
+
+def image_url_bytes(url: str, field: str, settings: ServeSettings) -> bytes:
+    """The image file bytes behind an ``image_url``: a base64 ``data:`` URI, or (only when
+    ``settings.allow_remote_media``) an http(s) URL fetched with a size and time limit."""
+    if url.startswith("data:"):
+        header, comma, payload = url.partition(",")
+        if not comma or not header.endswith(";base64"):
+            raise RequestError("must be a base64 data URI: data:image/<type>;base64,<data>", field, "invalid_image_url")
+        if not header[5:].startswith("image/"):
+            raise RequestError(f"has media type {header[5:-7]!r}; expected image/*", field, "invalid_image_url")
+        return decode_base64(payload, field, settings.max_image_bytes)
+    if url.startswith(("http://", "https://")):
+        if not settings.allow_remote_media:
+            raise RequestError(
+                "remote image URLs are disabled on this server; send the image inline as a data: URI "
+                "(or start the server with --allow-remote-media)", field, "remote_media_disabled",
+            )
+        return _fetch(url, field, settings)
+    raise RequestError("must be a data: URI (or an http(s) URL with --allow-remote-media)", field, "invalid_image_url")
+
+
+def _fetch(url: str, field: str, settings: ServeSettings) -> bytes:
+    limit = settings.max_image_bytes
+    try:
+        with urllib.request.urlopen(url, timeout=settings.remote_timeout_s) as response:  # noqa: S310 (http(s) only)
+            data = response.read(limit + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise RequestError(f"cannot fetch {url}: {exc}", field, "remote_media_failed") from None
+    if len(data) > limit:
+        raise MediaTooLarge(f"the image is larger than the server's limit of {limit} bytes", field, "media_too_large")
+    return data
+
+
+def image_tensor(data: bytes, field: str, spec: ImageSpec, settings: ServeSettings, max_side: int) -> torch.Tensor:
+    """Check the pixel count from the header, then decode and preprocess -> (3, S, S)."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
+            width, height = probe.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise RequestError("is not an image PIL can read (PNG, JPEG, WebP, GIF...)", field, "invalid_image") from None
+    if width * height > settings.max_image_pixels:
+        raise RequestError(
+            f"the image is {width}x{height} = {width * height} pixels; this server accepts at most "
+            f"{settings.max_image_pixels}", field, "image_too_large",
+        )
+    try:
+        image = load_image(data, max_side=max_side)
+    except DataError as exc:
+        raise RequestError(str(exc), field, "invalid_image") from None
+    return image_to_tensor(image, spec)

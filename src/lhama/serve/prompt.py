@@ -1,0 +1,125 @@
+"""An OpenAI chat request -> what the engine runs: messages with media placeholders, the
+encoded prompt, decoded image tensors, and the generation settings.
+
+Content parts become text in order; each image part becomes the model's ``<image>``
+placeholder on its own line. Errors name the request field (``messages[1].content[0]...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
+from lhama.model.build import LoadedModel
+from lhama.model.generate import GenerationConfig
+from lhama.serve.engine import Prompt
+from lhama.serve.errors import ModelNotFound, RequestError
+from lhama.serve.media import decode_base64, image_tensor, image_url_bytes
+from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart
+from lhama.serve.settings import ServeSettings
+
+
+MIN_TEMPERATURE = 1e-3
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request is checked against: the model and the server's limits."""
+
+    loaded: LoadedModel
+    model_id: str
+    settings: ServeSettings
+
+
+def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
+    """Check the request against the model and limits; decode media; tokenize.
+
+    Raises:
+        RequestError: a field is unusable (its name is in ``param``); ModelNotFound.
+    """
+    if request.model != target.model_id:
+        raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
+                            "model", "model_not_found")
+    images: list[torch.Tensor] = []
+    messages = [_message(m, i, target, images) for i, m in enumerate(request.messages)]
+    if not any(m["role"] == "user" for m in messages):
+        raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
+    system = target.loaded.config.system_prompt
+    if messages[0]["role"] != "system" and system:
+        messages.insert(0, {"role": "system", "content": system})  # the model's Portuguese default
+    tokenizer = target.loaded.tokenizer
+    input_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages), target.loaded.expansions())
+    _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
+    return Prompt(messages, input_ids, {"image": torch.stack(images)} if images else None)
+
+
+def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:
+    """Sampling settings of the request, plus the stop strings of the model's template."""
+    stop = request.stop_list + stop_strings(target.loaded.tokenizer)
+    # Dividing logits by a temperature near zero overflows to inf (NaN probabilities); so close
+    # to zero, sampling is greedy anyway.
+    temperature = request.temperature if request.temperature >= MIN_TEMPERATURE else 0.0
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens(request, target.settings), temperature=temperature,
+        top_p=request.top_p, repetition_penalty=request.repetition_penalty, seed=request.seed,
+        stop=tuple(s for s in stop if s),
+    )
+
+
+def max_new_tokens(request: ChatCompletionRequest, settings: ServeSettings) -> int:
+    """``max_completion_tokens`` or ``max_tokens`` (the server default if neither), within the cap."""
+    asked = request.max_completion_tokens or request.max_tokens
+    field = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+    if asked is not None and asked > settings.max_tokens_cap:
+        raise RequestError(f"{asked} is above this server's limit of {settings.max_tokens_cap}", field, "invalid_value")
+    return asked or min(settings.default_max_tokens, settings.max_tokens_cap)
+
+
+def _message(message: ChatMessage, index: int, target: Target, images: list[torch.Tensor]) -> Message:
+    role = "system" if message.role == "developer" else message.role
+    if isinstance(message.content, str):
+        return {"role": role, "content": message.content}
+    pieces = []
+    for j, part in enumerate(message.content):
+        field = f"messages[{index}].content[{j}]"
+        if isinstance(part, ImagePart):
+            if role != "user":
+                raise RequestError("images are only allowed in user messages", field, "invalid_value")
+            images.append(_image(part, field, target, len(images)))
+            pieces.append(target.loaded.config.image.placeholder)
+        elif isinstance(part, AudioPart):
+            _audio(part, field, target)
+        else:
+            pieces.append(part.text)
+    return {"role": role, "content": "\n".join(pieces)}
+
+
+def _image(part: ImagePart, field: str, target: Target, count: int) -> torch.Tensor:
+    loaded, settings = target.loaded, target.settings
+    if loaded.config.image is None:
+        raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
+                           field, "model_not_multimodal")
+    if count >= settings.max_images:
+        raise RequestError(f"too many images: this server accepts at most {settings.max_images} per request",
+                           field, "too_many_images")
+    data = image_url_bytes(part.image_url.url, f"{field}.image_url.url", settings)
+    return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
+
+
+def _audio(part: AudioPart, field: str, target: Target) -> None:
+    """Audio needs a model with an audio branch; none exists yet, so every audio part is refused
+    after its data is checked (so a client learns about bad base64 first)."""
+    decode_base64(part.input_audio.data, f"{field}.input_audio.data", target.settings.max_audio_bytes)
+    raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
+                       field, "model_not_multimodal")
+
+
+def _check_length(prompt_tokens: int, new_tokens: int, loaded: LoadedModel) -> None:
+    limit = getattr(loaded.model.language_model.config, "max_position_embeddings", None)
+    if limit and prompt_tokens + new_tokens > limit:
+        raise RequestError(
+            f"the prompt has {prompt_tokens} tokens; with max_tokens {new_tokens} that exceeds the model's "
+            f"context of {limit} tokens", "messages", "context_length_exceeded",
+        )

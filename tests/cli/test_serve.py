@@ -1,0 +1,36 @@
+"""``lhama serve``: help that teaches, bad options as one red line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from lhama.cli import main
+
+
+def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["lhama", "serve", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code
+
+
+def test_help_lists_the_options_and_an_example(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert run(monkeypatch, "--help") == 0
+    out = capsys.readouterr().out
+    for option in ("--model", "--host", "--port", "--api-key", "--allow-remote-media", "--max-batch"):
+        assert option in out
+    assert "lhama serve --model" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--model", "/nao/existe"), "does not exist"),
+    (("--threads", "0"), "--threads must be >= 1"),
+    (("--max-batch", "0"), "max_batch must be >= 1"),
+])
+def test_bad_options_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                  args: tuple[str, ...], words: str) -> None:
+    assert run(monkeypatch, *args) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,121 @@
+"""The engine's batching must not change answers: a request decoded in a batch with others
+produces exactly the tokens it produces alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+import torch
+
+from lhama.model.build import LoadedModel
+from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, generate_ids
+from lhama.serve.engine import Engine, Prompt, Verdict
+from lhama.serve.errors import ContentRefused, RequestTimeout, ServerBusy
+from lhama.serve.settings import ServeSettings
+from tests.conftest import tiny_loaded
+
+TEXTS = ["Qual é a capital do Brasil?", "olá", "Descreva a imagem. Um gato preto dorme sobre o sofá da sala.",
+         "The quick brown fox", "A capital do Brasil é Brasília. Usuário: olá! Assistente:"]
+
+
+def solo(loaded: LoadedModel, ids: list[int], config: GenerationConfig, media: dict | None = None) -> list[int]:
+    return list(generate_ids(loaded.model, ids, config, media, eos_token_ids(loaded.model, loaded.tokenizer)))
+
+
+def run_together(engine: Engine, prompts: Sequence[Prompt], configs: Sequence[GenerationConfig]) -> list[Completion]:
+    """Submit everything before the worker starts, so the requests really share decode steps."""
+    jobs = [engine.submit(p, c) for p, c in zip(prompts, configs)]
+    results: list[Completion | None] = [None] * len(jobs)
+
+    def consume(i: int) -> None:
+        *_, results[i] = engine.stream(jobs[i])
+
+    threads = [threading.Thread(target=consume, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    engine.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    engine.close()
+    return results
+
+
+def test_batched_greedy_tokens_equal_solo_tokens() -> None:
+    loaded = tiny_loaded(image=None)
+    prompts = [Prompt([], loaded.tokenizer(t)["input_ids"]) for t in TEXTS]
+    configs = [GenerationConfig(max_new_tokens=n) for n in (24, 5, 30, 17, 24)]  # rows leave at different steps
+    got = run_together(Engine(loaded, ServeSettings(max_batch=3)), prompts, configs)  # 3 + later joins
+    for prompt, config, completion in zip(prompts, configs, got):
+        assert completion.token_ids == solo(loaded, prompt.input_ids, config)
+        assert completion.prompt_tokens == len(prompt.input_ids)
+
+
+def test_batched_image_prompts_and_seeded_sampling_equal_solo() -> None:
+    loaded = tiny_loaded()
+    token = loaded.model.token_ids["image"]
+    torch.manual_seed(1)
+    pictures = [torch.randn(1, 3, 32, 32) for _ in range(2)]
+    prompts = [Prompt([], [1] + [token] * 16 + loaded.tokenizer(t)["input_ids"], {"image": p})
+               for t, p in zip(TEXTS[:2], pictures)]
+    prompts.append(Prompt([], loaded.tokenizer(TEXTS[2])["input_ids"]))
+    configs = [GenerationConfig(max_new_tokens=12), GenerationConfig(max_new_tokens=12, temperature=0.9, seed=3),
+               GenerationConfig(max_new_tokens=12, temperature=1.2, top_p=0.8, seed=5, repetition_penalty=1.3)]
+    got = run_together(Engine(loaded, ServeSettings(max_batch=8)), prompts, configs)
+    for prompt, config, completion in zip(prompts, configs, got):
+        assert completion.token_ids == solo(loaded, prompt.input_ids, config, prompt.media)
+
+
+def test_full_queue_is_refused_and_cancelled_jobs_end() -> None:
+    loaded = tiny_loaded(image=None)
+    engine = Engine(loaded, ServeSettings(max_queue=2))
+    prompt = Prompt([], loaded.tokenizer("olá")["input_ids"])
+    first, second = engine.submit(prompt, GenerationConfig()), engine.submit(prompt, GenerationConfig())
+    with pytest.raises(ServerBusy):
+        engine.submit(prompt, GenerationConfig())
+    first.cancel()
+    engine.start()
+    assert list(first.token_ids()) == []  # cancelled before it was prefilled: no tokens
+    *_, done = engine.stream(second)
+    engine.close()
+    assert done.token_ids and done.finish_reason in ("stop", "length")
+
+
+def test_timeout_raises_request_timeout() -> None:
+    loaded = tiny_loaded(image=None)
+    engine = Engine(loaded, ServeSettings(request_timeout_s=0.05))
+    job = engine.submit(Prompt([], loaded.tokenizer("olá")["input_ids"]), GenerationConfig())
+    with pytest.raises(RequestTimeout):  # the worker was never started
+        list(engine.stream(job))
+    assert job.cancelled.is_set()
+
+
+class WordGuard:
+    """A minimal guard honouring the hook's contract: refuse inputs or outputs containing a word."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def check(self, messages: Sequence[dict]) -> Verdict:
+        bad = any(self.word in m["content"] for m in messages)
+        return Verdict(not bad, f"mentions {self.word!r}" if bad else "")
+
+    def check_output(self, text: str) -> Verdict:
+        return Verdict(self.word not in text)
+
+
+def test_guard_hook_checks_input_and_streamed_output() -> None:
+    loaded = tiny_loaded(image=None)
+    prompt = Prompt([{"role": "user", "content": "olá"}], loaded.tokenizer("olá")["input_ids"])
+    engine = Engine(loaded, ServeSettings())
+    engine.start()
+    *_, free = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=12)))
+    with pytest.raises(ContentRefused, match="mentions 'olá'"):
+        Engine(loaded, guard=WordGuard("olá")).submit(prompt, GenerationConfig())
+    engine.guard = WordGuard(free.text[2:4])  # a word the unguarded answer contains
+    *deltas, guarded = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=12)))
+    engine.close()
+    assert guarded.finish_reason == "content_filter"
+    assert free.text[2:4] not in guarded.text and free.text.startswith(guarded.text)
+    assert "".join(deltas) == guarded.text

@@ -1,0 +1,78 @@
+"""An OpenAI request -> the engine's prompt: placeholders, system prompt, limits."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lhama.data.conversation import encode_prompt, render_prompt
+from lhama.errors import DataError
+from lhama.model.build import LoadedModel
+from lhama.serve.errors import ModelNotFound, RequestError
+from lhama.serve.prompt import Target, build_prompt, generation_config
+from lhama.serve.schemas import ChatCompletionRequest
+from lhama.serve.settings import ServeSettings
+from tests.serve.helpers import png_data_uri
+
+
+def request(**fields: object) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate({"model": "tiny-vlm", **fields})
+
+
+def test_parts_become_placeholders_in_order(vlm: LoadedModel) -> None:
+    target = Target(vlm, "tiny-vlm", ServeSettings())
+    content = [{"type": "text", "text": "Compare"}, {"type": "image_url", "image_url": {"url": png_data_uri()}},
+               {"type": "image_url", "image_url": {"url": png_data_uri(color=(0, 0, 255))}},
+               {"type": "text", "text": "as duas."}]
+    prompt = build_prompt(request(messages=[{"role": "user", "content": content}]), target)
+    assert prompt.messages[0] == {"role": "system", "content": vlm.config.system_prompt}
+    assert prompt.messages[1] == {"role": "user", "content": "Compare\n<image>\n<image>\nas duas."}
+    assert tuple(prompt.media["image"].shape) == (2, 3, 32, 32)
+    expected = encode_prompt(vlm.tokenizer, render_prompt(vlm.tokenizer, prompt.messages), vlm.expansions())
+    assert prompt.input_ids == expected
+    assert prompt.input_ids.count(vlm.model.token_ids["image"]) == 32
+
+
+def test_own_system_prompt_and_developer_role_are_kept(vlm: LoadedModel) -> None:
+    target = Target(vlm, "tiny-vlm", ServeSettings())
+    prompt = build_prompt(request(messages=[{"role": "developer", "content": "Seja breve."},
+                                            {"role": "user", "content": "Oi"}]), target)
+    assert prompt.messages == [{"role": "system", "content": "Seja breve."}, {"role": "user", "content": "Oi"}]
+    assert prompt.media is None
+
+
+def test_generation_settings_and_limits(vlm: LoadedModel) -> None:
+    target = Target(vlm, "tiny-vlm", ServeSettings(max_tokens_cap=50, default_max_tokens=20))
+    config = generation_config(request(messages=[{"role": "user", "content": "Oi"}], stop="FIM", seed=3,
+                                       temperature=0.5, max_completion_tokens=7), target)
+    assert config.max_new_tokens == 7 and config.seed == 3 and config.temperature == 0.5
+    assert config.stop[0] == "FIM" and "\nUsuário:" in config.stop  # the base-model transcript's own stops
+    assert generation_config(request(messages=[{"role": "user", "content": "Oi"}]), target).max_new_tokens == 20
+    tiny = generation_config(request(messages=[{"role": "user", "content": "Oi"}], temperature=1e-300), target)
+    assert tiny.temperature == 0.0  # would overflow to NaN probabilities: greedy instead
+    with pytest.raises(RequestError, match="max_completion_tokens: 51 is above"):
+        generation_config(request(messages=[{"role": "user", "content": "Oi"}], max_completion_tokens=51), target)
+    with pytest.raises(ModelNotFound):
+        build_prompt(request(model="outro", messages=[{"role": "user", "content": "Oi"}]), target)
+
+
+def test_context_length_is_checked(vlm: LoadedModel) -> None:
+    target = Target(vlm, "tiny-vlm", ServeSettings(max_tokens_cap=1000))
+    with pytest.raises(RequestError, match="context of 512 tokens") as error:
+        build_prompt(request(messages=[{"role": "user", "content": "Oi"}], max_tokens=600), target)
+    assert error.value.code == "context_length_exceeded"
+
+
+def test_a_chat_template_refusal_is_a_400_not_a_bug(vlm: LoadedModel) -> None:
+    strict = copy.deepcopy(vlm.tokenizer)
+    strict.chat_template = (
+        "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+        "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:")
+    target = Target(LoadedModel(vlm.model, strict, vlm.image_spec, vlm.name), "tiny-vlm", ServeSettings())
+    ok = build_prompt(request(messages=[{"role": "user", "content": "Oi"}, {"role": "assistant", "content": "Olá"},
+                                        {"role": "user", "content": "Tudo bem?"}]), target)
+    assert ok.messages[0]["role"] == "system"  # folded into the first user turn by render_prompt
+    with pytest.raises(DataError, match="roles must alternate"):
+        build_prompt(request(messages=[{"role": "user", "content": "Oi"}, {"role": "user", "content": "Oi?"}]), target)
