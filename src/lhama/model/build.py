@@ -367,8 +367,10 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{adapter_dir} has no {ADAPTER_CONFIG}: not a lhama adapter directory")
     info = json.loads(path.read_text(encoding="utf-8"))
+    training = loaded.model.training
     if info.get("lora"):
         apply_lora(loaded, from_dict(LoraSettings, info["lora"]))
+        loaded.model.train(training)  # new LoRA modules start in train mode (dropout on)
     state = load_file(adapter_dir / ADAPTER_WEIGHTS)
     expected = {k for k in loaded.model.state_dict() if is_adapter_key(k)}
     if set(state) != expected:
