@@ -23,10 +23,6 @@ class ModelSpec:
     gradient_checkpointing: bool = False  # trade compute for activation memory
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # frozen weights; trained ones stay fp32
 
-    def __post_init__(self) -> None:
-        if not self.init and not self.lm:
-            raise ValueError("model: set model.init (a model dir) or model.lm (+ model.vision)")
-
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -46,7 +42,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: ModelSpec
+    model: ModelSpec = field(default_factory=ModelSpec)
     data: DatasetConfig = field(default_factory=DatasetConfig)
     eval_data: DatasetConfig | None = None  # a separate held-out file (else data.eval_fraction)
     collate: CollateConfig = field(default_factory=CollateConfig)
@@ -71,6 +67,8 @@ class TrainConfig:
     progress: bool = True  # rich progress bar on rank 0
 
     def __post_init__(self) -> None:
+        if not self.model.init and not self.model.lm:
+            raise ValueError("no model: set model.init (a model dir) or model.lm (+ model.vision)")
         for name in ("micro_batch_size", "grad_accum", "epochs", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
