@@ -109,13 +109,20 @@ def train_step(parts: LoopParts, batches: list[Batch], info: DistInfo, cfg: Trai
 
 
 def token_loss_sum(model: nn.Module, batch: Batch, cfg: TrainConfig, info: DistInfo) -> torch.Tensor:
-    """Sum of next-token cross-entropy over supervised positions (a scalar, float32)."""
-    with torch.autocast(info.device.type, dtype=_autocast_dtype(cfg, info) or torch.float32,
-                        enabled=_autocast_dtype(cfg, info) is not None):
-        logits = model(batch.input_ids, media=batch.media or None, attention_mask=batch.attention_mask).logits
-    targets = batch.labels[:, 1:]
-    keep = targets != IGNORE_INDEX  # only supervised positions reach the (large) vocab softmax
-    return F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="sum")
+    """Sum of next-token cross-entropy over supervised positions (a scalar, float32).
+
+    Only positions whose next token is supervised in some row reach the LM head
+    (``logits_to_keep``): with a large vocabulary (Gemma: 262k) the head costs more than the
+    decoder, and most positions (prompt, image tokens) carry no loss."""
+    targets = batch.labels[:, 1:]  # (B, T-1): the token each position predicts
+    positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # (K,)
+    dtype = _autocast_dtype(cfg, info)
+    with torch.autocast(info.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        logits = model(batch.input_ids, media=batch.media or None, attention_mask=batch.attention_mask,
+                       logits_to_keep=positions).logits  # (B, K, V)
+    kept = targets[:, positions]  # (B, K)
+    mask = kept != IGNORE_INDEX
+    return F.cross_entropy(logits[mask].float(), kept[mask], reduction="sum")
 
 
 def evaluate(parts: LoopParts, cfg: TrainConfig, info: DistInfo) -> float:
