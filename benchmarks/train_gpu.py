@@ -157,7 +157,7 @@ def hf_trainer(loaded, data, args, device) -> float:
              "image": b.media["image"][i]} for b in data for i in range(len(b.input_ids))]
     targs = TrainingArguments(
         output_dir="/tmp/lhama-hf-bench", per_device_train_batch_size=args.batch, max_steps=len(data),
-        learning_rate=2e-4, lr_scheduler_type="cosine", warmup_ratio=0.03, bf16=device.type == "cuda",
+        learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=max(1, round(0.03 * len(data))), bf16=device.type == "cuda",
         logging_steps=10_000, save_strategy="no", report_to=[], remove_unused_columns=False,
         dataloader_num_workers=0, use_cpu=device.type != "cuda",
     )
