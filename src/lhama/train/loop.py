@@ -39,44 +39,53 @@ class LoopParts:
     collator: Collator
     train_items: Sequence[Encoded]
     eval_items: Sequence[Encoded] = ()
+    log: MetricsLog | None = None  # rank 0 writes; other ranks may hold None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    total: int  # steps of the lr schedule (max_steps, or epochs x steps per epoch)
+    stop: int  # where this invocation stops (total, or stop_after)
+    per_epoch: int
 
 
 def steps_per_epoch(parts: LoopParts, cfg: TrainConfig, info: DistInfo) -> int:
     return len(_plan(parts, cfg, info, 0))
 
 
-def total_steps(parts: LoopParts, cfg: TrainConfig, info: DistInfo) -> int:
-    return cfg.max_steps or cfg.epochs * steps_per_epoch(parts, cfg, info)
+def schedule(parts: LoopParts, cfg: TrainConfig, info: DistInfo) -> Schedule:
+    per_epoch = steps_per_epoch(parts, cfg, info)
+    total = cfg.max_steps or cfg.epochs * per_epoch
+    return Schedule(total, min(total, cfg.stop_after) if cfg.stop_after else total, per_epoch)
 
 
-def train(parts: LoopParts, cfg: TrainConfig, info: DistInfo, start: Position, log: MetricsLog) -> Position:
+def train(parts: LoopParts, cfg: TrainConfig, info: DistInfo, start: Position) -> Position:
     """Run from ``start`` to ``max_steps`` (or ``stop_after``); returns the final position."""
-    total = total_steps(parts, cfg, info)
-    stop = min(total, cfg.stop_after) if cfg.stop_after else total
+    plan = schedule(parts, cfg, info)
     scaler = torch.amp.GradScaler(enabled=_autocast_dtype(cfg, info) == torch.float16)
-    position, per_epoch = start, steps_per_epoch(parts, cfg, info)
+    position = start
     if start.step == 0 and parts.eval_items:
-        _log_eval(parts, cfg, info, log, 0)
+        _log_eval(parts, cfg, info, 0)
     with _progress(info, cfg) as progress:
-        task = progress.add_task("train", total=total, completed=start.step, stats="")
+        task = progress.add_task("train", total=plan.total, completed=start.step, stats="")
         began = time.perf_counter()
-        for batch_list in _steps(parts, cfg, info, position, stop):
+        for batch_list in _steps(parts, cfg, info, position, plan.stop):
             tic = time.perf_counter()
             stats = train_step(parts, batch_list, info, cfg, scaler)
-            position = _advance(position, per_epoch)
-            row = _row(position, per_epoch, stats, time.perf_counter() - tic, time.perf_counter() - began)
-            if info.is_main and (position.step % cfg.log_every == 0 or position.step == stop):
-                log.write(row)
+            position = _advance(position, plan.per_epoch)
+            row = _row(position, plan.per_epoch, stats, time.perf_counter() - tic, time.perf_counter() - began)
+            if parts.log and (position.step % cfg.log_every == 0 or position.step == plan.stop):
+                parts.log.write(row)
             progress.update(task, completed=position.step, stats=_stats_text(row))
-            _after_step(parts, cfg, info, log, position, total, stop)
+            _after_step(parts, cfg, info, position, plan)
     return position
 
 
-def _after_step(parts: LoopParts, cfg: TrainConfig, info: DistInfo, log: MetricsLog, position: Position, total: int, stop: int) -> None:
+def _after_step(parts: LoopParts, cfg: TrainConfig, info: DistInfo, position: Position, plan: Schedule) -> None:
     step = position.step
-    if parts.eval_items and (step == total or (cfg.eval_every and step % cfg.eval_every == 0)):
-        _log_eval(parts, cfg, info, log, step)
-    if step == stop or (cfg.save_every and step % cfg.save_every == 0):
+    if parts.eval_items and (step == plan.total or (cfg.eval_every and step % cfg.eval_every == 0)):
+        _log_eval(parts, cfg, info, step)
+    if step == plan.stop or (cfg.save_every and step % cfg.save_every == 0):
         pieces = {"model": parts.raw_model, "optimizer": parts.optimizer, "scheduler": parts.scheduler}
         save_checkpoint(cfg.output_dir, pieces, position, info, cfg.keep_checkpoints)
 
@@ -137,10 +146,10 @@ def evaluate(parts: LoopParts, cfg: TrainConfig, info: DistInfo) -> float:
     return loss / max(tokens, 1)
 
 
-def _log_eval(parts: LoopParts, cfg: TrainConfig, info: DistInfo, log: MetricsLog, step: int) -> None:
+def _log_eval(parts: LoopParts, cfg: TrainConfig, info: DistInfo, step: int) -> None:
     value = evaluate(parts, cfg, info)
-    if info.is_main:
-        log.write({"step": step, "eval_loss": value, "eval_samples": len(parts.eval_items)})
+    if parts.log:
+        parts.log.write({"step": step, "eval_loss": value, "eval_samples": len(parts.eval_items)})
 
 
 def _plan(parts: LoopParts, cfg: TrainConfig, info: DistInfo, epoch: int) -> list[list[int]]:

@@ -88,12 +88,13 @@ def _run(cfg: TrainConfig, resume: bool, echo: Echo) -> RunResult:
         loaded = build_for_training(cfg)
         parts = _loop_parts(cfg, loaded, info, say)
         start = _resume_position(cfg, parts, info, say) if resume else Position()
-        log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None)
         if info.is_main:
+            parts.log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None)
             _write_config(cfg)
-        end = loop.train(parts, cfg, info, start, log)
-        finished = end.step >= loop.total_steps(parts, cfg, info)
-        model_dir = _export(cfg, loaded, info, parts.model, finished, say)
+        end = loop.train(parts, cfg, info, start)
+        finished = end.step >= loop.schedule(parts, cfg, info).total
+        with distributed.full_weights(parts.model, info):
+            model_dir = _export(cfg, loaded, info, finished, say)
         return _result(cfg, end, model_dir)
     finally:
         distributed.cleanup(info)
@@ -129,9 +130,10 @@ def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.D
     wrapped = distributed.wrap(model, cfg.strategy, info)
     optimizer = build_optimizer(wrapped, cfg.optim)
     parts = loop.LoopParts(wrapped, model, optimizer, None, collator, train_items, eval_items)
-    parts.scheduler = build_scheduler(optimizer, loop.total_steps(parts, cfg, info), cfg.optim)
+    total = loop.schedule(parts, cfg, info).total
+    parts.scheduler = build_scheduler(optimizer, total, cfg.optim)
     say(f"training {sum(p.numel() for p in build.trainable_parameters(model).values()):,} parameters "
-        f"on {len(train_items)} samples ({len(eval_items)} held out), {loop.total_steps(parts, cfg, info)} steps")
+        f"on {len(train_items)} samples ({len(eval_items)} held out), {total} steps")
     return parts
 
 
@@ -166,26 +168,24 @@ def _resume_position(cfg: TrainConfig, parts: loop.LoopParts, info: distributed.
     return position
 
 
-def _export(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, wrapped: torch.nn.Module,
-            finished: bool, say: Echo) -> Path | None:
+def _export(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, finished: bool, say: Echo) -> Path | None:
     """Rank 0 draws the curves and, at the end of the schedule (not at stop_after), writes the
     model directory and/or the adapter."""
     out = Path(cfg.output_dir)
-    with distributed.full_weights(wrapped, info):
-        if not info.is_main:
-            return None
-        plot_curves(read_metrics(out / "metrics.jsonl"), out / "curves.png")
-        if not finished:
-            return None
-        loaded.model.cpu()
-        if cfg.save in ("adapter", "both") and build.has_lora(loaded):
-            build.save_adapter(loaded, out / "adapter", cfg.model.init or cfg.model.lm or "", cfg.model.lora)
-        if cfg.save in ("merged", "both") or not build.has_lora(loaded):
-            build.merge_lora(loaded)
-            build.save_model(loaded, out / "model")
-            say(f"model saved to {out / 'model'}")
-            return out / "model"
-    return None
+    if not info.is_main:
+        return None
+    plot_curves(read_metrics(out / "metrics.jsonl"), out / "curves.png")
+    if not finished:
+        return None
+    loaded.model.cpu()
+    if cfg.save in ("adapter", "both") and build.has_lora(loaded):
+        build.save_adapter(loaded, out / "adapter", cfg.model.init or cfg.model.lm or "", cfg.model.lora)
+    if cfg.save == "adapter" and build.has_lora(loaded):
+        return None
+    build.merge_lora(loaded)
+    build.save_model(loaded, out / "model")
+    say(f"model saved to {out / 'model'}")
+    return out / "model"
 
 
 def _result(cfg: TrainConfig, end: Position, model_dir: Path | None) -> RunResult:
