@@ -1,5 +1,5 @@
 """The same command under torchrun (2 CPU processes, gloo, DDP) gives the loss of one process
-with the same global batch."""
+with the same global batch, and so does gradient accumulation."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ def test_two_processes_match_one(tiny_model_dir: Path, caption_file: Path, tmp_p
     assert len(one) == len(two) == 3
     assert two == pytest.approx(one, abs=1e-6)
     assert one[0] != pytest.approx(one[-1], abs=1e-3)  # it did train
+    accumulated = overrides(tiny_model_dir, caption_file, tmp_path / "acc", *common, "micro_batch_size=1", "grad_accum=4")
+    run(load(TrainConfig, None, accumulated), echo=lambda _: None)
+    assert _losses(tmp_path / "acc") == pytest.approx(one, abs=1e-6)  # 4 x 1 accumulated == 1 x 4
 
 
 def _empty_yaml(tmp_path: Path) -> Path:

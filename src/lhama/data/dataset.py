@@ -91,10 +91,14 @@ def load_samples(config: DatasetConfig) -> LoadReport:
 
 def split_samples(samples: Sequence[Sample], eval_fraction: float) -> tuple[list[Sample], list[Sample]]:
     """(train, eval): a stable split by a hash of each sample id, independent of file order."""
-    bucket = lambda s: zlib.crc32(s.id.encode()) % 10_000  # noqa: E731
-    held = [s for s in samples if bucket(s) < eval_fraction * 10_000]
-    train = [s for s in samples if bucket(s) >= eval_fraction * 10_000]
+    cut = eval_fraction * 10_000
+    held = [s for s in samples if _bucket(s.id) < cut]
+    train = [s for s in samples if _bucket(s.id) >= cut]
     return train, held
+
+
+def _bucket(sample_id: str) -> int:
+    return zlib.crc32(sample_id.encode()) % 10_000
 
 
 def _record_id(record: Any, index: int, config: DatasetConfig) -> str:
