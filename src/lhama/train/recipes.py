@@ -84,6 +84,8 @@ def _run(cfg: TrainConfig, resume: bool, echo: Echo) -> RunResult:
     info = distributed.setup()
     say = echo if info.is_main else (lambda _: None)
     try:
+        if cfg.model.dtype != "float32" and (info.device.type != "cuda" or cfg.precision == "fp32"):
+            raise ConfigError(f"model.dtype={cfg.model.dtype} needs a GPU and precision=bf16 or fp16; use model.dtype=float32")
         _seed_everything(cfg.seed)
         loaded = build_for_training(cfg)
         parts = _loop_parts(cfg, loaded, info, say)
