@@ -1,10 +1,13 @@
 """Stage 1 on CPU with the real Gemma-3-270M on the Tux Paint pt_BR captions.
 
-The vision tower is a small *randomly initialised* CLIP (the project's tower was not available
-when this ran); the projector is what stage 1 trains. Prints the training loss at the start and
-end and the held-out caption loss at step 0 and at the end.
+The vision tower is the project's open-NSFW ResNet-50 (``lhama models prepare
+open-nsfw-resnet50``; ``--feature-layer -1``: its 7x7x1024 stage-4 map, 49 tokens per image), or,
+without ``--vision``, a small randomly initialised CLIP. Only the projector trains. Prints the
+training loss at the start and end and the held-out caption loss at step 0 and at the end.
 
-    LHAMA_HOME=/tmp/lh PYTHONPATH=src python benchmarks/train_stage1_cpu.py --steps 30 --out runs/stage1-cpu
+    lhama models prepare open-nsfw-resnet50
+    LHAMA_HOME=/tmp/lh PYTHONPATH=src python benchmarks/train_stage1_cpu.py --steps 20 \
+        --vision $LHAMA_HOME/models/open-nsfw-resnet50 --feature-layer -1 --out runs/stage1-cpu
 """
 
 from __future__ import annotations
@@ -38,11 +41,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--out", default="runs/stage1-cpu")
     parser.add_argument("--vision", default=None, help="a real tower dir; default: a random tiny CLIP")
+    parser.add_argument("--feature-layer", type=int, default=-2, help="the tower's hidden state to use")
+    parser.add_argument("--lm", default="gemma-3-270m", help="registry name or LM directory")
     args = parser.parse_args()
     out = Path(args.out)
     vision = args.vision or str(random_tower(out.parent / f"{out.name}-random-clip"))
     cfg = load(TrainConfig, find_recipe("stage1-tuxpaint"), [
-        "model.lm=gemma-3-270m", f"model.vision={vision}", f"output_dir={out}", f"max_steps={args.steps}",
+        f"model.lm={args.lm}", f"model.vision={vision}", f"model.image.feature_layer={args.feature_layer}", f"output_dir={out}", f"max_steps={args.steps}",
         f"micro_batch_size={args.batch}", "grad_accum=1", "eval_every=0", "save_every=0", "data.eval_fraction=0.05",
     ])
     started = time.perf_counter()

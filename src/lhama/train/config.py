@@ -17,7 +17,7 @@ class ModelSpec:
 
     init: str | None = None  # a lhama/LLaVA model dir (e.g. the stage-1 output) to continue from
     lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
-    vision: str | None = None  # a vision tower dir (CLIP/SigLIP); used with lm
+    vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
     image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
     lora: LoraSettings | None = None  # stage 2: LoRA on the decoder; None there means full fine-tuning
     gradient_checkpointing: bool = False  # trade compute for activation memory

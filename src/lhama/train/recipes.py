@@ -120,8 +120,9 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
     if spec.init:
         return build.load_model(spec.init, dtype)
     lm_dir = resolve_model_dir(spec.lm, spec.lm)
+    vision_dir = resolve_model_dir(spec.vision, spec.vision) if spec.vision else None
     config = LhamaConfig(image=spec.image if spec.vision else None)
-    return build.build_model(lm_dir, spec.vision, config, dtype)
+    return build.build_model(lm_dir, vision_dir, config, dtype)
 
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
