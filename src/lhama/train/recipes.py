@@ -84,8 +84,7 @@ def _run(cfg: TrainConfig, resume: bool, echo: Echo) -> RunResult:
     info = distributed.setup()
     say = echo if info.is_main else (lambda _: None)
     try:
-        if cfg.model.dtype != "float32" and (info.device.type != "cuda" or cfg.precision == "fp32"):
-            raise ConfigError(f"model.dtype={cfg.model.dtype} needs a GPU and precision=bf16 or fp16; use model.dtype=float32")
+        _check_device(cfg, info)
         _seed_everything(cfg.seed)
         loaded = build_for_training(cfg)
         parts = _loop_parts(cfg, loaded, info, say)
@@ -100,6 +99,13 @@ def _run(cfg: TrainConfig, resume: bool, echo: Echo) -> RunResult:
         return _result(cfg, end, model_dir)
     finally:
         distributed.cleanup(info)
+
+
+def _check_device(cfg: TrainConfig, info: distributed.DistInfo) -> None:
+    if cfg.model.dtype != "float32" and (info.device.type != "cuda" or cfg.precision == "fp32"):
+        raise ConfigError(f"model.dtype={cfg.model.dtype} needs a GPU and precision=bf16 or fp16; use model.dtype=float32")
+    if cfg.strategy == "fsdp" and info.distributed and info.device.type != "cuda":
+        raise ConfigError("strategy=fsdp needs GPUs (PyTorch's FSDP has no CPU support); use strategy=ddp on CPU")
 
 
 def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
