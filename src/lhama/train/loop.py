@@ -165,7 +165,8 @@ def _steps(parts: LoopParts, cfg: TrainConfig, info: DistInfo, position: Positio
         plan = _plan(parts, cfg, info, epoch)[skip:]
         micro = [m for gb in plan for m in micro_batches(gb, cfg.micro_batch_size, cfg.grad_accum, info.world_size, info.rank)]
         loader = DataLoader(parts.train_items, batch_sampler=micro, collate_fn=parts.collator,
-                            num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+                            num_workers=cfg.num_workers, pin_memory=info.device.type == "cuda",
+                            generator=torch.Generator().manual_seed(cfg.seed))
         pending: list[Batch] = []
         for batch in loader:  # a fixed generator: creating the loader must not consume the global RNG
             pending.append(batch)
