@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from lhama.cli import chat, models, serve
+from lhama.cli import chat, models, serve, train
 from lhama.errors import LhamaError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.command("chat")(chat.chat)
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
+app.command("train")(train.train)
 
 
 def main() -> None:

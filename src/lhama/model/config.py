@@ -48,3 +48,22 @@ class LhamaConfig:
     def placeholders(self) -> dict[str, str]:
         """Modality name -> placeholder text, for every configured branch."""
         return {"image": self.image.placeholder} if self.image else {}
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Low-rank adapters on the decoder's linear layers (applied with peft)."""
+
+    r: int = 128  # LLaVA-1.5 LoRA recipe
+    alpha: int = 256  # scale = alpha / r = 2
+    dropout: float = 0.05
+    # Every linear layer of a Llama/Gemma-style block, as LLaVA-1.5 does.
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise ValueError(f"lora.r must be >= 1, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ValueError("lora.target_modules must name at least one module, e.g. [q_proj, v_proj]")

@@ -1,0 +1,39 @@
+"""``lhama train``: run a training recipe from a YAML config plus ``key=value`` overrides."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from lhama.config import load
+from lhama.train.config import TrainConfig
+from lhama.train.recipes import find_recipe, run
+
+
+def train(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted config overrides, e.g. optim.lr=2e-4 max_steps=100 model.lora.r=64; ~key removes a key.", show_default=False)] = None,
+    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage2-lora).")] = "stage1-tuxpaint",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue exactly from the newest checkpoint in output_dir (same config, same number of processes).")] = False,
+) -> None:
+    """Train a model: stage 1 (align the projector) or stage 2 (LoRA / full instruction tuning).
+
+    The same command runs under torchrun for several processes (DDP, or strategy=fsdp).
+    Outputs in output_dir: model/, metrics.jsonl, curves.png, checkpoints/.
+
+    Examples:
+
+      lhama train --config stage1-tuxpaint max_steps=50 output_dir=runs/s1
+
+      lhama train --config my_stage2.yaml model.init=runs/s1/model model.lora.r=64
+
+      lhama train --config my_stage2.yaml --resume
+
+      torchrun --nproc_per_node 8 -m lhama train --config my_stage2.yaml
+    """
+    cfg = load(TrainConfig, find_recipe(config), overrides or [])
+    console = Console(stderr=True)
+    result = run(cfg, resume=resume, echo=lambda text: console.print(text, highlight=False))
+    loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
+    console.print(f"done: {result.steps} steps, last loss {loss}; outputs in {result.output_dir}", highlight=False)

@@ -1,0 +1,83 @@
+"""Training configuration: one frozen dataclass per part, read from a recipe YAML plus dotted
+``key=value`` overrides by :func:`lhama.config.load` (unknown keys are errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lhama.data.collate import CollateConfig
+from lhama.data.dataset import DatasetConfig
+from lhama.model.config import ImageConfig, LoraSettings
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the model to train comes from: an existing model directory, or an LM plus a tower."""
+
+    init: str | None = None  # a lhama/LLaVA model dir (e.g. the stage-1 output) to continue from
+    lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
+    vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
+    image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
+    lora: LoraSettings | None = None  # stage 2: LoRA on the decoder; None there means full fine-tuning
+    gradient_checkpointing: bool = False  # trade compute for activation memory
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # frozen weights; trained ones stay fp32
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3  # LLaVA-1.5 stage 1; stage 2 LoRA uses 2e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_ratio: float = 0.03  # share of steps with a linear warm-up
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    max_grad_norm: float = 1.0  # 0 disables clipping
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"optim.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"optim.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DatasetConfig = field(default_factory=DatasetConfig)
+    eval_data: DatasetConfig | None = None  # a separate held-out file (else data.eval_fraction)
+    collate: CollateConfig = field(default_factory=CollateConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    stage: Literal["align", "finetune"] = "align"  # align: projector only; finetune: + LoRA or full LM
+    output_dir: str = "runs/lhama"
+    micro_batch_size: int = 4  # samples per process per forward
+    grad_accum: int = 1  # forwards per optimizer step; global batch = micro x accum x processes
+    max_steps: int = 0  # 0: run `epochs` epochs
+    epochs: int = 1
+    stop_after: int = 0  # >0: stop (with a checkpoint) after this step, keeping the max_steps schedule
+    precision: Literal["fp32", "bf16", "fp16"] = "bf16"  # autocast dtype on GPU; CPU always runs fp32
+    group_by_length: bool = True  # batch samples of similar length (less padding)
+    seed: int = 0
+    eval_every: int = 0  # steps between held-out evaluations (also at step 0 and the end); 0: start/end only
+    save_every: int = 0  # steps between checkpoints; 0: only at the end
+    keep_checkpoints: int = 2
+    save: Literal["merged", "adapter", "both"] = "merged"  # final export of a LoRA run
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun with several processes
+    num_workers: int = 0  # data-loader worker processes (image decoding)
+    log_every: int = 1
+    progress: bool = True  # rich progress bar on rank 0
+
+    def __post_init__(self) -> None:
+        if not self.model.init and not self.model.lm:
+            raise ValueError("no model: set model.init (a model dir) or model.lm (+ model.vision)")
+        for name in ("micro_batch_size", "grad_accum", "epochs", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def trainable(self) -> tuple[str, ...]:
+        """Name patterns of the parameters this stage trains."""
+        if self.stage == "align":
+            return ("multi_modal_projector",)
+        if self.model.lora is not None:
+            return ("multi_modal_projector", "lora_")
+        return ("multi_modal_projector", "language_model")

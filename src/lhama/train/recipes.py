@@ -1,0 +1,215 @@
+"""Recipes: build the parts a :class:`TrainConfig` names, run the loop, save the results.
+
+* :func:`pretrain_projector` (stage 1, ``stage: align``): tower and LM frozen, projector trained.
+* :func:`finetune` (stage 2, ``stage: finetune``): projector + LoRA adapters (``model.lora``),
+  or projector + the whole LM when ``model.lora`` is unset.
+
+Outputs under ``output_dir``: ``model/`` (a model directory :func:`lhama.model.build.load_model`
+reads; LoRA merged in), ``adapter/`` (projector + LoRA only, with ``save: adapter|both``),
+``metrics.jsonl``, ``curves.png``, ``config.yaml`` and ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from lhama.config import to_dict
+from lhama.data.collate import Collator, Encoded
+from lhama.data.dataset import Sample, load_samples, split_samples
+from lhama.errors import CheckpointError, ConfigError, DataError
+from lhama.model import build
+from lhama.model.config import LhamaConfig
+from lhama.model.weights import resolve_model_dir
+from lhama.train import distributed, loop
+from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
+from lhama.train.config import ModelSpec, TrainConfig
+from lhama.train.optim import build_optimizer, build_scheduler
+from lhama.train.report import MetricsLog, plot_curves, read_metrics
+
+Echo = Callable[[str], None]
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output_dir: Path
+    steps: int
+    final_loss: float | None
+    model_dir: Path | None
+
+
+def find_recipe(spec: str) -> Path:
+    """A recipe YAML path, or the name of one shipped in ``lhama/presets/``.
+
+    Raises:
+        ConfigError: neither a file nor a preset name (the message lists the presets)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    presets = Path(__file__).resolve().parents[1] / "presets"
+    preset = presets / f"{spec}.yaml"
+    if preset.is_file():
+        return preset
+    names = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
+    raise ConfigError(f"config {spec!r} is neither a file nor a preset; presets: {names}")
+
+
+def pretrain_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
+    """Stage 1: align the projector on image-caption pairs."""
+    if cfg.stage != "align":
+        raise ConfigError(f"pretrain_projector needs stage=align, got stage={cfg.stage}")
+    return _run(cfg, resume, echo)
+
+
+def finetune(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
+    """Stage 2: instruction tuning with LoRA (model.lora set) or full fine-tuning."""
+    if cfg.stage != "finetune":
+        raise ConfigError(f"finetune needs stage=finetune, got stage={cfg.stage}")
+    return _run(cfg, resume, echo)
+
+
+def run(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
+    """The recipe the config's ``stage`` names."""
+    return {"align": pretrain_projector, "finetune": finetune}[cfg.stage](cfg, resume, echo)
+
+
+def _run(cfg: TrainConfig, resume: bool, echo: Echo) -> RunResult:
+    info = distributed.setup()
+    say = echo if info.is_main else (lambda _: None)
+    try:
+        _check_device(cfg, info)
+        _seed_everything(cfg.seed)
+        loaded = build_for_training(cfg)
+        parts = _loop_parts(cfg, loaded, info, say)
+        start = _resume_position(cfg, parts, info, say) if resume else Position()
+        if info.is_main:
+            parts.log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None)
+            _write_config(cfg)
+        end = loop.train(parts, cfg, info, start)
+        finished = end.step >= loop.schedule(parts, cfg, info).total
+        with distributed.full_weights(parts.model, info):
+            model_dir = _export(cfg, loaded, info, finished, say)
+        return _result(cfg, end, model_dir)
+    finally:
+        distributed.cleanup(info)
+
+
+def _check_device(cfg: TrainConfig, info: distributed.DistInfo) -> None:
+    if cfg.model.dtype != "float32" and (info.device.type != "cuda" or cfg.precision == "fp32"):
+        raise ConfigError(f"model.dtype={cfg.model.dtype} needs a GPU and precision=bf16 or fp16; use model.dtype=float32")
+    if cfg.strategy == "fsdp" and info.distributed and info.device.type != "cuda":
+        raise ConfigError("strategy=fsdp needs GPUs (PyTorch's FSDP has no CPU support); use strategy=ddp on CPU")
+
+
+def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
+    """The model, with LoRA applied, only this stage's parameters trainable (kept in float32)."""
+    loaded = _load(cfg.model)
+    if cfg.stage == "finetune" and cfg.model.lora is not None:
+        build.apply_lora(loaded, cfg.model.lora)
+    build.set_trainable(loaded.model, cfg.trainable)
+    for param in build.trainable_parameters(loaded.model).values():
+        param.data = param.data.float()  # master weights in fp32 even over a bf16 base
+    if cfg.model.gradient_checkpointing:
+        build.enable_gradient_checkpointing(loaded)
+    return loaded
+
+
+def _load(spec: ModelSpec) -> build.LoadedModel:
+    dtype = DTYPES[spec.dtype]
+    if spec.init:
+        return build.load_model(spec.init, dtype)
+    lm_dir = resolve_model_dir(spec.lm, spec.lm)
+    vision_dir = resolve_model_dir(spec.vision, spec.vision) if spec.vision else None
+    config = LhamaConfig(image=spec.image if spec.vision else None)
+    return build.build_model(lm_dir, vision_dir, config, dtype)
+
+
+def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
+    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.image_spec, cfg.collate, loaded.config.system_prompt)
+    train_samples, eval_samples = _samples(cfg, say)
+    train_items, eval_items = _encode(collator, train_samples), _encode(collator, eval_samples)
+    model = loaded.model.to(info.device)
+    wrapped = distributed.wrap(model, cfg.strategy, info)
+    optimizer = build_optimizer(wrapped, cfg.optim)
+    parts = loop.LoopParts(wrapped, model, optimizer, None, collator, train_items, eval_items)
+    total = loop.schedule(parts, cfg, info).total
+    parts.scheduler = build_scheduler(optimizer, total, cfg.optim)
+    say(f"training {sum(p.numel() for p in build.trainable_parameters(model).values()):,} parameters "
+        f"on {len(train_items)} samples ({len(eval_items)} held out), {total} steps")
+    return parts
+
+
+def _samples(cfg: TrainConfig, say: Echo) -> tuple[list[Sample], list[Sample]]:
+    report = load_samples(cfg.data)
+    say(f"data {cfg.data.path}: {report.summary()}")
+    train, held = split_samples(report.samples, cfg.data.eval_fraction)
+    if cfg.eval_data is not None:
+        extra = load_samples(cfg.eval_data)
+        say(f"eval data {cfg.eval_data.path}: {extra.summary()}")
+        held = held + extra.samples
+    if not train:
+        raise DataError(f"{cfg.data.path}: no training samples left after holding out eval_fraction={cfg.data.eval_fraction}")
+    return train, held
+
+
+def _encode(collator: Collator, samples: Sequence[Sample]) -> list[Encoded]:
+    """Tokenise everything up front: a sample with no supervised token stops the run here,
+    before any compute is spent (DataError naming it)."""
+    return [collator.encode(sample) for sample in samples]
+
+
+def _resume_position(cfg: TrainConfig, parts: loop.LoopParts, info: distributed.DistInfo, say: Echo) -> Position:
+    if cfg.strategy == "fsdp" and info.distributed:
+        raise ConfigError("--resume is not supported with strategy=fsdp yet; use strategy=ddp")
+    path = latest_checkpoint(cfg.output_dir)
+    if path is None:
+        raise CheckpointError(f"--resume: no checkpoint under {cfg.output_dir}/checkpoints; start without --resume")
+    pieces = {"model": parts.raw_model, "optimizer": parts.optimizer, "scheduler": parts.scheduler}
+    position = load_checkpoint(path, pieces, info)
+    say(f"resumed from {path} (step {position.step})")
+    return position
+
+
+def _export(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, finished: bool, say: Echo) -> Path | None:
+    """Rank 0 draws the curves and, at the end of the schedule (not at stop_after), writes the
+    model directory and/or the adapter."""
+    out = Path(cfg.output_dir)
+    if not info.is_main:
+        return None
+    plot_curves(read_metrics(out / "metrics.jsonl"), out / "curves.png")
+    if not finished:
+        return None
+    loaded.model.cpu()
+    if cfg.save in ("adapter", "both") and build.has_lora(loaded):
+        build.save_adapter(loaded, out / "adapter", cfg.model.init or cfg.model.lm or "", cfg.model.lora)
+    if cfg.save == "adapter" and build.has_lora(loaded):
+        return None
+    build.merge_lora(loaded)
+    build.save_model(loaded, out / "model")
+    say(f"model saved to {out / 'model'}")
+    return out / "model"
+
+
+def _result(cfg: TrainConfig, end: Position, model_dir: Path | None) -> RunResult:
+    out = Path(cfg.output_dir)
+    rows = [r for r in read_metrics(out / "metrics.jsonl") if "loss" in r] if (out / "metrics.jsonl").is_file() else []
+    return RunResult(out, end.step, rows[-1]["loss"] if rows else None, model_dir)
+
+
+def _write_config(cfg: TrainConfig) -> None:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,131 @@
+"""Tokenisation for training: only assistant tokens carry labels, exactly; <image> expands to
+the tower's token count; a sample with nothing to supervise aborts the run."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from lhama.data.collate import Collator, CollateConfig
+from lhama.data.conversation import IGNORE_INDEX, TRANSCRIPT_PT, encode_supervised, render_conversation
+from lhama.data.dataset import Sample
+from lhama.data.media import ImageSpec
+from lhama.errors import DataError
+from tests.conftest import tiny_tokenizer
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }}<|im_end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant{% endif %}"
+)
+MESSAGES = [
+    {"role": "system", "content": "Seja breve."},
+    {"role": "user", "content": "<image> Descreva a imagem."},
+    {"role": "assistant", "content": "Um gato preto."},
+    {"role": "user", "content": "Qual é a capital?"},
+    {"role": "assistant", "content": "Brasília."},
+]
+
+
+def _tokenizer(chat_template: bool):
+    tok = tiny_tokenizer()
+    tok.add_tokens(["<image>", "<|im_start|>", "<|im_end|>"], special_tokens=True)
+    if chat_template:
+        tok.chat_template = CHATML
+    return tok
+
+
+def _runs(tok, ids, labels):
+    """Supervised runs as token strings, and the token just before each run."""
+    tokens = tok.convert_ids_to_tokens(ids)
+    runs, before, i = [], [], 0
+    for supervised, group in itertools.groupby(range(len(ids)), key=lambda k: labels[k] != IGNORE_INDEX):
+        group = list(group)
+        if supervised:
+            runs.append([tokens[k] for k in group])
+            before.append(tokens[group[0] - 1])
+    return runs, before
+
+
+def test_chat_template_labels_exactly_the_assistant_turns() -> None:
+    tok = _tokenizer(chat_template=True)
+    rendered = render_conversation(tok, MESSAGES)
+    assert [rendered.text[a:b] for a, b in rendered.assistant_spans] == [" Um gato preto.<|im_end|>", " Brasília.<|im_end|>"]
+    image_id = tok.convert_tokens_to_ids("<image>")
+    ids, labels = encode_supervised(tok, rendered, {image_id: 4})
+    runs, before = _runs(tok, ids, labels)
+    assert runs == [["▁U", "m", "▁", "gato", "▁p", "re", "to", ".", "<|im_end|>"], ["▁Bras", "í", "lia.", "<|im_end|>"]]
+    assert before == ["t", "t"]  # the last token of "<|im_start|>assistant": the prompt is unsupervised
+    assert all(label in (IGNORE_INDEX, token) for token, label in zip(ids, labels))
+    assert ids.count(image_id) == 4 and all(lab == IGNORE_INDEX for t, lab in zip(ids, labels) if t == image_id)
+
+
+def test_transcript_fallback_labels_exactly_the_assistant_turns() -> None:
+    tok = _tokenizer(chat_template=False)
+    rendered = render_conversation(tok, MESSAGES)  # no chat template -> the Portuguese transcript
+    assert rendered.text.startswith("Seja breve.\n\nUsuário: <image> Descreva a imagem.\nAssistente: Um gato")
+    assert [rendered.text[a:b] for a, b in rendered.assistant_spans] == [" Um gato preto.\n", " Brasília.\n"]
+    ids, labels = encode_supervised(tok, rendered)
+    runs, before = _runs(tok, ids, labels)
+    # "\n" is <unk> in the tiny vocabulary: the closing newline is supervised, "Usuário:" is not.
+    assert runs == [["▁U", "m", "▁", "gato", "▁p", "re", "to", ".", "<unk>"], ["▁Bras", "í", "lia.", "<unk>"]]
+    assert before == [":", ":"]  # "Assistente:" stays unsupervised
+    assert render_conversation(tok, MESSAGES, TRANSCRIPT_PT) == rendered
+
+
+def test_template_that_is_not_prefix_stable_is_an_error() -> None:
+    tok = _tokenizer(chat_template=True)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}|{% endfor %}{% if add_generation_prompt %}>{% endif %}"
+    with pytest.raises(DataError, match="prefix"):
+        render_conversation(tok, MESSAGES)
+
+
+def _collator(tok, max_length: int = 256) -> Collator:
+    image_id = tok.convert_tokens_to_ids("<image>")
+    return Collator(tok, {image_id: 16}, ImageSpec(size=32), CollateConfig(max_length=max_length, system_prompt=""))
+
+
+def _image(tmp_path: Path) -> Path:
+    path = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), "red").save(path)
+    return path
+
+
+def test_batch_expands_images_and_pads_with_ignored_labels(tmp_path: Path) -> None:
+    tok = _tokenizer(chat_template=True)
+    collator = _collator(tok)
+    long = Sample("a", tuple(MESSAGES[1:]), _image(tmp_path))
+    short = Sample("b", ({"role": "user", "content": "Oi"}, {"role": "assistant", "content": "Olá."}))
+    items = [collator.encode(long), collator.encode(short)]
+    batch = collator(items)
+    assert batch.input_ids.shape == (2, len(items[0].input_ids))
+    assert batch.media["image"].shape == (1, 3, 32, 32)
+    assert int((batch.input_ids[0] == tok.convert_tokens_to_ids("<image>")).sum()) == 16
+    pad = batch.attention_mask[1] == 0
+    assert pad.any() and bool((batch.labels[1][pad] == IGNORE_INDEX).all())
+    assert batch.target_tokens == items[0].supervised + items[1].supervised
+
+
+def test_image_without_placeholder_gets_one(tmp_path: Path) -> None:
+    tok = _tokenizer(chat_template=True)
+    sample = Sample("c", ({"role": "user", "content": "Descreva."}, {"role": "assistant", "content": "Um gato."}), _image(tmp_path))
+    encoded = _collator(tok).encode(sample)
+    assert int((encoded.input_ids == tok.convert_tokens_to_ids("<image>")).sum()) == 16
+
+
+def test_sample_with_no_supervised_token_aborts() -> None:
+    tok = _tokenizer(chat_template=True)
+    sample = Sample("sem-resposta", tuple(MESSAGES[3:5]))
+    assert _collator(tok, max_length=40).encode(sample).supervised == 4
+    with pytest.raises(DataError, match="sample sem-resposta has no supervised token"):
+        _collator(tok, max_length=20).encode(sample)  # the answer is cut off by max_length
+
+
+def test_max_length_through_an_image_is_an_error(tmp_path: Path) -> None:
+    tok = _tokenizer(chat_template=True)
+    sample = Sample("x", tuple(MESSAGES[1:3]), _image(tmp_path))
+    with pytest.raises(DataError, match="cuts through an image"):
+        _collator(tok, max_length=10).encode(sample)

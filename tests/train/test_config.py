@@ -1,0 +1,45 @@
+"""Recipe configs: presets load, unknown keys and bad values are one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from lhama.config import load
+from lhama.errors import ConfigError
+from lhama.train.config import TrainConfig
+from lhama.train.recipes import find_recipe
+
+
+@pytest.mark.parametrize("name", ["stage1-tuxpaint", "stage2-lora"])
+def test_presets_load(name: str) -> None:
+    cfg = load(TrainConfig, find_recipe(name))
+    assert cfg.optim.lr == (1e-3 if cfg.stage == "align" else 2e-4)
+    assert cfg.optim.schedule == "cosine" and cfg.optim.warmup_ratio == 0.03
+
+
+def test_unknown_key_names_it_and_the_valid_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(TrainConfig, find_recipe("stage1-tuxpaint"), ["optim.learning_rate=1e-4"])
+    message = str(info.value)
+    assert "optim.learning_rate" in message and "valid keys: betas, lr, max_grad_norm" in message
+    assert "\n" not in message
+
+
+def test_bad_values_are_errors() -> None:
+    with pytest.raises(ConfigError, match="stage must be one of"):
+        load(TrainConfig, None, ["model.lm=x", "stage=pretrain"])
+    with pytest.raises(ConfigError, match="micro_batch_size must be >= 1"):
+        load(TrainConfig, None, ["model.lm=x", "micro_batch_size=0"])
+    with pytest.raises(ConfigError, match="model.init"):
+        load(TrainConfig, None, [])
+
+
+def test_trainable_patterns_follow_the_stage() -> None:
+    assert load(TrainConfig, None, ["model.lm=x"]).trainable == ("multi_modal_projector",)
+    lora = load(TrainConfig, None, ["model.lm=x", "stage=finetune", "model.lora.r=8"])
+    assert lora.trainable == ("multi_modal_projector", "lora_")
+
+
+def test_unknown_recipe_lists_presets() -> None:
+    with pytest.raises(ConfigError, match="presets: stage1-tuxpaint, stage2-lora"):
+        find_recipe("nope")
