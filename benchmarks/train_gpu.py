@@ -31,7 +31,8 @@ from transformers import (AutoModelForCausalLM, CLIPVisionConfig, CLIPVisionMode
 from lhama.config import load
 from lhama.data.collate import Batch
 from lhama.data.conversation import IGNORE_INDEX
-from lhama.model.build import apply_lora, compose, enable_gradient_checkpointing, set_trainable, trainable_parameters
+from lhama.model.adapters import apply_lora, enable_gradient_checkpointing, set_trainable, trainable_parameters
+from lhama.model.build import compose
 from lhama.model.config import ImageConfig, LhamaConfig, LoraSettings
 from lhama.train.config import TrainConfig
 from lhama.train.distributed import DistInfo

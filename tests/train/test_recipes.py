@@ -11,7 +11,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from lhama.config import load
-from lhama.model.build import load_adapter, load_model
+from lhama.model.adapters import load_adapter
+from lhama.model.build import load_model
 from lhama.train.config import TrainConfig
 from lhama.train.recipes import build_for_training, run
 from tests.train.conftest import overrides

@@ -14,9 +14,6 @@ loads it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,16 +25,15 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 
 from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec
-from lhama.errors import CheckpointError, ModelError
-from lhama.model.config import ImageConfig, LhamaConfig, LoraSettings
+from lhama.errors import CheckpointError
+from lhama.files import atomic_directory
+from lhama.model.config import ImageConfig, LhamaConfig
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
 from lhama.model.towers import resnet
 
 WEIGHTS = "model.safetensors"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass
@@ -171,18 +167,9 @@ def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedMo
 
 def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
     """Write ``loaded`` as a model directory, atomically (temp dir + rename)."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         _write_model_dir(loaded, tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)
 
 
 def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
@@ -314,101 +301,3 @@ def _tokenizer(directory: str | Path) -> Any:
         return AutoTokenizer.from_pretrained(str(directory))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot load the tokenizer of {directory}: {str(exc).splitlines()[0]}") from None
-
-
-# ---- training-time surgery: trainable parts, LoRA, checkpointing, adapter files ----------------
-
-
-def set_trainable(model: nn.Module, patterns: tuple[str, ...]) -> int:
-    """Train exactly the parameters whose name contains one of ``patterns``; freeze the rest.
-
-    Returns the number of trainable parameters. Raises ModelError if nothing matches."""
-    count = 0
-    for name, param in model.named_parameters():
-        param.requires_grad_(any(p in name for p in patterns))
-        count += param.numel() if param.requires_grad else 0
-    if count == 0:
-        raise ModelError(f"no parameter name contains any of {list(patterns)}: nothing would be trained")
-    return count
-
-
-def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Name -> parameter for every parameter that requires a gradient, in module order."""
-    return {name: p for name, p in model.named_parameters() if p.requires_grad}
-
-
-def apply_lora(loaded: LoadedModel, settings: LoraSettings) -> None:
-    """Wrap the decoder with peft LoRA adapters (base weights frozen by peft)."""
-    from peft import LoraConfig, get_peft_model  # imported here: only training needs peft
-
-    names = {name.rsplit(".", 1)[-1] for name, _ in loaded.model.language_model.named_modules()}
-    missing = [t for t in settings.target_modules if t not in names]
-    if missing:
-        raise ModelError(f"lora.target_modules {missing} are not modules of this decoder; try e.g. [q_proj, v_proj]")
-    peft_config = LoraConfig(
-        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules), bias="none",
-    )
-    loaded.model.language_model = get_peft_model(loaded.model.language_model, peft_config)
-
-
-def has_lora(loaded: LoadedModel) -> bool:
-    return hasattr(loaded.model.language_model, "merge_and_unload")
-
-
-def merge_lora(loaded: LoadedModel) -> None:
-    """Fold the LoRA deltas into the decoder weights and drop the peft wrapper (in place)."""
-    if has_lora(loaded):
-        loaded.model.language_model = loaded.model.language_model.merge_and_unload()
-
-
-def enable_gradient_checkpointing(loaded: LoadedModel) -> None:
-    """Recompute decoder activations in backward. Non-reentrant, so it works with a frozen
-    embedding (stage 1, LoRA) where the inputs carry no gradient."""
-    lm = loaded.model.language_model
-    lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    lm.config.use_cache = False
-
-
-def is_adapter_key(name: str) -> bool:
-    """True for what an adapter-only export holds: projector and LoRA weights."""
-    return name.startswith("multi_modal_projector.") or "lora_" in name
-
-
-def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: LoraSettings | None) -> Path:
-    """Write projector + LoRA weights and ``adapter_config.json`` (the base model and LoRA
-    settings needed to re-apply them), atomically."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        state = {k: v.detach().contiguous() for k, v in loaded.model.state_dict().items() if is_adapter_key(k)}
-        save_file(state, tmp / ADAPTER_WEIGHTS, metadata={"format": "pt"})
-        info = {"base_model": base, "lora": to_dict(lora) if lora else None, "lhama": to_dict(loaded.config)}
-        (tmp / ADAPTER_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
-
-
-def load_adapter(loaded: LoadedModel, adapter_dir: str | Path) -> None:
-    """Apply an adapter written by :func:`save_adapter` to a freshly loaded base model."""
-    adapter_dir = Path(adapter_dir)
-    path = adapter_dir / ADAPTER_CONFIG
-    if not path.is_file():
-        raise CheckpointError(f"{adapter_dir} has no {ADAPTER_CONFIG}: not a lhama adapter directory")
-    info = json.loads(path.read_text(encoding="utf-8"))
-    training = loaded.model.training
-    if info.get("lora"):
-        apply_lora(loaded, from_dict(LoraSettings, info["lora"]))
-        loaded.model.train(training)  # new LoRA modules start in train mode (dropout on)
-    state = load_file(adapter_dir / ADAPTER_WEIGHTS)
-    expected = {k for k in loaded.model.state_dict() if is_adapter_key(k)}
-    if set(state) != expected:
-        key = sorted(set(state) ^ expected)[0]
-        raise CheckpointError(f"adapter {adapter_dir} does not fit this base model (first mismatch: {key})")
-    loaded.model.load_state_dict(state, strict=False)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from lhama.errors import CheckpointError
-from lhama.model.build import trainable_parameters
+from lhama.model.adapters import trainable_parameters
 from lhama.train.distributed import DistInfo, barrier
 
 

@@ -24,7 +24,7 @@ from lhama.config import to_dict
 from lhama.data.collate import Collator, Encoded
 from lhama.data.dataset import Sample, load_samples, split_samples
 from lhama.errors import CheckpointError, ConfigError, DataError
-from lhama.model import build
+from lhama.model import adapters, build
 from lhama.model.config import LhamaConfig
 from lhama.model.weights import resolve_model_dir
 from lhama.train import distributed, loop
@@ -112,12 +112,12 @@ def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
     """The model, with LoRA applied, only this stage's parameters trainable (kept in float32)."""
     loaded = _load(cfg.model)
     if cfg.stage == "finetune" and cfg.model.lora is not None:
-        build.apply_lora(loaded, cfg.model.lora)
-    build.set_trainable(loaded.model, cfg.trainable)
-    for param in build.trainable_parameters(loaded.model).values():
+        adapters.apply_lora(loaded, cfg.model.lora)
+    adapters.set_trainable(loaded.model, cfg.trainable)
+    for param in adapters.trainable_parameters(loaded.model).values():
         param.data = param.data.float()  # master weights in fp32 even over a bf16 base
     if cfg.model.gradient_checkpointing:
-        build.enable_gradient_checkpointing(loaded)
+        adapters.enable_gradient_checkpointing(loaded)
     return loaded
 
 
@@ -141,7 +141,7 @@ def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.D
     parts = loop.LoopParts(wrapped, model, optimizer, None, collator, train_items, eval_items)
     total = loop.schedule(parts, cfg, info).total
     parts.scheduler = build_scheduler(optimizer, total, cfg.optim)
-    say(f"training {sum(p.numel() for p in build.trainable_parameters(model).values()):,} parameters "
+    say(f"training {sum(p.numel() for p in adapters.trainable_parameters(model).values()):,} parameters "
         f"on {len(train_items)} samples ({len(eval_items)} held out), {total} steps")
     return parts
 
@@ -187,11 +187,11 @@ def _export(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistI
     if not finished:
         return None
     loaded.model.cpu()
-    if cfg.save in ("adapter", "both") and build.has_lora(loaded):
-        build.save_adapter(loaded, out / "adapter", cfg.model.init or cfg.model.lm or "", cfg.model.lora)
-    if cfg.save == "adapter" and build.has_lora(loaded):
+    if cfg.save in ("adapter", "both") and adapters.has_lora(loaded):
+        adapters.save_adapter(loaded, out / "adapter", cfg.model.init or cfg.model.lm or "", cfg.model.lora)
+    if cfg.save == "adapter" and adapters.has_lora(loaded):
         return None
-    build.merge_lora(loaded)
+    adapters.merge_lora(loaded)
     build.save_model(loaded, out / "model")
     say(f"model saved to {out / 'model'}")
     return out / "model"
