@@ -38,6 +38,7 @@ def translate(
     glossary: Annotated[Path | None, typer.Option(help="TSV of terms to keep ('Tux') or force ('skateboard<TAB>skate').")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the quality report (JSON) here.")] = None,
     backtranslate: Annotated[int, typer.Option(help="Back-translate this many records pt->en and report chrF.")] = 0,
+    chunk_records: Annotated[int, typer.Option(help="Records translated and journaled together.")] = 16,
 ) -> None:
     """Translate LLaVA-Instruct conversations to Brazilian Portuguese, on this machine.
 
@@ -48,9 +49,17 @@ def translate(
     Example: lhama data translate llava_instruct_150k.json llava_pt.json --report report.json
     """
     cfg = from_dict(TranslateConfig, {k: v for k, v in locals().items() if v is not None})
-    with _progress_bar() as bar:
-        task = bar.add_task("translating", total=None)
-        summary = translate_file(cfg, lambda done, total, _: bar.update(task, completed=done, total=total))
+    bar = _progress_bar()
+    task = bar.add_task("translating", total=None)
+
+    def show(done: int, total: int, words: int) -> None:
+        bar.start()  # only once the input has been checked: errors print alone
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = translate_file(cfg, show)
+    finally:
+        bar.stop()
     _print_summary(summary)
 
 

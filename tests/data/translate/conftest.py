@@ -61,5 +61,8 @@ def tiny_marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1,
     )
     torch.manual_seed(0)
-    MarianMTModel(cfg).save_pretrained(out)
+    model = MarianMTModel(cfg)
+    with torch.no_grad():
+        model.final_logits_bias[0, 1] = 0.2  # random weights never stop; make </s> a bit likelier
+    model.save_pretrained(out)
     return out
