@@ -39,9 +39,21 @@ def test_sentences_split_on_ends_but_not_abbreviations() -> None:
 
 
 def test_join_uses_translations_and_original_separators() -> None:
-    pieces = split_layout("<image>\nOne. Two.")
+    pieces = split_layout("<image>\nOne.  Two.", max_chars=1)
     out = join(pieces, {(2, 0): "Um.", (2, 1): "Dois."})
-    assert out == "<image>\nUm. Dois."
+    assert out == "<image>\nUm.  Dois."
+
+
+def test_short_sentences_are_grouped_into_units() -> None:
+    (piece,) = split_layout(("Fire! Fire! Fire! " + "A long sentence goes on and on. " * 3).strip(), max_chars=40)
+    assert piece.sentences == (
+        "Fire! Fire! Fire!",
+        "A long sentence goes on and on.",
+        "A long sentence goes on and on.",
+        "A long sentence goes on and on.",
+    )
+    (piece,) = split_layout("One. Two. Three.", max_chars=10)
+    assert piece.sentences == ("One. Two.", "Three.") and piece.separators == (" ",)
 
 
 def test_media_layout_tells_first_from_last() -> None:

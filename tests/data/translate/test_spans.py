@@ -1,5 +1,5 @@
 from lhama.data.translate.glossary import Glossary
-from lhama.data.translate.spans import find_spans, has_placeholder_clash, mask, unmask
+from lhama.data.translate.spans import find_spans, has_placeholder_clash, mask, numbers_kept, unmask
 
 
 def kinds(text: str) -> list[tuple[str, str]]:
@@ -18,8 +18,15 @@ def test_finds_every_kind_once_and_bbox_beats_numbers() -> None:
     ]
 
 
-def test_numbers_glued_to_letters_are_text() -> None:
+def test_numbers_glued_to_letters_are_text_and_signs_belong_to_numbers() -> None:
     assert kinds("The 2nd player wears a 3D helmet.") == []
+    assert kinds("A coin ($.25) or (0.01 €).") == [("number", "$.25"), ("number", "0.01 €")]
+
+
+def test_numbers_kept_compares_exact_multisets() -> None:
+    assert numbers_kept("3 cats and 3 dogs, 1.5 m", "1.5 m: 3 gatos e 3 cães")
+    assert not numbers_kept("3 cats and 3 dogs", "3 gatos e cães")
+    assert not numbers_kept("1.5 m", "1,5 m")
 
 
 def test_mask_then_unmask_restores_bytes_even_when_reordered() -> None:

@@ -1,8 +1,9 @@
 """Translate a chunk of records: plan every turn, translate all sentences at once, reassemble.
 
-Per turn: layout pieces (:mod:`.segment`), sentences masked (:mod:`.spans`), one pooled call
-for the whole chunk, placeholders restored. A sentence whose placeholders did not survive is
-redone piecewise (the text between its spans, translated separately), so spans are never lost.
+Per turn: layout pieces and translation units (:mod:`.segment`), spans masked (:mod:`.spans`),
+one pooled call for the whole chunk, placeholders restored. A unit whose spans did not survive
+is redone with numbers masked too, then piecewise (the text between its spans, translated
+separately), so a protected span is never lost.
 Each record then passes the quality checks and becomes one journal entry.
 """
 
@@ -18,17 +19,17 @@ from lhama.data.translate.pool import TranslatorPool
 from lhama.data.translate.quality import QualityChecker
 from lhama.data.translate.records import Item, record_problem
 from lhama.data.translate.segment import Piece, join, split_layout
-from lhama.data.translate.spans import Masked, find_spans, has_placeholder_clash, mask, unmask
+from lhama.data.translate.spans import Masked, find_spans, has_placeholder_clash, mask, numbers_kept, unmask
 
 _LETTER = re.compile(r"[^\W\d_]")
 
 
 @dataclass(frozen=True)
 class TurnPlan:
-    """A turn cut into pieces, with each sentence masked, keyed by (piece, sentence)."""
+    """A turn cut into pieces; its translation units keyed by (piece, unit)."""
 
     pieces: list[Piece]
-    masked: dict[tuple[int, int], Masked]
+    units: dict[tuple[int, int], str]
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,11 @@ class ChunkTools:
     checker: QualityChecker
 
 
-def plan_turn(value: str, glossary: Glossary) -> TurnPlan:
-    """Layout pieces of ``value`` and its masked sentences."""
+def plan_turn(value: str) -> TurnPlan:
+    """Layout pieces of ``value`` and its translation units."""
     pieces = split_layout(value)
-    masked = {}
-    for i, piece in enumerate(pieces):
-        for j, sentence in enumerate(piece.sentences):
-            masked[(i, j)] = mask(sentence, find_spans(sentence, glossary.matches))
-    return TurnPlan(pieces, masked)
+    units = {(i, j): unit for i, piece in enumerate(pieces) for j, unit in enumerate(piece.sentences)}
+    return TurnPlan(pieces, units)
 
 
 def translate_chunk(items: list[Item], tools: ChunkTools) -> list[dict[str, Any]]:
@@ -59,37 +57,46 @@ def translate_chunk(items: list[Item], tools: ChunkTools) -> list[dict[str, Any]
         if problem:
             entries[index] = {"i": index, "ok": False, "reason": f"invalid_record: {problem}", "record": record}
         else:
-            plans[index] = [plan_turn(t["value"], tools.glossary) for t in record["conversations"]]
-    done = translate_sentences([m for p in plans.values() for t in p for m in t.masked.values()], tools.pool)
+            plans[index] = [plan_turn(t["value"]) for t in record["conversations"]]
+    units = [u for p in plans.values() for t in p for u in t.units.values()]
+    done = translate_units(units, tools.pool, tools.glossary)
     records = {index: record for index, record, _ in items}
     for index, turn_plans in plans.items():
         entries[index] = _finish(index, records[index], turn_plans, done, tools.checker)
     return [entries[index] for index, _, _ in items]
 
 
-def translate_sentences(masked: list[Masked], pool: TranslatorPool) -> dict[str, str]:
-    """Final text (spans restored) of every sentence, keyed by its source text."""
-    texts = list(dict.fromkeys(m.text for m in masked))
-    first = dict(zip(texts, pool.translate(texts)))
-    done, failed = {}, {}
-    for m in masked:
-        restored = None if has_placeholder_clash(m.source) else unmask(first[m.text], m)
-        if restored is None:
-            failed[m.source] = m
-        else:
-            done[m.source] = restored
-    parts = [p.strip() for m in failed.values() for p in m.pieces if _LETTER.search(p)]
+def translate_units(units: list[str], pool: TranslatorPool, glossary: Glossary) -> dict[str, str]:
+    """Final translation of every unit (spans byte-exact), keyed by the unit.
+
+    Round 1 masks code, URLs, boxes and glossary terms but leaves numbers to the translator;
+    round 2 redoes the units whose numbers changed with numbers masked too; whatever still
+    fails is done piecewise around its spans.
+    """
+    todo, done = list(dict.fromkeys(units)), {}
+    for numbers in (False, True):
+        masked = {u: mask(u, find_spans(u, glossary.matches, numbers)) for u in todo}
+        if numbers:  # a unit without numbers would only repeat round 1
+            masked = {u: m for u, m in masked.items() if any(s.kind == "number" for s in m.spans)}
+        texts = list(dict.fromkeys(m.text for m in masked.values()))
+        out = dict(zip(texts, pool.translate(texts)))
+        for unit, m in masked.items():
+            restored = None if has_placeholder_clash(unit) else unmask(out[m.text], m)
+            if restored is not None and numbers_kept(unit, restored):
+                done[unit] = restored
+        todo = [u for u in todo if u not in done]
+    failed = [mask(u, find_spans(u, glossary.matches)) for u in todo]
+    parts = list(dict.fromkeys(p.strip() for m in failed for p in m.pieces if _LETTER.search(p)))
     part_done = dict(zip(parts, pool.translate(parts)))
-    for source, m in failed.items():
-        done[source] = _piecewise(m, part_done)
+    done.update((m.source, _piecewise(m, part_done)) for m in failed)
     return done
 
 
 def translate_values(values: list[str], pool: TranslatorPool, glossary: Glossary) -> list[str]:
     """Translate whole turn values with the same layout and span care, without checks."""
-    plans = [plan_turn(v, glossary) for v in values]
-    done = translate_sentences([m for p in plans for m in p.masked.values()], pool)
-    return [join(p.pieces, {k: done[m.source] for k, m in p.masked.items()}) for p in plans]
+    plans = [plan_turn(v) for v in values]
+    done = translate_units([u for p in plans for u in p.units.values()], pool, glossary)
+    return [join(p.pieces, {k: done[u] for k, u in p.units.items()}) for p in plans]
 
 
 def _piecewise(m: Masked, part_done: dict[str, str]) -> str:
@@ -111,7 +118,7 @@ def _finish(
 ) -> dict[str, Any]:
     out = copy.deepcopy(record)
     for turn, plan in zip(out["conversations"], plans):
-        sentences = {key: done[m.source] for key, m in plan.masked.items()}
+        sentences = {key: done[unit] for key, unit in plan.units.items()}
         turn["value"] = join(plan.pieces, sentences)
     reason = checker.rejection(record, out)
     if reason:

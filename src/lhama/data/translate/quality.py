@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from lhama.data.translate.segment import MEDIA_TAGS, media_layout
-from lhama.data.translate.spans import INLINE_PATTERNS
+from lhama.data.translate.spans import INLINE_PATTERNS, number_counts
 
 REJECTING = ("protected_span", "dropped_number")
 FLAGGING = ("still_english", "length_ratio", "repetition")
 _FENCE = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[ \t]*$|\Z)")
 _STRUCTURE = [re.compile(p) for kind, p in INLINE_PATTERNS if kind != "number"]
-_NUMBER = re.compile(dict(INLINE_PATTERNS)["number"])
 _WORD = re.compile(r"\w+")
 _LANGUAGES = ["en", "pt", "es", "gl", "fr", "it", "de", "ca"]  # pt's neighbours, to be fair
 
@@ -55,7 +54,7 @@ class QualityChecker:
             if missing or media_layout(src) != media_layout(out):
                 what = repr(missing[0]) if missing else "media tag position"
                 return f"protected_span: turn {i} lost or altered {what}"
-            dropped = _missing(Counter(_NUMBER.findall(src)), Counter(_NUMBER.findall(out)))
+            dropped = _missing(number_counts(src), number_counts(out))
             if dropped:
                 return f"dropped_number: turn {i} lost {dropped[0]!r}"
         return None

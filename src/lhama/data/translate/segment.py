@@ -3,7 +3,7 @@
 A turn value becomes a list of :class:`Piece`: ``keep`` pieces are copied byte-exact (media
 tags with their newline, fenced code blocks, line and paragraph breaks, list markers,
 indentation, leading/trailing blanks, pieces without letters); ``text`` pieces are split into
-sentences so long answers can be batched. :func:`join` rebuilds the turn from the pieces and
+sentences (grouped into units of up to ``UNIT_CHARS``) so long answers can be batched. :func:`join` rebuilds the turn from the pieces and
 the translated sentences, reusing the original whitespace between sentences.
 """
 
@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 
 MEDIA_TAGS = ("<image>", "<video>", "<audio>")
+# Short sentences translate better with their neighbours ("Fire! Fire!" -> "Fogo! Fogo!",
+# alone each becomes "O fogo!"); long units slow Bergamot down and risk dropped clauses.
+UNIT_CHARS = 200
 
 _KEEP = re.compile(
     r"(?ms)(?:^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z))"  # fenced code, to its fence or the end
@@ -39,21 +42,25 @@ class Piece:
     separators: tuple[str, ...] = ()  # whitespace after each sentence but the last
 
 
-def split_layout(value: str) -> list[Piece]:
-    """Split ``value`` into keep/text pieces; ``"".join(p.text for p in pieces) == value``."""
+def split_layout(value: str, max_chars: int = UNIT_CHARS) -> list[Piece]:
+    """Split ``value`` into keep/text pieces; ``"".join(p.text for p in pieces) == value``.
+
+    A text piece's ``sentences`` are translation units: consecutive sentences grouped up to
+    ``max_chars`` characters (a longer sentence stays whole).
+    """
     pieces: list[Piece] = []
     pos = 0
     for m in _KEEP.finditer(value):
         if m.start() == m.end():
             continue
-        _add_text(pieces, value[pos : m.start()])
+        _add_text(pieces, value[pos : m.start()], max_chars)
         pieces.append(Piece("keep", m.group()))
         pos = m.end()
-    _add_text(pieces, value[pos:])
+    _add_text(pieces, value[pos:], max_chars)
     return pieces
 
 
-def _add_text(pieces: list[Piece], text: str) -> None:
+def _add_text(pieces: list[Piece], text: str, max_chars: int) -> None:
     """Append ``text`` as a text piece, its outer blanks (and letterless text) as keep pieces."""
     if not text:
         return
@@ -64,7 +71,7 @@ def _add_text(pieces: list[Piece], text: str) -> None:
     lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
     if lead:
         pieces.append(Piece("keep", lead))
-    sentences, separators = split_sentences(body)
+    sentences, separators = group(*split_sentences(body), max_chars)
     pieces.append(Piece("text", body, sentences, separators))
     if trail:
         pieces.append(Piece("keep", trail))
@@ -83,6 +90,20 @@ def split_sentences(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         start = m.end(1)
     sentences.append(text[start:])
     return tuple(sentences), tuple(separators)
+
+
+def group(
+    sentences: tuple[str, ...], separators: tuple[str, ...], max_chars: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Merge neighbouring sentences (with their original blanks) while under ``max_chars``."""
+    units, seps = [sentences[0]], []
+    for sep, sentence in zip(separators, sentences[1:]):
+        if len(units[-1]) + len(sep) + len(sentence) <= max_chars:
+            units[-1] += sep + sentence
+        else:
+            units.append(sentence)
+            seps.append(sep)
+    return tuple(units), tuple(seps)
 
 
 def join(pieces: list[Piece], translations: dict[tuple[int, int], str]) -> str:
