@@ -59,14 +59,19 @@ def chrf_rows(tmp: Path) -> list[tuple[str, str]]:
     ]
 
 
-def naive_llava(records: list[dict]) -> tuple[float, list[dict]]:
+def timed(fn):  # noqa: ANN001, ANN201
+    """(wall seconds, CPU seconds of all threads, result) of ``fn()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def naive_llava(records: list[dict]) -> tuple[float, float, list[dict]]:
     naive = naive_translator()
-    start = time.perf_counter()
-    out = [
+    return timed(lambda: [
         {**r, "conversations": [{**t, "value": naive.translate(t["value"])} for t in r["conversations"]]}
         for r in records
-    ]
-    return time.perf_counter() - start, out
+    ])
 
 
 def corruptions(checker: QualityChecker, sources: list[dict], outputs: list[dict]) -> int:
@@ -76,25 +81,31 @@ def corruptions(checker: QualityChecker, sources: list[dict], outputs: list[dict
 def throughput_rows(tmp: Path, repeats: int) -> list[tuple[str, str]]:
     records = json.loads(LLAVA.read_text(encoding="utf-8"))
     words = sum(len(t["value"].split()) for r in records for t in r["conversations"])
-    naive_s, pipe_s, one_s = [], [], []
-    for k in range(repeats):
-        seconds, naive_out = naive_llava(records)
-        naive_s.append(seconds)
-        start = time.perf_counter()
-        summary = translate_file(TranslateConfig(LLAVA, tmp / f"llava_pt_{k}.json", report=tmp / "report.json"))
-        pipe_s.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        translate_file(TranslateConfig(LLAVA, tmp / f"llava_pt1_{k}.json", workers=1))
-        one_s.append(time.perf_counter() - start)
+    runs: dict[str, list[tuple[float, float]]] = {"naive": [], "pipe": [], "one": []}
+    for k in range(repeats):  # interleaved, so a change of machine load hits all three
+        wall, cpu, naive_out = naive_llava(records)
+        runs["naive"].append((wall, cpu))
+        cfg = TranslateConfig(LLAVA, tmp / f"llava_pt_{k}.json", report=tmp / "report.json")
+        wall, cpu, summary = timed(lambda: translate_file(cfg))
+        runs["pipe"].append((wall, cpu))
+        one = TranslateConfig(LLAVA, tmp / f"llava_pt1_{k}.json", workers=1)
+        wall, cpu, _ = timed(lambda: translate_file(one))
+        runs["one"].append((wall, cpu))
     checker = QualityChecker()
     out = {r["id"]: r for r in json.loads((tmp / "llava_pt_0.json").read_text(encoding="utf-8"))}
     pipe_bad = corruptions(checker, [r for r in records if r["id"] in out], [out[r["id"]] for r in records if r["id"] in out])
-    naive_wps, pipe_wps, one_wps = words / min(naive_s), words / min(pipe_s), words / min(one_s)
+    best = {name: min(r) for name, r in runs.items()}  # the run with the least wall time
+    naive_wps = words / best["naive"][0]
+
+    def speed(name: str) -> str:
+        wall, cpu = best[name]
+        return f"{words / wall:.0f} ({words / wall / naive_wps:.2f}x), {words / cpu:.0f} words/CPU-s, CPU/wall {cpu / wall:.2f}"
+
     return [
         ("words in coco_val_30x3.json", str(words)),
-        ("naive words/s (1 thread, call per turn)", f"{naive_wps:.0f}"),
-        ("pipeline words/s, --workers 1", f"{one_wps:.0f} ({one_wps / naive_wps:.2f}x)"),
-        ("pipeline words/s, default (2 workers)", f"{pipe_wps:.0f} ({pipe_wps / naive_wps:.2f}x)"),
+        ("naive words/s (1 thread, call per turn)", speed("naive")),
+        ("pipeline words/s, --workers 1", speed("one")),
+        ("pipeline words/s, default (2 workers)", speed("pipe")),
         ("pipeline: in = out + rejected", f"{summary.records_in} = {summary.written} + {summary.rejected}"),
         ("pipeline: corruptions in written records", str(pipe_bad)),
         ("pipeline: flagged (written)", json.dumps(summary.flagged)),
@@ -108,33 +119,36 @@ def rss_rows(tmp: Path, megabytes: int) -> list[tuple[str, str]]:
     copies = max(1, megabytes * 1_000_000 // len(json.dumps(records)))
     with big.open("w", encoding="utf-8") as f:
         f.write("[\n" + ",\n".join(json.dumps(r) for _ in range(copies) for r in records) + "\n]\n")
-    size = big.stat().st_size / 1e6
     code = (
-        "import sys, json, resource, time; from pathlib import Path;"
+        "import sys, json, time; from pathlib import Path;"
         "from lhama.data.translate import TranslateConfig, translate_file;"
-        "t = time.perf_counter();"
-        "s = translate_file(TranslateConfig(Path(sys.argv[1]), Path(sys.argv[2]))) if sys.argv[3] == 'pipe' else json.load(open(sys.argv[1]));"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t,"
-        " s.records_in if sys.argv[3] == 'pipe' else len(s), s.written if sys.argv[3] == 'pipe' else 0)"
+        "t = time.perf_counter(); pipe = sys.argv[3] == 'pipe';"
+        "s = translate_file(TranslateConfig(Path(sys.argv[1]), Path(sys.argv[2]))) if pipe else json.load(open(sys.argv[1]));"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+        "print(int(hwm) / 1024, time.perf_counter() - t, s.records_in if pipe else len(s), s.written if pipe else 0)"
     )
     rows = []
-    for mode in ("pipe", "load"):
-        out = subprocess.run([sys.executable, "-c", code, str(big), str(tmp / "big_pt.json"), mode], capture_output=True, text=True, check=True)
-        rss, seconds, n, written = out.stdout.split()
+    for path, mode in ((LLAVA, "pipe"), (big, "pipe"), (big, "load")):
+        args = [sys.executable, "-c", code, str(path), str(tmp / "rss_pt.json"), mode]
+        rss, seconds, n, written = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
         label = "translate_file (streaming)" if mode == "pipe" else "json.load only (for scale)"
-        rows.append((f"peak RSS, {size:.0f} MB input, {label}", f"{float(rss):.0f} MB ({float(seconds):.0f} s, {n} records, {written} written)"))
+        mb = path.stat().st_size / 1e6
+        value = f"{float(rss):.0f} MB ({float(seconds):.0f} s, {n} records, {written} written)"
+        rows.append((f"peak RSS, {mb:.2f} MB input, {label}", value))
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--large-mb", type=int, default=50)
+    parser.add_argument("--large-mb", type=int, default=50, help="0 skips the memory run")
+    parser.add_argument("--skip-chrf", action="store_true")
     args = parser.parse_args()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        rows = chrf_rows(tmp) + throughput_rows(tmp, args.repeats)
+        rows = [] if args.skip_chrf else chrf_rows(tmp)
+        rows += throughput_rows(tmp, args.repeats)
         if args.large_mb:
             rows += rss_rows(tmp, args.large_mb)
     load_after = Path("/proc/loadavg").read_text().split()[:3]

@@ -42,9 +42,11 @@ def translate(
 ) -> None:
     """Translate LLaVA-Instruct conversations to Brazilian Portuguese, on this machine.
 
-    Only each turn's "value" is translated; <image>, code, URLs, numbers, boxes and layout are
-    kept byte-exact. Records that fail a structure check go to OUTPUT.rejected.jsonl with the
-    reason. Interrupted? Run the same command again: it resumes from OUTPUT.journal.
+    Only each turn's "value" is translated; <image>, code, URLs, numbers and boxes stay byte-exact.
+
+    Records failing a structure check go, with the reason, to OUTPUT.rejected.jsonl.
+
+    Interrupted (even kill -9)? Run the same command again: it resumes from OUTPUT.journal.
 
     Example: lhama data translate llava_instruct_150k.json llava_pt.json --report report.json
     """
@@ -96,7 +98,9 @@ def _print_summary(s: TranslateSummary) -> None:
     console.print(table)
     resumed = f" ({s.resumed} from the journal)" if s.resumed else ""
     console.print(f"in {s.records_in} = out {s.written} + rejected {s.rejected}{resumed}")
-    console.print(f"{s.words} words in {s.seconds:.1f} s ({s.words_per_second:.0f} words/s), peak RSS {s.peak_rss_mb:.0f} MB")
+    speed = f"{s.words_per_second:.0f} words/s"
+    console.print(f"{s.words} words in {s.seconds:.1f} s ({speed}), peak RSS {s.peak_rss_mb:.0f} MB")
     if s.backtranslation_chrf is not None:
         console.print(f"back-translation chrF (pt->en, sample): {s.backtranslation_chrf:.1f}")
-    console.print(f"output: {s.output}   rejected: {s.rejected_file}" + (f"   report: {s.report}" if s.report else ""))
+    report = f"   report: {s.report}" if s.report else ""
+    console.print(f"output: {s.output}   rejected: {s.rejected_file}{report}")

@@ -55,7 +55,8 @@ def translate_chunk(items: list[Item], tools: ChunkTools) -> list[dict[str, Any]
     for index, record, problem in items:
         problem = problem or record_problem(record)
         if problem:
-            entries[index] = {"i": index, "ok": False, "reason": f"invalid_record: {problem}", "record": record}
+            reason = f"invalid_record: {problem}"
+            entries[index] = {"i": index, "ok": False, "reason": reason, "record": record}
         else:
             plans[index] = [plan_turn(t["value"]) for t in record["conversations"]]
     units = [u for p in plans.values() for t in p for u in t.units.values()]

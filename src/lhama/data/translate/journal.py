@@ -71,10 +71,13 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as f:
+    """Create ``path`` holding ``data`` atomically: a kill never leaves half a header."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _scan(path: Path, header: dict[str, Any]) -> dict[int, int]:

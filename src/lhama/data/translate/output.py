@@ -54,8 +54,8 @@ def write_outputs(journal: Journal, count: int, fmt: Format, output: Path, rejec
         for index in range(count):
             entry = journal.read(index)
             if entry["ok"]:
-                sep = ",\n" if fmt == "json" and tally.written else ""
-                out.write(sep + json.dumps(entry["record"], ensure_ascii=False) + ("" if fmt == "json" else "\n"))
+                text = json.dumps(entry["record"], ensure_ascii=False)
+                out.write(((",\n" if tally.written else "") + text) if fmt == "json" else text + "\n")
                 _count_written(tally, index, entry)
             else:
                 line = {"index": index, "reason": entry["reason"], "record": entry["record"]}

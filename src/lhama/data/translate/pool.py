@@ -19,7 +19,9 @@ from lhama.data.translate.backend import Backend
 class TranslatorPool:
     """Translate many sentences with ``workers`` backends in parallel, in input order."""
 
-    def __init__(self, make_backend: Callable[[], Backend], workers: int, batch_size: int, cache_size: int = 50_000) -> None:
+    def __init__(
+        self, make_backend: Callable[[], Backend], workers: int, batch_size: int, cache_size: int = 50_000
+    ) -> None:
         self._idle: queue.SimpleQueue[Backend] = queue.SimpleQueue()
         for _ in range(workers):
             self._idle.put(make_backend())

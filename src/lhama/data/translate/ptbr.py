@@ -38,10 +38,8 @@ PT_PT_TO_BR: tuple[tuple[str, str], ...] = (
     ("ficheiro", "arquivo"), ("ficheiros", "arquivos"),
     ("utilizador", "usuário"), ("utilizadores", "usuários"),
 )
-_PATTERN = re.compile(
-    r"(?<!\w)(" + "|".join(re.escape(a) for a, _ in sorted(PT_PT_TO_BR, key=lambda p: -len(p[0]))) + r")(?!\w)",
-    re.IGNORECASE,
-)
+_LONGEST_FIRST = sorted((a for a, _ in PT_PT_TO_BR), key=len, reverse=True)
+_PATTERN = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, _LONGEST_FIRST)) + r")(?!\w)", re.IGNORECASE)
 _LOOKUP = {a: b for a, b in PT_PT_TO_BR}
 
 

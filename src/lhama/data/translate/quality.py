@@ -72,7 +72,8 @@ class QualityChecker:
         prose = _prose(out)
         if len(_WORD.findall(prose)) >= self.t.min_words_langid and self._langid.classify(prose)[0] == "en":
             names.append("still_english")
-        if len(src) >= self.t.min_chars_ratio and not self.t.ratio_low <= len(out) / len(src) <= self.t.ratio_high:
+        ratio = len(out) / len(src)
+        if len(src) >= self.t.min_chars_ratio and not self.t.ratio_low <= ratio <= self.t.ratio_high:
             names.append("length_ratio")
         if _max_ngram(out, self.t.ngram) >= max(self.t.loop_count, 2 * _max_ngram(src, self.t.ngram)):
             names.append("repetition")

@@ -3,8 +3,9 @@
 A turn value becomes a list of :class:`Piece`: ``keep`` pieces are copied byte-exact (media
 tags with their newline, fenced code blocks, line and paragraph breaks, list markers,
 indentation, leading/trailing blanks, pieces without letters); ``text`` pieces are split into
-sentences (grouped into units of up to ``UNIT_CHARS``) so long answers can be batched. :func:`join` rebuilds the turn from the pieces and
-the translated sentences, reusing the original whitespace between sentences.
+sentences (grouped into units of up to ``UNIT_CHARS``) so long answers can be batched.
+:func:`join` rebuilds the turn from the pieces and the translated units, reusing the original
+whitespace between them.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ class Seq2SeqBackend:
             self._tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             self._model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot load translation model from {model_dir}: {str(exc).splitlines()[0]}") from None
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CheckpointError(f"cannot load translation model from {model_dir}: {first_line}") from None
         self._model.eval()
         self._torch = torch
         self._forced_bos = self._language_token(src_lang, tgt_lang)
