@@ -61,12 +61,12 @@ def test_lost_placeholders_fall_back_to_piecewise(checker: QualityChecker) -> No
 def test_invalid_records_are_rejected_with_reason_and_glossary_applies(checker: QualityChecker) -> None:
     items = [
         (0, {"id": "x"}, None),
-        (1, None, "line 2 is not valid JSON (Expecting value)"),
+        (1, "{broken", "line 2 is not valid JSON (Expecting value)"),
         (2, {"id": "s", "conversations": [turn("gpt", "Tux rides a skateboard.")]}, None),
     ]
     glossary = Glossary((("skateboard", "skate"), ("Tux", "Tux")))
     bad, broken, good = run(BergamotBackend, items, checker, glossary)
     assert not bad["ok"] and bad["reason"] == "invalid_record: no 'conversations' list"
-    assert not broken["ok"] and "line 2" in broken["reason"]
+    assert not broken["ok"] and "line 2" in broken["reason"] and broken["record"] == "{broken"
     value = good["record"]["conversations"][0]["value"]
     assert "Tux" in value and "skate" in value and "skateboard" not in value

@@ -30,6 +30,16 @@ def test_json_run_writes_output_rejections_and_report(tmp_path: Path) -> None:
     assert not cfg.journal_path.exists()
 
 
+def test_non_utf8_bytes_reject_only_their_record(tmp_path: Path) -> None:
+    src = tmp_path / "in.json"
+    src.write_bytes(json.dumps(SAMPLE[:2]).encode().replace(b"umbrella", b"umbr\xffella"))
+    cfg = TranslateConfig(src, tmp_path / "out.json")
+    summary = translate_file(cfg)
+    assert (summary.written, summary.rejected) == (1, 1)
+    (line,) = cfg.rejected_path.read_text(encoding="ascii").splitlines()
+    assert "non-UTF-8" in json.loads(line)["reason"] and "umbr\\udcffella" in line
+
+
 def test_jsonl_in_jsonl_out(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", SAMPLE[:2])
     cfg = TranslateConfig(src, tmp_path / "out.jsonl")

@@ -67,7 +67,8 @@ class Journal:
 
 
 def _line(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    # ASCII escapes: a rejected record may hold lone surrogates (its non-UTF-8 bytes).
+    return (json.dumps(obj) + "\n").encode("ascii")
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -59,7 +59,7 @@ def write_outputs(journal: Journal, count: int, fmt: Format, output: Path, rejec
                 _count_written(tally, index, entry)
             else:
                 line = {"index": index, "reason": entry["reason"], "record": entry["record"]}
-                rej.write(json.dumps(line, ensure_ascii=False) + "\n")
+                rej.write(json.dumps(line) + "\n")  # ASCII: bad bytes stay visible as \udcXX
                 _count_rejected(tally, index, entry)
         out.write("\n]\n" if fmt == "json" and tally.written else "]\n" if fmt == "json" else "")
     return tally

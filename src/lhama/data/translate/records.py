@@ -84,8 +84,8 @@ def _iter_lines(path: Path) -> Iterator[Item]:
                 continue
             try:
                 yield index, json.loads(text), None
-            except json.JSONDecodeError as exc:
-                yield index, None, f"line {line_no} is not valid JSON ({exc.msg})"
+            except json.JSONDecodeError as exc:  # the raw line goes to the rejected file
+                yield index, text, f"line {line_no} is not valid JSON ({exc.msg})"
             index += 1
 
 
