@@ -15,7 +15,7 @@ BAD = [{"id": "nc"}, {"id": "robot", "conversations": [turn("robot", "beep")]}]
 
 def test_json_run_writes_output_rejections_and_report(tmp_path: Path) -> None:
     src = write_json(tmp_path / "in.json", SAMPLE[:1] + BAD + SAMPLE[1:])
-    cfg = TranslateConfig(src, tmp_path / "out.json", report=tmp_path / "r.json", chunk_records=2)
+    cfg = TranslateConfig(src, tmp_path / "out.json", report=tmp_path / "r.json", chunk_records=2, backtranslate=1)
     seen: list[tuple[int, int]] = []
     summary = translate_file(cfg, lambda done, total, _: seen.append((done, total)))
     out = json.loads(cfg.output.read_text(encoding="utf-8"))
@@ -26,6 +26,7 @@ def test_json_run_writes_output_rejections_and_report(tmp_path: Path) -> None:
     assert [(r["index"], r["reason"].split(":")[0]) for r in rejected] == [(1, "invalid_record"), (2, "invalid_record")]
     report = json.loads(cfg.report.read_text())
     assert report["records_in"] == 5 and report["rejected_by"] == {"invalid_record": 2}
+    assert 30 < summary.backtranslation_chrf <= 100  # pt->en of one record against its English
     assert seen[0] == (0, 5) and seen[-1] == (5, 5)
     assert not cfg.journal_path.exists()
 

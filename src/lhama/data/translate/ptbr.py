@@ -8,6 +8,7 @@ only, keeping the capital. Ambiguous words (e.g. "facto"/"fato", "equipa" as a v
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 # European Portuguese -> Brazilian Portuguese; only words that mean the same in context.
 PT_PT_TO_BR: tuple[tuple[str, str], ...] = (
@@ -40,7 +41,7 @@ PT_PT_TO_BR: tuple[tuple[str, str], ...] = (
 )
 _LONGEST_FIRST = sorted((a for a, _ in PT_PT_TO_BR), key=len, reverse=True)
 _PATTERN = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, _LONGEST_FIRST)) + r")(?!\w)", re.IGNORECASE)
-_LOOKUP = {a: b for a, b in PT_PT_TO_BR}
+_LOOKUP = MappingProxyType(dict(PT_PT_TO_BR))
 
 
 def to_brazilian(text: str) -> str:
