@@ -77,3 +77,6 @@ def test_missing_output_directory_and_unknown_backend(tmp_path: Path) -> None:
     assert done.returncode == 2 and "output directory does not exist" in done.stderr
     done = finished(src, tmp_path / "out.jsonl", "--backend", "cloud")
     assert done.returncode == 2 and "backend must be one of" in done.stderr
+    done = finished(src, tmp_path / "out.jsonl", "--backend", "seq2seq")
+    assert done.returncode == 2 and "needs --model DIR" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

@@ -36,8 +36,13 @@ def test_partial_last_line_is_cut_before_appending(tmp_path: Path) -> None:
     j.close()
 
 
-def test_foreign_journal_is_refused(tmp_path: Path) -> None:
+def test_foreign_journal_is_refused_unless_it_holds_no_record(tmp_path: Path) -> None:
     path = tmp_path / "j"
+    other = {**HEADER, "input_sha256": "other"}
     Journal.open(path, HEADER).close()
+    Journal.open(path, other).close()  # header only: replaced, nothing lost
+    j = Journal.open(path, other)
+    j.append([{"i": 0, "ok": True}])
+    j.close()
     with pytest.raises(DataError, match="different input or settings"):
-        Journal.open(path, {**HEADER, "input_sha256": "other"})
+        Journal.open(path, HEADER)

@@ -33,7 +33,8 @@ class Journal:
         Raises:
             DataError: the journal was written for a different input or settings.
         """
-        if not path.exists() or path.stat().st_size == 0:
+        if not path.exists() or _holds_no_record(path):
+            # Also replaces a header-only journal of other settings: nothing would be lost.
             _write_synced(path, _line(header))
             return cls(path, {})
         offsets = _scan(path, header)
@@ -79,6 +80,12 @@ def _write_synced(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _holds_no_record(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.readline()
+        return not f.readline().endswith(b"\n")
 
 
 def _scan(path: Path, header: dict[str, Any]) -> dict[int, int]:

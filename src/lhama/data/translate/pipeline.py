@@ -25,7 +25,7 @@ from lhama.data.translate.output import Tally, write_outputs, write_report
 from lhama.data.translate.pool import TranslatorPool
 from lhama.data.translate.quality import QualityChecker
 from lhama.data.translate.records import InputInfo, Item, iter_records, record_problem, scan_input
-from lhama.errors import DataError
+from lhama.errors import ConfigError, DataError
 
 Progress = Callable[[int, int, int], None]  # (records done, records total, words translated)
 
@@ -65,6 +65,8 @@ def _check_paths(cfg: TranslateConfig) -> None:
         raise DataError("output must be a different file than the input")
     if cfg.report is not None and not cfg.report.parent.is_dir():
         raise DataError(f"report directory does not exist: {cfg.report.parent}")
+    if cfg.backend == "seq2seq" and (cfg.model is None or not cfg.model.is_dir()):
+        raise ConfigError(f"backend seq2seq needs --model DIR, a local model directory (got {cfg.model})")
 
 
 def _header(cfg: TranslateConfig, info: InputInfo, terms: tuple[tuple[str, str], ...]) -> dict[str, Any]:
