@@ -32,7 +32,11 @@ class TranslatorPool:
 
     def translate(self, texts: list[str]) -> list[str]:
         """Translations of ``texts`` (duplicates and cached sentences translated once)."""
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        unique = list(dict.fromkeys(texts))
+        for text in unique:
+            if text in self._cache:
+                self._cache.move_to_end(text)  # recently used: evicted last
+        todo = [t for t in unique if t not in self._cache]
         # Longest first: the tail of the queue is short work, so workers finish together.
         todo.sort(key=len, reverse=True)
         batches = [todo[i : i + self._batch_size] for i in range(0, len(todo), self._batch_size)]
