@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from lhama.cli import chat, models, serve, train
+from lhama.cli import chat, data, models, serve, train
 from lhama.errors import LhamaError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command("chat")(chat.chat)
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.command("train")(train.train)
+app.add_typer(data.app, name="data")
 
 
 def main() -> None:

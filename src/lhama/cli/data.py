@@ -1,0 +1,106 @@
+"""``lhama data``: prepare training data (translate LLaVA-Instruct to Portuguese)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from lhama.config import from_dict
+from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
+
+app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
+
+
+@app.command()
+def translate(
+    input: Annotated[Path, typer.Argument(help="LLaVA-Instruct JSON array or JSONL file (English).")],
+    output: Annotated[Path, typer.Argument(help="Where to write the Portuguese file (same format).")],
+    backend: Annotated[str, typer.Option(help="bergamot (bundled en->pt model) or seq2seq (--model DIR).")] = "bergamot",
+    model: Annotated[Path | None, typer.Option(help="Local MarianMT / NLLB / M2M100 directory (seq2seq).")] = None,
+    src_lang: Annotated[str | None, typer.Option(help="Source language code for NLLB/M2M100, e.g. eng_Latn.")] = None,
+    tgt_lang: Annotated[str | None, typer.Option(help="Target language code for NLLB/M2M100, e.g. por_Latn.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel models; 0 = backend default (2 bergamot, 1 seq2seq).")] = 0,
+    glossary: Annotated[Path | None, typer.Option(help="TSV of terms to keep ('Tux') or force ('skateboard<TAB>skate').")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the quality report (JSON) here.")] = None,
+    backtranslate: Annotated[int, typer.Option(help="Back-translate this many records pt->en and report chrF.")] = 0,
+    chunk_records: Annotated[int, typer.Option(help="Records translated and journaled together.")] = 16,
+) -> None:
+    """Translate LLaVA-Instruct conversations to Brazilian Portuguese, on this machine.
+
+    Only each turn's "value" is translated; <image>, code, URLs, numbers and boxes stay byte-exact.
+
+    Records failing a structure check go, with the reason, to OUTPUT.rejected.jsonl.
+
+    Interrupted (even kill -9)? Run the same command again: it resumes from OUTPUT.journal.
+
+    Example: lhama data translate llava_instruct_150k.json llava_pt.json --report report.json
+    """
+    cfg = from_dict(TranslateConfig, {k: v for k, v in locals().items() if v is not None})
+    bar = _progress_bar()
+    task = bar.add_task("translating", total=None)
+
+    def show(done: int, total: int, words: int) -> None:
+        bar.start()  # only once the input has been checked: errors print alone
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = translate_file(cfg, show)
+    finally:
+        bar.stop()
+    _print_summary(summary)
+
+
+class _RateColumn(ProgressColumn):
+    """Records per second, from rich's own moving estimate."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f} rec/s" if task.speed else "- rec/s")
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+def _print_summary(s: TranslateSummary) -> None:
+    table = Table(title="translation quality", show_header=True)
+    table.add_column("check")
+    table.add_column("records", justify="right")
+    table.add_column("effect")
+    for name, count in s.rejected_by.items():
+        table.add_row(name, str(count), "rejected")
+    for name, count in s.flagged.items():
+        table.add_row(name, str(count), "flagged (written)")
+    console = Console()
+    console.print(table)
+    resumed = f" ({s.resumed} from the journal)" if s.resumed else ""
+    console.print(f"in {s.records_in} = out {s.written} + rejected {s.rejected}{resumed}")
+    speed = f"{s.words_per_second:.0f} words/s"
+    console.print(f"{s.words} words in {s.seconds:.1f} s ({speed}), peak RSS {s.peak_rss_mb:.0f} MB")
+    if s.backtranslation_chrf is not None:
+        console.print(f"back-translation chrF (pt->en, sample): {s.backtranslation_chrf:.1f}")
+    report = f"   report: {s.report}" if s.report else ""
+    console.print(f"output: {s.output}   rejected: {s.rejected_file}{report}")
