@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from lhama.errors import DataError
+from lhama.errors import ConfigError, DataError
 from lhama.guard import SAFE, Verdict, load_guard
 from lhama.guard.load import SPEC_HELP
 
@@ -42,9 +42,9 @@ def guard(
         lhama guard --input mensagens.txt --jsonl > vereditos.jsonl
     """
     if (text is None) == (input is None):
-        raise typer.BadParameter("give either a TEXT argument or --input FILE, not both or neither")
+        raise ConfigError("give either a TEXT argument or --input FILE, not both or neither")
     if role not in ("user", "assistant"):
-        raise typer.BadParameter(f"--role must be 'user' or 'assistant', got {role!r}")
+        raise ConfigError(f"--role must be 'user' or 'assistant', got {role!r}")
     lines = [text] if text is not None else _read_lines(input)
     verdicts = _check_all(load_guard(spec), lines, role)
     for verdict in verdicts:
