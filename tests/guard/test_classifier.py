@@ -37,7 +37,7 @@ def test_conversation_input_checks_the_last_message(guard):
 def test_head_round_trip_and_bad_files(tmp_path):
     bias = np.full(15, -5.0, np.float32)
     bias[:2] = 5.0  # always unsafe, always S1
-    head = Head(weight=np.full((8, 15), 0.5, np.float32)  # fp16-exact, bias=bias, hash_dim=8,
+    head = Head(weight=np.full((8, 15), 0.5, np.float32), bias=bias, hash_dim=8,
                 embed_scale=0.0, threshold=0.6)
     head.save(tmp_path / "h.safetensors")
     loaded = Head.load(tmp_path / "h.safetensors")
