@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from lhama.errors import CheckpointError
@@ -55,7 +55,7 @@ class Head:
                 embed_scale=float(meta["embed_scale"]), threshold=float(meta["threshold"]),
                 category_threshold=float(meta["category_threshold"]),
             )
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, SafetensorError) as exc:
             raise CheckpointError(f"{path} is not a guard head file ({exc})") from None
 
 
