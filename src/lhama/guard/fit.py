@@ -29,6 +29,7 @@ class FitConfig:
     steps: int = 100  # L-BFGS iterations
     folds: int = 5  # out-of-fold predictions for threshold tuning
     max_lookalike_fpr: float = 0.05  # tuning target, below the 0.06 the issue allows
+    lookalike_weight: float = 3.0  # loss weight of benign look-alikes (chosen out-of-fold, docs/guard.md)
     seed: int = 0
 
 
@@ -42,7 +43,9 @@ def targets(examples: Sequence[Example]) -> np.ndarray:
     return y
 
 
-def fit_dual(gram: np.ndarray, y: np.ndarray, cfg: FitConfig) -> tuple[np.ndarray, np.ndarray]:
+def fit_dual(
+    gram: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Dual coefficients (a (N, 15), bias (15,)) minimising mean BCE + ``weight_decay`` * ||w||^2
     for w = x.T @ a, given the Gram matrix ``gram = x @ x.T`` (N, N).
 
@@ -50,6 +53,7 @@ def fit_dual(gram: np.ndarray, y: np.ndarray, cfg: FitConfig) -> tuple[np.ndarra
     (representer theorem), so L-BFGS works on N x N numbers instead of the 33k-wide features.
     """
     g, yt = torch.from_numpy(gram).double(), torch.from_numpy(y).double()
+    wt = torch.ones(len(gram), 1, dtype=torch.float64) if weights is None else torch.from_numpy(weights).double()[:, None]
     a = torch.zeros(len(gram), y.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(y.shape[1], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([a, b], max_iter=cfg.steps, line_search_fn="strong_wolfe")
@@ -57,7 +61,7 @@ def fit_dual(gram: np.ndarray, y: np.ndarray, cfg: FitConfig) -> tuple[np.ndarra
     def closure() -> torch.Tensor:
         opt.zero_grad()
         ga = g @ a  # (N, 15) logits without bias
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(ga + b, yt, reduction="sum")
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(ga + b, yt, wt, reduction="sum")
         loss = bce / len(gram) + cfg.weight_decay * (a * ga).sum()
         loss.backward()
         return loss
@@ -66,20 +70,24 @@ def fit_dual(gram: np.ndarray, y: np.ndarray, cfg: FitConfig) -> tuple[np.ndarra
     return a.detach().numpy(), b.detach().numpy()
 
 
-def train_weights(x: np.ndarray, y: np.ndarray, cfg: FitConfig) -> tuple[np.ndarray, np.ndarray]:
+def train_weights(
+    x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Primal (weight (F, 15), bias (15,)) of :func:`fit_dual` on features ``x`` (N, F)."""
-    a, b = fit_dual(x @ x.T, y, cfg)
+    a, b = fit_dual(x @ x.T, y, cfg, weights)
     return (x.T @ a.astype(np.float32)), b.astype(np.float32)
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, cfg: FitConfig) -> np.ndarray:
+def out_of_fold(
+    x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray | None = None
+) -> np.ndarray:
     """P(unsafe) for every training row from a head that never saw it (k-fold)."""
     gram = x @ x.T  # (N, N), computed once and sliced per fold
     order = np.random.default_rng(cfg.seed).permutation(len(x))
     scores = np.zeros(len(x), dtype=np.float32)
     for fold in np.array_split(order, cfg.folds):
         keep = np.setdiff1d(order, fold)
-        a, b = fit_dual(gram[np.ix_(keep, keep)], y[keep], cfg)
+        a, b = fit_dual(gram[np.ix_(keep, keep)], y[keep], cfg, None if weights is None else weights[keep])
         scores[fold] = 1.0 / (1.0 + np.exp(-(gram[np.ix_(fold, keep)] @ a[:, 0] + b[0])))
     return scores
 
@@ -103,6 +111,7 @@ def fit_head(examples: Sequence[Example], cfg: FitConfig, encoder: SentenceEncod
     """Train on all ``examples`` with a threshold tuned out-of-fold on the same examples."""
     x = features([e.text for e in examples], cfg.hash_dim, cfg.embed_scale, encoder)
     y = targets(examples)
-    threshold = tune_threshold(out_of_fold(x, y, cfg), examples, cfg.max_lookalike_fpr)
-    w, b = train_weights(x, y, cfg)
+    weights = np.array([cfg.lookalike_weight if e.lookalike else 1.0 for e in examples])
+    threshold = tune_threshold(out_of_fold(x, y, cfg, weights), examples, cfg.max_lookalike_fpr)
+    w, b = train_weights(x, y, cfg, weights)
     return Head(weight=w, bias=b, hash_dim=cfg.hash_dim, embed_scale=cfg.embed_scale, threshold=threshold)
