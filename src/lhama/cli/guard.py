@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from lhama.errors import ConfigError, DataError
-from lhama.guard import SAFE, Verdict, load_guard
+from lhama.guard import SAFE, Guard, Verdict, load_guard
 from lhama.guard.load import SPEC_HELP
 
 BATCH = 64
@@ -64,7 +64,7 @@ def _read_lines(path: Path) -> list[str]:
     return raw.splitlines()
 
 
-def _check_all(g, lines: list[str], role: str) -> list[Verdict]:
+def _check_all(g: Guard, lines: list[str], role: str) -> list[Verdict]:
     """Verdicts in input order; blank lines are trivially safe (kept so output lines match)."""
     todo = [i for i, line in enumerate(lines) if line.strip()]
     verdicts = [SAFE] * len(lines)
