@@ -10,7 +10,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lhama"
 
-LAYER = {"errors": 0, "config": 0, "files": 0, "data": 1, "model": 2, "train": 3, "eval": 3, "serve": 4, "cli": 5}
+LAYER = {
+    "errors": 0, "config": 0, "files": 0, "data": 1, "model": 2,
+    "train": 3, "eval": 3, "guard": 3, "serve": 4, "cli": 5,
+}
 
 # Third-party packages allowed only in these modules (paths relative to src/lhama).
 EDGES = {

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from lhama.cli import chat, data, models, serve, train
+from lhama.cli import chat, data, guard, models, serve, train
 from lhama.errors import LhamaError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.command("train")(train.train)
 app.add_typer(data.app, name="data")
+app.command("guard")(guard.guard)
 
 
 def main() -> None:

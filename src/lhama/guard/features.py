@@ -1,0 +1,49 @@
+"""Hashed character and word n-gram features of a message (pure numpy, no vocabulary file).
+
+Why n-grams: the sentence encoder the classifier also uses is English-centric, while Portuguese
+harm is carried by stems and word pairs ("envenen", "sem deixar pistas") that survive typos and
+missing accents. Hashing keeps the feature space fixed (``dim``) so the trained head is the
+whole model. crc32 is used instead of ``hash()`` because Python salts ``hash`` per process.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"\w+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, strip accents ("não" -> "nao") and collapse whitespace."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.split())
+
+
+def ngram_counts(text: str, char_sizes: Sequence[int] = (2, 3, 4, 5)) -> Counter[str]:
+    """Character n-grams of each word (padded with spaces) plus word unigrams and bigrams."""
+    words = _WORD.findall(normalize(text))
+    counts: Counter[str] = Counter()
+    for w in words:
+        padded = f" {w} "
+        for n in char_sizes:
+            counts.update("c" + padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
+    counts.update("w" + w for w in words)
+    counts.update(f"b{a} {b}" for a, b in zip(words, words[1:]))
+    return counts
+
+
+def hashed_features(texts: Sequence[str], dim: int) -> np.ndarray:
+    """(N, dim) float32: sublinear counts (1 + log tf) of hashed n-grams, L2-normalised per row."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for gram, tf in ngram_counts(text).items():
+            out[row, zlib.crc32(gram.encode("utf-8")) % dim] += 1.0 + np.log(tf)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, 1e-12)
