@@ -11,8 +11,9 @@ import torch
 
 from lhama.model.build import LoadedModel
 from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, generate_ids
-from lhama.serve.engine import Engine, Prompt, Verdict
-from lhama.serve.errors import ContentRefused, RequestTimeout, ServerBusy
+from lhama.guard import Guard, Verdict
+from lhama.serve.engine import Engine, Prompt
+from lhama.serve.errors import RequestTimeout, ServerBusy
 from lhama.serve.settings import ServeSettings
 from tests.conftest import tiny_loaded
 
@@ -91,31 +92,31 @@ def test_timeout_raises_request_timeout() -> None:
     assert job.cancelled.is_set()
 
 
-class WordGuard:
-    """A minimal guard honouring the hook's contract: refuse inputs or outputs containing a word."""
+class WordGuard(Guard):
+    """A test double with the real guard interface: a message containing ``word`` is unsafe (S1)."""
 
     def __init__(self, word: str) -> None:
         self.word = word
 
-    def check(self, messages: Sequence[dict]) -> Verdict:
-        bad = any(self.word in m["content"] for m in messages)
-        return Verdict(not bad, f"mentions {self.word!r}" if bad else "")
-
-    def check_output(self, text: str) -> Verdict:
-        return Verdict(self.word not in text)
+    def check(self, messages, role="user") -> Verdict:
+        last = messages if isinstance(messages, str) else messages[-1]["content"]
+        return Verdict(False, ("S1",)) if self.word in last else Verdict(True)
 
 
-def test_guard_hook_checks_input_and_streamed_output() -> None:
+def test_guard_refuses_input_in_portuguese_and_cuts_streamed_output() -> None:
     loaded = tiny_loaded(image=None)
     prompt = Prompt([{"role": "user", "content": "olá"}], loaded.tokenizer("olá")["input_ids"])
     engine = Engine(loaded, ServeSettings())
     engine.start()
     *_, free = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=12)))
-    with pytest.raises(ContentRefused, match="mentions 'olá'"):
-        Engine(loaded, guard=WordGuard("olá")).submit(prompt, GenerationConfig())
+    refused = Engine(loaded, guard=WordGuard("olá"))
+    *deltas, done = refused.stream(refused.submit(prompt, GenerationConfig()))
+    assert done.finish_reason == "content_filter" and done.categories == ("S1",)
+    assert "".join(deltas) == done.text and done.text.startswith("Desculpe, não posso ajudar")
+    assert done.token_ids == []  # nothing was generated
     engine.guard = WordGuard(free.text[2:4])  # a word the unguarded answer contains
     *deltas, guarded = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=12)))
     engine.close()
-    assert guarded.finish_reason == "content_filter"
+    assert guarded.finish_reason == "content_filter" and guarded.categories == ("S1",)
     assert free.text[2:4] not in guarded.text and free.text.startswith(guarded.text)
     assert "".join(deltas) == guarded.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lhama.model.build import LoadedModel
-from lhama.serve.engine import Engine, Verdict
+from lhama.serve.engine import Engine
 from lhama.serve.settings import ServeSettings
 from tests.serve.helpers import TUXPAINT, png_data_uri, running
 
@@ -34,23 +34,17 @@ WATCH_ANSWER = """() => {
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
 
 
-class SlowGuard:
-    """Allows everything, taking 50 ms per output check as a real classifier might. The tiny
-    model is so fast that its whole answer would otherwise reach the page in one network read."""
-
-    def check(self, messages: Sequence[dict]) -> Verdict:
-        return Verdict(True)
-
-    def check_output(self, text: str) -> Verdict:
-        time.sleep(0.05)
-        return Verdict(True)
-
-
 @pytest.fixture
 def slow_server(vlm: LoadedModel) -> Iterator[str]:
+    """The tiny model is so fast that its whole answer would reach the page in one network read:
+    50 ms per decoder step (a forward hook) makes the streaming visible, as with a real model."""
     settings = ServeSettings(max_tokens_cap=64, default_max_tokens=12)
-    with running(Engine(vlm, settings, guard=SlowGuard()), settings) as url:
-        yield url
+    hook = vlm.model.language_model.register_forward_hook(lambda *_: time.sleep(0.05))
+    try:
+        with running(Engine(vlm, settings), settings) as url:
+            yield url
+    finally:
+        hook.remove()
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from lhama.errors import ConfigError, LhamaError
+from lhama.guard import load_guard
 from lhama.model.generate import Completion, GenerationConfig
 from lhama.model.build import load_model
 from lhama.model.weights import resolve_model_dir
@@ -34,6 +35,8 @@ def chat(
     repetition_penalty: Annotated[float, typer.Option(help="Above 1 discourages repeating tokens; small models loop less.")] = 1.1,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for sampling (same seed, same answer).")] = None,
     stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable).")] = None,
+    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False,
+    guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
 ) -> None:
     """Chat with a model in Portuguese. Answers stream as they are written.
 
@@ -52,7 +55,7 @@ def chat(
     with err.status(f"loading {model} ..."):
         loaded = load_model(model_dir)
     err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
-    session = ChatSession(loaded, generation, system_prompt=system)
+    session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard))
     for path in image or []:
         session.attach_image(path)
     if prompt is not None:
@@ -86,7 +89,9 @@ def _answer(session: ChatSession, text: str, err: Console) -> None:
         err.print("\n[yellow](interrupted)[/]", end="")
     sys.stdout.write("\n")
     sys.stdout.flush()
-    if done is not None:
+    if done is not None and done.finish_reason == "content_filter":
+        err.print(f"[yellow](safety guard: {', '.join(done.categories) or 'unsafe'})[/]")
+    elif done is not None:
         elapsed = time.perf_counter() - started
         err.print(f"[dim]{len(done.token_ids)} tokens in {elapsed:.1f} s "
                   f"({len(done.token_ids) / max(elapsed, 1e-9):.1f} tokens/s)[/]")

@@ -12,6 +12,7 @@ from rich.console import Console
 from lhama.errors import ConfigError
 from lhama.model.build import load_model
 from lhama.model.weights import resolve_model_dir
+from lhama.guard import load_guard
 from lhama.serve.engine import Engine
 from lhama.serve.settings import ServeSettings
 
@@ -28,6 +29,8 @@ def serve(
     max_image_pixels: Annotated[int, typer.Option(help="Width x height above which an image is refused (checked before decoding).")] = 25_000_000,
     timeout: Annotated[float, typer.Option(help="Seconds a request may take from queueing to its last token.")] = 120.0,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice). On a busy shared machine 1 can be much faster.")] = None,
+    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of input and output, on by default).")] = False,
+    guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
 ) -> None:
     """Serve a model with the OpenAI chat-completions API and a chat page at http://HOST:PORT/.
 
@@ -61,7 +64,9 @@ def serve(
         loaded = load_model(model_dir)
     err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
     err.print(f"serving [bold]{loaded.name}[/] at http://{host}:{port}/  (API: http://{host}:{port}/v1)")
-    uvicorn.run(create_app(Engine(loaded, settings), settings), host=host, port=port, log_level="info")
+    safety = None if no_guard else load_guard(guard)
+    err.print(f"safety guard: {'off' if safety is None else 'on'}")
+    uvicorn.run(create_app(Engine(loaded, settings, guard=safety), settings), host=host, port=port, log_level="info")
 
 
 def _settings(**options: object) -> ServeSettings:

@@ -40,8 +40,9 @@ class Completion:
 
     text: str
     token_ids: list[int] = field(default_factory=list)
-    finish_reason: str = "length"  # "stop" (EOS or stop string) or "length"
+    finish_reason: str = "length"  # "stop" (EOS or stop string), "length" or "content_filter"
     prompt_tokens: int = 0
+    categories: tuple[str, ...] = ()  # safety categories (S1-S14) when a guard cut the answer
 
 
 @torch.inference_mode()

@@ -73,7 +73,8 @@ def _add_api_routes(app: FastAPI, engine: Engine, target: Target, auth: list) ->
     @app.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERRORS, dependencies=auth)
     async def chat_completions(request: ChatCompletionRequest) -> Any:
         prompt = await run_in_threadpool(build_prompt, request, target)  # decodes images: keep it off the loop
-        job = engine.submit(prompt, generation_config(request, target))
+        # submit may run the guard (and a caption of the images): keep it off the loop too
+        job = await run_in_threadpool(engine.submit, prompt, generation_config(request, target))
         reply = _Reply(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), engine.model_id)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
@@ -102,11 +103,13 @@ class _Reply:
         self.id, self.created, self.model = id_, created, model
 
     def completion(self, done: Completion) -> ChatCompletion:
-        choice = Choice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason)
+        choice = Choice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason,
+                        categories=list(done.categories) or None)
         return ChatCompletion(id=self.id, created=self.created, model=self.model, choices=[choice], usage=_usage(done))
 
-    def chunk(self, delta: Delta, finish_reason: str | None = None, usage: Usage | None = None) -> str:
-        choices = [] if usage else [ChunkChoice(delta=delta, finish_reason=finish_reason)]
+    def chunk(self, delta: Delta, finish_reason: str | None = None, usage: Usage | None = None,
+              categories: tuple[str, ...] = ()) -> str:
+        choices = [] if usage else [ChunkChoice(delta=delta, finish_reason=finish_reason, categories=list(categories) or None)]
         chunk = ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=choices, usage=usage)
         return f"data: {chunk.model_dump_json(exclude_none=True)}\n\n"
 
@@ -130,7 +133,7 @@ async def _sse(engine: Engine, job: Job, reply: _Reply, include_usage: bool) -> 
         yield reply.chunk(Delta(role="assistant", content=""))
         async for item in iterate_in_threadpool(stream):
             if isinstance(item, Completion):
-                yield reply.chunk(Delta(), item.finish_reason)
+                yield reply.chunk(Delta(), item.finish_reason, categories=item.categories)
                 if include_usage:
                     yield reply.chunk(Delta(), usage=_usage(item))
             elif item:

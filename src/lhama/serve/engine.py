@@ -14,17 +14,18 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 
 from lhama.data.conversation import Message
+from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
 from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, new_generator, next_token, stream_text
 from lhama.serve.batch import DecodeBatch
-from lhama.serve.errors import ContentRefused, RequestTimeout, ServerBusy
+from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
+from lhama.serve.errors import RequestTimeout, ServerBusy
 from lhama.serve.settings import ServeSettings
 
 _DONE = None  # end-of-stream marker in a job's token queue
@@ -39,21 +40,6 @@ class Prompt:
     media: dict[str, torch.Tensor] | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
-    reason: str = ""  # shown to the client when not allowed
-
-
-class Guard(Protocol):
-    """The hook a safety guard plugs into (``lhama.guard``): checks the input messages before
-    generation and the growing answer text while it streams."""
-
-    def check(self, messages: Sequence[Message]) -> Verdict: ...
-
-    def check_output(self, text: str) -> Verdict: ...
-
-
 @dataclass
 class Job:
     """One submitted request. The worker puts token ids on ``tokens``, then ``_DONE``."""
@@ -63,6 +49,7 @@ class Job:
     deadline: float  # time.monotonic() after which the caller gives up
     tokens: queue.Queue = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    refusal: Verdict | None = None  # the guard refused the input: answer with a refusal, generate nothing
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -123,13 +110,18 @@ class Engine:
             self._thread = None
 
     def submit(self, prompt: Prompt, config: GenerationConfig) -> Job:
-        """Queue a request. Raises ContentRefused (guard) or ServerBusy (queue full)."""
+        """Queue a request. Raises ServerBusy (queue full). An input the guard refuses gives a
+        job that answers with a Portuguese refusal (finish_reason ``content_filter``); with
+        images, the guard also reads the model's own caption of them (one extra short
+        generation through the same queue)."""
+        deadline = time.monotonic() + self.settings.request_timeout_s
         if self.guard is not None:
-            verdict = self.guard.check(prompt.messages)
-            if not verdict.allowed:
-                reason = verdict.reason or "the request was refused by the safety guard"
-                raise ContentRefused(reason, "messages", "content_filter")
-        job = Job(prompt, config, time.monotonic() + self.settings.request_timeout_s)
+            verdict = self._check_input(prompt)
+            if not verdict.safe:
+                return Job(prompt, config, deadline, refusal=verdict)
+        return self._enqueue(Job(prompt, config, deadline))
+
+    def _enqueue(self, job: Job) -> Job:
         try:
             self._pending.put_nowait(job)
         except queue.Full:
@@ -137,9 +129,28 @@ class Engine:
                              None, "server_busy") from None
         return job
 
+    def _check_input(self, prompt: Prompt) -> Verdict:
+        images = (prompt.media or {}).get("image")
+        if images is None:
+            return self.guard.check(prompt.messages, "user")
+        messages, input_ids = caption_prompt(self.loaded, images.shape[0])
+        request = Prompt(messages, input_ids, {"image": images})
+        caption_job = self._enqueue(Job(request, CAPTION_CONFIG, time.monotonic() + self.settings.request_timeout_s))
+        *_, caption = self._stream_tokens(caption_job, guarded=False)
+        return self.guard.check_with_caption(prompt.messages, caption.text)
+
     def stream(self, job: Job) -> Iterator[str | Completion]:
         """Text deltas of ``job``'s answer, then one Completion (usage and finish reason).
-        Closing this iterator early cancels the job."""
+        With a guard, text is released a checked sentence at a time and cut at the first unsafe
+        one. Closing this iterator early cancels the job."""
+        if job.refusal is not None:
+            text = refusal_text(job.refusal)
+            yield text
+            yield Completion(text, [], "content_filter", len(job.prompt.input_ids), job.refusal.categories)
+            return
+        yield from self._stream_tokens(job, guarded=self.guard is not None)
+
+    def _stream_tokens(self, job: Job, guarded: bool) -> Iterator[str | Completion]:
         produced: list[int] = []
 
         def counted() -> Iterator[int]:
@@ -147,23 +158,29 @@ class Engine:
                 produced.append(token)
                 yield token
 
+        watch = StreamGuard(self.guard, job.prompt.messages) if guarded else None
         shown: list[str] = []
-        refused = False
         try:
             for delta in stream_text(self.loaded.tokenizer, counted(), job.config.stop, self.eos_ids):
-                if self.guard is not None and not self.guard.check_output("".join(shown) + delta).allowed:
-                    refused = True
+                text = watch.feed(delta).text if watch else delta
+                if text:
+                    shown.append(text)
+                    yield text
+                if watch and watch.blocked:
                     break
-                shown.append(delta)
-                yield delta
+            if watch and not watch.blocked:
+                tail = watch.finish().text
+                if tail:
+                    shown.append(tail)
+                    yield tail
         finally:
             job.cancel()
-        yield Completion("".join(shown), produced, self._finish_reason(produced, job.config, refused),
-                         len(job.prompt.input_ids))
+        refused = watch.verdict if watch and watch.blocked else None
+        reason = "content_filter" if refused else self._finish_reason(produced, job.config)
+        yield Completion("".join(shown), produced, reason, len(job.prompt.input_ids),
+                         refused.categories if refused else ())
 
-    def _finish_reason(self, produced: list[int], config: GenerationConfig, refused: bool) -> str:
-        if refused:
-            return "content_filter"
+    def _finish_reason(self, produced: list[int], config: GenerationConfig) -> str:
         hit_end = bool(produced) and (produced[-1] in self.eos_ids or len(produced) < config.max_new_tokens)
         return "stop" if hit_end else "length"
 

@@ -46,8 +46,3 @@ class RequestTimeout(RequestError):
     status = 408
     type = "timeout_error"
 
-
-class ContentRefused(RequestError):
-    """The safety guard refused the request."""
-
-    type = "content_filter"

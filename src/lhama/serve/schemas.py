@@ -88,6 +88,8 @@ class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: FinishReason
+    # lhama extension: the S1-S14 categories when the safety guard refused (content_filter)
+    categories: list[str] | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -109,6 +111,7 @@ class ChunkChoice(BaseModel):
     index: int = 0
     delta: Delta
     finish_reason: FinishReason | None = None
+    categories: list[str] | None = None  # see Choice.categories
 
 
 class ChatCompletionChunk(BaseModel):

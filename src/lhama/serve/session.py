@@ -14,8 +14,10 @@ import torch
 from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
+from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
 from lhama.model.generate import Completion, GenerationConfig, complete
+from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 
 
 @dataclass
@@ -26,6 +28,7 @@ class ChatSession:
     history: list[Message] = field(default_factory=list)
     images: list[torch.Tensor] = field(default_factory=list)  # every image in history order
     pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
+    guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
 
     def attach_image(self, path: str | Path) -> None:
         """Load and preprocess an image now (so errors show at once) for the next question."""
@@ -47,21 +50,47 @@ class ChatSession:
     def ask(self, text: str) -> Iterator[str | Completion]:
         """Add a user turn and stream the answer: text deltas, then a :class:`Completion`.
 
-        If the caller stops early (Ctrl-C), the partial answer stays in the history.
+        A question the guard refuses gets a Portuguese refusal (finish_reason
+        ``content_filter``); an answer is cut at its first unsafe sentence. If the caller stops
+        early (Ctrl-C), the partial answer stays in the history.
         """
         placeholder = self.loaded.config.image.placeholder if self.loaded.config.image else ""
         content = "".join(f"{placeholder}\n" for _ in self.pending) + text.strip()
+        verdict = self._check_question(text.strip())
         self.history.append({"role": "user", "content": content})
         self.images.extend(self.pending)
         self.pending.clear()
+        stream = self._refuse(verdict) if verdict is not None else self._generate()
         answer: list[str] = []
         try:
-            for item in self._generate():
+            for item in stream:
                 if isinstance(item, str):
                     answer.append(item)
                 yield item
         finally:
             self.history.append({"role": "assistant", "content": "".join(answer).strip()})
+
+    def _check_question(self, text: str) -> Verdict | None:
+        """The guard's unsafe verdict on the question (and its new images), else None."""
+        if self.guard is None:
+            return None
+        messages = [*self.history, {"role": "user", "content": text}]
+        if self.pending:
+            verdict = self.guard.check_with_caption(messages, self._caption(self.pending))
+        else:
+            verdict = self.guard.check(messages, "user")
+        return None if verdict.safe else verdict
+
+    def _caption(self, images: list[torch.Tensor]) -> str:
+        _, input_ids = caption_prompt(self.loaded, len(images))
+        *_, done = complete(self.loaded.model, self.loaded.tokenizer, input_ids, CAPTION_CONFIG,
+                            {"image": torch.stack(images)})
+        return done.text
+
+    def _refuse(self, verdict: Verdict) -> Iterator[str | Completion]:
+        text = refusal_text(verdict)
+        yield text
+        yield Completion(text, [], "content_filter", 0, verdict.categories)
 
     def _generate(self) -> Iterator[str | Completion]:
         tokenizer = self.loaded.tokenizer
@@ -69,8 +98,27 @@ class ChatSession:
         input_ids = encode_prompt(tokenizer, prompt, self.loaded.expansions())
         media = {"image": torch.stack(self.images)} if self.images else None
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
-        return complete(self.loaded.model, tokenizer, input_ids, config, media)
+        stream = complete(self.loaded.model, tokenizer, input_ids, config, media)
+        if self.guard is None:
+            return stream
+        return _guarded(stream, StreamGuard(self.guard, self.history))
 
     def _messages(self) -> list[Message]:
         system = self.loaded.config.system_prompt if self.system_prompt is None else self.system_prompt
         return ([{"role": "system", "content": system}] if system else []) + self.history
+
+
+def _guarded(stream: Iterator[str | Completion], watch: StreamGuard) -> Iterator[str | Completion]:
+    """Release the answer one checked sentence at a time; stop at the first unsafe one."""
+    shown: list[str] = []
+    for item in stream:
+        step = watch.finish() if isinstance(item, Completion) else watch.feed(item)
+        if step.text:
+            shown.append(step.text)
+            yield step.text
+        if watch.blocked:
+            stream.close()
+            yield Completion("".join(shown), [], "content_filter", 0, watch.verdict.categories)
+            return
+        if isinstance(item, Completion):
+            yield replace(item, text="".join(shown))
