@@ -10,11 +10,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from lhama.cli.common import load_with_progress
 from lhama.errors import ConfigError, LhamaError
 from lhama.guard import load_guard
 from lhama.model.generate import Completion, GenerationConfig
-from lhama.model.build import load_model
-from lhama.model.weights import resolve_model_dir
 from lhama.serve.session import ChatSession
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question
@@ -50,11 +49,7 @@ def chat(
     """
     generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop)
     err = Console(stderr=True)
-    started = time.perf_counter()
-    model_dir = resolve_model_dir(model, "gemma-3-270m", auto_prepare=True, progress=err.print)
-    with err.status(f"loading {model} ..."):
-        loaded = load_model(model_dir)
-    err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
+    loaded = load_with_progress(model, err)
     session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard))
     for path in image or []:
         session.attach_image(path)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Optional
 
 import torch
 import typer
 from rich.console import Console
 
+from lhama.cli.common import load_with_progress
 from lhama.errors import ConfigError
-from lhama.model.build import load_model
-from lhama.model.weights import resolve_model_dir
 from lhama.guard import load_guard
 from lhama.serve.engine import Engine
 from lhama.serve.settings import ServeSettings
@@ -58,11 +56,7 @@ def serve(
             raise ConfigError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     err = Console(stderr=True)
-    started = time.perf_counter()
-    model_dir = resolve_model_dir(model, "gemma-3-270m", auto_prepare=True, progress=err.print)
-    with err.status(f"loading {model} ..."):
-        loaded = load_model(model_dir)
-    err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
+    loaded = load_with_progress(model, err)
     err.print(f"serving [bold]{loaded.name}[/] at http://{host}:{port}/  (API: http://{host}:{port}/v1)")
     safety = None if no_guard else load_guard(guard)
     err.print(f"safety guard: {'off' if safety is None else 'on'}")
