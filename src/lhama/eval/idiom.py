@@ -1,0 +1,94 @@
+"""Idiomatic or literal? Classify a compound's sense in its sentence with a language model.
+
+The model reads the sentence (and, few-shot, a few solved examples from a train file) and the
+two answers are compared by log-likelihood: the label whose word is more likely wins. Scores:
+accuracy and macro-F1 over the two labels, English or Portuguese.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lhama.eval.admire import SENTENCE_TYPES, SentenceItem
+from lhama.eval.metrics import accuracy, macro_f1
+from lhama.eval.scoring import ScoreRequest, score_continuations
+from lhama.model.build import LoadedModel
+
+
+@dataclass(frozen=True)
+class SensePrompt:
+    """One language's question and answer words (templates are data)."""
+
+    question: str  # {sentence} {compound}
+    answers: dict[str, str]  # label -> the word the model should say
+
+
+SENSE_PROMPTS = {
+    "en": SensePrompt(
+        question='Sentence: "{sentence}"\nIs "{compound}" used in its idiomatic (figurative) or literal sense here? '
+                 "Answer idiomatic or literal.",
+        answers={"idiomatic": "idiomatic", "literal": "literal"},
+    ),
+    "pt": SensePrompt(
+        question='Frase: "{sentence}"\n"{compound}" está em sentido idiomático (figurado) ou literal aqui? '
+                 "Responda idiomático ou literal.",
+        answers={"idiomatic": "idiomático", "literal": "literal"},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class IdiomResult:
+    system: str
+    accuracy: float
+    macro_f1: float
+    predictions: tuple[str, ...]
+
+
+def sense_messages(compound: str, sentence: str, lang: str, shots: Sequence[SentenceItem] = ()) -> tuple[dict, ...]:
+    """The chat messages asking for the sense, after ``shots`` solved examples."""
+    prompt = SENSE_PROMPTS[lang]
+    messages: list[dict] = []
+    for shot in shots:
+        messages.append({"role": "user", "content": prompt.question.format(sentence=shot.sentence, compound=shot.compound)})
+        messages.append({"role": "assistant", "content": prompt.answers[shot.sentence_type]})
+    messages.append({"role": "user", "content": prompt.question.format(sentence=sentence, compound=compound)})
+    return tuple(messages)
+
+
+def classify_senses(
+    loaded: LoadedModel,
+    items: Sequence[SentenceItem],
+    lang: str,
+    shots: Sequence[SentenceItem] = (),
+    on_item: Callable[[int], None] | None = None,
+) -> list[str]:
+    """The more likely label ("idiomatic" or "literal") for each item."""
+    answers = SENSE_PROMPTS[lang].answers
+    labels = []
+    for item in items:
+        messages = sense_messages(item.compound, item.sentence, lang, shots)
+        requests = [ScoreRequest(messages, answers[label]) for label in SENTENCE_TYPES]
+        scores = score_continuations(loaded, requests, batch_size=len(requests))
+        labels.append(max(zip(scores, SENTENCE_TYPES), key=lambda pair: pair[0].logprob)[1])
+        if on_item is not None:
+            on_item(1)
+    return labels
+
+
+def pick_shots(train: Sequence[SentenceItem], k: int, seed: int = 0) -> list[SentenceItem]:
+    """``k`` train examples, balanced over the two labels, in a fixed-seed order."""
+    rng = random.Random(seed)
+    by_label = {label: [i for i in train if i.sentence_type == label] for label in SENTENCE_TYPES}
+    for pool in by_label.values():
+        rng.shuffle(pool)
+    shots = [pool[j] for j in range(k) for pool in by_label.values() if j < len(pool)][:k]
+    rng.shuffle(shots)
+    return shots
+
+
+def score_senses(system: str, items: Sequence[SentenceItem], predicted: Sequence[str]) -> IdiomResult:
+    gold = [i.sentence_type for i in items]
+    return IdiomResult(system, accuracy(gold, predicted), macro_f1(gold, predicted, SENTENCE_TYPES), tuple(predicted))
