@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from lhama.cli import chat, models
+from lhama.cli import chat, eval as eval_cli, models
 from lhama.errors import LhamaError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 # Command groups register here, one line each.
 app.command("chat")(chat.chat)
 app.add_typer(models.app, name="models")
+app.add_typer(eval_cli.app, name="eval")
 
 
 def main() -> None:
