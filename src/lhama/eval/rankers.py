@@ -126,7 +126,7 @@ class ModelRanker:
             messages = ({"role": "user", "content": self._question(item, caption, prompt)},)
             images = () if self.text_only else (self._image(item, name),)
             requests += [ScoreRequest(messages, prompt.yes, images), ScoreRequest(messages, prompt.no, images)]
-        scores = score_continuations(self.loaded, requests, batch_size=2)
+        scores = score_continuations(self.loaded, requests, batch_size=len(requests))  # one pass per item
         margins = [scores[2 * i].logprob - scores[2 * i + 1].logprob for i in range(len(item.images))]
         ranking = order_by(item, margins)
         sense = self._sense(item) if isinstance(item, SequenceItem) else None

@@ -91,11 +91,15 @@ def _score_batch(loaded: LoadedModel, batch: list) -> list[Score]:
     attention_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
     images = [image for _, request in batch for image in request.images]
     media = {"image": torch.stack(images)} if images else None
-    logits = loaded.model(input_ids, media=media, attention_mask=attention_mask).logits  # (B, T, V)
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    # Only the positions that predict continuation tokens need logits: with a 262k vocabulary
+    # (Gemma 3) full (B, T, V) logits cost gigabytes and dominate the time.
+    wanted = sorted({t for (prompt, cont), _ in batch for t in range(len(prompt) - 1, len(prompt) + len(cont) - 1)})
+    column = {t: k for k, t in enumerate(wanted)}
+    out = loaded.model(input_ids, media=media, attention_mask=attention_mask, logits_to_keep=torch.tensor(wanted))
+    logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (B, len(wanted), V)
     scores = []
     for row, ((prompt, cont), _) in enumerate(batch):
-        positions = torch.arange(len(prompt) - 1, len(prompt) + len(cont) - 1)  # logits that predict cont
-        picked = logprobs[row, positions, torch.tensor(cont)]
+        columns = torch.tensor([column[t] for t in range(len(prompt) - 1, len(prompt) + len(cont) - 1)])
+        picked = logprobs[row, columns, torch.tensor(cont)]
         scores.append(Score(float(picked.sum()), len(cont)))
     return scores
