@@ -3,6 +3,7 @@ import json
 import pytest
 
 from lhama.errors import ConfigError, DataError, ModelError
+from lhama.eval.report import render_report
 from lhama.eval.runner import AdmireConfig, evaluate_admire, write_metrics, write_submission
 from lhama.model.build import save_model
 from tests.conftest import tiny_loaded
@@ -99,3 +100,25 @@ def test_unlabelled_split_and_unknown_baseline(tmp_path):
         evaluate_admire(cfg)
     with pytest.raises(ConfigError, match="unknown baseline 'clip'"):
         evaluate_admire(_cfg(tmp_path / "b", baselines=("clip",)))
+
+
+def test_subtask_b_item_and_sentence_type_accuracy(tmp_path, model_dirs):
+    header = ["compound", "subset", "sentence_type", "sequence_caption1", "sequence_caption2",
+              *[f"image{n}_{k}" for n in range(1, 5) for k in ("name", "caption")], "expected_item"]
+    rows = [[c, "Train", kind, "A boy steals an apple.", "The police arrive.",
+             *[v for n in range(1, 5) for v in (f"{n}.png", f"caption {n} of {c}")], "2.png"]
+            for c, kind in (("bad apple", "idiomatic"), ("green apple", "literal"))]
+    tsv = tmp_path / "subtask_b_train.tsv"
+    tsv.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
+    cfg = AdmireConfig(data=tsv, model=model_dirs["lm"], text_only=True, subtask="b", baselines=("random",),
+                       cache=tmp_path / "c.jsonl")
+    results = evaluate_admire(cfg)
+    for system in results.systems:
+        assert set(system.metrics["item_accuracy"]) == {"all", "idiomatic", "literal"}
+        assert system.metrics["sentence_type_accuracy"] in (0.0, 0.5, 1.0)
+    lines = write_submission(results, tmp_path / "b.tsv").read_text().splitlines()
+    assert lines[0] == "compound\texpected_item\tsentence_type"
+    name, item, sense = lines[1].split("\t")
+    assert name == "bad apple" and item.endswith(".png") and sense in ("idiomatic", "literal")
+    page = render_report(results)
+    assert page.count('<tr class="item"') == 2 and "<th>sentence_type_accuracy</th>" in page
