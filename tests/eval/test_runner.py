@@ -113,6 +113,7 @@ def test_subtask_b_item_and_sentence_type_accuracy(tmp_path, model_dirs):
     cfg = AdmireConfig(data=tsv, model=model_dirs["lm"], text_only=True, subtask="b", baselines=("random",),
                        cache=tmp_path / "c.jsonl")
     results = evaluate_admire(cfg)
+    assert [s.name for s in results.systems] == ["random", "lm (text)"]
     for system in results.systems:
         assert set(system.metrics["item_accuracy"]) == {"all", "idiomatic", "literal"}
         assert system.metrics["sentence_type_accuracy"] in (0.0, 0.5, 1.0)

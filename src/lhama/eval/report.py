@@ -73,14 +73,15 @@ def write_report(results, path: str | Path, title: str = "AdMIRe evaluation") ->
 
 def _metrics_table(results) -> str:
     groups = ("all", "idiomatic", "literal")
-    names = [k for k in results.systems[0].metrics if k != "n" and isinstance(results.systems[0].metrics[k], dict)]
+    keys = list(dict.fromkeys(k for s in results.systems for k in s.metrics if k != "n"))  # union, in order
+    names = [k for k in keys if any(isinstance(s.metrics.get(k), dict) for s in results.systems)]
+    extra = [k for k in keys if k not in names]  # single numbers, e.g. sentence_type_accuracy (B)
     head = "".join(f"<th>{html.escape(m)} ({g})</th>" for m in names for g in groups)
-    extra = [k for k in results.systems[0].metrics if not isinstance(results.systems[0].metrics[k], dict)]
     head += "".join(f"<th>{html.escape(k)}</th>" for k in extra)
     body = ""
     for system in results.systems:
-        cells = "".join(f'<td class="num">{_fmt(system.metrics[m][g])}</td>' for m in names for g in groups)
-        cells += "".join(f'<td class="num">{_fmt(system.metrics[k])}</td>' for k in extra)
+        cells = "".join(f'<td class="num">{_fmt(system.metrics.get(m, {}).get(g))}</td>' for m in names for g in groups)
+        cells += "".join(f'<td class="num">{_fmt(system.metrics.get(k))}</td>' for k in extra)
         body += f'<tr class="system"><th>{html.escape(system.name)}</th>{cells}</tr>\n'
     counts = results.systems[0].metrics.get("n", {})
     note = ", ".join(f"{g}: {counts.get(g, 0)}" for g in groups)
