@@ -63,3 +63,20 @@ def test_bad_input_is_one_line_exit_2(tmp_path, data, monkeypatch, capsys, case,
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0]  # one line (COLUMNS=200 keeps rich from wrapping)
+
+
+def test_idiom_prints_three_systems(tmp_path, data, monkeypatch, capsys):
+    model = save_model(tiny_loaded(image=None), tmp_path / "lm")
+    code, out, _ = run(monkeypatch, capsys, "idiom", "--data", str(data), "--train", str(data), "--model", str(model),
+                       "--lang", "en", "--shots", "2")
+    assert code in (0, None)
+    assert "majority (idiomatic)" in out and "lm zero-shot" in out and "lm 2-shot" in out and "Macro-F1" in out
+
+
+def test_vqa_and_caption_need_a_vision_tower(tmp_path, data, monkeypatch, capsys):
+    model = str(save_model(tiny_loaded(image=None), tmp_path / "lm"))
+    (tmp_path / "caps").mkdir()
+    (tmp_path / "caps" / "captions.tsv").write_text("file\tpt_BR\na.jpg\tUm sapo.\n")
+    for args in (["vqa", "--data", "easy-vqa", "--limit", "1"], ["caption", "--data", str(tmp_path / "caps")]):
+        code, _, err = run(monkeypatch, capsys, *args, "--model", model)
+        assert code == 2 and "error: the model lm has no vision tower" in err and "Traceback" not in err

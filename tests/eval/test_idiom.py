@@ -1,7 +1,7 @@
 import pytest
 
 from lhama.eval.admire import SentenceItem
-from lhama.eval.idiom import classify_senses, evaluate_idiom, pick_shots, score_senses, sense_messages
+from lhama.eval.idiom import IdiomConfig, classify_senses, evaluate_idiom, pick_shots, score_senses, sense_messages
 
 TRAIN = [SentenceItem(f"c{i}", f"frase {i}", "idiomatic" if i % 3 else "literal") for i in range(9)]
 DEV = [SentenceItem("livro aberto", "Ela é um livro aberto.", "idiomatic"),
@@ -29,6 +29,6 @@ def test_scores_on_known_predictions():
 
 
 def test_evaluate_idiom_systems(tiny_lm):
-    results = evaluate_idiom(tiny_lm, DEV, "en", TRAIN, shots=2)
+    results = evaluate_idiom(tiny_lm, DEV, TRAIN, IdiomConfig("en", shots=2))
     assert [r.system.split(" ", 1)[-1] for r in results][1:] == ["zero-shot", "2-shot"]
     assert results[0].system == "majority (idiomatic)" and results[0].accuracy == 0.5

@@ -17,7 +17,7 @@ from lhama.errors import ConfigError
 from lhama.eval.admire import load_sentences
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import evaluate_captions, load_captions
-from lhama.eval.idiom import evaluate_idiom
+from lhama.eval.idiom import IdiomConfig, evaluate_idiom
 from lhama.eval.report import write_report
 from lhama.eval.runner import AdmireConfig, evaluate_admire, write_metrics, write_submission
 from lhama.eval.vqa import evaluate_vqa, load_vqa
@@ -93,7 +93,7 @@ def idiom(
     loaded = _load(model)
     with _progress() as bar:
         task = bar.add_task("classifying", total=len(items) * (2 if train_items and shots else 1))
-        results = evaluate_idiom(loaded, items, lang, train_items, shots, lambda n: bar.advance(task, n))
+        results = evaluate_idiom(loaded, items, train_items, IdiomConfig(lang, shots), lambda n: bar.advance(task, n))
     table = Table("System", "Accuracy", "Macro-F1", title=f"Idiomatic vs. literal: {data.name} ({len(items)} items)")
     for r in results:
         table.add_row(r.system, f"{r.accuracy:.3f}", f"{r.macro_f1:.3f}")

@@ -94,23 +94,29 @@ def score_senses(system: str, items: Sequence[SentenceItem], predicted: Sequence
     return IdiomResult(system, accuracy(gold, predicted), macro_f1(gold, predicted, SENTENCE_TYPES), tuple(predicted))
 
 
+@dataclass(frozen=True)
+class IdiomConfig:
+    lang: str = "pt"  # prompt language: en or pt
+    shots: int = 4  # few-shot examples from the train file (0: zero-shot only)
+    seed: int = 0  # which train examples
+
+
 def evaluate_idiom(
     loaded: LoadedModel,
     items: Sequence[SentenceItem],
-    lang: str,
     train: Sequence[SentenceItem] = (),
-    shots: int = 4,
+    cfg: IdiomConfig = IdiomConfig(),
     on_item: Callable[[int], None] | None = None,
 ) -> list[IdiomResult]:
-    """Majority-label baseline (from ``train``), the LM zero-shot, and few-shot with ``shots``
-    train examples; each scored by accuracy and macro-F1."""
+    """Majority-label baseline (from ``train``), the LM zero-shot, and few-shot with
+    ``cfg.shots`` train examples; each scored by accuracy and macro-F1."""
     results = []
     if train:
         majority = max(SENTENCE_TYPES, key=lambda label: sum(i.sentence_type == label for i in train))
         results.append(score_senses(f"majority ({majority})", items, [majority] * len(items)))
-    zero = classify_senses(loaded, items, lang, on_item=on_item)
+    zero = classify_senses(loaded, items, cfg.lang, on_item=on_item)
     results.append(score_senses(f"{loaded.name} zero-shot", items, zero))
-    if train and shots > 0:
-        few = classify_senses(loaded, items, lang, pick_shots(train, shots), on_item=on_item)
-        results.append(score_senses(f"{loaded.name} {shots}-shot", items, few))
+    if train and cfg.shots > 0:
+        few = classify_senses(loaded, items, cfg.lang, pick_shots(train, cfg.shots, cfg.seed), on_item=on_item)
+        results.append(score_senses(f"{loaded.name} {cfg.shots}-shot", items, few))
     return results
