@@ -34,3 +34,13 @@ def test_cache_for_another_run_is_refused(tmp_path):
     PredictionCache(path, META)
     with pytest.raises(DataError, match="different run \\(model differ"):
         PredictionCache(path, {**META, "model": "other"})
+
+
+def test_folder_removed_mid_run_is_recreated(tmp_path):
+    path = tmp_path / "sub" / "c.jsonl"
+    cache = PredictionCache(path, META)
+    path.unlink()
+    path.parent.rmdir()
+    cache.put("random", "one", {"order": [1]})
+    assert PredictionCache(path, META).get("random", "one")["order"] == [1]
+    assert json.loads(path.read_text().splitlines()[0]) == {"meta": META}

@@ -27,8 +27,7 @@ class PredictionCache:
         if self.path.is_file():
             self._read()
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append({"meta": meta})
+            self._append({"meta": meta})  # creates the file
 
     def get(self, system: str, item: str) -> dict[str, Any] | None:
         """The cached record for ``item`` by ``system``, if any."""
@@ -42,8 +41,12 @@ class PredictionCache:
         return full
 
     def _append(self, record: dict[str, Any]) -> None:
+        lines = [record]
+        if not self.path.is_file():  # new, or removed mid-run (a cleaned /tmp): start with the meta line
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lines = [{"meta": self.meta}] if "meta" in record else [{"meta": self.meta}, record]
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
             handle.flush()
             os.fsync(handle.fileno())
 
