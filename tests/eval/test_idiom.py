@@ -32,3 +32,15 @@ def test_evaluate_idiom_systems(tiny_lm):
     results = evaluate_idiom(tiny_lm, DEV, TRAIN, IdiomConfig("en", shots=2))
     assert [r.system.split(" ", 1)[-1] for r in results][1:] == ["zero-shot", "2-shot"]
     assert results[0].system == "majority (idiomatic)" and results[0].accuracy == 0.5
+
+
+def test_labels_are_cached_and_reused(tmp_path, tiny_lm):
+    cfg = IdiomConfig("pt", shots=0, cache=tmp_path / "c.jsonl")
+    first = evaluate_idiom(tiny_lm, DEV, (), cfg)[0]
+    lines = (tmp_path / "c.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + len(DEV)  # meta + one label per item
+    flipped = {"idiomatic": "literal", "literal": "idiomatic"}
+    rewritten = [lines[0]] + [line.replace(f'"{lab}"', f'"{flipped[lab]}"') for line, lab in zip(lines[1:], first.predictions)]
+    (tmp_path / "c.jsonl").write_text("\n".join(rewritten) + "\n")
+    again = evaluate_idiom(tiny_lm, DEV, (), cfg)[0]
+    assert again.predictions == tuple(flipped[lab] for lab in first.predictions)

@@ -81,6 +81,7 @@ def idiom(
     lang: LangOpt = "pt",
     train: Annotated[Optional[Path], typer.Option(help="Train TSV: few-shot examples and the majority baseline.")] = None,
     shots: Annotated[int, typer.Option(help="Few-shot examples taken from --train (balanced idiomatic/literal).")] = 4,
+    cache: CacheOpt = None,
 ) -> None:
     """Is the compound idiomatic or literal in its sentence? Accuracy and macro-F1, zero- and few-shot.
 
@@ -93,7 +94,8 @@ def idiom(
     loaded = _load(model)
     with _progress() as bar:
         task = bar.add_task("classifying", total=len(items) * (2 if train_items and shots else 1))
-        results = evaluate_idiom(loaded, items, train_items, IdiomConfig(lang, shots), lambda n: bar.advance(task, n))
+        cfg = IdiomConfig(lang, shots, cache=cache or _cache_path("idiom", str(data), model, f"{lang}{train}{shots}"))
+        results = evaluate_idiom(loaded, items, train_items, cfg, lambda n: bar.advance(task, n))
     table = Table("System", "Accuracy", "Macro-F1", title=f"Idiomatic vs. literal: {data.name} ({len(items)} items)")
     for r in results:
         table.add_row(r.system, f"{r.accuracy:.3f}", f"{r.macro_f1:.3f}")

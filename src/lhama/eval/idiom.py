@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from lhama.eval.admire import SENTENCE_TYPES, SentenceItem
+from lhama.eval.cache import PredictionCache
 from lhama.eval.metrics import accuracy, macro_f1
 from lhama.eval.scoring import ScoreRequest, score_continuations
 from lhama.model.build import LoadedModel
@@ -99,6 +101,31 @@ class IdiomConfig:
     lang: str = "pt"  # prompt language: en or pt
     shots: int = 4  # few-shot examples from the train file (0: zero-shot only)
     seed: int = 0  # which train examples
+    cache: Path | None = None  # JSONL prediction cache (resume); None: no cache
+
+
+@dataclass
+class SenseRun:
+    """Classify items with one model, caching each label as soon as it exists."""
+
+    loaded: LoadedModel
+    lang: str
+    cache: PredictionCache | None = None
+    on_item: Callable[[int], None] | None = None
+
+    def classify(self, items: Sequence[SentenceItem], shots: Sequence[SentenceItem], system: str) -> list[str]:
+        labels = []
+        for index, item in enumerate(items):
+            key = f"{index}:{item.compound}"
+            record = self.cache.get(system, key) if self.cache else None
+            if record is None:
+                record = {"label": classify_senses(self.loaded, [item], self.lang, shots)[0]}
+                if self.cache:
+                    self.cache.put(system, key, record)
+            labels.append(record["label"])
+            if self.on_item is not None:
+                self.on_item(1)
+        return labels
 
 
 def evaluate_idiom(
@@ -114,9 +141,11 @@ def evaluate_idiom(
     if train:
         majority = max(SENTENCE_TYPES, key=lambda label: sum(i.sentence_type == label for i in train))
         results.append(score_senses(f"majority ({majority})", items, [majority] * len(items)))
-    zero = classify_senses(loaded, items, cfg.lang, on_item=on_item)
-    results.append(score_senses(f"{loaded.name} zero-shot", items, zero))
+    meta = {"task": "idiom", "model": loaded.name, **asdict(cfg), "cache": None}
+    cache = PredictionCache(cfg.cache, meta) if cfg.cache else None
+    run = SenseRun(loaded, cfg.lang, cache, on_item)
+    results.append(score_senses(f"{loaded.name} zero-shot", items, run.classify(items, (), "zero-shot")))
     if train and cfg.shots > 0:
-        few = classify_senses(loaded, items, cfg.lang, pick_shots(train, cfg.shots, cfg.seed), on_item=on_item)
+        few = run.classify(items, pick_shots(train, cfg.shots, cfg.seed), f"{cfg.shots}-shot")
         results.append(score_senses(f"{loaded.name} {cfg.shots}-shot", items, few))
     return results
