@@ -31,5 +31,5 @@ def test_missing_package_is_a_one_line_error(monkeypatch):
 
 
 def test_bad_directory(tmp_path):
-    with pytest.raises(CheckpointError, match="cannot load a sentence encoder"):
+    with pytest.raises(CheckpointError, match="config.json"):
         SentenceEncoder(tmp_path)

