@@ -51,6 +51,10 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     dom = subprocess.run([*flags, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert len(re.findall(r'<tr class="item"', dom)) == 3
     assert '<tr class="system"><th>random</th>' in dom
+    literal_only = subprocess.run([*flags, "--dump-dom", html_path.as_uri() + "#literal"], capture_output=True,
+                                  text=True, timeout=120).stdout
+    hidden = re.findall(r'<tr class="item" data-type="(\w+)"[^>]*style="display: none;"', literal_only)
+    assert hidden == ["idiomatic", "idiomatic"]  # the filter ran in the browser
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "admire-report.png"
     subprocess.run([*flags, "--window-size=1400,900", f"--screenshot={shot}", html_path.as_uri()],

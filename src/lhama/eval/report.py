@@ -32,7 +32,8 @@ th{background:#f3f3f3}.num{text-align:right;font-variant-numeric:tabular-nums}
 
 JS = """function show(kind){document.querySelectorAll('tr.item').forEach(function(r){
 r.style.display=(kind==='all'||r.dataset.type===kind)?'':'none'});
-document.querySelectorAll('.filters button').forEach(function(b){b.classList.toggle('on',b.dataset.kind===kind)})}"""
+document.querySelectorAll('.filters button').forEach(function(b){b.classList.toggle('on',b.dataset.kind===kind)})}
+if(['#idiomatic','#literal'].indexOf(location.hash)>=0){show(location.hash.slice(1))}"""  # report.html#literal opens filtered
 
 
 def render_report(results, title: str = "AdMIRe evaluation") -> str:
