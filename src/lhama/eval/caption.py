@@ -1,0 +1,69 @@
+"""Image captioning scored against human references with chrF and BLEU (sacrebleu).
+
+Data: a folder (or its ``captions.tsv``) in the Tux Paint layout: columns ``file`` and one
+reference column per language (``pt_BR`` by default), images under ``images/``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lhama.errors import DataError
+from lhama.eval.answer import generate_answer, load_pixels, require_vision
+from lhama.eval.cache import PredictionCache
+from lhama.eval.metrics import bleu, chrf
+from lhama.model.build import LoadedModel
+
+PROMPTS = {"pt": "Descreva a imagem em uma frase curta.", "en": "Describe the image in one short sentence."}
+
+
+@dataclass(frozen=True)
+class CaptionItem:
+    file: str
+    reference: str
+    image: Path
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    chrf: float
+    bleu: float
+    n: int
+    predictions: dict[str, str]
+
+
+def load_captions(data: str | Path, column: str = "pt_BR", limit: int | None = None) -> list[CaptionItem]:
+    """Reference captions; ``data`` is the folder with ``captions.tsv`` or the TSV itself."""
+    path = Path(data)
+    tsv = path / "captions.tsv" if path.is_dir() else path
+    if not tsv.is_file():
+        raise DataError(f"captions file not found: {tsv}")
+    with tsv.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for needed in ("file", column):
+            if needed not in (reader.fieldnames or []):
+                raise DataError(f"{tsv.name}: missing column {needed!r} (columns: {', '.join(reader.fieldnames or [])})")
+        rows = [r for r in reader if (r.get(column) or "").strip()]
+    items = [CaptionItem(r["file"], r[column].strip(), tsv.parent / "images" / r["file"]) for r in rows]
+    return items[:limit] if limit else items
+
+
+def evaluate_captions(loaded: LoadedModel, items: list[CaptionItem], cache: PredictionCache, lang: str = "pt",
+                      on_item: Callable[[int], None] | None = None) -> CaptionResult:
+    """Caption every image (cached as it goes); corpus chrF and BLEU against the references."""
+    require_vision(loaded, "image captioning")
+    predictions = {}
+    for item in items:
+        record = cache.get("model", item.file)
+        if record is None:
+            caption = generate_answer(loaded, PROMPTS[lang], [load_pixels(loaded, item.image)], max_new_tokens=32)
+            record = cache.put("model", item.file, {"caption": caption})
+        predictions[item.file] = record["caption"]
+        if on_item is not None:
+            on_item(1)
+    hypotheses = [predictions[i.file] for i in items]
+    references = [[i.reference for i in items]]
+    return CaptionResult(chrf(hypotheses, references), bleu(hypotheses, references), len(items), predictions)

@@ -1,0 +1,105 @@
+"""Model log-likelihood of continuations: how likely is ``continuation`` after a chat prompt
+(with optional images)? The scorer behind every multiple-choice evaluation in lhama.
+
+A request is rendered with the model's chat template (``render_prompt``), encoded with its
+image placeholders expanded (``encode_prompt``), the continuation's tokens are appended, and one
+forward pass gives the log-probability of each continuation token. Requests with the same number
+of images are batched (right-padded; the causal mask keeps real positions exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lhama.data.conversation import Message, encode_prompt, render_prompt
+from lhama.errors import DataError, ModelError
+from lhama.model.build import LoadedModel
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """A prompt (messages), the text whose likelihood is wanted, and the prompt's images."""
+
+    messages: tuple[Message, ...]
+    continuation: str
+    images: tuple[torch.Tensor, ...] = ()  # each (3, S, S), in placeholder order
+
+
+@dataclass(frozen=True)
+class Score:
+    logprob: float  # sum of the continuation tokens' log-probabilities (nats)
+    tokens: int
+
+    @property
+    def mean(self) -> float:
+        """Per-token log-probability (length-normalised)."""
+        return self.logprob / max(self.tokens, 1)
+
+
+@torch.no_grad()
+def score_continuations(
+    loaded: LoadedModel,
+    requests: Sequence[ScoreRequest],
+    batch_size: int = 4,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Score]:
+    """Log-likelihood of each request's continuation; ``on_batch(n)`` reports progress."""
+    if any(r.images for r in requests) and loaded.config.image is None:
+        raise ModelError(f"the model {loaded.name or ''} has no vision tower, so it cannot score images; "
+                         "use --text-only (captions) or a model directory with a vision tower")
+    encoded = [_encode(loaded, r) for r in requests]
+    scores: list[Score] = []
+    for batch in _batches(list(zip(encoded, requests)), batch_size):
+        scores.extend(_score_batch(loaded, batch))
+        if on_batch is not None:
+            on_batch(len(batch))
+    return scores
+
+
+def _encode(loaded: LoadedModel, request: ScoreRequest) -> tuple[list[int], list[int]]:
+    tokenizer = loaded.tokenizer
+    prompt = render_prompt(tokenizer, request.messages)
+    prompt_ids = encode_prompt(tokenizer, prompt, loaded.expansions())
+    # A transcript prompt ends in "Assistente:"; the answer then starts after a space. A chat
+    # template ends in a newline or a role marker, and the answer follows directly.
+    text = request.continuation if prompt[-1:].isspace() else " " + request.continuation
+    continuation_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not continuation_ids:
+        raise DataError(f"the continuation {request.continuation!r} encodes to no tokens")
+    return prompt_ids, continuation_ids
+
+
+def _batches(pairs: list, batch_size: int) -> list[list]:
+    """Consecutive runs of at most ``batch_size`` requests with the same image count."""
+    batches: list[list] = []
+    for pair in pairs:
+        if batches and len(batches[-1]) < batch_size and len(batches[-1][0][1].images) == len(pair[1].images):
+            batches[-1].append(pair)
+        else:
+            batches.append([pair])
+    return batches
+
+
+def _score_batch(loaded: LoadedModel, batch: list) -> list[Score]:
+    rows = [prompt + cont for (prompt, cont), _ in batch]
+    width = max(len(r) for r in rows)
+    pad = loaded.tokenizer.pad_token_id or 0
+    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])  # (B, T)
+    attention_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    images = [image for _, request in batch for image in request.images]
+    media = {"image": torch.stack(images)} if images else None
+    # Only the positions that predict continuation tokens need logits: with a 262k vocabulary
+    # (Gemma 3) full (B, T, V) logits cost gigabytes and dominate the time.
+    wanted = sorted({t for (prompt, cont), _ in batch for t in range(len(prompt) - 1, len(prompt) + len(cont) - 1)})
+    column = {t: k for k, t in enumerate(wanted)}
+    out = loaded.model(input_ids, media=media, attention_mask=attention_mask, logits_to_keep=torch.tensor(wanted))
+    logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (B, len(wanted), V)
+    scores = []
+    for row, ((prompt, cont), _) in enumerate(batch):
+        columns = torch.tensor([column[t] for t in range(len(prompt) - 1, len(prompt) + len(cont) - 1)])
+        picked = logprobs[row, columns, torch.tensor(cont)]
+        scores.append(Score(float(picked.sum()), len(cont)))
+    return scores

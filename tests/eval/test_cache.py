@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from lhama.errors import DataError
+from lhama.eval.cache import PredictionCache
+
+META = {"task": "admire-a", "model": "m"}
+
+
+def test_records_survive_reopening(tmp_path):
+    path = tmp_path / "c.jsonl"
+    PredictionCache(path, META).put("random", "big fish", {"order": ["b", "a"]})
+    again = PredictionCache(path, META)
+    assert again.get("random", "big fish")["order"] == ["b", "a"]
+    assert again.get("minilm", "big fish") is None
+
+
+def test_torn_last_line_is_dropped_and_appends_continue(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = PredictionCache(path, META)
+    cache.put("random", "one", {"order": [1]})
+    with path.open("a") as handle:
+        handle.write('{"system": "random", "item": "two", "ord')  # a crash mid-write
+    cache = PredictionCache(path, META)
+    assert cache.get("random", "two") is None and cache.get("random", "one") is not None
+    cache.put("random", "two", {"order": [2]})
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r.get("item") for r in lines[1:]] == ["one", "two"]
+
+
+def test_cache_for_another_run_is_refused(tmp_path):
+    path = tmp_path / "c.jsonl"
+    PredictionCache(path, META)
+    with pytest.raises(DataError, match="different run \\(model differ"):
+        PredictionCache(path, {**META, "model": "other"})
+
+
+def test_folder_removed_mid_run_is_recreated(tmp_path):
+    path = tmp_path / "sub" / "c.jsonl"
+    cache = PredictionCache(path, META)
+    path.unlink()
+    path.parent.rmdir()
+    cache.put("random", "one", {"order": [1]})
+    assert PredictionCache(path, META).get("random", "one")["order"] == [1]
+    assert json.loads(path.read_text().splitlines()[0]) == {"meta": META}

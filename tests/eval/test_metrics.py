@@ -1,0 +1,94 @@
+import math
+
+import pytest
+
+from lhama.errors import DataError
+from lhama.eval.metrics import (accuracy, bleu, chrf, dcg, macro_f1, normalize_answer, ranking_metrics, spearman,
+                                top1, vqa_accuracy)
+
+GOLD = ["a", "b", "c", "d", "e"]
+
+
+def test_dcg_perfect_ranking_is_3_plus_1_over_log2_3():
+    assert dcg(GOLD, GOLD) == pytest.approx(3 + 1 / math.log2(3))
+    assert dcg(GOLD, GOLD) == pytest.approx(3.631, abs=5e-4)
+
+
+def test_dcg_swapped_first_two():
+    # expected first now at position 1 -> 3/log2(3); expected second at position 0 -> 1/log2(2) = 1
+    assert dcg(GOLD, ["b", "a", "c", "d", "e"]) == pytest.approx(3 / math.log2(3) + 1)
+
+
+def test_dcg_expected_first_at_position_4_and_second_last():
+    # a at 0-based position 3 -> 3/log2(5); b at position 4 -> 1/log2(6)
+    assert dcg(GOLD, ["c", "d", "e", "a", "b"]) == pytest.approx(3 / math.log2(5) + 1 / math.log2(6))
+
+
+def test_dcg_ignores_order_below_second():
+    assert dcg(GOLD, ["a", "b", "e", "d", "c"]) == dcg(GOLD, GOLD)
+
+
+def test_top1():
+    assert top1(GOLD, GOLD) == 1.0
+    assert top1(GOLD, ["b", "a", "c", "d", "e"]) == 0.0
+
+
+def test_spearman_identity_reverse_and_swap():
+    assert spearman(GOLD, GOLD) == 1.0
+    assert spearman(GOLD, list(reversed(GOLD))) == -1.0
+    # one adjacent swap: sum d^2 = 2 -> 1 - 12/120 = 0.9
+    assert spearman(GOLD, ["b", "a", "c", "d", "e"]) == pytest.approx(0.9)
+
+
+def test_prediction_must_be_a_permutation():
+    with pytest.raises(DataError, match="not a permutation"):
+        dcg(GOLD, ["a", "b", "c", "d", "x"])
+
+
+def test_ranking_metrics_groups():
+    rows = [(GOLD, GOLD, "idiomatic"), (GOLD, ["b", "a", "c", "d", "e"], "literal"), (GOLD, GOLD, "literal")]
+    m = ranking_metrics(rows)
+    assert m["top1"] == {"all": pytest.approx(2 / 3), "idiomatic": 1.0, "literal": 0.5}
+    assert m["dcg"]["literal"] == pytest.approx((3 / math.log2(3) + 1 + dcg(GOLD, GOLD)) / 2)
+    assert m["spearman"]["idiomatic"] == 1.0
+    only_literal = ranking_metrics([(GOLD, GOLD, "literal")])
+    assert only_literal["top1"]["idiomatic"] is None
+
+
+def test_accuracy_and_macro_f1_hand_worked():
+    gold = ["idiomatic", "idiomatic", "literal", "literal"]
+    pred = ["idiomatic", "literal", "literal", "literal"]
+    assert accuracy(gold, pred) == 0.75
+    # idiomatic: tp1 fp0 fn1 -> 2/3; literal: tp2 fp1 fn0 -> 4/5; mean = 11/15
+    assert macro_f1(gold, pred) == pytest.approx(11 / 15)
+    assert macro_f1(gold, ["literal"] * 4, ["idiomatic", "literal"]) == pytest.approx((0 + 2 * 2 / (4 + 2)) / 2)
+
+
+def test_vqa_normalisation():
+    assert normalize_answer("  The Circle. ") == "circle"
+    assert normalize_answer("Two") == "2"
+    assert normalize_answer("yes!") == "yes"
+    assert normalize_answer("dont know") == "don't know"
+    assert normalize_answer("2.5") == "2.5"
+    assert normalize_answer("1,000") == "1000"
+
+
+def test_vqa_accuracy_single_reference_is_exact_match():
+    assert vqa_accuracy("Circle.", ["circle"]) == 1.0
+    assert vqa_accuracy("square", ["circle"]) == 0.0
+
+
+def test_vqa_accuracy_ten_humans_official_formula():
+    answers = ["red"] * 2 + ["blue"] * 8
+    # leave-one-out: 2 subsets drop a "red" (1 match -> 1/3), 8 keep both (2 -> 2/3)
+    assert vqa_accuracy("red", answers) == pytest.approx((2 * (1 / 3) + 8 * (2 / 3)) / 10)
+    assert vqa_accuracy("blue", answers) == 1.0
+
+
+def test_chrf_and_bleu():
+    refs = [["Um sapo.", "Uma chaleira elétrica."]]
+    assert chrf(["Um sapo.", "Uma chaleira elétrica."], refs) == pytest.approx(100.0)
+    assert bleu(["Um sapo.", "Uma chaleira elétrica."], refs) == pytest.approx(100.0)
+    assert 0 < chrf(["Um sapo verde.", "Uma chaleira."], refs) < 100
+    with pytest.raises(DataError):
+        chrf(["só uma"], refs)
