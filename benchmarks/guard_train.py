@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lhama.guard.classifier import DEFAULT_HEAD
 from lhama.guard.dataset import read_examples
-from lhama.guard.encoder import SentenceEncoder
+from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.fit import FitConfig, fit_head
 
 ROOT = Path(__file__).resolve().parents[1]

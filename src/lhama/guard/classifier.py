@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 
 from lhama.errors import CheckpointError
 from lhama.guard.base import Guard, Messages, Role, as_chat
-from lhama.guard.encoder import SentenceEncoder
+from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.features import hashed_features
 from lhama.guard.verdict import CODES, SAFE, Verdict
 
@@ -94,7 +94,7 @@ def features(
     if embed_scale:
         if encoder is None:
             raise CheckpointError("this guard head needs the sentence encoder, but none was given")
-        parts.append(embed_scale * encoder.encode(texts))
+        parts.append(embed_scale * encoder.encode(texts).numpy())
     return np.concatenate(parts, axis=1)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from lhama.guard.classifier import Head, features
 from lhama.guard.dataset import Example
-from lhama.guard.encoder import SentenceEncoder
+from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.metrics import binary_scores
 from lhama.guard.verdict import CODES
 
