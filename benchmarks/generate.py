@@ -58,10 +58,14 @@ def main() -> None:
     table = Table(title=f"{args.model}: greedy decode, {len(ids)} prompt tokens, {torch.get_num_threads()} threads")
     for column in ("implementation", "new tokens", "seconds (median)", "tokens/s"):
         table.add_column(column, justify="right" if column != "implementation" else "left")
-    for name, fn in (("lhama generate_ids", time_lhama), ("transformers generate", time_transformers)):
-        runs = [fn(loaded, ids, args.tokens) for _ in range(args.repeats)]
-        seconds = statistics.median(r[0] for r in runs)
-        table.add_row(name, str(runs[0][1]), f"{seconds:.2f}", f"{runs[0][1] / seconds:.1f}")
+    contenders = (("lhama generate_ids", time_lhama), ("transformers generate", time_transformers))
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name, _ in contenders}
+    for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
+        for name, fn in contenders:
+            runs[name].append(fn(loaded, ids, args.tokens))
+    for name, results in runs.items():
+        seconds = statistics.median(r[0] for r in results)
+        table.add_row(name, str(results[0][1]), f"{seconds:.2f}", f"{results[0][1] / seconds:.1f}")
     console = Console()
     console.print(f"load_model from the prepared directory: {load_s:.1f} s")
     console.print(table)
