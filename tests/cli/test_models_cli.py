@@ -65,11 +65,11 @@ def test_help_teaches_with_examples(monkeypatch, capsys) -> None:
 
 
 def test_prepare_all_skips_packages_that_are_not_installed(smollm2_dir: Path, monkeypatch, capsys) -> None:
-    from lhama.model import weights
+    from lhama.model import registry, weights
 
     smol = weights.registry_entry("smollm2-135m-instruct")
     ghost = dataclasses.replace(smol, name="ghost", package="lhama_no_such_package")
-    monkeypatch.setattr(weights, "REGISTRY", (ghost, smol))
+    monkeypatch.setattr(registry, "REGISTRY", (ghost, smol))
     monkeypatch.setenv("LHAMA_HOME", str(smollm2_dir.parents[1]))
     code, out, _ = run_cli(["models", "prepare", "--all"], monkeypatch, capsys)
     assert code == 0

