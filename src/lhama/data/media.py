@@ -17,10 +17,6 @@ from lhama.errors import DataError
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-# PIL refuses images above ~179 Mpx as decompression bombs; we allow that much and then
-# downscale, so a big photo works and a hostile file still fails cleanly.
-Image.MAX_IMAGE_PIXELS = 180_000_000
-
 
 @dataclass(frozen=True)
 class ImageSpec:
@@ -66,6 +62,8 @@ class ImageSpec:
 
 def load_image(source: str | Path | bytes, max_side: int = 4096) -> Image.Image:
     """Decode an image file (or bytes) to an upright RGB PIL image no larger than ``max_side``.
+
+    PIL's own decompression-bomb limit (about 179 Mpx) still applies: such a file is a DataError.
 
     Raises:
         DataError: missing, unreadable or corrupt file (the message names it).
