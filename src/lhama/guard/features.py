@@ -26,7 +26,7 @@ def normalize(text: str) -> str:
     return " ".join(plain.split())
 
 
-def ngram_counts(text: str, char_sizes: Sequence[int] = (2, 3, 4, 5)) -> Counter[str]:
+def ngram_counts(text: str, char_sizes: Sequence[int] = (3, 4, 5, 6)) -> Counter[str]:
     """Character n-grams of each word (padded with spaces) plus word unigrams and bigrams."""
     words = _WORD.findall(normalize(text))
     counts: Counter[str] = Counter()

@@ -29,7 +29,7 @@ class FitConfig:
     steps: int = 100  # L-BFGS iterations
     folds: int = 5  # out-of-fold predictions for threshold tuning
     max_lookalike_fpr: float = 0.05  # tuning target, below the 0.06 the issue allows
-    lookalike_weight: float = 3.0  # loss weight of benign look-alikes (chosen out-of-fold, docs/guard.md)
+    lookalike_weight: float = 5.0  # loss weight of benign look-alikes (chosen out-of-fold, docs/guard.md)
     seed: int = 0
 
 
