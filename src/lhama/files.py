@@ -1,4 +1,5 @@
-"""Atomic file-system writes: a reader sees the old thing or the new thing, never half of one."""
+"""Atomic file-system writes: a reader sees the old thing or the new thing, never half of one.
+Every module that writes a finished file goes through here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 
 @contextmanager
@@ -25,3 +27,26 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def atomic_open(target: str | Path, mode: str = "w") -> Iterator[IO]:
+    """A file (text ``"w"`` in UTF-8, or ``"wb"``) that replaces ``target`` only when the block
+    ends without error: written to a hidden temporary beside it, fsync'ed, then renamed."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        with tmp.open(mode, encoding=None if "b" in mode else "utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(target: str | Path, text: str) -> Path:
+    """Replace ``target`` with ``text`` atomically; returns the path."""
+    with atomic_open(target) as handle:
+        handle.write(text)
+    return Path(target)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lhama.errors import DataError
+from lhama.files import atomic_write_text
 
 
 class PredictionCache:
@@ -75,9 +76,7 @@ class PredictionCache:
 
     def _drop_torn_tail(self, lines: list[str]) -> None:
         """Rewrite the file without its torn last line, so later appends start on a fresh line."""
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in lines[:-1]), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(line + "\n" for line in lines[:-1]))
 
     def _append_newline(self) -> None:
         with self.path.open("a", encoding="utf-8") as handle:

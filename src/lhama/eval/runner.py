@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from lhama.eval.admire import AdmireItem, SequenceItem, check_images, load_subta
 from lhama.eval.cache import PredictionCache
 from lhama.eval.metrics import accuracy, group_counts, ranking_metrics
 from lhama.eval.rankers import MiniLMRanker, ModelRanker, RandomRanker, Ranker, Ranking
+from lhama.files import atomic_write_text
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.embeddings import SentenceEncoder
 from lhama.model.weights import lhama_home, resolve_model_dir
@@ -185,7 +185,8 @@ def write_metrics(results: AdmireResults, path: str | Path) -> Path:
     payload = {"system": primary.name, **primary.metrics, "subtask": results.config.subtask,
                "lang": results.config.lang, "text_only": results.config.text_only,
                "data": str(results.config.data), "systems": {s.name: s.metrics for s in results.systems}}
-    return _write_atomic(Path(path), json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(Path(path), json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_submission(results: AdmireResults, path: str | Path, system: str | None = None) -> Path:
@@ -201,12 +202,5 @@ def write_submission(results: AdmireResults, path: str | Path, system: str | Non
         lines = ["compound\texpected_item\tsentence_type"]
         lines += [f"{i.compound}\t{chosen.rankings[i.item_id].order[0]}\t{chosen.rankings[i.item_id].sentence_type or ''}"
                   for i in results.items]
-    return _write_atomic(Path(path), "\n".join(lines) + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(Path(path), "\n".join(lines) + "\n")

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
+
+from lhama.files import atomic_open, atomic_write_text
 
 SIZE = (900, 620)
 MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel
@@ -26,9 +27,7 @@ class MetricsLog:
             self.path.write_text("")
         elif self.path.is_file():
             kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
@@ -48,9 +47,8 @@ def plot_curves(rows: list[dict[str, Any]], out: str | Path) -> Path:
     _panel(draw, (0, 0, SIZE[0], half), loss, "loss")
     _panel(draw, (0, half, SIZE[0], SIZE[1]), {"lr": [(r["step"], r["lr"]) for r in rows if "lr" in r]}, "learning rate")
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, out)
+    with atomic_open(out, "wb") as handle:
+        image.save(handle, format="PNG")
     return out
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lhama.errors import DataError
+from lhama.files import atomic_open
 
 
 class Journal:
@@ -73,13 +74,8 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    """Create ``path`` holding ``data`` atomically: a kill never leaves half a header."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
 
 
 def _holds_no_record(path: Path) -> bool:

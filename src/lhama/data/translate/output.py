@@ -8,30 +8,14 @@ an uninterrupted one produce the same bytes. Files appear only complete (temp + 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from lhama.data.translate.journal import Journal
 from lhama.data.translate.records import Format
-
-
-@contextmanager
-def atomic_text(path: Path) -> Iterator[IO[str]]:
-    """A text file that replaces ``path`` only when the block ends without error."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+from lhama.files import atomic_open
 
 
 @dataclass
@@ -49,7 +33,7 @@ class Tally:
 def write_outputs(journal: Journal, count: int, fmt: Format, output: Path, rejected: Path) -> Tally:
     """Write translated records to ``output`` and rejected ones (with reasons) to ``rejected``."""
     tally = Tally()
-    with atomic_text(output) as out, atomic_text(rejected) as rej:
+    with atomic_open(output) as out, atomic_open(rejected) as rej:
         out.write("[\n" if fmt == "json" else "")
         for index in range(count):
             entry = journal.read(index)
@@ -86,6 +70,6 @@ def _count_rejected(tally: Tally, index: int, entry: dict[str, Any]) -> None:
 
 def write_report(path: Path, summary: dict[str, Any], notes: list[dict[str, Any]]) -> None:
     """The ``--report`` JSON: totals first, then one entry per flagged or rejected record."""
-    with atomic_text(path) as f:
+    with atomic_open(path) as f:
         json.dump({**summary, "records": notes}, f, ensure_ascii=False, indent=1)
         f.write("\n")
