@@ -135,8 +135,14 @@ def complete(
     for delta in stream_text(tokenizer, counted(), config.stop, eos_ids):
         pieces.append(delta)
         yield delta
-    hit_end = bool(produced) and (produced[-1] in eos_ids or len(produced) < config.max_new_tokens)
-    yield Completion("".join(pieces), produced, "stop" if hit_end else "length", len(input_ids))
+    yield Completion("".join(pieces), produced, finish_reason(produced, config, eos_ids), len(input_ids))
+
+
+def finish_reason(produced: Sequence[int], config: GenerationConfig, eos_ids: Sequence[int]) -> str:
+    """``"stop"`` when the answer ended by itself (EOS or a stop string, i.e. before the token
+    budget), else ``"length"``."""
+    ended = bool(produced) and (produced[-1] in eos_ids or len(produced) < config.max_new_tokens)
+    return "stop" if ended else "length"
 
 
 def eos_token_ids(model: LhamaModel, tokenizer: Any) -> tuple[int, ...]:

@@ -22,7 +22,15 @@ import torch
 from lhama.data.conversation import Message
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
-from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, new_generator, next_token, stream_text
+from lhama.model.generate import (
+    Completion,
+    GenerationConfig,
+    eos_token_ids,
+    finish_reason,
+    new_generator,
+    next_token,
+    stream_text,
+)
 from lhama.serve.batch import DecodeBatch
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.errors import RequestTimeout, ServerBusy
@@ -176,13 +184,9 @@ class Engine:
         finally:
             job.cancel()
         refused = watch.verdict if watch and watch.blocked else None
-        reason = "content_filter" if refused else self._finish_reason(produced, job.config)
+        reason = "content_filter" if refused else finish_reason(produced, job.config, self.eos_ids)
         yield Completion("".join(shown), produced, reason, len(job.prompt.input_ids),
                          refused.categories if refused else ())
-
-    def _finish_reason(self, produced: list[int], config: GenerationConfig) -> str:
-        hit_end = bool(produced) and (produced[-1] in self.eos_ids or len(produced) < config.max_new_tokens)
-        return "stop" if hit_end else "length"
 
     # --- the worker thread -------------------------------------------------------------
 
