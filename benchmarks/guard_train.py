@@ -28,9 +28,11 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, default=FitConfig.weight_decay)
     parser.add_argument("--max-lookalike-fpr", type=float, default=FitConfig.max_lookalike_fpr)
     parser.add_argument("--lookalike-weight", type=float, default=FitConfig.lookalike_weight)
+    parser.add_argument("--category-mix", type=float, default=FitConfig.category_mix)
     args = parser.parse_args()
     cfg = FitConfig(embed_scale=args.embed_scale, weight_decay=args.weight_decay,
-                    max_lookalike_fpr=args.max_lookalike_fpr, lookalike_weight=args.lookalike_weight)
+                    max_lookalike_fpr=args.max_lookalike_fpr, lookalike_weight=args.lookalike_weight,
+                    category_mix=args.category_mix)
     examples = read_examples(args.train)
     start = time.perf_counter()
     head = fit_head(examples, cfg, SentenceEncoder() if cfg.embed_scale else None)

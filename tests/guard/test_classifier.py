@@ -6,7 +6,7 @@ import pytest
 
 from lhama.errors import CheckpointError
 from lhama.guard import load_guard
-from lhama.guard.classifier import ClassifierGuard, Head, load_classifier
+from lhama.guard.classifier import ClassifierGuard, Head, load_classifier, unsafe_score
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,24 @@ def test_head_round_trip_and_bad_files(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
     guard = load_guard(f"classifier:{tmp_path / 'h.safetensors'}")
     assert isinstance(guard, ClassifierGuard) and guard.check("qualquer coisa").categories == ("S1",)
+    mixed = Head(weight=head.weight, bias=np.zeros(15, np.float32), hash_dim=8, embed_scale=0.0,
+                 threshold=0.5, category_mix=0.5)
+    mixed.save(tmp_path / "m.safetensors")
+    assert Head.load(tmp_path / "m.safetensors").category_mix == 0.5
+    old = Head(weight=head.weight, bias=bias, hash_dim=8, embed_scale=0.0, threshold=0.6, feature_version=1)
+    old.save(tmp_path / "old.safetensors")
+    with pytest.raises(CheckpointError, match="features v1.*retrain"):
+        load_classifier(tmp_path / "old.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a guard head file"):
         load_classifier(tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="guard head not found"):
         load_classifier(tmp_path / "missing.safetensors")
+
+
+def test_unsafe_score_mixes_the_general_and_the_most_confident_category_output():
+    probs = np.zeros((2, 15))
+    probs[0, 0], probs[0, 3] = 0.4, 0.8  # general output unsure, S3 confident
+    probs[1, 0], probs[1, 1:] = 0.9, 0.1
+    np.testing.assert_allclose(unsafe_score(probs, 0.0), [0.4, 0.9])
+    np.testing.assert_allclose(unsafe_score(probs, 0.5), [0.6, 0.5])

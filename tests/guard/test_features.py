@@ -11,6 +11,9 @@ def test_ngrams_cover_chars_words_and_bigrams():
     counts = ngram_counts("mata gato")
     assert counts["wmata"] == 1 and counts["bmata gato"] == 1
     assert counts["c ma"] == 1 and counts["cato "] == 1  # padded word edges
+    # 7-grams across the word boundary, on the padded sentence " mata gato "
+    assert sorted(g for g in counts if g[0] == "x") == ["x mata g", "xa gato ", "xata gat", "xmata ga", "xta gato"]
+    assert not ngram_counts("")
 
 
 def test_hashed_features_are_deterministic_unit_rows():

@@ -35,4 +35,4 @@ def test_threshold_respects_the_lookalike_budget():
           Example("c", "safe", lookalike=True), Example("d", "safe", lookalike=True)]
     scores = np.array([0.9, 0.6, 0.7, 0.1])
     assert tune_threshold(scores, ex, max_fpr=0.0) == 0.71  # above the look-alike at 0.7
-    assert tune_threshold(scores, ex, max_fpr=0.5) == 0.2  # F1 best with both positives caught
+    assert tune_threshold(scores, ex, max_fpr=0.5) == 0.11  # both positives caught, look-alike at 0.1 not

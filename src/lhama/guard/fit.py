@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lhama.guard.classifier import Head, features
+from lhama.guard.classifier import Head, features, unsafe_score
 from lhama.guard.dataset import Example
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.metrics import binary_scores
@@ -25,11 +25,12 @@ class FitConfig:
     # Weight of the MiniLM block against the n-gram block; 0 drops it. Default 0: on out-of-fold
     # predictions of the training split MiniLM did not help Portuguese (docs/guard.md).
     embed_scale: float = 0.0
-    weight_decay: float = 1e-4  # L2 on the weights, per example
+    weight_decay: float = 2e-5  # L2 on the weights, per example (chosen out-of-fold, docs/guard.md)
     steps: int = 100  # L-BFGS iterations
     folds: int = 5  # out-of-fold predictions for threshold tuning
     max_lookalike_fpr: float = 0.05  # tuning target, below the 0.06 the issue allows
     lookalike_weight: float = 5.0  # loss weight of benign look-alikes (chosen out-of-fold, docs/guard.md)
+    category_mix: float = 0.5  # see classifier.unsafe_score (chosen out-of-fold, docs/guard.md)
     seed: int = 0
 
 
@@ -81,14 +82,15 @@ def train_weights(
 def out_of_fold(
     x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray | None = None
 ) -> np.ndarray:
-    """P(unsafe) for every training row from a head that never saw it (k-fold)."""
+    """The unsafe score (:func:`unsafe_score`) of every training row from a head that never saw it (k-fold)."""
     gram = x @ x.T  # (N, N), computed once and sliced per fold
     order = np.random.default_rng(cfg.seed).permutation(len(x))
     scores = np.zeros(len(x), dtype=np.float32)
     for fold in np.array_split(order, cfg.folds):
         keep = np.setdiff1d(order, fold)
         a, b = fit_dual(gram[np.ix_(keep, keep)], y[keep], cfg, None if weights is None else weights[keep])
-        scores[fold] = 1.0 / (1.0 + np.exp(-(gram[np.ix_(fold, keep)] @ a[:, 0] + b[0])))
+        probs = 1.0 / (1.0 + np.exp(-(gram[np.ix_(fold, keep)] @ a + b)))  # (len(fold), 15)
+        scores[fold] = unsafe_score(probs, cfg.category_mix)
     return scores
 
 
@@ -98,7 +100,7 @@ def tune_threshold(scores: np.ndarray, examples: Sequence[Example], max_fpr: flo
     unsafe = np.array([e.unsafe for e in examples])
     look = np.array([e.lookalike for e in examples])
     best, best_f1 = 0.5, -1.0
-    for t in np.round(np.arange(0.2, 0.91, 0.01), 2):
+    for t in np.round(np.arange(0.05, 0.951, 0.01), 2):  # mixed scores sit lower than P(unsafe)
         pred = scores >= t
         fpr = pred[look].mean() if look.any() else 0.0
         f1 = binary_scores(unsafe, pred).f1
@@ -114,4 +116,5 @@ def fit_head(examples: Sequence[Example], cfg: FitConfig, encoder: SentenceEncod
     weights = np.array([cfg.lookalike_weight if e.lookalike else 1.0 for e in examples])
     threshold = tune_threshold(out_of_fold(x, y, cfg, weights), examples, cfg.max_lookalike_fpr)
     w, b = train_weights(x, y, cfg, weights)
-    return Head(weight=w, bias=b, hash_dim=cfg.hash_dim, embed_scale=cfg.embed_scale, threshold=threshold)
+    return Head(weight=w, bias=b, hash_dim=cfg.hash_dim, embed_scale=cfg.embed_scale, threshold=threshold,
+                category_mix=cfg.category_mix)
