@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 
+from lhama.guard import load_guard
 from lhama.guard.base import Guard, as_chat
-from lhama.guard.dataset import Example
+from lhama.guard.dataset import Example, read_examples
 from lhama.guard.evaluate import evaluate
 from lhama.guard.metrics import binary_scores
 from lhama.guard.verdict import SAFE, Verdict
@@ -34,3 +37,14 @@ def test_evaluate_counts_lookalike_false_positives_and_category_recall():
     assert (by_code["S9"].support, by_code["S9"].flagged, by_code["S9"].named) == (1, 1.0, 1.0)
     assert (by_code["S1"].support, by_code["S1"].flagged) == (1, 0.0)
     assert report.ms_per_message >= 0
+
+
+def test_shipped_head_meets_what_docs_guard_md_claims_on_the_pt_test_split():
+    # docs/guard.md: precision 0.954, recall 0.763, F1 0.848, look-alike FPR 0.047 (target F1 0.86
+    # not met). Small floors below those, so a retrained head that quietly gets worse fails here.
+    test = read_examples(Path(__file__).resolve().parents[2] / "data" / "guard" / "test.jsonl", "pt")
+    report = evaluate(load_guard(), test, timed=0)
+    o = report.overall
+    assert (report.n, o.support) == (271, 135)
+    assert o.f1 >= 0.845 and o.precision >= 0.95 and o.recall >= 0.76
+    assert report.lookalike_fpr <= 0.06
