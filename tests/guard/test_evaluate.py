@@ -40,11 +40,11 @@ def test_evaluate_counts_lookalike_false_positives_and_category_recall():
 
 
 def test_shipped_head_meets_what_docs_guard_md_claims_on_the_pt_test_split():
-    # docs/guard.md: precision 0.954, recall 0.763, F1 0.848, look-alike FPR 0.047 (target F1 0.86
+    # docs/guard.md: precision 0.981, recall 0.756, F1 0.854, look-alike FPR 0.023 (target F1 0.86
     # not met). Small floors below those, so a retrained head that quietly gets worse fails here.
     test = read_examples(Path(__file__).resolve().parents[2] / "data" / "guard" / "test.jsonl", "pt")
     report = evaluate(load_guard(), test, timed=0)
     o = report.overall
     assert (report.n, o.support) == (271, 135)
-    assert o.f1 >= 0.845 and o.precision >= 0.95 and o.recall >= 0.76
-    assert report.lookalike_fpr <= 0.06
+    assert o.f1 >= 0.85 and o.precision >= 0.975 and o.recall >= 0.75
+    assert report.lookalike_fpr <= 0.03

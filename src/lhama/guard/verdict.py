@@ -37,7 +37,8 @@ _CODE = re.compile(r"\bS(1[0-4]|[1-9])\b")
 class Verdict:
     """Whether one message is safe, and if not, which S1-S14 categories it violates.
 
-    ``score`` is the guard's probability that the message is unsafe (``None`` when the backend
+    ``score`` is the guard's unsafe score in [0, 1], the number its threshold applies to (for the
+    classifier, P(unsafe) averaged with its top category probability; ``None`` when the backend
     gives none, e.g. a generative Llama Guard model).
     """
 
