@@ -13,7 +13,7 @@ from lhama.config import from_dict, to_dict
 from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
 from lhama.model.build import LoadedModel
-from lhama.model.config import LoraSettings
+from lhama.model.config import LhamaConfig, LoraSettings
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -84,6 +84,14 @@ def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: Lora
         info = {"base_model": base, "lora": to_dict(lora) if lora else None, "lhama": to_dict(loaded.config)}
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
     return Path(out_dir)
+
+
+def adapter_lhama_config(adapter_dir: str | Path) -> LhamaConfig:
+    """The :class:`LhamaConfig` (branches, projector, system prompt) an adapter was trained with."""
+    path = Path(adapter_dir) / ADAPTER_CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{adapter_dir} has no {ADAPTER_CONFIG}: not a lhama adapter directory")
+    return from_dict(LhamaConfig, json.loads(path.read_text(encoding="utf-8"))["lhama"])
 
 
 def load_adapter(loaded: LoadedModel, adapter_dir: str | Path) -> None:
