@@ -296,11 +296,7 @@ def _convert_composed(source: WeightSource, version: str, work: Path, report: Ca
     lm_dir, vision_dir = (prepare(part, home=home) for part in source.parts)
     adapter_dir = shipped_adapter(source)
     report(PREPARE_STEPS[1])
-    torch.manual_seed(0)  # the new <image> embedding row is drawn at random: same draw as in training
-    loaded = build.build_model(lm_dir, vision_dir, adapters.adapter_lhama_config(adapter_dir))
-    adapters.load_adapter(loaded, adapter_dir)
-    adapters.merge_lora(loaded)
-    loaded.model.eval()
+    loaded = adapters.compose_from_adapter(lm_dir, vision_dir, adapter_dir)
     report(PREPARE_STEPS[2])
     out = build.save_model(loaded, work / "model")
     report(PREPARE_STEPS[3])
