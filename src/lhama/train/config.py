@@ -8,7 +8,7 @@ from typing import Literal
 
 from lhama.data.collate import CollateConfig
 from lhama.data.dataset import DatasetConfig
-from lhama.model.config import ImageConfig, LoraSettings
+from lhama.model.config import ImageConfig, LoraSettings, VideoConfig
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class ModelSpec:
     lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
     vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
     image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
+    video: VideoConfig | None = None  # a video branch; added fresh if the model has none
     lora: LoraSettings | None = None  # stage 2: LoRA on the decoder; None there means full fine-tuning
     gradient_checkpointing: bool = False  # trade compute for activation memory
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # frozen weights; trained ones stay fp32
@@ -48,6 +49,9 @@ class TrainConfig:
     collate: CollateConfig = field(default_factory=CollateConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     stage: Literal["align", "finetune"] = "align"  # align: projector only; finetune: + LoRA or full LM
+    # stage align trains the parameters whose names contain one of these (stage1-video:
+    # [video_temporal, video_projector], i.e. the video branch only)
+    align_modules: tuple[str, ...] = ("multi_modal_projector",)
     output_dir: str = "runs/lhama"
     micro_batch_size: int = 4  # samples per process per forward
     grad_accum: int = 1  # forwards per optimizer step; global batch = micro x accum x processes
@@ -77,7 +81,7 @@ class TrainConfig:
     def trainable(self) -> tuple[str, ...]:
         """Name patterns of the parameters this stage trains."""
         if self.stage == "align":
-            return ("multi_modal_projector",)
+            return self.align_modules
         if self.model.lora is not None:
             return ("multi_modal_projector", "lora_")
         return ("multi_modal_projector", "language_model")
