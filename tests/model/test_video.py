@@ -111,3 +111,26 @@ def test_errors() -> None:
 def test_video_feature_layer_overrides_the_image_choice() -> None:
     loaded = tiny_video_loaded(VideoConfig(frames=2, feature_layer=-1, pooling="mean"))
     assert loaded.model.video_temporal.frames_as == ImageConfig(feature_layer=-1)
+
+
+def test_video_model_directory_still_loads_as_llava_for_images(tmp_path: Path) -> None:
+    import json
+
+    from transformers import LlavaForConditionalGeneration
+    from transformers.utils import logging
+
+    loaded = tiny_video_loaded()
+    save_model(loaded, tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "llava"
+    ids = _ids(loaded, "<image>\nDescreva.")
+    pixels = torch.randn(1, 3, 32, 32)
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # it reports the video weights it does not use
+    try:
+        llava = LlavaForConditionalGeneration.from_pretrained(tmp_path / "m").eval()
+    finally:
+        logging.set_verbosity(verbosity)
+    with torch.no_grad():
+        ours = loaded.model(ids, media={"image": pixels}).logits
+        theirs = llava(input_ids=ids, pixel_values=pixels).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
