@@ -134,3 +134,22 @@ def test_video_model_directory_still_loads_as_llava_for_images(tmp_path: Path) -
         ours = loaded.model(ids, media={"image": pixels}).logits
         theirs = llava(input_ids=ids, pixel_values=pixels).logits
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_adapter_export_carries_the_video_branch(tmp_path: Path) -> None:
+    from lhama.model.adapters import load_adapter, save_adapter
+    from lhama.model.build import compose
+    from tests.conftest import tiny_text_config, tiny_tokenizer, tiny_vision_config
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    trained = tiny_video_loaded(seed=3)
+    save_adapter(trained, tmp_path / "adapter", "tiny", None)
+    torch.manual_seed(3)  # the same LM and tower (the base), fresh projectors and video branch
+    base = compose(trained.config, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
+                   AutoModel.from_config(tiny_vision_config()))
+    base.model.eval()
+    load_adapter(base, tmp_path / "adapter")
+    ids = _ids(trained, "<video>\nO que acontece?")
+    with torch.no_grad():
+        torch.testing.assert_close(base.model(ids, media={"video": _frames()}).logits,
+                                   trained.model(ids, media={"video": _frames()}).logits)
