@@ -18,7 +18,7 @@ from lhama.train.recipes import build_for_training, find_recipe, run
 from tests.train.conftest import CAPTIONS, overrides
 
 VIDEO = [
-    "align_modules=[video_temporal,video_projector]", "model.video.frames=2", "model.video.num_queries=4",
+    "train_modules=[video_temporal,video_projector]", "model.video.frames=2", "model.video.num_queries=4",
     "model.video.qformer_layers=1", "data.caption_prompt='<video>\nO que acontece?'",
 ]
 

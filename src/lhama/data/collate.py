@@ -92,7 +92,7 @@ class Collator:
         except DataError as exc:
             raise DataError(f"sample {sample.id}: {exc}") from None
         ids, labels = self._truncate(sample, ids, labels)
-        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, sample.video)
+        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, video=sample.video)
         if encoded.supervised == 0:
             raise DataError(
                 f"sample {sample.id} has no supervised token after tokenisation (all labels masked); "

@@ -144,7 +144,7 @@ def _to_sample(record: Any, record_id: str, config: DatasetConfig, image_dir: Pa
     image = _check_image(image_dir / image_name) if image_name else None
     if image is None and any("<image>" in m["content"] for m in messages):
         raise DataError("malformed record: <image> in the text but no image field")
-    return Sample(record_id, messages, image, _video(record, messages, image_dir))
+    return Sample(record_id, messages, image, video=_video(record, messages, image_dir))
 
 
 def _video(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:

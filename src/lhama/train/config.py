@@ -49,9 +49,6 @@ class TrainConfig:
     collate: CollateConfig = field(default_factory=CollateConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     stage: Literal["align", "finetune"] = "align"  # align: projector only; finetune: + LoRA or full LM
-    # stage align trains the parameters whose names contain one of these (stage1-video:
-    # [video_temporal, video_projector], i.e. the video branch only)
-    align_modules: tuple[str, ...] = ("multi_modal_projector",)
     output_dir: str = "runs/lhama"
     micro_batch_size: int = 4  # samples per process per forward
     grad_accum: int = 1  # forwards per optimizer step; global batch = micro x accum x processes
@@ -69,6 +66,9 @@ class TrainConfig:
     num_workers: int = 0  # data-loader worker processes (image decoding)
     log_every: int = 1
     progress: bool = True  # rich progress bar on rank 0
+    # Name patterns of the parameters to train instead of the stage's default, e.g.
+    # [audio_projector] for the audio stage 1 (the image projector stays as it is).
+    train_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.model.init and not self.model.lm:
@@ -80,8 +80,10 @@ class TrainConfig:
     @property
     def trainable(self) -> tuple[str, ...]:
         """Name patterns of the parameters this stage trains."""
+        if self.train_modules:
+            return self.train_modules
         if self.stage == "align":
-            return self.align_modules
+            return ("multi_modal_projector",)
         if self.model.lora is not None:
             return ("multi_modal_projector", "lora_")
         return ("multi_modal_projector", "language_model")
