@@ -48,6 +48,14 @@ def test_two_hour_video_is_not_decoded_whole(tmp_path: Path) -> None:
     assert all(abs(_level(f) - s % 256) <= 3 for f, s in zip(clip.frames, seconds))
 
 
+def test_sparse_keyframes_are_decoded_forward_once(tmp_path: Path) -> None:
+    path = long_video(tmp_path / "one-keyframe.mp4", minutes=20, fps=2, keyframe_s=100_000)  # 2400 frames
+    clip = sample_frames(path, 8)
+    assert clip.decoded <= 2400 + 2 * 150  # seeking back to frame 0 for every target would be ~9600
+    seconds = [75 + 150 * i for i in range(8)]
+    assert all(abs(_level(f) - s % 256) <= 3 for f, s in zip(clip.frames, seconds))
+
+
 def test_audio_track_is_reported_and_harmless(tmp_path: Path) -> None:
     with_sound = with_audio_mp4(tmp_path / "sound.mp4")
     assert has_audio(with_sound) and len(sample_frames(with_sound, 4).frames) == 4

@@ -53,11 +53,13 @@ def audio_only() -> bytes:
     return buffer.getvalue()
 
 
-def long_video(path: Path, minutes: int = 20, fps: int = 2) -> Path:
-    """A long, tiny (16x16) video with a keyframe every 10 s; about 2 s to write."""
+def long_video(path: Path, minutes: int = 20, fps: int = 2, keyframe_s: int = 10) -> Path:
+    """A long, tiny (16x16) video with a keyframe every ``keyframe_s`` seconds; frame i is gray
+    at level (i // fps) % 256, i.e. its second. About 1 s to write two hours at 1 fps."""
     frames = (np.full((16, 16, 3), (i // fps) % 256, np.uint8) for i in range(minutes * 60 * fps))
+    options = {"g": str(keyframe_s * fps), "keyint_min": str(keyframe_s * fps), "sc_threshold": "0", "preset": "ultrafast"}
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"g": str(10 * fps), "preset": "ultrafast"})
+        stream = container.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
         for array in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))

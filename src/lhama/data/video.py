@@ -3,8 +3,10 @@
 The video is cut into N equal segments and the frame at the middle of each is taken. Far-apart
 targets are reached by a keyframe seek and a short forward decode, so a two-hour file costs
 about N seeks; close targets (a short clip) are reached by decoding forward, which is cheaper
-than seeking back to the same keyframe again. Decoded frames that are not kept are dropped at
-once, so memory holds at most the N kept frames.
+than seeking back to the same keyframe again. A file whose keyframes are too sparse for seeking
+(a seek lands behind what is already decoded, e.g. one keyframe per file) is decoded forward once,
+as far as the last target: nothing faster exists without keyframes. Decoded frames that are not
+kept are dropped at once, so memory holds at most the N kept frames.
 
 Every failure (missing or corrupt file, no video stream, an unsupported codec, no frame) is a
 one-line :class:`~lhama.errors.DataError` naming the file.
@@ -174,10 +176,11 @@ class _Cursor:
         self.current: tuple[av.VideoFrame, float] | None = None  # last frame at or before the target
         self.ahead: tuple[av.VideoFrame, float] | None = None  # decoded, but after the last target
         self.decoded = 0
+        self.seekable = True  # False once a seek lands behind where decoding already was
 
     def frame_at(self, target: float) -> tuple[av.VideoFrame | None, float]:
         """The last frame starting at or before ``target`` (else the first after it)."""
-        if self.frames is None or target - self._position() > SEEK_GAP_S:
+        if self.frames is None or (self.seekable and target - self._position() > SEEK_GAP_S):
             self._seek(target)
         while self.ahead is None or self.ahead[1] <= target:
             if self.ahead is not None:
@@ -193,10 +196,16 @@ class _Cursor:
         return latest[1] if latest else float("-inf")
 
     def _seek(self, target: float) -> None:
+        """Jump to the keyframe at or before ``target``. If it lies behind the frames already
+        decoded, keyframes are too sparse for seeking to pay (e.g. one keyframe per file): from
+        then on the cursor only decodes forward, so no stretch is decoded more than twice."""
+        before = self._position()
         base = self.stream.time_base or Fraction(1, 1_000_000)
         self.container.seek(max(0, int(target / base)), stream=self.stream, backward=True, any_frame=False)
         self.frames = self.container.decode(self.stream)
         self.current, self.ahead = None, self._next()
+        if self.ahead is not None and self.ahead[1] <= before:
+            self.seekable = False
 
     def _next(self) -> tuple[av.VideoFrame, float] | None:
         frame = next(self.frames, None)
