@@ -10,13 +10,14 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.errors import ConfigError, LhamaError
 from lhama.guard import load_guard
 from lhama.model.generate import Completion, GenerationConfig
 from lhama.serve.session import ChatSession
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question
+          /video PATH  attach a video (mp4, mkv, webm...) to the next question
           /reset       start a new conversation
           /help        show this help
           /exit        leave (or Ctrl-D)
@@ -25,8 +26,9 @@ Ctrl-C stops the answer being written; the conversation goes on."""
 
 def chat(
     prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = "gemma-3-270m",
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL,
     image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None,
+    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. Needs a model with a video branch.")] = None,
     system: Annotated[Optional[str], typer.Option(help="System prompt. Default: answer in Brazilian Portuguese. Pass '' for none.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens to generate per answer.")] = 256,
     temperature: Annotated[float, typer.Option(help="0 = greedy (deterministic); higher = more varied.")] = 0.0,
@@ -45,6 +47,8 @@ def chat(
 
       lhama chat --model ./meu-llava --image foto.jpg "Descreva a imagem."
 
+      lhama chat --model runs/stage1-video/model --video clip.mp4 "O que acontece no vídeo?"
+
       lhama chat            (interactive; type /help inside)
     """
     generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop)
@@ -53,6 +57,8 @@ def chat(
     session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard))
     for path in image or []:
         session.attach_image(path)
+    for path in video or []:
+        session.attach_video(path)
     if prompt is not None:
         _answer(session, prompt, err)
         return
@@ -121,9 +127,10 @@ def _command(session: ChatSession, line: str, err: Console) -> bool:
     elif command == "/reset":
         session.reset()
         err.print("[dim]new conversation[/]")
-    elif command == "/image":
+    elif command in ("/image", "/video"):
+        attach = session.attach_image if command == "/image" else session.attach_video
         try:
-            session.attach_image(Path(argument.strip()).expanduser())
+            attach(Path(argument.strip()).expanduser())
             err.print(f"[dim]attached {argument.strip()}; now ask about it[/]")
         except LhamaError as exc:
             err.print(f"[bold red]error:[/] {exc}")

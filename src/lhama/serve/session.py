@@ -13,6 +13,7 @@ import torch
 
 from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
+from lhama.data.video import video_to_tensor
 from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
@@ -28,6 +29,8 @@ class ChatSession:
     history: list[Message] = field(default_factory=list)
     images: list[torch.Tensor] = field(default_factory=list)  # every image in history order
     pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
+    videos: list[torch.Tensor] = field(default_factory=list)  # every video (F, 3, S, S), in history order
+    pending_videos: list[torch.Tensor] = field(default_factory=list)
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
 
     def attach_image(self, path: str | Path) -> None:
@@ -41,11 +44,23 @@ class ChatSession:
         image = load_image(path, max_side=image_config.max_image_side)
         self.pending.append(image_to_tensor(image, self.loaded.image_spec))
 
+    def attach_video(self, path: str | Path) -> None:
+        """Sample and preprocess a video's frames now (errors show at once) for the next question."""
+        video_config = self.loaded.config.video
+        if video_config is None:
+            raise ModelError(
+                f"the model {self.loaded.name or ''} has no video branch, so it cannot watch videos; pass "
+                "--model DIR with a model trained by `lhama train --config stage1-video`"
+            )
+        self.pending_videos.append(video_to_tensor(path, video_config.frames, self.loaded.image_spec))
+
     def reset(self) -> None:
-        """Forget the conversation and any attached images."""
+        """Forget the conversation and any attached images and videos."""
         self.history.clear()
         self.images.clear()
         self.pending.clear()
+        self.videos.clear()
+        self.pending_videos.clear()
 
     def ask(self, text: str) -> Iterator[str | Completion]:
         """Add a user turn and stream the answer: text deltas, then a :class:`Completion`.
@@ -54,12 +69,15 @@ class ChatSession:
         ``content_filter``); an answer is cut at its first unsafe sentence. If the caller stops
         early (Ctrl-C), the partial answer stays in the history.
         """
-        placeholder = self.loaded.config.image.placeholder if self.loaded.config.image else ""
-        content = "".join(f"{placeholder}\n" for _ in self.pending) + text.strip()
+        placeholders = self.loaded.config.placeholders
+        content = "".join(f"{placeholders['image']}\n" for _ in self.pending)
+        content += "".join(f"{placeholders['video']}\n" for _ in self.pending_videos) + text.strip()
         verdict = self._check_question(text.strip())
         self.history.append({"role": "user", "content": content})
         self.images.extend(self.pending)
         self.pending.clear()
+        self.videos.extend(self.pending_videos)
+        self.pending_videos.clear()
         stream = self._refuse(verdict) if verdict is not None else self._generate()
         answer: list[str] = []
         try:
@@ -75,8 +93,9 @@ class ChatSession:
         if self.guard is None:
             return None
         messages = [*self.history, {"role": "user", "content": text}]
-        if self.pending:
-            verdict = self.guard.check_with_caption(messages, self._caption(self.pending))
+        seen = self.pending + [video[len(video) // 2] for video in self.pending_videos]  # a video: its middle frame
+        if seen:
+            verdict = self.guard.check_with_caption(messages, self._caption(seen))
         else:
             verdict = self.guard.check(messages, "user")
         return None if verdict.safe else verdict
@@ -96,9 +115,11 @@ class ChatSession:
         tokenizer = self.loaded.tokenizer
         prompt = render_prompt(tokenizer, self._messages())
         input_ids = encode_prompt(tokenizer, prompt, self.loaded.expansions())
-        media = {"image": torch.stack(self.images)} if self.images else None
+        media = {"image": torch.stack(self.images)} if self.images else {}
+        if self.videos:
+            media["video"] = torch.stack(self.videos)  # (n, F, 3, S, S)
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
-        stream = complete(self.loaded.model, tokenizer, input_ids, config, media)
+        stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None)
         if self.guard is None:
             return stream
         return _guarded(stream, StreamGuard(self.guard, self.history))
