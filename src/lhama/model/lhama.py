@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from lhama.errors import ModelError
+from lhama.model.audio import encode_audio
 from lhama.model.config import LhamaConfig
 from lhama.model.encoders import encode_images
 from lhama.model.merge import merge_embeds
@@ -64,6 +65,12 @@ class LhamaModel(nn.Module):
                 MediaBranch("image", self.token_ids["image"], self.vision_tower,
                             self.multi_modal_projector, encode_images, self.config.image)
             )
+        # Audio: a frozen Whisper encoder, pooled; attached by build.add_audio_branch.
+        if self.config.audio is not None:
+            found.append(
+                MediaBranch("audio", self.token_ids["audio"], self.audio_tower,
+                            self.audio_projector, encode_audio, self.config.audio)
+            )
         return found
 
     def embed(self, input_ids: torch.Tensor, media: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -95,7 +102,8 @@ class LhamaModel(nn.Module):
         **lm_kwargs: Any,
     ) -> Any:
         """Embed text and media, then run the decoder; returns the LM's output (logits, loss,
-        past_key_values). ``media`` maps a modality ("image") to its pixel tensor."""
+        past_key_values). ``media`` maps a modality to its tensor: "image" -> pixels, "audio" ->
+        packed log-mel (see ``model/audio.py``)."""
         inputs_embeds = self.embed(input_ids, media)
         return self.language_model(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **lm_kwargs

