@@ -8,7 +8,7 @@ from typing import Literal
 
 from lhama.data.collate import CollateConfig
 from lhama.data.dataset import DatasetConfig
-from lhama.model.config import ImageConfig, LoraSettings
+from lhama.model.config import AudioConfig, ImageConfig, LoraSettings
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class ModelSpec:
     lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
     vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
     image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
+    # An audio branch (Whisper encoder + projector): built with lm, or added to an init model
+    # that has none. None: no audio branch (or the init model's own).
+    audio: AudioConfig | None = None
     lora: LoraSettings | None = None  # stage 2: LoRA on the decoder; None there means full fine-tuning
     gradient_checkpointing: bool = False  # trade compute for activation memory
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # frozen weights; trained ones stay fp32
@@ -65,6 +68,9 @@ class TrainConfig:
     num_workers: int = 0  # data-loader worker processes (image decoding)
     log_every: int = 1
     progress: bool = True  # rich progress bar on rank 0
+    # Name patterns of the parameters to train instead of the stage's default, e.g.
+    # [audio_projector] for the audio stage 1 (the image projector stays as it is).
+    train_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.model.init and not self.model.lm:
@@ -76,6 +82,8 @@ class TrainConfig:
     @property
     def trainable(self) -> tuple[str, ...]:
         """Name patterns of the parameters this stage trains."""
+        if self.train_modules:
+            return self.train_modules
         if self.stage == "align":
             return ("multi_modal_projector",)
         if self.model.lora is not None:
