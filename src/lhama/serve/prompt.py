@@ -2,7 +2,7 @@
 encoded prompt, decoded image tensors, and the generation settings.
 
 Content parts become text in order; each image part becomes the model's ``<image>``
-placeholder on its own line. Errors name the request field (``messages[1].content[0]...``).
+placeholder on its own line, each ``input_audio`` part its ``<audio>`` placeholder. Errors name the request field (``messages[1].content[0]...``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from lhama.model.build import LoadedModel
 from lhama.model.generate import GenerationConfig
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.serve.media import decode_base64, image_tensor, image_url_bytes
+from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart
 from lhama.serve.settings import ServeSettings
 
@@ -43,7 +43,8 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
         raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
                             "model", "model_not_found")
     images: list[torch.Tensor] = []
-    messages = [_message(m, i, target, images) for i, m in enumerate(request.messages)]
+    audios: list[torch.Tensor] = []
+    messages = [_message(m, i, target, images, audios) for i, m in enumerate(request.messages)]
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
     system = target.loaded.config.system_prompt
@@ -52,7 +53,10 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     tokenizer = target.loaded.tokenizer
     input_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages), target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
-    return Prompt(messages, input_ids, {"image": torch.stack(images)} if images else None)
+    media = {"image": torch.stack(images)} if images else {}
+    if audios:
+        media["audio"] = torch.stack(audios)  # (n, n_mels + 1, F)
+    return Prompt(messages, input_ids, media or None)
 
 
 def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:
@@ -77,7 +81,8 @@ def max_new_tokens(request: ChatCompletionRequest, settings: ServeSettings) -> i
     return asked or min(settings.default_max_tokens, settings.max_tokens_cap)
 
 
-def _message(message: ChatMessage, index: int, target: Target, images: list[torch.Tensor]) -> Message:
+def _message(message: ChatMessage, index: int, target: Target, images: list[torch.Tensor],
+             audios: list[torch.Tensor]) -> Message:
     role = "system" if message.role == "developer" else message.role
     if isinstance(message.content, str):
         return {"role": role, "content": message.content}
@@ -90,7 +95,10 @@ def _message(message: ChatMessage, index: int, target: Target, images: list[torc
             images.append(_image(part, field, target, len(images)))
             pieces.append(target.loaded.config.image.placeholder)
         elif isinstance(part, AudioPart):
-            _audio(part, field, target)
+            if role != "user":
+                raise RequestError("audio is only allowed in user messages", field, "invalid_value")
+            audios.append(_audio(part, field, target, len(audios)))
+            pieces.append(target.loaded.config.audio.placeholder)
         else:
             pieces.append(part.text)
     return {"role": role, "content": "\n".join(pieces)}
@@ -108,12 +116,18 @@ def _image(part: ImagePart, field: str, target: Target, count: int) -> torch.Ten
     return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
 
 
-def _audio(part: AudioPart, field: str, target: Target) -> None:
-    """Audio needs a model with an audio branch; none exists yet, so every audio part is refused
-    after its data is checked (so a client learns about bad base64 first)."""
-    decode_base64(part.input_audio.data, f"{field}.input_audio.data", target.settings.max_audio_bytes)
-    raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
-                       field, "model_not_multimodal")
+def _audio(part: AudioPart, field: str, target: Target, count: int) -> torch.Tensor:
+    """Base64 is checked first (so a client learns about bad data first), then the model's
+    audio branch, the per-request limit and the audio itself (corrupt, empty, silent: 400)."""
+    settings = target.settings
+    data = decode_base64(part.input_audio.data, f"{field}.input_audio.data", settings.max_audio_bytes)
+    if target.loaded.config.audio is None:
+        raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
+                           field, "model_not_multimodal")
+    if count >= settings.max_audio_items:
+        raise RequestError(f"too many audio parts: this server accepts at most {settings.max_audio_items} per request",
+                           field, "too_many_audio")
+    return audio_tensor(data, f"{field}.input_audio.data", target.loaded.audio_spec)
 
 
 def _check_length(prompt_tokens: int, new_tokens: int, loaded: LoadedModel) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from lhama.data.audio import audio_features
 from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
@@ -28,6 +29,8 @@ class ChatSession:
     history: list[Message] = field(default_factory=list)
     images: list[torch.Tensor] = field(default_factory=list)  # every image in history order
     pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
+    audios: list[torch.Tensor] = field(default_factory=list)  # every audio item in history order
+    pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
 
     def attach_image(self, path: str | Path) -> None:
@@ -41,11 +44,26 @@ class ChatSession:
         image = load_image(path, max_side=image_config.max_image_side)
         self.pending.append(image_to_tensor(image, self.loaded.image_spec))
 
+    def attach_audio(self, path: str | Path) -> None:
+        """Decode an audio file now (so errors show at once) for the next question.
+
+        Raises:
+            ModelError: the model has no audio branch. DataError: unreadable, empty or silent audio.
+        """
+        if self.loaded.config.audio is None:
+            raise ModelError(
+                f"the model {self.loaded.name or ''} has no audio branch, so it cannot hear audio; pass "
+                "--model DIR with a lhama model directory that has one (see `lhama train --config stage1-audio`)"
+            )
+        self.pending_audio.append(audio_features(path, self.loaded.audio_spec))
+
     def reset(self) -> None:
-        """Forget the conversation and any attached images."""
+        """Forget the conversation and any attached images and audio."""
         self.history.clear()
         self.images.clear()
         self.pending.clear()
+        self.audios.clear()
+        self.pending_audio.clear()
 
     def ask(self, text: str) -> Iterator[str | Completion]:
         """Add a user turn and stream the answer: text deltas, then a :class:`Completion`.
@@ -56,10 +74,14 @@ class ChatSession:
         """
         placeholder = self.loaded.config.image.placeholder if self.loaded.config.image else ""
         content = "".join(f"{placeholder}\n" for _ in self.pending) + text.strip()
+        if self.pending_audio:
+            content = "".join(f"{self.loaded.config.audio.placeholder}\n" for _ in self.pending_audio) + content
         verdict = self._check_question(text.strip())
         self.history.append({"role": "user", "content": content})
         self.images.extend(self.pending)
         self.pending.clear()
+        self.audios.extend(self.pending_audio)
+        self.pending_audio.clear()
         stream = self._refuse(verdict) if verdict is not None else self._generate()
         answer: list[str] = []
         try:
@@ -96,9 +118,11 @@ class ChatSession:
         tokenizer = self.loaded.tokenizer
         prompt = render_prompt(tokenizer, self._messages())
         input_ids = encode_prompt(tokenizer, prompt, self.loaded.expansions())
-        media = {"image": torch.stack(self.images)} if self.images else None
+        media = {"image": torch.stack(self.images)} if self.images else {}
+        if self.audios:
+            media["audio"] = torch.stack(self.audios)  # (n, n_mels + 1, F)
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
-        stream = complete(self.loaded.model, tokenizer, input_ids, config, media)
+        stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None)
         if self.guard is None:
             return stream
         return _guarded(stream, StreamGuard(self.guard, self.history))
