@@ -208,4 +208,6 @@ def _name(source: AudioSource) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """FFmpeg's own reason (without errno and file name noise), else the first message line."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return (reason.strip().splitlines() or [type(exc).__name__])[0]
