@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from lhama.data.audio import audio_features
+from lhama.data.audio import audio_features, load_audio_track, log_mel
 from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
@@ -56,6 +56,23 @@ class ChatSession:
                 "--model DIR with a lhama model directory that has one (see `lhama train --config stage1-audio`)"
             )
         self.pending_audio.append(audio_features(path, self.loaded.audio_spec))
+
+    def attach_audio_track(self, path: str | Path) -> bool:
+        """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
+        audio branch. Skipped (False) when the model has no audio branch or the video has no
+        sound track or a silent one; True when attached.
+
+        Raises:
+            DataError: the file cannot be read.
+        """
+        if self.loaded.config.audio is None:
+            return False
+        spec = self.loaded.audio_spec
+        samples = load_audio_track(path, max_seconds=spec.seconds)
+        if samples is None:
+            return False
+        self.pending_audio.append(log_mel(samples, spec))
+        return True
 
     def reset(self) -> None:
         """Forget the conversation and any attached images and audio."""
