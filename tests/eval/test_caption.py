@@ -35,3 +35,16 @@ def test_generated_captions_are_scored(tmp_path, tiny_vlm):
 def test_missing_reference_column(tmp_path):
     with pytest.raises(DataError, match="missing column 'es'"):
         load_captions(_data(tmp_path), column="es")
+
+
+def test_split_keeps_listed_files_and_rejects_unknown_ones(tmp_path):
+    data = _data(tmp_path)
+    assert [i.file for i in load_captions(data, only=["kettle.jpg"])] == ["kettle.jpg"]
+    with pytest.raises(DataError, match="1 file\\(s\\) of the split are not in the data"):
+        load_captions(data, only=["kettle.jpg", "owl.jpg"])
+
+
+def test_no_image_captions_do_not_need_a_tower(tmp_path, tiny_lm):
+    items = load_captions(_data(tmp_path), limit=1)
+    result = evaluate_captions(tiny_lm, items, PredictionCache(tmp_path / "c.jsonl", {}), use_images=False)
+    assert result.n == 1 and set(result.predictions) == {"frog.jpg"}

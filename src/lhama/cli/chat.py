@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.errors import ConfigError, LhamaError
 from lhama.guard import load_guard
 from lhama.model.generate import Completion, GenerationConfig
@@ -26,7 +26,7 @@ Ctrl-C stops the answer being written; the conversation goes on."""
 
 def chat(
     prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = "gemma-3-270m",
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL,
     image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None,
     audio: Annotated[Optional[list[Path]], typer.Option("--audio", "-a", help="An audio file to ask about: wav, flac, ogg, mp3, m4a, or a video's sound track (first window only; repeat for several). Needs a model with an audio branch.")] = None,
     system: Annotated[Optional[str], typer.Option(help="System prompt. Default: answer in Brazilian Portuguese. Pass '' for none.")] = None,

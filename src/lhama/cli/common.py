@@ -9,7 +9,7 @@ from rich.console import Console
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.weights import resolve_model_dir
 
-DEFAULT_MODEL = "gemma-3-270m"
+DEFAULT_MODEL = "lhama-default"  # Gemma-3-270M + ResNet-50 tower + the projector and LoRA lhama ships
 
 
 def load_with_progress(model: str, err: Console) -> LoadedModel:

@@ -21,8 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from lhama.config import from_dict
-from lhama.errors import ConfigError
+from lhama.data.mixture import MixConfig, build_mix, pipeline_translator
 from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
+from lhama.errors import ConfigError
 
 app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
 
@@ -140,3 +141,39 @@ def speech(
         summary = build_speech_set(sentences, out_dir, config, lambda done, total: bar.update(task, completed=done))
     Console().print(f"{summary.train} train + {summary.heldout} held-out records in {out_dir} "
                     f"({summary.synthesized} wav files written, the rest reused)")
+@app.command("default-mix")
+def default_mix(
+    output: Annotated[Path, typer.Argument(help="Folder for stage1.jsonl, stage2.jsonl, heldout.jsonl, summary.json.")] = Path("runs/default-mix"),
+    tuxpaint: Annotated[Path, typer.Option(help="Tux Paint folder (captions.tsv + images/).")] = Path("../shared/data/tuxpaint_ptbr"),
+    heldout: Annotated[Path, typer.Option(help="Tux Paint files never trained on (the committed split).")] = Path("data/tuxpaint/heldout.txt"),
+    admire: Annotated[Path, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it).")] = Path("../shared/data/admire_en/train/subtask_a_train.tsv"),
+    admire_pt: Annotated[Path, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns).")] = Path("../shared/data/admire_pt/a_pt_train_targets.tsv"),
+    easy_vqa_images: Annotated[int, typer.Option(help="easy-vqa train images to use (0 = none).")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice (same seed, same files).")] = 0,
+) -> None:
+    """Build the default model's training data from real sources (docs/default-model.md).
+
+    Tux Paint train part (pt-BR captions), easy-vqa train Q/A and AdMIRe train captions
+    (translated en->pt by lhama's own pipeline), side-by-side compare pairs and text-only turns.
+    The committed Tux Paint hold-out is excluded from training and written to heldout.jsonl.
+
+    Example:
+
+      lhama data default-mix runs/default-mix && lhama train --config default-stage1
+    """
+    cfg = MixConfig(tuxpaint_dir=str(tuxpaint), heldout=str(heldout), admire_tsv=str(admire),
+                    admire_pt_tsv=str(admire_pt), easy_vqa_images=easy_vqa_images, seed=seed)
+    bar = _progress_bar()
+    task = bar.add_task("translating easy-vqa + AdMIRe", total=None)
+
+    def show(done: int, total: int, words: int) -> None:
+        bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = build_mix(cfg, output, pipeline_translator(output / "translate", show))
+    finally:
+        bar.stop()
+    for line in summary.lines():
+        Console().print(line, highlight=False)
+    Console().print(f"written: {output}/stage1.jsonl, stage2.jsonl, heldout.jsonl", highlight=False)

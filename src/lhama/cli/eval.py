@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lhama.cli.common import DEFAULT_MODEL, load_with_progress
+from lhama.data.splits import read_file_list
 from lhama.errors import ConfigError
 from lhama.eval.admire import load_sentences
 from lhama.eval.cache import PredictionCache
@@ -20,11 +22,12 @@ from lhama.eval.caption import evaluate_captions, load_captions
 from lhama.eval.idiom import IdiomConfig, evaluate_idiom
 from lhama.eval.report import write_report
 from lhama.eval.runner import AdmireConfig, evaluate_admire, write_metrics, write_submission
+from lhama.eval.retrieval import evaluate_retrieval, make_trials
 from lhama.eval.vqa import evaluate_vqa, load_vqa
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.weights import lhama_home, resolve_model_dir
 
-app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning.", no_args_is_help=True)
+app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning, image-caption retrieval.", no_args_is_help=True)
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="A prepared model name (`lhama models list`) or a model directory.")]
 LangOpt = Annotated[str, typer.Option(help="Language of the prompts and data columns: en or pt.")]
@@ -77,7 +80,7 @@ def admire(
 @app.command()
 def idiom(
     data: Annotated[Path, typer.Option(help="TSV with compound, sentence, sentence_type (e.g. ../shared/data/admire_pt/a_pt_dev_targets.tsv).")],
-    model: ModelOpt = "gemma-3-270m",
+    model: ModelOpt = DEFAULT_MODEL,
     lang: LangOpt = "pt",
     train: Annotated[Optional[Path], typer.Option(help="Train TSV: few-shot examples and the majority baseline.")] = None,
     shots: Annotated[int, typer.Option(help="Few-shot examples taken from --train (balanced idiomatic/literal).")] = 4,
@@ -105,7 +108,7 @@ def idiom(
 @app.command()
 def vqa(
     data: Annotated[str, typer.Option(help="'easy-vqa' (its test split, from the easy-vqa package) or a LLaVA-style JSON with answers.")] = "easy-vqa",
-    model: ModelOpt = "gemma-3-270m",
+    model: ModelOpt = DEFAULT_MODEL,
     images: Annotated[Optional[Path], typer.Option(help="Image folder for a JSON file (default: the JSON's folder).")] = None,
     lang: LangOpt = "en",
     limit: LimitOpt = None,
@@ -126,34 +129,72 @@ def vqa(
     Console().print(f"VQA accuracy: [bold]{result.accuracy:.3f}[/] on {result.n} questions ({data})")
 
 
+SplitOpt = Annotated[Optional[Path], typer.Option("--split", help="Only the images this file lists (one file name per line, # comments), e.g. data/tuxpaint/heldout.txt.")]
+NoImageOpt = Annotated[bool, typer.Option("--no-image", help="Leave the image out of the prompt: what the language model guesses alone (a baseline).")]
+
+
 @app.command()
 def caption(
     data: Annotated[Path, typer.Option(help="Folder with captions.tsv and images/ (e.g. ../shared/data/tuxpaint_ptbr).")],
-    model: ModelOpt = "gemma-3-270m",
+    model: ModelOpt = DEFAULT_MODEL,
     column: Annotated[str, typer.Option(help="Reference column of captions.tsv.")] = "pt_BR",
     lang: LangOpt = "pt",
+    split: SplitOpt = None,
+    no_image: NoImageOpt = False,
     limit: LimitOpt = None,
     cache: CacheOpt = None,
 ) -> None:
     """Caption images; chrF and BLEU (sacrebleu) against human references.
 
-    Example:
+    Example (the default model's held-out Tux Paint images):
 
-      lhama eval caption --data ../shared/data/tuxpaint_ptbr --model ./my-llava --limit 100
+      lhama eval caption --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
     """
-    items = load_captions(data, column, limit)
+    items = load_captions(data, column, limit, read_file_list(split) if split else None)
     loaded = _load(model)
-    meta = {"task": "caption", "data": str(data), "column": column, "model": model, "lang": lang}
-    store = PredictionCache(cache or _cache_path("caption", str(data), model, lang + column), meta)
+    meta = {"task": "caption", "data": str(data), "column": column, "model": model, "lang": lang,
+            "split": str(split), "image": not no_image}
+    store = PredictionCache(cache or _cache_path("caption", str(data), model, json.dumps(meta)), meta)
     with _progress() as bar:
         task = bar.add_task("captioning", total=len(items))
-        result = evaluate_captions(loaded, items, store, lang, lambda n: bar.advance(task, n))
+        result = evaluate_captions(loaded, items, store, lang, lambda n: bar.advance(task, n), use_images=not no_image)
     Console().print(f"chrF [bold]{result.chrf:.1f}[/]  BLEU [bold]{result.bleu:.1f}[/] on {result.n} images ({column})")
 
 
+@app.command()
+def retrieval(
+    data: Annotated[Path, typer.Option(help="Folder with captions.tsv and images/ (e.g. ../shared/data/tuxpaint_ptbr).")],
+    model: ModelOpt = DEFAULT_MODEL,
+    column: Annotated[str, typer.Option(help="Caption column of captions.tsv.")] = "pt_BR",
+    choices: Annotated[int, typer.Option(help="Captions per image: its own + choices-1 others (chance = 1/choices).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed that draws the other captions (fixed: every model sees the same trials).")] = 0,
+    split: SplitOpt = None,
+    no_image: NoImageOpt = False,
+    limit: LimitOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Does the model see? For each image, rank its own caption against others by the model's
+    log-likelihood of each caption as the answer to "Descreva a imagem brevemente."; print top-1.
+
+    Example (5-way on the default model's held-out Tux Paint images; chance 0.20):
+
+      lhama eval retrieval --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
+    """
+    items = load_captions(data, column, limit, read_file_list(split) if split else None)
+    trials = make_trials(items, choices, seed)
+    loaded = _load(model)
+    meta = {"task": "retrieval", "data": str(data), "column": column, "model": model, "choices": choices,
+            "seed": seed, "split": str(split), "image": not no_image}
+    store = PredictionCache(cache or _cache_path("retrieval", str(data), model, json.dumps(meta)), meta)
+    with _progress() as bar:
+        task = bar.add_task("scoring", total=len(trials))
+        result = evaluate_retrieval(loaded, trials, store, not no_image, lambda n: bar.advance(task, n))
+    Console().print(f"{result.choices}-way retrieval top-1 [bold]{result.top1:.3f}[/] on {result.n} images "
+                    f"(chance {1 / result.choices:.3f})")
+
+
 def _load(spec: str) -> LoadedModel:
-    with Console(stderr=True).status(f"loading {spec} ..."):
-        return load_model(resolve_model_dir(spec, spec))
+    return load_with_progress(spec, Console(stderr=True))
 
 
 def _cache_path(task: str, data: str, model: str, extra: str) -> Path:

@@ -8,7 +8,7 @@ import torch
 import typer
 from rich.console import Console
 
-from lhama.cli.common import load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.errors import ConfigError
 from lhama.guard import load_guard
 from lhama.serve.engine import Engine
@@ -16,7 +16,7 @@ from lhama.serve.settings import ServeSettings
 
 
 def serve(
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = "gemma-3-270m",
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL,
     host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 = this machine only; 0.0.0.0 = every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="LHAMA_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 routes (also read from $LHAMA_API_KEY). Default: no key.")] = None,

@@ -7,7 +7,7 @@ reference column per language (``pt_BR`` by default), images under ``images/``.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +35,13 @@ class CaptionResult:
     predictions: dict[str, str]
 
 
-def load_captions(data: str | Path, column: str = "pt_BR", limit: int | None = None) -> list[CaptionItem]:
-    """Reference captions; ``data`` is the folder with ``captions.tsv`` or the TSV itself."""
+def load_captions(data: str | Path, column: str = "pt_BR", limit: int | None = None,
+                  only: Sequence[str] | None = None) -> list[CaptionItem]:
+    """Reference captions; ``data`` is the folder with ``captions.tsv`` or the TSV itself;
+    ``only`` keeps just those file names (e.g. a hold-out split).
+
+    Raises:
+        DataError: no TSV, a missing column, or ``only`` naming files the data lacks."""
     path = Path(data)
     tsv = path / "captions.tsv" if path.is_dir() else path
     if not tsv.is_file():
@@ -48,18 +53,26 @@ def load_captions(data: str | Path, column: str = "pt_BR", limit: int | None = N
                 raise DataError(f"{tsv.name}: missing column {needed!r} (columns: {', '.join(reader.fieldnames or [])})")
         rows = [r for r in reader if (r.get(column) or "").strip()]
     items = [CaptionItem(r["file"], r[column].strip(), tsv.parent / "images" / r["file"]) for r in rows]
+    if only is not None:
+        missing = sorted(set(only) - {i.file for i in items})
+        if missing:
+            raise DataError(f"{tsv.name}: {len(missing)} file(s) of the split are not in the data (e.g. {missing[0]})")
+        items = [i for i in items if i.file in set(only)]
     return items[:limit] if limit else items
 
 
 def evaluate_captions(loaded: LoadedModel, items: list[CaptionItem], cache: PredictionCache, lang: str = "pt",
-                      on_item: Callable[[int], None] | None = None) -> CaptionResult:
-    """Caption every image (cached as it goes); corpus chrF and BLEU against the references."""
-    require_vision(loaded, "image captioning")
+                      on_item: Callable[[int], None] | None = None, use_images: bool = True) -> CaptionResult:
+    """Caption every image (cached as it goes); corpus chrF and BLEU against the references.
+    ``use_images=False`` asks the same question without the image (the LM's prior alone)."""
+    if use_images:
+        require_vision(loaded, "image captioning")
     predictions = {}
     for item in items:
         record = cache.get("model", item.file)
         if record is None:
-            caption = generate_answer(loaded, PROMPTS[lang], [load_pixels(loaded, item.image)], max_new_tokens=32)
+            images = [load_pixels(loaded, item.image)] if use_images else []
+            caption = generate_answer(loaded, PROMPTS[lang], images, max_new_tokens=32)
             record = cache.put("model", item.file, {"caption": caption})
         predictions[item.file] = record["caption"]
         if on_item is not None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lhama.config import from_dict, to_dict
 from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
-from lhama.model.build import LoadedModel
-from lhama.model.config import LoraSettings
+from lhama.model.build import LoadedModel, build_model
+from lhama.model.config import LhamaConfig, LoraSettings
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -86,6 +87,26 @@ def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: Lora
     return Path(out_dir)
 
 
+def adapter_lhama_config(adapter_dir: str | Path) -> LhamaConfig:
+    """The :class:`LhamaConfig` (branches, projector, system prompt) an adapter was trained with."""
+    path = Path(adapter_dir) / ADAPTER_CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{adapter_dir} has no {ADAPTER_CONFIG}: not a lhama adapter directory")
+    return from_dict(LhamaConfig, json.loads(path.read_text(encoding="utf-8"))["lhama"])
+
+
+def compose_from_adapter(lm_dir: str | Path, vision_dir: str | Path | None, adapter_dir: str | Path) -> LoadedModel:
+    """Base LM + tower + an adapter (projector and LoRA), LoRA merged: the model the adapter was
+    trained as. The seed makes the new placeholder embedding rows (drawn at random when the
+    vocabulary grows) the ones a training run with ``seed: 0`` drew."""
+    torch.manual_seed(0)
+    loaded = build_model(lm_dir, vision_dir, adapter_lhama_config(adapter_dir))
+    load_adapter(loaded, adapter_dir)
+    merge_lora(loaded)
+    loaded.model.eval()
+    return loaded
+
+
 def load_adapter(loaded: LoadedModel, adapter_dir: str | Path) -> None:
     """Apply an adapter written by :func:`save_adapter` to a freshly loaded base model."""
     adapter_dir = Path(adapter_dir)
@@ -102,4 +123,8 @@ def load_adapter(loaded: LoadedModel, adapter_dir: str | Path) -> None:
     if set(state) != expected:
         key = sorted(set(state) ^ expected)[0]
         raise CheckpointError(f"adapter {adapter_dir} does not fit this base model (first mismatch: {key})")
-    loaded.model.load_state_dict(state, strict=False)
+    try:
+        loaded.model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # same names, other shapes: an adapter for a wider/narrower model
+        detail = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
+        raise CheckpointError(f"adapter {adapter_dir} does not fit this base model ({detail})") from None

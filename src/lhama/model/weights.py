@@ -203,8 +203,11 @@ def prepare(
     # Beside the target, so the final rename stays on one filesystem; removed whatever happens.
     work = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=target.parent))
     try:
-        convert = {"vision-tower": _convert_tower, "audio-tower": _convert_audio_tower}.get(source.kind, _convert)
-        out = convert(source, version, work, report)
+        if source.kind == "composed":
+            out = _convert_composed(source, version, work, report, home)
+        else:
+            convert = {"vision-tower": _convert_tower, "audio-tower": _convert_audio_tower}.get(source.kind, _convert)
+            out = convert(source, version, work, report)
         report(PREPARE_STEPS[4])
         _install(out, target, work)
     finally:
@@ -281,7 +284,7 @@ def _convert_audio_tower(source: WeightSource, version: str, work: Path, report:
     from lhama.model.audio import check_ct2_whisper  # ctranslate2 is needed only here
 
     report(PREPARE_STEPS[0])
-    parts = [_package_file(source, rel) for rel in source.parts]
+    parts = [_package_file(source, rel) for rel in source.chunks]
     extras = [_package_file(source, rel) for rel in source.extra_files]
     report(PREPARE_STEPS[1])
     out = work / "model"
@@ -295,7 +298,7 @@ def _convert_audio_tower(source: WeightSource, version: str, work: Path, report:
         shutil.copyfile(extra, out / extra.name)
     report(PREPARE_STEPS[3])
     verified = check_ct2_whisper(out)
-    source_info = {"package": source.distribution, "version": version, "parts": list(source.parts)}
+    source_info = {"package": source.distribution, "version": version, "chunks": list(source.chunks)}
     _write_manifest(out, {**source_info, "model_sha256": _sha256(out / source.gguf_file)}, verified)
     return out
 
@@ -308,6 +311,53 @@ def _package_file(source: WeightSource, rel: str) -> Path:
     if path is None or not path.is_file():
         raise CheckpointError(f"{rel} is missing; run `{source.install}`")
     return path
+
+
+def shipped_adapter(source: WeightSource) -> Path:
+    """The adapter folder a composed entry ships inside the lhama package."""
+    path = Path(__file__).resolve().parents[1] / source.gguf_file
+    if not (path / "adapter_config.json").is_file():
+        raise CheckpointError(f"{path} holds no adapter_config.json: this lhama install lacks {source.name}'s weights")
+    return path
+
+
+def _convert_composed(source: WeightSource, version: str, work: Path, report: Callable[[str], None],
+                      home: Path | None) -> Path:
+    """Prepare the parts, build LM + tower, apply the shipped projector + LoRA, merge, save;
+    verify the saved directory reloads to the same logits on a fixed image and prompt."""
+    from lhama.model import adapters, build  # build/adapters sit above weights in the import order
+
+    report(PREPARE_STEPS[0])
+    lm_dir, vision_dir = (prepare(part, home=home) for part in source.parts)
+    adapter_dir = shipped_adapter(source)
+    report(PREPARE_STEPS[1])
+    loaded = adapters.compose_from_adapter(lm_dir, vision_dir, adapter_dir)
+    report(PREPARE_STEPS[2])
+    out = build.save_model(loaded, work / "model")
+    report(PREPARE_STEPS[3])
+    max_diff = _verify_composed(loaded, out)
+    info = {"package": source.distribution, "version": version, "adapter": source.gguf_file,
+            "adapter_sha256": _sha256(adapter_dir / adapters.ADAPTER_WEIGHTS), "parts": list(source.parts)}
+    _write_manifest(out, info, {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "atol": VERIFY_ATOL})
+    return out
+
+
+def _verify_composed(loaded: Any, model_dir: Path) -> float:
+    from lhama.model import build
+
+    from lhama.data.conversation import encode_prompt
+
+    text = f"{loaded.config.image.placeholder}\n{VERIFY_PROMPT}"
+    ids = torch.tensor([encode_prompt(loaded.tokenizer, text, loaded.expansions())])
+    pixels = torch.rand(1, 3, loaded.image_spec.size, loaded.image_spec.size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = loaded.model(ids, media={"image": pixels}).logits
+        reloaded = build.load_model(model_dir)
+        actual = reloaded.model.eval()(ids, media={"image": pixels}).logits
+    max_diff = (actual - expected).abs().max().item()
+    if not max_diff <= VERIFY_ATOL:
+        raise CheckpointError(f"{model_dir} gives logits {max_diff:.3g} away from the composed model (limit {VERIFY_ATOL})")
+    return max_diff
 
 
 def reference_logits(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> Reference:

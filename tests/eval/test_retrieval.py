@@ -1,0 +1,58 @@
+from collections import Counter
+
+import pytest
+from PIL import Image
+
+from lhama.errors import DataError, ModelError
+from lhama.eval.cache import PredictionCache
+from lhama.eval.caption import CaptionItem, load_captions
+from lhama.eval.retrieval import PROMPT, evaluate_retrieval, make_trials
+from lhama.eval.scoring import ScoreRequest, score_continuations
+from lhama.eval.answer import load_pixels
+
+CAPTIONS = ["Um sapo.", "Uma chaleira.", "Uma coruja.", "Um carro.", "Uma flor.", "Um peixe."]
+
+
+def _items(tmp_path):
+    (tmp_path / "images").mkdir()
+    rows = ["file\tpt_BR"]
+    for n, caption in enumerate(CAPTIONS):
+        Image.new("RGB", (32, 32), (40 * n, 255 - 40 * n, 90)).save(tmp_path / "images" / f"{n}.jpg")
+        rows.append(f"{n}.jpg\t{caption}")
+    (tmp_path / "captions.tsv").write_text("\n".join(rows) + "\n")
+    return load_captions(tmp_path)
+
+
+def test_trials_hold_the_own_caption_once_among_distinct_others_and_are_seeded(tmp_path):
+    items = _items(tmp_path)
+    trials = make_trials(items, choices=5, seed=3)
+    assert trials == make_trials(items, choices=5, seed=3) and trials != make_trials(items, choices=5, seed=4)
+    for trial in trials:
+        assert len(set(trial.candidates)) == 5 and trial.candidates[trial.answer] == trial.item.reference
+    assert len(Counter(t.answer for t in trials)) > 1  # the right answer is not always in one slot
+
+
+def test_too_few_distinct_captions(tmp_path):
+    items = [CaptionItem(f"{n}.jpg", "Um sapo.", tmp_path / f"{n}.jpg") for n in range(6)]
+    with pytest.raises(DataError, match="needs at least 5 distinct captions; the data has 1"):
+        make_trials(items)
+
+
+def test_top1_is_the_share_of_images_whose_own_caption_scores_highest(tmp_path, tiny_vlm):
+    trials = make_trials(_items(tmp_path), choices=3, seed=0)
+    result = evaluate_retrieval(tiny_vlm, trials, PredictionCache(tmp_path / "c.jsonl", {}))
+    expected = 0
+    for trial in trials:  # recompute every score independently, one request at a time
+        messages = ({"role": "user", "content": f"<image>\n{PROMPT}"},)
+        image = (load_pixels(tiny_vlm, trial.item.image),)
+        scores = [score_continuations(tiny_vlm, [ScoreRequest(messages, c, image)])[0].logprob for c in trial.candidates]
+        expected += max(range(3), key=scores.__getitem__) == trial.answer
+    assert result.top1 == pytest.approx(expected / len(trials)) and result.n == 6 and result.choices == 3
+
+
+def test_retrieval_with_images_needs_a_tower_but_not_without(tmp_path, tiny_lm):
+    trials = make_trials(_items(tmp_path), choices=3)
+    with pytest.raises(ModelError, match="no vision tower"):
+        evaluate_retrieval(tiny_lm, trials, PredictionCache(tmp_path / "a.jsonl", {}))
+    result = evaluate_retrieval(tiny_lm, trials, PredictionCache(tmp_path / "b.jsonl", {}), use_images=False)
+    assert result.n == 6 and set(result.picks.values()) <= set(CAPTIONS)
