@@ -77,3 +77,15 @@ def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lhama.model.weights import prepare  # imported here so test collection stays fast
 
     return prepare("smollm2-135m-instruct", home=tmp_path_factory.mktemp("lhama_home"))
+
+
+def tiny_video_loaded(video: "VideoConfig | None" = None, seed: int = 0) -> LoadedModel:
+    """The tiny image model grown a video branch: 4 frames, 6 queries (qformer) by default."""
+    from lhama.model.build import add_video_branch
+    from lhama.model.config import VideoConfig
+
+    loaded = tiny_loaded(seed=seed)
+    torch.manual_seed(seed)
+    grown = add_video_branch(loaded, video or VideoConfig(frames=4, num_queries=6, qformer_layers=1))
+    grown.model.eval()
+    return grown

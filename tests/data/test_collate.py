@@ -129,3 +129,22 @@ def test_max_length_through_an_image_is_an_error(tmp_path: Path) -> None:
     sample = Sample("x", tuple(MESSAGES[1:3]), _image(tmp_path))
     with pytest.raises(DataError, match="cuts through an image"):
         _collator(tok, max_length=10).encode(sample)
+
+
+def test_videos_become_frame_stacks_and_expand_their_placeholder(tmp_path: Path) -> None:
+    from tests.data.video_files import tiny_mp4
+
+    tok = _tokenizer(chat_template=True)
+    tok.add_tokens(["<video>"], special_tokens=True)
+    image_id, video_id = tok.convert_tokens_to_ids("<image>"), tok.convert_tokens_to_ids("<video>")
+    collator = Collator(tok, {image_id: 16, video_id: 5}, ImageSpec(size=32), CollateConfig(system_prompt=""),
+                        video_frames=3)
+    video = tiny_mp4(tmp_path / "v.mp4")
+    messages = ({"role": "user", "content": "<video>\nO que acontece?"}, {"role": "assistant", "content": "Nada."})
+    batch = collator([collator.encode(Sample("v", messages, None, video)),
+                      collator.encode(Sample("i", tuple(MESSAGES[1:]), _image(tmp_path)))])
+    assert batch.media["video"].shape == (1, 3, 3, 32, 32) and batch.media["image"].shape == (1, 3, 32, 32)
+    assert int((batch.input_ids[0] == video_id).sum()) == 5 and int((batch.input_ids[0] == image_id).sum()) == 0
+    no_branch = _collator(tok)
+    with pytest.raises(DataError, match="no video branch"):
+        no_branch([no_branch.encode(Sample("v", messages, None, video))])

@@ -74,3 +74,29 @@ def test_split_is_stable_and_disjoint(tmp_path: Path) -> None:
     train, held = split_samples(samples, 0.25)
     assert len(train) + len(held) == 40 and 0 < len(held) < 20
     assert split_samples(samples[::-1], 0.25)[1] == held[::-1]
+
+
+def test_video_records(tmp_path) -> None:
+    import json
+
+    from tests.data.video_files import tiny_mp4
+
+    tiny_mp4(tmp_path / "ok.mp4")
+    (tmp_path / "bad.mp4").write_bytes(b"not a video" * 20)
+    records = [
+        {"id": "a", "video": "ok.mp4", "pt_BR": "Um sapo."},
+        {"id": "b", "video": "bad.mp4", "pt_BR": "Um sapo."},
+        {"id": "c", "video": "missing.mp4", "pt_BR": "Um sapo."},
+        {"id": "d", "conversations": [{"from": "human", "value": "O que há? <video>"}, {"from": "gpt", "value": "Nada."}]},
+        {"id": "e", "video": "ok.mp4", "conversations": [{"from": "human", "value": "Oi"}, {"from": "gpt", "value": "Oi."}]},
+        {"id": "f", "video": "ok.mp4", "conversations": [{"from": "human", "value": "<video>\nO quê?"}, {"from": "gpt", "value": "Um sapo."}]},
+    ]
+    path = tmp_path / "v.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    report = load_samples(DatasetConfig(path=str(path), caption_prompt="<video>\nO que acontece?"))
+    assert [s.id for s in report.samples] == ["a", "f"]
+    assert report.samples[0].video == tmp_path / "ok.mp4" and report.samples[0].image is None
+    assert dict(report.skipped) == {
+        "video unreadable": 1, "video not found": 1,
+        "malformed record": 2,  # <video> without a video field; a video field without <video>
+    }

@@ -60,8 +60,11 @@ def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
     statuses = {s.source.name: s for s in list_models()}
     assert set(statuses) == {"gemma-3-270m", SMOL, "open-nsfw-resnet50", "lhama-default", "whisper-base"}
-    assert statuses["open-nsfw-resnet50"].source.kind == "vision-tower"
     assert statuses["whisper-base"].source.kind == "audio-tower"
+    assert statuses["open-nsfw-resnet50"].source.kind == "vision-tower"
+    default = statuses["lhama-default"]
+    assert default.source.kind == "composed" and default.installed and not default.prepared
+    assert default.source.parts == ("gemma-3-270m", "open-nsfw-resnet50")
     smol = statuses[SMOL]
     assert smol.installed and smol.version == "0.1.2"
     assert (smol.prepared, smol.size_bytes, smol.problem) == (False, 0, None)

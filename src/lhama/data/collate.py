@@ -13,6 +13,7 @@ from lhama.data.audio import AudioSpec, audio_features
 from lhama.data.conversation import IGNORE_INDEX, TranscriptTemplate, encode_supervised, render_conversation
 from lhama.data.dataset import Sample
 from lhama.data.media import ImageSpec, image_to_tensor, load_image
+from lhama.data.video import video_to_tensor
 from lhama.errors import DataError
 
 
@@ -30,6 +31,7 @@ class Encoded:
     input_ids: torch.Tensor  # (T,) int64
     labels: torch.Tensor  # (T,) int64, IGNORE_INDEX where unsupervised
     image: Any = None  # image path, or None
+    video: Any = None  # video path, or None
     audio: Any = None  # audio file path, or None
 
     @property
@@ -42,7 +44,7 @@ class Batch:
     input_ids: torch.Tensor  # (B, T)
     attention_mask: torch.Tensor  # (B, T), 1 for real tokens
     labels: torch.Tensor  # (B, T)
-    media: dict[str, torch.Tensor] = field(default_factory=dict)  # "image" -> (n, 3, S, S); "audio" -> (n, M + 1, F)
+    media: dict[str, torch.Tensor] = field(default_factory=dict)  # "image" -> (n, 3, S, S), "video" -> (n, F, 3, S, S), "audio" -> (n, M + 1, F)
 
     def to(self, device: torch.device | str) -> "Batch":
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
@@ -70,11 +72,13 @@ class Collator:
     """Tokenises samples for one model and stacks them into :class:`Batch` es."""
 
     def __init__(self, tokenizer: Any, expansions: Mapping[int, int], image_spec: ImageSpec | None,
-                 config: CollateConfig, default_system: str = "", audio_spec: AudioSpec | None = None) -> None:
+                 config: CollateConfig, default_system: str = "", *, video_frames: int | None = None,
+                 audio_spec: AudioSpec | None = None) -> None:
         self.tokenizer = tokenizer
+        self.video_frames = video_frames  # frames per video (the model's video.frames); None: no video branch
+        self.audio_spec = audio_spec  # the model's log-mel features; None: no audio branch
         self.expansions = dict(expansions)
         self.image_spec = image_spec
-        self.audio_spec = audio_spec  # None: the model has no audio branch
         self.config = config
         self.system = default_system if config.system_prompt is None else config.system_prompt
         self.template = None if config.use_chat_template else TranscriptTemplate()
@@ -92,7 +96,7 @@ class Collator:
         except DataError as exc:
             raise DataError(f"sample {sample.id}: {exc}") from None
         ids, labels = self._truncate(sample, ids, labels)
-        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, sample.audio)
+        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, video=sample.video, audio=sample.audio)
         if encoded.supervised == 0:
             raise DataError(
                 f"sample {sample.id} has no supervised token after tokenisation (all labels masked); "
@@ -120,6 +124,9 @@ class Collator:
             input_ids[row, :n], labels[row, :n], mask[row, :n] = item.input_ids, item.labels, 1
         images = [item.image for item in items if item.image is not None]
         media = {"image": self._images(images)} if images else {}
+        videos = [item.video for item in items if item.video is not None]
+        if videos:
+            media["video"] = self._videos(videos)
         sounds = [item.audio for item in items if item.audio is not None]
         if sounds:
             media["audio"] = self._audio(sounds)
@@ -134,3 +141,8 @@ class Collator:
         if self.image_spec is None:
             raise DataError(f"sample image {paths[0]} given, but the model has no vision tower")
         return torch.stack([image_to_tensor(load_image(p), self.image_spec) for p in paths])  # (n, 3, S, S)
+
+    def _videos(self, paths: list[Any]) -> torch.Tensor:
+        if self.video_frames is None or self.image_spec is None:
+            raise DataError(f"sample video {paths[0]} given, but the model has no video branch")
+        return torch.stack([video_to_tensor(p, self.video_frames, self.image_spec) for p in paths])  # (n, F, 3, S, S)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
+from lhama.data.video import check_video
 from lhama.errors import DataError
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -26,7 +27,7 @@ ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assi
 @dataclass(frozen=True)
 class DatasetConfig:
     path: str = ""  # .json (LLaVA list or caption list), .jsonl, or .tsv (captions)
-    image_dir: str | None = None  # image paths are relative to it; default: the file's folder
+    image_dir: str | None = None  # image (and video) paths are relative to it; default: the file's folder
     format: Literal["auto", "llava", "captions"] = "auto"  # auto: records with "conversations" are llava
     image_column: str = "file"  # caption files: the image path column ("image" is also tried)
     caption_column: str = "pt_BR"  # caption files: the caption column ("caption" is also tried)
@@ -44,6 +45,7 @@ class Sample:
     id: str
     messages: tuple[dict[str, str], ...]  # {"role": "user" | "assistant" | "system", "content"}
     image: Path | None = None
+    video: Path | None = None  # a record's "video" field (both formats); "<video>" marks it in the text
     audio: Path | None = None  # a sound file (wav, flac, ogg, mp3...) for the <audio> placeholder
 
 
@@ -143,7 +145,27 @@ def _to_sample(record: Any, record_id: str, config: DatasetConfig, image_dir: Pa
     image = _check_image(image_dir / image_name) if image_name else None
     if image is None and any("<image>" in m["content"] for m in messages):
         raise DataError("malformed record: <image> in the text but no image field")
-    return Sample(record_id, messages, image, _audio_path(record, messages, image_dir))
+    return Sample(record_id, messages, image, video=_video(record, messages, image_dir),
+                  audio=_audio_path(record, messages, image_dir))
+
+
+def _video(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:
+    """The record's checked video path; its text must hold ``<video>`` exactly when it has one."""
+    marked = any("<video>" in m["content"] for m in messages)
+    if not record.get("video"):
+        if marked:
+            raise DataError("malformed record: <video> in the text but no video field")
+        return None
+    if not marked:
+        raise DataError("malformed record: a video field but no <video> in the text")
+    path = media_dir / str(record["video"])
+    if not path.is_file():
+        raise DataError(f"video not found: {path}")
+    try:
+        check_video(path)  # the header only; frames are decoded when batched
+    except DataError as exc:
+        raise DataError(f"video unreadable: {exc}") from None
+    return path
 
 
 def _audio_path(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:

@@ -72,8 +72,8 @@ def enable_gradient_checkpointing(loaded: LoadedModel) -> None:
 
 
 def is_adapter_key(name: str) -> bool:
-    """True for what an adapter-only export holds: projector and LoRA weights."""
-    return name.startswith("multi_modal_projector.") or "lora_" in name
+    """True for what an adapter-only export holds: projector, video-branch and LoRA weights."""
+    return name.startswith(("multi_modal_projector.", "video_temporal.", "video_projector.")) or "lora_" in name
 
 
 def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: LoraSettings | None) -> Path:

@@ -29,11 +29,12 @@ from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import audio as audio_encoder
-from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig
+from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
 from lhama.model.towers import resnet
+from lhama.model.video import build_video_modules, video_token_count
 
 WEIGHTS = "model.safetensors"
 
@@ -55,7 +56,10 @@ class LoadedModel:
         """Placeholder token id -> tokens per media item (what ``<image>`` expands to)."""
         found = {}
         if self.config.image is not None:
-            found[self.model.token_ids["image"]] = image_token_count(self.model.vision_tower.config, self.config.image)
+            tower_config = self.model.vision_tower.config
+            found[self.model.token_ids["image"]] = image_token_count(tower_config, self.config.image)
+        if self.config.video is not None:
+            found[self.model.token_ids["video"]] = video_token_count(tower_config, self.config.image, self.config.video)
         if self.config.audio is not None:
             found[self.model.token_ids["audio"]] = self.config.audio.tokens
         return found
@@ -87,8 +91,37 @@ def compose(
             config.image.projector,
         )
         image_spec = image_spec or _default_image_spec(vision_tower)
-    model = LhamaModel(config, language_model, vision_tower, projector, token_ids)
+    video = None
+    if config.video is not None:
+        video = build_video_modules(config, vision_tower, language_model.config.hidden_size)
+    model = LhamaModel(config, language_model, vision_tower, projector, token_ids, video)
     return LoadedModel(model, tokenizer, image_spec)
+
+
+def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
+    """``loaded`` plus a fresh (untrained) video branch on its vision tower; the image branch
+    and the LM are kept (shared, not copied). Adds ``<video>`` to the tokenizer.
+
+    Raises:
+        ModelError: the model has no vision tower, or already has a video branch.
+    """
+    if loaded.config.image is None:
+        raise ModelError(f"the model {loaded.name or ''} is text-only; a video branch needs its vision tower")
+    if loaded.config.video is not None:
+        raise ModelError(f"the model {loaded.name or ''} already has a video branch")
+    model = loaded.model
+    grown = compose(replace(loaded.config, video=video, audio=None), model.language_model, loaded.tokenizer,
+                    model.vision_tower, loaded.image_spec)
+    grown.model.multi_modal_projector = model.multi_modal_projector  # keep the trained image projector
+    if loaded.config.audio is not None:  # keep the audio branch (tower and trained projector)
+        add_audio_branch(grown, loaded.config.audio, model.audio_tower)
+        grown.model.audio_projector = model.audio_projector
+    dtype = next(model.multi_modal_projector.parameters()).dtype
+    grown.model.video_temporal.to(dtype)
+    grown.model.video_projector.to(dtype)
+    grown.name = loaded.name
+    grown.model.train(model.training)
+    return grown
 
 
 def add_placeholder_tokens(tokenizer: Any, language_model: nn.Module, config: LhamaConfig) -> dict[str, int]:

@@ -35,6 +35,29 @@ class ImageConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """The video branch (Video-LLaMA style): N sampled frames through the image branch's frozen
+    tower, a learned temporal position embedding, then mean pooling or a small query
+    transformer, and its own projector. Needs the image branch (it reuses its tower)."""
+
+    placeholder: str = "<video>"
+    frames: int = 8  # frames sampled uniformly per video (Video-LLaMA: 8)
+    feature_layer: int | None = None  # tower layer per frame; None: the image branch's choice
+    pooling: Literal["mean", "qformer"] = "qformer"  # mean: Video-ChatGPT-style time + space means
+    num_queries: int = 32  # qformer output tokens (Video-LLaMA: 32)
+    qformer_layers: int = 2  # small: it learns from a few thousand clips at most here
+    qformer_heads: int = 8  # must divide the tower's feature width
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+
+    def __post_init__(self) -> None:
+        if not self.placeholder.startswith("<") or not self.placeholder.endswith(">"):
+            raise ValueError(f"video.placeholder must look like <name>, got {self.placeholder!r}")
+        for name in ("frames", "num_queries", "qformer_layers", "qformer_heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"video.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     """The audio branch: a frozen Whisper encoder, its frames average-pooled to ``tokens``."""
 
@@ -62,16 +85,23 @@ class LhamaConfig:
     """What lhama adds on top of the LM's own config. ``image=None`` means text only."""
 
     image: ImageConfig | None = None
+    video: VideoConfig | None = None  # needs ``image``: the video branch reuses its vision tower
     system_prompt: str = (
         "Você é um assistente prestativo. Responda sempre em português do Brasil, "
         "de forma clara e breve."
     )
     audio: AudioConfig | None = None  # None: no audio branch
 
+    def __post_init__(self) -> None:
+        if self.video is not None and self.image is None:
+            raise ValueError("a video branch needs the image branch (it reuses its vision tower)")
+
     @property
     def placeholders(self) -> dict[str, str]:
         """Modality name -> placeholder text, for every configured branch."""
         found = {"image": self.image.placeholder} if self.image else {}
+        if self.video is not None:
+            found["video"] = self.video.placeholder
         if self.audio is not None:
             found["audio"] = self.audio.placeholder
         return found

@@ -48,6 +48,7 @@ class LhamaModel(nn.Module):
         vision_tower: nn.Module | None = None,
         multi_modal_projector: nn.Module | None = None,
         token_ids: Mapping[str, int] | None = None,
+        video_modules: tuple[nn.Module, nn.Module] | None = None,  # (video_temporal, video_projector)
     ) -> None:
         super().__init__()
         self.config = config
@@ -56,6 +57,8 @@ class LhamaModel(nn.Module):
         if config.image is not None:
             self.vision_tower = vision_tower
             self.multi_modal_projector = multi_modal_projector
+        if config.video is not None:
+            self.video_temporal, self.video_projector = video_modules
 
     def branches(self) -> list[MediaBranch]:
         """The configured media branches, in a fixed order."""
@@ -64,6 +67,11 @@ class LhamaModel(nn.Module):
             found.append(
                 MediaBranch("image", self.token_ids["image"], self.vision_tower,
                             self.multi_modal_projector, encode_images, self.config.image)
+            )
+        if self.config.video is not None:  # frames go through the image branch's tower
+            found.append(
+                MediaBranch("video", self.token_ids["video"], self.vision_tower,
+                            self.video_projector, self.video_temporal.encode, self.config.video)
             )
         # Audio: a frozen Whisper encoder, pooled; attached by build.add_audio_branch.
         if self.config.audio is not None:
@@ -102,8 +110,8 @@ class LhamaModel(nn.Module):
         **lm_kwargs: Any,
     ) -> Any:
         """Embed text and media, then run the decoder; returns the LM's output (logits, loss,
-        past_key_values). ``media`` maps a modality to its tensor: "image" -> pixels, "audio" ->
-        packed log-mel (see ``model/audio.py``)."""
+        past_key_values). ``media`` maps a modality to its pixels: "image" (n, 3, H, W),
+        "video" (n, F, 3, H, W); "audio" -> packed log-mel (n, n_mels + 1, F) (see ``model/audio.py``)."""
         inputs_embeds = self.embed(input_ids, media)
         return self.language_model(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **lm_kwargs

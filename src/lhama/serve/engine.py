@@ -48,6 +48,15 @@ class Prompt:
     media: dict[str, torch.Tensor] | None = None
 
 
+def _seen_images(media: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """What the guard's caption looks at: the images, plus each video's middle frame."""
+    seen = [media["image"]] if "image" in media else []
+    if "video" in media:
+        videos = media["video"]  # (n, F, 3, S, S)
+        seen.append(videos[:, videos.shape[1] // 2])  # (n, 3, S, S)
+    return torch.cat(seen) if seen else None
+
+
 @dataclass
 class Job:
     """One submitted request. The worker puts token ids on ``tokens``, then ``_DONE``."""
@@ -138,7 +147,7 @@ class Engine:
         return job
 
     def _check_input(self, prompt: Prompt) -> Verdict:
-        images = (prompt.media or {}).get("image")
+        images = _seen_images(prompt.media or {})
         if images is None:
             return self.guard.check(prompt.messages, "user")
         messages, input_ids = caption_prompt(self.loaded, images.shape[0])

@@ -15,8 +15,9 @@ import urllib.request
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from lhama.data.audio import AudioSpec, log_mel, load_audio
+from lhama.data.audio import AudioSpec, load_audio, log_mel
 from lhama.data.media import ImageSpec, image_to_tensor, load_image
+from lhama.data.video import video_to_tensor
 from lhama.errors import DataError
 from lhama.serve.errors import MediaTooLarge, RequestError
 from lhama.serve.settings import ServeSettings
@@ -40,32 +41,37 @@ def decode_base64(data: str, field: str, max_bytes: int) -> bytes:
 def image_url_bytes(url: str, field: str, settings: ServeSettings) -> bytes:
     """The image file bytes behind an ``image_url``: a base64 ``data:`` URI, or (only when
     ``settings.allow_remote_media``) an http(s) URL fetched with a size and time limit."""
+    return media_url_bytes(url, field, settings, "image", settings.max_image_bytes)
+
+
+def media_url_bytes(url: str, field: str, settings: ServeSettings, kind: str, limit: int) -> bytes:
+    """The file bytes behind a ``data:`` URI of media type ``kind``/* (or a remote URL, if allowed)."""
+    code = f"invalid_{kind}_url"
     if url.startswith("data:"):
         header, comma, payload = url.partition(",")
         if not comma or not header.endswith(";base64"):
-            raise RequestError("must be a base64 data URI: data:image/<type>;base64,<data>", field, "invalid_image_url")
-        if not header[5:].startswith("image/"):
-            raise RequestError(f"has media type {header[5:-7]!r}; expected image/*", field, "invalid_image_url")
-        return decode_base64(payload, field, settings.max_image_bytes)
+            raise RequestError(f"must be a base64 data URI: data:{kind}/<type>;base64,<data>", field, code)
+        if not header[5:].startswith(f"{kind}/"):
+            raise RequestError(f"has media type {header[5:-7]!r}; expected {kind}/*", field, code)
+        return decode_base64(payload, field, limit)
     if url.startswith(("http://", "https://")):
         if not settings.allow_remote_media:
             raise RequestError(
-                "remote image URLs are disabled on this server; send the image inline as a data: URI "
+                f"remote {kind} URLs are disabled on this server; send the {kind} inline as a data: URI "
                 "(or start the server with --allow-remote-media)", field, "remote_media_disabled",
             )
-        return _fetch(url, field, settings)
-    raise RequestError("must be a data: URI (or an http(s) URL with --allow-remote-media)", field, "invalid_image_url")
+        return _fetch(url, field, settings, limit)
+    raise RequestError("must be a data: URI (or an http(s) URL with --allow-remote-media)", field, code)
 
 
-def _fetch(url: str, field: str, settings: ServeSettings) -> bytes:
-    limit = settings.max_image_bytes
+def _fetch(url: str, field: str, settings: ServeSettings, limit: int) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=settings.remote_timeout_s) as response:  # noqa: S310 (http(s) only)
             data = response.read(limit + 1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise RequestError(f"cannot fetch {url}: {exc}", field, "remote_media_failed") from None
     if len(data) > limit:
-        raise MediaTooLarge(f"the image is larger than the server's limit of {limit} bytes", field, "media_too_large")
+        raise MediaTooLarge(f"the file is larger than the server's limit of {limit} bytes", field, "media_too_large")
     return data
 
 
@@ -86,6 +92,14 @@ def image_tensor(data: bytes, field: str, spec: ImageSpec, settings: ServeSettin
     except DataError as exc:
         raise RequestError(str(exc), field, "invalid_image") from None
     return image_to_tensor(image, spec)
+
+
+def video_tensor(data: bytes, field: str, spec: ImageSpec, frames: int) -> torch.Tensor:
+    """Sample ``frames`` frames of a video file (seeking, never decoding it all) -> (F, 3, S, S)."""
+    try:
+        return video_to_tensor(data, frames, spec)
+    except DataError as exc:
+        raise RequestError(str(exc), field, "invalid_video") from None
 
 
 def audio_tensor(data: bytes, field: str, spec: AudioSpec) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """An OpenAI chat request -> what the engine runs: messages with media placeholders, the
 encoded prompt, decoded image tensors, and the generation settings.
 
-Content parts become text in order; each image part becomes the model's ``<image>``
-placeholder on its own line, each ``input_audio`` part its ``<audio>`` placeholder. Errors name the request field (``messages[1].content[0]...``).
+Content parts become text in order; each image (video, input_audio) part becomes the model's
+``<image>`` (``<video>``, ``<audio>``) placeholder on its own line. Errors name the request field (``messages[1].content[0]...``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from lhama.model.build import LoadedModel
 from lhama.model.generate import GenerationConfig
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes
-from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart
+from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
+from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, VideoPart
 from lhama.serve.settings import ServeSettings
 
 
@@ -42,9 +42,8 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     if request.model != target.model_id:
         raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
                             "model", "model_not_found")
-    images: list[torch.Tensor] = []
-    audios: list[torch.Tensor] = []
-    messages = [_message(m, i, target, images, audios) for i, m in enumerate(request.messages)]
+    media: dict[str, list[torch.Tensor]] = {"image": [], "video": [], "audio": []}
+    messages = [_message(m, i, target, media) for i, m in enumerate(request.messages)]
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
     system = target.loaded.config.system_prompt
@@ -53,10 +52,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     tokenizer = target.loaded.tokenizer
     input_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages), target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
-    media = {"image": torch.stack(images)} if images else {}
-    if audios:
-        media["audio"] = torch.stack(audios)  # (n, n_mels + 1, F)
-    return Prompt(messages, input_ids, media or None)
+    return Prompt(messages, input_ids, {name: torch.stack(items) for name, items in media.items() if items} or None)
 
 
 def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:
@@ -81,8 +77,7 @@ def max_new_tokens(request: ChatCompletionRequest, settings: ServeSettings) -> i
     return asked or min(settings.default_max_tokens, settings.max_tokens_cap)
 
 
-def _message(message: ChatMessage, index: int, target: Target, images: list[torch.Tensor],
-             audios: list[torch.Tensor]) -> Message:
+def _message(message: ChatMessage, index: int, target: Target, media: dict[str, list[torch.Tensor]]) -> Message:
     role = "system" if message.role == "developer" else message.role
     if isinstance(message.content, str):
         return {"role": role, "content": message.content}
@@ -92,12 +87,17 @@ def _message(message: ChatMessage, index: int, target: Target, images: list[torc
         if isinstance(part, ImagePart):
             if role != "user":
                 raise RequestError("images are only allowed in user messages", field, "invalid_value")
-            images.append(_image(part, field, target, len(images)))
+            media["image"].append(_image(part, field, target, len(media["image"])))
             pieces.append(target.loaded.config.image.placeholder)
+        elif isinstance(part, VideoPart):
+            if role != "user":
+                raise RequestError("videos are only allowed in user messages", field, "invalid_value")
+            media["video"].append(_video(part, field, target, len(media["video"])))
+            pieces.append(target.loaded.config.video.placeholder)
         elif isinstance(part, AudioPart):
             if role != "user":
                 raise RequestError("audio is only allowed in user messages", field, "invalid_value")
-            audios.append(_audio(part, field, target, len(audios)))
+            media["audio"].append(_audio(part, field, target, len(media["audio"])))
             pieces.append(target.loaded.config.audio.placeholder)
         else:
             pieces.append(part.text)
@@ -114,6 +114,19 @@ def _image(part: ImagePart, field: str, target: Target, count: int) -> torch.Ten
                            field, "too_many_images")
     data = image_url_bytes(part.image_url.url, f"{field}.image_url.url", settings)
     return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
+
+
+def _video(part: VideoPart, field: str, target: Target, count: int) -> torch.Tensor:
+    loaded, settings = target.loaded, target.settings
+    if loaded.config.video is None:
+        raise RequestError(f"the model {target.model_id!r} has no video branch, so it cannot take video_url parts",
+                           field, "model_not_multimodal")
+    if count >= settings.max_videos:
+        raise RequestError(f"too many videos: this server accepts at most {settings.max_videos} per request",
+                           field, "too_many_videos")
+    url_field = f"{field}.video_url.url"
+    data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
+    return video_tensor(data, url_field, loaded.image_spec, loaded.config.video.frames)
 
 
 def _audio(part: AudioPart, field: str, target: Target, count: int) -> torch.Tensor:

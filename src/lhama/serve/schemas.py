@@ -37,7 +37,18 @@ class AudioPart(BaseModel):
     input_audio: InputAudio
 
 
-ContentPart = Annotated[Union[TextPart, ImagePart, AudioPart], Field(discriminator="type")]
+class VideoUrl(BaseModel):
+    url: str = Field(description="A data: URI (data:video/mp4;base64,...); http(s) only with --allow-remote-media.")
+
+
+class VideoPart(BaseModel):
+    """lhama extension (OpenAI has no video input): a whole video file; the server samples frames."""
+
+    type: Literal["video_url"]
+    video_url: VideoUrl
+
+
+ContentPart = Annotated[Union[TextPart, ImagePart, AudioPart, VideoPart], Field(discriminator="type")]
 
 
 class ChatMessage(BaseModel):

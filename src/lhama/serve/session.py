@@ -14,6 +14,7 @@ import torch
 from lhama.data.audio import audio_features, load_audio_track, log_mel
 from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
+from lhama.data.video import video_to_tensor
 from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
@@ -29,7 +30,9 @@ class ChatSession:
     history: list[Message] = field(default_factory=list)
     images: list[torch.Tensor] = field(default_factory=list)  # every image in history order
     pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
-    audios: list[torch.Tensor] = field(default_factory=list)  # every audio item in history order
+    videos: list[torch.Tensor] = field(default_factory=list)  # every video (F, 3, S, S), in history order
+    pending_videos: list[torch.Tensor] = field(default_factory=list)
+    audios: list[torch.Tensor] = field(default_factory=list)  # every audio item (n_mels + 1, F), in history order
     pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
 
@@ -43,6 +46,16 @@ class ChatSession:
             )
         image = load_image(path, max_side=image_config.max_image_side)
         self.pending.append(image_to_tensor(image, self.loaded.image_spec))
+
+    def attach_video(self, path: str | Path) -> None:
+        """Sample and preprocess a video's frames now (errors show at once) for the next question."""
+        video_config = self.loaded.config.video
+        if video_config is None:
+            raise ModelError(
+                f"the model {self.loaded.name or ''} has no video branch, so it cannot watch videos; pass "
+                "--model DIR with a model trained by `lhama train --config stage1-video`"
+            )
+        self.pending_videos.append(video_to_tensor(path, video_config.frames, self.loaded.image_spec))
 
     def attach_audio(self, path: str | Path) -> None:
         """Decode an audio file now (so errors show at once) for the next question.
@@ -75,10 +88,12 @@ class ChatSession:
         return True
 
     def reset(self) -> None:
-        """Forget the conversation and any attached images and audio."""
+        """Forget the conversation and any attached images, videos and audio."""
         self.history.clear()
         self.images.clear()
         self.pending.clear()
+        self.videos.clear()
+        self.pending_videos.clear()
         self.audios.clear()
         self.pending_audio.clear()
 
@@ -89,14 +104,16 @@ class ChatSession:
         ``content_filter``); an answer is cut at its first unsafe sentence. If the caller stops
         early (Ctrl-C), the partial answer stays in the history.
         """
-        placeholder = self.loaded.config.image.placeholder if self.loaded.config.image else ""
-        content = "".join(f"{placeholder}\n" for _ in self.pending) + text.strip()
-        if self.pending_audio:
-            content = "".join(f"{self.loaded.config.audio.placeholder}\n" for _ in self.pending_audio) + content
+        placeholders = self.loaded.config.placeholders
+        content = "".join(f"{placeholders['image']}\n" for _ in self.pending)
+        content += "".join(f"{placeholders['video']}\n" for _ in self.pending_videos)
+        content += "".join(f"{placeholders['audio']}\n" for _ in self.pending_audio) + text.strip()
         verdict = self._check_question(text.strip())
         self.history.append({"role": "user", "content": content})
         self.images.extend(self.pending)
         self.pending.clear()
+        self.videos.extend(self.pending_videos)
+        self.pending_videos.clear()
         self.audios.extend(self.pending_audio)
         self.pending_audio.clear()
         stream = self._refuse(verdict) if verdict is not None else self._generate()
@@ -114,8 +131,9 @@ class ChatSession:
         if self.guard is None:
             return None
         messages = [*self.history, {"role": "user", "content": text}]
-        if self.pending:
-            verdict = self.guard.check_with_caption(messages, self._caption(self.pending))
+        seen = self.pending + [video[len(video) // 2] for video in self.pending_videos]  # a video: its middle frame
+        if seen:
+            verdict = self.guard.check_with_caption(messages, self._caption(seen))
         else:
             verdict = self.guard.check(messages, "user")
         return None if verdict.safe else verdict
@@ -136,6 +154,8 @@ class ChatSession:
         prompt = render_prompt(tokenizer, self._messages())
         input_ids = encode_prompt(tokenizer, prompt, self.loaded.expansions())
         media = {"image": torch.stack(self.images)} if self.images else {}
+        if self.videos:
+            media["video"] = torch.stack(self.videos)  # (n, F, 3, S, S)
         if self.audios:
             media["audio"] = torch.stack(self.audios)  # (n, n_mels + 1, F)
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))

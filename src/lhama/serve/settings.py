@@ -15,6 +15,8 @@ class ServeSettings:
     max_images: int = 4  # per request
     max_audio_bytes: int = 8 * 1024 * 1024  # one decoded audio file
     max_audio_items: int = 4  # input_audio parts per request (each costs an encoder pass)
+    max_video_bytes: int = 12 * 1024 * 1024  # one decoded video file (its base64 fits max_body_bytes)
+    max_videos: int = 1  # per request (each costs `frames` tower passes)
     max_tokens_cap: int = 1024  # the most max_tokens a request may ask for
     default_max_tokens: int = 256  # when the request gives none
     request_timeout_s: float = 120.0  # from queueing to the last token

@@ -8,7 +8,7 @@ from typing import Literal
 
 from lhama.data.collate import CollateConfig
 from lhama.data.dataset import DatasetConfig
-from lhama.model.config import AudioConfig, ImageConfig, LoraSettings
+from lhama.model.config import AudioConfig, ImageConfig, LoraSettings, VideoConfig
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class ModelSpec:
     lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
     vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
     image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
+    video: VideoConfig | None = None  # a video branch; added fresh if the model has none
     # An audio branch (Whisper encoder + projector): built with lm, or added to an init model
     # that has none. None: no audio branch (or the init model's own).
     audio: AudioConfig | None = None

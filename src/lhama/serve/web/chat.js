@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { model: null, history: [], images: [], audio: null, busy: false };
+const state = { model: null, history: [], images: [], videos: [], audio: null, busy: false };
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -37,8 +37,15 @@ function readAsDataUrl(file) {
 }
 
 async function addImage(file) {
-  if (!file || !file.type.startsWith("image/")) { showError("Esse arquivo não é uma imagem."); return; }
+  if (file && file.type.startsWith("video/")) return addVideo(file);
+  if (!file || !file.type.startsWith("image/")) { showError("Esse arquivo não é uma imagem nem um vídeo."); return; }
   state.images.push(await readAsDataUrl(file));
+  renderAttachments();
+}
+
+// Videos go whole to the server (a video_url part); it samples the frames.
+async function addVideo(file) {
+  state.videos.push({ name: file.name, url: await readAsDataUrl(file) });
   renderAttachments();
 }
 
@@ -59,6 +66,12 @@ function renderAttachments() {
     img.src = url;
     img.alt = "imagem anexada " + (i + 1);
     item.append(img, removeButton(() => state.images.splice(i, 1)));
+    box.append(item);
+  });
+  state.videos.forEach((video, i) => {
+    const item = document.createElement("span");
+    item.className = "anexo";
+    item.append("🎬 " + video.name, removeButton(() => state.videos.splice(i, 1)));
     box.append(item);
   });
   if (state.audio) {
@@ -98,6 +111,7 @@ function addBubble(role, text, images) {
 
 function userContent(text) {
   const parts = state.images.map((url) => ({ type: "image_url", image_url: { url } }));
+  state.videos.forEach((video) => parts.push({ type: "video_url", video_url: { url: video.url } }));
   if (state.audio) parts.push({ type: "input_audio", input_audio: { data: state.audio.data, format: state.audio.format } });
   if (parts.length === 0) return text;
   parts.push({ type: "text", text });
@@ -132,6 +146,7 @@ async function send(text) {
   addBubble("usuario", text, state.images);
   state.history.push({ role: "user", content });
   state.images = [];
+  state.videos = [];
   state.audio = null;
   renderAttachments();
   const bubble = addBubble("assistente escrevendo", "");
@@ -167,14 +182,14 @@ async function send(text) {
 async function onSubmit(event) {
   event.preventDefault();
   const text = $("pergunta").value.trim();
-  if (state.busy || (!text && state.images.length === 0)) return;
+  if (state.busy || (!text && state.images.length === 0 && state.videos.length === 0)) return;
   state.busy = true;
   $("enviar").disabled = true;
   showError("");
   $("pergunta").value = "";
   try {
     if (!state.model) await loadModel();
-    await send(text || "Descreva a imagem.");
+    await send(text || (state.videos.length ? "O que acontece no vídeo?" : "Descreva a imagem."));
   } catch (e) {
     showError("Erro: " + e.message);
   } finally {

@@ -1,0 +1,111 @@
+"""Does the shipped default model see? Held-out Tux Paint retrieval and captioning for the
+default and its ablations, in one run, on the same trials:
+
+1. ``lhama-default``: the shipped model (Gemma-3-270M + open-NSFW ResNet-50 + trained adapter);
+2. ``random tower``: the same model with the tower's weights re-drawn at random (seed 0) and
+   everything else unchanged (the projector and LoRA were trained on real features);
+3. ``LM alone``: the same model with the image left out of the prompt;
+4. ``Gemma base, no image``: the untuned base LM, text only.
+
+    python benchmarks/default_model.py --split data/tuxpaint/heldout.txt --out docs/results/default_model.json
+
+Prints a table (5-way retrieval top-1, chance 0.20; caption chrF/BLEU vs pt_BR), then the time
+to first token and decode speed of a one-shot ``lhama chat --image`` style request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
+from lhama.data.splits import read_file_list
+from lhama.eval.answer import load_pixels
+from lhama.eval.cache import PredictionCache
+from lhama.eval.caption import evaluate_captions, load_captions
+from lhama.eval.retrieval import evaluate_retrieval, make_trials
+from lhama.model.build import LoadedModel, load_model
+from lhama.model.generate import GenerationConfig, generate_ids
+from lhama.model.towers.resnet import ResNetTower
+from lhama.model.weights import prepare, resolve_model_dir
+
+
+def random_tower(loaded: LoadedModel) -> LoadedModel:
+    """Swap the tower for a freshly initialised one of the same shape (seed 0)."""
+    torch.manual_seed(0)
+    old = loaded.model.vision_tower
+    loaded.model.vision_tower = ResNetTower(old.config).to(next(old.parameters()).dtype).eval()
+    return loaded
+
+
+def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, work: Path) -> dict:
+    console = Console(stderr=True)
+    console.print(f"[bold]{name}[/]: retrieval ({len(trials)} trials) ...")
+    ret = evaluate_retrieval(loaded, trials, PredictionCache(work / f"{name}-ret.jsonl", {}), use_images)
+    console.print(f"[bold]{name}[/]: captions ({len(items)} images) ...")
+    cap = evaluate_captions(loaded, items, PredictionCache(work / f"{name}-cap.jsonl", {}), "pt", use_images=use_images)
+    return {"system": name, "retrieval_top1": ret.top1, "chrf": cap.chrf, "bleu": cap.bleu, "n": ret.n,
+            "examples": dict(list(cap.predictions.items())[:8])}
+
+
+def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32) -> dict:
+    """Time to first token (prefill incl. the tower) and decode tokens/s, greedy, 'Descreva a imagem.'."""
+    prompt = render_prompt(loaded.tokenizer, [{"role": "user", "content": "<image>\nDescreva a imagem."}])
+    ids = encode_prompt(loaded.tokenizer, prompt, loaded.expansions())
+    config = GenerationConfig(max_new_tokens=tokens, stop=stop_strings(loaded.tokenizer))
+    ttft, rates = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        media = {"image": load_pixels(loaded, image)[None]}
+        stream = generate_ids(loaded.model, ids, config, media)
+        next(stream)
+        first = time.perf_counter()
+        rest = sum(1 for _ in stream)
+        end = time.perf_counter()
+        ttft.append(first - start)
+        rates.append(rest / (end - first) if rest else float("nan"))
+    return {"prompt_tokens": len(ids), "ttft_s": statistics.median(ttft), "decode_tok_s": statistics.median(rates)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/tuxpaint_ptbr")
+    parser.add_argument("--split", default="data/tuxpaint/heldout.txt")
+    parser.add_argument("--model", default="lhama-default", help="the default, or a trained model directory")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    items = load_captions(args.data, "pt_BR", args.limit, read_file_list(Path(args.split)))
+    trials = make_trials(items, 5, args.seed)
+    model_dir = resolve_model_dir(args.model, args.model, auto_prepare=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        rows.append(run_system("lhama-default", load_model(model_dir), items, trials, True, work))
+        speed = chat_speed(load_model(model_dir), Path("examples/coruja.jpg"), args.repeats)
+        rows.append(run_system("random tower", random_tower(load_model(model_dir)), items, trials, True, work))
+        rows.append(run_system("LM alone (no image)", load_model(model_dir), items, trials, False, work))
+        rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
+    table = Table("system", "5-way retrieval top-1", "caption chrF", "BLEU", "images",
+                  title=f"held-out Tux Paint ({len(items)} images, {args.split}); chance 0.200")
+    for row in rows:
+        table.add_row(row["system"], f"{row['retrieval_top1']:.3f}", f"{row['chrf']:.1f}", f"{row['bleu']:.1f}", str(row["n"]))
+    Console().print(table)
+    Console().print(f"lhama chat --image speed: {speed}")
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
+                                       indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
