@@ -136,3 +136,20 @@ def test_text_only_model_grows_an_audio_branch(tmp_path: Path) -> None:
     add_audio_branch(loaded, AUDIO, tiny_whisper_encoder())
     save_model(loaded, tmp_path / "m")
     assert [b.name for b in load_model(tmp_path / "m").model.branches()] == ["audio"]
+
+
+def test_video_branch_grows_beside_the_audio_branch(tmp_path: Path) -> None:
+    from lhama.model.build import add_video_branch
+    from lhama.model.config import VideoConfig
+
+    loaded = tiny_audio_loaded(image=True)
+    trained = loaded.model.audio_projector
+    grown = add_video_branch(loaded, VideoConfig(frames=2, num_queries=4, qformer_heads=2))
+    assert [b.name for b in grown.model.branches()] == ["image", "video", "audio"]
+    assert grown.model.audio_projector is trained and grown.model.audio_tower is loaded.model.audio_tower
+    ids = torch.tensor([encode_prompt(grown.tokenizer, "<video>\n<audio>\nO que acontece?", grown.expansions())])
+    media = {"video": torch.randn(1, 2, 3, 32, 32), "audio": _packed(1.0)}
+    with torch.no_grad():
+        before = grown.model.eval()(ids, media=media).logits
+        after = load_model(save_model(grown, tmp_path / "m")).model(ids, media=media).logits
+    assert torch.equal(before, after)

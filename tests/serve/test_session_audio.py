@@ -39,3 +39,17 @@ def test_video_sound_track_is_attached_or_skipped(tmp_path: Path) -> None:
 def test_audio_for_a_model_without_audio_branch(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="has no audio branch"):
         ChatSession(tiny_loaded()).attach_audio(write_wav(tmp_path / "fala.wav"))
+
+
+def test_video_and_its_sound_track_in_one_question(tmp_path: Path) -> None:
+    from lhama.model.build import add_video_branch
+    from lhama.model.config import VideoConfig
+
+    loaded = add_video_branch(tiny_audio_loaded(image=True), VideoConfig(frames=2, num_queries=4, qformer_heads=2))
+    session = ChatSession(loaded, GenerationConfig(max_new_tokens=2), system_prompt="")
+    clip = _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True)
+    session.attach_video(clip)
+    assert session.attach_audio_track(clip)  # what `lhama chat --video` does
+    *_, done = session.ask("O que acontece?")
+    assert isinstance(done, Completion)
+    assert session.history[0]["content"] == "<video>\n<audio>\nO que acontece?"
