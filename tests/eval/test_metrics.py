@@ -92,3 +92,20 @@ def test_chrf_and_bleu():
     assert 0 < chrf(["Um sapo verde.", "Uma chaleira."], refs) < 100
     with pytest.raises(DataError):
         chrf(["só uma"], refs)
+
+
+def test_word_errors_hand_worked() -> None:
+    from lhama.eval.metrics import word_error_rate, word_errors, wer_words
+
+    assert wer_words("Um sapo, verde!") == ["um", "sapo", "verde"]
+    assert word_errors("um sapo verde", "um sapo verde") == 0
+    assert word_errors("um sapo verde", "um sapo") == 1  # deletion
+    assert word_errors("um sapo", "um sapo sapo verde") == 2  # insertions
+    assert word_errors("um sapo verde", "uma sapa verde") == 2  # substitutions
+    assert word_errors("Um Sapo.", "um sapo") == 0  # case and punctuation ignored
+    assert word_errors("é", "e") == 1  # accents are kept
+    assert word_error_rate(["um sapo verde", "uma casa"], ["um sapo", "uma casa azul grande"]) == 3 / 5
+    with pytest.raises(DataError):
+        word_error_rate(["um"], [])
+    with pytest.raises(DataError):
+        word_error_rate(["..."], ["x"])

@@ -59,7 +59,8 @@ def test_lhama_home_honours_env_and_defaults_to_cache(monkeypatch: pytest.Monkey
 def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
     statuses = {s.source.name: s for s in list_models()}
-    assert set(statuses) == {"gemma-3-270m", SMOL, "open-nsfw-resnet50", "lhama-default"}
+    assert set(statuses) == {"gemma-3-270m", SMOL, "open-nsfw-resnet50", "lhama-default", "whisper-base"}
+    assert statuses["whisper-base"].source.kind == "audio-tower"
     assert statuses["open-nsfw-resnet50"].source.kind == "vision-tower"
     default = statuses["lhama-default"]
     assert default.source.kind == "composed" and default.installed and not default.prepared

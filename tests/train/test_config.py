@@ -49,5 +49,5 @@ def test_trainable_patterns_follow_the_stage() -> None:
 
 
 def test_unknown_recipe_lists_presets() -> None:
-    with pytest.raises(ConfigError, match="presets: default-stage1, default-stage2, stage1-tuxpaint, stage1-video, stage2-lora"):
+    with pytest.raises(ConfigError, match="presets: default-stage1, default-stage2, stage1-audio, stage1-tuxpaint, stage1-video, stage2-lora"):
         find_recipe("nope")

@@ -18,6 +18,7 @@ from lhama.serve.session import ChatSession
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question
           /video PATH  attach a video (mp4, mkv, webm...) to the next question
+          /audio PATH  attach an audio file (wav, flac, ogg, mp3...) to the next question
           /reset       start a new conversation
           /help        show this help
           /exit        leave (or Ctrl-D)
@@ -28,7 +29,8 @@ def chat(
     prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL,
     image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None,
-    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. Needs a model with a video branch.")] = None,
+    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. Needs a model with a video branch; with an audio branch its sound track is heard too.")] = None,
+    audio: Annotated[Optional[list[Path]], typer.Option("--audio", "-a", help="An audio file to ask about: wav, flac, ogg, mp3, m4a, or a video's sound track (first window only; repeat for several). Needs a model with an audio branch.")] = None,
     system: Annotated[Optional[str], typer.Option(help="System prompt. Default: answer in Brazilian Portuguese. Pass '' for none.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens to generate per answer.")] = 256,
     temperature: Annotated[float, typer.Option(help="0 = greedy (deterministic); higher = more varied.")] = 0.0,
@@ -49,6 +51,8 @@ def chat(
 
       lhama chat --model runs/stage1-video/model --video clip.mp4 "O que acontece no vídeo?"
 
+      lhama chat --model runs/stage1-audio/model --audio fala.wav "O que foi dito?"
+
       lhama chat            (interactive; type /help inside)
     """
     generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop)
@@ -59,6 +63,9 @@ def chat(
         session.attach_image(path)
     for path in video or []:
         session.attach_video(path)
+        session.attach_audio_track(path)  # Video-LLaMA: the sound track feeds the audio branch (if any)
+    for path in audio or []:
+        session.attach_audio(path)
     if prompt is not None:
         _answer(session, prompt, err)
         return
@@ -127,8 +134,8 @@ def _command(session: ChatSession, line: str, err: Console) -> bool:
     elif command == "/reset":
         session.reset()
         err.print("[dim]new conversation[/]")
-    elif command in ("/image", "/video"):
-        attach = session.attach_image if command == "/image" else session.attach_video
+    elif command in ("/image", "/video", "/audio"):
+        attach = {"/image": session.attach_image, "/video": session.attach_video, "/audio": session.attach_audio}[command]
         try:
             attach(Path(argument.strip()).expanduser())
             err.print(f"[dim]attached {argument.strip()}; now ask about it[/]")

@@ -23,6 +23,7 @@ from rich.text import Text
 from lhama.config import from_dict
 from lhama.data.mixture import MixConfig, build_mix, pipeline_translator
 from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
+from lhama.errors import ConfigError
 
 app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
 
@@ -107,6 +108,39 @@ def _print_summary(s: TranslateSummary) -> None:
     console.print(f"output: {s.output}   rejected: {s.rejected_file}{report}")
 
 
+DEFAULT_SENTENCES = [Path("../shared/data/tuxpaint_ptbr/captions.tsv"),
+                     Path("../shared/data/admire_pt/a_pt_train_targets.tsv"),
+                     Path("../shared/data/admire_pt/a_pt_dev_targets.tsv")]
+
+
+@app.command()
+def speech(
+    out_dir: Annotated[Path, typer.Argument(help="Where to write audio/*.wav, train.jsonl and heldout.jsonl.")],
+    source: Annotated[list[Path] | None, typer.Option(help="TSV with a pt_BR or sentence column (repeatable). Default: the Tux Paint captions and the AdMIRe pt sentences in ../shared.")] = None,
+    voice: Annotated[str, typer.Option(help="espeak-ng voice.")] = "pt-br",
+    speed: Annotated[int, typer.Option(help="Speaking rate in words per minute.")] = 160,
+    heldout: Annotated[float, typer.Option(help="Share of distinct sentences held out (never trained on), chosen by a hash of the sentence.")] = 0.15,
+) -> None:
+    """Speak real pt-BR sentences with espeak-ng: audio-text pairs for the audio stage 1.
+
+    Each record asks "<audio> O que foi dito?" and answers with the sentence. Running it again
+    reuses the wav files that exist. Needs Debian's espeak-ng (apt-get install -y espeak-ng).
+
+    Example: lhama data speech runs/speech-ptbr --heldout 0.15
+    """
+    from lhama.data.speech import SpeechConfig, build_speech_set, read_sentences
+
+    try:
+        config = SpeechConfig(voice=voice, speed=speed, heldout_fraction=heldout)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sentences = read_sentences(source or DEFAULT_SENTENCES)
+    bar = _progress_bar()
+    task = bar.add_task("speaking", total=len(sentences))
+    with bar:
+        summary = build_speech_set(sentences, out_dir, config, lambda done, total: bar.update(task, completed=done))
+    Console().print(f"{summary.train} train + {summary.heldout} held-out records in {out_dir} "
+                    f"({summary.synthesized} wav files written, the rest reused)")
 @app.command("default-mix")
 def default_mix(
     output: Annotated[Path, typer.Argument(help="Folder for stage1.jsonl, stage2.jsonl, heldout.jsonl, summary.json.")] = Path("runs/default-mix"),

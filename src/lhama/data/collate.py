@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from lhama.data.audio import AudioSpec, audio_features
 from lhama.data.conversation import IGNORE_INDEX, TranscriptTemplate, encode_supervised, render_conversation
 from lhama.data.dataset import Sample
 from lhama.data.media import ImageSpec, image_to_tensor, load_image
@@ -31,6 +32,7 @@ class Encoded:
     labels: torch.Tensor  # (T,) int64, IGNORE_INDEX where unsupervised
     image: Any = None  # image path, or None
     video: Any = None  # video path, or None
+    audio: Any = None  # audio file path, or None
 
     @property
     def supervised(self) -> int:
@@ -42,7 +44,7 @@ class Batch:
     input_ids: torch.Tensor  # (B, T)
     attention_mask: torch.Tensor  # (B, T), 1 for real tokens
     labels: torch.Tensor  # (B, T)
-    media: dict[str, torch.Tensor] = field(default_factory=dict)  # "image" -> (n, 3, S, S), "video" -> (n, F, 3, S, S)
+    media: dict[str, torch.Tensor] = field(default_factory=dict)  # "image" -> (n, 3, S, S), "video" -> (n, F, 3, S, S), "audio" -> (n, M + 1, F)
 
     def to(self, device: torch.device | str) -> "Batch":
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
@@ -70,9 +72,11 @@ class Collator:
     """Tokenises samples for one model and stacks them into :class:`Batch` es."""
 
     def __init__(self, tokenizer: Any, expansions: Mapping[int, int], image_spec: ImageSpec | None,
-                 config: CollateConfig, default_system: str = "", *, video_frames: int | None = None) -> None:
+                 config: CollateConfig, default_system: str = "", *, video_frames: int | None = None,
+                 audio_spec: AudioSpec | None = None) -> None:
         self.tokenizer = tokenizer
         self.video_frames = video_frames  # frames per video (the model's video.frames); None: no video branch
+        self.audio_spec = audio_spec  # the model's log-mel features; None: no audio branch
         self.expansions = dict(expansions)
         self.image_spec = image_spec
         self.config = config
@@ -92,7 +96,7 @@ class Collator:
         except DataError as exc:
             raise DataError(f"sample {sample.id}: {exc}") from None
         ids, labels = self._truncate(sample, ids, labels)
-        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, video=sample.video)
+        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, video=sample.video, audio=sample.audio)
         if encoded.supervised == 0:
             raise DataError(
                 f"sample {sample.id} has no supervised token after tokenisation (all labels masked); "
@@ -123,7 +127,15 @@ class Collator:
         videos = [item.video for item in items if item.video is not None]
         if videos:
             media["video"] = self._videos(videos)
+        sounds = [item.audio for item in items if item.audio is not None]
+        if sounds:
+            media["audio"] = self._audio(sounds)
         return Batch(input_ids, mask, labels, media)
+
+    def _audio(self, paths: list[Any]) -> torch.Tensor:
+        if self.audio_spec is None:
+            raise DataError(f"sample audio {paths[0]} given, but the model has no audio branch")
+        return torch.stack([audio_features(p, self.audio_spec) for p in paths])  # (n, M + 1, F)
 
     def _images(self, paths: list[Any]) -> torch.Tensor:
         if self.image_spec is None:

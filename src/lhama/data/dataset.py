@@ -46,6 +46,7 @@ class Sample:
     messages: tuple[dict[str, str], ...]  # {"role": "user" | "assistant" | "system", "content"}
     image: Path | None = None
     video: Path | None = None  # a record's "video" field (both formats); "<video>" marks it in the text
+    audio: Path | None = None  # a sound file (wav, flac, ogg, mp3...) for the <audio> placeholder
 
 
 @dataclass
@@ -144,7 +145,8 @@ def _to_sample(record: Any, record_id: str, config: DatasetConfig, image_dir: Pa
     image = _check_image(image_dir / image_name) if image_name else None
     if image is None and any("<image>" in m["content"] for m in messages):
         raise DataError("malformed record: <image> in the text but no image field")
-    return Sample(record_id, messages, image, video=_video(record, messages, image_dir))
+    return Sample(record_id, messages, image, video=_video(record, messages, image_dir),
+                  audio=_audio_path(record, messages, image_dir))
 
 
 def _video(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:
@@ -163,6 +165,20 @@ def _video(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) 
         check_video(path)  # the header only; frames are decoded when batched
     except DataError as exc:
         raise DataError(f"video unreadable: {exc}") from None
+    return path
+
+
+def _audio_path(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:
+    """The record's ``audio`` file (relative to the media folder); existence is checked here,
+    decoding (and its errors, by name) happens when the batch is built."""
+    name = record.get("audio")
+    if not name:
+        if any("<audio>" in m["content"] for m in messages):
+            raise DataError("malformed record: <audio> in the text but no audio field")
+        return None
+    path = media_dir / str(name)
+    if not path.is_file():
+        raise DataError(f"audio not found: {path}")
     return path
 
 

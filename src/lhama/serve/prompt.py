@@ -1,8 +1,8 @@
 """An OpenAI chat request -> what the engine runs: messages with media placeholders, the
 encoded prompt, decoded image tensors, and the generation settings.
 
-Content parts become text in order; each image (video) part becomes the model's ``<image>``
-(``<video>``) placeholder on its own line. Errors name the request field (``messages[1].content[0]...``).
+Content parts become text in order; each image (video, input_audio) part becomes the model's
+``<image>`` (``<video>``, ``<audio>``) placeholder on its own line. Errors name the request field (``messages[1].content[0]...``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from lhama.model.build import LoadedModel
 from lhama.model.generate import GenerationConfig
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.serve.media import decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
+from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, VideoPart
 from lhama.serve.settings import ServeSettings
 
@@ -42,7 +42,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     if request.model != target.model_id:
         raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
                             "model", "model_not_found")
-    media: dict[str, list[torch.Tensor]] = {"image": [], "video": []}
+    media: dict[str, list[torch.Tensor]] = {"image": [], "video": [], "audio": []}
     messages = [_message(m, i, target, media) for i, m in enumerate(request.messages)]
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
@@ -95,7 +95,10 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
             media["video"].append(_video(part, field, target, len(media["video"])))
             pieces.append(target.loaded.config.video.placeholder)
         elif isinstance(part, AudioPart):
-            _audio(part, field, target)
+            if role != "user":
+                raise RequestError("audio is only allowed in user messages", field, "invalid_value")
+            media["audio"].append(_audio(part, field, target, len(media["audio"])))
+            pieces.append(target.loaded.config.audio.placeholder)
         else:
             pieces.append(part.text)
     return {"role": role, "content": "\n".join(pieces)}
@@ -126,12 +129,18 @@ def _video(part: VideoPart, field: str, target: Target, count: int) -> torch.Ten
     return video_tensor(data, url_field, loaded.image_spec, loaded.config.video.frames)
 
 
-def _audio(part: AudioPart, field: str, target: Target) -> None:
-    """Audio needs a model with an audio branch; none exists yet, so every audio part is refused
-    after its data is checked (so a client learns about bad base64 first)."""
-    decode_base64(part.input_audio.data, f"{field}.input_audio.data", target.settings.max_audio_bytes)
-    raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
-                       field, "model_not_multimodal")
+def _audio(part: AudioPart, field: str, target: Target, count: int) -> torch.Tensor:
+    """Base64 is checked first (so a client learns about bad data first), then the model's
+    audio branch, the per-request limit and the audio itself (corrupt, empty, silent: 400)."""
+    settings = target.settings
+    data = decode_base64(part.input_audio.data, f"{field}.input_audio.data", settings.max_audio_bytes)
+    if target.loaded.config.audio is None:
+        raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
+                           field, "model_not_multimodal")
+    if count >= settings.max_audio_items:
+        raise RequestError(f"too many audio parts: this server accepts at most {settings.max_audio_items} per request",
+                           field, "too_many_audio")
+    return audio_tensor(data, f"{field}.input_audio.data", target.loaded.audio_spec)
 
 
 def _check_length(prompt_tokens: int, new_tokens: int, loaded: LoadedModel) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from lhama.data.audio import audio_features, load_audio_track, log_mel
 from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.data.video import video_to_tensor
@@ -31,6 +32,8 @@ class ChatSession:
     pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     videos: list[torch.Tensor] = field(default_factory=list)  # every video (F, 3, S, S), in history order
     pending_videos: list[torch.Tensor] = field(default_factory=list)
+    audios: list[torch.Tensor] = field(default_factory=list)  # every audio item (n_mels + 1, F), in history order
+    pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
 
     def attach_image(self, path: str | Path) -> None:
@@ -54,13 +57,45 @@ class ChatSession:
             )
         self.pending_videos.append(video_to_tensor(path, video_config.frames, self.loaded.image_spec))
 
+    def attach_audio(self, path: str | Path) -> None:
+        """Decode an audio file now (so errors show at once) for the next question.
+
+        Raises:
+            ModelError: the model has no audio branch. DataError: unreadable, empty or silent audio.
+        """
+        if self.loaded.config.audio is None:
+            raise ModelError(
+                f"the model {self.loaded.name or ''} has no audio branch, so it cannot hear audio; pass "
+                "--model DIR with a lhama model directory that has one (see `lhama train --config stage1-audio`)"
+            )
+        self.pending_audio.append(audio_features(path, self.loaded.audio_spec))
+
+    def attach_audio_track(self, path: str | Path) -> bool:
+        """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
+        audio branch. Skipped (False) when the model has no audio branch or the video has no
+        sound track or a silent one; True when attached.
+
+        Raises:
+            DataError: the file cannot be read.
+        """
+        if self.loaded.config.audio is None:
+            return False
+        spec = self.loaded.audio_spec
+        samples = load_audio_track(path, max_seconds=spec.seconds)
+        if samples is None:
+            return False
+        self.pending_audio.append(log_mel(samples, spec))
+        return True
+
     def reset(self) -> None:
-        """Forget the conversation and any attached images and videos."""
+        """Forget the conversation and any attached images, videos and audio."""
         self.history.clear()
         self.images.clear()
         self.pending.clear()
         self.videos.clear()
         self.pending_videos.clear()
+        self.audios.clear()
+        self.pending_audio.clear()
 
     def ask(self, text: str) -> Iterator[str | Completion]:
         """Add a user turn and stream the answer: text deltas, then a :class:`Completion`.
@@ -71,13 +106,16 @@ class ChatSession:
         """
         placeholders = self.loaded.config.placeholders
         content = "".join(f"{placeholders['image']}\n" for _ in self.pending)
-        content += "".join(f"{placeholders['video']}\n" for _ in self.pending_videos) + text.strip()
+        content += "".join(f"{placeholders['video']}\n" for _ in self.pending_videos)
+        content += "".join(f"{placeholders['audio']}\n" for _ in self.pending_audio) + text.strip()
         verdict = self._check_question(text.strip())
         self.history.append({"role": "user", "content": content})
         self.images.extend(self.pending)
         self.pending.clear()
         self.videos.extend(self.pending_videos)
         self.pending_videos.clear()
+        self.audios.extend(self.pending_audio)
+        self.pending_audio.clear()
         stream = self._refuse(verdict) if verdict is not None else self._generate()
         answer: list[str] = []
         try:
@@ -118,6 +156,8 @@ class ChatSession:
         media = {"image": torch.stack(self.images)} if self.images else {}
         if self.videos:
             media["video"] = torch.stack(self.videos)  # (n, F, 3, S, S)
+        if self.audios:
+            media["audio"] = torch.stack(self.audios)  # (n, n_mels + 1, F)
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
         stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None)
         if self.guard is None:

@@ -14,6 +14,7 @@ class ServeSettings:
     max_image_pixels: int = 25_000_000  # width x height before decoding (50 Mpx photos are refused)
     max_images: int = 4  # per request
     max_audio_bytes: int = 8 * 1024 * 1024  # one decoded audio file
+    max_audio_items: int = 4  # input_audio parts per request (each costs an encoder pass)
     max_video_bytes: int = 12 * 1024 * 1024  # one decoded video file (its base64 fits max_body_bytes)
     max_videos: int = 1  # per request (each costs `frames` tower passes)
     max_tokens_cap: int = 1024  # the most max_tokens a request may ask for

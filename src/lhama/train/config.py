@@ -8,7 +8,7 @@ from typing import Literal
 
 from lhama.data.collate import CollateConfig
 from lhama.data.dataset import DatasetConfig
-from lhama.model.config import ImageConfig, LoraSettings, VideoConfig
+from lhama.model.config import AudioConfig, ImageConfig, LoraSettings, VideoConfig
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class ModelSpec:
     vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
     image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
     video: VideoConfig | None = None  # a video branch; added fresh if the model has none
+    # An audio branch (Whisper encoder + projector): built with lm, or added to an init model
+    # that has none. None: no audio branch (or the init model's own).
+    audio: AudioConfig | None = None
     lora: LoraSettings | None = None  # stage 2: LoRA on the decoder; None there means full fine-tuning
     gradient_checkpointing: bool = False  # trade compute for activation memory
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # frozen weights; trained ones stay fp32

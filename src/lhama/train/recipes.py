@@ -125,18 +125,22 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
     dtype = DTYPES[spec.dtype]
     if spec.init:
         loaded = build.load_model(spec.init, dtype)
-        grow = spec.video is not None and loaded.config.video is None
-        return build.add_video_branch(loaded, spec.video) if grow else loaded
+        if spec.video is not None and loaded.config.video is None:
+            loaded = build.add_video_branch(loaded, spec.video)
+        if spec.audio is not None and loaded.config.audio is None:  # grow an audio branch
+            build.add_audio_branch(loaded, spec.audio)
+        return loaded
     lm_dir = resolve_model_dir(spec.lm, spec.lm)
     vision_dir = resolve_model_dir(spec.vision, spec.vision) if spec.vision else None
-    config = LhamaConfig(image=spec.image if spec.vision else None, video=spec.video if spec.vision else None)
+    config = LhamaConfig(image=spec.image if spec.vision else None, video=spec.video if spec.vision else None,
+                         audio=spec.audio)
     return build.build_model(lm_dir, vision_dir, config, dtype)
 
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
     video = loaded.config.video
     collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.image_spec, cfg.collate, loaded.config.system_prompt,
-                        video_frames=video.frames if video else None)
+                        video_frames=video.frames if video else None, audio_spec=loaded.audio_spec)
     train_samples, eval_samples = _samples(cfg, say)
     train_items, eval_items = _encode(collator, train_samples), _encode(collator, eval_samples)
     model = loaded.model.to(info.device)

@@ -1,0 +1,55 @@
+"""ChatSession with audio: attached files and a video's sound track reach the audio branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lhama.errors import DataError, ModelError
+from lhama.model.generate import Completion, GenerationConfig
+from lhama.serve.session import ChatSession
+from tests.audio_fixtures import tiny_audio_loaded, write_wav
+from tests.conftest import tiny_loaded
+from tests.data.test_audio import _encode
+
+
+def test_audio_question_puts_the_placeholder_and_features_in_order(tmp_path: Path) -> None:
+    session = ChatSession(tiny_audio_loaded(image=False), GenerationConfig(max_new_tokens=3), system_prompt="")
+    session.attach_audio(write_wav(tmp_path / "fala.wav"))
+    *_, done = session.ask("O que foi dito?")
+    assert isinstance(done, Completion)
+    assert session.history[0]["content"] == "<audio>\nO que foi dito?"
+    assert len(session.audios) == 1 and session.audios[0].shape == (81, 200) and not session.pending_audio
+    session.reset()
+    assert not session.audios and not session.history
+
+
+def test_video_sound_track_is_attached_or_skipped(tmp_path: Path) -> None:
+    session = ChatSession(tiny_audio_loaded(image=False))
+    assert session.attach_audio_track(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
+    assert not session.attach_audio_track(_encode(tmp_path / "mudo.mp4", "aac", 1.0, video=True, audio=False))
+    assert len(session.pending_audio) == 1
+    assert not ChatSession(tiny_loaded()).attach_audio_track(tmp_path / "clipe.mp4")  # no audio branch: skipped
+    (tmp_path / "quebrado.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42garbage")
+    with pytest.raises(DataError, match="quebrado.mp4"):
+        session.attach_audio_track(tmp_path / "quebrado.mp4")
+
+
+def test_audio_for_a_model_without_audio_branch(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="has no audio branch"):
+        ChatSession(tiny_loaded()).attach_audio(write_wav(tmp_path / "fala.wav"))
+
+
+def test_video_and_its_sound_track_in_one_question(tmp_path: Path) -> None:
+    from lhama.model.build import add_video_branch
+    from lhama.model.config import VideoConfig
+
+    loaded = add_video_branch(tiny_audio_loaded(image=True), VideoConfig(frames=2, num_queries=4, qformer_heads=2))
+    session = ChatSession(loaded, GenerationConfig(max_new_tokens=2), system_prompt="")
+    clip = _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True)
+    session.attach_video(clip)
+    assert session.attach_audio_track(clip)  # what `lhama chat --video` does
+    *_, done = session.ask("O que acontece?")
+    assert isinstance(done, Completion)
+    assert session.history[0]["content"] == "<video>\n<audio>\nO que acontece?"
