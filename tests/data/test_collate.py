@@ -67,11 +67,12 @@ def test_transcript_fallback_labels_exactly_the_assistant_turns() -> None:
     tok = _tokenizer(chat_template=False)
     rendered = render_conversation(tok, MESSAGES)  # no chat template -> the Portuguese transcript
     assert rendered.text.startswith("Seja breve.\n\nUsuário: <image> Descreva a imagem.\nAssistente: Um gato")
-    assert [rendered.text[a:b] for a, b in rendered.assistant_spans] == [" Um gato preto.\n", " Brasília.\n"]
+    assert [rendered.text[a:b] for a, b in rendered.assistant_spans] == [" Um gato preto.</s>\n", " Brasília.</s>\n"]
     ids, labels = encode_supervised(tok, rendered)
     runs, before = _runs(tok, ids, labels)
-    # "\n" is <unk> in the tiny vocabulary: the closing newline is supervised, "Usuário:" is not.
-    assert runs == [["▁U", "m", "▁", "gato", "▁p", "re", "to", ".", "<unk>"], ["▁Bras", "í", "lia.", "<unk>"]]
+    # The end-of-sequence token (how generation stops) and the newline ("\n" is <unk> in the tiny
+    # vocabulary) are supervised; "Usuário:" is not.
+    assert runs == [["▁U", "m", "▁", "gato", "▁p", "re", "to", ".", "</s>", "▁", "<unk>"], ["▁Bras", "í", "lia.", "</s>", "▁", "<unk>"]]
     assert before == [":", ":"]  # "Assistente:" stays unsupervised
     assert render_conversation(tok, MESSAGES, TRANSCRIPT_PT) == rendered
 

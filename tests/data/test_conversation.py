@@ -19,7 +19,7 @@ def test_transcript_fallback_for_base_models() -> None:
     assert not tok.chat_template
     prompt = render_prompt(tok, MESSAGES)
     assert prompt == (
-        "Responda em português.\n\nUsuário: Olá!\nAssistente: Olá, como posso ajudar?\n"
+        "Responda em português.\n\nUsuário: Olá!\nAssistente: Olá, como posso ajudar?</s>\n"
         "Usuário: Qual é a capital do Brasil?\nAssistente:"
     )
     assert stop_strings(tok) == TRANSCRIPT_PT.stop

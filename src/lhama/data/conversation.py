@@ -47,8 +47,8 @@ def render_prompt(tokenizer: Any, messages: Sequence[Message], template: Transcr
     if template is None and getattr(tokenizer, "chat_template", None):
         return _apply_chat_template(tokenizer, messages)
     template = template or TRANSCRIPT_PT
-    parts = [getattr(template, m["role"]).format(content=m["content"].strip()) for m in messages]
-    return "".join(parts) + template.generation_prompt
+    eos = _eos_text(tokenizer)
+    return "".join(_transcript_turn(template, m, eos) for m in messages) + template.generation_prompt
 
 
 def stop_strings(tokenizer: Any, template: TranscriptTemplate | None = None) -> tuple[str, ...]:
@@ -108,7 +108,7 @@ def render_conversation(
         raise DataError("the conversation starts with an assistant turn; it must start with a user turn")
     if template is None and getattr(tokenizer, "chat_template", None):
         return _render_with_chat_template(tokenizer, messages)
-    return _render_transcript(messages, template or TRANSCRIPT_PT)
+    return _render_transcript(messages, template or TRANSCRIPT_PT, _eos_text(tokenizer))
 
 
 def _render_with_chat_template(tokenizer: Any, messages: Sequence[Message]) -> RenderedConversation:
@@ -128,16 +128,28 @@ def _render_with_chat_template(tokenizer: Any, messages: Sequence[Message]) -> R
     return RenderedConversation(full, tuple(spans))
 
 
-def _render_transcript(messages: Sequence[Message], template: TranscriptTemplate) -> RenderedConversation:
+def _render_transcript(messages: Sequence[Message], template: TranscriptTemplate, eos: str = "") -> RenderedConversation:
     if not template.assistant.startswith(template.generation_prompt):
         raise DataError("the transcript template's assistant line must start with its generation prompt")
     text, spans = "", []
     for message in messages:
-        turn = getattr(template, message["role"]).format(content=message["content"].strip())
+        turn = _transcript_turn(template, message, eos)
         if message["role"] == "assistant":
             spans.append((len(text) + len(template.generation_prompt), len(text) + len(turn)))
         text += turn
     return RenderedConversation(text, tuple(spans))
+
+
+def _transcript_turn(template: TranscriptTemplate, message: Message, eos: str) -> str:
+    """One transcript line. An assistant answer ends with the tokenizer's end-of-sequence token:
+    trained on, it is how a base model learns to stop after its last turn (nothing follows that
+    turn, so the ``stop`` strings alone never teach it)."""
+    content = message["content"].strip() + (eos if message["role"] == "assistant" else "")
+    return getattr(template, message["role"]).format(content=content)
+
+
+def _eos_text(tokenizer: Any) -> str:
+    return str(getattr(tokenizer, "eos_token", None) or "")
 
 
 def encode_supervised(
