@@ -46,14 +46,34 @@ def random_tower(loaded: LoadedModel) -> LoadedModel:
     return loaded
 
 
-def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, work: Path) -> dict:
+def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, work: Path, captions: bool = True) -> dict:
     console = Console(stderr=True)
     console.print(f"[bold]{name}[/]: retrieval ({len(trials)} trials) ...")
     ret = evaluate_retrieval(loaded, trials, PredictionCache(work / f"{name}-ret.jsonl", {}), use_images)
-    console.print(f"[bold]{name}[/]: captions ({len(items)} images) ...")
-    cap = evaluate_captions(loaded, items, PredictionCache(work / f"{name}-cap.jsonl", {}), "pt", use_images=use_images)
-    return {"system": name, "retrieval_top1": ret.top1, "chrf": cap.chrf, "bleu": cap.bleu, "n": ret.n,
-            "examples": dict(list(cap.predictions.items())[:8])}
+    row = {"system": name, "retrieval_top1": ret.top1, "chrf": float("nan"), "bleu": float("nan"), "n": ret.n}
+    if captions:
+        console.print(f"[bold]{name}[/]: captions ({len(items)} images) ...")
+        cap = evaluate_captions(loaded, items, PredictionCache(work / f"{name}-cap.jsonl", {}), "pt", use_images=use_images)
+        row |= {"chrf": cap.chrf, "bleu": cap.bleu, "examples": dict(list(cap.predictions.items())[:8])}
+    return row
+
+
+def pmi_top1(work: Path, with_image: str, without_image: str) -> float:
+    """Top-1 when each caption is scored by log P(c | image) - log P(c | no image): how much the
+    image moves the likelihood, with the caption's own prior taken out (a diagnostic)."""
+    def scores(name: str) -> dict[str, dict[str, float]]:
+        rows = [json.loads(line) for line in (work / f"{name}-ret.jsonl").read_text().splitlines()[1:]]
+        return {r["item"]: dict(zip(r["candidates"], r["scores"])) for r in rows}
+
+    seen, blind = scores(with_image), scores(without_image)
+    hits = 0
+    for item, by_caption in seen.items():
+        pmi = {c: v - blind[item][c] for c, v in by_caption.items()}
+        hits += max(pmi, key=pmi.get) == _own[item]
+    return hits / len(seen)
+
+
+_own: dict[str, str] = {}
 
 
 def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32) -> dict:
@@ -84,26 +104,32 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--retrieval-only", action="store_true", help="skip captions, speed and Gemma base")
     args = parser.parse_args()
     items = load_captions(args.data, "pt_BR", args.limit, read_file_list(Path(args.split)))
     trials = make_trials(items, 5, args.seed)
+    _own.update({t.item.file: t.item.reference for t in trials})
     model_dir = resolve_model_dir(args.model, args.model, auto_prepare=True)
-    rows = []
+    rows, speed, full = [], None, not args.retrieval_only
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows.append(run_system("lhama-default", load_model(model_dir), items, trials, True, work))
-        speed = chat_speed(load_model(model_dir), Path("examples/coruja.jpg"), args.repeats)
-        rows.append(run_system("random tower", random_tower(load_model(model_dir)), items, trials, True, work))
-        rows.append(run_system("LM alone (no image)", load_model(model_dir), items, trials, False, work))
-        rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
+        rows.append(run_system("lhama-default", load_model(model_dir), items, trials, True, work, full))
+        if full:
+            speed = chat_speed(load_model(model_dir), Path("examples/coruja.jpg"), args.repeats)
+        rows.append(run_system("random tower", random_tower(load_model(model_dir)), items, trials, True, work, full))
+        rows.append(run_system("LM alone (no image)", load_model(model_dir), items, trials, False, work, full))
+        if full:
+            rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
+        pmi = {name: pmi_top1(work, name, "LM alone (no image)") for name in ("lhama-default", "random tower")}
     table = Table("system", "5-way retrieval top-1", "caption chrF", "BLEU", "images",
                   title=f"held-out Tux Paint ({len(items)} images, {args.split}); chance 0.200")
     for row in rows:
         table.add_row(row["system"], f"{row['retrieval_top1']:.3f}", f"{row['chrf']:.1f}", f"{row['bleu']:.1f}", str(row["n"]))
     Console().print(table)
+    Console().print(f"image-minus-no-image (PMI) retrieval top-1: {pmi}")
     Console().print(f"lhama chat --image speed: {speed}")
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
+        args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
                                        indent=1, ensure_ascii=False) + "\n")
 
 
