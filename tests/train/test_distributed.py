@@ -37,11 +37,13 @@ def test_two_processes_match_one(tiny_model_dir: Path, caption_file: Path, tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert len(one) == len(two) == 3
-    assert two == pytest.approx(one, abs=1e-6)
+    # Same arithmetic up to the order of float32 reductions (2 processes x 2 vs 1 x 4, and thread
+    # counts); Adam's normalisation lets those 1e-7 differences grow to ~1e-6 within 3 steps.
+    assert two == pytest.approx(one, rel=1e-5)
     assert one[0] != pytest.approx(one[-1], abs=1e-3)  # it did train
     accumulated = overrides(tiny_model_dir, caption_file, tmp_path / "acc", *common, "micro_batch_size=1", "grad_accum=4")
     run(load(TrainConfig, None, accumulated), echo=lambda _: None)
-    assert _losses(tmp_path / "acc") == pytest.approx(one, abs=1e-6)  # 4 x 1 accumulated == 1 x 4
+    assert _losses(tmp_path / "acc") == pytest.approx(one, rel=1e-5)  # 4 x 1 accumulated == 1 x 4
 
 
 def _empty_yaml(tmp_path: Path) -> Path:
