@@ -58,7 +58,7 @@ def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, 
     return row
 
 
-def pmi_top1(work: Path, with_image: str, without_image: str) -> float:
+def pmi_top1(work: Path, with_image: str, without_image: str, own: dict[str, str]) -> float:
     """Top-1 when each caption is scored by log P(c | image) - log P(c | no image): how much the
     image moves the likelihood, with the caption's own prior taken out (a diagnostic)."""
     def scores(name: str) -> dict[str, dict[str, float]]:
@@ -69,11 +69,9 @@ def pmi_top1(work: Path, with_image: str, without_image: str) -> float:
     hits = 0
     for item, by_caption in seen.items():
         pmi = {c: v - blind[item][c] for c, v in by_caption.items()}
-        hits += max(pmi, key=pmi.get) == _own[item]
+        hits += max(pmi, key=pmi.get) == own[item]
     return hits / len(seen)
 
-
-_own: dict[str, str] = {}
 
 
 def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32) -> dict:
@@ -108,7 +106,6 @@ def main() -> None:
     args = parser.parse_args()
     items = load_captions(args.data, "pt_BR", args.limit, read_file_list(Path(args.split)))
     trials = make_trials(items, 5, args.seed)
-    _own.update({t.item.file: t.item.reference for t in trials})
     model_dir = resolve_model_dir(args.model, args.model, auto_prepare=True)
     rows, speed, full = [], None, not args.retrieval_only
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +117,7 @@ def main() -> None:
         rows.append(run_system("LM alone (no image)", load_model(model_dir), items, trials, False, work, full))
         if full:
             rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
-        pmi = {name: pmi_top1(work, name, "LM alone (no image)") for name in ("lhama-default", "random tower")}
+        pmi = {name: pmi_top1(work, name, "LM alone (no image)", {t.item.file: t.item.reference for t in trials}) for name in ("lhama-default", "random tower")}
     table = Table("system", "5-way retrieval top-1", "caption chrF", "BLEU", "images",
                   title=f"held-out Tux Paint ({len(items)} images, {args.split}); chance 0.200")
     for row in rows:

@@ -3,13 +3,14 @@ Every module that writes a finished file goes through here."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextmanager
@@ -50,3 +51,15 @@ def atomic_write_text(target: str | Path, text: str) -> Path:
     with atomic_open(target) as handle:
         handle.write(text)
     return Path(target)
+
+
+def write_jsonl(target: str | Path, records: Iterable[Any]) -> None:
+    """One JSON object per line, written atomically (UTF-8, non-ASCII kept readable)."""
+    with atomic_open(target, "w") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[Any]:
+    """Every non-blank line of a JSONL file, parsed."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

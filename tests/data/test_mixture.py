@@ -2,7 +2,8 @@ import json
 
 from PIL import Image
 
-from lhama.data.mixture import EASY_VQA_ANSWERS, MixConfig, build_mix, read_jsonl, side_by_side, split_sentences
+from lhama.data.mixture import EASY_VQA_ANSWERS, MixConfig, build_mix, side_by_side, split_sentences
+from lhama.files import read_jsonl
 
 ADMIRE_HEADER = "compound\tsubset\tsentence_type\tsentence\texpected_order" + "".join(
     f"\timage{n}_name\timage{n}_caption" for n in range(1, 6))

@@ -24,7 +24,7 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from PIL import Image
 
 from lhama.data.splits import read_caption_rows, read_file_list, select_rows
 from lhama.errors import DataError
-from lhama.files import atomic_open
+from lhama.files import atomic_open, read_jsonl, write_jsonl
 
 Record = dict[str, Any]
 Translate = Callable[[list[Record]], list[Record]]  # English LLaVA records -> Portuguese ones
@@ -253,16 +253,6 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of an English caption (at ". ", "! ", "? ")."""
     parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
     return parts or [text.strip()]
-
-
-def write_jsonl(path: Path, records: Iterable[Record]) -> None:
-    with atomic_open(path, "w") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: Path) -> list[Record]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _table_answers(record: Record) -> Record:

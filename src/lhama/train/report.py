@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from lhama.files import atomic_open, atomic_write_text
+from lhama.files import atomic_open, atomic_write_text, read_jsonl
 
 SIZE = (900, 620)
 MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel
@@ -35,7 +35,7 @@ class MetricsLog:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 def plot_curves(rows: list[dict[str, Any]], out: str | Path) -> Path:
