@@ -109,9 +109,7 @@ def _image(part: ImagePart, field: str, target: Target, count: int) -> torch.Ten
     if loaded.config.image is None:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
-    if count >= settings.max_images:
-        raise RequestError(f"too many images: this server accepts at most {settings.max_images} per request",
-                           field, "too_many_images")
+    _check_count(count, settings.max_images, "images", field, "too_many_images")
     data = image_url_bytes(part.image_url.url, f"{field}.image_url.url", settings)
     return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
 
@@ -121,9 +119,7 @@ def _video(part: VideoPart, field: str, target: Target, count: int) -> torch.Ten
     if loaded.config.video is None:
         raise RequestError(f"the model {target.model_id!r} has no video branch, so it cannot take video_url parts",
                            field, "model_not_multimodal")
-    if count >= settings.max_videos:
-        raise RequestError(f"too many videos: this server accepts at most {settings.max_videos} per request",
-                           field, "too_many_videos")
+    _check_count(count, settings.max_videos, "videos", field, "too_many_videos")
     url_field = f"{field}.video_url.url"
     data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
     return video_tensor(data, url_field, loaded.image_spec, loaded.config.video.frames)
@@ -137,10 +133,14 @@ def _audio(part: AudioPart, field: str, target: Target, count: int) -> torch.Ten
     if target.loaded.config.audio is None:
         raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
                            field, "model_not_multimodal")
-    if count >= settings.max_audio_items:
-        raise RequestError(f"too many audio parts: this server accepts at most {settings.max_audio_items} per request",
-                           field, "too_many_audio")
+    _check_count(count, settings.max_audio_items, "audio parts", field, "too_many_audio")
     return audio_tensor(data, f"{field}.input_audio.data", target.loaded.audio_spec)
+
+
+def _check_count(count: int, limit: int, noun: str, field: str, code: str) -> None:
+    """A request may carry at most ``limit`` media parts of one kind; ``count`` are already taken."""
+    if count >= limit:
+        raise RequestError(f"too many {noun}: this server accepts at most {limit} per request", field, code)
 
 
 def _check_length(prompt_tokens: int, new_tokens: int, loaded: LoadedModel) -> None:
