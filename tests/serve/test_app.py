@@ -144,6 +144,16 @@ def test_openai_errors(server: str) -> None:
     assert oversized.value.status_code == 413 and oversized.value.body["code"] == "media_too_large"
 
 
+def test_too_many_images(server: str) -> None:
+    part = image_message(png_data_uri())[0]["content"][0]
+    messages = [{"role": "user", "content": [part] * (SETTINGS.max_images + 1)}]
+    with pytest.raises(openai.BadRequestError) as bad:
+        client(server).chat.completions.create(model="tiny-vlm", messages=messages, max_tokens=2)
+    body = bad.value.body
+    assert body["code"] == "too_many_images" and body["param"] == f"messages[0].content[{SETTINGS.max_images}]"
+    assert f"at most {SETTINGS.max_images} per request" in body["message"]
+
+
 @pytest.mark.parametrize("body, param, words", [
     ('{"model": "tiny-vlm", "messages": [', "body", "not valid JSON"),
     ({"model": "tiny-vlm", "messages": []}, "messages", "at least 1"),
