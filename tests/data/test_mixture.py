@@ -2,7 +2,8 @@ import json
 
 from PIL import Image
 
-from lhama.data.mixture import EASY_VQA_ANSWERS, MixConfig, build_mix, side_by_side, split_sentences
+from lhama.data.mixture import (CATEGORY_PROMPT, EASY_VQA_ANSWERS, MixConfig, table_answers, build_mix, short_caption,
+                                 side_by_side, split_sentences)
 from lhama.files import read_jsonl
 
 ADMIRE_HEADER = "compound\tsubset\tsentence_type\tsentence\texpected_order" + "".join(
@@ -95,3 +96,28 @@ def test_side_by_side_puts_each_image_in_its_half(tmp_path):
 
 def test_split_sentences():
     assert split_sentences("A dog. It runs! Why? Yes") == ["A dog.", "It runs!", "Why?", "Yes"]
+
+
+def test_short_caption_drops_the_image_depicts_opening():
+    assert short_caption("A imagem retrata uma maçã podre.") == "Uma maçã podre."
+    assert short_caption("A imagem é uma ilustração de um gato.") == "Uma ilustração de um gato."
+    assert short_caption("Um sapo verde.") == "Um sapo verde."
+
+
+def test_tux_records_ask_the_category_as_a_second_turn(tmp_path):
+    cfg = _sources(tmp_path)
+    build_mix(cfg, tmp_path / "mix", lambda records: records)
+    tux = [r for r in read_jsonl(tmp_path / "mix" / "stage1.jsonl") if r["source"] == "tuxpaint"]
+    for record in tux:
+        turns = record["conversations"]
+        assert [t["from"] for t in turns] == ["human", "gpt", "human", "gpt"]
+        assert turns[2]["value"] == CATEGORY_PROMPT and turns[3]["value"] == "Animais."
+
+
+def test_easy_vqa_color_answers_get_a_question_about_colour():
+    record = {"source": "easyvqa", "answers": ["blue", "circle"], "conversations": [
+        {"from": "human", "value": "<image>\nQual é a forma?"}, {"from": "gpt", "value": "Blue"},
+        {"from": "human", "value": "Que forma está presente?"}, {"from": "gpt", "value": "Circle"}]}
+    turns = table_answers(record)["conversations"]
+    assert [t["value"] for t in turns] == ["<image>\nQual é a cor da forma?", "Azul.",
+                                           "Que forma está presente?", "Um círculo."]

@@ -54,6 +54,20 @@ EASY_VQA_ANSWERS = {
     "gray": "Cinza.", "brown": "Marrom.", "teal": "Azul-petróleo.",
 }
 STAGE1_PROMPT = "Descreva a imagem brevemente."
+CATEGORY_PROMPT = "De que tipo é esta figura?"
+# Tux Paint's top-level folders in Portuguese: a coarse label the frozen tower separates well
+# (linear probe ~0.80), asked as a second turn so the projector must carry it.
+TUX_CATEGORIES = {
+    "animals": "Animais", "clothes": "Roupas", "food": "Comida", "hobbies": "Passatempos",
+    "household": "Objetos da casa", "medical": "Medicina", "military": "Militar",
+    "naturalforces": "Forças da natureza", "people": "Pessoas", "plants": "Plantas",
+    "seasonal": "Datas comemorativas", "space": "Espaço", "sports": "Esportes", "symbols": "Símbolos",
+    "town": "Cidade", "vehicles": "Veículos",
+}
+# AdMIRe captions open with "The image depicts ..."; the short answer keeps only what is depicted,
+# so a short description reads like a Tux Paint caption whatever the source.
+DEPICTS = re.compile(r"^A imagem (?:retrata|descreve|mostra|apresenta|exibe|é)\s+", re.IGNORECASE)
+COLOR_ANSWERS = frozenset({"red", "green", "blue", "yellow", "black", "gray", "brown", "teal"})
 ARTICLES = {"Um", "Uma", "Uns", "Umas", "O", "A", "Os", "As", "Dois", "Duas", "Três", "Quatro", "Cinco"}
 GREETINGS = (
     ("Olá!", "Olá! Posso descrever imagens e responder perguntas sobre elas. Como posso ajudar?"),
@@ -101,7 +115,7 @@ def build_mix(cfg: MixConfig, out_dir: Path, translate: Translate) -> MixSummary
     rng = random.Random(cfg.seed)
     tux, held = tuxpaint_rows(cfg), heldout_records(cfg)
     english = easy_vqa_records(cfg, rng) + admire_records(cfg)
-    portuguese = [_table_answers(r) for r in translate(english)]
+    portuguese = [table_answers(r) for r in translate(english)]
     summary = MixSummary(translated_in=len(english), translation_rejected=len(english) - len(portuguese),
                          heldout_excluded=len(held))
     stage1 = stage1_records(tux, portuguese)
@@ -182,11 +196,11 @@ def admire_records(cfg: MixConfig) -> list[Record]:
 
 def stage1_records(tux: Sequence[Record], translated: Sequence[Record]) -> list[Record]:
     """Image-text pairs: Tux Paint captions, AdMIRe first sentences, one easy-vqa Q/A each."""
-    records = [_single(f"tux-{r['file']}", r["image"], "tuxpaint", STAGE1_PROMPT, r["pt_BR"]) for r in tux]
+    records = [_tux_record(r, STAGE1_PROMPT) for r in tux]
     for rec in translated:
         answers = [t["value"] for t in rec["conversations"] if t["from"] == "gpt"]
         if rec["source"] == "admire":
-            records.append(_single(rec["id"], rec["image"], "admire", STAGE1_PROMPT, answers[0]))
+            records.append(_single(rec["id"], rec["image"], "admire", STAGE1_PROMPT, short_caption(answers[0])))
         else:
             question = rec["conversations"][0]["value"].replace("<image>", "").strip()
             records.append(_single(rec["id"], rec["image"], "easyvqa", question, answers[0]))
@@ -196,10 +210,11 @@ def stage1_records(tux: Sequence[Record], translated: Sequence[Record]) -> list[
 def stage2_records(cfg: MixConfig, tux: Sequence[Record], translated: Sequence[Record], rng: random.Random,
                    image_dir: Path) -> list[Record]:
     """The instruction mix: describe (short and long), answer, compare, text-only turns."""
-    records = [_single(f"tux-{r['file']}", r["image"], "tuxpaint", rng.choice(SHORT_PROMPTS), r["pt_BR"]) for r in tux]
+    records = [_tux_record(r, rng.choice(SHORT_PROMPTS)) for r in tux]
     for rec in translated:
         if rec["source"] == "admire":
             short, long = [t["value"] for t in rec["conversations"] if t["from"] == "gpt"]
+            short = short_caption(short)
             prompt, answer = (rng.choice(LONG_PROMPTS), long) if rng.random() < 0.5 else (rng.choice(SHORT_PROMPTS), short)
             records.append(_single(rec["id"], rec["image"], "admire", prompt, answer))
         else:
@@ -249,18 +264,43 @@ def text_only_records(cfg: MixConfig, tux: Sequence[Record], rng: random.Random)
     return records
 
 
+def short_caption(sentence: str) -> str:
+    """'A imagem retrata uma maçã podre.' -> 'Uma maçã podre.'"""
+    rest = DEPICTS.sub("", sentence.strip(), count=1)
+    return rest[:1].upper() + rest[1:] if rest else sentence.strip()
+
+
+def tux_category(row: Record) -> str | None:
+    """The Portuguese name of a Tux Paint row's top-level category, if it has a known one."""
+    return TUX_CATEGORIES.get(row.get("category", "").split("/", 1)[0])
+
+
+def _tux_record(row: Record, prompt: str) -> Record:
+    """A Tux Paint caption turn, then (when the category is known) the category turn."""
+    pairs = [(prompt, row["pt_BR"])]
+    if category := tux_category(row):
+        pairs.append((CATEGORY_PROMPT, f"{category}."))
+    return {"id": f"tux-{row['file']}", "image": row["image"], "source": "tuxpaint", "conversations": _qa_turns(pairs)}
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of an English caption (at ". ", "! ", "? ")."""
     parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
     return parts or [text.strip()]
 
 
-def _table_answers(record: Record) -> Record:
+def table_answers(record: Record) -> Record:
     """easy-vqa records get their Portuguese answers from :data:`EASY_VQA_ANSWERS`."""
     if record.get("source") != "easyvqa":
         return record
-    answers = iter(EASY_VQA_ANSWERS[a] for a in record["answers"])
-    turns = [dict(t, value=next(answers)) if t["from"] == "gpt" else t for t in record["conversations"]]
+    turns = list(record["conversations"])
+    for n, answer in enumerate(record["answers"]):
+        question, reply = turns[2 * n], turns[2 * n + 1]
+        if answer in COLOR_ANSWERS and "cor" not in question["value"].lower():
+            # Bergamot turns "What color is the shape?" into "Qual é a forma?"; one shape per image
+            image = "<image>\n" if question["value"].startswith("<image>") else ""
+            turns[2 * n] = dict(question, value=f"{image}Qual é a cor da forma?")
+        turns[2 * n + 1] = dict(reply, value=EASY_VQA_ANSWERS[answer])
     return {k: v for k, v in record.items() if k != "answers"} | {"conversations": turns}
 
 
