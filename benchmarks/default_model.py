@@ -58,19 +58,35 @@ def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, 
     return row
 
 
+def cached_scores(work: Path, name: str) -> dict[str, dict[str, float]]:
+    """item -> candidate caption -> summed log-likelihood, from a system's retrieval cache."""
+    rows = [json.loads(line) for line in (work / f"{name}-ret.jsonl").read_text().splitlines()[1:]]
+    return {r["item"]: dict(zip(r["candidates"], r["scores"])) for r in rows}
+
+
 def pmi_top1(work: Path, with_image: str, without_image: str, own: dict[str, str]) -> float:
     """Top-1 when each caption is scored by log P(c | image) - log P(c | no image): how much the
     image moves the likelihood, with the caption's own prior taken out (a diagnostic)."""
-    def scores(name: str) -> dict[str, dict[str, float]]:
-        rows = [json.loads(line) for line in (work / f"{name}-ret.jsonl").read_text().splitlines()[1:]]
-        return {r["item"]: dict(zip(r["candidates"], r["scores"])) for r in rows}
-
-    seen, blind = scores(with_image), scores(without_image)
+    seen, blind = cached_scores(work, with_image), cached_scores(work, without_image)
     hits = 0
     for item, by_caption in seen.items():
         pmi = {c: v - blind[item][c] for c, v in by_caption.items()}
         hits += max(pmi, key=pmi.get) == own[item]
     return hits / len(seen)
+
+
+def paired_difference(work: Path, system: str, baseline: str, own: dict[str, str], draws: int = 10000) -> dict:
+    """Top-1 of ``system`` minus ``baseline`` on the same trials, with a 95% interval from a
+    paired bootstrap over images (seed 0): is the gap more than trial noise?"""
+    def hits(name: str) -> dict[str, int]:
+        return {item: int(max(s, key=s.get) == own[item]) for item, s in cached_scores(work, name).items()}
+
+    a, b = hits(system), hits(baseline)
+    diffs = torch.tensor([a[item] - b[item] for item in sorted(a)], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    means = diffs[torch.randint(len(diffs), (draws, len(diffs)), generator=generator)].mean(dim=1)
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return {"vs": baseline, "difference": float(diffs.mean()), "ci95": [low, high]}
 
 
 
@@ -117,16 +133,21 @@ def main() -> None:
         rows.append(run_system("LM alone (no image)", load_model(model_dir), items, trials, False, work, full))
         if full:
             rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
-        pmi = {name: pmi_top1(work, name, "LM alone (no image)", {t.item.file: t.item.reference for t in trials}) for name in ("lhama-default", "random tower")}
+        own = {t.item.file: t.item.reference for t in trials}
+        pmi = {name: pmi_top1(work, name, "LM alone (no image)", own) for name in ("lhama-default", "random tower")}
+        gaps = [paired_difference(work, "lhama-default", name, own) for name in ("random tower", "LM alone (no image)")]
     table = Table("system", "5-way retrieval top-1", "caption chrF", "BLEU", "images",
                   title=f"held-out Tux Paint ({len(items)} images, {args.split}); chance 0.200")
     for row in rows:
         table.add_row(row["system"], f"{row['retrieval_top1']:.3f}", f"{row['chrf']:.1f}", f"{row['bleu']:.1f}", str(row["n"]))
     Console().print(table)
     Console().print(f"image-minus-no-image (PMI) retrieval top-1: {pmi}")
+    for gap in gaps:
+        Console().print(f"lhama-default minus {gap['vs']}: {gap['difference']:+.3f} "
+                        f"(95% paired bootstrap {gap['ci95'][0]:+.3f} .. {gap['ci95'][1]:+.3f})")
     Console().print(f"lhama chat --image speed: {speed}")
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
+        args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "retrieval_gaps": gaps, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
                                        indent=1, ensure_ascii=False) + "\n")
 
 

@@ -75,3 +75,24 @@ def test_prepare_all_skips_packages_that_are_not_installed(smollm2_dir: Path, mo
     assert code == 0
     assert f"smollm2-135m-instruct: {smollm2_dir}" in out
     assert "ghost" not in out
+
+
+def test_export_adapter_writes_a_float16_copy(monkeypatch, capsys, tmp_path: Path) -> None:
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    src = tmp_path / "adapter"
+    src.mkdir()
+    save_file({"multi_modal_projector.linear_1.weight": torch.randn(4, 4)}, src / "adapter_model.safetensors")
+    (src / "adapter_config.json").write_text(json.dumps({"base_model": "x", "lora": None, "lhama": {"system_prompt": "Oi."}}))
+    code, out, _ = run_cli(["models", "export-adapter", str(src), str(tmp_path / "ship"), "--system-prompt", ""],
+                           monkeypatch, capsys)
+    assert code == 0 and f"adapter written to {tmp_path / 'ship'}" in out and "float16" in out
+    assert load_file(tmp_path / "ship" / "adapter_model.safetensors")["multi_modal_projector.linear_1.weight"].dtype == torch.float16
+    assert json.loads((tmp_path / "ship" / "adapter_config.json").read_text())["lhama"]["system_prompt"] == ""
+    code, _, err = run_cli(["models", "export-adapter", str(src), str(tmp_path / "x"), "--dtype", "int8"], monkeypatch, capsys)
+    assert code == 2 and err.strip() == "error: --dtype must be one of float16, bfloat16, float32, got 'int8'"
+    code, _, err = run_cli(["models", "export-adapter", str(tmp_path), str(tmp_path / "x")], monkeypatch, capsys)
+    assert code == 2 and "not a lhama adapter directory" in err and len(err.strip().splitlines()) == 1

@@ -1,7 +1,9 @@
+import json
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from lhama.data.conversation import encode_prompt
@@ -68,3 +70,25 @@ def test_an_adapter_for_another_base_is_refused(tmp_path: Path) -> None:
         adapters.compose_from_adapter(other, tower, tmp_path / "adapter")
     with pytest.raises(CheckpointError, match="not a lhama adapter directory"):
         adapters.compose_from_adapter(lm, tower, tmp_path)
+
+
+def test_export_adapter_casts_to_float16_and_keeps_the_model(tmp_path: Path) -> None:
+    lm, tower = _parts(tmp_path)
+    trained = _trained(lm, tower)
+    adapters.save_adapter(trained, tmp_path / "adapter", "tiny", LoraSettings(r=2, alpha=4, target_modules=("q_proj", "v_proj")))
+    out = adapters.export_adapter(tmp_path / "adapter", tmp_path / "ship", base="tiny base", system_prompt="")
+    shipped = load_file(out / adapters.ADAPTER_WEIGHTS)
+    original = load_file(tmp_path / "adapter" / adapters.ADAPTER_WEIGHTS)
+    assert shipped.keys() == original.keys() and all(v.dtype == torch.float16 for v in shipped.values())
+    assert (out / adapters.ADAPTER_WEIGHTS).stat().st_size < 0.6 * (tmp_path / "adapter" / adapters.ADAPTER_WEIGHTS).stat().st_size
+    assert adapters.adapter_lhama_config(out).system_prompt == ""
+    assert json.loads((out / adapters.ADAPTER_CONFIG).read_text())["base_model"] == "tiny base"
+    ids = torch.tensor([encode_prompt(trained.tokenizer, "<image>\nDescreva a imagem.", trained.expansions())])
+    pixels = torch.rand(1, 3, 50, 50, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = adapters.compose_from_adapter(lm, tower, tmp_path / "adapter").model(ids, media={"image": pixels}).logits
+        half = adapters.compose_from_adapter(lm, tower, out).model(ids, media={"image": pixels}).logits
+    assert torch.allclose(full, half, atol=1e-2) and not torch.equal(full, half)  # rounded, not changed
+    with pytest.raises(CheckpointError, match="not a lhama adapter directory"):
+        adapters.export_adapter(tmp_path, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()

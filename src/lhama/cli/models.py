@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lhama.errors import CheckpointError
+from lhama.errors import CheckpointError, ConfigError
+from lhama.model.adapters import ADAPTER_WEIGHTS, export_adapter
 from lhama.model.weights import PREPARE_STEPS, ModelStatus, list_models, models_dir, prepare, registry_entry
 
 app = typer.Typer(
@@ -25,6 +29,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 @app.command("list")
@@ -98,6 +103,34 @@ def prepare_command(
             path = prepare(name, force=force, progress=report)
             bar.update(task, completed=len(PREPARE_STEPS), description=f"{name}: ready")
         console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
+
+
+@app.command("export-adapter")
+def export_adapter_command(
+    src: Path = typer.Argument(..., help="An adapter directory a LoRA run wrote (OUTPUT_DIR/adapter, with save=adapter or both).",
+                               show_default=False),
+    out: Path = typer.Argument(..., help="Where to write the shipping copy (replaced atomically).", show_default=False),
+    dtype: str = typer.Option("float16", help="Weight dtype of the copy: float16, bfloat16 or float32."),
+    base: str = typer.Option(None, help="Replace the base_model note (what the adapter applies to).", show_default=False),
+    system_prompt: str = typer.Option(None, "--system-prompt",
+                                      help="Replace the system prompt the model is prompted with (\"\" for none).",
+                                      show_default=False),
+) -> None:
+    """Copy a trained adapter (projector + LoRA) for shipping: cast, re-labelled, atomic.
+
+    This is how the embedded default's few MB are made from a stage-2 run
+    (docs/default-model.md); `lhama models prepare lhama-default --force` then
+    rebuilds the default from them.
+
+    Example:
+      [bold]lhama models export-adapter runs/default-stage2/adapter src/lhama/model/default \\
+        --base "lhama-default: gemma-3-270m + open-nsfw-resnet50"[/]
+    """
+    if dtype not in DTYPES:
+        raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    path = export_adapter(src, out, DTYPES[dtype], base=base, system_prompt=system_prompt)
+    size = (path / ADAPTER_WEIGHTS).stat().st_size
+    Console().print(f"adapter written to {path} ({size / 1e6:.1f} MB, {dtype})", highlight=False, soft_wrap=True)
 
 
 def _chosen(names: list[str], all_: bool) -> list[str]:

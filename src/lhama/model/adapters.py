@@ -87,11 +87,34 @@ def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: Lora
     return Path(out_dir)
 
 
-def adapter_lhama_config(adapter_dir: str | Path) -> LhamaConfig:
-    """The :class:`LhamaConfig` (branches, projector, system prompt) an adapter was trained with."""
-    path = Path(adapter_dir) / ADAPTER_CONFIG
+def export_adapter(src: str | Path, out_dir: str | Path, dtype: torch.dtype = torch.float16,
+                   base: str | None = None, system_prompt: str | None = None) -> Path:
+    """Copy an adapter written by :func:`save_adapter` for shipping: weights cast to ``dtype``
+    (float16 halves the file; LoRA and projector weights lose nothing that shows in the logits at
+    that size), and optionally a new ``base_model`` note and system prompt in its config."""
+    src = Path(src)
+    info = json.loads(_adapter_config_path(src).read_text(encoding="utf-8"))
+    if base is not None:
+        info["base_model"] = base
+    if system_prompt is not None:
+        info["lhama"]["system_prompt"] = system_prompt
+    state = {k: v.to(dtype).contiguous() for k, v in load_file(src / ADAPTER_WEIGHTS).items()}
+    with atomic_directory(out_dir) as tmp:
+        save_file(state, tmp / ADAPTER_WEIGHTS, metadata={"format": "pt"})
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
+    return Path(out_dir)
+
+
+def _adapter_config_path(adapter_dir: Path) -> Path:
+    path = adapter_dir / ADAPTER_CONFIG
     if not path.is_file():
         raise CheckpointError(f"{adapter_dir} has no {ADAPTER_CONFIG}: not a lhama adapter directory")
+    return path
+
+
+def adapter_lhama_config(adapter_dir: str | Path) -> LhamaConfig:
+    """The :class:`LhamaConfig` (branches, projector, system prompt) an adapter was trained with."""
+    path = _adapter_config_path(Path(adapter_dir))
     return from_dict(LhamaConfig, json.loads(path.read_text(encoding="utf-8"))["lhama"])
 
 
@@ -110,10 +133,7 @@ def compose_from_adapter(lm_dir: str | Path, vision_dir: str | Path | None, adap
 def load_adapter(loaded: LoadedModel, adapter_dir: str | Path) -> None:
     """Apply an adapter written by :func:`save_adapter` to a freshly loaded base model."""
     adapter_dir = Path(adapter_dir)
-    path = adapter_dir / ADAPTER_CONFIG
-    if not path.is_file():
-        raise CheckpointError(f"{adapter_dir} has no {ADAPTER_CONFIG}: not a lhama adapter directory")
-    info = json.loads(path.read_text(encoding="utf-8"))
+    info = json.loads(_adapter_config_path(adapter_dir).read_text(encoding="utf-8"))
     training = loaded.model.training
     if info.get("lora"):
         apply_lora(loaded, from_dict(LoraSettings, info["lora"]))

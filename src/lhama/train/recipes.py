@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +111,10 @@ def _check_device(cfg: TrainConfig, info: distributed.DistInfo) -> None:
 def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
     """The model, with LoRA applied, only this stage's parameters trainable (kept in float32)."""
     loaded = _load(cfg.model)
+    if cfg.collate.system_prompt is not None:
+        # the saved model and adapter remember the system prompt it was trained with, so chat
+        # and serve prompt it the same way (a model trained with none gets none)
+        loaded.model.config = replace(loaded.config, system_prompt=cfg.collate.system_prompt)
     if cfg.stage == "finetune" and cfg.model.lora is not None:
         adapters.apply_lora(loaded, cfg.model.lora)
     adapters.set_trainable(loaded.model, cfg.trainable)
