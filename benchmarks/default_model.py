@@ -16,6 +16,7 @@ to first token and decode speed of a one-shot ``lhama chat --image`` style reque
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import tempfile
@@ -28,7 +29,8 @@ from rich.table import Table
 
 from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
 from lhama.data.splits import read_file_list
-from lhama.eval.answer import load_pixels
+from lhama.data.mixture import CATEGORY_PROMPT, tux_category
+from lhama.eval.answer import generate_answer, load_pixels
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import evaluate_captions, load_captions
 from lhama.eval.retrieval import evaluate_retrieval, make_trials
@@ -90,6 +92,26 @@ def paired_difference(work: Path, system: str, baseline: str, own: dict[str, str
 
 
 
+def category_accuracy(loaded: LoadedModel, items, categories: dict[str, str], use_images: bool) -> dict:
+    """Coarse-category answers to "De que tipo é esta figura?" (asked in training as the turn
+    after a Tux Paint caption; here alone): share matching the file's Tux Paint category, and the
+    share a constant answer of the most frequent category would get."""
+    hits, answers = 0, {}
+    for item in items:
+        images = [load_pixels(loaded, item.image)] if use_images else []
+        answers[item.file] = generate_answer(loaded, CATEGORY_PROMPT, images, max_new_tokens=8)
+        hits += answers[item.file].rstrip(".").lower() == categories[item.file].lower()
+    expected = [categories[item.file] for item in items]
+    majority = max(expected.count(c) for c in set(expected)) / len(expected)
+    return {"accuracy": hits / len(items), "majority": majority, "distinct_answers": len(set(answers.values()))}
+
+
+def tux_categories(data: str) -> dict[str, str]:
+    """file -> Portuguese coarse category, as the default mix names it."""
+    with (Path(data) / "captions.tsv").open(encoding="utf-8", newline="") as handle:
+        return {row["file"]: tux_category(row) or "" for row in csv.DictReader(handle, delimiter="\t")}
+
+
 def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32) -> dict:
     """Time to first token (prefill incl. the tower) and decode tokens/s, greedy, 'Descreva a imagem.'."""
     prompt = render_prompt(loaded.tokenizer, [{"role": "user", "content": "<image>\nDescreva a imagem."}])
@@ -119,10 +141,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--retrieval-only", action="store_true", help="skip captions, speed and Gemma base")
+    parser.add_argument("--categories-only", action="store_true",
+                        help="only the coarse-category diagnostic (default, random tower, no image)")
     args = parser.parse_args()
     items = load_captions(args.data, "pt_BR", args.limit, read_file_list(Path(args.split)))
     trials = make_trials(items, 5, args.seed)
     model_dir = resolve_model_dir(args.model, args.model, auto_prepare=True)
+    if args.categories_only:
+        return print_categories(model_dir, items, tux_categories(args.data), args.out)
     rows, speed, full = [], None, not args.retrieval_only
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -149,6 +175,19 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "retrieval_gaps": gaps, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
                                        indent=1, ensure_ascii=False) + "\n")
+
+
+def print_categories(model_dir: Path, items, categories: dict[str, str], out: Path | None) -> None:
+    rows = {"lhama-default": category_accuracy(load_model(model_dir), items, categories, True),
+            "random tower": category_accuracy(random_tower(load_model(model_dir)), items, categories, True),
+            "LM alone (no image)": category_accuracy(load_model(model_dir), items, categories, False)}
+    table = Table("system", "category accuracy", "majority class", "distinct answers",
+                  title=f"coarse Tux Paint category of {len(items)} held-out images (16 classes)")
+    for name, row in rows.items():
+        table.add_row(name, f"{row['accuracy']:.3f}", f"{row['majority']:.3f}", str(row["distinct_answers"]))
+    Console().print(table)
+    if out:
+        out.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
