@@ -2,9 +2,12 @@
 
     python benchmarks/guard_cv.py                              # shipped FitConfig, 5 folds, seed 0
     python benchmarks/guard_cv.py --lookalike-weight 3 --seeds 3   # another setting, 3 fold seeds
+    python benchmarks/guard_cv.py --score-first 2063 --seeds 3     # judge new data on the old rows only
 
 Every training row is scored by a head that never saw it; the threshold is tuned on those scores
 as ``fit_head`` does, and precision / recall / F1 / look-alike FPR are reported on the pt-BR rows.
+With ``--score-first N`` only the first N rows are scored (and tuned on); the later rows sit in
+every training fold, so a batch of new data is judged on the same items as before it was added.
 This is how settings are compared (docs/guard.md), never by the test split.
 """
 
@@ -19,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lhama.guard.classifier import features
+from lhama.guard.classifier import features, unsafe_score
 from lhama.guard.dataset import read_examples
-from lhama.guard.fit import FitConfig, out_of_fold, targets, tune_threshold
+from lhama.guard.fit import FitConfig, fit_dual, out_of_fold, targets, tune_threshold
 from lhama.guard.metrics import binary_scores
 from lhama.guard.verdict import CODES
 
@@ -36,30 +39,49 @@ def main() -> None:
     parser.add_argument("--category-mix", type=float, default=FitConfig.category_mix)
     parser.add_argument("--max-lookalike-fpr", type=float, default=FitConfig.max_lookalike_fpr)
     parser.add_argument("--seeds", type=int, default=1, help="fold shuffles to average over")
+    parser.add_argument("--score-first", type=int, default=0,
+                        help="score only the first N rows; later rows are always trained on (0: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     examples = read_examples(args.train)
+    first = args.score_first or len(examples)
     base = FitConfig(weight_decay=args.weight_decay, lookalike_weight=args.lookalike_weight,
                      max_lookalike_fpr=args.max_lookalike_fpr, category_mix=args.category_mix)
     x = features([e.text for e in examples], base.hash_dim, 0.0, None)
     y = targets(examples)
     weights = np.array([base.lookalike_weight if e.lookalike else 1.0 for e in examples])
-    pt = np.array([e.lang == "pt" for e in examples])
-    truth = np.array([e.unsafe for e in examples])
-    look = np.array([e.lookalike for e in examples])
+    scored = examples[:first]
+    pt = np.array([e.lang == "pt" for e in scored])
+    truth = np.array([e.unsafe for e in scored])
+    look = np.array([e.lookalike for e in scored])
     start, rows, flagged = time.perf_counter(), [], []
     for seed in range(args.seeds):
-        scores = out_of_fold(x, y, replace(base, seed=seed), weights)
-        t = tune_threshold(scores, examples, base.max_lookalike_fpr)
+        cfg = replace(base, seed=seed)
+        scores = out_of_fold(x, y, cfg, weights) if first == len(examples) else _oof_first(x, y, cfg, weights, first)
+        t = tune_threshold(scores, scored, base.max_lookalike_fpr)
         pred = scores >= t
         s = binary_scores(truth[pt], pred[pt])
         rows.append((t, s.precision, s.recall, s.f1, pred[pt & look].mean()))
         flagged.append(pred)
-    print(f"{len(examples)} train items ({pt.sum()} pt-BR), {args.seeds} fold seed(s), "
+    print(f"{len(examples)} train items, {first} scored ({pt.sum()} pt-BR), {args.seeds} fold seed(s), "
           f"{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.1f}")
     print("| threshold | precision | recall | F1 | FPR (look-alikes) |\n|---|---|---|---|---|")
     print("| " + " | ".join(f"{v:.3f}" for v in np.mean(rows, axis=0)) + " |")
-    _per_category(examples, pt, np.mean(flagged, axis=0))
+    _per_category(scored, pt, np.mean(flagged, axis=0))
+
+
+def _oof_first(x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray, first: int) -> np.ndarray:
+    """Out-of-fold unsafe scores of rows ``[0, first)``; rows from ``first`` on join every training fold."""
+    gram = x @ x.T  # (N, N)
+    order = np.random.default_rng(cfg.seed).permutation(first)
+    extra = np.arange(first, len(x))
+    scores = np.zeros(first, dtype=np.float32)
+    for fold in np.array_split(order, cfg.folds):
+        keep = np.concatenate([np.setdiff1d(order, fold), extra])
+        a, b = fit_dual(gram[np.ix_(keep, keep)], y[keep], cfg, weights[keep])
+        probs = 1.0 / (1.0 + np.exp(-(gram[np.ix_(fold, keep)] @ a + b)))  # (len(fold), 15)
+        scores[fold] = unsafe_score(probs, cfg.category_mix)
+    return scores
 
 
 def _per_category(examples: list, pt: np.ndarray, flagged: np.ndarray) -> None:
