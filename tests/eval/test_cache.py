@@ -44,3 +44,19 @@ def test_folder_removed_mid_run_is_recreated(tmp_path):
     cache.put("random", "one", {"order": [1]})
     assert PredictionCache(path, META).get("random", "one")["order"] == [1]
     assert json.loads(path.read_text().splitlines()[0]) == {"meta": META}
+
+
+def test_model_fingerprint_changes_when_the_weights_change(tmp_path):
+    import os
+
+    from lhama.eval.cache import model_fingerprint
+
+    (tmp_path / "config.json").write_text("{}")
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"x" * 10)
+    os.utime(weights, (1_000_000, 1_000_000))
+    first = model_fingerprint(str(tmp_path))
+    assert first == model_fingerprint(str(tmp_path)) and str(tmp_path.resolve()) in first
+    weights.write_bytes(b"y" * 12)  # re-trained in place (lhama-default after an update)
+    assert model_fingerprint(str(tmp_path)) != first
+    assert model_fingerprint(None) is None

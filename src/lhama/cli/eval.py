@@ -17,7 +17,7 @@ from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.data.splits import read_file_list
 from lhama.errors import ConfigError
 from lhama.eval.admire import load_sentences
-from lhama.eval.cache import PredictionCache
+from lhama.eval.cache import PredictionCache, model_fingerprint
 from lhama.eval.caption import evaluate_captions, load_captions
 from lhama.eval.idiom import IdiomConfig, evaluate_idiom
 from lhama.eval.report import write_report
@@ -97,7 +97,7 @@ def idiom(
     loaded = _load(model)
     with _progress() as bar:
         task = bar.add_task("classifying", total=len(items) * (2 if train_items and shots else 1))
-        cfg = IdiomConfig(lang, shots, cache=cache or _cache_path("idiom", str(data), model, f"{lang}{train}{shots}"))
+        cfg = IdiomConfig(lang, shots, cache=cache or _cache_path("idiom", str(data), model, f"{lang}{train}{shots}{model_fingerprint(model)}"))
         results = evaluate_idiom(loaded, items, train_items, cfg, lambda n: bar.advance(task, n))
     table = Table("System", "Accuracy", "Macro-F1", title=f"Idiomatic vs. literal: {data.name} ({len(items)} items)")
     for r in results:
@@ -122,7 +122,8 @@ def vqa(
     """
     items = load_vqa(data, images, limit)
     loaded = _load(model)
-    store = PredictionCache(cache or _cache_path("vqa", data, model, lang), {"task": "vqa", "data": str(data), "model": model, "lang": lang})
+    meta = {"task": "vqa", "data": str(data), "model": model_fingerprint(model), "lang": lang}
+    store = PredictionCache(cache or _cache_path("vqa", data, model, json.dumps(meta)), meta)
     with _progress() as bar:
         task = bar.add_task("answering", total=len(items))
         result = evaluate_vqa(loaded, items, store, lang, lambda n: bar.advance(task, n))
@@ -152,7 +153,7 @@ def caption(
     """
     items = load_captions(data, column, limit, read_file_list(split) if split else None)
     loaded = _load(model)
-    meta = {"task": "caption", "data": str(data), "column": column, "model": model, "lang": lang,
+    meta = {"task": "caption", "data": str(data), "column": column, "model": model_fingerprint(model), "lang": lang,
             "split": str(split), "image": not no_image}
     store = PredictionCache(cache or _cache_path("caption", str(data), model, json.dumps(meta)), meta)
     with _progress() as bar:
@@ -183,7 +184,7 @@ def retrieval(
     items = load_captions(data, column, limit, read_file_list(split) if split else None)
     trials = make_trials(items, choices, seed)
     loaded = _load(model)
-    meta = {"task": "retrieval", "data": str(data), "column": column, "model": model, "choices": choices,
+    meta = {"task": "retrieval", "data": str(data), "column": column, "model": model_fingerprint(model), "choices": choices,
             "seed": seed, "split": str(split), "image": not no_image}
     store = PredictionCache(cache or _cache_path("retrieval", str(data), model, json.dumps(meta)), meta)
     with _progress() as bar:

@@ -16,6 +16,7 @@ from typing import Any
 
 from lhama.errors import DataError
 from lhama.files import atomic_write_text
+from lhama.model.weights import resolve_model_dir
 
 
 class PredictionCache:
@@ -81,3 +82,14 @@ class PredictionCache:
     def _append_newline(self) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write("\n")
+
+
+def model_fingerprint(spec: str | None) -> str | None:
+    """Model dir plus its weight files' sizes and times, for a cache's ``meta``: a re-trained or
+    re-prepared model under the same name (``lhama-default`` after an update) gets a new cache
+    instead of the old model's predictions."""
+    if spec is None:
+        return None
+    path = resolve_model_dir(spec, spec)
+    stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors"))
+    return f"{path.resolve()} {stats}"

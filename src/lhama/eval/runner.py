@@ -19,7 +19,7 @@ from typing import Literal
 
 from lhama.errors import ConfigError, DataError, ModelError
 from lhama.eval.admire import AdmireItem, SequenceItem, check_images, load_subtask_a, load_subtask_b
-from lhama.eval.cache import PredictionCache
+from lhama.eval.cache import PredictionCache, model_fingerprint
 from lhama.eval.metrics import accuracy, group_counts, ranking_metrics
 from lhama.eval.rankers import MiniLMRanker, ModelRanker, RandomRanker, Ranker, Ranking
 from lhama.files import atomic_write_text
@@ -161,17 +161,8 @@ def _cache_meta(cfg: AdmireConfig) -> dict:
     return {
         "task": f"admire-{cfg.subtask}", "data": str(data), "data_sha256": _sha256(data), "lang": cfg.lang,
         "text_only": cfg.text_only, "seed": cfg.seed, "caption_words": cfg.caption_words,
-        "model": _model_fingerprint(cfg.model),
+        "model": model_fingerprint(cfg.model),
     }
-
-
-def _model_fingerprint(spec: str | None) -> str | None:
-    """Model dir plus its weight files' sizes and times: retrained weights get a new cache."""
-    if spec is None:
-        return None
-    path = resolve_model_dir(spec, spec)
-    stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors"))
-    return f"{path.resolve()} {stats}"
 
 
 def _sha256(path: Path) -> str:
