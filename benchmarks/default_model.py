@@ -77,18 +77,45 @@ def pmi_top1(work: Path, with_image: str, without_image: str, own: dict[str, str
     return hits / len(seen)
 
 
-def paired_difference(work: Path, system: str, baseline: str, own: dict[str, str], draws: int = 10000) -> dict:
-    """Top-1 of ``system`` minus ``baseline`` on the same trials, with a 95% interval from a
-    paired bootstrap over images (seed 0): is the gap more than trial noise?"""
-    def hits(name: str) -> dict[str, int]:
-        return {item: int(max(s, key=s.get) == own[item]) for item, s in cached_scores(work, name).items()}
+def retrieval_hits(work: Path, name: str, own: dict[str, str]) -> dict[str, int]:
+    """item -> 1 if the system ranked the item's own caption first."""
+    return {item: int(max(s, key=s.get) == own[item]) for item, s in cached_scores(work, name).items()}
 
-    a, b = hits(system), hits(baseline)
-    diffs = torch.tensor([a[item] - b[item] for item in sorted(a)], dtype=torch.float64)
+
+def paired_difference(works: list[Path], system: str, baseline: str, own: dict[str, str], draws: int = 10000) -> dict:
+    """Top-1 of ``system`` minus ``baseline`` on the same trials (one set per distractor seed),
+    with a 95% interval from a paired bootstrap over images (all of an image's trials move
+    together; bootstrap seed 0): is the gap more than trial noise?"""
+    per_image = []
+    for work in works:
+        a, b = retrieval_hits(work, system, own), retrieval_hits(work, baseline, own)
+        per_image.append(torch.tensor([a[item] - b[item] for item in sorted(a)], dtype=torch.float64))
+    diffs = torch.stack(per_image).mean(dim=0)  # (images,): mean over seeds
     generator = torch.Generator().manual_seed(0)
     means = diffs[torch.randint(len(diffs), (draws, len(diffs)), generator=generator)].mean(dim=1)
     low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
-    return {"vs": baseline, "difference": float(diffs.mean()), "ci95": [low, high]}
+    return {"vs": baseline, "difference": float(diffs.mean()), "ci95": [low, high], "seeds": len(works)}
+
+
+def seeds_run(model_dir: Path, items, seeds: list[int]) -> dict:
+    """Retrieval of the default, the random tower and the LM alone on several distractor draws:
+    top-1 per seed and pooled, and the pooled paired-bootstrap gaps."""
+    systems = (("lhama-default", True), ("random tower", True), ("LM alone (no image)", False))
+    models = {"lhama-default": load_model(model_dir), "random tower": random_tower(load_model(model_dir))}
+    models["LM alone (no image)"] = models["lhama-default"]
+    top1: dict[str, list[float]] = {name: [] for name, _ in systems}
+    with tempfile.TemporaryDirectory() as tmp:
+        works = []
+        for seed in seeds:
+            work = Path(tmp) / f"seed-{seed}"
+            work.mkdir()
+            trials = make_trials(items, 5, seed)
+            for name, use_images in systems:
+                top1[name].append(run_system(name, models[name], items, trials, use_images, work, False)["retrieval_top1"])
+            works.append(work)
+        own = {item.file: item.reference for item in items}
+        gaps = [paired_difference(works, "lhama-default", name, own) for name in ("random tower", "LM alone (no image)")]
+    return {"seeds": seeds, "top1": top1, "pooled": {k: statistics.mean(v) for k, v in top1.items()}, "gaps": gaps}
 
 
 
@@ -141,6 +168,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--retrieval-only", action="store_true", help="skip captions, speed and Gemma base")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated distractor seeds: retrieval only (default, random tower, LM alone), pooled")
     parser.add_argument("--categories-only", action="store_true",
                         help="only the coarse-category diagnostic (default, random tower, no image)")
     args = parser.parse_args()
@@ -149,6 +178,8 @@ def main() -> None:
     model_dir = resolve_model_dir(args.model, args.model, auto_prepare=True)
     if args.categories_only:
         return print_categories(model_dir, items, tux_categories(args.data), args.out)
+    if args.seeds:
+        return print_seeds(seeds_run(model_dir, items, [int(s) for s in args.seeds.split(",")]), args.out)
     rows, speed, full = [], None, not args.retrieval_only
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -161,7 +192,7 @@ def main() -> None:
             rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
         own = {t.item.file: t.item.reference for t in trials}
         pmi = {name: pmi_top1(work, name, "LM alone (no image)", own) for name in ("lhama-default", "random tower")}
-        gaps = [paired_difference(work, "lhama-default", name, own) for name in ("random tower", "LM alone (no image)")]
+        gaps = [paired_difference([work], "lhama-default", name, own) for name in ("random tower", "LM alone (no image)")]
     table = Table("system", "5-way retrieval top-1", "caption chrF", "BLEU", "images",
                   title=f"held-out Tux Paint ({len(items)} images, {args.split}); chance 0.200")
     for row in rows:
@@ -175,6 +206,19 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "retrieval_gaps": gaps, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
                                        indent=1, ensure_ascii=False) + "\n")
+
+
+def print_seeds(result: dict, out: Path | None) -> None:
+    table = Table("system", *[f"seed {s}" for s in result["seeds"]], "pooled",
+                  title="5-way retrieval top-1 over several distractor draws (chance 0.200)")
+    for name, values in result["top1"].items():
+        table.add_row(name, *[f"{v:.3f}" for v in values], f"{result['pooled'][name]:.3f}")
+    Console().print(table)
+    for gap in result["gaps"]:
+        Console().print(f"lhama-default minus {gap['vs']}: {gap['difference']:+.3f} "
+                        f"(95% paired bootstrap over images, {gap['seeds']} seeds: {gap['ci95'][0]:+.3f} .. {gap['ci95'][1]:+.3f})")
+    if out:
+        out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 def print_categories(model_dir: Path, items, categories: dict[str, str], out: Path | None) -> None:

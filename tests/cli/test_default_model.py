@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = re.compile(r"^(Um|Uma|Uns|Umas|O|A|Os|As|Dois|Duas|Três)\b")
 PORTUGUESE = {"um", "uma", "de", "com", "em", "o", "a", "e", "do", "da", "no", "na"}
+ENGLISH = {"the", "of", "is", "and", "with", "an", "image", "picture"}
 
 
 def test_main_job_prepares_the_default_and_describes_the_image_in_portuguese(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ def test_main_job_prepares_the_default_and_describes_the_image_in_portuguese(tmp
     # is measured on the hold-out (docs/default-model.md), not asserted on one image.
     words = answer.lower().replace(",", " ").replace(".", " ").split()
     assert ARTICLE.match(answer) and answer.endswith(".") and len(words) <= 60, answer
-    assert len(PORTUGUESE & set(words)) >= 2, answer
+    assert PORTUGUESE & set(words) and not ENGLISH & set(words), answer  # short ("Um porco."), but Portuguese
     assert "\n" not in answer and "tokens in" in result.stderr
     manifest = json.loads((tmp_path / "models" / "lhama-default" / "lhama-prepared.json").read_text())
     assert manifest["source"]["parts"] == ["gemma-3-270m", "open-nsfw-resnet50"]
