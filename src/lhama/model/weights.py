@@ -51,8 +51,11 @@ MANIFEST = "lhama-prepared.json"
 PREPARE_STEPS = ("locate weights", "load and convert weights", "write safetensors", "verify", "install")
 # A fixed Portuguese-and-English prompt: logits of the prepared copy must match the GGUF model's.
 VERIFY_PROMPT = "A capital do Brasil é Brasília. The capital of Brazil is"
-# Both copies hold the same float32 numbers, so only summation-order noise is allowed.
-VERIFY_ATOL = 1e-4
+# Both copies hold the same float32 numbers, so only summation-order noise is allowed: 1e-4 of
+# the largest logit (CPU kernels may pick another reduction order for differently aligned
+# buffers; seen: 1.8e-3 on Gemma-3-270M logits of magnitude ~40). Changed weights move logits
+# by whole units.
+VERIFY_RTOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,7 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
     report(PREPARE_STEPS[3])
     max_diff = verify(out, reference)
     source_info = {"package": source.distribution, "version": version, "gguf_file": source.gguf_file}
-    verified = {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "atol": VERIFY_ATOL}
+    verified = {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "rtol": VERIFY_RTOL}
     _write_manifest(out, {**source_info, "gguf_sha256": digest}, verified)
     return out
 
@@ -338,7 +341,7 @@ def _convert_composed(source: WeightSource, version: str, work: Path, report: Ca
     max_diff = _verify_composed(loaded, out)
     info = {"package": source.distribution, "version": version, "adapter": source.gguf_file,
             "adapter_sha256": _sha256(adapter_dir / adapters.ADAPTER_WEIGHTS), "parts": list(source.parts)}
-    _write_manifest(out, info, {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "atol": VERIFY_ATOL})
+    _write_manifest(out, info, {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "rtol": VERIFY_RTOL})
     return out
 
 
@@ -354,10 +357,22 @@ def _verify_composed(loaded: Any, model_dir: Path) -> float:
         expected = loaded.model(ids, media={"image": pixels}).logits
         reloaded = build.load_model(model_dir)
         actual = reloaded.model.eval()(ids, media={"image": pixels}).logits
-    max_diff = (actual - expected).abs().max().item()
-    if not max_diff <= VERIFY_ATOL:
-        raise CheckpointError(f"{model_dir} gives logits {max_diff:.3g} away from the composed model (limit {VERIFY_ATOL})")
+    return logit_difference(actual, expected, model_dir, "the composed model")
+
+
+def logit_difference(actual: torch.Tensor, expected: torch.Tensor, model_dir: Path, source: str) -> float:
+    """Max abs difference of a reloaded copy's logits from ``source``'s; CheckpointError if it
+    exceeds ``VERIFY_RTOL`` of the largest expected logit."""
+    max_diff = (actual.float() - expected.float()).abs().max().item()
+    limit = verify_limit(expected)
+    if not max_diff <= limit:  # also catches NaN
+        raise CheckpointError(f"{model_dir} gives logits {max_diff:.3g} away from {source} (limit {limit:.3g})")
     return max_diff
+
+
+def verify_limit(expected: torch.Tensor) -> float:
+    """The largest logit difference a faithful copy may show: summation-order noise only."""
+    return VERIFY_RTOL * max(expected.abs().max().item(), 1.0)
 
 
 def reference_logits(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> Reference:
@@ -390,7 +405,7 @@ def verify(model_dir: Path, reference: Reference) -> float:
 
     Raises:
         CheckpointError: the directory does not load, tokenises the prompt differently, or
-            its logits differ by more than ``VERIFY_ATOL``.
+            its logits differ by more than ``VERIFY_RTOL`` of the largest reference logit.
     """
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -402,10 +417,7 @@ def verify(model_dir: Path, reference: Reference) -> float:
         raise CheckpointError(f"the tokenizer saved in {model_dir} splits the verify prompt differently")
     with torch.no_grad():
         logits = model(input_ids=input_ids).logits.float()
-    max_diff = (logits - reference.logits).abs().max().item()
-    if not max_diff <= VERIFY_ATOL:  # also catches NaN
-        raise CheckpointError(f"{model_dir} gives logits {max_diff:.3g} away from the source (limit {VERIFY_ATOL})")
-    return max_diff
+    return logit_difference(logits, reference.logits, model_dir, "the source")
 
 
 def _write_manifest(out: Path, source: dict, verified: dict) -> None:
