@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -12,6 +11,7 @@ from rich.table import Table
 
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model.adapters import ADAPTER_WEIGHTS, export_adapter
+from lhama.model.build import DTYPES
 from lhama.model.weights import PREPARE_STEPS, ModelStatus, list_models, models_dir, prepare, registry_entry
 
 app = typer.Typer(
@@ -29,7 +29,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 @app.command("list")

@@ -37,6 +37,7 @@ from lhama.model.towers import resnet
 from lhama.model.video import build_video_modules, video_token_count
 
 WEIGHTS = "model.safetensors"
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}  # config name -> dtype
 
 
 @dataclass

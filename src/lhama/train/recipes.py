@@ -34,7 +34,6 @@ from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 
 Echo = Callable[[str], None]
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
 
 
 def _load(spec: ModelSpec) -> build.LoadedModel:
-    dtype = DTYPES[spec.dtype]
+    dtype = build.DTYPES[spec.dtype]
     if spec.init:
         loaded = build.load_model(spec.init, dtype)
         if spec.video is not None and loaded.config.video is None:
