@@ -149,6 +149,9 @@ def default_mix(
     admire: Annotated[Path, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it).")] = Path("../shared/data/admire_en/train/subtask_a_train.tsv"),
     admire_pt: Annotated[Path, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns).")] = Path("../shared/data/admire_pt/a_pt_train_targets.tsv"),
     easy_vqa_images: Annotated[int, typer.Option(help="easy-vqa train images to use (0 = none).")] = 500,
+    emoji_stage1: Annotated[Path | None, typer.Option(help="Unpacked npm emoji-datasource-<style> package: its emoji join stage 1 (needs --cldr).")] = None,
+    emoji_stage2: Annotated[Path | None, typer.Option(help="Another emoji-datasource-<style> package for stage 2 (needs --cldr).")] = None,
+    cldr: Annotated[Path | None, typer.Option(help="Unpacked npm cldr-annotations-full: the emoji's Portuguese names.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice (same seed, same files).")] = 0,
 ) -> None:
     """Build the default model's training data from real sources (docs/default-model.md).
@@ -156,13 +159,17 @@ def default_mix(
     Tux Paint train part (pt-BR captions), easy-vqa train Q/A and AdMIRe train captions
     (translated en->pt by lhama's own pipeline), side-by-side compare pairs and text-only turns.
     The committed Tux Paint hold-out is excluded from training and written to heldout.jsonl.
+    Optionally, emoji artwork with CLDR's Portuguese names (npm packages, see the options).
 
     Example:
 
       lhama data default-mix runs/default-mix && lhama train --config default-stage1
+
+      lhama data default-mix runs/default-mix --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr
     """
     cfg = MixConfig(tuxpaint_dir=str(tuxpaint), heldout=str(heldout), admire_tsv=str(admire),
-                    admire_pt_tsv=str(admire_pt), easy_vqa_images=easy_vqa_images, seed=seed)
+                    admire_pt_tsv=str(admire_pt), easy_vqa_images=easy_vqa_images, seed=seed,
+                    emoji_stage1=str(emoji_stage1 or ""), emoji_stage2=str(emoji_stage2 or ""), cldr_annotations=str(cldr or ""))
     bar = _progress_bar()
     task = bar.add_task("translating easy-vqa + AdMIRe", total=None)
 

@@ -7,6 +7,9 @@ Sources (each record keeps its origin in ``source``):
 * easy-vqa (``easyvqa``): the package's *train* images with their English Q/A, translated by
   lhama's own pipeline (its test images stay for ``lhama eval vqa``).
 * AdMIRe subtask A *train* images (``admire``): their English captions, translated.
+* Emoji artwork (``emoji``, optional): CLDR's human Portuguese names of clip-art emoji
+  (:mod:`lhama.data.emoji`); one rendering style for stage 1 and another for stage 2, so the two
+  stages see different images of each concept.
 * Text-only Portuguese turns (``text``): translation requests built from Tux Paint's en/pt_BR
   pairs, idiomatic-vs-literal questions on AdMIRe's pt-BR train sentences, and a few greetings,
   so the tuned model keeps chatting without an image.
@@ -31,6 +34,7 @@ from typing import Any
 
 from PIL import Image
 
+from lhama.data.emoji import emoji_answer, emoji_rows
 from lhama.data.splits import read_caption_rows, read_file_list, select_rows
 from lhama.errors import DataError
 from lhama.files import atomic_open, read_jsonl, write_jsonl
@@ -87,6 +91,9 @@ class MixConfig:
     questions_per_image: int = 2
     compare_pairs: int = 150
     translation_turns: int = 150
+    emoji_stage1: str = ""  # an unpacked emoji-datasource-<style> package ("" = no emoji)
+    emoji_stage2: str = ""  # another style for stage 2 ("" = no emoji in stage 2)
+    cldr_annotations: str = ""  # unpacked cldr-annotations-full (needed with either emoji package)
     seed: int = 0
 
 
@@ -118,9 +125,13 @@ def build_mix(cfg: MixConfig, out_dir: Path, translate: Translate) -> MixSummary
     portuguese = [table_answers(r) for r in translate(english)]
     summary = MixSummary(translated_in=len(english), translation_rejected=len(english) - len(portuguese),
                          heldout_excluded=len(held))
-    stage1 = stage1_records(tux, portuguese)
+    emoji_rng = random.Random(cfg.seed + 1)  # its own stream: adding emoji changes no other record
+    stage1 = stage1_records(tux, portuguese) + emoji_records(cfg, cfg.emoji_stage1, emoji_rng)
     out_dir.mkdir(parents=True, exist_ok=True)
     stage2 = stage2_records(cfg, tux, portuguese, rng, out_dir / "compare")
+    if cfg.emoji_stage2:
+        stage2 += emoji_records(cfg, cfg.emoji_stage2, emoji_rng, prompts=SHORT_PROMPTS)
+        emoji_rng.shuffle(stage2)
     write_jsonl(out_dir / "heldout.jsonl", held)
     for name, records in (("stage1", stage1), ("stage2", stage2)):
         write_jsonl(out_dir / f"{name}.jsonl", records)
@@ -192,6 +203,19 @@ def admire_records(cfg: MixConfig) -> list[Record]:
             records.append({"id": f"admire-{Path(name).stem}", "image": str(path), "source": "admire",
                             "conversations": turns})
     return records
+
+
+def emoji_records(cfg: MixConfig, package: str, rng: random.Random,
+                  prompts: Sequence[str] = (STAGE1_PROMPT,)) -> list[Record]:
+    """Caption records (+ the category turn where the emoji's subcategory maps to one) for the
+    emoji of ``package``; none when ``package`` is empty."""
+    if not package:
+        return []
+    if not cfg.cldr_annotations:
+        raise DataError("emoji need their Portuguese names: pass the cldr-annotations-full folder too")
+    return [_caption_record(row["id"], row["image"], "emoji", rng.choice(prompts), emoji_answer(row["name"]),
+                            row["category"])
+            for row in emoji_rows(Path(package), Path(cfg.cldr_annotations))]
 
 
 def stage1_records(tux: Sequence[Record], translated: Sequence[Record]) -> list[Record]:
@@ -276,11 +300,14 @@ def tux_category(row: Record) -> str | None:
 
 
 def _tux_record(row: Record, prompt: str) -> Record:
-    """A Tux Paint caption turn, then (when the category is known) the category turn."""
-    pairs = [(prompt, row["pt_BR"])]
-    if category := tux_category(row):
-        pairs.append((CATEGORY_PROMPT, f"{category}."))
-    return {"id": f"tux-{row['file']}", "image": row["image"], "source": "tuxpaint", "conversations": _qa_turns(pairs)}
+    return _caption_record(f"tux-{row['file']}", row["image"], "tuxpaint", prompt, row["pt_BR"], tux_category(row))
+
+
+def _caption_record(record_id: str, image: str, source: str, prompt: str, caption: str,
+                    category: str | None) -> Record:
+    """A caption turn, then (when the category is known) the category turn."""
+    pairs = [(prompt, caption)] + ([(CATEGORY_PROMPT, f"{category}.")] if category else [])
+    return {"id": record_id, "image": image, "source": source, "conversations": _qa_turns(pairs)}
 
 
 def split_sentences(text: str) -> list[str]:
