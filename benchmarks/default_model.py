@@ -119,16 +119,20 @@ def seeds_run(model_dir: Path, items, seeds: list[int]) -> dict:
 
 def category_accuracy(loaded: LoadedModel, items, categories: dict[str, str], use_images: bool) -> dict:
     """Coarse-category answers to "De que tipo é esta figura?" (asked in training as the turn
-    after a Tux Paint caption; here alone): share matching the file's Tux Paint category, and the
-    share a constant answer of the most frequent category would get."""
-    hits, answers = 0, {}
+    after a Tux Paint caption; here alone): share matching the file's Tux Paint category, the
+    share a constant answer of the most frequent category would get, and the mean per-category
+    recall (balanced accuracy: a constant answer gets 1/16 however skewed the hold-out is)."""
+    answers, hits = {}, {}
     for item in items:
         images = [load_pixels(loaded, item.image)] if use_images else []
         answers[item.file] = generate_answer(loaded, CATEGORY_PROMPT, images, max_new_tokens=8)
-        hits += answers[item.file].rstrip(".").lower() == categories[item.file].lower()
+        expected = categories[item.file]
+        hits.setdefault(expected, []).append(answers[item.file].rstrip(".").lower() == expected.lower())
     expected = [categories[item.file] for item in items]
     majority = max(expected.count(c) for c in set(expected)) / len(expected)
-    return {"accuracy": hits / len(items), "majority": majority, "distinct_answers": len(set(answers.values()))}
+    return {"accuracy": sum(map(sum, hits.values())) / len(items), "majority": majority,
+            "balanced_accuracy": statistics.mean(statistics.mean(h) for h in hits.values()),
+            "distinct_answers": len(set(answers.values())), "answers": answers}
 
 
 def tux_categories(data: str) -> dict[str, str]:
@@ -224,10 +228,11 @@ def print_categories(model_dir: Path, items, categories: dict[str, str], out: Pa
     rows = {"lhama-default": category_accuracy(default, items, categories, True),
             "random tower": category_accuracy(random_tower(load_model(model_dir)), items, categories, True),
             "LM alone (no image)": category_accuracy(default, items, categories, False)}
-    table = Table("system", "category accuracy", "majority class", "distinct answers",
+    table = Table("system", "category accuracy", "majority class", "balanced accuracy", "distinct answers",
                   title=f"coarse Tux Paint category of {len(items)} held-out images (16 classes)")
     for name, row in rows.items():
-        table.add_row(name, f"{row['accuracy']:.3f}", f"{row['majority']:.3f}", str(row["distinct_answers"]))
+        table.add_row(name, f"{row['accuracy']:.3f}", f"{row['majority']:.3f}", f"{row['balanced_accuracy']:.3f}",
+                      str(row["distinct_answers"]))
     Console().print(table)
     if out:
         out.write_text(json.dumps(rows, indent=1) + "\n")

@@ -29,7 +29,7 @@ def test_main_job_prepares_the_default_and_describes_the_image_in_portuguese(tmp
     # is measured on the hold-out (docs/default-model.md), not asserted on one image.
     words = answer.lower().replace(",", " ").replace(".", " ").split()
     assert ARTICLE.match(answer) and answer.endswith(".") and len(words) <= 60, answer
-    assert PORTUGUESE & set(words) and not ENGLISH & set(words), answer  # short ("Um porco."), but Portuguese
+    assert PORTUGUESE & set(words) and not ENGLISH & set(words), answer  # short ("Um pássaro."), but Portuguese
     assert "\n" not in answer and "tokens in" in result.stderr
     manifest = json.loads((tmp_path / "models" / "lhama-default" / "lhama-prepared.json").read_text())
     assert manifest["source"]["parts"] == ["gemma-3-270m", "open-nsfw-resnet50"]
