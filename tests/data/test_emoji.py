@@ -44,9 +44,10 @@ def _cldr(root):
 
 
 def test_emoji_rows_keep_named_things_and_map_categories(tmp_path):
-    rows = emoji_rows(_emoji_package(tmp_path / "google"), _cldr(tmp_path / "cldr"))
+    rows, left_out = emoji_rows(_emoji_package(tmp_path / "google"), _cldr(tmp_path / "cldr"))
     by_name = {r["name"]: r for r in rows}
     assert set(by_name) == {"coruja", "maçã vermelha", "coração vermelho"}
+    assert left_out == 2  # the fox (no image) and the flamingo (no name); faces and flags are not counted
     assert by_name["coruja"]["category"] == "Animais" and by_name["maçã vermelha"]["category"] == "Comida"
     assert by_name["coração vermelho"]["category"] is None
     assert by_name["coruja"]["image"].endswith("img/google/64/1f989.png") and by_name["coruja"]["id"] == "emoji-google-1f989"
@@ -71,6 +72,8 @@ def test_mix_puts_one_emoji_style_in_each_stage_and_leaves_the_rest_unchanged(tm
                                   "cldr_annotations": str(_cldr(tmp_path / "cldr"))})
     summary = build_mix(with_emoji, tmp_path / "mix", _fake_translate)
     assert summary.by_source["stage1"]["emoji"] == 3 and summary.by_source["stage2"]["emoji"] == 3
+    assert summary.emoji_unusable == {"stage1": 2, "stage2": 2} and not plain.emoji_unusable
+    assert "stage1 emoji left out (no Portuguese name or no image in that style): 2" in summary.lines()
     stage1, stage2 = read_jsonl(tmp_path / "mix" / "stage1.jsonl"), read_jsonl(tmp_path / "mix" / "stage2.jsonl")
     assert all("/img/google/" in r["image"] for r in stage1 if r["source"] == "emoji")
     assert all("/img/twitter/" in r["image"] for r in stage2 if r["source"] == "emoji")
@@ -83,8 +86,10 @@ def test_mix_puts_one_emoji_style_in_each_stage_and_leaves_the_rest_unchanged(tm
         k: dict(v, image=None) for k, v in before.items()}
 
 
-def test_emoji_without_their_names_is_an_error(tmp_path):
+def test_emoji_without_their_names_is_an_error_before_any_translation_or_output(tmp_path):
     cfg = _sources(tmp_path)
     broken = cfg.__class__(**{**cfg.__dict__, "emoji_stage1": str(_emoji_package(tmp_path / "google"))})
+    translated = []
     with pytest.raises(DataError, match="cldr-annotations-full"):
-        build_mix(broken, tmp_path / "mix", _fake_translate)
+        build_mix(broken, tmp_path / "mix", lambda records: translated.append(records) or records)
+    assert not translated and not (tmp_path / "mix").exists()

@@ -24,6 +24,7 @@ from lhama.model.weights import (
     check_prepared,
     lhama_home,
     list_models,
+    logit_difference,
     prepare,
     reference_logits,
     registry_entry,
@@ -202,8 +203,6 @@ def test_changed_weights_fail_logit_check(smollm2_dir: Path, damaged_home: Path)
 
 
 def test_logit_check_allows_reduction_noise_relative_to_the_logits_not_changed_weights(tmp_path: Path) -> None:
-    from lhama.model.weights import logit_difference
-
     expected = torch.linspace(-40.0, 40.0, 1000).reshape(1, 10, 100)
     assert logit_difference(expected + 1.8e-3, expected, tmp_path, "the source") == pytest.approx(1.8e-3, rel=1e-3)
     with pytest.raises(CheckpointError, match=r"gives logits 0\.5 away from the source \(limit 0\.004\)"):

@@ -40,23 +40,25 @@ TUX_CATEGORY_OF = {
 }
 
 
-def emoji_rows(package: Path, annotations: Path) -> list[Record]:
-    """One row per kept emoji that has an image in ``package`` and a Portuguese name:
-    ``{"id", "image", "name", "category"}`` (``category``: a Tux Paint category or ``None``)."""
+def emoji_rows(package: Path, annotations: Path) -> tuple[list[Record], int]:
+    """One row per kept-category emoji that has an image in ``package`` and a Portuguese name:
+    ``{"id", "image", "name", "category"}`` (``category``: a Tux Paint category or ``None``), and
+    how many kept-category emoji were left out for lacking either (reported, not lost silently)."""
     style, entries = _package_entries(package)
     names = portuguese_names(annotations)
-    rows = []
-    for entry in entries:
-        if entry.get("category") not in KEPT_CATEGORIES or not entry.get(f"has_img_{style}"):
-            continue
-        name = names.get(_char(entry["unified"])) or names.get(_char(entry["unified"]).replace("\ufe0f", ""))
+    rows, unusable = [], 0
+    for entry in (e for e in entries if e.get("category") in KEPT_CATEGORIES):
+        char = _char(entry["unified"])
+        name = names.get(char) or names.get(char.replace("\ufe0f", ""))  # CLDR keys often drop the variation selector
         image = package / "img" / style / "64" / entry["image"]
-        if name and image.is_file():
-            rows.append({"id": f"emoji-{style}-{entry['unified'].lower()}", "image": str(image.resolve()),
-                         "name": name, "category": TUX_CATEGORY_OF.get(entry.get("subcategory", ""))})
+        if not (name and entry.get(f"has_img_{style}") and image.is_file()):
+            unusable += 1
+            continue
+        rows.append({"id": f"emoji-{style}-{entry['unified'].lower()}", "image": str(image.resolve()),
+                     "name": name, "category": TUX_CATEGORY_OF.get(entry.get("subcategory", ""))})
     if not rows:
         raise DataError(f"no named emoji images found in {package} (is it an emoji-datasource-<style> package?)")
-    return rows
+    return rows, unusable
 
 
 def portuguese_names(annotations: Path) -> dict[str, str]:

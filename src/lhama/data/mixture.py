@@ -105,11 +105,14 @@ class MixSummary:
     translated_in: int = 0
     translation_rejected: int = 0
     heldout_excluded: int = 0
+    emoji_unusable: dict[str, int] = field(default_factory=dict)  # stage -> emoji without a name or image
 
     def lines(self) -> list[str]:
         rows = [f"translation: {self.translated_in} records in = "
                 f"{self.translated_in - self.translation_rejected} kept + {self.translation_rejected} rejected",
                 f"Tux Paint hold-out excluded: {self.heldout_excluded} images"]
+        rows += [f"{stage} emoji left out (no Portuguese name or no image in that style): {n}"
+                 for stage, n in self.emoji_unusable.items()]
         for stage, counts in self.by_source.items():
             parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             rows.append(f"{stage}: {sum(counts.values())} records ({parts})")
@@ -121,16 +124,20 @@ def build_mix(cfg: MixConfig, out_dir: Path, translate: Translate) -> MixSummary
     ``summary.json`` under ``out_dir``."""
     rng = random.Random(cfg.seed)
     tux, held = tuxpaint_rows(cfg), heldout_records(cfg)
+    emoji_rng = random.Random(cfg.seed + 1)  # its own stream: adding emoji changes no other record
+    # read before the (slow) translation, so a wrong emoji folder fails at once
+    emoji = {"stage1": emoji_records(cfg, cfg.emoji_stage1, emoji_rng),
+             "stage2": emoji_records(cfg, cfg.emoji_stage2, emoji_rng, prompts=SHORT_PROMPTS)}
     english = easy_vqa_records(cfg, rng) + admire_records(cfg)
     portuguese = [table_answers(r) for r in translate(english)]
     summary = MixSummary(translated_in=len(english), translation_rejected=len(english) - len(portuguese),
-                         heldout_excluded=len(held))
-    emoji_rng = random.Random(cfg.seed + 1)  # its own stream: adding emoji changes no other record
-    stage1 = stage1_records(tux, portuguese) + emoji_records(cfg, cfg.emoji_stage1, emoji_rng)
+                         heldout_excluded=len(held),
+                         emoji_unusable={stage: left_out for stage, (records, left_out) in emoji.items() if records})
+    stage1 = stage1_records(tux, portuguese) + emoji["stage1"][0]
     out_dir.mkdir(parents=True, exist_ok=True)
     stage2 = stage2_records(cfg, tux, portuguese, rng, out_dir / "compare")
-    if cfg.emoji_stage2:
-        stage2 += emoji_records(cfg, cfg.emoji_stage2, emoji_rng, prompts=SHORT_PROMPTS)
+    if emoji["stage2"][0]:
+        stage2 += emoji["stage2"][0]
         emoji_rng.shuffle(stage2)
     write_jsonl(out_dir / "heldout.jsonl", held)
     for name, records in (("stage1", stage1), ("stage2", stage2)):
@@ -206,16 +213,17 @@ def admire_records(cfg: MixConfig) -> list[Record]:
 
 
 def emoji_records(cfg: MixConfig, package: str, rng: random.Random,
-                  prompts: Sequence[str] = (STAGE1_PROMPT,)) -> list[Record]:
+                  prompts: Sequence[str] = (STAGE1_PROMPT,)) -> tuple[list[Record], int]:
     """Caption records (+ the category turn where the emoji's subcategory maps to one) for the
-    emoji of ``package``; none when ``package`` is empty."""
+    emoji of ``package`` and the count left out (see :func:`emoji_rows`); none when ``package``
+    is empty."""
     if not package:
-        return []
+        return [], 0
     if not cfg.cldr_annotations:
         raise DataError("emoji need their Portuguese names: pass the cldr-annotations-full folder too")
+    rows, unusable = emoji_rows(Path(package), Path(cfg.cldr_annotations))
     return [_caption_record(row["id"], row["image"], "emoji", rng.choice(prompts), emoji_answer(row["name"]),
-                            row["category"])
-            for row in emoji_rows(Path(package), Path(cfg.cldr_annotations))]
+                            row["category"]) for row in rows], unusable
 
 
 def stage1_records(tux: Sequence[Record], translated: Sequence[Record]) -> list[Record]:
