@@ -64,6 +64,23 @@ def test_linear_projector_saves_as_lhama_type(tmp_path: Path) -> None:
     assert not hasattr(again.model.multi_modal_projector, "linear_2")
 
 
+def test_layernorm_projector_round_trips_and_ignores_feature_scale(tmp_path: Path) -> None:
+    loaded = tiny_loaded(ImageConfig(projector=ProjectorConfig(norm="layernorm")), seed=1)
+    projector = loaded.model.multi_modal_projector
+    with torch.no_grad():
+        projector.norm.weight.uniform_(0.5, 1.5)  # not the identity init, so a lost norm shows
+    save_model(loaded, tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "lhama"  # HF LLaVA has no norm
+    again = load_model(tmp_path / "m")
+    features = torch.rand(2, 5, projector.linear_1.in_features) * 30  # post-ReLU-like: positive, large
+    with torch.no_grad():
+        out = again.model.multi_modal_projector(features)
+        torch.testing.assert_close(out, projector(features))
+        # the point of the norm: a common scale on the features does not reach the LM
+        torch.testing.assert_close(again.model.multi_modal_projector(features * 7), out, atol=1e-4, rtol=1e-4)
+    assert again.config.image.projector.norm == "layernorm"
+
+
 def test_text_only_round_trip(tmp_path: Path) -> None:
     loaded = tiny_loaded(image=None)
     save_model(loaded, tmp_path / "t")

@@ -297,8 +297,8 @@ def _multimodal_config(loaded: LoadedModel) -> dict:
     data["lhama"] = to_dict(loaded.config)
     if lhama_tower:
         data["vision_config"] = tower_config.to_dict()
-    # transformers' LLaVA has only the 2-layer MLP projector and Hugging Face towers.
-    if lhama_tower or image.projector.kind != "mlp2x_gelu":
+    # transformers' LLaVA has only the 2-layer MLP projector (no input norm) and Hugging Face towers.
+    if lhama_tower or image.projector.kind != "mlp2x_gelu" or image.projector.norm != "none":
         data["model_type"] = "lhama"
         data["architectures"] = ["LhamaModel"]
     return data

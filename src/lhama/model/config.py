@@ -11,12 +11,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ProjectorKind = Literal["mlp2x_gelu", "linear"]
+ProjectorNorm = Literal["none", "layernorm"]
 
 
 @dataclass(frozen=True)
 class ProjectorConfig:
     kind: ProjectorKind = "mlp2x_gelu"  # LLaVA-1.5: Linear -> GELU -> Linear
     bias: bool = True
+    # "layernorm" normalises each feature token first (as InternVL's projector does). CLIP-like
+    # towers end in a norm already; a CNN's post-ReLU map does not: its all-positive channels
+    # share one large common direction that otherwise swamps what differs between images.
+    norm: ProjectorNorm = "none"
 
 
 @dataclass(frozen=True)

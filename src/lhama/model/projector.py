@@ -9,15 +9,17 @@ from lhama.model.config import ProjectorConfig
 
 
 class MultiModalProjector(nn.Module):
-    """LLaVA's projector: ``linear_1`` [-> GELU -> ``linear_2``].
+    """LLaVA's projector: [``norm`` ->] ``linear_1`` [-> GELU -> ``linear_2``].
 
     Parameter names match transformers' ``LlavaMultiModalProjector`` so ``mlp2x_gelu`` weights
-    load there unchanged.
+    without ``norm`` load there unchanged.
     """
 
     def __init__(self, in_dim: int, out_dim: int, config: ProjectorConfig) -> None:
         super().__init__()
         self.kind = config.kind
+        if config.norm == "layernorm":
+            self.norm = nn.LayerNorm(in_dim)
         self.linear_1 = nn.Linear(in_dim, out_dim, bias=config.bias)
         if config.kind == "mlp2x_gelu":
             self.act = nn.GELU()
@@ -25,6 +27,8 @@ class MultiModalProjector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(n, N, in_dim) -> (n, N, out_dim)."""
+        if hasattr(self, "norm"):
+            features = self.norm(features)
         hidden = self.linear_1(features)
         if self.kind == "mlp2x_gelu":
             hidden = self.linear_2(self.act(hidden))
