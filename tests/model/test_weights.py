@@ -99,6 +99,28 @@ def test_resolve_unprepared_name_says_how_to_prepare(tmp_path: Path) -> None:
         resolve_model_dir("gpt-5", default=SMOL, home=tmp_path)
 
 
+def _fake_prepared_default(home: Path, adapter_sha256: str) -> Path:
+    """A prepared-looking lhama-default directory (no real weights) whose manifest names ``adapter_sha256``."""
+    path = _fake_hf_dir(home / "models" / "lhama-default")
+    files = {p.name: p.stat().st_size for p in path.iterdir()}
+    manifest = {"source": {"adapter": "model/default", "adapter_sha256": adapter_sha256}, "files": files}
+    (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+def test_default_prepared_from_an_older_shipped_adapter_is_out_of_date(tmp_path: Path) -> None:
+    source = registry_entry("lhama-default")
+    shipped = weights.shipped_adapter(source) / "adapter_model.safetensors"
+    current = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    path = _fake_prepared_default(tmp_path / "current", current)
+    assert resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / "current") == path
+    _fake_prepared_default(tmp_path / "old", "0" * 64)  # what an upgrade leaves behind
+    with pytest.raises(CheckpointError, match=r"must be prepared again \(.* built from another version of the "
+                                              r"adapter this lhama ships\); run `lhama models prepare lhama-default`"):
+        resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / "old")
+    assert "another version" in {s.source.name: s for s in list_models(tmp_path / "old")}["lhama-default"].problem
+
+
 def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = dataclasses.replace(
         registry_entry(SMOL), name="ghost", package="lhama_no_such_package", install="pip install ghost==1"
@@ -183,7 +205,7 @@ def test_truncated_safetensors_is_caught(smollm2_dir: Path, damaged_home: Path) 
     # `prepare` without --force repairs it (one more real conversion, ~30 s).
     messages: list[str] = []
     assert prepare(SMOL, home=damaged_home, progress=messages.append) == copy
-    assert messages[0].startswith("existing copy is damaged") and messages[1:] == list(weights.PREPARE_STEPS)
+    assert messages[0].startswith("existing copy is damaged or out of date") and messages[1:] == list(weights.PREPARE_STEPS)
     assert verify(copy, reference) <= 1e-4
     assert check_prepared(copy)["files"] == check_prepared(smollm2_dir)["files"]
 

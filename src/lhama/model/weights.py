@@ -91,7 +91,7 @@ def list_models(home: Path | None = None) -> list[ModelStatus]:
         problem = None
         if prepared:
             try:
-                check_prepared(path)
+                check_current(source, path)
             except CheckpointError as exc:
                 problem = str(exc)
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if prepared else 0
@@ -119,6 +119,23 @@ def check_prepared(model_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def check_current(source: WeightSource, model_dir: Path) -> dict[str, Any]:
+    """:func:`check_prepared`, and for a composed model also that it was built from the adapter
+    this lhama ships: an upgrade that ships a retrained adapter makes older copies out of date,
+    and serving one would silently answer with the old model.
+
+    Returns the manifest. Raises CheckpointError naming the problem.
+    """
+    from lhama.model import adapters  # adapters sits above weights in the import order
+
+    manifest = check_prepared(model_dir)
+    if source.kind == "composed":
+        shipped = _sha256(shipped_adapter(source) / adapters.ADAPTER_WEIGHTS)
+        if manifest.get("source", {}).get("adapter_sha256") != shipped:
+            raise CheckpointError(f"{model_dir} was built from another version of the adapter this lhama ships")
+    return manifest
+
+
 def resolve_model_dir(
     spec: str | None,
     default: str,
@@ -131,7 +148,7 @@ def resolve_model_dir(
 
     ``spec`` (``default`` when None) is a local HF directory if it looks like a path (contains
     ``/``, starts with ``.`` or ``~``, or exists), else a registered name. A registered model
-    that is not prepared (or is damaged) is prepared now when ``auto_prepare`` (about a minute,
+    that is not prepared (or is damaged or out of date) is prepared now when ``auto_prepare`` (about a minute,
     reported through ``progress``), else CheckpointError tells the command that prepares it.
 
     Raises:
@@ -144,10 +161,10 @@ def resolve_model_dir(
     source = registry_entry(spec)
     path = models_dir(home) / source.name
     try:
-        check_prepared(path)
+        check_current(source, path)
         return path
     except CheckpointError as exc:
-        state = f"is damaged ({exc})" if (path / MANIFEST).is_file() else "is not prepared"
+        state = f"must be prepared again ({exc})" if (path / MANIFEST).is_file() else "is not prepared"
     if not auto_prepare:
         raise CheckpointError(f"model {spec!r} {state}; run `lhama models prepare {spec}`")
     if progress:
@@ -195,10 +212,10 @@ def prepare(
     report = progress or (lambda step: None)
     if not force and (target / MANIFEST).is_file():
         try:
-            check_prepared(target)
+            check_current(source, target)
             return target
         except CheckpointError as exc:
-            report(f"existing copy is damaged ({exc}); preparing it again")
+            report(f"existing copy is damaged or out of date ({exc}); preparing it again")
     version = installed_version(source)
     if version is None:
         raise CheckpointError(f"{source.distribution} is not installed; run `{source.install}`")
