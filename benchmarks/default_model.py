@@ -32,6 +32,7 @@ from lhama.data.mixture import CATEGORY_PROMPT, tux_category
 from lhama.eval.answer import generate_answer, load_pixels
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import evaluate_captions, load_captions
+from lhama.eval.metrics import chrf
 from lhama.eval.retrieval import evaluate_retrieval, make_trials
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.generate import GenerationConfig, generate_ids
@@ -55,7 +56,7 @@ def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, 
     if captions:
         console.print(f"[bold]{name}[/]: captions ({len(items)} images) ...")
         cap = evaluate_captions(loaded, items, PredictionCache(work / f"{name}-cap.jsonl", {}), "pt", use_images=use_images)
-        row |= {"chrf": cap.chrf, "bleu": cap.bleu, "examples": dict(list(cap.predictions.items())[:8])}
+        row |= {"chrf": cap.chrf, "bleu": cap.bleu, "captions": cap.predictions}
     return row
 
 
@@ -94,6 +95,23 @@ def paired_difference(works: list[Path], system: str, baseline: str, own: dict[s
     means = diffs[torch.randint(len(diffs), (draws, len(diffs)), generator=generator)].mean(dim=1)
     low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
     return {"vs": baseline, "difference": float(diffs.mean()), "ci95": [low, high], "seeds": len(works)}
+
+
+def chrf_difference(rows: list[dict], system: str, baseline: str, references: dict[str, str], draws: int = 1000) -> dict:
+    """Corpus chrF of ``system`` minus ``baseline`` on the same images, with a 95% interval from a
+    paired bootstrap over images (both systems' captions of a drawn image move together; seed 0):
+    corpus chrF is not a mean of per-image scores, so each draw recomputes both corpora."""
+    captions = {row["system"]: row["captions"] for row in rows}
+    files = sorted(references)
+
+    def gap(sample: list[str]) -> float:
+        refs = [[references[f] for f in sample]]
+        return chrf([captions[system][f] for f in sample], refs) - chrf([captions[baseline][f] for f in sample], refs)
+
+    generator = torch.Generator().manual_seed(0)
+    gaps = sorted(gap([files[i] for i in torch.randint(len(files), (len(files),), generator=generator)])
+                  for _ in range(draws))
+    return {"vs": baseline, "difference": gap(files), "ci95": [gaps[int(0.025 * draws)], gaps[int(0.975 * draws) - 1]]}
 
 
 def seeds_run(model_dir: Path, items, seeds: list[int]) -> dict:
@@ -169,6 +187,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--retrieval-only", action="store_true", help="skip captions, speed and Gemma base")
+    parser.add_argument("--no-base", action="store_true",
+                        help="skip the Gemma base row (it does not depend on the adapter: rerun only when the trials change)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated distractor seeds: retrieval only (default, random tower, LM alone), pooled")
     parser.add_argument("--categories-only", action="store_true",
@@ -190,11 +210,13 @@ def main() -> None:
             speed = chat_speed(default, Path("examples/coruja.jpg"), args.repeats)
         rows.append(run_system("random tower", random_tower(load_model(model_dir)), items, trials, True, work, full))
         rows.append(run_system("LM alone (no image)", default, items, trials, False, work, full))
-        if full:
+        if full and not args.no_base:
             rows.append(run_system("Gemma base, no image", load_model(prepare("gemma-3-270m")), items, trials, False, work))
         own = {t.item.file: t.item.reference for t in trials}
         pmi = {name: pmi_top1(work, name, "LM alone (no image)", own) for name in ("lhama-default", "random tower")}
         gaps = [paired_difference([work], "lhama-default", name, own) for name in ("random tower", "LM alone (no image)")]
+        chrf_gaps = [chrf_difference(rows, "lhama-default", name, {i.file: i.reference for i in items})
+                     for name in ("random tower", "LM alone (no image)")] if full else []
     table = Table("system", "5-way retrieval top-1", "caption chrF", "BLEU", "images",
                   title=f"held-out Tux Paint ({len(items)} images, {args.split}); chance 0.200")
     for row in rows:
@@ -204,9 +226,12 @@ def main() -> None:
     for gap in gaps:
         Console().print(f"lhama-default minus {gap['vs']}: {gap['difference']:+.3f} "
                         f"(95% paired bootstrap {gap['ci95'][0]:+.3f} .. {gap['ci95'][1]:+.3f})")
+    for gap in chrf_gaps:
+        Console().print(f"caption chrF, lhama-default minus {gap['vs']}: {gap['difference']:+.1f} "
+                        f"(95% paired bootstrap {gap['ci95'][0]:+.1f} .. {gap['ci95'][1]:+.1f})")
     Console().print(f"lhama chat --image speed: {speed}")
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "retrieval_gaps": gaps, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
+        args.out.write_text(json.dumps({"rows": rows, "pmi_top1": pmi, "retrieval_gaps": gaps, "chrf_gaps": chrf_gaps, "speed": speed, "args": vars(args) | {"out": str(args.out)}},
                                        indent=1, ensure_ascii=False) + "\n")
 
 
