@@ -52,13 +52,13 @@ def list_command() -> None:
         console.print(f"  license: {source.license}", highlight=False, soft_wrap=True)
         console.print(f"  path: {status.path}", highlight=False, soft_wrap=True)
         if status.problem:
-            console.print(f"  [red]damaged[/]: {status.problem}", highlight=False, soft_wrap=True)
+            console.print(f"  [red]damaged or out of date[/]: {status.problem}", highlight=False, soft_wrap=True)
 
 
 def _cells(status: ModelStatus) -> tuple[str, str, str, str]:
     package = status.version if status.installed else "[red]no[/]"
     if status.problem:
-        prepared = "[red]damaged[/]: run prepare again"
+        prepared = "[red]needs prepare[/]: damaged or out of date"
     else:
         prepared = "[green]yes[/]" if status.prepared else "no"
     size = f"{status.size_bytes / 1e6:,.0f} MB" if status.prepared else "-"
