@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from lhama.data.conversation import encode_prompt
-from lhama.model.generate import Completion, GenerationConfig, complete, generate_ids, stream_text
+from lhama.model.generate import (
+    Completion,
+    GenerationConfig,
+    complete,
+    generate_ids,
+    new_generator,
+    next_token,
+    stream_text,
+)
 from tests.conftest import tiny_loaded
 
 
@@ -82,3 +90,15 @@ def test_generation_stops_at_the_context_window(tiny_lm) -> None:
     assert len(produced) == 3
     with pytest.raises(ModelError, match=f"context holds {window}"):
         list(generate_ids(tiny_lm.model, [5] * window, GenerationConfig()))
+
+
+def test_extreme_sampling_settings_pick_a_token_instead_of_nan() -> None:
+    """Schema fuzzing sent temperature ~1e-300 and repetition penalties near 0 (both allowed by the
+    API): the scaled logits overflowed to inf and multinomial raised on NaN probabilities."""
+    logits = torch.tensor([1.0, 3.0, -2.0, 2.5])
+    seen = torch.tensor([0, 3])  # a penalty near 0 divides their positive logits by it: both overflow
+    cases = [(1e-300, 1.0, {1}), (1e-45, 1.0, {1}), (1.0, 1e-300, {0, 3}), (1e-300, 1e-300, {0, 3})]
+    for temperature, penalty, allowed in cases:
+        config = GenerationConfig(max_new_tokens=1, temperature=temperature, repetition_penalty=penalty, seed=0)
+        for seed in range(5):
+            assert next_token(logits, seen, config, new_generator(seed, logits.device)) in allowed

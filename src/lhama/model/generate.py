@@ -193,7 +193,13 @@ def _adjust_logits(logits: torch.Tensor, sequence: torch.Tensor, config: Generat
 def _pick(logits: torch.Tensor, config: GenerationConfig, generator: torch.Generator | None) -> int:
     if config.temperature == 0:
         return int(torch.argmax(logits))
-    probs = torch.softmax(logits / config.temperature, dim=-1)
+    # Shift the best logit to 0 before dividing: a tiny temperature (or a tiny repetition penalty,
+    # which divides positive logits by it) then sends the others to -inf instead of overflowing
+    # the best to inf, which made NaN probabilities and killed the serving thread.
+    # The temperature is floored at the dtype's smallest normal number, which 1e-300 rounds below.
+    limits = torch.finfo(logits.dtype)
+    finite = torch.nan_to_num(logits, posinf=limits.max, neginf=limits.min)
+    probs = torch.softmax((finite - finite.max()) / max(config.temperature, limits.tiny), dim=-1)
     if config.top_p < 1.0:
         probs = _top_p_filter(probs, config.top_p)
     return int(torch.multinomial(probs, 1, generator=generator))
