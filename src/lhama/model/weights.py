@@ -169,7 +169,7 @@ def resolve_model_dir(
         raise CheckpointError(f"model {spec!r} {state}; run `lhama models prepare {spec}`")
     if progress:
         progress(f"{spec} {state}: preparing it once into {path} (about a minute)")
-    return prepare(spec, home=home, progress=progress)
+    return prepare(spec, home=home, progress=progress, force=True)  # already checked: no second check or message
 
 
 def _looks_like_path(spec: str) -> bool:
