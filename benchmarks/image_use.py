@@ -8,9 +8,9 @@ for one or more model directories (e.g. training runs of different projectors):
   image) of the first 16 images, and their norm. Near 1.0 means the LM receives almost the same
   vector for every image: whatever distinguishes images is a small perturbation of it.
 
-    python benchmarks/image_use.py runs/default-stage1e/model runs/default-stage1n/model
+    python benchmarks/image_use.py runs/default-stage2/model ~/.cache/lhama/models/lhama-default
 
-Prompt: "Descreva a imagem brevemente." (the stage-1 prompt). About 1 minute per model on 2 cores.
+Prompt: "Descreva a imagem brevemente." (the stage-1 prompt). A few minutes per model on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,22 +24,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.data.splits import read_file_list
 from lhama.eval.answer import load_pixels
 from lhama.eval.caption import CaptionItem, load_captions
+from lhama.eval.scoring import ScoreRequest, score_continuations
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.encoders import encode_images
 
 PROMPT = "Descreva a imagem brevemente."
-
-
-@torch.no_grad()
-def caption_nll(loaded: LoadedModel, prompt_ids: list[int], caption: str, pixels: torch.Tensor) -> float:
-    """Mean per-token negative log-likelihood of ``caption`` as the answer, given ``pixels``."""
-    answer = loaded.tokenizer(caption, add_special_tokens=False).input_ids
-    logits = loaded.model(torch.tensor([prompt_ids + answer]), media={"image": pixels[None]}).logits
-    return torch.nn.functional.cross_entropy(logits[0, len(prompt_ids) - 1:-1].float(), torch.tensor(answer)).item()
 
 
 @torch.no_grad()
@@ -55,15 +47,16 @@ def token_collapse(loaded: LoadedModel, pixels: torch.Tensor) -> tuple[float, fl
 
 def measure(model_dir: Path, items: list[CaptionItem]) -> dict:
     loaded = load_model(model_dir)
-    tokenizer = loaded.tokenizer
-    content = f"{loaded.config.image.placeholder}\n{PROMPT}"
-    prompt_ids = encode_prompt(tokenizer, render_prompt(tokenizer, [{"role": "user", "content": content}]),
-                               loaded.expansions())
+    messages = ({"role": "user", "content": f"{loaded.config.image.placeholder}\n{PROMPT}"},)
     pixels = torch.stack([load_pixels(loaded, item.image) for item in items])
     rng, n = random.Random(0), len(items)
     others = [(i + rng.randrange(1, n)) % n for i in range(n)]  # never the image itself
-    own = [caption_nll(loaded, prompt_ids, item.reference, pixels[i]) for i, item in enumerate(items)]
-    other = [caption_nll(loaded, prompt_ids, item.reference, pixels[j]) for item, j in zip(items, others)]
+
+    def nll(image_of: list[int]) -> list[float]:  # mean per-token NLL of each caption under pixels[image_of[i]]
+        requests = [ScoreRequest(messages, item.reference, (pixels[j],)) for item, j in zip(items, image_of)]
+        return [-score.mean for score in score_continuations(loaded, requests)]
+
+    own, other = nll(list(range(n))), nll(others)
     cosine, norm = token_collapse(loaded, pixels[:16])
     return {"model": str(model_dir), "nll_own": sum(own) / n, "nll_other": sum(other) / n,
             "gap": (sum(other) - sum(own)) / n, "own_likelier": sum(a < b for a, b in zip(own, other)) / n,
