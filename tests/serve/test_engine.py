@@ -120,3 +120,33 @@ def test_guard_refuses_input_in_portuguese_and_cuts_streamed_output() -> None:
     assert guarded.finish_reason == "content_filter" and guarded.categories == ("S1",)
     assert free.text[2:4] not in guarded.text and free.text.startswith(guarded.text)
     assert "".join(deltas) == guarded.text
+
+
+def test_a_failing_request_fails_alone_and_the_worker_keeps_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug hit while picking a request's first token (prefill) or a later one (decode) ends
+    that request with the error; the worker thread survives and answers the next request."""
+    import lhama.serve.engine as engine_module
+
+    loaded = tiny_loaded(image=None)
+    prompt = Prompt([], loaded.tokenizer("olá")["input_ids"])
+    config = GenerationConfig(max_new_tokens=4)
+    real_next_token, calls = engine_module.next_token, []
+
+    def next_token_failing_on(*fail_at: int):
+        def pick(*args, **kwargs):
+            calls.append(1)
+            if len(calls) in fail_at:
+                raise RuntimeError("injected bug")
+            return real_next_token(*args, **kwargs)
+        return pick
+
+    engine = Engine(loaded, ServeSettings(request_timeout_s=10))  # a dead worker: a timeout, not a hang
+    engine.start()
+    for fail_at in (1, 2):  # 1: the prefill's token, 2: the first decode step's
+        calls.clear()
+        monkeypatch.setattr(engine_module, "next_token", next_token_failing_on(fail_at))
+        with pytest.raises(RuntimeError, match="injected bug"):
+            list(engine.stream(engine.submit(prompt, config)))
+        *_, after = engine.stream(engine.submit(prompt, config))
+        assert after.token_ids == solo(loaded, prompt.input_ids, config)
+    engine.close()

@@ -237,16 +237,18 @@ class Engine:
         model = self.loaded.model
         device = model.language_model.get_input_embeddings().weight.device
         ids = torch.tensor([job.prompt.input_ids], dtype=torch.long, device=device)  # (1, T)
+        # Anything raised here (a LhamaError such as a media mismatch, or a bug) fails this job
+        # only: the caller raises it, and the worker thread lives on to serve the others.
         try:
             out = model(ids, media=job.prompt.media, use_cache=True, past_key_values=DecodeBatch.empty_cache(),
                         logits_to_keep=1)
-        except Exception as exc:  # LhamaError (e.g. media mismatch) or a bug: the caller raises it
+            state = _Active(job, ids[0], new_generator(job.config.seed, device))
+            if not self._emit(state, out.logits[0, -1]):
+                return None
+            batch.add(out.past_key_values, len(job.prompt.input_ids))
+        except Exception as exc:
             job.tokens.put(exc)
             return None
-        state = _Active(job, ids[0], new_generator(job.config.seed, device))
-        if not self._emit(state, out.logits[0, -1]):
-            return None
-        batch.add(out.past_key_values, len(job.prompt.input_ids))
         return state
 
     def _step(self, active: list[_Active], batch: DecodeBatch) -> None:
