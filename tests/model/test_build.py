@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,21 @@ def test_linear_projector_saves_as_lhama_type(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "lhama"
     again = load_model(tmp_path / "m")
     assert not hasattr(again.model.multi_modal_projector, "linear_2")
+
+
+def test_lhama_directory_loads_without_transformers_model_type_warning(tmp_path: Path) -> None:
+    save_model(tiny_loaded(ImageConfig(projector=ProjectorConfig(norm="layernorm"))), tmp_path / "m")
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    transformers_logger = logging.getLogger("transformers")  # does not propagate: caplog cannot see it
+    transformers_logger.addHandler(handler)
+    try:
+        load_model(tmp_path / "m")
+    finally:
+        transformers_logger.removeHandler(handler)
+    # AutoTokenizer used to read the lhama config.json and warn "model of type `lhama`" on each load
+    assert not [m for m in messages if "model of type" in m]
 
 
 def test_layernorm_projector_round_trips_and_ignores_feature_scale(tmp_path: Path) -> None:

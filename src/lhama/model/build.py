@@ -390,7 +390,11 @@ def _from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.
 
 
 def _tokenizer(directory: str | Path) -> Any:
+    # A lhama config.json has a model_type transformers does not know, and AutoTokenizer reads it
+    # (with a warning on every load) unless it is handed the language model's own config.
+    raw = _read_config(Path(directory)) if (Path(directory) / "config.json").is_file() else {}
+    config = {"config": _sub_config(raw["text_config"])} if "text_config" in raw else {}
     try:
-        return AutoTokenizer.from_pretrained(str(directory))
+        return AutoTokenizer.from_pretrained(str(directory), **config)
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot load the tokenizer of {directory}: {str(exc).splitlines()[0]}") from None
