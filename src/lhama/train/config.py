@@ -45,12 +45,29 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    """Terms added to the next-token loss (train/contrast.py says why)."""
+
+    # Weight of the image-caption contrast (symmetric InfoNCE between each image's mean projected
+    # token and the mean word embedding of its row's answer, in-batch negatives); 0: off.
+    image_caption_contrast: float = 0.0
+    contrast_temperature: float = 0.07  # CLIP's initial temperature
+
+    def __post_init__(self) -> None:
+        if self.image_caption_contrast < 0:
+            raise ValueError(f"loss.image_caption_contrast must be >= 0, got {self.image_caption_contrast}")
+        if self.contrast_temperature <= 0:
+            raise ValueError(f"loss.contrast_temperature must be > 0, got {self.contrast_temperature}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DatasetConfig = field(default_factory=DatasetConfig)
     eval_data: DatasetConfig | None = None  # a separate held-out file (else data.eval_fraction)
     collate: CollateConfig = field(default_factory=CollateConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     stage: Literal["align", "finetune"] = "align"  # align: projector only; finetune: + LoRA or full LM
     output_dir: str = "runs/lhama"
     micro_batch_size: int = 4  # samples per process per forward

@@ -26,6 +26,7 @@ from lhama.data.conversation import IGNORE_INDEX
 from lhama.train.batches import micro_batches, plan_epoch
 from lhama.train.checkpoint import Position, save_checkpoint
 from lhama.train.config import TrainConfig
+from lhama.train.contrast import ContrastSettings, captured_outputs, image_caption_contrast
 from lhama.train.distributed import DistInfo, all_sum
 from lhama.train.report import MetricsLog
 
@@ -40,6 +41,7 @@ class LoopParts:
     train_items: Sequence[Encoded]
     eval_items: Sequence[Encoded] = ()
     log: MetricsLog | None = None  # rank 0 writes; other ranks may hold None
+    contrast: ContrastSettings | None = None  # the image-caption contrast term, when its weight > 0
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,18 @@ def train_step(parts: LoopParts, batches: list[Batch], info: DistInfo, cfg: Trai
     model, optimizer = parts.model, parts.optimizer
     model.train()
     total = all_sum(sum(b.target_tokens for b in batches), info)
-    loss_sum = 0.0
+    loss_sum, contrasts = 0.0, []
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1
         sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
         with sync:
-            summed = token_loss_sum(model, batch.to(info.device), cfg, info)
-            scaler.scale(summed * info.world_size / total).backward()
+            batch = batch.to(info.device)
+            summed, contrast = _losses(parts, batch, cfg, info)
+            loss = summed * info.world_size / total
+            if contrast is not None:
+                loss = loss + parts.contrast.weight * contrast / len(batches)
+                contrasts.append(float(contrast.detach()))
+            scaler.scale(loss).backward()
         loss_sum += float(summed.detach())
     scaler.unscale_(optimizer)
     grad_norm = _clip(model, cfg.optim.max_grad_norm)
@@ -110,11 +117,24 @@ def train_step(parts: LoopParts, batches: list[Batch], info: DistInfo, cfg: Trai
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     parts.scheduler.step()
-    return {
+    contrast_stat = {"contrast": sum(contrasts) / len(contrasts)} if contrasts else {}  # this process's
+    return contrast_stat | {
         "loss": all_sum(loss_sum, info) / total, "lr": lr, "grad_norm": grad_norm, "target_tokens": total,
         "tokens": all_sum(sum(int(b.attention_mask.sum()) for b in batches), info),
         "samples": all_sum(sum(len(b.input_ids) for b in batches), info),
     }
+
+
+def _losses(parts: LoopParts, batch: Batch, cfg: TrainConfig, info: DistInfo) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The summed token loss and, when configured, the image-caption contrast of the same
+    forward pass (the projector's output is captured, not recomputed)."""
+    settings = parts.contrast
+    if settings is None or "image" not in batch.media:
+        return token_loss_sum(parts.model, batch, cfg, info), None
+    with captured_outputs(settings.projector) as projected:
+        summed = token_loss_sum(parts.model, batch, cfg, info)
+    image_tokens = torch.cat(projected) if projected else batch.input_ids.new_zeros((0,))  # (n, N, D)
+    return summed, image_caption_contrast(image_tokens, batch.input_ids, batch.labels, settings)
 
 
 def token_loss_sum(model: nn.Module, batch: Batch, cfg: TrainConfig, info: DistInfo) -> torch.Tensor:
@@ -207,11 +227,12 @@ def _row(position: Position, per_epoch: int, stats: dict[str, float], step_s: fl
         "grad_norm": stats["grad_norm"], "tokens": int(stats["tokens"]), "target_tokens": int(stats["target_tokens"]),
         "samples": int(stats["samples"]), "tokens_per_s": stats["tokens"] / step_s,
         "samples_per_s": stats["samples"] / step_s, "step_s": step_s, "elapsed_s": elapsed,
-    }
+    } | ({"contrast": stats["contrast"]} if "contrast" in stats else {})
 
 
 def _stats_text(row: dict[str, Any]) -> str:
-    return f"loss {row['loss']:.4f}  lr {row['lr']:.2e}  {row['tokens_per_s']:.0f} tok/s"
+    contrast = f"  contrast {row['contrast']:.3f}" if "contrast" in row else ""
+    return f"loss {row['loss']:.4f}{contrast}  lr {row['lr']:.2e}  {row['tokens_per_s']:.0f} tok/s"
 
 
 def _progress(info: DistInfo, cfg: TrainConfig) -> Progress:

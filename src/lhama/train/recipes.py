@@ -30,6 +30,7 @@ from lhama.model.weights import resolve_model_dir
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
 from lhama.train.config import ModelSpec, TrainConfig
+from lhama.train.contrast import ContrastSettings
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 
@@ -149,12 +150,24 @@ def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.D
     model = loaded.model.to(info.device)
     wrapped = distributed.wrap(model, cfg.strategy, info)
     optimizer = build_optimizer(wrapped, cfg.optim)
-    parts = loop.LoopParts(wrapped, model, optimizer, None, collator, train_items, eval_items)
+    parts = loop.LoopParts(wrapped, model, optimizer, None, collator, train_items, eval_items,
+                           contrast=_contrast_settings(cfg, loaded))
     total = loop.schedule(parts, cfg, info).total
     parts.scheduler = build_scheduler(optimizer, total, cfg.optim)
     say(f"training {sum(p.numel() for p in adapters.trainable_parameters(model).values()):,} parameters "
         f"on {len(train_items)} samples ({len(eval_items)} held out), {total} steps")
     return parts
+
+
+def _contrast_settings(cfg: TrainConfig, loaded: build.LoadedModel) -> ContrastSettings | None:
+    if cfg.loss.image_caption_contrast == 0:
+        return None
+    if loaded.config.image is None:
+        raise ConfigError("loss.image_caption_contrast needs a model with an image branch; set it to 0")
+    model = loaded.model
+    return ContrastSettings(cfg.loss.image_caption_contrast, cfg.loss.contrast_temperature, model.multi_modal_projector,
+                            model.token_ids["image"], model.language_model.get_input_embeddings(),
+                            frozenset(loaded.tokenizer.all_special_ids))
 
 
 def _samples(cfg: TrainConfig, say: Echo) -> tuple[list[Sample], list[Sample]]:
