@@ -159,15 +159,20 @@ def tux_categories(data: str) -> dict[str, str]:
 
 
 def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32) -> dict:
-    """Time to first token (prefill incl. the tower) and decode tokens/s, greedy, 'Descreva a imagem.'."""
-    prompt = render_prompt(loaded.tokenizer, [{"role": "user", "content": "<image>\nDescreva a imagem."}])
-    ids = encode_prompt(loaded.tokenizer, prompt, loaded.expansions())
-    config = GenerationConfig(max_new_tokens=tokens, stop=stop_strings(loaded.tokenizer))
+    """Time to first token (prefill incl. the tower) and decode tokens/s, greedy, 'Descreva a imagem.',
+    with the model's own image guidance (as `lhama chat` decodes: two prompts when it is on)."""
+    def prompt_ids(text: str) -> list[int]:
+        prompt = render_prompt(loaded.tokenizer, [{"role": "user", "content": text}])
+        return encode_prompt(loaded.tokenizer, prompt, loaded.expansions())
+
+    ids, reference_ids = prompt_ids("<image>\nDescreva a imagem."), prompt_ids("Descreva a imagem.")
+    config = GenerationConfig(max_new_tokens=tokens, stop=stop_strings(loaded.tokenizer),
+                              image_guidance=loaded.config.image_guidance)
     ttft, rates = [], []
     for _ in range(repeats):
         start = time.perf_counter()
         media = {"image": load_pixels(loaded, image)[None]}
-        stream = generate_ids(loaded.model, ids, config, media)
+        stream = generate_ids(loaded.model, ids, config, media, reference_ids=reference_ids)
         next(stream)
         first = time.perf_counter()
         rest = sum(1 for _ in stream)

@@ -68,9 +68,11 @@ def test_missing_model_dir_is_exit_2() -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def test_bad_generation_option_is_exit_2(lm_dir: Path) -> None:
-    result = lhama("chat", "--model", str(lm_dir), "--top-p", "0", "oi")
-    assert result.returncode == 2 and "top_p" in result.stderr
+@pytest.mark.parametrize("option, value, message", [("--top-p", "0", "top_p"),
+                                                    ("--image-guidance", "-1", "image_guidance must be >= 0")])
+def test_bad_generation_option_is_exit_2(lm_dir: Path, option: str, value: str, message: str) -> None:
+    result = lhama("chat", "--model", str(lm_dir), option, value, "oi")
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
 def _spawn(model: Path, *extra: str) -> pexpect.spawn:

@@ -80,3 +80,19 @@ def test_vqa_and_caption_need_a_vision_tower(tmp_path, data, monkeypatch, capsys
     for args in (["vqa", "--data", "easy-vqa", "--limit", "1"], ["caption", "--data", str(tmp_path / "caps")]):
         code, _, err = run(monkeypatch, capsys, *args, "--model", model)
         assert code == 2 and "error: the model lm has no vision tower" in err and "Traceback" not in err
+
+
+def test_caption_image_guidance_is_its_own_run_and_checked(tmp_path, data, monkeypatch, capsys):
+    from tests.train.conftest import write_caption_set
+
+    model = str(save_model(tiny_loaded(), tmp_path / "vlm"))
+    captions = write_caption_set(tmp_path / "caps", n=3).parent
+    for guidance in ("0", "2.0"):
+        code, out, _ = run(monkeypatch, capsys, "caption", "--data", str(captions), "--model", model,
+                           "--image-guidance", guidance)
+        assert code in (0, None) and "on 3 images" in out
+    caches = sorted((tmp_path / "home" / "eval-cache").glob("caption-*.jsonl"))
+    assert len(caches) == 2  # guided captions never reuse the plain ones, or the reverse
+    assert {json.loads(c.read_text().splitlines()[0])["meta"]["image_guidance"] for c in caches} == {0.0, 2.0}
+    code, _, err = run(monkeypatch, capsys, "caption", "--data", str(captions), "--model", model, "--image-guidance", "-1")
+    assert code == 2 and "error: --image-guidance must be >= 0, got -1.0" in err

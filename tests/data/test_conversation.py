@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lhama.data.conversation import TRANSCRIPT_PT, encode_prompt, render_prompt, stop_strings
+from lhama.data.conversation import TRANSCRIPT_PT, encode_prompt, render_prompt, stop_strings, without_media
 from lhama.errors import DataError
 from tests.conftest import tiny_tokenizer
 
@@ -57,3 +57,14 @@ def test_placeholders_expand_in_place() -> None:
 def test_bad_messages(messages, message) -> None:
     with pytest.raises(DataError, match=message):
         render_prompt(tiny_tokenizer(), messages)
+
+
+def test_without_media_leaves_the_text_of_every_turn() -> None:
+    messages = [{"role": "system", "content": "Seja breve."},
+                {"role": "user", "content": "<image>\n<image>\nCompare as duas."},
+                {"role": "assistant", "content": "Um sapo e um gato."},
+                {"role": "user", "content": "E o som?<audio>"}]
+    assert without_media(messages, ["<image>", "<audio>"]) == [
+        {"role": "system", "content": "Seja breve."}, {"role": "user", "content": "Compare as duas."},
+        {"role": "assistant", "content": "Um sapo e um gato."}, {"role": "user", "content": "E o som?"}]
+    assert messages[1]["content"].startswith("<image>")  # the input is not changed

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from lhama.data.conversation import encode_prompt
-from lhama.errors import CheckpointError
+from lhama.errors import CheckpointError, ConfigError
 from lhama.model import adapters
 from lhama.model.build import build_model
 from lhama.model.config import ImageConfig, LhamaConfig, LoraSettings
@@ -76,12 +76,17 @@ def test_export_adapter_casts_to_float16_and_keeps_the_model(tmp_path: Path) -> 
     lm, tower = _parts(tmp_path)
     trained = _trained(lm, tower)
     adapters.save_adapter(trained, tmp_path / "adapter", "tiny", LoraSettings(r=2, alpha=4, target_modules=("q_proj", "v_proj")))
-    out = adapters.export_adapter(tmp_path / "adapter", tmp_path / "ship", base="tiny base", system_prompt="")
+    out = adapters.export_adapter(tmp_path / "adapter", tmp_path / "ship", base="tiny base",
+                                   settings={"system_prompt": "", "image_guidance": 1.0})
     shipped = load_file(out / adapters.ADAPTER_WEIGHTS)
     original = load_file(tmp_path / "adapter" / adapters.ADAPTER_WEIGHTS)
     assert shipped.keys() == original.keys() and all(v.dtype == torch.float16 for v in shipped.values())
     assert (out / adapters.ADAPTER_WEIGHTS).stat().st_size < 0.6 * (tmp_path / "adapter" / adapters.ADAPTER_WEIGHTS).stat().st_size
     assert adapters.adapter_lhama_config(out).system_prompt == ""
+    assert adapters.adapter_lhama_config(out).image_guidance == 1.0
+    with pytest.raises(ConfigError, match="image_guidance must be >= 0"):
+        adapters.export_adapter(tmp_path / "adapter", tmp_path / "bad", settings={"image_guidance": -1.0})
+    assert not (tmp_path / "bad").exists()
     assert json.loads((out / adapters.ADAPTER_CONFIG).read_text())["base_model"] == "tiny base"
     ids = torch.tensor([encode_prompt(trained.tokenizer, "<image>\nDescreva a imagem.", trained.expansions())])
     pixels = torch.rand(1, 3, 50, 50, generator=torch.Generator().manual_seed(2))

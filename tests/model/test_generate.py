@@ -9,6 +9,7 @@ from lhama.model.generate import (
     GenerationConfig,
     complete,
     generate_ids,
+    guided_logits,
     new_generator,
     next_token,
     stream_text,
@@ -75,7 +76,8 @@ def test_complete_reports_finish_reason_and_counts(tiny_vlm) -> None:
     assert done.finish_reason in ("length", "stop")
 
 
-@pytest.mark.parametrize("bad", [{"max_new_tokens": 0}, {"temperature": -1}, {"top_p": 0}])
+@pytest.mark.parametrize("bad", [{"max_new_tokens": 0}, {"temperature": -1}, {"top_p": 0}, {"image_guidance": -1},
+                                 {"plausibility": 0}, {"plausibility": 1.5}])
 def test_invalid_generation_config(bad) -> None:
     with pytest.raises(ValueError):
         GenerationConfig(**bad)
@@ -102,3 +104,33 @@ def test_extreme_sampling_settings_pick_a_token_instead_of_nan() -> None:
         config = GenerationConfig(max_new_tokens=1, temperature=temperature, repetition_penalty=penalty, seed=0)
         for seed in range(5):
             assert next_token(logits, seen, config, new_generator(seed, logits.device)) in allowed
+
+
+def test_image_guidance_prefers_the_token_the_image_supports() -> None:
+    with_image = torch.tensor([2.0, 1.9, -5.0, -9.0])
+    without = torch.tensor([3.0, 0.0, -20.0, 0.0])  # the text prompt alone already says token 0
+    scores = guided_logits(with_image, without, GenerationConfig(image_guidance=1.0, plausibility=0.1))
+    assert int(scores.argmax()) == 1  # token 1 gains most from the image
+    assert torch.isinf(scores[2]) and torch.isinf(scores[3])  # implausible under the image: never picked,
+    # however much less likely the image-less prompt makes them
+    plain = guided_logits(with_image, without, GenerationConfig(image_guidance=0.0))
+    assert int(plain.argmax()) == 0
+
+
+def test_image_guided_decoding_equals_recomputing_both_prompts_each_step(tiny_vlm) -> None:
+    """The cached two-stream decoder against a slow one: both full sequences rerun every step."""
+    ids = encode_prompt(tiny_vlm.tokenizer, "<image>\nDescreva a imagem.", tiny_vlm.expansions())
+    reference_ids = encode_prompt(tiny_vlm.tokenizer, "Descreva a imagem.", tiny_vlm.expansions())
+    torch.manual_seed(3)
+    media = {"image": torch.randn(1, 3, 32, 32)}
+    config = GenerationConfig(max_new_tokens=12, image_guidance=2.0, plausibility=1e-3)
+    fast = list(generate_ids(tiny_vlm.model, ids, config, media, reference_ids=reference_ids))
+    slow: list[int] = []
+    with torch.no_grad():
+        for _ in range(12):
+            image_logits = tiny_vlm.model(torch.tensor([ids + slow]), media=media).logits[0, -1]
+            text_logits = tiny_vlm.model(torch.tensor([reference_ids + slow])).logits[0, -1]
+            slow.append(int(guided_logits(image_logits, text_logits, config).argmax()))
+    plain = list(generate_ids(tiny_vlm.model, ids, GenerationConfig(max_new_tokens=12), media))
+    assert fast == slow
+    assert fast != plain  # guidance 2 changes this tiny model's answer (else the test shows nothing)

@@ -110,14 +110,18 @@ def _fake_prepared_default(home: Path, adapter_sha256: str) -> Path:
 
 def test_default_prepared_from_an_older_shipped_adapter_is_out_of_date(tmp_path: Path) -> None:
     source = registry_entry("lhama-default")
-    shipped = weights.shipped_adapter(source) / "adapter_model.safetensors"
-    current = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    shipped = weights.shipped_adapter(source)
+    weights_bytes = (shipped / "adapter_model.safetensors").read_bytes()
+    current = hashlib.sha256(weights_bytes + (shipped / "adapter_config.json").read_bytes()).hexdigest()
     path = _fake_prepared_default(tmp_path / "current", current)
     assert resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / "current") == path
-    _fake_prepared_default(tmp_path / "old", "0" * 64)  # what an upgrade leaves behind
-    with pytest.raises(CheckpointError, match=r"must be prepared again \(.* built from another version of the "
-                                              r"adapter this lhama ships\); run `lhama models prepare lhama-default`"):
-        resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / "old")
+    # what an upgrade leaves behind: other weights, or the same weights with another config
+    # (a copy digested from the weights alone was saved without the config's newer settings)
+    for old, digest in (("old", "0" * 64), ("old-config", hashlib.sha256(weights_bytes).hexdigest())):
+        _fake_prepared_default(tmp_path / old, digest)
+        with pytest.raises(CheckpointError, match=r"must be prepared again \(.* built from another version of the "
+                                                  r"adapter this lhama ships\); run `lhama models prepare lhama-default`"):
+            resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / old)
     assert "another version" in {s.source.name: s for s in list_models(tmp_path / "old")}["lhama-default"].problem
 
 

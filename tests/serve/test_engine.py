@@ -68,6 +68,28 @@ def test_batched_image_prompts_and_seeded_sampling_equal_solo() -> None:
         assert completion.token_ids == solo(loaded, prompt.input_ids, config, prompt.media)
 
 
+def test_image_guided_requests_batched_with_plain_ones_equal_solo() -> None:
+    """A guided request takes two rows (its prompt and the prompt without the image); mixed with
+    plain requests that leave at other steps, every answer is what it would be alone."""
+    loaded = tiny_loaded()
+    token = loaded.model.token_ids["image"]
+    torch.manual_seed(2)
+    pictures = [torch.randn(1, 3, 32, 32) for _ in range(2)]
+    texts = [loaded.tokenizer(t)["input_ids"] for t in TEXTS[:2]]
+    prompts = [Prompt([], [1] + [token] * 16 + ids, {"image": p}, reference_ids=[1] + ids) for ids, p in zip(texts, pictures)]
+    prompts += [Prompt([], loaded.tokenizer(TEXTS[2])["input_ids"]), Prompt([], [1] + [token] * 16 + texts[0], {"image": pictures[1]})]
+    guided = GenerationConfig(max_new_tokens=14, image_guidance=1.5, plausibility=1e-3)
+    configs = [guided, GenerationConfig(max_new_tokens=6, image_guidance=0.7, temperature=0.9, seed=4),
+               GenerationConfig(max_new_tokens=9), GenerationConfig(max_new_tokens=11)]
+    got = run_together(Engine(loaded, ServeSettings(max_batch=3)), prompts, configs)
+    for prompt, config, completion in zip(prompts, configs, got):
+        expected = list(generate_ids(loaded.model, prompt.input_ids, config, prompt.media,
+                                     eos_token_ids(loaded.model, loaded.tokenizer), prompt.reference_ids))
+        assert completion.token_ids == expected
+    plain = solo(loaded, prompts[0].input_ids, GenerationConfig(max_new_tokens=14), prompts[0].media)
+    assert got[0].token_ids != plain  # the guidance really changed this answer
+
+
 def test_full_queue_is_refused_and_cancelled_jobs_end() -> None:
     loaded = tiny_loaded(image=None)
     engine = Engine(loaded, ServeSettings(max_queue=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -76,3 +77,20 @@ def test_a_chat_template_refusal_is_a_400_not_a_bug(vlm: LoadedModel) -> None:
     assert ok.messages[0]["role"] == "system"  # folded into the first user turn by render_prompt
     with pytest.raises(DataError, match="roles must alternate"):
         build_prompt(request(messages=[{"role": "user", "content": "Oi"}, {"role": "user", "content": "Oi?"}]), target)
+
+
+def test_image_guidance_comes_from_the_model_unless_the_request_sets_it(vlm: LoadedModel,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vlm.model, "config", dataclasses.replace(vlm.config, image_guidance=1.0))
+    target = Target(vlm, "tiny-vlm", ServeSettings())
+    content = [{"type": "image_url", "image_url": {"url": png_data_uri()}}, {"type": "text", "text": "Descreva."}]
+    asked = request(messages=[{"role": "user", "content": content}])
+    prompt = build_prompt(asked, target)
+    assert generation_config(asked, target).image_guidance == 1.0
+    text_only = [prompt.messages[0], {"role": "user", "content": "Descreva."}]  # the image line taken out
+    assert prompt.reference_ids == encode_prompt(vlm.tokenizer, render_prompt(vlm.tokenizer, text_only), vlm.expansions())
+    off = request(messages=[{"role": "user", "content": content}], image_guidance=0)
+    assert build_prompt(off, target).reference_ids is None and generation_config(off, target).image_guidance == 0
+    assert build_prompt(request(messages=[{"role": "user", "content": "Oi"}]), target).reference_ids is None  # no media
+    with pytest.raises(ValueError):
+        request(messages=[{"role": "user", "content": "Oi"}], image_guidance=-1)

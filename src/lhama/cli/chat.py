@@ -38,6 +38,7 @@ def chat(
     repetition_penalty: Annotated[float, typer.Option(help="Above 1 discourages repeating tokens; small models loop less.")] = 1.1,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for sampling (same seed, same answer).")] = None,
     stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable).")] = None,
+    image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (1.0 for lhama-default, else 0).")] = None,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False,
     guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
 ) -> None:
@@ -55,9 +56,11 @@ def chat(
 
       lhama chat            (interactive; type /help inside)
     """
-    generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop)
+    _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance)  # fail before loading
     err = Console(stderr=True)
     loaded = load_with_progress(model, err)
+    guidance = loaded.config.image_guidance if image_guidance is None else image_guidance
+    generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, guidance)
     session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard))
     for path in image or []:
         session.attach_image(path)
@@ -72,10 +75,11 @@ def chat(
     _repl(session, err)
 
 
-def _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop) -> GenerationConfig:
+def _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance) -> GenerationConfig:
     try:
         return GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                                repetition_penalty=repetition_penalty, seed=seed, stop=tuple(stop or ()))
+                                repetition_penalty=repetition_penalty, seed=seed, stop=tuple(stop or ()),
+                                image_guidance=image_guidance or 0.0)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

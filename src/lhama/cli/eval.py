@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -113,6 +114,7 @@ def vqa(
     lang: LangOpt = "en",
     limit: LimitOpt = None,
     cache: CacheOpt = None,
+    image_guidance: GuidanceOpt = None,
 ) -> None:
     """Visual question answering: normalised exact-match accuracy (VQAv2 style).
 
@@ -121,8 +123,9 @@ def vqa(
       lhama eval vqa --data easy-vqa --model ./my-llava --limit 200
     """
     items = load_vqa(data, images, limit)
-    loaded = _load(model)
-    meta = {"task": "vqa", "data": str(data), "model": model_fingerprint(model), "lang": lang}
+    loaded = _load(model, image_guidance)
+    meta = {"task": "vqa", "data": str(data), "model": model_fingerprint(model), "lang": lang,
+            "image_guidance": loaded.config.image_guidance}
     store = PredictionCache(cache or _cache_path("vqa", data, model, json.dumps(meta)), meta)
     with _progress() as bar:
         task = bar.add_task("answering", total=len(items))
@@ -132,6 +135,7 @@ def vqa(
 
 SplitOpt = Annotated[Optional[Path], typer.Option("--split", help="Only the images this file lists (one file name per line, # comments), e.g. data/tuxpaint/heldout.txt.")]
 NoImageOpt = Annotated[bool, typer.Option("--no-image", help="Leave the image out of the prompt: what the language model guesses alone (a baseline).")]
+GuidanceOpt = Annotated[Optional[float], typer.Option(help="Image guidance of the answers (see `lhama chat --help`); default: the model's own (1.0 for lhama-default). 0 = plain greedy.")]
 
 
 @app.command()
@@ -144,6 +148,7 @@ def caption(
     no_image: NoImageOpt = False,
     limit: LimitOpt = None,
     cache: CacheOpt = None,
+    image_guidance: GuidanceOpt = None,
 ) -> None:
     """Caption images; chrF and BLEU (sacrebleu) against human references.
 
@@ -152,9 +157,9 @@ def caption(
       lhama eval caption --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
     """
     items = load_captions(data, column, limit, read_file_list(split) if split else None)
-    loaded = _load(model)
+    loaded = _load(model, image_guidance)
     meta = {"task": "caption", "data": str(data), "column": column, "model": model_fingerprint(model), "lang": lang,
-            "split": str(split), "image": not no_image}
+            "split": str(split), "image": not no_image, "image_guidance": loaded.config.image_guidance}
     store = PredictionCache(cache or _cache_path("caption", str(data), model, json.dumps(meta)), meta)
     with _progress() as bar:
         task = bar.add_task("captioning", total=len(items))
@@ -194,8 +199,14 @@ def retrieval(
                     f"(chance {1 / result.choices:.3f})")
 
 
-def _load(spec: str) -> LoadedModel:
-    return load_with_progress(spec, Console(stderr=True))
+def _load(spec: str, image_guidance: float | None = None) -> LoadedModel:
+    """The model, decoding with ``image_guidance`` instead of its own when one is given."""
+    if image_guidance is not None and image_guidance < 0:
+        raise ConfigError(f"--image-guidance must be >= 0, got {image_guidance}")
+    loaded = load_with_progress(spec, Console(stderr=True))
+    if image_guidance is not None:
+        loaded.model.config = replace(loaded.config, image_guidance=image_guidance)
+    return loaded
 
 
 def _cache_path(task: str, data: str, model: str, extra: str) -> Path:

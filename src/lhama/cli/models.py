@@ -114,6 +114,9 @@ def export_adapter_command(
     system_prompt: str = typer.Option(None, "--system-prompt",
                                       help="Replace the system prompt the model is prompted with (\"\" for none).",
                                       show_default=False),
+    image_guidance: float = typer.Option(None, "--image-guidance", help="The image guidance chat, serve and eval "
+                                         "decode this model with (0 = plain decoding; see `lhama chat --help`).",
+                                         show_default=False),
 ) -> None:
     """Copy a trained adapter (projector + LoRA) for shipping: cast, re-labelled, atomic.
 
@@ -123,11 +126,12 @@ def export_adapter_command(
 
     Example:
       [bold]lhama models export-adapter runs/default-stage2/adapter src/lhama/model/default \\
-        --base "lhama-default: gemma-3-270m + open-nsfw-resnet50"[/]
+        --base "lhama-default: gemma-3-270m + open-nsfw-resnet50" --image-guidance 1.0[/]
     """
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    path = export_adapter(src, out, DTYPES[dtype], base=base, system_prompt=system_prompt)
+    settings = {"system_prompt": system_prompt, "image_guidance": image_guidance}
+    path = export_adapter(src, out, DTYPES[dtype], base, {k: v for k, v in settings.items() if v is not None})
     size = (path / ADAPTER_WEIGHTS).stat().st_size
     Console().print(f"adapter written to {path} ({size / 1e6:.1f} MB, {dtype})", highlight=False, soft_wrap=True)
 

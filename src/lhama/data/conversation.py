@@ -12,7 +12,7 @@ labels where only assistant tokens are supervised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +215,18 @@ def encode_prompt(tokenizer: Any, prompt: str, expansions: Mapping[int, int] | N
     for token in ids:
         expanded.extend([token] * expansions.get(token, 1))
     return expanded
+
+
+def without_media(messages: Sequence[Message], placeholders: Iterable[str]) -> list[Message]:
+    """The same conversation with every media placeholder (and the line break after it) taken
+    out: the text-only prompt that image guidance compares the answer against."""
+    stripped = []
+    for message in messages:
+        content = message["content"]
+        for placeholder in placeholders:
+            content = content.replace(f"{placeholder}\n", "").replace(placeholder, "")
+        stripped.append({**message, "content": content})
+    return stripped
 
 
 def count_placeholders(messages: Sequence[Message], placeholder: str) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
+from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings, without_media
 from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
@@ -27,17 +27,23 @@ def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
     return image_to_tensor(image, loaded.image_spec)
 
 
-def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16) -> str:
-    """Greedy answer to one user turn: one placeholder per image, then ``text``."""
+def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16,
+                    image_guidance: float | None = None) -> str:
+    """Greedy answer to one user turn: one placeholder per image, then ``text``.
+    ``image_guidance``: see :class:`GenerationConfig`; None: the model's own (its config's)."""
     placeholder = loaded.config.image.placeholder if images else ""
-    content = "".join(f"{placeholder}\n" for _ in images) + text
-    tokenizer = loaded.tokenizer
-    prompt = render_prompt(tokenizer, [{"role": "user", "content": content}])
-    input_ids = encode_prompt(tokenizer, prompt, loaded.expansions())
-    config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(tokenizer))
+    messages = [{"role": "user", "content": "".join(f"{placeholder}\n" for _ in images) + text}]
+    guidance = loaded.config.image_guidance if image_guidance is None else image_guidance
+    reference_ids = _prompt_ids(loaded, without_media(messages, [placeholder])) if images and guidance else None
+    config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer),
+                              image_guidance=guidance)
     media = {"image": torch.stack(list(images))} if images else None
     with torch.no_grad():
-        for item in complete(loaded.model, tokenizer, input_ids, config, media):
+        for item in complete(loaded.model, loaded.tokenizer, _prompt_ids(loaded, messages), config, media, reference_ids):
             if isinstance(item, Completion):
                 return item.text.strip()
     return ""
+
+
+def _prompt_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
+    return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())

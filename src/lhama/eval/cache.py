@@ -87,9 +87,11 @@ class PredictionCache:
 def model_fingerprint(spec: str | None) -> str | None:
     """Model dir plus its weight files' sizes and times, for a cache's ``meta``: a re-trained or
     re-prepared model under the same name (``lhama-default`` after an update) gets a new cache
-    instead of the old model's predictions."""
+    instead of the old model's predictions. ``config.json`` counts too: it carries settings that
+    change answers without touching a weight (``image_guidance``)."""
     if spec is None:
         return None
     path = resolve_model_dir(spec, spec)
-    stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors"))
+    files = [*path.glob("*.safetensors"), *path.glob("config.json")]
+    stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files)
     return f"{path.resolve()} {stats}"

@@ -4,7 +4,9 @@ checkpointing, and adapter-only files (projector + LoRA weights) that re-apply t
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -88,16 +90,16 @@ def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: Lora
 
 
 def export_adapter(src: str | Path, out_dir: str | Path, dtype: torch.dtype = torch.float16,
-                   base: str | None = None, system_prompt: str | None = None) -> Path:
+                   base: str | None = None, settings: Mapping[str, Any] | None = None) -> Path:
     """Copy an adapter written by :func:`save_adapter` for shipping: weights cast to ``dtype``
     (float16 halves the file; LoRA and projector weights lose nothing that shows in the logits at
-    that size), and optionally a new ``base_model`` note and system prompt in its config."""
+    that size), and optionally a new ``base_model`` note and new top-level :class:`LhamaConfig`
+    ``settings`` (``system_prompt``, ``image_guidance``; checked like any config)."""
     src = Path(src)
     info = json.loads(_adapter_config_path(src).read_text(encoding="utf-8"))
     if base is not None:
         info["base_model"] = base
-    if system_prompt is not None:
-        info["lhama"]["system_prompt"] = system_prompt
+    info["lhama"] = to_dict(from_dict(LhamaConfig, {**info["lhama"], **(settings or {})}))
     state = {k: v.to(dtype).contiguous() for k, v in load_file(src / ADAPTER_WEIGHTS).items()}
     with atomic_directory(out_dir) as tmp:
         save_file(state, tmp / ADAPTER_WEIGHTS, metadata={"format": "pt"})

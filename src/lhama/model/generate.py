@@ -3,6 +3,7 @@ stop strings, and streaming text deltas as tokens arrive."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,13 @@ class GenerationConfig:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     use_cache: bool = True  # False recomputes the whole sequence each step (for checking)
+    # Image guidance (visual contrastive decoding): each step scores tokens by
+    # (1 + g) log p(token | image) - g log p(token | same prompt without the image), among the
+    # tokens the image-conditioned model itself finds plausible (p >= plausibility x the best p),
+    # so an answer the text prompt alone would give anyway loses to one the image supports.
+    # 0: off. Needs the prompt without its media (``reference_ids``); costs a second forward.
+    image_guidance: float = 0.0
+    plausibility: float = 0.1
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -32,6 +40,10 @@ class GenerationConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.image_guidance < 0:
+            raise ValueError(f"image_guidance must be >= 0, got {self.image_guidance}")
+        if not 0 < self.plausibility <= 1:
+            raise ValueError(f"plausibility must be in (0, 1], got {self.plausibility}")
 
 
 @dataclass
@@ -52,9 +64,11 @@ def generate_ids(
     config: GenerationConfig,
     media: Mapping[str, torch.Tensor] | None = None,
     eos_ids: Sequence[int] = (),
+    reference_ids: Sequence[int] | None = None,
 ) -> Iterator[int]:
     """Yield new token ids one at a time; stops after an EOS id, ``max_new_tokens``, or the end
-    of the model's context window.
+    of the model's context window. ``reference_ids``: the same prompt without its media, for
+    ``config.image_guidance`` (ignored when guidance is 0 or there is no media).
 
     Raises:
         ModelError: the prompt alone fills the context window.
@@ -69,18 +83,48 @@ def generate_ids(
     sequence = torch.tensor([list(input_ids)], dtype=torch.long, device=device)  # (1, T)
     generator = new_generator(config.seed, device)
     out = model(sequence, media=media, use_cache=config.use_cache, logits_to_keep=1)
+    guided = config.image_guidance > 0 and bool(media) and reference_ids is not None
+    reference = _TextOnly(model, reference_ids, device) if guided else None
     for _ in range(min(config.max_new_tokens, room)):
-        token = next_token(out.logits[0, -1], sequence[0], config, generator)
+        logits = out.logits[0, -1]
+        if reference is not None:
+            logits = guided_logits(logits, reference.logits, config)
+        token = next_token(logits, sequence[0], config, generator)
         yield token
         if token in eos_ids:
             return
         new_token = torch.tensor([[token]], device=device)
         sequence = torch.cat([sequence, new_token], dim=1)
+        if reference is not None:
+            reference.advance(new_token)
         if config.use_cache:
             out = model.language_model(input_ids=new_token, past_key_values=out.past_key_values,
                                        use_cache=True, logits_to_keep=1)
         else:
             out = model(sequence, media=media, use_cache=False, logits_to_keep=1)
+
+
+def guided_logits(logits: torch.Tensor, reference: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+    """Image-guided scores (V,) from the with-image logits and the without-image ``reference``
+    logits: ``(1 + g) log p - g log p_ref`` where ``p >= plausibility * max p``, else -inf."""
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    log_ref = torch.log_softmax(reference.float(), dim=-1)
+    mixed = (1 + config.image_guidance) * log_p - config.image_guidance * log_ref
+    implausible = log_p < log_p.max() + math.log(config.plausibility)
+    return mixed.masked_fill(implausible, float("-inf"))
+
+
+class _TextOnly:
+    """The prompt without its media, decoded alongside with its own KV cache (image guidance)."""
+
+    def __init__(self, model: LhamaModel, input_ids: Sequence[int], device: torch.device) -> None:
+        self.model = model
+        out = model(torch.tensor([list(input_ids)], dtype=torch.long, device=device), use_cache=True, logits_to_keep=1)
+        self.logits, self.past = out.logits[0, -1], out.past_key_values
+
+    def advance(self, new_token: torch.Tensor) -> None:
+        out = self.model.language_model(input_ids=new_token, past_key_values=self.past, use_cache=True, logits_to_keep=1)
+        self.logits, self.past = out.logits[0, -1], out.past_key_values
 
 
 def stream_text(
@@ -121,13 +165,15 @@ def complete(
     input_ids: Sequence[int],
     config: GenerationConfig,
     media: Mapping[str, torch.Tensor] | None = None,
+    reference_ids: Sequence[int] | None = None,
 ) -> Iterator[str | Completion]:
-    """Stream text deltas, then yield one :class:`Completion` with the totals."""
+    """Stream text deltas, then yield one :class:`Completion` with the totals
+    (``reference_ids``: see :func:`generate_ids`)."""
     eos_ids = eos_token_ids(model, tokenizer)
     produced: list[int] = []
 
     def counted() -> Iterator[int]:
-        for token in generate_ids(model, input_ids, config, media, eos_ids):
+        for token in generate_ids(model, input_ids, config, media, eos_ids, reference_ids):
             produced.append(token)
             yield token
 

@@ -126,12 +126,9 @@ def check_current(source: WeightSource, model_dir: Path) -> dict[str, Any]:
 
     Returns the manifest. Raises CheckpointError naming the problem.
     """
-    from lhama.model import adapters  # adapters sits above weights in the import order
-
     manifest = check_prepared(model_dir)
     if source.kind == "composed":
-        shipped = _sha256(shipped_adapter(source) / adapters.ADAPTER_WEIGHTS)
-        if manifest.get("source", {}).get("adapter_sha256") != shipped:
+        if manifest.get("source", {}).get("adapter_sha256") != _adapter_sha256(shipped_adapter(source)):
             raise CheckpointError(f"{model_dir} was built from another version of the adapter this lhama ships")
     return manifest
 
@@ -357,7 +354,7 @@ def _convert_composed(source: WeightSource, version: str, work: Path, report: Ca
     report(PREPARE_STEPS[3])
     max_diff = _verify_composed(loaded, out)
     info = {"package": source.distribution, "version": version, "adapter": source.gguf_file,
-            "adapter_sha256": _sha256(adapter_dir / adapters.ADAPTER_WEIGHTS), "parts": list(source.parts)}
+            "adapter_sha256": _adapter_sha256(adapter_dir), "parts": list(source.parts)}
     _write_manifest(out, info, {"prompt": VERIFY_PROMPT, "max_abs_logit_diff": max_diff, "rtol": VERIFY_RTOL})
     return out
 
@@ -453,9 +450,18 @@ def _install(out: Path, target: Path, work: Path) -> None:
     os.replace(out, target)
 
 
-def _sha256(path: Path) -> str:
+def _sha256(*paths: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def _adapter_sha256(adapter_dir: Path) -> str:
+    """One digest of a shipped adapter's weights and its config (which carries settings the
+    composed model is saved with, e.g. its image guidance): a change to either is a new version."""
+    from lhama.model import adapters  # adapters sits above weights in the import order
+
+    return _sha256(adapter_dir / adapters.ADAPTER_WEIGHTS, adapter_dir / adapters.ADAPTER_CONFIG)

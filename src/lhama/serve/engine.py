@@ -27,6 +27,7 @@ from lhama.model.generate import (
     GenerationConfig,
     eos_token_ids,
     finish_reason,
+    guided_logits,
     new_generator,
     next_token,
     stream_text,
@@ -46,6 +47,7 @@ class Prompt:
     messages: list[Message]
     input_ids: list[int]
     media: dict[str, torch.Tensor] | None = None
+    reference_ids: list[int] | None = None  # the prompt without its media, for image guidance
 
 
 def _seen_images(media: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -94,6 +96,11 @@ class _Active:
     sequence: torch.Tensor  # (T,) prompt + answer so far (for the repetition penalty)
     generator: torch.Generator | None
     produced: int = 0
+    guided: bool = False  # image guidance: the row after this job's holds its text-only prompt
+
+    @property
+    def rows(self) -> int:
+        return 2 if self.guided else 1
 
 
 class Engine:
@@ -242,22 +249,37 @@ class Engine:
         try:
             out = model(ids, media=job.prompt.media, use_cache=True, past_key_values=DecodeBatch.empty_cache(),
                         logits_to_keep=1)
-            state = _Active(job, ids[0], new_generator(job.config.seed, device))
-            if not self._emit(state, out.logits[0, -1]):
+            guided = bool(job.config.image_guidance and job.prompt.media and job.prompt.reference_ids)
+            state = _Active(job, ids[0], new_generator(job.config.seed, device), guided=guided)
+            logits = out.logits[0, -1]
+            if guided:
+                reference_ids = torch.tensor([job.prompt.reference_ids], dtype=torch.long, device=device)
+                reference = model(reference_ids, use_cache=True, past_key_values=DecodeBatch.empty_cache(),
+                                  logits_to_keep=1)
+                logits = guided_logits(logits, reference.logits[0, -1], job.config)
+            if not self._emit(state, logits):
                 return None
             batch.add(out.past_key_values, len(job.prompt.input_ids))
+            if guided:
+                batch.add(reference.past_key_values, len(job.prompt.reference_ids))
         except Exception as exc:
             job.tokens.put(exc)
             return None
         return state
 
     def _step(self, active: list[_Active], batch: DecodeBatch) -> None:
-        """One decode step for every active job; drop the finished ones."""
-        last = torch.stack([state.sequence[-1] for state in active])  # (B,)
-        logits = batch.step(self.loaded.model.language_model, last)  # (B, V)
-        keep = [i for i, state in enumerate(active) if self._emit(state, logits[i])]
-        active[:] = [active[i] for i in keep]
-        batch.drop(keep)
+        """One decode step for every active job (two rows for a guided one); drop the finished ones."""
+        last = torch.stack([state.sequence[-1] for state in active for _ in range(state.rows)])  # (rows,)
+        logits = batch.step(self.loaded.model.language_model, last)  # (rows, V)
+        keep_jobs, keep_rows, row = [], [], 0
+        for state in active:
+            scores = guided_logits(logits[row], logits[row + 1], state.job.config) if state.guided else logits[row]
+            if self._emit(state, scores):
+                keep_jobs.append(state)
+                keep_rows.extend(range(row, row + state.rows))
+            row += state.rows
+        active[:] = keep_jobs
+        batch.drop(keep_rows)
 
     def _emit(self, state: _Active, logits: torch.Tensor) -> bool:
         """Pick and hand over one token; False when the job is finished (and told so)."""

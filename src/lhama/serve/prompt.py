@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings
+from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings, without_media
 from lhama.model.build import LoadedModel
 from lhama.model.generate import GenerationConfig
 from lhama.serve.engine import Prompt
@@ -52,7 +52,17 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     tokenizer = target.loaded.tokenizer
     input_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages), target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
-    return Prompt(messages, input_ids, {name: torch.stack(items) for name, items in media.items() if items} or None)
+    stacked = {name: torch.stack(items) for name, items in media.items() if items} or None
+    reference_ids = None
+    if stacked and image_guidance(request, target):  # the same conversation as text alone
+        reference = without_media(messages, target.loaded.config.placeholders.values())
+        reference_ids = encode_prompt(tokenizer, render_prompt(tokenizer, reference), target.loaded.expansions())
+    return Prompt(messages, input_ids, stacked, reference_ids)
+
+
+def image_guidance(request: ChatCompletionRequest, target: Target) -> float:
+    """The request's ``image_guidance`` (a lhama extension), else the model's own."""
+    return target.loaded.config.image_guidance if request.image_guidance is None else request.image_guidance
 
 
 def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:
@@ -64,7 +74,7 @@ def generation_config(request: ChatCompletionRequest, target: Target) -> Generat
     return GenerationConfig(
         max_new_tokens=max_new_tokens(request, target.settings), temperature=temperature,
         top_p=request.top_p, repetition_penalty=request.repetition_penalty, seed=request.seed,
-        stop=tuple(s for s in stop if s),
+        stop=tuple(s for s in stop if s), image_guidance=image_guidance(request, target),
     )
 
 
