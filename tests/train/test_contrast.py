@@ -79,3 +79,15 @@ def test_a_run_without_contrast_logs_none(tiny_model_dir: Path, caption_file: Pa
 def test_bad_contrast_settings_are_config_errors(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(TrainConfig, None, ["model.lm=x", override])
+
+
+def test_contrast_on_a_model_without_images_is_a_config_error(caption_file: Path, tmp_path: Path) -> None:
+    from lhama.model.build import save_model
+    from tests.conftest import tiny_loaded
+
+    text_only = save_model(tiny_loaded(image=None), tmp_path / "lm")
+    cfg = load(TrainConfig, None, overrides(text_only, caption_file, tmp_path / "run", "stage=finetune",
+                                           "loss.image_caption_contrast=1.0"))
+    with pytest.raises(ConfigError, match="loss.image_caption_contrast needs a model with an image branch"):
+        run(cfg, echo=lambda _: None)
+    assert not (tmp_path / "run" / "model").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,11 +57,11 @@ def chat(
 
       lhama chat            (interactive; type /help inside)
     """
-    _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance)  # fail before loading
+    generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance)
     err = Console(stderr=True)
     loaded = load_with_progress(model, err)
-    guidance = loaded.config.image_guidance if image_guidance is None else image_guidance
-    generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, guidance)
+    if image_guidance is None:  # the model's own
+        generation = replace(generation, image_guidance=loaded.config.image_guidance)
     session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard))
     for path in image or []:
         session.attach_image(path)

@@ -229,6 +229,13 @@ def without_media(messages: Sequence[Message], placeholders: Iterable[str]) -> l
     return stripped
 
 
+def encode_without_media(tokenizer: Any, messages: Sequence[Message], placeholders: Iterable[str],
+                         expansions: Mapping[int, int] | None = None) -> list[int]:
+    """Token ids of the conversation as text alone (:func:`without_media`, rendered and encoded
+    as the prompt itself is): the reference that image guidance decodes against."""
+    return encode_prompt(tokenizer, render_prompt(tokenizer, without_media(messages, placeholders)), expansions)
+
+
 def count_placeholders(messages: Sequence[Message], placeholder: str) -> int:
     """How many times ``placeholder`` occurs across all messages."""
     return sum(m["content"].count(placeholder) for m in messages)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings, without_media
+from lhama.data.conversation import encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
@@ -33,17 +33,15 @@ def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tenso
     ``image_guidance``: see :class:`GenerationConfig`; None: the model's own (its config's)."""
     placeholder = loaded.config.image.placeholder if images else ""
     messages = [{"role": "user", "content": "".join(f"{placeholder}\n" for _ in images) + text}]
+    input_ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
     guidance = loaded.config.image_guidance if image_guidance is None else image_guidance
-    reference_ids = _prompt_ids(loaded, without_media(messages, [placeholder])) if images and guidance else None
+    reference_ids = (encode_without_media(loaded.tokenizer, messages, [placeholder], loaded.expansions())
+                     if images and guidance else None)
     config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer),
                               image_guidance=guidance)
     media = {"image": torch.stack(list(images))} if images else None
     with torch.no_grad():
-        for item in complete(loaded.model, loaded.tokenizer, _prompt_ids(loaded, messages), config, media, reference_ids):
+        for item in complete(loaded.model, loaded.tokenizer, input_ids, config, media, reference_ids):
             if isinstance(item, Completion):
                 return item.text.strip()
     return ""
-
-
-def _prompt_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
-    return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings, without_media
+from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.model.build import LoadedModel
 from lhama.model.generate import GenerationConfig
 from lhama.serve.engine import Prompt
@@ -55,8 +55,8 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     stacked = {name: torch.stack(items) for name, items in media.items() if items} or None
     reference_ids = None
     if stacked and image_guidance(request, target):  # the same conversation as text alone
-        reference = without_media(messages, target.loaded.config.placeholders.values())
-        reference_ids = encode_prompt(tokenizer, render_prompt(tokenizer, reference), target.loaded.expansions())
+        reference_ids = encode_without_media(tokenizer, messages, target.loaded.config.placeholders.values(),
+                                             target.loaded.expansions())
     return Prompt(messages, input_ids, stacked, reference_ids)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from lhama.data.audio import audio_features, load_audio_track, log_mel
-from lhama.data.conversation import Message, encode_prompt, render_prompt, stop_strings, without_media
+from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.data.video import video_to_tensor
 from lhama.errors import ModelError
@@ -161,8 +161,8 @@ class ChatSession:
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
         reference_ids = None
         if media and config.image_guidance:  # the same conversation as text alone (lhama.model.generate)
-            reference = without_media(self._messages(), self.loaded.config.placeholders.values())
-            reference_ids = encode_prompt(tokenizer, render_prompt(tokenizer, reference), self.loaded.expansions())
+            reference_ids = encode_without_media(tokenizer, self._messages(), self.loaded.config.placeholders.values(),
+                                                 self.loaded.expansions())
         stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None, reference_ids)
         if self.guard is None:
             return stream

@@ -133,8 +133,9 @@ def _losses(parts: LoopParts, batch: Batch, cfg: TrainConfig, info: DistInfo) ->
         return token_loss_sum(parts.model, batch, cfg, info), None
     with captured_outputs(settings.projector) as projected:
         summed = token_loss_sum(parts.model, batch, cfg, info)
-    image_tokens = torch.cat(projected) if projected else batch.input_ids.new_zeros((0,))  # (n, N, D)
-    return summed, image_caption_contrast(image_tokens, batch.input_ids, batch.labels, settings)
+    if not projected:
+        return summed, None
+    return summed, image_caption_contrast(torch.cat(projected), batch.input_ids, batch.labels, settings)  # (n, N, D)
 
 
 def token_loss_sum(model: nn.Module, batch: Batch, cfg: TrainConfig, info: DistInfo) -> torch.Tensor:
