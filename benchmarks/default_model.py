@@ -56,7 +56,7 @@ def run_system(name: str, loaded: LoadedModel, items, trials, use_images: bool, 
     if captions:
         console.print(f"[bold]{name}[/]: captions ({len(items)} images) ...")
         cap = evaluate_captions(loaded, items, PredictionCache(work / f"{name}-cap.jsonl", {}), "pt", use_images=use_images)
-        row |= {"chrf": cap.chrf, "bleu": cap.bleu, "captions": cap.predictions}
+        row |= {"chrf": cap.chrf, "bleu": cap.bleu, "named": cap.named, "captions": cap.predictions}
     return row
 
 

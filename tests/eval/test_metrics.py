@@ -3,7 +3,7 @@ import math
 import pytest
 
 from lhama.errors import DataError
-from lhama.eval.metrics import (accuracy, bleu, chrf, dcg, macro_f1, normalize_answer, ranking_metrics, spearman,
+from lhama.eval.metrics import (accuracy, bleu, chrf, content_word_match, dcg, macro_f1, normalize_answer, ranking_metrics, spearman,
                                 top1, vqa_accuracy)
 
 GOLD = ["a", "b", "c", "d", "e"]
@@ -109,3 +109,17 @@ def test_word_errors_hand_worked() -> None:
         word_error_rate(["um"], [])
     with pytest.raises(DataError):
         word_error_rate(["..."], ["x"])
+
+
+def test_content_word_match_counts_named_things_not_caption_form():
+    references = ["Uma coruja.", "A letra q.", "O gesto para a letra O na Linguagem Americana de Sinais.", "Um sapo verde."]
+    hypotheses = ["Uma Coruja branca!", "A letra q.", "O gesto para a letra A na Linguagem Americana de Sinais.", "Uma vaca."]
+    # the owl is named; an exact letter and a shared sign-language sentence are form, not naming
+    assert content_word_match(hypotheses, references) == 0.25
+
+
+def test_content_word_match_needs_matching_nonempty_lists():
+    with pytest.raises(DataError):
+        content_word_match(["Uma coruja."], [])
+    with pytest.raises(DataError, match="no captions"):
+        content_word_match([], [])

@@ -25,6 +25,15 @@ def test_default_model_presets_hold_out_tuxpaint_and_train_their_stage(name: str
     assert cfg.trainable == (("multi_modal_projector",) if cfg.stage == "align" else ("multi_modal_projector", "lora_"))
 
 
+def test_the_default_stage0_preset_prealigns_on_the_stage1_captions_only() -> None:
+    cfg = load(TrainConfig, find_recipe("default-stage0"))
+    stage1 = load(TrainConfig, find_recipe("default-stage1"))
+    assert cfg.stage == "prealign" and cfg.trainable == ("multi_modal_projector",)
+    assert cfg.data.path == stage1.data.path and cfg.eval_data.path == stage1.eval_data.path
+    assert cfg.model.image == stage1.model.image  # the same branch, so stage 1 can continue from it
+    assert cfg.prealign.prompt == "Descreva a imagem brevemente."
+
+
 def test_unknown_key_names_it_and_the_valid_keys() -> None:
     with pytest.raises(ConfigError) as info:
         load(TrainConfig, find_recipe("stage1-tuxpaint"), ["optim.learning_rate=1e-4"])
@@ -49,5 +58,5 @@ def test_trainable_patterns_follow_the_stage() -> None:
 
 
 def test_unknown_recipe_lists_presets() -> None:
-    with pytest.raises(ConfigError, match="presets: default-stage1, default-stage2, stage1-audio, stage1-tuxpaint, stage1-video, stage2-lora"):
+    with pytest.raises(ConfigError, match="presets: default-stage0, default-stage1, default-stage2, stage1-audio, stage1-tuxpaint, stage1-video, stage2-lora"):
         find_recipe("nope")

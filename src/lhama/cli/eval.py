@@ -150,7 +150,8 @@ def caption(
     cache: CacheOpt = None,
     image_guidance: GuidanceOpt = None,
 ) -> None:
-    """Caption images; chrF and BLEU (sacrebleu) against human references.
+    """Caption images; chrF and BLEU (sacrebleu) against human references, and the share of
+    captions that share a content word with their reference (chrF also rewards a caption's form).
 
     Example (the default model's held-out Tux Paint images):
 
@@ -164,7 +165,8 @@ def caption(
     with _progress() as bar:
         task = bar.add_task("captioning", total=len(items))
         result = evaluate_captions(loaded, items, store, lang, lambda n: bar.advance(task, n), use_images=not no_image)
-    Console().print(f"chrF [bold]{result.chrf:.1f}[/]  BLEU [bold]{result.bleu:.1f}[/] on {result.n} images ({column})")
+    Console().print(f"chrF [bold]{result.chrf:.1f}[/]  BLEU [bold]{result.bleu:.1f}[/]  "
+                    f"content-word match [bold]{result.named:.3f}[/] on {result.n} images ({column})")
 
 
 @app.command()

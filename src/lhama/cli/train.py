@@ -14,10 +14,11 @@ from lhama.train.recipes import find_recipe, run
 
 def train(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted config overrides, e.g. optim.lr=2e-4 max_steps=100 model.lora.r=64; ~key removes a key.", show_default=False)] = None,
-    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage1-video, stage2-lora, default-stage1, default-stage2).")] = "stage1-tuxpaint",
+    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage1-video, stage2-lora, default-stage0, default-stage1, default-stage2).")] = "stage1-tuxpaint",
     resume: Annotated[bool, typer.Option("--resume", help="Continue exactly from the newest checkpoint in output_dir (same config, same number of processes).")] = False,
 ) -> None:
-    """Train a model: stage 1 (align the projector) or stage 2 (LoRA / full instruction tuning).
+    """Train a model: stage 1 (align the projector) or stage 2 (LoRA / full instruction tuning);
+    stage=prealign is an optional stage 0 (a caption contrast on cached features, minutes on a CPU).
 
     The same command runs under torchrun for several processes (DDP, or strategy=fsdp).
     Outputs in output_dir: model/, metrics.jsonl, curves.png, checkpoints/.
@@ -29,6 +30,8 @@ def train(
       lhama train --config my_stage2.yaml model.init=runs/s1/model model.lora.r=64
 
       lhama train --config my_stage2.yaml --resume
+
+      lhama train --config default-stage0 prealign.epochs=10
 
       torchrun --nproc_per_node 8 -m lhama train --config my_stage2.yaml
     """

@@ -14,7 +14,7 @@ from pathlib import Path
 from lhama.errors import DataError
 from lhama.eval.answer import generate_answer, load_pixels, require_vision
 from lhama.eval.cache import PredictionCache
-from lhama.eval.metrics import bleu, chrf
+from lhama.eval.metrics import bleu, chrf, content_word_match
 from lhama.model.build import LoadedModel
 
 PROMPTS = {"pt": "Descreva a imagem em uma frase curta.", "en": "Describe the image in one short sentence."}
@@ -32,6 +32,7 @@ class CaptionResult:
     chrf: float
     bleu: float
     n: int
+    named: float  # share of captions with a content word of their reference (metrics.content_word_match)
     predictions: dict[str, str]
 
 
@@ -79,4 +80,5 @@ def evaluate_captions(loaded: LoadedModel, items: list[CaptionItem], cache: Pred
             on_item(1)
     hypotheses = [predictions[i.file] for i in items]
     references = [[i.reference for i in items]]
-    return CaptionResult(chrf(hypotheses, references), bleu(hypotheses, references), len(items), predictions)
+    named = content_word_match(hypotheses, references[0])
+    return CaptionResult(chrf(hypotheses, references), bleu(hypotheses, references), len(items), named, predictions)

@@ -160,6 +160,31 @@ def mean_by(values: Mapping[str, Sequence[float]]) -> dict[str, float | None]:
     return {name: _mean(list(v)) for name, v in values.items()}
 
 
+# Function words, and the form words of the Tux Paint captions ("A letra q.", "O gesto para a
+# letra O na Linguagem Americana de Sinais."), which a caption can share without naming anything.
+FORM_WORDS = frozenset(
+    "um uma uns umas o a os as de do da dos das e ou em no na nos nas ao aos à às para por com sem que se "
+    "é são está letra gesto número imagem figura linguagem americana sinais".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Lowercased words of three or more letters that are not in :data:`FORM_WORDS`."""
+    return {w for w in wer_words(text) if len(w) >= 3 and w not in FORM_WORDS}
+
+
+def content_word_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Share of hypotheses that share at least one content word with their reference: a crude
+    "does it name the thing" rate that chrF lacks (chrF also rewards a caption's form). A
+    single-letter answer ("A letra n.") never counts, right or wrong.
+
+    Raises:
+        DataError: different lengths, or none at all."""
+    _check_lengths(references, hypotheses)
+    if not hypotheses:
+        raise DataError("no captions to compare")
+    return sum(bool(content_words(h) & content_words(r)) for h, r in zip(hypotheses, references)) / len(hypotheses)
+
+
 def wer_words(text: str) -> list[str]:
     """Words for WER: lowercase, punctuation removed (accents kept: "é" and "e" differ in pt)."""
     return re.sub(r"[^\w\s]", " ", text.lower()).split()

@@ -61,6 +61,29 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class PrealignConfig:
+    """``stage: prealign`` (train/prealign.py): a caption contrast on cached tower features."""
+
+    epochs: int = 30
+    batch_size: int = 256  # image-caption pairs per step: the other pairs are the negatives
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    temperature: float = 0.07  # CLIP's initial temperature
+    # Only samples whose first user turn is this prompt (the placeholder aside) are captions;
+    # "": every sample with an image, its first answer as the caption.
+    prompt: str = ""
+    eval_every: int = 5  # epochs between held-out caption-retrieval checks (also at 0 and the end)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"prealign.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"prealign.{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DatasetConfig = field(default_factory=DatasetConfig)
@@ -68,7 +91,10 @@ class TrainConfig:
     collate: CollateConfig = field(default_factory=CollateConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    stage: Literal["align", "finetune"] = "align"  # align: projector only; finetune: + LoRA or full LM
+    prealign: PrealignConfig = field(default_factory=PrealignConfig)
+    # prealign: projector only, a caption contrast on cached features (no LM loss); align:
+    # projector only; finetune: + LoRA or full LM
+    stage: Literal["prealign", "align", "finetune"] = "align"
     output_dir: str = "runs/lhama"
     micro_batch_size: int = 4  # samples per process per forward
     grad_accum: int = 1  # forwards per optimizer step; global batch = micro x accum x processes
@@ -102,7 +128,7 @@ class TrainConfig:
         """Name patterns of the parameters this stage trains."""
         if self.train_modules:
             return self.train_modules
-        if self.stage == "align":
+        if self.stage in ("prealign", "align"):
             return ("multi_modal_projector",)
         if self.model.lora is not None:
             return ("multi_modal_projector", "lora_")

@@ -1,5 +1,7 @@
 """Recipes: build the parts a :class:`TrainConfig` names, run the loop, save the results.
 
+* :func:`prealign_projector` (stage 0, ``stage: prealign``): tower and LM frozen, the projector
+  trained on a caption contrast over cached features (:mod:`lhama.train.prealign`); no LM loss.
 * :func:`pretrain_projector` (stage 1, ``stage: align``): tower and LM frozen, projector trained.
 * :func:`finetune` (stage 2, ``stage: finetune``): projector + LoRA adapters (``model.lora``),
   or projector + the whole LM when ``model.lora`` is unset.
@@ -11,6 +13,7 @@ reads; LoRA merged in), ``adapter/`` (projector + LoRA only, with ``save: adapte
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lhama.config import to_dict
 from lhama.data.collate import Collator, Encoded
@@ -31,6 +35,7 @@ from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
 from lhama.train.config import ModelSpec, TrainConfig
 from lhama.train.contrast import ContrastSettings
+from lhama.train.prealign import cache_pairs, caption_samples, prealign
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 
@@ -61,6 +66,46 @@ def find_recipe(spec: str) -> Path:
     raise ConfigError(f"config {spec!r} is neither a file nor a preset; presets: {names}")
 
 
+def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
+    """Stage 0: pre-align the projector on image-caption pairs (one process; minutes on a CPU)."""
+    if cfg.stage != "prealign":
+        raise ConfigError(f"prealign_projector needs stage=prealign, got stage={cfg.stage}")
+    if resume:
+        raise ConfigError("--resume: a prealign run keeps no checkpoints; run it again")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("stage=prealign runs in one process; start it without torchrun")
+    _seed_everything(cfg.seed)
+    loaded = _load(cfg.model)
+    if loaded.config.image is None:
+        raise ConfigError("stage=prealign needs a model with an image branch (model.vision or an init with one)")
+    adapters.set_trainable(loaded.model, cfg.trainable)
+    for param in adapters.trainable_parameters(loaded.model).values():
+        param.data = param.data.float()
+    placeholder, prompt = loaded.config.image.placeholder, cfg.prealign.prompt
+    train_samples, eval_samples = _samples(cfg, echo)
+    train, held = caption_samples(train_samples, placeholder, prompt), caption_samples(eval_samples, placeholder, prompt)
+    echo(f"pre-aligning the projector on {len(train)} image-caption pairs ({len(held)} held out)"
+         + (f"; samples whose first turn is not {prompt!r} left out: "
+            f"{len(train_samples) - len(train)} + {len(eval_samples) - len(held)} held out" if prompt else ""))
+    with Progress(TextColumn("tower features"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
+                  disable=not cfg.progress) as bar:
+        task = bar.add_task("features", total=len(train) + len(held))
+        cached = [cache_pairs(loaded, pairs, progress=lambda n: bar.advance(task, n)) if pairs else None
+                  for pairs in (train, held)]
+    _write_config(cfg)
+    log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl")
+
+    def write(row: dict) -> None:
+        log.write(row)
+        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+
+    prealign(loaded, cached[0], cached[1], cfg.prealign, cfg.seed, write)
+    model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
+    echo(f"model saved to {model_dir}")
+    rows = read_metrics(log.path)
+    return RunResult(Path(cfg.output_dir), cfg.prealign.epochs, rows[-1].get("loss"), model_dir)
+
+
 def pretrain_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
     """Stage 1: align the projector on image-caption pairs."""
     if cfg.stage != "align":
@@ -77,7 +122,8 @@ def finetune(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunR
 
 def run(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
     """The recipe the config's ``stage`` names."""
-    return {"align": pretrain_projector, "finetune": finetune}[cfg.stage](cfg, resume, echo)
+    recipes = {"prealign": prealign_projector, "align": pretrain_projector, "finetune": finetune}
+    return recipes[cfg.stage](cfg, resume, echo)
 
 
 def _run(cfg: TrainConfig, resume: bool, echo: Echo) -> RunResult:
