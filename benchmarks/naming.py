@@ -32,7 +32,7 @@ from rich.table import Table
 from lhama.data.dataset import DatasetConfig, load_samples
 from lhama.eval.metrics import content_word_match
 from lhama.model.build import load_model
-from lhama.train.prealign import CaptionPairs, cache_pairs, caption_samples, retrieval_top1
+from lhama.train.prealign import cache_pairs, caption_samples, retrieval_top1
 
 PROMPT = "Descreva a imagem brevemente."
 
@@ -67,7 +67,7 @@ def measure(model_dir: Path, train_file: Path, heldout_file: Path) -> dict[str, 
         "nearest neighbour, k=1": any_named(nearest_captions(pooled_held - centre, pooled_train - centre, train.texts, 1), held.texts),
         "nearest neighbour, k=5": any_named(nearest_captions(pooled_held - centre, pooled_train - centre, train.texts, 5), held.texts),
         "projector -> nearest caption": any_named(nearest_captions(projected, train.captions, train.texts, 1), held.texts),
-        "held-out retrieval top-1": retrieval_top1(projector, CaptionPairs(held.features, held.captions, held.texts)),
+        "held-out retrieval top-1": retrieval_top1(projector, held),
         "mean-token cosine": (((unit @ unit.T).sum() - n) / (n * (n - 1))).item(),
     }
 

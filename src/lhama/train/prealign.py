@@ -95,9 +95,10 @@ def retrieval_top1(projector: torch.nn.Module, data: CaptionPairs) -> float:
 
 
 def prealign(loaded: LoadedModel, train: CaptionPairs, held: CaptionPairs | None, cfg: PrealignConfig,
-             seed: int, log: Callable[[dict], None]) -> None:
+             seed: int, log: Callable[[dict], None]) -> float:
     """Train ``loaded``'s image projector in place; ``log`` gets one row per epoch (mean loss,
-    and the held-out caption retrieval top-1 every ``cfg.eval_every`` epochs and at the end)."""
+    and the held-out caption retrieval top-1 every ``cfg.eval_every`` epochs and at the end).
+    Returns the last epoch's mean loss."""
     if len(train.texts) < 2:
         raise DataError(f"pre-alignment needs at least 2 image-caption pairs, got {len(train.texts)}")
     projector = loaded.model.multi_modal_projector
@@ -110,3 +111,4 @@ def prealign(loaded: LoadedModel, train: CaptionPairs, held: CaptionPairs | None
         if held is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             row["eval_top1"] = retrieval_top1(projector, held)
         log(row)
+    return row["loss"]

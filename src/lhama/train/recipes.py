@@ -35,8 +35,8 @@ from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
 from lhama.train.config import ModelSpec, TrainConfig
 from lhama.train.contrast import ContrastSettings
-from lhama.train.prealign import cache_pairs, caption_samples, prealign
 from lhama.train.optim import build_optimizer, build_scheduler
+from lhama.train.prealign import CaptionPairs, cache_pairs, caption_samples, prealign
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 
 Echo = Callable[[str], None]
@@ -78,9 +78,23 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
     loaded = _load(cfg.model)
     if loaded.config.image is None:
         raise ConfigError("stage=prealign needs a model with an image branch (model.vision or an init with one)")
-    adapters.set_trainable(loaded.model, cfg.trainable)
-    for param in adapters.trainable_parameters(loaded.model).values():
-        param.data = param.data.float()
+    _train_only(loaded, cfg.trainable)
+    train, held = _caption_pairs(cfg, loaded, echo)
+    _write_config(cfg)
+    log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl")
+
+    def write(row: dict) -> None:
+        log.write(row)
+        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+
+    final_loss = prealign(loaded, train, held, cfg.prealign, cfg.seed, write)
+    model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
+    echo(f"model saved to {model_dir}")
+    return RunResult(Path(cfg.output_dir), cfg.prealign.epochs, final_loss, model_dir)
+
+
+def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, echo: Echo) -> tuple[CaptionPairs, CaptionPairs | None]:
+    """The training and held-out caption pairs, tower features computed once (with a progress bar)."""
     placeholder, prompt = loaded.config.image.placeholder, cfg.prealign.prompt
     train_samples, eval_samples = _samples(cfg, echo)
     train, held = caption_samples(train_samples, placeholder, prompt), caption_samples(eval_samples, placeholder, prompt)
@@ -92,18 +106,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         task = bar.add_task("features", total=len(train) + len(held))
         cached = [cache_pairs(loaded, pairs, progress=lambda n: bar.advance(task, n)) if pairs else None
                   for pairs in (train, held)]
-    _write_config(cfg)
-    log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl")
-
-    def write(row: dict) -> None:
-        log.write(row)
-        echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-
-    prealign(loaded, cached[0], cached[1], cfg.prealign, cfg.seed, write)
-    model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
-    echo(f"model saved to {model_dir}")
-    rows = read_metrics(log.path)
-    return RunResult(Path(cfg.output_dir), cfg.prealign.epochs, rows[-1].get("loss"), model_dir)
+    return cached[0], cached[1]
 
 
 def pretrain_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
@@ -163,12 +166,17 @@ def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
         loaded.model.config = replace(loaded.config, system_prompt=cfg.collate.system_prompt)
     if cfg.stage == "finetune" and cfg.model.lora is not None:
         adapters.apply_lora(loaded, cfg.model.lora)
-    adapters.set_trainable(loaded.model, cfg.trainable)
-    for param in adapters.trainable_parameters(loaded.model).values():
-        param.data = param.data.float()  # master weights in fp32 even over a bf16 base
+    _train_only(loaded, cfg.trainable)
     if cfg.model.gradient_checkpointing:
         adapters.enable_gradient_checkpointing(loaded)
     return loaded
+
+
+def _train_only(loaded: build.LoadedModel, patterns: tuple[str, ...]) -> None:
+    """Freeze every parameter except those matching ``patterns``; trained ones in float32."""
+    adapters.set_trainable(loaded.model, patterns)
+    for param in adapters.trainable_parameters(loaded.model).values():
+        param.data = param.data.float()  # master weights in fp32 even over a bf16 base
 
 
 def _load(spec: ModelSpec) -> build.LoadedModel:
