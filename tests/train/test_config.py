@@ -25,13 +25,15 @@ def test_default_model_presets_hold_out_tuxpaint_and_train_their_stage(name: str
     assert cfg.trainable == (("multi_modal_projector",) if cfg.stage == "align" else ("multi_modal_projector", "lora_"))
 
 
-def test_the_default_stage0_preset_prealigns_on_the_stage1_captions_only() -> None:
-    cfg = load(TrainConfig, find_recipe("default-stage0"))
-    stage1 = load(TrainConfig, find_recipe("default-stage1"))
-    assert cfg.stage == "prealign" and cfg.trainable == ("multi_modal_projector",)
-    assert cfg.data.path == stage1.data.path and cfg.eval_data.path == stage1.eval_data.path
-    assert cfg.model.image == stage1.model.image  # the same branch, so stage 1 can continue from it
-    assert cfg.prealign.prompt == "Descreva a imagem brevemente."
+def test_the_default_presets_chain_stage0_stage1_stage2() -> None:
+    stage0, stage1, stage2 = (load(TrainConfig, find_recipe(f"default-stage{n}")) for n in range(3))
+    assert stage0.stage == "prealign" and stage0.trainable == ("multi_modal_projector",)
+    assert stage0.data.path == stage1.data.path and stage0.eval_data.path == stage1.eval_data.path
+    assert stage0.prealign.prompt == "Descreva a imagem brevemente."
+    assert stage0.model.image.projector.norm == "layernorm" and stage0.model.vision == "open-nsfw-resnet50"
+    # each stage starts from the previous one's model; stage 1 keeps stage 0's contrast as a second term
+    assert stage1.model.init == f"{stage0.output_dir}/model" and stage2.model.init == f"{stage1.output_dir}/model"
+    assert stage1.loss.image_caption_contrast == 0.5 and stage2.loss.image_caption_contrast == 0.0
 
 
 def test_unknown_key_names_it_and_the_valid_keys() -> None:

@@ -52,7 +52,7 @@ def test_a_prealign_run_learns_to_tell_its_images_apart(tiny_model_dir: Path, ca
     assert top1[-1] >= 0.75 > top1[0]  # eight distinct colours and captions: the pairs are learnable
     losses = [r["loss"] for r in rows if "loss" in r]
     assert losses[-1] < 0.5 * losses[0]
-    assert result.final_loss == losses[-1] and result.steps == 60
+    assert result.final_loss == losses[-1] and result.steps == 60  # optimizer steps: 8 pairs, batch 8
     before, after = load_model(tiny_model_dir).model.state_dict(), load_model(result.model_dir).model.state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith("multi_modal_projector.") for name in changed)

@@ -13,6 +13,7 @@ reads; LoRA merged in), ``adapter/`` (projector + LoRA only, with ``save: adapte
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -90,7 +91,8 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
     final_loss = prealign(loaded, train, held, cfg.prealign, cfg.seed, write)
     model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
     echo(f"model saved to {model_dir}")
-    return RunResult(Path(cfg.output_dir), cfg.prealign.epochs, final_loss, model_dir)
+    steps = cfg.prealign.epochs * math.ceil(len(train.texts) / cfg.prealign.batch_size)  # optimizer steps
+    return RunResult(Path(cfg.output_dir), steps, final_loss, model_dir)
 
 
 def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, echo: Echo) -> tuple[CaptionPairs, CaptionPairs | None]:
