@@ -163,7 +163,7 @@ def default_mix(
 
     Example:
 
-      lhama data default-mix runs/default-mix && lhama train --config default-stage1
+      lhama data default-mix runs/default-mix && lhama train --config default-stage0
 
       lhama data default-mix runs/default-mix --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr
     """
