@@ -18,7 +18,7 @@ class ModelSpec:
     init: str | None = None  # a lhama/LLaVA model dir (e.g. the stage-1 output) to continue from
     lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
     vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
-    image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined
+    image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined; with init, its own
     video: VideoConfig | None = None  # a video branch; added fresh if the model has none
     # An audio branch (Whisper encoder + projector): built with lm, or added to an init model
     # that has none. None: no audio branch (or the init model's own).
