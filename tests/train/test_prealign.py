@@ -58,6 +58,14 @@ def test_a_prealign_run_learns_to_tell_its_images_apart(tiny_model_dir: Path, ca
     assert changed and all(name.startswith("multi_modal_projector.") for name in changed)
 
 
+def test_a_prealign_run_counts_optimizer_steps_not_epochs(tiny_model_dir: Path, caption_file: Path, tmp_path: Path) -> None:
+    cfg = load(TrainConfig, None, overrides(
+        tiny_model_dir, caption_file, tmp_path / "run", "stage=prealign", "prealign.epochs=2", "prealign.batch_size=3",
+    ))
+    result = run(cfg, echo=lambda _: None)
+    assert result.steps == 2 * 3  # 8 pairs in batches of 3, 3, 2: three steps an epoch
+
+
 def test_prealign_without_an_image_branch_is_a_config_error(caption_file: Path, tmp_path: Path) -> None:
     from lhama.model.build import save_model
     from tests.conftest import tiny_loaded

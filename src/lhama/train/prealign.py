@@ -72,8 +72,8 @@ def cache_pairs(loaded: LoadedModel, pairs: Sequence[tuple[Sample, str]], batch_
 
 
 def prealign_epoch(projector: torch.nn.Module, data: CaptionPairs, optimizer: torch.optim.Optimizer,
-                   cfg: PrealignConfig, generator: torch.Generator) -> float:
-    """One shuffled pass of big-batch contrast steps; the mean loss."""
+                   cfg: PrealignConfig, generator: torch.Generator) -> list[float]:
+    """One shuffled pass of big-batch contrast steps; the loss of each step."""
     order = torch.randperm(len(data.texts), generator=generator)
     losses = []
     for start in range(0, len(order), cfg.batch_size):
@@ -83,7 +83,7 @@ def prealign_epoch(projector: torch.nn.Module, data: CaptionPairs, optimizer: to
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    return sum(losses) / len(losses)
+    return losses
 
 
 @torch.no_grad()
@@ -95,10 +95,10 @@ def retrieval_top1(projector: torch.nn.Module, data: CaptionPairs) -> float:
 
 
 def prealign(loaded: LoadedModel, train: CaptionPairs, held: CaptionPairs | None, cfg: PrealignConfig,
-             seed: int, log: Callable[[dict], None]) -> float:
+             seed: int, log: Callable[[dict], None]) -> tuple[float, int]:
     """Train ``loaded``'s image projector in place; ``log`` gets one row per epoch (mean loss,
     and the held-out caption retrieval top-1 every ``cfg.eval_every`` epochs and at the end).
-    Returns the last epoch's mean loss."""
+    Returns the last epoch's mean loss and the number of optimizer steps taken."""
     if len(train.texts) < 2:
         raise DataError(f"pre-alignment needs at least 2 image-caption pairs, got {len(train.texts)}")
     projector = loaded.model.multi_modal_projector
@@ -106,9 +106,12 @@ def prealign(loaded: LoadedModel, train: CaptionPairs, held: CaptionPairs | None
     generator = torch.Generator().manual_seed(seed)
     if held is not None:
         log({"epoch": 0, "eval_top1": retrieval_top1(projector, held), "eval_pairs": len(held.texts)})
+    steps = 0
     for epoch in range(1, cfg.epochs + 1):
-        row: dict = {"epoch": epoch, "loss": prealign_epoch(projector, train, optimizer, cfg, generator)}
+        losses = prealign_epoch(projector, train, optimizer, cfg, generator)
+        steps += len(losses)
+        row: dict = {"epoch": epoch, "loss": sum(losses) / len(losses)}
         if held is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             row["eval_top1"] = retrieval_top1(projector, held)
         log(row)
-    return row["loss"]
+    return row["loss"], steps

@@ -13,7 +13,6 @@ reads; LoRA merged in), ``adapter/`` (projector + LoRA only, with ``save: adapte
 
 from __future__ import annotations
 
-import math
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -88,10 +87,9 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         log.write(row)
         echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
-    final_loss = prealign(loaded, train, held, cfg.prealign, cfg.seed, write)
+    final_loss, steps = prealign(loaded, train, held, cfg.prealign, cfg.seed, write)
     model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
     echo(f"model saved to {model_dir}")
-    steps = cfg.prealign.epochs * math.ceil(len(train.texts) / cfg.prealign.batch_size)  # optimizer steps
     return RunResult(Path(cfg.output_dir), steps, final_loss, model_dir)
 
 
