@@ -75,14 +75,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
 
+    missing = [str(path) for path in args.results if not path.is_file()]
+    if missing:
+        parser.error(f"no such result file: {', '.join(missing)}")
     references = {i.file: i.reference for i in load_captions(args.data, only=read_file_list(args.split))}
-    rows = []
-    for path in args.results:
-        for system in json.loads(path.read_text())["rows"]:
-            if system.get("captions"):
-                rows.append({"results": str(path), "system": system["system"]} | breakdown(system["captions"], references))
+    results = {path: [s for s in json.loads(path.read_text())["rows"] if s.get("captions")] for path in args.results}
+    rows = [{"results": str(path), "system": system["system"]} | breakdown(system["captions"], references)
+            for path, systems in results.items() for system in systems]
     if not rows:
-        raise SystemExit("error: no captions in the given result files (run default_model.py without --retrieval-only)")
+        parser.error("no captions in the given result files (run default_model.py without --retrieval-only)")
 
     first = rows[0]
     table = Table(title=f"held-out captions: {first['letters']} letter references, {first['others']} others")
@@ -97,8 +98,7 @@ def main() -> None:
     Console().print(table)
     gaps = []
     others = {f: r for f, r in references.items() if not is_letter(r)}
-    for path in args.results:
-        systems = [s for s in json.loads(path.read_text())["rows"] if s.get("captions")]
+    for path, systems in results.items():
         for baseline in systems[1:]:
             gap = chrf_difference(systems, systems[0]["system"], baseline["system"], others)
             gaps.append({"results": str(path), "system": systems[0]["system"]} | gap)
