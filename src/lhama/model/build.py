@@ -33,11 +33,17 @@ from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfi
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
-from lhama.model.towers import resnet
+from lhama.model.towers import efficientnet_lite, resnet
 from lhama.model.video import build_video_modules, video_token_count
 
 WEIGHTS = "model.safetensors"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}  # config name -> dtype
+# lhama's own towers (model/towers) by config model_type: their module (tower_from_config,
+# load_tower) and the ImageSpec function of their pixel convention.
+LHAMA_TOWERS = {
+    resnet.MODEL_TYPE: (resnet, resnet.caffe_image_spec),
+    efficientnet_lite.MODEL_TYPE: (efficientnet_lite, efficientnet_lite.lite_image_spec),
+}
 
 
 @dataclass
@@ -181,8 +187,9 @@ def add_audio_branch(loaded: LoadedModel, config: AudioConfig, tower: nn.Module 
 
 
 def _pretrained_tower(vision_dir: Path, dtype: torch.dtype) -> nn.Module:
-    if _read_config(vision_dir).get("model_type") == resnet.MODEL_TYPE:
-        return resnet.load_tower(vision_dir).to(dtype)
+    lhama_tower = LHAMA_TOWERS.get(_read_config(vision_dir).get("model_type"))
+    if lhama_tower is not None:
+        return lhama_tower[0].load_tower(vision_dir).to(dtype)
     full = _from_pretrained(AutoModel, vision_dir, dtype)
     tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
     if not hasattr(tower.config, "image_size"):
@@ -192,18 +199,19 @@ def _pretrained_tower(vision_dir: Path, dtype: torch.dtype) -> nn.Module:
 
 def _tower_from_config(vision_config: dict, dtype: torch.dtype) -> nn.Module:
     """An empty tower of the saved type (weights are loaded afterwards)."""
-    if vision_config.get("model_type") == resnet.MODEL_TYPE:
-        return resnet.tower_from_config(vision_config).to(dtype)
+    lhama_tower = LHAMA_TOWERS.get(vision_config.get("model_type"))
+    if lhama_tower is not None:
+        return lhama_tower[0].tower_from_config(vision_config).to(dtype)
     return AutoModel.from_config(_sub_config(vision_config), dtype=dtype)
 
 
 def _is_lhama_tower(tower: nn.Module) -> bool:
-    return getattr(tower.config, "model_type", None) == resnet.MODEL_TYPE
+    return getattr(tower.config, "model_type", None) in LHAMA_TOWERS
 
 
 def _default_image_spec(tower: nn.Module) -> ImageSpec:
     if _is_lhama_tower(tower):
-        return resnet.caffe_image_spec(tower.config)
+        return LHAMA_TOWERS[tower.config.model_type][1](tower.config)
     return ImageSpec(size=int(tower.config.image_size))
 
 
