@@ -27,8 +27,8 @@ from lhama.data.dataset import DatasetConfig, load_samples
 from lhama.eval.metrics import word_error_rate
 from lhama.model.audio import Ct2WhisperEncoder, audio_spec
 from lhama.model.build import load_model
-from lhama.model.generate import Completion, GenerationConfig
-from lhama.model.registry import models_dir
+from lhama.inference.generate import Completion, GenerationConfig
+from lhama.weights.registry import models_dir
 from lhama.serve.session import ChatSession
 
 QUESTION = "O que foi dito?"

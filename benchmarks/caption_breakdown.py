@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from lhama.data.splits import read_file_list
+from lhama.recipes.default.splits import read_file_list
 from lhama.eval.caption import load_captions
 from lhama.eval.metrics import chrf, content_word_match
 

@@ -27,17 +27,18 @@ from rich.console import Console
 from rich.table import Table
 
 from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
-from lhama.data.splits import read_caption_rows, read_file_list
-from lhama.data.mixture import CATEGORY_PROMPT, tux_category
+from lhama.recipes.default.splits import read_caption_rows, read_file_list
+from lhama.recipes.default.mixture import CATEGORY_PROMPT, tux_category
 from lhama.eval.answer import generate_answer, load_pixels
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import evaluate_captions, load_captions
 from lhama.eval.metrics import chrf
 from lhama.eval.retrieval import evaluate_retrieval, make_trials
 from lhama.model.build import LoadedModel, load_model
-from lhama.model.generate import GenerationConfig, generate_ids
+from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.model.towers.resnet import ResNetTower
-from lhama.model.weights import prepare, resolve_model_dir
+from lhama.weights.prepare import prepare
+from lhama.weights.resolve import resolve
 
 
 def random_tower(loaded: LoadedModel) -> LoadedModel:
@@ -201,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     items = load_captions(args.data, "pt_BR", args.limit, read_file_list(Path(args.split)))
     trials = make_trials(items, 5, args.seed)
-    model_dir = resolve_model_dir(args.model, args.model, auto_prepare=True)
+    model_dir = resolve(args.model, args.model) if "/" in args.model else prepare(args.model)
     if args.categories_only:
         return print_categories(model_dir, items, tux_categories(args.data), args.out)
     if args.seeds:

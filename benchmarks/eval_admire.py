@@ -18,7 +18,7 @@ from lhama.eval.admire import load_subtask_a
 from lhama.eval.rankers import MiniLMRanker, ModelRanker, RandomRanker
 from lhama.model.build import load_model
 from lhama.model.embeddings import SentenceEncoder
-from lhama.model.weights import resolve_model_dir
+from lhama.weights.resolve import resolve
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "admire_en" / "dev" / "subtask_a_dev.tsv"
 
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     items = load_subtask_a(args.data)[: args.items]
     rankers = [("random", lambda: RandomRanker()), ("minilm", lambda: MiniLMRanker(SentenceEncoder())),
-               (f"{args.model} text-only", lambda: ModelRanker(load_model(resolve_model_dir(args.model, args.model)),
+               (f"{args.model} text-only", lambda: ModelRanker(load_model(resolve(args.model, args.model)),
                                                                 "en", text_only=True))]
     print(f"torch threads: {torch.get_num_threads()}, load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'system':<28} {'load s':>8} {'items':>6} {'s/item':>8}")

@@ -18,8 +18,8 @@ from rich.table import Table
 
 from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.model.build import load_model
-from lhama.model.generate import GenerationConfig, generate_ids
-from lhama.model.weights import resolve_model_dir
+from lhama.inference.generate import GenerationConfig, generate_ids
+from lhama.weights.resolve import resolve
 
 PROMPT = "Escreva um parágrafo sobre a história da cidade de São Paulo."
 
@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    loaded = load_model(resolve_model_dir(args.model, args.model))
+    loaded = load_model(resolve(args.model, args.model))
     load_s = time.perf_counter() - start
     prompt = render_prompt(loaded.tokenizer, [{"role": "user", "content": PROMPT}])
     ids = encode_prompt(loaded.tokenizer, prompt)

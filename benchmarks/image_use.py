@@ -28,7 +28,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from lhama.data.splits import read_file_list
+from lhama.recipes.default.splits import read_file_list
 from lhama.eval.answer import load_pixels
 from lhama.eval.caption import CaptionItem, load_captions
 from lhama.eval.scoring import ScoreRequest, score_continuations

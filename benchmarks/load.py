@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lhama.model.weights import locate_gguf, models_dir, prepare, registry_entry
+from lhama.weights.convert import locate_gguf
+from lhama.weights.prepare import prepare
+from lhama.weights.registry import models_dir, registry_entry
 
 
 def timed_load(directory: Path, gguf_file: str | None) -> float:

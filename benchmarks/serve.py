@@ -132,12 +132,12 @@ def main() -> None:
 
 def image_ttft(args: argparse.Namespace) -> str:
     sys.path.insert(0, str(ROOT / "src"))
-    from lhama.model.weights import resolve_model_dir
+    from lhama.weights.resolve import resolve
 
     import base64
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = image_model(resolve_model_dir(args.model, args.model), Path(tmp) / "smollm2-clip-b16")
+        model_dir = image_model(resolve(args.model, args.model), Path(tmp) / "smollm2-clip-b16")
         server = start_server(str(model_dir), args.port, 16, args.threads, args.guard)
         try:
             client = OpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key="bench", max_retries=0, timeout=900)

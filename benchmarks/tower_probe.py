@@ -23,7 +23,7 @@ import torch
 
 from lhama.data.media import images_to_tensor
 from lhama.model.towers.resnet import ResNetTower, ResNetTowerConfig, caffe_image_spec, load_tower
-from lhama.model.weights import prepare
+from lhama.weights.prepare import prepare
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tuxpaint_ptbr"
 LAMBDAS = [10.0**k for k in range(-3, 5)]

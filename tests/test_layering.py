@@ -11,8 +11,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "lhama"
 
 LAYER = {
-    "errors": 0, "config": 0, "files": 0, "data": 1, "model": 2,
-    "train": 3, "eval": 3, "guard": 3, "serve": 4, "cli": 5,
+    "errors": 0, "config": 0, "files": 0, "home": 0, "data": 1, "model": 2,
+    "weights": 3, "inference": 3, "recipes": 3,
+    "train": 4, "eval": 4, "guard": 4, "serve": 5, "cli": 6,
 }
 
 # Third-party packages allowed only in these modules (paths relative to src/lhama).

@@ -65,9 +65,9 @@ def test_help_teaches_with_examples(monkeypatch, capsys) -> None:
 
 
 def test_prepare_all_skips_packages_that_are_not_installed(smollm2_dir: Path, monkeypatch, capsys) -> None:
-    from lhama.model import registry, weights
+    from lhama.weights import registry
 
-    smol = weights.registry_entry("smollm2-135m-instruct")
+    smol = registry.registry_entry("smollm2-135m-instruct")
     ghost = dataclasses.replace(smol, name="ghost", package="lhama_no_such_package")
     monkeypatch.setattr(registry, "REGISTRY", (ghost, smol))
     monkeypatch.setenv("LHAMA_HOME", str(smollm2_dir.parents[1]))

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from lhama.data.clips import write_video
+from lhama.recipes.default.clips import write_video
 
 
 def gray_ramp(count: int = 40, width: int = 48, height: int = 32) -> list[np.ndarray]:

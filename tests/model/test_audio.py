@@ -14,7 +14,7 @@ from lhama.errors import CheckpointError, ModelError
 from lhama.model.audio import Ct2WhisperEncoder, audio_spec, encode_audio, open_audio_tower
 from lhama.model.build import add_audio_branch, load_model, save_model
 from lhama.model.config import AudioConfig, LhamaConfig
-from lhama.model.weights import prepare
+from lhama.weights.prepare import prepare
 from tests.audio_fixtures import AUDIO, tiny_audio_loaded, tiny_whisper_config, tiny_whisper_encoder, tone
 from tests.conftest import tiny_loaded
 

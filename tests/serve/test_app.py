@@ -24,7 +24,7 @@ from PIL import Image
 from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.data.media import image_to_tensor, load_image
 from lhama.model.build import LoadedModel, load_model
-from lhama.model.generate import Completion, GenerationConfig, complete
+from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.serve.engine import Engine
 from lhama.serve.settings import ServeSettings
 from tests.serve.conftest import SETTINGS
@@ -38,7 +38,7 @@ def client(url: str, key: str = "sem-chave") -> OpenAI:
 
 
 def expected_answer(loaded: LoadedModel, messages: list[dict], max_tokens: int, media: dict | None = None) -> Completion:
-    """What lhama.model.generate.complete answers for the same prompt (greedy)."""
+    """What lhama.inference.generate.complete answers for the same prompt (greedy)."""
     rendered = [{"role": "system", "content": loaded.config.system_prompt}, *messages]
     ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, rendered), loaded.expansions())
     *_, done = complete(loaded.model, loaded.tokenizer, ids, GenerationConfig(max_new_tokens=max_tokens), media)

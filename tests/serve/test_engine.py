@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lhama.model.build import LoadedModel
-from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, generate_ids
+from lhama.inference.generate import Completion, GenerationConfig, eos_token_ids, generate_ids
 from lhama.guard import Guard, Verdict
 from lhama.serve.engine import Engine, Prompt
 from lhama.serve.errors import RequestTimeout, ServerBusy

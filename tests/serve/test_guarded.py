@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lhama.guard import Guard, Verdict, load_guard
-from lhama.model.generate import Completion, GenerationConfig
+from lhama.inference.generate import Completion, GenerationConfig
 from lhama.serve.engine import Engine
 from lhama.serve.session import ChatSession
 from lhama.serve.settings import ServeSettings

@@ -10,7 +10,7 @@ from openai import OpenAI
 
 from lhama.errors import LhamaError
 from lhama.model.build import load_model
-from lhama.model.weights import resolve_model_dir
+from lhama.weights.resolve import resolve
 from lhama.serve.engine import Engine
 from lhama.serve.settings import ServeSettings
 from tests.serve.helpers import running
@@ -19,7 +19,7 @@ from tests.serve.helpers import running
 @pytest.mark.slow
 def test_smollm2_answers_a_plain_question() -> None:
     try:
-        model_dir = resolve_model_dir("smollm2-135m-instruct", "smollm2-135m-instruct")
+        model_dir = resolve("smollm2-135m-instruct", "smollm2-135m-instruct")
     except LhamaError as exc:
         pytest.skip(f"SmolLM2 is not prepared here: {exc}")
     loaded = load_model(model_dir)

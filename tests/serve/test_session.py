@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from lhama.data.conversation import encode_prompt, render_prompt
-from lhama.model.generate import Completion, GenerationConfig, eos_token_ids, generate_ids
+from lhama.inference.generate import Completion, GenerationConfig, eos_token_ids, generate_ids
 from lhama.serve.session import ChatSession
 from tests.conftest import tiny_loaded
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lhama.errors import DataError, ModelError
-from lhama.model.generate import Completion, GenerationConfig
+from lhama.inference.generate import Completion, GenerationConfig
 from lhama.serve.session import ChatSession
 from tests.audio_fixtures import tiny_audio_loaded, write_wav
 from tests.conftest import tiny_loaded

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lhama.config import load
-from lhama.data.clips import write_video
+from lhama.recipes.default.clips import write_video
 from lhama.model.build import load_model
 from lhama.train.config import TrainConfig
 from lhama.train.recipes import build_for_training, find_recipe, run

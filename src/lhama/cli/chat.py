@@ -14,7 +14,7 @@ from rich.console import Console
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.errors import ConfigError, LhamaError
 from lhama.guard import load_guard
-from lhama.model.generate import Completion, GenerationConfig
+from lhama.inference.generate import Completion, GenerationConfig
 from lhama.serve.session import ChatSession
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lhama.config import from_dict
-from lhama.data.mixture import MixConfig, build_mix, pipeline_translator
+from lhama.recipes.default.mixture import MixConfig, build_mix, pipeline_translator
 from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
 from lhama.errors import ConfigError
 
@@ -128,7 +128,7 @@ def speech(
 
     Example: lhama data speech runs/speech-ptbr --heldout 0.15
     """
-    from lhama.data.speech import SpeechConfig, build_speech_set, read_sentences
+    from lhama.recipes.default.speech import SpeechConfig, build_speech_set, read_sentences
 
     try:
         config = SpeechConfig(voice=voice, speed=speed, heldout_fraction=heldout)
@@ -200,7 +200,7 @@ def video_pairs(
 
     Example: lhama data video-pairs runs/video-pairs --per-split 200
     """
-    from lhama.data.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
+    from lhama.recipes.default.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
 
     bar = _progress_bar()
     task = bar.add_task("composing clips", total=None)

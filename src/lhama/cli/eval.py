@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress
-from lhama.data.splits import read_file_list
+from lhama.recipes.default.splits import read_file_list
 from lhama.errors import ConfigError
 from lhama.eval.admire import load_sentences
 from lhama.eval.cache import PredictionCache, model_fingerprint
@@ -26,7 +26,8 @@ from lhama.eval.runner import AdmireConfig, evaluate_admire, write_metrics, writ
 from lhama.eval.retrieval import evaluate_retrieval, make_trials
 from lhama.eval.vqa import evaluate_vqa, load_vqa
 from lhama.model.build import LoadedModel, load_model
-from lhama.model.weights import lhama_home, resolve_model_dir
+from lhama.weights.registry import lhama_home
+from lhama.weights.resolve import resolve
 
 app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning, image-caption retrieval.", no_args_is_help=True)
 

@@ -12,7 +12,8 @@ from rich.table import Table
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model.adapters import ADAPTER_WEIGHTS, export_adapter
 from lhama.model.build import DTYPES
-from lhama.model.weights import PREPARE_STEPS, ModelStatus, list_models, models_dir, prepare, registry_entry
+from lhama.weights.prepare import PREPARE_STEPS, ModelStatus, list_models, prepare
+from lhama.weights.registry import models_dir, registry_entry
 
 app = typer.Typer(
     help=(

@@ -11,7 +11,7 @@ from lhama.data.conversation import encode_prompt, encode_without_media, render_
 from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
-from lhama.model.generate import Completion, GenerationConfig, complete
+from lhama.inference.generate import Completion, GenerationConfig, complete
 
 
 def require_vision(loaded: LoadedModel, task: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lhama.errors import DataError
 from lhama.files import atomic_write_text
-from lhama.model.weights import resolve_model_dir
+from lhama.weights.resolve import resolve
 
 
 class PredictionCache:
@@ -91,7 +91,7 @@ def model_fingerprint(spec: str | None) -> str | None:
     change answers without touching a weight (``image_guidance``)."""
     if spec is None:
         return None
-    path = resolve_model_dir(spec, spec)
+    path = resolve(spec, spec)
     files = [*path.glob("*.safetensors"), *path.glob("config.json")]
     stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files)
     return f"{path.resolve()} {stats}"

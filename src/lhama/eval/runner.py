@@ -25,7 +25,8 @@ from lhama.eval.rankers import MiniLMRanker, ModelRanker, RandomRanker, Ranker, 
 from lhama.files import atomic_write_text
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.embeddings import SentenceEncoder
-from lhama.model.weights import lhama_home, resolve_model_dir
+from lhama.weights.registry import lhama_home
+from lhama.weights.resolve import resolve
 
 BASELINES = ("random", "minilm")
 Progress = Callable[[str, int, int], None]  # (system, done, total)
@@ -103,7 +104,7 @@ def _rankers(cfg: AdmireConfig, loaded: LoadedModel | None) -> list[Ranker]:
     if "minilm" in cfg.baselines:
         rankers.append(MiniLMRanker(SentenceEncoder()))
     if loaded is None and cfg.model is not None:
-        loaded = load_model(resolve_model_dir(cfg.model, cfg.model))
+        loaded = load_model(resolve(cfg.model, cfg.model))
     if loaded is not None:
         if loaded.config.image is None and not cfg.text_only:
             raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot rank images; "

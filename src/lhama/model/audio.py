@@ -34,7 +34,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from lhama.data.audio import AudioSpec
 from lhama.errors import CheckpointError
 from lhama.model.config import AudioConfig
-from lhama.model.registry import models_dir, registry_entry
+from lhama.home import models_dir
 
 CT2_TYPE = "whisper-ct2"
 # Whisper's decoder prompt for a Portuguese transcription without timestamps.
@@ -155,8 +155,7 @@ def _encoder_dir(spec: str) -> Path:
         if not path.is_dir():
             raise CheckpointError(f"audio encoder directory not found: {path}")
         return path
-    source = registry_entry(spec)
-    path = models_dir() / source.name
+    path = models_dir() / spec  # a registered name: `lhama models prepare` puts it here
     if not (path / "model.bin").is_file():
         raise CheckpointError(f"audio encoder {spec!r} is not prepared; run `lhama models prepare {spec}`")
     return path

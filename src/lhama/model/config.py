@@ -97,7 +97,7 @@ class LhamaConfig:
     )
     audio: AudioConfig | None = None  # None: no audio branch
     # How strongly answers about media are steered towards what the media show (image guidance,
-    # see lhama.model.generate.GenerationConfig); chat, serve and eval decode with it unless told
+    # see lhama.inference.generate.GenerationConfig); chat, serve and eval decode with it unless told
     # otherwise. 0: plain decoding. The shipped default model uses 1.0 (docs/default-model.md).
     image_guidance: float = 0.0
 

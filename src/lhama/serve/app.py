@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from lhama.errors import LhamaError
-from lhama.model.generate import Completion
+from lhama.inference.generate import Completion
 from lhama.serve.engine import Engine, Job
 from lhama.serve.errors import Unauthorized
 from lhama.serve.prompt import Target, build_prompt, generation_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lhama.data.conversation import Message, encode_prompt, render_prompt
 from lhama.model.build import LoadedModel
-from lhama.model.generate import GenerationConfig
+from lhama.inference.generate import GenerationConfig
 
 CAPTION_INSTRUCTION = "Descreva a imagem em uma frase."
 CAPTION_CONFIG = GenerationConfig(max_new_tokens=32)

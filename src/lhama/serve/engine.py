@@ -1,7 +1,7 @@
 """The serving engine: one loaded model, one worker thread, a queue of requests decoded together.
 
 Callers :meth:`Engine.submit` a :class:`Prompt` and iterate :meth:`Engine.stream` (text
-deltas, then a :class:`~lhama.model.generate.Completion`). The worker thread owns the model:
+deltas, then a :class:`~lhama.inference.generate.Completion`). The worker thread owns the model:
 it prefills each new request alone, then advances every active request by one token per
 forward step (:class:`~lhama.serve.batch.DecodeBatch`), admitting queued requests between
 steps (continuous batching). Token ids go to each request's own queue; detokenising and stop
@@ -22,7 +22,7 @@ import torch
 from lhama.data.conversation import Message
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
-from lhama.model.generate import (
+from lhama.inference.generate import (
     Completion,
     GenerationConfig,
     eos_token_ids,

@@ -13,7 +13,7 @@ import torch
 
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.model.build import LoadedModel
-from lhama.model.generate import GenerationConfig
+from lhama.inference.generate import GenerationConfig
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor

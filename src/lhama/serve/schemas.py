@@ -68,7 +68,7 @@ class ChatCompletionRequest(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)  # lhama's default is greedy
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     repetition_penalty: float = Field(default=1.0, gt=0.0, le=2.0)  # extension (as in vLLM)
-    # extension: steer answers about media towards what they show (lhama.model.generate); None: the model's own
+    # extension: steer answers about media towards what they show (lhama.inference.generate); None: the model's own
     image_guidance: float | None = Field(default=None, ge=0.0, le=10.0)
     stop: Union[str, list[str], None] = None
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)

@@ -18,7 +18,7 @@ from lhama.data.video import video_to_tensor
 from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
-from lhama.model.generate import Completion, GenerationConfig, complete
+from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 
 
@@ -160,7 +160,7 @@ class ChatSession:
             media["audio"] = torch.stack(self.audios)  # (n, n_mels + 1, F)
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
         reference_ids = None
-        if media and config.image_guidance:  # the same conversation as text alone (lhama.model.generate)
+        if media and config.image_guidance:  # the same conversation as text alone (lhama.inference.generate)
             reference_ids = encode_without_media(tokenizer, self._messages(), self.loaded.config.placeholders.values(),
                                                  self.loaded.expansions())
         stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None, reference_ids)

@@ -30,7 +30,7 @@ from lhama.data.dataset import Sample, load_samples, split_samples
 from lhama.errors import CheckpointError, ConfigError, DataError
 from lhama.model import adapters, build
 from lhama.model.config import LhamaConfig
-from lhama.model.weights import resolve_model_dir
+from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
 from lhama.train.config import ModelSpec, TrainConfig
@@ -188,8 +188,8 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
         if spec.audio is not None and loaded.config.audio is None:  # grow an audio branch
             build.add_audio_branch(loaded, spec.audio)
         return loaded
-    lm_dir = resolve_model_dir(spec.lm, spec.lm)
-    vision_dir = resolve_model_dir(spec.vision, spec.vision) if spec.vision else None
+    lm_dir = resolve(spec.lm, spec.lm)
+    vision_dir = resolve(spec.vision, spec.vision) if spec.vision else None
     config = LhamaConfig(image=spec.image if spec.vision else None, video=spec.video if spec.vision else None,
                          audio=spec.audio)
     return build.build_model(lm_dir, vision_dir, config, dtype)

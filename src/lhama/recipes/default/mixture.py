@@ -8,7 +8,7 @@ Sources (each record keeps its origin in ``source``):
   lhama's own pipeline (its test images stay for ``lhama eval vqa``).
 * AdMIRe subtask A *train* images (``admire``): their English captions, translated.
 * Emoji artwork (``emoji``, optional): CLDR's human Portuguese names of clip-art emoji
-  (:mod:`lhama.data.emoji`); one rendering style for stage 1 and another for stage 2, so the two
+  (:mod:`lhama.recipes.default.emoji`); one rendering style for stage 1 and another for stage 2, so the two
   stages see different images of each concept.
 * Text-only Portuguese turns (``text``): translation requests built from Tux Paint's en/pt_BR
   pairs, idiomatic-vs-literal questions on AdMIRe's pt-BR train sentences, and a few greetings,
@@ -34,8 +34,8 @@ from typing import Any
 
 from PIL import Image
 
-from lhama.data.emoji import emoji_answer, emoji_rows
-from lhama.data.splits import read_caption_rows, read_file_list, select_rows
+from lhama.recipes.default.emoji import emoji_answer, emoji_rows
+from lhama.recipes.default.splits import read_caption_rows, read_file_list, select_rows
 from lhama.errors import DataError
 from lhama.files import atomic_open, read_jsonl, write_jsonl
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lhama.data.clips import pan, slideshow, square, write_video
+from lhama.recipes.default.clips import pan, slideshow, square, write_video
 from lhama.data.video import sample_frames
 from lhama.errors import DataError
 

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from lhama.data.splits import read_caption_rows, read_file_list, select_rows, stratified_holdout
+from lhama.recipes.default.splits import read_caption_rows, read_file_list, select_rows, stratified_holdout
 from lhama.errors import DataError
 
-TUXPAINT = Path(__file__).resolve().parents[3] / "shared" / "data" / "tuxpaint_ptbr"
-HELDOUT = Path(__file__).resolve().parents[2] / "data" / "tuxpaint" / "heldout.txt"
+TUXPAINT = Path(__file__).resolve().parents[4] / "shared" / "data" / "tuxpaint_ptbr"
+HELDOUT = Path(__file__).resolve().parents[3] / "data" / "tuxpaint" / "heldout.txt"
 
 
 def test_committed_holdout_is_what_the_function_makes_and_a_fifth_per_category():

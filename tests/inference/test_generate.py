@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lhama.data.conversation import encode_prompt
-from lhama.model.generate import (
+from lhama.inference.generate import (
     Completion,
     GenerationConfig,
     complete,

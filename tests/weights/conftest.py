@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def open_nsfw_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary LHAMA_HOME holding a prepared ``open-nsfw-resnet50``. Do not modify it."""
-    from lhama.model.weights import prepare  # imported here so test collection stays fast
+    from lhama.weights.prepare import prepare  # imported here so test collection stays fast
 
     home = tmp_path_factory.mktemp("lhama_home")
     prepare("open-nsfw-resnet50", home=home)

@@ -3,12 +3,12 @@ import json
 import pytest
 from PIL import Image
 
-from lhama.data.emoji import emoji_answer, emoji_rows, portuguese_names
-from lhama.data.mixture import CATEGORY_PROMPT, build_mix
+from lhama.recipes.default.emoji import emoji_answer, emoji_rows, portuguese_names
+from lhama.recipes.default.mixture import CATEGORY_PROMPT, build_mix
 from lhama.errors import DataError
 from lhama.files import read_jsonl
 
-from tests.data.test_mixture import _fake_translate, _sources
+from tests.recipes.default.test_mixture import _fake_translate, _sources
 
 # (unified, category, subcategory, has an image): the layout of emoji-datasource's emoji.json
 ENTRIES = [("1F989", "Animals & Nature", "animal-bird", True),     # owl: kept, "Animais"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from lhama.data.clips import pan, slideshow, write_video
-from lhama.data.splits import read_caption_rows, read_file_list, select_rows
+from lhama.recipes.default.clips import pan, slideshow, write_video
+from lhama.recipes.default.splits import read_caption_rows, read_file_list, select_rows
 from lhama.errors import DataError
 from lhama.files import atomic_open, atomic_write_text
 

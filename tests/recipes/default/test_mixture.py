@@ -2,7 +2,7 @@ import json
 
 from PIL import Image
 
-from lhama.data.mixture import (CATEGORY_PROMPT, EASY_VQA_ANSWERS, MixConfig, table_answers, build_mix, short_caption,
+from lhama.recipes.default.mixture import (CATEGORY_PROMPT, EASY_VQA_ANSWERS, MixConfig, table_answers, build_mix, short_caption,
                                  side_by_side, split_sentences)
 from lhama.files import read_jsonl
 

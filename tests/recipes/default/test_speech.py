@@ -8,10 +8,10 @@ import pytest
 
 from lhama.data.audio import load_audio
 from lhama.data.dataset import DatasetConfig, load_samples
-from lhama.data.speech import SpeechConfig, build_speech_set, is_heldout, read_sentences
+from lhama.recipes.default.speech import SpeechConfig, build_speech_set, is_heldout, read_sentences
 from lhama.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TUX = ROOT.parent / "shared" / "data" / "tuxpaint_ptbr" / "captions.tsv"
 ADMIRE = ROOT.parent / "shared" / "data" / "admire_pt" / "a_pt_dev_targets.tsv"
 

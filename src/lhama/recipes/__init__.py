@@ -1,0 +1,1 @@
+"""Recipes that build lhama's own models, separate from the library's reusable parts."""
