@@ -140,7 +140,9 @@ def test_guard_refuses_input_in_portuguese_and_cuts_streamed_output() -> None:
     *deltas, guarded = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=12)))
     engine.close()
     assert guarded.finish_reason == "content_filter" and guarded.categories == ("S1",)
-    assert free.text[2:4] not in guarded.text and free.text.startswith(guarded.text)
+    shown, _, notice = guarded.text.rpartition("[Resposta interrompida")  # the cut says so, in Portuguese
+    assert free.text[2:4] not in shown and free.text.startswith(shown.rstrip("\n"))
+    assert notice.startswith(" pelo filtro de segurança: crimes violentos (S1)")
     assert "".join(deltas) == guarded.text
 
 

@@ -73,7 +73,8 @@ def test_chat_cuts_an_unsafe_answer() -> None:
     session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=20), guard=EveryAnswerUnsafe())
     text, done = _run(session, "olá")
     assert done.finish_reason == "content_filter" and done.categories == ("S2",)
-    assert text == done.text == ""  # the only "sentence" was unsafe: nothing was shown
+    # the only "sentence" was unsafe: nothing of it was shown, only the cut notice naming S2
+    assert text == done.text == "[Resposta interrompida pelo filtro de segurança: crimes não violentos (S2).]"
 
 
 def test_api_refusal_has_content_filter_and_categories(guard: Guard) -> None:

@@ -13,9 +13,9 @@ Guard prompt with a local causal LM). Heavy modules load lazily through :func:`l
 from lhama.guard.base import Guard, Messages, Role
 from lhama.guard.load import load_guard
 from lhama.guard.stream import StreamGuard, StreamStep
-from lhama.guard.verdict import CATEGORIES, CODES, SAFE, Verdict, merge, parse_verdict, refusal_text
+from lhama.guard.verdict import CATEGORIES, CODES, SAFE, Verdict, cut_notice, merge, parse_verdict, refusal_text
 
 __all__ = [
     "CATEGORIES", "CODES", "SAFE", "Guard", "Messages", "Role", "StreamGuard", "StreamStep",
-    "Verdict", "load_guard", "merge", "parse_verdict", "refusal_text",
+    "Verdict", "cut_notice", "load_guard", "merge", "parse_verdict", "refusal_text",
 ]

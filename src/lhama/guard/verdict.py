@@ -104,5 +104,13 @@ def refusal_text(verdict: Verdict) -> str:
     return text
 
 
+def cut_notice(verdict: Verdict, after_text: bool = True) -> str:
+    """The Portuguese line appended where an unsafe answer was cut, naming the categories
+    (``after_text``: part of the answer was already shown, so the notice starts on a new line)."""
+    names = [f"{CATEGORIES[c][1]} ({c})" for c in verdict.categories]
+    reason = f": {_join_pt(names)}" if names else ""
+    return ("\n\n" if after_text else "") + f"[Resposta interrompida pelo filtro de segurança{reason}.]"
+
+
 def _join_pt(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " e " + items[-1]

@@ -1,0 +1,113 @@
+"""Issue #29's numbers for one guard, in one run: test-split F1 (pt-BR and English), benign pt-BR
+sentences flagged (per source), everyday prompts flagged, streamed answers cut, latency.
+
+    python benchmarks/guard_measure.py                                   # shipped head, stream judges the answer so far
+    python benchmarks/guard_measure.py --guard classifier:OLD.safetensors --sentence-stream   # the guard before #29
+
+Benign sentences come from data/guard/benign/benign.jsonl (built by guard_benign_data.py, never
+trained on); prompts are checked as user input, every other sentence as model output. Streamed
+answers: the written answers and the translated LLaVA answers, each fed in 4-character deltas to
+:class:`StreamGuard` after its question. Stream recall: the unsafe pt-BR test items streamed as an
+answer, alone and after a benign opening sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from lhama.guard import Guard, StreamGuard, load_guard
+from lhama.guard.dataset import read_examples
+from lhama.guard.evaluate import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = ("everyday_prompt", "llava_question_mt")
+OPENER = "Claro, posso explicar isso com calma. "
+
+
+def benign_rates(guard: Guard, rows: list[dict], show: int) -> None:
+    by_source: dict[str, list[bool]] = defaultdict(list)
+    flagged = []
+    for row in rows:
+        v = guard.check(row["text"], "user" if row["source"] in PROMPTS else "assistant")
+        by_source[row["source"]].append(not v.safe)
+        if not v.safe:
+            flagged.append((row["source"], row["text"], ",".join(v.categories)))
+    print("| source | sentences | flagged | rate |\n|---|---|---|---|")
+    for source, hits in sorted(by_source.items()):
+        print(f"| {source} | {len(hits)} | {sum(hits)} | {100 * sum(hits) / len(hits):.2f}% |")
+    answers = [h for s, hs in by_source.items() if s not in PROMPTS for h in hs]
+    print(f"| **all model-output sentences** | {len(answers)} | {sum(answers)} | {100 * sum(answers) / len(answers):.2f}% |")
+    total = [h for hs in by_source.values() for h in hs]
+    print(f"| **all benign sentences** | {len(total)} | {sum(total)} | {100 * sum(total) / len(total):.2f}% |")
+    for source, text, cats in flagged[:show]:
+        print(f"  flagged [{source}] {cats}: {text}")
+
+
+def answers(rows: list[dict]) -> list[tuple[str, str]]:
+    """(question, answer) pairs: written answers and translated LLaVA answers, regrouped by ref."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row["source"] in ("llava_answer_mt", "llava_question_mt"):
+            grouped[row["ref"]].append(row["text"])
+    pairs = []
+    for ref, sentences in grouped.items():
+        rec, _, turn = ref.rpartition(" turn ")
+        question = grouped.get(f"{rec} turn {int(turn) - 1}")
+        if int(turn) % 2 and question:
+            pairs.append((" ".join(question), " ".join(sentences)))
+    with open(ROOT / "data/guard/benign/assistant_answers.tsv", encoding="utf-8") as f:
+        pairs += [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
+    return pairs
+
+
+def stream_cut(guard: Guard, pairs: list[tuple[str, str]], args: argparse.Namespace) -> tuple[float, float]:
+    """Share of answers the stream guard cuts, and ms per answer."""
+    cut, start = 0, time.perf_counter()
+    for question, answer in pairs:
+        sg = StreamGuard(guard, [{"role": "user", "content": question}], **_stream_kwargs(args))
+        for i in range(0, len(answer), 4):
+            sg.feed(answer[i : i + 4])
+        sg.finish()
+        cut += sg.blocked
+    return cut / len(pairs), 1000 * (time.perf_counter() - start) / len(pairs)
+
+
+def _stream_kwargs(args: argparse.Namespace) -> dict:
+    return {"hold_words": 0, "whole_answer": False} if args.sentence_stream else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--guard", default=None, help="guard spec (default: shipped classifier)")
+    parser.add_argument("--benign", type=Path, default=ROOT / "data/guard/benign/benign.jsonl")
+    parser.add_argument("--test", type=Path, default=ROOT / "data/guard/test.jsonl")
+    parser.add_argument("--sentence-stream", action="store_true", help="judge each streamed sentence alone (before #29)")
+    parser.add_argument("--show", type=int, default=40, help="flagged benign sentences to print")
+    args = parser.parse_args()
+    guard = load_guard(args.guard)
+    print(f"guard {args.guard or 'shipped classifier'}; load {os.getloadavg()[0]:.1f}\n")
+    print("| split | items | precision | recall | F1 | FPR (safe) | ms / message |\n|---|---|---|---|---|---|---|")
+    for lang in ("pt", "en"):
+        r = evaluate(guard, read_examples(args.test, lang))
+        o = r.overall
+        print(f"| test {lang} | {r.n} | {o.precision:.3f} | {o.recall:.3f} | {o.f1:.3f} | {o.fpr:.3f} | {r.ms_per_message:.2f} |")
+    rows = [json.loads(line) for line in args.benign.open(encoding="utf-8")]
+    print()
+    benign_rates(guard, rows, args.show)
+    pairs = answers(rows)
+    rate, ms = stream_cut(guard, pairs, args)
+    print(f"\nstreamed benign answers cut: {100 * rate:.1f}% of {len(pairs)} ({ms:.1f} ms per answer)")
+    unsafe = [e.text for e in read_examples(args.test, "pt") if e.unsafe]
+    alone, _ = stream_cut(guard, [("Pode me ajudar?", t) for t in unsafe], args)
+    opened, _ = stream_cut(guard, [("Pode me ajudar?", OPENER + t) for t in unsafe], args)
+    print(f"stream recall on the {len(unsafe)} unsafe pt-BR test items as answers: alone {alone:.3f}, "
+          f"after a benign opening sentence {opened:.3f}")
+
+
+if __name__ == "__main__":
+    main()
