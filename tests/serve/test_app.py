@@ -164,7 +164,8 @@ def test_too_many_images(server: str) -> None:
     ({"model": "tiny-vlm", "messages": QUESTION, "max_tokens": -5}, "max_tokens", "greater than or equal to 1"),
     ({"model": "tiny-vlm", "messages": QUESTION, "max_tokens": 65}, "max_tokens", "limit of 64"),
     ({"model": "tiny-vlm", "messages": QUESTION, "n": 2}, "n", "less than or equal to 1"),
-    ({"model": "tiny-vlm", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "Input should be"),
+    ({"model": "tiny-vlm", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "Input should be"),
+    ({"model": "tiny-vlm", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id", "no earlier"),
     ({"model": "tiny-vlm", "messages": [{"role": "system", "content": "x"}]}, "messages", "role 'user'"),
     ({"model": "tiny-vlm", "messages": image_message(png_data_uri()) * 3}, "messages[2].content[0]", "at most 2"),
     ({"model": "tiny-vlm", "messages": [{"role": "user", "content": [

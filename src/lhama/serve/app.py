@@ -30,9 +30,11 @@ from lhama.serve.errors import Unauthorized
 from lhama.serve.prompt import Target, build_prompt, generation_config
 from lhama.serve.schemas import (
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, Delta,
-    ErrorResponse, ModelCard, ModelList, Usage,
+    ErrorResponse, FunctionCall, FunctionCallDelta, ModelCard, ModelList, ToolCall, ToolCallDelta, Usage,
 )
 from lhama.serve.settings import ServeSettings
+from lhama.serve.toolrun import ToolRun
+from lhama.serve.tools import ToolReply, plan_tools
 
 WEB = Path(__file__).parent / "web"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -72,16 +74,22 @@ def _add_api_routes(app: FastAPI, engine: Engine, target: Target, auth: list) ->
 
     @app.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERRORS, dependencies=auth)
     async def chat_completions(request: ChatCompletionRequest) -> Any:
-        prompt = await run_in_threadpool(build_prompt, request, target)  # decodes images: keep it off the loop
+        tools = plan_tools(request, getattr(target.loaded.tokenizer, "chat_template", None), engine.model_id)
+        prompt = await run_in_threadpool(build_prompt, request, target, tools)  # decodes images: keep it off the loop
+        config = generation_config(request, target)
         # submit may run the guard (and a caption of the images): keep it off the loop too
-        job = await run_in_threadpool(engine.submit, prompt, generation_config(request, target))
+        job = await run_in_threadpool(engine.submit, prompt, config)
+        run = ToolRun(engine, request, target, tools, config) if tools else None
         reply = _Reply(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), engine.model_id)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            events = _sse(engine, job, reply, include_usage)
+            events = _sse(engine, job, reply, include_usage, run)
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         completion = await run_in_threadpool(_finish, engine, job)
-        return reply.completion(completion)
+        if run is None:
+            return reply.completion(completion)
+        answer, completion = await run_in_threadpool(run.finish, completion)
+        return reply.completion(completion, answer)
 
 
 def _add_page_routes(app: FastAPI, engine: Engine) -> None:
@@ -102,9 +110,13 @@ class _Reply:
     def __init__(self, id_: str, created: int, model: str) -> None:
         self.id, self.created, self.model = id_, created, model
 
-    def completion(self, done: Completion) -> ChatCompletion:
-        choice = Choice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason,
-                        categories=list(done.categories) or None)
+    def completion(self, done: Completion, tools: ToolReply | None = None) -> ChatCompletion:
+        message = AssistantMessage(content=done.text)
+        if tools is not None:
+            calls = [ToolCall(id=c.id, function=FunctionCall(name=c.name, arguments=c.arguments)) for c in tools.calls]
+            message = AssistantMessage(content=tools.content, tool_calls=calls or None)
+        reason = "tool_calls" if message.tool_calls else done.finish_reason
+        choice = Choice(message=message, finish_reason=reason, categories=list(done.categories) or None)
         return ChatCompletion(id=self.id, created=self.created, model=self.model, choices=[choice], usage=_usage(done))
 
     def chunk(self, delta: Delta, finish_reason: str | None = None, usage: Usage | None = None,
@@ -125,17 +137,24 @@ def _finish(engine: Engine, job: Job) -> Completion:
     return done
 
 
-async def _sse(engine: Engine, job: Job, reply: _Reply, include_usage: bool) -> AsyncIterator[str]:
-    """OpenAI server-sent events: a role chunk, content chunks, a finish chunk, [DONE].
-    An error after the stream started is sent as an ``error`` event (the status is already 200)."""
-    stream: Iterator = engine.stream(job)
+async def _sse(engine: Engine, job: Job, reply: _Reply, include_usage: bool,
+               run: ToolRun | None = None) -> AsyncIterator[str]:
+    """OpenAI server-sent events: a role chunk, content chunks (then, with tools, one chunk per
+    call), a finish chunk, [DONE]. An error after the stream started is sent as an ``error``
+    event (the status is already 200)."""
+    stream: Iterator = engine.stream(job) if run is None else run.stream(engine.stream(job))
+    called = False
     try:
         yield reply.chunk(Delta(role="assistant", content=""))
         async for item in iterate_in_threadpool(stream):
             if isinstance(item, Completion):
-                yield reply.chunk(Delta(), item.finish_reason, categories=item.categories)
+                yield reply.chunk(Delta(), "tool_calls" if called else item.finish_reason, categories=item.categories)
                 if include_usage:
                     yield reply.chunk(Delta(), usage=_usage(item))
+            elif isinstance(item, ToolReply):
+                called = bool(item.calls)
+                for chunk in _tool_chunks(reply, item):
+                    yield chunk
             elif item:
                 yield reply.chunk(Delta(content=item))
     except LhamaError as exc:
@@ -143,6 +162,15 @@ async def _sse(engine: Engine, job: Job, reply: _Reply, include_usage: bool) -> 
     finally:
         job.cancel()  # also when the client went away mid-stream
     yield "data: [DONE]\n\n"
+
+
+def _tool_chunks(reply: _Reply, answer: ToolReply) -> Iterator[str]:
+    """The held-back content, then each call whole as one OpenAI tool-call delta."""
+    if answer.content:
+        yield reply.chunk(Delta(content=answer.content))
+    for index, call in enumerate(answer.calls):
+        function = FunctionCallDelta(name=call.name, arguments=call.arguments)
+        yield reply.chunk(Delta(tool_calls=[ToolCallDelta(index=index, id=call.id, type="function", function=function)]))
 
 
 def _auth_dependency(api_key: str | None):

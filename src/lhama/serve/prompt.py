@@ -19,6 +19,7 @@ from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, VideoPart
 from lhama.serve.settings import ServeSettings
+from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_message
 
 
 MIN_TEMPERATURE = 1e-3
@@ -33,8 +34,10 @@ class Target:
     settings: ServeSettings
 
 
-def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
-    """Check the request against the model and limits; decode media; tokenize.
+def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan | None = None) -> Prompt:
+    """Check the request against the model and limits; decode media; tokenize. With
+    ``tools`` (:func:`lhama.serve.tools.plan_tools`) the chat template renders them and the
+    tool turns, and the prompt ends with the plan's forced prefix.
 
     Raises:
         RequestError: a field is unusable (its name is in ``param``); ModelNotFound.
@@ -50,10 +53,13 @@ def build_prompt(request: ChatCompletionRequest, target: Target) -> Prompt:
     if messages[0]["role"] != "system" and system:
         messages.insert(0, {"role": "system", "content": system})  # the model's Portuguese default
     tokenizer = target.loaded.tokenizer
-    input_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages), target.loaded.expansions())
+    text = render_with_tools(tokenizer, messages, tools) if tools else render_prompt(tokenizer, messages)
+    input_ids = encode_prompt(tokenizer, text, target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
     stacked = {name: torch.stack(items) for name, items in media.items() if items} or None
     reference_ids = None
+    if tools:  # image guidance's text-only reference does not render tool turns
+        return Prompt(guard_view(messages), input_ids, stacked)
     if stacked and image_guidance(request, target):  # the same conversation as text alone
         reference_ids = encode_without_media(tokenizer, messages, target.loaded.config.placeholders.values(),
                                              target.loaded.expansions())
@@ -89,6 +95,14 @@ def max_new_tokens(request: ChatCompletionRequest, settings: ServeSettings) -> i
 
 def _message(message: ChatMessage, index: int, target: Target, media: dict[str, list[torch.Tensor]]) -> Message:
     role = "system" if message.role == "developer" else message.role
+    if message.tool_calls or role == "tool":
+        content = "" if message.content is None and message.tool_calls else message.content
+        bare = message.model_copy(update={"role": "assistant", "content": content, "tool_calls": None})
+        plain = _message(bare, index, target, media)  # media only in user turns: none here
+        return template_message(message, {**plain, "role": role}, index)
+    if message.content is None:
+        raise RequestError("is required (it may be null only in an assistant message with tool_calls)",
+                           f"messages[{index}].content", "invalid_value")
     if isinstance(message.content, str):
         return {"role": role, "content": message.content}
     pieces = []

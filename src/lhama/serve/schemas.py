@@ -7,7 +7,7 @@ an error. Field constraints here are what the server reports as 400s naming the 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,9 +51,46 @@ class VideoPart(BaseModel):
 ContentPart = Annotated[Union[TextPart, ImagePart, AudioPart, VideoPart], Field(discriminator="type")]
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str = Field(description="The arguments as a JSON object in a string.")
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: Union[str, list[ContentPart]]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Union[str, list[ContentPart], None] = None  # None only for an assistant turn with tool_calls
+    tool_calls: list[ToolCall] | None = None  # an assistant's earlier calls (lhama.serve.tools)
+    tool_call_id: str | None = None  # a tool message: the call it answers
+
+
+class FunctionDefinition(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # a JSON Schema of type "object"
+    strict: bool | None = None  # accepted; arguments are checked as JSON, not against the schema
+
+
+class Tool(BaseModel):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class ChosenFunction(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"]
+    function: ChosenFunction
+
+
+ToolChoice = Union[Literal["none", "auto", "required"], NamedToolChoice]
 
 
 class StreamOptions(BaseModel):
@@ -75,6 +112,9 @@ class ChatCompletionRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None  # None: "auto" with tools, "none" without
+    parallel_tool_calls: bool | None = None  # accepted; the model may write several calls
 
     @property
     def stop_list(self) -> tuple[str, ...]:
@@ -85,7 +125,8 @@ class ChatCompletionRequest(BaseModel):
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
 
 
 class Usage(BaseModel):
@@ -94,7 +135,7 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-FinishReason = Literal["stop", "length", "content_filter"]
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 
 class Choice(BaseModel):
@@ -114,10 +155,23 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(BaseModel):
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+
 class Delta(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -157,3 +211,28 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+ModerationPart = Annotated[Union[TextPart, ImagePart], Field(discriminator="type")]
+
+
+class ModerationRequest(BaseModel):
+    """OpenAI's moderation input: a string, a list of strings (one result each), or a list of
+    text and image parts judged together (one result)."""
+
+    input: Union[str, list[str], list[ModerationPart]]
+    model: str | None = None  # accepted for compatibility; lhama's guard answers
+
+
+class ModerationResult(BaseModel):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    category_applied_input_types: dict[str, list[str]]
+    guard_categories: list[str]  # lhama extension: the guard's own S1-S14 codes
+
+
+class ModerationResponse(BaseModel):
+    id: str
+    model: str
+    results: list[ModerationResult]
