@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 from lhama.cli import chat, data, guard, models, serve, train
+from lhama.cli import distill as distill_cli
+from lhama.cli import prune as prune_cli
 from lhama.cli import eval as eval_cli
 from lhama.errors import LhamaError
 
@@ -33,6 +35,8 @@ app.command("train")(train.train)
 app.add_typer(data.app, name="data")
 app.command("guard")(guard.guard)
 app.add_typer(eval_cli.app, name="eval")
+app.command("prune")(prune_cli.prune)
+app.command("distill")(distill_cli.distill)
 
 
 def main() -> None:

@@ -1,0 +1,65 @@
+"""``lhama distill``: train a student on a teacher's (cached) logits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from lhama.data.collate import CollateConfig
+from lhama.errors import ConfigError
+from lhama.model.config import LoraSettings
+from lhama.train.config import OptimConfig
+from lhama.train.distill import DistillConfig, distill as run_distill
+
+
+def distill(
+    teacher: Annotated[str, typer.Option("--teacher", help="Teacher model directory (it must share the student's tokenizer).")],
+    student: Annotated[str, typer.Option("--student", help="Student model directory: a smaller sibling, or `lhama prune` output.")],
+    data: Annotated[str, typer.Option("--data", help="Chat data, JSONL/JSON in LLaVA's form ('conversations' of human/gpt turns); the gpt turns are learned.")],
+    out: Annotated[str, typer.Option("--out", help="Output directory: teacher_cache/, checkpoints/, metrics.jsonl, curves.png, model/.")],
+    eval_data: Annotated[Optional[str], typer.Option("--eval-data", help="Held-out chat data, never trained on (reported as eval_loss and eval_kl).")] = None,
+    eval_fraction: Annotated[float, typer.Option("--eval-fraction", help="Or hold out this share of --data (by a hash of each id).")] = 0.0,
+    top_k: Annotated[int, typer.Option("--top-k", help="Teacher logits cached per position.")] = 32,
+    temperature: Annotated[float, typer.Option("--temperature", help="Softening temperature of the distillation KL.")] = 2.0,
+    kd_weight: Annotated[float, typer.Option("--kd-weight", help="Loss = w x KL(teacher || student) + (1 - w) x label cross-entropy.")] = 0.5,
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps (0: --epochs passes over the data).")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the data when --steps is 0.")] = 1,
+    batch: Annotated[int, typer.Option("--batch", help="Examples per forward pass.")] = 4,
+    grad_accum: Annotated[int, typer.Option("--grad-accum", help="Forward passes per optimizer step.")] = 1,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up over 10% of steps, then cosine).")] = 5e-5,
+    lora: Annotated[int, typer.Option("--lora", help="Train LoRA adapters of this rank (merged into model/ at the end); 0 trains the whole student.")] = 0,
+    max_length: Annotated[int, typer.Option("--max-length", help="Tokens per example; longer ones are cut.")] = 512,
+    stop_after: Annotated[int, typer.Option("--stop-after", help="Stop with a checkpoint after this step (continue later with --resume).")] = 0,
+    save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints (0: only at the end).")] = 0,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between held-out evaluations (0: at the start and end only).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data order.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (same options).")] = False,
+) -> None:
+    """Distil a teacher into a student: forward KL to the teacher's top-k logits (cached once on
+    disk, so the teacher never runs during training) mixed with the label loss.
+
+    Examples:
+
+      lhama distill --teacher qwen-1.5b --student qwen-0.5b --data train.jsonl --eval-data heldout.jsonl --out runs/d --steps 40
+
+      lhama distill --teacher big --student runs/pruned --data train.jsonl --out runs/d --lora 16 --lr 2e-4 --resume
+    """
+    try:
+        cfg = DistillConfig(
+            teacher, student, data, out, eval_data, eval_fraction, top_k, temperature, kd_weight, batch, grad_accum,
+            steps, epochs, stop_after, OptimConfig(lr=lr, warmup_ratio=0.1),
+            CollateConfig(max_length=max_length, system_prompt=""),
+            LoraSettings(r=lora, alpha=2 * lora, dropout=0.0) if lora else None,
+            seed, eval_every, save_every,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    err = Console(stderr=True)
+    result = run_distill(cfg, resume=resume, echo=lambda text: err.print(text, highlight=False))
+    before, after = result.eval_before, result.eval_after
+    if before and after:
+        err.print(f"held-out: loss {before['eval_loss']:.4f} -> {after['eval_loss']:.4f}, "
+                  f"KL to the teacher {before['eval_kl']:.4f} -> {after['eval_kl']:.4f}", highlight=False)
+    err.print(f"done: {result.steps} steps; outputs in {result.output_dir}", highlight=False)

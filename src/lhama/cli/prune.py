@@ -1,0 +1,50 @@
+"""``lhama prune``: cut decoder layers, MLP channels and attention heads from a model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from lhama.errors import ConfigError
+from lhama.train.importance import perplexity
+from lhama.train.prune import PruneConfig, prune as run_prune
+
+
+def prune(
+    model: Annotated[str, typer.Option("--model", help="The causal-LM model directory to prune (Llama, Qwen2, SmolLM2, Gemma 3).")],
+    out: Annotated[str, typer.Option("--out", help="Where to write the pruned model directory (replaced atomically).")],
+    layers: Annotated[int, typer.Option("--layers", help="Remove this many decoder layers: those whose output differs least from their input on the calibration text.")] = 0,
+    drop_layers: Annotated[str, typer.Option("--drop-layers", help="Or remove exactly these layers, 0-based and comma-separated, e.g. 20,21,22.")] = "",
+    mlp_ratio: Annotated[float, typer.Option("--mlp-ratio", help="Keep this share of each layer's MLP channels (the most active on the calibration text).")] = 1.0,
+    heads: Annotated[Optional[int], typer.Option("--heads", help="Keep this many query heads per layer, a multiple of the key-value head count (KV heads are kept).")] = None,
+    calib: Annotated[Optional[str], typer.Option("--calib", help="Calibration text: .txt (one text per line) or .jsonl ('text' or chat 'messages'); needed by --layers, --mlp-ratio, --heads.")] = None,
+) -> None:
+    """Prune a model to a smaller one of the same family, by importance on calibration text
+    (the first step of making a small student; then `lhama distill` recovers what it lost).
+
+    Examples:
+
+      lhama prune --model ~/.cache/lhama/models/qwen2.5-coder-1.5b-instruct --out runs/q21 --layers 7 --calib calib.txt
+
+      lhama prune --model my-model --out my-model-slim --mlp-ratio 0.5 --heads 8 --calib calib.txt
+
+      lhama prune --model my-model --out my-model-20 --drop-layers 20,21
+    """
+    config = PruneConfig(model, out, layers, _indices(drop_layers), mlp_ratio, heads, calib)
+    err = Console(stderr=True)
+    result = run_prune(config, echo=lambda text: err.print(text, highlight=False))
+    nll = result.calib_nll
+    change = f"; calibration perplexity {perplexity(nll[0]):.2f} -> {perplexity(nll[1]):.2f}" if nll else ""
+    err.print(f"dropped layers {list(result.dropped_layers)}; layers {result.layers[0]} -> {result.layers[1]}, "
+              f"MLP {result.intermediate_size[0]} -> {result.intermediate_size[1]}, heads {result.heads[0]} -> "
+              f"{result.heads[1]}, parameters {result.parameters[0]:,} -> {result.parameters[1]:,}{change}", highlight=False)
+    typer.echo(str(result.out))
+
+
+def _indices(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--drop-layers wants comma-separated layer numbers like 20,21, got {text!r}") from None

@@ -1,0 +1,331 @@
+"""Logit distillation of a student from a teacher that shares its tokenizer.
+
+1. The data (LLaVA-style chat JSONL/JSON, as ``lhama train`` reads) is tokenised with the student's chat
+   template; only assistant tokens carry loss.
+2. The teacher's top-k logits at those positions are cached once under
+   ``<output_dir>/teacher_cache`` (train/logit_cache.py); a rerun or ``--resume`` reuses them and
+   never loads the teacher.
+3. The student trains on ``kd_weight`` x top-k forward KL at ``temperature`` (train/kd.py) +
+   (1 - ``kd_weight``) x the label cross-entropy, with the training machinery's optimizer,
+   schedule, batching, checkpoints (``--resume``), ``metrics.jsonl`` and ``curves.png``.
+4. The student is written to ``<output_dir>/model`` (LoRA merged in).
+
+One process (no torchrun yet); the text LM only (a multimodal student is refused).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from lhama.config import to_dict
+from lhama.data.collate import Batch, CollateConfig, Collator, Encoded
+from lhama.data.conversation import IGNORE_INDEX
+from lhama.data.dataset import DatasetConfig, load_samples, split_samples
+from lhama.errors import ConfigError, DataError, ModelError
+from lhama.model import adapters, build
+from lhama.model.config import LoraSettings
+from lhama.train import kd
+from lhama.train.batches import micro_batches, plan_epoch
+from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
+from lhama.train.config import OptimConfig
+from lhama.train.distributed import DistInfo
+from lhama.train.logit_cache import TeacherTargets, build_cache, cache_key, cached_vocabulary, vocabulary_digest
+from lhama.train.optim import build_optimizer, build_scheduler
+from lhama.train.report import MetricsLog, plot_curves, read_metrics
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    teacher: str  # teacher model directory
+    student: str  # student model directory (e.g. a smaller sibling, or `lhama prune` output)
+    data: str  # chat JSONL/JSON in LLaVA's form ("conversations"); the assistant turns are the targets
+    output_dir: str = "runs/distill"
+    eval_data: str | None = None  # a separate held-out file (else eval_fraction of data)
+    eval_fraction: float = 0.0
+    top_k: int = 32  # teacher logits kept per position
+    temperature: float = 2.0  # softening of both distributions in the KL
+    kd_weight: float = 0.5  # loss = kd_weight x KL + (1 - kd_weight) x label cross-entropy
+    micro_batch_size: int = 4
+    grad_accum: int = 1
+    max_steps: int = 0  # 0: `epochs` epochs
+    epochs: int = 1
+    stop_after: int = 0  # >0: stop (with a checkpoint) after this step, keeping the schedule
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-5, warmup_ratio=0.1))
+    # system_prompt "": none of our own (a chat template may still add its default one)
+    collate: CollateConfig = field(default_factory=lambda: CollateConfig(max_length=512, system_prompt=""))
+    lora: LoraSettings | None = None  # None: train the whole student
+    seed: int = 0
+    eval_every: int = 0  # steps between held-out evaluations (also at 0 and the end)
+    save_every: int = 0  # steps between checkpoints (also at the end)
+    keep_checkpoints: int = 2
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1 or self.temperature <= 0 or not 0.0 <= self.kd_weight <= 1.0:
+            raise ConfigError(f"need top_k >= 1, temperature > 0, 0 <= kd_weight <= 1; got {self.top_k}, "
+                             f"{self.temperature}, {self.kd_weight}")
+        for name in ("micro_batch_size", "grad_accum", "epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Parts:
+    """What a distillation step needs; ``targets`` covers train items then eval items."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    collator: Collator
+    items: list[Encoded]
+    n_train: int
+    targets: TeacherTargets
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    output_dir: Path
+    steps: int
+    final_loss: float | None
+    eval_before: dict[str, float]
+    eval_after: dict[str, float]
+    model_dir: Path | None
+
+
+def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> DistillResult:
+    """Distil ``cfg.teacher`` into ``cfg.student``; see the module docstring.
+
+    Raises:
+        DataError: no usable example (nothing is written). ModelError: different tokenizers, or
+            a multimodal student. CheckpointError: a stale cache, or ``resume`` with no checkpoint."""
+    torch.manual_seed(cfg.seed)
+    student = build.load_model(cfg.student)
+    if student.model.branches():
+        raise ModelError(f"{cfg.student} has media branches; distillation supports text-only students for now")
+    collator = Collator(student.tokenizer, {}, None, cfg.collate, "")
+    train_items, eval_items = _encoded(cfg, collator, echo)
+    items = train_items + eval_items
+    targets = _teacher_targets(cfg, student.tokenizer, items, echo)
+    _prepare_student(student, cfg)
+    parts = _parts(cfg, student, collator, items, len(train_items), targets)
+    start = _resume(cfg, parts, echo) if resume else Position()
+    log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None)
+    _write_config(cfg)
+    before = _log_eval(parts, cfg, log, start.step) if start.step == 0 else {}
+    end = _train(parts, cfg, start, log)
+    after = _log_eval(parts, cfg, log, end.step)
+    finished = end.step >= total_steps(cfg, len(train_items))
+    return _finish(cfg, student, DistillResult(Path(cfg.output_dir), end.step, None, before, after, None), finished, echo)
+
+
+def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[Encoded], list[Encoded]]:
+    report = load_samples(DatasetConfig(path=cfg.data))  # DataError when no record is usable
+    echo(f"data {cfg.data}: {report.summary()}")
+    train, held = split_samples(report.samples, cfg.eval_fraction)
+    if cfg.eval_data:
+        held += load_samples(DatasetConfig(path=cfg.eval_data)).samples
+    if not train:
+        raise DataError(f"{cfg.data}: no training example left after holding out eval_fraction={cfg.eval_fraction}")
+    return [collator.encode(s) for s in train], [collator.encode(s) for s in held]
+
+
+def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded], echo: Echo) -> TeacherTargets:
+    """Load the cache, building what is missing (only then is the teacher loaded)."""
+    directory, key, vocabulary = Path(cfg.output_dir) / "teacher_cache", cache_key(cfg.teacher, items, cfg.top_k), vocabulary_digest(tokenizer)
+    cached = cached_vocabulary(directory, key)
+    if cached is not None and cached != vocabulary:
+        raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers; "
+                         "logit distillation needs one shared vocabulary")
+    teacher = None if cached else build.load_model(cfg.teacher)
+    if teacher is not None:
+        _check_tokenizers(cfg, teacher.tokenizer, tokenizer)
+        echo(f"caching the teacher's top-{cfg.top_k} logits for {len(items)} examples in {directory}")
+    with Progress(TextColumn("teacher logits"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
+                  disable=not cfg.progress or teacher is None) as bar:
+        task = bar.add_task("cache", total=len(items))
+        model = teacher.model if teacher else None
+        return build_cache(model, items, directory, key, vocabulary, progress=lambda n: bar.advance(task, n))
+
+
+def _check_tokenizers(cfg: DistillConfig, teacher: object, student: object) -> None:
+    if vocabulary_digest(teacher) != vocabulary_digest(student):
+        a, b = teacher.get_vocab(), student.get_vocab()
+        example = next(iter(sorted(set(a.items()) ^ set(b.items()))), ("?", -1))
+        raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers ({len(a)} vs "
+                         f"{len(b)} tokens; e.g. {example[0]!r} -> {example[1]}); logit distillation needs one shared vocabulary")
+
+
+def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
+    if cfg.lora is not None:
+        adapters.apply_lora(student, cfg.lora)
+    else:
+        adapters.set_trainable(student.model, ("language_model",))
+    for param in adapters.trainable_parameters(student.model).values():
+        param.data = param.data.float()
+
+
+def _parts(cfg: DistillConfig, student: build.LoadedModel, collator: Collator, items: list[Encoded], n_train: int,
+           targets: TeacherTargets) -> Parts:
+    optimizer = build_optimizer(student.model, cfg.optim)
+    parts = Parts(student.model, optimizer, None, collator, items, n_train, targets)
+    parts.scheduler = build_scheduler(optimizer, total_steps(cfg, n_train), cfg.optim)
+    return parts
+
+
+def total_steps(cfg: DistillConfig, n_train: int) -> int:
+    return cfg.max_steps or cfg.epochs * len(_plan(cfg, n_train, 0))
+
+
+def _plan(cfg: DistillConfig, n_train: int, epoch: int) -> list[list[int]]:
+    return plan_epoch([1] * n_train, cfg.micro_batch_size * cfg.grad_accum, cfg.seed, epoch, False)
+
+
+def _train(parts: Parts, cfg: DistillConfig, start: Position, log: MetricsLog) -> Position:
+    total = total_steps(cfg, parts.n_train)
+    stop = min(total, cfg.stop_after) if cfg.stop_after else total
+    position, began = start, time.perf_counter()
+    with _progress(cfg) as bar:
+        task = bar.add_task("distill", total=total, completed=start.step, stats="")
+        for step_items in _steps(cfg, parts.n_train, position, stop):
+            tic = time.perf_counter()
+            stats = train_step(parts, step_items, cfg)
+            position = _advance(position, len(_plan(cfg, parts.n_train, 0)))
+            row = {"step": position.step, **stats, "step_s": time.perf_counter() - tic,
+                   "tokens_per_s": stats["tokens"] / (time.perf_counter() - tic), "elapsed_s": time.perf_counter() - began}
+            log.write(row)
+            bar.update(task, completed=position.step, stats=f"loss {row['loss']:.4f}  kl {row['kl']:.4f}")
+            if cfg.eval_every and position.step % cfg.eval_every == 0 and position.step < stop:
+                _log_eval(parts, cfg, log, position.step)
+            if position.step == stop or (cfg.save_every and position.step % cfg.save_every == 0):
+                pieces = {"model": parts.model, "optimizer": parts.optimizer, "scheduler": parts.scheduler}
+                save_checkpoint(cfg.output_dir, pieces, position, DistInfo(), cfg.keep_checkpoints)
+    return position
+
+
+def _steps(cfg: DistillConfig, n_train: int, position: Position, stop: int):
+    """Each step's micro batches (lists of item indices), from ``position`` on."""
+    step, epoch, skip = position.step, position.epoch, position.batch
+    while step < stop:
+        for global_batch in _plan(cfg, n_train, epoch)[skip:]:
+            yield micro_batches(global_batch, cfg.micro_batch_size, cfg.grad_accum, 1, 0)
+            step += 1
+            if step >= stop:
+                return
+        epoch, skip = epoch + 1, 0
+
+
+def _advance(position: Position, per_epoch: int) -> Position:
+    batch = position.batch + 1
+    if batch >= per_epoch:
+        return Position(position.step + 1, position.epoch + 1, 0)
+    return Position(position.step + 1, position.epoch, batch)
+
+
+def train_step(parts: Parts, micro: Sequence[Sequence[int]], cfg: DistillConfig) -> dict[str, float]:
+    """One optimizer step; losses are per supervised token over the whole step."""
+    parts.model.train()
+    batches = [(parts.collator([parts.items[i] for i in idx]), parts.targets.rows(idx)) for idx in micro]
+    total = sum(b.target_tokens for b, _ in batches)
+    sums = {"kl": 0.0, "ce": 0.0}
+    for batch, (values, indices) in batches:
+        kl, ce = losses(parts.model, batch, values, indices, cfg.temperature)
+        (kd.mixed_loss(kl, ce, cfg.kd_weight) / total).backward()
+        sums["kl"], sums["ce"] = sums["kl"] + float(kl.detach()), sums["ce"] + float(ce.detach())
+    params = [p for p in parts.model.parameters() if p.grad is not None]
+    norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.max_grad_norm)) if cfg.optim.max_grad_norm > 0 else 0.0
+    lr = parts.optimizer.param_groups[0]["lr"]
+    parts.optimizer.step()
+    parts.optimizer.zero_grad(set_to_none=True)
+    parts.scheduler.step()
+    kl, ce = sums["kl"] / total, sums["ce"] / total
+    return {"loss": kd.mixed_loss(kl, ce, cfg.kd_weight), "kl": kl, "ce": ce, "lr": lr, "grad_norm": norm,
+            "target_tokens": total, "tokens": sum(int(b.attention_mask.sum()) for b, _ in batches)}
+
+
+def losses(model: torch.nn.Module, batch: Batch, values: torch.Tensor | None, indices: torch.Tensor | None,
+           temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed top-k KL to the teacher, summed label cross-entropy) over the supervised positions.
+    With no teacher rows (``values`` None) the KL is 0."""
+    targets = batch.labels[:, 1:]  # (B, T-1)
+    positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # (K,)
+    logits = model(batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=positions).logits  # (B, K, V)
+    kept = targets[:, positions]
+    mask = kept != IGNORE_INDEX
+    student = logits[mask]  # (N, V): row-major, the cache's order
+    ce = F.cross_entropy(student.float(), kept[mask], reduction="sum")
+    if values is None:
+        return torch.zeros((), device=ce.device), ce
+    return kd.topk_kl(student, values, indices, temperature), ce
+
+
+def evaluate(model: torch.nn.Module, collator: Collator, items: Sequence[Encoded], targets: TeacherTargets | None,
+             first: int = 0, temperature: float = 1.0) -> dict[str, float]:
+    """Held-out label loss (``eval_loss``, nats per supervised token; its exp is the perplexity)
+    and, with teacher rows (``items`` are cache items ``first...``), the top-k KL (``eval_kl``)."""
+    model.eval()
+    kl_sum, ce_sum, tokens = 0.0, 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(items), 4):
+            idx = list(range(start, min(start + 4, len(items))))
+            batch = collator([items[i] for i in idx])
+            values, indices = targets.rows([first + i for i in idx]) if targets else (None, None)
+            kl, ce = losses(model, batch, values, indices, temperature)
+            kl_sum, ce_sum, tokens = kl_sum + float(kl), ce_sum + float(ce), tokens + batch.target_tokens
+    return {"eval_loss": ce_sum / max(tokens, 1), "eval_kl": kl_sum / max(tokens, 1), "eval_tokens": tokens}
+
+
+def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog, step: int) -> dict[str, float]:
+    held = parts.items[parts.n_train :]
+    if not held:
+        return {}
+    row = evaluate(parts.model, parts.collator, held, parts.targets, parts.n_train, cfg.temperature)
+    log.write({"step": step, **row})
+    return row
+
+
+def _resume(cfg: DistillConfig, parts: Parts, echo: Echo) -> Position:
+    path = latest_checkpoint(cfg.output_dir)
+    if path is None:
+        raise ConfigError(f"--resume: no checkpoint under {cfg.output_dir}/checkpoints; start without --resume")
+    pieces = {"model": parts.model, "optimizer": parts.optimizer, "scheduler": parts.scheduler}
+    position = load_checkpoint(path, pieces, DistInfo())
+    echo(f"resumed from {path} (step {position.step})")
+    return position
+
+
+def _finish(cfg: DistillConfig, student: build.LoadedModel, result: DistillResult, finished: bool,
+            echo: Echo) -> DistillResult:
+    """Curves always; the student's model directory once the schedule is complete."""
+    out = Path(cfg.output_dir)
+    rows = read_metrics(out / "metrics.jsonl")
+    plot_curves(rows, out / "curves.png")
+    model_dir = None
+    if finished:
+        if adapters.has_lora(student):
+            adapters.merge_lora(student)
+        student.model.eval()
+        model_dir = build.save_model(student, out / "model")
+        echo(f"student saved to {model_dir}")
+    train_losses = [r["loss"] for r in rows if "loss" in r]
+    return replace(result, final_loss=train_losses[-1] if train_losses else None, model_dir=model_dir)
+
+
+def _write_config(cfg: DistillConfig) -> None:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+
+def _progress(cfg: DistillConfig) -> Progress:
+    return Progress(TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[stats]}"),
+                    TextColumn("ETA"), TimeRemainingColumn(), disable=not cfg.progress)
