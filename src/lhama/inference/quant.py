@@ -1,0 +1,171 @@
+"""Weight-only int8 / int4 linear layers for CPU decoding, on PyTorch's own packed kernels.
+
+Decoding one token reads every weight once, so its speed is set by the bytes of weights per
+token (memory bandwidth), not by arithmetic. Storing the decoder's linear layers (and the output
+layer) as int8 (1 byte per weight, one bf16 scale per output row) or int4 (half a byte, a bf16
+scale and offset per group of 32/64/128 inputs) reads 4x / 8x fewer bytes than fp32. Activations
+are bf16: the kernels have no fast fp32 path.
+
+    quantize_linears(language_model, "int4", group_size=128)   # in place; returns it
+
+A layer whose shape the kernel cannot take (int8: inputs not a multiple of 16; int4: inputs not
+a multiple of the group size) is kept as a bf16 ``nn.Linear``; an int4 layer pads its outputs to
+a multiple of 16 (the kernel's tile) and drops the padding from its result.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lhama.errors import ConfigError
+
+QUANTS = ("none", "bf16", "int8", "int4")  # none: fp32 as loaded
+GROUP_SIZES = (32, 64, 128)
+ACTIVATIONS = torch.bfloat16  # dtype of the hidden states once a model is bf16/int8/int4
+_KERNELS = {
+    "int8": ("_weight_int8pack_mm",),
+    "int4": ("_convert_weight_to_int4pack_for_cpu", "_weight_int4pack_mm_for_cpu"),
+}
+
+
+def available_quants() -> tuple[str, ...]:
+    """The ``QUANTS`` this PyTorch build can run on the CPU (int8/int4 need their aten kernels)."""
+    return tuple(q for q in QUANTS if all(hasattr(torch.ops.aten, op) for op in _KERNELS.get(q, ())))
+
+
+def check_quant(quant: str, group_size: int = 128) -> None:
+    """Raise ConfigError (one line, listing what is available) unless ``quant`` can run here."""
+    if quant not in QUANTS:
+        raise ConfigError(f"unknown --quant {quant!r}; choose one of: {', '.join(available_quants())}")
+    if quant not in available_quants():
+        raise ConfigError(
+            f"--quant {quant} needs torch.ops.aten.{_KERNELS[quant][-1]}, which this PyTorch "
+            f"{torch.__version__} build lacks; available here: {', '.join(available_quants())}"
+        )
+    if group_size not in GROUP_SIZES:
+        raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {group_size}")
+
+
+class Int8Linear(nn.Module):
+    """``y = x W^T (* per-row scale) + b`` with W stored as int8 (N, K); x is cast to bf16."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("weight", torch.empty(out_features, in_features, dtype=torch.int8, device=device))
+        self.register_buffer("scales", torch.empty(out_features, dtype=ACTIVATIONS, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
+        weight = linear.weight.detach().float()  # (N, K)
+        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8)  # (N,) symmetric, per output row
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        layer.weight.copy_(torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8))
+        layer.scales.copy_(scales)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = torch.ops.aten._weight_int8pack_mm(flat, self.weight, self.scales)  # (M, N)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+class Int4Linear(nn.Module):
+    """``y = x W^T + b`` with W in groups of ``group_size`` inputs: ``w = q * scale + min`` for
+    4-bit q in 0..15 (asymmetric), packed for ``_weight_int4pack_mm_for_cpu``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        padded = -(-out_features // 16) * 16  # the kernel packs outputs in tiles of 16
+        self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("scales_and_zeros",
+                             torch.empty(in_features // group_size, padded, 2, dtype=ACTIVATIONS, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int) -> Int4Linear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
+        weight = linear.weight.detach().float()  # (N, K)
+        padded = layer.weight.shape[0]
+        weight = torch.cat([weight, weight.new_zeros(padded - weight.shape[0], weight.shape[1])])  # (N', K)
+        groups = weight.reshape(padded, -1, group_size)  # (N', K / g, g)
+        low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+        scale = ((high - low) / 15).clamp(min=1e-8)
+        q = torch.round((groups - low) / scale).clamp(0, 15).to(torch.int32).reshape(padded, -1)  # (N', K)
+        layer.weight.copy_(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
+        # The kernel computes (q - 8) * scale + zero, so zero = min + 8 * scale.
+        zeros = low + 8 * scale
+        layer.scales_and_zeros.copy_(torch.cat([scale, zeros], dim=-1).transpose(0, 1))  # (K / g, N', 2)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.weight, self.group_size, self.scales_and_zeros)
+        out = out[:, : self.out_features]  # (M, N), padding rows dropped
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def quantize_linears(language_model: nn.Module, quant: str, group_size: int = 128) -> nn.Module:
+    """Convert ``language_model`` in place for CPU decoding and return it: every ``nn.Linear``
+    (decoder and output layer; a tied output layer gets its own quantised copy) becomes
+    :class:`Int8Linear` / :class:`Int4Linear` (``quant`` int8 / int4), and the remaining float
+    parameters (embeddings, norms) become bf16. ``bf16`` converts parameters only; ``none`` does
+    nothing. Buffers keep their dtype (rotary frequencies stay fp32).
+
+    Raises:
+        ConfigError: ``quant`` or ``group_size`` cannot run here (see :func:`check_quant`).
+    """
+    check_quant(quant, group_size)
+    if quant == "none":
+        return language_model
+    if quant in ("int8", "int4"):
+        for parent, name, linear in _linears(language_model):
+            setattr(parent, name, _quantized(linear, quant, group_size))
+    for param in language_model.parameters():
+        if param.is_floating_point():
+            param.data = param.data.to(ACTIVATIONS)
+    return language_model
+
+
+def empty_quantized(language_model: nn.Module, quant: str, group_size: int) -> nn.Module:
+    """Swap ``language_model``'s linear layers (e.g. on the meta device) for *empty* quantised
+    ones of the same shapes, ready for ``load_state_dict(..., assign=True)`` of a saved copy
+    (bf16 and none keep ``nn.Linear``)."""
+    if quant not in ("int8", "int4"):
+        return language_model
+    for parent, name, linear in _linears(language_model):
+        if _fits(linear, quant, group_size):
+            bias = linear.bias is not None
+            device = linear.weight.device
+            layer = (Int8Linear(linear.in_features, linear.out_features, bias, device) if quant == "int8"
+                     else Int4Linear(linear.in_features, linear.out_features, bias, group_size, device))
+            setattr(parent, name, layer)
+    return language_model
+
+
+def _quantized(linear: nn.Linear, quant: str, group_size: int) -> nn.Module:
+    if not _fits(linear, quant, group_size):
+        return linear  # stays a float layer (made bf16 with the other parameters)
+    return Int8Linear.from_linear(linear) if quant == "int8" else Int4Linear.from_linear(linear, group_size)
+
+
+def _fits(linear: nn.Linear, quant: str, group_size: int) -> bool:
+    """Whether the kernel takes this shape (it gives wrong results, or crashes, otherwise)."""
+    return linear.in_features % (16 if quant == "int8" else group_size) == 0
+
+
+def _linears(module: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]:
+    return [(parent, name, child) for parent in module.modules()
+            for name, child in parent.named_children() if type(child) is nn.Linear]

@@ -1,0 +1,135 @@
+"""Load a model for decoding with its language model quantised once and cached beside it.
+
+The first ``load_for_inference(dir, "int4")`` loads the model in fp32, quantises the language
+model (:func:`~lhama.inference.quant.quantize_linears`) and writes ``dir/quant-int4-g128/``
+(``language_model.safetensors``: packed weights, scales, bf16 embeddings and norms;
+``quant.json``: settings and the source files' sizes and times). Later loads read that copy
+straight into an empty (meta-device) skeleton of the language model: no fp32 weights in memory,
+no re-quantisation. A cache whose source files, settings or PyTorch version differ is rebuilt;
+a model directory that cannot be written is quantised in memory each time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from lhama.errors import CheckpointError
+from lhama.files import atomic_directory
+from lhama.inference.quant import check_quant, empty_quantized, quantize_linears
+from lhama.model.build import LoadedModel, load_model
+from lhama.model.config import LhamaConfig
+from lhama.model.lhama import LhamaModel
+
+WEIGHTS = "language_model.safetensors"
+SETTINGS = "quant.json"
+_BUFFER = "__buffer__."  # state-dict prefix of non-persistent buffers (rotary frequencies, scales)
+
+
+def quant_dir(model_dir: str | Path, quant: str, group_size: int = 128) -> Path:
+    """Where the quantised copy of ``model_dir``'s language model is cached."""
+    return Path(model_dir) / (f"quant-int4-g{group_size}" if quant == "int4" else f"quant-{quant}")
+
+
+def load_for_inference(model_dir: str | Path, quant: str = "none", group_size: int = 128,
+                       progress: Callable[[str], None] = lambda _: None) -> LoadedModel:
+    """The model in ``model_dir`` ready to decode with its language model as ``quant``
+    (none = fp32 as saved; bf16, int8, int4), from the cache when it is current.
+
+    Raises:
+        ConfigError: ``quant`` cannot run on this machine. CheckpointError: unreadable model/cache.
+    """
+    check_quant(quant, group_size)
+    model_dir = Path(model_dir)
+    if quant == "none":
+        return load_model(model_dir)
+    cache = quant_dir(model_dir, quant, group_size)
+    settings = _settings(model_dir, quant, group_size)
+    if _is_current(cache, settings):
+        return _load_cached(model_dir, cache, settings)
+    progress(f"quantising {model_dir.name} to {quant} (once; cached in {cache}) ...")
+    loaded = load_model(model_dir)
+    quantize_linears(loaded.model.language_model, quant, group_size)
+    try:
+        _save(loaded.model.language_model, cache, settings)
+    except OSError as exc:
+        progress(f"cannot cache the {quant} copy in {cache} ({exc.strerror}); it is rebuilt on each load")
+    return loaded
+
+
+def _settings(model_dir: Path, quant: str, group_size: int) -> dict:
+    sources = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors"))
+    return {
+        "quant": quant,
+        "group_size": group_size if quant == "int4" else None,
+        "torch": torch.__version__,  # the packed int4 layout belongs to the kernel of this version
+        "sources": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sources},
+    }
+
+
+def _is_current(cache: Path, settings: dict) -> bool:
+    try:
+        saved = json.loads((cache / SETTINGS).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return saved == settings and (cache / WEIGHTS).is_file()
+
+
+def _save(language_model: nn.Module, cache: Path, settings: dict) -> None:
+    state, seen = {}, set()
+    for key, value in language_model.state_dict().items():  # a tied float head stays shared: copy it
+        state[key] = value.clone() if value.data_ptr() in seen else value.contiguous()
+        seen.add(value.data_ptr())
+    persistent = set(state)
+    for name, buffer in language_model.named_buffers():
+        if name not in persistent:
+            state[_BUFFER + name] = buffer.contiguous()
+    with atomic_directory(cache) as tmp:
+        save_file(state, tmp / WEIGHTS, metadata={"format": "pt"})
+        (tmp / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
+    loaded = _skeleton(model_dir)
+    language_model = empty_quantized(loaded.model.language_model, settings["quant"], settings["group_size"] or 128)
+    try:
+        state = load_file(cache / WEIGHTS)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"cannot read {cache / WEIGHTS}: {exc}; delete {cache} to rebuild it") from None
+    buffers = {k[len(_BUFFER):]: state.pop(k) for k in list(state) if k.startswith(_BUFFER)}
+    language_model.load_state_dict(state, strict=False, assign=True)
+    for name, tensor in buffers.items():
+        owner, _, attr = name.rpartition(".")
+        language_model.get_submodule(owner)._buffers[attr] = tensor
+    _check_complete(language_model, cache)
+    language_model.eval()
+    return loaded
+
+
+def _skeleton(model_dir: Path) -> LoadedModel:
+    """The model with its language model's weights on the meta device (nothing allocated).
+    A plain causal-LM directory is built from its config; a lhama/LLaVA directory (small
+    towers and projectors) is loaded whole and its language model's weights are replaced."""
+    raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if "lhama" in raw or raw.get("model_type") == "llava":
+        return load_model(model_dir)
+    with torch.device("meta"):
+        language_model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    if (model_dir / "generation_config.json").is_file():
+        language_model.generation_config = type(language_model.generation_config).from_pretrained(model_dir)
+    loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), AutoTokenizer.from_pretrained(model_dir))
+    loaded.name = model_dir.name
+    loaded.model.eval()
+    return loaded
+
+
+def _check_complete(language_model: nn.Module, cache: Path) -> None:
+    for name, tensor in [*language_model.named_parameters(), *language_model.named_buffers()]:
+        if tensor.is_meta:
+            raise CheckpointError(f"{cache / WEIGHTS} lacks {name}; delete {cache} to rebuild it")

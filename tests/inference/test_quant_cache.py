@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from lhama.errors import CheckpointError
+from lhama.inference import quant_cache
+from lhama.inference.quant import Int4Linear, Int8Linear
+from lhama.inference.quant_cache import load_for_inference, quant_dir
+from lhama.model.build import save_model
+from tests.conftest import tiny_loaded
+from tests.inference.tiny import prompt_ids, tiny_decoder
+
+
+def _save_decoder(directory: Path, tie: bool) -> Path:
+    loaded = tiny_decoder(seed=2, tie=tie)
+    loaded.model.language_model.save_pretrained(directory)
+    loaded.tokenizer.save_pretrained(directory)
+    return directory
+
+
+def _logits(loaded, media=None) -> torch.Tensor:
+    ids = prompt_ids(0, 20)
+    if media:  # the expanded <image> rows first
+        ids = [loaded.model.token_ids["image"]] * 16 + ids
+    with torch.inference_mode():
+        return loaded.model(torch.tensor([ids]), media=media).logits[0]
+
+
+def _no_quantising(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached copy was quantised again")
+    monkeypatch.setattr(quant_cache, "quantize_linears", refuse)
+    monkeypatch.setattr(quant_cache, "load_model", refuse)  # nor loaded in fp32 first
+
+
+@pytest.mark.parametrize(("quant", "tie"), [("int4", True), ("int8", False), ("bf16", True)])
+def test_a_cached_copy_reloads_identical_without_requantising(tmp_path, monkeypatch, quant: str, tie: bool) -> None:
+    model_dir = _save_decoder(tmp_path / "lm", tie)
+    fresh = load_for_inference(model_dir, quant, group_size=32)
+    assert (quant_dir(model_dir, quant, 32) / "quant.json").is_file()
+    _no_quantising(monkeypatch)
+    cached = load_for_inference(model_dir, quant, group_size=32)
+    head = cached.model.language_model.get_output_embeddings()
+    assert isinstance(head, {"int4": Int4Linear, "int8": Int8Linear, "bf16": torch.nn.Linear}[quant])
+    assert torch.equal(_logits(cached), _logits(fresh))
+    assert cached.tokenizer.decode(prompt_ids(0)) == fresh.tokenizer.decode(prompt_ids(0))
+
+
+def test_a_cache_of_changed_weights_or_settings_is_rebuilt(tmp_path) -> None:
+    model_dir = _save_decoder(tmp_path / "lm", tie=False)
+    load_for_inference(model_dir, "int4", group_size=32)
+    weights = model_dir / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    calls = []
+    original = quant_cache.quantize_linears
+    quant_cache.quantize_linears = lambda *a: calls.append(a) or original(*a)
+    try:
+        load_for_inference(model_dir, "int4", group_size=32)  # weights changed
+        load_for_inference(model_dir, "int4", group_size=64)  # another group size: another cache
+    finally:
+        quant_cache.quantize_linears = original
+    assert len(calls) == 2
+    assert quant_dir(model_dir, "int4", 64).is_dir()
+
+
+def test_a_multimodal_model_keeps_its_tower_and_reloads_from_cache(tmp_path, monkeypatch) -> None:
+    model_dir = save_model(tiny_loaded(), tmp_path / "vlm")  # width 32: int4 groups of 32
+    media = {"image": torch.randn(1, 3, 32, 32)}
+    fresh = load_for_inference(model_dir, "int4", group_size=32)
+    monkeypatch.setattr(quant_cache, "quantize_linears", lambda *a: pytest.fail("quantised again"))
+    cached = load_for_inference(model_dir, "int4", group_size=32)
+    assert cached.config.image is not None
+    assert torch.equal(_logits(cached, media), _logits(fresh, media))
+
+
+def test_a_corrupt_cache_is_a_one_line_error(tmp_path) -> None:
+    model_dir = _save_decoder(tmp_path / "lm", tie=False)
+    load_for_inference(model_dir, "int8")
+    (quant_dir(model_dir, "int8") / "language_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="cannot read .*delete .*quant-int8 to rebuild it"):
+        load_for_inference(model_dir, "int8")
