@@ -123,3 +123,48 @@ def test_content_word_match_needs_matching_nonempty_lists():
         content_word_match(["Uma coruja."], [])
     with pytest.raises(DataError, match="no captions"):
         content_word_match([], [])
+
+
+# --- naming -------------------------------------------------------------------------------------
+
+from lhama.eval.metrics import fold_text, names_thing, naming_rate  # noqa: E402
+
+
+def test_fold_text_drops_case_accents_and_hyphens():
+    assert fold_text("Urso-Pardo!") == "urso pardo"
+    assert fold_text("  O PINGUIM,  e o Tênis. ") == "o pinguim e o tenis"
+    assert fold_text("galinha d’angola") == "galinha d'angola"
+
+
+@pytest.mark.parametrize(("answer", "accepted", "named"), [
+    ("Um urso pardo.", ["urso-pardo"], True),
+    ("É um PINGUIM!", ["pinguim"], True),
+    ("Isto é um pinguim-rei na neve.", ["pinguim"], True),  # a hyphenated compound contains it
+    ("Uma bola de futebol", ["bola de futebol", "bola"], True),
+    ("Uma bola de tenis.", ["bola de tênis"], True),  # the accent left out still names it
+    ("Um caminhao de bombeiros", ["caminhão de bombeiros", "caminhão"], True),
+    ("Um galo.", ["galinha", "frango"], False),
+    ("Várias galinhas.", ["galinha"], False),  # whole words only: list plurals you accept
+    ("Um pimentão amarelo.", ["pimenta"], False),
+    ("Uma sereia", ["rei"], False),  # not inside another word
+    ("", ["gato"], False),
+])
+def test_names_thing(answer, accepted, named):
+    assert names_thing(answer, accepted) is named
+
+
+def test_names_thing_needs_accepted_names():
+    with pytest.raises(DataError, match="non-empty accepted names"):
+        names_thing("um gato", [])
+    with pytest.raises(DataError, match="non-empty accepted names"):
+        names_thing("um gato", ["gato", " - "])
+
+
+def test_naming_rate():
+    answers = ["Um galo.", "Uma coruja.", "Um gato."]
+    accepted = [["galo"], ["coruja", "mocho"], ["cachorro", "cão"]]
+    assert naming_rate(answers, accepted) == pytest.approx(2 / 3)
+    with pytest.raises(DataError, match="2 predictions for 3"):
+        naming_rate(answers[:2], accepted)
+    with pytest.raises(DataError, match="no answers"):
+        naming_rate([], [])

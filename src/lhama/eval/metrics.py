@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 from lhama.errors import DataError
@@ -212,3 +213,38 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     if words == 0:
         raise DataError("WER needs at least one reference word")
     return sum(word_errors(r, h) for r, h in zip(references, hypotheses)) / words
+
+
+# --- Naming: does an answer name the thing in the picture? ------------------------------------
+
+def fold_text(text: str) -> str:
+    """Lowercase, accents removed, hyphens and other punctuation as spaces, spaces collapsed
+    ("Urso-Pardo!" -> "urso pardo", "tênis" -> "tenis")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))  # ’ -> '
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w']+|_", " ", plain).split())
+
+
+def names_thing(answer: str, accepted: Sequence[str]) -> bool:
+    """True when ``answer`` contains one of the ``accepted`` names as whole words, ignoring case,
+    accents and hyphens ("Um urso pardo." names "urso-pardo"; "galinhas" does not name "galinha",
+    "pimentão" does not name "pimenta": list the forms you accept).
+
+    Raises:
+        DataError: no accepted name, or an accepted name without a letter or digit."""
+    names = [fold_text(a) for a in accepted]
+    if not names or not all(names):
+        raise DataError(f"a naming item needs non-empty accepted names, got {list(accepted)!r}")
+    text = f" {fold_text(answer)} "
+    return any(f" {name} " in text for name in names)
+
+
+def naming_rate(answers: Sequence[str], accepted: Sequence[Sequence[str]]) -> float:
+    """Share of ``answers`` that name their item (:func:`names_thing`), 0-1.
+
+    Raises:
+        DataError: different lengths, or no answers at all."""
+    _check_lengths(accepted, answers)
+    if not answers:
+        raise DataError("no answers to score")
+    return sum(names_thing(a, names) for a, names in zip(answers, accepted)) / len(answers)
