@@ -26,11 +26,13 @@ from starlette.exceptions import HTTPException
 from lhama.errors import LhamaError
 from lhama.inference.generate import Completion
 from lhama.serve.engine import Engine, Job
+from lhama.serve.moderation import moderate
 from lhama.serve.errors import Unauthorized
 from lhama.serve.prompt import Target, build_prompt, generation_config
 from lhama.serve.schemas import (
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, Delta,
-    ErrorResponse, FunctionCall, FunctionCallDelta, ModelCard, ModelList, ToolCall, ToolCallDelta, Usage,
+    ErrorResponse, FunctionCall, FunctionCallDelta, ModelCard, ModelList, ModerationRequest, ModerationResponse,
+    ToolCall, ToolCallDelta, Usage,
 )
 from lhama.serve.settings import ServeSettings
 from lhama.serve.toolrun import ToolRun
@@ -90,6 +92,10 @@ def _add_api_routes(app: FastAPI, engine: Engine, target: Target, auth: list) ->
             return reply.completion(completion)
         answer, completion = await run_in_threadpool(run.finish, completion)
         return reply.completion(completion, answer)
+
+    @app.post("/v1/moderations", response_model=ModerationResponse, responses=ERRORS, dependencies=auth)
+    async def moderations(request: ModerationRequest) -> ModerationResponse:
+        return await run_in_threadpool(moderate, request, engine, target)  # the guard and captions block
 
 
 def _add_page_routes(app: FastAPI, engine: Engine) -> None:

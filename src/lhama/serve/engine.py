@@ -153,6 +153,11 @@ class Engine:
                              None, "server_busy") from None
         return job
 
+    def judge(self, prompt: Prompt) -> Verdict:
+        """The guard's verdict on ``prompt``'s input, judged as :meth:`submit` judges it (images
+        through the model's own caption); needs a guard and, with images, the started worker."""
+        return self._check_input(prompt)
+
     def _check_input(self, prompt: Prompt) -> Verdict:
         images = _seen_images(prompt.media or {})
         if images is None:
