@@ -168,7 +168,7 @@ def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32)
 
     ids, reference_ids = prompt_ids("<image>\nDescreva a imagem."), prompt_ids("Descreva a imagem.")
     config = GenerationConfig(max_new_tokens=tokens, stop=stop_strings(loaded.tokenizer),
-                              image_guidance=loaded.config.image_guidance)
+                              image_guidance=loaded.generation.image_guidance)
     ttft, rates = [], []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -91,7 +91,7 @@ def test_export_adapter_writes_a_float16_copy(monkeypatch, capsys, tmp_path: Pat
                            monkeypatch, capsys)
     assert code == 0 and f"adapter written to {tmp_path / 'ship'}" in out and "float16" in out
     assert load_file(tmp_path / "ship" / "adapter_model.safetensors")["multi_modal_projector.linear_1.weight"].dtype == torch.float16
-    assert json.loads((tmp_path / "ship" / "adapter_config.json").read_text())["lhama"]["system_prompt"] == ""
+    assert json.loads((tmp_path / "ship" / "adapter_config.json").read_text())["generation"]["system_prompt"] == ""
     code, _, err = run_cli(["models", "export-adapter", str(src), str(tmp_path / "x"), "--dtype", "int8"], monkeypatch, capsys)
     assert code == 2 and err.strip() == "error: --dtype must be one of float16, bfloat16, float32, got 'int8'"
     code, _, err = run_cli(["models", "export-adapter", str(tmp_path), str(tmp_path / "x")], monkeypatch, capsys)

@@ -82,8 +82,8 @@ def test_export_adapter_casts_to_float16_and_keeps_the_model(tmp_path: Path) -> 
     original = load_file(tmp_path / "adapter" / adapters.ADAPTER_WEIGHTS)
     assert shipped.keys() == original.keys() and all(v.dtype == torch.float16 for v in shipped.values())
     assert (out / adapters.ADAPTER_WEIGHTS).stat().st_size < 0.6 * (tmp_path / "adapter" / adapters.ADAPTER_WEIGHTS).stat().st_size
-    assert adapters.adapter_lhama_config(out).system_prompt == ""
-    assert adapters.adapter_lhama_config(out).image_guidance == 1.0
+    assert adapters.adapter_generation_config(out).system_prompt == ""
+    assert adapters.adapter_generation_config(out).image_guidance == 1.0
     with pytest.raises(ConfigError, match="image_guidance must be >= 0"):
         adapters.export_adapter(tmp_path / "adapter", tmp_path / "bad", settings={"image_guidance": -1.0})
     assert not (tmp_path / "bad").exists()
@@ -97,3 +97,13 @@ def test_export_adapter_casts_to_float16_and_keeps_the_model(tmp_path: Path) -> 
     with pytest.raises(CheckpointError, match="not a lhama adapter directory"):
         adapters.export_adapter(tmp_path, tmp_path / "nothing")
     assert not (tmp_path / "nothing").exists()
+
+
+def test_an_adapter_from_an_audio_model_keeps_its_trained_audio_projector(tmp_path: Path) -> None:
+    from tests.audio_fixtures import tiny_audio_loaded
+
+    loaded = tiny_audio_loaded(image=True)
+    saved = load_file(adapters.save_adapter(loaded, tmp_path / "adapter", "tiny", None) / adapters.ADAPTER_WEIGHTS)
+    audio = {k for k in loaded.model.state_dict() if k.startswith("audio_projector.")}
+    assert audio and audio <= set(saved)
+    assert not any(k.startswith("audio_tower.") for k in saved)  # the frozen encoder is not an adapter weight

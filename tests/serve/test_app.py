@@ -39,7 +39,7 @@ def client(url: str, key: str = "sem-chave") -> OpenAI:
 
 def expected_answer(loaded: LoadedModel, messages: list[dict], max_tokens: int, media: dict | None = None) -> Completion:
     """What lhama.inference.generate.complete answers for the same prompt (greedy)."""
-    rendered = [{"role": "system", "content": loaded.config.system_prompt}, *messages]
+    rendered = [{"role": "system", "content": loaded.generation.system_prompt}, *messages]
     ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, rendered), loaded.expansions())
     *_, done = complete(loaded.model, loaded.tokenizer, ids, GenerationConfig(max_new_tokens=max_tokens), media)
     return done

@@ -27,7 +27,7 @@ def test_parts_become_placeholders_in_order(vlm: LoadedModel) -> None:
                {"type": "image_url", "image_url": {"url": png_data_uri(color=(0, 0, 255))}},
                {"type": "text", "text": "as duas."}]
     prompt = build_prompt(request(messages=[{"role": "user", "content": content}]), target)
-    assert prompt.messages[0] == {"role": "system", "content": vlm.config.system_prompt}
+    assert prompt.messages[0] == {"role": "system", "content": vlm.generation.system_prompt}
     assert prompt.messages[1] == {"role": "user", "content": "Compare\n<image>\n<image>\nas duas."}
     assert tuple(prompt.media["image"].shape) == (2, 3, 32, 32)
     expected = encode_prompt(vlm.tokenizer, render_prompt(vlm.tokenizer, prompt.messages), vlm.expansions())
@@ -81,7 +81,7 @@ def test_a_chat_template_refusal_is_a_400_not_a_bug(vlm: LoadedModel) -> None:
 
 def test_image_guidance_comes_from_the_model_unless_the_request_sets_it(vlm: LoadedModel,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vlm.model, "config", dataclasses.replace(vlm.config, image_guidance=1.0))
+    monkeypatch.setattr(vlm, "generation", dataclasses.replace(vlm.generation, image_guidance=1.0))
     target = Target(vlm, "tiny-vlm", ServeSettings())
     content = [{"type": "image_url", "image_url": {"url": png_data_uri()}}, {"type": "text", "text": "Descreva."}]
     asked = request(messages=[{"role": "user", "content": content}])

@@ -11,7 +11,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from lhama.config import load
-from lhama.model.adapters import adapter_lhama_config, load_adapter
+from lhama.model.adapters import adapter_generation_config, load_adapter
 from lhama.model.build import load_model
 from lhama.train.config import TrainConfig
 from lhama.train.recipes import build_for_training, run
@@ -70,7 +70,7 @@ def test_lora_stage2_trains_adapters_and_projector(tiny_model_dir: Path, caption
     assert adapter and all(k.startswith("multi_modal_projector.") or "lora_" in k for k in adapter)
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in adapter.items())  # B starts at 0: it trained
     merged = load_model(tmp_path / "s2" / "model")
-    assert merged.config.system_prompt == "" and adapter_lhama_config(tmp_path / "s2" / "adapter").system_prompt == ""
+    assert merged.generation.system_prompt == "" and adapter_generation_config(tmp_path / "s2" / "adapter").system_prompt == ""
     base = load_model(tiny_model_dir)
     load_adapter(base, tmp_path / "s2" / "adapter")
     ids = torch.tensor([[5, 6, 7, 8, 9]])

@@ -10,11 +10,13 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lhama.cli.common import DEFAULT_MODEL, load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, load_with_progress, model_directory
 from lhama.errors import ConfigError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, GenerationConfig
+from lhama.model.transcribe import Transcriber
 from lhama.serve.session import ChatSession
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question
@@ -24,14 +26,35 @@ REPL_HELP = """Commands: /image PATH  attach an image to the next question
           /help        show this help
           /exit        leave (or Ctrl-D)
 Ctrl-C stops the answer being written; the conversation goes on."""
+WHISPER = "whisper-base"  # hears speech for models without an audio branch (prepared on first use)
+
+
+class _WindowBar:
+    """A progress bar on stderr while a recording longer than one 30-s window is transcribed."""
+
+    def __init__(self, err: Console) -> None:
+        self.err, self.bar = err, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 2:
+            return
+        if self.bar is None:
+            self.bar = Progress(TextColumn("transcrevendo"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("janelas de 30 s"), TimeElapsedColumn(), console=self.err, transient=True)
+            self.task = self.bar.add_task("", total=total)
+            self.bar.start()
+        self.bar.update(self.task, completed=done)
+        if done >= total:
+            self.bar.stop()
+            self.bar = None
 
 
 def chat(
     prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL,
     image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None,
-    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. Needs a model with a video branch; with an audio branch its sound track is heard too.")] = None,
-    audio: Annotated[Optional[list[Path]], typer.Option("--audio", "-a", help="An audio file to ask about: wav, flac, ogg, mp3, m4a, or a video's sound track (first window only; repeat for several). Needs a model with an audio branch.")] = None,
+    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. A model with a video branch sees them; otherwise its vision tower's class head names each frame (lhama-default). The sound track is heard too (its first 10 min).")] = None,
+    audio: Annotated[Optional[list[Path]], typer.Option("--audio", "-a", help="An audio file to ask about: wav, flac, ogg, mp3, m4a (repeat for several). A model with an audio branch hears its first window; any other model (lhama-default) gets Whisper's pt-BR transcript of up to 10 min.")] = None,
     system: Annotated[Optional[str], typer.Option(help="System prompt. Default: answer in Brazilian Portuguese. Pass '' for none.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens to generate per answer.")] = 256,
     temperature: Annotated[float, typer.Option(help="0 = greedy (deterministic); higher = more varied.")] = 0.0,
@@ -61,13 +84,13 @@ def chat(
     err = Console(stderr=True)
     loaded = load_with_progress(model, err)
     if image_guidance is None:  # the model's own
-        generation = replace(generation, image_guidance=loaded.config.image_guidance)
-    session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard))
+        generation = replace(generation, image_guidance=loaded.generation.image_guidance)
+    session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard),
+                          transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err))
     for path in image or []:
         session.attach_image(path)
     for path in video or []:
-        session.attach_video(path)
-        session.attach_audio_track(path)  # Video-LLaMA: the sound track feeds the audio branch (if any)
+        session.attach_video(path)  # its sound track too: the audio branch, else Whisper's transcript
     for path in audio or []:
         session.attach_audio(path)
     if prompt is not None:

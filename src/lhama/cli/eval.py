@@ -126,7 +126,7 @@ def vqa(
     items = load_vqa(data, images, limit)
     loaded = _load(model, image_guidance)
     meta = {"task": "vqa", "data": str(data), "model": model_fingerprint(model), "lang": lang,
-            "image_guidance": loaded.config.image_guidance}
+            "image_guidance": loaded.generation.image_guidance}
     store = PredictionCache(cache or _cache_path("vqa", data, model, json.dumps(meta)), meta)
     with _progress() as bar:
         task = bar.add_task("answering", total=len(items))
@@ -161,7 +161,7 @@ def caption(
     items = load_captions(data, column, limit, read_file_list(split) if split else None)
     loaded = _load(model, image_guidance)
     meta = {"task": "caption", "data": str(data), "column": column, "model": model_fingerprint(model), "lang": lang,
-            "split": str(split), "image": not no_image, "image_guidance": loaded.config.image_guidance}
+            "split": str(split), "image": not no_image, "image_guidance": loaded.generation.image_guidance}
     store = PredictionCache(cache or _cache_path("caption", str(data), model, json.dumps(meta)), meta)
     with _progress() as bar:
         task = bar.add_task("captioning", total=len(items))
@@ -208,7 +208,7 @@ def _load(spec: str, image_guidance: float | None = None) -> LoadedModel:
         raise ConfigError(f"--image-guidance must be >= 0, got {image_guidance}")
     loaded = load_with_progress(spec, Console(stderr=True))
     if image_guidance is not None:
-        loaded.model.config = replace(loaded.config, image_guidance=image_guidance)
+        loaded.generation = replace(loaded.generation, image_guidance=image_guidance)
     return loaded
 
 

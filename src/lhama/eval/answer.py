@@ -30,11 +30,11 @@ def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
 def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16,
                     image_guidance: float | None = None) -> str:
     """Greedy answer to one user turn: one placeholder per image, then ``text``.
-    ``image_guidance``: see :class:`GenerationConfig`; None: the model's own (its config's)."""
+    ``image_guidance``: see :class:`GenerationConfig`; None: the model's own."""
     placeholder = loaded.config.image.placeholder if images else ""
     messages = [{"role": "user", "content": "".join(f"{placeholder}\n" for _ in images) + text}]
     input_ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
-    guidance = loaded.config.image_guidance if image_guidance is None else image_guidance
+    guidance = loaded.generation.image_guidance if image_guidance is None else image_guidance
     reference_ids = (encode_without_media(loaded.tokenizer, messages, [placeholder], loaded.expansions())
                      if images and guidance else None)
     config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer),

@@ -11,39 +11,8 @@ from typing import Any
 import torch
 
 from lhama.errors import ModelError
+from lhama.model.generation import GenerationConfig
 from lhama.model.lhama import LhamaModel
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    max_new_tokens: int = 256
-    temperature: float = 0.0  # 0 = greedy (deterministic)
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0  # >1 discourages tokens already in the sequence (CTRL-style)
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    use_cache: bool = True  # False recomputes the whole sequence each step (for checking)
-    # Image guidance (visual contrastive decoding): each step scores tokens by
-    # (1 + g) log p(token | image) - g log p(token | same prompt without the image), among the
-    # tokens the image-conditioned model itself finds plausible (p >= plausibility x the best p),
-    # so an answer the text prompt alone would give anyway loses to one the image supports.
-    # 0: off. Needs the prompt without its media (``reference_ids``); costs a second forward.
-    image_guidance: float = 0.0
-    plausibility: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.image_guidance < 0:
-            raise ValueError(f"image_guidance must be >= 0, got {self.image_guidance}")
-        if not 0 < self.plausibility <= 1:
-            raise ValueError(f"plausibility must be in (0, 1], got {self.plausibility}")
 
 
 @dataclass

@@ -13,10 +13,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lhama.config import from_dict, to_dict
-from lhama.errors import CheckpointError, ModelError
+from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
 from lhama.model.build import LoadedModel, build_model
 from lhama.model.config import LhamaConfig, LoraSettings
+from lhama.model.generation import GenerationConfig, generation_from_dict, split_legacy
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -73,9 +74,15 @@ def enable_gradient_checkpointing(loaded: LoadedModel) -> None:
     lm.config.use_cache = False
 
 
+# Trained modules of media branches besides their projectors (every ``*_projector`` counts).
+TRAINED_BRANCH_MODULES = ("video_temporal",)
+
+
 def is_adapter_key(name: str) -> bool:
-    """True for what an adapter-only export holds: projector, video-branch and LoRA weights."""
-    return name.startswith(("multi_modal_projector.", "video_temporal.", "video_projector.")) or "lora_" in name
+    """True for what an adapter-only export holds: every branch's projector (image, video,
+    audio, any later one: ``*_projector``), the video branch's temporal module, LoRA weights."""
+    top = name.split(".", 1)[0]
+    return top.endswith("_projector") or top in TRAINED_BRANCH_MODULES or "lora_" in name
 
 
 def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: LoraSettings | None) -> Path:
@@ -84,7 +91,8 @@ def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: Lora
     with atomic_directory(out_dir) as tmp:
         state = {k: v.detach().contiguous() for k, v in loaded.model.state_dict().items() if is_adapter_key(k)}
         save_file(state, tmp / ADAPTER_WEIGHTS, metadata={"format": "pt"})
-        info = {"base_model": base, "lora": to_dict(lora) if lora else None, "lhama": to_dict(loaded.config)}
+        info = {"base_model": base, "lora": to_dict(lora) if lora else None, "lhama": to_dict(loaded.config),
+                "generation": _model_level(loaded.generation)}
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
     return Path(out_dir)
 
@@ -93,13 +101,18 @@ def export_adapter(src: str | Path, out_dir: str | Path, dtype: torch.dtype = to
                    base: str | None = None, settings: Mapping[str, Any] | None = None) -> Path:
     """Copy an adapter written by :func:`save_adapter` for shipping: weights cast to ``dtype``
     (float16 halves the file; LoRA and projector weights lose nothing that shows in the logits at
-    that size), and optionally a new ``base_model`` note and new top-level :class:`LhamaConfig`
-    ``settings`` (``system_prompt``, ``image_guidance``; checked like any config)."""
+    that size), and optionally a new ``base_model`` note and new decoding ``settings``
+    (:class:`GenerationConfig` keys such as ``system_prompt``, ``image_guidance``; checked)."""
     src = Path(src)
     info = json.loads(_adapter_config_path(src).read_text(encoding="utf-8"))
     if base is not None:
         info["base_model"] = base
-    info["lhama"] = to_dict(from_dict(LhamaConfig, {**info["lhama"], **(settings or {})}))
+    decoding = {**to_dict(adapter_generation_config(src)), **(settings or {})}
+    try:
+        info["generation"] = _model_level(from_dict(GenerationConfig, decoding))
+    except ValueError as exc:
+        raise ConfigError(f"invalid decoding setting for the adapter: {exc}") from None
+    info["lhama"] = split_legacy(info["lhama"])[0]
     state = {k: v.to(dtype).contiguous() for k, v in load_file(src / ADAPTER_WEIGHTS).items()}
     with atomic_directory(out_dir) as tmp:
         save_file(state, tmp / ADAPTER_WEIGHTS, metadata={"format": "pt"})
@@ -115,9 +128,23 @@ def _adapter_config_path(adapter_dir: Path) -> Path:
 
 
 def adapter_lhama_config(adapter_dir: str | Path) -> LhamaConfig:
-    """The :class:`LhamaConfig` (branches, projector, system prompt) an adapter was trained with."""
+    """The :class:`LhamaConfig` (branches, projectors) an adapter was trained with."""
     path = _adapter_config_path(Path(adapter_dir))
-    return from_dict(LhamaConfig, json.loads(path.read_text(encoding="utf-8"))["lhama"])
+    return from_dict(LhamaConfig, split_legacy(json.loads(path.read_text(encoding="utf-8"))["lhama"])[0])
+
+
+def adapter_generation_config(adapter_dir: str | Path) -> GenerationConfig:
+    """The decoding defaults an adapter ships with (its system prompt, image guidance); an
+    adapter written before they had a block of their own kept them in its ``"lhama"`` block."""
+    path = _adapter_config_path(Path(adapter_dir))
+    info = json.loads(path.read_text(encoding="utf-8"))
+    saved = info.get("generation") or split_legacy(info["lhama"])[1]
+    return generation_from_dict(saved, str(path))
+
+
+def _model_level(config: GenerationConfig) -> dict:
+    """The decoding settings a model ships with: its system prompt and image guidance."""
+    return {"system_prompt": config.system_prompt, "image_guidance": config.image_guidance}
 
 
 def compose_from_adapter(lm_dir: str | Path, vision_dir: str | Path | None, adapter_dir: str | Path) -> LoadedModel:
@@ -128,6 +155,7 @@ def compose_from_adapter(lm_dir: str | Path, vision_dir: str | Path | None, adap
     loaded = build_model(lm_dir, vision_dir, adapter_lhama_config(adapter_dir))
     load_adapter(loaded, adapter_dir)
     merge_lora(loaded)
+    loaded.generation = adapter_generation_config(adapter_dir)
     loaded.model.eval()
     return loaded
 

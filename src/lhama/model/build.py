@@ -14,7 +14,7 @@ loads it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from lhama.files import atomic_directory
 from lhama.model import audio as audio_encoder
 from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
+from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
 from lhama.model.towers import efficientnet_lite, resnet
@@ -54,6 +55,8 @@ class LoadedModel:
     tokenizer: Any
     image_spec: ImageSpec | None = None
     name: str = ""
+    # How it is decoded by default (system prompt, image guidance...): lhama_generation.json.
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     @property
     def config(self) -> LhamaConfig:
@@ -126,7 +129,7 @@ def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
     dtype = next(model.multi_modal_projector.parameters()).dtype
     grown.model.video_temporal.to(dtype)
     grown.model.video_projector.to(dtype)
-    grown.name = loaded.name
+    grown.name, grown.generation = loaded.name, loaded.generation
     grown.model.train(model.training)
     return grown
 
@@ -225,6 +228,7 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
     else:
         loaded = _load_multimodal(model_dir, raw, dtype)
     loaded.name = model_dir.name
+    loaded.generation = read_generation(model_dir, split_legacy(raw.get("lhama", {}))[1])
     loaded.model.eval()
     return loaded
 
@@ -268,6 +272,7 @@ def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
         if getattr(model.language_model, "generation_config", None) is not None:
             model.language_model.generation_config.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
+    write_generation(loaded.generation, directory)
 
 
 def _model_config(loaded: LoadedModel) -> dict:
@@ -357,8 +362,8 @@ def _is_tied(model: LhamaModel) -> bool:
 
 
 def _lhama_config(raw: dict) -> LhamaConfig:
-    if "lhama" in raw:
-        return from_dict(LhamaConfig, raw["lhama"])
+    if "lhama" in raw:  # without the decoding keys older versions kept there
+        return from_dict(LhamaConfig, split_legacy(raw["lhama"])[0])
     # A LLaVA directory made by other tools: read its choices into lhama's config.
     layer = raw.get("vision_feature_layer", -2)
     if not isinstance(layer, int):

@@ -91,21 +91,11 @@ class LhamaConfig:
 
     image: ImageConfig | None = None
     video: VideoConfig | None = None  # needs ``image``: the video branch reuses its vision tower
-    system_prompt: str = (
-        "Você é um assistente prestativo. Responda sempre em português do Brasil, "
-        "de forma clara e breve."
-    )
     audio: AudioConfig | None = None  # None: no audio branch
-    # How strongly answers about media are steered towards what the media show (image guidance,
-    # see lhama.inference.generate.GenerationConfig); chat, serve and eval decode with it unless told
-    # otherwise. 0: plain decoding. The shipped default model uses 1.0 (docs/default-model.md).
-    image_guidance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.video is not None and self.image is None:
             raise ValueError("a video branch needs the image branch (it reuses its vision tower)")
-        if self.image_guidance < 0:
-            raise ValueError(f"image_guidance must be >= 0, got {self.image_guidance}")
 
     @property
     def placeholders(self) -> dict[str, str]:

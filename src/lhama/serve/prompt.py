@@ -49,7 +49,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     messages = [_message(m, i, target, media) for i, m in enumerate(request.messages)]
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
-    system = target.loaded.config.system_prompt
+    system = target.loaded.generation.system_prompt
     if messages[0]["role"] != "system" and system:
         messages.insert(0, {"role": "system", "content": system})  # the model's Portuguese default
     tokenizer = target.loaded.tokenizer
@@ -68,7 +68,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
 
 def image_guidance(request: ChatCompletionRequest, target: Target) -> float:
     """The request's ``image_guidance`` (a lhama extension), else the model's own."""
-    return target.loaded.config.image_guidance if request.image_guidance is None else request.image_guidance
+    return target.loaded.generation.image_guidance if request.image_guidance is None else request.image_guidance
 
 
 def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:

@@ -26,7 +26,7 @@ from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 class ChatSession:
     loaded: LoadedModel
     generation: GenerationConfig = field(default_factory=GenerationConfig)
-    system_prompt: str | None = None  # None: the model config's Portuguese default; "": none
+    system_prompt: str | None = None  # None: the model's own (its lhama_generation.json); "": none
     history: list[Message] = field(default_factory=list)
     images: list[torch.Tensor] = field(default_factory=list)  # every image in history order
     pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
@@ -169,7 +169,7 @@ class ChatSession:
         return _guarded(stream, StreamGuard(self.guard, self.history))
 
     def _messages(self) -> list[Message]:
-        system = self.loaded.config.system_prompt if self.system_prompt is None else self.system_prompt
+        system = self.loaded.generation.system_prompt if self.system_prompt is None else self.system_prompt
         return ([{"role": "system", "content": system}] if system else []) + self.history
 
 

@@ -163,7 +163,7 @@ def build_for_training(cfg: TrainConfig) -> build.LoadedModel:
     if cfg.collate.system_prompt is not None:
         # the saved model and adapter remember the system prompt it was trained with, so chat
         # and serve prompt it the same way (a model trained with none gets none)
-        loaded.model.config = replace(loaded.config, system_prompt=cfg.collate.system_prompt)
+        loaded.generation = replace(loaded.generation, system_prompt=cfg.collate.system_prompt)
     if cfg.stage == "finetune" and cfg.model.lora is not None:
         adapters.apply_lora(loaded, cfg.model.lora)
     _train_only(loaded, cfg.trainable)
@@ -197,7 +197,7 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
     video = loaded.config.video
-    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.image_spec, cfg.collate, loaded.config.system_prompt,
+    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.image_spec, cfg.collate, loaded.generation.system_prompt,
                         video_frames=video.frames if video else None, audio_spec=loaded.audio_spec)
     train_samples, eval_samples = _samples(cfg, say)
     train_items, eval_items = _encode(collator, train_samples), _encode(collator, eval_samples)

