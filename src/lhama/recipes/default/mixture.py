@@ -83,10 +83,10 @@ GREETINGS = (
 
 @dataclass(frozen=True)
 class MixConfig:
-    tuxpaint_dir: str = "../shared/data/tuxpaint_ptbr"
+    tuxpaint_dir: str  # captions.tsv + images/
+    admire_tsv: str  # AdMIRe subtask A train TSV (train split only)
+    admire_pt_tsv: str  # AdMIRe pt-BR train targets
     heldout: str = "data/tuxpaint/heldout.txt"  # Tux Paint files never trained on
-    admire_tsv: str = "../shared/data/admire_en/train/subtask_a_train.tsv"  # train split only
-    admire_pt_tsv: str = "../shared/data/admire_pt/a_pt_train_targets.tsv"
     easy_vqa_images: int = 500  # easy-vqa train images used (of 4000)
     questions_per_image: int = 2
     compare_pairs: int = 150

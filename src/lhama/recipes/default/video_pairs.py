@@ -51,7 +51,7 @@ def then_caption(first: str, second: str) -> str:
 
 @dataclass(frozen=True)
 class PairsConfig:
-    tux_dir: str = "../shared/data/tuxpaint_ptbr"  # captions.tsv + images/
+    tux_dir: str  # captions.tsv + images/
     heldout: str = "data/tuxpaint/heldout.txt"  # stamps that appear only in eval.jsonl
     per_split: int = 200  # training clips; eval gets a quarter as many
     seed: int = 0
