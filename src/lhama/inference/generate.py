@@ -6,13 +6,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from lhama.errors import ModelError
+from lhama.inference.kv import KVState, prefill
 from lhama.model.generation import GenerationConfig
 from lhama.model.lhama import LhamaModel
+
+if TYPE_CHECKING:
+    from lhama.inference.speculative import Draft
 
 
 @dataclass
@@ -34,10 +38,16 @@ def generate_ids(
     media: Mapping[str, torch.Tensor] | None = None,
     eos_ids: Sequence[int] = (),
     reference_ids: Sequence[int] | None = None,
+    *,
+    kv: KVState | None = None,
+    draft: Draft | None = None,
 ) -> Iterator[int]:
     """Yield new token ids one at a time; stops after an EOS id, ``max_new_tokens``, or the end
     of the model's context window. ``reference_ids``: the same prompt without its media, for
-    ``config.image_guidance`` (ignored when guidance is 0 or there is no media).
+    ``config.image_guidance`` (ignored when guidance is 0 or there is no media). ``kv``: a KV
+    state to reuse (a chat keeps one across turns; only what follows the prefix it holds is
+    prefilled). ``draft``: speculative decoding for greedy text prompts (same tokens, fewer
+    steps of ``model``); other requests decode plainly.
 
     Raises:
         ModelError: the prompt alone fills the context window.
@@ -48,11 +58,20 @@ def generate_ids(
             f"the prompt has {len(input_ids)} tokens but the model's context holds "
             f"{context_length(model)}; shorten the conversation (/reset in the chat)"
         )
+    guided = config.image_guidance > 0 and bool(media) and reference_ids is not None
+    if draft is not None and config.temperature == 0 and config.use_cache and not media:
+        from lhama.inference.speculative import speculative_ids  # it builds on this module
+
+        yield from speculative_ids(model, draft, input_ids, config, eos_ids, kv)
+        return
     device = model.language_model.get_input_embeddings().weight.device
     sequence = torch.tensor([list(input_ids)], dtype=torch.long, device=device)  # (1, T)
     generator = new_generator(config.seed, device)
-    out = model(sequence, media=media, use_cache=config.use_cache, logits_to_keep=1)
-    guided = config.image_guidance > 0 and bool(media) and reference_ids is not None
+    if config.use_cache:  # a static cache for the whole answer (lhama.inference.kv)
+        kv = kv if kv is not None else KVState()
+        out = prefill(model, input_ids, media, kv, min(config.max_new_tokens, room))
+    else:
+        out = model(sequence, media=media, use_cache=False, logits_to_keep=1)
     reference = _TextOnly(model, reference_ids, device) if guided else None
     for _ in range(min(config.max_new_tokens, room)):
         logits = out.logits[0, -1]
@@ -67,8 +86,8 @@ def generate_ids(
         if reference is not None:
             reference.advance(new_token)
         if config.use_cache:
-            out = model.language_model(input_ids=new_token, past_key_values=out.past_key_values,
-                                       use_cache=True, logits_to_keep=1)
+            out = model.language_model(input_ids=new_token, past_key_values=kv.cache, use_cache=True, logits_to_keep=1)
+            kv.ids.append(token)
         else:
             out = model(sequence, media=media, use_cache=False, logits_to_keep=1)
 
@@ -135,14 +154,17 @@ def complete(
     config: GenerationConfig,
     media: Mapping[str, torch.Tensor] | None = None,
     reference_ids: Sequence[int] | None = None,
+    *,
+    kv: KVState | None = None,
+    draft: Draft | None = None,
 ) -> Iterator[str | Completion]:
     """Stream text deltas, then yield one :class:`Completion` with the totals
-    (``reference_ids``: see :func:`generate_ids`)."""
+    (``reference_ids``, ``kv``, ``draft``: see :func:`generate_ids`)."""
     eos_ids = eos_token_ids(model, tokenizer)
     produced: list[int] = []
 
     def counted() -> Iterator[int]:
-        for token in generate_ids(model, input_ids, config, media, eos_ids, reference_ids):
+        for token in generate_ids(model, input_ids, config, media, eos_ids, reference_ids, kv=kv, draft=draft):
             produced.append(token)
             yield token
 

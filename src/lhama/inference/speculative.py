@@ -1,0 +1,133 @@
+"""Speculative decoding: a small draft model proposes tokens, the model checks them in one step.
+
+Each step the draft (same tokenizer, e.g. Qwen2.5-Coder-0.5B for the 1.5B) decodes ``tokens``
+greedy tokens on its own; the model then runs the last accepted token plus the proposal in one
+forward (k + 1 rows: on a CPU barely slower than one row, since the weights are read once) and
+keeps the proposal up to the first token it would not have chosen itself, plus its own choice
+there. Every kept token is the model's own greedy choice (repetition penalty included), so the
+answer equals plain greedy decoding; only the number of model steps changes. The acceptance
+rate (kept / proposed) decides the speed-up. Sampling, image guidance and prompts with media
+decode plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lhama.errors import ModelError
+from lhama.inference.generate import GenerationConfig, context_length, next_token
+from lhama.inference.kv import KVState, prefill, rewind
+from lhama.inference.quant_cache import load_for_inference
+from lhama.model.build import LoadedModel
+from lhama.model.lhama import LhamaModel
+
+
+@dataclass
+class Draft:
+    """A draft model, its own KV state, and how many of its proposals were kept."""
+
+    model: LhamaModel
+    tokens: int = 4  # proposed per step
+    kv: KVState = field(default_factory=KVState)
+    proposed: int = 0
+    accepted: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.proposed if self.proposed else 0.0
+
+
+def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", tokens: int = 4) -> Draft:
+    """Load ``model_dir`` as a draft for ``target`` (quantised like it, see
+    :func:`~lhama.inference.quant_cache.load_for_inference`).
+
+    Raises:
+        ModelError: the draft's tokenizer differs from the target's (the ids would mean other text).
+    """
+    if tokens < 1:
+        raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
+    loaded = load_for_inference(model_dir, quant)
+    check_same_tokenizer(target, loaded)
+    return Draft(loaded.model, tokens)
+
+
+def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
+    """Raise ModelError (one line) unless the draft's vocabulary is the target's (the target's own
+    media placeholder tokens aside)."""
+    placeholders = set(target.config.placeholders.values())
+    want = {t: i for t, i in target.tokenizer.get_vocab().items() if t not in placeholders}
+    got = {t: i for t, i in draft.tokenizer.get_vocab().items() if t not in placeholders}
+    if want != got:
+        differ = sorted(set(want.items()) ^ set(got.items()), key=str)[:1]
+        raise ModelError(
+            f"the draft model {draft.name or ''} has another tokenizer than {target.name or 'the model'} "
+            f"({len(got)} vs {len(want)} tokens; e.g. {differ[0][0]!r}); pick a draft of the same family "
+            "(e.g. qwen2.5-coder-0.5b-instruct for qwen2.5-coder-1.5b-instruct)"
+        )
+
+
+@torch.inference_mode()
+def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], config: GenerationConfig,
+                    eos_ids: Sequence[int] = (), kv: KVState | None = None) -> Iterator[int]:
+    """Yield the greedy answer to ``input_ids`` (text only) token by token, as
+    :func:`~lhama.inference.generate.generate_ids` would, checking ``draft``'s proposals."""
+    kv = kv if kv is not None else KVState()
+    budget = min(config.max_new_tokens, context_length(model) - len(input_ids))
+    out = prefill(model, input_ids, None, kv, budget + draft.tokens + 1)
+    token = next_token(out.logits[0, -1], _tensor(kv.ids), config, None)
+    produced = 1
+    yield token
+    while token not in eos_ids and produced < budget:
+        proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), config)
+        for token in _check(model, kv, token, proposal, config, draft):
+            produced += 1
+            yield token
+            if token in eos_ids:
+                return
+
+
+def _propose(draft: Draft, ids: list[int], count: int, config: GenerationConfig) -> list[int]:
+    """``count`` greedy tokens of the draft after ``ids``."""
+    if count == 0:
+        return []
+    out = prefill(draft.model, ids, None, draft.kv, count + 1)
+    proposal: list[int] = []
+    while True:
+        proposal.append(next_token(out.logits[0, -1], _tensor(ids + proposal), config, None))
+        if len(proposal) == count:
+            return proposal
+        step = torch.tensor([[proposal[-1]]], device=out.logits.device)
+        out = draft.model.language_model(input_ids=step, past_key_values=draft.kv.cache, use_cache=True,
+                                         logits_to_keep=1)
+        draft.kv.ids.append(proposal[-1])
+
+
+def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], config: GenerationConfig,
+           draft: Draft) -> list[int]:
+    """Run ``token`` + ``proposal`` through the model in one forward; return the kept proposal
+    tokens plus the model's own next choice, with ``kv`` rewound to what they imply."""
+    base = len(kv.ids)
+    feed = [token, *proposal]
+    device = model.language_model.get_input_embeddings().weight.device
+    out = model.language_model(input_ids=torch.tensor([feed], device=device), past_key_values=kv.cache,
+                               use_cache=True)
+    kv.ids.extend(feed)
+    rows = out.logits[0]  # (k + 1, V): row i follows feed[: i + 1]
+    kept: list[int] = []
+    for i in range(len(feed)):
+        choice = next_token(rows[i], _tensor(kv.ids[: base + i + 1]), config, None)
+        kept.append(choice)
+        if i == len(proposal) or choice != proposal[i]:
+            break
+    draft.proposed += len(proposal)
+    draft.accepted += len(kept) - 1
+    rewind(kv, base + len(kept))
+    return kept
+
+
+def _tensor(ids: Sequence[int]) -> torch.Tensor:
+    return torch.tensor(ids, dtype=torch.long)
