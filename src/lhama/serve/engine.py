@@ -3,7 +3,7 @@
 Callers :meth:`Engine.submit` a :class:`Prompt` and iterate :meth:`Engine.stream` (text
 deltas, then a :class:`~lhama.inference.generate.Completion`). The worker thread owns the model:
 it prefills each new request alone, then advances every active request by one token per
-forward step (:class:`~lhama.serve.batch.DecodeBatch`), admitting queued requests between
+forward step (:class:`~lhama.inference.batch.DecodeBatch`), admitting queued requests between
 steps (continuous batching). Token ids go to each request's own queue; detokenising and stop
 strings run in the caller's thread, which cancels the request when its answer is complete.
 Nothing here knows about HTTP.
@@ -32,7 +32,7 @@ from lhama.inference.generate import (
     next_token,
     stream_text,
 )
-from lhama.serve.batch import DecodeBatch
+from lhama.inference.batch import DecodeBatch
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.errors import RequestTimeout, ServerBusy
 from lhama.serve.settings import ServeSettings

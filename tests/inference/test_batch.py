@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from lhama.serve.batch import DecodeBatch
+from lhama.inference.batch import DecodeBatch
 from tests.conftest import tiny_loaded
 
 
