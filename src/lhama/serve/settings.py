@@ -23,6 +23,7 @@ class ServeSettings:
     max_batch: int = 8  # requests decoded together in one step (1 = one at a time)
     max_queue: int = 64  # waiting requests beyond this get HTTP 429
     remote_timeout_s: float = 10.0  # fetching one remote image
+    ocr: bool | None = None  # read text in images with tesseract (lhama.data.ocr); None: when it is installed
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_image_bytes", "max_image_pixels", "max_tokens_cap",
