@@ -130,3 +130,27 @@ def test_log_mel_matches_whisper_feature_extractor() -> None:
 def test_log_mel_cuts_audio_longer_than_the_window() -> None:
     packed = log_mel(tone(5.0), AudioSpec(n_frames=200))
     assert packed.shape == (81, 200) and packed[-1].eq(1).all()
+
+
+def test_speech_windows_cover_the_recording_in_order() -> None:
+    from lhama.data.audio import speech_windows
+
+    samples = np.arange(65 * 16_000 + 81_600 - 80_000, dtype=np.float32)
+    windows = speech_windows(samples, 30.0)
+    assert [w.size for w in windows] == [480_000, 480_000, 81_600]
+    assert np.array_equal(np.concatenate(windows), samples)
+    assert len(speech_windows(samples[: 60 * 16_000 + 100], 30.0)) == 2  # a 6 ms tail holds no word
+    assert len(speech_windows(samples[:100], 30.0)) == 1 and speech_windows(samples[:0], 30.0) == []
+
+
+def test_whole_file_is_read_for_speech_up_to_the_limit(tmp_path: Path) -> None:
+    from lhama.data.audio import load_speech
+
+    long = write_wav(tmp_path / "longo.wav", 40.0)
+    assert load_speech(long).size == 40 * 16_000  # not only the first 30-s window
+    with pytest.raises(DataError, match=r"longo.wav is longer than the 30 s limit") as error:
+        load_speech(long, limit_seconds=30.0)
+    assert "\n" not in str(error.value)
+    mp3 = _encode(tmp_path / "longo.mp3", "mp3", 12.0)
+    with pytest.raises(DataError, match=r"longo.mp3 is longer than the 10 s limit"):
+        load_speech(mp3, limit_seconds=10.0)

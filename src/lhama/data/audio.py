@@ -38,6 +38,8 @@ HOP = 160  # 10 ms at 16 kHz: one mel frame
 N_FFT = 400  # 25 ms window
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a file counts as silent
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"}
+MAX_SPEECH_SECONDS = 600.0  # 10 min: the longest audio transcribed window by window
+MIN_WINDOW_SECONDS = 0.2  # a shorter tail after the last full window is dropped (no word fits)
 
 AudioSource = str | Path | bytes
 
@@ -71,6 +73,35 @@ def load_audio(source: AudioSource, max_seconds: float = 30.0) -> np.ndarray:
     if float(np.abs(samples).max()) < SILENCE_PEAK:
         raise DataError(f"audio {name} is silent (peak below -80 dBFS): there is nothing to hear")
     return samples
+
+
+def load_speech(source: AudioSource, limit_seconds: float = MAX_SPEECH_SECONDS) -> np.ndarray:
+    """Decode a whole audio file (up to ``limit_seconds``) for transcription, mono 16 kHz float32.
+
+    Raises:
+        DataError: as :func:`load_audio`, or the file is longer than ``limit_seconds``.
+    """
+    samples = load_audio(source, max_seconds=limit_seconds + 1.0)  # one extra second tells "too long"
+    if samples.size > limit_seconds * SAMPLE_RATE:
+        raise DataError(f"audio {_name(source)} is longer than the {_minutes(limit_seconds)} limit; "
+                        f"cut it into parts (e.g. `ffmpeg -i IN -t {limit_seconds:g} OUT.wav`)")
+    return samples
+
+
+def speech_windows(samples: np.ndarray, window_seconds: float = 30.0) -> list[np.ndarray]:
+    """Consecutive ``window_seconds`` windows of ``samples`` (the last one shorter); a tail under
+    ``MIN_WINDOW_SECONDS`` after a full window is dropped. Empty input gives no window."""
+    size = int(window_seconds * SAMPLE_RATE)
+    if size <= 0:
+        raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
+    windows = [samples[start:start + size] for start in range(0, samples.size, size)]
+    if len(windows) > 1 and windows[-1].size < MIN_WINDOW_SECONDS * SAMPLE_RATE:
+        windows.pop()
+    return windows
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def load_audio_track(source: AudioSource, max_seconds: float = 30.0) -> np.ndarray | None:
