@@ -16,6 +16,7 @@ from lhama.cli import chat, data, guard, models, serve, train
 from lhama.cli import distill as distill_cli
 from lhama.cli import prune as prune_cli
 from lhama.cli import eval as eval_cli
+from lhama.cli import bench as bench_cli
 from lhama.errors import LhamaError
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.command("train")(train.train)
 app.add_typer(data.app, name="data")
 app.command("guard")(guard.guard)
 app.add_typer(eval_cli.app, name="eval")
+app.add_typer(bench_cli.app, name="bench")
 app.command("prune")(prune_cli.prune)
 app.command("distill")(distill_cli.distill)
 

@@ -25,6 +25,8 @@ from lhama.files import atomic_directory
 from lhama.inference.quant import check_quant, empty_quantized, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
+from lhama.model.generation import read_generation
+from lhama.model.labeler import load_labeler
 from lhama.model.lhama import LhamaModel
 
 WEIGHTS = "language_model.safetensors"
@@ -35,6 +37,11 @@ _BUFFER = "__buffer__."  # state-dict prefix of non-persistent buffers (rotary f
 def quant_dir(model_dir: str | Path, quant: str, group_size: int = 128) -> Path:
     """Where the quantised copy of ``model_dir``'s language model is cached."""
     return Path(model_dir) / (f"quant-int4-g{group_size}" if quant == "int4" else f"quant-{quant}")
+
+
+def is_cached(model_dir: str | Path, quant: str, group_size: int = 128) -> bool:
+    """Whether a current quantised copy of ``model_dir`` exists (the next load reads it)."""
+    return _is_current(quant_dir(model_dir, quant, group_size), _settings(Path(model_dir), quant, group_size))
 
 
 def load_for_inference(model_dir: str | Path, quant: str = "none", group_size: int = 128,
@@ -125,6 +132,8 @@ def _skeleton(model_dir: Path) -> LoadedModel:
         language_model.generation_config = type(language_model.generation_config).from_pretrained(model_dir)
     loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), AutoTokenizer.from_pretrained(model_dir))
     loaded.name = model_dir.name
+    loaded.generation = read_generation(model_dir)
+    loaded.labeler = load_labeler(model_dir)
     loaded.model.eval()
     return loaded
 

@@ -1,0 +1,62 @@
+"""``lhama bench decode``: decode speed of lhama's engine against plain transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from lhama.cli.common import DEFAULT_MODEL, model_directory
+from lhama.errors import ConfigError
+from lhama.inference.bench import BenchConfig, BenchResult, bench_decode
+from lhama.inference.quant import check_quant
+
+app = typer.Typer(help="Measure lhama on this machine.", no_args_is_help=True)
+
+
+@app.command("decode")
+def decode(
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name or a local model directory.")] = DEFAULT_MODEL,
+    tokens: Annotated[int, typer.Option(help="New tokens to decode (greedy, end-of-turn ignored).")] = 128,
+    quant: Annotated[str, typer.Option(help="Weights of lhama's language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model).")] = "int4",
+    draft: Annotated[Optional[str], typer.Option(help="A draft model (same tokenizer) for speculative decoding, e.g. qwen2.5-coder-0.5b-instruct.")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time plain transformers fp32 generate (slow on big models).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Decode tokens/s, time to first token (text; one image when the model has a vision
+    tower) and peak memory of lhama's engine, and transformers fp32 generate on the same model
+    and prompt, in one process.
+
+    Example:
+
+      lhama bench decode --model qwen2.5-coder-1.5b-instruct --quant int4 --draft qwen2.5-coder-0.5b-instruct
+    """
+    if tokens < 2:
+        raise ConfigError(f"--tokens must be >= 2, got {tokens}")
+    check_quant(quant)
+    err = Console(stderr=True)
+    draft_dir = model_directory(draft, err) if draft else None
+    config = BenchConfig(Path(model_directory(model, err)), tokens, quant, draft_dir, baseline)
+    with err.status(f"benchmarking {model} ({quant}) ..."):
+        result = bench_decode(config)
+    if as_json:
+        print(result.to_json())
+    else:
+        _print_table(result)
+
+
+def _print_table(result: BenchResult) -> None:
+    rows = [
+        ("model", f"{result.model} ({result.quant}, {result.threads} threads)"),
+        ("lhama decode", f"{result.lhama_tok_s:.1f} tok/s"),
+        ("transformers fp32", "-" if result.transformers_tok_s is None else f"{result.transformers_tok_s:.1f} tok/s"),
+        ("time to first token", f"{result.ttft_s:.3f} s"),
+        ("  with one image", "- (no vision tower)" if result.ttft_image_s is None else f"{result.ttft_image_s:.3f} s"),
+        ("peak RSS", f"{result.peak_rss_mb:.0f} MB" + (" (includes this run's one-time quantisation)" if result.cache_built else "")),
+        ("draft acceptance", "-" if result.acceptance_rate is None else f"{result.acceptance_rate:.0%}"),
+        ("GGUF", result.gguf or "-"),
+    ]
+    for name, value in rows:
+        print(f"{name:<22}{value}")

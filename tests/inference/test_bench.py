@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from lhama.cli import app
+from lhama.model.build import save_model
+from lhama.weights.manifest import MANIFEST
+from tests.conftest import tiny_loaded
+from tests.inference.tiny import tiny_decoder
+
+runner = CliRunner()
+
+
+def test_bench_decode_prints_one_json_object_with_the_measurements(tmp_path) -> None:
+    model_dir = save_model(tiny_loaded(), tmp_path / "vlm")
+    result = runner.invoke(app, ["bench", "decode", "--model", str(model_dir), "--tokens", "6", "--quant", "int8", "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("lhama_tok_s", "transformers_tok_s", "ttft_s", "ttft_image_s", "peak_rss_mb"):
+        assert isinstance(got[key], (int, float)) and got[key] > 0, key
+    assert got["gguf"] is None  # not prepared from a GGUF (no lhama-prepared.json)
+    assert got["quant"] == "int8" and got["tokens"] == 6 and got["cache_built"] is True
+    assert (model_dir / "quant-int8" / "quant.json").is_file()
+
+
+def test_bench_decode_with_a_draft_reports_acceptance_and_reads_the_manifest(tmp_path) -> None:
+    lm = tiny_decoder(seed=0)
+    model_dir = tmp_path / "lm"
+    lm.model.language_model.save_pretrained(model_dir)
+    lm.tokenizer.save_pretrained(model_dir)
+    (model_dir / MANIFEST).write_text(json.dumps({"source": {"package": "not_registered", "gguf_file": "x.gguf"}}))
+    result = runner.invoke(app, ["bench", "decode", "--model", str(model_dir), "--tokens", "8", "--quant", "none",
+                                 "--draft", str(model_dir), "--no-baseline"])
+    assert result.exit_code == 0, result.output
+    assert "draft acceptance      100%" in result.stdout  # the model drafting for itself
+    assert "  with one image      - (no vision tower)" in result.stdout
+
+
+def test_bench_decode_rejects_a_quant_this_machine_cannot_run(tmp_path) -> None:
+    result = runner.invoke(app, ["bench", "decode", "--model", str(tmp_path), "--quant", "int2"])
+    assert result.exit_code != 0
+    assert "unknown --quant 'int2'; choose one of: none, bf16" in str(result.exception) + result.output
