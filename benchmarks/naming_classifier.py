@@ -16,11 +16,9 @@ The stamps come from Debian's ``tuxpaint-stamps-default`` (``--stamps-dir``, def
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,38 +27,13 @@ from rich.table import Table
 
 from lhama.data.media import image_to_tensor, load_image
 from lhama.eval.metrics import names_thing
+from lhama.eval.naming import NamingItem, item_path, read_naming_items
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, lite_image_spec, load_tower
 from lhama.model.towers.imagenet_names import class_table
 
 ITEMS = Path(__file__).with_name("data") / "naming_heldout.tsv"
-SOURCES = ("tuxpaint_ptbr", "tuxpaint_stamps")
+SOURCES = ("tuxpaint_ptbr", "tuxpaint_stamps")  # DATA_DIR/images, the Tux Paint stamps folder
 TOP_K = 3
-
-
-@dataclass(frozen=True)
-class NamingItem:
-    """One picture and the pt-BR names that count as naming it."""
-
-    image: str  # relative to its source's folder
-    source: str  # "tuxpaint_ptbr" (DATA_DIR/images) or "tuxpaint_stamps" (the stamps folder)
-    english: str
-    accepted: tuple[str, ...]
-
-
-def read_items(path: Path = ITEMS) -> list[NamingItem]:
-    """The naming set (``#`` lines are its provenance header)."""
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-    rows = list(csv.DictReader(lines, delimiter="\t"))
-    items = [NamingItem(r["image"], r["source"], r["english"], tuple(r["accepted"].split("|"))) for r in rows]
-    bad = [i.image for i in items if i.source not in SOURCES or not all(i.accepted)]
-    if bad:
-        raise SystemExit(f"{path}: bad source or empty accepted name for {bad[:3]}")
-    return items
-
-
-def image_path(item: NamingItem, data_dir: Path, stamps_dir: Path) -> Path:
-    """Where the item's picture is on this machine."""
-    return data_dir / "images" / item.image if item.source == "tuxpaint_ptbr" else stamps_dir / item.image
 
 
 @torch.no_grad()
@@ -129,7 +102,8 @@ def main() -> None:
     parser.add_argument("--items", type=Path, default=ITEMS)
     parser.add_argument("--out", type=Path, default=Path("docs/results/naming_classifier.json"))
     args = parser.parse_args()
-    items = read_items(args.items)
+    items = read_naming_items(args.items)
+    folders = {"tuxpaint_ptbr": args.data_dir / "images", "tuxpaint_stamps": args.stamps_dir}
     if args.tower:
         tower = load_tower(args.tower)
     else:
@@ -138,7 +112,7 @@ def main() -> None:
         tower = load_lite2_tower()
     torch.set_num_threads(2)
     start = time.perf_counter()
-    indices, probs = top_classes(tower, [image_path(i, args.data_dir, args.stamps_dir) for i in items])
+    indices, probs = top_classes(tower, [item_path(i, folders) for i in items])
     seconds = time.perf_counter() - start
     tables = {"hand-corrected (shipped)": tuple(c.pt_br for c in class_table()), "Bergamot MT only": machine_translated_names()}
     per_item = {name: score(items, indices, names) for name, names in tables.items()}
