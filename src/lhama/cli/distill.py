@@ -35,6 +35,7 @@ def distill(
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints (0: only at the end).")] = 0,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between held-out evaluations (0: at the start and end only).")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order.")] = 0,
+    cache: Annotated[Optional[str], typer.Option("--cache", help="Teacher-logit cache directory (default: OUT/teacher_cache); students with the same tokenizer and data can share one.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (same options).")] = False,
 ) -> None:
     """Distil a teacher into a student: forward KL to the teacher's top-k logits (cached once on
@@ -52,7 +53,7 @@ def distill(
             steps, epochs, stop_after, OptimConfig(lr=lr, warmup_ratio=0.1),
             CollateConfig(max_length=max_length, system_prompt=""),
             LoraSettings(r=lora, alpha=2 * lora, dropout=0.0) if lora else None,
-            seed, eval_every, save_every,
+            seed, eval_every, save_every, cache_dir=cache,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -69,6 +69,9 @@ class DistillConfig:
     save_every: int = 0  # steps between checkpoints (also at the end)
     keep_checkpoints: int = 2
     progress: bool = True
+    # Where the teacher's logits are cached (default <output_dir>/teacher_cache). Students that
+    # share a tokenizer and data may share one cache: it is keyed by teacher, token ids and top_k.
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.temperature <= 0 or not 0.0 <= self.kd_weight <= 1.0:
@@ -141,7 +144,8 @@ def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[E
 
 def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded], echo: Echo) -> TeacherTargets:
     """Load the cache, building what is missing (only then is the teacher loaded)."""
-    directory, key, vocabulary = Path(cfg.output_dir) / "teacher_cache", cache_key(cfg.teacher, items, cfg.top_k), vocabulary_digest(tokenizer)
+    directory = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.output_dir) / "teacher_cache"
+    key, vocabulary = cache_key(cfg.teacher, items, cfg.top_k), vocabulary_digest(tokenizer)
     cached = cached_vocabulary(directory, key)
     if cached is not None and cached != vocabulary:
         raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers; "

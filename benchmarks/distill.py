@@ -1,0 +1,221 @@
+"""Distillation data and measurements for issue #30 (docs/distill.md).
+
+Steps (each resumable, each prints what it did):
+
+  # 1. prompts + human pt-BR text, split before any training (held-out never trained on)
+  python benchmarks/distill.py data --shared ../shared/data
+  # 2. the teacher answers the prompts (sequence-level KD), batched greedy decoding
+  python benchmarks/distill.py answer --teacher ~/.cache/lhama/models/qwen2.5-coder-1.5b-instruct
+  # 3. per model: held-out perplexity (teacher answers / human text), decode tokens/s, peak RSS
+  python benchmarks/distill.py measure --model DIR --name "0.5B" --results runs/distill_results.json
+  python benchmarks/distill.py table --results runs/distill_results.json
+
+Files written under benchmarks/data/: distill_prompts.jsonl (id, source, split, prompt),
+distill_answers.jsonl (the teacher's answers, appended as they come), distill_train.jsonl,
+distill_heldout_answers.jsonl, distill_heldout_human.jsonl (LLaVA-style "conversations").
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import torch
+
+DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
+CAPTION_PROMPT_EVERY = 8  # every 8th Tux Paint caption also becomes a prompt for the teacher
+HELD_OUT_SHARE = 20  # percent of hand-written and caption prompts held out, by a hash of the id
+
+
+def _held(key: str) -> bool:
+    return zlib.crc32(key.encode()) % 100 < HELD_OUT_SHARE
+
+
+def _chat(record_id: str, user: str, answer: str) -> dict:
+    turns = [{"from": "system", "value": SYSTEM}, {"from": "human", "value": user}, {"from": "gpt", "value": answer}]
+    return {"id": record_id, "conversations": turns}
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
+
+
+def build_data(shared: Path) -> None:
+    """Prompts for the teacher and human-written records, each with its split."""
+    captions = list(csv.DictReader((shared / "tuxpaint_ptbr" / "captions.tsv").open(encoding="utf-8"), delimiter="\t",
+                                   quoting=csv.QUOTE_NONE))
+    caption_held = {line.strip() for line in (ROOT / "data/tuxpaint/heldout.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")}
+    admire = [(row, split) for split in ("train", "dev")
+              for row in csv.DictReader((shared / f"admire_pt/a_pt_{split}_targets.tsv").open(encoding="utf-8"), delimiter="\t")]
+    prompts = [{"id": f"hand-{i:03d}", "source": "hand-written", "prompt": p, "split": "heldout" if _held(f"hand-{i:03d}") else "train"}
+               for i, p in enumerate(line.strip() for line in (DATA / "distill_prompts_ptbr.txt").read_text().splitlines()
+                                     if line.strip() and not line.startswith("#"))]
+    prompts += [{"id": f"admire-{split}-{i:02d}", "source": "AdMIRe PT", "split": "heldout" if split == "dev" else "train",
+                 "prompt": f"O que significa a expressão \"{row['compound']}\" nesta frase? \"{row['sentence']}\""}
+                for i, (row, split) in enumerate(admire)]
+    prompts += [{"id": f"about-{row['file']}", "source": "Tux Paint caption", "prompt": f"Escreva duas frases sobre isto: {row['pt_BR'].strip()}",
+                 "split": "heldout" if row["file"] in caption_held else "train"}
+                for row in captions[::CAPTION_PROMPT_EVERY] if row["pt_BR"].strip()]
+    human = [(f"caption-{row['file']}", "Escreva uma legenda curta em português para uma figura.", row["pt_BR"].strip(),
+              row["file"] in caption_held) for row in captions if row["pt_BR"].strip()]
+    human += [(f"admire-sentence-{split}-{i:02d}", f"Escreva uma frase em português com a expressão \"{row['compound']}\".",
+               row["sentence"].strip(), split == "dev") for i, (row, split) in enumerate(admire)]
+    _write_jsonl(DATA / "distill_prompts.jsonl", prompts)
+    _write_jsonl(DATA / "distill_human_train.jsonl", [_chat(i, u, a) for i, u, a, held in human if not held])
+    _write_jsonl(DATA / "distill_heldout_human.jsonl", [_chat(i, u, a) for i, u, a, held in human if held])
+    held_prompts = sum(p["split"] == "heldout" for p in prompts)
+    print(f"{len(prompts)} prompts ({held_prompts} held out); {len(human)} human texts "
+          f"({sum(h[3] for h in human)} held out)")
+
+
+def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int) -> None:
+    """The teacher's greedy answers to every prompt not answered yet (appended as they come)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
+    done = {r["id"] for r in _read_jsonl(DATA / "distill_answers.jsonl")}
+    todo = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done][: limit or None]
+    todo.sort(key=lambda p: len(p["prompt"]))  # similar lengths per batch: less padding
+    began, produced = time.perf_counter(), 0
+    for start in range(0, len(todo), batch):
+        part = todo[start : start + batch]
+        texts = [tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": p["prompt"]}],
+                                               tokenize=False, add_generation_prompt=True) for p in part]
+        inputs = tokenizer(texts, return_tensors="pt", padding=True)
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        new = out[:, inputs.input_ids.shape[1] :]
+        with (DATA / "distill_answers.jsonl").open("a", encoding="utf-8") as handle:
+            for p, ids in zip(part, new):
+                ended = bool((ids == tokenizer.eos_token_id).any() or (ids == tokenizer.pad_token_id).any())
+                text = tokenizer.decode(ids, skip_special_tokens=True).strip()
+                handle.write(json.dumps({"id": p["id"], "answer": text, "complete": ended}, ensure_ascii=False) + "\n")
+        produced += int((new != tokenizer.pad_token_id).sum())
+        print(f"{start + len(part)}/{len(todo)} answered, {produced / (time.perf_counter() - began):.1f} tok/s", flush=True)
+    assemble()
+
+
+def assemble() -> None:
+    """distill_train.jsonl (teacher answers + human texts) and the held-out answer file."""
+    prompts = {p["id"]: p for p in _read_jsonl(DATA / "distill_prompts.jsonl")}
+    answers = [a for a in _read_jsonl(DATA / "distill_answers.jsonl") if a["answer"]]
+    chats = {split: [_chat(a["id"], prompts[a["id"]]["prompt"], a["answer"]) for a in answers if prompts[a["id"]]["split"] == split]
+             for split in ("train", "heldout")}
+    _write_jsonl(DATA / "distill_train.jsonl", chats["train"] + _read_jsonl(DATA / "distill_human_train.jsonl"))
+    _write_jsonl(DATA / "distill_heldout_answers.jsonl", chats["heldout"])
+    print(f"train: {len(chats['train'])} teacher answers + human texts; held out: {len(chats['heldout'])} teacher answers")
+
+
+def measure(model_dir: str, name: str, results: Path, speed_tokens: int) -> None:
+    """Held-out perplexity on both held-out files, greedy decode speed and this process's peak RSS."""
+    from lhama.data.collate import CollateConfig, Collator
+    from lhama.data.dataset import DatasetConfig, load_samples
+    from lhama.model.build import load_model
+    from lhama.train.distill import evaluate
+
+    torch.set_num_threads(2)
+    loaded = load_model(model_dir)
+    collator = Collator(loaded.tokenizer, {}, None, CollateConfig(max_length=512, system_prompt=""), "")
+    row = {"name": name, "model": model_dir, "parameters": sum(p.numel() for p in loaded.model.parameters())}
+    for split in ("answers", "human"):
+        samples = load_samples(DatasetConfig(path=str(DATA / f"distill_heldout_{split}.jsonl"))).samples
+        scores = evaluate(loaded.model, collator, [collator.encode(s) for s in samples], None)
+        row[f"ppl_{split}"] = float(torch.tensor(scores["eval_loss"]).exp())
+        row[f"tokens_{split}"] = scores["eval_tokens"]
+        if split == "answers":
+            row["top1_agree_answers"] = _top1_agreement(loaded.model, collator, [collator.encode(s) for s in samples])
+    row["decode_tok_s"] = _decode_speed(loaded, speed_tokens)
+    row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rows = [r for r in (json.loads(results.read_text()) if results.is_file() else []) if r["name"] != name]
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(rows + [row], indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(row, ensure_ascii=False))
+
+
+def _top1_agreement(model, collator, items) -> float:
+    """Share of held-out teacher-answer tokens that are this model's greedy (argmax) choice given
+    the same prefix. The answers are the teacher's own greedy output, so for a draft model this is
+    the per-token acceptance rate of greedy speculative decoding against that teacher."""
+    from lhama.data.conversation import IGNORE_INDEX
+
+    agree, total = 0, 0
+    with torch.no_grad():
+        for start in range(0, len(items), 4):
+            batch = collator(items[start : start + 4])
+            logits = model(batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]  # (B, T-1, V)
+            targets = batch.labels[:, 1:]
+            mask = targets != IGNORE_INDEX
+            agree += int((logits.argmax(-1)[mask] == targets[mask]).sum())
+            total += int(mask.sum())
+    return agree / max(total, 1)
+
+
+def _decode_speed(loaded, new_tokens: int) -> float:
+    """Greedy tokens/s of plain transformers (fp32, batch 1, KV cache), after a warm-up."""
+    lm, tokenizer = loaded.model.language_model, loaded.tokenizer
+    text = tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM},
+                                          {"role": "user", "content": "Explique o que é reciclagem."}],
+                                         tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        lm.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+        tic = time.perf_counter()
+        lm.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+    return new_tokens / (time.perf_counter() - tic)
+
+
+def table(results: Path) -> None:
+    rows = json.loads(results.read_text())
+    print("| model | parameters | held-out ppl, teacher answers | held-out ppl, human pt-BR | top-1 = teacher's token "
+          "| decode tok/s | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['parameters'] / 1e6:.0f} M | {r['ppl_answers']:.3f} | {r['ppl_human']:.2f} | "
+              f"{r['top1_agree_answers']:.3f} | {r['decode_tok_s']:.2f} | {r['peak_rss_gb']:.2f} |")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="step", required=True)
+    sub.add_parser("data").add_argument("--shared", type=Path, required=True, help="the ../shared/data folder")
+    ans = sub.add_parser("answer")
+    ans.add_argument("--teacher", required=True)
+    ans.add_argument("--batch", type=int, default=16)
+    ans.add_argument("--max-new-tokens", type=int, default=96)
+    ans.add_argument("--limit", type=int, default=0, help="answer at most this many prompts now (0: all)")
+    sub.add_parser("assemble")
+    mea = sub.add_parser("measure")
+    mea.add_argument("--model", required=True)
+    mea.add_argument("--name", required=True)
+    mea.add_argument("--results", type=Path, required=True)
+    mea.add_argument("--speed-tokens", type=int, default=64)
+    sub.add_parser("table").add_argument("--results", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.step == "data":
+        build_data(args.shared)
+    elif args.step == "answer":
+        answer(args.teacher, args.batch, args.max_new_tokens, args.limit)
+    elif args.step == "assemble":
+        assemble()
+    elif args.step == "measure":
+        measure(args.model, args.name, args.results, args.speed_tokens)
+    else:
+        table(args.results)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
