@@ -15,10 +15,13 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
+from pydantic import TypeAdapter, ValidationError
 
+from lhama.errors import ConfigError
 from lhama.serve.errors import RequestError
 from lhama.serve.schemas import ChatCompletionRequest, ChatMessage, Tool
 
@@ -332,3 +335,24 @@ def _partial_opener(text: str, syntax: ToolSyntax) -> int:
         if text.endswith(opener[:n]):
             return n
     return 0
+
+
+def load_tools(path: Path, template: str | None, model_id: str) -> ToolPlan:
+    """The tools in a JSON file (a list of OpenAI tool objects), offered with tool_choice "auto"
+    (``lhama chat --tools``).
+
+    Raises:
+        ConfigError: a missing or malformed file, or a model whose template has no tools section.
+    """
+    try:
+        tools = TypeAdapter(list[Tool]).validate_json(path.read_bytes())
+        return plan_tools(ChatCompletionRequest(model=model_id, messages=[{"role": "user", "content": ""}],
+                                                tools=tools), template, model_id)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the tools file {path}: {exc.strerror}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise ConfigError(f"{path} is not a list of OpenAI tools: {where}: {first['msg']}") from None
+    except RequestError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
