@@ -98,6 +98,7 @@ def test_prepared_lite2_matches_the_reference_package(tmp_path: Path) -> None:
     out = prepare("efficientnet-lite2", home=tmp_path)
     verified = json.loads((out / "lhama-prepared.json").read_text())["verify"]
     assert verified["max_abs_prob_diff"] <= 1e-5 and verified["max_abs_logit_diff"] < 1e-3
+    assert verified["class_names"]["classes"] == 1000
     path = efficientnet.pth_path()
     tower = load_tower(out)
     pixels = efficientnet.verify_pixels(count=1)

@@ -22,6 +22,7 @@ import torch
 
 from lhama.errors import CheckpointError
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteConfig, EfficientNetLiteTower, load_tower, save_tower
+from lhama.model.towers.imagenet_names import class_table
 from lhama.weights.manifest import sha256, write_manifest
 from lhama.weights.registry import WeightSource
 
@@ -166,8 +167,9 @@ def port_to_directory(path: Path, out: Path) -> dict[str, float]:
 
 
 def convert_efficientnet(source: WeightSource, version: str, work: Path, report: Callable[[str], None]) -> Path:
-    """``lhama models prepare efficientnet-lite2``: port, write, verify, write the manifest of
-    ``work/model`` (``report`` gets prepare's step names)."""
+    """``lhama models prepare efficientnet-lite2``: port, write, verify, check that the pt-BR
+    class-name table loads, write the manifest of ``work/model`` (``report`` gets prepare's step
+    names). Raises CheckpointError on any failure."""
     from lhama.weights.convert import PREPARE_STEPS
 
     report(PREPARE_STEPS[0])
@@ -177,8 +179,10 @@ def convert_efficientnet(source: WeightSource, version: str, work: Path, report:
     report(PREPARE_STEPS[2])
     diffs = port_to_directory(path, out)
     report(PREPARE_STEPS[3])
+    table = class_table()  # a broken pt-BR class-name table fails here, at prepare time
     verified = {"input": "2 uniform random 260x260 images in [-1, 1), seed 0", "reference": REFERENCE_PACKAGE,
-                **diffs, "atol": VERIFY_ATOL}
+                **diffs, "atol": VERIFY_ATOL,
+                "class_names": {"classes": len(table), "hand": sum(c.source == "hand" for c in table)}}
     info = {"package": source.distribution, "version": version, "pth_file": path.name}
     write_manifest(out, {**info, "pth_sha256": sha256(path)}, verified)
     return out
