@@ -120,7 +120,9 @@ def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> Dis
     items = train_items + eval_items
     targets = _teacher_targets(cfg, student.tokenizer, items, echo)
     _prepare_student(student, cfg)
-    parts = _parts(cfg, student, collator, items, len(train_items), targets)
+    optimizer = build_optimizer(student.model, cfg.optim)
+    scheduler = build_scheduler(optimizer, total_steps(cfg, len(train_items)), cfg.optim)
+    parts = Parts(student.model, optimizer, scheduler, collator, items, len(train_items), targets)
     start = _resume(cfg, parts, echo) if resume else Position()
     log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None)
     _write_config(cfg)
@@ -145,9 +147,9 @@ def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[E
 def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded], echo: Echo) -> TeacherTargets:
     """Load the cache, building what is missing (only then is the teacher loaded)."""
     directory = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.output_dir) / "teacher_cache"
-    key, vocabulary = cache_key(cfg.teacher, items, cfg.top_k), vocabulary_digest(tokenizer)
+    key = cache_key(cfg.teacher, items, cfg.top_k, tokenizer)
     cached = cached_vocabulary(directory, key)
-    if cached is not None and cached != vocabulary:
+    if cached is not None and cached != key.vocabulary:
         raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers; "
                          "logit distillation needs one shared vocabulary")
     teacher = None if cached else build.load_model(cfg.teacher)
@@ -158,7 +160,7 @@ def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded]
                   disable=not cfg.progress or teacher is None) as bar:
         task = bar.add_task("cache", total=len(items))
         model = teacher.model if teacher else None
-        return build_cache(model, items, directory, key, vocabulary, progress=lambda n: bar.advance(task, n))
+        return build_cache(model, items, directory, key, progress=lambda n: bar.advance(task, n))
 
 
 def _check_tokenizers(cfg: DistillConfig, teacher: object, student: object) -> None:
@@ -176,14 +178,6 @@ def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
         adapters.set_trainable(student.model, ("language_model",))
     for param in adapters.trainable_parameters(student.model).values():
         param.data = param.data.float()
-
-
-def _parts(cfg: DistillConfig, student: build.LoadedModel, collator: Collator, items: list[Encoded], n_train: int,
-           targets: TeacherTargets) -> Parts:
-    optimizer = build_optimizer(student.model, cfg.optim)
-    parts = Parts(student.model, optimizer, None, collator, items, n_train, targets)
-    parts.scheduler = build_scheduler(optimizer, total_steps(cfg, n_train), cfg.optim)
-    return parts
 
 
 def total_steps(cfg: DistillConfig, n_train: int) -> int:
@@ -272,17 +266,17 @@ def losses(model: torch.nn.Module, batch: Batch, values: torch.Tensor | None, in
     return kd.topk_kl(student, values, indices, temperature), ce
 
 
-def evaluate(model: torch.nn.Module, collator: Collator, items: Sequence[Encoded], targets: TeacherTargets | None,
-             first: int = 0, temperature: float = 1.0) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, collator: Collator, items: Sequence[Encoded], targets: TeacherTargets | None = None,
+             temperature: float = 1.0) -> dict[str, float]:
     """Held-out label loss (``eval_loss``, nats per supervised token; its exp is the perplexity)
-    and, with teacher rows (``items`` are cache items ``first...``), the top-k KL (``eval_kl``)."""
+    and, with the teacher's rows for ``items`` (in order), the top-k KL (``eval_kl``)."""
     model.eval()
     kl_sum, ce_sum, tokens = 0.0, 0.0, 0
     with torch.no_grad():
         for start in range(0, len(items), 4):
             idx = list(range(start, min(start + 4, len(items))))
             batch = collator([items[i] for i in idx])
-            values, indices = targets.rows([first + i for i in idx]) if targets else (None, None)
+            values, indices = targets.rows(idx) if targets else (None, None)
             kl, ce = losses(model, batch, values, indices, temperature)
             kl_sum, ce_sum, tokens = kl_sum + float(kl), ce_sum + float(ce), tokens + batch.target_tokens
     return {"eval_loss": ce_sum / max(tokens, 1), "eval_kl": kl_sum / max(tokens, 1), "eval_tokens": tokens}
@@ -292,7 +286,7 @@ def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog, step: int) -> d
     held = parts.items[parts.n_train :]
     if not held:
         return {}
-    row = evaluate(parts.model, parts.collator, held, parts.targets, parts.n_train, cfg.temperature)
+    row = evaluate(parts.model, parts.collator, held, parts.targets.tail(parts.n_train), cfg.temperature)
     log.write({"step": step, **row})
     return row
 

@@ -49,6 +49,10 @@ class TeacherTargets:
         picked = torch.cat(spans) if spans else torch.zeros(0, dtype=torch.long)
         return self.values[picked], self.indices[picked]
 
+    def tail(self, first: int) -> "TeacherTargets":
+        """The targets of items ``first...`` (renumbered from 0)."""
+        return TeacherTargets(self.values, self.indices, self.offsets[first:])
+
 
 @dataclass(frozen=True)
 class CacheKey:
@@ -57,14 +61,15 @@ class CacheKey:
     teacher: str  # digest of the teacher directory's files
     items: str  # digest of the token ids and labels of every item
     top_k: int
+    vocabulary: str = ""  # digest of the tokenizer's vocabulary (recorded, checked against the student's)
 
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(f"{self.teacher}|{self.items}|{self.top_k}".encode()).hexdigest()[:32]
 
 
-def cache_key(teacher_dir: str | Path, items: Sequence[Encoded], top_k: int) -> CacheKey:
-    return CacheKey(_directory_digest(Path(teacher_dir)), _items_digest(items), top_k)
+def cache_key(teacher_dir: str | Path, items: Sequence[Encoded], top_k: int, tokenizer: Any) -> CacheKey:
+    return CacheKey(_directory_digest(Path(teacher_dir)), _items_digest(items), top_k, vocabulary_digest(tokenizer))
 
 
 def vocabulary_digest(tokenizer: Any) -> str:
@@ -85,7 +90,7 @@ def cached_vocabulary(directory: str | Path, key: CacheKey) -> str | None:
 
 
 def build_cache(teacher: nn.Module, items: Sequence[Encoded], directory: str | Path, key: CacheKey,
-                vocabulary: str, progress: Callable[[int], None] = lambda n: None) -> TeacherTargets:
+                progress: Callable[[int], None] = lambda n: None) -> TeacherTargets:
     """Compute the missing shards (the teacher is an ``LhamaModel``), then load the whole cache.
 
     ``progress`` is called with the number of items each finished shard holds."""
@@ -95,7 +100,7 @@ def build_cache(teacher: nn.Module, items: Sequence[Encoded], directory: str | P
     shards = (len(items) + shard_size - 1) // shard_size
     if _manifest(directory, key) is None:
         manifest = {"fingerprint": key.fingerprint, "top_k": key.top_k, "items": len(items), "shard_size": shard_size,
-                    "shards": shards, "vocabulary": vocabulary}
+                    "shards": shards, "vocabulary": key.vocabulary}
         atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     for s in range(shards):
         part = items[s * shard_size : (s + 1) * shard_size]
