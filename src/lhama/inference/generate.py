@@ -73,13 +73,14 @@ def generate_ids(
     else:
         out = model(sequence, media=media, use_cache=False, logits_to_keep=1)
     reference = _TextOnly(model, reference_ids, device) if guided else None
-    for _ in range(min(config.max_new_tokens, room)):
+    limit = min(config.max_new_tokens, room)
+    for step in range(limit):
         logits = out.logits[0, -1]
         if reference is not None:
             logits = guided_logits(logits, reference.logits, config)
         token = next_token(logits, sequence[0], config, generator)
         yield token
-        if token in eos_ids:
+        if token in eos_ids or step == limit - 1:  # no forward for a token nothing follows
             return
         new_token = torch.tensor([[token]], device=device)
         sequence = torch.cat([sequence, new_token], dim=1)
