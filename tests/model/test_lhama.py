@@ -55,3 +55,25 @@ def test_full_select_keeps_cls() -> None:
 
     loaded = tiny_loaded(ImageConfig(select="full", feature_layer=-1))
     assert loaded.expansions() == {loaded.model.token_ids["image"]: 17}
+
+
+def test_an_audio_model_is_built_directly_from_its_config() -> None:
+    """Every branch is a constructor argument: no attribute set or config swapped afterwards."""
+    from transformers import AutoModelForCausalLM
+
+    from lhama.model.config import AudioConfig, LhamaConfig
+    from lhama.model.lhama import LhamaModel
+    from lhama.model.projector import MultiModalProjector
+    from tests.audio_fixtures import tiny_whisper_encoder
+    from tests.conftest import tiny_text_config
+
+    config = LhamaConfig(audio=AudioConfig(encoder="in-test", tokens=4))
+    lm = AutoModelForCausalLM.from_config(tiny_text_config())
+    tower = tiny_whisper_encoder()
+    projector = MultiModalProjector(tower.config.d_model, lm.config.hidden_size, config.audio.projector)
+    model = LhamaModel(config, lm, {"audio_tower": tower, "audio_projector": projector}, {"audio": 5})
+    assert [b.name for b in model.branches()] == ["audio"] and model.branches()[0].projector is projector
+    with pytest.raises(ModelError, match="the audio branch needs audio_projector; none was given"):
+        LhamaModel(config, lm, {"audio_tower": tower}, {"audio": 5})
+    with pytest.raises(ModelError, match="the audio branch needs token id"):
+        LhamaModel(config, lm, {"audio_tower": tower, "audio_projector": projector})

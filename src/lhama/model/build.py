@@ -31,6 +31,7 @@ from lhama.files import atomic_directory
 from lhama.model import audio as audio_encoder
 from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
+from lhama.model import branches
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
@@ -64,15 +65,8 @@ class LoadedModel:
 
     def expansions(self) -> dict[int, int]:
         """Placeholder token id -> tokens per media item (what ``<image>`` expands to)."""
-        found = {}
-        if self.config.image is not None:
-            tower_config = self.model.vision_tower.config
-            found[self.model.token_ids["image"]] = image_token_count(tower_config, self.config.image)
-        if self.config.video is not None:
-            found[self.model.token_ids["video"]] = video_token_count(tower_config, self.config.image, self.config.video)
-        if self.config.audio is not None:
-            found[self.model.token_ids["audio"]] = self.config.audio.tokens
-        return found
+        return {self.model.token_ids[kind.name]: kind.tokens(self.model, self.config)
+                for kind, _ in branches.configured(self.config)}
 
     @property
     def audio_spec(self) -> AudioSpec | None:
@@ -86,26 +80,35 @@ def compose(
     tokenizer: Any,
     vision_tower: nn.Module | None = None,
     image_spec: ImageSpec | None = None,
+    audio_tower: nn.Module | None = None,
 ) -> LoadedModel:
-    """Join an LM, its tokenizer and (optionally) a vision tower with a fresh projector.
+    """Join an LM, its tokenizer and the towers of ``config``'s branches with fresh projectors
+    (an audio tower not given is opened from ``config.audio.encoder``).
 
     Adds the placeholder tokens to the tokenizer and grows the LM's embeddings if needed.
     """
     token_ids = add_placeholder_tokens(tokenizer, language_model, config)
-    projector = None
+    width = language_model.config.hidden_size
+    modules: dict[str, nn.Module] = {}
     if config.image is not None:
         if vision_tower is None:
             raise CheckpointError("the config has an image branch but no vision tower was given")
-        projector = MultiModalProjector(
-            image_feature_width(vision_tower.config, config.image), language_model.config.hidden_size,
-            config.image.projector,
-        )
+        modules["vision_tower"] = vision_tower
+        modules["multi_modal_projector"] = MultiModalProjector(
+            image_feature_width(vision_tower.config, config.image), width, config.image.projector)
         image_spec = image_spec or _default_image_spec(vision_tower)
-    video = None
     if config.video is not None:
-        video = build_video_modules(config, vision_tower, language_model.config.hidden_size)
-    model = LhamaModel(config, language_model, vision_tower, projector, token_ids, video)
-    return LoadedModel(model, tokenizer, image_spec)
+        modules["video_temporal"], modules["video_projector"] = build_video_modules(config, vision_tower, width)
+    if config.audio is not None:
+        modules.update(_audio_modules(config.audio, audio_tower, width))
+    return LoadedModel(LhamaModel(config, language_model, modules, token_ids), tokenizer, image_spec)
+
+
+def _audio_modules(config: AudioConfig, tower: nn.Module | None, width: int) -> dict[str, nn.Module]:
+    """The audio branch's frozen encoder (opened when not given) and a fresh projector."""
+    tower = tower if tower is not None else audio_encoder.open_audio_tower(config)
+    projector = MultiModalProjector(audio_encoder.audio_feature_width(tower), width, config.projector)
+    return {"audio_tower": tower, "audio_projector": projector}
 
 
 def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
@@ -120,18 +123,13 @@ def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
     if loaded.config.video is not None:
         raise ModelError(f"the model {loaded.name or ''} already has a video branch")
     model = loaded.model
-    grown = compose(replace(loaded.config, video=video, audio=None), model.language_model, loaded.tokenizer,
-                    model.vision_tower, loaded.image_spec)
-    grown.model.multi_modal_projector = model.multi_modal_projector  # keep the trained image projector
-    if loaded.config.audio is not None:  # keep the audio branch (tower and trained projector)
-        add_audio_branch(grown, loaded.config.audio, model.audio_tower)
-        grown.model.audio_projector = model.audio_projector
+    config = replace(loaded.config, video=video)
+    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, config)
+    temporal, projector = build_video_modules(config, model.vision_tower, model.language_model.config.hidden_size)
     dtype = next(model.multi_modal_projector.parameters()).dtype
-    grown.model.video_temporal.to(dtype)
-    grown.model.video_projector.to(dtype)
-    grown.name, grown.generation = loaded.name, loaded.generation
-    grown.model.train(model.training)
-    return grown
+    modules = {**model.branch_modules(), "video_temporal": temporal.to(dtype), "video_projector": projector.to(dtype)}
+    grown = LhamaModel(config, model.language_model, modules, token_ids).train(model.training)
+    return LoadedModel(grown, loaded.tokenizer, loaded.image_spec, loaded.name, loaded.generation)
 
 
 def add_placeholder_tokens(tokenizer: Any, language_model: nn.Module, config: LhamaConfig) -> dict[str, int]:
@@ -160,9 +158,7 @@ def build_model(
     if vision_dir is not None:
         tower = _pretrained_tower(Path(vision_dir), dtype)
         spec = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json", tower.config.image_size)
-    loaded = compose(replace(config, audio=None), language_model, tokenizer, tower, spec)
-    if config.audio is not None:
-        add_audio_branch(loaded, config.audio)
+    loaded = compose(config, language_model, tokenizer, tower, spec)
     loaded.name = Path(lm_dir).name
     return loaded
 
@@ -178,14 +174,11 @@ def add_audio_branch(loaded: LoadedModel, config: AudioConfig, tower: nn.Module 
     model = loaded.model
     if model.config.audio is not None:
         raise ModelError(f"the model {loaded.name or ''} already has an audio branch")
-    tower = tower if tower is not None else audio_encoder.open_audio_tower(config)
     token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, LhamaConfig(audio=config))
-    model.audio_tower = tower
-    model.audio_projector = MultiModalProjector(
-        audio_encoder.audio_feature_width(tower), model.language_model.config.hidden_size, config.projector
-    )
-    model.token_ids["audio"] = token_ids["audio"]
-    model.config = replace(model.config, audio=config)  # a new frozen config, not a mutation
+    modules = {**model.branch_modules(), **_audio_modules(config, tower, model.language_model.config.hidden_size)}
+    grown = LhamaModel(replace(model.config, audio=config), model.language_model, modules,
+                       {**model.token_ids, **token_ids})  # a new model and config: nothing patched after load
+    loaded.model = grown.train(model.training)
     return loaded
 
 
@@ -240,12 +233,10 @@ def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedMo
     if config.image:
         tower = _tower_from_config(raw["vision_config"], dtype)
         spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
-    loaded = compose(replace(config, audio=None), language_model, _tokenizer(model_dir), tower, spec)
-    if config.audio is not None:
-        # A Hugging Face encoder travels in the safetensors; a CTranslate2 one is referenced.
-        saved = raw.get("audio_config")
-        audio_tower = audio_encoder.hf_encoder_from_config(saved) if saved else None
-        add_audio_branch(loaded, config.audio, audio_tower)
+    # A Hugging Face audio encoder travels in the safetensors; a CTranslate2 one is referenced.
+    saved_audio = raw.get("audio_config") if config.audio is not None else None
+    audio_tower = audio_encoder.hf_encoder_from_config(saved_audio) if saved_audio else None
+    loaded = compose(config, language_model, _tokenizer(model_dir), tower, spec, audio_tower)
     _load_weights(loaded.model, model_dir)
     loaded.model.to(dtype)
     return loaded

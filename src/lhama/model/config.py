@@ -98,14 +98,15 @@ class LhamaConfig:
             raise ValueError("a video branch needs the image branch (it reuses its vision tower)")
 
     @property
+    def branches(self) -> dict[str, ImageConfig | VideoConfig | AudioConfig]:
+        """Modality name -> its branch config, for every configured branch, in merge order."""
+        found = {"image": self.image, "video": self.video, "audio": self.audio}
+        return {name: branch for name, branch in found.items() if branch is not None}
+
+    @property
     def placeholders(self) -> dict[str, str]:
         """Modality name -> placeholder text, for every configured branch."""
-        found = {"image": self.image.placeholder} if self.image else {}
-        if self.video is not None:
-            found["video"] = self.video.placeholder
-        if self.audio is not None:
-            found["audio"] = self.audio.placeholder
-        return found
+        return {name: branch.placeholder for name, branch in self.branches.items()}
 
 
 @dataclass(frozen=True)

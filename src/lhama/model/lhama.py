@@ -22,9 +22,8 @@ import torch
 from torch import nn
 
 from lhama.errors import ModelError
-from lhama.model.audio import encode_audio
+from lhama.model.branches import configured
 from lhama.model.config import LhamaConfig
-from lhama.model.encoders import encode_images
 from lhama.model.merge import merge_embeds
 
 
@@ -36,7 +35,7 @@ class MediaBranch:
     token_id: int
     tower: nn.Module
     projector: nn.Module
-    encode: Any  # (tower, media tensor, branch config) -> features
+    encode: Any  # (model, media tensor, branch config) -> features
     config: Any
 
 
@@ -45,41 +44,39 @@ class LhamaModel(nn.Module):
         self,
         config: LhamaConfig,
         language_model: nn.Module,
-        vision_tower: nn.Module | None = None,
-        multi_modal_projector: nn.Module | None = None,
+        modules: Mapping[str, nn.Module] | None = None,
         token_ids: Mapping[str, int] | None = None,
-        video_modules: tuple[nn.Module, nn.Module] | None = None,  # (video_temporal, video_projector)
     ) -> None:
+        """``modules``: every configured branch's parts by attribute name (``vision_tower``,
+        ``multi_modal_projector``, ``video_temporal``, ``audio_tower``... see ``model/branches.py``);
+        ``token_ids``: modality -> placeholder token id.
+
+        Raises:
+            ModelError: a configured branch lacks a module or a placeholder token id.
+        """
         super().__init__()
         self.config = config
-        self.token_ids = dict(token_ids or {})  # modality -> placeholder token id
+        self.token_ids = dict(token_ids or {})
         self.language_model = language_model
-        if config.image is not None:
-            self.vision_tower = vision_tower
-            self.multi_modal_projector = multi_modal_projector
-        if config.video is not None:
-            self.video_temporal, self.video_projector = video_modules
+        modules = dict(modules or {})
+        for kind, _ in configured(config):
+            missing = [a for a in kind.attributes if a not in modules] + ([] if kind.name in self.token_ids else ["token id"])
+            if missing:
+                raise ModelError(f"the {kind.name} branch needs {', '.join(missing)}; none was given")
+        for name, module in modules.items():
+            setattr(self, name, module)
+
+    def branch_modules(self) -> dict[str, nn.Module]:
+        """Every branch part by attribute name (what ``__init__`` takes as ``modules``)."""
+        return {name: module for name, module in self.named_children() if name != "language_model"}
 
     def branches(self) -> list[MediaBranch]:
-        """The configured media branches, in a fixed order."""
-        found = []
-        if self.config.image is not None:
-            found.append(
-                MediaBranch("image", self.token_ids["image"], self.vision_tower,
-                            self.multi_modal_projector, encode_images, self.config.image)
-            )
-        if self.config.video is not None:  # frames go through the image branch's tower
-            found.append(
-                MediaBranch("video", self.token_ids["video"], self.vision_tower,
-                            self.video_projector, self.video_temporal.encode, self.config.video)
-            )
-        # Audio: a frozen Whisper encoder, pooled; attached by build.add_audio_branch.
-        if self.config.audio is not None:
-            found.append(
-                MediaBranch("audio", self.token_ids["audio"], self.audio_tower,
-                            self.audio_projector, encode_audio, self.config.audio)
-            )
-        return found
+        """The configured media branches, in merge order (``model/branches.py``)."""
+        return [
+            MediaBranch(kind.name, self.token_ids[kind.name], getattr(self, kind.tower),
+                        getattr(self, kind.projector), kind.encode, branch_config)
+            for kind, branch_config in configured(self.config)
+        ]
 
     def embed(self, input_ids: torch.Tensor, media: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Token embeddings with every media item scattered into its placeholder rows."""
@@ -96,7 +93,7 @@ class LhamaModel(nn.Module):
         for branch in branches:
             if branch.name not in media:
                 continue
-            features = branch.encode(branch.tower, media[branch.name], branch.config)  # (n, N, D_enc)
+            features = branch.encode(self, media[branch.name], branch.config)  # (n, N, D_enc)
             media_embeds = branch.projector(features)  # (n, N, D)
             embeds = merge_embeds(embeds, input_ids == branch.token_id, media_embeds, branch.name)
         return embeds
