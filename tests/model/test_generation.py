@@ -50,3 +50,18 @@ def test_a_bad_settings_file_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / GENERATION_FILE).write_text("{oops", encoding="utf-8")
     with pytest.raises(CheckpointError, match="is not readable JSON"):
         read_generation(tmp_path)
+
+
+def test_a_model_saved_by_main_before_the_refactor_loads_to_the_same_logits() -> None:
+    """tests/model/fixtures/saved_by_b558420: a tiny image+video model (system prompt "",
+    image guidance 1.0 in its config) and its logits, written by lhama at commit b558420."""
+    import torch
+
+    fixtures = Path(__file__).parent / "fixtures"
+    expected = torch.load(fixtures / "saved_by_b558420_expected.pt")
+    loaded = load_model(fixtures / "saved_by_b558420")
+    assert loaded.generation.system_prompt == "" and loaded.generation.image_guidance == 1.0
+    assert list(loaded.config.branches) == ["image", "video"]
+    with torch.no_grad():
+        logits = loaded.model(expected["input_ids"], media=expected["media"]).logits
+    assert torch.allclose(logits, expected["logits"], atol=1e-5)
