@@ -60,3 +60,16 @@ def test_model_fingerprint_changes_when_the_weights_change(tmp_path):
     weights.write_bytes(b"y" * 12)  # re-trained in place (lhama-default after an update)
     assert model_fingerprint(str(tmp_path)) != first
     assert model_fingerprint(None) is None
+
+
+def test_default_cache_path_keys_on_everything_in_meta(tmp_path, monkeypatch):
+    from lhama.eval.cache import default_cache_path, open_cache
+
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
+    meta = {"task": "vqa", "data": "easy-vqa", "model": None, "lang": "en", "image_guidance": 0.0}
+    path = default_cache_path(meta)
+    assert path.parent == tmp_path / "home" / "eval-cache" and path.name.startswith("vqa-")
+    assert default_cache_path(dict(meta)) == path
+    assert default_cache_path({**meta, "image_guidance": 1.0}) != path
+    store = open_cache(meta)
+    assert store.path == path and path.is_file()

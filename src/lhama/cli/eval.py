@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,16 +17,14 @@ from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.recipes.default.splits import read_file_list
 from lhama.errors import ConfigError
 from lhama.eval.admire import load_sentences
-from lhama.eval.cache import PredictionCache, model_fingerprint
+from lhama.eval.cache import cache_meta, default_cache_path, open_cache
 from lhama.eval.caption import evaluate_captions, load_captions
 from lhama.eval.idiom import IdiomConfig, evaluate_idiom
 from lhama.eval.report import write_report
 from lhama.eval.runner import AdmireConfig, evaluate_admire, write_metrics, write_submission
 from lhama.eval.retrieval import evaluate_retrieval, make_trials
 from lhama.eval.vqa import evaluate_vqa, load_vqa
-from lhama.model.build import LoadedModel, load_model
-from lhama.weights.registry import lhama_home
-from lhama.weights.resolve import resolve
+from lhama.model.build import LoadedModel
 
 app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning, image-caption retrieval.", no_args_is_help=True)
 
@@ -99,7 +96,8 @@ def idiom(
     loaded = _load(model)
     with _progress() as bar:
         task = bar.add_task("classifying", total=len(items) * (2 if train_items and shots else 1))
-        cfg = IdiomConfig(lang, shots, cache=cache or _cache_path("idiom", str(data), model, f"{lang}{train}{shots}{model_fingerprint(model)}"))
+        meta = cache_meta("idiom", data, model, lang=lang, train=str(train), shots=shots)
+        cfg = IdiomConfig(lang, shots, cache=cache or default_cache_path(meta))
         results = evaluate_idiom(loaded, items, train_items, cfg, lambda n: bar.advance(task, n))
     table = Table("System", "Accuracy", "Macro-F1", title=f"Idiomatic vs. literal: {data.name} ({len(items)} items)")
     for r in results:
@@ -125,9 +123,7 @@ def vqa(
     """
     items = load_vqa(data, images, limit)
     loaded = _load(model, image_guidance)
-    meta = {"task": "vqa", "data": str(data), "model": model_fingerprint(model), "lang": lang,
-            "image_guidance": loaded.generation.image_guidance}
-    store = PredictionCache(cache or _cache_path("vqa", data, model, json.dumps(meta)), meta)
+    store = open_cache(cache_meta("vqa", data, model, lang=lang, image_guidance=loaded.generation.image_guidance), cache)
     with _progress() as bar:
         task = bar.add_task("answering", total=len(items))
         result = evaluate_vqa(loaded, items, store, lang, lambda n: bar.advance(task, n))
@@ -160,9 +156,8 @@ def caption(
     """
     items = load_captions(data, column, limit, read_file_list(split) if split else None)
     loaded = _load(model, image_guidance)
-    meta = {"task": "caption", "data": str(data), "column": column, "model": model_fingerprint(model), "lang": lang,
-            "split": str(split), "image": not no_image, "image_guidance": loaded.generation.image_guidance}
-    store = PredictionCache(cache or _cache_path("caption", str(data), model, json.dumps(meta)), meta)
+    store = open_cache(cache_meta("caption", data, model, column=column, lang=lang, split=str(split), image=not no_image,
+                                  image_guidance=loaded.generation.image_guidance), cache)
     with _progress() as bar:
         task = bar.add_task("captioning", total=len(items))
         result = evaluate_captions(loaded, items, store, lang, lambda n: bar.advance(task, n), use_images=not no_image)
@@ -192,9 +187,8 @@ def retrieval(
     items = load_captions(data, column, limit, read_file_list(split) if split else None)
     trials = make_trials(items, choices, seed)
     loaded = _load(model)
-    meta = {"task": "retrieval", "data": str(data), "column": column, "model": model_fingerprint(model), "choices": choices,
-            "seed": seed, "split": str(split), "image": not no_image}
-    store = PredictionCache(cache or _cache_path("retrieval", str(data), model, json.dumps(meta)), meta)
+    store = open_cache(cache_meta("retrieval", data, model, column=column, choices=choices, seed=seed, split=str(split),
+                                  image=not no_image), cache)
     with _progress() as bar:
         task = bar.add_task("scoring", total=len(trials))
         result = evaluate_retrieval(loaded, trials, store, not no_image, lambda n: bar.advance(task, n))
@@ -210,13 +204,6 @@ def _load(spec: str, image_guidance: float | None = None) -> LoadedModel:
     if image_guidance is not None:
         loaded.generation = replace(loaded.generation, image_guidance=image_guidance)
     return loaded
-
-
-def _cache_path(task: str, data: str, model: str, extra: str) -> Path:
-    import hashlib
-
-    key = hashlib.sha256(json.dumps([task, str(Path(data).resolve()) if data != "easy-vqa" else data, model, extra]).encode()).hexdigest()[:16]
-    return lhama_home() / "eval-cache" / f"{task}-{key}.jsonl"
 
 
 @contextmanager

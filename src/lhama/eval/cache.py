@@ -9,6 +9,7 @@ rather than mixed in.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 from lhama.errors import DataError
 from lhama.files import atomic_write_text
+from lhama.home import lhama_home
+from lhama.model.generation import GENERATION_FILE
 from lhama.weights.resolve import resolve
 
 
@@ -87,11 +90,30 @@ class PredictionCache:
 def model_fingerprint(spec: str | None) -> str | None:
     """Model dir plus its weight files' sizes and times, for a cache's ``meta``: a re-trained or
     re-prepared model under the same name (``lhama-default`` after an update) gets a new cache
-    instead of the old model's predictions. ``config.json`` counts too: it carries settings that
-    change answers without touching a weight (``image_guidance``)."""
+    instead of the old model's predictions. ``config.json`` and ``lhama_generation.json`` count
+    too: they carry settings that change answers without touching a weight (``image_guidance``)."""
     if spec is None:
         return None
     path = resolve(spec, spec)
-    files = [*path.glob("*.safetensors"), *path.glob("config.json")]
+    files = [*path.glob("*.safetensors"), *path.glob("config.json"), *path.glob(GENERATION_FILE)]
     stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files)
     return f"{path.resolve()} {stats}"
+
+
+def cache_meta(task: str, data: str | Path, model: str, **settings: Any) -> dict[str, Any]:
+    """What a cache's predictions are for: the task, its data, the model (fingerprinted) and
+    the settings that change answers. Another value of any of them is another cache."""
+    return {"task": task, "data": str(data), "model": model_fingerprint(model), **settings}
+
+
+def default_cache_path(meta: dict[str, Any]) -> Path:
+    """``$LHAMA_HOME/eval-cache/<task>-<digest of meta>.jsonl`` (a data path counts resolved)."""
+    data = meta["data"]
+    keyed = {**meta, "data": data if not Path(data).exists() else str(Path(data).resolve())}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+    return lhama_home() / "eval-cache" / f"{meta['task']}-{key}.jsonl"
+
+
+def open_cache(meta: dict[str, Any], path: Path | None = None) -> PredictionCache:
+    """The cache for ``meta``: at ``path`` if given, else at its default path."""
+    return PredictionCache(path or default_cache_path(meta), meta)
