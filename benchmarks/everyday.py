@@ -1,0 +1,92 @@
+"""Everyday pt-BR questions: % answered right, greedy, by one model.
+
+The set is ``benchmarks/data/everyday_ptbr.jsonl`` (written by hand for issue #26, never used
+for training); an answer is right when it matches an accepted pattern
+(``lhama.eval.questions.is_right``: whole words of the folded answer). Each question is one user
+turn after the model's own system prompt (``lhama_generation.json``; ``--system`` overrides it).
+
+    python benchmarks/everyday.py --model lhama-default
+    python benchmarks/everyday.py --model qwen2.5-coder-1.5b-instruct --quant int8 --system "Você é..."
+
+Heavy for the 1.5B (~4 s per question on the 2-core CPU): run it under the heavy lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
+from lhama.eval.questions import is_right, read_questions, score
+from lhama.inference.generate import Completion, GenerationConfig, complete
+from lhama.inference.quant_cache import load_for_inference
+from lhama.weights.registry import registry_entry
+from lhama.weights.resolve import registered_name, resolve
+
+QUESTIONS = Path(__file__).with_name("data") / "everyday_ptbr.jsonl"
+
+
+def ask(loaded, system: str, question: str, max_new_tokens: int) -> Completion:
+    """One greedy answer (the Completion: text, tokens, finish reason)."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+    ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
+    config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer))
+    with torch.no_grad():
+        for item in complete(loaded.model, loaded.tokenizer, ids, config):
+            if isinstance(item, Completion):
+                return item
+    raise RuntimeError("generation ended without a Completion")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="lhama-default", help="a registered name or a model directory")
+    parser.add_argument("--quant", default=None, help="none, bf16, int8, int4; default: the registered model's own")
+    parser.add_argument("--system", default=None, help="system prompt; default: the model's own ('' for none)")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--out", type=Path, default=None, help="write answers and scores as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    questions = read_questions(args.questions)
+    questions = questions[: args.limit] if args.limit else questions
+    name = registered_name(args.model, args.model)
+    quant = args.quant or (registry_entry(name).quant if name else "none")
+    loaded = load_for_inference(resolve(args.model, args.model), quant)
+    system = loaded.generation.system_prompt if args.system is None else args.system
+    start, rows = time.perf_counter(), []
+    for q in questions:
+        done = ask(loaded, system, q.question, args.max_new_tokens)
+        rows.append({"id": q.id, "question": q.question, "answer": done.text.strip(), "right": is_right(done.text, q),
+                     "tokens": len(done.token_ids), "finish": done.finish_reason})
+        print(f"{q.id} {'OK ' if rows[-1]['right'] else 'NO '} {q.question} -> {rows[-1]['answer']!r}", flush=True)
+    seconds = time.perf_counter() - start
+    answers = [r["answer"] for r in rows]
+    summary = score(questions, answers)
+    at_limit = sum(r["finish"] == "length" for r in rows)
+    table = Table(title=f"Everyday pt-BR questions: {args.model} ({quant}), greedy, <= {args.max_new_tokens} new tokens")
+    for column in ("category", "n", "right", "%"):
+        table.add_column(column)
+    for category, s in summary.items():
+        table.add_row(category, str(s["n"]), str(s["right"]), f"{s['rate']:.1%}")
+    Console().print(table)
+    print(f"{at_limit} answers reached the token limit; {seconds:.0f} s in all")
+    if args.out:
+        result = {"command": "python benchmarks/everyday.py " + " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in vars(args).items() if v not in (None, 0)),
+                  "model": args.model, "quant": quant, "system_prompt": system, "machine":
+                  f"{platform.machine()} CPU, 2 threads, shared with other jobs", "seconds": round(seconds, 1),
+                  "answers_at_token_limit": at_limit, "summary": summary, "items": rows}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

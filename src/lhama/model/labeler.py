@@ -1,0 +1,146 @@
+"""A labeler: an image classifier whose pt-BR class names tell a text-only LM what an image shows.
+
+This is how ``lhama-default`` (v2) sees (a cascade, no trained projector): the vision tower's
+ImageNet-1k head (EfficientNet-Lite2) gives class probabilities, and the most likely names go
+into the user's turn as a short Portuguese note before the question::
+
+    [Imagem anexada: parece ser um galo.]
+    O que é isto?
+
+How the names are phrased is the fusion (``LabelerConfig.style``), measured side by side in
+``benchmarks/naming_fusion.py`` (docs/default-model.md):
+
+* ``top1``   - the most likely name only: ``[Imagem anexada: galo.]``
+* ``topk``   - the top-k names with their confidences (the naive fusion):
+  ``[Imagem anexada; classes prováveis: galo (62%), galinha (20%), perdiz (5%).]``
+* ``hedged`` - the top-1 name as a fact when the classifier is confident, "parece ser X (ou
+  talvez Y)" when it is not, and nothing but "não reconhecida" when it is lost.
+
+A model directory keeps its labeler in ``labeler/``: the tower directory (``config.json``,
+``model.safetensors``, ``preprocessor_config.json``), the class-name table it was built with
+(``class_names.tsv``, the format of :mod:`lhama.model.towers.imagenet_names`) and the settings
+(``lhama_labeler.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from lhama.config import from_dict, to_dict
+from lhama.data.media import ImageSpec
+from lhama.errors import CheckpointError, ConfigError, ModelError
+from lhama.model.towers import efficientnet_lite
+from lhama.model.towers.imagenet_names import class_names
+
+LABELER_DIR = "labeler"
+SETTINGS_FILE = "lhama_labeler.json"
+NAMES_FILE = "class_names.tsv"
+NOTE = "[Imagem anexada: {}]"
+
+
+@dataclass(frozen=True)
+class LabelerConfig:
+    """How class probabilities become a note (see the module docstring for the styles)."""
+
+    style: Literal["top1", "topk", "hedged"] = "hedged"
+    top_k: int = 3  # topk: names listed
+    confident: float = 0.5  # hedged: top-1 probability at or above which it is stated as a fact
+    min_prob: float = 0.1  # hedged: below this top-1 probability nothing is named
+    second_min: float = 0.1  # hedged: the runner-up is offered ("ou talvez Y") from this probability
+    max_image_side: int = 4096  # larger images are refused (decoding them costs memory)
+
+    def __post_init__(self) -> None:
+        if self.style not in ("top1", "topk", "hedged"):
+            raise ValueError(f"labeler style must be top1, topk or hedged, got {self.style!r}")
+        if self.top_k < 1:
+            raise ValueError(f"labeler top_k must be >= 1, got {self.top_k}")
+        if not 0 <= self.min_prob <= self.confident <= 1:
+            raise ValueError("labeler thresholds need 0 <= min_prob <= confident <= 1")
+
+
+def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig) -> str:
+    """One image's (classes,) probabilities -> its note, e.g. ``[Imagem anexada: parece ser um galo.]``.
+
+    Raises:
+        ModelError: the number of probabilities differs from the number of names.
+    """
+    if probs.shape[-1] != len(names):
+        raise ModelError(f"the tower's head has {probs.shape[-1]} classes but {len(names)} class names were given")
+    top = probs.float().topk(max(config.top_k, 2))
+    pairs = [(names[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+    if config.style == "top1":
+        return NOTE.format(f"{pairs[0][0]}.")
+    if config.style == "topk":
+        listed = ", ".join(f"{name} ({p:.0%})" for name, p in pairs[: config.top_k])
+        return f"[Imagem anexada; classes prováveis: {listed}.]"
+    return NOTE.format(_hedged(pairs, config))
+
+
+def _hedged(pairs: list[tuple[str, float]], config: LabelerConfig) -> str:
+    (first, p1), (second, p2) = pairs[0], pairs[1]
+    if p1 >= config.confident:
+        return f"{first}."
+    if p1 < config.min_prob:
+        return "não reconhecida."
+    if p2 >= config.second_min:
+        return f"parece ser {first} (ou talvez {second})."
+    return f"parece ser {first}."
+
+
+class Labeler(nn.Module):
+    """A tower with a class head (``classify(pixels) -> (n, classes)`` probabilities), its class
+    names and the note settings."""
+
+    def __init__(self, tower: nn.Module, names: tuple[str, ...], config: LabelerConfig) -> None:
+        super().__init__()
+        if getattr(tower.config, "num_classes", len(names)) != len(names):
+            raise ModelError(f"the tower has {tower.config.num_classes} classes but {len(names)} class names were given")
+        self.tower, self.names, self.config = tower, names, config
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        return efficientnet_lite.lite_image_spec(self.tower.config)
+
+    def classify(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(n, 3, S, S) -> (n, classes) probabilities."""
+        return self.tower.classify(pixel_values)
+
+    @torch.no_grad()
+    def notes(self, pixel_values: torch.Tensor) -> list[str]:
+        """(n, 3, S, S) preprocessed images -> one note per image."""
+        return [describe(p, self.names, self.config) for p in self.classify(pixel_values)]
+
+
+def save_labeler(tower_dir: Path, names_table: Path, config: LabelerConfig, directory: Path) -> Path:
+    """Write ``directory/labeler/`` from a prepared tower directory and a class-name table
+    (checked by loading it: a bad table is an error here, at prepare time). Returns the folder."""
+    class_names(names_table)  # raises CheckpointError on a missing or malformed table
+    out = directory / LABELER_DIR
+    shutil.copytree(tower_dir, out, ignore=shutil.ignore_patterns("lhama-prepared.json", "quant-*"))
+    shutil.copyfile(names_table, out / NAMES_FILE)
+    (out / SETTINGS_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler | None:
+    """The labeler saved in ``model_dir/labeler/``; None when the model has none.
+
+    Raises:
+        CheckpointError: the folder exists but its tower, names or settings do not load.
+    """
+    folder = model_dir / LABELER_DIR
+    if not folder.is_dir():
+        return None
+    try:
+        config = from_dict(LabelerConfig, json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{folder / SETTINGS_FILE} is unreadable ({exc}); run `lhama models prepare` again") from None
+    tower = efficientnet_lite.load_tower(folder).to(dtype)
+    return Labeler(tower, class_names(folder / NAMES_FILE), config).eval()

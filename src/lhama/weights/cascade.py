@@ -1,0 +1,99 @@
+"""A cascade model directory: a text LM that is told what an image shows by a labeler.
+
+``lhama-default`` (v2) is Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's ImageNet-1k head
+(``lhama-default-small``: the 0.5B). No projector is trained: the classifier's pt-BR class
+names go into the prompt as a note (:mod:`lhama.model.labeler`). Its directory is
+
+    config.json, model.safetensors, tokenizer*, chat_template.jinja   the LM's own HF files
+    lhama_generation.json                                             its decoding defaults
+    labeler/                                                          the tower, class names, note settings
+
+so transformers loads it as the plain LM, and lhama also loads the labeler
+(:func:`lhama.model.labeler.load_labeler`). The LM files are hard links to the prepared LM
+when the filesystem allows (no second 6 GB copy), else copies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from lhama.config import to_dict
+from lhama.errors import CheckpointError
+from lhama.model.generation import GenerationConfig, write_generation
+from lhama.model.labeler import LabelerConfig, load_labeler, save_labeler
+from lhama.model.towers.efficientnet_lite import load_tower
+from lhama.model.towers.imagenet_names import TABLE
+from lhama.weights.manifest import MANIFEST, write_manifest
+from lhama.weights.registry import WeightSource
+
+V2_SYSTEM_PROMPT = (
+    "Você é o lhama, um assistente prestativo. Responda sempre em português do Brasil, de forma "
+    "correta, clara e breve. Quando a mensagem trouxer [Imagem anexada: ...], isso diz o que a "
+    "imagem enviada mostra: responda sobre a imagem com base nisso, sem dizer que não pode ver "
+    "imagens, e diga o nome da coisa e o que ela é em geral (por exemplo: um tucano, uma ave)."
+)
+V2_GENERATION = GenerationConfig(system_prompt=V2_SYSTEM_PROMPT, repetition_penalty=1.0)
+V2_LABELER = LabelerConfig()
+SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding file are replaced
+
+
+def settings_digest() -> dict:
+    """What this lhama writes into a cascade directory besides the parts: a prepared copy with
+    other settings is out of date (``lhama.weights.manifest.check_current``)."""
+    return {"generation": to_dict(V2_GENERATION), "labeler": to_dict(V2_LABELER)}
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (same filesystem), else copy it."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def convert_cascade(source: WeightSource, version: str, work: Path, report: Callable[[str], None],
+                    part_dirs: tuple[Path, ...]) -> Path:
+    """Assemble ``work/model`` from the prepared (LM, tower) ``part_dirs``: the LM's files, the
+    decoding defaults, ``labeler/`` with the shipped pt-BR class names; reload the labeler and
+    check it classifies like the tower; write the manifest.
+
+    Raises:
+        CheckpointError: a part is incomplete, or the class-name table does not load.
+    """
+    from lhama.weights.convert import PREPARE_STEPS
+    from lhama.weights.efficientnet import verify_pixels
+
+    report(PREPARE_STEPS[0])
+    lm_dir, tower_dir = part_dirs
+    out = work / "model"
+    out.mkdir()
+    report(PREPARE_STEPS[1])
+    for path in sorted(lm_dir.iterdir()):
+        if path.is_file() and path.name not in SKIP:
+            link_or_copy(path, out / path.name)
+    report(PREPARE_STEPS[2])
+    write_generation(V2_GENERATION, out)
+    save_labeler(tower_dir, TABLE, V2_LABELER, out)
+    report(PREPARE_STEPS[3])
+    pixels = verify_pixels()
+    with torch.no_grad():
+        diff = (load_labeler(out).classify(pixels) - load_tower(tower_dir).classify(pixels)).abs().max().item()
+    if not diff <= 1e-6:
+        raise CheckpointError(f"the labeler copied into {out} classifies {diff:.3g} away from {tower_dir}")
+    info = {"package": source.distribution, "version": version, "parts": list(source.parts), **settings_digest()}
+    write_manifest(out, info, {"labeler_max_abs_prob_diff": diff, "lm": _lm_manifest(lm_dir)})
+    return out
+
+
+def _lm_manifest(lm_dir: Path) -> dict:
+    """The LM part's own verification record (its logits against the GGUF), kept for provenance."""
+    try:
+        return json.loads((lm_dir / MANIFEST).read_text(encoding="utf-8")).get("verify", {})
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,91 @@
+"""The labeler: class probabilities -> a Portuguese note for a text-only LM, and its folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lhama.errors import CheckpointError, ModelError
+from lhama.model.labeler import LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe, load_labeler, save_labeler
+from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
+from lhama.model.towers.imagenet_names import TABLE, class_names
+from tests.model.towers.test_efficientnet_lite import TINY
+
+NAMES = ("galo", "galinha", "pato", "ganso")
+TINY_1000 = dataclasses.replace(TINY, num_classes=1000)
+
+
+def probs(*values: float) -> torch.Tensor:
+    return torch.tensor(values)
+
+
+def test_styles() -> None:
+    p = probs(0.6, 0.3, 0.08, 0.02)
+    assert describe(p, NAMES, LabelerConfig(style="top1")) == "[Imagem anexada: galo.]"
+    assert describe(p, NAMES, LabelerConfig(style="topk")) == "[Imagem anexada; classes prováveis: galo (60%), galinha (30%), pato (8%).]"
+    assert describe(p, NAMES, LabelerConfig(style="hedged")) == "[Imagem anexada: galo.]"
+
+
+def test_hedged_thresholds() -> None:
+    config = LabelerConfig(style="hedged", confident=0.5, min_prob=0.1, second_min=0.1)
+    assert describe(probs(0.3, 0.25, 0.25, 0.2), NAMES, config) == "[Imagem anexada: parece ser galo (ou talvez galinha).]"
+    assert describe(probs(0.4, 0.05, 0.06, 0.49), NAMES, config) == "[Imagem anexada: parece ser ganso (ou talvez galo).]"
+    assert describe(probs(0.4, 0.05, 0.05, 0.5), NAMES, config) == "[Imagem anexada: ganso.]"  # confident from 0.5
+    assert describe(probs(0.07, 0.06, 0.05, 0.04), NAMES, config) == "[Imagem anexada: não reconhecida.]"
+    assert describe(probs(0.45, 0.05, 0.05, 0.02), NAMES, config) == "[Imagem anexada: parece ser galo.]"
+
+
+def test_config_and_count_errors() -> None:
+    with pytest.raises(ValueError, match="min_prob <= confident"):
+        LabelerConfig(confident=0.2, min_prob=0.5)
+    with pytest.raises(ModelError, match="4 classes but 3 class names"):
+        describe(probs(0.1, 0.2, 0.3, 0.4), NAMES[:3], LabelerConfig())
+
+
+def _tower_dir(tmp_path: Path) -> Path:
+    tower_dir = tmp_path / "tower"
+    tower_dir.mkdir()
+    torch.manual_seed(0)
+    save_tower(EfficientNetLiteTower(TINY_1000).eval(), tower_dir)
+    return tower_dir
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    tower_dir = _tower_dir(tmp_path)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    assert load_labeler(model_dir) is None  # no labeler/ folder: not a cascade model
+    save_labeler(tower_dir, TABLE, LabelerConfig(style="top1"), model_dir)
+    labeler = load_labeler(model_dir)
+    assert isinstance(labeler, Labeler) and labeler.config.style == "top1"
+    assert labeler.names == class_names() and labeler.image_spec.size == TINY.image_size
+    pixels = torch.rand(2, 3, 37, 37) * 2 - 1
+    top = labeler.classify(pixels).argmax(-1)
+    assert labeler.notes(pixels) == [f"[Imagem anexada: {class_names()[int(i)]}.]" for i in top]
+
+
+def test_a_bad_class_table_fails_at_prepare_time(tmp_path: Path) -> None:
+    bad = tmp_path / "names.tsv"
+    bad.write_text("\n".join(TABLE.read_text(encoding="utf-8").splitlines()[:-3]) + "\n", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="classes, expected 1000"):
+        save_labeler(_tower_dir(tmp_path), bad, LabelerConfig(), tmp_path)
+    assert not (tmp_path / LABELER_DIR).exists()
+
+
+def test_damaged_labeler_folders_are_one_line_errors(tmp_path: Path) -> None:
+    save_labeler(_tower_dir(tmp_path), TABLE, LabelerConfig(), tmp_path)
+    folder = tmp_path / LABELER_DIR
+    (folder / SETTINGS_FILE).write_text(json.dumps({"style": "poem"}))
+    with pytest.raises(CheckpointError, match="lhama_labeler.json is unreadable"):
+        load_labeler(tmp_path)
+    (folder / SETTINGS_FILE).write_text(json.dumps({"style": "top1"}))
+    (folder / NAMES_FILE).write_text("index\tsynset\n")
+    with pytest.raises(CheckpointError, match="header must be"):
+        load_labeler(tmp_path)
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="cannot load the tower"):
+        load_labeler(tmp_path)

@@ -1,0 +1,84 @@
+"""A cascade model directory (lhama-default v2): the LM's files + ``labeler/`` + decoding
+defaults, assembled from tiny prepared parts, loaded (plain and int8) with its labeler."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lhama.errors import CheckpointError
+from lhama.inference.quant_cache import load_for_inference
+from lhama.model.build import load_model
+from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
+from lhama.weights.cascade import V2_SYSTEM_PROMPT, convert_cascade
+from lhama.weights.convert import PREPARE_STEPS
+from lhama.weights.manifest import MANIFEST, check_current
+from lhama.weights.registry import registry_entry
+from tests.conftest import tiny_loaded
+from tests.model.towers.test_efficientnet_lite import TINY
+
+TINY_1000 = dataclasses.replace(TINY, num_classes=1000)  # the shipped pt-BR table has 1000 names
+
+
+def tiny_parts(root: Path) -> tuple[Path, Path]:
+    """Prepared-looking (LM, tower) directories: a tiny Llama with its own manifest and decoding
+    file (both must be replaced), and a tiny EfficientNet-Lite with a 1000-class head."""
+    lm_dir, tower_dir = root / "lm", root / "tower"
+    loaded = tiny_loaded(image=None)
+    loaded.model.language_model.save_pretrained(lm_dir)
+    loaded.tokenizer.save_pretrained(lm_dir)
+    (lm_dir / MANIFEST).write_text(json.dumps({"verify": {"max_abs_logit_diff": 0.0}, "files": {}}))
+    (lm_dir / "lhama_generation.json").write_text(json.dumps({"system_prompt": "old"}))
+    tower_dir.mkdir()
+    torch.manual_seed(0)
+    save_tower(EfficientNetLiteTower(TINY_1000).eval(), tower_dir)
+    return lm_dir, tower_dir
+
+
+def tiny_cascade(root: Path) -> Path:
+    """``convert_cascade`` of the tiny parts; returns the model directory."""
+    work = root / "work"
+    work.mkdir(parents=True)
+    return convert_cascade(registry_entry("lhama-default"), "0.0", work, lambda step: None, tiny_parts(root))
+
+
+def test_convert_links_the_lm_and_adds_the_labeler(tmp_path: Path) -> None:
+    steps: list[str] = []
+    (tmp_path / "work").mkdir()
+    lm_dir, tower_dir = tiny_parts(tmp_path)
+    out = convert_cascade(registry_entry("lhama-default"), "0.0", tmp_path / "work", steps.append, (lm_dir, tower_dir))
+    assert steps == list(PREPARE_STEPS[:4])
+    assert (out / "model.safetensors").stat().st_ino == (lm_dir / "model.safetensors").stat().st_ino  # linked, not copied
+    assert {p.name for p in (out / "labeler").iterdir()} == {"config.json", "model.safetensors", "preprocessor_config.json",
+                                                             "class_names.tsv", "lhama_labeler.json"}
+    manifest = check_current(registry_entry("lhama-default"), out)
+    assert manifest["source"]["parts"] == ["qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"]
+    assert manifest["verify"]["labeler_max_abs_prob_diff"] == 0.0 and manifest["verify"]["lm"] == {"max_abs_logit_diff": 0.0}
+    loaded = load_model(out)
+    assert loaded.config.image is None and loaded.labeler is not None  # the LM sees text; the labeler names images
+    assert loaded.generation.system_prompt == V2_SYSTEM_PROMPT and loaded.generation.repetition_penalty == 1.0
+    assert loaded.labeler.notes(torch.zeros(1, 3, 37, 37))[0].startswith("[Imagem anexada")
+
+
+def test_other_shipped_settings_make_a_copy_out_of_date(tmp_path: Path) -> None:
+    out = tiny_cascade(tmp_path)
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["source"]["labeler"]["confident"] = 0.99  # what an older lhama wrote
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="built with other settings than this lhama ships"):
+        check_current(registry_entry("lhama-default"), out)
+
+
+def test_int8_load_keeps_labeler_and_decoding_defaults(tmp_path: Path) -> None:
+    out = tiny_cascade(tmp_path)
+    first = load_for_inference(out, "int8")  # quantises and caches
+    again = load_for_inference(out, "int8")  # from the cache: a meta skeleton filled from disk
+    assert (out / "quant-int8").is_dir()
+    for loaded in (first, again):
+        assert loaded.labeler is not None and loaded.generation.system_prompt == V2_SYSTEM_PROMPT
+    pixels = torch.rand(1, 3, 37, 37)
+    assert first.labeler.notes(pixels) == again.labeler.notes(pixels)
