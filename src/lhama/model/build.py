@@ -33,6 +33,7 @@ from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfi
 from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
 from lhama.model import branches
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
+from lhama.model.labeler import Labeler, load_labeler
 from lhama.model.lhama import LhamaModel
 from lhama.model.projector import MultiModalProjector
 from lhama.model.towers import efficientnet_lite, resnet
@@ -58,6 +59,8 @@ class LoadedModel:
     name: str = ""
     # How it is decoded by default (system prompt, image guidance...): lhama_generation.json.
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    # A cascade model's image classifier whose names are told to the LM as text (model/labeler.py).
+    labeler: Labeler | None = None
 
     @property
     def config(self) -> LhamaConfig:
@@ -222,6 +225,7 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
         loaded = _load_multimodal(model_dir, raw, dtype)
     loaded.name = model_dir.name
     loaded.generation = read_generation(model_dir, split_legacy(raw.get("lhama", {}))[1])
+    loaded.labeler = load_labeler(model_dir)
     loaded.model.eval()
     return loaded
 
