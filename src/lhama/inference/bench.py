@@ -167,5 +167,6 @@ def _gguf_source(model_dir: Path):
         return None
     package = manifest.get("source", {}).get("package")
     gguf_name = manifest.get("source", {}).get("gguf_file", "")
-    matches = [s for s in REGISTRY if s.package == package and gguf_name.endswith(".gguf")]
+    matches = [s for s in REGISTRY if package in (s.package, s.distribution) and s.gguf_file == gguf_name
+               and gguf_name.endswith(".gguf")]
     return matches[0] if matches else None

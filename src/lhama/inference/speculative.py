@@ -50,9 +50,13 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", 
     """
     if tokens < 1:
         raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
-    loaded = load_for_inference(model_dir, quant)
-    check_same_tokenizer(target, loaded)
-    return Draft(loaded.model, tokens)
+    return draft_for(target, load_for_inference(model_dir, quant), tokens)
+
+
+def draft_for(target: LoadedModel, draft: LoadedModel, tokens: int = 4) -> Draft:
+    """``draft`` (loaded) as the draft of ``target``. Raises ModelError: another tokenizer."""
+    check_same_tokenizer(target, draft)
+    return Draft(draft.model, tokens)
 
 
 def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
