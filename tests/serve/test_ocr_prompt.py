@@ -67,3 +67,24 @@ def test_chat_session_adds_the_text(vlm: LoadedModel, tmp_path: Path) -> None:
     quiet.attach_image(tmp_path / "placa.png")
     list(quiet.ask("O que diz a placa?"))
     assert quiet.history[0]["content"] == "<image>\nO que diz a placa?"
+
+
+@pytest.fixture(scope="module")
+def cascade(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    from lhama.model.build import load_model
+    from tests.weights.test_cascade import tiny_cascade
+
+    return load_model(tiny_cascade(tmp_path_factory.mktemp("cascade")))
+
+
+def test_a_cascade_model_gets_the_text_after_the_class_names(cascade: LoadedModel, tmp_path: Path) -> None:
+    """lhama-default (v2) has no image branch: its labeler's note, then the OCR note."""
+    image = sign(["FARMÁCIA SÃO JOÃO", "Aberta 24 horas"])
+    image.save(tmp_path / "placa.png")
+    session = ChatSession(cascade, GenerationConfig(max_new_tokens=2))
+    session.attach_image(tmp_path / "placa.png")
+    labels, note = session.pending_notes
+    assert labels.startswith("[Imagem anexada") and note == NOTE
+    request = ChatCompletionRequest(model="m", messages=image_message(uri(image), "O que diz a placa?"))
+    user = build_prompt(request, Target(cascade, "m", SETTINGS)).messages[-1]["content"]
+    assert user.startswith("[Imagem anexada") and user.endswith(f"]\n{NOTE}\nO que diz a placa?")
