@@ -1,0 +1,115 @@
+"""Does a quantised LM still give the fp32 model's answers? Greedy agreement and perplexity.
+
+    python benchmarks/decode_quality.py --model qwen2.5-coder-1.5b-instruct --quants int8 int4 \\
+        --sentences ../shared/data/admire_pt/a_pt_train_targets.tsv ../shared/data/admire_pt/a_pt_dev_targets.tsv
+
+Held-out text: the Portuguese sentences of the given AdMIRe TSVs (column ``sentence``; no model
+here trained on them). For each quantisation of the language model (lhama.inference.quant):
+- perplexity of each sentence (mean token NLL over all sentences, exp), and its ratio to fp32;
+- teacher-forced top-1 agreement with fp32 on the sentences (same next-token argmax);
+- greedy agreement on held-out chat prompts (each sentence's idiom explained): fp32 decodes
+  ``--answer-tokens`` greedy tokens; the quantised model reads the same prompt + answer and
+  its argmax at each answer position is compared (teacher-forced, so one early difference does
+  not count every later token twice); plus how many free-running greedy answers are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from lhama.data.conversation import encode_prompt, render_prompt
+from lhama.inference.generate import GenerationConfig, generate_ids
+from lhama.inference.quant_cache import load_for_inference
+from lhama.inference.runtime import use_physical_cores
+from lhama.weights.resolve import resolve
+
+
+def read_sentences(paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in paths:
+        with path.open(encoding="utf-8") as f:
+            rows.extend(csv.DictReader(f, delimiter="\t"))
+    return rows
+
+
+@torch.inference_mode()
+def token_stats(model, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(argmax (T-1,), NLL (T-1,)) of each next token of ``ids``."""
+    logits = model(torch.tensor([ids])).logits[0, :-1].float()  # (T - 1, V)
+    targets = torch.tensor(ids[1:])
+    nll = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    return logits.argmax(-1), nll
+
+
+def chat_ids(loaded, row: dict) -> list[int]:
+    question = f"Explique em uma frase o sentido de \"{row['compound']}\" nesta frase: {row['sentence']}"
+    messages = [{"role": "system", "content": "Responda em português do Brasil."}, {"role": "user", "content": question}]
+    return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages))
+
+
+def text_stats(loaded, rows: list[dict]) -> dict:
+    """Next-token argmax and NLL over every held-out sentence."""
+    tok = loaded.tokenizer
+    first = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    stats = [token_stats(loaded.model, [first, *tok(r["sentence"], add_special_tokens=False)["input_ids"]]) for r in rows]
+    return {"argmax": torch.cat([s[0] for s in stats]), "nll": torch.cat([s[1] for s in stats])}
+
+
+def answer_stats(loaded, prompts: list[list[int]], answers: list[list[int]], tokens: int) -> dict:
+    """Teacher-forced argmax at fp32's answer positions, and this model's own greedy answers."""
+    forced = [token_stats(loaded.model, p + a)[0][len(p) - 1:] for p, a in zip(prompts, answers)]  # predicts a
+    free = [list(generate_ids(loaded.model, p, GenerationConfig(max_new_tokens=tokens))) for p in prompts]
+    agree = torch.cat([(f == torch.tensor(a)).float() for f, a in zip(forced, answers)])
+    return {"greedy_agreement": round(float(agree.mean()), 4), "answer_tokens": int(agree.numel()),
+            "identical_answers": f"{sum(f == a for f, a in zip(free, answers))}/{len(answers)}"}
+
+
+def compare_text(base: dict, other: dict) -> dict:
+    return {
+        "perplexity": round(math.exp(float(other["nll"].mean())), 3),
+        "perplexity_ratio": round(math.exp(float(other["nll"].mean() - base["nll"].mean())), 4),
+        "text_top1_agreement": round(float((other["argmax"] == base["argmax"]).float().mean()), 4),
+        "text_tokens": int(other["nll"].numel()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
+    parser.add_argument("--quants", nargs="+", default=["int8", "int4"])
+    parser.add_argument("--sentences", nargs="+", type=Path, required=True)
+    parser.add_argument("--prompts", type=int, default=12, help="chat prompts (from the first N sentences)")
+    parser.add_argument("--answer-tokens", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    use_physical_cores()
+    model_dir = resolve(args.model, "lhama-default")
+    rows = read_sentences(args.sentences)
+    fp32 = load_for_inference(model_dir, "none")
+    prompts = [chat_ids(fp32, r) for r in rows[: args.prompts]]
+    answers = [list(generate_ids(fp32.model, p, GenerationConfig(max_new_tokens=args.answer_tokens))) for p in prompts]
+    base = text_stats(fp32, rows)
+    del fp32
+    results = {"none": {**compare_text(base, base), "greedy_agreement": 1.0, "identical_answers": "-"}}
+    for quant in args.quants:
+        loaded = load_for_inference(model_dir, quant)
+        results[quant] = {**compare_text(base, text_stats(loaded, rows)),
+                          **answer_stats(loaded, prompts, answers, args.answer_tokens)}
+        del loaded
+    print(f"{args.model}: {len(rows)} held-out sentences, {len(prompts)} chat prompts x {args.answer_tokens} greedy tokens")
+    print(f"{'quant':<8}{'ppl':>9}{'ppl/fp32':>10}{'text top-1':>12}{'greedy agree':>14}{'identical':>11}")
+    for quant, r in results.items():
+        print(f"{quant:<8}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}{r['text_top1_agreement']:>12.1%}"
+              f"{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
