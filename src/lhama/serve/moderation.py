@@ -3,7 +3,8 @@
 ``flagged`` is exactly the guard's verdict (so the endpoint scores what ``lhama guard`` scores);
 ``categories`` maps the guard's S-codes onto OpenAI's names (table below; S-codes with no OpenAI
 equivalent get lhama names), and ``guard_categories`` lists the codes themselves. Text-and-image
-input is judged as a chat turn is: the text, plus the served model's own caption of the images.
+input is judged as a chat turn is: the text, plus the served model's own caption of the images
+(a cascade model's class names), plus any text OCR reads in them.
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
-import torch
 
 from lhama.guard import Guard, Verdict
 from lhama.guard.classifier import ClassifierGuard
 from lhama.guard.verdict import CODES
-from lhama.serve.engine import Engine, Prompt
+from lhama.serve.engine import Engine
 from lhama.serve.errors import RequestError
-from lhama.serve.media import image_tensor, image_url_bytes
-from lhama.serve.prompt import Target
-from lhama.serve.schemas import ImagePart, ModerationRequest, ModerationResponse, ModerationResult
+from lhama.serve.prompt import Target, build_prompt
+from lhama.serve.schemas import ChatCompletionRequest, ImagePart, ModerationRequest, ModerationResponse, ModerationResult
 
 # Category name -> the guard codes that count for it. OpenAI's 13 names first, then lhama's own
 # for the Llama Guard 3 categories OpenAI has no name for.
@@ -70,21 +69,18 @@ def moderate(request: ModerationRequest, engine: Engine, target: Target) -> Mode
 
 
 def _parts_result(parts: list, engine: Engine, target: Target) -> ModerationResult:
-    """Text parts joined into one user turn; images read through the model's caption."""
-    text = "\n".join(part.text for part in parts if not isinstance(part, ImagePart))
-    images = [_image(part, f"input[{i}]", target) for i, part in enumerate(parts) if isinstance(part, ImagePart)]
-    media = {"image": torch.stack(images)} if images else None
-    verdict = engine.judge(Prompt([{"role": "user", "content": text}], [], media))
-    return _result(verdict, _scores(engine.guard, [text])[0], "image" if images else "text")
-
-
-def _image(part: ImagePart, field: str, target: Target) -> torch.Tensor:
-    loaded, settings = target.loaded, target.settings
-    if loaded.config.image is None:
-        raise RequestError(f"the model {target.model_id!r} is text-only, so it cannot read images for the guard",
-                           field, "model_not_multimodal")
-    data = image_url_bytes(part.image_url.url, f"{field}.image_url.url", settings)
-    return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
+    """The parts as one chat turn, judged as a chat request is (lhama.serve.prompt): images
+    through the model's own caption, a cascade model's class names and any OCR text as notes."""
+    content = [part.model_dump() for part in parts]
+    request = ChatCompletionRequest(model=target.model_id, messages=[{"role": "user", "content": content}], max_tokens=1)
+    try:
+        prompt = build_prompt(request, target)
+    except RequestError as exc:  # name the moderation field, not the chat one
+        param = (exc.param or "").replace("messages[0].content", "input", 1) or None
+        raise RequestError(str(exc).removeprefix(f"{exc.param}: "), param, exc.code) from None
+    verdict = engine.judge(prompt)
+    kind = "image" if any(isinstance(part, ImagePart) for part in parts) else "text"
+    return _result(verdict, _scores(engine.guard, [prompt.messages[-1]["content"]])[0], kind)
 
 
 def _scores(guard: Guard, texts: list[str]) -> list[dict[str, float] | None]:
