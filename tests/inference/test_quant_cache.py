@@ -11,6 +11,7 @@ from lhama.inference import quant_cache
 from lhama.inference.quant import Int4Linear, Int8Linear
 from lhama.inference.quant_cache import load_for_inference, quant_dir
 from lhama.model.build import save_model
+from lhama.model.generation import GenerationConfig, write_generation
 from tests.conftest import tiny_loaded
 from tests.inference.tiny import prompt_ids, tiny_decoder
 
@@ -48,6 +49,16 @@ def test_a_cached_copy_reloads_identical_without_requantising(tmp_path, monkeypa
     assert isinstance(head, {"int4": Int4Linear, "int8": Int8Linear, "bf16": torch.nn.Linear}[quant])
     assert torch.equal(_logits(cached), _logits(fresh))
     assert cached.tokenizer.decode(prompt_ids(0)) == fresh.tokenizer.decode(prompt_ids(0))
+
+
+def test_a_cached_load_keeps_the_decoding_defaults_saved_beside_the_model(tmp_path, monkeypatch) -> None:
+    model_dir = _save_decoder(tmp_path / "lm", tie=False)
+    write_generation(GenerationConfig(system_prompt="Fale como um pirata.", max_new_tokens=7), model_dir)
+    load_for_inference(model_dir, "int8")
+    _no_quantising(monkeypatch)
+    cached = load_for_inference(model_dir, "int8")
+    assert cached.generation.system_prompt == "Fale como um pirata." and cached.generation.max_new_tokens == 7
+    assert cached.labeler is None and cached.name == "lm"
 
 
 def test_a_cache_of_changed_weights_or_settings_is_rebuilt(tmp_path) -> None:

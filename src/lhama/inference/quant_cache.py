@@ -27,6 +27,8 @@ from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
 from lhama.model.generation import read_generation
 from lhama.model.labeler import load_labeler
+from lhama.model.generation import read_generation
+from lhama.model.labeler import load_labeler
 from lhama.model.lhama import LhamaModel
 
 WEIGHTS = "language_model.safetensors"
@@ -132,6 +134,8 @@ def _skeleton(model_dir: Path) -> LoadedModel:
         language_model.generation_config = type(language_model.generation_config).from_pretrained(model_dir)
     loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), AutoTokenizer.from_pretrained(model_dir))
     loaded.name = model_dir.name
+    loaded.generation = read_generation(model_dir)  # as load_model does: decoding defaults, a cascade's labeler
+    loaded.labeler = load_labeler(model_dir)
     loaded.generation = read_generation(model_dir)
     loaded.labeler = load_labeler(model_dir)
     loaded.model.eval()
