@@ -32,6 +32,7 @@ DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
 CAPTION_PROMPT_EVERY = 8  # every 8th Tux Paint caption also becomes a prompt for the teacher
+HUMAN_TRAIN = 120  # human texts in the training file (spread evenly over the 530 available)
 HELD_OUT_SHARE = 20  # percent of hand-written and caption prompts held out, by a hash of the id
 
 
@@ -88,7 +89,8 @@ def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int) -> Non
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
     done = {r["id"] for r in _read_jsonl(DATA / "distill_answers.jsonl")}
-    todo = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done][: limit or None]
+    todo = sorted((p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done),
+                  key=lambda p: p["split"] != "heldout")[: max(0, limit - len(done)) if limit else None]  # held-out first
     todo.sort(key=lambda p: len(p["prompt"]))  # similar lengths per batch: less padding
     began, produced = time.perf_counter(), 0
     for start in range(0, len(todo), batch):
@@ -115,9 +117,11 @@ def assemble() -> None:
     answers = [a for a in _read_jsonl(DATA / "distill_answers.jsonl") if a["answer"]]
     chats = {split: [_chat(a["id"], prompts[a["id"]]["prompt"], a["answer"]) for a in answers if prompts[a["id"]]["split"] == split]
              for split in ("train", "heldout")}
-    _write_jsonl(DATA / "distill_train.jsonl", chats["train"] + _read_jsonl(DATA / "distill_human_train.jsonl"))
+    human = _read_jsonl(DATA / "distill_human_train.jsonl")
+    human = human[:: max(1, len(human) // HUMAN_TRAIN)][:HUMAN_TRAIN]  # teacher answers stay the larger part
+    _write_jsonl(DATA / "distill_train.jsonl", chats["train"] + human)
     _write_jsonl(DATA / "distill_heldout_answers.jsonl", chats["heldout"])
-    print(f"train: {len(chats['train'])} teacher answers + human texts; held out: {len(chats['heldout'])} teacher answers")
+    print(f"train: {len(chats['train'])} teacher answers + {len(human)} human texts; held out: {len(chats['heldout'])} teacher answers")
 
 
 def measure(model_dir: str, name: str, results: Path, speed_tokens: int) -> None:
@@ -195,7 +199,7 @@ def main(argv: list[str]) -> None:
     ans = sub.add_parser("answer")
     ans.add_argument("--teacher", required=True)
     ans.add_argument("--batch", type=int, default=16)
-    ans.add_argument("--max-new-tokens", type=int, default=96)
+    ans.add_argument("--max-new-tokens", type=int, default=64)
     ans.add_argument("--limit", type=int, default=0, help="answer at most this many prompts now (0: all)")
     sub.add_parser("assemble")
     mea = sub.add_parser("measure")
