@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
     parser.add_argument("--draft", default=None)
     parser.add_argument("--quant", default="int4")
+    parser.add_argument("--draft-tokens", type=int, default=3, help="draft tokens proposed per step")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--no-baseline", action="store_true", help="skip transformers fp32 (slow on the 1.5B)")
     parser.add_argument("--no-llama-cpp", action="store_true")
@@ -61,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     model_dir = resolve(args.model, "lhama-default")
     draft_dir = resolve(args.draft, "lhama-default") if args.draft else None
-    lhama = bench_decode(BenchConfig(model_dir, args.tokens, args.quant, draft_dir, not args.no_baseline))
+    config = BenchConfig(model_dir, args.tokens, args.quant, draft_dir, args.draft_tokens, not args.no_baseline)
+    lhama = bench_decode(config)
     rows = {"lhama": asdict(lhama)}
     gguf = gguf_file(model_dir)
     if not args.no_llama_cpp and gguf is not None:

@@ -38,7 +38,7 @@ def decode(
     check_quant(quant)
     err = Console(stderr=True)
     draft_dir = model_directory(draft, err) if draft else None
-    config = BenchConfig(Path(model_directory(model, err)), tokens, quant, draft_dir, baseline)
+    config = BenchConfig(Path(model_directory(model, err)), tokens, quant, draft_dir, baseline=baseline)
     with err.status(f"benchmarking {model} ({quant}) ..."):
         result = bench_decode(config)
     if as_json:

@@ -39,6 +39,7 @@ class BenchConfig:
     tokens: int = 128
     quant: str = "int4"
     draft_dir: Path | None = None  # speculative decoding with this draft model
+    draft_tokens: int = 3  # proposed per step
     baseline: bool = True  # also time plain transformers fp32 generate
 
 
@@ -66,7 +67,7 @@ def bench_decode(config: BenchConfig) -> BenchResult:
     threads = use_physical_cores()
     cache_built = config.quant != "none" and not is_cached(config.model_dir, config.quant)
     loaded = load_for_inference(config.model_dir, config.quant)
-    draft = load_draft(config.draft_dir, loaded, config.quant) if config.draft_dir else None
+    draft = load_draft(config.draft_dir, loaded, config.quant, config.draft_tokens) if config.draft_dir else None
     ids = _prompt_ids(loaded, QUESTION)
     _time_decode(loaded, ids, 8, draft)  # warm-up: first-call allocations, thread pools
     ttft, tok_s = _time_decode(loaded, ids, config.tokens, draft)

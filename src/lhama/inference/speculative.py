@@ -31,7 +31,7 @@ class Draft:
     """A draft model, its own KV state, and how many of its proposals were kept."""
 
     model: LhamaModel
-    tokens: int = 4  # proposed per step
+    tokens: int = 3  # proposed per step: the model checks 4 rows, the int4 CPU kernel's tile height
     kv: KVState = field(default_factory=KVState)
     proposed: int = 0
     accepted: int = 0
@@ -41,7 +41,7 @@ class Draft:
         return self.accepted / self.proposed if self.proposed else 0.0
 
 
-def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", tokens: int = 4) -> Draft:
+def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", tokens: int = 3) -> Draft:
     """Load ``model_dir`` as a draft for ``target`` (quantised like it, see
     :func:`~lhama.inference.quant_cache.load_for_inference`).
 
@@ -53,7 +53,7 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", 
     return draft_for(target, load_for_inference(model_dir, quant), tokens)
 
 
-def draft_for(target: LoadedModel, draft: LoadedModel, tokens: int = 4) -> Draft:
+def draft_for(target: LoadedModel, draft: LoadedModel, tokens: int = 3) -> Draft:
     """``draft`` (loaded) as the draft of ``target``. Raises ModelError: another tokenizer."""
     check_same_tokenizer(target, draft)
     return Draft(draft.model, tokens)
