@@ -27,6 +27,7 @@ def serve(
     max_image_pixels: Annotated[int, typer.Option(help="Width x height above which an image is refused (checked before decoding).")] = 25_000_000,
     timeout: Annotated[float, typer.Option(help="Seconds a request may take from queueing to its last token.")] = 120.0,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice). On a busy shared machine 1 can be much faster.")] = None,
+    quant: Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")] = None,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of input and output, on by default).")] = False,
     guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
 ) -> None:
@@ -56,7 +57,7 @@ def serve(
             raise ConfigError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     err = Console(stderr=True)
-    loaded = load_with_progress(model, err)
+    loaded = load_with_progress(model, err, quant)
     err.print(f"serving [bold]{loaded.name}[/] at http://{host}:{port}/  (API: http://{host}:{port}/v1)")
     safety = None if no_guard else load_guard(guard)
     err.print(f"safety guard: {'off' if safety is None else 'on'}")
