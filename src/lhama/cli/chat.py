@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress, model_directory
+from lhama.inference.speculative import draft_for
 from lhama.errors import ConfigError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, GenerationConfig
@@ -65,6 +66,8 @@ def chat(
     image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (1.0 for lhama-default, else 0).")] = None,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False,
     guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
+    quant: Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")] = None,
+    draft: Annotated[Optional[str], typer.Option(help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct.")] = None,
 ) -> None:
     """Chat with a model in Portuguese. Answers stream as they are written.
 
@@ -82,11 +85,12 @@ def chat(
     """
     generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance)
     err = Console(stderr=True)
-    loaded = load_with_progress(model, err)
+    loaded = load_with_progress(model, err, quant)
     if image_guidance is None:  # the model's own
         generation = replace(generation, image_guidance=loaded.generation.image_guidance)
     session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard),
-                          transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err))
+                          transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err),
+                          draft=None if draft is None else draft_for(loaded, load_with_progress(draft, err, quant)))
     for path in image or []:
         session.attach_image(path)
     for path in video or []:

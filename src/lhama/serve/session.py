@@ -19,6 +19,8 @@ from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import Completion, GenerationConfig, complete
+from lhama.inference.kv import KVState
+from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 
 
@@ -35,6 +37,8 @@ class ChatSession:
     audios: list[torch.Tensor] = field(default_factory=list)  # every audio item (n_mels + 1, F), in history order
     pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
+    kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
+    draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
 
     def attach_image(self, path: str | Path) -> None:
         """Load and preprocess an image now (so errors show at once) for the next question."""
@@ -90,6 +94,7 @@ class ChatSession:
     def reset(self) -> None:
         """Forget the conversation and any attached images, videos and audio."""
         self.history.clear()
+        self.kv.reset()
         self.images.clear()
         self.pending.clear()
         self.videos.clear()
@@ -163,7 +168,8 @@ class ChatSession:
         if media and config.image_guidance:  # the same conversation as text alone (lhama.inference.generate)
             reference_ids = encode_without_media(tokenizer, self._messages(), self.loaded.config.placeholders.values(),
                                                  self.loaded.expansions())
-        stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None, reference_ids)
+        stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None, reference_ids,
+                          kv=self.kv, draft=self.draft)
         if self.guard is None:
             return stream
         return _guarded(stream, StreamGuard(self.guard, self.history))
