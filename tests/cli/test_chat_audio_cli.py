@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -50,11 +52,22 @@ def test_bad_audio_is_one_line_and_exit_2(audio_model_dir: Path, tmp_path: Path,
     assert len([line for line in result.stderr.splitlines() if line.startswith("error")]) == 1
 
 
-def test_audio_with_a_model_without_audio_branch(lm_only_dir: Path, tmp_path: Path) -> None:
-    wav = write_wav(tmp_path / "fala.wav")
-    result = lhama("chat", "--model", str(lm_only_dir), "--audio", str(wav), "--no-guard", "O que foi dito?")
-    assert result.returncode == 2
-    assert "has no audio branch" in result.stderr and "Traceback" not in result.stderr
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng")
+def test_model_without_audio_branch_hears_through_whisper(lm_only_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cascade end to end: whisper-base is prepared on first use (a fresh LHAMA_HOME), the
+    speech is transcribed and the answer written; a broken file is still one line, exit 2."""
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
+    wav = tmp_path / "fala.wav"
+    subprocess.run(["espeak-ng", "-v", "pt-br+f3", "-w", str(wav), "Compre pão e leite."], check=True)
+    result = lhama("chat", "--model", str(lm_only_dir), "--audio", str(wav), "--max-tokens", "2", "--no-guard",
+                   "O que a pessoa pediu?")
+    assert result.returncode == 0, result.stderr
+    assert "whisper-base is not prepared" in result.stderr and "tokens in" in result.stderr
+    broken = tmp_path / "quebrado.mp3"
+    broken.write_bytes(b"ID3\x03\x00garbage" * 10)
+    result = lhama("chat", "--model", str(lm_only_dir), "--audio", str(broken), "--no-guard", "O que foi dito?")
+    assert result.returncode == 2 and "quebrado.mp3" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_repl_audio_command(audio_model_dir: Path, tmp_path: Path) -> None:

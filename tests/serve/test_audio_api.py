@@ -92,10 +92,15 @@ def test_too_many_audio_parts(audio_server: str) -> None:
     assert bad.value.body["code"] == "too_many_audio"
 
 
-def test_model_without_audio_branch_refuses_input_audio(server: str) -> None:
+def test_model_without_audio_branch_says_how_to_get_whisper(server: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an audio branch the server transcribes with Whisper (tests/serve/test_cascade.py);
+    where whisper-base is not prepared, that is a one-line 400 giving the command."""
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
     with pytest.raises(openai.BadRequestError) as bad:
         client(server).chat.completions.create(model="tiny-vlm", messages=audio_message(wav_base64(tone(0.5))))
-    assert bad.value.body["code"] == "model_not_multimodal" and "no audio branch" in bad.value.body["message"]
+    message = bad.value.body["message"]
+    assert "lhama models prepare whisper-base" in message and "\n" not in message
 
 
 def test_web_page_sends_attached_audio(audio_server: str, tmp_path: Path) -> None:

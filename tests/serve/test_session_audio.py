@@ -1,4 +1,5 @@
-"""ChatSession with audio: attached files and a video's sound track reach the audio branch."""
+"""ChatSession with audio: attached files and a video's sound track reach the audio branch
+(a model without one hears through Whisper: tests/serve/test_cascade.py)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,9 @@ def test_video_sound_track_is_attached_or_skipped(tmp_path: Path) -> None:
     assert session.attach_audio_track(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
     assert not session.attach_audio_track(_encode(tmp_path / "mudo.mp4", "aac", 1.0, video=True, audio=False))
     assert len(session.pending_audio) == 1
-    assert not ChatSession(tiny_loaded()).attach_audio_track(tmp_path / "clipe.mp4")  # no audio branch: skipped
     (tmp_path / "quebrado.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42garbage")
     with pytest.raises(DataError, match="quebrado.mp4"):
         session.attach_audio_track(tmp_path / "quebrado.mp4")
-
-
-def test_audio_for_a_model_without_audio_branch(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="has no audio branch"):
-        ChatSession(tiny_loaded()).attach_audio(write_wav(tmp_path / "fala.wav"))
 
 
 def test_video_and_its_sound_track_in_one_question(tmp_path: Path) -> None:
@@ -48,8 +43,7 @@ def test_video_and_its_sound_track_in_one_question(tmp_path: Path) -> None:
     loaded = add_video_branch(tiny_audio_loaded(image=True), VideoConfig(frames=2, num_queries=4, qformer_heads=2))
     session = ChatSession(loaded, GenerationConfig(max_new_tokens=2), system_prompt="")
     clip = _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True)
-    session.attach_video(clip)
-    assert session.attach_audio_track(clip)  # what `lhama chat --video` does
+    session.attach_video(clip)  # its sound track too, as `lhama chat --video` and `/video` do
     *_, done = session.ask("O que acontece?")
     assert isinstance(done, Completion)
     assert session.history[0]["content"] == "<video>\n<audio>\nO que acontece?"

@@ -115,5 +115,5 @@ def test_pasted_image_is_attached_and_audio_errors_are_shown(slow_server: str, t
         page.wait_for_selector("#erro:has-text('Erro')", timeout=60_000)
         error = page.inner_text("#erro")
         bubbles = page.locator(".mensagem.assistente").count()
-    assert "no audio branch" in error  # the server's 400 message, shown in the page
+    assert "is silent" in error  # the server's 400 message, shown in the page
     assert bubbles == 0  # the failed turn left no empty answer behind

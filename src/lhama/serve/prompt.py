@@ -7,13 +7,17 @@ Content parts become text in order; each image (video, input_audio) part becomes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import GenerationConfig
+from lhama.data.audio import load_audio_track, log_mel
+from lhama.errors import DataError, ModelError
+from lhama.model.transcribe import Transcriber
+from lhama.serve.cascade import frames_note, speech_note, track_note
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
@@ -23,6 +27,8 @@ from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_
 
 
 MIN_TEMPERATURE = 1e-3
+# media keys of what went into the text instead (lhama.serve.cascade): transcripts, videos' frame names
+HEARD, SEEN = "heard", "seen"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Target:
     loaded: LoadedModel
     model_id: str
     settings: ServeSettings
+    transcriber: Transcriber = field(default_factory=Transcriber)  # speech for a model without an audio branch
 
 
 def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan | None = None) -> Prompt:
@@ -45,7 +52,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     if request.model != target.model_id:
         raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
                             "model", "model_not_found")
-    media: dict[str, list[torch.Tensor]] = {"image": [], "video": [], "audio": []}
+    media: dict[str, list] = {"image": [], "video": [], "audio": [], HEARD: [], SEEN: []}
     messages = [_message(m, i, target, media) for i, m in enumerate(request.messages)]
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
@@ -56,7 +63,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     text = render_with_tools(tokenizer, messages, tools) if tools else render_prompt(tokenizer, messages)
     input_ids = encode_prompt(tokenizer, text, target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
-    stacked = {name: torch.stack(items) for name, items in media.items() if items} or None
+    stacked = {name: torch.stack(items) for name, items in media.items() if items and name not in (HEARD, SEEN)} or None
     reference_ids = None
     if tools:  # image guidance's text-only reference does not render tool turns
         return Prompt(guard_view(messages), input_ids, stacked)
@@ -116,13 +123,11 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
         elif isinstance(part, VideoPart):
             if role != "user":
                 raise RequestError("videos are only allowed in user messages", field, "invalid_value")
-            media["video"].append(_video(part, field, target, len(media["video"])))
-            pieces.append(target.loaded.config.video.placeholder)
+            pieces.append(_video(part, field, target, media))
         elif isinstance(part, AudioPart):
             if role != "user":
                 raise RequestError("audio is only allowed in user messages", field, "invalid_value")
-            media["audio"].append(_audio(part, field, target, len(media["audio"])))
-            pieces.append(target.loaded.config.audio.placeholder)
+            pieces.append(_audio(part, field, target, media))
         else:
             pieces.append(part.text)
     return {"role": role, "content": "\n".join(pieces)}
@@ -138,27 +143,58 @@ def _image(part: ImagePart, field: str, target: Target, count: int) -> torch.Ten
     return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
 
 
-def _video(part: VideoPart, field: str, target: Target, count: int) -> torch.Tensor:
+def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) -> str:
+    """A video part -> its frames for the video branch (else the tower's per-frame names as text)
+    and its sound track for the audio branch (else Whisper's transcript as text); returns the
+    part's text in the message: placeholders and/or notes."""
     loaded, settings = target.loaded, target.settings
-    if loaded.config.video is None:
-        raise RequestError(f"the model {target.model_id!r} has no video branch, so it cannot take video_url parts",
-                           field, "model_not_multimodal")
-    _check_count(count, settings.max_videos, "videos", field, "too_many_videos")
+    _check_count(len(media["video"]) + len(media[SEEN]), settings.max_videos, "videos", field, "too_many_videos")
     url_field = f"{field}.video_url.url"
     data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
-    return video_tensor(data, url_field, loaded.image_spec, loaded.config.video.frames)
+    try:
+        if loaded.config.video is None:
+            pieces = [frames_note(data, loaded)]
+            media[SEEN].append(pieces[0])
+        else:
+            media["video"].append(video_tensor(data, url_field, loaded.image_spec, loaded.config.video.frames))
+            pieces = [loaded.config.video.placeholder]
+        pieces += _sound_track(data, target, media)
+    except ModelError as exc:
+        raise RequestError(str(exc), field, "model_not_multimodal") from None
+    except DataError as exc:
+        raise RequestError(str(exc), url_field, "invalid_video") from None
+    return "\n".join(pieces)
 
 
-def _audio(part: AudioPart, field: str, target: Target, count: int) -> torch.Tensor:
-    """Base64 is checked first (so a client learns about bad data first), then the model's
-    audio branch, the per-request limit and the audio itself (corrupt, empty, silent: 400)."""
-    settings = target.settings
-    data = decode_base64(part.input_audio.data, f"{field}.input_audio.data", settings.max_audio_bytes)
+def _sound_track(data: bytes, target: Target, media: dict[str, list]) -> list[str]:
+    """A video's sound track: log-mel for the audio branch, else a transcript note; [] when silent."""
     if target.loaded.config.audio is None:
-        raise RequestError(f"the model {target.model_id!r} has no audio branch, so it cannot take input_audio parts",
-                           field, "model_not_multimodal")
-    _check_count(count, settings.max_audio_items, "audio parts", field, "too_many_audio")
-    return audio_tensor(data, f"{field}.input_audio.data", target.loaded.audio_spec)
+        note = track_note(data, target.transcriber)
+        return [note] if note else []
+    samples = load_audio_track(data, max_seconds=target.loaded.audio_spec.seconds)
+    if samples is None:
+        return []
+    media["audio"].append(log_mel(samples, target.loaded.audio_spec))
+    return [target.loaded.config.audio.placeholder]
+
+
+def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) -> str:
+    """Base64 is checked first (so a client learns about bad data first), then the per-request
+    limit and the audio itself (corrupt, empty, silent, over 10 min: 400). A model with an audio
+    branch gets its features; any other gets Whisper's transcript as text."""
+    settings = target.settings
+    data_field = f"{field}.input_audio.data"
+    data = decode_base64(part.input_audio.data, data_field, settings.max_audio_bytes)
+    _check_count(len(media["audio"]) + len(media[HEARD]), settings.max_audio_items, "audio parts", field, "too_many_audio")
+    if target.loaded.config.audio is None:
+        try:
+            note = speech_note(data, target.transcriber)
+        except DataError as exc:
+            raise RequestError(str(exc).replace("audio bytes", "the audio"), data_field, "invalid_audio") from None
+        media[HEARD].append(note)
+        return note
+    media["audio"].append(audio_tensor(data, data_field, target.loaded.audio_spec))
+    return target.loaded.config.audio.placeholder
 
 
 def _check_count(count: int, limit: int, noun: str, field: str, code: str) -> None:

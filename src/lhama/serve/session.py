@@ -18,10 +18,12 @@ from lhama.data.video import video_to_tensor
 from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
+from lhama.model.transcribe import Progress, Transcriber
 from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.inference.kv import KVState
 from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
+from lhama.serve.cascade import frames_note, speech_note, track_note
 
 
 @dataclass
@@ -37,6 +39,10 @@ class ChatSession:
     audios: list[torch.Tensor] = field(default_factory=list)  # every audio item (n_mels + 1, F), in history order
     pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
+    # Speech and video a model has no branch for, as text (lhama.serve.cascade): notes for the next question.
+    pending_notes: list[str] = field(default_factory=list)
+    transcriber: Transcriber = field(default_factory=Transcriber)  # opens Whisper on first use
+    progress: Progress | None = None  # (done, total) windows while a long recording is transcribed
     kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
     draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
 
@@ -52,38 +58,51 @@ class ChatSession:
         self.pending.append(image_to_tensor(image, self.loaded.image_spec))
 
     def attach_video(self, path: str | Path) -> None:
-        """Sample and preprocess a video's frames now (errors show at once) for the next question."""
+        """Sample a video's frames and hear its sound track now (errors show at once) for the
+        next question. Without a video branch, the frames are named by the vision tower's class
+        head (lhama.serve.cascade); the sound track goes where :meth:`attach_audio_track` says.
+
+        Raises:
+            ModelError: no video branch and no tower with a class head. DataError: unreadable video.
+        """
         video_config = self.loaded.config.video
         if video_config is None:
-            raise ModelError(
-                f"the model {self.loaded.name or ''} has no video branch, so it cannot watch videos; pass "
-                "--model DIR with a model trained by `lhama train --config stage1-video`"
-            )
-        self.pending_videos.append(video_to_tensor(path, video_config.frames, self.loaded.image_spec))
+            note = frames_note(path, self.loaded)
+        else:
+            frames = video_to_tensor(path, video_config.frames, self.loaded.image_spec)
+        self.attach_audio_track(path)
+        if video_config is None:
+            self.pending_notes.append(note)
+        else:
+            self.pending_videos.append(frames)
 
     def attach_audio(self, path: str | Path) -> None:
         """Decode an audio file now (so errors show at once) for the next question.
 
+        A model without an audio branch gets Whisper's transcript of the whole file (up to 10
+        min, window by window) in the question's text instead.
+
         Raises:
-            ModelError: the model has no audio branch. DataError: unreadable, empty or silent audio.
+            DataError: unreadable, empty, silent or over-limit audio. CheckpointError: no Whisper.
         """
-        if self.loaded.config.audio is None:
-            raise ModelError(
-                f"the model {self.loaded.name or ''} has no audio branch, so it cannot hear audio; pass "
-                "--model DIR with a lhama model directory that has one (see `lhama train --config stage1-audio`)"
-            )
+        if self.loaded.config.audio is None:  # no trained branch: Whisper's transcript as text
+            self.pending_notes.append(speech_note(path, self.transcriber, self.progress))
+            return
         self.pending_audio.append(audio_features(path, self.loaded.audio_spec))
 
     def attach_audio_track(self, path: str | Path) -> bool:
         """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
-        audio branch. Skipped (False) when the model has no audio branch or the video has no
-        sound track or a silent one; True when attached.
+        audio branch; a model without one gets its transcript as text. Skipped (False) when the
+        video has no sound track or a silent one; True when attached.
 
         Raises:
             DataError: the file cannot be read.
         """
         if self.loaded.config.audio is None:
-            return False
+            note = track_note(path, self.transcriber, self.progress)
+            if note is not None:
+                self.pending_notes.append(note)
+            return note is not None
         spec = self.loaded.audio_spec
         samples = load_audio_track(path, max_seconds=spec.seconds)
         if samples is None:
@@ -101,6 +120,7 @@ class ChatSession:
         self.pending_videos.clear()
         self.audios.clear()
         self.pending_audio.clear()
+        self.pending_notes.clear()
 
     def ask(self, text: str) -> Iterator[str | Completion]:
         """Add a user turn and stream the answer: text deltas, then a :class:`Completion`.
@@ -112,8 +132,11 @@ class ChatSession:
         placeholders = self.loaded.config.placeholders
         content = "".join(f"{placeholders['image']}\n" for _ in self.pending)
         content += "".join(f"{placeholders['video']}\n" for _ in self.pending_videos)
-        content += "".join(f"{placeholders['audio']}\n" for _ in self.pending_audio) + text.strip()
-        verdict = self._check_question(text.strip())
+        content += "".join(f"{placeholders['audio']}\n" for _ in self.pending_audio)
+        heard = "".join(f"{note}\n" for note in self.pending_notes) + text.strip()  # the guard reads the notes too
+        content += heard
+        self.pending_notes.clear()
+        verdict = self._check_question(heard)
         self.history.append({"role": "user", "content": content})
         self.images.extend(self.pending)
         self.pending.clear()

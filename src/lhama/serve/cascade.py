@@ -1,0 +1,111 @@
+"""Media a model has no trained branch for, told to it as text (a cascade).
+
+* Speech, for a model without an audio branch: Whisper's pt-BR transcript
+  (:mod:`lhama.model.transcribe`), framed as ``Transcrição do áudio: "..."``.
+* A video, for a model without a video branch whose vision tower has a class head: the top
+  class name of each sampled frame (``Quadros do vídeo: galo, galo, bola de futebol``), plus
+  its sound track's transcript (``Som do vídeo: "..."``) when the model has no audio branch.
+* An image, for a model without an image branch that has a labeler (``lhama-default`` v2): the
+  labeler's note of its class names (``[Imagem anexada: parece ser um galo.]``,
+  :mod:`lhama.model.labeler`).
+
+The notes go into the user's turn before the question, so the safety guard reads them like
+any user text. Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
+both use these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from lhama.data.audio import MAX_SPEECH_SECONDS, AudioSource, load_audio_track, load_speech
+from lhama.data.video import DEFAULT_FRAMES, VideoSource, video_to_tensor
+from lhama.data.media import image_to_tensor, load_image
+from lhama.errors import ModelError
+from lhama.model.build import LoadedModel
+from lhama.model.frame_names import frame_names
+from lhama.model.transcribe import Progress, Transcriber
+
+SPEECH_NOTE = 'Transcrição do áudio: "{}"'
+TRACK_NOTE = 'Som do vídeo (transcrição): "{}"'
+FRAMES_NOTE = "Quadros do vídeo: {}"
+NO_SPEECH = "(nenhuma fala reconhecida)"
+
+FrameNamer = Callable[[torch.Tensor], list[str]]
+
+
+def speech_note(source: AudioSource, transcriber: Transcriber, progress: Progress | None = None) -> str:
+    """Transcribe a whole audio file (up to the 10-min limit) -> its framed transcript.
+
+    Raises:
+        DataError: missing, corrupt, empty, silent or over-limit audio. CheckpointError: no Whisper.
+    """
+    return _framed(SPEECH_NOTE, transcriber.transcribe(load_speech(source), progress).text)
+
+
+def track_note(source: VideoSource, transcriber: Transcriber, progress: Progress | None = None) -> str | None:
+    """A video's sound track (its first 10 min) as a framed transcript; None when the video
+    has no sound track or a silent one."""
+    samples = load_audio_track(source, max_seconds=MAX_SPEECH_SECONDS)
+    if samples is None:
+        return None
+    return _framed(TRACK_NOTE, transcriber.transcribe(samples, progress).text)
+
+
+def frames_note(source: VideoSource, loaded: LoadedModel, namer: FrameNamer | None = None) -> str:
+    """Name what each of the video's sampled frames shows -> ``Quadros do vídeo: ...``.
+
+    ``namer`` defaults to :func:`frame_namer` of the model.
+
+    Raises:
+        ModelError: the model has neither a video branch nor a tower with a class head.
+        DataError: the video cannot be read.
+    """
+    namer = namer or frame_namer(loaded)
+    if namer is None:
+        raise ModelError(
+            f"the model {loaded.name or ''} has no video branch and its vision tower has no class head, so it "
+            "cannot watch videos; pass --model DIR with a model trained by `lhama train --config stage1-video`"
+        )
+    spec = loaded.labeler.image_spec if loaded.labeler is not None else loaded.image_spec
+    frames = video_to_tensor(source, DEFAULT_FRAMES, spec)  # (F, 3, S, S)
+    return FRAMES_NOTE.format(", ".join(namer(frames)) or "(nada reconhecido)")
+
+
+def labels_note(source: str | Path | bytes, loaded: LoadedModel) -> str:
+    """An image -> the labeler's note of what it shows, for a model without an image branch.
+
+    Raises:
+        ModelError: the model has neither an image branch nor a labeler.
+        DataError: the image cannot be read (the message names the file).
+    """
+    labeler = loaded.labeler
+    if labeler is None:
+        raise ModelError(
+            f"the model {loaded.name or ''} is text-only (no vision tower), so it cannot see images; "
+            "pass --model lhama-default, or a lhama/LLaVA model directory that has one"
+        )
+    image = load_image(source, max_side=labeler.config.max_image_side)
+    return labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]
+
+
+def frame_namer(loaded: LoadedModel) -> FrameNamer | None:
+    """Per-frame naming with the model's labeler or its own vision tower, if it has a class head
+    whose names lhama knows (EfficientNet-Lite's ImageNet-1k head, pt-BR names); else None."""
+    if loaded.labeler is not None:
+        labeler = loaded.labeler
+        return lambda frames: frame_names(labeler.classify, labeler.names, frames)
+    tower = getattr(loaded.model, "vision_tower", None)
+    if tower is None or not hasattr(tower, "classify"):
+        return None
+    from lhama.model.towers.imagenet_names import class_names
+
+    names = class_names()
+    return lambda frames: frame_names(tower.classify, names, frames)
+
+
+def _framed(template: str, text: str) -> str:
+    return template.format(text) if text.strip() else template.split(":")[0] + ": " + NO_SPEECH
