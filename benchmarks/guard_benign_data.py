@@ -14,7 +14,8 @@ sentence rule), with its ``source`` category and a ``ref`` naming where it came 
 - ``everyday_prompt``: data/guard/benign/everyday_prompts.txt and data/guard/everyday.txt (written)
 - ``assistant_answer``: sentences of data/guard/benign/assistant_answers.tsv (written answers)
 
-Exact repeats (after lower-casing) and sentences also found in data/guard/train.jsonl are dropped.
+Exact repeats (after lower-casing) and sentences within 0.5 word 3-gram Jaccard of a training item
+(data/guard/train.jsonl) are dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -91,12 +93,29 @@ def written() -> list[Row]:
     return out
 
 
+def grams(text: str) -> frozenset:
+    w = re.findall(r"\w+", text.lower())
+    return frozenset(tuple(w[i : i + 3]) for i in range(max(0, len(w) - 2))) or frozenset([tuple(w)])
+
+
+def near_train(text: str, index: dict, train: list) -> bool:
+    """True when a training item comes within 0.5 word 3-gram Jaccard of ``text``."""
+    g = grams(text)
+    candidates = set().union(*(index.get(x, set()) for x in g))
+    return any(len(g & train[i]) / len(g | train[i]) >= 0.5 for i in candidates)
+
+
 def dedupe(rows: list[Row]) -> list[Row]:
-    train = {json.loads(line)["text"].strip().lower() for line in (ROOT / "data/guard/train.jsonl").open(encoding="utf-8")}
+    """Drop empty lines, exact repeats, and sentences near a training item (tests/guard/test_dataset.py)."""
+    train = [grams(json.loads(line)["text"]) for line in (ROOT / "data/guard/train.jsonl").open(encoding="utf-8")]
+    index: dict = {}
+    for i, g in enumerate(train):
+        for x in g:
+            index.setdefault(x, set()).add(i)
     seen, out = set(), []
     for text, source, ref in rows:
         key = text.strip().lower()
-        if key and key not in seen and key not in train:
+        if key and key not in seen and not near_train(key, index, train):
             seen.add(key)
             out.append((text.strip(), source, ref))
     return out
