@@ -51,9 +51,9 @@ def _decoder(attempts: dict[float, Attempt]):
 
 
 def test_decode_window_climbs_temperatures_until_an_attempt_passes() -> None:
-    decode, calls = _decoder({0.0: Attempt("la " * 40, 0.0, -0.1), 0.2: Attempt("Um pelicano.", 0.2, -0.6)})
+    decode, calls = _decoder({0.0: Attempt("la " * 40, 0.0, -0.1), 0.4: Attempt("Um pelicano.", 0.4, -0.6)})
     kept = decode_window(decode, CONFIG)
-    assert (kept.text, kept.temperature, kept.tries) == ("Um pelicano.", 0.2, 2) and calls == [0.0, 0.2]
+    assert (kept.text, kept.temperature, kept.tries) == ("Um pelicano.", 0.4, 2) and calls == [0.0, 0.4]
 
 
 def test_when_every_try_fails_the_most_likely_non_loop_is_kept() -> None:
@@ -61,7 +61,7 @@ def test_when_every_try_fails_the_most_likely_non_loop_is_kept() -> None:
     attempts[0.0] = Attempt("de novo " * 30, 0.0, -0.05)  # the likeliest, but a loop
     decode, calls = _decoder(attempts)
     kept = decode_window(decode, CONFIG)
-    assert kept.text == "tentativa 0.2" and kept.tries == len(CONFIG.temperatures) and calls == list(CONFIG.temperatures)
+    assert kept.text == "tentativa 0.4" and kept.tries == len(CONFIG.temperatures) and calls == list(CONFIG.temperatures)
 
 
 def test_silence_gives_no_text_and_no_more_tries() -> None:

@@ -4,6 +4,7 @@ it as text, in chat and through the API; the guard reads that text; bad files ar
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,7 @@ from lhama.guard import Verdict
 from lhama.inference.generate import Completion, GenerationConfig
 from lhama.model.frame_names import frame_names
 from lhama.model.transcribe import Transcript
-from lhama.serve.cascade import frames_note, speech_note
+from lhama.serve.cascade import frames_note, runs, speech_note
 from lhama.serve.errors import RequestError
 from lhama.serve.prompt import Target, build_prompt
 from lhama.serve.schemas import ChatCompletionRequest
@@ -139,14 +140,20 @@ def test_bad_audio_is_one_line_and_leaves_nothing_pending(tmp_path: Path, name: 
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing written beside it
 
 
+def test_repeated_frame_names_are_counted_in_order() -> None:
+    assert runs(["galo", "galo", "bola de futebol", "galo"]) == ["galo (2 quadros)", "bola de futebol", "galo"]
+    assert runs([]) == []
+
+
 def test_video_without_video_branch_is_named_frame_by_frame(tmp_path: Path) -> None:
     loaded = tiny_loaded()
     names = ["galo", "bola de futebol", "gato"]
     note = frames_note(tiny_mp4(tmp_path / "a.mp4"), loaded, lambda frames: frame_names(TinyClassifier().classify,
                                                                                       names, frames))
     assert note.startswith("Quadros do vídeo: ")
-    said = note.removeprefix("Quadros do vídeo: ").split(", ")
-    assert len(said) == 8 and set(said) <= set(names)
+    said = [re.fullmatch(r"(.+?)(?: \((\d) quadros\))?", part).groups()
+            for part in note.removeprefix("Quadros do vídeo: ").split(", ")]
+    assert sum(int(count or 1) for _, count in said) == 8 and {name for name, _ in said} <= set(names)
     with pytest.raises(ModelError, match="no video branch"):
         frames_note(tmp_path / "a.mp4", loaded)  # this tower has no class head
     with pytest.raises(ModelError, match="no video branch"):

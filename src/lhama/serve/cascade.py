@@ -3,7 +3,8 @@
 * Speech, for a model without an audio branch: Whisper's pt-BR transcript
   (:mod:`lhama.model.transcribe`), framed as ``Transcrição do áudio: "..."``.
 * A video, for a model without a video branch whose vision tower has a class head: the top
-  class name of each sampled frame (``Quadros do vídeo: galo, galo, bola de futebol``), plus
+  class name of each sampled frame, in order, repeats counted (``Quadros do vídeo: galo (2
+  quadros), bola de futebol``), plus
   its sound track's transcript (``Som do vídeo: "..."``) when the model has no audio branch.
 * An image, for a model without an image branch that has a labeler (``lhama-default`` v2): the
   labeler's note of its class names (``[Imagem anexada: parece ser um galo.]``,
@@ -72,7 +73,18 @@ def frames_note(source: VideoSource, loaded: LoadedModel, namer: FrameNamer | No
         )
     spec = loaded.labeler.image_spec if loaded.labeler is not None else loaded.image_spec
     frames = video_to_tensor(source, DEFAULT_FRAMES, spec)  # (F, 3, S, S)
-    return FRAMES_NOTE.format(", ".join(namer(frames)) or "(nada reconhecido)")
+    return FRAMES_NOTE.format(", ".join(runs(namer(frames))) or "(nada reconhecido)")
+
+
+def runs(names: list[str]) -> list[str]:
+    """Consecutive repeats told once with their count: galo, galo, bola -> galo (2 quadros), bola."""
+    told: list[list] = []
+    for name in names:
+        if told and told[-1][0] == name:
+            told[-1][1] += 1
+        else:
+            told.append([name, 1])
+    return [name if count == 1 else f"{name} ({count} quadros)" for name, count in told]
 
 
 def labels_note(source: str | Path | bytes, loaded: LoadedModel) -> str:

@@ -1,0 +1,241 @@
+"""Speech into a model without an audio branch: Whisper-base transcription (plain vs lhama's
+decoding settings) and the cascade (transcript -> the LM), on held-out spoken pt-BR.
+
+Clips: espeak-ng reads (1) the sentences held out from the audio stage-1 data (the same hash
+split as `lhama data speech`, 15%) and (2) the spoken requests below (written for this
+benchmark, never trained on), in voices and speeds no training used (training: `pt-br` at 160
+words/min; here `pt-br+f3` at 140 and `pt-br+m3` at 185, alternating).
+
+    PYTHONPATH=src python benchmarks/speech.py --sentences ../shared/data/tuxpaint_ptbr/captions.tsv \
+        ../shared/data/admire_pt/a_pt_train_targets.tsv ../shared/data/admire_pt/a_pt_dev_targets.tsv \
+        --systems greedy,lhama,cascade,qa,ttft,beam --out docs/results/speech.jsonl
+
+Systems: ``greedy`` Whisper-base as run before (greedy, no fallback); ``beam`` beam 5 and
+no-repeat 3 without fallback; ``lhama`` lhama's settings (lhama.model.transcribe defaults);
+``cascade`` the model (``--model``, default lhama-default, loaded as `lhama chat` loads it)
+answering "Transcreva o que foi dito." with the transcript in its prompt (cascade and qa reuse
+the ``lhama`` transcripts: the same settings, not heard twice); ``ttft`` seconds from attaching
+a 10-s voice note to the first answer token;
+``qa`` the model answering "O que a pessoa pediu?" on the requests (right = every key word of
+the request in the answer, accents and case ignored). WER = word edit distance / reference
+words (lowercase, punctuation removed, accents kept); content recall = reference content words
+(lhama.eval.metrics.content_words) found in the output / all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import time
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+VOICES = (("pt-br+f3", 140), ("pt-br+m3", 185))  # training used pt-br at 160 only
+TRANSCRIBE = "Transcreva o que foi dito."
+ASK = "O que a pessoa pediu?"
+
+# (request, key words a right answer names). Written for this benchmark; not in any training data.
+REQUESTS = [
+    ("Por favor, compre pão e leite quando voltar para casa.", ["pao", "leite"]),
+    ("Você pode fechar a janela da sala? Está entrando muito vento.", ["janela"]),
+    ("Me lembre de ligar para o dentista amanhã de manhã.", ["dentista"]),
+    ("Preciso que você leve o cachorro para passear depois do almoço.", ["cachorro", "passear"]),
+    ("Pode regar as plantas do jardim hoje à tarde?", ["plantas"]),
+    ("Traga uma garrafa de água gelada da cozinha, por favor.", ["agua"]),
+    ("Quero que você desligue a televisão antes de dormir.", ["televisao"]),
+    ("Pode me emprestar o seu guarda-chuva? Vai chover hoje.", ["guarda"]),
+    ("Compre três quilos de arroz e um pacote de feijão no mercado.", ["arroz", "feijao"]),
+    ("Por favor, lave a louça que ficou na pia.", ["louca"]),
+    ("Você pode buscar as crianças na escola às cinco horas?", ["criancas", "escola"]),
+    ("Me mande o endereço da festa por mensagem.", ["endereco"]),
+    ("Preciso que alguém conserte a torneira do banheiro.", ["torneira"]),
+    ("Pode colocar a roupa para secar no varal?", ["roupa"]),
+    ("Marque uma consulta com o médico para sexta-feira.", ["consulta"]),
+    ("Desligue o forno daqui a vinte minutos, por favor.", ["forno"]),
+    ("Traga o meu casaco azul que está no quarto.", ["casaco"]),
+    ("Pode pagar a conta de luz até quarta-feira?", ["conta", "luz"]),
+    ("Leia uma história para o bebê antes de ele dormir.", ["historia"]),
+    ("Compre flores para o aniversário da vovó.", ["flores"]),
+    ("Por favor, tire o lixo antes de sair de casa.", ["lixo"]),
+    ("Você pode me ajudar a carregar estas caixas pesadas?", ["caixas"]),
+    ("Abra a porta da garagem para eu entrar com o carro.", ["garagem"]),
+    ("Faça um bolo de chocolate para a festa de domingo.", ["bolo", "chocolate"]),
+    ("Ligue o ventilador, está muito calor aqui.", ["ventilador"]),
+    ("Anote o número do telefone da pizzaria.", ["telefone"]),
+    ("Guarde os brinquedos na caixa depois de brincar.", ["brinquedos"]),
+    ("Pode trocar a lâmpada da cozinha que queimou?", ["lampada"]),
+    ("Me acorde às seis horas amanhã, por favor.", ["acord", "seis"]),
+    ("Alimente o gato antes de sair para o trabalho.", ["gato"]),
+    ("Compre um presente para o meu irmão, ele faz anos hoje.", ["presente", "irmao"]),
+    ("Devolva os livros na biblioteca esta semana.", ["livros", "biblioteca"]),
+    ("Pode passar no correio e enviar este pacote?", ["correio", "pacote"]),
+    ("Feche a torneira do tanque, a água está escorrendo.", ["torneira"]),
+    ("Reserve uma mesa no restaurante para quatro pessoas.", ["mesa", "restaurante"]),
+    ("Por favor, limpe os sapatos antes de entrar em casa.", ["sapatos"]),
+]
+
+
+@dataclass(frozen=True)
+class Clip:
+    text: str
+    wav: Path
+    keys: tuple[str, ...] = ()  # a request's key words (empty: a held-out caption sentence)
+
+
+def make_clips(sentences: list[str], out_dir: Path) -> list[Clip]:
+    """Speak each sentence (cached by voice, speed and text) with alternating held-out voices."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = [(s, ()) for s in sentences] + [(r, tuple(k)) for r, k in REQUESTS]
+    clips = []
+    for i, (text, keys) in enumerate(items):
+        voice, speed = VOICES[i % len(VOICES)]
+        wav = out_dir / (hashlib.sha256(f"{voice}|{speed}|{text}".encode()).hexdigest()[:16] + ".wav")
+        if not wav.is_file():
+            subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), "--", text], check=True)
+        clips.append(Clip(text, wav, keys))
+    return clips
+
+
+def heldout_sentences(paths: list[Path]) -> list[str]:
+    from lhama.recipes.default.speech import SpeechConfig, is_heldout, read_sentences
+
+    fraction = SpeechConfig().heldout_fraction
+    return [s for s in read_sentences(paths) if is_heldout(s, fraction)]
+
+
+class CachedTranscriber:
+    """The same transcription reused: the cascade systems read what ``lhama`` already heard."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.cache = inner, {}
+
+    def transcribe(self, samples, progress=None):
+        key = hashlib.sha1(samples.tobytes()).hexdigest()
+        if key not in self.cache:
+            self.cache[key] = self.inner.transcribe(samples, progress)
+        return self.cache[key]
+
+
+def whisper_texts(clips: list[Clip], transcriber) -> tuple[list[str], float, int]:
+    from lhama.data.audio import load_speech
+
+    texts, fallbacks, started = [], 0, time.perf_counter()
+    for clip in clips:
+        transcript = transcriber.transcribe(load_speech(clip.wav))
+        texts.append(transcript.text)
+        fallbacks += sum(a.tries > 1 for a in transcript.windows)
+    return texts, time.perf_counter() - started, fallbacks
+
+
+def model_answers(clips: list[Clip], loaded, question: str, transcriber) -> tuple[list[str], float]:
+    from lhama.inference.generate import Completion, GenerationConfig
+    from lhama.serve.session import ChatSession
+
+    texts, started = [], time.perf_counter()
+    for clip in clips:
+        session = ChatSession(loaded, GenerationConfig(max_new_tokens=64), transcriber=transcriber)
+        session.attach_audio(clip.wav)
+        done = [item for item in session.ask(question) if isinstance(item, Completion)][-1]
+        texts.append(done.text.strip())
+    return texts, time.perf_counter() - started
+
+
+def first_token_seconds(clips: list[Clip], loaded, source: str, out_dir: Path) -> tuple[float, float]:
+    """A ~10-s voice note (requests joined) through a fresh transcriber: seconds from attaching
+    it to the first answer token, and its length in seconds (Whisper opened beforehand)."""
+    import numpy as np
+    import soundfile
+
+    from lhama.data.audio import SAMPLE_RATE, load_speech
+    from lhama.inference.generate import GenerationConfig
+    from lhama.model.transcribe import Transcriber
+    from lhama.serve.session import ChatSession
+
+    samples = np.concatenate([load_speech(c.wav) for c in clips if c.keys][:4])[: 10 * SAMPLE_RATE]
+    note = out_dir / "nota-10s.wav"
+    soundfile.write(note, samples, SAMPLE_RATE)
+    transcriber = Transcriber(source)
+    transcriber.transcribe(samples[:SAMPLE_RATE])  # open the model first: time the request, not the load
+    session = ChatSession(loaded, GenerationConfig(max_new_tokens=16), transcriber=transcriber)
+    started = time.perf_counter()
+    session.attach_audio(note)
+    next(iter(session.ask(ASK)))
+    return time.perf_counter() - started, samples.size / SAMPLE_RATE
+
+
+def content_recall(references: list[str], hypotheses: list[str]) -> float:
+    from lhama.eval.metrics import content_words
+
+    wanted = [content_words(r) for r in references]
+    found = sum(len(w & content_words(h)) for w, h in zip(wanted, hypotheses))
+    return found / max(1, sum(len(w) for w in wanted))
+
+
+def fold(text: str) -> str:
+    return unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+
+
+def is_right(answer: str, keys: tuple[str, ...]) -> bool:
+    return all(k in fold(answer) for k in keys)
+
+
+def main() -> None:
+    from lhama.eval.metrics import word_error_rate
+    from lhama.model.transcribe import WHISPER_GREEDY, TranscribeConfig, Transcriber
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=Path, nargs="+", required=True, help="the stage-1 sentence TSVs")
+    parser.add_argument("--systems", default="greedy,beam,lhama")
+    parser.add_argument("--model", default="lhama-default", help="model for cascade/qa/ttft (name or directory)")
+    parser.add_argument("--whisper", default="whisper-base")
+    parser.add_argument("--wav-dir", type=Path, default=Path("/tmp/lhama-speech-bench"))
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    clips = make_clips(heldout_sentences(args.sentences), args.wav_dir)
+    clips = clips[: args.limit] if args.limit else clips
+    refs = [c.text for c in clips]
+    configs = {"greedy": WHISPER_GREEDY, "beam": replace(TranscribeConfig(), temperatures=(0.0,))}
+    print(f"{len(clips)} clips ({sum(bool(c.keys) for c in clips)} requests); load average {os.getloadavg()[0]:.1f}")
+    print(f"{'system':<10} {'clips':>5} {'WER':>6} {'content':>8} {'s/clip':>7} {'fallback':>8} {'QA right':>9}")
+    rows, loaded = {}, None
+    heard = CachedTranscriber(Transcriber(args.whisper))  # lhama's settings, shared by cascade and qa
+    for system in args.systems.split(","):
+        fallbacks, right = "", ""
+        if system in ("cascade", "qa", "ttft") and loaded is None:
+            loaded = _load(args.model)
+        if system == "lhama":
+            texts, seconds, fallbacks = whisper_texts(clips, heard)
+        elif system in configs:
+            texts, seconds, fallbacks = whisper_texts(clips, Transcriber(args.whisper, configs[system]))
+        elif system == "cascade":
+            texts, seconds = model_answers(clips, loaded, TRANSCRIBE, heard)
+        elif system == "qa":
+            asked = [c for c in clips if c.keys]
+            texts, seconds = model_answers(asked, loaded, ASK, heard)
+            right = f"{sum(is_right(t, c.keys) for t, c in zip(texts, asked))}/{len(asked)}"
+        elif system == "ttft":
+            seconds, length = first_token_seconds(clips, loaded, args.whisper, args.wav_dir)
+            print(f"time to first token, {length:.1f}-s voice note: {seconds:.1f} s", flush=True)
+            continue
+        else:
+            raise SystemExit(f"unknown system {system!r}")
+        base = [c.text for c in clips if c.keys] if system == "qa" else refs
+        wer = word_error_rate(base, texts) if system != "qa" else float("nan")
+        print(f"{system:<10} {len(texts):>5} {wer:>6.3f} {content_recall(base, texts):>8.3f} "
+              f"{seconds / len(texts):>7.2f} {fallbacks!s:>8} {right:>9}", flush=True)
+        rows[system] = dict(zip(base, texts))
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.out:
+        lines = [json.dumps({"reference": c.text, "wav_voice": VOICES[i % len(VOICES)],
+                             **{n: t[c.text] for n, t in rows.items() if c.text in t}}, ensure_ascii=False)
+                 for i, c in enumerate(clips)]
+        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
