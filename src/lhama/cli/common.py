@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import LoadedModel
-from lhama.weights.prepare import is_current, prepare
+from lhama.weights.prepare import prepare
 from lhama.weights.registry import models_dir, registry_entry
 from lhama.weights.resolve import registered_name, resolve
 
@@ -17,12 +18,12 @@ DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Li
 
 
 def load_with_progress(model: str, err: Console, quant: str | None = None) -> LoadedModel:
-    """Resolve ``--model`` (preparing the default on first use) and load it, reporting on stderr.
-    ``quant``: the language model's weights (none, bf16, int8, int4; lhama.inference.quant);
+    """Resolve ``--model`` (preparing a registered model on first use) and load it, reporting on
+    stderr. ``quant``: the language model's weights (none, bf16, int8, int4; lhama.inference.quant);
     None: the registry's choice for a registered model, else none (fp32)."""
     started = time.perf_counter()
-    model_dir = model_directory(model, err)
     name = registered_name(model, DEFAULT_MODEL)
+    model_dir = model_directory(model, err, name)
     if quant is None:
         quant = registry_entry(name).quant if name else "none"  # the default's 1.5B LM decodes as int8
     with err.status(f"loading {model} ..."):
@@ -31,10 +32,24 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
     return loaded
 
 
-def model_directory(model: str | None, err: Console) -> Path:
-    """``--model`` as a directory; a registered model not prepared yet is prepared first (once)."""
-    name = registered_name(model, DEFAULT_MODEL)
-    if name is not None and not is_current(name):
-        err.print(f"{name} is not prepared (or out of date): preparing it once into {models_dir() / name}")
-        prepare(name, progress=err.print)
-    return resolve(model, DEFAULT_MODEL)
+def model_directory(model: str | None, err: Console, name: str | None = None) -> Path:
+    """``--model`` as a directory. A registered model (``name``, found from ``model`` when not
+    given) is prepared first when it is not yet (once; ``prepare`` is a cheap check otherwise)."""
+    name = name or registered_name(model, DEFAULT_MODEL)
+    if name is None:
+        return resolve(model, DEFAULT_MODEL)
+    return prepare(name, progress=_announced(name, err))
+
+
+def _announced(name: str, err: Console) -> Callable[[str], None]:
+    """A progress printer that first says why the wait: the model is being prepared."""
+    said = False
+
+    def say(step: str) -> None:
+        nonlocal said
+        if not said:
+            err.print(f"{name} is not prepared (or out of date): preparing it once into {models_dir() / name}")
+            said = True
+        err.print(step)
+
+    return say
