@@ -179,8 +179,9 @@ def _gguf_source(model_dir: Path):
         manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    package = manifest.get("source", {}).get("package")
-    gguf_name = manifest.get("source", {}).get("gguf_file", "")
-    matches = [s for s in REGISTRY if package in (s.package, s.distribution) and s.gguf_file == gguf_name
-               and gguf_name.endswith(".gguf")]
+    source = manifest.get("source", {})
+    parts = source.get("parts") or []  # a composed/cascade model: its language model is the first part
+    matches = [s for s in REGISTRY if s.gguf_file.endswith(".gguf") and (
+        (source.get("package") in (s.package, s.distribution) and s.gguf_file == source.get("gguf_file"))
+        or (parts and s.name == parts[0]))]
     return matches[0] if matches else None
