@@ -29,6 +29,8 @@ from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
 from lhama.model.frame_names import frame_names
 from lhama.model.transcribe import Progress, Transcriber
+from lhama.weights.prepare import is_current, prepare
+from lhama.weights.registry import models_dir
 
 SPEECH_NOTE = 'Transcrição do áudio: "{}"'
 TRACK_NOTE = 'Som do vídeo (transcrição): "{}"'
@@ -36,6 +38,18 @@ FRAMES_NOTE = "Quadros do vídeo: {}"
 NO_SPEECH = "(nenhuma fala reconhecida)"
 
 FrameNamer = Callable[[torch.Tensor], list[str]]
+WHISPER = "whisper-base"  # the speech model of the cascade (registered; prepared from PyPI packages)
+
+
+def prepared_whisper() -> Path:
+    """whisper-base's directory, prepared from its installed PyPI packages on first use (once):
+    the default :class:`Transcriber` source of chat sessions and the server."""
+    return models_dir() / WHISPER if is_current(WHISPER) else prepare(WHISPER)
+
+
+def whisper_transcriber() -> Transcriber:
+    """A transcriber with lhama's decoding settings that opens (and if needed prepares) whisper-base on first use."""
+    return Transcriber(prepared_whisper)
 
 
 def speech_note(source: AudioSource, transcriber: Transcriber, progress: Progress | None = None) -> str:

@@ -17,7 +17,7 @@ from lhama.inference.generate import GenerationConfig
 from lhama.data.audio import load_audio_track, log_mel
 from lhama.errors import DataError, ModelError
 from lhama.model.transcribe import Transcriber
-from lhama.serve.cascade import frames_note, speech_note, track_note
+from lhama.serve.cascade import frames_note, speech_note, track_note, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
@@ -38,7 +38,7 @@ class Target:
     loaded: LoadedModel
     model_id: str
     settings: ServeSettings
-    transcriber: Transcriber = field(default_factory=Transcriber)  # speech for a model without an audio branch
+    transcriber: Transcriber = field(default_factory=whisper_transcriber)  # speech for a model without an audio branch
 
 
 def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan | None = None) -> Prompt:

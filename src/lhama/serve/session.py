@@ -23,7 +23,7 @@ from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.inference.kv import KVState
 from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
-from lhama.serve.cascade import frames_note, speech_note, track_note
+from lhama.serve.cascade import frames_note, speech_note, track_note, whisper_transcriber
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ChatSession:
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
     # Speech and video a model has no branch for, as text (lhama.serve.cascade): notes for the next question.
     pending_notes: list[str] = field(default_factory=list)
-    transcriber: Transcriber = field(default_factory=Transcriber)  # opens Whisper on first use
+    transcriber: Transcriber = field(default_factory=whisper_transcriber)  # opens (prepares) Whisper on first use
     progress: Progress | None = None  # (done, total) windows while a long recording is transcribed
     kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
     draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
