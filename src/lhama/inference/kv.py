@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, StaticCache
 
-_BLOCK = 256  # static caches are sized in blocks of positions, so a growing chat reallocates rarely
+_BLOCK = 64  # static caches are sized in blocks of positions (attention reads the whole block, masked)
 
 
 @dataclass
