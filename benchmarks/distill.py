@@ -86,11 +86,13 @@ def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int) -> Non
     """The teacher's greedy answers to every prompt not answered yet (appended as they come)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
     done = {r["id"] for r in _read_jsonl(DATA / "distill_answers.jsonl")}
     todo = sorted((p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done),
                   key=lambda p: p["split"] != "heldout")[: max(0, limit - len(done)) if limit else None]  # held-out first
+    if not todo:
+        return assemble()
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
     todo.sort(key=lambda p: len(p["prompt"]))  # similar lengths per batch: less padding
     began, produced = time.perf_counter(), 0
     for start in range(0, len(todo), batch):
@@ -136,6 +138,8 @@ def measure(model_dir: str, name: str, results: Path, speed_tokens: int) -> None
     collator = Collator(loaded.tokenizer, {}, None, CollateConfig(max_length=512, system_prompt=""), "")
     row = {"name": name, "model": model_dir, "parameters": sum(p.numel() for p in loaded.model.parameters())}
     for split in ("answers", "human"):
+        if not (DATA / f"distill_heldout_{split}.jsonl").is_file():
+            continue
         samples = load_samples(DatasetConfig(path=str(DATA / f"distill_heldout_{split}.jsonl"))).samples
         scores = evaluate(loaded.model, collator, [collator.encode(s) for s in samples], None)
         row[f"ppl_{split}"] = float(torch.tensor(scores["eval_loss"]).exp())
@@ -188,8 +192,8 @@ def table(results: Path) -> None:
           "| decode tok/s | peak RSS GB |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['parameters'] / 1e6:.0f} M | {r['ppl_answers']:.3f} | {r['ppl_human']:.2f} | "
-              f"{r['top1_agree_answers']:.3f} | {r['decode_tok_s']:.2f} | {r['peak_rss_gb']:.2f} |")
+        cells = [f"{r[k]:.3f}" if k in r else "not measured" for k in ("ppl_answers", "ppl_human", "top1_agree_answers")]
+        print(f"| {r['name']} | {r['parameters'] / 1e6:.0f} M | {' | '.join(cells)} | {r['decode_tok_s']:.2f} | {r['peak_rss_gb']:.2f} |")
 
 
 def main(argv: list[str]) -> None:

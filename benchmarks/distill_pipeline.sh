@@ -8,7 +8,8 @@
 #   nohup flock /tmp/lhama-heavy.lock bash benchmarks/distill_pipeline.sh > /tmp/distill_pipeline.log 2>&1 &
 #
 # Environment: TEACHER, STUDENT (model dirs), RUNS (output root), STEPS (distillation steps),
-# PROMPTS (teacher answers to write: every held-out prompt first, then training prompts).
+# PROMPTS (teacher answers to write: every held-out prompt first, then training prompts),
+# UNTIL=base (stop after measuring the teacher and the 0.5B).
 set -euo pipefail
 TEACHER=${TEACHER:-$HOME/.cache/lhama/models/qwen2.5-coder-1.5b-instruct}
 STUDENT=${STUDENT:-$HOME/.cache/lhama/models/qwen2.5-coder-0.5b-instruct}
@@ -32,10 +33,11 @@ distill() {  # name, student dir
 }
 
 step "teacher answers"
-[ -s $DATA/distill_heldout_answers.jsonl ] || python benchmarks/distill.py answer --teacher "$TEACHER" --batch 24 --limit "$PROMPTS"
+python benchmarks/distill.py answer --teacher "$TEACHER" --batch 24 --limit "$PROMPTS"  # resumable; no-op when done
 step "measure teacher and 0.5B"
 measure "teacher 1.5B" "$TEACHER"
 measure "0.5B" "$STUDENT"
+[ "${UNTIL:-}" = base ] && { python benchmarks/distill.py table --results "$RESULTS"; exit 0; }
 step "distill the 0.5B"
 distill d-0.5b "$STUDENT"
 measure "0.5B distilled" "$RUNS/d-0.5b/model"
