@@ -56,3 +56,19 @@ def test_retrieval_with_images_needs_a_tower_but_not_without(tmp_path, tiny_lm):
         evaluate_retrieval(tiny_lm, trials, PredictionCache(tmp_path / "a.jsonl", {}))
     result = evaluate_retrieval(tiny_lm, trials, PredictionCache(tmp_path / "b.jsonl", {}), use_images=False)
     assert result.n == 6 and set(result.picks.values()) <= set(CAPTIONS)
+
+
+def test_a_cascade_model_scores_its_labeler_note_in_place_of_the_image(tmp_path):
+    from lhama.eval.answer import labeler_note
+    from lhama.model.build import load_model
+    from tests.weights.test_cascade import tiny_cascade
+
+    cascade = load_model(tiny_cascade(tmp_path / "model"))
+    trials = make_trials(_items(tmp_path), choices=3, seed=0)
+    result = evaluate_retrieval(cascade, trials, PredictionCache(tmp_path / "c.jsonl", {}))
+    trial = trials[0]
+    note = labeler_note(cascade, trial.item.image)
+    assert note.startswith("[Imagem anexada")
+    messages = ({"role": "user", "content": f"{note}\n{PROMPT}"},)
+    scores = [score_continuations(cascade, [ScoreRequest(messages, c)])[0].logprob for c in trial.candidates]
+    assert result.picks[trial.item.file] == trial.candidates[max(range(3), key=scores.__getitem__)]

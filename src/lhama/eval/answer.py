@@ -15,10 +15,18 @@ from lhama.inference.generate import Completion, GenerationConfig, complete
 
 
 def require_vision(loaded: LoadedModel, task: str) -> None:
-    """Raise a one-line error if ``loaded`` cannot see images."""
-    if loaded.config.image is None:
+    """Raise a one-line error if ``loaded`` cannot see images (no image branch and no labeler)."""
+    if loaded.config.image is None and loaded.labeler is None:
         raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot do {task}; "
                          "pass --model with a lhama/LLaVA model directory that has one")
+
+
+def labeler_note(loaded: LoadedModel, path: str | Path) -> str:
+    """A cascade model's view of one image: its labeler's note of the class names
+    (:mod:`lhama.model.labeler`), the text that stands in for the image in its prompt."""
+    labeler = loaded.labeler
+    image = load_image(path, max_side=labeler.config.max_image_side)
+    return labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]
 
 
 def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:

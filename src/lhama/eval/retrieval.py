@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lhama.errors import DataError
-from lhama.eval.answer import load_pixels, require_vision
+from lhama.eval.answer import labeler_note, load_pixels, require_vision
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import CaptionItem
 from lhama.eval.scoring import ScoreRequest, score_continuations
@@ -77,8 +77,12 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 
 
 def _scores(loaded: LoadedModel, trial: RetrievalTrial, use_images: bool) -> list[float]:
-    placeholder = f"{loaded.config.image.placeholder}\n" if use_images else ""
-    messages = ({"role": "user", "content": placeholder + PROMPT},)
-    images = (load_pixels(loaded, trial.item.image),) if use_images else ()
+    if use_images and loaded.config.image is None:  # a cascade model: the labeler's note stands in for the image
+        messages = ({"role": "user", "content": f"{labeler_note(loaded, trial.item.image)}\n{PROMPT}"},)
+        images = ()
+    else:
+        placeholder = f"{loaded.config.image.placeholder}\n" if use_images else ""
+        messages = ({"role": "user", "content": placeholder + PROMPT},)
+        images = (load_pixels(loaded, trial.item.image),) if use_images else ()
     requests = [ScoreRequest(messages, caption, images) for caption in trial.candidates]
     return [s.logprob for s in score_continuations(loaded, requests, batch_size=len(requests))]
