@@ -1,7 +1,7 @@
 import pytest
 
 from lhama.eval.admire import load_subtask_a
-from lhama.eval.rankers import MiniLMRanker, ModelRanker, RandomRanker, order_by
+from lhama.eval.rankers import PROMPTS, MiniLMRanker, ModelRanker, RandomRanker, order_by
 from lhama.model.embeddings import SentenceEncoder
 from tests.eval.helpers import write_admire
 
@@ -49,3 +49,16 @@ def test_model_ranker_image_track_uses_the_images(tiny_vlm, items):
     text = ModelRanker(tiny_vlm, "en", text_only=True).rank(items[0]).scores
     image = ModelRanker(tiny_vlm, "en", text_only=False).rank(items[0]).scores
     assert text != image
+
+
+def test_a_cascade_model_ranks_images_by_its_labeler_notes(items, tmp_path):
+    from lhama.model.build import load_model
+    from tests.weights.test_cascade import tiny_cascade
+
+    cascade = load_model(tiny_cascade(tmp_path / "model"))
+    ranker = ModelRanker(cascade, "en", text_only=False)
+    ranking = ranker.rank(items[0])
+    assert sorted(ranking.order) == sorted(items[0].images)
+    note = "[Imagem anexada: galo.]"
+    question = ranker._question(items[0], items[0].captions[0], PROMPTS["en"], note)
+    assert note in question and "<image>" not in question

@@ -20,6 +20,7 @@ import torch
 
 from lhama.data.media import image_to_tensor, load_image
 from lhama.eval.admire import AdmireItem, SentenceItem, SequenceItem
+from lhama.eval.answer import labeler_note
 from lhama.eval.idiom import classify_senses
 from lhama.eval.scoring import ScoreRequest, score_continuations
 from lhama.model.build import LoadedModel
@@ -122,9 +123,11 @@ class ModelRanker:
     def rank(self, item: Item) -> Ranking:
         prompt = PROMPTS[self.lang]
         requests = []
+        cascade = not self.text_only and self.loaded.config.image is None  # a labeler's note stands in for each image
         for name, caption in zip(item.images, item.captions):
-            messages = ({"role": "user", "content": self._question(item, caption, prompt)},)
-            images = () if self.text_only else (self._image(item, name),)
+            note = labeler_note(self.loaded, item.image_path(name)) if cascade else None
+            messages = ({"role": "user", "content": self._question(item, caption, prompt, note)},)
+            images = () if self.text_only or cascade else (self._image(item, name),)
             requests += [ScoreRequest(messages, prompt.yes, images), ScoreRequest(messages, prompt.no, images)]
         scores = score_continuations(self.loaded, requests, batch_size=len(requests))  # one pass per item
         margins = [scores[2 * i].logprob - scores[2 * i + 1].logprob for i in range(len(item.images))]
@@ -132,7 +135,7 @@ class ModelRanker:
         sense = self._sense(item) if isinstance(item, SequenceItem) else None
         return Ranking(ranking.order, ranking.scores, sense)
 
-    def _question(self, item: Item, caption: str, prompt: JudgePrompt) -> str:
+    def _question(self, item: Item, caption: str, prompt: JudgePrompt, note: str | None = None) -> str:
         if isinstance(item, AdmireItem):
             context = prompt.context_a.format(sentence=item.sentence, compound=item.compound)
         else:
@@ -140,7 +143,7 @@ class ModelRanker:
         if self.text_only:
             shown = prompt.caption_line.format(caption=self._cut(caption))
         else:
-            shown = f"{self.loaded.config.image.placeholder}\n{prompt.image_line}"
+            shown = f"{note or self.loaded.config.image.placeholder}\n{prompt.image_line}"
         return f"{context}\n{shown}\n{prompt.question.format(compound=item.compound)}"
 
     def _image(self, item: Item, name: str) -> torch.Tensor:
