@@ -122,12 +122,12 @@ def export_adapter_command(
     """Copy a trained adapter (projector + LoRA) for shipping: cast, re-labelled, atomic.
 
     This is how the embedded default's few MB are made from a stage-2 run
-    (docs/default-model.md); `lhama models prepare lhama-default --force` then
+    (docs/default-model.md); `lhama models prepare lhama-default-v1 --force` then
     rebuilds the default from them.
 
     Example:
       [bold]lhama models export-adapter runs/default-stage2/adapter src/lhama/model/default \\
-        --base "lhama-default: gemma-3-270m + open-nsfw-resnet50" --image-guidance 1.0[/]
+        --base "lhama-default-v1: gemma-3-270m + open-nsfw-resnet50" --image-guidance 1.0[/]
     """
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
