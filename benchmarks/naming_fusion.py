@@ -85,11 +85,14 @@ def main() -> None:
     parser.add_argument("--system", default=V2_GENERATION.system_prompt, help="system prompt ('' for none)")
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--limit", type=int, default=0, help="only the first N pictures (0: all)")
+    parser.add_argument("--sample", type=int, default=0, help="N pictures spread evenly over the set (0: all)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/naming_fusion.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)
     items = read_naming_items(ITEMS)
     items = items[: args.limit] if args.limit else items
+    if args.sample and args.sample < len(items):  # every (len/N)-th item: both sources, in proportion
+        items = [items[i * len(items) // args.sample] for i in range(args.sample)]
     names = class_names()
     folders = {"tuxpaint_ptbr": args.data_dir / "images", "tuxpaint_stamps": args.stamps_dir}
     probs = probabilities([item_path(i, folders) for i in items])
