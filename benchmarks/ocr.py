@@ -5,6 +5,7 @@ text LM given lhama's OCR note -- the same "Texto na imagem: ..." line chat and 
     python benchmarks/ocr_images.py /tmp/ocr_ptbr
     python benchmarks/ocr.py /tmp/ocr_ptbr
     python benchmarks/ocr.py /tmp/ocr_ptbr --model ~/.cache/lhama/models/qwen2.5-coder-1.5b-instruct
+    python benchmarks/ocr.py /tmp/ocr_ptbr --model DIR --gguf FILE.gguf --threads 1   # tokens from llama.cpp
 
 CER: Levenshtein distance between the recognised text and the rendered text (line breaks and
 runs of spaces as one space; case and accents count) over the rendered text's length.
@@ -79,6 +80,25 @@ def answer_all(model: Path, rows: list[dict], max_tokens: int) -> None:
               flush=True)
 
 
+def answer_all_gguf(model: Path, gguf: Path, rows: list[dict], max_tokens: int, threads: int) -> None:
+    """The same prompts (rendered by lhama as ChatSession does), tokens from llama.cpp."""
+    from lhama.data.conversation import encode_prompt, render_prompt
+    from tools import LlamaCpp
+
+    backend = LlamaCpp(gguf, model, threads)
+    system = [{"role": "system", "content": backend.system}] if backend.system else []
+    for row in rows:
+        if not row["question"]:
+            continue
+        note = ocr_note(row["ocr"])
+        user = {"role": "user", "content": f"{note}\n{row['question']}" if note else row["question"]}
+        ids = encode_prompt(backend.tokenizer, render_prompt(backend.tokenizer, [*system, user]))
+        row["reply"] = backend.generate(ids, max_tokens)
+        row["right"] = right(row["answer"], row["reply"])
+        print(json.dumps({k: row[k] for k in ("id", "question", "answer", "reply", "right")}, ensure_ascii=False),
+              flush=True)
+
+
 def report(rows: list[dict]) -> None:
     texts = [r for r in rows if r["lines"]]
     blanks = [r for r in rows if not r["lines"]]
@@ -111,12 +131,15 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write every row here (JSONL)")
+    parser.add_argument("--gguf", type=Path, default=None, help="with --model: tokens from llama.cpp on this GGUF")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     rows = ocr_rows(args.images, args.data, OcrConfig())
     print(f"OCR of {len(rows)} images in {time.perf_counter() - started:.1f} s", flush=True)
-    if args.model:
+    if args.model and args.gguf:
+        answer_all_gguf(args.model, args.gguf, rows, args.max_tokens, args.threads)
+    elif args.model:
         answer_all(args.model, rows, args.max_tokens)
     if args.out:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -138,3 +138,24 @@ def test_render_through_the_models_template() -> None:
     assert '<tool_response>\n{"chuva": "70%"}\n</tool_response>' in text
     assert text.endswith('<|im_start|>assistant\n<tool_call>\n{"name": "converter_unidade", "arguments": {')
     assert "# Tools" not in render_with_tools(tokenizer, messages, replace(AUTO, choice="none"))
+
+
+def test_untagged_calls_of_small_models() -> None:
+    """A whole answer that is one JSON object naming an offered function is a call, bare or fenced."""
+    bare = '{\n  "name": "previsao_do_tempo",\n  "arguments": {"cidade": "Natal"}\n}'
+    for text in (bare, f"```json\n{bare}\n```", f"```\n{bare}"):
+        [call] = parse_reply(text, AUTO).calls
+        assert call.name == "previsao_do_tempo" and json.loads(call.arguments) == {"cidade": "Natal"}
+    assert parse_reply('{"nome": "Ana", "idade": 30}', AUTO).content == '{"nome": "Ana", "idade": 30}'
+    prose = f"Aqui está:\n```json\n{bare}\n```"  # a call inside prose is not a call
+    assert parse_reply(prose, AUTO).calls == () and parse_reply(prose, AUTO).content == prose
+    with pytest.raises(ToolCallInvalid):
+        parse_reply('{"name": "previsao_do_tempo", "arguments": {cidade}}', AUTO)
+
+
+def test_stream_holds_an_answer_that_opens_with_json() -> None:
+    stream = ToolStream(AUTO)
+    released = [stream.feed(p) for p in ["``", "`json\n{\"name\": \"converter_unidade\", ", '"arguments": {}}\n```']]
+    assert released == ["", "", ""] and stream.finish().calls[0].name == "converter_unidade"
+    text = ToolStream(AUTO)
+    assert text.feed(" ") == "" and text.feed("Claro") == " Claro"

@@ -222,6 +222,9 @@ def parse_reply(text: str, plan: ToolPlan) -> ToolReply:
     if plan.choice == "none":
         return ToolReply(text.strip() or None)
     spans = _call_spans(text, plan.syntax)
+    loose = None if spans else _untagged_call(text, plan)
+    if loose is not None:
+        return ToolReply(None, (_call(loose, plan, text),))
     calls = tuple(_call(text[start:end], plan, text) for start, end, _ in spans)
     if plan.choice != "auto" and not calls:
         raise ToolCallInvalid("no call, but tool_choice requires one", text)
@@ -250,6 +253,16 @@ def _call_spans(text: str, syntax: ToolSyntax) -> list[tuple[int, int, int]]:
         spans.append((start, stop, len(text) if end < 0 else end + len(closer)))
         at = text.find(opener, stop)
     return spans
+
+
+def _untagged_call(text: str, plan: ToolPlan) -> str | None:
+    """A call written without the template's tags, as small models often do: the whole answer is
+    one JSON object (bare or in a ``` fence) that names an offered function. None otherwise."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body[3:].removeprefix("json").strip().removesuffix("```").strip()
+    found = _NAME.search(body) if body.startswith("{") else None
+    return body if found and found.group(1) in plan.names else None
 
 
 def _outer_start(text: str, json_start: int, syntax: ToolSyntax) -> int:
@@ -293,8 +306,8 @@ class ToolStream:
         self.text += delta
         if self.plan.choice == "none":
             return self._release(len(self.text))
-        if self.holding:
-            return ""
+        if self.holding or (self.sent == 0 and self.text.strip() in ("", "`", "``")):
+            return ""  # the answer may still turn out to be a call
         at = self._call_start()
         if at is not None:
             self.holding = True
@@ -313,12 +326,11 @@ class ToolStream:
         return parse_reply(held, self.plan)
 
     def _call_start(self) -> int | None:
+        if self.sent == 0 and self.text.lstrip().startswith(("{", "```")):
+            return 0  # a bare or fenced JSON answer: a call in the template's syntax or untagged
         opener = self.plan.syntax.open.strip()
-        if opener:
-            at = self.text.find(opener, self.sent)
-            return None if at < 0 else at
-        stripped = self.text.lstrip()
-        return 0 if stripped.startswith("{") and self.sent == 0 else None
+        at = self.text.find(opener, self.sent) if opener else -1
+        return None if at < 0 else at
 
     def _release(self, end: int) -> str:
         end = max(end, self.sent)
