@@ -186,14 +186,42 @@ def _decode_speed(loaded, new_tokens: int) -> float:
     return new_tokens / (time.perf_counter() - tic)
 
 
+def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: int) -> None:
+    """Draft acceptance rate of ``draft_dir`` for ``target_dir`` (lhama's speculative greedy
+    decoding, 3 proposals per step, 48 new tokens) on the held-out prompts; merged into the
+    results row called ``name``."""
+    from lhama.inference.generate import GenerationConfig, eos_token_ids
+    from lhama.inference.speculative import draft_for, speculative_ids
+    from lhama.model.build import load_model
+
+    torch.set_num_threads(2)
+    target, draft_model = load_model(target_dir), load_model(draft_dir)
+    draft = draft_for(target, draft_model)
+    held = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["split"] == "heldout"][:prompts]
+    config, eos = GenerationConfig(max_new_tokens=48), eos_token_ids(target.model, target.tokenizer)
+    for p in held:
+        text = target.tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": p["prompt"]}],
+                                                    tokenize=False, add_generation_prompt=True)
+        list(speculative_ids(target.model, draft, target.tokenizer(text).input_ids, config, eos))
+    rows = json.loads(results.read_text()) if results.is_file() else []
+    if not any(r["name"] == name for r in rows):
+        rows.append({"name": name})
+    row = next(r for r in rows if r["name"] == name)
+    row.update(accept_rate=draft.acceptance_rate, accept_proposed=draft.proposed, accept_target=target_dir)
+    results.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    print(f"{name}: {draft.accepted}/{draft.proposed} proposals accepted ({draft.acceptance_rate:.3f}) on {len(held)} prompts")
+
+
 def table(results: Path) -> None:
     rows = json.loads(results.read_text())
     print("| model | parameters | held-out ppl, teacher answers | held-out ppl, human pt-BR | top-1 = teacher's token "
-          "| decode tok/s | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|")
+          "| draft acceptance | decode tok/s | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [f"{r[k]:.3f}" if k in r else "not measured" for k in ("ppl_answers", "ppl_human", "top1_agree_answers")]
-        print(f"| {r['name']} | {r['parameters'] / 1e6:.0f} M | {' | '.join(cells)} | {r['decode_tok_s']:.2f} | {r['peak_rss_gb']:.2f} |")
+        keys = ("ppl_answers", "ppl_human", "top1_agree_answers", "accept_rate")
+        cells = [f"{r[k]:.3f}" if k in r else "not measured" for k in keys]
+        print(f"| {r['name']} | {r.get('parameters', 0) / 1e6:.0f} M | {' | '.join(cells)} | {r.get('decode_tok_s', 0):.2f} "
+              f"| {r.get('peak_rss_gb', 0):.2f} |")
 
 
 def main(argv: list[str]) -> None:
@@ -211,6 +239,12 @@ def main(argv: list[str]) -> None:
     mea.add_argument("--name", required=True)
     mea.add_argument("--results", type=Path, required=True)
     mea.add_argument("--speed-tokens", type=int, default=64)
+    acc = sub.add_parser("accept")
+    acc.add_argument("--target", required=True)
+    acc.add_argument("--draft", required=True)
+    acc.add_argument("--name", required=True, help="the results row of the draft")
+    acc.add_argument("--results", type=Path, required=True)
+    acc.add_argument("--prompts", type=int, default=12)
     sub.add_parser("table").add_argument("--results", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.step == "data":
@@ -221,6 +255,8 @@ def main(argv: list[str]) -> None:
         assemble()
     elif args.step == "measure":
         measure(args.model, args.name, args.results, args.speed_tokens)
+    elif args.step == "accept":
+        accept(args.target, args.draft, args.name, args.results, args.prompts)
     else:
         table(args.results)
 

@@ -23,6 +23,7 @@ mkdir -p "$RUNS"
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 measured() { [ -f "$RESULTS" ] && python -c "import json,sys; sys.exit(0 if any(r['name']=='$1' for r in json.load(open('$RESULTS'))) else 1)"; }
 measure() { measured "$1" || /usr/bin/time -f "peak RSS %M KB, %e s" python benchmarks/distill.py measure --model "$2" --name "$1" --results "$RESULTS"; }
+accept() { python benchmarks/distill.py accept --target "$TEACHER" --draft "$2" --name "$1" --results "$RESULTS"; }
 distill() {  # name, student dir
   local out=$RUNS/$1 resume=""
   [ -f "$out/model/config.json" ] && return 0
@@ -37,10 +38,12 @@ python benchmarks/distill.py answer --teacher "$TEACHER" --batch 24 --limit "$PR
 step "measure teacher and 0.5B"
 measure "teacher 1.5B" "$TEACHER"
 measure "0.5B" "$STUDENT"
+accept "0.5B" "$STUDENT"
 [ "${UNTIL:-}" = base ] && { python benchmarks/distill.py table --results "$RESULTS"; exit 0; }
 step "distill the 0.5B"
 distill d-0.5b "$STUDENT"
 measure "0.5B distilled" "$RUNS/d-0.5b/model"
+accept "0.5B distilled" "$RUNS/d-0.5b/model"
 step "prune the teacher: 28 -> 21 layers"
 [ -f "$RUNS/pruned-1.5b/config.json" ] || /usr/bin/time -f "peak RSS %M KB, %e s" lhama prune --model "$TEACHER" \
   --out "$RUNS/pruned-1.5b" --layers 7 --calib $DATA/distill_train.jsonl

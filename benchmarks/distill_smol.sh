@@ -15,7 +15,11 @@ TIME="/usr/bin/time -f peak_RSS_%MKB_%es"
 mkdir -p "$RUNS"
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 measured() { [ -f "$RESULTS" ] && python -c "import json,sys; sys.exit(0 if any(r['name']=='$1' for r in json.load(open('$RESULTS'))) else 1)"; }
-measure() { measured "$1" || $TIME python benchmarks/distill.py measure --model "$2" --name "$1" --results "$RESULTS"; }
+measure() {  # name, model dir: perplexities, speed, RSS, then its acceptance rate as a draft for the teacher
+  measured "$1" && return 0
+  $TIME python benchmarks/distill.py measure --model "$2" --name "$1" --results "$RESULTS"
+  $TIME python benchmarks/distill.py accept --target "$TEACHER" --draft "$2" --name "$1" --results "$RESULTS"
+}
 distill() {  # name, kd weight
   local out=$RUNS/$1 resume=""
   [ -f "$out/model/config.json" ] && return 0
@@ -28,7 +32,7 @@ distill() {  # name, kd weight
 step "prune 30 -> 22 layers"
 [ -f "$RUNS/pruned/config.json" ] || $TIME lhama prune --model "$TEACHER" --out "$RUNS/pruned" --layers 8 --calib "$RUNS/train.jsonl"
 step "measure"
-measure "SmolLM2-135M (teacher)" "$TEACHER"
+measured "SmolLM2-135M (teacher)" || $TIME python benchmarks/distill.py measure --model "$TEACHER" --name "SmolLM2-135M (teacher)" --results "$RESULTS"
 measure "SmolLM2 pruned to 22 layers" "$RUNS/pruned"
 step "distill the pruned copy"
 distill d-kd 0.5
