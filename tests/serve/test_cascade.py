@@ -222,3 +222,26 @@ def test_api_bad_audio_is_a_400_naming_the_field(tmp_path: Path) -> None:
     with pytest.raises(RequestError, match="is silent") as error:
         build_prompt(_request([_audio_part(silent)]), target)
     assert error.value.param == "messages[0].content[0].input_audio.data" and error.value.code == "invalid_audio"
+
+
+@pytest.fixture(scope="module")
+def cascade_model(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny lhama-default v2: a text LM plus a labeler (tiny random tower with a class head)."""
+    from lhama.model.build import load_model
+    from tests.weights.test_cascade import tiny_cascade
+
+    return load_model(tiny_cascade(tmp_path_factory.mktemp("cascade")))
+
+
+def test_default_like_model_watches_a_video_with_its_labeler(cascade_model, tmp_path: Path) -> None:
+    guard = WordGuard("nada")  # reads, never refuses
+    session = ChatSession(cascade_model, GenerationConfig(max_new_tokens=2), system_prompt="", guard=guard,
+                          transcriber=FakeTranscriber("olha o galo"))
+    session.attach_video(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
+    *_, done = session.ask("O que acontece no vídeo?")
+    assert isinstance(done, Completion) and not session.videos
+    frames, track, question = session.history[0]["content"].splitlines()
+    said = [re.sub(r" \(\d quadros\)$", "", part) for part in frames.removeprefix("Quadros do vídeo: ").split(", ")]
+    assert frames.startswith("Quadros do vídeo: ") and set(said) <= set(cascade_model.labeler.names)
+    assert track == 'Som do vídeo (transcrição): "olha o galo"' and question == "O que acontece no vídeo?"
+    assert frames in guard.read[0] and track in guard.read[0]  # the guard read the names and the transcript

@@ -70,9 +70,10 @@ class ChatSession:
             note = frames_note(path, self.loaded)
         else:
             frames = video_to_tensor(path, video_config.frames, self.loaded.image_spec)
+        told = len(self.pending_notes)
         self.attach_audio_track(path)
         if video_config is None:
-            self.pending_notes.append(note)
+            self.pending_notes.insert(told, note)  # what is seen, then what is heard
         else:
             self.pending_videos.append(frames)
 
