@@ -94,3 +94,14 @@ def test_a_corrupt_cache_is_a_one_line_error(tmp_path) -> None:
     (quant_dir(model_dir, "int8") / "language_model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="cannot read .*delete .*quant-int8 to rebuild it"):
         load_for_inference(model_dir, "int8")
+
+
+@pytest.mark.parametrize("quant", ["int8", "int4"])
+def test_cached_packed_weights_start_on_64_byte_boundaries(tmp_path, quant: str) -> None:
+    """Weights read at a safetensors file's 8-byte offsets crashed _weight_int8pack_mm
+    (segfault) on prompts of 8+ tokens: each tensor gets an allocation of its own."""
+    model_dir = _save_decoder(tmp_path / "lm", tie=False)
+    load_for_inference(model_dir, quant, group_size=32)
+    cached = load_for_inference(model_dir, quant, group_size=32)
+    packed = [m for m in cached.model.language_model.modules() if isinstance(m, (Int8Linear, Int4Linear))]
+    assert packed and all(buf.data_ptr() % 64 == 0 for m in packed for buf in m.buffers())

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -25,8 +26,6 @@ from lhama.files import atomic_directory
 from lhama.inference.quant import check_quant, empty_quantized, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
-from lhama.model.generation import read_generation
-from lhama.model.labeler import load_labeler
 from lhama.model.generation import read_generation
 from lhama.model.labeler import load_labeler
 from lhama.model.lhama import LhamaModel
@@ -108,7 +107,7 @@ def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
     loaded = _skeleton(model_dir)
     language_model = empty_quantized(loaded.model.language_model, settings["quant"], settings["group_size"] or 128)
     try:
-        state = load_file(cache / WEIGHTS)
+        state = _read_aligned(cache / WEIGHTS)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"cannot read {cache / WEIGHTS}: {exc}; delete {cache} to rebuild it") from None
     buffers = {k[len(_BUFFER):]: state.pop(k) for k in list(state) if k.startswith(_BUFFER)}
@@ -119,6 +118,15 @@ def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
     _check_complete(language_model, cache)
     language_model.eval()
     return loaded
+
+
+def _read_aligned(path: Path) -> dict[str, torch.Tensor]:
+    """The file's tensors, each in memory of its own. A safetensors file places tensors at
+    8-byte offsets; the packed int8/int4 CPU kernels read such weights out of bounds and
+    crash (seen: a segfault in ``_weight_int8pack_mm`` once a prompt has 8+ tokens), so every
+    tensor is copied into a fresh, 64-byte aligned allocation, one at a time."""
+    with safe_open(str(path), framework="pt") as f:
+        return {key: f.get_tensor(key).clone() for key in f.keys()}
 
 
 def _skeleton(model_dir: Path) -> LoadedModel:
