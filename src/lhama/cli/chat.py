@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import replace
@@ -14,11 +15,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress, model_directory
 from lhama.inference.speculative import draft_for
-from lhama.errors import ConfigError, LhamaError
+from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
-from lhama.inference.generate import Completion, GenerationConfig
+from lhama.inference.generate import Completion, GenerationConfig, context_length
+from lhama.model.build import LoadedModel
 from lhama.model.transcribe import Transcriber
 from lhama.serve.session import ChatSession
+from lhama.serve.tools import load_tools, parse_reply
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question
           /video PATH  attach a video (mp4, mkv, webm...) to the next question
@@ -66,6 +69,8 @@ def chat(
     image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (1.0 for lhama-default, else 0).")] = None,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False,
     guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
+    tools: Annotated[Optional[Path], typer.Option("--tools", help="A JSON file with a list of OpenAI tool objects the model may call (needs a chat template with tools, e.g. Qwen2.5). Calls are printed, not run.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A UTF-8 text file put in front of the (first) question, e.g. to summarise or rewrite it.")] = None,
     quant: Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")] = None,
     draft: Annotated[Optional[str], typer.Option(help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct.")] = None,
 ) -> None:
@@ -79,7 +84,15 @@ def chat(
 
       lhama chat --model runs/stage1-video/model --video clip.mp4 "O que acontece no vídeo?"
 
+      lhama chat --audio fala.wav "O que a pessoa pediu?"      (Whisper's transcript; up to 10 min)
+
+      lhama chat --video clip.mp4 "O que acontece no vídeo?"    (frames named by the tower + the sound)
+
       lhama chat --model runs/stage1-audio/model --audio fala.wav "O que foi dito?"
+
+      lhama chat --file notas.txt "Resuma."
+
+      lhama chat --model qwen2.5-coder-1.5b-instruct --tools ferramentas.json "Vai chover em Recife?"
 
       lhama chat            (interactive; type /help inside)
     """
@@ -88,8 +101,9 @@ def chat(
     loaded = load_with_progress(model, err, quant)
     if image_guidance is None:  # the model's own
         generation = replace(generation, image_guidance=loaded.generation.image_guidance)
+    plan = None if tools is None else load_tools(tools, getattr(loaded.tokenizer, "chat_template", None), loaded.name)
     session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard),
-                          transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err),
+                          tools=plan, transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err),
                           draft=None if draft is None else draft_for(loaded, load_with_progress(draft, err, quant)))
     for path in image or []:
         session.attach_image(path)
@@ -97,6 +111,8 @@ def chat(
         session.attach_video(path)  # its sound track too: the audio branch, else Whisper's transcript
     for path in audio or []:
         session.attach_audio(path)
+    if file is not None:
+        session.pending_notes.append(read_prompt_file(file, loaded, max_tokens))
     if prompt is not None:
         _answer(session, prompt, err)
         return
@@ -112,8 +128,33 @@ def _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed,
         raise ConfigError(str(exc)) from None
 
 
+def read_prompt_file(path: Path, loaded: LoadedModel, max_tokens: int) -> str:
+    """The text of ``--file`` as a note in front of the question.
+
+    Raises:
+        DataError: missing, not UTF-8 text, or too long for the model's context with the answer.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"--file {path}: {exc.strerror}") from None
+    if b"\0" in raw[:8192]:
+        raise DataError(f"--file {path} is a binary file; give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"--file {path} is not UTF-8 text (byte {exc.start}); convert it with iconv first") from None
+    tokens, limit = len(loaded.tokenizer(text)["input_ids"]), context_length(loaded.model)
+    if tokens + max_tokens > limit:
+        raise DataError(f"--file {path} has {tokens} tokens; with --max-tokens {max_tokens} that exceeds the model's "
+                        f"context of {limit} tokens: shorten the file or split it")
+    return f"Conteúdo do arquivo {path.name}:\n{text}\n"
+
+
 def _answer(session: ChatSession, text: str, err: Console) -> None:
     """Stream one answer to stdout; Ctrl-C ends the answer, not the program."""
+    if session.tools is not None:
+        return _answer_with_tools(session, text, err)
     started = time.perf_counter()
     stream = session.ask(text)
     done: Completion | None = None
@@ -135,6 +176,19 @@ def _answer(session: ChatSession, text: str, err: Console) -> None:
         elapsed = time.perf_counter() - started
         err.print(f"[dim]{len(done.token_ids)} tokens in {elapsed:.1f} s "
                   f"({len(done.token_ids) / max(elapsed, 1e-9):.1f} tokens/s)[/]")
+
+
+def _answer_with_tools(session: ChatSession, text: str, err: Console) -> None:
+    """The whole answer, then each tool call it makes as a line of JSON (the calls are not run)."""
+    with err.status("thinking ..."):
+        *_, done = session.ask(text)
+    reply = parse_reply(session.tools.prefix + done.text, session.tools)
+    if reply.content:
+        sys.stdout.write(reply.content + "\n")
+    for call in reply.calls:
+        sys.stdout.write(json.dumps({"tool_call": call.name, "arguments": json.loads(call.arguments)},
+                                    ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _repl(session: ChatSession, err: Console) -> None:

@@ -7,19 +7,22 @@ Content parts become text in order; each image (video, input_audio) part becomes
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import torch
+from PIL import Image
 
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import GenerationConfig
-from lhama.data.audio import load_audio_track, log_mel
+from lhama.data.ocr import image_note
 from lhama.errors import DataError, ModelError
 from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import frames_note, speech_note, track_note, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
+from lhama.data.audio import load_audio_track, log_mel
 from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, VideoPart
 from lhama.serve.settings import ServeSettings
@@ -29,6 +32,7 @@ from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_
 MIN_TEMPERATURE = 1e-3
 # media keys of what went into the text instead (lhama.serve.cascade): transcripts, videos' frame names
 HEARD, SEEN = "heard", "seen"
+LABELLED = "labelled"  # images told as a labeler's class names (a cascade model: lhama-default)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     text = render_with_tools(tokenizer, messages, tools) if tools else render_prompt(tokenizer, messages)
     input_ids = encode_prompt(tokenizer, text, target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
-    stacked = {name: torch.stack(items) for name, items in media.items() if items and name not in (HEARD, SEEN)} or None
+    stacked = {name: torch.stack(items) for name, items in media.items() if items and name not in (HEARD, SEEN, LABELLED)} or None
     reference_ids = None
     if tools:  # image guidance's text-only reference does not render tool turns
         return Prompt(guard_view(messages), input_ids, stacked)
@@ -118,8 +122,12 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
         if isinstance(part, ImagePart):
             if role != "user":
                 raise RequestError("images are only allowed in user messages", field, "invalid_value")
-            media["image"].append(_image(part, field, target, len(media["image"])))
-            pieces.append(target.loaded.config.image.placeholder)
+            if target.loaded.config.image is None and target.loaded.labeler is not None:
+                pieces.append(_labels(part, field, target, media))  # a cascade model: class names as text
+                continue
+            image, note = _image(part, field, target, len(media["image"]))
+            media["image"].append(image)
+            pieces.append("\n".join(filter(None, [target.loaded.config.image.placeholder, note])))
         elif isinstance(part, VideoPart):
             if role != "user":
                 raise RequestError("videos are only allowed in user messages", field, "invalid_value")
@@ -133,14 +141,37 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
     return {"role": role, "content": "\n".join(pieces)}
 
 
-def _image(part: ImagePart, field: str, target: Target, count: int) -> torch.Tensor:
+def _image(part: ImagePart, field: str, target: Target, count: int) -> tuple[torch.Tensor, str]:
+    """The image's tensor, and the OCR note of its text (lhama.data.ocr; "" when none or OCR is off)."""
     loaded, settings = target.loaded, target.settings
     if loaded.config.image is None:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
     _check_count(count, settings.max_images, "images", field, "too_many_images")
     data = image_url_bytes(part.image_url.url, f"{field}.image_url.url", settings)
-    return image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
+    tensor = image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
+    return tensor, _ocr_note(data, f"{field}.image_url.url", settings)
+
+
+def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
+    """The text tesseract reads in an (already checked) image, as a prompt line; "" when none or OCR is off."""
+    try:
+        return image_note(Image.open(io.BytesIO(data)), settings.ocr)
+    except DataError as exc:
+        raise RequestError(f"the text in the image could not be read: {exc}", field, "ocr_failed") from None
+
+
+def _labels(part: ImagePart, field: str, target: Target, media: dict[str, list]) -> str:
+    """An image for a model without an image branch that has a labeler (lhama-default): the
+    labeler's note of its class names (lhama.model.labeler), checked like any image."""
+    labeler, settings = target.loaded.labeler, target.settings
+    _check_count(len(media.setdefault(LABELLED, [])), settings.max_images, "images", field, "too_many_images")
+    url_field = f"{field}.image_url.url"
+    data = image_url_bytes(part.image_url.url, url_field, settings)
+    pixels = image_tensor(data, url_field, labeler.image_spec, settings, labeler.config.max_image_side)
+    note = labeler.notes(pixels[None])[0]
+    media[LABELLED].append(note)
+    return "\n".join(filter(None, [note, _ocr_note(data, url_field, settings)]))
 
 
 def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) -> str:

@@ -14,6 +14,7 @@ import torch
 from lhama.data.audio import audio_features, load_audio_track, log_mel
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
+from lhama.data.ocr import image_note
 from lhama.data.video import video_to_tensor
 from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
@@ -23,7 +24,8 @@ from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.inference.kv import KVState
 from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
-from lhama.serve.cascade import frames_note, speech_note, track_note, whisper_transcriber
+from lhama.serve.tools import ToolPlan, render_with_tools
+from lhama.serve.cascade import frames_note, labels_note, speech_note, track_note, whisper_transcriber
 
 
 @dataclass
@@ -39,23 +41,27 @@ class ChatSession:
     audios: list[torch.Tensor] = field(default_factory=list)  # every audio item (n_mels + 1, F), in history order
     pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
+    kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
+    draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
     # Speech and video a model has no branch for, as text (lhama.serve.cascade): notes for the next question.
     pending_notes: list[str] = field(default_factory=list)
     transcriber: Transcriber = field(default_factory=whisper_transcriber)  # opens (prepares) Whisper on first use
     progress: Progress | None = None  # (done, total) windows while a long recording is transcribed
-    kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
-    draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
+    ocr: bool | None = None  # read text in attached images (lhama.data.ocr); None: when tesseract is installed
+    tools: ToolPlan | None = None  # functions the model may call (lhama.serve.tools); answers hold <tool_call>s
 
     def attach_image(self, path: str | Path) -> None:
         """Load and preprocess an image now (so errors show at once) for the next question."""
         image_config = self.loaded.config.image
-        if image_config is None:
-            raise ModelError(
-                f"the model {self.loaded.name or ''} is text-only (no vision tower), so it cannot "
-                "see images; pass --model DIR with a lhama/LLaVA model directory that has one"
-            )
-        image = load_image(path, max_side=image_config.max_image_side)
-        self.pending.append(image_to_tensor(image, self.loaded.image_spec))
+        if image_config is None:  # a labeler's class names as text (lhama.serve.cascade), else ModelError
+            self.pending_notes.append(labels_note(path, self.loaded))
+            image = load_image(path)
+        else:
+            image = load_image(path, max_side=image_config.max_image_side)
+            self.pending.append(image_to_tensor(image, self.loaded.image_spec))
+        note = image_note(image, self.ocr)  # the text in the image, read by tesseract
+        if note:
+            self.pending_notes.append(note)
 
     def attach_video(self, path: str | Path) -> None:
         """Sample a video's frames and hear its sound track now (errors show at once) for the
@@ -180,7 +186,8 @@ class ChatSession:
 
     def _generate(self) -> Iterator[str | Completion]:
         tokenizer = self.loaded.tokenizer
-        prompt = render_prompt(tokenizer, self._messages())
+        messages = self._messages()
+        prompt = render_with_tools(tokenizer, messages, self.tools) if self.tools else render_prompt(tokenizer, messages)
         input_ids = encode_prompt(tokenizer, prompt, self.loaded.expansions())
         media = {"image": torch.stack(self.images)} if self.images else {}
         if self.videos:
