@@ -88,3 +88,15 @@ def test_an_unknown_or_unavailable_quant_is_a_one_line_error(monkeypatch) -> Non
         check_quant("int4")
     with pytest.raises(ConfigError, match="group size"):
         check_quant("int8", group_size=100)
+
+
+@pytest.mark.parametrize("layer_type", [Int8Linear, Int4Linear])
+def test_quantising_in_row_blocks_gives_the_same_layer(monkeypatch, layer_type) -> None:
+    torch.manual_seed(1)
+    linear = nn.Linear(128, 200, bias=True)  # 200 rows: three 64-row blocks and a 16-row tail (int4 pads to 208)
+    build = (lambda: Int8Linear.from_linear(linear)) if layer_type is Int8Linear else (lambda: Int4Linear.from_linear(linear, 32))
+    whole = build()
+    monkeypatch.setattr(quant_module, "_CHUNK", 64)
+    blocks = build()
+    for name, tensor in whole.state_dict().items():
+        assert torch.equal(tensor, blocks.state_dict()[name]), name

@@ -10,7 +10,8 @@ from lhama.errors import CheckpointError
 from lhama.inference import quant_cache
 from lhama.inference.quant import Int4Linear, Int8Linear
 from lhama.inference.quant_cache import load_for_inference, quant_dir
-from lhama.model.build import save_model
+from lhama.inference.quant import quantize_linears
+from lhama.model.build import load_model, save_model
 from lhama.model.generation import GenerationConfig, write_generation
 from tests.conftest import tiny_loaded
 from tests.inference.tiny import prompt_ids, tiny_decoder
@@ -35,6 +36,7 @@ def _no_quantising(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a cached copy was quantised again")
     monkeypatch.setattr(quant_cache, "quantize_linears", refuse)
+    monkeypatch.setattr(quant_cache, "quantize_from", refuse)
     monkeypatch.setattr(quant_cache, "load_model", refuse)  # nor loaded in fp32 first
 
 
@@ -67,13 +69,13 @@ def test_a_cache_of_changed_weights_or_settings_is_rebuilt(tmp_path) -> None:
     weights = model_dir / "model.safetensors"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     calls = []
-    original = quant_cache.quantize_linears
-    quant_cache.quantize_linears = lambda *a: calls.append(a) or original(*a)
+    original = quant_cache.quantize_from
+    quant_cache.quantize_from = lambda *a: calls.append(a) or original(*a)
     try:
         load_for_inference(model_dir, "int4", group_size=32)  # weights changed
         load_for_inference(model_dir, "int4", group_size=64)  # another group size: another cache
     finally:
-        quant_cache.quantize_linears = original
+        quant_cache.quantize_from = original
     assert len(calls) == 2
     assert quant_dir(model_dir, "int4", 64).is_dir()
 
@@ -105,3 +107,16 @@ def test_cached_packed_weights_start_on_64_byte_boundaries(tmp_path, quant: str)
     cached = load_for_inference(model_dir, quant, group_size=32)
     packed = [m for m in cached.model.language_model.modules() if isinstance(m, (Int8Linear, Int4Linear))]
     assert packed and all(buf.data_ptr() % 64 == 0 for m in packed for buf in m.buffers())
+
+
+@pytest.mark.parametrize(("quant", "tie"), [("int4", True), ("int8", False)])
+def test_quantising_tensor_by_tensor_equals_quantising_the_loaded_model(tmp_path, quant: str, tie: bool) -> None:
+    model_dir = _save_decoder(tmp_path / "lm", tie)
+    streamed = load_for_inference(model_dir, quant, group_size=32)  # read and quantised one tensor at a time
+    whole = load_model(model_dir)
+    quantize_linears(whole.model.language_model, quant, group_size=32)
+    want = whole.model.language_model.state_dict()
+    got = streamed.model.language_model.state_dict()
+    assert set(got) == set(want)
+    assert all(torch.equal(got[key], want[key]) for key in want)
+    assert torch.equal(_logits(streamed), _logits(whole))

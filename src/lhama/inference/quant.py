@@ -15,6 +15,9 @@ a multiple of 16 (the kernel's tile) and drops the padding from its result.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -22,6 +25,7 @@ from lhama.errors import ConfigError
 
 QUANTS = ("none", "bf16", "int8", "int4")  # none: fp32 as loaded
 GROUP_SIZES = (32, 64, 128)
+_CHUNK = 4096  # rows quantised at a time (a multiple of 64: int4 packs such row blocks independently)
 ACTIVATIONS = torch.bfloat16  # dtype of the hidden states once a model is bf16/int8/int4
 _KERNELS = {
     "int8": ("_weight_int8pack_mm",),
@@ -59,11 +63,12 @@ class Int8Linear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
-        weight = linear.weight.detach().float()  # (N, K)
-        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8)  # (N,) symmetric, per output row
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
-        layer.weight.copy_(torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8))
-        layer.scales.copy_(scales)
+        for start in range(0, linear.out_features, _CHUNK):  # row blocks: small fp32 temporaries
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8)  # (n,) symmetric, per output row
+            layer.weight[start : start + _CHUNK] = torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8)
+            layer.scales[start : start + _CHUNK] = scales
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
@@ -93,17 +98,19 @@ class Int4Linear(nn.Module):
     @classmethod
     def from_linear(cls, linear: nn.Linear, group_size: int) -> Int4Linear:
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
-        weight = linear.weight.detach().float()  # (N, K)
         padded = layer.weight.shape[0]
-        weight = torch.cat([weight, weight.new_zeros(padded - weight.shape[0], weight.shape[1])])  # (N', K)
-        groups = weight.reshape(padded, -1, group_size)  # (N', K / g, g)
-        low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
-        scale = ((high - low) / 15).clamp(min=1e-8)
-        q = torch.round((groups - low) / scale).clamp(0, 15).to(torch.int32).reshape(padded, -1)  # (N', K)
-        layer.weight.copy_(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
-        # The kernel computes (q - 8) * scale + zero, so zero = min + 8 * scale.
-        zeros = low + 8 * scale
-        layer.scales_and_zeros.copy_(torch.cat([scale, zeros], dim=-1).transpose(0, 1))  # (K / g, N', 2)
+        # Row blocks of _CHUNK (a multiple of 64) pack exactly as the whole matrix does (tested).
+        for start in range(0, padded, _CHUNK):
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            rows = min(_CHUNK, padded - start)
+            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])  # (n', K)
+            groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
+            low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+            scale = ((high - low) / 15).clamp(min=1e-8)
+            q = torch.round((groups - low) / scale).clamp(0, 15).to(torch.int32).reshape(rows, -1)  # (n', K)
+            layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+            # The kernel computes (q - 8) * scale + zero, so zero = min + 8 * scale.
+            layer.scales_and_zeros[:, start : start + rows] = torch.cat([scale, low + 8 * scale], dim=-1).transpose(0, 1)
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
@@ -136,6 +143,35 @@ def quantize_linears(language_model: nn.Module, quant: str, group_size: int = 12
     for param in language_model.parameters():
         if param.is_floating_point():
             param.data = param.data.to(ACTIVATIONS)
+    return language_model
+
+
+def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.Tensor], quant: str,
+                  group_size: int = 128) -> nn.Module:
+    """:func:`quantize_linears` for a ``language_model`` whose parameters are still on the meta
+    device, reading each one as it goes (``read(names)``: the saved tensor stored under one of a
+    parameter's names; a tied parameter has several). Only one fp32 matrix is in memory at a time.
+    """
+    check_quant(quant, group_size)
+    names: dict[int, list[str]] = defaultdict(list)
+    for name, param in language_model.named_parameters(remove_duplicate=False):
+        names[id(param)].append(name)
+    if quant in ("int8", "int4"):
+        for parent, name, linear in _linears(language_model):
+            real = nn.Linear(linear.in_features, linear.out_features, linear.bias is not None, device="meta")
+            real.weight = nn.Parameter(read(names[id(linear.weight)]), requires_grad=False)
+            if linear.bias is not None:
+                real.bias = nn.Parameter(read(names[id(linear.bias)]), requires_grad=False)
+            setattr(parent, name, _quantized(real, quant, group_size))
+    dtype = torch.float32 if quant == "none" else ACTIVATIONS
+    for module in language_model.modules():
+        for name, param in list(module._parameters.items()):
+            if param is not None and param.is_meta:
+                tensor = read(names[id(param)])
+                module._parameters[name] = nn.Parameter(tensor.to(dtype) if tensor.is_floating_point() else tensor,
+                                                        requires_grad=False)
+            elif param is not None and param.is_floating_point():
+                param.data = param.data.to(dtype)  # a float layer the kernel could not take
     return language_model
 
 

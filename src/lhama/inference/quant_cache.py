@@ -1,7 +1,8 @@
 """Load a model for decoding with its language model quantised once and cached beside it.
 
-The first ``load_for_inference(dir, "int4")`` loads the model in fp32, quantises the language
-model (:func:`~lhama.inference.quant.quantize_linears`) and writes ``dir/quant-int4-g128/``
+The first ``load_for_inference(dir, "int4")`` quantises the language model (a plain causal LM
+tensor by tensor as its safetensors are read; a lhama/LLaVA directory after loading it in fp32)
+and writes ``dir/quant-int4-g128/``
 (``language_model.safetensors``: packed weights, scales, bf16 embeddings and norms;
 ``quant.json``: settings and the source files' sizes and times). Later loads read that copy
 straight into an empty (meta-device) skeleton of the language model: no fp32 weights in memory,
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from accelerate import init_empty_weights
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -23,7 +25,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from lhama.errors import CheckpointError
 from lhama.files import atomic_directory
-from lhama.inference.quant import check_quant, empty_quantized, quantize_linears
+from lhama.inference.quant import check_quant, empty_quantized, quantize_from, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
 from lhama.model.generation import read_generation
@@ -62,13 +64,50 @@ def load_for_inference(model_dir: str | Path, quant: str = "none", group_size: i
     if _is_current(cache, settings):
         return _load_cached(model_dir, cache, settings)
     progress(f"quantising {model_dir.name} to {quant} (once; cached in {cache}) ...")
-    loaded = load_model(model_dir)
-    quantize_linears(loaded.model.language_model, quant, group_size)
+    loaded = _quantized(model_dir, quant, group_size)
     try:
         _save(loaded.model.language_model, cache, settings)
     except OSError as exc:
         progress(f"cannot cache the {quant} copy in {cache} ({exc.strerror}); it is rebuilt on each load")
     return loaded
+
+
+def _quantized(model_dir: Path, quant: str, group_size: int) -> LoadedModel:
+    """A plain causal LM is quantised tensor by tensor as its safetensors are read (peak memory:
+    the result plus one fp32 matrix); a lhama/LLaVA directory is loaded whole first."""
+    if _is_lhama_dir(model_dir):
+        loaded = load_model(model_dir)
+        quantize_linears(loaded.model.language_model, quant, group_size)
+        return loaded
+    loaded = _skeleton(model_dir)
+    quantize_from(loaded.model.language_model, _reader(model_dir), quant, group_size)
+    _check_complete(loaded.model.language_model, model_dir)
+    return loaded
+
+
+def _reader(model_dir: Path) -> Callable[[list[str]], torch.Tensor]:
+    """``read(names)``: the tensor saved under the first of ``names`` found in the directory's
+    safetensors (one file, or shards listed in ``model.safetensors.index.json``)."""
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        where = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    else:
+        with safe_open(model_dir / "model.safetensors", "pt") as f:
+            where = dict.fromkeys(f.keys(), "model.safetensors")
+
+    def read(names: list[str]) -> torch.Tensor:
+        for name in names:
+            if name in where:
+                with safe_open(model_dir / where[name], "pt") as f:
+                    return f.get_tensor(name)
+        raise CheckpointError(f"{model_dir} has no weight {names[0]}; is it a complete model directory?")
+
+    return read
+
+
+def _is_lhama_dir(model_dir: Path) -> bool:
+    raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return "lhama" in raw or raw.get("model_type") == "llava"
 
 
 def _settings(model_dir: Path, quant: str, group_size: int) -> dict:
@@ -133,11 +172,11 @@ def _skeleton(model_dir: Path) -> LoadedModel:
     """The model with its language model's weights on the meta device (nothing allocated).
     A plain causal-LM directory is built from its config; a lhama/LLaVA directory (small
     towers and projectors) is loaded whole and its language model's weights are replaced."""
-    raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    if "lhama" in raw or raw.get("model_type") == "llava":
+    if _is_lhama_dir(model_dir):
         return load_model(model_dir)
-    with torch.device("meta"):
+    with init_empty_weights(include_buffers=False):  # parameters on meta; buffers (rotary) computed
         language_model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    language_model.tie_weights()  # init_empty_weights leaves a tied output layer untied
     if (model_dir / "generation_config.json").is_file():
         language_model.generation_config = type(language_model.generation_config).from_pretrained(model_dir)
     loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), AutoTokenizer.from_pretrained(model_dir))
@@ -150,7 +189,7 @@ def _skeleton(model_dir: Path) -> LoadedModel:
     return loaded
 
 
-def _check_complete(language_model: nn.Module, cache: Path) -> None:
+def _check_complete(language_model: nn.Module, source: Path) -> None:
     for name, tensor in [*language_model.named_parameters(), *language_model.named_buffers()]:
         if tensor.is_meta:
-            raise CheckpointError(f"{cache / WEIGHTS} lacks {name}; delete {cache} to rebuild it")
+            raise CheckpointError(f"{source} lacks {name}; delete {source} to rebuild it")
