@@ -112,3 +112,15 @@ def test_data_without_usable_examples_is_an_error_and_nothing_is_written(pair, t
     with pytest.raises(DataError, match="no usable records"):
         distill(config(pair, tmp_path / "run", data=str(bad)), echo=lambda _: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_lora_student_is_merged_into_a_plain_model(pair, tmp_path):
+    from lhama.model.config import LoraSettings
+
+    result = distill(config(pair, tmp_path / "run", max_steps=3, lora=LoraSettings(r=4, alpha=8, dropout=0.0)),
+                     echo=lambda _: None)
+    assert result.eval_after["eval_kl"] < result.eval_before["eval_kl"]
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
+    assert not any("lora" in name for name, _ in model.named_parameters())
+    student = AutoModelForCausalLM.from_pretrained(pair / "student")
+    assert not torch.equal(model.model.layers[0].self_attn.q_proj.weight, student.model.layers[0].self_attn.q_proj.weight)
