@@ -99,11 +99,15 @@ def test_resume_reuses_the_cache_and_finishes_the_same_run(pair, tmp_path, monke
     assert resumed.steps == 4 and resumed.eval_after["eval_kl"] == pytest.approx(whole.eval_after["eval_kl"], rel=1e-4)
 
 
-def test_different_tokenizers_are_one_line_error_and_nothing_is_written(pair, tmp_path):
+def test_different_tokenizers_are_one_line_error_and_nothing_is_written(pair, tmp_path, monkeypatch):
     other = save_decoder(tiny_decoder("qwen2", layers=2), tmp_path / "other", tiny_tokenizer(vocab_size=100))
+    loads = []
+    real_load = build.load_model
+    monkeypatch.setattr(distill_module.build, "load_model", lambda d, *a: loads.append(str(d)) or real_load(d, *a))
     with pytest.raises(ModelError, match="different tokenizers") as error:
         distill(config(pair, tmp_path / "run", student=str(other)), echo=lambda _: None)
     assert "\n" not in str(error.value) and not (tmp_path / "run").exists()
+    assert loads == [str(other)]  # refused from the teacher's tokenizer.json, its weights never loaded
 
 
 def test_data_without_usable_examples_is_an_error_and_nothing_is_written(pair, tmp_path):

@@ -15,6 +15,7 @@ One process (no torchrun yet); the text LM only (a multimodal student is refused
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -152,6 +153,9 @@ def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded]
     if cached is not None and cached != key.vocabulary:
         raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers; "
                          "logit distillation needs one shared vocabulary")
+    saved = saved_vocabulary(cfg.teacher)
+    if saved is not None and saved != tokenizer.get_vocab():  # refuse before loading the teacher's weights
+        _refuse(cfg, saved, tokenizer.get_vocab())
     teacher = None if cached else build.load_model(cfg.teacher)
     if teacher is not None:
         _check_tokenizers(cfg, teacher.tokenizer, tokenizer)
@@ -165,10 +169,27 @@ def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded]
 
 def _check_tokenizers(cfg: DistillConfig, teacher: object, student: object) -> None:
     if vocabulary_digest(teacher) != vocabulary_digest(student):
-        a, b = teacher.get_vocab(), student.get_vocab()
-        example = next(iter(sorted(set(a.items()) ^ set(b.items()))), ("?", -1))
-        raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers ({len(a)} vs "
-                         f"{len(b)} tokens; e.g. {example[0]!r} -> {example[1]}); logit distillation needs one shared vocabulary")
+        _refuse(cfg, teacher.get_vocab(), student.get_vocab())
+
+
+def _refuse(cfg: DistillConfig, teacher: dict[str, int], student: dict[str, int]) -> None:
+    example = next(iter(sorted(set(teacher.items()) ^ set(student.items()))), ("?", -1))
+    raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers ({len(teacher)} vs "
+                     f"{len(student)} tokens; e.g. {example[0]!r} -> {example[1]}); logit distillation needs one shared vocabulary")
+
+
+def saved_vocabulary(model_dir: str | Path) -> dict[str, int] | None:
+    """token -> id from a model directory's ``tokenizer.json`` (BPE/WordPiece vocabulary plus added
+    tokens), read without loading anything; None when there is no such file or vocabulary."""
+    path = Path(model_dir) / "tokenizer.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    vocab = data.get("model", {}).get("vocab") if isinstance(data, dict) else None
+    if not isinstance(vocab, dict):
+        return None
+    return dict(vocab) | {t["content"]: t["id"] for t in data.get("added_tokens", []) if isinstance(t, dict)}
 
 
 def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
