@@ -128,3 +128,26 @@ def test_lora_student_is_merged_into_a_plain_model(pair, tmp_path):
     assert not any("lora" in name for name, _ in model.named_parameters())
     student = AutoModelForCausalLM.from_pretrained(pair / "student")
     assert not torch.equal(model.model.layers[0].self_attn.q_proj.weight, student.model.layers[0].self_attn.q_proj.weight)
+
+
+def test_a_multimodal_student_learns_from_a_multimodal_teacher(tmp_path, caption_file):
+    from lhama.model.build import load_model, save_model
+    from tests.conftest import tiny_loaded
+
+    teacher = tiny_loaded(seed=1)
+    with torch.no_grad():
+        teacher.model.language_model.lm_head.weight.mul_(30)
+    save_model(teacher, tmp_path / "teacher")
+    student_dir = save_model(tiny_loaded(seed=2), tmp_path / "student")
+    cfg = DistillConfig(str(tmp_path / "teacher"), str(student_dir), str(caption_file), str(tmp_path / "run"),
+                        eval_data=str(caption_file), top_k=8, temperature=1.0, kd_weight=1.0, max_steps=8,
+                        optim=OptimConfig(lr=1e-2, warmup_ratio=0.0), progress=False,
+                        image_dir=str(caption_file.parent / "images"))  # eval = train: mechanics only
+    result = distill(cfg, echo=lambda _: None)
+    assert result.eval_after["eval_kl"] < 0.8 * result.eval_before["eval_kl"]
+    distilled, original = load_model(tmp_path / "run" / "model"), load_model(student_dir)
+    assert distilled.config.image is not None
+    changed = lambda name: not torch.equal(distilled.model.state_dict()[name], original.model.state_dict()[name])  # noqa: E731
+    assert changed("multi_modal_projector.linear_1.weight")  # the projector trains with the decoder
+    tower = [k for k in original.model.state_dict() if k.startswith("vision_tower.") and k.endswith("weight")]
+    assert tower and not any(changed(k) for k in tower)  # the tower stays frozen

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lhama.data.collate import Encoded
+from lhama.data.collate import Batch, Encoded
 from lhama.data.conversation import IGNORE_INDEX
 from lhama.errors import CheckpointError
-from lhama.train.logit_cache import SHARD, build_cache, cache_key, cached_vocabulary, load_cache
+from lhama.train.logit_cache import SHARD, build_cache, cache_key, cached_vocabulary, load_cache, teacher_topk
 from tests.conftest import tiny_tokenizer
 from tests.train.students import save_decoder, tiny_decoder
 
@@ -36,6 +36,10 @@ def items(n: int) -> list[Encoded]:
     return found
 
 
+def rows_of(teacher: CountingTeacher, k: int = 4):
+    return lambda item: teacher_topk(teacher, Batch(item.input_ids[None], torch.ones_like(item.input_ids)[None], item.labels[None]), k)
+
+
 @pytest.fixture
 def teacher_dir(tmp_path):
     return save_decoder(tiny_decoder("qwen2", layers=1), tmp_path / "teacher", tiny_tokenizer())
@@ -45,7 +49,7 @@ def test_rows_follow_items_and_a_lost_shard_is_rebuilt_alone(tmp_path, teacher_d
     data = items(40)  # two shards of 32 and 8
     key = cache_key(teacher_dir, data, 4, tiny_tokenizer())
     teacher = CountingTeacher(tiny_decoder("qwen2", layers=1).eval())
-    cache = build_cache(teacher, data, tmp_path / "cache", key)
+    cache = build_cache(rows_of(teacher), data, tmp_path / "cache", key)
     assert teacher.calls == 40 and cached_vocabulary(tmp_path / "cache", key) == key.vocabulary
     values, indices = cache.rows([1, 0])
     supervised = [int((item.labels[1:] != IGNORE_INDEX).sum()) for item in data[:2]]
@@ -57,13 +61,13 @@ def test_rows_follow_items_and_a_lost_shard_is_rebuilt_alone(tmp_path, teacher_d
     assert torch.allclose(cache.rows([0])[0].float(), first.values, atol=1e-2)
     (tmp_path / "cache" / SHARD.format(1)).unlink()
     teacher.calls = 0
-    rebuilt = build_cache(teacher, data, tmp_path / "cache", key)
+    rebuilt = build_cache(rows_of(teacher), data, tmp_path / "cache", key)
     assert teacher.calls == 8 and torch.equal(rebuilt.indices, cache.indices)
     assert torch.equal(load_cache(tmp_path / "cache").offsets, cache.offsets)
 
 
 def test_a_cache_for_other_data_is_refused(tmp_path, teacher_dir):
     teacher = CountingTeacher(tiny_decoder("qwen2", layers=1).eval())
-    build_cache(teacher, items(3), tmp_path / "cache", cache_key(teacher_dir, items(3), 4, tiny_tokenizer()))
+    build_cache(rows_of(teacher), items(3), tmp_path / "cache", cache_key(teacher_dir, items(3), 4, tiny_tokenizer()))
     with pytest.raises(CheckpointError, match="another teacher, data or top_k"):
-        build_cache(teacher, items(4), tmp_path / "cache", cache_key(teacher_dir, items(4), 4, tiny_tokenizer()))
+        build_cache(rows_of(teacher), items(4), tmp_path / "cache", cache_key(teacher_dir, items(4), 4, tiny_tokenizer()))

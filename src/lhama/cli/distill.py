@@ -17,7 +17,7 @@ from lhama.train.distill import DistillConfig, distill as run_distill
 def distill(
     teacher: Annotated[str, typer.Option("--teacher", help="Teacher model directory (it must share the student's tokenizer).")],
     student: Annotated[str, typer.Option("--student", help="Student model directory: a smaller sibling, or `lhama prune` output.")],
-    data: Annotated[str, typer.Option("--data", help="Chat data, JSONL/JSON in LLaVA's form ('conversations' of human/gpt turns); the gpt turns are learned.")],
+    data: Annotated[str, typer.Option("--data", help="Training data as `lhama train` reads it: LLaVA chat JSON/JSONL ('conversations') or image captions (TSV/JSON); the answers are learned.")],
     out: Annotated[str, typer.Option("--out", help="Output directory: teacher_cache/, checkpoints/, metrics.jsonl, curves.png, model/.")],
     eval_data: Annotated[Optional[str], typer.Option("--eval-data", help="Held-out chat data, never trained on (reported as eval_loss and eval_kl).")] = None,
     eval_fraction: Annotated[float, typer.Option("--eval-fraction", help="Or hold out this share of --data (by a hash of each id).")] = 0.0,
@@ -35,6 +35,7 @@ def distill(
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints (0: only at the end).")] = 0,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between held-out evaluations (0: at the start and end only).")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order.")] = 0,
+    image_dir: Annotated[Optional[str], typer.Option("--image-dir", help="Folder the data's image paths are relative to (default: the data file's folder).")] = None,
     cache: Annotated[Optional[str], typer.Option("--cache", help="Teacher-logit cache directory (default: OUT/teacher_cache); students with the same tokenizer and data can share one.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (same options).")] = False,
 ) -> None:
@@ -53,7 +54,7 @@ def distill(
             steps, epochs, stop_after, OptimConfig(lr=lr, warmup_ratio=0.1),
             CollateConfig(max_length=max_length, system_prompt=""),
             LoraSettings(r=lora, alpha=2 * lora, dropout=0.0) if lora else None,
-            seed, eval_every, save_every, cache_dir=cache,
+            seed, eval_every, save_every, cache_dir=cache, image_dir=image_dir,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

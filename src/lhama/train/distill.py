@@ -10,7 +10,9 @@
    schedule, batching, checkpoints (``--resume``), ``metrics.jsonl`` and ``curves.png``.
 4. The student is written to ``<output_dir>/model`` (LoRA merged in).
 
-One process (no torchrun yet); the text LM only (a multimodal student is refused).
+The text LM or a multimodal model: teacher and student must expand media to the same tokens
+(e.g. the same tower); the student's projectors train with its decoder, its towers stay frozen.
+One process (no torchrun yet).
 """
 
 from __future__ import annotations
@@ -38,18 +40,20 @@ from lhama.train.batches import micro_batches, plan_epoch
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
 from lhama.train.config import OptimConfig
 from lhama.train.distributed import DistInfo
-from lhama.train.logit_cache import TeacherTargets, build_cache, cache_key, cached_vocabulary, vocabulary_digest
+from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cached_vocabulary, teacher_topk,
+                                     vocabulary_digest)
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 
 Echo = Callable[[str], None]
+PROJECTORS = ("multi_modal_projector", "video_temporal", "video_projector", "audio_projector")  # trained with the decoder
 
 
 @dataclass(frozen=True)
 class DistillConfig:
     teacher: str  # teacher model directory
     student: str  # student model directory (e.g. a smaller sibling, or `lhama prune` output)
-    data: str  # chat JSONL/JSON in LLaVA's form ("conversations"); the assistant turns are the targets
+    data: str  # LLaVA chat JSON/JSONL or caption TSV/JSON (what `lhama train` reads); assistant turns are the targets
     output_dir: str = "runs/distill"
     eval_data: str | None = None  # a separate held-out file (else eval_fraction of data)
     eval_fraction: float = 0.0
@@ -73,6 +77,7 @@ class DistillConfig:
     # Where the teacher's logits are cached (default <output_dir>/teacher_cache). Students that
     # share a tokenizer and data may share one cache: it is keyed by teacher, token ids and top_k.
     cache_dir: str | None = None
+    image_dir: str | None = None  # image paths of data/eval_data are relative to it (default: each file's folder)
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.temperature <= 0 or not 0.0 <= self.kd_weight <= 1.0:
@@ -111,15 +116,15 @@ def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> Dis
 
     Raises:
         DataError: no usable example (nothing is written). ModelError: different tokenizers, or
-            a multimodal student. CheckpointError: a stale cache, or ``resume`` with no checkpoint."""
+            media expanded differently. CheckpointError: a stale cache. ConfigError: ``resume`` with no checkpoint."""
     torch.manual_seed(cfg.seed)
     student = build.load_model(cfg.student)
-    if student.model.branches():
-        raise ModelError(f"{cfg.student} has media branches; distillation supports text-only students for now")
-    collator = Collator(student.tokenizer, {}, None, cfg.collate, "")
+    video = student.config.video
+    collator = Collator(student.tokenizer, student.expansions(), student.image_spec, cfg.collate, "",
+                        video_frames=video.frames if video else None, audio_spec=student.audio_spec)
     train_items, eval_items = _encoded(cfg, collator, echo)
     items = train_items + eval_items
-    targets = _teacher_targets(cfg, student.tokenizer, items, echo)
+    targets = _teacher_targets(cfg, student, collator, items, echo)
     _prepare_student(student, cfg)
     optimizer = build_optimizer(student.model, cfg.optim)
     scheduler = build_scheduler(optimizer, total_steps(cfg, len(train_items)), cfg.optim)
@@ -135,18 +140,20 @@ def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> Dis
 
 
 def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[Encoded], list[Encoded]]:
-    report = load_samples(DatasetConfig(path=cfg.data))  # DataError when no record is usable
+    report = load_samples(DatasetConfig(path=cfg.data, image_dir=cfg.image_dir))  # DataError: no usable record
     echo(f"data {cfg.data}: {report.summary()}")
     train, held = split_samples(report.samples, cfg.eval_fraction)
     if cfg.eval_data:
-        held += load_samples(DatasetConfig(path=cfg.eval_data)).samples
+        held += load_samples(DatasetConfig(path=cfg.eval_data, image_dir=cfg.image_dir)).samples
     if not train:
         raise DataError(f"{cfg.data}: no training example left after holding out eval_fraction={cfg.eval_fraction}")
     return [collator.encode(s) for s in train], [collator.encode(s) for s in held]
 
 
-def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded], echo: Echo) -> TeacherTargets:
+def _teacher_targets(cfg: DistillConfig, student: build.LoadedModel, collator: Collator, items: list[Encoded],
+                     echo: Echo) -> TeacherTargets:
     """Load the cache, building what is missing (only then is the teacher loaded)."""
+    tokenizer = student.tokenizer
     directory = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.output_dir) / "teacher_cache"
     key = cache_key(cfg.teacher, items, cfg.top_k, tokenizer)
     cached = cached_vocabulary(directory, key)
@@ -159,17 +166,25 @@ def _teacher_targets(cfg: DistillConfig, tokenizer: object, items: list[Encoded]
     teacher = None if cached else build.load_model(cfg.teacher)
     if teacher is not None:
         _check_tokenizers(cfg, teacher.tokenizer, tokenizer)
+        _check_media(cfg, teacher, student)
         echo(f"caching the teacher's top-{cfg.top_k} logits for {len(items)} examples in {directory}")
     with Progress(TextColumn("teacher logits"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
                   disable=not cfg.progress or teacher is None) as bar:
         task = bar.add_task("cache", total=len(items))
-        model = teacher.model if teacher else None
-        return build_cache(model, items, directory, key, progress=lambda n: bar.advance(task, n))
+        rows = (lambda item: teacher_topk(teacher.model, collator([item]), cfg.top_k)) if teacher else None
+        return build_cache(rows, items, directory, key, progress=lambda n: bar.advance(task, n))
 
 
 def _check_tokenizers(cfg: DistillConfig, teacher: object, student: object) -> None:
     if vocabulary_digest(teacher) != vocabulary_digest(student):
         _refuse(cfg, teacher.get_vocab(), student.get_vocab())
+
+
+def _check_media(cfg: DistillConfig, teacher: build.LoadedModel, student: build.LoadedModel) -> None:
+    """Teacher and student must read the same prompt: same media branches, same tokens per item."""
+    if teacher.expansions() != student.expansions():
+        raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} expand media to different token counts "
+                         f"({teacher.expansions()} vs {student.expansions()}); use a student with the teacher's towers")
 
 
 def _refuse(cfg: DistillConfig, teacher: dict[str, int], student: dict[str, int]) -> None:
@@ -193,10 +208,11 @@ def saved_vocabulary(model_dir: str | Path) -> dict[str, int] | None:
 
 
 def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
+    """Train the decoder (or its LoRA adapters) and every media projector; towers stay frozen."""
     if cfg.lora is not None:
         adapters.apply_lora(student, cfg.lora)
-    else:
-        adapters.set_trainable(student.model, ("language_model",))
+    projectors = tuple(name for name in PROJECTORS if hasattr(student.model, name))
+    adapters.set_trainable(student.model, ("lora_",) + projectors if cfg.lora else ("language_model",) + projectors)
     for param in adapters.trainable_parameters(student.model).values():
         param.data = param.data.float()
 
@@ -277,7 +293,8 @@ def losses(model: torch.nn.Module, batch: Batch, values: torch.Tensor | None, in
     With no teacher rows (``values`` None) the KL is 0."""
     targets = batch.labels[:, 1:]  # (B, T-1)
     positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # (K,)
-    logits = model(batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=positions).logits  # (B, K, V)
+    logits = model(batch.input_ids, media=batch.media or None, attention_mask=batch.attention_mask,
+                   logits_to_keep=positions).logits  # (B, K, V)
     kept = targets[:, positions]
     mask = kept != IGNORE_INDEX
     student = logits[mask]  # (N, V): row-major, the cache's order

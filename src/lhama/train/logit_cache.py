@@ -26,13 +26,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lhama.data.collate import Encoded
+from lhama.data.collate import Batch, Encoded
 from lhama.data.conversation import IGNORE_INDEX
 from lhama.errors import CheckpointError
 from lhama.files import atomic_write_text
 
 MANIFEST = "manifest.json"
 SHARD = "shard-{:05d}.safetensors"
+Rows = tuple[torch.Tensor, torch.Tensor]  # (values (K, k) float16, indices (K, k) int32) of one item
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,10 @@ def cached_vocabulary(directory: str | Path, key: CacheKey) -> str | None:
     return manifest["vocabulary"]
 
 
-def build_cache(teacher: nn.Module, items: Sequence[Encoded], directory: str | Path, key: CacheKey,
-                progress: Callable[[int], None] = lambda n: None) -> TeacherTargets:
-    """Compute the missing shards (the teacher is an ``LhamaModel``), then load the whole cache.
+def build_cache(teacher_rows: Callable[[Encoded], Rows], items: Sequence[Encoded], directory: str | Path,
+                key: CacheKey, progress: Callable[[int], None] = lambda n: None) -> TeacherTargets:
+    """Compute the missing shards with ``teacher_rows`` (one item -> its top-k values and ids, e.g.
+    :func:`teacher_topk` over a one-item batch), then load the whole cache.
 
     ``progress`` is called with the number of items each finished shard holds."""
     directory = Path(directory)
@@ -105,7 +107,7 @@ def build_cache(teacher: nn.Module, items: Sequence[Encoded], directory: str | P
     for s in range(shards):
         part = items[s * shard_size : (s + 1) * shard_size]
         if not (directory / SHARD.format(s)).is_file():
-            _write_shard(directory / SHARD.format(s), [teacher_topk(teacher, item, key.top_k) for item in part])
+            _write_shard(directory / SHARD.format(s), [teacher_rows(item) for item in part])
         progress(len(part))
     return load_cache(directory)
 
@@ -123,11 +125,12 @@ def load_cache(directory: str | Path) -> TeacherTargets:
                           torch.cat(offsets))
 
 
-def teacher_topk(teacher: nn.Module, item: Encoded, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The teacher's ``top_k`` logits and token ids at each position whose next token is supervised."""
-    positions = (item.labels[1:] != IGNORE_INDEX).nonzero().squeeze(1)  # (K,)
+def teacher_topk(teacher: nn.Module, batch: Batch, top_k: int) -> Rows:
+    """The teacher's (an ``LhamaModel``) ``top_k`` logits and token ids at each position of a
+    one-row ``batch`` whose next token is supervised, media included."""
+    positions = (batch.labels[0, 1:] != IGNORE_INDEX).nonzero().squeeze(1)  # (K,)
     with torch.no_grad():
-        logits = teacher(item.input_ids[None], logits_to_keep=positions).logits[0]  # (K, V)
+        logits = teacher(batch.input_ids, media=batch.media or None, logits_to_keep=positions).logits[0]  # (K, V)
     top = torch.topk(logits.float(), top_k, dim=-1)
     return top.values.half(), top.indices.int()
 
