@@ -137,7 +137,7 @@ def model_answers(clips: list[Clip], loaded, question: str, transcriber) -> tupl
 
     texts, started = [], time.perf_counter()
     for clip in clips:
-        session = ChatSession(loaded, GenerationConfig(max_new_tokens=64), transcriber=transcriber)
+        session = ChatSession(loaded, GenerationConfig(max_new_tokens=48), transcriber=transcriber)
         session.attach_audio(clip.wav)
         done = [item for item in session.ask(question) if isinstance(item, Completion)][-1]
         texts.append(done.text.strip())
@@ -167,6 +167,13 @@ def first_token_seconds(clips: list[Clip], loaded, source: str, out_dir: Path) -
     return time.perf_counter() - started, samples.size / SAMPLE_RATE
 
 
+def spread(clips: list[Clip], count: int) -> list[Clip]:
+    """``count`` clips evenly spaced over the list (captions and requests alike); 0: all."""
+    if not count or count >= len(clips):
+        return clips
+    return [clips[round(i * (len(clips) - 1) / (count - 1))] for i in range(count)]
+
+
 def content_recall(references: list[str], hypotheses: list[str]) -> float:
     from lhama.eval.metrics import content_words
 
@@ -194,6 +201,7 @@ def main() -> None:
     parser.add_argument("--whisper", default="whisper-base")
     parser.add_argument("--wav-dir", type=Path, default=Path("/tmp/lhama-speech-bench"))
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--cascade-clips", type=int, default=80, help="cascade on this many clips, evenly spaced (0: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clips = make_clips(heldout_sentences(args.sentences), args.wav_dir)
@@ -202,7 +210,7 @@ def main() -> None:
     configs = {"greedy": WHISPER_GREEDY, "beam": replace(TranscribeConfig(), temperatures=(0.0,))}
     print(f"{len(clips)} clips ({sum(bool(c.keys) for c in clips)} requests); load average {os.getloadavg()[0]:.1f}")
     print(f"{'system':<10} {'clips':>5} {'WER':>6} {'content':>8} {'s/clip':>7} {'fallback':>8} {'QA right':>9}")
-    rows, loaded = {}, None
+    rows, loaded, chosen = {}, None, clips
     heard = CachedTranscriber(Transcriber(args.whisper))  # lhama's settings, shared by cascade and qa
     for system in args.systems.split(","):
         fallbacks, right = "", ""
@@ -213,7 +221,8 @@ def main() -> None:
         elif system in configs:
             texts, seconds, fallbacks = whisper_texts(clips, Transcriber(args.whisper, configs[system]))
         elif system == "cascade":
-            texts, seconds = model_answers(clips, loaded, TRANSCRIBE, heard)
+            chosen = spread(clips, args.cascade_clips)
+            texts, seconds = model_answers(chosen, loaded, TRANSCRIBE, heard)
         elif system == "qa":
             asked = [c for c in clips if c.keys]
             texts, seconds = model_answers(asked, loaded, ASK, heard)
@@ -224,7 +233,7 @@ def main() -> None:
             continue
         else:
             raise SystemExit(f"unknown system {system!r}")
-        base = [c.text for c in clips if c.keys] if system == "qa" else refs
+        base = {"qa": [c.text for c in clips if c.keys], "cascade": [c.text for c in chosen]}.get(system, refs)
         wer = word_error_rate(base, texts) if system != "qa" else float("nan")
         print(f"{system:<10} {len(texts):>5} {wer:>6.3f} {content_recall(base, texts):>8.3f} "
               f"{seconds / len(texts):>7.2f} {fallbacks!s:>8} {right:>9}", flush=True)
