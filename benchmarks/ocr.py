@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 import unicodedata
 from pathlib import Path
@@ -55,10 +56,14 @@ def right(answer: str, reply: str) -> bool:
 def ocr_rows(image_dir: Path, data: Path, config: OcrConfig) -> list[dict]:
     rows = []
     for item in items(data):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = read_text(Image.open(image_dir / f"{item['id']:02d}.png"), config)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # tesseract's own CPU time
         truth = flat("\n".join(item["lines"]))
         errors = levenshtein(flat(result.text), truth)
-        rows.append({**item, "ocr": result.text, "seconds": result.seconds, "errors": errors, "chars": len(truth)})
+        rows.append({**item, "ocr": result.text, "seconds": result.seconds, "cpu_seconds": cpu, "errors": errors,
+                     "chars": len(truth)})
     return rows
 
 
@@ -106,11 +111,11 @@ def report(rows: list[dict]) -> None:
     per_image = sorted(r["errors"] / r["chars"] for r in texts)
     print(f"\nimages {len(rows)} ({len(texts)} with text, {len(blanks)} text-free); load {os.getloadavg()[0]:.1f}")
     print("| CER (pooled) | median CER per image | images with CER < 5% | text-free images read as empty | "
-          "s / image (mean) | s / image (max) |")
-    print("|---|---|---|---|---|---|")
+          "s / image (mean) | s / image (max) | CPU s / image (mean) |")
+    print("|---|---|---|---|---|---|---|")
     print(f"| {cer:.3f} | {per_image[len(per_image) // 2]:.3f} | {sum(c < 0.05 for c in per_image)}/{len(texts)} "
           f"| {sum(not r['ocr'] for r in blanks)}/{len(blanks)} | {sum(r['seconds'] for r in rows) / len(rows):.2f} "
-          f"| {max(r['seconds'] for r in rows):.2f} |")
+          f"| {max(r['seconds'] for r in rows):.2f} | {sum(r['cpu_seconds'] for r in rows) / len(rows):.2f} |")
     kinds = sorted({r["kind"] for r in texts})
     print("\n| kind | images | CER |")
     print("|---|---|---|")
