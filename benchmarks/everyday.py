@@ -20,29 +20,16 @@ import time
 from pathlib import Path
 
 import torch
+from batched import answer_all
 from rich.console import Console
 from rich.table import Table
 
-from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
 from lhama.eval.questions import is_right, read_questions, score
-from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.inference.quant_cache import load_for_inference
 from lhama.weights.registry import registry_entry
 from lhama.weights.resolve import registered_name, resolve
 
 QUESTIONS = Path(__file__).with_name("data") / "everyday_ptbr.jsonl"
-
-
-def ask(loaded, system: str, question: str, max_new_tokens: int) -> Completion:
-    """One greedy answer (the Completion: text, tokens, finish reason)."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
-    ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
-    config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer))
-    with torch.no_grad():
-        for item in complete(loaded.model, loaded.tokenizer, ids, config):
-            if isinstance(item, Completion):
-                return item
-    raise RuntimeError("generation ended without a Completion")
 
 
 def main() -> None:
@@ -52,6 +39,7 @@ def main() -> None:
     parser.add_argument("--system", default=None, help="system prompt; default: the model's own ('' for none)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--out", type=Path, default=None, help="write answers and scores as JSON")
     args = parser.parse_args()
@@ -63,8 +51,9 @@ def main() -> None:
     loaded = load_for_inference(resolve(args.model, args.model), quant)
     system = loaded.generation.system_prompt if args.system is None else args.system
     start, rows = time.perf_counter(), []
-    for q in questions:
-        done = ask(loaded, system, q.question, args.max_new_tokens)
+    conversations = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q.question}]
+                     for q in questions]
+    for q, done in zip(questions, answer_all(loaded, conversations, args.max_new_tokens, args.batch)):
         rows.append({"id": q.id, "question": q.question, "answer": done.text.strip(), "right": is_right(done.text, q),
                      "tokens": len(done.token_ids), "finish": done.finish_reason})
         print(f"{q.id} {'OK ' if rows[-1]['right'] else 'NO '} {q.question} -> {rows[-1]['answer']!r}", flush=True)

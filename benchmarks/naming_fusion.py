@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 import torch
+from batched import answer_all
 from rich.console import Console
 from rich.table import Table
 
-from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
 from lhama.data.media import image_to_tensor, load_image
 from lhama.eval.metrics import names_thing
 from lhama.eval.naming import item_path, read_naming_items
-from lhama.inference.generate import Completion, GenerationConfig, complete
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.labeler import LabelerConfig, describe
 from lhama.model.towers.efficientnet_lite import lite_image_spec, load_tower
@@ -52,22 +51,15 @@ def probabilities(paths: list[Path], batch: int = 16) -> torch.Tensor:
     return torch.cat(rows)
 
 
-def answer(loaded, system: str, text: str, max_new_tokens: int) -> str:
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
-    ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages))
-    config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer))
-    for item in complete(loaded.model, loaded.tokenizer, ids, config):
-        if isinstance(item, Completion):
-            return item.text.strip()
-    return ""
-
-
 def run_style(loaded, style: str, items, probs: torch.Tensor, names, args) -> list[dict]:
     config = LabelerConfig(style=style)
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    notes = [describe(p, names, config) for p in probs]
+    answers = answer_all(loaded, [system + [{"role": "user", "content": f"{n}\n{QUESTION}"}] for n in notes],
+                         args.max_new_tokens, args.batch)
     rows = []
-    for item, p in zip(items, probs):
-        note = describe(p, names, config)
-        text = answer(loaded, args.system, f"{note}\n{QUESTION}", args.max_new_tokens)
+    for item, p, note, done in zip(items, probs, notes, answers):
+        text = done.text.strip()
         top3 = [names[int(i)] for i in p.topk(3).indices]
         rows.append({"image": item.image, "note": note, "answer": text, "named": names_thing(text, item.accepted),
                      "hedged": sum(names_thing(text, [n]) for n in top3) >= 2})
@@ -85,6 +77,7 @@ def main() -> None:
     parser.add_argument("--system", default=V2_GENERATION.system_prompt, help="system prompt ('' for none)")
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--limit", type=int, default=0, help="only the first N pictures (0: all)")
+    parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--sample", type=int, default=0, help="N pictures spread evenly over the set (0: all)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/naming_fusion.json"))
     args = parser.parse_args()
