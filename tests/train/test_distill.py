@@ -55,7 +55,7 @@ def pair(tmp_path_factory):
 def config(root, out, **overrides) -> DistillConfig:
     base = dict(teacher=str(root / "teacher"), student=str(root / "student"), data=str(root / "train.jsonl"),
                 output_dir=str(out), eval_data=str(root / "heldout.jsonl"), top_k=8, temperature=1.0, kd_weight=1.0,
-                micro_batch_size=4, max_steps=12, optim=OptimConfig(lr=1e-2, warmup_ratio=0.0), progress=False)
+                micro_batch_size=4, max_steps=10, optim=OptimConfig(lr=1e-2, warmup_ratio=0.0), progress=False)
     return DistillConfig(**(base | overrides))
 
 
@@ -74,12 +74,12 @@ def test_topk_kl_is_zero_only_when_the_student_matches_the_teacher():
 
 def test_a_tiny_run_brings_the_student_closer_to_the_teacher(pair, tmp_path):
     result = distill(config(pair, tmp_path / "run"), echo=lambda _: None)
-    assert result.eval_after["eval_kl"] < 0.7 * result.eval_before["eval_kl"]
-    assert result.steps == 12
+    assert result.eval_after["eval_kl"] < 0.8 * result.eval_before["eval_kl"]
+    assert result.steps == 10
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
     assert torch.isfinite(model(torch.tensor([[1, 7, 9]])).logits).all()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows if "kl" in r] == list(range(1, 13))
+    assert [r["step"] for r in rows if "kl" in r] == list(range(1, 11))
     assert (tmp_path / "run" / "curves.png").is_file()
     cache = load_cache(tmp_path / "run" / "teacher_cache")
     assert cache.values.shape[1] == 8 and len(cache.offsets) == 16 + 4 + 1
