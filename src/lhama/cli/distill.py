@@ -12,11 +12,12 @@ from lhama.errors import ConfigError
 from lhama.model.config import LoraSettings
 from lhama.train.config import OptimConfig
 from lhama.train.distill import DistillConfig, distill as run_distill
+from lhama.weights.resolve import resolve
 
 
 def distill(
-    teacher: Annotated[str, typer.Option("--teacher", help="Teacher model directory (it must share the student's tokenizer).")],
-    student: Annotated[str, typer.Option("--student", help="Student model directory: a smaller sibling, or `lhama prune` output.")],
+    teacher: Annotated[str, typer.Option("--teacher", help="Teacher model directory or prepared model's name (it must share the student's tokenizer).")],
+    student: Annotated[str, typer.Option("--student", help="Student model directory or prepared model's name: a smaller sibling, or `lhama prune` output.")],
     data: Annotated[str, typer.Option("--data", help="Training data as `lhama train` reads it: LLaVA chat JSON/JSONL ('conversations') or image captions (TSV/JSON); the answers are learned.")],
     out: Annotated[str, typer.Option("--out", help="Output directory: teacher_cache/, checkpoints/, metrics.jsonl, curves.png, model/.")],
     eval_data: Annotated[Optional[str], typer.Option("--eval-data", help="Held-out chat data, never trained on (reported as eval_loss and eval_kl).")] = None,
@@ -44,13 +45,13 @@ def distill(
 
     Examples:
 
-      lhama distill --teacher qwen-1.5b --student qwen-0.5b --data train.jsonl --eval-data heldout.jsonl --out runs/d --steps 40
+      lhama distill --teacher qwen2.5-coder-1.5b-instruct --student qwen2.5-coder-0.5b-instruct --data train.jsonl --eval-data heldout.jsonl --out runs/d --steps 40
 
-      lhama distill --teacher big --student runs/pruned --data train.jsonl --out runs/d --lora 16 --lr 2e-4 --resume
+      lhama distill --teacher qwen2.5-coder-1.5b-instruct --student runs/q21 --data train.jsonl --out runs/d2 --lora 16 --lr 2e-4 --resume
     """
     try:
         cfg = DistillConfig(
-            teacher, student, data, out, eval_data, eval_fraction, top_k, temperature, kd_weight, batch, grad_accum,
+            str(resolve(teacher, teacher)), str(resolve(student, student)), data, out, eval_data, eval_fraction, top_k, temperature, kd_weight, batch, grad_accum,
             steps, epochs, stop_after, OptimConfig(lr=lr, warmup_ratio=0.1),
             CollateConfig(max_length=max_length, system_prompt=""),
             LoraSettings(r=lora, alpha=2 * lora, dropout=0.0) if lora else None,

@@ -10,10 +10,11 @@ from rich.console import Console
 from lhama.errors import ConfigError
 from lhama.train.importance import perplexity
 from lhama.train.prune import PruneConfig, prune as run_prune
+from lhama.weights.resolve import resolve
 
 
 def prune(
-    model: Annotated[str, typer.Option("--model", help="The causal-LM model directory to prune (Llama, Qwen2, SmolLM2, Gemma 3).")],
+    model: Annotated[str, typer.Option("--model", help="The causal-LM model directory, or a prepared model's name, to prune (Llama, Qwen2, SmolLM2, Gemma 3).")],
     out: Annotated[str, typer.Option("--out", help="Where to write the pruned model directory (replaced atomically).")],
     layers: Annotated[int, typer.Option("--layers", help="Remove this many decoder layers: those whose output differs least from their input on the calibration text.")] = 0,
     drop_layers: Annotated[str, typer.Option("--drop-layers", help="Or remove exactly these layers, 0-based and comma-separated, e.g. 20,21,22.")] = "",
@@ -26,13 +27,13 @@ def prune(
 
     Examples:
 
-      lhama prune --model ~/.cache/lhama/models/qwen2.5-coder-1.5b-instruct --out runs/q21 --layers 7 --calib calib.txt
+      lhama prune --model qwen2.5-coder-1.5b-instruct --out runs/q21 --layers 7 --calib calib.txt
 
       lhama prune --model my-model --out my-model-slim --mlp-ratio 0.5 --heads 8 --calib calib.txt
 
       lhama prune --model my-model --out my-model-20 --drop-layers 20,21
     """
-    config = PruneConfig(model, out, layers, _indices(drop_layers), mlp_ratio, heads, calib)
+    config = PruneConfig(str(resolve(model, model)), out, layers, _indices(drop_layers), mlp_ratio, heads, calib)
     err = Console(stderr=True)
     result = run_prune(config, echo=lambda text: err.print(text, highlight=False))
     nll = result.calib_nll
