@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--draft", default=None)
     parser.add_argument("--quant", default="int4")
     parser.add_argument("--draft-tokens", type=int, default=3, help="draft tokens proposed per step")
+    parser.add_argument("--threads", type=int, default=None, help="lhama's torch threads (default: physical cores)")
+    parser.add_argument("--llama-threads", type=int, default=None, help="llama.cpp's threads (default: lhama's)")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--no-baseline", action="store_true", help="skip transformers fp32 (slow on the 1.5B)")
     parser.add_argument("--no-llama-cpp", action="store_true")
@@ -62,12 +64,14 @@ def main() -> None:
     args = parser.parse_args()
     model_dir = resolve(args.model, "lhama-default")
     draft_dir = resolve(args.draft, "lhama-default") if args.draft else None
-    config = BenchConfig(model_dir, args.tokens, args.quant, draft_dir, args.draft_tokens, not args.no_baseline)
+    config = BenchConfig(model_dir, args.tokens, args.quant, draft_dir, args.draft_tokens, not args.no_baseline,
+                         args.threads)
     lhama = bench_decode(config)
     rows = {"lhama": asdict(lhama)}
     gguf = gguf_file(model_dir)
     if not args.no_llama_cpp and gguf is not None:
-        rows["llama_cpp"] = {**llama_cpp_row(gguf, args.tokens, lhama.threads), "gguf": str(gguf)}
+        threads = args.llama_threads or lhama.threads
+        rows["llama_cpp"] = {**llama_cpp_row(gguf, args.tokens, threads), "threads": threads, "gguf": str(gguf)}
     _print(rows, args)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
@@ -76,7 +80,8 @@ def main() -> None:
 def _print(rows: dict, args: argparse.Namespace) -> None:
     lhama = rows["lhama"]
     engine = f"lhama ({args.quant}{', draft ' + args.draft if args.draft else ''})"
-    print(f"model {args.model}, {args.tokens} new tokens, greedy, {lhama['threads']} threads")
+    print(f"model {args.model}, {args.tokens} new tokens, greedy; lhama {lhama['threads']} threads, "
+          f"llama.cpp {rows.get('llama_cpp', {}).get('threads', '-')} threads")
     print(f"{'engine':<48}{'decode tok/s':>14}{'TTFT text s':>13}{'TTFT image s':>14}{'peak RSS MB':>13}")
     print(f"{engine:<48}{lhama['lhama_tok_s']:>14.2f}{lhama['ttft_s']:>13.3f}"
           f"{_or_dash(lhama['ttft_image_s']):>14}{lhama['peak_rss_mb']:>13.0f}")

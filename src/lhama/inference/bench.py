@@ -41,6 +41,7 @@ class BenchConfig:
     draft_dir: Path | None = None  # speculative decoding with this draft model
     draft_tokens: int = 3  # proposed per step
     baseline: bool = True  # also time plain transformers fp32 generate
+    threads: int | None = None  # torch threads; None: one per physical core
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class BenchResult:
 
 def bench_decode(config: BenchConfig) -> BenchResult:
     """Run the benchmark described in the module docstring."""
-    threads = use_physical_cores()
+    threads = use_physical_cores() if config.threads is None else config.threads
+    torch.set_num_threads(threads)
     cache_built = config.quant != "none" and not is_cached(config.model_dir, config.quant)
     loaded = load_for_inference(config.model_dir, config.quant)
     draft = load_draft(config.draft_dir, loaded, config.quant, config.draft_tokens) if config.draft_dir else None
