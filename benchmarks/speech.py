@@ -120,13 +120,14 @@ class CachedTranscriber:
         return self.cache[key]
 
 
-def whisper_texts(clips: list[Clip], transcriber) -> tuple[list[str], float, int]:
+def whisper_texts(clips: list[Clip], transcriber, label: str) -> tuple[list[str], float, int]:
     from lhama.data.audio import load_speech
 
     texts, fallbacks, started = [], 0, time.perf_counter()
     for clip in clips:
         transcript = transcriber.transcribe(load_speech(clip.wav))
         texts.append(transcript.text)
+        _trace(f"whisper {label}", clip, transcript.text)
         fallbacks += sum(a.tries > 1 for a in transcript.windows)
     return texts, time.perf_counter() - started, fallbacks
 
@@ -139,8 +140,10 @@ def model_answers(clips: list[Clip], loaded, question: str, transcriber) -> tupl
     for clip in clips:
         session = ChatSession(loaded, GenerationConfig(max_new_tokens=48), transcriber=transcriber)
         session.attach_audio(clip.wav)
+        _trace("heard", clip, session.pending_notes[-1].removeprefix("Transcrição do áudio: ").strip('"'))
         done = [item for item in session.ask(question) if isinstance(item, Completion)][-1]
         texts.append(done.text.strip())
+        _trace(question, clip, texts[-1])
     return texts, time.perf_counter() - started
 
 
@@ -165,6 +168,20 @@ def first_token_seconds(clips: list[Clip], loaded, source: str, out_dir: Path) -
     session.attach_audio(note)
     next(iter(session.ask(ASK)))
     return time.perf_counter() - started, samples.size / SAMPLE_RATE
+
+
+def _load(model: str):
+    """As `lhama chat --model` loads it (the registry's weight format: int8 for lhama-default)."""
+    from rich.console import Console
+
+    from lhama.cli.common import load_with_progress
+
+    return load_with_progress(model, Console(stderr=True))
+
+
+def _trace(system: str, clip: Clip, output: str) -> None:
+    """One line per clip as it is done (a long run cut short can still be scored from its log)."""
+    print(json.dumps({"trace": system, "reference": clip.text, "output": output}, ensure_ascii=False), flush=True)
 
 
 def spread(clips: list[Clip], count: int) -> list[Clip]:
@@ -201,10 +218,12 @@ def main() -> None:
     parser.add_argument("--whisper", default="whisper-base")
     parser.add_argument("--wav-dir", type=Path, default=Path("/tmp/lhama-speech-bench"))
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--requests-only", action="store_true", help="only the 36 spoken requests")
     parser.add_argument("--cascade-clips", type=int, default=80, help="cascade on this many clips, evenly spaced (0: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clips = make_clips(heldout_sentences(args.sentences), args.wav_dir)
+    clips = [c for c in clips if c.keys] if args.requests_only else clips
     clips = clips[: args.limit] if args.limit else clips
     refs = [c.text for c in clips]
     configs = {"greedy": WHISPER_GREEDY, "beam": replace(TranscribeConfig(), temperatures=(0.0,))}
@@ -217,9 +236,9 @@ def main() -> None:
         if system in ("cascade", "qa", "ttft") and loaded is None:
             loaded = _load(args.model)
         if system == "lhama":
-            texts, seconds, fallbacks = whisper_texts(clips, heard)
+            texts, seconds, fallbacks = whisper_texts(clips, heard, system)
         elif system in configs:
-            texts, seconds, fallbacks = whisper_texts(clips, Transcriber(args.whisper, configs[system]))
+            texts, seconds, fallbacks = whisper_texts(clips, Transcriber(args.whisper, configs[system]), system)
         elif system == "cascade":
             chosen = spread(clips, args.cascade_clips)
             texts, seconds = model_answers(chosen, loaded, TRANSCRIBE, heard)
