@@ -24,7 +24,8 @@ import torch
 
 from lhama.guard.classifier import features, unsafe_score
 from lhama.guard.dataset import read_examples
-from lhama.guard.fit import FitConfig, fit_dual, out_of_fold, targets, tune_threshold
+from lhama.guard.fit import FitConfig, fit_dual, gram_matrix, loss_weights, out_of_fold, targets, tune_thresholds
+from lhama.guard.language import looks_english
 from lhama.guard.metrics import binary_scores
 from lhama.guard.verdict import CODES
 
@@ -38,6 +39,8 @@ def main() -> None:
     parser.add_argument("--lookalike-weight", type=float, default=FitConfig.lookalike_weight)
     parser.add_argument("--category-mix", type=float, default=FitConfig.category_mix)
     parser.add_argument("--max-lookalike-fpr", type=float, default=FitConfig.max_lookalike_fpr)
+    parser.add_argument("--max-benign-fpr", type=float, default=FitConfig.max_benign_fpr)
+    parser.add_argument("--benign-weight", type=float, default=FitConfig.benign_weight)
     parser.add_argument("--seeds", type=int, default=1, help="fold shuffles to average over")
     parser.add_argument("--score-first", type=int, default=0,
                         help="score only the first N rows; later rows are always trained on (0: all)")
@@ -46,33 +49,37 @@ def main() -> None:
     examples = read_examples(args.train)
     first = args.score_first or len(examples)
     base = FitConfig(weight_decay=args.weight_decay, lookalike_weight=args.lookalike_weight,
-                     max_lookalike_fpr=args.max_lookalike_fpr, category_mix=args.category_mix)
+                     max_lookalike_fpr=args.max_lookalike_fpr, category_mix=args.category_mix,
+                     max_benign_fpr=args.max_benign_fpr, benign_weight=args.benign_weight)
     x = features([e.text for e in examples], base.hash_dim, 0.0, None)
     y = targets(examples)
-    weights = np.array([base.lookalike_weight if e.lookalike else 1.0 for e in examples])
+    weights = loss_weights(examples, base)
     scored = examples[:first]
     pt = np.array([e.lang == "pt" for e in scored])
     truth = np.array([e.unsafe for e in scored])
     look = np.array([e.lookalike for e in scored])
+    benign = ~truth & ~look
+    en_like = np.array([looks_english(e.text) for e in scored])
     start, rows, flagged = time.perf_counter(), [], []
     for seed in range(args.seeds):
         cfg = replace(base, seed=seed)
         scores = out_of_fold(x, y, cfg, weights) if first == len(examples) else _oof_first(x, y, cfg, weights, first)
-        t = tune_threshold(scores, scored, base.max_lookalike_fpr)
-        pred = scores >= t
+        t, t_en = tune_thresholds(scores, scored, base)
+        pred = scores >= np.where(en_like, t if t_en is None else t_en, t)
         s = binary_scores(truth[pt], pred[pt])
-        rows.append((t, s.precision, s.recall, s.f1, pred[pt & look].mean()))
+        en = binary_scores(truth[~pt], pred[~pt]).f1 if (~pt).any() else 0.0
+        rows.append((t, t if t_en is None else t_en, s.precision, s.recall, s.f1, pred[pt & look].mean(), pred[pt & benign].mean(), en))
         flagged.append(pred)
     print(f"{len(examples)} train items, {first} scored ({pt.sum()} pt-BR), {args.seeds} fold seed(s), "
           f"{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.1f}")
-    print("| threshold | precision | recall | F1 | FPR (look-alikes) |\n|---|---|---|---|---|")
+    print("| threshold | threshold (English) | precision | recall | F1 | FPR (look-alikes) | FPR (other safe) | English F1 |\n|---|---|---|---|---|---|---|---|")
     print("| " + " | ".join(f"{v:.3f}" for v in np.mean(rows, axis=0)) + " |")
     _per_category(scored, pt, np.mean(flagged, axis=0))
 
 
 def _oof_first(x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray, first: int) -> np.ndarray:
     """Out-of-fold unsafe scores of rows ``[0, first)``; rows from ``first`` on join every training fold."""
-    gram = x @ x.T  # (N, N)
+    gram = gram_matrix(x)  # (N, N)
     order = np.random.default_rng(cfg.seed).permutation(first)
     extra = np.arange(first, len(x))
     scores = np.zeros(first, dtype=np.float32)

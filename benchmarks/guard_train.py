@@ -29,11 +29,15 @@ def main() -> None:
     parser.add_argument("--max-lookalike-fpr", type=float, default=FitConfig.max_lookalike_fpr)
     parser.add_argument("--lookalike-weight", type=float, default=FitConfig.lookalike_weight)
     parser.add_argument("--category-mix", type=float, default=FitConfig.category_mix)
+    parser.add_argument("--role", default=None, help="train only on the items of this role (user: the input head)")
+    parser.add_argument("--max-benign-fpr", type=float, default=FitConfig.max_benign_fpr)
+    parser.add_argument("--benign-weight", type=float, default=FitConfig.benign_weight)
     args = parser.parse_args()
     cfg = FitConfig(embed_scale=args.embed_scale, weight_decay=args.weight_decay,
                     max_lookalike_fpr=args.max_lookalike_fpr, lookalike_weight=args.lookalike_weight,
-                    category_mix=args.category_mix)
-    examples = read_examples(args.train)
+                    category_mix=args.category_mix, max_benign_fpr=args.max_benign_fpr,
+                    benign_weight=args.benign_weight)
+    examples = [e for e in read_examples(args.train) if args.role is None or e.role == args.role]
     start = time.perf_counter()
     head = fit_head(examples, cfg, SentenceEncoder() if cfg.embed_scale else None)
     head.save(args.out)

@@ -51,6 +51,12 @@ def test_head_round_trip_and_bad_files(tmp_path):
                  threshold=0.5, category_mix=0.5)
     mixed.save(tmp_path / "m.safetensors")
     assert Head.load(tmp_path / "m.safetensors").category_mix == 0.5
+    assert Head.load(tmp_path / "m.safetensors").threshold_en is None  # heads before #29: one threshold
+    english = Head(weight=head.weight, bias=bias, hash_dim=8, embed_scale=0.0, threshold=0.999, threshold_en=0.6)
+    english.save(tmp_path / "e.safetensors")
+    guard = load_classifier(tmp_path / "e.safetensors")
+    assert guard.head.threshold_en == 0.6
+    assert not guard.check("how do I do this?").safe and guard.check("como faço isso?").safe
     old = Head(weight=head.weight, bias=bias, hash_dim=8, embed_scale=0.0, threshold=0.6, feature_version=1)
     old.save(tmp_path / "old.safetensors")
     with pytest.raises(CheckpointError, match="features v1.*retrain"):

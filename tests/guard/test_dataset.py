@@ -46,3 +46,22 @@ def test_bad_record_names_its_line(tmp_path):
         read_examples(path)
     with pytest.raises(DataError, match="not found"):
         read_examples(tmp_path / "missing.jsonl")
+
+
+def test_benign_measurement_set_is_kept_apart_from_training():
+    """data/guard/benign/benign.jsonl (issue #29's false-alarm measure) is never trained on:
+    no training item repeats a benign sentence or comes within 0.5 word 3-gram Jaccard of one."""
+    import json
+
+    benign = [json.loads(line) for line in (DATA / "benign" / "benign.jsonl").open(encoding="utf-8")]
+    assert len(benign) >= 2000 and {"tuxpaint_caption", "everyday_prompt", "assistant_answer"} <= {b["source"] for b in benign}
+    index: dict = {}
+    for i, e in enumerate(read_examples(DATA / "train.jsonl")):
+        for g in _grams(e.text):
+            index.setdefault(g, set()).add(i)
+    train_grams = [_grams(e.text) for e in read_examples(DATA / "train.jsonl")]
+    for b in benign:
+        g = _grams(b["text"])
+        near = set().union(*(index.get(x, set()) for x in g))
+        worst = max((len(g & train_grams[i]) / len(g | train_grams[i]) for i in near), default=0.0)
+        assert worst < 0.5, b["text"]

@@ -21,9 +21,12 @@ from lhama.errors import CheckpointError
 from lhama.guard.base import Guard, Messages, Role, as_chat
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.features import FEATURE_VERSION, hashed_features
+from lhama.guard.language import looks_english
 from lhama.guard.verdict import CODES, SAFE, Verdict
 
 DEFAULT_HEAD = Path(__file__).parent / "assets" / "guard_head.safetensors"
+# The head for model output (lhama.guard.roles): trained with everyday answer sentences too.
+DEFAULT_OUTPUT_HEAD = Path(__file__).parent / "assets" / "guard_head_output.safetensors"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class Head:
     embed_scale: float  # 0 means the sentence encoder is not used
     threshold: float
     category_threshold: float = 0.5
+    # Threshold for messages that look English (lhama.guard.language), tuned out-of-fold on the
+    # English training items; None means ``threshold`` (heads trained before issue #29).
+    threshold_en: float | None = None
     category_mix: float = 0.0  # weight of the largest category probability in the unsafe score
     feature_version: int = FEATURE_VERSION
 
@@ -43,6 +49,8 @@ class Head:
         """Write to ``path`` atomically (temp file, then rename)."""
         keys = ("hash_dim", "embed_scale", "threshold", "category_threshold", "category_mix", "feature_version")
         meta = {k: str(getattr(self, k)) for k in keys}
+        if self.threshold_en is not None:
+            meta["threshold_en"] = str(self.threshold_en)
         tmp = path.with_suffix(".tmp")
         save_file({"weight": self.weight.astype(np.float16), "bias": self.bias.astype(np.float32)}, tmp, meta)
         tmp.replace(path)
@@ -60,6 +68,7 @@ class Head:
                 embed_scale=float(meta["embed_scale"]), threshold=float(meta["threshold"]),
                 category_threshold=float(meta["category_threshold"]),
                 category_mix=float(meta.get("category_mix", 0.0)),
+                threshold_en=float(meta["threshold_en"]) if "threshold_en" in meta else None,
                 feature_version=int(meta.get("feature_version", 1)),  # heads before the key: 1
             )
         except (OSError, KeyError, ValueError, SafetensorError) as exc:
@@ -71,31 +80,49 @@ class Head:
 
 
 class ClassifierGuard(Guard):
-    """Scores the last message on its own (the classifier sees no earlier turns)."""
+    """Scores the last message on its own (the classifier sees no earlier turns).
 
-    def __init__(self, head: Head, encoder: SentenceEncoder | None = None) -> None:
+    ``output_head``, when given, judges model output (``role="assistant"``) instead of ``head``.
+    Why two heads: what users type (requests) and what the model writes (answers, descriptions,
+    prose) are different text; the shipped output head is trained with thousands of everyday
+    model-output sentences as well, and stops flagging ordinary answers, while the input head
+    keeps its recall on unsafe requests (issue #29, docs/guard.md).
+    """
+
+    def __init__(self, head: Head, encoder: SentenceEncoder | None = None, output_head: Head | None = None) -> None:
         self.head = head
-        self.encoder = encoder if encoder is not None or head.embed_scale == 0 else SentenceEncoder()
+        self.output_head = output_head
+        uses_encoder = head.embed_scale != 0 or (output_head is not None and output_head.embed_scale != 0)
+        self.encoder = encoder if encoder is not None or not uses_encoder else SentenceEncoder()
 
     def check(self, messages: Messages, role: Role = "user") -> Verdict:
         return self.check_batch([as_chat(messages, role)[-1]["content"]], role)[0]
 
     def check_batch(self, texts: Sequence[str], role: Role = "user") -> list[Verdict]:
-        probs = self.probabilities(texts)
-        return [self._verdict(p) for p in probs]
+        head = self.output_head if role == "assistant" and self.output_head is not None else self.head
+        probs = self.probabilities(texts, head)
+        return [_verdict(p, head, threshold_for(head, t)) for p, t in zip(probs, texts)]
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, 15) sigmoid outputs: column 0 P(unsafe), columns 1..14 P(S1..S14)."""
-        feats = features(texts, self.head.hash_dim, self.head.embed_scale, self.encoder)
-        return 1.0 / (1.0 + np.exp(-(feats @ self.head.weight + self.head.bias)))
+    def probabilities(self, texts: Sequence[str], head: Head | None = None) -> np.ndarray:
+        """(N, 15) sigmoid outputs of ``head`` (default: the input head): column 0 P(unsafe),
+        columns 1..14 P(S1..S14)."""
+        head = head or self.head
+        feats = features(texts, head.hash_dim, head.embed_scale, self.encoder)
+        return 1.0 / (1.0 + np.exp(-(feats @ head.weight + head.bias)))
 
-    def _verdict(self, p: np.ndarray) -> Verdict:
-        score = float(unsafe_score(p[None], self.head.category_mix)[0])
-        if score < self.head.threshold:
-            return SAFE
-        cats = [CODES[i] for i in np.flatnonzero(p[1:] >= self.head.category_threshold)]
-        cats = cats or [CODES[int(np.argmax(p[1:]))]]
-        return Verdict(safe=False, categories=tuple(cats), score=score)
+
+def threshold_for(head: Head, text: str) -> float:
+    """``head``'s threshold for ``text``: its English one when ``text`` looks English."""
+    return head.threshold_en if head.threshold_en is not None and looks_english(text) else head.threshold
+
+
+def _verdict(p: np.ndarray, head: Head, threshold: float) -> Verdict:
+    score = float(unsafe_score(p[None], head.category_mix)[0])
+    if score < threshold:
+        return SAFE
+    cats = [CODES[i] for i in np.flatnonzero(p[1:] >= head.category_threshold)]
+    cats = cats or [CODES[int(np.argmax(p[1:]))]]
+    return Verdict(safe=False, categories=tuple(cats), score=score)
 
 
 def unsafe_score(probs: np.ndarray, category_mix: float) -> np.ndarray:
@@ -121,9 +148,12 @@ def features(
     return np.concatenate(parts, axis=1)
 
 
-def load_classifier(path: Path | None = None) -> ClassifierGuard:
-    """The classifier guard from a head file (default: the one shipped with lhama)."""
-    path = path or DEFAULT_HEAD
-    if not path.is_file():
-        raise CheckpointError(f"guard head not found: {path} (train one with benchmarks/guard_train.py)")
-    return ClassifierGuard(Head.load(path))
+def load_classifier(path: Path | None = None, output_path: Path | None = None) -> ClassifierGuard:
+    """The classifier guard from a head file (for input and output, unless ``output_path`` names
+    an output head), or by default the heads shipped with lhama (input head, output head)."""
+    if path is None:
+        path, output_path = DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD if DEFAULT_OUTPUT_HEAD.is_file() else None
+    for p in (path, output_path):
+        if p is not None and not p.is_file():
+            raise CheckpointError(f"guard head not found: {p} (train one with benchmarks/guard_train.py)")
+    return ClassifierGuard(Head.load(path), output_head=Head.load(output_path) if output_path else None)

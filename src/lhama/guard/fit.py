@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from lhama.guard.classifier import Head, features, unsafe_score
 from lhama.guard.dataset import Example
+from lhama.guard.language import looks_english
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.metrics import binary_scores
 from lhama.guard.verdict import CODES
@@ -29,7 +31,11 @@ class FitConfig:
     steps: int = 100  # L-BFGS iterations
     folds: int = 5  # out-of-fold predictions for threshold tuning
     max_lookalike_fpr: float = 0.05  # tuning target, below the 0.06 the issue allows
+    # Tuning target on the other safe items (everyday text, hard negatives): issue #29 asks <= 0.5%
+    # of benign sentences flagged.
+    max_benign_fpr: float = 0.005
     lookalike_weight: float = 5.0  # loss weight of benign look-alikes (chosen out-of-fold, docs/guard.md)
+    benign_weight: float = 1.0  # loss weight of the other safe items
     category_mix: float = 0.5  # see classifier.unsafe_score (chosen out-of-fold, docs/guard.md)
     seed: int = 0
 
@@ -71,11 +77,18 @@ def fit_dual(
     return a.detach().numpy(), b.detach().numpy()
 
 
+def gram_matrix(x: np.ndarray) -> np.ndarray:
+    """(N, N) ``x @ x.T`` of the (N, F) features, through a sparse copy: hashed n-gram rows have a
+    few hundred non-zeros of 2^15, so this is seconds instead of minutes on a 2-core CPU."""
+    xs = sparse.csr_matrix(x)
+    return np.asarray((xs @ xs.T).todense(), dtype=np.float32)
+
+
 def train_weights(
     x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Primal (weight (F, 15), bias (15,)) of :func:`fit_dual` on features ``x`` (N, F)."""
-    a, b = fit_dual(x @ x.T, y, cfg, weights)
+    a, b = fit_dual(gram_matrix(x), y, cfg, weights)
     return (x.T @ a.astype(np.float32)), b.astype(np.float32)
 
 
@@ -83,7 +96,7 @@ def out_of_fold(
     x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray | None = None
 ) -> np.ndarray:
     """The unsafe score (:func:`unsafe_score`) of every training row from a head that never saw it (k-fold)."""
-    gram = x @ x.T  # (N, N), computed once and sliced per fold
+    gram = gram_matrix(x)  # (N, N), computed once and sliced per fold
     order = np.random.default_rng(cfg.seed).permutation(len(x))
     scores = np.zeros(len(x), dtype=np.float32)
     for fold in np.array_split(order, cfg.folds):
@@ -94,27 +107,46 @@ def out_of_fold(
     return scores
 
 
-def tune_threshold(scores: np.ndarray, examples: Sequence[Example], max_fpr: float) -> float:
-    """The threshold with the best unsafe-F1 whose false-positive rate on look-alikes stays
-    at or below ``max_fpr`` (the lowest such threshold when F1 ties)."""
+def tune_threshold(scores: np.ndarray, examples: Sequence[Example], max_fpr: float, max_benign_fpr: float = 1.0) -> float:
+    """The threshold with the best unsafe-F1 whose false-positive rate stays at or below
+    ``max_fpr`` on look-alikes and ``max_benign_fpr`` on the other safe items (the lowest such
+    threshold when F1 ties; the highest threshold tried when none meets both)."""
     unsafe = np.array([e.unsafe for e in examples])
     look = np.array([e.lookalike for e in examples])
-    best, best_f1 = 0.5, -1.0
+    benign = ~unsafe & ~look
+    best, best_f1 = 0.95, -1.0
     for t in np.round(np.arange(0.05, 0.951, 0.01), 2):  # mixed scores sit lower than P(unsafe)
         pred = scores >= t
         fpr = pred[look].mean() if look.any() else 0.0
+        benign_fpr = pred[benign].mean() if benign.any() else 0.0
         f1 = binary_scores(unsafe, pred).f1
-        if fpr <= max_fpr and f1 > best_f1:
+        if fpr <= max_fpr and benign_fpr <= max_benign_fpr and f1 > best_f1:
             best, best_f1 = float(t), f1
     return best
+
+
+def tune_thresholds(scores: np.ndarray, examples: Sequence[Example], cfg: FitConfig) -> tuple[float, float | None]:
+    """(threshold, English threshold): :func:`tune_threshold` on the messages that do not look
+    English and, separately, on those that do (None when there are no English ones)."""
+    en = np.array([looks_english(e.text) for e in examples])
+    pick = lambda mask: (scores[mask], [e for e, m in zip(examples, mask) if m])  # noqa: E731
+    t = tune_threshold(*pick(~en), cfg.max_lookalike_fpr, cfg.max_benign_fpr)
+    t_en = tune_threshold(*pick(en), cfg.max_lookalike_fpr, cfg.max_benign_fpr) if en.any() else None
+    return t, t_en
+
+
+def loss_weights(examples: Sequence[Example], cfg: FitConfig) -> np.ndarray:
+    """(N,) per-example loss weights: look-alikes and other safe items weigh more than unsafe ones."""
+    return np.array([cfg.lookalike_weight if e.lookalike else cfg.benign_weight if not e.unsafe else 1.0
+                     for e in examples])
 
 
 def fit_head(examples: Sequence[Example], cfg: FitConfig, encoder: SentenceEncoder | None) -> Head:
     """Train on all ``examples`` with a threshold tuned out-of-fold on the same examples."""
     x = features([e.text for e in examples], cfg.hash_dim, cfg.embed_scale, encoder)
     y = targets(examples)
-    weights = np.array([cfg.lookalike_weight if e.lookalike else 1.0 for e in examples])
-    threshold = tune_threshold(out_of_fold(x, y, cfg, weights), examples, cfg.max_lookalike_fpr)
+    weights = loss_weights(examples, cfg)
+    threshold, threshold_en = tune_thresholds(out_of_fold(x, y, cfg, weights), examples, cfg)
     w, b = train_weights(x, y, cfg, weights)
     return Head(weight=w, bias=b, hash_dim=cfg.hash_dim, embed_scale=cfg.embed_scale, threshold=threshold,
-                category_mix=cfg.category_mix)
+                category_mix=cfg.category_mix, threshold_en=threshold_en)

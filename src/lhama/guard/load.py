@@ -8,8 +8,10 @@ from lhama.errors import ConfigError
 from lhama.guard.base import Guard
 
 SPEC_HELP = (
-    "'classifier' (default, shipped head), 'classifier:HEAD.safetensors', "
-    "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model)"
+    "'classifier' (default, shipped head), 'classifier:HEAD.safetensors' ('classifier:IN.safetensors,OUT.safetensors': "
+    "an input and an output head), "
+    "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model); "
+    "'A+B' re-checks with B only what A flags, e.g. 'classifier+llama-guard:MODEL_DIR'"
 )
 
 
@@ -22,9 +24,14 @@ def load_guard(spec: str | None = None) -> Guard:
     from lhama.guard.classifier import load_classifier
 
     spec = (spec or "classifier").strip()
+    first, plus, second = spec.partition("+")
+    if plus:  # a cascade: the second guard re-checks only what the first flags
+        from lhama.guard.cascade import CascadeGuard
+
+        return CascadeGuard(load_guard(first), load_guard(second))
     kind, sep, arg = spec.partition(":")
     if kind == "classifier":
-        return load_classifier(Path(arg) if sep else None)
+        return load_classifier(*(Path(a) for a in arg.split(","))) if sep else load_classifier()
     if spec.endswith(".safetensors"):
         return load_classifier(Path(spec))
     if kind == "llama-guard" and sep:
