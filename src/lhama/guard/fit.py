@@ -129,10 +129,12 @@ def tune_thresholds(scores: np.ndarray, examples: Sequence[Example], cfg: FitCon
     """(threshold, English threshold): :func:`tune_threshold` on the messages that do not look
     English and, separately, on those that do (None when there are no English ones)."""
     en = np.array([looks_english(e.text) for e in examples])
-    pick = lambda mask: (scores[mask], [e for e, m in zip(examples, mask) if m])  # noqa: E731
-    t = tune_threshold(*pick(~en), cfg.max_lookalike_fpr, cfg.max_benign_fpr)
-    t_en = tune_threshold(*pick(en), cfg.max_lookalike_fpr, cfg.max_benign_fpr) if en.any() else None
-    return t, t_en
+
+    def tuned(mask: np.ndarray) -> float:
+        kept = [e for e, m in zip(examples, mask) if m]
+        return tune_threshold(scores[mask], kept, cfg.max_lookalike_fpr, cfg.max_benign_fpr)
+
+    return tuned(~en), tuned(en) if en.any() else None
 
 
 def loss_weights(examples: Sequence[Example], cfg: FitConfig) -> np.ndarray:
