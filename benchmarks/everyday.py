@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--system", default=None, help="system prompt; default: the model's own ('' for none)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    parser.add_argument("--sample", type=int, default=0, help="N questions spread evenly over the set (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--out", type=Path, default=None, help="write answers and scores as JSON")
@@ -46,6 +47,8 @@ def main() -> None:
     torch.set_num_threads(2)
     questions = read_questions(args.questions)
     questions = questions[: args.limit] if args.limit else questions
+    if args.sample and args.sample < len(questions):  # every (len/N)-th question: all categories, in proportion
+        questions = [questions[i * len(questions) // args.sample] for i in range(args.sample)]
     name = registered_name(args.model, args.model)
     quant = args.quant or (registry_entry(name).quant if name else "none")
     loaded = load_for_inference(resolve(args.model, args.model), quant)
