@@ -163,9 +163,16 @@ def _read_aligned(path: Path) -> dict[str, torch.Tensor]:
     """The file's tensors, each in memory of its own. A safetensors file places tensors at
     8-byte offsets; the packed int8/int4 CPU kernels read such weights out of bounds and
     crash (seen: a segfault in ``_weight_int8pack_mm`` once a prompt has 8+ tokens), so every
-    tensor is copied into a fresh, 64-byte aligned allocation, one at a time."""
+    tensor is copied into a fresh, 64-byte aligned allocation, one at a time. The file is
+    reopened per tensor: an open handle keeps every page it has read resident (measured: the
+    1.5B's cached load peaked at 3.1 GB RSS with one handle, the file's size counted twice)."""
     with safe_open(str(path), framework="pt") as f:
-        return {key: f.get_tensor(key).clone() for key in f.keys()}
+        keys = list(f.keys())
+    state = {}
+    for key in keys:
+        with safe_open(str(path), framework="pt") as f:
+            state[key] = f.get_tensor(key).clone()
+    return state
 
 
 def _skeleton(model_dir: Path) -> LoadedModel:
