@@ -27,17 +27,10 @@ import torch
 from PIL import Image
 
 from lhama.data.ocr import OcrConfig, ocr_note, read_text
+from lhama.eval.metrics import edit_distance as levenshtein  # character level here
 from ocr_images import DATA, items
 
 
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def flat(text: str) -> str:

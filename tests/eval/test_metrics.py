@@ -168,3 +168,11 @@ def test_naming_rate():
         naming_rate(answers[:2], accepted)
     with pytest.raises(DataError, match="no answers"):
         naming_rate([], [])
+
+
+def test_edit_distance_counts_characters_or_words() -> None:
+    from lhama.eval.metrics import edit_distance, word_errors
+
+    assert edit_distance("galinha", "galinhas") == 1 and edit_distance("", "abc") == 3
+    assert edit_distance(["o", "gato", "preto"], ["o", "cão", "preto"]) == 1
+    assert word_errors("Compre pão e leite.", "compre pão leite") == 1

@@ -191,16 +191,21 @@ def wer_words(text: str) -> list[str]:
     return re.sub(r"[^\w\s]", " ", text.lower()).split()
 
 
-def word_errors(reference: str, hypothesis: str) -> int:
-    """Word-level edit distance (substitutions + deletions + insertions) after :func:`wer_words`."""
-    ref, hyp = wer_words(reference), wer_words(hypothesis)
+def edit_distance(ref: Sequence, hyp: Sequence) -> int:
+    """Levenshtein distance (substitutions + deletions + insertions) between two sequences:
+    characters of two strings, or words of two lists."""
     previous = list(range(len(hyp) + 1))  # distances from the empty reference prefix
-    for i, word in enumerate(ref, 1):
+    for i, item in enumerate(ref, 1):
         current = [i]
         for j, other in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (item != other)))
         previous = current
     return previous[-1]
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word-level edit distance after :func:`wer_words`."""
+    return edit_distance(wer_words(reference), wer_words(hypothesis))
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
