@@ -22,29 +22,24 @@ swaps the channels to the BGR order the network was trained on.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lhama.config import from_dict
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError
+from lhama.model.towers.common import TowerConfigSizes, load_tower_dir, save_tower_dir
 
 MODEL_TYPE = "lhama_resnet"  # not "clip...": the tower has no CLS token to drop
-WEIGHTS = "model.safetensors"
 # Caffe's ImageNet channel means in 0-255 units, in RGB order (the network subtracts them in BGR).
 CAFFE_MEAN_RGB = (123.0, 117.0, 104.0)
-DEFAULT_LAYER = -2  # ImageConfig.feature_layer's default; what ``patch_size``/``hidden_size`` describe
 
 
 @dataclass(frozen=True)
-class ResNetTowerConfig:
+class ResNetTowerConfig(TowerConfigSizes):
     """Sizes of the tower. ``hidden_state_shapes`` gives the grid and channels of each map."""
 
     image_size: int = 224
@@ -63,29 +58,6 @@ class ResNetTowerConfig:
             grid = grid if index == 0 else math.ceil(grid / 2)
             shapes.append((grid, width * self.expansion))
         return tuple(shapes)
-
-    @property
-    def patch_size(self) -> int:
-        """Pixels per token side of the default (``feature_layer=-2``) map."""
-        return self.image_size // self.hidden_state_shapes[DEFAULT_LAYER][0]
-
-    @property
-    def hidden_size(self) -> int:
-        """Channels of the default (``feature_layer=-2``) map."""
-        return self.hidden_state_shapes[DEFAULT_LAYER][1]
-
-    def to_dict(self) -> dict:
-        """``config.json`` content; the derived sizes are written for readers, ignored on load."""
-        data = dataclasses.asdict(self)
-        data.update(patch_size=self.patch_size, hidden_size=self.hidden_size)
-        data["hidden_state_shapes"] = [list(shape) for shape in self.hidden_state_shapes]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ResNetTowerConfig":
-        """Inverse of :meth:`to_dict`. Raises ConfigError on unknown keys or wrong types."""
-        derived = {"patch_size", "hidden_size", "hidden_state_shapes"}
-        return from_dict(cls, {k: v for k, v in data.items() if k not in derived})
 
 
 @dataclass
@@ -215,25 +187,11 @@ def tower_from_config(data: dict) -> ResNetTower:
 
 
 def save_tower(tower: ResNetTower, directory: Path) -> None:
-    """Write ``config.json``, ``model.safetensors`` and ``preprocessor_config.json`` into
-    ``directory`` (which must exist; callers make it atomic)."""
-    (directory / "config.json").write_text(json.dumps(tower.config.to_dict(), indent=2) + "\n")
-    state = {k: v.contiguous() for k, v in tower.state_dict().items()}
-    save_file(state, directory / WEIGHTS, metadata={"format": "pt"})
-    spec = caffe_image_spec(tower.config).to_preprocessor_config()
-    (directory / "preprocessor_config.json").write_text(json.dumps(spec, indent=2) + "\n")
+    """Write the tower directory (``towers.common.save_tower_dir``) into ``directory``."""
+    save_tower_dir(tower, directory, caffe_image_spec(tower.config))
 
 
 def load_tower(directory: Path) -> ResNetTower:
-    """Inverse of :func:`save_tower`. Raises CheckpointError on a missing or mismatched file."""
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        state = load_file(directory / WEIGHTS)
-    except Exception as exc:  # OSError, JSON errors, safetensors' own error types: all mean unreadable
-        raise CheckpointError(f"cannot load the tower in {directory}: {exc}") from None
-    tower = tower_from_config(config)
-    try:
-        tower.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{directory / WEIGHTS} does not fit its config.json: {str(exc).splitlines()[0]}") from None
-    return tower.eval()
+    """Inverse of :func:`save_tower`, in eval mode. Raises CheckpointError on a missing or
+    mismatched file."""
+    return load_tower_dir(directory, tower_from_config)
