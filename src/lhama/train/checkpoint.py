@@ -32,6 +32,12 @@ class Position:
     epoch: int = 0
     batch: int = 0  # global batches already consumed in `epoch`
 
+    def advanced(self, per_epoch: int) -> "Position":
+        """The position after one more optimizer step, in an epoch of ``per_epoch`` batches."""
+        if self.batch + 1 >= per_epoch:
+            return Position(self.step + 1, self.epoch + 1, 0)
+        return Position(self.step + 1, self.epoch, self.batch + 1)
+
 
 def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
     return Path(output_dir) / "checkpoints" / f"step-{step:06d}"

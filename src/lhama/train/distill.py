@@ -234,7 +234,7 @@ def _train(parts: Parts, cfg: DistillConfig, start: Position, log: MetricsLog) -
         for step_items in _steps(cfg, parts.n_train, position, stop):
             tic = time.perf_counter()
             stats = train_step(parts, step_items, cfg)
-            position = _advance(position, len(_plan(cfg, parts.n_train, 0)))
+            position = position.advanced(len(_plan(cfg, parts.n_train, 0)))
             row = {"step": position.step, **stats, "step_s": time.perf_counter() - tic,
                    "tokens_per_s": stats["tokens"] / (time.perf_counter() - tic), "elapsed_s": time.perf_counter() - began}
             log.write(row)
@@ -257,13 +257,6 @@ def _steps(cfg: DistillConfig, n_train: int, position: Position, stop: int):
             if step >= stop:
                 return
         epoch, skip = epoch + 1, 0
-
-
-def _advance(position: Position, per_epoch: int) -> Position:
-    batch = position.batch + 1
-    if batch >= per_epoch:
-        return Position(position.step + 1, position.epoch + 1, 0)
-    return Position(position.step + 1, position.epoch, batch)
 
 
 def train_step(parts: Parts, micro: Sequence[Sequence[int]], cfg: DistillConfig) -> dict[str, float]:

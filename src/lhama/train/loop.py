@@ -74,7 +74,7 @@ def train(parts: LoopParts, cfg: TrainConfig, info: DistInfo, start: Position) -
         for batch_list in _steps(parts, cfg, info, position, plan.stop):
             tic = time.perf_counter()
             stats = train_step(parts, batch_list, info, cfg, scaler)
-            position = _advance(position, plan.per_epoch)
+            position = position.advanced(plan.per_epoch)
             row = _row(position, plan.per_epoch, stats, time.perf_counter() - tic, time.perf_counter() - began)
             if parts.log and (position.step % cfg.log_every == 0 or position.step == plan.stop):
                 parts.log.write(row)
@@ -197,13 +197,6 @@ def _steps(parts: LoopParts, cfg: TrainConfig, info: DistInfo, position: Positio
                 if step >= stop:
                     return
         epoch, skip = epoch + 1, 0
-
-
-def _advance(position: Position, per_epoch: int) -> Position:
-    batch = position.batch + 1
-    if batch >= per_epoch:
-        return Position(position.step + 1, position.epoch + 1, 0)
-    return Position(position.step + 1, position.epoch, batch)
 
 
 def _clip(model: nn.Module, max_norm: float) -> float:
