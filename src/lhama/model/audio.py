@@ -140,7 +140,7 @@ def open_audio_tower(config: AudioConfig) -> nn.Module:
     Raises:
         CheckpointError: not prepared, missing, or not a Whisper model.
     """
-    path = _encoder_dir(config.encoder)
+    path = encoder_dir(config.encoder)
     if (path / "model.bin").is_file():
         tower = Ct2WhisperEncoder(path, window_frames=round(config.window_seconds * 100))
     else:
@@ -148,7 +148,8 @@ def open_audio_tower(config: AudioConfig) -> nn.Module:
     return tower.eval().requires_grad_(False)
 
 
-def _encoder_dir(spec: str) -> Path:
+def encoder_dir(spec: str) -> Path:
+    """The directory of a Whisper encoder: a local path, or a prepared registered name. CheckpointError if neither."""
     looks_like_path = "/" in spec or spec.startswith((".", "~")) or Path(spec).exists()
     if looks_like_path:
         path = Path(spec).expanduser()

@@ -208,9 +208,9 @@ def open_whisper(source: str | Path):
     import ctranslate2
     from tokenizers import Tokenizer
 
-    from lhama.model.audio import _encoder_dir  # the audio tower's resolver: one place for names
+    from lhama.model.audio import encoder_dir  # the audio tower's resolver: one place for names
 
-    path = _encoder_dir(str(source))
+    path = encoder_dir(str(source))
     if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
         raise CheckpointError(f"{path} is not a CTranslate2 Whisper directory (model.bin and tokenizer.json)")
     try:
