@@ -3,7 +3,7 @@ assistant tokens supervised), ``<image>`` expansion to the tower's token count, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +30,7 @@ class Encoded:
 
     input_ids: torch.Tensor  # (T,) int64
     labels: torch.Tensor  # (T,) int64, IGNORE_INDEX where unsupervised
-    image: Any = None  # image path, or None
-    video: Any = None  # video path, or None
-    audio: Any = None  # audio file path, or None
+    media: dict[str, Any] = field(default_factory=dict)  # branch kind ("image", "video", "audio") -> file path
 
     @property
     def supervised(self) -> int:
@@ -57,11 +55,19 @@ class Batch:
         return int((self.labels[:, 1:] != IGNORE_INDEX).sum())
 
 
+SAMPLE_MEDIA = ("image", "video", "audio")  # the media fields of a Sample, named by branch kind, in merge order
+
+
+def sample_media(sample: Sample) -> dict[str, Any]:
+    """Branch kind -> the sample's file path, for each medium the sample has."""
+    return {kind: getattr(sample, kind) for kind in SAMPLE_MEDIA if getattr(sample, kind) is not None}
+
+
 def _with_placeholder(sample: Sample, placeholders: list[str]) -> list[dict[str, str]]:
     """LLaVA records with an image but no ``<image>`` in the text get it before the first
     user turn, as the reference implementation does."""
     messages = [dict(m) for m in sample.messages]
-    if sample.image is None or not placeholders or any(placeholders[0] in m["content"] for m in messages):
+    if "image" not in sample_media(sample) or not placeholders or any(placeholders[0] in m["content"] for m in messages):
         return messages
     first = next(i for i, m in enumerate(messages) if m["role"] == "user")
     messages[first]["content"] = f"{placeholders[0]}\n{messages[first]['content']}"
@@ -74,11 +80,12 @@ class Collator:
     def __init__(self, tokenizer: Any, expansions: Mapping[int, int], image_spec: ImageSpec | None,
                  config: CollateConfig, default_system: str = "", *, video_frames: int | None = None,
                  audio_spec: AudioSpec | None = None) -> None:
+        """``image_spec``: None without a vision tower; ``video_frames``: frames per video (the
+        model's ``video.frames``), None without a video branch; ``audio_spec``: the model's log-mel
+        features, None without an audio branch."""
         self.tokenizer = tokenizer
-        self.video_frames = video_frames  # frames per video (the model's video.frames); None: no video branch
-        self.audio_spec = audio_spec  # the model's log-mel features; None: no audio branch
+        self.readers = _readers(image_spec, video_frames, audio_spec)
         self.expansions = dict(expansions)
-        self.image_spec = image_spec
         self.config = config
         self.system = default_system if config.system_prompt is None else config.system_prompt
         self.template = None if config.use_chat_template else TranscriptTemplate()
@@ -96,7 +103,7 @@ class Collator:
         except DataError as exc:
             raise DataError(f"sample {sample.id}: {exc}") from None
         ids, labels = self._truncate(sample, ids, labels)
-        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample.image, video=sample.video, audio=sample.audio)
+        encoded = Encoded(torch.tensor(ids), torch.tensor(labels), sample_media(sample))
         if encoded.supervised == 0:
             raise DataError(
                 f"sample {sample.id} has no supervised token after tokenisation (all labels masked); "
@@ -114,7 +121,7 @@ class Collator:
         return ids[:limit], labels[:limit]
 
     def __call__(self, items: Sequence[Encoded]) -> Batch:
-        """Right-pad a list of encoded samples and load their images."""
+        """Right-pad a list of encoded samples and load their media files."""
         length = max(len(item.input_ids) for item in items)
         input_ids = torch.full((len(items), length), self.pad_id, dtype=torch.long)
         labels = torch.full((len(items), length), IGNORE_INDEX, dtype=torch.long)
@@ -122,27 +129,28 @@ class Collator:
         for row, item in enumerate(items):
             n = len(item.input_ids)
             input_ids[row, :n], labels[row, :n], mask[row, :n] = item.input_ids, item.labels, 1
-        images = [item.image for item in items if item.image is not None]
-        media = {"image": self._images(images)} if images else {}
-        videos = [item.video for item in items if item.video is not None]
-        if videos:
-            media["video"] = self._videos(videos)
-        sounds = [item.audio for item in items if item.audio is not None]
-        if sounds:
-            media["audio"] = self._audio(sounds)
+        media = {}
+        for kind in SAMPLE_MEDIA:
+            paths = [item.media[kind] for item in items if kind in item.media]
+            if paths:
+                media[kind] = self._read(kind, paths)
         return Batch(input_ids, mask, labels, media)
 
-    def _audio(self, paths: list[Any]) -> torch.Tensor:
-        if self.audio_spec is None:
-            raise DataError(f"sample audio {paths[0]} given, but the model has no audio branch")
-        return torch.stack([audio_features(p, self.audio_spec) for p in paths])  # (n, M + 1, F)
+    def _read(self, kind: str, paths: list[Any]) -> torch.Tensor:
+        """One kind's files -> a stacked tensor: "image" (n, 3, S, S), "video" (n, F, 3, S, S), "audio" (n, M + 1, F)."""
+        if kind not in self.readers:
+            raise DataError(f"sample {kind} {paths[0]} given, but the model has no {kind} branch")
+        return torch.stack([self.readers[kind](path) for path in paths])
 
-    def _images(self, paths: list[Any]) -> torch.Tensor:
-        if self.image_spec is None:
-            raise DataError(f"sample image {paths[0]} given, but the model has no vision tower")
-        return torch.stack([image_to_tensor(load_image(p), self.image_spec) for p in paths])  # (n, 3, S, S)
 
-    def _videos(self, paths: list[Any]) -> torch.Tensor:
-        if self.video_frames is None or self.image_spec is None:
-            raise DataError(f"sample video {paths[0]} given, but the model has no video branch")
-        return torch.stack([video_to_tensor(p, self.video_frames, self.image_spec) for p in paths])  # (n, F, 3, S, S)
+def _readers(image_spec: ImageSpec | None, video_frames: int | None,
+             audio_spec: AudioSpec | None) -> dict[str, Callable[[Any], torch.Tensor]]:
+    """Branch kind -> file path -> the tensor its branch encodes, for the branches the model has."""
+    readers: dict[str, Callable[[Any], torch.Tensor]] = {}
+    if image_spec is not None:
+        readers["image"] = lambda path: image_to_tensor(load_image(path), image_spec)
+        if video_frames is not None:
+            readers["video"] = lambda path: video_to_tensor(path, video_frames, image_spec)
+    if audio_spec is not None:
+        readers["audio"] = lambda path: audio_features(path, audio_spec)
+    return readers
