@@ -30,6 +30,13 @@ from lhama.weights.registry import registry_entry
 from lhama.weights.resolve import registered_name, resolve
 
 QUESTIONS = Path(__file__).with_name("data") / "everyday_ptbr.jsonl"
+SPLIT = Path(__file__).with_name("data") / "everyday_ptbr_split.tsv"  # dev (tuning) / test (reported), fixed first
+
+
+def split_ids(part: str, path: Path = SPLIT) -> set[str]:
+    """The question ids of ``part`` ("dev" or "test") in the split table (``id<TAB>split`` lines)."""
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    return {row[0] for row in rows[1:] if row[1] == part}
 
 
 def main() -> None:
@@ -42,10 +49,15 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=0, help="N questions spread evenly over the set (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--split", choices=("all", "dev", "test"), default="all",
+                        help="dev: the half prompts are tuned on; test: the half reported (everyday_ptbr_split.tsv)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 under the heavy scheduler)")
     parser.add_argument("--out", type=Path, default=None, help="write answers and scores as JSON")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     questions = read_questions(args.questions)
+    if args.split != "all":
+        questions = [q for q in questions if q.id in split_ids(args.split)]
     questions = questions[: args.limit] if args.limit else questions
     if args.sample and args.sample < len(questions):  # every (len/N)-th question: all categories, in proportion
         questions = [questions[i * len(questions) // args.sample] for i in range(args.sample)]
@@ -74,7 +86,7 @@ def main() -> None:
     if args.out:
         result = {"command": "python benchmarks/everyday.py " + " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in vars(args).items() if v not in (None, 0)),
                   "model": args.model, "quant": quant, "system_prompt": system, "machine":
-                  f"{platform.machine()} CPU, 2 threads, shared with other jobs", "seconds": round(seconds, 1),
+                  f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "seconds": round(seconds, 1),
                   "answers_at_token_limit": at_limit, "summary": summary, "items": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

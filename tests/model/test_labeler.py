@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from lhama.errors import CheckpointError, ModelError
-from lhama.model.labeler import LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe, load_labeler, save_labeler
+from lhama.model.labeler import (KINDS_FILE, LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe,
+                                 load_labeler, save_labeler)
+from lhama.model.towers.imagenet_kinds import Kind, KindIndex, kinds_of
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
 from lhama.model.towers.imagenet_names import TABLE, class_names
 from tests.model.towers.test_efficientnet_lite import TINY
@@ -39,9 +41,30 @@ def test_hedged_thresholds() -> None:
     assert describe(probs(0.45, 0.05, 0.05, 0.02), NAMES, config) == "[Imagem anexada: parece ser galo.]"
 
 
+KINDS = (Kind("n01789386", "uma galinácea", "gallinaceous bird", (0, 1)), Kind("n01503061", "uma ave", "bird", (0, 1, 2, 3)),
+         Kind("n01846331", "um pato", "duck", (2,)))
+INDEX = KindIndex(KINDS, kinds_of(KINDS, 4))
+
+
+def test_kinds_name_the_confident_kind_instead_of_a_wrong_species() -> None:
+    config = LabelerConfig(style="kinds", confident=0.5, min_prob=0.1, second_min=0.1, kind_confident=0.5)
+    note = lambda *p: describe(probs(*p), NAMES, config, INDEX)  # noqa: E731
+    assert note(0.6, 0.3, 0.08, 0.02) == "[Imagem anexada: galo (uma galinácea).]"  # the most specific kind
+    assert note(0.05, 0.05, 0.6, 0.3) == "[Imagem anexada: pato (um pato).]"
+    assert note(0.3, 0.25, 0.25, 0.2) == "[Imagem anexada: parece ser uma galinácea, talvez galo ou galinha.]"
+    assert note(0.31, 0.05, 0.28, 0.36) == "[Imagem anexada: parece ser uma ave, talvez ganso ou galo.]"
+    assert note(0.3, 0.05, 0.05, 0.05) == "[Imagem anexada: parece ser galo.]"  # no kind reaches 0.5: hedged
+    assert describe(probs(0.31, 0.05, 0.28, 0.36), NAMES, dataclasses.replace(config, kind_confident=0.9), INDEX) == \
+        "[Imagem anexada: parece ser uma ave, talvez ganso ou galo.]"  # sums to 1.0 >= 0.9
+    with pytest.raises(ModelError, match="needs the kinds table"):
+        describe(probs(0.3, 0.05, 0.3, 0.35), NAMES, config)
+
+
 def test_config_and_count_errors() -> None:
     with pytest.raises(ValueError, match="min_prob <= confident"):
         LabelerConfig(confident=0.2, min_prob=0.5)
+    with pytest.raises(ValueError, match="kind_confident"):
+        LabelerConfig(kind_confident=0)
     with pytest.raises(ModelError, match="4 classes but 3 class names"):
         describe(probs(0.1, 0.2, 0.3, 0.4), NAMES[:3], LabelerConfig())
 
@@ -66,6 +89,18 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     pixels = torch.rand(2, 3, 37, 37) * 2 - 1
     top = labeler.classify(pixels).argmax(-1)
     assert labeler.notes(pixels) == [f"[Imagem anexada: {class_names()[int(i)]}.]" for i in top]
+    assert labeler.kinds is not None and labeler.kinds.kinds == KindIndex.load().kinds
+
+
+def test_a_labeler_saved_before_kinds_loads_without_them(tmp_path: Path) -> None:
+    save_labeler(_tower_dir(tmp_path), TABLE, LabelerConfig(style="kinds"), tmp_path)
+    assert load_labeler(tmp_path).config.style == "kinds"
+    (tmp_path / LABELER_DIR / SETTINGS_FILE).write_text(json.dumps({"style": "hedged"}))
+    (tmp_path / LABELER_DIR / KINDS_FILE).unlink()
+    assert load_labeler(tmp_path).kinds is None  # an older model directory: hedged notes, no kinds
+    (tmp_path / LABELER_DIR / SETTINGS_FILE).write_text(json.dumps({"style": "kinds"}))
+    with pytest.raises(CheckpointError, match="cannot read the ImageNet kinds"):
+        load_labeler(tmp_path)
 
 
 def test_a_bad_class_table_fails_at_prepare_time(tmp_path: Path) -> None:

@@ -15,11 +15,16 @@ How the names are phrased is the fusion (``LabelerConfig.style``), measured side
   ``[Imagem anexada; classes prováveis: galo (62%), galinha (20%), perdiz (5%).]``
 * ``hedged`` - the top-1 name as a fact when the classifier is confident, "parece ser X (ou
   talvez Y)" when it is not, and nothing but "não reconhecida" when it is lost.
+* ``kinds``  - ``hedged`` plus the WordNet kind of the class (:mod:`lhama.model.towers.imagenet_kinds`):
+  a confident name gets its kind (``galo (uma ave)``); when no name is confident but a kind's
+  summed probability is (``kind_confident``), the note names the kind and offers the names as
+  guesses (``parece ser uma ave de rapina, talvez milhafre``) instead of a wrong specific name.
 
 A model directory keeps its labeler in ``labeler/``: the tower directory (``config.json``,
 ``model.safetensors``, ``preprocessor_config.json``), the class-name table it was built with
-(``class_names.tsv``, the format of :mod:`lhama.model.towers.imagenet_names`) and the settings
-(``lhama_labeler.json``).
+(``class_names.tsv``, the format of :mod:`lhama.model.towers.imagenet_names`), the kinds table
+(``class_kinds.tsv``, :mod:`lhama.model.towers.imagenet_kinds`; required by the ``kinds`` style) and
+the settings (``lhama_labeler.json``).
 """
 
 from __future__ import annotations
@@ -37,11 +42,16 @@ from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.model.towers import efficientnet_lite
+from lhama.model.towers.imagenet_kinds import KindIndex
+from lhama.model.towers.imagenet_kinds import TABLE as KINDS_TABLE
 from lhama.model.towers.imagenet_names import class_names
 
 LABELER_DIR = "labeler"
 SETTINGS_FILE = "lhama_labeler.json"
 NAMES_FILE = "class_names.tsv"
+KINDS_FILE = "class_kinds.tsv"
+STYLES = ("top1", "topk", "hedged", "kinds")
+KIND_CANDIDATES = 5  # the kinds of this many top classes are considered
 NOTE = "[Imagem anexada: {}]"
 
 
@@ -49,27 +59,32 @@ NOTE = "[Imagem anexada: {}]"
 class LabelerConfig:
     """How class probabilities become a note (see the module docstring for the styles)."""
 
-    style: Literal["top1", "topk", "hedged"] = "hedged"
+    style: Literal["top1", "topk", "hedged", "kinds"] = "hedged"
     top_k: int = 3  # topk: names listed
     confident: float = 0.5  # hedged: top-1 probability at or above which it is stated as a fact
     min_prob: float = 0.1  # hedged: below this top-1 probability nothing is named
     second_min: float = 0.1  # hedged: the runner-up is offered ("ou talvez Y") from this probability
+    kind_confident: float = 0.5  # kinds: a kind whose classes sum to this much is named
     max_image_side: int = 4096  # larger images are refused (decoding them costs memory)
 
     def __post_init__(self) -> None:
-        if self.style not in ("top1", "topk", "hedged"):
-            raise ValueError(f"labeler style must be top1, topk or hedged, got {self.style!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"labeler style must be one of {', '.join(STYLES)}, got {self.style!r}")
         if self.top_k < 1:
             raise ValueError(f"labeler top_k must be >= 1, got {self.top_k}")
         if not 0 <= self.min_prob <= self.confident <= 1:
             raise ValueError("labeler thresholds need 0 <= min_prob <= confident <= 1")
+        if not 0 < self.kind_confident <= 1:
+            raise ValueError(f"labeler kind_confident must be in (0, 1], got {self.kind_confident}")
 
 
-def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig) -> str:
-    """One image's (classes,) probabilities -> its note, e.g. ``[Imagem anexada: parece ser um galo.]``.
+def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
+             kinds: KindIndex | None = None) -> str:
+    """One image's (classes,) probabilities -> its note, e.g. ``[Imagem anexada: parece ser galo.]``.
 
     Raises:
-        ModelError: the number of probabilities differs from the number of names.
+        ModelError: the number of probabilities differs from the number of names, or the
+            ``kinds`` style without a kind index.
     """
     if probs.shape[-1] != len(names):
         raise ModelError(f"the tower's head has {probs.shape[-1]} classes but {len(names)} class names were given")
@@ -80,7 +95,32 @@ def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig)
     if config.style == "topk":
         listed = ", ".join(f"{name} ({p:.0%})" for name, p in pairs[: config.top_k])
         return f"[Imagem anexada; classes prováveis: {listed}.]"
-    return NOTE.format(_hedged(pairs, config))
+    if config.style == "hedged":
+        return NOTE.format(_hedged(pairs, config))
+    if kinds is None:
+        raise ModelError("the labeler style 'kinds' needs the kinds table (class_kinds.tsv); run `lhama models prepare` again")
+    return NOTE.format(_with_kinds(probs.float(), names, config, kinds, pairs))
+
+
+def _with_kinds(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig, index: KindIndex,
+                pairs: list[tuple[str, float]]) -> str:
+    """The ``kinds`` note: a confident name with its most specific kind; else the most specific
+    kind (of the top classes' kinds) whose summed probability is confident, with the names inside
+    it as guesses; else the ``hedged`` note."""
+    top = probs.topk(min(KIND_CANDIDATES, probs.shape[-1]))
+    ranked = [(int(c), float(p)) for p, c in zip(top.values, top.indices)]
+    first, p1 = ranked[0]
+    if p1 >= config.confident:
+        chain = index.chains[first]
+        return f"{names[first]} ({index.kinds[chain[0]].pt_br})." if chain else f"{names[first]}."
+    mass = {k: float(probs[list(index.kinds[k].classes)].sum()) for c, _ in ranked for k in index.chains[c]}
+    sure = [k for k, m in mass.items() if m >= config.kind_confident]
+    if not sure:
+        return _hedged(pairs, config)
+    kind = min(sure, key=lambda k: (len(index.kinds[k].classes), -mass[k], k))
+    inside = set(index.kinds[kind].classes)
+    guesses = [names[c] for c, p in ranked if c in inside and p >= config.second_min][:2]
+    return f"parece ser {index.kinds[kind].pt_br}" + (f", talvez {' ou '.join(guesses)}." if guesses else ".")
 
 
 def _hedged(pairs: list[tuple[str, float]], config: LabelerConfig) -> str:
@@ -96,13 +136,16 @@ def _hedged(pairs: list[tuple[str, float]], config: LabelerConfig) -> str:
 
 class Labeler(nn.Module):
     """A tower with a class head (``classify(pixels) -> (n, classes)`` probabilities), its class
-    names and the note settings."""
+    names, its kinds (None: no kinds table) and the note settings."""
 
-    def __init__(self, tower: nn.Module, names: tuple[str, ...], config: LabelerConfig) -> None:
+    def __init__(self, tower: nn.Module, names: tuple[str, ...], config: LabelerConfig,
+                 kinds: KindIndex | None = None) -> None:
         super().__init__()
         if getattr(tower.config, "num_classes", len(names)) != len(names):
             raise ModelError(f"the tower has {tower.config.num_classes} classes but {len(names)} class names were given")
-        self.tower, self.names, self.config = tower, names, config
+        if config.style == "kinds" and kinds is None:
+            raise ModelError("the labeler style 'kinds' needs a kinds table")
+        self.tower, self.names, self.config, self.kinds = tower, names, config, kinds
 
     @property
     def image_spec(self) -> ImageSpec:
@@ -115,16 +158,19 @@ class Labeler(nn.Module):
     @torch.no_grad()
     def notes(self, pixel_values: torch.Tensor) -> list[str]:
         """(n, 3, S, S) preprocessed images -> one note per image."""
-        return [describe(p, self.names, self.config) for p in self.classify(pixel_values)]
+        return [describe(p, self.names, self.config, self.kinds) for p in self.classify(pixel_values)]
 
 
-def save_labeler(tower_dir: Path, names_table: Path, config: LabelerConfig, directory: Path) -> Path:
-    """Write ``directory/labeler/`` from a prepared tower directory and a class-name table
-    (checked by loading it: a bad table is an error here, at prepare time). Returns the folder."""
-    class_names(names_table)  # raises CheckpointError on a missing or malformed table
+def save_labeler(tower_dir: Path, names_table: Path, config: LabelerConfig, directory: Path,
+                 kinds_table: Path = KINDS_TABLE) -> Path:
+    """Write ``directory/labeler/`` from a prepared tower directory, a class-name table and a kinds
+    table (both checked by loading them: a bad table is an error here, at prepare time). Returns the folder."""
+    names = class_names(names_table)  # raises CheckpointError on a missing or malformed table
+    KindIndex.load(kinds_table, len(names))
     out = directory / LABELER_DIR
     shutil.copytree(tower_dir, out, ignore=shutil.ignore_patterns("lhama-prepared.json", "quant-*"))
     shutil.copyfile(names_table, out / NAMES_FILE)
+    shutil.copyfile(kinds_table, out / KINDS_FILE)
     (out / SETTINGS_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n", encoding="utf-8")
     return out
 
@@ -133,7 +179,8 @@ def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler
     """The labeler saved in ``model_dir/labeler/``; None when the model has none.
 
     Raises:
-        CheckpointError: the folder exists but its tower, names or settings do not load.
+        CheckpointError: the folder exists but its tower, names, kinds or settings do not load
+            (a folder without ``class_kinds.tsv`` loads without kinds unless its style needs them).
     """
     folder = model_dir / LABELER_DIR
     if not folder.is_dir():
@@ -143,4 +190,7 @@ def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler
     except (OSError, ValueError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{folder / SETTINGS_FILE} is unreadable ({exc}); run `lhama models prepare` again") from None
     tower = efficientnet_lite.load_tower(folder).to(dtype)
-    return Labeler(tower, class_names(folder / NAMES_FILE), config).eval()
+    names = class_names(folder / NAMES_FILE)
+    has_kinds = (folder / KINDS_FILE).is_file() or config.style == "kinds"
+    kinds = KindIndex.load(folder / KINDS_FILE, len(names)) if has_kinds else None
+    return Labeler(tower, names, config, kinds).eval()
