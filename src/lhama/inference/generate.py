@@ -12,6 +12,7 @@ import torch
 
 from lhama.errors import ModelError
 from lhama.inference.kv import KVState, prefill
+from lhama.inference.lean import lean_decoder, usable
 from lhama.model.generation import GenerationConfig
 from lhama.model.lhama import LhamaModel
 
@@ -87,10 +88,29 @@ def generate_ids(
         if reference is not None:
             reference.advance(new_token)
         if config.use_cache:
-            out = model.language_model(input_ids=new_token, past_key_values=kv.cache, use_cache=True, logits_to_keep=1)
-            kv.ids.append(token)
+            out = decode_step(model.language_model, kv, token)
         else:
             out = model(sequence, media=media, use_cache=False, logits_to_keep=1)
+
+
+def decode_step(language_model: torch.nn.Module, kv: KVState, token: int) -> Any:
+    """Run one ``token`` through ``language_model`` into ``kv`` (appending it to ``kv.ids``);
+    returns an output whose ``logits[0, -1]`` follow it. Llama-family decoders on a static cache
+    take the lean step (:mod:`lhama.inference.lean`: the same logits, less overhead)."""
+    lean = lean_decoder(language_model)
+    if usable(lean, kv.cache):
+        out = _Logits(lean.step(token, kv.cache)[None])  # (1, 1, V)
+    else:
+        device = language_model.get_input_embeddings().weight.device
+        out = language_model(input_ids=torch.tensor([[token]], device=device), past_key_values=kv.cache,
+                             use_cache=True, logits_to_keep=1)
+    kv.ids.append(token)
+    return out
+
+
+@dataclass
+class _Logits:
+    logits: torch.Tensor
 
 
 def guided_logits(logits: torch.Tensor, reference: torch.Tensor, config: GenerationConfig) -> torch.Tensor:

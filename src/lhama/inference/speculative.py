@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from lhama.errors import ModelError
-from lhama.inference.generate import GenerationConfig, context_length, next_token
+from lhama.inference.generate import GenerationConfig, context_length, decode_step, next_token
 from lhama.inference.kv import KVState, prefill, rewind
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import LoadedModel
@@ -104,10 +104,7 @@ def _propose(draft: Draft, ids: list[int], count: int, config: GenerationConfig)
         proposal.append(next_token(out.logits[0, -1], _tensor(ids + proposal), config, None))
         if len(proposal) == count:
             return proposal
-        step = torch.tensor([[proposal[-1]]], device=out.logits.device)
-        out = draft.model.language_model(input_ids=step, past_key_values=draft.kv.cache, use_cache=True,
-                                         logits_to_keep=1)
-        draft.kv.ids.append(proposal[-1])
+        out = decode_step(draft.model.language_model, draft.kv, proposal[-1])
 
 
 def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], config: GenerationConfig,

@@ -1,0 +1,126 @@
+"""Where one decode step's time goes: torch profiler over a few greedy steps of lhama's engine.
+
+    python benchmarks/decode_profile.py --model qwen2.5-coder-1.5b-instruct --quant int4 --threads 1
+
+For the transformers forward and then lhama's lean step, prints (1) the median wall time of a decode step (no profiler), (2) the time of the step's
+int4/int8 products alone (the same kernels on the same packed weights, called back to back:
+what the step would cost with no other work), split into the output layer and the decoder,
+and (3) the profiler's self-CPU time per op over ``--steps`` steps, grouped into shares
+(products, attention, KV-cache writes, other aten ops, and the rest = Python and dispatch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from lhama.inference.bench import QUESTION, _prompt_ids
+from lhama.inference.kv import KVState, prefill
+from lhama.inference.lean import Fused, _Parts, lean_decoder
+from lhama.inference.quant import Int4Linear, Int8Linear
+from lhama.inference.quant_cache import load_for_inference
+from lhama.weights.resolve import resolve
+
+GROUPS = {  # profiler op name fragment -> share
+    "_weight_int4pack_mm": "packed products", "_weight_int8pack_mm": "packed products",
+    "linear": "float products", "addmm": "float products", "mm": "float products",
+    "scaled_dot_product": "attention", "index_copy": "KV-cache writes", "index_put": "KV-cache writes",
+    "argmax": "sampling",
+}
+
+
+def _step(language_model, kv: KVState, token: int, lean: bool) -> int:
+    if lean:
+        logits = lean_decoder(language_model).step(token, kv.cache)[0]
+    else:
+        out = language_model(input_ids=torch.tensor([[token]]), past_key_values=kv.cache, use_cache=True,
+                             logits_to_keep=1)
+        logits = out.logits[0, -1]
+    kv.ids.append(token)
+    return int(torch.argmax(logits))
+
+
+def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[float, float]:
+    """(decoder layers' products, output layer's product) in ms: the kernels alone, M = 1
+    (with ``lean``: the fused query/key/value and gate/up products instead of the separate ones)."""
+    layers = [m for m in language_model.modules() if isinstance(m, (Int4Linear, Int8Linear))]
+    head = language_model.get_output_embeddings()
+    if lean:
+        fused = [p for layer in lean_decoder(language_model).layers for p in (layer.qkv, layer.gate_up)]
+        inside = {id(m) for layer in language_model.model.layers
+                   for m in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
+                             layer.mlp.gate_proj, layer.mlp.up_proj)}
+        layers = [m for m in layers if id(m) not in inside]
+        layers += [m for f in fused for m in ([f] if isinstance(f, Fused) else f.parts)]
+    x = {m.in_features: torch.randn(1, m.in_features, dtype=torch.bfloat16) for m in layers}  # (1, K)
+    times = defaultdict(list)
+    for _ in range(repeats):
+        for name, group in (("decoder", [m for m in layers if m is not head]), ("head", [head])):
+            started = time.perf_counter()
+            for m in group:
+                m(x[m.in_features])
+            times[name].append(time.perf_counter() - started)
+    return 1e3 * min(times["decoder"]), 1e3 * min(times["head"])
+
+
+def _shares(prof, steps: int) -> dict[str, float]:
+    shares: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        group = next((g for key, g in GROUPS.items() if key in event.key), None)
+        if group is None and event.key.startswith("aten::"):
+            group = "other aten ops"
+        if group is not None:
+            shares[group] += event.self_cpu_time_total / 1e3 / steps
+    return dict(shares)
+
+
+@torch.inference_mode()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
+    parser.add_argument("--quant", default="int4")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=8, help="decode steps profiled")
+    parser.add_argument("--table", action="store_true", help="also print the profiler's top ops")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    loaded = load_for_inference(resolve(args.model, "lhama-default"), args.quant)
+    language_model = loaded.model.language_model
+    ids = _prompt_ids(loaded, QUESTION)
+    print(f"{args.model} {args.quant}, {args.threads} thread(s)")
+    for lean in (False, True):
+        _report(language_model, loaded, ids, lean, args)
+
+
+def _report(language_model, loaded, ids: list[int], lean: bool, args: argparse.Namespace) -> None:
+    kv = KVState()
+    token = int(torch.argmax(prefill(loaded.model, ids, None, kv, 64 + 3 * args.steps).logits[0, -1]))
+    walls = []
+    for _ in range(16):
+        started = time.perf_counter()
+        token = _step(language_model, kv, token, lean)
+        walls.append(1e3 * (time.perf_counter() - started))
+    step = statistics.median(walls[4:])
+    decoder, head = _products_only(language_model, lean)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            token = _step(language_model, kv, token, lean)
+    print(f"== {'lean step (lhama.inference.lean)' if lean else 'transformers forward'}")
+    print(f"decode step, median wall: {step:.1f} ms ({1e3 / step:.1f} tok/s)")
+    print(f"products alone: decoder {decoder:.1f} ms + output layer {head:.1f} ms = {decoder + head:.1f} ms "
+          f"({(decoder + head) / step:.0%} of the step); the rest {step - decoder - head:.1f} ms")
+    shares = _shares(prof, args.steps)
+    total = sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3 / args.steps
+    print(f"profiler (self CPU per step, profiled step {total:.1f} ms incl. profiler overhead):")
+    for group, ms in sorted(shares.items(), key=lambda kv_: -kv_[1]):
+        print(f"  {group:<20}{ms:8.2f} ms")
+    if args.table:
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""A lean one-token decode step for Llama-family decoders (Llama, Qwen2), for CPU decoding.
+
+Decoding one token runs ~200 small products; around them, the transformers forward spends
+Python and dispatch time on ~60 small ops per layer (module calls, mask building, cache
+bookkeeping, shape checks). :class:`LeanDecoder` does the same arithmetic with ~30 ops per layer,
+on the same weights and the same static KV cache:
+
+- the query/key/value projections, and the gate/up projections, run as **one** packed product
+  each (their quantised weights concatenated: the int4 CPU kernel packs rows in independent
+  blocks of 64, and the int8 kernel row by row, so the fused product equals the separate ones
+  bit for bit; the separate layers keep working as views of the fused weights, for prefill);
+- the rotary embedding is applied to the query and key heads in one go;
+- the new key/value row is written straight into the static cache at its position;
+- attention is the same ``scaled_dot_product_attention`` call on the same masked cache, and the
+  norms the same fp32 formula, as transformers' SDPA path, so the logits are the same bits.
+
+``lean_decoder(language_model)`` builds it once (and remembers it on the model) or returns
+``None`` for a decoder it does not cover (other architectures, sliding windows, rope scaling,
+float layers under autograd); callers then run the transformers forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.cache_utils import StaticLayer
+
+from lhama.inference.quant import Int4Linear, Int8Linear
+
+_TYPES = ("llama", "qwen2")
+_ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
+_ROWS = 64  # the int4 CPU kernel packs output rows in independent blocks of 64
+_ALIGN = 64  # bytes: the packed kernels need aligned weights (see quant_cache._read_aligned)
+
+
+class Fused(nn.Module):
+    """Several int4 (or int8) linear layers with the same input as one product; the outputs side by side.
+
+    The parts' weights become row views of the fused weight (no second copy); int4 scales,
+    laid out (groups, N, 2), are copied (a few MB)."""
+
+    def __init__(self, parts: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.kind, self.sizes = type(parts[0]), [p.out_features for p in parts]
+        self.in_features, self.out_features = parts[0].in_features, sum(self.sizes)
+        self.group_size = getattr(parts[0], "group_size", None)
+        weight = torch.cat([p.weight for p in parts])
+        if self.kind is Int4Linear:
+            self.scales = torch.cat([p.scales_and_zeros for p in parts], dim=1)
+        elif self.kind is Int8Linear:
+            self.scales = torch.cat([p.scales for p in parts])
+        biases = [p.bias for p in parts]
+        self.bias = torch.cat(biases) if all(b is not None for b in biases) else None
+        start = 0
+        for part in parts:  # the parts now read the fused weight
+            rows = part.weight.shape[0]
+            view = weight[start : start + rows]
+            part.weight = view
+            if self.kind is Int8Linear:
+                part.scales = self.scales[start : start + rows]
+            start += rows
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (M, K) in the layers' activation dtype -> (M, sum of outputs)."""
+        if self.kind is Int4Linear:
+            out = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.weight, self.group_size, self.scales)
+        else:
+            out = torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
+        if out.shape[-1] != self.out_features:
+            out = out[:, : self.out_features]  # int4: the last part's padding rows
+        return out if self.bias is None else out + self.bias
+
+
+def can_fuse(parts: Sequence[nn.Module]) -> bool:
+    """Whether ``parts`` (same input) can become one :class:`Fused` product with the same bits."""
+    kind = type(parts[0])
+    if any(type(p) is not kind or p.in_features != parts[0].in_features for p in parts):
+        return False
+    if any((p.bias is None) != (parts[0].bias is None) for p in parts):
+        return False
+    if kind is Int4Linear:
+        if any(p.group_size != parts[0].group_size for p in parts):
+            return False
+        # every part but the last must fill whole 64-row blocks, with no padding rows in between
+        return all(p.out_features == p.weight.shape[0] and p.out_features % _ROWS == 0 for p in parts[:-1])
+    if kind is Int8Linear:  # each part's view must start 64-byte aligned, as the kernel needs
+        starts = [sum(p.out_features for p in parts[:i]) for i in range(1, len(parts))]
+        return all(start * parts[0].in_features % _ALIGN == 0 for start in starts)
+    return False  # float layers run apart (a fused float product would add the bias differently)
+
+
+class _Layer:
+    """One decoder layer's weights, with the fused projections where they fuse."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        attn, mlp = layer.self_attn, layer.mlp
+        self.norm1, self.norm2 = layer.input_layernorm, layer.post_attention_layernorm
+        self.qkv = _fused_or_parts([attn.q_proj, attn.k_proj, attn.v_proj])
+        self.gate_up = _fused_or_parts([mlp.gate_proj, mlp.up_proj])
+        self.o_proj, self.down = attn.o_proj, mlp.down_proj
+
+
+class _Parts:
+    """Layers that could not be fused, run one after another (outputs side by side)."""
+
+    def __init__(self, parts: Sequence[nn.Module]) -> None:
+        self.parts = list(parts)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p(x) for p in self.parts], dim=-1)
+
+
+def _fused_or_parts(parts: Sequence[nn.Module]) -> Fused | _Parts:
+    return Fused(parts) if can_fuse(parts) else _Parts(parts)
+
+
+class LeanDecoder:
+    """``step(token, cache)``: the logits (1, V) after ``token``, its key/value row written into
+    the static ``cache`` at the next position (as the transformers forward would)."""
+
+    def __init__(self, language_model: nn.Module) -> None:
+        config, base = language_model.config, language_model.model
+        self.embed, self.norm, self.head = base.embed_tokens, base.norm, language_model.lm_head
+        self.layers = [_Layer(layer) for layer in base.layers]
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.scaling = self.head_dim**-0.5
+        self.inv_freq, self.rope_scaling = base.rotary_emb.inv_freq, base.rotary_emb.attention_scaling
+
+    def step(self, token: int, cache: object) -> torch.Tensor:
+        first = cache.layers[0]
+        position = int(first.cumulative_length) if getattr(first, "is_initialized", False) else 0
+        hidden = self.embed(torch.tensor([token], device=self.inv_freq.device))  # (1, D)
+        cos, sin = self._rotary(position, hidden.dtype)
+        mask = (torch.arange(first.max_cache_len, device=hidden.device) <= position).view(1, 1, 1, -1)
+        for layer, kv in zip(self.layers, cache.layers):
+            hidden = hidden + self._attention(layer, kv, _rms(layer.norm1, hidden), cos, sin, mask, position)
+            gate, up = layer.gate_up(_rms(layer.norm2, hidden)).chunk(2, dim=-1)
+            hidden = hidden + layer.down(F.silu(gate) * up)
+        for kv in cache.layers:
+            kv.cumulative_length.add_(1)
+        return self.head(_rms(self.norm, hidden))
+
+    def _rotary(self, position: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (1, head_dim) for ``position``, computed as transformers' rotary module does."""
+        freqs = torch.tensor([[float(position)]], device=self.inv_freq.device) * self.inv_freq.float()
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return (emb.cos() * self.rope_scaling).to(dtype), (emb.sin() * self.rope_scaling).to(dtype)
+
+    def _attention(self, layer: _Layer, kv: StaticLayer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                   mask: torch.Tensor, position: int) -> torch.Tensor:
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        qkv = layer.qkv(x)  # (1, (H + 2 Hkv) d)
+        qk = qkv[:, : (heads + kv_heads) * dim].view(1, heads + kv_heads, dim)
+        half = dim // 2
+        qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+        value = qkv[:, (heads + kv_heads) * dim :].view(1, kv_heads, dim)
+        if not kv.is_initialized:
+            kv.lazy_initialization(qk[:, heads:, None], value[:, :, None])
+        kv.keys[:, :, position] = qk[:, heads:]
+        kv.values[:, :, position] = value
+        query = qk[:, :heads].reshape(1, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
+        out = F.scaled_dot_product_attention(query, kv.keys, kv.values, attn_mask=mask, scale=self.scaling)
+        return layer.o_proj(out.reshape(1, heads * dim))
+
+
+def _rms(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """transformers' Llama/Qwen2 RMSNorm, the same ops: normalised in fp32, scaled in ``x``'s dtype."""
+    h = x.to(torch.float32)
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+    return norm.weight * h.to(x.dtype)
+
+
+def lean_decoder(language_model: nn.Module) -> LeanDecoder | None:
+    """The model's :class:`LeanDecoder`, built on first use; None when the model is not covered."""
+    built = getattr(language_model, _ATTR, None)
+    if built is None and language_model.training:
+        return None  # a model being trained is left as it is
+    if built is None:
+        with torch.no_grad():
+            built = LeanDecoder(language_model) if covered(language_model) else False
+        object.__setattr__(language_model, _ATTR, built)  # not a submodule: no state-dict entries
+    return built or None
+
+
+def covered(language_model: nn.Module) -> bool:
+    """Whether :class:`LeanDecoder` computes exactly what this model's forward does."""
+    config = getattr(language_model, "config", None)
+    if config is None or getattr(config, "model_type", None) not in _TYPES:
+        return False
+    rope = (getattr(config, "rope_parameters", None) or {}).get("rope_type", "default")
+    return (rope in ("default", "linear", "llama3") and not getattr(config, "use_sliding_window", False)
+            and getattr(config, "hidden_act", "silu") == "silu"
+            and getattr(config, "_attn_implementation", "sdpa") == "sdpa"
+            and all(t == "full_attention" for t in getattr(config, "layer_types", None) or ()))
+
+
+def usable(decoder: LeanDecoder | None, cache: object) -> bool:
+    """Whether ``decoder`` can step ``cache`` (a static cache of full-attention layers)."""
+    layers = getattr(cache, "layers", None)
+    return decoder is not None and bool(layers) and all(type(layer) is StaticLayer for layer in layers)

@@ -1,0 +1,107 @@
+"""The lean decode step computes exactly what the transformers forward computes (same bits)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+from lhama.inference.generate import GenerationConfig, generate_ids
+from lhama.inference.kv import KVState, prefill
+from lhama.inference.lean import Fused, _Parts, lean_decoder, usable
+from lhama.inference.quant import quantize_linears
+from lhama.model.config import LhamaConfig
+from lhama.model.lhama import LhamaModel
+
+
+def _model(kind: str = "qwen2", quant: str = "int4", heads: int = 4, seed: int = 0) -> LhamaModel:
+    """A tiny random decoder, width 128 (head dim 128 / heads), peaked output layer, quantised."""
+    torch.manual_seed(seed)
+    config = (Qwen2Config if kind == "qwen2" else LlamaConfig)(
+        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=heads,
+        num_key_value_heads=2, vocab_size=200, max_position_embeddings=512, tie_word_embeddings=False)
+    language_model = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        language_model.lm_head.weight.mul_(4)
+    return LhamaModel(LhamaConfig(), quantize_linears(language_model, quant, 64))
+
+
+def _prompt(seed: int = 1) -> list[int]:
+    return torch.randint(0, 200, (13,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+@torch.inference_mode()
+def _compare(model: LhamaModel, steps: int = 12) -> None:
+    language_model = model.language_model
+    ids = _prompt()
+    plain, lean = KVState(), KVState()
+    token = int(prefill(model, ids, None, plain, 32).logits[0, -1].argmax())
+    assert int(prefill(model, ids, None, lean, 32).logits[0, -1].argmax()) == token
+    decoder = lean_decoder(language_model)
+    assert usable(decoder, lean.cache)
+    for _ in range(steps):
+        expected = language_model(input_ids=torch.tensor([[token]]), past_key_values=plain.cache, use_cache=True,
+                                  logits_to_keep=1).logits[0, -1]
+        got = decoder.step(token, lean.cache)[0]
+        assert got.dtype == expected.dtype and torch.equal(got, expected)
+        token = int(expected.argmax())
+    for a, b in zip(plain.cache.layers, lean.cache.layers):
+        assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+        assert int(a.cumulative_length) == int(b.cumulative_length) == len(ids) + steps
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+@pytest.mark.parametrize("quant", ["int4", "int8", "bf16"])
+def test_lean_step_gives_the_same_logits_and_cache_as_the_forward(kind: str, quant: str) -> None:
+    model = _model(kind, quant)
+    _compare(model)
+    layer = lean_decoder(model.language_model).layers[0]
+    if quant in ("int4", "int8"):  # query/key/value and gate/up run as one product each
+        assert isinstance(layer.qkv, Fused) and isinstance(layer.gate_up, Fused)
+        assert layer.qkv.out_features == 128 + 2 * 64 and layer.gate_up.out_features == 512
+    else:
+        assert isinstance(layer.qkv, _Parts)
+
+
+def test_int4_parts_that_do_not_fill_64_row_blocks_run_apart_and_still_match() -> None:
+    model = _model("qwen2", "int4", heads=8)  # head dim 16: key/value projections have 32 rows
+    _compare(model)
+    layer = lean_decoder(model.language_model).layers[0]
+    assert isinstance(layer.qkv, _Parts) and isinstance(layer.gate_up, Fused)
+
+
+def test_fused_weights_are_shared_views_and_the_forward_still_matches_an_unfused_copy() -> None:
+    fused, unfused = _model(seed=3), _model(seed=3)
+    lean_decoder(fused.language_model)
+    attn = fused.language_model.model.layers[0].self_attn
+    qkv = lean_decoder(fused.language_model).layers[0].qkv
+    assert attn.k_proj.weight.untyped_storage().data_ptr() == qkv.weight.untyped_storage().data_ptr()
+    ids = torch.tensor([_prompt(5)])
+    with torch.inference_mode():
+        assert torch.equal(fused(ids).logits, unfused(ids).logits)  # prefill through the views
+
+
+def test_generate_ids_takes_the_lean_step_with_the_same_greedy_tokens() -> None:
+    model, reference = _model(seed=4), _model(seed=4)
+    config = GenerationConfig(max_new_tokens=24)
+    got = list(generate_ids(model, _prompt(2), config))
+    assert lean_decoder(model.language_model) is not None
+    with torch.inference_mode():  # the transformers forward, step by step
+        kv = KVState()
+        out = prefill(reference, _prompt(2), None, kv, 24)
+        expected = []
+        for _ in range(24):
+            expected.append(int(out.logits[0, -1].float().argmax()))
+            out = reference.language_model(input_ids=torch.tensor([[expected[-1]]]), past_key_values=kv.cache,
+                                           use_cache=True, logits_to_keep=1)
+    assert got == expected and len(set(got)) > 3
+
+
+def test_models_it_does_not_cover_get_none() -> None:
+    model = _model()
+    model.language_model.train()
+    assert lean_decoder(model.language_model) is None  # being trained: left alone
+    sliding = _model()
+    sliding.language_model.config.use_sliding_window = True
+    assert lean_decoder(sliding.language_model) is None
+    assert not usable(None, KVState().cache)
