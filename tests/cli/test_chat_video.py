@@ -67,7 +67,7 @@ def test_repl_video_command_attaches_or_reports(tmp_path: Path) -> None:
     out = io.StringIO()
     err = Console(file=out, width=200)
     assert _command(session, f"/video {tiny_mp4(tmp_path / 'a.mp4')}", err)
-    assert len(session.pending_videos) == 1 and session.pending_videos[0].shape == (4, 3, 32, 32)
+    assert len(session.pending_media["video"]) == 1 and session.pending_media["video"][0].shape == (4, 3, 32, 32)
     assert _command(session, f"/video {tmp_path / 'nope.mp4'}", err)
     assert "video not found" in out.getvalue()
-    assert len(session.pending_videos) == 1
+    assert len(session.pending_media["video"]) == 1

@@ -55,7 +55,7 @@ def test_a_chat_turn_encodes_and_prefills_only_what_is_new() -> None:
     for session in (kept, fresh):
         turns = []
         for question in ("Descreva a imagem.", "E esta outra?"):
-            session.pending.append(torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(len(turns))))
+            session.pending_media["image"] = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(len(turns)))]
             if session is fresh:
                 session.kv.reset()  # re-prefill the whole conversation, as before
             *_, done = session.ask(question)

@@ -82,7 +82,7 @@ def test_chat_hears_speech_as_a_transcript_in_the_question(tmp_path: Path) -> No
                           transcriber=heard)
     session.attach_audio(speak(tmp_path / "fala.wav", "Por favor, compre pão e leite."))
     *_, done = session.ask("O que a pessoa pediu?")
-    assert isinstance(done, Completion) and not session.audios
+    assert isinstance(done, Completion) and not session.media
     assert session.history[0]["content"] == 'Transcrição do áudio: "por favor compre pão e leite"\nO que a pessoa pediu?'
     assert 1.0 < heard.heard[0] < 5.0  # the whole clip went to Whisper
     session.ask("E agora?")  # the transcript is not repeated in the next turn
@@ -239,7 +239,7 @@ def test_default_like_model_watches_a_video_with_its_labeler(cascade_model, tmp_
                           transcriber=FakeTranscriber("olha o galo"))
     session.attach_video(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
     *_, done = session.ask("O que acontece no vídeo?")
-    assert isinstance(done, Completion) and not session.videos
+    assert isinstance(done, Completion) and not session.media
     frames, track, question = session.history[0]["content"].splitlines()
     said = [re.sub(r" \(\d quadros\)$", "", part) for part in frames.removeprefix("Quadros do vídeo: ").split(", ")]
     assert frames.startswith("Quadros do vídeo: ") and set(said) <= set(cascade_model.labeler.names)

@@ -34,7 +34,7 @@ def test_chat_tells_the_image_as_its_class_names(cascade: LoadedModel) -> None:
     assert note.startswith("[Imagem anexada") and note.endswith("]")
     *_, done = session.ask("O que é isto?")
     assert session.history[0] == {"role": "user", "content": f"{note}\nO que é isto?"}
-    assert not session.images  # nothing for an image branch: the note is all the LM gets
+    assert not session.media  # nothing for an image branch: the note is all the LM gets
     assert done.prompt_tokens > 0
 
 

@@ -27,7 +27,7 @@ def test_guided_answer_is_decoded_against_the_conversation_without_images(tmp_pa
         prompt = render_prompt(loaded.tokenizer, [{"role": "user", "content": content}])
         return encode_prompt(loaded.tokenizer, prompt, loaded.expansions())
 
-    media = {"image": torch.stack(session.images)}
+    media = {"image": torch.stack(session.media["image"])}
     eos = eos_token_ids(loaded.model, loaded.tokenizer)
     expected = list(generate_ids(loaded.model, ids("<image>\nDescreva a imagem."), config, media, eos,
                                  ids("Descreva a imagem.")))

@@ -34,12 +34,9 @@ class ChatSession:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     system_prompt: str | None = None  # None: the model's own (its lhama_generation.json); "": none
     history: list[Message] = field(default_factory=list)
-    images: list[torch.Tensor] = field(default_factory=list)  # every image in history order
-    pending: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
-    videos: list[torch.Tensor] = field(default_factory=list)  # every video (F, 3, S, S), in history order
-    pending_videos: list[torch.Tensor] = field(default_factory=list)
-    audios: list[torch.Tensor] = field(default_factory=list)  # every audio item (n_mels + 1, F), in history order
-    pending_audio: list[torch.Tensor] = field(default_factory=list)  # attached, not yet asked about
+    # Branch kind -> its items in history order: "image" (3, S, S), "video" (F, 3, S, S), "audio" (n_mels + 1, F).
+    media: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    pending_media: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
     kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
     draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
@@ -58,7 +55,7 @@ class ChatSession:
             image = load_image(path)
         else:
             image = load_image(path, max_side=image_config.max_image_side)
-            self.pending.append(image_to_tensor(image, self.loaded.image_spec))
+            self._attach("image", image_to_tensor(image, self.loaded.image_spec))
         note = image_note(image, self.ocr)  # the text in the image, read by tesseract
         if note:
             self.pending_notes.append(note)
@@ -81,7 +78,7 @@ class ChatSession:
         if video_config is None:
             self.pending_notes.insert(told, note)  # what is seen, then what is heard
         else:
-            self.pending_videos.append(frames)
+            self._attach("video", frames)
 
     def attach_audio(self, path: str | Path) -> None:
         """Decode an audio file now (so errors show at once) for the next question.
@@ -92,10 +89,10 @@ class ChatSession:
         Raises:
             DataError: unreadable, empty, silent or over-limit audio. CheckpointError: no Whisper.
         """
-        if self.loaded.config.audio is None:  # no trained branch: Whisper's transcript as text
+        if "audio" not in self.loaded.config.branches:  # no trained branch: Whisper's transcript as text
             self.pending_notes.append(speech_note(path, self.transcriber, self.progress))
             return
-        self.pending_audio.append(audio_features(path, self.loaded.audio_spec))
+        self._attach("audio", audio_features(path, self.loaded.audio_spec))
 
     def attach_audio_track(self, path: str | Path) -> bool:
         """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
@@ -105,7 +102,7 @@ class ChatSession:
         Raises:
             DataError: the file cannot be read.
         """
-        if self.loaded.config.audio is None:
+        if "audio" not in self.loaded.config.branches:
             note = track_note(path, self.transcriber, self.progress)
             if note is not None:
                 self.pending_notes.append(note)
@@ -114,19 +111,18 @@ class ChatSession:
         samples = load_audio_track(path, max_seconds=spec.seconds)
         if samples is None:
             return False
-        self.pending_audio.append(log_mel(samples, spec))
+        self._attach("audio", log_mel(samples, spec))
         return True
+
+    def _attach(self, kind: str, item: torch.Tensor) -> None:
+        self.pending_media.setdefault(kind, []).append(item)
 
     def reset(self) -> None:
         """Forget the conversation and any attached images, videos and audio."""
         self.history.clear()
         self.kv.reset()
-        self.images.clear()
-        self.pending.clear()
-        self.videos.clear()
-        self.pending_videos.clear()
-        self.audios.clear()
-        self.pending_audio.clear()
+        self.media.clear()
+        self.pending_media.clear()
         self.pending_notes.clear()
 
     def ask(self, text: str) -> Iterator[str | Completion]:
@@ -136,21 +132,16 @@ class ChatSession:
         ``content_filter``); an answer is cut at its first unsafe sentence. If the caller stops
         early (Ctrl-C), the partial answer stays in the history.
         """
-        placeholders = self.loaded.config.placeholders
-        content = "".join(f"{placeholders['image']}\n" for _ in self.pending)
-        content += "".join(f"{placeholders['video']}\n" for _ in self.pending_videos)
-        content += "".join(f"{placeholders['audio']}\n" for _ in self.pending_audio)
+        placeholders = self.loaded.config.placeholders  # in merge order: images, then videos, then audio
+        content = "".join(f"{text}\n" for kind, text in placeholders.items() for _ in self.pending_media.get(kind, []))
         heard = "".join(f"{note}\n" for note in self.pending_notes) + text.strip()  # the guard reads the notes too
         content += heard
         self.pending_notes.clear()
         verdict = self._check_question(heard)
         self.history.append({"role": "user", "content": content})
-        self.images.extend(self.pending)
-        self.pending.clear()
-        self.videos.extend(self.pending_videos)
-        self.pending_videos.clear()
-        self.audios.extend(self.pending_audio)
-        self.pending_audio.clear()
+        for kind, items in self.pending_media.items():
+            self.media.setdefault(kind, []).extend(items)
+        self.pending_media.clear()
         stream = self._refuse(verdict) if verdict is not None else self._generate()
         answer: list[str] = []
         try:
@@ -166,7 +157,8 @@ class ChatSession:
         if self.guard is None:
             return None
         messages = [*self.history, {"role": "user", "content": text}]
-        seen = self.pending + [video[len(video) // 2] for video in self.pending_videos]  # a video: its middle frame
+        pending = self.pending_media
+        seen = pending.get("image", []) + [video[len(video) // 2] for video in pending.get("video", [])]  # a video: its middle frame
         if seen:
             verdict = self.guard.check_with_caption(messages, self._caption(seen))
         else:
@@ -189,11 +181,7 @@ class ChatSession:
         messages = self._messages()
         prompt = render_with_tools(tokenizer, messages, self.tools) if self.tools else render_prompt(tokenizer, messages)
         input_ids = encode_prompt(tokenizer, prompt, self.loaded.expansions())
-        media = {"image": torch.stack(self.images)} if self.images else {}
-        if self.videos:
-            media["video"] = torch.stack(self.videos)  # (n, F, 3, S, S)
-        if self.audios:
-            media["audio"] = torch.stack(self.audios)  # (n, n_mels + 1, F)
+        media = {kind: torch.stack(items) for kind, items in self.media.items() if items}  # (n, ...) per kind
         config = replace(self.generation, stop=self.generation.stop + stop_strings(tokenizer))
         reference_ids = None
         if media and config.image_guidance:  # the same conversation as text alone (lhama.inference.generate)
