@@ -82,3 +82,27 @@ def test_missing_model_dir_is_a_checkpoint_error(tmp_path):
         load_guard(f"llama-guard:{tmp_path}")
     with pytest.raises(ConfigError, match="unknown guard 'nonsense'"):
         load_guard("nonsense")
+
+
+def test_reusing_the_prompt_opening_gives_the_same_answers():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=4, eos_token_id=1, pad_token_id=1)
+    model, tok = LlamaForCausalLM(cfg), _tokenizer()
+    plain = GenerativeGuard(model, tok, max_new_tokens=6, reuse_prefix=False)
+    reused = GenerativeGuard(model, tok, max_new_tokens=6)
+    chats = ["w9 w10 safe", "unsafe S1 w40", [{"role": "user", "content": "w7"}, {"role": "assistant", "content": "w8 S2"}]]
+    for chat in chats * 2:
+        role = "user" if isinstance(chat, str) else "assistant"
+        assert reused.answer(chat, role) == plain.answer(chat, role)
+    assert len(reused._prefixes) == 2  # one opening per checked role, computed once
+    for open_ids, cache in reused._prefixes.values():
+        assert cache.get_seq_length() == len(open_ids)  # the stored cache is copied, never extended
+
+
+def test_spec_loads_the_judge_quantised(tmp_path):
+    _model(["unsafe", "S1"]).save_pretrained(tmp_path)
+    _tokenizer().save_pretrained(tmp_path)
+    guard = load_guard(f"llama-guard:{tmp_path},bf16")
+    assert next(guard.model.parameters()).dtype == torch.bfloat16
+    assert guard.check("Oi") == Verdict(safe=False, categories=("S1",))

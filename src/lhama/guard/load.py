@@ -7,10 +7,14 @@ from pathlib import Path
 from lhama.errors import ConfigError
 from lhama.guard.base import Guard
 
+_QUANTS = ("int8", "int4", "bf16")  # the --quant choices of lhama.inference.quant besides none
+
 SPEC_HELP = (
     "'classifier' (default, shipped head), 'classifier:HEAD.safetensors' ('classifier:IN.safetensors,OUT.safetensors': "
     "an input and an output head), "
-    "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model); "
+    "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model; "
+    "'llama-guard:MODEL_DIR,int4' loads it quantised: int8, int4, bf16); "
+    "'translated:SPEC' also judges English messages through their Bergamot pt-BR translation; "
     "'A+B' re-checks with B only what A flags, e.g. 'classifier+llama-guard:MODEL_DIR'"
 )
 
@@ -30,18 +34,23 @@ def load_guard(spec: str | None = None) -> Guard:
 
         return CascadeGuard(load_guard(first), load_guard(second))
     kind, sep, arg = spec.partition(":")
+    if kind == "translated" and sep:  # English messages judged through their pt-BR translation too
+        from lhama.guard.translate import TranslatingGuard
+
+        return TranslatingGuard(load_guard(arg))
     if kind == "classifier":
         return load_classifier(*(Path(a) for a in arg.split(","))) if sep else load_classifier()
     if spec.endswith(".safetensors"):
         return load_classifier(Path(spec))
     if kind == "llama-guard" and sep:
-        return _generative(Path(arg))
+        path, _, quant = arg.rpartition(",") if arg.rsplit(",", 1)[-1] in _QUANTS else (arg, "", "none")
+        return _generative(Path(path), quant)
     if Path(spec).is_dir():
         return _generative(Path(spec))
     raise ConfigError(f"unknown guard {spec!r}; use {SPEC_HELP}")
 
 
-def _generative(model_dir: Path) -> Guard:
+def _generative(model_dir: Path, quant: str = "none") -> Guard:
     from lhama.guard.generative import load_generative
 
-    return load_generative(model_dir)
+    return load_generative(model_dir, quant)

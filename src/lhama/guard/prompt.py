@@ -14,6 +14,7 @@ from lhama.guard.base import Role
 from lhama.guard.verdict import CATEGORIES
 
 _SPEAKER = {"user": "User", "assistant": "Agent"}
+CONVERSATION = "<BEGIN CONVERSATION>"  # everything before it is the same for every check of a role
 
 
 def render_task(chat: Sequence[dict[str, str]], role: Role) -> str:
@@ -27,7 +28,7 @@ def render_task(chat: Sequence[dict[str, str]], role: Role) -> str:
         f"Task: Check if there is unsafe content in '{who}' messages in conversations according "
         "our safety policy with the below categories.\n\n"
         f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{categories}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
-        f"<BEGIN CONVERSATION>\n\n{turns}\n\n<END CONVERSATION>\n\n"
+        f"{CONVERSATION}\n\n{turns}\n\n<END CONVERSATION>\n\n"
         f"Provide your safety assessment for ONLY THE LAST {who} message in the above conversation:\n"
         " - First line must read 'safe' or 'unsafe'.\n"
         " - If unsafe, a second line must include a comma-separated list of violated categories."
