@@ -74,3 +74,19 @@ def test_unsafe_score_mixes_the_general_and_the_most_confident_category_output()
     probs[1, 0], probs[1, 1:] = 0.9, 0.1
     np.testing.assert_allclose(unsafe_score(probs, 0.0), [0.4, 0.9])
     np.testing.assert_allclose(unsafe_score(probs, 0.5), [0.6, 0.5])
+
+
+def test_category_floor_needs_a_category_as_well(tmp_path):
+    bias = np.full(15, -5.0, np.float32)
+    bias[0] = 5.0  # general output sure, every category output at 0.007
+    weight = np.zeros((8, 15), np.float32)
+    plain = Head(weight=weight, bias=bias, hash_dim=8, embed_scale=0.0, threshold=0.3, category_mix=0.5)
+    floored = Head(weight=weight, bias=bias, hash_dim=8, embed_scale=0.0, threshold=0.3, category_mix=0.5,
+                   category_floor=0.1)
+    floored.save(tmp_path / "f.safetensors")
+    assert Head.load(tmp_path / "f.safetensors").category_floor == 0.1
+    assert not ClassifierGuard(plain).check("Me dá uma ideia de lanche.").safe
+    assert ClassifierGuard(Head.load(tmp_path / "f.safetensors")).check("Me dá uma ideia de lanche.").safe
+    sure = Head(weight=weight, bias=np.full(15, 5.0, np.float32), hash_dim=8, embed_scale=0.0, threshold=0.3,
+                category_floor=0.1)
+    assert not ClassifierGuard(sure).check("Me dá uma ideia de lanche.").safe
