@@ -7,7 +7,7 @@ training loss at the start and end and the held-out caption loss at step 0 and a
 
     lhama models prepare open-nsfw-resnet50
     LHAMA_HOME=/tmp/lh PYTHONPATH=src python benchmarks/train_stage1_cpu.py --steps 20 \
-        --vision $LHAMA_HOME/models/open-nsfw-resnet50 --feature-layer -1 --out runs/stage1-cpu
+        --data ../shared/data/tuxpaint_ptbr --vision $LHAMA_HOME/models/open-nsfw-resnet50 --feature-layer -1 --out runs/stage1-cpu
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def random_tower(path: Path, seed: int = 0) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="the Tux Paint folder: captions.tsv + images/")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--out", default="runs/stage1-cpu")
@@ -47,6 +48,7 @@ def main() -> None:
     out = Path(args.out)
     vision = args.vision or str(random_tower(out.parent / f"{out.name}-random-clip"))
     cfg = load(TrainConfig, find_recipe("stage1-tuxpaint"), [
+        f"data.path={args.data / 'captions.tsv'}", f"data.image_dir={args.data / 'images'}",
         f"model.lm={args.lm}", f"model.vision={vision}", f"model.image.feature_layer={args.feature_layer}", f"output_dir={out}", f"max_steps={args.steps}",
         f"micro_batch_size={args.batch}", "grad_accum=1", "eval_every=0", "save_every=0", "data.eval_fraction=0.05",
     ])

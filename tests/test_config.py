@@ -60,3 +60,15 @@ def test_missing_and_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(Recipe, bad)
+
+
+def test_required_values_are_named_in_one_line_until_set(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("name: ???\noptim:\n  lr: ???\n")
+    with pytest.raises(ConfigError) as info:
+        load(Recipe, path)
+    assert str(info.value) == "r.yaml needs name, optim.lr: add name=... optim.lr=... to the command"
+    with pytest.raises(ConfigError, match="r.yaml needs optim.lr: add optim.lr=..."):
+        load(Recipe, path, ["name=x"])
+    assert load(Recipe, path, ["name=x", "optim.lr=0.5"]) == Recipe(name="x", optim=Optim(lr=0.5))
+    assert load(Recipe, path, ["name=x", "~optim.lr"]).optim.lr == 1e-3  # ~ removes: the default applies

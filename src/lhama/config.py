@@ -7,7 +7,9 @@ with a :class:`ConfigError` that lists the valid ones.
     cfg = load(TrainConfig, "recipes/stage1.yaml", ["optim.lr=2e-4", "~model.lora"])
 
 An override ``a.b=value`` parses ``value`` as YAML (so ``3``, ``1e-3``, ``true``, ``[1, 2]``
-work); ``~a.b`` removes the key so the dataclass default applies.
+work); ``~a.b`` removes the key so the dataclass default applies. A YAML value ``???`` marks a
+key the user must set (a recipe that cannot know where your data is): loading fails in one line
+naming every such key until an override sets (or ``~`` removes) it.
 """
 
 from __future__ import annotations
@@ -24,17 +26,35 @@ import yaml
 from lhama.errors import ConfigError
 
 T = TypeVar("T")
+REQUIRED = "???"  # a YAML value the user must override (OmegaConf's convention)
 
 
 def load(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
     """Build ``cls`` from an optional YAML file and dotted overrides.
 
     Raises:
-        ConfigError: missing/unparsable file, unknown key, or a value of the wrong type.
+        ConfigError: missing/unparsable file, unknown key, a value of the wrong type, or a
+            ``???`` value left unset.
     """
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides)
+    unset = required_keys(data)
+    if unset:
+        where = Path(path).name if path is not None else "the config"
+        raise ConfigError(f"{where} needs {', '.join(unset)}: add " + " ".join(f"{key}=..." for key in unset)
+                          + " to the command")
     return from_dict(cls, data)
+
+
+def required_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of ``data`` whose value is still ``???``, in order."""
+    found = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            found += required_keys(value, f"{prefix}{key}.")
+        elif value == REQUIRED:
+            found.append(f"{prefix}{key}")
+    return found
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -32,9 +32,18 @@ def test_empty_dataset_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pyte
 
     model = save_model(tiny_loaded(), tmp_path / "m")
     (tmp_path / "empty.json").write_text("[]")
-    code = _run(monkeypatch, f"model.init={model}", f"data.path={tmp_path / 'empty.json'}", f"output_dir={tmp_path / 'o'}")
+    code = _run(monkeypatch, f"model.init={model}", f"data.path={tmp_path / 'empty.json'}", "~data.image_dir",
+                f"output_dir={tmp_path / 'o'}")
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error:") and "has no usable records" in err and len(err.splitlines()) == 1
+
+
+def test_the_default_recipe_asks_for_its_data(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The shipped stage-1 recipe names no data folder (a user has none of the project's): a bare
+    `lhama train` says, in one line, which keys to add."""
+    assert _run(monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: stage1-tuxpaint.yaml needs data.path, data.image_dir: add data.path=... data.image_dir=... to the command"
 
 
 def test_help_teaches() -> None:

@@ -10,11 +10,29 @@ from lhama.train.config import TrainConfig
 from lhama.train.recipes import find_recipe
 
 
+DATA = ["data.path=captions.tsv", "data.image_dir=images"]
+
+
 @pytest.mark.parametrize("name", ["stage1-tuxpaint", "stage2-lora"])
 def test_presets_load(name: str) -> None:
-    cfg = load(TrainConfig, find_recipe(name))
+    cfg = load(TrainConfig, find_recipe(name), DATA)
     assert cfg.optim.lr == (1e-3 if cfg.stage == "align" else 2e-4)
     assert cfg.optim.schedule == "cosine" and cfg.optim.warmup_ratio == 0.03
+    assert (cfg.data.path, cfg.data.image_dir) == ("captions.tsv", "images")
+
+
+@pytest.mark.parametrize("name", ["stage1-tuxpaint", "stage2-lora"])
+def test_generic_presets_ask_for_the_data_in_one_line(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(TrainConfig, find_recipe(name))
+    assert str(info.value) == f"{name}.yaml needs data.path, data.image_dir: add data.path=... data.image_dir=... to the command"
+    assert load(TrainConfig, find_recipe(name), ["data.path=x.json", "~data.image_dir"]).data.image_dir is None
+
+
+def test_no_shipped_preset_points_outside_the_repository() -> None:
+    presets = find_recipe("stage1-tuxpaint").parent
+    for preset in presets.glob("*.yaml"):
+        assert "../" not in preset.read_text(encoding="utf-8"), preset.name
 
 
 @pytest.mark.parametrize("name", ["default-stage1", "default-stage2"])
@@ -38,7 +56,7 @@ def test_the_default_presets_chain_stage0_stage1_stage2() -> None:
 
 def test_unknown_key_names_it_and_the_valid_keys() -> None:
     with pytest.raises(ConfigError) as info:
-        load(TrainConfig, find_recipe("stage1-tuxpaint"), ["optim.learning_rate=1e-4"])
+        load(TrainConfig, find_recipe("stage1-tuxpaint"), [*DATA, "optim.learning_rate=1e-4"])
     message = str(info.value)
     assert "optim.learning_rate" in message and "valid keys: betas, lr, max_grad_norm" in message
     assert "\n" not in message

@@ -25,7 +25,7 @@ def train(
 
     Examples:
 
-      lhama train --config stage1-tuxpaint max_steps=50 output_dir=runs/s1
+      lhama train --config stage1-tuxpaint data.path=DATA/captions.tsv data.image_dir=DATA/images max_steps=50 output_dir=runs/s1
 
       lhama train --config my_stage2.yaml model.init=runs/s1/model model.lora.r=64
 
