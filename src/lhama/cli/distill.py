@@ -61,6 +61,8 @@ def distill(
         raise ConfigError(str(exc)) from None
     err = Console(stderr=True)
     result = run_distill(cfg, resume=resume, echo=lambda text: err.print(text, highlight=False))
+    if not result.main_process:  # torchrun: the first process reports
+        return
     before, after = result.eval_before, result.eval_after
     if before and after:
         err.print(f"held-out: loss {before['eval_loss']:.4f} -> {after['eval_loss']:.4f}, "

@@ -12,11 +12,17 @@
 
 The text LM or a multimodal model: teacher and student must expand media to the same tokens
 (e.g. the same tower); the student's projectors train with its decoder, its towers stay frozen.
-One process (no torchrun yet).
+
+Under ``torchrun`` (train/distributed.py: gloo on CPU, NCCL on GPU) the student is wrapped in DDP;
+each process takes its share of every global batch (``micro_batch_size x grad_accum x
+world_size`` examples), so N processes compute the same losses and updates as one process with the
+same global batch. The first process builds the teacher cache while the others wait, then all
+read it; it alone writes metrics, curves and the model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +45,8 @@ from lhama.train import kd
 from lhama.train.batches import micro_batches, plan_epoch
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
 from lhama.train.config import OptimConfig
-from lhama.train.distributed import DistInfo
+from lhama.train import distributed
+from lhama.train.distributed import DistInfo, all_sum, barrier
 from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cached_vocabulary, teacher_topk,
                                      vocabulary_digest)
 from lhama.train.optim import build_optimizer, build_scheduler
@@ -92,13 +99,14 @@ class DistillConfig:
 class Parts:
     """What a distillation step needs; ``targets`` covers train items then eval items."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module  # DDP-wrapped under torchrun, else the student itself
     optimizer: torch.optim.Optimizer
     scheduler: object
     collator: Collator
     items: list[Encoded]
     n_train: int
     targets: TeacherTargets
+    info: DistInfo = field(default_factory=DistInfo)
 
 
 @dataclass(frozen=True)
@@ -109,14 +117,24 @@ class DistillResult:
     eval_before: dict[str, float]
     eval_after: dict[str, float]
     model_dir: Path | None
+    main_process: bool = True  # False in torchrun's other processes (they report nothing)
 
 
 def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> DistillResult:
-    """Distil ``cfg.teacher`` into ``cfg.student``; see the module docstring.
+    """Distil ``cfg.teacher`` into ``cfg.student``; see the module docstring. Under torchrun every
+    process calls this; only the first one echoes.
 
     Raises:
         DataError: no usable example (nothing is written). ModelError: different tokenizers, or
             media expanded differently. CheckpointError: a stale cache. ConfigError: ``resume`` with no checkpoint."""
+    info = distributed.setup()
+    try:
+        return _run(cfg, resume, info, echo if info.is_main else (lambda _: None))
+    finally:
+        distributed.cleanup(info)
+
+
+def _run(cfg: DistillConfig, resume: bool, info: DistInfo, echo: Echo) -> DistillResult:
     torch.manual_seed(cfg.seed)
     student = build.load_model(cfg.student)
     video = student.config.video
@@ -124,19 +142,22 @@ def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> Dis
                         video_frames=video.frames if video else None, audio_spec=student.audio_spec)
     train_items, eval_items = _encoded(cfg, collator, echo)
     items = train_items + eval_items
-    targets = _teacher_targets(cfg, student, collator, items, echo)
+    targets = _shared_targets(cfg, student, collator, items, info, echo)
     _prepare_student(student, cfg)
-    optimizer = build_optimizer(student.model, cfg.optim)
-    scheduler = build_scheduler(optimizer, total_steps(cfg, len(train_items)), cfg.optim)
-    parts = Parts(student.model, optimizer, scheduler, collator, items, len(train_items), targets)
+    model = distributed.wrap(student.model.to(info.device), "ddp", info)
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = build_scheduler(optimizer, total_steps(cfg, len(train_items), info.world_size), cfg.optim)
+    parts = Parts(model, optimizer, scheduler, collator, items, len(train_items), targets, info)
     start = _resume(cfg, parts, echo) if resume else Position()
-    log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None)
-    _write_config(cfg)
+    log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl", start.step if resume else None) if info.is_main else None
+    if info.is_main:
+        _write_config(cfg)
     before = _log_eval(parts, cfg, log, start.step) if start.step == 0 else {}
     end = _train(parts, cfg, start, log)
     after = _log_eval(parts, cfg, log, end.step)
-    finished = end.step >= total_steps(cfg, len(train_items))
-    return _finish(cfg, student, DistillResult(Path(cfg.output_dir), end.step, None, before, after, None), finished, echo)
+    finished = end.step >= total_steps(cfg, len(train_items), info.world_size)
+    result = DistillResult(Path(cfg.output_dir), end.step, None, before, after, None, info.is_main)
+    return _finish(cfg, student, result, finished, echo) if info.is_main else result
 
 
 def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[Encoded], list[Encoded]]:
@@ -150,8 +171,17 @@ def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[E
     return [collator.encode(s) for s in train], [collator.encode(s) for s in held]
 
 
+def _shared_targets(cfg: DistillConfig, student: build.LoadedModel, collator: Collator, items: list[Encoded],
+                    info: DistInfo, echo: Echo) -> TeacherTargets:
+    """The first process builds (or checks) the cache while the others wait; then they read it,
+    complete, so only the first process ever loads the teacher."""
+    targets = _teacher_targets(cfg, student, collator, items, echo, info.device) if info.is_main else None
+    barrier(info)
+    return targets if targets is not None else _teacher_targets(cfg, student, collator, items, echo, info.device)
+
+
 def _teacher_targets(cfg: DistillConfig, student: build.LoadedModel, collator: Collator, items: list[Encoded],
-                     echo: Echo) -> TeacherTargets:
+                     echo: Echo, device: torch.device = torch.device("cpu")) -> TeacherTargets:
     """Load the cache, building what is missing (only then is the teacher loaded)."""
     tokenizer = student.tokenizer
     directory = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.output_dir) / "teacher_cache"
@@ -167,11 +197,12 @@ def _teacher_targets(cfg: DistillConfig, student: build.LoadedModel, collator: C
     if teacher is not None:
         _check_tokenizers(cfg, teacher.tokenizer, tokenizer)
         _check_media(cfg, teacher, student)
+        teacher.model.to(device)
         echo(f"caching the teacher's top-{cfg.top_k} logits for {len(items)} examples in {directory}")
     with Progress(TextColumn("teacher logits"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
                   disable=not cfg.progress or teacher is None) as bar:
         task = bar.add_task("cache", total=len(items))
-        rows = (lambda item: teacher_topk(teacher.model, collator([item]), cfg.top_k)) if teacher else None
+        rows = (lambda item: teacher_topk(teacher.model, collator([item]).to(device), cfg.top_k)) if teacher else None
         return build_cache(rows, items, directory, key, progress=lambda n: bar.advance(task, n))
 
 
@@ -217,42 +248,44 @@ def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
         param.data = param.data.float()
 
 
-def total_steps(cfg: DistillConfig, n_train: int) -> int:
-    return cfg.max_steps or cfg.epochs * len(_plan(cfg, n_train, 0))
+def total_steps(cfg: DistillConfig, n_train: int, world_size: int = 1) -> int:
+    return cfg.max_steps or cfg.epochs * len(_plan(cfg, n_train, 0, world_size))
 
 
-def _plan(cfg: DistillConfig, n_train: int, epoch: int) -> list[list[int]]:
-    return plan_epoch([1] * n_train, cfg.micro_batch_size * cfg.grad_accum, cfg.seed, epoch, False)
+def _plan(cfg: DistillConfig, n_train: int, epoch: int, world_size: int = 1) -> list[list[int]]:
+    """The epoch's global batches (item indices) of ``micro_batch_size x grad_accum x world_size``."""
+    return plan_epoch([1] * n_train, cfg.micro_batch_size * cfg.grad_accum * world_size, cfg.seed, epoch, False)
 
 
-def _train(parts: Parts, cfg: DistillConfig, start: Position, log: MetricsLog) -> Position:
-    total = total_steps(cfg, parts.n_train)
+def _train(parts: Parts, cfg: DistillConfig, start: Position, log: MetricsLog | None) -> Position:
+    total = total_steps(cfg, parts.n_train, parts.info.world_size)
     stop = min(total, cfg.stop_after) if cfg.stop_after else total
     position, began = start, time.perf_counter()
-    with _progress(cfg) as bar:
+    with _progress(cfg, parts.info) as bar:
         task = bar.add_task("distill", total=total, completed=start.step, stats="")
-        for step_items in _steps(cfg, parts.n_train, position, stop):
+        for step_items in _steps(cfg, parts.n_train, position, stop, parts.info):
             tic = time.perf_counter()
             stats = train_step(parts, step_items, cfg)
-            position = position.advanced(len(_plan(cfg, parts.n_train, 0)))
+            position = position.advanced(len(_plan(cfg, parts.n_train, 0, parts.info.world_size)))
             row = {"step": position.step, **stats, "step_s": time.perf_counter() - tic,
                    "tokens_per_s": stats["tokens"] / (time.perf_counter() - tic), "elapsed_s": time.perf_counter() - began}
-            log.write(row)
+            if log:
+                log.write(row)
             bar.update(task, completed=position.step, stats=f"loss {row['loss']:.4f}  kl {row['kl']:.4f}")
             if cfg.eval_every and position.step % cfg.eval_every == 0 and position.step < stop:
                 _log_eval(parts, cfg, log, position.step)
             if position.step == stop or (cfg.save_every and position.step % cfg.save_every == 0):
-                pieces = {"model": parts.model, "optimizer": parts.optimizer, "scheduler": parts.scheduler}
-                save_checkpoint(cfg.output_dir, pieces, position, DistInfo(), cfg.keep_checkpoints)
+                pieces = {"model": distributed.unwrap(parts.model), "optimizer": parts.optimizer, "scheduler": parts.scheduler}
+                save_checkpoint(cfg.output_dir, pieces, position, parts.info, cfg.keep_checkpoints)
     return position
 
 
-def _steps(cfg: DistillConfig, n_train: int, position: Position, stop: int):
-    """Each step's micro batches (lists of item indices), from ``position`` on."""
+def _steps(cfg: DistillConfig, n_train: int, position: Position, stop: int, info: DistInfo):
+    """Each step's micro batches of this process (lists of item indices), from ``position`` on."""
     step, epoch, skip = position.step, position.epoch, position.batch
     while step < stop:
-        for global_batch in _plan(cfg, n_train, epoch)[skip:]:
-            yield micro_batches(global_batch, cfg.micro_batch_size, cfg.grad_accum, 1, 0)
+        for global_batch in _plan(cfg, n_train, epoch, info.world_size)[skip:]:
+            yield micro_batches(global_batch, cfg.micro_batch_size, cfg.grad_accum, info.world_size, info.rank)
             step += 1
             if step >= stop:
                 return
@@ -260,24 +293,28 @@ def _steps(cfg: DistillConfig, n_train: int, position: Position, stop: int):
 
 
 def train_step(parts: Parts, micro: Sequence[Sequence[int]], cfg: DistillConfig) -> dict[str, float]:
-    """One optimizer step; losses are per supervised token over the whole step."""
-    parts.model.train()
-    batches = [(parts.collator([parts.items[i] for i in idx]), parts.targets.rows(idx)) for idx in micro]
-    total = sum(b.target_tokens for b, _ in batches)
+    """One optimizer step over this process's micro batches; losses are per supervised token over
+    the whole global batch (each process scales its part by ``world_size / total``: DDP averages)."""
+    info, model = parts.info, parts.model
+    model.train()
+    batches = [(parts.collator([parts.items[i] for i in idx]).to(info.device), parts.targets.rows(idx)) for idx in micro]
+    total = all_sum(sum(b.target_tokens for b, _ in batches), info)
     sums = {"kl": 0.0, "ce": 0.0}
-    for batch, (values, indices) in batches:
-        kl, ce = losses(parts.model, batch, values, indices, cfg.temperature)
-        (kd.mixed_loss(kl, ce, cfg.kd_weight) / total).backward()
+    for i, (batch, (values, indices)) in enumerate(batches):
+        last = i == len(batches) - 1
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+            kl, ce = losses(model, batch, values, indices, cfg.temperature)
+            (kd.mixed_loss(kl, ce, cfg.kd_weight) * info.world_size / total).backward()
         sums["kl"], sums["ce"] = sums["kl"] + float(kl.detach()), sums["ce"] + float(ce.detach())
-    params = [p for p in parts.model.parameters() if p.grad is not None]
+    params = [p for p in model.parameters() if p.grad is not None]
     norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.max_grad_norm)) if cfg.optim.max_grad_norm > 0 else 0.0
     lr = parts.optimizer.param_groups[0]["lr"]
     parts.optimizer.step()
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scheduler.step()
-    kl, ce = sums["kl"] / total, sums["ce"] / total
+    kl, ce = all_sum(sums["kl"], info) / total, all_sum(sums["ce"], info) / total
     return {"loss": kd.mixed_loss(kl, ce, cfg.kd_weight), "kl": kl, "ce": ce, "lr": lr, "grad_norm": norm,
-            "target_tokens": total, "tokens": sum(int(b.attention_mask.sum()) for b, _ in batches)}
+            "target_tokens": total, "tokens": all_sum(sum(int(b.attention_mask.sum()) for b, _ in batches), info)}
 
 
 def losses(model: torch.nn.Module, batch: Batch, values: torch.Tensor | None, indices: torch.Tensor | None,
@@ -294,7 +331,7 @@ def losses(model: torch.nn.Module, batch: Batch, values: torch.Tensor | None, in
     ce = F.cross_entropy(student.float(), kept[mask], reduction="sum")
     if values is None:
         return torch.zeros((), device=ce.device), ce
-    return kd.topk_kl(student, values, indices, temperature), ce
+    return kd.topk_kl(student, values.to(student.device), indices.to(student.device), temperature), ce
 
 
 def evaluate(model: torch.nn.Module, collator: Collator, items: Sequence[Encoded], targets: TeacherTargets | None = None,
@@ -302,23 +339,32 @@ def evaluate(model: torch.nn.Module, collator: Collator, items: Sequence[Encoded
     """Held-out label loss (``eval_loss``, nats per supervised token; its exp is the perplexity)
     and, with the teacher's rows for ``items`` (in order), the top-k KL (``eval_kl``)."""
     model.eval()
+    device = next(model.parameters()).device
     kl_sum, ce_sum, tokens = 0.0, 0.0, 0
     with torch.no_grad():
         for start in range(0, len(items), 4):
             idx = list(range(start, min(start + 4, len(items))))
-            batch = collator([items[i] for i in idx])
+            batch = collator([items[i] for i in idx]).to(device)
             values, indices = targets.rows(idx) if targets else (None, None)
             kl, ce = losses(model, batch, values, indices, temperature)
             kl_sum, ce_sum, tokens = kl_sum + float(kl), ce_sum + float(ce), tokens + batch.target_tokens
     return {"eval_loss": ce_sum / max(tokens, 1), "eval_kl": kl_sum / max(tokens, 1), "eval_tokens": tokens}
 
 
-def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog, step: int) -> dict[str, float]:
-    held = parts.items[parts.n_train :]
+def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog | None, step: int) -> dict[str, float]:
+    """Held-out loss and KL; under torchrun each process scores every world_size-th item and the
+    sums are combined, so every process returns the same numbers."""
+    held, info = parts.items[parts.n_train :], parts.info
     if not held:
         return {}
-    row = evaluate(parts.model, parts.collator, held, parts.targets.tail(parts.n_train), cfg.temperature)
-    log.write({"step": step, **row})
+    mine = list(range(info.rank, len(held), info.world_size))
+    part = evaluate(distributed.unwrap(parts.model), parts.collator, [held[i] for i in mine],
+                    parts.targets.tail(parts.n_train).select(mine), cfg.temperature)
+    tokens = all_sum(part["eval_tokens"], info)
+    row = {"eval_loss": all_sum(part["eval_loss"] * part["eval_tokens"], info) / max(tokens, 1),
+           "eval_kl": all_sum(part["eval_kl"] * part["eval_tokens"], info) / max(tokens, 1), "eval_tokens": int(tokens)}
+    if log:
+        log.write({"step": step, **row})
     return row
 
 
@@ -326,8 +372,8 @@ def _resume(cfg: DistillConfig, parts: Parts, echo: Echo) -> Position:
     path = latest_checkpoint(cfg.output_dir)
     if path is None:
         raise ConfigError(f"--resume: no checkpoint under {cfg.output_dir}/checkpoints; start without --resume")
-    pieces = {"model": parts.model, "optimizer": parts.optimizer, "scheduler": parts.scheduler}
-    position = load_checkpoint(path, pieces, DistInfo())
+    pieces = {"model": distributed.unwrap(parts.model), "optimizer": parts.optimizer, "scheduler": parts.scheduler}
+    position = load_checkpoint(path, pieces, parts.info)
     echo(f"resumed from {path} (step {position.step})")
     return position
 
@@ -355,6 +401,6 @@ def _write_config(cfg: DistillConfig) -> None:
     (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
 
-def _progress(cfg: DistillConfig) -> Progress:
+def _progress(cfg: DistillConfig, info: DistInfo) -> Progress:
     return Progress(TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[stats]}"),
-                    TextColumn("ETA"), TimeRemainingColumn(), disable=not cfg.progress)
+                    TextColumn("ETA"), TimeRemainingColumn(), disable=not (cfg.progress and info.is_main))

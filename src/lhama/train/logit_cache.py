@@ -50,6 +50,12 @@ class TeacherTargets:
         picked = torch.cat(spans) if spans else torch.zeros(0, dtype=torch.long)
         return self.values[picked], self.indices[picked]
 
+    def select(self, items: Sequence[int]) -> "TeacherTargets":
+        """The targets of ``items`` only, renumbered 0, 1, ... in that order."""
+        values, indices = self.rows(items)
+        lengths = torch.tensor([0] + [int(self.offsets[i + 1] - self.offsets[i]) for i in items], dtype=torch.long)
+        return TeacherTargets(values, indices, lengths.cumsum(0))
+
     def tail(self, first: int) -> "TeacherTargets":
         """The targets of items ``first...`` (renumbered from 0)."""
         return TeacherTargets(self.values, self.indices, self.offsets[first:])
@@ -132,7 +138,7 @@ def teacher_topk(teacher: nn.Module, batch: Batch, top_k: int) -> Rows:
     with torch.no_grad():
         logits = teacher(batch.input_ids, media=batch.media or None, logits_to_keep=positions).logits[0]  # (K, V)
     top = torch.topk(logits.float(), top_k, dim=-1)
-    return top.values.half(), top.indices.int()
+    return top.values.half().cpu(), top.indices.int().cpu()
 
 
 def _write_shard(path: Path, rows: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
