@@ -27,10 +27,11 @@ def test_prune_writes_a_smaller_model(monkeypatch, capsys, tmp_path: Path) -> No
     source = save_decoder(tiny_decoder("qwen2", layers=4), tmp_path / "src")
     calib = write_calibration(tmp_path / "calib.txt")
     code = _run(monkeypatch, "prune", "--model", str(source), "--out", str(tmp_path / "out"), "--layers", "1",
-                "--heads", "2", "--calib", str(calib))
+                "--heads", "2", "--calib", str(calib), "--calib-texts", "3")
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.strip() == str(tmp_path / "out")
+    assert "calibration: 3 texts" in captured.err  # --calib-texts: only the first 3 lines are read
     assert "layers 4 -> 3" in captured.err and "calibration perplexity" in captured.err
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "out").config.num_attention_heads == 2
 
@@ -39,6 +40,7 @@ def test_prune_writes_a_smaller_model(monkeypatch, capsys, tmp_path: Path) -> No
     (["--layers", "9"], "has 4 decoder layers; remove at most 3"),
     (["--heads", "3"], "does not split evenly over the 2 key-value groups"),
     (["--drop-layers", "1,x"], "comma-separated layer numbers"),
+    (["--layers", "1", "--calib-texts", "0"], "--calib-texts must be >= 1"),
 ])
 def test_prune_limits_are_one_red_line(monkeypatch, capsys, tmp_path: Path, args, message) -> None:
     source = save_decoder(tiny_decoder("qwen2", layers=4), tmp_path / "src")

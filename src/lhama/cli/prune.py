@@ -21,6 +21,7 @@ def prune(
     mlp_ratio: Annotated[float, typer.Option("--mlp-ratio", help="Keep this share of each layer's MLP channels (the most active on the calibration text).")] = 1.0,
     heads: Annotated[Optional[int], typer.Option("--heads", help="Keep this many query heads per layer, a multiple of the key-value head count (KV heads are kept).")] = None,
     calib: Annotated[Optional[str], typer.Option("--calib", help="Calibration text: .txt (one text per line) or .jsonl ('text' or chat 'messages'); needed by --layers, --mlp-ratio, --heads.")] = None,
+    calib_texts: Annotated[int, typer.Option("--calib-texts", help="Read at most this many calibration texts (each cut to 256 tokens); fewer is faster, on a CPU the passes over the text dominate.")] = 64,
 ) -> None:
     """Prune a model to a smaller one of the same family, by importance on calibration text
     (the first step of making a small student; then `lhama distill` recovers what it lost).
@@ -33,7 +34,7 @@ def prune(
 
       lhama prune --model my-model --out my-model-20 --drop-layers 20,21
     """
-    config = PruneConfig(str(resolve(model, model)), out, layers, _indices(drop_layers), mlp_ratio, heads, calib)
+    config = PruneConfig(str(resolve(model, model)), out, layers, _indices(drop_layers), mlp_ratio, heads, calib, calib_texts)
     err = Console(stderr=True)
     result = run_prune(config, echo=lambda text: err.print(text, highlight=False))
     nll = result.calib_nll

@@ -107,6 +107,8 @@ def _check_request(config: PruneConfig) -> None:
         raise ConfigError(f"--mlp-ratio must be in (0, 1] (share of MLP channels kept), got {config.mlp_ratio}")
     if not (config.needs_calibration or config.drop_layers):
         raise ConfigError("nothing to prune: give --layers, --drop-layers, --mlp-ratio or --heads")
+    if config.calib_texts < 1:
+        raise ConfigError(f"--calib-texts must be >= 1 (calibration texts read), got {config.calib_texts}")
     if config.needs_calibration and not config.calib:
         raise ConfigError("--layers, --mlp-ratio and --heads rank structure on calibration text: give --calib FILE "
                           "(.txt, one text per line, or .jsonl with 'text')")
