@@ -2,16 +2,19 @@
 
     python benchmarks/decode_profile.py --model qwen2.5-coder-1.5b-instruct --quant int4 --threads 1
 
-For the transformers forward and then lhama's lean step, prints (1) the median wall time of a decode step (no profiler), (2) the time of the step's
-int4/int8 products alone (the same kernels on the same packed weights, called back to back:
-what the step would cost with no other work), split into the output layer and the decoder,
-and (3) the profiler's self-CPU time per op over ``--steps`` steps, grouped into shares
-(products, attention, KV-cache writes, other aten ops, and the rest = Python and dispatch).
+For the transformers forward (PyTorch's int4 kernel), then lhama's lean step with PyTorch's and
+with the native int4 kernel: the median time of a decode step (CPU time of the main thread, so
+that a busy machine's waits do not count; wall time beside it), split into (1) the int4
+products alone (the same kernels on the same packed weights called back to back, no other
+work), decoder and output layer; (2) the other ops' self-CPU time in the torch profiler over
+``--steps`` steps (attention, KV-cache writes, sampling, other aten ops; inflated a little by
+the profiler); (3) the rest: Python, dispatch, views.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -42,7 +45,7 @@ def _step(language_model, kv: KVState, token: int, lean: bool) -> int:
                              logits_to_keep=1)
         logits = out.logits[0, -1]
     kv.ids.append(token)
-    return int(torch.argmax(logits))
+    return int(torch.argmax(logits.float()))  # as generate_ids picks greedy tokens
 
 
 def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[float, float]:
@@ -61,10 +64,10 @@ def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[float,
     times = defaultdict(list)
     for _ in range(repeats):
         for name, group in (("decoder", [m for m in layers if m is not head]), ("head", [head])):
-            started = time.perf_counter()
+            started = time.thread_time()
             for m in group:
                 m(x[m.in_features])
-            times[name].append(time.perf_counter() - started)
+            times[name].append(time.thread_time() - started)
     return 1e3 * min(times["decoder"]), 1e3 * min(times["head"])
 
 
@@ -93,32 +96,33 @@ def main() -> None:
     language_model = loaded.model.language_model
     ids = _prompt_ids(loaded, QUESTION)
     print(f"{args.model} {args.quant}, {args.threads} thread(s)")
-    for lean in (False, True):
+    for lean, kernel in ((False, "aten"), (True, "aten"), (True, "vnni")):
+        os.environ["LHAMA_INT4_KERNEL"] = kernel  # read at each product (lhama.inference.native)
         _report(language_model, loaded, ids, lean, args)
 
 
 def _report(language_model, loaded, ids: list[int], lean: bool, args: argparse.Namespace) -> None:
     kv = KVState()
     token = int(torch.argmax(prefill(loaded.model, ids, None, kv, 64 + 3 * args.steps).logits[0, -1]))
-    walls = []
+    walls, cpus = [], []
     for _ in range(16):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         token = _step(language_model, kv, token, lean)
         walls.append(1e3 * (time.perf_counter() - started))
-    step = statistics.median(walls[4:])
+        cpus.append(1e3 * (time.thread_time() - cpu))
+    wall, step = statistics.median(walls[4:]), statistics.median(cpus[4:])
     decoder, head = _products_only(language_model, lean)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
             token = _step(language_model, kv, token, lean)
-    print(f"== {'lean step (lhama.inference.lean)' if lean else 'transformers forward'}")
-    print(f"decode step, median wall: {step:.1f} ms ({1e3 / step:.1f} tok/s)")
-    print(f"products alone: decoder {decoder:.1f} ms + output layer {head:.1f} ms = {decoder + head:.1f} ms "
-          f"({(decoder + head) / step:.0%} of the step); the rest {step - decoder - head:.1f} ms")
-    shares = _shares(prof, args.steps)
-    total = sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3 / args.steps
-    print(f"profiler (self CPU per step, profiled step {total:.1f} ms incl. profiler overhead):")
-    for group, ms in sorted(shares.items(), key=lambda kv_: -kv_[1]):
-        print(f"  {group:<20}{ms:8.2f} ms")
+    kernel = "native int4 kernel" if os.environ["LHAMA_INT4_KERNEL"] == "vnni" else "PyTorch int4 kernel"
+    print(f"== {'lean step (lhama.inference.lean)' if lean else 'transformers forward'}, {kernel}")
+    print(f"decode step, median: {step:.1f} ms CPU ({wall:.1f} ms wall, {1e3 / wall:.1f} tok/s)")
+    shares = {"int4 products, decoder": decoder, "int4 product, output layer": head}
+    shares |= {g: ms for g, ms in _shares(prof, args.steps).items() if g not in ("packed products", "float products")}
+    shares["rest: Python, dispatch, views"] = step - sum(shares.values())
+    for group, ms in shares.items():
+        print(f"  {group:<32}{ms:8.2f} ms {ms / step:6.1%}")
     if args.table:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.quant import Int4Linear, Int8Linear
+from lhama.inference.quant import Int4Linear, Int8Linear, int4_mm
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -67,7 +67,7 @@ class Fused(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (M, K) in the layers' activation dtype -> (M, sum of outputs)."""
         if self.kind is Int4Linear:
-            out = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.weight, self.group_size, self.scales)
+            out = int4_mm(x, self.weight, self.group_size, self.scales)
         else:
             out = torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
         if out.shape[-1] != self.out_features:

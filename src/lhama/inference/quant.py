@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from lhama.errors import ConfigError
+from lhama.inference import native
 
 QUANTS = ("none", "bf16", "int8", "int4")  # none: fp32 as loaded
 GROUP_SIZES = (32, 64, 128)
@@ -117,11 +118,20 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
-        out = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.weight, self.group_size, self.scales_and_zeros)
+        out = int4_mm(flat, self.weight, self.group_size, self.scales_and_zeros)
         out = out[:, : self.out_features]  # (M, N), padding rows dropped
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times packed int4 ``weight`` -> (M, N padded) bf16: a few rows (decode
+    steps) on the native AVX512-VNNI kernel where it runs (:mod:`lhama.inference.native`), else
+    PyTorch's ``_weight_int4pack_mm_for_cpu``."""
+    if native.usable(weight.shape[0], x.shape[1], group_size, x.shape[0]):
+        return native.int4_rows(x, weight, scales_and_zeros, group_size)
+    return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
 
 
 def quantize_linears(language_model: nn.Module, quant: str, group_size: int = 128) -> nn.Module:

@@ -1,0 +1,105 @@
+"""A native one-row int4 product for decoding (AVX512-VNNI), built once with the C compiler.
+
+PyTorch's ``_weight_int4pack_mm_for_cpu`` dequantises every 4-bit weight to fp32 before its
+multiply-add: on a 2-core CPU that arithmetic, not memory, limits a decode step. ``int4_vnni.c``
+reads the very same packed weights but multiplies them with the activation rows quantised to
+int8 (per group, as llama.cpp does), four products per byte lane in one ``vpdpbusd``. It runs
+up to ``MAX_ROWS`` rows (a decode step, a speculative check; each row's result is the same as its
+own one-row product, so speculative decoding stays exact); prompts keep PyTorch's kernel.
+
+The library is compiled on first use into ``$LHAMA_HOME/kernels/`` (temp + rename) and loaded
+with ctypes. It is used when: the CPU has AVX512-VNNI and AVX512-VBMI, a C compiler (``cc``,
+or ``$CC``) built it, and ``LHAMA_INT4_KERNEL`` is not ``aten``. Otherwise :func:`kernel` returns
+None and callers run PyTorch's kernel. The results are not bit-identical to PyTorch's (int8
+activations): see docs/benchmarks.md for greedy agreement and perplexity against fp32.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from lhama.home import lhama_home
+
+SOURCE = Path(__file__).with_name("int4_vnni.c")
+_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi")
+_CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512vbmi", "-fopenmp",
+           "-shared", "-fPIC"]
+ROWS = 64  # the kernel takes whole blocks of 64 output rows
+MAX_ROWS = 8  # activation rows (tokens) it takes: a decode step, a speculative check; more: PyTorch's kernel
+
+
+def enabled() -> bool:
+    """Whether the native kernel may be used (``LHAMA_INT4_KERNEL=aten`` turns it off)."""
+    return os.environ.get("LHAMA_INT4_KERNEL", "vnni").lower() != "aten"
+
+
+@cache
+def kernel() -> ctypes.CDLL | None:
+    """The loaded library, or None where it cannot run here (CPU, compiler, build failure)."""
+    if not cpu_supported():
+        return None
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    source = SOURCE.read_bytes()
+    target = lhama_home() / "kernels" / f"int4_vnni-{hashlib.sha256(source).hexdigest()[:16]}.so"
+    try:
+        if not target.is_file():
+            _build(compiler, target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    lib.lhama_int4_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
+    lib.lhama_int4_gemm.restype = ctypes.c_int
+    return lib
+
+
+def cpu_supported() -> bool:
+    """Whether this CPU has every instruction set the kernel uses (Linux's /proc/cpuinfo)."""
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    have = set(flags.split())
+    return torch.backends.cpu.get_cpu_capability() == "AVX512" and all(f in have for f in _FLAGS)
+
+
+def _build(compiler: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        subprocess.run([compiler, *_CFLAGS, str(SOURCE), "-o", str(built), *_omp_library()], check=True,
+                       capture_output=True, timeout=120)
+        os.replace(built, target)
+
+
+def _omp_library() -> list[str]:
+    """Link OpenMP against the runtime torch ships (same soname: one thread pool in the process)."""
+    bundled = Path(torch.__file__).parent / "lib"
+    return [f"-L{bundled}", f"-Wl,-rpath,{bundled}"] if (bundled / "libgomp.so.1").is_file() else []
+
+
+def usable(rows: int, in_features: int, group_size: int, m: int) -> bool:
+    """Whether the native kernel runs ``m`` activation rows times this packed int4 shape
+    (rows: padded output rows): few rows only (prompts go to PyTorch's kernel), on this machine."""
+    return (m <= MAX_ROWS and rows % ROWS == 0 and in_features % group_size == 0 and enabled()
+            and kernel() is not None)
+
+
+def int4_rows(x: torch.Tensor, weight: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int) -> torch.Tensor:
+    """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) -> (M, N) bf16 (N: padded rows)."""
+    x = x.contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
+    if kernel().lhama_int4_gemm(x.data_ptr(), weight.data_ptr(), scales_and_zeros.data_ptr(), out.data_ptr(),
+                                x.shape[0], x.shape[1], weight.shape[0], group_size):
+        raise MemoryError("the int4 kernel could not allocate its scratch memory")
+    return out
