@@ -94,3 +94,16 @@ def test_image_guidance_comes_from_the_model_unless_the_request_sets_it(vlm: Loa
     assert build_prompt(request(messages=[{"role": "user", "content": "Oi"}]), target).reference_ids is None  # no media
     with pytest.raises(ValueError):
         request(messages=[{"role": "user", "content": "Oi"}], image_guidance=-1)
+
+
+@pytest.mark.parametrize("part, says", [
+    ({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}, "images are only allowed"),
+    ({"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}, "videos are only allowed"),
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}, "audio is only allowed"),
+])
+def test_media_parts_outside_user_messages_are_refused(vlm: LoadedModel, part: dict, says: str) -> None:
+    target = Target(vlm, "tiny-vlm", ServeSettings())
+    messages = [{"role": "system", "content": [{"type": "text", "text": "Oi"}, part]}, {"role": "user", "content": "Oi"}]
+    with pytest.raises(RequestError, match=says) as caught:
+        build_prompt(request(messages=messages), target)
+    assert caught.value.param == "messages[0].content[1]"

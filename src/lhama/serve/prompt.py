@@ -24,14 +24,15 @@ from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.data.audio import load_audio_track, log_mel
 from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
-from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, VideoPart
+from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
 from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_message
 
 
 MIN_TEMPERATURE = 1e-3
-# media keys of what went into the text instead (lhama.serve.cascade): transcripts, videos' frame names
-HEARD, SEEN = "heard", "seen"
+# A request's media are collected by branch kind ("image", "video", "audio": tensors for the
+# model's branches); these keys collect what went into the text instead (lhama.serve.cascade):
+HEARD, SEEN = "heard", "seen"  # transcripts, videos' frame names
 LABELLED = "labelled"  # images told as a labeler's class names (a cascade model: lhama-default)
 
 
@@ -56,7 +57,7 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     if request.model != target.model_id:
         raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
                             "model", "model_not_found")
-    media: dict[str, list] = {"image": [], "video": [], "audio": [], HEARD: [], SEEN: []}
+    media: dict[str, list] = {}
     messages = [_message(m, i, target, media) for i, m in enumerate(request.messages)]
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
@@ -67,7 +68,8 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     text = render_with_tools(tokenizer, messages, tools) if tools else render_prompt(tokenizer, messages)
     input_ids = encode_prompt(tokenizer, text, target.loaded.expansions())
     _check_length(len(input_ids), max_new_tokens(request, target.settings), target.loaded)
-    stacked = {name: torch.stack(items) for name, items in media.items() if items and name not in (HEARD, SEEN, LABELLED)} or None
+    branches = target.loaded.config.branches
+    stacked = {kind: torch.stack(items) for kind, items in media.items() if kind in branches} or None
     reference_ids = None
     if tools:  # image guidance's text-only reference does not render tool turns
         return Prompt(guard_view(messages), input_ids, stacked)
@@ -119,32 +121,29 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
     pieces = []
     for j, part in enumerate(message.content):
         field = f"messages[{index}].content[{j}]"
-        if isinstance(part, ImagePart):
-            if role != "user":
-                raise RequestError("images are only allowed in user messages", field, "invalid_value")
-            if target.loaded.config.image is None and target.loaded.labeler is not None:
-                pieces.append(_labels(part, field, target, media))  # a cascade model: class names as text
-                continue
-            image, note = _image(part, field, target, len(media["image"]))
-            media["image"].append(image)
-            pieces.append("\n".join(filter(None, [target.loaded.config.image.placeholder, note])))
-        elif isinstance(part, VideoPart):
-            if role != "user":
-                raise RequestError("videos are only allowed in user messages", field, "invalid_value")
-            pieces.append(_video(part, field, target, media))
-        elif isinstance(part, AudioPart):
-            if role != "user":
-                raise RequestError("audio is only allowed in user messages", field, "invalid_value")
-            pieces.append(_audio(part, field, target, media))
-        else:
+        if isinstance(part, TextPart):
             pieces.append(part.text)
+            continue
+        if role != "user":
+            raise RequestError(f"{MEDIA_PARTS[type(part)][0]} only allowed in user messages", field, "invalid_value")
+        pieces.append(MEDIA_PARTS[type(part)][1](part, field, target, media))
     return {"role": role, "content": "\n".join(pieces)}
+
+
+def _image_part(part: ImagePart, field: str, target: Target, media: dict[str, list]) -> str:
+    """An image part -> its placeholder (and the OCR note of its text); a cascade model without
+    an image branch gets its labeler's class names as text instead."""
+    if "image" not in target.loaded.config.branches and target.loaded.labeler is not None:
+        return _labels(part, field, target, media)
+    image, note = _image(part, field, target, len(media.get("image", [])))
+    media.setdefault("image", []).append(image)
+    return "\n".join(filter(None, [target.loaded.config.image.placeholder, note]))
 
 
 def _image(part: ImagePart, field: str, target: Target, count: int) -> tuple[torch.Tensor, str]:
     """The image's tensor, and the OCR note of its text (lhama.data.ocr; "" when none or OCR is off)."""
     loaded, settings = target.loaded, target.settings
-    if loaded.config.image is None:
+    if "image" not in loaded.config.branches:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
     _check_count(count, settings.max_images, "images", field, "too_many_images")
@@ -165,12 +164,12 @@ def _labels(part: ImagePart, field: str, target: Target, media: dict[str, list])
     """An image for a model without an image branch that has a labeler (lhama-default): the
     labeler's note of its class names (lhama.model.labeler), checked like any image."""
     labeler, settings = target.loaded.labeler, target.settings
-    _check_count(len(media.setdefault(LABELLED, [])), settings.max_images, "images", field, "too_many_images")
+    _check_count(_count(media, LABELLED), settings.max_images, "images", field, "too_many_images")
     url_field = f"{field}.image_url.url"
     data = image_url_bytes(part.image_url.url, url_field, settings)
     pixels = image_tensor(data, url_field, labeler.image_spec, settings, labeler.config.max_image_side)
     note = labeler.notes(pixels[None])[0]
-    media[LABELLED].append(note)
+    media.setdefault(LABELLED, []).append(note)
     return "\n".join(filter(None, [note, _ocr_note(data, url_field, settings)]))
 
 
@@ -179,16 +178,17 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
     and its sound track for the audio branch (else Whisper's transcript as text); returns the
     part's text in the message: placeholders and/or notes."""
     loaded, settings = target.loaded, target.settings
-    _check_count(len(media["video"]) + len(media[SEEN]), settings.max_videos, "videos", field, "too_many_videos")
+    _check_count(_count(media, "video", SEEN), settings.max_videos, "videos", field, "too_many_videos")
     url_field = f"{field}.video_url.url"
     data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
     try:
-        if loaded.config.video is None:
+        video = loaded.config.branches.get("video")
+        if video is None:
             pieces = [frames_note(data, loaded)]
-            media[SEEN].append(pieces[0])
+            media.setdefault(SEEN, []).append(pieces[0])
         else:
-            media["video"].append(video_tensor(data, url_field, loaded.image_spec, loaded.config.video.frames))
-            pieces = [loaded.config.video.placeholder]
+            media.setdefault("video", []).append(video_tensor(data, url_field, loaded.image_spec, video.frames))
+            pieces = [video.placeholder]
         pieces += _sound_track(data, target, media)
     except ModelError as exc:
         raise RequestError(str(exc), field, "model_not_multimodal") from None
@@ -199,13 +199,13 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
 
 def _sound_track(data: bytes, target: Target, media: dict[str, list]) -> list[str]:
     """A video's sound track: log-mel for the audio branch, else a transcript note; [] when silent."""
-    if target.loaded.config.audio is None:
+    if "audio" not in target.loaded.config.branches:
         note = track_note(data, target.transcriber)
         return [note] if note else []
     samples = load_audio_track(data, max_seconds=target.loaded.audio_spec.seconds)
     if samples is None:
         return []
-    media["audio"].append(log_mel(samples, target.loaded.audio_spec))
+    media.setdefault("audio", []).append(log_mel(samples, target.loaded.audio_spec))
     return [target.loaded.config.audio.placeholder]
 
 
@@ -216,16 +216,29 @@ def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) 
     settings = target.settings
     data_field = f"{field}.input_audio.data"
     data = decode_base64(part.input_audio.data, data_field, settings.max_audio_bytes)
-    _check_count(len(media["audio"]) + len(media[HEARD]), settings.max_audio_items, "audio parts", field, "too_many_audio")
-    if target.loaded.config.audio is None:
+    _check_count(_count(media, "audio", HEARD), settings.max_audio_items, "audio parts", field, "too_many_audio")
+    if "audio" not in target.loaded.config.branches:
         try:
             note = speech_note(data, target.transcriber)
         except DataError as exc:
             raise RequestError(str(exc).replace("audio bytes", "the audio"), data_field, "invalid_audio") from None
-        media[HEARD].append(note)
+        media.setdefault(HEARD, []).append(note)
         return note
-    media["audio"].append(audio_tensor(data, data_field, target.loaded.audio_spec))
+    media.setdefault("audio", []).append(audio_tensor(data, data_field, target.loaded.audio_spec))
     return target.loaded.config.audio.placeholder
+
+
+# A user message's media part type -> (the start of the error for other roles, part -> its text in the message).
+MEDIA_PARTS = {
+    ImagePart: ("images are", _image_part),
+    VideoPart: ("videos are", _video),
+    AudioPart: ("audio is", _audio),
+}
+
+
+def _count(media: dict[str, list], *keys: str) -> int:
+    """How many items of these keys the request has collected so far."""
+    return sum(len(media.get(key, [])) for key in keys)
 
 
 def _check_count(count: int, limit: int, noun: str, field: str, code: str) -> None:
