@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import sys
 import time
@@ -82,7 +83,12 @@ def build_data(shared: Path) -> None:
           f"({sum(h[3] for h in human)} held out)")
 
 
-def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int) -> None:
+def _threads() -> None:
+    """LHAMA_THREADS threads (the shared machine's slot scheduler sets it), else 2."""
+    torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
+
+
+def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int, human: int = HUMAN_TRAIN) -> None:
     """The teacher's greedy answers to every prompt not answered yet (appended as they come)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -90,7 +96,8 @@ def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int) -> Non
     todo = sorted((p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done),
                   key=lambda p: p["split"] != "heldout")[: max(0, limit - len(done)) if limit else None]  # held-out first
     if not todo:
-        return assemble()
+        return assemble(human)
+    _threads()
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
     todo.sort(key=lambda p: len(p["prompt"]))  # similar lengths per batch: less padding
@@ -110,42 +117,49 @@ def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int) -> Non
                 handle.write(json.dumps({"id": p["id"], "answer": text, "complete": ended}, ensure_ascii=False) + "\n")
         produced += int((new != tokenizer.pad_token_id).sum())
         print(f"{start + len(part)}/{len(todo)} answered, {produced / (time.perf_counter() - began):.1f} tok/s", flush=True)
-    assemble()
+    assemble(human)
 
 
-def assemble() -> None:
-    """distill_train.jsonl (teacher answers + human texts) and the held-out answer file."""
+def assemble(human_texts: int = HUMAN_TRAIN) -> None:
+    """distill_train.jsonl (teacher answers + ``human_texts`` human texts, spread evenly) and the
+    held-out answer file."""
     prompts = {p["id"]: p for p in _read_jsonl(DATA / "distill_prompts.jsonl")}
     answers = [a for a in _read_jsonl(DATA / "distill_answers.jsonl") if a["answer"]]
     chats = {split: [_chat(a["id"], prompts[a["id"]]["prompt"], a["answer"]) for a in answers if prompts[a["id"]]["split"] == split]
              for split in ("train", "heldout")}
     human = _read_jsonl(DATA / "distill_human_train.jsonl")
-    human = human[:: max(1, len(human) // HUMAN_TRAIN)][:HUMAN_TRAIN]  # teacher answers stay the larger part
+    human = human[:: max(1, len(human) // max(human_texts, 1))][:human_texts]  # teacher answers stay the larger part
     _write_jsonl(DATA / "distill_train.jsonl", chats["train"] + human)
     _write_jsonl(DATA / "distill_heldout_answers.jsonl", chats["heldout"])
     print(f"train: {len(chats['train'])} teacher answers + {len(human)} human texts; held out: {len(chats['heldout'])} teacher answers")
 
 
-def measure(model_dir: str, name: str, results: Path, speed_tokens: int) -> None:
-    """Held-out perplexity on both held-out files, greedy decode speed and this process's peak RSS."""
+def measure(model_dir: str, name: str, results: Path, speed_tokens: int, limits: tuple[int, int] = (-1, -1)) -> None:
+    """Held-out perplexity on both held-out files (the first ``limits`` = (answers, human) records of
+    each; -1: all, 0: skip that file), top-1 agreement with the teacher's answers, greedy decode
+    speed and this process's peak RSS."""
     from lhama.data.collate import CollateConfig, Collator
     from lhama.data.dataset import DatasetConfig, load_samples
     from lhama.model.build import load_model
-    from lhama.train.distill import evaluate
 
-    torch.set_num_threads(2)
+    _threads()
+    tic = time.perf_counter()
     loaded = load_model(model_dir)
     collator = Collator(loaded.tokenizer, {}, None, CollateConfig(max_length=512, system_prompt=""), "")
-    row = {"name": name, "model": model_dir, "parameters": sum(p.numel() for p in loaded.model.parameters())}
-    for split in ("answers", "human"):
-        if not (DATA / f"distill_heldout_{split}.jsonl").is_file():
+    row = {"name": name, "model": model_dir, "parameters": sum(p.numel() for p in loaded.model.parameters()),
+           "threads": torch.get_num_threads(), "load_s": time.perf_counter() - tic}
+    for split, limit in zip(("answers", "human"), limits):
+        if limit == 0 or not (DATA / f"distill_heldout_{split}.jsonl").is_file():
             continue
         samples = load_samples(DatasetConfig(path=str(DATA / f"distill_heldout_{split}.jsonl"))).samples
-        scores = evaluate(loaded.model, collator, [collator.encode(s) for s in samples], None)
-        row[f"ppl_{split}"] = float(torch.tensor(scores["eval_loss"]).exp())
-        row[f"tokens_{split}"] = scores["eval_tokens"]
+        samples = samples[:limit] if limit > 0 else samples
+        tic = time.perf_counter()
+        scores = _scores(loaded.model, collator, [collator.encode(s) for s in samples])
+        row[f"ppl_{split}"] = float(torch.tensor(scores["loss"]).exp())
+        row[f"tokens_{split}"], row[f"texts_{split}"] = scores["tokens"], len(samples)
+        row[f"{split}_s"] = time.perf_counter() - tic
         if split == "answers":
-            row["top1_agree_answers"] = _top1_agreement(loaded.model, collator, [collator.encode(s) for s in samples])
+            row["top1_agree_answers"] = scores["top1"]
     row["decode_tok_s"] = _decode_speed(loaded, speed_tokens)
     row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows = [r for r in (json.loads(results.read_text()) if results.is_file() else []) if r["name"] != name]
@@ -154,22 +168,28 @@ def measure(model_dir: str, name: str, results: Path, speed_tokens: int) -> None
     print(json.dumps(row, ensure_ascii=False))
 
 
-def _top1_agreement(model, collator, items) -> float:
-    """Share of held-out teacher-answer tokens that are this model's greedy (argmax) choice given
-    the same prefix. The answers are the teacher's own greedy output, so for a draft model this is
-    the per-token acceptance rate of greedy speculative decoding against that teacher."""
+def _scores(model, collator, items) -> dict[str, float]:
+    """One forward pass per 4 items: mean next-token loss over the supervised tokens and the share
+    of them that are this model's greedy (argmax) choice given the same prefix. On the held-out
+    teacher answers (the teacher's own greedy output) the latter is, for a draft model, the
+    per-token acceptance rate of greedy speculative decoding against that teacher."""
     from lhama.data.conversation import IGNORE_INDEX
 
-    agree, total = 0, 0
+    loss, agree, total = 0.0, 0, 0
+    model.eval()
     with torch.no_grad():
         for start in range(0, len(items), 4):
             batch = collator(items[start : start + 4])
-            logits = model(batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]  # (B, T-1, V)
-            targets = batch.labels[:, 1:]
-            mask = targets != IGNORE_INDEX
-            agree += int((logits.argmax(-1)[mask] == targets[mask]).sum())
+            targets = batch.labels[:, 1:]  # (B, T-1)
+            positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)
+            logits = model(batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=positions).logits
+            kept = targets[:, positions]
+            mask = kept != IGNORE_INDEX
+            picked = logits[mask].float()  # (N, V)
+            loss += float(torch.nn.functional.cross_entropy(picked, kept[mask], reduction="sum"))
+            agree += int((picked.argmax(-1) == kept[mask]).sum())
             total += int(mask.sum())
-    return agree / max(total, 1)
+    return {"loss": loss / max(total, 1), "top1": agree / max(total, 1), "tokens": total}
 
 
 def _decode_speed(loaded, new_tokens: int) -> float:
@@ -194,7 +214,7 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
     from lhama.inference.speculative import draft_for, speculative_ids
     from lhama.model.build import load_model
 
-    torch.set_num_threads(2)
+    _threads()
     target, draft_model = load_model(target_dir), load_model(draft_dir)
     draft = draft_for(target, draft_model)
     held = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["split"] == "heldout"][:prompts]
@@ -233,12 +253,15 @@ def main(argv: list[str]) -> None:
     ans.add_argument("--batch", type=int, default=16)
     ans.add_argument("--max-new-tokens", type=int, default=64)
     ans.add_argument("--limit", type=int, default=0, help="answer at most this many prompts now (0: all)")
-    sub.add_parser("assemble")
+    ans.add_argument("--human", type=int, default=HUMAN_TRAIN, help="human texts in distill_train.jsonl")
+    sub.add_parser("assemble").add_argument("--human", type=int, default=HUMAN_TRAIN, help="human texts in distill_train.jsonl")
     mea = sub.add_parser("measure")
     mea.add_argument("--model", required=True)
     mea.add_argument("--name", required=True)
     mea.add_argument("--results", type=Path, required=True)
     mea.add_argument("--speed-tokens", type=int, default=64)
+    mea.add_argument("--answers-limit", type=int, default=-1, help="score the first N held-out teacher answers (-1: all)")
+    mea.add_argument("--human-limit", type=int, default=-1, help="score the first N held-out human texts (-1: all, 0: none)")
     acc = sub.add_parser("accept")
     acc.add_argument("--target", required=True)
     acc.add_argument("--draft", required=True)
@@ -250,11 +273,11 @@ def main(argv: list[str]) -> None:
     if args.step == "data":
         build_data(args.shared)
     elif args.step == "answer":
-        answer(args.teacher, args.batch, args.max_new_tokens, args.limit)
+        answer(args.teacher, args.batch, args.max_new_tokens, args.limit, args.human)
     elif args.step == "assemble":
-        assemble()
+        assemble(args.human)
     elif args.step == "measure":
-        measure(args.model, args.name, args.results, args.speed_tokens)
+        measure(args.model, args.name, args.results, args.speed_tokens, (args.answers_limit, args.human_limit))
     elif args.step == "accept":
         accept(args.target, args.draft, args.name, args.results, args.prompts)
     else:
