@@ -74,3 +74,14 @@ def test_shipped_everyday_set():
     capital = next(q for q in questions if q.question == "Qual é a capital do Brasil?")
     assert is_right("Brasília.", capital) and not is_right("São Paulo.", capital)
     assert len(by_id) == len(questions)
+
+
+def test_shipped_patterns_judge_real_answers_right():
+    """Grader fixes of issue #26 (session 2), on answers v2 gave: right ones are not marked wrong,
+    a wrong one is not marked right."""
+    by_id = {q.id: q for q in read_questions(SHIPPED)}
+    assert is_right("Um substantivo é um termo que representa uma coisa, um objeto, um animal.", by_id["q111"])
+    assert is_right("A maior floresta tropical do Brasil é a floresta do Amazonas.", by_id["q014"])
+    assert is_right("A sigla PIX é uma forma de transação bancária rápida e segura.", by_id["q118"])
+    assert not is_right("O Quênia fica no continente da África do Sul.", by_id["q054"])
+    assert is_right("O Quênia fica na África.", by_id["q054"])
