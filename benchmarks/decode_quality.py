@@ -7,10 +7,14 @@ Held-out text: the Portuguese sentences of the given AdMIRe TSVs (column ``sente
 here trained on them). For each quantisation of the language model (lhama.inference.quant):
 - perplexity of each sentence (mean token NLL over all sentences, exp), and its ratio to fp32;
 - teacher-forced top-1 agreement with fp32 on the sentences (same next-token argmax);
+- the same two on the decode path ("decode"): each sentence token by token through the KV
+  cache, as decoding computes them (lean step; for int4 the native kernel, or PyTorch's with
+  ``int4:aten``); the prompt path above runs whole sentences (PyTorch's kernels);
 - greedy agreement on held-out chat prompts (each sentence's idiom explained): fp32 decodes
-  ``--answer-tokens`` greedy tokens; the quantised model reads the same prompt + answer and
-  its argmax at each answer position is compared (teacher-forced, so one early difference does
-  not count every later token twice); plus how many free-running greedy answers are identical.
+  ``--answer-tokens`` greedy tokens; the quantised model is fed the same prompt + answer, one
+  answer token at a time (the decode path), and its argmax at each answer position is compared
+  (teacher-forced, so one early difference does not count every later token twice); plus how
+  many free-running greedy answers are identical.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import argparse
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
 
 from lhama.data.conversation import encode_prompt, render_prompt
-from lhama.inference.generate import GenerationConfig, generate_ids
+from lhama.inference.generate import GenerationConfig, decode_step, generate_ids
+from lhama.inference.kv import KVState, prefill
 from lhama.inference.quant_cache import load_for_inference
 from lhama.inference.runtime import use_physical_cores
 from lhama.weights.resolve import resolve
@@ -53,36 +59,60 @@ def chat_ids(loaded, row: dict) -> list[int]:
     return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages))
 
 
-def text_stats(loaded, rows: list[dict]) -> dict:
-    """Next-token argmax and NLL over every held-out sentence."""
+@torch.inference_mode()
+def step_stats(model, prefix: list[int], continuation: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(argmax, NLL) of each token of ``continuation`` after ``prefix``, as decoding computes
+    them: ``prefix`` prefilled, then one token at a time through the KV cache (the decode step:
+    lhama's lean step and, for int4, the native kernel where it runs)."""
+    kv = KVState()
+    logits = [prefill(model, prefix, None, kv, len(continuation)).logits[0, -1]]
+    for token in continuation[:-1]:
+        logits.append(decode_step(model.language_model, kv, token).logits[0, -1])
+    stacked = torch.stack(logits).float()  # (len(continuation), V)
+    nll = torch.nn.functional.cross_entropy(stacked, torch.tensor(continuation), reduction="none")
+    return stacked.argmax(-1), nll
+
+
+def text_stats(loaded, rows: list[dict], steps: bool = False) -> dict:
+    """Next-token argmax and NLL over every held-out sentence: one forward per sentence (the
+    prompt path), or with ``steps`` token by token (the decode path, :func:`step_stats`)."""
     tok = loaded.tokenizer
     first = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-    stats = [token_stats(loaded.model, [first, *tok(r["sentence"], add_special_tokens=False)["input_ids"]]) for r in rows]
+    sentences = [tok(r["sentence"], add_special_tokens=False)["input_ids"] for r in rows]
+    stats = [step_stats(loaded.model, [first], s) if steps else token_stats(loaded.model, [first, *s])
+             for s in sentences]
     return {"argmax": torch.cat([s[0] for s in stats]), "nll": torch.cat([s[1] for s in stats])}
 
 
 def answer_stats(loaded, prompts: list[list[int]], answers: list[list[int]], tokens: int) -> dict:
-    """Teacher-forced argmax at fp32's answer positions, and this model's own greedy answers."""
-    forced = [token_stats(loaded.model, p + a)[0][len(p) - 1:] for p, a in zip(prompts, answers)]  # predicts a
+    """Teacher-forced argmax at fp32's answer positions, decoded step by step (one early
+    difference does not count every later token twice), and this model's own greedy answers."""
+    forced = [step_stats(loaded.model, p, a)[0] for p, a in zip(prompts, answers)]  # predicts a
     free = [list(generate_ids(loaded.model, p, GenerationConfig(max_new_tokens=tokens))) for p in prompts]
     agree = torch.cat([(f == torch.tensor(a)).float() for f, a in zip(forced, answers)])
     return {"greedy_agreement": round(float(agree.mean()), 4), "answer_tokens": int(agree.numel()),
             "identical_answers": f"{sum(f == a for f, a in zip(free, answers))}/{len(answers)}"}
 
 
-def compare_text(base: dict, other: dict) -> dict:
-    return {
+def compare_text(base: dict, other: dict, steps: dict | None = None) -> dict:
+    """Perplexity (prompt path) and its ratio to fp32; with ``steps``, the same on the decode path."""
+    result = {
         "perplexity": round(math.exp(float(other["nll"].mean())), 3),
         "perplexity_ratio": round(math.exp(float(other["nll"].mean() - base["nll"].mean())), 4),
         "text_top1_agreement": round(float((other["argmax"] == base["argmax"]).float().mean()), 4),
         "text_tokens": int(other["nll"].numel()),
     }
+    if steps is not None:
+        result["decode_perplexity_ratio"] = round(math.exp(float(steps["nll"].mean() - base["nll"].mean())), 4)
+        result["decode_top1_agreement"] = round(float((steps["argmax"] == base["argmax"]).float().mean()), 4)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
-    parser.add_argument("--quants", nargs="+", default=["int8", "int4"])
+    parser.add_argument("--quants", nargs="+", default=["int4", "int4:aten"],
+                        help="int8, int4 (native decode kernel where it runs), int4:aten (PyTorch's int4 kernel)")
     parser.add_argument("--sentences", nargs="+", type=Path, required=True)
     parser.add_argument("--prompts", type=int, default=12, help="chat prompts (from the first N sentences)")
     parser.add_argument("--answer-tokens", type=int, default=32)
@@ -97,18 +127,26 @@ def main() -> None:
     base = text_stats(fp32, rows)
     del fp32
     results = {"none": {**compare_text(base, base), "greedy_agreement": 1.0, "identical_answers": "-"}}
-    for quant in args.quants:
+    for spec in args.quants:  # "int4" (native decode kernel where it runs) or "int4:aten" (PyTorch's)
+        quant, _, kernel = spec.partition(":")
+        os.environ["LHAMA_INT4_KERNEL"] = kernel or "vnni"  # read at each product
         loaded = load_for_inference(model_dir, quant)
-        results[quant] = {**compare_text(base, text_stats(loaded, rows)),
-                          **answer_stats(loaded, prompts, answers, args.answer_tokens)}
+        results[spec] = {**compare_text(base, text_stats(loaded, rows), text_stats(loaded, rows, steps=True)),
+                         **answer_stats(loaded, prompts, answers, args.answer_tokens)}
         del loaded
-    print(f"{args.model}: {len(rows)} held-out sentences, {len(prompts)} chat prompts x {args.answer_tokens} greedy tokens")
-    print(f"{'quant':<8}{'ppl':>9}{'ppl/fp32':>10}{'text top-1':>12}{'greedy agree':>14}{'identical':>11}")
-    for quant, r in results.items():
-        print(f"{quant:<8}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}{r['text_top1_agreement']:>12.1%}"
-              f"{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}")
+    _print(args, rows, prompts, results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def _print(args: argparse.Namespace, rows: list, prompts: list, results: dict) -> None:
+    print(f"{args.model}: {len(rows)} held-out sentences, {len(prompts)} chat prompts x {args.answer_tokens} greedy tokens")
+    print(f"{'quant':<11}{'ppl':>9}{'ppl/fp32':>10}{'decode ppl/fp32':>17}{'text top-1':>12}{'decode top-1':>14}"
+          f"{'greedy agree':>14}{'identical':>11}")
+    for quant, r in results.items():
+        print(f"{quant:<11}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}"
+              f"{r.get('decode_perplexity_ratio', 1.0):>17.4f}{r['text_top1_agreement']:>12.1%}"
+              f"{r.get('decode_top1_agreement', 1.0):>14.1%}{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}")
 
 
 if __name__ == "__main__":

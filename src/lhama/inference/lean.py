@@ -40,22 +40,23 @@ class Fused(nn.Module):
     """Several int4 (or int8) linear layers with the same input as one product; the outputs side by side.
 
     The parts' weights become row views of the fused weight (no second copy); int4 scales,
-    laid out (groups, N, 2), are copied (a few MB)."""
+    laid out (groups, N, 2), are copied (a few MB). One part is wrapped as it is: its kernel is
+    then called without the layer's reshapes."""
 
     def __init__(self, parts: Sequence[nn.Module]) -> None:
         super().__init__()
         self.kind, self.sizes = type(parts[0]), [p.out_features for p in parts]
         self.in_features, self.out_features = parts[0].in_features, sum(self.sizes)
         self.group_size = getattr(parts[0], "group_size", None)
-        weight = torch.cat([p.weight for p in parts])
+        weight = _joined([p.weight for p in parts])
         if self.kind is Int4Linear:
-            self.scales = torch.cat([p.scales_and_zeros for p in parts], dim=1)
-        elif self.kind is Int8Linear:
-            self.scales = torch.cat([p.scales for p in parts])
+            self.scales = _joined([p.scales_and_zeros for p in parts], dim=1)
+        else:
+            self.scales = _joined([p.scales for p in parts])
         biases = [p.bias for p in parts]
-        self.bias = torch.cat(biases) if all(b is not None for b in biases) else None
+        self.bias = _joined(biases) if all(b is not None for b in biases) else None
         start = 0
-        for part in parts:  # the parts now read the fused weight
+        for part in parts if len(parts) > 1 else ():  # the parts now read the fused weight
             rows = part.weight.shape[0]
             view = weight[start : start + rows]
             part.weight = view
@@ -73,6 +74,10 @@ class Fused(nn.Module):
         if out.shape[-1] != self.out_features:
             out = out[:, : self.out_features]  # int4: the last part's padding rows
         return out if self.bias is None else out + self.bias
+
+
+def _joined(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=dim)
 
 
 def can_fuse(parts: Sequence[nn.Module]) -> bool:
@@ -101,7 +106,7 @@ class _Layer:
         self.norm1, self.norm2 = layer.input_layernorm, layer.post_attention_layernorm
         self.qkv = _fused_or_parts([attn.q_proj, attn.k_proj, attn.v_proj])
         self.gate_up = _fused_or_parts([mlp.gate_proj, mlp.up_proj])
-        self.o_proj, self.down = attn.o_proj, mlp.down_proj
+        self.o_proj, self.down = _fused_or_parts([attn.o_proj]), _fused_or_parts([mlp.down_proj])
 
 
 class _Parts:
@@ -111,7 +116,7 @@ class _Parts:
         self.parts = list(parts)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([p(x) for p in self.parts], dim=-1)
+        return self.parts[0](x) if len(self.parts) == 1 else torch.cat([p(x) for p in self.parts], dim=-1)
 
 
 def _fused_or_parts(parts: Sequence[nn.Module]) -> Fused | _Parts:
@@ -124,7 +129,8 @@ class LeanDecoder:
 
     def __init__(self, language_model: nn.Module) -> None:
         config, base = language_model.config, language_model.model
-        self.embed, self.norm, self.head = base.embed_tokens, base.norm, language_model.lm_head
+        self.embed, self.norm = base.embed_tokens, base.norm
+        self.head = _fused_or_parts([language_model.lm_head])  # one part: the kernel called directly
         self.layers = [_Layer(layer) for layer in base.layers]
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
