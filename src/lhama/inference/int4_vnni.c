@@ -11,38 +11,34 @@
  * Build: gcc -O3 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512vbmi -fopenmp -shared -fPIC.
  */
 #include <immintrin.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-static inline float bf16_to_float(uint16_t v) {
-    union { uint32_t u; float f; } c = {(uint32_t)v << 16};
-    return c.f;
-}
 
 static inline uint16_t float_to_bf16(float f) {
     union { float f; uint32_t u; } c = {f};
     return (uint16_t)((c.u + 0x7FFF + ((c.u >> 16) & 1)) >> 16);
 }
 
-/* x (K) bf16 -> xq (K) int8, dx (K/g) scales, sx (K/g) = dx * sum(xq) of each group. */
+static inline __m512 load16(const uint16_t *x) {  /* 16 bf16 -> fp32 */
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)x)), 16));
+}
+
+/* x (K) bf16 -> xq (K) int8, dx (K/g) scales, sx (K/g) = dx * sum(xq) of each group (g a
+   multiple of 16; rounding to nearest even, as nearbyintf). */
 static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx, float *sx) {
     for (int start = 0, gi = 0; start < K; start += g, gi++) {
-        float amax = 0.0f;
-        for (int k = start; k < start + g; k++) {
-            float v = fabsf(bf16_to_float(x[k]));
-            amax = v > amax ? v : amax;
+        __m512 vmax = _mm512_setzero_ps();
+        for (int k = start; k < start + g; k += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(load16(x + k)));
+        float amax = _mm512_reduce_max_ps(vmax);
+        __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        __m512i sum = _mm512_setzero_si512();
+        for (int k = start; k < start + g; k += 16) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(load16(x + k), inv));  /* |q| <= 127 */
+            sum = _mm512_add_epi32(sum, q);
+            _mm_storeu_si128((__m128i *)(xq + k), _mm512_cvtsepi32_epi8(q));
         }
-        float d = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        int sum = 0;
-        for (int k = start; k < start + g; k++) {
-            int q = (int)nearbyintf(bf16_to_float(x[k]) * inv);
-            q = q > 127 ? 127 : (q < -127 ? -127 : q);
-            xq[k] = (int8_t)q;
-            sum += q;
-        }
-        dx[gi] = d;
-        sx[gi] = d * (float)sum;
+        dx[gi] = amax / 127.0f;
+        sx[gi] = dx[gi] * (float)_mm512_reduce_add_epi32(sum);
     }
 }
 
@@ -135,4 +131,4 @@ int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uin
     return 0;
 }
 
-int lhama_int4_version(void) { return 2; }
+int lhama_int4_version(void) { return 3; }

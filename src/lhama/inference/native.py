@@ -91,7 +91,7 @@ def _omp_library() -> list[str]:
 def usable(rows: int, in_features: int, group_size: int, m: int) -> bool:
     """Whether the native kernel runs ``m`` activation rows times this packed int4 shape
     (rows: padded output rows): few rows only (prompts go to PyTorch's kernel), on this machine."""
-    return (m <= MAX_ROWS and rows % ROWS == 0 and in_features % group_size == 0 and enabled()
+    return (m <= MAX_ROWS and rows % ROWS == 0 and group_size % 16 == 0 and in_features % group_size == 0 and enabled()
             and kernel() is not None)
 
 
