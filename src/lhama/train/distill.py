@@ -12,6 +12,9 @@
 
 The text LM or a multimodal model: teacher and student must expand media to the same tokens
 (e.g. the same tower); the student's projectors train with its decoder, its towers stay frozen.
+A cascade model (``lhama-default``: a text LM plus a labeler, no image branch) reads each image
+as its labeler's note (train/told_images.py); the distilled student gets that labeler (and the
+teacher's decoding settings when it had none of its own).
 
 Under ``torchrun`` (train/distributed.py: gloo on CPU, NCCL on GPU) the student is wrapped in DDP;
 each process takes its share of every global batch (``micro_batch_size x grad_accum x
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,8 +43,11 @@ from lhama.data.collate import Batch, CollateConfig, Collator, Encoded
 from lhama.data.conversation import IGNORE_INDEX
 from lhama.data.dataset import DatasetConfig, load_samples, split_samples
 from lhama.errors import ConfigError, DataError, ModelError
+from lhama.files import atomic_directory
 from lhama.model import adapters, build
 from lhama.model.config import LoraSettings
+from lhama.model.generation import GenerationConfig, read_generation
+from lhama.model.labeler import LABELER_DIR, load_labeler
 from lhama.train import kd
 from lhama.train.batches import micro_batches, plan_epoch
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -51,6 +58,7 @@ from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cac
                                      vocabulary_digest)
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
+from lhama.train.told_images import labeler_source, told_images
 
 Echo = Callable[[str], None]
 PROJECTORS = ("multi_modal_projector", "video_temporal", "video_projector", "audio_projector")  # trained with the decoder
@@ -140,7 +148,8 @@ def _run(cfg: DistillConfig, resume: bool, info: DistInfo, echo: Echo) -> Distil
     video = student.config.video
     collator = Collator(student.tokenizer, student.expansions(), student.image_spec, cfg.collate, "",
                         video_frames=video.frames if video else None, audio_spec=student.audio_spec)
-    train_items, eval_items = _encoded(cfg, collator, echo)
+    told = labeler_source(student, cfg.student, cfg.teacher)
+    train_items, eval_items = _encoded(cfg, collator, echo, told)
     items = train_items + eval_items
     targets = _shared_targets(cfg, student, collator, items, info, echo)
     _prepare_student(student, cfg)
@@ -157,10 +166,11 @@ def _run(cfg: DistillConfig, resume: bool, info: DistInfo, echo: Echo) -> Distil
     after = _log_eval(parts, cfg, log, end.step)
     finished = end.step >= total_steps(cfg, len(train_items), info.world_size)
     result = DistillResult(Path(cfg.output_dir), end.step, None, before, after, None, info.is_main)
-    return _finish(cfg, student, result, finished, echo) if info.is_main else result
+    return _finish(cfg, student, result, (finished, told), echo) if info.is_main else result
 
 
-def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[Encoded], list[Encoded]]:
+def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo, told: Path | None) -> tuple[list[Encoded], list[Encoded]]:
+    """Train and held-out items; with a labeler (``told``: the directory holding it) images become its notes."""
     report = load_samples(DatasetConfig(path=cfg.data, image_dir=cfg.image_dir))  # DataError: no usable record
     echo(f"data {cfg.data}: {report.summary()}")
     train, held = split_samples(report.samples, cfg.eval_fraction)
@@ -168,6 +178,10 @@ def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo) -> tuple[list[E
         held += load_samples(DatasetConfig(path=cfg.eval_data, image_dir=cfg.image_dir)).samples
     if not train:
         raise DataError(f"{cfg.data}: no training example left after holding out eval_fraction={cfg.eval_fraction}")
+    if told is not None and any(s.image is not None for s in train + held):
+        labeler = load_labeler(told)
+        echo(f"images told as the notes of {told / LABELER_DIR}")
+        train, held = told_images(train, labeler), told_images(held, labeler)
     return [collator.encode(s) for s in train], [collator.encode(s) for s in held]
 
 
@@ -378,21 +392,35 @@ def _resume(cfg: DistillConfig, parts: Parts, echo: Echo) -> Position:
     return position
 
 
-def _finish(cfg: DistillConfig, student: build.LoadedModel, result: DistillResult, finished: bool,
+def _finish(cfg: DistillConfig, student: build.LoadedModel, result: DistillResult, state: tuple[bool, Path | None],
             echo: Echo) -> DistillResult:
-    """Curves always; the student's model directory once the schedule is complete."""
+    """Curves always; the student's model directory once the schedule is complete (``state``:
+    finished, and the directory whose labeler the student keeps)."""
     out = Path(cfg.output_dir)
     rows = read_metrics(out / "metrics.jsonl")
     plot_curves(rows, out / "curves.png")
-    model_dir = None
+    model_dir, (finished, told) = None, state
     if finished:
         if adapters.has_lora(student):
             adapters.merge_lora(student)
         student.model.eval()
-        model_dir = build.save_model(student, out / "model")
+        model_dir = _save_student(student, out / "model", told, Path(cfg.teacher))
         echo(f"student saved to {model_dir}")
     train_losses = [r["loss"] for r in rows if "loss" in r]
     return replace(result, final_loss=train_losses[-1] if train_losses else None, model_dir=model_dir)
+
+
+def _save_student(student: build.LoadedModel, directory: Path, told: Path | None, teacher: Path) -> Path:
+    """The student's model directory, written atomically; a cascade student keeps the labeler
+    (and takes the teacher's decoding settings, system prompt included, when it had none)."""
+    if told is None:
+        return build.save_model(student, directory)
+    if student.generation == GenerationConfig():
+        student.generation = read_generation(teacher)
+    with atomic_directory(directory) as tmp:
+        build.save_model(student, tmp)
+        shutil.copytree(told / LABELER_DIR, tmp / LABELER_DIR)
+    return directory
 
 
 def _write_config(cfg: DistillConfig) -> None:

@@ -1,0 +1,56 @@
+"""Distillation data for a cascade model: images told as text.
+
+``lhama-default`` (v2) is a text LM plus a labeler (an image classifier whose pt-BR class names
+are told to the LM, :mod:`lhama.model.labeler`); it has no image branch and no projector. To
+distil it into a smaller LM that keeps its labeler, each image of the data becomes the labeler's
+note at the start of its user turn, as chat and the API tell it (the note, a newline, the text;
+``<image>`` removed). Teacher and student then read the same text, and the student learns what
+the teacher answers to that note. A model with an image branch of its own (LLaVA layout) does not
+come here: its projector trains with the decoder (train/distill.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from lhama.data.dataset import Sample
+from lhama.data.media import image_to_tensor, load_image
+from lhama.model.build import LoadedModel
+from lhama.model.labeler import LABELER_DIR, Labeler
+
+PLACEHOLDER = "<image>"
+
+
+def labeler_source(student: LoadedModel, student_dir: str | Path, teacher_dir: str | Path) -> Path | None:
+    """The model directory whose ``labeler/`` tells the images: the student's, else the teacher's
+    (the distilled student then gets a copy); None when the student has an image branch of its
+    own or neither model has a labeler."""
+    if "image" in student.config.branches:
+        return None
+    for directory in (Path(student_dir), Path(teacher_dir)):
+        if (directory / LABELER_DIR).is_dir():
+            return directory
+    return None
+
+
+def told_images(samples: Sequence[Sample], labeler: Labeler) -> list[Sample]:
+    """``samples`` with every image replaced by ``labeler``'s note in the turn that held
+    ``<image>`` (else the first user turn); samples without an image are returned as they are.
+
+    Raises:
+        DataError: an image cannot be read (the message names the file)."""
+    return [_told(sample, labeler) if sample.image is not None else sample for sample in samples]
+
+
+def _told(sample: Sample, labeler: Labeler) -> Sample:
+    image = load_image(sample.image, max_side=labeler.config.max_image_side)
+    note = labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]
+    messages = [dict(m) for m in sample.messages]
+    marked = [i for i, m in enumerate(messages) if PLACEHOLDER in m["content"]]
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    turn = (marked or users or [0])[0]
+    text = messages[turn]["content"].replace(PLACEHOLDER, "").strip()
+    messages[turn]["content"] = f"{note}\n{text}" if text else note
+    return replace(sample, image=None, messages=tuple(messages))
