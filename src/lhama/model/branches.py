@@ -10,29 +10,33 @@ adding a modality is one encoder module, one entry here, one config field and it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from lhama.model.audio import encode_audio
+from lhama.errors import CheckpointError
+from lhama.model import audio
 from lhama.model.config import LhamaConfig
-from lhama.model.encoders import encode_images, image_token_count
-from lhama.model.video import video_token_count
+from lhama.model.encoders import encode_images, image_feature_width, image_token_count
+from lhama.model.projector import MultiModalProjector
+from lhama.model.video import build_video_modules, video_token_count
 
 
 @dataclass(frozen=True)
 class BranchKind:
     """One modality's wiring. ``encode(model, media, config) -> (n, N, D_enc)`` features;
-    ``tokens(model, config) -> N``: what its placeholder expands to."""
+    ``tokens(model, config) -> N``: what its placeholder expands to; ``build(config, towers,
+    width)``: its modules by attribute, fresh projectors on the towers given by attribute."""
 
     name: str
     tower: str  # attribute of the encoder (the video branch shares the image branch's tower)
     projector: str  # attribute of its projector
     encode: Callable[[nn.Module, torch.Tensor, Any], torch.Tensor]
     tokens: Callable[[nn.Module, LhamaConfig], int]
+    build: Callable[[LhamaConfig, Mapping[str, nn.Module], int], dict[str, nn.Module]]
     extra: tuple[str, ...] = ()  # further trained modules of the branch
 
     @property
@@ -50,18 +54,54 @@ def _encode_video(model: nn.Module, frames: torch.Tensor, config: Any) -> torch.
 
 
 def _encode_audio(model: nn.Module, packed: torch.Tensor, config: Any) -> torch.Tensor:
-    return encode_audio(model.audio_tower, packed, config)  # (n, K, D_audio)
+    return audio.encode_audio(model.audio_tower, packed, config)  # (n, K, D_audio)
+
+
+def _build_image(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
+    tower = towers.get("vision_tower")
+    if tower is None:
+        raise CheckpointError("the config has an image branch but no vision tower was given")
+    projector = MultiModalProjector(image_feature_width(tower.config, config.image), width, config.image.projector)
+    return {"vision_tower": tower, "multi_modal_projector": projector}
+
+
+def _build_video(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
+    temporal, projector = build_video_modules(config, towers["vision_tower"], width)  # on the image branch's tower
+    return {"video_temporal": temporal, "video_projector": projector}
+
+
+def _build_audio(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
+    """The frozen encoder (opened from ``config.audio.encoder`` when not given) and a fresh projector."""
+    tower = towers.get("audio_tower")
+    tower = tower if tower is not None else audio.open_audio_tower(config.audio)
+    projector = MultiModalProjector(audio.audio_feature_width(tower), width, config.audio.projector)
+    return {"audio_tower": tower, "audio_projector": projector}
 
 
 KINDS: tuple[BranchKind, ...] = (  # in merge order
     BranchKind("image", "vision_tower", "multi_modal_projector", _encode_image,
-               lambda m, c: image_token_count(m.vision_tower.config, c.image)),
+               lambda m, c: image_token_count(m.vision_tower.config, c.image), _build_image),
     BranchKind("video", "vision_tower", "video_projector", _encode_video,
-               lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), extra=("video_temporal",)),
-    BranchKind("audio", "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens),
+               lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), _build_video,
+               extra=("video_temporal",)),
+    BranchKind("audio", "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens, _build_audio),
 )
+KIND = {kind.name: kind for kind in KINDS}  # branch name -> its kind
 
 
 def configured(config: LhamaConfig) -> list[tuple[BranchKind, Any]]:
     """(kind, its config) for every branch ``config`` has, in merge order."""
     return [(kind, getattr(config, kind.name)) for kind in KINDS if getattr(config, kind.name) is not None]
+
+
+def build_modules(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
+    """Every configured branch's modules by attribute (what ``LhamaModel`` takes), with fresh
+    projectors to the decoder ``width`` on the ``towers`` given by attribute.
+
+    Raises:
+        CheckpointError: an image branch without a vision tower, or an audio encoder not found.
+    """
+    modules: dict[str, nn.Module] = {}
+    for kind, _ in configured(config):
+        modules.update(kind.build(config, towers, width))
+    return modules

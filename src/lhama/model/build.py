@@ -30,14 +30,12 @@ from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import audio as audio_encoder
 from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfig
-from lhama.model.encoders import has_cls_token, image_feature_width, image_token_count
+from lhama.model.encoders import has_cls_token, image_token_count
 from lhama.model import branches
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.labeler import Labeler, load_labeler
 from lhama.model.lhama import LhamaModel
-from lhama.model.projector import MultiModalProjector
 from lhama.model.towers import efficientnet_lite, resnet
-from lhama.model.video import build_video_modules, video_token_count
 
 WEIGHTS = "model.safetensors"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}  # config name -> dtype
@@ -74,7 +72,7 @@ class LoadedModel:
     @property
     def audio_spec(self) -> AudioSpec | None:
         """The log-mel features the audio tower reads; None without an audio branch."""
-        return audio_encoder.audio_spec(self.model.audio_tower) if self.config.audio is not None else None
+        return audio_encoder.audio_spec(self.model.audio_tower) if "audio" in self.config.branches else None
 
 
 def compose(
@@ -91,27 +89,12 @@ def compose(
     Adds the placeholder tokens to the tokenizer and grows the LM's embeddings if needed.
     """
     token_ids = add_placeholder_tokens(tokenizer, language_model, config)
-    width = language_model.config.hidden_size
-    modules: dict[str, nn.Module] = {}
-    if config.image is not None:
-        if vision_tower is None:
-            raise CheckpointError("the config has an image branch but no vision tower was given")
-        modules["vision_tower"] = vision_tower
-        modules["multi_modal_projector"] = MultiModalProjector(
-            image_feature_width(vision_tower.config, config.image), width, config.image.projector)
+    given = {"vision_tower": vision_tower, "audio_tower": audio_tower}
+    towers = {name: tower for name, tower in given.items() if tower is not None}
+    modules = branches.build_modules(config, towers, language_model.config.hidden_size)
+    if "image" in config.branches:
         image_spec = image_spec or _default_image_spec(vision_tower)
-    if config.video is not None:
-        modules["video_temporal"], modules["video_projector"] = build_video_modules(config, vision_tower, width)
-    if config.audio is not None:
-        modules.update(_audio_modules(config.audio, audio_tower, width))
     return LoadedModel(LhamaModel(config, language_model, modules, token_ids), tokenizer, image_spec)
-
-
-def _audio_modules(config: AudioConfig, tower: nn.Module | None, width: int) -> dict[str, nn.Module]:
-    """The audio branch's frozen encoder (opened when not given) and a fresh projector."""
-    tower = tower if tower is not None else audio_encoder.open_audio_tower(config)
-    projector = MultiModalProjector(audio_encoder.audio_feature_width(tower), width, config.projector)
-    return {"audio_tower": tower, "audio_projector": projector}
 
 
 def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
@@ -121,16 +104,16 @@ def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
     Raises:
         ModelError: the model has no vision tower, or already has a video branch.
     """
-    if loaded.config.image is None:
+    if "image" not in loaded.config.branches:
         raise ModelError(f"the model {loaded.name or ''} is text-only; a video branch needs its vision tower")
-    if loaded.config.video is not None:
+    if "video" in loaded.config.branches:
         raise ModelError(f"the model {loaded.name or ''} already has a video branch")
     model = loaded.model
     config = replace(loaded.config, video=video)
     token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, config)
-    temporal, projector = build_video_modules(config, model.vision_tower, model.language_model.config.hidden_size)
+    fresh = branches.KIND["video"].build(config, model.branch_modules(), model.language_model.config.hidden_size)
     dtype = next(model.multi_modal_projector.parameters()).dtype
-    modules = {**model.branch_modules(), "video_temporal": temporal.to(dtype), "video_projector": projector.to(dtype)}
+    modules = {**model.branch_modules(), **{name: module.to(dtype) for name, module in fresh.items()}}
     grown = LhamaModel(config, model.language_model, modules, token_ids).train(model.training)
     return LoadedModel(grown, loaded.tokenizer, loaded.image_spec, loaded.name, loaded.generation)
 
@@ -175,12 +158,13 @@ def add_audio_branch(loaded: LoadedModel, config: AudioConfig, tower: nn.Module 
         ModelError: the model already has an audio branch. CheckpointError: encoder not found.
     """
     model = loaded.model
-    if model.config.audio is not None:
+    if "audio" in model.config.branches:
         raise ModelError(f"the model {loaded.name or ''} already has an audio branch")
-    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, LhamaConfig(audio=config))
-    modules = {**model.branch_modules(), **_audio_modules(config, tower, model.language_model.config.hidden_size)}
-    grown = LhamaModel(replace(model.config, audio=config), model.language_model, modules,
-                       {**model.token_ids, **token_ids})  # a new model and config: nothing patched after load
+    grown_config = replace(model.config, audio=config)  # a new model and config: nothing patched after load
+    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, grown_config)
+    towers = {"audio_tower": tower} if tower is not None else {}
+    fresh = branches.KIND["audio"].build(grown_config, towers, model.language_model.config.hidden_size)
+    grown = LhamaModel(grown_config, model.language_model, {**model.branch_modules(), **fresh}, token_ids)
     loaded.model = grown.train(model.training)
     return loaded
 
@@ -238,7 +222,7 @@ def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedMo
         tower = _tower_from_config(raw["vision_config"], dtype)
         spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
     # A Hugging Face audio encoder travels in the safetensors; a CTranslate2 one is referenced.
-    saved_audio = raw.get("audio_config") if config.audio is not None else None
+    saved_audio = raw.get("audio_config") if "audio" in config.branches else None
     audio_tower = audio_encoder.hf_encoder_from_config(saved_audio) if saved_audio else None
     loaded = compose(config, language_model, _tokenizer(model_dir), tower, spec, audio_tower)
     _load_weights(loaded.model, model_dir)
@@ -273,11 +257,11 @@ def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
 def _model_config(loaded: LoadedModel) -> dict:
     """``config.json`` of a model with media branches: LLaVA's layout when it has an image
     branch; an audio branch (which LLaVA cannot express) makes it ``model_type: "lhama"``."""
-    if loaded.config.image is not None:
+    if "image" in loaded.config.branches:
         data = _multimodal_config(loaded)
     else:
         data = {"text_config": loaded.model.language_model.config.to_dict(), "lhama": to_dict(loaded.config)}
-    if loaded.config.audio is not None:
+    if "audio" in loaded.config.branches:
         data.update(audio_encoder.tower_config_block(loaded.model.audio_tower))
         data["model_type"], data["architectures"] = "lhama", ["LhamaModel"]
     return data

@@ -16,7 +16,6 @@ from lhama.data.conversation import Message, encode_prompt, encode_without_media
 from lhama.data.media import image_to_tensor, load_image
 from lhama.data.ocr import image_note
 from lhama.data.video import video_to_tensor
-from lhama.errors import ModelError
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.build import LoadedModel
 from lhama.model.transcribe import Progress, Transcriber
@@ -157,8 +156,8 @@ class ChatSession:
         if self.guard is None:
             return None
         messages = [*self.history, {"role": "user", "content": text}]
-        pending = self.pending_media
-        seen = pending.get("image", []) + [video[len(video) // 2] for video in pending.get("video", [])]  # a video: its middle frame
+        pending = self.pending_media  # a video is seen as its middle frame
+        seen = pending.get("image", []) + [video[len(video) // 2] for video in pending.get("video", [])]
         if seen:
             verdict = self.guard.check_with_caption(messages, self._caption(seen))
         else:
