@@ -105,3 +105,11 @@ def test_models_it_does_not_cover_get_none() -> None:
     sliding.language_model.config.use_sliding_window = True
     assert lean_decoder(sliding.language_model) is None
     assert not usable(None, KVState().cache)
+
+
+def test_the_switch_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model()
+    monkeypatch.setenv("LHAMA_LEAN_DECODE", "0")
+    assert lean_decoder(model.language_model) is None
+    monkeypatch.setenv("LHAMA_LEAN_DECODE", "1")
+    assert lean_decoder(model.language_model) is not None

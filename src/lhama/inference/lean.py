@@ -16,11 +16,12 @@ on the same weights and the same static KV cache:
 
 ``lean_decoder(language_model)`` builds it once (and remembers it on the model) or returns
 ``None`` for a decoder it does not cover (other architectures, sliding windows, rope scaling,
-float layers under autograd); callers then run the transformers forward.
+a model in training mode, or ``LHAMA_LEAN_DECODE=0``); callers then run the transformers forward.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
@@ -183,6 +184,8 @@ def _rms(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def lean_decoder(language_model: nn.Module) -> LeanDecoder | None:
     """The model's :class:`LeanDecoder`, built on first use; None when the model is not covered."""
+    if os.environ.get("LHAMA_LEAN_DECODE", "1") == "0":
+        return None  # switched off: every step runs the transformers forward
     built = getattr(language_model, _ATTR, None)
     if built is None and language_model.training:
         return None  # a model being trained is left as it is
