@@ -1,0 +1,105 @@
+"""Tune Whisper-base's decoder (LoRA) to synthetic pt-BR speech, in three resumable steps.
+
+    # 1. the text split (committed: src/lhama/recipes/default/whisper_ptbr_texts.tsv)
+    PYTHONPATH=src python benchmarks/whisper_ptbr.py split
+    # 2. speak + encode the training and dev windows (shards; a rerun resumes)
+    /work/team/heavy -- env PYTHONPATH=src python benchmarks/whisper_ptbr.py data --out runs/whisper-ptbr
+    # 3. train the adapter (checkpoints; --resume continues), written to --adapter
+    /work/team/heavy -- env PYTHONPATH=src python benchmarks/whisper_ptbr.py train --out runs/whisper-ptbr --resume
+
+Texts come from the repository's own pt-BR sentences (the guard's benign set: Tux Paint
+captions, AdMIRe sentences, translated LLaVA questions and answers, everyday prompts and
+answers; the distillation prompts; the everyday questions), minus everything the speech
+benchmark holds out (see lhama.recipes.default.whisper_ptbr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SKIP_SOURCES = {"readme_prose_mt"}  # machine-translated software docs: code names, brackets
+
+
+def source_texts() -> list[str]:
+    """The repository's pt-BR sentences, spoken-friendly ones only (no digits, symbols, URLs)."""
+    texts = []
+    for line in (ROOT / "data/guard/benign/benign.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["source"] not in SKIP_SOURCES:
+            texts.append(row["text"])
+    for line in (ROOT / "benchmarks/data/distill_prompts_ptbr.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            texts.append(line.strip())
+    for line in (ROOT / "benchmarks/data/everyday_ptbr.jsonl").read_text(encoding="utf-8").splitlines():
+        texts.append(json.loads(line)["question"])
+    texts += (ROOT / "data/guard/everyday.txt").read_text(encoding="utf-8").splitlines()
+    return [t for t in (" ".join(t.split()) for t in texts) if _speakable(t)]
+
+
+def _speakable(text: str) -> bool:
+    return 3 <= len(text) <= 200 and not re.search(r'[0-9\[\]{}<>/\\_@#*=|~^`$%&+"\t]', text)
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    from speech import REQUESTS
+
+    from lhama.files import atomic_open
+    from lhama.recipes.default.whisper_ptbr import TEXTS, split_texts
+
+    rows = split_texts(source_texts(), [r for r, _ in REQUESTS], dev=args.dev)
+    with atomic_open(TEXTS) as handle:
+        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
+        writer.writerow(["split", "text"])
+        writer.writerows(rows)
+    counts = {s: sum(r[0] == s for r in rows) for s in ("train", "dev", "test")}
+    print(f"{TEXTS}: {counts}")
+
+
+def bar(label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+
+
+DEV = {"windows": 30, "max_sentences": 1, "seed": 1}  # one dev sentence per window, its own draw
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from lhama.model.transcribe import open_whisper
+    from lhama.recipes.default.whisper_ptbr import WindowConfig, build_windows, draw_windows, read_texts
+
+    whisper, _ = open_whisper(args.whisper)
+    for split, config in (("dev", replace(WindowConfig(), **DEV)), ("train", WindowConfig(windows=args.windows))):
+        windows = draw_windows(read_texts(split), config)
+        with bar(f"{split} windows") as progress:
+            task = progress.add_task(split, total=len(windows))
+            build_windows(whisper, windows, args.out / split, config,
+                          lambda done, total: progress.update(task, completed=done))
+        print(f"{split}: {len(windows)} windows in {args.out / split}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    split = sub.add_parser("split")
+    split.add_argument("--dev", type=int, default=30)
+    data = sub.add_parser("data")
+    data.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
+    data.add_argument("--whisper", default="whisper-base")
+    data.add_argument("--windows", type=int, default=480)
+    args = parser.parse_args()
+    {"split": cmd_split, "data": cmd_data}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

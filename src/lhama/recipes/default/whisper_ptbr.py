@@ -1,0 +1,209 @@
+"""Training windows for tuning Whisper-base's decoder to synthetic pt-BR speech: espeak-ng
+reads pt-BR sentences in many voices, speeds and pitches; the sentences are packed into 30-s
+windows, each window is encoded once by Whisper's (frozen) encoder and its states are stored.
+
+What is held out, and how (so the benchmark's clips are never trained on):
+
+* **voices**: ``pt-br+f3`` and ``pt-br+m3`` (benchmarks/speech.py) are never used here
+  (:data:`TRAIN_VOICES`);
+* **texts**: the shipped split (``whisper_ptbr_texts.tsv``, built by :func:`split_texts` and
+  committed before training) drops every sentence of the benchmark's 36 spoken requests, any
+  sentence sharing half of its content words with one, and every sentence the stage-1 speech
+  split holds out (:func:`lhama.recipes.default.speech.is_heldout`).
+
+A window holds 1-4 sentences of one voice (0.3-0.8 s of silence between them); half the
+windows get white noise at 15-40 dB SNR. Everything is drawn from a seeded generator, so a
+rebuild gives the same windows. Shards (``shard-00000.pt``: fp16 encoder states + texts) are
+written one by one (temp + rename); a rerun skips the shards that exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lhama.data.audio import SAMPLE_RATE, AudioSpec, load_speech, log_mel
+from lhama.errors import DataError
+from lhama.files import atomic_open
+from lhama.recipes.default.speech import is_heldout
+
+TEXTS = Path(__file__).with_name("whisper_ptbr_texts.tsv")  # split \t text, committed
+HELDOUT_VOICES = ("pt-br+f3", "pt-br+m3")  # the benchmark's voices: never trained on
+TRAIN_VOICES = ("pt-br", "pt-br+m1", "pt-br+m2", "pt-br+m4", "pt-br+m5", "pt-br+m6", "pt-br+m7",
+                "pt-br+f1", "pt-br+f2", "pt-br+f4", "pt-br+f5", "pt-br+klatt", "pt-br+klatt2",
+                "pt-br+klatt4", "pt-br+iven", "pt-br+linda")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How training windows are drawn."""
+
+    windows: int = 480  # windows in the training set
+    max_sentences: int = 4  # sentences per window: 1 .. this
+    speeds: tuple[int, int] = (120, 210)  # espeak-ng words per minute, uniform
+    pitches: tuple[int, int] = (25, 75)  # espeak-ng -p (0-99, 50 is the voice's own)
+    noise_share: float = 0.5  # windows with white noise added
+    snr_db: tuple[float, float] = (15.0, 40.0)
+    window_seconds: float = 28.0  # packed speech stays under Whisper's 30-s window
+    shard_size: int = 16  # windows per shard file
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.windows < 1 or self.max_sentences < 1 or self.shard_size < 1:
+            raise ValueError("windows, max_sentences and shard_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class Window:
+    """One training window: who reads which sentences, how fast, at what pitch, with what noise."""
+
+    voice: str
+    speed: int
+    pitch: int
+    sentences: tuple[str, ...]
+    snr_db: float | None  # None: clean
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+def content_set(text: str) -> set[str]:
+    """Lowercased words of 4+ letters (accents kept): what "shares content" compares."""
+    words = "".join(c if c.isalpha() else " " for c in text.lower()).split()
+    return {w for w in words if len(w) >= 4}
+
+
+def near(text: str, others: Iterable[set[str]], share: float = 0.5) -> bool:
+    """Whether ``text`` shares at least ``share`` of the content words of the longer of the two
+    with one of ``others`` (a near copy or a paraphrase of it)."""
+    mine = content_set(text)
+    return any(mine and other and len(mine & other) >= share * max(len(mine), len(other)) for other in others)
+
+
+def split_texts(sentences: Sequence[str], heldout: Sequence[str], dev: int = 30, seed: int = 0) -> list[tuple[str, str]]:
+    """(split, text) rows: sentences that are not held out (see the module doc), deduplicated,
+    ``dev`` of them (seeded) as "dev", the rest "train"; held-out texts as "test" rows last."""
+    blocked = [content_set(h) for h in heldout]
+    seen, kept = {" ".join(h.lower().split()) for h in heldout}, []
+    for sentence in sentences:
+        key = " ".join(sentence.lower().split())
+        if key in seen or is_heldout(sentence, 0.15) or near(sentence, blocked):
+            continue
+        seen.add(key)
+        kept.append(sentence)
+    chosen = set(random.Random(seed).sample(range(len(kept)), min(dev, len(kept))))
+    rows = [("dev" if i in chosen else "train", s) for i, s in enumerate(kept)]
+    return rows + [("test", h) for h in heldout]
+
+
+def read_texts(split: str, path: Path = TEXTS) -> list[str]:
+    """The texts of one split of the committed table.
+
+    Raises:
+        DataError: the table is missing or the split is empty.
+    """
+    if not path.is_file():
+        raise DataError(f"the Whisper tuning texts are missing: {path}")
+    with path.open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+                 if row["split"] == split]
+    if not texts:
+        raise DataError(f"{path} has no {split!r} texts")
+    return texts
+
+
+def draw_windows(texts: Sequence[str], config: WindowConfig, voices: Sequence[str] = TRAIN_VOICES) -> list[Window]:
+    """``config.windows`` windows over ``texts`` (each text used before any repeats)."""
+    if set(voices) & set(HELDOUT_VOICES):
+        raise DataError(f"the held-out voices {HELDOUT_VOICES} must not be used for training")
+    rng = random.Random(config.seed)
+    order: list[str] = []
+    windows = []
+    for _ in range(config.windows):
+        count = rng.randint(1, config.max_sentences)
+        while len(order) < count:
+            order += rng.sample(list(texts), len(texts))
+        sentences, order = tuple(order[:count]), order[count:]
+        snr = rng.uniform(*config.snr_db) if rng.random() < config.noise_share else None
+        windows.append(Window(rng.choice(list(voices)), rng.randint(*config.speeds), rng.randint(*config.pitches),
+                              sentences, snr))
+    return windows
+
+
+def speak(window: Window, config: WindowConfig, seed: int) -> tuple[np.ndarray, str]:
+    """The window's audio (mono 16 kHz) and its text: each sentence spoken, joined by short
+    silences; sentences that would run past ``config.window_seconds`` are left out (the first
+    one is always kept, cut if it must be).
+
+    Raises:
+        DataError: espeak-ng is missing or fails.
+    """
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise DataError("espeak-ng is not installed; run `apt-get install -y espeak-ng`")
+    rng = np.random.default_rng(seed)
+    limit = int(config.window_seconds * SAMPLE_RATE)
+    parts, said = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, sentence in enumerate(window.sentences):
+            wav = Path(tmp) / f"{i}.wav"
+            command = [espeak, "-v", window.voice, "-s", str(window.speed), "-p", str(window.pitch), "-w", str(wav),
+                       "--", sentence]
+            if subprocess.run(command, capture_output=True, check=False).returncode != 0 or not wav.is_file():
+                raise DataError(f"espeak-ng failed on {sentence[:40]!r} with voice {window.voice}")
+            speech = load_speech(wav)
+            if said and sum(p.size for p in parts) + speech.size > limit:
+                break
+            parts += [speech, np.zeros(int(rng.uniform(0.3, 0.8) * SAMPLE_RATE), np.float32)]
+            said.append(sentence)
+    samples = np.concatenate(parts)[:limit]
+    if window.snr_db is not None:
+        power = float(np.mean(samples**2)) / 10 ** (window.snr_db / 10)
+        samples = samples + rng.normal(0.0, np.sqrt(power), samples.size).astype(np.float32)
+    return samples.astype(np.float32), " ".join(said)
+
+
+def encode(whisper, samples: np.ndarray) -> torch.Tensor:
+    """Whisper's encoder states of one window padded to 30 s, as :class:`Transcriber` encodes
+    it at inference: (1500, d_model) float16."""
+    import ctranslate2
+
+    mel = log_mel(samples, AudioSpec(n_mels=whisper.n_mels, n_frames=3000))[None, :-1].numpy()
+    states = whisper.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True)
+    return torch.from_numpy(np.array(states)[0]).to(torch.float16)
+
+
+def build_windows(whisper, windows: Sequence[Window], out_dir: str | Path, config: WindowConfig,
+                  progress: Progress | None = None) -> list[Path]:
+    """Speak and encode ``windows`` into ``out_dir/shard-NNNNN.pt`` (``states`` (n, 1500, D)
+    float16, ``texts``); shards that exist are kept (a rerun resumes). Returns every shard path.
+
+    Raises:
+        DataError: espeak-ng is missing or fails.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shards = []
+    for first in range(0, len(windows), config.shard_size):
+        path = out / f"shard-{first // config.shard_size:05d}.pt"
+        shards.append(path)
+        if not path.is_file():
+            spoken = [speak(w, config, config.seed * 1_000_003 + first + i)
+                      for i, w in enumerate(windows[first:first + config.shard_size])]
+            states = torch.stack([encode(whisper, samples) for samples, _ in spoken])
+            with atomic_open(path, "wb") as handle:
+                torch.save({"states": states, "texts": [text for _, text in spoken]}, handle)
+        if progress:
+            progress(min(first + config.shard_size, len(windows)), len(windows))
+    return shards

@@ -1,0 +1,202 @@
+"""Tune Whisper's decoder with LoRA on stored encoder states (the encoder stays frozen).
+
+Follow a batch: shards of (encoder states, text) from :mod:`lhama.recipes.default.whisper_ptbr`
+-> target ids ``<|startoftranscript|><|pt|><|transcribe|><|notimestamps|> text <|endoftext|>``
+-> the CTranslate2 model's decoder as a transformers ``WhisperDecoder`` with LoRA on its
+linears (:class:`LoraLinear`) -> logits = hidden @ token embeddings (tied, frozen) -> cross
+entropy on the text and end tokens. The cross-attention keys and values over the 1500 encoder
+states stay frozen: they are most of the compute, and training them would need their gradient.
+
+The project's machinery does the rest: AdamW + warm-up/cosine (``train.optim``), checkpoints
+with the data position and RNG (``train.checkpoint``; ``resume=True`` continues), and a time
+limit per run (``max_minutes``) so a long tuning splits into turns. The result is an adapter
+directory (``adapter.safetensors`` fp16 + ``adapter_config.json``) that
+:func:`lhama.weights.whisper_ct2.merge_lora` merges into the CTranslate2 weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from lhama.config import to_dict
+from lhama.errors import DataError
+from lhama.files import atomic_write_text
+from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
+from lhama.train.config import OptimConfig
+from lhama.train.distributed import DistInfo
+from lhama.train.optim import build_optimizer, build_scheduler
+from lhama.weights.manifest import sha256
+from lhama.weights.whisper_ct2 import read_ct2
+
+PROMPT = ("<|startoftranscript|>", "<|pt|>", "<|transcribe|>", "<|notimestamps|>")
+END = "<|endoftext|>"
+TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
+           "encoder_attn.q_proj", "encoder_attn.out_proj", "fc1", "fc2")
+Report = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class WhisperTuneConfig:
+    data_dir: str  # holds train/ and dev/ shards
+    whisper_dir: str  # the CTranslate2 Whisper directory tuned (model.bin, tokenizer.json)
+    output_dir: str = "runs/whisper-ptbr"
+    rank: int = 16
+    alpha: float = 32.0  # LoRA scale = alpha / rank
+    epochs: int = 3
+    batch_size: int = 8
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_ratio=0.05))
+    checkpoint_every: int = 20  # optimizer steps
+    max_minutes: float = 0.0  # stop (after a checkpoint) once a run has lasted this long; 0: no limit
+    seed: int = 0
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+class LoraLinear(nn.Module):
+    """``base(x) + scale * x @ A.T @ B.T``; ``base`` frozen, B starts at zero (no change at step 0)."""
+
+    def __init__(self, base: nn.Linear, rank: int, scale: float) -> None:
+        super().__init__()
+        self.base, self.scale = base.requires_grad_(False), scale
+        self.lora_A = nn.Parameter(torch.randn(rank, base.in_features) / math.sqrt(base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.scale * F.linear(F.linear(x, self.lora_A), self.lora_B)
+
+
+def add_lora(decoder: nn.Module, rank: int, scale: float) -> nn.Module:
+    """Freeze ``decoder`` and wrap every linear named in :data:`TARGETS` in :class:`LoraLinear`."""
+    decoder.requires_grad_(False)
+    for layer in decoder.layers:
+        for target in TARGETS:
+            owner, name = (layer, target) if "." not in target else (getattr(layer, target.split(".")[0]),
+                                                                     target.split(".")[1])
+            setattr(owner, name, LoraLinear(getattr(owner, name), rank, scale))
+    return decoder
+
+
+def adapter_state(decoder: nn.Module) -> dict[str, torch.Tensor]:
+    """The LoRA tensors named as :func:`lhama.weights.whisper_ct2.merge_lora` reads them
+    (``layers.0.fc1.lora_A``: the wrapped linear's own name, without ``.base``)."""
+    return {name: p.detach().to(torch.float16).contiguous() for name, p in decoder.named_parameters()
+            if "lora_" in name}
+
+
+def load_split(data_dir: Path, split: str, tokenizer) -> tuple[torch.Tensor, list[list[int]]]:
+    """All windows of a split: (n, 1500, D) float16 states and their target ids.
+
+    Raises:
+        DataError: no shards (run the data step first).
+    """
+    shards = sorted((data_dir / split).glob("shard-*.pt"))
+    if not shards:
+        raise DataError(f"no {split} shards in {data_dir / split}; build them first (benchmarks/whisper_ptbr.py data)")
+    loaded = [torch.load(p, weights_only=True) for p in shards]
+    prompt = [tokenizer.token_to_id(t) for t in PROMPT]
+    end = tokenizer.token_to_id(END)
+    ids = [prompt + tokenizer.encode(" " + text, add_special_tokens=False).ids[:400] + [end]
+           for shard in loaded for text in shard["texts"]]
+    return torch.cat([s["states"] for s in loaded]), ids
+
+
+def batch_loss(decoder: nn.Module, states: torch.Tensor, ids: list[list[int]]) -> torch.Tensor:
+    """Mean cross entropy of the text and end tokens of ``ids`` given ``states`` (n, 1500, D)."""
+    width = max(len(x) for x in ids)
+    inputs = torch.tensor([x[:-1] + [x[-1]] * (width - len(x)) for x in ids])  # (n, T - 1)
+    labels = torch.tensor([[-100] * (len(PROMPT) - 1) + x[len(PROMPT):] + [-100] * (width - len(x)) for x in ids])
+    hidden = decoder(input_ids=inputs, encoder_hidden_states=states.float()).last_hidden_state  # (n, T - 1, D)
+    scored = labels != -100  # only these positions reach the 51,865-way output: padding costs nothing there
+    logits = hidden[scored] @ decoder.embed_tokens.weight.T  # (tokens, V): Whisper ties its output projection
+    return F.cross_entropy(logits, labels[scored])
+
+
+def plan(count: int, config: WhisperTuneConfig) -> list[list[int]]:
+    """Every batch of the run, in order (a seeded shuffle per epoch): a resumed run takes the same ones."""
+    batches = []
+    for epoch in range(config.epochs):
+        order = list(range(count))
+        random.Random(config.seed * 1000 + epoch).shuffle(order)
+        batches += [order[i:i + config.batch_size] for i in range(0, count, config.batch_size)]
+    return batches
+
+
+@torch.no_grad()
+def dev_loss(decoder: nn.Module, states: torch.Tensor, ids: list[list[int]], batch: int = 8) -> float:
+    decoder.eval()
+    losses = [batch_loss(decoder, states[i:i + batch], ids[i:i + batch]).item() for i in range(0, len(ids), batch)]
+    decoder.train()
+    return sum(losses) / len(losses)
+
+
+def tune_whisper(config: WhisperTuneConfig, resume: bool = False, report: Report | None = None) -> Path | None:
+    """Train the LoRA adapter; write ``output_dir/adapter`` when every step is done and return
+    it, or None when ``max_minutes`` stopped the run first (a checkpoint holds its place).
+
+    Raises:
+        DataError: no shards. CheckpointError: an unreadable or mismatched checkpoint.
+    """
+    from tokenizers import Tokenizer
+
+    from lhama.weights.whisper_ct2 import load_decoder
+
+    torch.manual_seed(config.seed)
+    whisper = Path(config.whisper_dir)
+    tokenizer = Tokenizer.from_file(str(whisper / "tokenizer.json"))
+    states, ids = load_split(Path(config.data_dir), "train", tokenizer)
+    dev_states, dev_ids = load_split(Path(config.data_dir), "dev", tokenizer)
+    decoder = add_lora(load_decoder(read_ct2(whisper / "model.bin")), config.rank, config.scale).train()
+    batches = plan(len(ids), config)
+    optimizer = build_optimizer(decoder, config.optim)
+    parts = {"model": decoder, "optimizer": optimizer, "scheduler": build_scheduler(optimizer, len(batches), config.optim)}
+    info, position = DistInfo(), Position()
+    found = latest_checkpoint(config.output_dir) if resume else None
+    if found is not None:
+        position = load_checkpoint(found, parts, info)
+    report = report or (lambda row: None)
+    if position.step == 0:
+        report({"step": 0, "of": len(batches), "dev_loss": dev_loss(decoder, dev_states, dev_ids)})
+    started = time.monotonic()
+    while position.step < len(batches):
+        chosen = batches[position.step]
+        loss = batch_loss(decoder, states[chosen], [ids[i] for i in chosen])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(decoder.parameters(), config.optim.max_grad_norm)
+        optimizer.step()
+        parts["scheduler"].step()
+        optimizer.zero_grad(set_to_none=True)
+        position = Position(position.step + 1)
+        row = {"step": position.step, "of": len(batches), "loss": loss.item(), "lr": parts["scheduler"].get_last_lr()[0]}
+        done, out_of_time = position.step == len(batches), config.max_minutes and time.monotonic() - started > 60 * config.max_minutes
+        if position.step % config.checkpoint_every == 0 or done or out_of_time:
+            save_checkpoint(config.output_dir, parts, position, info, keep=2)
+            row["dev_loss"] = dev_loss(decoder, dev_states, dev_ids)
+        report(row)
+        if out_of_time and not done:
+            return None
+    return write_adapter(decoder, config, whisper)
+
+
+def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path) -> Path:
+    """``output_dir/adapter``: the LoRA tensors (fp16) and what they were trained on/for."""
+    out = Path(config.output_dir) / "adapter"
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(adapter_state(decoder), str(out / "adapter.safetensors"))
+    settings = {"rank": config.rank, "alpha": config.alpha, "scale": config.scale, "targets": list(TARGETS),
+                "base_model_sha256": sha256(whisper / "model.bin"),
+                "training": {k: v for k, v in to_dict(config).items() if k not in ("data_dir", "whisper_dir", "output_dir")}}
+    atomic_write_text(out / "adapter_config.json", json.dumps(settings, indent=2) + "\n")
+    return out
