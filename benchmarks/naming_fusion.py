@@ -1,7 +1,7 @@
 """Which fusion lets a text-only LM use EfficientNet-Lite2's class head? Measured on naming.
 
 Each picture of ``benchmarks/data/naming_heldout.tsv`` goes through the classifier once; for each
-fusion style (``lhama.model.labeler``: ``top1``, ``topk``, ``hedged``) its note goes into the user
+fusion style (``lhama.model.labeler``: ``top1``, ``topk``, ``hedged``, ``kinds``) its note goes into the user
 turn before "O que é isto?", the LM answers greedily, and the answer counts when it names the
 thing (``lhama.eval.metrics.names_thing``). The classifier's own top-1 name (no LM) is the
 baseline. Also counted: answers that name two or more of the classifier's top-3 (hedging).
@@ -30,31 +30,37 @@ from lhama.eval.metrics import names_thing
 from lhama.eval.naming import item_path, read_naming_items
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.labeler import LabelerConfig, describe
+from lhama.model.towers.imagenet_kinds import KindIndex
 from lhama.model.towers.efficientnet_lite import lite_image_spec, load_tower
 from lhama.model.towers.imagenet_names import class_names
 from lhama.weights.prepare import prepare
 from lhama.weights.resolve import resolve
 from lhama.weights.cascade import V2_GENERATION
+from naming_kinds import VIEWS, split_images
 
 QUESTION = "O que é isto?"
 ITEMS = Path(__file__).with_name("data") / "naming_heldout.tsv"
 
 
 @torch.no_grad()
-def probabilities(paths: list[Path], batch: int = 16) -> torch.Tensor:
-    """(n, 1000) class probabilities of the prepared EfficientNet-Lite2."""
+def probabilities(paths: list[Path], views: tuple[str, ...] = ("squash",), batch: int = 16) -> torch.Tensor:
+    """(n, 1000) class probabilities of the prepared EfficientNet-Lite2, averaged over ``views``
+    (``naming_kinds.VIEWS``; "squash" alone is what lhama's labeler does)."""
     tower = load_tower(prepare("efficientnet-lite2"))
     spec = lite_image_spec(tower.config)
     rows = []
     for start in range(0, len(paths), batch):
-        rows.append(tower.classify(torch.stack([image_to_tensor(load_image(p), spec) for p in paths[start:start + batch]])))
+        images = [load_image(p) for p in paths[start:start + batch]]
+        rows.append(torch.stack([tower.classify(torch.stack([image_to_tensor(VIEWS[v](i), spec) for i in images]))
+                                 for v in views]).mean(0))
     return torch.cat(rows)
 
 
 def run_style(loaded, style: str, items, probs: torch.Tensor, names, args) -> list[dict]:
-    config = LabelerConfig(style=style)
+    config = LabelerConfig(style=style, kind_confident=args.kind_confident)
     system = [{"role": "system", "content": args.system}] if args.system else []
-    notes = [describe(p, names, config) for p in probs]
+    kinds = KindIndex.load() if style == "kinds" else None
+    notes = [describe(p, names, config, kinds) for p in probs]
     answers = answer_all(loaded, [system + [{"role": "user", "content": f"{n}\n{QUESTION}"}] for n in notes],
                          args.max_new_tokens, args.batch)
     rows = []
@@ -79,16 +85,22 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N pictures (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--sample", type=int, default=0, help="N pictures spread evenly over the set (0: all)")
+    parser.add_argument("--split", choices=("all", "dev", "test"), default="all", help="naming_split.tsv part")
+    parser.add_argument("--kind-confident", type=float, default=0.5, help="the kinds style's threshold")
+    parser.add_argument("--views", default="squash", help="comma-separated preprocessing views averaged (naming_kinds.VIEWS)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 under the heavy scheduler)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/naming_fusion.json"))
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     items = read_naming_items(ITEMS)
+    if args.split != "all":
+        items = [i for i in items if i.image in split_images(args.split)]
     items = items[: args.limit] if args.limit else items
     if args.sample and args.sample < len(items):  # every (len/N)-th item: both sources, in proportion
         items = [items[i * len(items) // args.sample] for i in range(args.sample)]
     names = class_names()
     folders = {"tuxpaint_ptbr": args.data_dir / "images", "tuxpaint_stamps": args.stamps_dir}
-    probs = probabilities([item_path(i, folders) for i in items])
+    probs = probabilities([item_path(i, folders) for i in items], tuple(args.views.split(",")))
     baseline = sum(names_thing(names[int(p.argmax())], i.accepted) for i, p in zip(items, probs))
     loaded = load_for_inference(resolve(args.model, args.model), args.quant)
     results, seconds = {}, {}
@@ -106,7 +118,7 @@ def main() -> None:
         table.add_row(style, f"{s['named']}/{s['n']}", f"{s['named'] / s['n']:.1%}", str(s.get("hedged", "-")))
     Console().print(table)
     out = {"command": "python benchmarks/naming_fusion.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-           "machine": f"{platform.machine()} CPU, 2 threads, shared with other jobs", "question": QUESTION,
+           "machine": f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "question": QUESTION,
            "system_prompt": args.system, "seconds": seconds, "summary": summary, "items": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

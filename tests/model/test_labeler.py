@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from lhama.errors import CheckpointError, ModelError
+from PIL import Image
+
+from lhama.data.media import image_to_tensor
 from lhama.model.labeler import (KINDS_FILE, LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe,
-                                 load_labeler, save_labeler)
+                                 load_labeler, pad_square, save_labeler, view)
 from lhama.model.towers.imagenet_kinds import Kind, KindIndex, kinds_of
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
 from lhama.model.towers.imagenet_names import TABLE, class_names
@@ -65,6 +68,17 @@ def test_config_and_count_errors() -> None:
         LabelerConfig(confident=0.2, min_prob=0.5)
     with pytest.raises(ValueError, match="kind_confident"):
         LabelerConfig(kind_confident=0)
+    with pytest.raises(ValueError, match="views must be some of"):
+        LabelerConfig(views=("crop",))
+
+
+def test_views_keep_the_shape_and_mirror() -> None:
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    image.putpixel((0, 0), (0, 0, 255))
+    padded = pad_square(image)
+    assert padded.size == (40, 40) and padded.getpixel((0, 0)) == (255, 255, 255) and padded.getpixel((0, 10)) == (0, 0, 255)
+    assert view(image, "squash") is image and view(image, "squash_flip").getpixel((39, 0)) == (0, 0, 255)
+    assert view(image, "pad_flip").getpixel((39, 10)) == (0, 0, 255)
     with pytest.raises(ModelError, match="4 classes but 3 class names"):
         describe(probs(0.1, 0.2, 0.3, 0.4), NAMES[:3], LabelerConfig())
 
@@ -84,17 +98,23 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert load_labeler(model_dir) is None  # no labeler/ folder: not a cascade model
     save_labeler(tower_dir, TABLE, LabelerConfig(style="top1"), model_dir)
     labeler = load_labeler(model_dir)
-    assert isinstance(labeler, Labeler) and labeler.config.style == "top1"
+    assert isinstance(labeler, Labeler) and labeler.config.style == "top1" and labeler.config.views == ("squash",)
     assert labeler.names == class_names() and labeler.image_spec.size == TINY.image_size
     pixels = torch.rand(2, 3, 37, 37) * 2 - 1
     top = labeler.classify(pixels).argmax(-1)
     assert labeler.notes(pixels) == [f"[Imagem anexada: {class_names()[int(i)]}.]" for i in top]
     assert labeler.kinds is not None and labeler.kinds.kinds == KindIndex.load().kinds
+    image = Image.new("RGB", (50, 30), (200, 30, 30))
+    assert labeler.note(image) == labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]  # one view: squash
+    averaged = dataclasses.replace(labeler.config, views=("pad", "pad_flip"))
+    two = Labeler(labeler.tower, labeler.names, averaged, labeler.kinds)
+    probs = torch.stack([labeler.classify(image_to_tensor(view(image, v), labeler.image_spec)[None])[0] for v in averaged.views]).mean(0)
+    assert two.note(image) == describe(probs, labeler.names, averaged, labeler.kinds)
 
 
 def test_a_labeler_saved_before_kinds_loads_without_them(tmp_path: Path) -> None:
-    save_labeler(_tower_dir(tmp_path), TABLE, LabelerConfig(style="kinds"), tmp_path)
-    assert load_labeler(tmp_path).config.style == "kinds"
+    save_labeler(_tower_dir(tmp_path), TABLE, LabelerConfig(style="kinds", views=("pad", "pad_flip")), tmp_path)
+    assert load_labeler(tmp_path).config == LabelerConfig(style="kinds", views=("pad", "pad_flip"))
     (tmp_path / LABELER_DIR / SETTINGS_FILE).write_text(json.dumps({"style": "hedged"}))
     (tmp_path / LABELER_DIR / KINDS_FILE).unlink()
     assert load_labeler(tmp_path).kinds is None  # an older model directory: hedged notes, no kinds

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from PIL import Image, ImageOps
 from torch import nn
 
 from lhama.config import from_dict, to_dict
-from lhama.data.media import ImageSpec
+from lhama.data.media import ImageSpec, image_to_tensor
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.model.towers import efficientnet_lite
 from lhama.model.towers.imagenet_kinds import KindIndex
@@ -52,6 +53,7 @@ NAMES_FILE = "class_names.tsv"
 KINDS_FILE = "class_kinds.tsv"
 STYLES = ("top1", "topk", "hedged", "kinds")
 KIND_CANDIDATES = 5  # the kinds of this many top classes are considered
+VIEWS = ("squash", "pad", "squash_flip", "pad_flip")  # how an image is shown to the tower (averaged)
 NOTE = "[Imagem anexada: {}]"
 
 
@@ -65,6 +67,7 @@ class LabelerConfig:
     min_prob: float = 0.1  # hedged: below this top-1 probability nothing is named
     second_min: float = 0.1  # hedged: the runner-up is offered ("ou talvez Y") from this probability
     kind_confident: float = 0.5  # kinds: a kind whose classes sum to this much is named
+    views: tuple[str, ...] = ("squash",)  # probabilities averaged over these views of the image (VIEWS)
     max_image_side: int = 4096  # larger images are refused (decoding them costs memory)
 
     def __post_init__(self) -> None:
@@ -76,6 +79,23 @@ class LabelerConfig:
             raise ValueError("labeler thresholds need 0 <= min_prob <= confident <= 1")
         if not 0 < self.kind_confident <= 1:
             raise ValueError(f"labeler kind_confident must be in (0, 1], got {self.kind_confident}")
+        if not self.views or not set(self.views) <= set(VIEWS):
+            raise ValueError(f"labeler views must be some of {', '.join(VIEWS)}, got {list(self.views)}")
+
+
+def pad_square(image: Image.Image) -> Image.Image:
+    """The image centred on a white square as wide as its longer side (its shape kept)."""
+    side = max(image.size)
+    square = Image.new("RGB", (side, side), (255, 255, 255))
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return square
+
+
+def view(image: Image.Image, name: str) -> Image.Image:
+    """One of :data:`VIEWS`: ``squash`` (as is; the tower's preprocessing squashes it to a square),
+    ``pad`` (padded to a square first), ``*_flip`` (mirrored)."""
+    shown = pad_square(image) if name.startswith("pad") else image
+    return ImageOps.mirror(shown) if name.endswith("_flip") else shown
 
 
 def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
@@ -154,6 +174,12 @@ class Labeler(nn.Module):
     def classify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(n, 3, S, S) -> (n, classes) probabilities."""
         return self.tower.classify(pixel_values)
+
+    @torch.no_grad()
+    def note(self, image: Image.Image) -> str:
+        """An RGB image -> its note, the class probabilities averaged over the config's views."""
+        pixels = torch.stack([image_to_tensor(view(image, name), self.image_spec) for name in self.config.views])
+        return describe(self.classify(pixels).mean(0), self.names, self.config, self.kinds)
 
     @torch.no_grad()
     def notes(self, pixel_values: torch.Tensor) -> list[str]:

@@ -24,7 +24,7 @@ import torch
 
 from lhama.data.audio import MAX_SPEECH_SECONDS, AudioSource, load_audio_track, load_speech
 from lhama.data.video import DEFAULT_FRAMES, VideoSource, video_to_tensor
-from lhama.data.media import image_to_tensor, load_image
+from lhama.data.media import load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
 from lhama.model.frame_names import frame_names
@@ -114,8 +114,7 @@ def labels_note(source: str | Path | bytes, loaded: LoadedModel) -> str:
             f"the model {loaded.name or ''} is text-only (no vision tower), so it cannot see images; "
             "pass --model lhama-default, or a lhama/LLaVA model directory that has one"
         )
-    image = load_image(source, max_side=labeler.config.max_image_side)
-    return labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]
+    return labeler.note(load_image(source, max_side=labeler.config.max_image_side))
 
 
 def frame_namer(loaded: LoadedModel) -> FrameNamer | None:
