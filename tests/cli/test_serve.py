@@ -34,3 +34,11 @@ def test_bad_options_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert run(monkeypatch, *args) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_request_without_max_tokens_gets_the_model_setting_within_the_cap() -> None:
+    from lhama.cli.serve import Limits, ServeOptions
+
+    assert ServeOptions().settings(model_max_tokens=64).default_max_tokens == 64  # the model's max_new_tokens
+    assert ServeOptions(limits=Limits(max_tokens=32)).settings(model_max_tokens=64).default_max_tokens == 32
+    assert ServeOptions().settings(model_max_tokens=64).max_tokens_cap == 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,22 +10,31 @@ import typer
 from rich.console import Console
 
 from lhama.cli.common import DEFAULT_MODEL, model_directory
-from lhama.errors import ConfigError
+from lhama.cli.options import command
 from lhama.inference.bench import BenchConfig, BenchResult, bench_decode
 from lhama.inference.quant import check_quant
 
 app = typer.Typer(help="Measure lhama on this machine.", no_args_is_help=True)
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name or a local model directory.")] = DEFAULT_MODEL
+    tokens: Annotated[int, typer.Option(help="New tokens to decode (greedy, end-of-turn ignored).")] = 128
+    quant: Annotated[str, typer.Option(help="Weights of lhama's language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model).")] = "int4"
+    draft: Annotated[Optional[str], typer.Option(help="A draft model (same tokenizer) for speculative decoding, e.g. qwen2.5-coder-0.5b-instruct.")] = None
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time plain transformers fp32 generate (slow on big models).")] = True
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False
+
+    def __post_init__(self) -> None:
+        if self.tokens < 2:
+            raise ValueError(f"--tokens must be >= 2, got {self.tokens}")
+        check_quant(self.quant)
+
+
 @app.command("decode")
-def decode(
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name or a local model directory.")] = DEFAULT_MODEL,
-    tokens: Annotated[int, typer.Option(help="New tokens to decode (greedy, end-of-turn ignored).")] = 128,
-    quant: Annotated[str, typer.Option(help="Weights of lhama's language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model).")] = "int4",
-    draft: Annotated[Optional[str], typer.Option(help="A draft model (same tokenizer) for speculative decoding, e.g. qwen2.5-coder-0.5b-instruct.")] = None,
-    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time plain transformers fp32 generate (slow on big models).")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-) -> None:
+@command(DecodeOptions)
+def decode(options: DecodeOptions) -> None:
     """Decode tokens/s, time to first token (text; one image when the model has a vision
     tower) and peak memory of lhama's engine, and transformers fp32 generate on the same model
     and prompt, in one process.
@@ -33,15 +43,13 @@ def decode(
 
       lhama bench decode --model qwen2.5-coder-1.5b-instruct --quant int4 --draft qwen2.5-coder-0.5b-instruct
     """
-    if tokens < 2:
-        raise ConfigError(f"--tokens must be >= 2, got {tokens}")
-    check_quant(quant)
     err = Console(stderr=True)
-    draft_dir = model_directory(draft, err) if draft else None
-    config = BenchConfig(Path(model_directory(model, err)), tokens, quant, draft_dir, baseline=baseline)
-    with err.status(f"benchmarking {model} ({quant}) ..."):
+    draft_dir = model_directory(options.draft, err) if options.draft else None
+    config = BenchConfig(Path(model_directory(options.model, err)), options.tokens, options.quant, draft_dir,
+                         baseline=options.baseline)
+    with err.status(f"benchmarking {options.model} ({options.quant}) ..."):
         result = bench_decode(config)
-    if as_json:
+    if options.as_json:
         print(result.to_json())
     else:
         _print_table(result)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, ClassVar, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lhama.cli.common import DEFAULT_MODEL, load_with_progress, model_directory
+from lhama.cli.common import DEFAULT_MODEL, GuardOpt, QuantOpt, load_with_progress, model_directory
+from lhama.cli.options import command
 from lhama.inference.speculative import draft_for
-from lhama.errors import ConfigError, DataError, LhamaError
+from lhama.errors import DataError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, GenerationConfig, context_length
 from lhama.model.build import LoadedModel
@@ -53,27 +54,74 @@ class _WindowBar:
             self.bar = None
 
 
-def chat(
-    prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL,
-    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None,
-    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. A model with a video branch sees them; otherwise its vision tower's class head names each frame (lhama-default). The sound track is heard too (its first 10 min).")] = None,
-    audio: Annotated[Optional[list[Path]], typer.Option("--audio", "-a", help="An audio file to ask about: wav, flac, ogg, mp3, m4a (repeat for several). A model with an audio branch hears its first window; any other model (lhama-default) gets Whisper's pt-BR transcript of up to 10 min.")] = None,
-    system: Annotated[Optional[str], typer.Option(help="System prompt. Default: answer in Brazilian Portuguese. Pass '' for none.")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate per answer.")] = 256,
-    temperature: Annotated[float, typer.Option(help="0 = greedy (deterministic); higher = more varied.")] = 0.0,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling: keep the tokens that make up this probability mass.")] = 1.0,
-    repetition_penalty: Annotated[float, typer.Option(help="Above 1 discourages repeating tokens; small models loop less.")] = 1.1,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed for sampling (same seed, same answer).")] = None,
-    stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable).")] = None,
-    image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (1.0 for lhama-default, else 0).")] = None,
-    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False,
-    guard: Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")] = None,
-    tools: Annotated[Optional[Path], typer.Option("--tools", help="A JSON file with a list of OpenAI tool objects the model may call (needs a chat template with tools, e.g. Qwen2.5). Calls are printed, not run.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A UTF-8 text file put in front of the (first) question, e.g. to summarise or rewrite it.")] = None,
-    quant: Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")] = None,
-    draft: Annotated[Optional[str], typer.Option(help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct.")] = None,
-) -> None:
+@dataclass(frozen=True)
+class Media:
+    PANEL: ClassVar[str] = "Media"
+    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image to ask about (repeat for several). Needs a model with a vision tower.")] = None
+    video: Annotated[Optional[list[Path]], typer.Option("--video", help="A video to ask about (repeat for several); 8 frames are sampled evenly. A model with a video branch sees them; otherwise its vision tower's class head names each frame (lhama-default). The sound track is heard too (its first 10 min).")] = None
+    audio: Annotated[Optional[list[Path]], typer.Option("--audio", "-a", help="An audio file to ask about: wav, flac, ogg, mp3, m4a (repeat for several). A model with an audio branch hears its first window; any other model (lhama-default) gets Whisper's pt-BR transcript of up to 10 min.")] = None
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How answers are decoded. An option left out keeps the model's own setting (its
+    lhama_generation.json, else GenerationConfig's default, given in each help)."""
+
+    PANEL: ClassVar[str] = "Decoding (left out: the model's own, from its lhama_generation.json)"
+    system: Annotated[Optional[str], typer.Option(help="System prompt. Default: the model's own (lhama-default's asks for brief answers in Brazilian Portuguese). Pass '' for none.")] = None
+    max_tokens: Annotated[Optional[int], typer.Option(help="Most tokens to generate per answer. Default: the model's (256 unless it says otherwise).")] = None
+    temperature: Annotated[Optional[float], typer.Option(help="0 = greedy (deterministic); higher = more varied. Default: the model's (0 unless it says otherwise).")] = None
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: keep the tokens that make up this probability mass. Default: the model's (1.0 unless it says otherwise).")] = None
+    repetition_penalty: Annotated[Optional[float], typer.Option(help="Above 1 discourages repeating tokens; small models loop less (1.1 is a common choice). Default: the model's (1.0 = off unless it says otherwise).")] = None
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for sampling (same seed, same answer). Default: the model's (none unless it says otherwise).")] = None
+    stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable; replaces the model's own stops, if any).")] = None
+    image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (0 unless it says otherwise).")] = None
+
+    def __post_init__(self) -> None:
+        GenerationConfig(**self.overrides())  # a bad value fails before the model loads
+
+    def overrides(self) -> dict[str, Any]:
+        """The GenerationConfig fields the user gave (``system`` goes to the session instead)."""
+        given = {"max_new_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                 "repetition_penalty": self.repetition_penalty, "seed": self.seed, "image_guidance": self.image_guidance,
+                 "stop": None if self.stop is None else tuple(self.stop)}
+        return {name: value for name, value in given.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Safety:
+    PANEL: ClassVar[str] = "Safety"
+    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False
+    guard: GuardOpt = None
+
+
+@dataclass(frozen=True)
+class Extras:
+    PANEL: ClassVar[str] = "Tools and files"
+    tools: Annotated[Optional[Path], typer.Option("--tools", help="A JSON file with a list of OpenAI tool objects the model may call (needs a chat template with tools, e.g. Qwen2.5). Calls are printed, not run.")] = None
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A UTF-8 text file put in front of the (first) question, e.g. to summarise or rewrite it.")] = None
+
+
+@dataclass(frozen=True)
+class Speed:
+    PANEL: ClassVar[str] = "Speed"
+    quant: QuantOpt = None
+    draft: Annotated[Optional[str], typer.Option(help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct.")] = None
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None
+    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL
+    media: Media = field(default_factory=Media)
+    decoding: Decoding = field(default_factory=Decoding)
+    safety: Safety = field(default_factory=Safety)
+    extras: Extras = field(default_factory=Extras)
+    speed: Speed = field(default_factory=Speed)
+
+
+@command(ChatOptions)
+def chat(options: ChatOptions) -> None:
     """Chat with a model in Portuguese. Answers stream as they are written.
 
     Examples:
@@ -94,38 +142,40 @@ def chat(
 
       lhama chat --model qwen2.5-coder-1.5b-instruct --tools ferramentas.json "Vai chover em Recife?"
 
+      lhama chat --repetition-penalty 1.1 --max-tokens 512 "Conte uma história."   (override the model's decoding)
+
       lhama chat            (interactive; type /help inside)
     """
-    generation = _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance)
     err = Console(stderr=True)
-    loaded = load_with_progress(model, err, quant)
-    if image_guidance is None:  # the model's own
-        generation = replace(generation, image_guidance=loaded.generation.image_guidance)
-    plan = None if tools is None else load_tools(tools, getattr(loaded.tokenizer, "chat_template", None), loaded.name)
-    session = ChatSession(loaded, generation, system_prompt=system, guard=None if no_guard else load_guard(guard),
-                          tools=plan, transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err),
-                          draft=None if draft is None else draft_for(loaded, load_with_progress(draft, err, quant)))
-    for path in image or []:
-        session.attach_image(path)
-    for path in video or []:
-        session.attach_video(path)  # its sound track too: the audio branch, else Whisper's transcript
-    for path in audio or []:
-        session.attach_audio(path)
-    if file is not None:
-        session.pending_notes.append(read_prompt_file(file, loaded, max_tokens))
-    if prompt is not None:
-        _answer(session, prompt, err)
+    session = open_session(options, err)
+    if options.prompt is not None:
+        _answer(session, options.prompt, err)
         return
     _repl(session, err)
 
 
-def _generation_config(max_tokens, temperature, top_p, repetition_penalty, seed, stop, image_guidance) -> GenerationConfig:
-    try:
-        return GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                                repetition_penalty=repetition_penalty, seed=seed, stop=tuple(stop or ()),
-                                image_guidance=image_guidance or 0.0)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+def open_session(options: ChatOptions, err: Console) -> ChatSession:
+    """The model loaded and a session over it: the model's own decoding settings with the options
+    given on top, the guard, tools, draft, and the media and ``--file`` attached for the first
+    question. Progress goes to ``err``."""
+    loaded = load_with_progress(options.model, err, options.speed.quant)
+    generation = replace(loaded.generation, **options.decoding.overrides())
+    plan = None if options.extras.tools is None else load_tools(options.extras.tools, getattr(loaded.tokenizer, "chat_template", None), loaded.name)
+    draft = options.speed.draft
+    session = ChatSession(loaded, generation, system_prompt=options.decoding.system,
+                          guard=None if options.safety.no_guard else load_guard(options.safety.guard), tools=plan,
+                          transcriber=Transcriber(lambda: model_directory(WHISPER, err)), progress=_WindowBar(err),
+                          draft=None if draft is None else draft_for(loaded, load_with_progress(draft, err, options.speed.quant)))
+    media = options.media
+    for path in media.image or []:
+        session.attach_image(path)
+    for path in media.video or []:
+        session.attach_video(path)  # its sound track too: the audio branch, else Whisper's transcript
+    for path in media.audio or []:
+        session.attach_audio(path)
+    if options.extras.file is not None:
+        session.pending_notes.append(read_prompt_file(options.extras.file, loaded, generation.max_new_tokens))
+    return session
 
 
 def read_prompt_file(path: Path, loaded: LoadedModel, max_tokens: int) -> str:

@@ -1,11 +1,14 @@
-"""What several commands share: finding and loading a model with visible progress."""
+"""What several commands share: finding and loading a model with visible progress, and the
+options that mean the same in each."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Optional
 
+import typer
 from rich.console import Console
 
 from lhama.inference.quant_cache import load_for_inference
@@ -15,6 +18,8 @@ from lhama.weights.registry import models_dir, registry_entry
 from lhama.weights.resolve import registered_name, resolve
 
 DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
+QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")]
+GuardOpt = Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")]
 
 
 def load_with_progress(model: str, err: Console, quant: str | None = None) -> LoadedModel:

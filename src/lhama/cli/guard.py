@@ -4,33 +4,39 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from lhama.errors import ConfigError, DataError
+from lhama.cli.options import command
+from lhama.errors import DataError
 from lhama.guard import SAFE, Guard, Verdict, load_guard
 from lhama.guard.load import SPEC_HELP
 
 BATCH = 64
 
 
-def guard(
-    text: Optional[str] = typer.Argument(None, help="The message to check (omit when using --input)."),
-    input: Optional[Path] = typer.Option(
-        None, "--input", "-i", help="Check every line of this UTF-8 file as one message ('-' reads stdin)."
-    ),
-    jsonl: bool = typer.Option(
-        False, "--jsonl", help='Print one JSON object per message: {"verdict": "safe"|"unsafe", "categories": [...]}.'
-    ),
-    role: str = typer.Option(
-        "user", "--role", help="Whose message it is: 'user' (input) or 'assistant' (model output)."
-    ),
-    spec: Optional[str] = typer.Option(None, "--guard", help=f"Backend: {SPEC_HELP}."),
-) -> None:
+@dataclass(frozen=True)
+class GuardOptions:
+    text: Annotated[Optional[str], typer.Argument(help="The message to check (omit when using --input).")] = None
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Check every line of this UTF-8 file as one message ('-' reads stdin).")] = None
+    jsonl: Annotated[bool, typer.Option("--jsonl", help='Print one JSON object per message: {"verdict": "safe"|"unsafe", "categories": [...]}.')] = False
+    role: Annotated[str, typer.Option("--role", help="Whose message it is: 'user' (input) or 'assistant' (model output).")] = "user"
+    spec: Annotated[Optional[str], typer.Option("--guard", help=f"Backend: {SPEC_HELP}.")] = None
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.input is None):
+            raise ValueError("give either a TEXT argument or --input FILE, not both or neither")
+        if self.role not in ("user", "assistant"):
+            raise ValueError(f"--role must be 'user' or 'assistant', got {self.role!r}")
+
+
+@command(GuardOptions)
+def guard(options: GuardOptions) -> None:
     """Say whether a message is safe, Llama Guard 3 style: prints `safe`, or `unsafe` and the
     violated categories (S1-S14) on the next line. Exit code 0 when everything is safe, 1 when
     something is unsafe, 2 on a usage error.
@@ -41,14 +47,10 @@ def guard(
 
         lhama guard --input mensagens.txt --jsonl > vereditos.jsonl
     """
-    if (text is None) == (input is None):
-        raise ConfigError("give either a TEXT argument or --input FILE, not both or neither")
-    if role not in ("user", "assistant"):
-        raise ConfigError(f"--role must be 'user' or 'assistant', got {role!r}")
-    lines = [text] if text is not None else _read_lines(input)
-    verdicts = _check_all(load_guard(spec), lines, role)
+    lines = [options.text] if options.text is not None else _read_lines(options.input)
+    verdicts = _check_all(load_guard(options.spec), lines, options.role)
     for verdict in verdicts:
-        typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False) if jsonl else str(verdict))
+        typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False) if options.jsonl else str(verdict))
     raise typer.Exit(0 if all(v.safe for v in verdicts) else 1)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lhama.errors import CheckpointError, ConfigError
+from lhama.cli.options import command
+from lhama.errors import CheckpointError
 from lhama.model.adapters import ADAPTER_WEIGHTS, export_adapter
 from lhama.model.build import DTYPES
 from lhama.weights.prepare import PREPARE_STEPS, ModelStatus, list_models, prepare
@@ -66,12 +69,16 @@ def _cells(status: ModelStatus) -> tuple[str, str, str, str]:
     return package, prepared, size, "yes" if status.source.chat_template else "no"
 
 
+@dataclass(frozen=True)
+class PrepareOptions:
+    names: Annotated[Optional[list[str]], typer.Argument(help="Registered model names (see `lhama models list`).", show_default=False)] = None
+    all_: Annotated[bool, typer.Option("--all", help="Prepare every registered model whose package is installed.")] = False
+    force: Annotated[bool, typer.Option("--force", help="Convert again even if a prepared copy exists.")] = False
+
+
 @app.command("prepare")
-def prepare_command(
-    names: list[str] = typer.Argument(None, help="Registered model names (see `lhama models list`).", show_default=False),
-    all_: bool = typer.Option(False, "--all", help="Prepare every registered model whose package is installed."),
-    force: bool = typer.Option(False, "--force", help="Convert again even if a prepared copy exists."),
-) -> None:
+@command(PrepareOptions)
+def prepare_command(options: PrepareOptions) -> None:
     """Convert GGUF / ONNX weights into cached safetensors directories; print where.
 
     Each language model is loaded from its GGUF once (about a minute: transformers
@@ -88,7 +95,7 @@ def prepare_command(
       [bold]lhama models prepare --all[/]
       [bold]LHAMA_HOME=/data/lhama lhama models prepare gemma-3-270m --force[/]
     """
-    chosen = _chosen(names or [], all_)
+    chosen = _chosen(options.names or [], options.all_)
     console = Console()
     for name in chosen:
         with _progress_bar() as bar:
@@ -100,25 +107,28 @@ def prepare_command(
                 else:
                     bar.console.print(f"{name}: {step}", highlight=False)
 
-            path = prepare(name, force=force, progress=report)
+            path = prepare(name, force=options.force, progress=report)
             bar.update(task, completed=len(PREPARE_STEPS), description=f"{name}: ready")
         console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    src: Annotated[Path, typer.Argument(help="An adapter directory a LoRA run wrote (OUTPUT_DIR/adapter, with save=adapter or both).", show_default=False)]
+    out: Annotated[Path, typer.Argument(help="Where to write the shipping copy (replaced atomically).", show_default=False)]
+    dtype: Annotated[str, typer.Option(help="Weight dtype of the copy: float16, bfloat16 or float32.")] = "float16"
+    base: Annotated[Optional[str], typer.Option(help="Replace the base_model note (what the adapter applies to).", show_default=False)] = None
+    system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="Replace the system prompt the model is prompted with (\"\" for none).", show_default=False)] = None
+    image_guidance: Annotated[Optional[float], typer.Option("--image-guidance", help="The image guidance chat, serve and eval decode this model with (0 = plain decoding; see `lhama chat --help`).", show_default=False)] = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
 @app.command("export-adapter")
-def export_adapter_command(
-    src: Path = typer.Argument(..., help="An adapter directory a LoRA run wrote (OUTPUT_DIR/adapter, with save=adapter or both).",
-                               show_default=False),
-    out: Path = typer.Argument(..., help="Where to write the shipping copy (replaced atomically).", show_default=False),
-    dtype: str = typer.Option("float16", help="Weight dtype of the copy: float16, bfloat16 or float32."),
-    base: str = typer.Option(None, help="Replace the base_model note (what the adapter applies to).", show_default=False),
-    system_prompt: str = typer.Option(None, "--system-prompt",
-                                      help="Replace the system prompt the model is prompted with (\"\" for none).",
-                                      show_default=False),
-    image_guidance: float = typer.Option(None, "--image-guidance", help="The image guidance chat, serve and eval "
-                                         "decode this model with (0 = plain decoding; see `lhama chat --help`).",
-                                         show_default=False),
-) -> None:
+@command(ExportOptions)
+def export_adapter_command(options: ExportOptions) -> None:
     """Copy a trained adapter (projector + LoRA) for shipping: cast, re-labelled, atomic.
 
     This is how the embedded default's few MB are made from a stage-2 run
@@ -129,12 +139,11 @@ def export_adapter_command(
       [bold]lhama models export-adapter runs/default-stage2/adapter src/lhama/model/default \\
         --base "lhama-default-v1: gemma-3-270m + open-nsfw-resnet50" --image-guidance 1.0[/]
     """
-    if dtype not in DTYPES:
-        raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    settings = {"system_prompt": system_prompt, "image_guidance": image_guidance}
-    path = export_adapter(src, out, DTYPES[dtype], base, {k: v for k, v in settings.items() if v is not None})
+    settings = {"system_prompt": options.system_prompt, "image_guidance": options.image_guidance}
+    path = export_adapter(options.src, options.out, DTYPES[options.dtype], options.base,
+                          {k: v for k, v in settings.items() if v is not None})
     size = (path / ADAPTER_WEIGHTS).stat().st_size
-    Console().print(f"adapter written to {path} ({size / 1e6:.1f} MB, {dtype})", highlight=False, soft_wrap=True)
+    Console().print(f"adapter written to {path} ({size / 1e6:.1f} MB, {options.dtype})", highlight=False, soft_wrap=True)
 
 
 def _chosen(names: list[str], all_: bool) -> list[str]:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
+from lhama.cli.options import command
 from lhama.config import load
 from lhama.train.config import TrainConfig
 from lhama.train.recipes import find_recipe, run
 
 
-def train(
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted config overrides, e.g. optim.lr=2e-4 max_steps=100 model.lora.r=64; ~key removes a key.", show_default=False)] = None,
-    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage1-video, stage2-lora, default-stage0, default-stage1, default-stage2).")] = "stage1-tuxpaint",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue exactly from the newest checkpoint in output_dir (same config, same number of processes).")] = False,
-) -> None:
+@dataclass(frozen=True)
+class TrainOptions:
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted config overrides, e.g. optim.lr=2e-4 max_steps=100 model.lora.r=64; ~key removes a key.", show_default=False)] = None
+    config: Annotated[str, typer.Option("--config", "-c", help="Recipe YAML file, or the name of a shipped preset (stage1-tuxpaint, stage1-video, stage2-lora, default-stage0, default-stage1, default-stage2).")] = "stage1-tuxpaint"
+    resume: Annotated[bool, typer.Option("--resume", help="Continue exactly from the newest checkpoint in output_dir (same config, same number of processes).")] = False
+
+
+@command(TrainOptions)
+def train(options: TrainOptions) -> None:
     """Train a model: stage 1 (align the projector) or stage 2 (LoRA / full instruction tuning);
     stage=prealign is an optional stage 0 (a caption contrast on cached features, minutes on a CPU).
 
@@ -35,8 +41,8 @@ def train(
 
       torchrun --nproc_per_node 8 -m lhama train --config my_stage2.yaml
     """
-    cfg = load(TrainConfig, find_recipe(config), overrides or [])
+    cfg = load(TrainConfig, find_recipe(options.config), options.overrides or [])
     console = Console(stderr=True)
-    result = run(cfg, resume=resume, echo=lambda text: console.print(text, highlight=False))
+    result = run(cfg, resume=options.resume, echo=lambda text: console.print(text, highlight=False))
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
     console.print(f"done: {result.steps} steps, last loss {loss}; outputs in {result.output_dir}", highlight=False)
