@@ -88,6 +88,60 @@ def cmd_data(args: argparse.Namespace) -> None:
         print(f"{split}: {len(windows)} windows in {args.out / split}", flush=True)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from lhama.model.audio import encoder_dir
+    from lhama.train.whisper import WhisperTuneConfig, tune_whisper
+
+    config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
+                               output_dir=str(args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes)
+    with bar("tuning Whisper") as progress, (args.out / "metrics.jsonl").open("a", encoding="utf-8") as log:
+        task = progress.add_task("steps", total=None)
+
+        def report(row: dict) -> None:
+            progress.update(task, completed=row["step"], total=row["of"])
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            if "dev_loss" in row:
+                progress.console.print(json.dumps(row))
+
+        adapter = tune_whisper(config, resume=args.resume, report=report)
+    print(f"adapter: {adapter}" if adapter else "stopped at the time limit: run again with --resume", flush=True)
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    """WER of Whisper models on the dev windows (training voices, dev texts): the stored encoder
+    states decoded with lhama's beam settings (no fallback), optionally after an initial prompt."""
+    import ctranslate2
+    import torch
+
+    from lhama.eval.metrics import content_words, word_error_rate
+    from lhama.model.transcribe import TranscribeConfig, max_tokens, open_whisper
+
+    shards = [torch.load(p, weights_only=True) for p in sorted((args.out / "dev").glob("shard-*.pt"))]
+    texts = [t for s in shards for t in s["texts"]]
+    states = torch.cat([s["states"] for s in shards]).float().numpy()
+    settings = TranscribeConfig()
+    for source in args.models:
+        whisper, tokenizer = open_whisper(source)
+        for prompt_text in [None, *([args.prompt] if args.prompt else [])]:
+            prompt = list(settings.prompt)
+            if prompt_text:
+                prompt = ["<|startofprev|>", *tokenizer.encode(" " + prompt_text, add_special_tokens=False).tokens, *prompt]
+            out = []
+            for row in states:
+                result = whisper.generate(ctranslate2.StorageView.from_array(row[None]), [prompt], beam_size=settings.beam_size,
+                                          no_repeat_ngram_size=settings.no_repeat_ngram_size,
+                                          max_length=max_tokens(8.0, settings) + len(prompt))[0]
+                end = tokenizer.token_to_id("<|endoftext|>")
+                out.append(tokenizer.decode([i for i in result.sequences_ids[0] if i < end]).strip())
+            found = sum(len(content_words(r) & content_words(h)) for r, h in zip(texts, out))
+            total = sum(len(content_words(r)) for r in texts)
+            print(f"{source} prompt={prompt_text!r}: dev WER {word_error_rate(texts, out):.3f}, "
+                  f"content {found / total:.3f} ({len(texts)} windows)", flush=True)
+            for r, h in list(zip(texts, out))[:5]:
+                print(f"   {r!r} -> {h!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,8 +151,18 @@ def main() -> None:
     data.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
     data.add_argument("--whisper", default="whisper-base")
     data.add_argument("--windows", type=int, default=480)
+    train = sub.add_parser("train")
+    train.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
+    train.add_argument("--whisper", default="whisper-base")
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--max-minutes", type=float, default=35.0, help="stop after a checkpoint; --resume continues")
+    train.add_argument("--resume", action="store_true")
+    dev = sub.add_parser("dev")
+    dev.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
+    dev.add_argument("--models", nargs="+", default=["whisper-base"])
+    dev.add_argument("--prompt", help="also decode after this initial prompt (<|startofprev|>)")
     args = parser.parse_args()
-    {"split": cmd_split, "data": cmd_data}[args.command](args)
+    {"split": cmd_split, "data": cmd_data, "train": cmd_train, "dev": cmd_dev}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_tuning_lowers_the_dev_loss_and_writes_a_mergeable_adapter(tmp_path):
     dev = [r["dev_loss"] for r in rows if "dev_loss" in r]
     assert dev[-1] < 0.7 * dev[0]
     settings = json.loads((adapter / "adapter_config.json").read_text())
-    tensors = load_file(str(adapter / "adapter.safetensors"))
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
     assert settings["rank"] == 4 and settings["scale"] == 2.0
     assert "layers.0.self_attn.q_proj.lora_A" in tensors and all(t.dtype == torch.float16 for t in tensors.values())
     # the merged plain decoder scores like the trained LoRA decoder
@@ -80,11 +80,11 @@ def test_tuning_lowers_the_dev_loss_and_writes_a_mergeable_adapter(tmp_path):
 
 def test_a_stopped_run_resumes_to_the_same_adapter(tmp_path):
     whole = tune_whisper(config(tmp_path))
-    expected = load_file(str(whole / "adapter.safetensors"))
+    expected = load_file(str(whole / "adapter_model.safetensors"))
     stopped = config(tmp_path, output_dir=str(tmp_path / "split"), max_minutes=1e-9)
     assert tune_whisper(stopped) is None  # one step, a checkpoint, stop
     resumed = tune_whisper(replace(stopped, max_minutes=0.0), resume=True)
-    actual = load_file(str(resumed / "adapter.safetensors"))
+    actual = load_file(str(resumed / "adapter_model.safetensors"))
     assert all(torch.equal(actual[k], expected[k]) for k in expected)
 
 

@@ -94,3 +94,33 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
         read_ct2(tmp_path / "cut.bin")
     with pytest.raises(CheckpointError, match="cannot read"):
         read_ct2(tmp_path / "missing.bin")
+
+
+def test_build_tuned_merges_the_adapter_and_refuses_another_base(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from lhama.weights.manifest import sha256
+    from lhama.weights.whisper_ct2 import WHISPER_FILES, build_tuned
+
+    model, original = tiny_ct2()
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    base.mkdir(), adapter.mkdir()
+    write_ct2(base / "model.bin", model)
+    for name in WHISPER_FILES:
+        (base / name).write_text(f"{name} of the base")
+    a, b = torch.randn(2, WIDTH), torch.randn(WIDTH, 2)
+    save_file({"layers.1.self_attn.q_proj.lora_A": a.half(), "layers.1.self_attn.q_proj.lora_B": b.half()},
+              str(adapter / "adapter_model.safetensors"))
+    config = {"scale": 0.5, "base_model_sha256": sha256(base / "model.bin")}
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    checked = build_tuned(base, adapter, tmp_path / "out")
+    assert checked["lora_tensors"] == 2 and (tmp_path / "out" / "tokenizer.json").read_text() == "tokenizer.json of the base"
+    tuned = load_decoder(read_ct2(tmp_path / "out" / "model.bin")).state_dict()
+    expected = load_decoder(model).state_dict()["layers.1.self_attn.q_proj.weight"] + 0.5 * b.half().float() @ a.half().float()
+    assert torch.allclose(tuned["layers.1.self_attn.q_proj.weight"], expected, atol=1e-2)
+    assert torch.equal(tuned["layers.0.fc1.weight"], load_decoder(model).state_dict()["layers.0.fc1.weight"])
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_sha256": "0" * 64}))
+    with pytest.raises(CheckpointError, match="trained on another model"):
+        build_tuned(base, adapter, tmp_path / "again")

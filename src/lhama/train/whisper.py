@@ -36,7 +36,7 @@ from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint,
 from lhama.train.config import OptimConfig
 from lhama.train.distributed import DistInfo
 from lhama.train.optim import build_optimizer, build_scheduler
-from lhama.weights.manifest import sha256
+from lhama.weights.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, sha256
 from lhama.weights.whisper_ct2 import read_ct2
 
 PROMPT = ("<|startoftranscript|>", "<|pt|>", "<|transcribe|>", "<|notimestamps|>")
@@ -194,9 +194,9 @@ def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path) 
     """``output_dir/adapter``: the LoRA tensors (fp16) and what they were trained on/for."""
     out = Path(config.output_dir) / "adapter"
     out.mkdir(parents=True, exist_ok=True)
-    save_file(adapter_state(decoder), str(out / "adapter.safetensors"))
+    save_file(adapter_state(decoder), str(out / ADAPTER_WEIGHTS))
     settings = {"rank": config.rank, "alpha": config.alpha, "scale": config.scale, "targets": list(TARGETS),
                 "base_model_sha256": sha256(whisper / "model.bin"),
                 "training": {k: v for k, v in to_dict(config).items() if k not in ("data_dir", "whisper_dir", "output_dir")}}
-    atomic_write_text(out / "adapter_config.json", json.dumps(settings, indent=2) + "\n")
+    atomic_write_text(out / ADAPTER_CONFIG, json.dumps(settings, indent=2) + "\n")
     return out

@@ -206,3 +206,56 @@ def merge_lora(state: dict[str, torch.Tensor], adapter: dict[str, torch.Tensor],
             raise CheckpointError(f"the Whisper adapter's {key} does not fit the decoder weight {target}")
         merged[target] = merged[target].float() + scale * (b @ a)
     return merged
+
+
+WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.json")  # copied beside the tuned model.bin
+
+
+def build_tuned(base_dir: Path, adapter_dir: Path, out: Path) -> dict:
+    """Write ``out``: the CTranslate2 Whisper in ``base_dir`` with the LoRA adapter in
+    ``adapter_dir`` merged into its decoder, and the base's config and tokenizer. Returns what
+    was checked.
+
+    Raises:
+        CheckpointError: the adapter was trained on another base model, or does not fit it.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    from lhama.weights.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, sha256
+
+    settings = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    base_sha = sha256(base_dir / "model.bin")
+    if settings.get("base_model_sha256") != base_sha:
+        raise CheckpointError(f"the Whisper adapter in {adapter_dir} was trained on another model than {base_dir}; "
+                              "prepare the registered base again (`lhama models prepare whisper-base --force`)")
+    model = read_ct2(base_dir / "model.bin")
+    decoder = load_decoder(model)
+    adapter = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+    state = merge_lora(decoder.state_dict(), adapter, float(settings["scale"]))
+    out.mkdir(parents=True, exist_ok=True)
+    write_ct2(out / "model.bin", store_decoder(model, state))
+    for name in WHISPER_FILES:
+        (out / name).write_bytes((base_dir / name).read_bytes())
+    return {"base_model_sha256": base_sha, "lora_tensors": len(adapter), "scale": settings["scale"]}
+
+
+def convert_tuned_whisper(source, version: str, work: Path, report, part_dirs: tuple[Path, ...]) -> Path:
+    """The prepare step of a tuned Whisper entry: merge the adapter lhama ships into the
+    prepared base (``part_dirs[0]``), check the result encodes like a Whisper, write its manifest."""
+    from lhama.model.audio import check_ct2_whisper
+    from lhama.weights.convert import PREPARE_STEPS
+    from lhama.weights.manifest import adapter_sha256, shipped_adapter, write_manifest
+
+    report(PREPARE_STEPS[0])
+    adapter_dir = shipped_adapter(source)
+    report(PREPARE_STEPS[1])
+    out = work / "model"
+    built = build_tuned(part_dirs[0], adapter_dir, out)
+    report(PREPARE_STEPS[3])
+    verified = {**built, **check_ct2_whisper(out)}
+    info = {"package": source.distribution, "version": version, "adapter": source.gguf_file,
+            "adapter_sha256": adapter_sha256(adapter_dir), "parts": list(source.parts)}
+    write_manifest(out, info, verified)
+    return out
