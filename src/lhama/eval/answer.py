@@ -16,7 +16,7 @@ from lhama.inference.generate import Completion, GenerationConfig, complete
 
 def require_vision(loaded: LoadedModel, task: str) -> None:
     """Raise a one-line error if ``loaded`` cannot see images (no image branch and no labeler)."""
-    if loaded.config.image is None and loaded.labeler is None:
+    if "image" not in loaded.config.branches and loaded.labeler is None:
         raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot do {task}; "
                          "pass --model with a lhama/LLaVA model directory that has one")
 

@@ -123,7 +123,8 @@ class ModelRanker:
     def rank(self, item: Item) -> Ranking:
         prompt = PROMPTS[self.lang]
         requests = []
-        cascade = not self.text_only and self.loaded.config.image is None  # a labeler's note stands in for each image
+        # a model without an image branch: its labeler's note stands in for each image
+        cascade = not self.text_only and "image" not in self.loaded.config.branches
         for name, caption in zip(item.images, item.captions):
             note = labeler_note(self.loaded, item.image_path(name)) if cascade else None
             messages = ({"role": "user", "content": self._question(item, caption, prompt, note)},)

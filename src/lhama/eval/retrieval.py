@@ -77,7 +77,7 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 
 
 def _scores(loaded: LoadedModel, trial: RetrievalTrial, use_images: bool) -> list[float]:
-    if use_images and loaded.config.image is None:  # a cascade model: the labeler's note stands in for the image
+    if use_images and "image" not in loaded.config.branches:  # a cascade model: the labeler's note stands in for the image
         messages = ({"role": "user", "content": f"{labeler_note(loaded, trial.item.image)}\n{PROMPT}"},)
         images = ()
     else:

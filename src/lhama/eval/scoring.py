@@ -47,7 +47,7 @@ def score_continuations(
     on_batch: Callable[[int], None] | None = None,
 ) -> list[Score]:
     """Log-likelihood of each request's continuation; ``on_batch(n)`` reports progress."""
-    if any(r.images for r in requests) and loaded.config.image is None:
+    if any(r.images for r in requests) and "image" not in loaded.config.branches:
         raise ModelError(f"the model {loaded.name or ''} has no vision tower, so it cannot score images; "
                          "use --text-only (captions) or a model directory with a vision tower")
     encoded = [_encode(loaded, r) for r in requests]

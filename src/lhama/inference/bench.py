@@ -107,12 +107,12 @@ def _image_ttft(loaded: LoadedModel) -> float | None:
     (an image branch), or through a cascade model's labeler, whose note goes into the prompt as
     text (what ``lhama chat --image`` does for lhama-default). None: the model sees no images."""
     picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
-    if loaded.config.image is None and loaded.labeler is None:
+    if "image" not in loaded.config.branches and loaded.labeler is None:
         return None
     times = []
     for _ in range(2):  # the first call warms up the tower
         started = time.perf_counter()
-        if loaded.config.image is not None:
+        if "image" in loaded.config.branches:
             media = {"image": image_to_tensor(picture, loaded.image_spec)[None]}
             ids = _prompt_ids(loaded, IMAGE_QUESTION, images=1)
         else:

@@ -76,7 +76,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         raise ConfigError("stage=prealign runs in one process; start it without torchrun")
     _seed_everything(cfg.seed)
     loaded = _load(cfg.model)
-    if loaded.config.image is None:
+    if "image" not in loaded.config.branches:
         raise ConfigError("stage=prealign needs a model with an image branch (model.vision or an init with one)")
     _train_only(loaded, cfg.trainable)
     train, held = _caption_pairs(cfg, loaded, echo)
@@ -183,9 +183,9 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
     dtype = build.DTYPES[spec.dtype]
     if spec.init:
         loaded = build.load_model(spec.init, dtype)
-        if spec.video is not None and loaded.config.video is None:
+        if spec.video is not None and "video" not in loaded.config.branches:
             loaded = build.add_video_branch(loaded, spec.video)
-        if spec.audio is not None and loaded.config.audio is None:  # grow an audio branch
+        if spec.audio is not None and "audio" not in loaded.config.branches:  # grow an audio branch
             build.add_audio_branch(loaded, spec.audio)
         return loaded
     lm_dir = resolve(spec.lm, spec.lm)
@@ -196,7 +196,7 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
 
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
-    video = loaded.config.video
+    video = loaded.config.branches.get("video")
     collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.image_spec, cfg.collate, loaded.generation.system_prompt,
                         video_frames=video.frames if video else None, audio_spec=loaded.audio_spec)
     train_samples, eval_samples = _samples(cfg, say)
@@ -216,7 +216,7 @@ def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.D
 def _contrast_settings(cfg: TrainConfig, loaded: build.LoadedModel) -> ContrastSettings | None:
     if cfg.loss.image_caption_contrast == 0:
         return None
-    if loaded.config.image is None:
+    if "image" not in loaded.config.branches:
         raise ConfigError("loss.image_caption_contrast needs a model with an image branch; set it to 0")
     model = loaded.model
     return ContrastSettings(cfg.loss.image_caption_contrast, cfg.loss.contrast_temperature, model.multi_modal_projector,
