@@ -137,7 +137,7 @@ class Collator:
         return Batch(input_ids, mask, labels, media)
 
     def _read(self, kind: str, paths: list[Any]) -> torch.Tensor:
-        """One kind's files -> a stacked tensor: "image" (n, 3, S, S), "video" (n, F, 3, S, S), "audio" (n, M + 1, F)."""
+        """One kind's files, stacked: "image" (n, 3, S, S), "video" (n, F, 3, S, S), "audio" (n, M + 1, F)."""
         if kind not in self.readers:
             raise DataError(f"sample {kind} {paths[0]} given, but the model has no {kind} branch")
         return torch.stack([self.readers[kind](path) for path in paths])
