@@ -48,7 +48,7 @@ def check_current(source: WeightSource, model_dir: Path) -> dict[str, Any]:
     Returns the manifest. Raises CheckpointError naming the problem.
     """
     manifest = check_prepared(model_dir)
-    if source.kind == "composed":
+    if source.kind in ("composed", "audio-tuned"):
         if manifest.get("source", {}).get("adapter_sha256") != adapter_sha256(shipped_adapter(source)):
             raise CheckpointError(f"{model_dir} was built from another version of the adapter this lhama ships")
     if source.kind == "cascade":

@@ -116,6 +116,10 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
     if source.kind == "composed":
         parts = tuple(prepare(part, home=home) for part in source.parts)
         return convert.convert_composed(source, version, work, report, parts)
+    if source.kind == "audio-tuned":  # a registered Whisper + the decoder adapter lhama ships
+        from lhama.weights.whisper_ct2 import convert_tuned_whisper
+
+        return convert_tuned_whisper(source, version, work, report, tuple(prepare(part, home=home) for part in source.parts))
     if source.kind == "cascade":
         from lhama.weights.cascade import convert_cascade
 

@@ -29,8 +29,8 @@ class WeightSource:
     license: str
     chat_template: bool  # whether the GGUF carries a chat template (instruct models do)
     description: str
-    kind: Literal["causal-lm", "vision-tower", "audio-tower", "composed", "cascade"] = "causal-lm"
-    parts: tuple[str, ...] = ()  # composed/cascade: the registered (LM, vision tower) it is built on
+    kind: Literal["causal-lm", "vision-tower", "audio-tower", "audio-tuned", "composed", "cascade"] = "causal-lm"
+    parts: tuple[str, ...] = ()  # composed/cascade: the registered (LM, vision tower) it is built on; audio-tuned: its Whisper
     # audio-tower: "import_name/path" files concatenated, in order, into ``gguf_file``
     chunks: tuple[str, ...] = ()
     extra_files: tuple[str, ...] = ()  # audio-tower: "import_name/path" files copied beside it
