@@ -1,0 +1,65 @@
+"""The Whisper tuning data: what is held out stays out; windows are drawn reproducibly."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from lhama.data.audio import SAMPLE_RATE
+from lhama.errors import DataError
+from lhama.recipes.default.speech import is_heldout
+from lhama.recipes.default.whisper_ptbr import (HELDOUT_VOICES, TRAIN_VOICES, Window, WindowConfig, draw_windows,
+                                                read_texts, speak, split_texts)
+
+REQUESTS = ["Por favor, compre pão e leite quando voltar para casa.", "Feche a torneira do tanque."]
+
+
+def test_split_drops_the_requests_their_near_copies_and_the_stage1_heldout():
+    kept_out = next(s for s in (f"Uma frase número {i}." for i in range(200)) if is_heldout(s, 0.15))
+    sentences = ["Por favor, compre pão e leite quando voltar para casa.",  # a request
+                 "por favor,  COMPRE pão e leite quando voltar para casa.",  # the same, respelled
+                 "Compre pão e leite quando voltar para casa, meu filho.",  # a near copy
+                 kept_out, "Uma tesoura pequena.", "O gato dorme no sofá.", "Uma tesoura pequena."]
+    rows = split_texts(sentences, REQUESTS, dev=1)
+    texts = [t for split, t in rows if split != "test"]
+    assert sorted(texts) == ["O gato dorme no sofá.", "Uma tesoura pequena."]  # deduplicated too
+    assert [s for s, _ in rows].count("dev") == 1
+    assert [t for s, t in rows if s == "test"] == REQUESTS
+
+
+def test_the_committed_split_holds_no_request_and_no_heldout_sentence():
+    from benchmarks.speech import REQUESTS as BENCH  # the benchmark's own list
+
+    train, dev = read_texts("train"), read_texts("dev")
+    requests = {r.lower() for r, _ in BENCH}
+    assert len(train) > 1000 and len(dev) == 30 and not set(train) & set(dev)
+    assert not {t.lower() for t in train + dev} & requests
+    assert not any(is_heldout(t, 0.15) for t in train + dev)
+    assert {t.lower() for t in read_texts("test")} == requests
+
+
+def test_windows_never_use_a_heldout_voice_and_repeat_with_the_seed():
+    config = WindowConfig(windows=40, max_sentences=3)
+    texts = [f"frase {i}" for i in range(30)]
+    windows = draw_windows(texts, config)
+    assert windows == draw_windows(texts, config) and windows != draw_windows(texts, WindowConfig(windows=40, seed=1))
+    assert not {w.voice for w in windows} & set(HELDOUT_VOICES) and len({w.voice for w in windows}) > 5
+    assert all(1 <= len(w.sentences) <= 3 for w in windows)
+    assert {s for w in windows[:12] for s in w.sentences} <= set(texts)
+    assert len({s for w in windows for s in w.sentences}) == 30  # every text used
+    with pytest.raises(DataError, match="held-out voices"):
+        draw_windows(texts, config, voices=(*TRAIN_VOICES, "pt-br+f3"))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_speak_keeps_only_the_sentences_that_fit_and_adds_the_noise():
+    long = "Esta é uma frase bem longa que o sintetizador vai ler devagar para ocupar tempo."
+    window = Window("pt-br+m1", 150, 50, ("Uma vaca.", long, long), None)
+    samples, text = speak(window, WindowConfig(window_seconds=6.0), seed=0)
+    assert text.startswith("Uma vaca.") and text.count(long) < 2
+    assert samples.dtype == np.float32 and samples.size <= 6.0 * SAMPLE_RATE
+    noisy, _ = speak(Window("pt-br+m1", 150, 50, ("Uma vaca.",), 10.0), WindowConfig(), seed=0)
+    clean, _ = speak(Window("pt-br+m1", 150, 50, ("Uma vaca.",), None), WindowConfig(), seed=0)
+    assert noisy.size == clean.size and 0.05 < np.std(noisy - clean) / np.std(clean) < 1.0
