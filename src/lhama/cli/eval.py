@@ -35,7 +35,7 @@ LimitOpt = Annotated[Optional[int], typer.Option(help="Only the first N items (a
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Prediction cache (JSONL); a rerun resumes from it. Default: under $LHAMA_HOME/eval-cache.")]
 SplitOpt = Annotated[Optional[Path], typer.Option("--split", help="Only the images this file lists (one file name per line, # comments), e.g. data/tuxpaint/heldout.txt.")]
 NoImageOpt = Annotated[bool, typer.Option("--no-image", help="Leave the image out of the prompt: what the language model guesses alone (a baseline).")]
-GuidanceOpt = Annotated[Optional[float], typer.Option(help="Image guidance of the answers (see `lhama chat --help`); default: the model's own (1.0 for lhama-default). 0 = plain greedy.")]
+GuidanceOpt = Annotated[Optional[float], typer.Option(help="Image guidance of the answers (see `lhama chat --help`); default: the model's own (its lhama_generation.json; 0 unless it says otherwise). 0 = plain greedy.")]
 CaptionsOpt = Annotated[Path, typer.Option(help="Folder with captions.tsv and images/ (e.g. ../shared/data/tuxpaint_ptbr).")]
 
 
