@@ -40,13 +40,13 @@ def _session(model: Path, decoding: Decoding = Decoding()):
 def test_left_out_options_keep_the_model_settings(lm_dir: Path) -> None:
     session = _session(lm_dir)
     assert session.generation == MODEL_SETTINGS
-    assert session._messages()[0] == {"role": "system", "content": "Seja breve."}
+    assert session.system_prompt is None  # None: the session uses the model's own ("Seja breve.")
 
 
 def test_given_options_override_only_themselves(lm_dir: Path) -> None:
     session = _session(lm_dir, Decoding(system="", max_tokens=3, repetition_penalty=1.0, stop=["PARE"]))
     assert session.generation == replace(MODEL_SETTINGS, max_new_tokens=3, repetition_penalty=1.0, stop=("PARE",))
-    assert session._messages() == []  # --system '' sends none
+    assert session.system_prompt == ""  # --system '' sends none
 
 
 def _tokens(*args: str) -> int:
