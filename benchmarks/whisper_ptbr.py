@@ -108,6 +108,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"adapter: {adapter}" if adapter else "stopped at the time limit: run again with --resume", flush=True)
 
 
+def cmd_build(args: argparse.Namespace) -> None:
+    """The tuned CTranslate2 model (what `lhama models prepare whisper-base-ptbr` builds) from a trained adapter."""
+    from lhama.model.audio import check_ct2_whisper, encoder_dir
+    from lhama.weights.whisper_ct2 import build_tuned
+
+    checked = build_tuned(encoder_dir(args.whisper), args.adapter, args.model)
+    print(json.dumps({**checked, **check_ct2_whisper(args.model)}), f"-> {args.model}", flush=True)
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     """WER of Whisper models on the dev windows (training voices, dev texts): the stored encoder
     states decoded with lhama's beam settings (no fallback), optionally after an initial prompt."""
@@ -157,12 +166,16 @@ def main() -> None:
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--max-minutes", type=float, default=35.0, help="stop after a checkpoint; --resume continues")
     train.add_argument("--resume", action="store_true")
+    build = sub.add_parser("build")
+    build.add_argument("--whisper", default="whisper-base")
+    build.add_argument("--adapter", type=Path, default=Path("runs/whisper-ptbr/run/adapter"))
+    build.add_argument("--model", type=Path, default=Path("runs/whisper-ptbr/model"))
     dev = sub.add_parser("dev")
     dev.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
     dev.add_argument("--models", nargs="+", default=["whisper-base"])
     dev.add_argument("--prompt", help="also decode after this initial prompt (<|startofprev|>)")
     args = parser.parse_args()
-    {"split": cmd_split, "data": cmd_data, "train": cmd_train, "dev": cmd_dev}[args.command](args)
+    {"split": cmd_split, "data": cmd_data, "train": cmd_train, "build": cmd_build, "dev": cmd_dev}[args.command](args)
 
 
 if __name__ == "__main__":
