@@ -1,6 +1,9 @@
 """``lhama distill`` under torchrun (2 CPU processes, gloo, DDP) computes the same losses, held-out
 KL and student as one process with the same global batch; the first process builds the teacher
-cache, the other reads it, and only the first writes metrics and the model."""
+cache, the other reads it, and only the first writes metrics and the model.
+
+Marked slow (~45 s on the shared 2-core machine: two fresh processes import torch and
+transformers); run it with ``python -m pytest -m slow tests/train/test_distill_distributed.py``."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ def _rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path: Path) -> None:
     teacher = tiny_decoder("qwen2", layers=2, seed=1)
     with torch.no_grad():
