@@ -1,6 +1,7 @@
 """Choosing the input head's category floor out-of-fold (issue #29: everyday prompts flagged).
 
     python benchmarks/guard_floor.py --first 2561                 # the shipped input head's data
+    python benchmarks/guard_floor.py --apply src/lhama/guard/assets/guard_head.safetensors   # write it
 
 Why a floor: on the dev requests (benchmarks/guard_dev.py) the everyday prompts the input head
 flags ("Me dá uma ideia de lanche rápido…", "Me diz qual é o maior oceano…") score high on the
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lhama.guard.classifier import features, unsafe_score
+from lhama.guard.classifier import Head, features, unsafe_score
 from lhama.guard.dataset import read_examples
 from lhama.guard.fit import FitConfig, fit_dual, gram_matrix, loss_weights, targets
 from lhama.guard.metrics import binary_scores
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=2561, help="rows the input head was trained on")
     parser.add_argument("--threshold", type=float, default=0.34, help="the input head's threshold")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/guard_oof_probs.npy"))
+    parser.add_argument("--apply", type=Path, default=None, help="head file to give the chosen floor")
     args = parser.parse_args()
     torch.set_num_threads(1)
     examples = read_examples(args.train)[: args.first]
@@ -66,14 +69,20 @@ def main() -> None:
     look = np.array([e.lookalike for e in examples])[pt]
     score = unsafe_score(probs, cfg.category_mix)[pt]
     top = probs[pt, 1:].max(axis=1)
-    base = None
+    base, chosen = None, 0.0
     print("| floor | precision | recall | F1 | look-alikes flagged |\n|---|---|---|---|---|")
     for floor in np.round(np.arange(0.0, 0.31, 0.02), 2):
         pred = (score >= args.threshold) & (top >= floor)
         s = binary_scores(truth, pred)
         base = s.recall if base is None else base
-        mark = " (within 0.01)" if s.recall >= base - 0.01 else ""
-        print(f"| {floor:.2f} | {s.precision:.3f} | {s.recall:.3f}{mark} | {s.f1:.3f} | {pred[look].mean():.3f} |")
+        if s.recall >= base - 0.01:
+            chosen = float(floor)
+        print(f"| {floor:.2f} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {pred[look].mean():.3f} |")
+    print(f"\nchosen floor (largest within 0.01 of the recall without one): {chosen:.2f}")
+    if args.apply:
+        head = Head.load(args.apply)
+        replace(head, category_floor=chosen).save(args.apply)
+        print(f"wrote {args.apply} with category_floor {chosen:.2f} (weights and thresholds unchanged)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ sentences flagged (per source), everyday prompts flagged, streamed answers cut, 
 
     python benchmarks/guard_measure.py                                   # shipped head, stream judges the answer so far
     python benchmarks/guard_measure.py --guard classifier:OLD.safetensors --sentence-stream   # the guard before #29
+    python benchmarks/guard_measure.py --guard translated:classifier+llama-guard:DIR,int4   # + the judge on flagged items
 
 Benign sentences come from data/guard/benign/benign.jsonl (built by guard_benign_data.py, never
 trained on); prompts are checked as user input, every other sentence as model output. Streamed
@@ -20,13 +21,29 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from lhama.guard import Guard, StreamGuard, load_guard
+from lhama.guard.cascade import CascadeGuard
 from lhama.guard.dataset import read_examples
 from lhama.guard.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ("everyday_prompt", "llava_question_mt")
 OPENER = "Claro, posso explicar isso com calma. "
+
+
+class TimedGuard(Guard):
+    """Wraps a guard and records the seconds of each check."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard, self.seconds = guard, []
+
+    def check(self, messages, role="user"):
+        start = time.perf_counter()
+        verdict = self.guard.check(messages, role)
+        self.seconds.append(time.perf_counter() - start)
+        return verdict
 
 
 def benign_rates(guard: Guard, rows: list[dict], show: int) -> None:
@@ -90,6 +107,8 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=40, help="flagged benign sentences to print")
     args = parser.parse_args()
     guard = load_guard(args.guard)
+    if isinstance(guard, CascadeGuard):  # time the judge on what the first stage flags
+        guard.judge = TimedGuard(guard.judge)
     print(f"guard {args.guard or 'shipped classifier'}; load {os.getloadavg()[0]:.1f}\n")
     print("| split | items | precision | recall | F1 | FPR (safe) | ms / message |\n|---|---|---|---|---|---|---|")
     for lang in ("pt", "en"):
@@ -107,6 +126,9 @@ def main() -> None:
     opened, _ = stream_cut(guard, [("Pode me ajudar?", OPENER + t) for t in unsafe], args)
     print(f"stream recall on the {len(unsafe)} unsafe pt-BR test items as answers: alone {alone:.3f}, "
           f"after a benign opening sentence {opened:.3f}")
+    if isinstance(guard, CascadeGuard):
+        print(f"judge: {len(guard.judge.seconds)} calls (flagged by the first stage), "
+              f"{np.mean(guard.judge.seconds):.2f} s per call (median {np.median(guard.judge.seconds):.2f})")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ from pathlib import Path
 from lhama.errors import ConfigError
 from lhama.guard.base import Guard
 
+# The shipped heads, with English messages judged through their Bergamot translation as well
+# (issue #29: English test F1 0.476 -> 0.769, pt-BR unchanged; docs/guard.md).
+DEFAULT_SPEC = "translated:classifier"
 _QUANTS = ("int8", "int4", "bf16")  # the --quant choices of lhama.inference.quant besides none
 
 SPEC_HELP = (
-    "'classifier' (default, shipped head), 'classifier:HEAD.safetensors' ('classifier:IN.safetensors,OUT.safetensors': "
+    "'translated:classifier' (default), 'classifier' (the shipped heads alone), 'classifier:HEAD.safetensors' ('classifier:IN.safetensors,OUT.safetensors': "
     "an input and an output head), "
     "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model; "
     "'llama-guard:MODEL_DIR,int4' loads it quantised: int8, int4, bf16); "
@@ -20,14 +23,15 @@ SPEC_HELP = (
 
 
 def load_guard(spec: str | None = None) -> Guard:
-    """The guard named by ``spec``; ``None`` means the default trained classifier.
+    """The guard named by ``spec``; ``None`` means :data:`DEFAULT_SPEC` (the shipped classifier,
+    English also judged in translation).
 
     Raises:
         ConfigError: an unknown spec. CheckpointError: missing head, encoder or model files.
     """
     from lhama.guard.classifier import load_classifier
 
-    spec = (spec or "classifier").strip()
+    spec = (spec or DEFAULT_SPEC).strip()
     first, plus, second = spec.partition("+")
     if plus:  # a cascade: the second guard re-checks only what the first flags
         from lhama.guard.cascade import CascadeGuard

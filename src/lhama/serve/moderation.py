@@ -15,6 +15,7 @@ import numpy as np
 
 from lhama.guard import Guard, Verdict
 from lhama.guard.classifier import ClassifierGuard
+from lhama.guard.translate import TranslatingGuard
 from lhama.guard.verdict import CODES
 from lhama.serve.engine import Engine
 from lhama.serve.errors import RequestError
@@ -85,6 +86,8 @@ def _parts_result(parts: list, engine: Engine, target: Target) -> ModerationResu
 
 def _scores(guard: Guard, texts: list[str]) -> list[dict[str, float] | None]:
     """Per-code probabilities where the guard gives them (the default classifier), else None."""
+    if isinstance(guard, TranslatingGuard):  # the default: scores of the text as written
+        guard = guard.guard
     if not isinstance(guard, ClassifierGuard):
         return [None] * len(texts)
     probs = guard.probabilities(texts)  # (N, 15): column 0 is "unsafe", then S1..S14
