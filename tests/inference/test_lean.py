@@ -113,3 +113,21 @@ def test_the_switch_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lean_decoder(model.language_model) is None
     monkeypatch.setenv("LHAMA_LEAN_DECODE", "1")
     assert lean_decoder(model.language_model) is not None
+
+
+def test_a_cached_int4_copy_loads_fused_projections_side_by_side(tmp_path) -> None:
+    from lhama.inference.quant_cache import load_for_inference
+    from tests.conftest import tiny_tokenizer
+
+    model = _model(quant="none", seed=6)  # fp32 tiny Qwen2, saved as a plain causal-LM directory
+    model.language_model.save_pretrained(tmp_path / "lm")
+    tiny_tokenizer().save_pretrained(tmp_path / "lm")
+    fresh = load_for_inference(tmp_path / "lm", "int4", group_size=64)  # quantised now, then cached
+    cached = load_for_inference(tmp_path / "lm", "int4", group_size=64)  # read from the cache
+    attn = cached.model.language_model.model.layers[1].self_attn
+    assert attn.q_proj.weight.data_ptr() + attn.q_proj.weight.nbytes == attn.k_proj.weight.data_ptr()
+    loaded_at = attn.q_proj.weight.data_ptr(), cached.model.language_model.model.layers[1].mlp.gate_proj.weight.data_ptr()
+    layer = lean_decoder(cached.model.language_model).layers[1]
+    assert (layer.qkv.weight.data_ptr(), layer.gate_up.weight.data_ptr()) == loaded_at  # views: no copies
+    config = GenerationConfig(max_new_tokens=16)
+    assert list(generate_ids(cached.model, _prompt(7), config)) == list(generate_ids(fresh.model, _prompt(7), config))

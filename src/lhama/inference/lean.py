@@ -78,7 +78,22 @@ class Fused(nn.Module):
 
 
 def _joined(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
-    return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=dim)
+    """The tensors concatenated along ``dim``: a view when they already lie side by side in one
+    allocation along rows (as the quantised cache loads them), else a new tensor."""
+    if len(tensors) == 1:
+        return tensors[0]
+    if dim == 0 and _adjacent(tensors):
+        rows = sum(t.shape[0] for t in tensors)
+        return tensors[0].as_strided((rows, *tensors[0].shape[1:]), tensors[0].stride())
+    return torch.cat(tensors, dim=dim)
+
+
+def _adjacent(tensors: Sequence[torch.Tensor]) -> bool:
+    first = tensors[0]
+    if any(not t.is_contiguous() or t.shape[1:] != first.shape[1:] or t.dtype != first.dtype
+           or t.untyped_storage().data_ptr() != first.untyped_storage().data_ptr() for t in tensors):
+        return False
+    return all(a.data_ptr() + a.nbytes == b.data_ptr() for a, b in zip(tensors, tensors[1:]))
 
 
 def can_fuse(parts: Sequence[nn.Module]) -> bool:

@@ -165,14 +165,47 @@ def _read_aligned(path: Path) -> dict[str, torch.Tensor]:
     crash (seen: a segfault in ``_weight_int8pack_mm`` once a prompt has 8+ tokens), so every
     tensor is copied into a fresh, 64-byte aligned allocation, one at a time. The file is
     reopened per tensor: an open handle keeps every page it has read resident (measured: the
-    1.5B's cached load peaked at 3.1 GB RSS with one handle, the file's size counted twice)."""
+    1.5B's cached load peaked at 3.1 GB RSS with one handle, the file's size counted twice).
+    The projections that decode as one product are read side by side into one allocation."""
     with safe_open(str(path), framework="pt") as f:
         keys = list(f.keys())
     state = {}
-    for key in keys:
+    for group in _fusable_groups(keys):  # read side by side into one allocation (lhama.inference.lean)
         with safe_open(str(path), framework="pt") as f:
-            state[key] = f.get_tensor(key).clone()
+            shapes = [f.get_slice(key).get_shape() for key in group]
+            dtype = f.get_slice(group[0]).get_dtype()
+        if len({tuple(shape[1:]) for shape in shapes}) != 1 or dtype not in _FUSABLE_DTYPES:
+            continue
+        joined = torch.empty(sum(shape[0] for shape in shapes), *shapes[0][1:], dtype=_FUSABLE_DTYPES[dtype])
+        start = 0
+        for key, shape in zip(group, shapes):
+            with safe_open(str(path), framework="pt") as f:
+                joined[start : start + shape[0]] = f.get_tensor(key)
+            state[key] = joined[start : start + shape[0]]
+            start += shape[0]
+    for key in keys:
+        if key not in state:
+            with safe_open(str(path), framework="pt") as f:
+                state[key] = f.get_tensor(key).clone()
     return state
+
+
+_FUSABLE_DTYPES = {"U8": torch.uint8, "I8": torch.int8}  # packed int4, int8 weights
+_FUSED = ((".self_attn.q_proj.weight", ".self_attn.k_proj.weight", ".self_attn.v_proj.weight"),
+          (".mlp.gate_proj.weight", ".mlp.up_proj.weight"))
+
+
+def _fusable_groups(keys: list[str]) -> list[list[str]]:
+    """The weight keys that the lean decode step runs as one product (query/key/value, gate/up
+    of each layer), in order; loading them adjacent spares it a concatenated copy."""
+    present, groups = set(keys), []
+    for key in keys:
+        for names in _FUSED:
+            if key.endswith(names[0]):
+                group = [key[: -len(names[0])] + name for name in names]
+                if all(k in present for k in group):
+                    groups.append(group)
+    return groups
 
 
 def _skeleton(model_dir: Path) -> LoadedModel:
