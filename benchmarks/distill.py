@@ -88,15 +88,19 @@ def _threads() -> None:
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
 
 
-def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int, human: int = HUMAN_TRAIN) -> None:
-    """The teacher's greedy answers to every prompt not answered yet (appended as they come)."""
+def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int, mix: tuple[int, int] = (HUMAN_TRAIN, 0),
+           spread: bool = False) -> None:
+    """The teacher's greedy answers to every prompt not answered yet (appended as they come):
+    held-out prompts first, then training prompts in file order (``spread``: taking the sources
+    in turn). ``mix`` = (human texts, teacher answers) of distill_train.jsonl (see assemble)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     done = {r["id"] for r in _read_jsonl(DATA / "distill_answers.jsonl")}
-    todo = sorted((p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done),
-                  key=lambda p: p["split"] != "heldout")[: max(0, limit - len(done)) if limit else None]  # held-out first
+    todo = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["id"] not in done]
+    todo = _in_turns(todo) if spread else todo
+    todo = sorted(todo, key=lambda p: p["split"] != "heldout")[: max(0, limit - len(done)) if limit else None]
     if not todo:
-        return assemble(human)
+        return assemble(*mix)
     _threads()
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
@@ -117,21 +121,34 @@ def answer(teacher_dir: str, batch: int, max_new_tokens: int, limit: int, human:
                 handle.write(json.dumps({"id": p["id"], "answer": text, "complete": ended}, ensure_ascii=False) + "\n")
         produced += int((new != tokenizer.pad_token_id).sum())
         print(f"{start + len(part)}/{len(todo)} answered, {produced / (time.perf_counter() - began):.1f} tok/s", flush=True)
-    assemble(human)
+    assemble(*mix)
 
 
-def assemble(human_texts: int = HUMAN_TRAIN) -> None:
-    """distill_train.jsonl (teacher answers + ``human_texts`` human texts, spread evenly) and the
-    held-out answer file."""
+def _in_turns(prompts: list[dict]) -> list[dict]:
+    """``prompts`` reordered to take their sources in turn (one of each, then the next of each...)."""
+    sources: dict[str, list[dict]] = {}
+    for p in prompts:
+        sources.setdefault(p["source"], []).append(p)
+    rounds = max((len(v) for v in sources.values()), default=0)
+    return [group[i] for i in range(rounds) for group in sources.values() if i < len(group)]
+
+
+def assemble(human_texts: int = HUMAN_TRAIN, train_answers: int = 0) -> None:
+    """distill_train.jsonl (the first ``train_answers`` training answers, 0: all, + ``human_texts``
+    human texts, spread evenly), distill_train_answers.jsonl (every training answer, no human
+    text) and the held-out answer file."""
     prompts = {p["id"]: p for p in _read_jsonl(DATA / "distill_prompts.jsonl")}
     answers = [a for a in _read_jsonl(DATA / "distill_answers.jsonl") if a["answer"]]
     chats = {split: [_chat(a["id"], prompts[a["id"]]["prompt"], a["answer"]) for a in answers if prompts[a["id"]]["split"] == split]
              for split in ("train", "heldout")}
     human = _read_jsonl(DATA / "distill_human_train.jsonl")
     human = human[:: max(1, len(human) // max(human_texts, 1))][:human_texts]  # teacher answers stay the larger part
-    _write_jsonl(DATA / "distill_train.jsonl", chats["train"] + human)
+    mixed = chats["train"][:train_answers] if train_answers else chats["train"]
+    _write_jsonl(DATA / "distill_train.jsonl", mixed + human)
+    _write_jsonl(DATA / "distill_train_answers.jsonl", chats["train"])
     _write_jsonl(DATA / "distill_heldout_answers.jsonl", chats["heldout"])
-    print(f"train: {len(chats['train'])} teacher answers + {len(human)} human texts; held out: {len(chats['heldout'])} teacher answers")
+    print(f"train: {len(mixed)} teacher answers + {len(human)} human texts ({len(chats['train'])} answers in "
+          f"distill_train_answers.jsonl); held out: {len(chats['heldout'])} teacher answers")
 
 
 def measure(model_dir: str, name: str, results: Path, speed_tokens: int, limits: tuple[int, int] = (-1, -1)) -> None:
@@ -192,6 +209,21 @@ def _scores(model, collator, items) -> dict[str, float]:
     return {"loss": loss / max(total, 1), "top1": agree / max(total, 1), "tokens": total}
 
 
+def speed(models: list[str], names: list[str], results: Path, new_tokens: int) -> None:
+    """Greedy decode tokens/s of each model in turn (one process, after a warm-up), merged into
+    the results rows as ``speed_tok_s`` with the thread count: the timing run, on an idle machine."""
+    from lhama.model.build import load_model
+
+    _threads()
+    rows = json.loads(results.read_text()) if results.is_file() else []
+    for model_dir, name in zip(models, names, strict=True):
+        rate = _decode_speed(load_model(model_dir), new_tokens)
+        row = next((r for r in rows if r["name"] == name), None) or rows.append({"name": name}) or rows[-1]
+        row.update(speed_tok_s=rate, speed_threads=torch.get_num_threads(), speed_tokens=new_tokens)
+        print(f"{name}: {rate:.2f} tok/s ({torch.get_num_threads()} threads, {new_tokens} tokens)", flush=True)
+    results.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+
+
 def _decode_speed(loaded, new_tokens: int) -> float:
     """Greedy tokens/s of plain transformers (fp32, batch 1, KV cache), after a warm-up."""
     lm, tokenizer = loaded.model.language_model, loaded.tokenizer
@@ -235,13 +267,14 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
 def table(results: Path) -> None:
     rows = json.loads(results.read_text())
     print("| model | parameters | held-out ppl, teacher answers | held-out ppl, human pt-BR | top-1 = teacher's token "
-          "| draft acceptance | decode tok/s | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| draft acceptance | decode tok/s, 1 thread, busy | decode tok/s, timing run | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         keys = ("ppl_answers", "ppl_human", "top1_agree_answers", "accept_rate")
         cells = [f"{r[k]:.3f}" if k in r else "not measured" for k in keys]
+        timed = f"{r['speed_tok_s']:.2f} ({r['speed_threads']} threads)" if "speed_tok_s" in r else "not measured"
         print(f"| {r['name']} | {r.get('parameters', 0) / 1e6:.0f} M | {' | '.join(cells)} | {r.get('decode_tok_s', 0):.2f} "
-              f"| {r.get('peak_rss_gb', 0):.2f} |")
+              f"| {timed} | {r.get('peak_rss_gb', 0):.2f} |")
 
 
 def main(argv: list[str]) -> None:
@@ -253,8 +286,11 @@ def main(argv: list[str]) -> None:
     ans.add_argument("--batch", type=int, default=16)
     ans.add_argument("--max-new-tokens", type=int, default=64)
     ans.add_argument("--limit", type=int, default=0, help="answer at most this many prompts now (0: all)")
-    ans.add_argument("--human", type=int, default=HUMAN_TRAIN, help="human texts in distill_train.jsonl")
-    sub.add_parser("assemble").add_argument("--human", type=int, default=HUMAN_TRAIN, help="human texts in distill_train.jsonl")
+    ans.add_argument("--spread", action="store_true", help="take the training prompts' sources in turn")
+    asm = sub.add_parser("assemble")
+    for command in (ans, asm):
+        command.add_argument("--human", type=int, default=HUMAN_TRAIN, help="human texts in distill_train.jsonl")
+        command.add_argument("--train-answers", type=int, default=0, help="teacher answers in distill_train.jsonl (0: all)")
     mea = sub.add_parser("measure")
     mea.add_argument("--model", required=True)
     mea.add_argument("--name", required=True)
@@ -268,16 +304,23 @@ def main(argv: list[str]) -> None:
     acc.add_argument("--name", required=True, help="the results row of the draft")
     acc.add_argument("--results", type=Path, required=True)
     acc.add_argument("--prompts", type=int, default=12)
+    spe = sub.add_parser("speed")
+    spe.add_argument("--model", action="append", required=True, help="a model directory (repeat)")
+    spe.add_argument("--name", action="append", required=True, help="its results row (repeat, same order)")
+    spe.add_argument("--results", type=Path, required=True)
+    spe.add_argument("--tokens", type=int, default=64)
     sub.add_parser("table").add_argument("--results", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.step == "data":
         build_data(args.shared)
     elif args.step == "answer":
-        answer(args.teacher, args.batch, args.max_new_tokens, args.limit, args.human)
+        answer(args.teacher, args.batch, args.max_new_tokens, args.limit, (args.human, args.train_answers), args.spread)
     elif args.step == "assemble":
-        assemble(args.human)
+        assemble(args.human, args.train_answers)
     elif args.step == "measure":
         measure(args.model, args.name, args.results, args.speed_tokens, (args.answers_limit, args.human_limit))
+    elif args.step == "speed":
+        speed(args.model, args.name, args.results, args.tokens)
     elif args.step == "accept":
         accept(args.target, args.draft, args.name, args.results, args.prompts)
     else:
