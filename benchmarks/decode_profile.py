@@ -23,7 +23,6 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from lhama.inference.bench import QUESTION, _prompt_ids
-from lhama.inference import native
 from lhama.inference.kv import KVState, prefill
 from lhama.inference.lean import Fused, _Parts, lean_decoder
 from lhama.inference.quant import Int4Linear, Int8Linear
@@ -104,18 +103,16 @@ def main() -> None:
 
 
 def _prefill_kernels(loaded, ids: list[int]) -> None:
-    """CPU time of the prompt's prefill with PyTorch's int4 kernel (how lhama prefills) and with
-    the native kernel taking the prompt four rows at a time (weights read once per four rows)."""
-    rows = native.MAX_ROWS
-    for name, limit in (("PyTorch int4 kernel", rows), ("native kernel, 4 rows at a time", len(ids))):
-        native.MAX_ROWS = limit
+    """CPU time of the prompt's prefill with PyTorch's int4 kernel and with the native kernel
+    (which takes the prompt four rows at a time, reading the weights once per four rows)."""
+    for name, kernel in (("PyTorch int4 kernel", "aten"), ("native int4 kernel", "vnni")):
+        os.environ["LHAMA_INT4_KERNEL"] = kernel
         times = []
         for _ in range(2):
             started = time.thread_time()
             prefill(loaded.model, ids, None, KVState(), 8)
             times.append(1e3 * (time.thread_time() - started))
         print(f"prefill of {len(ids)} prompt tokens, {name}: {min(times):.0f} ms CPU")
-    native.MAX_ROWS = rows
 
 
 def _report(language_model, loaded, ids: list[int], lean: bool, args: argparse.Namespace) -> None:

@@ -42,22 +42,21 @@ def test_each_row_of_a_few_is_its_own_one_row_product() -> None:
         assert torch.equal(many[m : m + 1], native.int4_rows(x[m : m + 1], layer.weight, layer.scales_and_zeros, 64))
 
 
-def test_int4_mm_picks_the_native_kernel_for_few_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_int4_mm_runs_the_native_kernel_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     _, layer = _layer(128, 256, 64, seed=2)
-    one, prompt = torch.randn(1, 256).to(torch.bfloat16), torch.randn(native.MAX_ROWS + 1, 256).to(torch.bfloat16)
     aten = torch.ops.aten._weight_int4pack_mm_for_cpu
-    assert torch.equal(int4_mm(one, layer.weight, 64, layer.scales_and_zeros),
-                       native.int4_rows(one, layer.weight, layer.scales_and_zeros, 64))
-    assert torch.equal(int4_mm(prompt, layer.weight, 64, layer.scales_and_zeros),
-                       aten(prompt, layer.weight, 64, layer.scales_and_zeros))
+    for rows in (1, 4, 13):  # a decode step, a speculative check, a prompt
+        x = torch.randn(rows, 256).to(torch.bfloat16)
+        assert torch.equal(int4_mm(x, layer.weight, 64, layer.scales_and_zeros),
+                           native.int4_rows(x, layer.weight, layer.scales_and_zeros, 64))
     monkeypatch.setenv("LHAMA_INT4_KERNEL", "aten")  # the switch back to PyTorch's kernel
-    assert torch.equal(int4_mm(one, layer.weight, 64, layer.scales_and_zeros), aten(one, layer.weight, 64,
-                                                                                  layer.scales_and_zeros))
+    assert torch.equal(int4_mm(x, layer.weight, 64, layer.scales_and_zeros), aten(x, layer.weight, 64,
+                                                                                layer.scales_and_zeros))
 
 
 def test_shapes_it_does_not_take_go_to_pytorch() -> None:
-    assert not native.usable(80, 256, 64, 1)  # output rows not whole blocks of 64
-    assert native.usable(128, 256, 64, 1) and not native.usable(128, 256, 64, native.MAX_ROWS + 1)
+    assert not native.usable(80, 256, 64)  # output rows not whole blocks of 64
+    assert native.usable(128, 256, 64) and not native.usable(128, 250, 64)
     _, layer = _layer(72, 128, 32)  # padded to 80 rows
     x = torch.randn(1, 128).to(torch.bfloat16)
     assert torch.equal(layer(x), torch.ops.aten._weight_int4pack_mm_for_cpu(

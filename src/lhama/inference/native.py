@@ -3,9 +3,11 @@
 PyTorch's ``_weight_int4pack_mm_for_cpu`` dequantises every 4-bit weight to fp32 before its
 multiply-add: on a 2-core CPU that arithmetic, not memory, limits a decode step. ``int4_vnni.c``
 reads the very same packed weights but multiplies them with the activation rows quantised to
-int8 (per group, as llama.cpp does), four products per byte lane in one ``vpdpbusd``. It runs
-up to ``MAX_ROWS`` rows (a decode step, a speculative check; each row's result is the same as its
-own one-row product, so speculative decoding stays exact); prompts keep PyTorch's kernel.
+int8 (per group, as llama.cpp does), four products per byte lane in one ``vpdpbusd``. It takes
+the rows four at a time (the weights are read once per four rows) and each row's result is the
+same as its own one-row product, so a prompt, a decode step and a speculative check compute
+every row alike. Measured on the 1.5B (1 thread, busy machine): a decode step 55.7 vs 115.1 ms
+CPU, a 54-token prefill 591 vs 1785 ms CPU (PyTorch's kernel: fp32 dequantisation per row).
 
 The library is compiled on first use into ``$LHAMA_HOME/kernels/`` (temp + rename) and loaded
 with ctypes. It is used when: the CPU has AVX512-VNNI and AVX512-VBMI, a C compiler (``cc``,
@@ -34,7 +36,6 @@ _FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi")
 _CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512vbmi", "-fopenmp",
            "-shared", "-fPIC"]
 ROWS = 64  # the kernel takes whole blocks of 64 output rows
-MAX_ROWS = 8  # activation rows (tokens) it takes: a decode step, a speculative check; more: PyTorch's kernel
 
 
 def enabled() -> bool:
@@ -88,10 +89,9 @@ def _omp_library() -> list[str]:
     return [f"-L{bundled}", f"-Wl,-rpath,{bundled}"] if (bundled / "libgomp.so.1").is_file() else []
 
 
-def usable(rows: int, in_features: int, group_size: int, m: int) -> bool:
-    """Whether the native kernel runs ``m`` activation rows times this packed int4 shape
-    (rows: padded output rows): few rows only (prompts go to PyTorch's kernel), on this machine."""
-    return (m <= MAX_ROWS and rows % ROWS == 0 and group_size % 16 == 0 and in_features % group_size == 0 and enabled()
+def usable(rows: int, in_features: int, group_size: int) -> bool:
+    """Whether the native kernel runs this packed int4 shape (rows: padded output rows) here."""
+    return (rows % ROWS == 0 and group_size % 16 == 0 and in_features % group_size == 0 and enabled()
             and kernel() is not None)
 
 

@@ -126,10 +126,10 @@ class Int4Linear(nn.Module):
 
 
 def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor) -> torch.Tensor:
-    """``x`` (M, K) bf16 times packed int4 ``weight`` -> (M, N padded) bf16: a few rows (decode
-    steps) on the native AVX512-VNNI kernel where it runs (:mod:`lhama.inference.native`), else
-    PyTorch's ``_weight_int4pack_mm_for_cpu``."""
-    if native.usable(weight.shape[0], x.shape[1], group_size, x.shape[0]):
+    """``x`` (M, K) bf16 times packed int4 ``weight`` -> (M, N padded) bf16: on the native
+    AVX512-VNNI kernel where it runs (:mod:`lhama.inference.native`), else PyTorch's
+    ``_weight_int4pack_mm_for_cpu``."""
+    if native.usable(weight.shape[0], x.shape[1], group_size):
         return native.int4_rows(x, weight, scales_and_zeros, group_size)
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
 
