@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from lhama.cli.common import DEFAULT_MODEL, model_directory
 from lhama.cli.options import command
-from lhama.inference.bench import BenchConfig, BenchResult, bench_decode
-from lhama.inference.quant import check_quant
+
+if TYPE_CHECKING:
+    from lhama.inference.bench import BenchResult
 
 app = typer.Typer(help="Measure lhama on this machine.", no_args_is_help=True)
 
@@ -29,6 +30,8 @@ class DecodeOptions:
     def __post_init__(self) -> None:
         if self.tokens < 2:
             raise ValueError(f"--tokens must be >= 2, got {self.tokens}")
+        from lhama.inference.quant import check_quant
+
         check_quant(self.quant)
 
 
@@ -43,6 +46,8 @@ def decode(options: DecodeOptions) -> None:
 
       lhama bench decode --model qwen2.5-coder-1.5b-instruct --quant int4 --draft qwen2.5-coder-0.5b-instruct
     """
+    from lhama.inference.bench import BenchConfig, bench_decode
+
     err = Console(stderr=True)
     draft_dir = model_directory(options.draft, err) if options.draft else None
     config = BenchConfig(Path(model_directory(options.model, err)), options.tokens, options.quant, draft_dir,

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional
 
 import typer
 from rich.console import Console
@@ -15,14 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lhama.cli.common import DEFAULT_MODEL, GuardOpt, QuantOpt, load_with_progress, model_directory
 from lhama.cli.options import command
-from lhama.inference.speculative import draft_for
 from lhama.errors import DataError, LhamaError
-from lhama.guard import load_guard
-from lhama.inference.generate import Completion, GenerationConfig, context_length
-from lhama.model.build import LoadedModel
-from lhama.model.transcribe import Transcriber
-from lhama.serve.session import ChatSession
-from lhama.serve.tools import load_tools, parse_reply
+
+if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
+    from lhama.model.build import LoadedModel
+    from lhama.serve.session import ChatSession
 
 REPL_HELP = """Commands: /image PATH  attach an image to the next question
           /video PATH  attach a video (mp4, mkv, webm...) to the next question
@@ -78,6 +75,8 @@ class Decoding:
     image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (0 unless it says otherwise).")] = None
 
     def __post_init__(self) -> None:
+        from lhama.model.generation import GenerationConfig
+
         GenerationConfig(**self.overrides())  # a bad value fails before the model loads
 
     def overrides(self) -> dict[str, Any]:
@@ -158,6 +157,12 @@ def open_session(options: ChatOptions, err: Console) -> ChatSession:
     """The model loaded and a session over it: the model's own decoding settings with the options
     given on top, the guard, tools, draft, and the media and ``--file`` attached for the first
     question. Progress goes to ``err``."""
+    from lhama.guard import load_guard
+    from lhama.inference.speculative import draft_for
+    from lhama.model.transcribe import Transcriber
+    from lhama.serve.session import ChatSession
+    from lhama.serve.tools import load_tools
+
     loaded = load_with_progress(options.model, err, options.speed.quant)
     generation = replace(loaded.generation, **options.decoding.overrides())
     plan = None if options.extras.tools is None else load_tools(options.extras.tools, getattr(loaded.tokenizer, "chat_template", None), loaded.name)
@@ -184,6 +189,8 @@ def read_prompt_file(path: Path, loaded: LoadedModel, max_tokens: int) -> str:
     Raises:
         DataError: missing, not UTF-8 text, or too long for the model's context with the answer.
     """
+    from lhama.inference.generate import context_length
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -203,6 +210,8 @@ def read_prompt_file(path: Path, loaded: LoadedModel, max_tokens: int) -> str:
 
 def _answer(session: ChatSession, text: str, err: Console) -> None:
     """Stream one answer to stdout; Ctrl-C ends the answer, not the program."""
+    from lhama.inference.generate import Completion
+
     if session.tools is not None:
         return _answer_with_tools(session, text, err)
     started = time.perf_counter()
@@ -230,6 +239,8 @@ def _answer(session: ChatSession, text: str, err: Console) -> None:
 
 def _answer_with_tools(session: ChatSession, text: str, err: Console) -> None:
     """The whole answer, then each tool call it makes as a line of JSON (the calls are not run)."""
+    from lhama.serve.tools import parse_reply
+
     with err.status("thinking ..."):
         *_, done = session.ask(text)
     reply = parse_reply(session.tools.prefix + done.text, session.tools)

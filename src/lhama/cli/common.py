@@ -1,21 +1,21 @@
 """What several commands share: finding and loading a model with visible progress, and the
-options that mean the same in each."""
+options that mean the same in each.
+
+Library code is imported inside the functions, so that ``lhama --help`` and usage errors do not
+wait for torch (``tests/cli/test_import.py``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from lhama.inference.quant_cache import load_for_inference
-from lhama.model.build import LoadedModel
-from lhama.weights.prepare import prepare
-from lhama.weights.registry import models_dir, registry_entry
-from lhama.weights.resolve import registered_name, resolve
+if TYPE_CHECKING:
+    from lhama.model.build import LoadedModel
 
 DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
 QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")]
@@ -26,6 +26,10 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
     """Resolve ``--model`` (preparing a registered model on first use) and load it, reporting on
     stderr. ``quant``: the language model's weights (none, bf16, int8, int4; lhama.inference.quant);
     None: the registry's choice for a registered model, else none (fp32)."""
+    from lhama.inference.quant_cache import load_for_inference
+    from lhama.weights.registry import registry_entry
+    from lhama.weights.resolve import registered_name
+
     started = time.perf_counter()
     name = registered_name(model, DEFAULT_MODEL)
     model_dir = model_directory(model, err, name)
@@ -40,6 +44,9 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
 def model_directory(model: str | None, err: Console, name: str | None = None) -> Path:
     """``--model`` as a directory. A registered model (``name``, found from ``model`` when not
     given) is prepared first when it is not yet (once; ``prepare`` is a cheap check otherwise)."""
+    from lhama.weights.prepare import prepare
+    from lhama.weights.resolve import registered_name, resolve
+
     name = name or registered_name(model, DEFAULT_MODEL)
     if name is None:
         return resolve(model, DEFAULT_MODEL)
@@ -48,6 +55,8 @@ def model_directory(model: str | None, err: Console, name: str | None = None) ->
 
 def _announced(name: str, err: Console) -> Callable[[str], None]:
     """A progress printer that first says why the wait: the model is being prepared."""
+    from lhama.weights.registry import models_dir
+
     said = False
 
     def say(step: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 from rich.console import Console
@@ -22,10 +22,11 @@ from rich.table import Table
 from rich.text import Text
 
 from lhama.cli.options import command
-from lhama.config import from_dict
-from lhama.recipes.default.mixture import MixConfig, build_mix, pipeline_translator
-from lhama.recipes.default.speech import SpeechConfig, build_speech_set, read_sentences
-from lhama.data.translate import TranslateConfig, TranslateSummary, translate_file
+
+if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors load nothing heavy
+    from lhama.data.translate import TranslateConfig, TranslateSummary
+    from lhama.recipes.default.mixture import MixConfig
+    from lhama.recipes.default.speech import SpeechConfig
 
 app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
 
@@ -58,6 +59,9 @@ class TranslateOptions:
 
     def config(self) -> TranslateConfig:
         """The options as a TranslateConfig (checked there); options left out keep its defaults."""
+        from lhama.config import from_dict
+        from lhama.data.translate import TranslateConfig
+
         given = {"input": self.input, "output": self.output, **vars(self.backend), **vars(self.checks),
                  "chunk_records": self.chunk_records}
         return from_dict(TranslateConfig, {k: v for k, v in given.items() if v is not None})
@@ -76,6 +80,8 @@ def translate(options: TranslateOptions) -> None:
 
     Example: lhama data translate llava_instruct_150k.json llava_pt.json --report report.json
     """
+    from lhama.data.translate import translate_file
+
     cfg = options.config()
     bar = _progress_bar()
     task = bar.add_task("translating", total=None)
@@ -156,6 +162,8 @@ class SpeechOptions:
         _require(self.source, "--source", "a TSV of pt-BR sentences to speak", "tuxpaint_ptbr/captions.tsv")
 
     def config(self) -> SpeechConfig:
+        from lhama.recipes.default.speech import SpeechConfig
+
         return SpeechConfig(voice=self.voice, speed=self.speed, heldout_fraction=self.heldout)
 
 
@@ -169,6 +177,8 @@ def speech(options: SpeechOptions) -> None:
 
     Example: lhama data speech runs/speech-ptbr --source tuxpaint_ptbr/captions.tsv --source a_pt_train_targets.tsv
     """
+    from lhama.recipes.default.speech import build_speech_set, read_sentences
+
     config = options.config()
     sentences = read_sentences(options.source)
     bar = _progress_bar()
@@ -204,6 +214,8 @@ class MixOptions:
         _require(self.admire_pt, "--admire-pt", "the AdMIRe pt-BR train targets", "admire_pt/a_pt_train_targets.tsv")
 
     def config(self) -> MixConfig:
+        from lhama.recipes.default.mixture import MixConfig
+
         emoji = self.emoji
         return MixConfig(tuxpaint_dir=str(self.tuxpaint), heldout=str(self.heldout), admire_tsv=str(self.admire),
                          admire_pt_tsv=str(self.admire_pt), easy_vqa_images=self.easy_vqa_images, seed=self.seed,
@@ -227,6 +239,8 @@ def default_mix(options: MixOptions) -> None:
 
       (add --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr for the emoji)
     """
+    from lhama.recipes.default.mixture import build_mix, pipeline_translator
+
     output = options.output
     bar = _progress_bar()
     task = bar.add_task("translating easy-vqa + AdMIRe", total=None)

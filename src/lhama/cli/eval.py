@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, ClassVar, Optional
+from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 import typer
 from rich.console import Console
@@ -15,17 +15,11 @@ from rich.table import Table
 
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.cli.options import command
-from lhama.recipes.default.splits import read_file_list
 from lhama.errors import ConfigError
-from lhama.eval.admire import load_sentences
-from lhama.eval.cache import cache_meta, default_cache_path, open_cache
-from lhama.eval.caption import evaluate_captions, load_captions
-from lhama.eval.idiom import IdiomConfig, evaluate_idiom
-from lhama.eval.report import write_report
-from lhama.eval.runner import AdmireConfig, evaluate_admire, write_metrics, write_submission
-from lhama.eval.retrieval import evaluate_retrieval, make_trials
-from lhama.eval.vqa import evaluate_vqa, load_vqa
-from lhama.model.build import LoadedModel
+
+if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
+    from lhama.eval.runner import AdmireConfig
+    from lhama.model.build import LoadedModel
 
 app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning, image-caption retrieval.", no_args_is_help=True)
 
@@ -66,6 +60,8 @@ class AdmireOptions:
             raise ValueError("use --subtask a|b and --lang en|pt")
 
     def config(self) -> AdmireConfig:
+        from lhama.eval.runner import AdmireConfig
+
         return AdmireConfig(data=self.data, model=self.model, lang=self.lang, text_only=self.text_only, subtask=self.subtask,
                             baselines=tuple(b.strip() for b in self.baselines.split(",") if b.strip()), seed=self.seed,
                             caption_words=self.caption_words, limit=self.limit, cache=self.cache)
@@ -80,6 +76,9 @@ def admire(options: AdmireOptions) -> None:
 
       lhama eval admire --data ../shared/data/admire_en/dev/subtask_a_dev.tsv --model gemma-3-270m --text-only --report admire.html --metrics admire.json
     """
+    from lhama.eval.report import write_report
+    from lhama.eval.runner import evaluate_admire, write_metrics, write_submission
+
     with _progress() as bar:
         tasks: dict[str, int] = {}
 
@@ -115,6 +114,10 @@ def idiom(options: IdiomOptions) -> None:
 
       lhama eval idiom --data ../shared/data/admire_pt/a_pt_dev_targets.tsv --train ../shared/data/admire_pt/a_pt_train_targets.tsv
     """
+    from lhama.eval.admire import load_sentences
+    from lhama.eval.cache import cache_meta, default_cache_path
+    from lhama.eval.idiom import IdiomConfig, evaluate_idiom
+
     items = load_sentences(options.data)
     train_items = load_sentences(options.train) if options.train else []
     loaded = _load(options.model)
@@ -149,6 +152,9 @@ def vqa(options: VqaOptions) -> None:
 
       lhama eval vqa --data easy-vqa --model ./my-llava --limit 200
     """
+    from lhama.eval.cache import cache_meta, open_cache
+    from lhama.eval.vqa import evaluate_vqa, load_vqa
+
     items = load_vqa(options.data, options.images, options.limit)
     loaded = _load(options.model, options.image_guidance)
     meta = cache_meta("vqa", options.data, options.model, lang=options.lang, image_guidance=loaded.generation.image_guidance)
@@ -182,6 +188,10 @@ def caption(options: CaptionOptions) -> None:
 
       lhama eval caption --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
     """
+    from lhama.eval.cache import cache_meta, open_cache
+    from lhama.eval.caption import evaluate_captions, load_captions
+    from lhama.recipes.default.splits import read_file_list
+
     o = options
     items = load_captions(o.data, o.column, o.limit, read_file_list(o.split) if o.split else None)
     loaded = _load(o.model, o.image_guidance)
@@ -217,6 +227,11 @@ def retrieval(options: RetrievalOptions) -> None:
 
       lhama eval retrieval --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
     """
+    from lhama.eval.cache import cache_meta, open_cache
+    from lhama.eval.caption import load_captions
+    from lhama.eval.retrieval import evaluate_retrieval, make_trials
+    from lhama.recipes.default.splits import read_file_list
+
     o = options
     items = load_captions(o.data, o.column, o.limit, read_file_list(o.split) if o.split else None)
     trials = make_trials(items, o.choices, o.seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -13,10 +13,9 @@ from rich.table import Table
 
 from lhama.cli.options import command
 from lhama.errors import CheckpointError
-from lhama.model.adapters import ADAPTER_WEIGHTS, export_adapter
-from lhama.model.build import DTYPES
-from lhama.weights.prepare import PREPARE_STEPS, ModelStatus, list_models, prepare
-from lhama.weights.registry import models_dir, registry_entry
+
+if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
+    from lhama.weights.prepare import ModelStatus
 
 app = typer.Typer(
     help=(
@@ -41,6 +40,9 @@ def list_command() -> None:
 
     Example: [bold]lhama models list[/]   (set LHAMA_HOME to look in another cache)
     """
+    from lhama.weights.prepare import list_models
+    from lhama.weights.registry import models_dir
+
     table = Table(title=f"lhama models in {models_dir()}")
     for column in ("name", "installed", "prepared", "size", "chat template"):
         table.add_column(column, no_wrap=column in ("name", "size"))
@@ -95,6 +97,8 @@ def prepare_command(options: PrepareOptions) -> None:
       [bold]lhama models prepare --all[/]
       [bold]LHAMA_HOME=/data/lhama lhama models prepare gemma-3-270m --force[/]
     """
+    from lhama.weights.prepare import PREPARE_STEPS, prepare
+
     chosen = _chosen(options.names or [], options.all_)
     console = Console()
     for name in chosen:
@@ -122,6 +126,8 @@ class ExportOptions:
     image_guidance: Annotated[Optional[float], typer.Option("--image-guidance", help="The image guidance chat, serve and eval decode this model with (0 = plain decoding; see `lhama chat --help`).", show_default=False)] = None
 
     def __post_init__(self) -> None:
+        from lhama.model.build import DTYPES
+
         if self.dtype not in DTYPES:
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
@@ -139,6 +145,9 @@ def export_adapter_command(options: ExportOptions) -> None:
       [bold]lhama models export-adapter runs/default-stage2/adapter src/lhama/model/default \\
         --base "lhama-default-v1: gemma-3-270m + open-nsfw-resnet50" --image-guidance 1.0[/]
     """
+    from lhama.model.adapters import ADAPTER_WEIGHTS, export_adapter
+    from lhama.model.build import DTYPES
+
     settings = {"system_prompt": options.system_prompt, "image_guidance": options.image_guidance}
     path = export_adapter(options.src, options.out, DTYPES[options.dtype], options.base,
                           {k: v for k, v in settings.items() if v is not None})
@@ -147,6 +156,9 @@ def export_adapter_command(options: ExportOptions) -> None:
 
 
 def _chosen(names: list[str], all_: bool) -> list[str]:
+    from lhama.weights.prepare import list_models
+    from lhama.weights.registry import registry_entry
+
     if all_ and names:
         raise CheckpointError("give model names or --all, not both")
     if all_:

@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Optional
 
-import torch
 import typer
 from rich.console import Console
 
 from lhama.cli.common import DEFAULT_MODEL, GuardOpt, QuantOpt, load_with_progress
 from lhama.cli.options import command
-from lhama.guard import load_guard
-from lhama.serve.engine import Engine
-from lhama.serve.settings import ServeSettings
+from lhama.serve.settings import ServeSettings  # plain data: checking the limits loads nothing heavy
 
 
 @dataclass(frozen=True)
@@ -89,9 +86,12 @@ def serve(options: ServeOptions) -> None:
 
     Then, with the openai client: OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="segredo").
     """
-    import uvicorn  # imported here so that other commands start without loading the web stack
+    import torch
+    import uvicorn  # imported here: help, usage errors and other commands start without torch or the web stack
 
+    from lhama.guard import load_guard
     from lhama.serve.app import create_app
+    from lhama.serve.engine import Engine
 
     if options.speed.threads is not None:
         torch.set_num_threads(options.speed.threads)

@@ -9,9 +9,6 @@ import typer
 from rich.console import Console
 
 from lhama.cli.options import command
-from lhama.config import load
-from lhama.train.config import TrainConfig
-from lhama.train.recipes import find_recipe, run
 
 
 @dataclass(frozen=True)
@@ -41,6 +38,10 @@ def train(options: TrainOptions) -> None:
 
       torchrun --nproc_per_node 8 -m lhama train --config my_stage2.yaml
     """
+    from lhama.config import load
+    from lhama.train.config import TrainConfig
+    from lhama.train.recipes import find_recipe, run
+
     cfg = load(TrainConfig, find_recipe(options.config), options.overrides or [])
     console = Console(stderr=True)
     result = run(cfg, resume=options.resume, echo=lambda text: console.print(text, highlight=False))
