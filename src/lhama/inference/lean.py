@@ -12,7 +12,8 @@ on the same weights and the same static KV cache:
 - the rotary embedding is applied to the query and key heads in one go;
 - the new key/value row is written straight into the static cache at its position;
 - attention is the same ``scaled_dot_product_attention`` call on the same masked cache, and the
-  norms the same fp32 formula, as transformers' SDPA path, so the logits are the same bits.
+  norms the same fp32 formula, as transformers' SDPA path, so the logits are the same bits
+  (attending to the filled positions only, without the mask, is not: tried, other bits).
 
 ``lean_decoder(language_model)`` builds it once (and remembers it on the model) or returns
 ``None`` for a decoder it does not cover (other architectures, sliding windows, rope scaling,
