@@ -50,7 +50,7 @@ def tiny_engine(guard) -> Engine:
     config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                          num_key_value_heads=2, vocab_size=16, max_position_embeddings=256)
     torch.manual_seed(0)
-    loaded = compose(LhamaConfig(image=None), AutoModelForCausalLM.from_config(config), tokenizer)
+    loaded = compose(LhamaConfig(), AutoModelForCausalLM.from_config(config), tokenizer)
     return Engine(loaded, ServeSettings(), guard=guard)
 
 

@@ -87,12 +87,13 @@ def image_model(lm_dir: Path, out: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionConfig, CLIPVisionModel
 
     from lhama.model.build import compose, save_model
-    from lhama.model.config import ImageConfig, LhamaConfig
+    from lhama.model.branches import lhama_config
+    from lhama.model.config import ImageConfig
 
     tower = CLIPVisionModel(CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                              num_attention_heads=12, image_size=224, patch_size=16))
     lm = AutoModelForCausalLM.from_pretrained(lm_dir)
-    loaded = compose(LhamaConfig(image=ImageConfig()), lm, AutoTokenizer.from_pretrained(lm_dir), tower)
+    loaded = compose(lhama_config(image=ImageConfig()), lm, AutoTokenizer.from_pretrained(lm_dir), tower)
     return save_model(loaded, out)
 
 

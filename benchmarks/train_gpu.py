@@ -33,7 +33,8 @@ from lhama.data.collate import Batch
 from lhama.data.conversation import IGNORE_INDEX
 from lhama.model.adapters import apply_lora, enable_gradient_checkpointing, set_trainable, trainable_parameters
 from lhama.model.build import compose
-from lhama.model.config import ImageConfig, LhamaConfig, LoraSettings
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig, LoraSettings
 from lhama.train.config import TrainConfig
 from lhama.train.distributed import DistInfo
 from lhama.train.loop import LoopParts, train_step
@@ -70,7 +71,7 @@ def build(s: Shapes, device: torch.device, dtype: torch.dtype, lora: LoraSetting
     with torch.device(device):
         lm = AutoModelForCausalLM.from_config(s.lm, dtype=dtype)
         tower = CLIPVisionModel(s.tower).to(dtype)
-    loaded = compose(LhamaConfig(image=ImageConfig()), lm, tokenizer, tower)
+    loaded = compose(lhama_config(image=ImageConfig()), lm, tokenizer, tower)
     loaded.model.to(device)
     apply_lora(loaded, lora)
     set_trainable(loaded.model, ("multi_modal_projector", "lora_"))

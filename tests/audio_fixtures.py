@@ -11,7 +11,7 @@ import torch
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from lhama.model.build import LoadedModel, add_audio_branch, save_model
+from lhama.model.build import LoadedModel, add_branch, save_model
 from lhama.model.config import AudioConfig
 from tests.conftest import tiny_loaded
 
@@ -38,7 +38,7 @@ def tiny_audio_loaded(image: bool = True, tokens: int = 4, seed: int = 0) -> Loa
     from lhama.model.config import ImageConfig
 
     loaded = tiny_loaded(image=ImageConfig() if image else None, seed=seed)
-    add_audio_branch(loaded, AudioConfig(encoder="in-test", tokens=tokens), tiny_whisper_encoder(seed))
+    loaded = add_branch(loaded, "audio", AudioConfig(encoder="in-test", tokens=tokens), tiny_whisper_encoder(seed))
     loaded.model.eval()
     return loaded
 

@@ -12,7 +12,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModel, AutoModelForCausalLM, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerFast
 
 from lhama.model.build import LoadedModel, compose
-from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig
 
 CORPUS = [
     "Qual é a capital do Brasil? A capital do Brasil é Brasília.",
@@ -54,7 +55,7 @@ def tiny_loaded(image: ImageConfig | None = ImageConfig(), tie: bool = False, se
     torch.manual_seed(seed)
     language_model = AutoModelForCausalLM.from_config(tiny_text_config(tie=tie))
     tower = AutoModel.from_config(tiny_vision_config()) if image else None
-    loaded = compose(LhamaConfig(image=image), language_model, tiny_tokenizer(), tower)
+    loaded = compose(lhama_config(image=image), language_model, tiny_tokenizer(), tower)
     loaded.model.eval()
     return loaded
 
@@ -81,11 +82,11 @@ def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny_video_loaded(video: "VideoConfig | None" = None, seed: int = 0) -> LoadedModel:
     """The tiny image model grown a video branch: 4 frames, 6 queries (qformer) by default."""
-    from lhama.model.build import add_video_branch
+    from lhama.model.build import add_branch
     from lhama.model.config import VideoConfig
 
     loaded = tiny_loaded(seed=seed)
     torch.manual_seed(seed)
-    grown = add_video_branch(loaded, video or VideoConfig(frames=4, num_queries=6, qformer_layers=1))
+    grown = add_branch(loaded, "video", video or VideoConfig(frames=4, num_queries=6, qformer_layers=1))
     grown.model.eval()
     return grown

@@ -10,12 +10,13 @@ from lhama.data.conversation import encode_prompt
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model import adapters
 from lhama.model.build import build_model
-from lhama.model.config import ImageConfig, LhamaConfig, LoraSettings
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig, LoraSettings
 from lhama.model.towers import resnet
 from tests.conftest import tiny_text_config, tiny_tokenizer
 from tests.model.towers.test_resnet import tiny_tower
 
-CONFIG = LhamaConfig(image=ImageConfig(feature_layer=-1))
+CONFIG = lhama_config(image=ImageConfig(feature_layer=-1))
 
 
 def _parts(tmp_path: Path) -> tuple[Path, Path]:

@@ -12,7 +12,7 @@ from lhama.data.audio import AudioSpec, load_audio, log_mel
 from lhama.data.conversation import encode_prompt
 from lhama.errors import CheckpointError, ModelError
 from lhama.model.audio import Ct2WhisperEncoder, audio_spec, encode_audio, open_audio_tower
-from lhama.model.build import add_audio_branch, load_model, save_model
+from lhama.model.build import add_branch, load_model, save_model
 from lhama.model.config import AudioConfig, LhamaConfig
 from lhama.weights.prepare import prepare
 from tests.audio_fixtures import AUDIO, tiny_audio_loaded, tiny_whisper_config, tiny_whisper_encoder, tone
@@ -73,13 +73,14 @@ def test_adding_audio_keeps_the_image_model_unchanged() -> None:
     pixels = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         before = loaded.model(ids, media={"image": pixels}).logits
-    add_audio_branch(loaded, AUDIO, tiny_whisper_encoder())
+    grown = add_branch(loaded, "audio", AUDIO, tiny_whisper_encoder())
     with torch.no_grad():
-        after = loaded.model(ids, media={"image": pixels}).logits
+        after = grown.model(ids, media={"image": pixels}).logits
     assert torch.equal(before, after[..., : before.shape[-1]])
-    assert [b.name for b in loaded.model.branches()] == ["image", "audio"]
+    assert [b.name for b in grown.model.branches()] == ["image", "audio"]
+    assert [b.name for b in loaded.model.branches()] == ["image"]  # a new model; the old one keeps its branches
     with pytest.raises(ModelError, match="already has an audio branch"):
-        add_audio_branch(loaded, AUDIO, tiny_whisper_encoder())
+        add_branch(grown, "audio", AUDIO, tiny_whisper_encoder())
 
 
 def test_local_hugging_face_whisper_directory(tmp_path: Path) -> None:
@@ -133,18 +134,16 @@ def test_real_whisper_base_encodes_and_transcribes_espeak(whisper_base: Path, tm
 def test_text_only_model_grows_an_audio_branch(tmp_path: Path) -> None:
     loaded = tiny_loaded(image=None)
     assert loaded.config == LhamaConfig()
-    add_audio_branch(loaded, AUDIO, tiny_whisper_encoder())
-    save_model(loaded, tmp_path / "m")
+    save_model(add_branch(loaded, "audio", AUDIO, tiny_whisper_encoder()), tmp_path / "m")
     assert [b.name for b in load_model(tmp_path / "m").model.branches()] == ["audio"]
 
 
 def test_video_branch_grows_beside_the_audio_branch(tmp_path: Path) -> None:
-    from lhama.model.build import add_video_branch
     from lhama.model.config import VideoConfig
 
     loaded = tiny_audio_loaded(image=True)
     trained = loaded.model.audio_projector
-    grown = add_video_branch(loaded, VideoConfig(frames=2, num_queries=4, qformer_heads=2))
+    grown = add_branch(loaded, "video", VideoConfig(frames=2, num_queries=4, qformer_heads=2))
     assert [b.name for b in grown.model.branches()] == ["image", "video", "audio"]
     assert grown.model.audio_projector is trained and grown.model.audio_tower is loaded.model.audio_tower
     ids = torch.tensor([encode_prompt(grown.tokenizer, "<video>\n<audio>\nO que acontece?", grown.expansions())])

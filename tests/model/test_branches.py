@@ -1,5 +1,6 @@
 """The branch table: one call builds every configured branch, so a model with image, video and
-audio branches is composed directly (no growing after construction)."""
+audio branches is composed directly (no growing after construction); one function builds a
+model's branch configs from it, and they are read and written in config.json's per-kind format."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM
 
 from lhama.data.conversation import encode_prompt
-from lhama.errors import CheckpointError
+from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.model import branches
-from lhama.model.build import compose
+from lhama.model.branches import lhama_config
+from lhama.model.build import add_branch, compose
 from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
 from tests.audio_fixtures import AUDIO, tiny_whisper_encoder
-from tests.conftest import tiny_text_config, tiny_tokenizer, tiny_vision_config
+from tests.conftest import tiny_loaded, tiny_text_config, tiny_tokenizer, tiny_vision_config
 
-ALL = LhamaConfig(image=ImageConfig(), video=VideoConfig(frames=2, num_queries=4, qformer_heads=2), audio=AUDIO)
+ALL = lhama_config(image=ImageConfig(), video=VideoConfig(frames=2, num_queries=4, qformer_heads=2), audio=AUDIO)
 
 
 def test_every_branch_is_composed_at_once_and_each_reaches_the_logits() -> None:
@@ -45,4 +47,56 @@ def _media(seed: int) -> dict[str, torch.Tensor]:
 
 def test_an_image_branch_without_a_tower_is_an_error() -> None:
     with pytest.raises(CheckpointError, match="image branch but no vision tower"):
-        compose(LhamaConfig(image=ImageConfig()), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
+        compose(lhama_config(image=ImageConfig()), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
+
+
+def test_lhama_config_puts_branches_in_merge_order_and_checks_kinds() -> None:
+    config = lhama_config(audio=AUDIO, image=ImageConfig(), video=None)
+    assert list(config.branches) == ["image", "audio"] and config.audio is AUDIO and config.video is None
+    assert config.placeholders == {"image": "<image>", "audio": "<audio>"}
+    with pytest.raises(ConfigError, match="no branch kind 'smell'; the kinds are image, video, audio"):
+        lhama_config(smell=AUDIO)
+    with pytest.raises(ConfigError, match="the audio branch takes AudioConfig, got ImageConfig"):
+        lhama_config(audio=ImageConfig())
+    with pytest.raises(ValueError, match="a video branch needs the image branch"):
+        lhama_config(video=VideoConfig())
+
+
+def test_the_config_cannot_be_changed_through_the_dict_it_was_given() -> None:
+    given = {"image": ImageConfig()}
+    config = LhamaConfig(branches=given)
+    given["audio"] = AUDIO
+    assert list(config.branches) == ["image"]
+    assert hash(config) == hash(LhamaConfig(branches={"image": ImageConfig()})) and config == lhama_config(image=ImageConfig())
+    assert config != ALL and LhamaConfig() == lhama_config()
+
+
+def test_config_json_keeps_one_key_per_kind_and_older_blocks_still_load() -> None:
+    written = branches.config_to_dict(ALL)
+    assert list(written) == ["image", "video", "audio"] and written["audio"]["tokens"] == 4
+    assert written["video"]["num_queries"] == 4 and written["image"]["projector"]["kind"] == "mlp2x_gelu"
+    assert branches.config_from_dict(written) == ALL
+    image_only = branches.config_to_dict(lhama_config(image=ImageConfig(feature_layer=-1)))
+    assert image_only["video"] is None and image_only["audio"] is None  # what older lhama wrote too
+    older = {"image": {"feature_layer": -3}, "video": None}  # written before the audio branch existed
+    assert branches.config_from_dict(older) == lhama_config(image=ImageConfig(feature_layer=-3))
+    with pytest.raises(ConfigError, match="unknown config key smell; valid keys: audio, image, video"):
+        branches.config_from_dict({"smell": {}})
+    with pytest.raises(ConfigError, match="image.feature_layer"):
+        branches.config_from_dict({"image": {"feature_layer": "x"}})
+    with pytest.raises(ConfigError, match="a video branch needs the image branch"):
+        branches.config_from_dict({"video": {}})
+
+
+def test_add_branch_returns_a_new_model_sharing_the_old_parts() -> None:
+    loaded = tiny_loaded()
+    loaded.model.to(torch.bfloat16)
+    grown = add_branch(loaded, "audio", AUDIO, tiny_whisper_encoder())
+    assert [b.name for b in grown.model.branches()] == ["image", "audio"]
+    assert [b.name for b in loaded.model.branches()] == ["image"] and loaded.config.audio is None
+    assert grown.model.language_model is loaded.model.language_model and grown.model.vision_tower is loaded.model.vision_tower
+    assert grown.tokenizer is loaded.tokenizer and grown.image_spec == loaded.image_spec
+    assert next(grown.model.audio_projector.parameters()).dtype == torch.bfloat16  # the model's projectors' dtype
+    assert next(grown.model.audio_tower.parameters()).dtype == torch.float32  # a given tower is kept as it is
+    with pytest.raises(ModelError, match="is text-only; a video branch needs its image tower"):
+        add_branch(tiny_loaded(image=None), "video", VideoConfig())

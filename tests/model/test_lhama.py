@@ -61,13 +61,14 @@ def test_an_audio_model_is_built_directly_from_its_config() -> None:
     """Every branch is a constructor argument: no attribute set or config swapped afterwards."""
     from transformers import AutoModelForCausalLM
 
-    from lhama.model.config import AudioConfig, LhamaConfig
+    from lhama.model.branches import lhama_config
+    from lhama.model.config import AudioConfig
     from lhama.model.lhama import LhamaModel
     from lhama.model.projector import MultiModalProjector
     from tests.audio_fixtures import tiny_whisper_encoder
     from tests.conftest import tiny_text_config
 
-    config = LhamaConfig(audio=AudioConfig(encoder="in-test", tokens=4))
+    config = lhama_config(audio=AudioConfig(encoder="in-test", tokens=4))
     lm = AutoModelForCausalLM.from_config(tiny_text_config())
     tower = tiny_whisper_encoder()
     projector = MultiModalProjector(tower.config.d_model, lm.config.hidden_size, config.audio.projector)

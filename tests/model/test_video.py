@@ -10,8 +10,9 @@ import torch
 
 from lhama.data.conversation import encode_prompt
 from lhama.errors import ConfigError, ModelError
-from lhama.model.build import add_video_branch, load_model, save_model
-from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
+from lhama.model.build import add_branch, load_model, save_model
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig, VideoConfig
 from lhama.model.video import VIDEO_MODULES
 from tests.conftest import tiny_loaded, tiny_video_loaded
 
@@ -62,7 +63,7 @@ def test_mean_pooling_counts_patches_plus_frames() -> None:
 
 def test_only_new_modules_are_added_and_the_tower_is_shared() -> None:
     image_model = tiny_loaded()
-    grown = add_video_branch(image_model, VideoConfig(frames=4, num_queries=6))
+    grown = add_branch(image_model, "video", VideoConfig(frames=4, num_queries=6))
     assert grown.model.vision_tower is image_model.model.vision_tower
     assert grown.model.multi_modal_projector is image_model.model.multi_modal_projector
     before = set(image_model.model.state_dict())
@@ -76,7 +77,7 @@ def test_growing_a_video_branch_keeps_image_answers() -> None:
     pixels = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         before = image_model.model(ids, media={"image": pixels}).logits
-        grown = add_video_branch(image_model, VideoConfig(frames=4))
+        grown = add_branch(image_model, "video", VideoConfig(frames=4))
         after = grown.model(ids, media={"image": pixels}).logits
     torch.testing.assert_close(after[..., : before.shape[-1]], before)
 
@@ -96,11 +97,11 @@ def test_errors() -> None:
     with pytest.raises(ConfigError, match="does not divide"):
         tiny_video_loaded(VideoConfig(qformer_heads=5))
     with pytest.raises(ValueError, match="needs the image branch"):
-        LhamaConfig(image=None, video=VideoConfig())
+        lhama_config(image=None, video=VideoConfig())
     with pytest.raises(ModelError, match="text-only"):
-        add_video_branch(tiny_loaded(image=None), VideoConfig())
+        add_branch(tiny_loaded(image=None), "video", VideoConfig())
     with pytest.raises(ModelError, match="already has a video branch"):
-        add_video_branch(tiny_video_loaded(), VideoConfig())
+        add_branch(tiny_video_loaded(), "video", VideoConfig())
     loaded = tiny_video_loaded()
     with pytest.raises(ModelError, match=r"\(n, 4, 3, H, W\)"):
         loaded.model(_ids(loaded, "<video>"), media={"video": _frames(count=5)})

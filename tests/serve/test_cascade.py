@@ -170,10 +170,10 @@ def test_video_sound_track_is_transcribed_for_a_model_without_audio_branch(tmp_p
 
 
 def test_video_branch_model_hears_the_track_through_its_audio_branch(tmp_path: Path) -> None:
-    from lhama.model.build import add_video_branch
+    from lhama.model.build import add_branch
     from lhama.model.config import VideoConfig
 
-    loaded = add_video_branch(tiny_audio_loaded(image=True), VideoConfig(frames=2, num_queries=4, qformer_heads=2))
+    loaded = add_branch(tiny_audio_loaded(image=True), "video", VideoConfig(frames=2, num_queries=4, qformer_heads=2))
     session = ChatSession(loaded, GenerationConfig(max_new_tokens=2), system_prompt="", transcriber=FakeTranscriber())
     session.attach_video(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))  # /video and --video alike
     *_, done = session.ask("O que acontece?")

@@ -37,10 +37,10 @@ def test_video_sound_track_is_attached_or_skipped(tmp_path: Path) -> None:
 
 
 def test_video_and_its_sound_track_in_one_question(tmp_path: Path) -> None:
-    from lhama.model.build import add_video_branch
+    from lhama.model.build import add_branch
     from lhama.model.config import VideoConfig
 
-    loaded = add_video_branch(tiny_audio_loaded(image=True), VideoConfig(frames=2, num_queries=4, qformer_heads=2))
+    loaded = add_branch(tiny_audio_loaded(image=True), "video", VideoConfig(frames=2, num_queries=4, qformer_heads=2))
     session = ChatSession(loaded, GenerationConfig(max_new_tokens=2), system_prompt="")
     clip = _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True)
     session.attach_video(clip)  # its sound track too, as `lhama chat --video` and `/video` do

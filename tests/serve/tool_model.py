@@ -34,7 +34,7 @@ def scripted_model(script: dict[str, str], template: str | None = QWEN25_TEMPLAT
                          num_key_value_heads=2, vocab_size=128, max_position_embeddings=2048,
                          tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=3)
     torch.manual_seed(0)
-    loaded = compose(LhamaConfig(image=None), AutoModelForCausalLM.from_config(config), tokenizer)
+    loaded = compose(LhamaConfig(), AutoModelForCausalLM.from_config(config), tokenizer)
     _script(loaded, script)
     loaded.model.eval()
     return loaded

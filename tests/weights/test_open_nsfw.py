@@ -16,7 +16,8 @@ from transformers import AutoModelForCausalLM
 from lhama.data.media import images_to_tensor
 from lhama.errors import CheckpointError
 from lhama.model.build import build_model, load_model, save_model
-from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig
 from lhama.weights import open_nsfw
 from lhama.model.towers.resnet import caffe_image_spec, load_tower
 from lhama.weights.manifest import MANIFEST, check_prepared
@@ -97,7 +98,7 @@ def test_build_model_with_the_real_tower_then_save_and_load(open_nsfw_dir: Path,
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(tiny_text_config()).save_pretrained(tmp_path / "lm")
     tiny_tokenizer().save_pretrained(tmp_path / "lm")
-    loaded = build_model(tmp_path / "lm", vision_dir=open_nsfw_dir, config=LhamaConfig(image=ImageConfig(feature_layer=-1)))
+    loaded = build_model(tmp_path / "lm", vision_dir=open_nsfw_dir, config=lhama_config(image=ImageConfig(feature_layer=-1)))
     assert loaded.expansions() == {loaded.model.token_ids["image"]: 49}
     assert loaded.image_spec == caffe_image_spec(loaded.model.vision_tower.config)
     pixels = images_to_tensor([IMAGES / REAL[0]], loaded.image_spec)

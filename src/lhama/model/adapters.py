@@ -15,6 +15,7 @@ from torch import nn
 from lhama.config import from_dict, to_dict
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
+from lhama.model import branches
 from lhama.model.build import LoadedModel, build_model
 from lhama.model.config import LhamaConfig, LoraSettings
 from lhama.model.generation import GenerationConfig, generation_from_dict, split_legacy
@@ -91,7 +92,7 @@ def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: Lora
     with atomic_directory(out_dir) as tmp:
         state = {k: v.detach().contiguous() for k, v in loaded.model.state_dict().items() if is_adapter_key(k)}
         save_file(state, tmp / ADAPTER_WEIGHTS, metadata={"format": "pt"})
-        info = {"base_model": base, "lora": to_dict(lora) if lora else None, "lhama": to_dict(loaded.config),
+        info = {"base_model": base, "lora": to_dict(lora) if lora else None, "lhama": branches.config_to_dict(loaded.config),
                 "generation": _model_level(loaded.generation)}
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
     return Path(out_dir)
@@ -130,7 +131,7 @@ def _adapter_config_path(adapter_dir: Path) -> Path:
 def adapter_lhama_config(adapter_dir: str | Path) -> LhamaConfig:
     """The :class:`LhamaConfig` (branches, projectors) an adapter was trained with."""
     path = _adapter_config_path(Path(adapter_dir))
-    return from_dict(LhamaConfig, split_legacy(json.loads(path.read_text(encoding="utf-8"))["lhama"])[0])
+    return branches.config_from_dict(split_legacy(json.loads(path.read_text(encoding="utf-8"))["lhama"])[0])
 
 
 def adapter_generation_config(adapter_dir: str | Path) -> GenerationConfig:

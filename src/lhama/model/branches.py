@@ -4,8 +4,9 @@ A branch is an encoder that turns media into features, a projector into the deco
 and a placeholder token whose rows receive the projected tokens (``model/merge.py``). This table
 says, for each kind, which :class:`LhamaModel` attributes hold its parts (names follow
 transformers' LLaVA for the image branch, so checkpoints convert 1:1), how it encodes a batch,
-and how many tokens its placeholder expands to. ``LhamaModel`` and ``LoadedModel`` loop over it;
-adding a modality is one encoder module, one entry here, one config field and its placeholder.
+and how many tokens its placeholder expands to. ``LhamaModel`` and ``LoadedModel`` loop over it,
+and :func:`lhama_config` builds a model's branch configs from it. Adding a modality is one encoder
+module, its config class (``model/config.py``), one entry here and its placeholder.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from lhama.errors import CheckpointError
+from lhama.config import from_dict, to_dict
+from lhama.errors import CheckpointError, ConfigError
 from lhama.model import audio
-from lhama.model.config import LhamaConfig
+from lhama.model.config import AudioConfig, BranchConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import encode_images, image_feature_width, image_token_count
 from lhama.model.projector import MultiModalProjector
 from lhama.model.video import build_video_modules, video_token_count
@@ -32,6 +34,7 @@ class BranchKind:
     width)``: its modules by attribute, fresh projectors on the towers given by attribute."""
 
     name: str
+    config: type  # its config class (what ``LhamaConfig.branches[name]`` holds)
     tower: str  # attribute of the encoder (the video branch shares the image branch's tower)
     projector: str  # attribute of its projector
     encode: Callable[[nn.Module, torch.Tensor, Any], torch.Tensor]
@@ -79,19 +82,61 @@ def _build_audio(config: LhamaConfig, towers: Mapping[str, nn.Module], width: in
 
 
 KINDS: tuple[BranchKind, ...] = (  # in merge order
-    BranchKind("image", "vision_tower", "multi_modal_projector", _encode_image,
+    BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image,
                lambda m, c: image_token_count(m.vision_tower.config, c.image), _build_image),
-    BranchKind("video", "vision_tower", "video_projector", _encode_video,
+    BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video,
                lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), _build_video,
                extra=("video_temporal",)),
-    BranchKind("audio", "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens, _build_audio),
+    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens, _build_audio),
 )
 KIND = {kind.name: kind for kind in KINDS}  # branch name -> its kind
 
 
 def configured(config: LhamaConfig) -> list[tuple[BranchKind, Any]]:
     """(kind, its config) for every branch ``config`` has, in merge order."""
-    return [(kind, getattr(config, kind.name)) for kind in KINDS if getattr(config, kind.name) is not None]
+    return [(kind, config.branches[kind.name]) for kind in KINDS if kind.name in config.branches]
+
+
+def lhama_config(**given: BranchConfig | None) -> LhamaConfig:
+    """The model config with the ``given`` branches (kind name -> its config; None: none), in
+    merge order: ``lhama_config(image=ImageConfig(), audio=AudioConfig())``.
+
+    Raises:
+        ConfigError: a name that is no branch kind, or a config of another kind's class.
+        ValueError: a branch without one it needs (a video branch without the image branch).
+    """
+    unknown = sorted(set(given) - set(KIND))
+    if unknown:
+        raise ConfigError(f"no branch kind {unknown[0]!r}; the kinds are {', '.join(KIND)}")
+    for name, branch in given.items():
+        if branch is not None and not isinstance(branch, KIND[name].config):
+            raise ConfigError(f"the {name} branch takes {KIND[name].config.__name__}, got {type(branch).__name__}")
+    return LhamaConfig(branches={kind.name: given[kind.name] for kind in KINDS if given.get(kind.name) is not None})
+
+
+def config_from_dict(data: Mapping[str, Any]) -> LhamaConfig:
+    """Read ``config.json``'s ``"lhama"`` block: one key per branch kind, its config or null
+    (the format every lhama version writes; a kind missing is a branch not configured).
+
+    Raises:
+        ConfigError: not a mapping, an unknown key or a bad value (the message names the key).
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"the lhama config must be a mapping, got {data!r}")
+    unknown = sorted(set(data) - set(KIND))
+    if unknown:
+        raise ConfigError(f"unknown config key {unknown[0]}; valid keys: {', '.join(sorted(KIND))}")
+    given = {name: from_dict(KIND[name].config, block, prefix=f"{name}.") for name, block in data.items()
+             if block is not None}
+    try:
+        return lhama_config(**given)
+    except ValueError as exc:  # a branch without one it needs
+        raise ConfigError(str(exc)) from None
+
+
+def config_to_dict(config: LhamaConfig) -> dict[str, Any]:
+    """``config`` as ``config.json``'s ``"lhama"`` block: every kind, null when not configured."""
+    return {kind.name: to_dict(config.branches.get(kind.name)) for kind in KINDS}
 
 
 def build_modules(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:

@@ -14,7 +14,7 @@ loads it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, LlavaConfig
 
-from lhama.config import from_dict, to_dict
 from lhama.data.audio import AudioSpec
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import audio as audio_encoder
-from lhama.model.config import AudioConfig, ImageConfig, LhamaConfig, VideoConfig
-from lhama.model.encoders import has_cls_token, image_token_count
 from lhama.model import branches
+from lhama.model.config import BranchConfig, ImageConfig, LhamaConfig
+from lhama.model.encoders import has_cls_token, image_token_count
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.labeler import Labeler, load_labeler
 from lhama.model.lhama import LhamaModel
@@ -97,25 +96,43 @@ def compose(
     return LoadedModel(LhamaModel(config, language_model, modules, token_ids), tokenizer, image_spec)
 
 
-def add_video_branch(loaded: LoadedModel, video: VideoConfig) -> LoadedModel:
-    """``loaded`` plus a fresh (untrained) video branch on its vision tower; the image branch
-    and the LM are kept (shared, not copied). Adds ``<video>`` to the tokenizer.
+def add_branch(loaded: LoadedModel, kind: str, config: BranchConfig, tower: nn.Module | None = None) -> LoadedModel:
+    """A new :class:`LoadedModel`: ``loaded``'s model plus a fresh (untrained) ``kind`` branch
+    (``"video"``, ``"audio"``... see ``model/branches.py``) built on the towers it has, or on
+    ``tower`` for a branch with its own encoder (an audio encoder not given is opened from
+    ``config.encoder``). ``loaded`` keeps its model; the LM, the other branches and the tokenizer
+    are shared, not copied: the tokenizer gains the placeholder and the LM's embeddings grow if
+    needed. The fresh trained modules take the dtype of the model's projectors, if it has any.
 
     Raises:
-        ModelError: the model has no vision tower, or already has a video branch.
+        ModelError: the model already has the branch, or lacks one it needs (video: image).
+        CheckpointError: an audio encoder not found.
     """
-    if "image" not in loaded.config.branches:
-        raise ModelError(f"the model {loaded.name or ''} is text-only; a video branch needs its vision tower")
-    if "video" in loaded.config.branches:
-        raise ModelError(f"the model {loaded.name or ''} already has a video branch")
-    model = loaded.model
-    config = replace(loaded.config, video=video)
-    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, config)
-    fresh = branches.KIND["video"].build(config, model.branch_modules(), model.language_model.config.hidden_size)
-    dtype = next(model.multi_modal_projector.parameters()).dtype
-    modules = {**model.branch_modules(), **{name: module.to(dtype) for name, module in fresh.items()}}
-    grown = LhamaModel(config, model.language_model, modules, token_ids).train(model.training)
-    return LoadedModel(grown, loaded.tokenizer, loaded.image_spec, loaded.name, loaded.generation)
+    model, name = loaded.model, loaded.name or ""
+    if kind in loaded.config.branches:
+        raise ModelError(f"the model {name} already has {'an' if kind[0] in 'aeiou' else 'a'} {kind} branch")
+    for needed in getattr(config, "needs", ()):
+        if needed not in loaded.config.branches:
+            what = "text-only" if not loaded.config.branches else f"without a {needed} branch"
+            raise ModelError(f"the model {name} is {what}; a {kind} branch needs its {needed} tower")
+    grown_config = branches.lhama_config(**{**loaded.config.branches, kind: config})  # a new config: nothing patched
+    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, grown_config)
+    towers = {**model.branch_modules(), **({branches.KIND[kind].tower: tower} if tower is not None else {})}
+    fresh = branches.KIND[kind].build(grown_config, towers, model.language_model.config.hidden_size)
+    dtype = _projector_dtype(model)
+    fresh = {attr: module if attr == branches.KIND[kind].tower or dtype is None else module.to(dtype)
+             for attr, module in fresh.items()}
+    grown = LhamaModel(grown_config, model.language_model, {**model.branch_modules(), **fresh}, token_ids)
+    return LoadedModel(grown.train(model.training), loaded.tokenizer, loaded.image_spec, loaded.name,
+                       loaded.generation, loaded.labeler)
+
+
+def _projector_dtype(model: LhamaModel) -> torch.dtype | None:
+    """The dtype of the model's first branch projector; None for a text-only model."""
+    for attr, module in model.branch_modules().items():
+        if attr.endswith("_projector"):
+            return next(module.parameters()).dtype
+    return None
 
 
 def add_placeholder_tokens(tokenizer: Any, language_model: nn.Module, config: LhamaConfig) -> dict[str, int]:
@@ -137,7 +154,7 @@ def build_model(
     """Compose a new model from a pretrained LM directory and an optional vision directory
     (a CLIP/SigLIP vision model, a full CLIP/SigLIP whose vision half is used, or a lhama tower
     directory such as ``lhama models prepare open-nsfw-resnet50`` writes)."""
-    config = config or LhamaConfig(image=ImageConfig() if vision_dir else None)
+    config = config or branches.lhama_config(image=ImageConfig() if vision_dir else None)
     language_model = _from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
     tokenizer = _tokenizer(lm_dir)
     tower, spec = None, None
@@ -146,26 +163,6 @@ def build_model(
         spec = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json", tower.config.image_size)
     loaded = compose(config, language_model, tokenizer, tower, spec)
     loaded.name = Path(lm_dir).name
-    return loaded
-
-
-def add_audio_branch(loaded: LoadedModel, config: AudioConfig, tower: nn.Module | None = None) -> LoadedModel:
-    """Give ``loaded`` (in place; also returned) an audio branch: the frozen encoder
-    ``config.encoder`` names (or ``tower``), a fresh projector and the ``<audio>`` token.
-    The rest of the model is unchanged, so an image model keeps what it learned.
-
-    Raises:
-        ModelError: the model already has an audio branch. CheckpointError: encoder not found.
-    """
-    model = loaded.model
-    if "audio" in model.config.branches:
-        raise ModelError(f"the model {loaded.name or ''} already has an audio branch")
-    grown_config = replace(model.config, audio=config)  # a new model and config: nothing patched after load
-    token_ids = add_placeholder_tokens(loaded.tokenizer, model.language_model, grown_config)
-    towers = {"audio_tower": tower} if tower is not None else {}
-    fresh = branches.KIND["audio"].build(grown_config, towers, model.language_model.config.hidden_size)
-    grown = LhamaModel(grown_config, model.language_model, {**model.branch_modules(), **fresh}, token_ids)
-    loaded.model = grown.train(model.training)
     return loaded
 
 
@@ -218,7 +215,7 @@ def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedMo
     config = _lhama_config(raw)
     language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
     tower, spec = None, None
-    if config.image:
+    if "image" in config.branches:
         tower = _tower_from_config(raw["vision_config"], dtype)
         spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
     # A Hugging Face audio encoder travels in the safetensors; a CTranslate2 one is referenced.
@@ -260,7 +257,7 @@ def _model_config(loaded: LoadedModel) -> dict:
     if "image" in loaded.config.branches:
         data = _multimodal_config(loaded)
     else:
-        data = {"text_config": loaded.model.language_model.config.to_dict(), "lhama": to_dict(loaded.config)}
+        data = {"text_config": loaded.model.language_model.config.to_dict(), "lhama": branches.config_to_dict(loaded.config)}
     if "audio" in loaded.config.branches:
         data.update(audio_encoder.tower_config_block(loaded.model.audio_tower))
         data["model_type"], data["architectures"] = "lhama", ["LhamaModel"]
@@ -286,7 +283,7 @@ def _multimodal_config(loaded: LoadedModel) -> dict:
     )
     data = llava.to_dict()
     data["architectures"] = ["LlavaForConditionalGeneration"]
-    data["lhama"] = to_dict(loaded.config)
+    data["lhama"] = branches.config_to_dict(loaded.config)
     if lhama_tower:
         data["vision_config"] = tower_config.to_dict()
     # transformers' LLaVA has only the 2-layer MLP projector (no input norm) and Hugging Face towers.
@@ -342,13 +339,13 @@ def _is_tied(model: LhamaModel) -> bool:
 
 def _lhama_config(raw: dict) -> LhamaConfig:
     if "lhama" in raw:  # without the decoding keys older versions kept there
-        return from_dict(LhamaConfig, split_legacy(raw["lhama"])[0])
+        return branches.config_from_dict(split_legacy(raw["lhama"])[0])
     # A LLaVA directory made by other tools: read its choices into lhama's config.
     layer = raw.get("vision_feature_layer", -2)
     if not isinstance(layer, int):
         raise CheckpointError("LLaVA models with several vision_feature_layer values are not supported yet")
     select = "full" if raw.get("vision_feature_select_strategy") == "full" else "patch"
-    return LhamaConfig(image=ImageConfig(feature_layer=layer, select=select))
+    return branches.lhama_config(image=ImageConfig(feature_layer=layer, select=select))
 
 
 def _sub_config(data: dict) -> Any:

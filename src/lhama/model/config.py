@@ -7,8 +7,9 @@ and lives here as frozen dataclasses, stored under the ``"lhama"`` key of ``conf
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal, Protocol
 
 ProjectorKind = Literal["mlp2x_gelu", "linear"]
 ProjectorNorm = Literal["none", "layernorm"]
@@ -53,6 +54,7 @@ class VideoConfig:
     qformer_layers: int = 2  # small: it learns from a few thousand clips at most here
     qformer_heads: int = 8  # must divide the tower's feature width
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    needs: ClassVar[tuple[str, ...]] = ("image",)  # the branches it builds on (not a saved field)
 
     def __post_init__(self) -> None:
         if not self.placeholder.startswith("<") or not self.placeholder.endswith(">"):
@@ -85,27 +87,58 @@ class AudioConfig:
             raise ValueError(f"audio.window_seconds must be in (0, 30], got {self.window_seconds}")
 
 
-@dataclass(frozen=True)
-class LhamaConfig:
-    """What lhama adds on top of the LM's own config. ``image=None`` means text only."""
-
-    image: ImageConfig | None = None
-    video: VideoConfig | None = None  # needs ``image``: the video branch reuses its vision tower
-    audio: AudioConfig | None = None  # None: no audio branch
-
-    def __post_init__(self) -> None:
-        if self.video is not None and self.image is None:
-            raise ValueError("a video branch needs the image branch (it reuses its vision tower)")
+class BranchConfig(Protocol):
+    """What every branch kind's config has (:class:`ImageConfig`, :class:`VideoConfig`...)."""
 
     @property
-    def branches(self) -> dict[str, ImageConfig | VideoConfig | AudioConfig]:
-        """Modality name -> its branch config, for every configured branch, in merge order."""
-        found = {"image": self.image, "video": self.video, "audio": self.audio}
-        return {name: branch for name, branch in found.items() if branch is not None}
+    def placeholder(self) -> str: ...
+
+    @property
+    def projector(self) -> ProjectorConfig: ...
+
+
+@dataclass(frozen=True)
+class LhamaConfig:
+    """What lhama adds on top of the LM's own config: its media branches, by kind.
+
+    ``branches`` maps a branch kind of ``model/branches.py`` (``"image"``, ``"video"``,
+    ``"audio"``) to its config, in merge order; empty means text only. Build it with
+    ``lhama.model.branches.lhama_config(image=..., audio=...)``, which checks the kinds and puts
+    them in merge order (given directly, the order given is kept). In ``config.json`` it is
+    written as before, one key per kind (``branches.config_to_dict`` / ``config_from_dict``).
+
+    Raises:
+        ValueError: a branch needs another one that is missing (video reuses the image tower).
+    """
+
+    branches: Mapping[str, BranchConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "branches", dict(self.branches))  # a copy: the caller's dict cannot change it
+        for name, branch in self.branches.items():
+            for needed in getattr(branch, "needs", ()):
+                if needed not in self.branches:
+                    raise ValueError(f"a {name} branch needs the {needed} branch (it reuses its tower)")
+
+    def __hash__(self) -> int:  # frozen, so hashable like the other configs (a dict field is not)
+        return hash(tuple(self.branches.items()))
+
+    # Read-only views of one kind's config (None: no such branch), kept for the callers that read it.
+    @property
+    def image(self) -> ImageConfig | None:
+        return self.branches.get("image")  # type: ignore[return-value]
+
+    @property
+    def video(self) -> VideoConfig | None:
+        return self.branches.get("video")  # type: ignore[return-value]
+
+    @property
+    def audio(self) -> AudioConfig | None:
+        return self.branches.get("audio")  # type: ignore[return-value]
 
     @property
     def placeholders(self) -> dict[str, str]:
-        """Modality name -> placeholder text, for every configured branch."""
+        """Modality name -> placeholder text, for every configured branch, in merge order."""
         return {name: branch.placeholder for name, branch in self.branches.items()}
 
 

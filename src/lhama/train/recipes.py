@@ -29,7 +29,7 @@ from lhama.data.collate import Collator, Encoded
 from lhama.data.dataset import Sample, load_samples, split_samples
 from lhama.errors import CheckpointError, ConfigError, DataError
 from lhama.model import adapters, build
-from lhama.model.config import LhamaConfig
+from lhama.model.branches import lhama_config
 from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
@@ -184,14 +184,14 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
     if spec.init:
         loaded = build.load_model(spec.init, dtype)
         if spec.video is not None and "video" not in loaded.config.branches:
-            loaded = build.add_video_branch(loaded, spec.video)
+            loaded = build.add_branch(loaded, "video", spec.video)
         if spec.audio is not None and "audio" not in loaded.config.branches:  # grow an audio branch
-            build.add_audio_branch(loaded, spec.audio)
+            loaded = build.add_branch(loaded, "audio", spec.audio)
         return loaded
     lm_dir = resolve(spec.lm, spec.lm)
     vision_dir = resolve(spec.vision, spec.vision) if spec.vision else None
-    config = LhamaConfig(image=spec.image if spec.vision else None, video=spec.video if spec.vision else None,
-                         audio=spec.audio)
+    config = lhama_config(image=spec.image if spec.vision else None, video=spec.video if spec.vision else None,
+                          audio=spec.audio)
     return build.build_model(lm_dir, vision_dir, config, dtype)
 
 

@@ -15,7 +15,8 @@ from transformers import AutoModelForCausalLM
 from lhama.data.media import image_to_tensor
 from lhama.errors import CheckpointError
 from lhama.model.build import build_model, compose, load_model, save_model
-from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig
 from lhama.model.encoders import encode_images, image_feature_width, image_token_count
 from lhama.model.towers.efficientnet_lite import (
     EfficientNetLiteConfig,
@@ -151,7 +152,7 @@ def test_bad_tower_directories_are_checkpoint_errors(tmp_path: Path) -> None:
 
 
 def test_model_with_the_tower_saves_and_loads(tmp_path: Path) -> None:
-    config = LhamaConfig(image=ImageConfig(feature_layer=-1))
+    config = lhama_config(image=ImageConfig(feature_layer=-1))
     lm = AutoModelForCausalLM.from_config(tiny_text_config())
     loaded = compose(config, lm, tiny_tokenizer(), tiny_tower())
     assert loaded.image_spec == lite_image_spec(TINY)

@@ -14,7 +14,8 @@ from transformers import AutoModelForCausalLM
 from lhama.data.media import image_to_tensor
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model.build import compose, load_model, save_model
-from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig
 from lhama.model.encoders import encode_images, image_feature_width, image_token_count
 from lhama.model.towers.resnet import (
     ResNetTower,
@@ -121,7 +122,7 @@ def test_bad_tower_directories_are_checkpoint_errors(tmp_path: Path) -> None:
 def _tiny_resnet_vlm(feature_layer: int):
     torch.manual_seed(0)
     language_model = AutoModelForCausalLM.from_config(tiny_text_config())
-    config = LhamaConfig(image=ImageConfig(feature_layer=feature_layer))
+    config = lhama_config(image=ImageConfig(feature_layer=feature_layer))
     loaded = compose(config, language_model, tiny_tokenizer(), tiny_tower())
     loaded.model.eval()
     return loaded
