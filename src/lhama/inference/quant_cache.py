@@ -13,6 +13,7 @@ a model directory that cannot be written is quantised in memory each time.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,6 +177,8 @@ def _read_aligned(path: Path) -> dict[str, torch.Tensor]:
             dtype = f.get_slice(group[0]).get_dtype()
         if len({tuple(shape[1:]) for shape in shapes}) != 1 or dtype not in _FUSABLE_DTYPES:
             continue
+        if any(math.prod(shape) % _ALIGN for shape in shapes[:-1]):  # each part must start aligned
+            continue
         joined = torch.empty(sum(shape[0] for shape in shapes), *shapes[0][1:], dtype=_FUSABLE_DTYPES[dtype])
         start = 0
         for key, shape in zip(group, shapes):
@@ -190,7 +193,8 @@ def _read_aligned(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-_FUSABLE_DTYPES = {"U8": torch.uint8, "I8": torch.int8}  # packed int4, int8 weights
+_FUSABLE_DTYPES = {"U8": torch.uint8, "I8": torch.int8}  # packed int4, int8 weights (1-byte elements)
+_ALIGN = 64  # bytes
 _FUSED = ((".self_attn.q_proj.weight", ".self_attn.k_proj.weight", ".self_attn.v_proj.weight"),
           (".mlp.gate_proj.weight", ".mlp.up_proj.weight"))
 
