@@ -8,7 +8,7 @@ Content parts become text in order; each image (video, input_audio) part becomes
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from PIL import Image
@@ -85,16 +85,19 @@ def image_guidance(request: ChatCompletionRequest, target: Target) -> float:
 
 
 def generation_config(request: ChatCompletionRequest, target: Target) -> GenerationConfig:
-    """Sampling settings of the request, plus the stop strings of the model's template."""
-    stop = request.stop_list + stop_strings(target.loaded.tokenizer)
+    """The model's own decoding settings (``LoadedModel.generation``, from its
+    lhama_generation.json) with the sampling fields the request gives on top; ``stop`` replaces
+    the model's stops when given. The stop strings of the model's template are always added."""
+    own = target.loaded.generation
+    given = {"temperature": request.temperature, "top_p": request.top_p,
+             "repetition_penalty": request.repetition_penalty, "seed": request.seed}
+    config = replace(own, **{name: value for name, value in given.items() if value is not None})
+    stop = (own.stop if request.stop is None else request.stop_list) + stop_strings(target.loaded.tokenizer)
     # Dividing logits by a temperature near zero overflows to inf (NaN probabilities); so close
     # to zero, sampling is greedy anyway.
-    temperature = request.temperature if request.temperature >= MIN_TEMPERATURE else 0.0
-    return GenerationConfig(
-        max_new_tokens=max_new_tokens(request, target.settings), temperature=temperature,
-        top_p=request.top_p, repetition_penalty=request.repetition_penalty, seed=request.seed,
-        stop=tuple(s for s in stop if s), image_guidance=image_guidance(request, target),
-    )
+    temperature = config.temperature if config.temperature >= MIN_TEMPERATURE else 0.0
+    return replace(config, max_new_tokens=max_new_tokens(request, target.settings), temperature=temperature,
+                   stop=tuple(s for s in stop if s), image_guidance=image_guidance(request, target))
 
 
 def max_new_tokens(request: ChatCompletionRequest, settings: ServeSettings) -> int:

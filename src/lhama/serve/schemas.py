@@ -102,9 +102,10 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)  # newer clients' name for max_tokens
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)  # lhama's default is greedy
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(default=1.0, gt=0.0, le=2.0)  # extension (as in vLLM)
+    # None (left out): the model's own setting, from its lhama_generation.json (lhama.serve.prompt)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0, le=2.0)  # extension (as in vLLM)
     # extension: steer answers about media towards what they show (lhama.inference.generate); None: the model's own
     image_guidance: float | None = Field(default=None, ge=0.0, le=10.0)
     stop: Union[str, list[str], None] = None
