@@ -85,3 +85,4 @@ def test_shipped_patterns_judge_real_answers_right():
     assert is_right("A sigla PIX é uma forma de transação bancária rápida e segura.", by_id["q118"])
     assert not is_right("O Quênia fica no continente da África do Sul.", by_id["q054"])
     assert is_right("O Quênia fica na África.", by_id["q054"])
+    assert is_right("O CPF é um número de identificação pessoal, de 11 dígitos.", by_id["q119"])
