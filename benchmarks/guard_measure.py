@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lhama.guard import Guard, StreamGuard, load_guard
+from lhama.guard import Guard, StreamGuard, Verdict, load_guard
+from lhama.guard.base import as_chat
 from lhama.guard.cascade import CascadeGuard
 from lhama.guard.dataset import read_examples
 from lhama.guard.evaluate import evaluate
@@ -34,15 +35,29 @@ OPENER = "Claro, posso explicar isso com calma. "
 
 
 class TimedGuard(Guard):
-    """Wraps a guard and records the seconds of each check."""
+    """Wraps a guard (the judge) and records the seconds of each check it really runs. With
+    ``cache``, verdicts are also appended to that JSONL file and replayed on a rerun, so a long
+    measurement stopped halfway resumes where it stopped (replays are not timed)."""
 
-    def __init__(self, guard: Guard) -> None:
-        self.guard, self.seconds = guard, []
+    def __init__(self, guard: Guard, cache: Path | None = None) -> None:
+        self.guard, self.seconds, self.cache, self.done = guard, [], cache, {}
+        if cache is not None and cache.is_file():
+            for line in cache.open(encoding="utf-8"):
+                d = json.loads(line)
+                self.done[d["key"]] = Verdict(d["safe"], tuple(d["categories"]))
+                self.seconds.append(d["seconds"])
 
     def check(self, messages, role="user"):
+        key = json.dumps([as_chat(messages, role), role], ensure_ascii=False)
+        if key in self.done:
+            return self.done[key]
         start = time.perf_counter()
-        verdict = self.guard.check(messages, role)
+        verdict = self.done[key] = self.guard.check(messages, role)
         self.seconds.append(time.perf_counter() - start)
+        if self.cache is not None:
+            with self.cache.open("a", encoding="utf-8") as f:
+                record = {"key": key, "safe": verdict.safe, "categories": list(verdict.categories), "seconds": self.seconds[-1]}
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
         return verdict
 
 
@@ -104,11 +119,13 @@ def main() -> None:
     parser.add_argument("--benign", type=Path, default=ROOT / "data/guard/benign/benign.jsonl")
     parser.add_argument("--test", type=Path, default=ROOT / "data/guard/test.jsonl")
     parser.add_argument("--sentence-stream", action="store_true", help="judge each streamed sentence alone (before #29)")
+    parser.add_argument("--judge-cache", type=Path, default=None,
+                        help="JSONL of the judge's verdicts: replayed on a rerun, so a stopped run resumes")
     parser.add_argument("--show", type=int, default=40, help="flagged benign sentences to print")
     args = parser.parse_args()
     guard = load_guard(args.guard)
     if isinstance(guard, CascadeGuard):  # time the judge on what the first stage flags
-        guard.judge = TimedGuard(guard.judge)
+        guard.judge = TimedGuard(guard.judge, args.judge_cache)
     print(f"guard {args.guard or 'shipped classifier'}; load {os.getloadavg()[0]:.1f}\n")
     print("| split | items | precision | recall | F1 | FPR (safe) | ms / message |\n|---|---|---|---|---|---|---|")
     for lang in ("pt", "en"):
@@ -127,8 +144,10 @@ def main() -> None:
     print(f"stream recall on the {len(unsafe)} unsafe pt-BR test items as answers: alone {alone:.3f}, "
           f"after a benign opening sentence {opened:.3f}")
     if isinstance(guard, CascadeGuard):
-        print(f"judge: {len(guard.judge.seconds)} calls (flagged by the first stage), "
-              f"{np.mean(guard.judge.seconds):.2f} s per call (median {np.median(guard.judge.seconds):.2f})")
+        secs = guard.judge.seconds
+        print(f"judge: {len(guard.judge.done)} distinct checks (flagged by the first stage), {np.mean(secs):.2f} s "
+              f"per check (median {np.median(secs):.2f}); the ms / message column replays cached verdicts when "
+              "--judge-cache is given: add the judge's seconds for each flagged message")
 
 
 if __name__ == "__main__":
