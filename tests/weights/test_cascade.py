@@ -54,12 +54,13 @@ def test_convert_links_the_lm_and_adds_the_labeler(tmp_path: Path) -> None:
     assert steps == list(PREPARE_STEPS[:4])
     assert (out / "model.safetensors").stat().st_ino == (lm_dir / "model.safetensors").stat().st_ino  # linked, not copied
     assert {p.name for p in (out / "labeler").iterdir()} == {"config.json", "model.safetensors", "preprocessor_config.json",
-                                                             "class_names.tsv", "lhama_labeler.json"}
+                                                             "class_names.tsv", "class_kinds.tsv", "lhama_labeler.json"}
     manifest = check_current(registry_entry("lhama-default"), out)
     assert manifest["source"]["parts"] == ["qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"]
     assert manifest["verify"]["labeler_max_abs_prob_diff"] == 0.0 and manifest["verify"]["lm"] == {"max_abs_logit_diff": 0.0}
     loaded = load_model(out)
     assert loaded.config.image is None and loaded.labeler is not None  # the LM sees text; the labeler names images
+    assert loaded.labeler.config.style == "kinds" and loaded.labeler.kinds is not None
     assert loaded.generation.system_prompt == V2_SYSTEM_PROMPT and loaded.generation.repetition_penalty == 1.0
     assert loaded.labeler.notes(torch.zeros(1, 3, 37, 37))[0].startswith("[Imagem anexada")
 

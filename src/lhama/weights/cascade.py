@@ -39,7 +39,10 @@ V2_SYSTEM_PROMPT = (
     "imagens, e diga o nome da coisa e o que ela é em geral (por exemplo: um tucano, uma ave)."
 )
 V2_GENERATION = GenerationConfig(system_prompt=V2_SYSTEM_PROMPT, repetition_penalty=1.0)
-V2_LABELER = LabelerConfig()
+# kinds: a confident name gets its WordNet kind; a kind summing to 0.3 is named when no class is
+# confident ("parece ser uma ave de rapina, talvez milhafre"). Threshold chosen on the naming
+# dev split (benchmarks/naming_kinds.py; docs/default-model.md).
+V2_LABELER = LabelerConfig(style="kinds", kind_confident=0.3)
 SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding file are replaced
 
 
