@@ -4,6 +4,9 @@ model's branch configs from it, and they are read and written in config.json's p
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModel, AutoModelForCausalLM
@@ -12,7 +15,7 @@ from lhama.data.conversation import encode_prompt
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.model import branches
 from lhama.model.branches import lhama_config
-from lhama.model.build import add_branch, compose
+from lhama.model.build import BRANCH_FILES, add_branch, compose, load_model, save_model
 from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
 from tests.audio_fixtures import AUDIO, tiny_whisper_encoder
 from tests.conftest import tiny_loaded, tiny_text_config, tiny_tokenizer, tiny_vision_config
@@ -36,6 +39,23 @@ def test_every_branch_is_composed_at_once_and_each_reaches_the_logits() -> None:
         base = model(ids, media=media).logits[0, -1]
         for kind in media:  # another item of one kind alone: the answer changes
             assert not torch.allclose(model(ids, media={**media, kind: changed[kind]}).logits[0, -1], base), kind
+
+
+def test_each_kind_is_saved_and_loaded_by_its_entry(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
+                     AutoModel.from_config(tiny_vision_config()), audio_tower=tiny_whisper_encoder())
+    assert set(BRANCH_FILES) == set(branches.KIND)  # one entry per kind, no stray name
+    save_model(loaded, tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["model_type"] == "lhama" and saved["image_token_index"] == loaded.model.token_ids["image"]
+    assert saved["vision_config"]["hidden_size"] == 24 and saved["audio_config"]["d_model"] == 16
+    assert saved["lhama"] == branches.config_to_dict(ALL) and (tmp_path / "m" / "preprocessor_config.json").is_file()
+    again = load_model(tmp_path / "m")
+    assert again.config == ALL and again.image_spec == loaded.image_spec and again.expansions() == loaded.expansions()
+    ids = torch.tensor([encode_prompt(loaded.tokenizer, "<image>\n<video>\n<audio>\nO que é?", loaded.expansions())])
+    with torch.no_grad():
+        assert torch.equal(again.model(ids, media=_media(1)).logits, loaded.model.eval()(ids, media=_media(1)).logits)
 
 
 def _media(seed: int) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ loads it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,14 +215,10 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
 def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
     config = _lhama_config(raw)
     language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
-    tower, spec = None, None
-    if "image" in config.branches:
-        tower = _tower_from_config(raw["vision_config"], dtype)
-        spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", raw["vision_config"]["image_size"])
-    # A Hugging Face audio encoder travels in the safetensors; a CTranslate2 one is referenced.
-    saved_audio = raw.get("audio_config") if "audio" in config.branches else None
-    audio_tower = audio_encoder.hf_encoder_from_config(saved_audio) if saved_audio else None
-    loaded = compose(config, language_model, _tokenizer(model_dir), tower, spec, audio_tower)
+    parts: dict[str, Any] = {}  # compose's keywords: the saved towers (empty, weights below), the image spec
+    for kind, _ in branches.configured(config):
+        parts.update(BRANCH_FILES.get(kind.name, BranchFiles()).read(model_dir, raw, dtype))
+    loaded = compose(config, language_model, _tokenizer(model_dir), **parts)
     _load_weights(loaded.model, model_dir)
     loaded.model.to(dtype)
     return loaded
@@ -239,34 +236,36 @@ def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
     if not model.branches():
         model.language_model.save_pretrained(directory)
     else:
-        (directory / "config.json").write_text(json.dumps(_model_config(loaded), indent=2) + "\n")
+        (directory / "config.json").write_text(json.dumps(_model_config(loaded, directory), indent=2) + "\n")
         save_file(_state_dict_for_disk(model), directory / WEIGHTS, metadata={"format": "pt"})
-        if loaded.image_spec is not None:
-            (directory / "preprocessor_config.json").write_text(
-                json.dumps(loaded.image_spec.to_preprocessor_config(), indent=2) + "\n"
-            )
         if getattr(model.language_model, "generation_config", None) is not None:
             model.language_model.generation_config.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
     write_generation(loaded.generation, directory)
 
 
-def _model_config(loaded: LoadedModel) -> dict:
-    """``config.json`` of a model with media branches: LLaVA's layout when it has an image
-    branch; an audio branch (which LLaVA cannot express) makes it ``model_type: "lhama"``."""
-    if "image" in loaded.config.branches:
-        data = _multimodal_config(loaded)
-    else:
-        data = {"text_config": loaded.model.language_model.config.to_dict(), "lhama": branches.config_to_dict(loaded.config)}
-    if "audio" in loaded.config.branches:
-        data.update(audio_encoder.tower_config_block(loaded.model.audio_tower))
-        data["model_type"], data["architectures"] = "lhama", ["LhamaModel"]
+def _model_config(loaded: LoadedModel, directory: Path) -> dict:
+    """``config.json`` of a model with media branches: the LM's ``text_config``, what each
+    branch kind's entry in :data:`BRANCH_FILES` adds (LLaVA's layout for the image branch), and
+    lhama's own block. A model LLaVA cannot express is ``model_type: "lhama"``."""
+    data: dict[str, Any] = {}
+    for kind, _ in branches.configured(loaded.config):  # in merge order: a later kind may set model_type "lhama"
+        data.update(BRANCH_FILES.get(kind.name, BranchFiles()).write(loaded, directory))
+    data.setdefault("text_config", loaded.model.language_model.config.to_dict())
+    data.setdefault("model_type", "lhama")
+    data.setdefault("architectures", ["LhamaModel"])
+    data["lhama"] = branches.config_to_dict(loaded.config)
     return data
 
 
-def _multimodal_config(loaded: LoadedModel) -> dict:
-    """LlavaConfig-compatible ``config.json`` content, plus lhama's own block."""
-    model, image = loaded.model, loaded.config.image
+def _write_image(loaded: LoadedModel, directory: Path) -> dict:
+    """The image branch: LlavaConfig-compatible keys (the tower's ``vision_config``, the LM's
+    ``text_config``...) and ``preprocessor_config.json`` (the pixels the tower expects)."""
+    if loaded.image_spec is not None:
+        (directory / "preprocessor_config.json").write_text(
+            json.dumps(loaded.image_spec.to_preprocessor_config(), indent=2) + "\n"
+        )
+    model, image = loaded.model, loaded.config.branches["image"]
     tower_config = model.vision_tower.config
     text_config = model.language_model.config
     lhama_tower = _is_lhama_tower(model.vision_tower)
@@ -283,7 +282,6 @@ def _multimodal_config(loaded: LoadedModel) -> dict:
     )
     data = llava.to_dict()
     data["architectures"] = ["LlavaForConditionalGeneration"]
-    data["lhama"] = branches.config_to_dict(loaded.config)
     if lhama_tower:
         data["vision_config"] = tower_config.to_dict()
     # transformers' LLaVA has only the 2-layer MLP projector (no input norm) and Hugging Face towers.
@@ -291,6 +289,56 @@ def _multimodal_config(loaded: LoadedModel) -> dict:
         data["model_type"] = "lhama"
         data["architectures"] = ["LhamaModel"]
     return data
+
+
+def _read_image(model_dir: Path, raw: dict, dtype: torch.dtype) -> dict[str, Any]:
+    """An empty tower of the saved ``vision_config`` and the saved image spec."""
+    vision = raw["vision_config"]
+    spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", vision["image_size"])
+    return {"vision_tower": _tower_from_config(vision, dtype), "image_spec": spec}
+
+
+def _write_audio(loaded: LoadedModel, directory: Path) -> dict:
+    """A Hugging Face encoder's ``audio_config`` (a CTranslate2 one is named by ``audio.encoder``);
+    LLaVA cannot express the branch, so the model is ``model_type: "lhama"``."""
+    block = audio_encoder.tower_config_block(loaded.model.audio_tower)
+    return {**block, "model_type": "lhama", "architectures": ["LhamaModel"]}
+
+
+def _read_audio(model_dir: Path, raw: dict, dtype: torch.dtype) -> dict[str, Any]:
+    """An empty Hugging Face encoder of the saved ``audio_config``; none for a CTranslate2 one
+    (``compose`` opens it from ``audio.encoder``)."""
+    saved = raw.get("audio_config")
+    return {"audio_tower": audio_encoder.hf_encoder_from_config(saved)} if saved else {}
+
+
+def _nothing_written(loaded: LoadedModel, directory: Path) -> dict:
+    return {}
+
+
+def _nothing_read(model_dir: Path, raw: dict, dtype: torch.dtype) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class BranchFiles:
+    """How one branch kind travels in a model directory besides its weights (those are in
+    ``model.safetensors`` under its attributes, and its config in the ``"lhama"`` block).
+    ``write(loaded, directory)``: the keys it adds to ``config.json`` (it may write a file of
+    its own); ``read(model_dir, raw config.json, dtype)``: what :func:`compose` takes for it,
+    by keyword (its empty towers, the image spec). A kind without an entry has nothing more."""
+
+    write: Callable[[LoadedModel, Path], dict] = _nothing_written
+    read: Callable[[Path, dict, torch.dtype], dict[str, Any]] = _nothing_read
+
+
+# Branch kind (model/branches.py) -> how it is saved and loaded. Here, not in the branch table,
+# because they are transformers' formats (house rule 12) and need LoadedModel.
+BRANCH_FILES: dict[str, BranchFiles] = {
+    "image": BranchFiles(_write_image, _read_image),
+    "video": BranchFiles(),  # its modules are all trained: in the safetensors
+    "audio": BranchFiles(_write_audio, _read_audio),
+}
 
 
 def _state_dict_for_disk(model: nn.Module) -> dict[str, torch.Tensor]:
