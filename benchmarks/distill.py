@@ -218,7 +218,10 @@ def speed(models: list[str], names: list[str], results: Path, new_tokens: int) -
     rows = json.loads(results.read_text()) if results.is_file() else []
     for model_dir, name in zip(models, names, strict=True):
         rate = _decode_speed(load_model(model_dir), new_tokens)
-        row = next((r for r in rows if r["name"] == name), None) or rows.append({"name": name}) or rows[-1]
+        row = next((r for r in rows if r["name"] == name), None)
+        if row is None:
+            row = {"name": name}
+            rows.append(row)
         row.update(speed_tok_s=rate, speed_threads=torch.get_num_threads(), speed_tokens=new_tokens)
         print(f"{name}: {rate:.2f} tok/s ({torch.get_num_threads()} threads, {new_tokens} tokens)", flush=True)
     results.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
