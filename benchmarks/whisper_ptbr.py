@@ -93,8 +93,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from lhama.train.whisper import WhisperTuneConfig, tune_whisper
 
     config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
-                               output_dir=str(args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes)
-    with bar("tuning Whisper") as progress, (args.out / "metrics.jsonl").open("a", encoding="utf-8") as log:
+                               output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes)
+    with bar("tuning Whisper") as progress, (Path(config.output_dir).parent / "metrics.jsonl").open("a", encoding="utf-8") as log:
         task = progress.add_task("steps", total=None)
 
         def report(row: dict) -> None:
@@ -166,6 +166,7 @@ def main() -> None:
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--max-minutes", type=float, default=35.0, help="stop after a checkpoint; --resume continues")
     train.add_argument("--resume", action="store_true")
+    train.add_argument("--run", type=Path, help="checkpoints and adapter (default: OUT/run)")
     build = sub.add_parser("build")
     build.add_argument("--whisper", default="whisper-base")
     build.add_argument("--adapter", type=Path, default=Path("runs/whisper-ptbr/run/adapter"))
