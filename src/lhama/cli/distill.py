@@ -7,12 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from lhama.data.collate import CollateConfig
 from lhama.errors import ConfigError
-from lhama.model.config import LoraSettings
-from lhama.train.config import OptimConfig
-from lhama.train.distill import DistillConfig, distill as run_distill
-from lhama.weights.resolve import resolve
 
 
 def distill(
@@ -49,6 +44,12 @@ def distill(
 
       lhama distill --teacher qwen2.5-coder-1.5b-instruct --student runs/q21 --data train.jsonl --out runs/d2 --lora 16 --lr 2e-4 --resume
     """
+    from lhama.data.collate import CollateConfig  # library code loads here: help and usage errors never wait for torch
+    from lhama.model.config import LoraSettings
+    from lhama.train.config import OptimConfig
+    from lhama.train.distill import DistillConfig, distill as run_distill
+    from lhama.weights.resolve import resolve
+
     try:
         cfg = DistillConfig(
             str(resolve(teacher, teacher)), str(resolve(student, student)), data, out, eval_data, eval_fraction, top_k, temperature, kd_weight, batch, grad_accum,

@@ -8,9 +8,6 @@ import typer
 from rich.console import Console
 
 from lhama.errors import ConfigError
-from lhama.train.importance import perplexity
-from lhama.train.prune import PruneConfig, prune as run_prune
-from lhama.weights.resolve import resolve
 
 
 def prune(
@@ -34,6 +31,10 @@ def prune(
 
       lhama prune --model my-model --out my-model-20 --drop-layers 20,21
     """
+    from lhama.train.importance import perplexity  # library code loads here: help and usage errors never wait for torch
+    from lhama.train.prune import PruneConfig, prune as run_prune
+    from lhama.weights.resolve import resolve
+
     config = PruneConfig(str(resolve(model, model)), out, layers, _indices(drop_layers), mlp_ratio, heads, calib, calib_texts)
     err = Console(stderr=True)
     result = run_prune(config, echo=lambda text: err.print(text, highlight=False))
