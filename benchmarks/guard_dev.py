@@ -78,7 +78,8 @@ def judge_flags(rows: list[dict], flagged: np.ndarray, spec: str, out: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--guard", default=None, help="first-stage spec (default: shipped classifier)")
+    parser.add_argument("--guard", default="classifier", help="first-stage spec (default: the shipped heads alone; "
+                        "the script itself forms the union with the translation)")
     parser.add_argument("--judge", default=None, help="second-stage spec, e.g. llama-guard:DIR,int4")
     parser.add_argument("--train", type=Path, default=ROOT / "data/guard/train.jsonl")
     parser.add_argument("--out", type=Path, default=Path("/tmp/guard_dev_judge.jsonl"))
