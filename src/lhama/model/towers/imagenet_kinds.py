@@ -11,12 +11,12 @@ a kite from an eagle can still be sure it sees a bird of prey (:mod:`lhama.model
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from lhama.errors import CheckpointError
+from lhama.model.towers.imagenet_names import read_table
 
 TABLE = Path(__file__).with_name("imagenet_kinds.tsv")
 COLUMNS = ["synset", "pt_br", "english", "classes"]
@@ -42,14 +42,8 @@ def kind_table(path: Path | None = None, num_classes: int = 1000) -> tuple[Kind,
             no classes, or a class index outside 0..num_classes-1 (the message names the row).
     """
     path = path or TABLE
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"cannot read the ImageNet kinds {path}: {exc}; reinstall lhama") from None
-    rows = list(csv.reader(lines, delimiter="\t"))
-    if not rows or rows[0] != COLUMNS:
-        raise CheckpointError(f"{path}: header must be {' '.join(COLUMNS)}")
-    kinds = tuple(_parse_row(path, number, row, num_classes) for number, row in enumerate(rows[1:], 1))
+    rows = read_table(path, COLUMNS, "the ImageNet kinds")
+    kinds = tuple(_parse_row(path, number, row, num_classes) for number, row in enumerate(rows, 1))
     if not kinds:
         raise CheckpointError(f"{path} lists no kinds")
     return kinds

@@ -34,6 +34,22 @@ class ImageNetClass:
     source: str  # "mt" (machine translation) or "hand" (corrected by hand)
 
 
+
+def read_table(path: Path, columns: list[str] | tuple[str, ...], what: str) -> list[list[str]]:
+    """The rows under the header of a shipped tab-separated table (``#`` lines are comments).
+
+    Raises:
+        CheckpointError: the file cannot be read (names ``what``), or its header is not ``columns``.
+    """
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read {what} {path}: {exc}; reinstall lhama") from None
+    rows = list(csv.reader(lines, delimiter="\t"))
+    if not rows or rows[0] != list(columns):
+        raise CheckpointError(f"{path}: header must be {' '.join(columns)}, got {' '.join(rows[0]) if rows else 'nothing'}")
+    return rows[1:]
+
 def class_table(path: Path | None = None) -> tuple[ImageNetClass, ...]:
     """All rows of the table (default: the shipped ``imagenet_pt.tsv``), checked.
 
@@ -42,14 +58,8 @@ def class_table(path: Path | None = None) -> tuple[ImageNetClass, ...]:
             order, a bad synset, an empty name, an unknown source); the message names the line.
     """
     path = path or TABLE
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"cannot read the ImageNet class names {path}: {exc}; reinstall lhama") from None
-    rows = list(csv.reader(lines, delimiter="\t"))
-    if not rows or rows[0] != COLUMNS:
-        raise CheckpointError(f"{path}: header must be {' '.join(COLUMNS)}, got {' '.join(rows[0]) if rows else 'nothing'}")
-    table = tuple(_parse_row(path, number, row) for number, row in enumerate(rows[1:]))
+    rows = read_table(path, COLUMNS, "the ImageNet class names")
+    table = tuple(_parse_row(path, number, row) for number, row in enumerate(rows))
     if len(table) != NUM_CLASSES:
         raise CheckpointError(f"{path} has {len(table)} classes, expected {NUM_CLASSES}")
     if len({c.synset for c in table}) != NUM_CLASSES:
