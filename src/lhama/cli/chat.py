@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lhama.cli.common import DEFAULT_MODEL, GuardOpt, QuantOpt, load_with_progress, model_directory
+from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, load_with_progress, model_directory
 from lhama.cli.options import command
 from lhama.errors import DataError, LhamaError
 
@@ -85,13 +85,6 @@ class Decoding:
                  "repetition_penalty": self.repetition_penalty, "seed": self.seed, "image_guidance": self.image_guidance,
                  "stop": None if self.stop is None else tuple(self.stop)}
         return {name: value for name, value in given.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class Safety:
-    PANEL: ClassVar[str] = "Safety"
-    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of questions, images and answers; on by default).")] = False
-    guard: GuardOpt = None
 
 
 @dataclass(frozen=True)

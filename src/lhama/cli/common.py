@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 import typer
 from rich.console import Console
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
 QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")]
 GuardOpt = Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier; or a local Llama Guard model directory (see `lhama guard --help`).")]
+
+
+@dataclass(frozen=True)
+class Safety:
+    """The guard options of the commands that talk to a model (chat, serve)."""
+
+    PANEL: ClassVar[str] = "Safety"
+    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of what goes in - questions, images, speech - and of the answers; on by default).")] = False
+    guard: GuardOpt = None
 
 
 def load_with_progress(model: str, err: Console, quant: str | None = None) -> LoadedModel:

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import DEFAULT_MODEL, GuardOpt, QuantOpt, load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, load_with_progress
 from lhama.cli.options import command
 from lhama.serve.settings import ServeSettings  # plain data: checking the limits loads nothing heavy
 
@@ -41,13 +41,6 @@ class Speed:
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
-
-
-@dataclass(frozen=True)
-class Safety:
-    PANEL: ClassVar[str] = "Safety"
-    no_guard: Annotated[bool, typer.Option("--no-guard", help="Turn off the safety guard (S1-S14 moderation of input and output, on by default).")] = False
-    guard: GuardOpt = None
 
 
 @dataclass(frozen=True)
