@@ -10,6 +10,15 @@ words/min; here `pt-br+f3` at 140 and `pt-br+m3` at 185, alternating).
         ../shared/data/admire_pt/a_pt_train_targets.tsv ../shared/data/admire_pt/a_pt_dev_targets.tsv \
         --systems greedy,lhama,cascade,qa,ttft,beam --out docs/results/speech.jsonl
 
+The fresh held-out set (``--fresh``, session 3): the 90 sentences of
+benchmarks/data/speech_fresh_ptbr.tsv (60 requests with their key words, 30 statements and
+questions), written after the Whisper tuning and checked against its texts (no sentence shares
+half its content words with a training, dev or earlier test sentence), read in four voices no
+training used and the tuning data step refuses (lhama.recipes.default.whisper_ptbr.FRESH_VOICES:
+pt-br+m8 at 150, pt-br+Andrea at 170, pt-br+Henrique at 190, pt-br+steph at 135, in turn).
+
+    PYTHONPATH=src python benchmarks/speech.py --fresh --systems lhama --whisper whisper-base runs/whisper-ptbr-e2/model
+
 Systems: ``greedy`` Whisper-base as run before (greedy, no fallback); ``beam`` beam 5 and
 no-repeat 3 without fallback; ``lhama`` lhama's settings (lhama.model.transcribe defaults);
 ``cascade`` the model (``--model``, default lhama-default, loaded as `lhama chat` loads it)
@@ -84,6 +93,7 @@ class Clip:
     text: str
     wav: Path
     keys: tuple[str, ...] = ()  # a request's key words (empty: a held-out caption sentence)
+    voice: str = ""
 
 
 def make_clips(sentences: list[str], out_dir: Path) -> list[Clip]:
@@ -96,8 +106,49 @@ def make_clips(sentences: list[str], out_dir: Path) -> list[Clip]:
         wav = out_dir / (hashlib.sha256(f"{voice}|{speed}|{text}".encode()).hexdigest()[:16] + ".wav")
         if not wav.is_file():
             subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), "--", text], check=True)
-        clips.append(Clip(text, wav, keys))
+        clips.append(Clip(text, wav, keys, f"{voice}@{speed}"))
     return clips
+
+
+FRESH = Path(__file__).resolve().parent / "data/speech_fresh_ptbr.tsv"
+
+
+def fresh_clips(out_dir: Path) -> list[Clip]:
+    """The fresh held-out set, spoken in :data:`FRESH_VOICES` in turn (cached like make_clips);
+    statements get no key words (only requests are asked about)."""
+    import csv
+
+    from lhama.recipes.default.whisper_ptbr import FRESH_VOICES, missing_variants
+
+    if missing := missing_variants([v for v, _ in FRESH_VOICES]):
+        raise SystemExit(f"espeak-ng lacks the voice variants {missing}: they would be read in plain pt-br")
+    with FRESH.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for i, row in enumerate(rows):
+        voice, speed = FRESH_VOICES[i % len(FRESH_VOICES)]
+        wav = out_dir / (hashlib.sha256(f"{voice}|{speed}|{row['text']}".encode()).hexdigest()[:16] + ".wav")
+        if not wav.is_file():
+            subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), "--", row["text"]], check=True)
+        keys = tuple(row["keys"].split()) if row["kind"] == "pedido" else ()
+        clips.append(Clip(row["text"], wav, keys, f"{voice}@{speed}"))
+    return clips
+
+
+def breakdown(clips: list[Clip], texts: list[str]) -> None:
+    """WER and content recall per voice, and how many request transcripts hold every key word."""
+    from lhama.eval.metrics import word_error_rate
+
+    for voice in dict.fromkeys(c.voice for c in clips):
+        pairs = [(c.text, t) for c, t in zip(clips, texts) if c.voice == voice]
+        refs, outs = [r for r, _ in pairs], [t for _, t in pairs]
+        print(f"    {voice:<22} {len(pairs):>3} clips  WER {word_error_rate(refs, outs):.3f}  "
+              f"content {content_recall(refs, outs):.3f}", flush=True)
+    asked = [(c, t) for c, t in zip(clips, texts) if c.keys]
+    if asked:
+        print(f"    request transcripts with every key word: {sum(is_right(t, c.keys) for c, t in asked)}/{len(asked)}",
+              flush=True)
 
 
 def heldout_sentences(paths: list[Path]) -> list[str]:
@@ -212,17 +263,21 @@ def main() -> None:
     from lhama.model.transcribe import WHISPER_GREEDY, TranscribeConfig, Transcriber
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=Path, nargs="+", required=True, help="the stage-1 sentence TSVs")
+    parser.add_argument("--sentences", type=Path, nargs="+", help="the stage-1 sentence TSVs (not with --fresh)")
+    parser.add_argument("--fresh", action="store_true", help="the fresh held-out set (90 clips, four new voices)")
     parser.add_argument("--systems", default="greedy,beam,lhama")
     parser.add_argument("--model", default="lhama-default", help="model for cascade/qa/ttft (name or directory)")
-    parser.add_argument("--whisper", default="whisper-base")
+    parser.add_argument("--whisper", nargs="+", default=["whisper-base"],
+                        help="Whisper models (name or directory): `lhama` runs each; the others use the first")
     parser.add_argument("--wav-dir", type=Path, default=Path("/tmp/lhama-speech-bench"))
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--requests-only", action="store_true", help="only the 36 spoken requests")
     parser.add_argument("--cascade-clips", type=int, default=80, help="cascade on this many clips, evenly spaced (0: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    clips = make_clips(heldout_sentences(args.sentences), args.wav_dir)
+    if not args.fresh and not args.sentences:
+        parser.error("--sentences is required (or --fresh)")
+    clips = fresh_clips(args.wav_dir) if args.fresh else make_clips(heldout_sentences(args.sentences), args.wav_dir)
     clips = [c for c in clips if c.keys] if args.requests_only else clips
     clips = clips[: args.limit] if args.limit else clips
     refs = [c.text for c in clips]
@@ -230,15 +285,19 @@ def main() -> None:
     print(f"{len(clips)} clips ({sum(bool(c.keys) for c in clips)} requests); load average {os.getloadavg()[0]:.1f}")
     print(f"{'system':<10} {'clips':>5} {'WER':>6} {'content':>8} {'s/clip':>7} {'fallback':>8} {'QA right':>9}")
     rows, loaded, chosen = {}, None, clips
-    heard = CachedTranscriber(Transcriber(args.whisper))  # lhama's settings, shared by cascade and qa
-    for system in args.systems.split(","):
+    heard = CachedTranscriber(Transcriber(args.whisper[0]))  # lhama's settings, shared by cascade and qa
+    systems = [f"lhama:{w}" if s == "lhama" and len(args.whisper) > 1 else s
+               for s in args.systems.split(",") for w in (args.whisper if s == "lhama" else [None])]
+    for system in systems:
         fallbacks, right = "", ""
         if system in ("cascade", "qa", "ttft") and loaded is None:
             loaded = _load(args.model)
-        if system == "lhama":
+        if system == "lhama" or system == f"lhama:{args.whisper[0]}":
             texts, seconds, fallbacks = whisper_texts(clips, heard, system)
+        elif system.startswith("lhama:"):
+            texts, seconds, fallbacks = whisper_texts(clips, Transcriber(system.removeprefix("lhama:")), system)
         elif system in configs:
-            texts, seconds, fallbacks = whisper_texts(clips, Transcriber(args.whisper, configs[system]), system)
+            texts, seconds, fallbacks = whisper_texts(clips, Transcriber(args.whisper[0], configs[system]), system)
         elif system == "cascade":
             chosen = spread(clips, args.cascade_clips)
             texts, seconds = model_answers(chosen, loaded, TRANSCRIBE, heard)
@@ -247,7 +306,7 @@ def main() -> None:
             texts, seconds = model_answers(asked, loaded, ASK, heard)
             right = f"{sum(is_right(t, c.keys) for t, c in zip(texts, asked))}/{len(asked)}"
         elif system == "ttft":
-            seconds, length = first_token_seconds(clips, loaded, args.whisper, args.wav_dir)
+            seconds, length = first_token_seconds(clips, loaded, args.whisper[0], args.wav_dir)
             print(f"time to first token, {length:.1f}-s voice note: {seconds:.1f} s", flush=True)
             continue
         else:
@@ -256,12 +315,14 @@ def main() -> None:
         wer = word_error_rate(base, texts) if system != "qa" else float("nan")
         print(f"{system:<10} {len(texts):>5} {wer:>6.3f} {content_recall(base, texts):>8.3f} "
               f"{seconds / len(texts):>7.2f} {fallbacks!s:>8} {right:>9}", flush=True)
+        if system != "qa":
+            breakdown(chosen if system == "cascade" else clips, texts)
         rows[system] = dict(zip(base, texts))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     if args.out:
-        lines = [json.dumps({"reference": c.text, "wav_voice": VOICES[i % len(VOICES)],
+        lines = [json.dumps({"reference": c.text, "wav_voice": c.voice,
                              **{n: t[c.text] for n, t in rows.items() if c.text in t}}, ensure_ascii=False)
-                 for i, c in enumerate(clips)]
+                 for c in clips]
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -10,8 +10,9 @@ import pytest
 from lhama.data.audio import SAMPLE_RATE
 from lhama.errors import DataError
 from lhama.recipes.default.speech import is_heldout
-from lhama.recipes.default.whisper_ptbr import (HELDOUT_VOICES, TRAIN_VOICES, Window, WindowConfig, draw_windows,
-                                                read_texts, speak, split_texts)
+from lhama.recipes.default.whisper_ptbr import (FRESH_VOICES, HELDOUT_VOICES, TRAIN_VOICES, Window, WindowConfig,
+                                                content_set, draw_windows, missing_variants, near, read_texts, speak,
+                                                split_texts)
 
 REQUESTS = ["Por favor, compre pão e leite quando voltar para casa.", "Feche a torneira do tanque."]
 
@@ -51,6 +52,30 @@ def test_windows_never_use_a_heldout_voice_and_repeat_with_the_seed():
     assert len({s for w in windows for s in w.sentences}) == 30  # every text used
     with pytest.raises(DataError, match="held-out voices"):
         draw_windows(texts, config, voices=(*TRAIN_VOICES, "pt-br+f3"))
+    for fresh in ("pt-br+m8", "pt-br+andrea", "pt+Henrique", "pt-br+steph"):  # any spelling, any language
+        with pytest.raises(DataError, match="held-out voices"):
+            draw_windows(texts, config, voices=("pt-br+m1", fresh))
+
+
+def test_the_fresh_heldout_set_is_new_text_in_new_voices():
+    import csv
+
+    from benchmarks.speech import FRESH, REQUESTS as BENCH
+
+    with FRESH.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    texts = [r["text"] for r in rows]
+    assert len(set(texts)) == len(texts) >= 80 and sum(r["kind"] == "pedido" for r in rows) >= 30
+    seen = [content_set(t) for split in ("train", "dev", "test") for t in read_texts(split)]
+    seen += [content_set(r) for r, _ in BENCH]
+    assert not [t for t in texts if near(t, seen)]
+    assert not {v for v, _ in FRESH_VOICES} & set(TRAIN_VOICES) and len({s for _, s in FRESH_VOICES}) > 1
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_missing_variants_names_the_voices_espeak_would_read_in_plain_pt_br():
+    assert missing_variants([*TRAIN_VOICES, *HELDOUT_VOICES]) == []
+    assert missing_variants(["pt-br+Steph", "pt-br+m8", "pt-br+nonexistent"]) == ["pt-br+Steph", "pt-br+nonexistent"]
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")

@@ -4,8 +4,9 @@ windows, each window is encoded once by Whisper's (frozen) encoder and its state
 
 What is held out, and how (so the benchmark's clips are never trained on):
 
-* **voices**: ``pt-br+f3`` and ``pt-br+m3`` (benchmarks/speech.py) are never used here
-  (:data:`TRAIN_VOICES`);
+* **voices**: ``pt-br+f3`` and ``pt-br+m3`` (benchmarks/speech.py) and the fresh held-out
+  set's ``m8``, ``Andrea``, ``Henrique`` and ``steph`` (:data:`FRESH_VOICES`) are never used
+  here: :func:`draw_windows` refuses any voice with one of those variants, in any language;
 * **texts**: the shipped split (``whisper_ptbr_texts.tsv``, built by :func:`split_texts` and
   committed before training) drops every sentence of the benchmark's 36 spoken requests, any
   sentence sharing half of its content words with one, and every sentence the stage-1 speech
@@ -37,7 +38,11 @@ from lhama.files import atomic_open
 from lhama.recipes.default.speech import is_heldout
 
 TEXTS = Path(__file__).with_name("whisper_ptbr_texts.tsv")  # split \t text, committed
-HELDOUT_VOICES = ("pt-br+f3", "pt-br+m3")  # the benchmark's voices: never trained on
+# The fresh held-out set (benchmarks/data/speech_fresh_ptbr.tsv, session 3): voice, words/min.
+# Variant names are espeak-ng's file names (case matters: an unknown variant silently falls back
+# to plain pt-br, a training voice; see :func:`missing_variants`).
+FRESH_VOICES = (("pt-br+m8", 150), ("pt-br+Andrea", 170), ("pt-br+Henrique", 190), ("pt-br+steph", 135))
+HELDOUT_VOICES = ("pt-br+f3", "pt-br+m3", *(v for v, _ in FRESH_VOICES))  # never trained on
 TRAIN_VOICES = ("pt-br", "pt-br+m1", "pt-br+m2", "pt-br+m4", "pt-br+m5", "pt-br+m6", "pt-br+m7",
                 "pt-br+f1", "pt-br+f2", "pt-br+f4", "pt-br+f5", "pt-br+klatt", "pt-br+klatt2",
                 "pt-br+klatt4", "pt-br+iven", "pt-br+linda")
@@ -123,9 +128,28 @@ def read_texts(split: str, path: Path = TEXTS) -> list[str]:
     return texts
 
 
+def _variant(voice: str) -> str:
+    """The espeak-ng variant of ``pt-br+m8`` (``m8``), lowercased; the language for a plain voice."""
+    return voice.partition("+")[2].lower() or voice.lower()
+
+
+def missing_variants(voices: Iterable[str]) -> list[str]:
+    """The voices whose ``+variant`` espeak-ng does not have (it would read them in plain pt-br).
+
+    Raises:
+        DataError: espeak-ng is not installed.
+    """
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise DataError("espeak-ng is not installed; run `apt-get install -y espeak-ng`")
+    listing = subprocess.run([espeak, "--voices=variant"], capture_output=True, text=True, check=False).stdout
+    files = {line.partition("!v/")[2].split()[0] for line in listing.splitlines() if "!v/" in line}
+    return [v for v in voices if "+" in v and v.partition("+")[2] not in files]
+
+
 def draw_windows(texts: Sequence[str], config: WindowConfig, voices: Sequence[str] = TRAIN_VOICES) -> list[Window]:
     """``config.windows`` windows over ``texts`` (each text used before any repeats)."""
-    if set(voices) & set(HELDOUT_VOICES):
+    if any(_variant(v) in {_variant(h) for h in HELDOUT_VOICES} for v in voices):
         raise DataError(f"the held-out voices {HELDOUT_VOICES} must not be used for training")
     rng = random.Random(config.seed)
     order: list[str] = []
