@@ -1,0 +1,136 @@
+"""Issue #29, third session: retrain the input head with the sixth round (everyday requests in the
+request form, translated requests) and decide out-of-fold and on the dev split, never on test.
+
+    python benchmarks/guard_input_head.py --name base                                     # the input head's data alone
+    python benchmarks/guard_input_head.py --name t5 --sources template-pt,template-en --template-weight 5
+    python benchmarks/guard_input_head.py --name t5mt --sources template-pt,template-en,mt-pt-train,mt-en-train
+
+Training rows: the input head's data (train.jsonl lines without a ``round``, the first 2561) plus
+the sixth-round rows (``"round": 6``) of the named ``--sources``; never the fifth round, whose user
+requests are the dev split (benchmarks/guard_dev.py). The template look-alikes weigh
+``--template-weight`` in the loss (the other look-alikes ``FitConfig.lookalike_weight``).
+
+One run: out-of-fold probabilities of every row (5 folds), thresholds tuned on them as ``fit_head``
+does (look-alike budget 0.05; the templates are left out of the tuning so that a thousand easy
+variants do not loosen the budget for the hard look-alikes), the category floor by the rule of
+benchmarks/guard_floor.py (largest floor within 0.01 out-of-fold recall), then the head trained on
+all rows (written to ``--out``) and scored on dev. Prints one table row; appends it to ``--log``.
+
+Choice rule (fixed before any candidate ran): a candidate is eligible when its out-of-fold recall
+on the input head's own pt-BR rows is at least the ``base`` run's minus 0.01, and its dev pt-BR
+recall at least 0.881 (the shipped head's 0.896 minus one item); among eligible ones the fewest dev
+pt-BR look-alikes flagged wins, then the higher dev English F1 (with the translation, as shipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from guard_dev import dev_rows, first_stage
+
+from lhama.guard.classifier import Head, features, unsafe_score
+from lhama.guard.dataset import Example
+from lhama.guard.fit import FitConfig, fit_dual, gram_matrix, loss_weights, targets, tune_thresholds
+from lhama.guard.metrics import binary_scores
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def training_rows(train: Path, sources: set[str]) -> list[dict]:
+    rows = [json.loads(line) for line in train.open(encoding="utf-8") if line.strip()]
+    return [r for r in rows if "round" not in r or (r["round"] == 6 and r["source"] in sources)]
+
+
+def oof_and_final(x: np.ndarray, y: np.ndarray, cfg: FitConfig, w: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """(N, 15) out-of-fold probabilities and the (weight, bias) trained on all rows."""
+    gram = gram_matrix(x)
+    order = np.random.default_rng(cfg.seed).permutation(len(x))
+    probs = np.zeros(y.shape, dtype=np.float32)
+    for fold in np.array_split(order, cfg.folds):
+        keep = np.setdiff1d(order, fold)
+        a, b = fit_dual(gram[np.ix_(keep, keep)], y[keep], cfg, w[keep])
+        probs[fold] = 1.0 / (1.0 + np.exp(-(gram[np.ix_(fold, keep)] @ a + b)))
+    a, b = fit_dual(gram, y, cfg, w)
+    return probs, (x.T @ a.astype(np.float32), b.astype(np.float32))
+
+
+def choose_floor(probs: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> float:
+    """Largest floor (0..0.30) whose recall on ``truth`` stays within 0.01 of no floor."""
+    base, chosen = binary_scores(truth, pred).recall, 0.0
+    for floor in np.round(np.arange(0.0, 0.31, 0.02), 2):
+        if binary_scores(truth, pred & (probs[:, 1:].max(axis=1) >= floor)).recall >= base - 0.01:
+            chosen = float(floor)
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--sources", default="", help="comma-separated sixth-round sources to add")
+    parser.add_argument("--template-weight", type=float, default=FitConfig.lookalike_weight)
+    parser.add_argument("--max-benign-fpr", type=float, default=1.0,
+                        help="1.0: look-alike budget only, as the fourth-round input head was tuned")
+    parser.add_argument("--train", type=Path, default=ROOT / "data/guard/train.jsonl")
+    parser.add_argument("--out", type=Path, default=None, help="head file (default /tmp/guard_head_NAME.safetensors)")
+    parser.add_argument("--log", type=Path, default=Path("/tmp/guard_input_head.jsonl"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = training_rows(args.train, set(filter(None, args.sources.split(","))))
+    ex = [Example(r["text"], r["label"], tuple(r["categories"]), r["lang"], bool(r.get("lookalike")), r.get("role", "user"))
+          for r in rows]
+    cfg = replace(FitConfig(), max_benign_fpr=args.max_benign_fpr)
+    tmpl = np.array([r.get("source", "").startswith("template") for r in rows])
+    w = np.where(tmpl, args.template_weight, loss_weights(ex, cfg))
+    start = time.perf_counter()
+    probs, (weight, bias) = oof_and_final(features([e.text for e in ex], cfg.hash_dim, 0.0, None), targets(ex), cfg, w)
+    score = unsafe_score(probs, cfg.category_mix)
+    t, t_en = tune_thresholds(score[~tmpl], [e for e, m in zip(ex, tmpl) if not m], cfg)
+    head = Head(weight=weight, bias=bias, hash_dim=cfg.hash_dim, embed_scale=0.0, threshold=t,
+                category_mix=cfg.category_mix, threshold_en=t_en)
+    from lhama.guard.classifier import threshold_for
+
+    pred = score >= np.array([threshold_for(head, e.text) for e in ex])
+    own_pt = np.array(["round" not in r and r["lang"] == "pt" for r in rows])
+    truth = np.array([e.unsafe for e in ex])
+    floor = choose_floor(probs[own_pt], pred[own_pt], truth[own_pt])
+    pred &= probs[:, 1:].max(axis=1) >= floor
+    head = replace(head, category_floor=floor)
+    out = args.out or Path(f"/tmp/guard_head_{args.name}.safetensors")
+    head.save(out)
+    look = np.array([e.lookalike for e in ex])
+    s = binary_scores(truth[own_pt], pred[own_pt])
+    result = {"name": args.name, "sources": args.sources, "template_weight": args.template_weight, "rows": len(rows),
+              "threshold": t, "threshold_en": t_en, "floor": floor, "oof_pt_precision": s.precision,
+              "oof_pt_recall": s.recall, "oof_pt_f1": s.f1, "oof_pt_lookalike_fpr": float(pred[own_pt & look].mean()),
+              "oof_template_fpr": float(pred[tmpl].mean()) if tmpl.any() else None,
+              "seconds": round(time.perf_counter() - start), "load": round(os.getloadavg()[0], 1)}
+    result.update(dev_scores(out))
+    with args.log.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+def dev_scores(head: Path) -> dict:
+    """Dev pt-BR (as written) and English (as written or translated, the shipped union)."""
+    rows = dev_rows(ROOT / "data/guard/train.jsonl")
+    flags = first_stage(rows, f"classifier:{head}")
+    truth = np.array([r["label"] == "unsafe" for r in rows])
+    look = np.array([bool(r.get("lookalike")) for r in rows])
+    out = {}
+    for lang, name in (("pt", "original"), ("en", "union")):
+        m = np.array([r["lang"] == lang for r in rows])
+        s = binary_scores(truth[m], flags[name][m])
+        out.update({f"dev_{lang}_precision": s.precision, f"dev_{lang}_recall": s.recall, f"dev_{lang}_f1": s.f1,
+                    f"dev_{lang}_lookalikes_flagged": int(flags[name][m & look].sum())})
+    return out
+
+
+if __name__ == "__main__":
+    main()
