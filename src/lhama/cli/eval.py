@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
@@ -15,10 +15,10 @@ from rich.table import Table
 
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress
 from lhama.cli.options import command
-from lhama.errors import ConfigError
 
 if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
     from lhama.eval.runner import AdmireConfig
+    from lhama.eval.tasks import CaptionTask, IdiomTask, RetrievalTask, VqaTask
     from lhama.model.build import LoadedModel
 
 app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning, image-caption retrieval.", no_args_is_help=True)
@@ -104,6 +104,11 @@ class IdiomOptions:
     shots: Annotated[int, typer.Option(help="Few-shot examples taken from --train (balanced idiomatic/literal).")] = 4
     cache: CacheOpt = None
 
+    def task(self) -> IdiomTask:
+        from lhama.eval.tasks import IdiomTask
+
+        return IdiomTask(self.data, self.model, self.lang, self.train, self.shots, self.cache)
+
 
 @app.command()
 @command(IdiomOptions)
@@ -114,19 +119,12 @@ def idiom(options: IdiomOptions) -> None:
 
       lhama eval idiom --data ../shared/data/admire_pt/a_pt_dev_targets.tsv --train ../shared/data/admire_pt/a_pt_train_targets.tsv
     """
-    from lhama.eval.admire import load_sentences
-    from lhama.eval.cache import cache_meta, default_cache_path
-    from lhama.eval.idiom import IdiomConfig, evaluate_idiom
+    from lhama.eval.tasks import run_idiom
 
-    items = load_sentences(options.data)
-    train_items = load_sentences(options.train) if options.train else []
-    loaded = _load(options.model)
-    meta = cache_meta("idiom", options.data, options.model, lang=options.lang, train=str(options.train), shots=options.shots)
-    cfg = IdiomConfig(options.lang, options.shots, cache=options.cache or default_cache_path(meta))
-    with _progress() as bar:
-        task = bar.add_task("classifying", total=len(items) * (2 if train_items and options.shots else 1))
-        results = evaluate_idiom(loaded, items, train_items, cfg, lambda n: bar.advance(task, n))
-    table = Table("System", "Accuracy", "Macro-F1", title=f"Idiomatic vs. literal: {options.data.name} ({len(items)} items)")
+    with _Bar("classifying") as progress:
+        results = run_idiom(options.task(), _load, progress)
+    items = len(results[0].predictions)
+    table = Table("System", "Accuracy", "Macro-F1", title=f"Idiomatic vs. literal: {options.data.name} ({items} items)")
     for r in results:
         table.add_row(r.system, f"{r.accuracy:.3f}", f"{r.macro_f1:.3f}")
     Console().print(table)
@@ -142,6 +140,14 @@ class VqaOptions:
     cache: CacheOpt = None
     image_guidance: GuidanceOpt = None
 
+    def __post_init__(self) -> None:
+        _check_guidance(self.image_guidance)
+
+    def task(self) -> VqaTask:
+        from lhama.eval.tasks import VqaTask
+
+        return VqaTask(self.model, self.data, self.images, self.lang, self.limit, self.cache, self.image_guidance)
+
 
 @app.command()
 @command(VqaOptions)
@@ -152,16 +158,10 @@ def vqa(options: VqaOptions) -> None:
 
       lhama eval vqa --data easy-vqa --model ./my-llava --limit 200
     """
-    from lhama.eval.cache import cache_meta, open_cache
-    from lhama.eval.vqa import evaluate_vqa, load_vqa
+    from lhama.eval.tasks import run_vqa
 
-    items = load_vqa(options.data, options.images, options.limit)
-    loaded = _load(options.model, options.image_guidance)
-    meta = cache_meta("vqa", options.data, options.model, lang=options.lang, image_guidance=loaded.generation.image_guidance)
-    store = open_cache(meta, options.cache)
-    with _progress() as bar:
-        task = bar.add_task("answering", total=len(items))
-        result = evaluate_vqa(loaded, items, store, options.lang, lambda n: bar.advance(task, n))
+    with _Bar("answering") as progress:
+        result = run_vqa(options.task(), _load, progress)
     Console().print(f"VQA accuracy: [bold]{result.accuracy:.3f}[/] on {result.n} questions ({options.data})")
 
 
@@ -177,6 +177,15 @@ class CaptionOptions:
     cache: CacheOpt = None
     image_guidance: GuidanceOpt = None
 
+    def __post_init__(self) -> None:
+        _check_guidance(self.image_guidance)
+
+    def task(self) -> CaptionTask:
+        from lhama.eval.tasks import CaptionTask
+
+        return CaptionTask(self.data, self.model, self.column, self.lang, self.split, not self.no_image, self.limit,
+                           self.cache, self.image_guidance)
+
 
 @app.command()
 @command(CaptionOptions)
@@ -188,20 +197,12 @@ def caption(options: CaptionOptions) -> None:
 
       lhama eval caption --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
     """
-    from lhama.eval.cache import cache_meta, open_cache
-    from lhama.eval.caption import evaluate_captions, load_captions
-    from lhama.recipes.default.splits import read_file_list
+    from lhama.eval.tasks import run_captions
 
-    o = options
-    items = load_captions(o.data, o.column, o.limit, read_file_list(o.split) if o.split else None)
-    loaded = _load(o.model, o.image_guidance)
-    store = open_cache(cache_meta("caption", o.data, o.model, column=o.column, lang=o.lang, split=str(o.split), image=not o.no_image,
-                                  image_guidance=loaded.generation.image_guidance), o.cache)
-    with _progress() as bar:
-        task = bar.add_task("captioning", total=len(items))
-        result = evaluate_captions(loaded, items, store, o.lang, lambda n: bar.advance(task, n), use_images=not o.no_image)
+    with _Bar("captioning") as progress:
+        result = run_captions(options.task(), _load, progress)
     Console().print(f"chrF [bold]{result.chrf:.1f}[/]  BLEU [bold]{result.bleu:.1f}[/]  "
-                    f"content-word match [bold]{result.named:.3f}[/] on {result.n} images ({o.column})")
+                    f"content-word match [bold]{result.named:.3f}[/] on {result.n} images ({options.column})")
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,12 @@ class RetrievalOptions:
     limit: LimitOpt = None
     cache: CacheOpt = None
 
+    def task(self) -> RetrievalTask:
+        from lhama.eval.tasks import RetrievalTask
+
+        return RetrievalTask(self.data, self.model, self.column, self.choices, self.seed, self.split, not self.no_image,
+                             self.limit, self.cache)
+
 
 @app.command()
 @command(RetrievalOptions)
@@ -227,32 +234,23 @@ def retrieval(options: RetrievalOptions) -> None:
 
       lhama eval retrieval --data ../shared/data/tuxpaint_ptbr --split data/tuxpaint/heldout.txt
     """
-    from lhama.eval.cache import cache_meta, open_cache
-    from lhama.eval.caption import load_captions
-    from lhama.eval.retrieval import evaluate_retrieval, make_trials
-    from lhama.recipes.default.splits import read_file_list
+    from lhama.eval.tasks import run_retrieval
 
-    o = options
-    items = load_captions(o.data, o.column, o.limit, read_file_list(o.split) if o.split else None)
-    trials = make_trials(items, o.choices, o.seed)
-    loaded = _load(o.model)
-    store = open_cache(cache_meta("retrieval", o.data, o.model, column=o.column, choices=o.choices, seed=o.seed,
-                                  split=str(o.split), image=not o.no_image), o.cache)
-    with _progress() as bar:
-        task = bar.add_task("scoring", total=len(trials))
-        result = evaluate_retrieval(loaded, trials, store, not o.no_image, lambda n: bar.advance(task, n))
+    with _Bar("scoring") as progress:
+        result = run_retrieval(options.task(), _load, progress)
     Console().print(f"{result.choices}-way retrieval top-1 [bold]{result.top1:.3f}[/] on {result.n} images "
                     f"(chance {1 / result.choices:.3f})")
 
 
-def _load(spec: str, image_guidance: float | None = None) -> LoadedModel:
-    """The model, decoding with ``image_guidance`` instead of its own when one is given."""
+def _check_guidance(image_guidance: float | None) -> None:
+    """Fails before torch loads (the task checks again, for library callers)."""
     if image_guidance is not None and image_guidance < 0:
-        raise ConfigError(f"--image-guidance must be >= 0, got {image_guidance}")
-    loaded = load_with_progress(spec, Console(stderr=True))
-    if image_guidance is not None:
-        loaded.generation = replace(loaded.generation, image_guidance=image_guidance)
-    return loaded
+        raise ValueError(f"--image-guidance must be >= 0, got {image_guidance}")
+
+
+def _load(spec: str) -> LoadedModel:
+    """``--model`` loaded as chat loads it (a registered name prepared on first use), with progress."""
+    return load_with_progress(spec, Console(stderr=True))
 
 
 @contextmanager
@@ -260,6 +258,28 @@ def _progress() -> Iterator[Progress]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         yield bar
+
+
+class _Bar:
+    """``progress(done, total)`` for lhama.eval.tasks: the bar opens at its first call, once the
+    model has loaded (rich shows one live display at a time, and loading shows a spinner)."""
+
+    def __init__(self, description: str) -> None:
+        self.description, self.stack = description, ExitStack()
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stack.close()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = self.stack.enter_context(_progress())
+            self.task = self.bar.add_task(self.description, total=total)
+        self.bar.advance(self.task, done)
 
 
 def _print_admire(results) -> None:
