@@ -4,6 +4,7 @@ sentences flagged (per source), everyday prompts flagged, streamed answers cut, 
     python benchmarks/guard_measure.py                                   # shipped head, stream judges the answer so far
     python benchmarks/guard_measure.py --guard classifier:OLD.safetensors --sentence-stream   # the guard before #29
     python benchmarks/guard_measure.py --guard translated:classifier+llama-guard:DIR,int4   # + the judge on flagged items
+    python benchmarks/guard_measure.py --guard translated:classifier --latency-only   # latency table only (no test read)
 
 Benign sentences come from data/guard/benign/benign.jsonl (built by guard_benign_data.py, never
 trained on); prompts are checked as user input, every other sentence as model output. Streamed
@@ -28,6 +29,7 @@ from lhama.guard.base import as_chat
 from lhama.guard.cascade import CascadeGuard
 from lhama.guard.dataset import read_examples
 from lhama.guard.evaluate import evaluate
+from lhama.guard.translate import TranslatingGuard
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ("everyday_prompt", "llava_question_mt")
@@ -113,6 +115,27 @@ def _stream_kwargs(args: argparse.Namespace) -> dict:
     return {"hold_words": 0, "whole_answer": False} if args.sentence_stream else {}
 
 
+def latency(guard: Guard, rows: list[dict], train: Path, n: int = 200) -> None:
+    """ms per message, one message at a time as chat checks a turn (median and mean over ``n``):
+    the classifier alone on pt-BR user prompts of the benign set, and the guard as given on the same
+    prompts and on English requests (the dev split's, never the test split), which a translating
+    guard also judges through their Bergamot translation."""
+    pt = [r["text"] for r in rows if r["source"] in PROMPTS][:n]
+    en = [r["text"] for r in map(json.loads, train.open(encoding="utf-8")) if r.get("round") == 5
+          and r.get("role") == "user" and r["lang"] == "en"][:n]
+    inner = guard.guard if isinstance(guard, TranslatingGuard) else guard
+    print("\n| path | messages | ms / message (median) | mean |\n|---|---|---|---|")
+    for name, g, texts in (("classifier alone, pt-BR", inner, pt), ("as given, pt-BR", guard, pt),
+                           ("as given, English", guard, en)):
+        g.check(texts[0])  # warm-up: the first English message loads the translation model
+        secs = []
+        for t in texts:
+            start = time.perf_counter()
+            g.check(t)
+            secs.append(1000 * (time.perf_counter() - start))
+        print(f"| {name} | {len(texts)} | {np.median(secs):.2f} | {np.mean(secs):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--guard", default=None, help="guard spec (default: shipped classifier)")
@@ -122,17 +145,23 @@ def main() -> None:
     parser.add_argument("--judge-cache", type=Path, default=None,
                         help="JSONL of the judge's verdicts: replayed on a rerun, so a stopped run resumes")
     parser.add_argument("--show", type=int, default=40, help="flagged benign sentences to print")
+    parser.add_argument("--train", type=Path, default=ROOT / "data/guard/train.jsonl", help="for the dev English requests timed")
+    parser.add_argument("--latency-only", action="store_true", help="only the latency table (the test split is not read)")
     args = parser.parse_args()
     guard = load_guard(args.guard)
     if isinstance(guard, CascadeGuard):  # time the judge on what the first stage flags
         guard.judge = TimedGuard(guard.judge, args.judge_cache)
     print(f"guard {args.guard or 'shipped classifier'}; load {os.getloadavg()[0]:.1f}\n")
+    rows = [json.loads(line) for line in args.benign.open(encoding="utf-8")]
+    if not isinstance(guard, CascadeGuard):
+        latency(guard, rows, args.train)
+    if args.latency_only:
+        return
     print("| split | items | precision | recall | F1 | FPR (safe) | ms / message |\n|---|---|---|---|---|---|---|")
     for lang in ("pt", "en"):
         r = evaluate(guard, read_examples(args.test, lang))
         o = r.overall
         print(f"| test {lang} | {r.n} | {o.precision:.3f} | {o.recall:.3f} | {o.f1:.3f} | {o.fpr:.3f} | {r.ms_per_message:.2f} |")
-    rows = [json.loads(line) for line in args.benign.open(encoding="utf-8")]
     print()
     benign_rates(guard, rows, args.show)
     pairs = answers(rows)
