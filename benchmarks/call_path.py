@@ -1,9 +1,11 @@
 """How straight is the path from `lhama chat --model M` to the weights read?
 
 Traces every call into lhama's own source files while the CLI's model loader turns ``--model``
-into a loaded model (a prepared, registered name: no conversion runs), up to the first call into
-safetensors / ``from_pretrained``. Prints the calls, the files they visit, and how often the
-path returns to a file it had already left (the architecture issue's measure).
+into a loaded model (a prepared, registered name: no conversion runs), up to the first weights
+read (safetensors, or a transformers model's ``from_pretrained``; a config or tokenizer read goes
+on). Prints the calls, the files they visit, and how often the path returns to a file it had
+already left (the architecture issue's measure). ``tests/cli/test_common.py`` keeps the path of a
+prepared plain LM straight.
 
     python benchmarks/call_path.py --model smollm2-135m-instruct
 """
@@ -15,8 +17,17 @@ import sys
 from pathlib import Path
 
 
+# transformers' model loaders; AutoConfig/AutoTokenizer.from_pretrained read no weights
+MODEL_LOADERS = ("modeling_utils.py", "auto_factory.py")
+
+
 def trace(model: str) -> list[tuple[str, str]]:
-    """(file, function) of each lhama call made while loading ``model``, in order."""
+    """(file, function) of each lhama call made while loading ``model``, in order.
+
+    Calls made while a module is being imported (the CLI imports library code inside its
+    functions) are not the path: they are skipped, and so is the import of safetensors itself;
+    the trace ends at the first weights read by running code: a ``safe_open`` method, Python code
+    in the safetensors package, or a transformers model's ``from_pretrained``."""
     import lhama
     from rich.console import Console
 
@@ -25,15 +36,30 @@ def trace(model: str) -> list[tuple[str, str]]:
     root = str(Path(lhama.__file__).parent)
     calls: list[tuple[str, str]] = []
     done = False
+    top = sys._getframe()
+
+    def importing(frame) -> bool:  # noqa: ANN001
+        while frame is not None and frame is not top:
+            if frame.f_code.co_name == "<module>":
+                return True
+            frame = frame.f_back
+        return False
 
     def profile(frame, event, arg):  # noqa: ANN001
         nonlocal done
-        if event != "call" or done:
+        if done or event not in ("call", "c_call"):
             return
-        name = frame.f_code.co_filename
-        if name.startswith(root):
-            calls.append((name[len(root) + 1:], frame.f_code.co_name))
-        elif "safetensors" in name or frame.f_code.co_name == "from_pretrained":
+        if event == "c_call":  # safe_open(...).get_tensor is Rust: only its C calls are seen
+            done = getattr(arg, "__qualname__", "").startswith("safe_open") and not importing(frame)
+            return
+        name, function = frame.f_code.co_filename, frame.f_code.co_name
+        mine = name.startswith(root)
+        weights = "safetensors" in name or (function == "from_pretrained" and name.endswith(MODEL_LOADERS))
+        if not (mine or weights) or importing(frame):
+            return
+        if mine:
+            calls.append((name[len(root) + 1:], function))
+        else:
             done = True
 
     sys.setprofile(profile)

@@ -17,6 +17,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from lhama.model.build import LoadedModel
+    from lhama.weights.registry import WeightSource
 
 DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
 QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model). Default: the model's registry choice, else none.")]
@@ -37,30 +38,36 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
     stderr. ``quant``: the language model's weights (none, bf16, int8, int4; lhama.inference.quant);
     None: the registry's choice for a registered model, else none (fp32)."""
     from lhama.inference.quant_cache import load_for_inference
-    from lhama.weights.registry import registry_entry
-    from lhama.weights.resolve import registered_name
 
     started = time.perf_counter()
-    name = registered_name(model, DEFAULT_MODEL)
-    model_dir = model_directory(model, err, name)
+    model_dir, source = located(model, err)
     if quant is None:
-        quant = registry_entry(name).quant if name else "none"  # the default's 1.5B LM decodes as int8
+        quant = source.quant if source else "none"  # the default's 1.5B LM decodes as int8
     with err.status(f"loading {model} ..."):
         loaded = load_for_inference(model_dir, quant, progress=err.print)
     err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
     return loaded
 
 
-def model_directory(model: str | None, err: Console, name: str | None = None) -> Path:
-    """``--model`` as a directory. A registered model (``name``, found from ``model`` when not
-    given) is prepared first when it is not yet (once; ``prepare`` is a cheap check otherwise)."""
-    from lhama.weights.prepare import prepare
-    from lhama.weights.resolve import registered_name, resolve
+def model_directory(model: str | None, err: Console) -> Path:
+    """``--model`` as a directory (:func:`located`)."""
+    return located(model, err)[0]
 
-    name = name or registered_name(model, DEFAULT_MODEL)
-    if name is None:
-        return resolve(model, DEFAULT_MODEL)
-    return prepare(name, progress=_announced(name, err))
+
+def located(model: str | None, err: Console) -> tuple[Path, WeightSource | None]:
+    """``--model`` as a directory, and its registry entry (None for a path). A registered model
+    is prepared first when it is not yet (once; ``prepare`` is a cheap check otherwise).
+
+    One pass down the weights package: the name is looked up once, then prepared (or the path
+    checked); nothing is resolved twice (``benchmarks/call_path.py`` counts the calls)."""
+    from lhama.weights.prepare import prepare
+    from lhama.weights.resolve import registered_source, resolve
+
+    announce = _announced(model or DEFAULT_MODEL, err)
+    source = registered_source(model, DEFAULT_MODEL)
+    if source is None:
+        return resolve(model, DEFAULT_MODEL), None
+    return prepare(source, progress=announce), source
 
 
 def _announced(name: str, err: Console) -> Callable[[str], None]:

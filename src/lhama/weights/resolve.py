@@ -11,13 +11,20 @@ from pathlib import Path
 
 from lhama.errors import CheckpointError
 from lhama.weights.manifest import MANIFEST, check_current
-from lhama.weights.registry import models_dir, registry_entry
+from lhama.weights.registry import WeightSource, models_dir, registry_entry
 
 
 def registered_name(spec: str | None, default: str) -> str | None:
     """The registered model ``spec`` (``default`` when None) names; None when it is a path."""
+    source = registered_source(spec, default)
+    return None if source is None else source.name
+
+
+def registered_source(spec: str | None, default: str) -> WeightSource | None:
+    """The registry entry ``spec`` (``default`` when None) names; None when it is a path.
+    Raises CheckpointError for an unknown name (listing the registered ones)."""
     spec = spec or default
-    return None if _looks_like_path(spec) else registry_entry(spec).name
+    return None if _looks_like_path(spec) else registry_entry(spec)
 
 
 def resolve(spec: str | None, default: str, *, home: Path | None = None) -> Path:
