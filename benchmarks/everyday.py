@@ -9,6 +9,11 @@ turn after the model's own system prompt (``lhama_generation.json``; ``--system`
     python benchmarks/everyday.py --model qwen2.5-coder-1.5b-instruct --quant int8 --system "Você é..."
 
 Heavy for the 1.5B (~4 s per question on the 2-core CPU): run it under the heavy lock.
+
+``--resume-from FILE --max-new-tokens 256`` re-asks only the questions whose saved answer in FILE
+(an ``--out`` of this script) stopped at the token limit, and keeps the others as they were
+(re-graded): under greedy decoding a higher limit cannot change an answer that ended before the
+old one. So the product's own limit (chat: 256) costs minutes, not a whole run.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ def main() -> None:
     parser.add_argument("--split", choices=("all", "dev", "test"), default="all",
                         help="dev: the half prompts are tuned on; test: the half reported (everyday_ptbr_split.tsv)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 under the heavy scheduler)")
+    parser.add_argument("--resume-from", type=Path, default=None,
+                        help="an --out of an earlier run: re-ask only its answers that stopped at the token limit")
     parser.add_argument("--out", type=Path, default=None, help="write answers and scores as JSON")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,13 +72,19 @@ def main() -> None:
     quant = args.quant or (registry_entry(name).quant if name else "none")
     loaded = load_for_inference(resolve(args.model, args.model), quant)
     system = loaded.generation.system_prompt if args.system is None else args.system
-    start, rows = time.perf_counter(), []
+    start, kept = time.perf_counter(), {}
+    if args.resume_from:
+        saved = json.loads(args.resume_from.read_text(encoding="utf-8"))["items"]
+        kept = {r["id"]: {**r, "right": is_right(r["answer"], q)} for r in saved for q in questions
+                if r["id"] == q.id and r["finish"] != "length"}
+    asked = [q for q in questions if q.id not in kept]
     conversations = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q.question}]
-                     for q in questions]
-    for q, done in zip(questions, answer_all(loaded, conversations, args.max_new_tokens, args.batch)):
-        rows.append({"id": q.id, "question": q.question, "answer": done.text.strip(), "right": is_right(done.text, q),
-                     "tokens": len(done.token_ids), "finish": done.finish_reason})
-        print(f"{q.id} {'OK ' if rows[-1]['right'] else 'NO '} {q.question} -> {rows[-1]['answer']!r}", flush=True)
+                     for q in asked]
+    for q, done in zip(asked, answer_all(loaded, conversations, args.max_new_tokens, args.batch)):
+        kept[q.id] = {"id": q.id, "question": q.question, "answer": done.text.strip(), "right": is_right(done.text, q),
+                      "tokens": len(done.token_ids), "finish": done.finish_reason}
+        print(f"{q.id} {'OK ' if kept[q.id]['right'] else 'NO '} {q.question} -> {kept[q.id]['answer']!r}", flush=True)
+    rows = [kept[q.id] for q in questions]
     seconds = time.perf_counter() - start
     answers = [r["answer"] for r in rows]
     summary = score(questions, answers)
@@ -87,7 +100,7 @@ def main() -> None:
         result = {"command": "python benchmarks/everyday.py " + " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in vars(args).items() if v not in (None, 0)),
                   "model": args.model, "quant": quant, "system_prompt": system, "machine":
                   f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "seconds": round(seconds, 1),
-                  "answers_at_token_limit": at_limit, "summary": summary, "items": rows}
+                  "answers_at_token_limit": at_limit, "reasked": [q.id for q in asked], "summary": summary, "items": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 

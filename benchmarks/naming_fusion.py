@@ -61,6 +61,9 @@ def run_style(loaded, style: str, items, probs: torch.Tensor, names, args) -> li
     system = [{"role": "system", "content": args.system}] if args.system else []
     kinds = KindIndex.load() if style == "kinds" else None
     notes = [describe(p, names, config, kinds) for p in probs]
+    if args.notes:  # notes made elsewhere (benchmarks/names_head.py score --out: the names head's)
+        given = json.loads(args.notes.read_text(encoding="utf-8"))["rows"][0]["notes"]
+        notes = [given[item.image] for item in items]
     answers = answer_all(loaded, [system + [{"role": "user", "content": f"{n}\n{QUESTION}"}] for n in notes],
                          args.max_new_tokens, args.batch)
     rows = []
@@ -89,6 +92,8 @@ def main() -> None:
     parser.add_argument("--kind-confident", type=float, default=0.5, help="the kinds style's threshold")
     parser.add_argument("--views", default="squash", help="comma-separated preprocessing views averaged (naming_kinds.VIEWS)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 under the heavy scheduler)")
+    parser.add_argument("--notes", type=Path, default=None,
+                        help="use these notes (names_head.py score --only ... --out FILE) instead of the style's")
     parser.add_argument("--out", type=Path, default=Path("docs/results/naming_fusion.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

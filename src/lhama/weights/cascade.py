@@ -15,6 +15,7 @@ when the filesystem allows (no second 6 GB copy), else copies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +27,9 @@ import torch
 from lhama.config import to_dict
 from lhama.errors import CheckpointError
 from lhama.model.generation import GenerationConfig, write_generation
-from lhama.model.labeler import LabelerConfig, load_labeler, save_labeler
+from lhama.model.labeler import LABELER_DIR, LabelerConfig, load_labeler, save_labeler
+from lhama.model.names_head import FEATURES_FILE, TABLE_FILE, copy_head
+from lhama.model.names_head import SHIPPED as NAMES_HEAD
 from lhama.model.towers.efficientnet_lite import load_tower
 from lhama.model.towers.imagenet_names import TABLE
 from lhama.weights.manifest import MANIFEST, write_manifest
@@ -49,7 +52,11 @@ SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding
 def settings_digest() -> dict:
     """What this lhama writes into a cascade directory besides the parts: a prepared copy with
     other settings is out of date (``lhama.weights.manifest.check_current``)."""
-    return {"generation": to_dict(V2_GENERATION), "labeler": to_dict(V2_LABELER)}
+    digest = {"generation": to_dict(V2_GENERATION), "labeler": to_dict(V2_LABELER)}
+    if V2_LABELER.names_confident:  # a new names head (other stamps, names) makes a copy out of date too
+        files = b"".join((NAMES_HEAD / name).read_bytes() for name in (TABLE_FILE, FEATURES_FILE))
+        digest["names_head_sha256"] = hashlib.sha256(files).hexdigest()
+    return digest
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -83,6 +90,8 @@ def convert_cascade(source: WeightSource, version: str, work: Path, report: Call
     report(PREPARE_STEPS[2])
     write_generation(V2_GENERATION, out)
     save_labeler(tower_dir, TABLE, V2_LABELER, out)
+    if V2_LABELER.names_confident:
+        copy_head(NAMES_HEAD, out / LABELER_DIR)  # checked by loading it: a bad head fails here
     report(PREPARE_STEPS[3])
     pixels = verify_pixels()
     with torch.no_grad():

@@ -54,7 +54,8 @@ def check_current(source: WeightSource, model_dir: Path) -> dict[str, Any]:
     if source.kind == "cascade":
         from lhama.weights.cascade import settings_digest  # it writes manifests: imported late
 
-        if {k: manifest.get("source", {}).get(k) for k in ("generation", "labeler")} != settings_digest():
+        shipped = settings_digest()
+        if {k: manifest.get("source", {}).get(k) for k in shipped} != shipped:
             raise CheckpointError(f"{model_dir} was built with other settings than this lhama ships")
     return manifest
 
