@@ -21,13 +21,19 @@ from pathlib import Path
 MODEL_LOADERS = ("modeling_utils.py", "auto_factory.py")
 
 
+class WeightsRead(BaseException):
+    """Ends the load at its first weights read (a BaseException: no ``except Exception`` on the
+    way up turns it into a user error), so a trace never holds a whole model in memory."""
+
+
 def trace(model: str) -> list[tuple[str, str]]:
     """(file, function) of each lhama call made while loading ``model``, in order.
 
     Calls made while a module is being imported (the CLI imports library code inside its
     functions) are not the path: they are skipped, and so is the import of safetensors itself;
     the trace ends at the first weights read by running code: a ``safe_open`` method, Python code
-    in the safetensors package, or a transformers model's ``from_pretrained``."""
+    in the safetensors package, or a transformers model's ``from_pretrained``. The load stops
+    there (:class:`WeightsRead`)."""
     import lhama
     from rich.console import Console
 
@@ -51,6 +57,8 @@ def trace(model: str) -> list[tuple[str, str]]:
             return
         if event == "c_call":  # safe_open(...).get_tensor is Rust: only its C calls are seen
             done = getattr(arg, "__qualname__", "").startswith("safe_open") and not importing(frame)
+            if done:
+                raise WeightsRead
             return
         name, function = frame.f_code.co_filename, frame.f_code.co_name
         mine = name.startswith(root)
@@ -59,12 +67,15 @@ def trace(model: str) -> list[tuple[str, str]]:
             return
         if mine:
             calls.append((name[len(root) + 1:], function))
-        else:
-            done = True
+            return
+        done = True
+        raise WeightsRead
 
     sys.setprofile(profile)
     try:
         load_with_progress(model, Console(stderr=True, quiet=True))
+    except WeightsRead:
+        pass
     finally:
         sys.setprofile(None)
     return [c for c in calls if not c[1].startswith("<")]  # no comprehensions/lambdas
