@@ -12,12 +12,12 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM
 
 from lhama.data.conversation import encode_prompt
-from lhama.errors import CheckpointError, ConfigError, ModelError
+from lhama.errors import CheckpointError, ConfigError, DataError, ModelError
 from lhama.model import branches
 from lhama.model.branches import lhama_config
 from lhama.model.build import BRANCH_FILES, add_branch, compose, load_model, save_model
 from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
-from tests.audio_fixtures import AUDIO, tiny_whisper_encoder
+from tests.audio_fixtures import AUDIO, tiny_whisper_encoder, write_wav
 from tests.conftest import tiny_loaded, tiny_text_config, tiny_tokenizer, tiny_vision_config
 
 ALL = lhama_config(image=ImageConfig(), video=VideoConfig(frames=2, num_queries=4, qformer_heads=2), audio=AUDIO)
@@ -120,3 +120,24 @@ def test_add_branch_returns_a_new_model_sharing_the_old_parts() -> None:
     assert next(grown.model.audio_tower.parameters()).dtype == torch.float32  # a given tower is kept as it is
     with pytest.raises(ModelError, match="is text-only; a video branch needs its image tower"):
         add_branch(tiny_loaded(image=None), "video", VideoConfig())
+
+
+def test_each_kind_reads_its_medium_from_a_file_or_its_bytes_alike(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.data.video_files import tiny_mp4, with_audio_mp4
+
+    loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
+                     AutoModel.from_config(tiny_vision_config()), audio_tower=tiny_whisper_encoder())
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "a.png")
+    files = {"image": tmp_path / "a.png", "video": with_audio_mp4(tmp_path / "v.mp4"),
+             "audio": write_wav(tmp_path / "a.wav")}
+    size = loaded.image_spec.size
+    shapes = {"image": (3, size, size), "video": (2, 3, size, size), "audio": (81, 200)}  # 2 frames; 80 mels + mask
+    for kind, path in files.items():
+        item = loaded.read(kind, path)
+        assert item.shape == shapes[kind] and torch.equal(item, loaded.read(kind, path.read_bytes())), kind
+    for mute in (files["video"], tiny_mp4(tmp_path / "mute.mp4")):  # a silent sound track, none at all
+        assert loaded.read_track("audio", mute) is None
+    with pytest.raises(DataError, match="cannot read image"):
+        loaded.read("image", b"not an image")

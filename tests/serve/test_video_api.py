@@ -94,10 +94,10 @@ def test_model_without_a_video_branch_is_a_400(server: str, tmp_path: Path) -> N
 def test_the_guard_sees_images_and_each_videos_middle_frame() -> None:
     import torch
 
-    from lhama.serve.engine import _seen_images
+    from lhama.model.branches import stills  # what the engine's and the chat session's guard caption
 
     images, videos = torch.zeros(1, 3, 32, 32), torch.arange(2 * 4, dtype=torch.float32).view(2, 4, 1, 1, 1).expand(2, 4, 3, 32, 32)
-    seen = _seen_images({"image": images, "video": videos})
+    seen = stills({"video": videos, "image": images, "audio": torch.ones(1, 81, 10)})  # merge order, audio unseen
     assert seen.shape == (3, 3, 32, 32)
-    assert seen[1:, 0, 0, 0].tolist() == [2.0, 6.0]  # frame 2 of 4 of each video
-    assert _seen_images({}) is None
+    assert seen[:, 0, 0, 0].tolist() == [0.0, 2.0, 6.0]  # the image, then frame 2 of 4 of each video
+    assert stills({}) is None

@@ -31,8 +31,7 @@ def labeler_note(loaded: LoadedModel, path: str | Path) -> str:
 
 def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
     """One image file -> the (3, S, S) tensor the model's tower expects."""
-    image = load_image(path, max_side=loaded.config.image.max_image_side)
-    return image_to_tensor(image, loaded.image_spec)
+    return loaded.read("image", path)
 
 
 def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16,

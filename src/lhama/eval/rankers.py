@@ -18,7 +18,6 @@ from typing import Protocol
 
 import torch
 
-from lhama.data.media import image_to_tensor, load_image
 from lhama.eval.admire import AdmireItem, SentenceItem, SequenceItem
 from lhama.eval.answer import labeler_note
 from lhama.eval.idiom import classify_senses
@@ -148,8 +147,7 @@ class ModelRanker:
         return f"{context}\n{shown}\n{prompt.question.format(compound=item.compound)}"
 
     def _image(self, item: Item, name: str) -> torch.Tensor:
-        image = load_image(item.image_path(name), max_side=self.loaded.config.image.max_image_side)
-        return image_to_tensor(image, self.loaded.image_spec)  # (3, S, S)
+        return self.loaded.read("image", item.image_path(name))  # (3, S, S)
 
     def _cut(self, text: str) -> str:
         words = text.split()

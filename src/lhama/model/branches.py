@@ -4,8 +4,9 @@ A branch is an encoder that turns media into features, a projector into the deco
 and a placeholder token whose rows receive the projected tokens (``model/merge.py``). This table
 says, for each kind, which :class:`LhamaModel` attributes hold its parts (names follow
 transformers' LLaVA for the image branch, so checkpoints convert 1:1), how it encodes a batch,
-and how many tokens its placeholder expands to. ``LhamaModel`` and ``LoadedModel`` loop over it,
-and :func:`lhama_config` builds a model's branch configs from it. Adding a modality is one encoder
+how many tokens its placeholder expands to, and how its medium is read from a file or the
+file's bytes (chat, the API and training share these readers). ``LhamaModel`` and
+``LoadedModel`` loop over it, and :func:`lhama_config` builds a model's branch configs from it. Adding a modality is one encoder
 module, its config class (``model/config.py``), one entry here and its placeholder.
 """
 
@@ -13,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from lhama.config import from_dict, to_dict
+from lhama.data.audio import audio_features, load_audio_track, log_mel
+from lhama.data.media import image_to_tensor, load_image
+from lhama.data.video import video_to_tensor
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model import audio
 from lhama.model.config import AudioConfig, BranchConfig, ImageConfig, LhamaConfig, VideoConfig
@@ -26,12 +31,17 @@ from lhama.model.encoders import encode_images, image_feature_width, image_token
 from lhama.model.projector import MultiModalProjector
 from lhama.model.video import build_video_modules, video_token_count
 
+MediaSource = str | Path | bytes  # a medium's file, or the file's bytes (a request's upload)
+
 
 @dataclass(frozen=True)
 class BranchKind:
     """One modality's wiring. ``encode(model, media, config) -> (n, N, D_enc)`` features;
     ``tokens(model, config) -> N``: what its placeholder expands to; ``build(config, towers,
-    width)``: its modules by attribute, fresh projectors on the towers given by attribute."""
+    width)``: its modules by attribute, fresh projectors on the towers given by attribute;
+    ``read(source, spec, branch config)``: one medium (a path or bytes) -> the tensor ``encode``
+    stacks, preprocessed by ``spec`` (raises DataError when unreadable); ``track``: the same read
+    from the track of another medium's file (a video's sound), None when it has none."""
 
     name: str
     config: type  # its config class (what ``LhamaConfig.branches[name]`` holds)
@@ -40,7 +50,10 @@ class BranchKind:
     encode: Callable[[nn.Module, torch.Tensor, Any], torch.Tensor]
     tokens: Callable[[nn.Module, LhamaConfig], int]
     build: Callable[[LhamaConfig, Mapping[str, nn.Module], int], dict[str, nn.Module]]
+    read: Callable[[MediaSource, Any, Any], torch.Tensor]
     extra: tuple[str, ...] = ()  # further trained modules of the branch
+    track: Callable[[MediaSource, Any, Any], torch.Tensor | None] | None = None
+    stills: Callable[[torch.Tensor], torch.Tensor] | None = None  # (n, ...) -> (m, 3, S, S) what an image captioner sees
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -81,15 +94,42 @@ def _build_audio(config: LhamaConfig, towers: Mapping[str, nn.Module], width: in
     return {"audio_tower": tower, "audio_projector": projector}
 
 
+def _read_image(source: MediaSource, spec: Any, config: ImageConfig) -> torch.Tensor:
+    return image_to_tensor(load_image(source, max_side=config.max_image_side), spec)  # (3, S, S)
+
+
+def _read_video(source: MediaSource, spec: Any, config: VideoConfig) -> torch.Tensor:
+    return video_to_tensor(source, config.frames, spec)  # (F, 3, S, S): frames preprocessed like images
+
+
+def _read_audio(source: MediaSource, spec: Any, config: AudioConfig) -> torch.Tensor:
+    return audio_features(source, spec)  # (n_mels + 1, F), the first window only
+
+
+def _read_sound_track(source: MediaSource, spec: Any, config: AudioConfig) -> torch.Tensor | None:
+    """A video's sound track as packed log-mel; None when it has no track or a silent one."""
+    samples = load_audio_track(source, max_seconds=spec.seconds)
+    return None if samples is None else log_mel(samples, spec)
+
+
 KINDS: tuple[BranchKind, ...] = (  # in merge order
     BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image,
-               lambda m, c: image_token_count(m.vision_tower.config, c.image), _build_image),
+               lambda m, c: image_token_count(m.vision_tower.config, c.image), _build_image, _read_image,
+               stills=lambda images: images),
     BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video,
-               lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), _build_video,
-               extra=("video_temporal",)),
-    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens, _build_audio),
+               lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), _build_video, _read_video,
+               extra=("video_temporal",), stills=lambda videos: videos[:, videos.shape[1] // 2]),  # the middle frame
+    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens,
+               _build_audio, _read_audio, track=_read_sound_track),
 )
 KIND = {kind.name: kind for kind in KINDS}  # branch name -> its kind
+
+
+def stills(media: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+    """What an image captioner looks at in a request's ``media`` (kind -> stacked batch): each
+    kind's still images (the images; each video's middle frame), in merge order; None: nothing."""
+    seen = [kind.stills(media[kind.name]) for kind in KINDS if kind.stills is not None and kind.name in media]
+    return torch.cat(seen) if seen else None  # (m, 3, S, S)
 
 
 def configured(config: LhamaConfig) -> list[tuple[BranchKind, Any]]:

@@ -69,6 +69,24 @@ class LoadedModel:
         return {self.model.token_ids[kind.name]: kind.tokens(self.model, self.config)
                 for kind, _ in branches.configured(self.config)}
 
+    def read(self, kind: str, source: branches.MediaSource) -> torch.Tensor:
+        """One medium for the ``kind`` branch (a file path or the file's bytes) -> the tensor the
+        branch encodes (``model/branches.py``: an image (3, S, S), a video (F, 3, S, S), audio
+        (n_mels + 1, F)), preprocessed as this model's branch expects.
+
+        Raises:
+            DataError: the medium cannot be read (the message names it).
+        """
+        return branches.KIND[kind].read(source, self._spec(kind), self.config.branches[kind])
+
+    def read_track(self, kind: str, source: branches.MediaSource) -> torch.Tensor | None:
+        """The ``kind`` medium inside another medium's file (a video's sound track, for the audio
+        branch), as :meth:`read` gives it; None when the file has no such track (or a silent one)."""
+        return branches.KIND[kind].track(source, self._spec(kind), self.config.branches[kind])
+
+    def _spec(self, kind: str) -> Any:
+        return self.audio_spec if kind == "audio" else self.image_spec
+
     @property
     def audio_spec(self) -> AudioSpec | None:
         """The log-mel features the audio tower reads; None without an audio branch."""

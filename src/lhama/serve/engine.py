@@ -21,6 +21,7 @@ import torch
 
 from lhama.data.conversation import Message
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
+from lhama.model.branches import stills
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import (
     Completion,
@@ -48,15 +49,6 @@ class Prompt:
     input_ids: list[int]
     media: dict[str, torch.Tensor] | None = None
     reference_ids: list[int] | None = None  # the prompt without its media, for image guidance
-
-
-def _seen_images(media: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """What the guard's caption looks at: the images, plus each video's middle frame."""
-    seen = [media["image"]] if "image" in media else []
-    if "video" in media:
-        videos = media["video"]  # (n, F, 3, S, S)
-        seen.append(videos[:, videos.shape[1] // 2])  # (n, 3, S, S)
-    return torch.cat(seen) if seen else None
 
 
 @dataclass
@@ -159,7 +151,7 @@ class Engine:
         return self._check_input(prompt)
 
     def _check_input(self, prompt: Prompt) -> Verdict:
-        images = _seen_images(prompt.media or {})
+        images = stills(prompt.media or {})  # the images, and each video's middle frame
         if images is None:
             return self.guard.check(prompt.messages, "user")
         messages, input_ids = caption_prompt(self.loaded, images.shape[0])

@@ -15,9 +15,7 @@ import urllib.request
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from lhama.data.audio import AudioSpec, load_audio, log_mel
 from lhama.data.media import ImageSpec, image_to_tensor, load_image
-from lhama.data.video import video_to_tensor
 from lhama.errors import DataError
 from lhama.serve.errors import MediaTooLarge, RequestError
 from lhama.serve.settings import ServeSettings
@@ -77,6 +75,17 @@ def _fetch(url: str, field: str, settings: ServeSettings, limit: int) -> bytes:
 
 def image_tensor(data: bytes, field: str, spec: ImageSpec, settings: ServeSettings, max_side: int) -> torch.Tensor:
     """Check the pixel count from the header, then decode and preprocess -> (3, S, S)."""
+    check_pixels(data, field, settings)
+    try:
+        image = load_image(data, max_side=max_side)
+    except DataError as exc:
+        raise RequestError(str(exc), field, "invalid_image") from None
+    return image_to_tensor(image, spec)
+
+
+def check_pixels(data: bytes, field: str, settings: ServeSettings) -> None:
+    """Refuse image bytes PIL cannot identify, or whose header says more pixels than the server
+    accepts, before anything is decompressed."""
     try:
         with Image.open(io.BytesIO(data)) as probe:  # reads the header only
             width, height = probe.size
@@ -87,26 +96,3 @@ def image_tensor(data: bytes, field: str, spec: ImageSpec, settings: ServeSettin
             f"the image is {width}x{height} = {width * height} pixels; this server accepts at most "
             f"{settings.max_image_pixels}", field, "image_too_large",
         )
-    try:
-        image = load_image(data, max_side=max_side)
-    except DataError as exc:
-        raise RequestError(str(exc), field, "invalid_image") from None
-    return image_to_tensor(image, spec)
-
-
-def video_tensor(data: bytes, field: str, spec: ImageSpec, frames: int) -> torch.Tensor:
-    """Sample ``frames`` frames of a video file (seeking, never decoding it all) -> (F, 3, S, S)."""
-    try:
-        return video_to_tensor(data, frames, spec)
-    except DataError as exc:
-        raise RequestError(str(exc), field, "invalid_video") from None
-
-
-def audio_tensor(data: bytes, field: str, spec: AudioSpec) -> torch.Tensor:
-    """Decode audio file bytes (wav, mp3, flac, ogg...; only the first window) -> packed log-mel
-    (n_mels + 1, F). Corrupt, empty or silent audio is a RequestError naming ``field``."""
-    try:
-        samples = load_audio(data, max_seconds=spec.seconds)
-    except DataError as exc:
-        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, "invalid_audio") from None
-    return log_mel(samples, spec)

@@ -22,8 +22,7 @@ from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import frames_note, speech_note, track_note, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.data.audio import load_audio_track, log_mel
-from lhama.serve.media import audio_tensor, decode_base64, image_tensor, image_url_bytes, media_url_bytes, video_tensor
+from lhama.serve.media import check_pixels, decode_base64, image_tensor, image_url_bytes, media_url_bytes
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
 from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_message
@@ -138,21 +137,25 @@ def _image_part(part: ImagePart, field: str, target: Target, media: dict[str, li
     an image branch gets its labeler's class names as text instead."""
     if "image" not in target.loaded.config.branches and target.loaded.labeler is not None:
         return _labels(part, field, target, media)
-    image, note = _image(part, field, target, len(media.get("image", [])))
-    media.setdefault("image", []).append(image)
-    return "\n".join(filter(None, [target.loaded.config.image.placeholder, note]))
-
-
-def _image(part: ImagePart, field: str, target: Target, count: int) -> tuple[torch.Tensor, str]:
-    """The image's tensor, and the OCR note of its text (lhama.data.ocr; "" when none or OCR is off)."""
-    loaded, settings = target.loaded, target.settings
-    if "image" not in loaded.config.branches:
+    settings, url_field = target.settings, f"{field}.image_url.url"
+    if "image" not in target.loaded.config.branches:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
-    _check_count(count, settings.max_images, "images", field, "too_many_images")
-    data = image_url_bytes(part.image_url.url, f"{field}.image_url.url", settings)
-    tensor = image_tensor(data, f"{field}.image_url.url", loaded.image_spec, settings, loaded.config.image.max_image_side)
-    return tensor, _ocr_note(data, f"{field}.image_url.url", settings)
+    _check_count(_count(media, "image"), settings.max_images, "images", field, "too_many_images")
+    data = image_url_bytes(part.image_url.url, url_field, settings)
+    check_pixels(data, url_field, settings)
+    placeholder = _branch_item("image", data, url_field, target, media)
+    return "\n".join(filter(None, [placeholder, _ocr_note(data, url_field, settings)]))
+
+
+def _branch_item(kind: str, data: bytes, field: str, target: Target, media: dict[str, list]) -> str:
+    """A medium's file bytes read for the model's ``kind`` branch (``LoadedModel.read``) into
+    ``media``; returns its placeholder. Unreadable data is a RequestError naming ``field``."""
+    try:
+        media.setdefault(kind, []).append(target.loaded.read(kind, data))
+    except DataError as exc:
+        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, f"invalid_{kind}") from None
+    return target.loaded.config.branches[kind].placeholder
 
 
 def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
@@ -185,13 +188,11 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
     url_field = f"{field}.video_url.url"
     data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
     try:
-        video = loaded.config.branches.get("video")
-        if video is None:
+        if "video" in loaded.config.branches:
+            pieces = [_branch_item("video", data, url_field, target, media)]
+        else:
             pieces = [frames_note(data, loaded)]
             media.setdefault(SEEN, []).append(pieces[0])
-        else:
-            media.setdefault("video", []).append(video_tensor(data, url_field, loaded.image_spec, video.frames))
-            pieces = [video.placeholder]
         pieces += _sound_track(data, target, media)
     except ModelError as exc:
         raise RequestError(str(exc), field, "model_not_multimodal") from None
@@ -205,11 +206,11 @@ def _sound_track(data: bytes, target: Target, media: dict[str, list]) -> list[st
     if "audio" not in target.loaded.config.branches:
         note = track_note(data, target.transcriber)
         return [note] if note else []
-    samples = load_audio_track(data, max_seconds=target.loaded.audio_spec.seconds)
-    if samples is None:
+    track = target.loaded.read_track("audio", data)
+    if track is None:
         return []
-    media.setdefault("audio", []).append(log_mel(samples, target.loaded.audio_spec))
-    return [target.loaded.config.audio.placeholder]
+    media.setdefault("audio", []).append(track)
+    return [target.loaded.config.branches["audio"].placeholder]
 
 
 def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) -> str:
@@ -227,8 +228,7 @@ def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) 
             raise RequestError(str(exc).replace("audio bytes", "the audio"), data_field, "invalid_audio") from None
         media.setdefault(HEARD, []).append(note)
         return note
-    media.setdefault("audio", []).append(audio_tensor(data, data_field, target.loaded.audio_spec))
-    return target.loaded.config.audio.placeholder
+    return _branch_item("audio", data, data_field, target, media)
 
 
 # A user message's media part type -> (the start of the error for other roles, part -> its text in the message).

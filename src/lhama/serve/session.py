@@ -11,12 +11,11 @@ from pathlib import Path
 
 import torch
 
-from lhama.data.audio import audio_features, load_audio_track, log_mel
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
-from lhama.data.media import image_to_tensor, load_image
+from lhama.data.media import load_image
 from lhama.data.ocr import image_note
-from lhama.data.video import video_to_tensor
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
+from lhama.model.branches import stills
 from lhama.model.build import LoadedModel
 from lhama.model.transcribe import Progress, Transcriber
 from lhama.inference.generate import Completion, GenerationConfig, complete
@@ -48,14 +47,11 @@ class ChatSession:
 
     def attach_image(self, path: str | Path) -> None:
         """Load and preprocess an image now (so errors show at once) for the next question."""
-        image_config = self.loaded.config.image
-        if image_config is None:  # a labeler's class names as text (lhama.serve.cascade), else ModelError
+        if "image" in self.loaded.config.branches:
+            self._attach("image", self.loaded.read("image", path))
+        else:  # a labeler's class names as text (lhama.serve.cascade), else ModelError
             self.pending_notes.append(labels_note(path, self.loaded))
-            image = load_image(path)
-        else:
-            image = load_image(path, max_side=image_config.max_image_side)
-            self._attach("image", image_to_tensor(image, self.loaded.image_spec))
-        note = image_note(image, self.ocr)  # the text in the image, read by tesseract
+        note = image_note(load_image(path), self.ocr)  # the text in the image, read by tesseract
         if note:
             self.pending_notes.append(note)
 
@@ -67,17 +63,14 @@ class ChatSession:
         Raises:
             ModelError: no video branch and no tower with a class head. DataError: unreadable video.
         """
-        video_config = self.loaded.config.video
-        if video_config is None:
-            note = frames_note(path, self.loaded)
-        else:
-            frames = video_to_tensor(path, video_config.frames, self.loaded.image_spec)
+        branch = "video" in self.loaded.config.branches
+        seen = self.loaded.read("video", path) if branch else frames_note(path, self.loaded)
         told = len(self.pending_notes)
         self.attach_audio_track(path)
-        if video_config is None:
-            self.pending_notes.insert(told, note)  # what is seen, then what is heard
+        if branch:
+            self._attach("video", seen)
         else:
-            self._attach("video", frames)
+            self.pending_notes.insert(told, seen)  # what is seen, then what is heard
 
     def attach_audio(self, path: str | Path) -> None:
         """Decode an audio file now (so errors show at once) for the next question.
@@ -91,7 +84,7 @@ class ChatSession:
         if "audio" not in self.loaded.config.branches:  # no trained branch: Whisper's transcript as text
             self.pending_notes.append(speech_note(path, self.transcriber, self.progress))
             return
-        self._attach("audio", audio_features(path, self.loaded.audio_spec))
+        self._attach("audio", self.loaded.read("audio", path))
 
     def attach_audio_track(self, path: str | Path) -> bool:
         """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
@@ -106,12 +99,10 @@ class ChatSession:
             if note is not None:
                 self.pending_notes.append(note)
             return note is not None
-        spec = self.loaded.audio_spec
-        samples = load_audio_track(path, max_seconds=spec.seconds)
-        if samples is None:
-            return False
-        self._attach("audio", log_mel(samples, spec))
-        return True
+        track = self.loaded.read_track("audio", path)
+        if track is not None:
+            self._attach("audio", track)
+        return track is not None
 
     def _attach(self, kind: str, item: torch.Tensor) -> None:
         self.pending_media.setdefault(kind, []).append(item)
@@ -156,18 +147,16 @@ class ChatSession:
         if self.guard is None:
             return None
         messages = [*self.history, {"role": "user", "content": text}]
-        pending = self.pending_media  # a video is seen as its middle frame
-        seen = pending.get("image", []) + [video[len(video) // 2] for video in pending.get("video", [])]
-        if seen:
+        seen = stills({kind: torch.stack(items) for kind, items in self.pending_media.items() if items})
+        if seen is not None:  # the images, and each video's middle frame
             verdict = self.guard.check_with_caption(messages, self._caption(seen))
         else:
             verdict = self.guard.check(messages, "user")
         return None if verdict.safe else verdict
 
-    def _caption(self, images: list[torch.Tensor]) -> str:
+    def _caption(self, images: torch.Tensor) -> str:
         _, input_ids = caption_prompt(self.loaded, len(images))
-        *_, done = complete(self.loaded.model, self.loaded.tokenizer, input_ids, CAPTION_CONFIG,
-                            {"image": torch.stack(images)})
+        *_, done = complete(self.loaded.model, self.loaded.tokenizer, input_ids, CAPTION_CONFIG, {"image": images})
         return done.text
 
     def _refuse(self, verdict: Verdict) -> Iterator[str | Completion]:

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from lhama.data.dataset import Sample
-from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import DataError
 from lhama.model.build import LoadedModel
 from lhama.model.encoders import encode_images
@@ -61,8 +60,7 @@ def cache_pairs(loaded: LoadedModel, pairs: Sequence[tuple[Sample, str]], batch_
     features = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        pixels = torch.stack([image_to_tensor(load_image(s.image, max_side=image.max_image_side), loaded.image_spec)
-                              for s, _ in chunk])
+        pixels = torch.stack([loaded.read("image", s.image) for s, _ in chunk])  # (n, 3, S, S)
         features.append(encode_images(model.vision_tower, pixels, image).half())
         progress(len(chunk))
     embedding = model.language_model.get_input_embeddings()  # called: Gemma scales its embeddings
