@@ -71,7 +71,7 @@ def build(s: Shapes, device: torch.device, dtype: torch.dtype, lora: LoraSetting
     with torch.device(device):
         lm = AutoModelForCausalLM.from_config(s.lm, dtype=dtype)
         tower = CLIPVisionModel(s.tower).to(dtype)
-    loaded = compose(lhama_config(image=ImageConfig()), lm, tokenizer, tower)
+    loaded = compose(lhama_config(image=ImageConfig()), lm, tokenizer, {"image": tower})
     loaded.model.to(device)
     apply_lora(loaded, lora)
     set_trainable(loaded.model, ("multi_modal_projector", "lora_"))

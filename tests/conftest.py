@@ -55,7 +55,7 @@ def tiny_loaded(image: ImageConfig | None = ImageConfig(), tie: bool = False, se
     torch.manual_seed(seed)
     language_model = AutoModelForCausalLM.from_config(tiny_text_config(tie=tie))
     tower = AutoModel.from_config(tiny_vision_config()) if image else None
-    loaded = compose(lhama_config(image=image), language_model, tiny_tokenizer(), tower)
+    loaded = compose(lhama_config(image=image), language_model, tiny_tokenizer(), {"image": tower} if tower else None)
     loaded.model.eval()
     return loaded
 

@@ -13,7 +13,8 @@ from PIL import Image
 from lhama.data.collate import Collator, CollateConfig
 from lhama.data.conversation import IGNORE_INDEX, TRANSCRIPT_PT, encode_supervised, render_conversation
 from lhama.data.dataset import Sample
-from lhama.data.media import ImageSpec
+from lhama.data.media import ImageSpec, image_to_tensor, load_image
+from lhama.data.video import video_to_tensor
 from lhama.errors import DataError
 from tests.conftest import tiny_tokenizer
 
@@ -86,7 +87,14 @@ def test_template_that_is_not_prefix_stable_is_an_error() -> None:
 
 def _collator(tok, max_length: int = 256) -> Collator:
     image_id = tok.convert_tokens_to_ids("<image>")
-    return Collator(tok, {image_id: 16}, ImageSpec(size=32), CollateConfig(max_length=max_length, system_prompt=""))
+    return Collator(tok, {image_id: 16}, _readers(), CollateConfig(max_length=max_length, system_prompt=""))
+
+
+def _readers(frames: int | None = None) -> dict:
+    """What a model with an image branch (and a video branch of ``frames`` frames) reads: 32-px images."""
+    spec = ImageSpec(size=32)
+    readers = {"image": lambda path: image_to_tensor(load_image(path), spec)}
+    return readers | ({"video": lambda path: video_to_tensor(path, frames, spec)} if frames else {})
 
 
 def _image(tmp_path: Path) -> Path:
@@ -138,8 +146,7 @@ def test_videos_become_frame_stacks_and_expand_their_placeholder(tmp_path: Path)
     tok = _tokenizer(chat_template=True)
     tok.add_tokens(["<video>"], special_tokens=True)
     image_id, video_id = tok.convert_tokens_to_ids("<image>"), tok.convert_tokens_to_ids("<video>")
-    collator = Collator(tok, {image_id: 16, video_id: 5}, ImageSpec(size=32), CollateConfig(system_prompt=""),
-                        video_frames=3)
+    collator = Collator(tok, {image_id: 16, video_id: 5}, _readers(frames=3), CollateConfig(system_prompt=""))
     video = tiny_mp4(tmp_path / "v.mp4")
     messages = ({"role": "user", "content": "<video>\nO que acontece?"}, {"role": "assistant", "content": "Nada."})
     batch = collator([collator.encode(Sample("v", messages, None, video)),

@@ -40,7 +40,7 @@ def test_audio_records_are_loaded_and_bad_ones_counted(tmp_path: Path) -> None:
 def test_collate_expands_audio_and_stacks_features(tmp_path: Path) -> None:
     loaded = tiny_audio_loaded(image=False)
     samples = load_samples(DatasetConfig(path=str(_records(tmp_path)))).samples
-    collator = Collator(loaded.tokenizer, loaded.expansions(), None, CollateConfig(), audio_spec=loaded.audio_spec)
+    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.readers(), CollateConfig())
     batch = collator([collator.encode(s) for s in samples])
     assert batch.media["audio"].shape == (2, 81, 200)
     assert int((batch.input_ids == loaded.model.token_ids["audio"]).sum()) == 2 * 4

@@ -64,7 +64,7 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path: Path) -> None:
     with torch.no_grad():
         after = again.model(ids, media=media).logits
     assert torch.equal(before, after)
-    assert again.audio_spec == AudioSpec(n_mels=80, n_frames=200)
+    assert again.specs["audio"] == AudioSpec(n_mels=80, n_frames=200)
 
 
 def test_adding_audio_keeps_the_image_model_unchanged() -> None:

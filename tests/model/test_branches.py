@@ -26,8 +26,8 @@ ALL = lhama_config(image=ImageConfig(), video=VideoConfig(frames=2, num_queries=
 def test_every_branch_is_composed_at_once_and_each_reaches_the_logits() -> None:
     torch.manual_seed(0)
     tower, whisper = AutoModel.from_config(tiny_vision_config()), tiny_whisper_encoder()
-    loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(), tower,
-                     audio_tower=whisper)
+    loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
+                     {"image": tower, "audio": whisper})
     model = loaded.model.eval()
     expected = {attribute for kind in branches.KINDS for attribute in kind.attributes}
     assert set(model.branch_modules()) == expected and model.vision_tower is tower and model.audio_tower is whisper
@@ -44,7 +44,7 @@ def test_every_branch_is_composed_at_once_and_each_reaches_the_logits() -> None:
 def test_each_kind_is_saved_and_loaded_by_its_entry(tmp_path: Path) -> None:
     torch.manual_seed(0)
     loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
-                     AutoModel.from_config(tiny_vision_config()), audio_tower=tiny_whisper_encoder())
+                     {"image": AutoModel.from_config(tiny_vision_config()), "audio": tiny_whisper_encoder()})
     assert set(BRANCH_FILES) == set(branches.KIND)  # one entry per kind, no stray name
     save_model(loaded, tmp_path / "m")
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -52,7 +52,7 @@ def test_each_kind_is_saved_and_loaded_by_its_entry(tmp_path: Path) -> None:
     assert saved["vision_config"]["hidden_size"] == 24 and saved["audio_config"]["d_model"] == 16
     assert saved["lhama"] == branches.config_to_dict(ALL) and (tmp_path / "m" / "preprocessor_config.json").is_file()
     again = load_model(tmp_path / "m")
-    assert again.config == ALL and again.image_spec == loaded.image_spec and again.expansions() == loaded.expansions()
+    assert again.config == ALL and again.specs == loaded.specs and again.expansions() == loaded.expansions()
     ids = torch.tensor([encode_prompt(loaded.tokenizer, "<image>\n<video>\n<audio>\nO que é?", loaded.expansions())])
     with torch.no_grad():
         assert torch.equal(again.model(ids, media=_media(1)).logits, loaded.model.eval()(ids, media=_media(1)).logits)
@@ -115,7 +115,7 @@ def test_add_branch_returns_a_new_model_sharing_the_old_parts() -> None:
     assert [b.name for b in grown.model.branches()] == ["image", "audio"]
     assert [b.name for b in loaded.model.branches()] == ["image"] and loaded.config.audio is None
     assert grown.model.language_model is loaded.model.language_model and grown.model.vision_tower is loaded.model.vision_tower
-    assert grown.tokenizer is loaded.tokenizer and grown.image_spec == loaded.image_spec
+    assert grown.tokenizer is loaded.tokenizer and grown.specs["image"] == loaded.specs["image"]
     assert next(grown.model.audio_projector.parameters()).dtype == torch.bfloat16  # the model's projectors' dtype
     assert next(grown.model.audio_tower.parameters()).dtype == torch.float32  # a given tower is kept as it is
     with pytest.raises(ModelError, match="is text-only; a video branch needs its image tower"):
@@ -128,11 +128,11 @@ def test_each_kind_reads_its_medium_from_a_file_or_its_bytes_alike(tmp_path: Pat
     from tests.data.video_files import tiny_mp4, with_audio_mp4
 
     loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
-                     AutoModel.from_config(tiny_vision_config()), audio_tower=tiny_whisper_encoder())
+                     {"image": AutoModel.from_config(tiny_vision_config()), "audio": tiny_whisper_encoder()})
     Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "a.png")
     files = {"image": tmp_path / "a.png", "video": with_audio_mp4(tmp_path / "v.mp4"),
              "audio": write_wav(tmp_path / "a.wav")}
-    size = loaded.image_spec.size
+    size = loaded.specs["image"].size
     shapes = {"image": (3, size, size), "video": (2, 3, size, size), "audio": (81, 200)}  # 2 frames; 80 mels + mask
     for kind, path in files.items():
         item = loaded.read(kind, path)

@@ -147,7 +147,7 @@ def test_adapter_export_carries_the_video_branch(tmp_path: Path) -> None:
     save_adapter(trained, tmp_path / "adapter", "tiny", None)
     torch.manual_seed(3)  # the same LM and tower (the base), fresh projectors and video branch
     base = compose(trained.config, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
-                   AutoModel.from_config(tiny_vision_config()))
+                   {"image": AutoModel.from_config(tiny_vision_config())})
     base.model.eval()
     load_adapter(base, tmp_path / "adapter")
     ids = _ids(trained, "<video>\nO que acontece?")

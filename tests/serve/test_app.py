@@ -101,7 +101,7 @@ def test_image_part_answer_matches_direct_generation(server: str, vlm: LoadedMod
     photo = sorted((TUXPAINT / "images").glob("*.jpg"))[0]
     reply = client(server).chat.completions.create(model="tiny-vlm", messages=image_message(file_data_uri(photo)),
                                                     max_tokens=6)
-    pixels = image_to_tensor(load_image(photo), vlm.image_spec)[None]  # (1, 3, 32, 32)
+    pixels = image_to_tensor(load_image(photo), vlm.specs["image"])[None]  # (1, 3, 32, 32)
     as_text = [{"role": "user", "content": "<image>\nO que há na imagem?"}]
     expected = expected_answer(vlm, as_text, 6, {"image": pixels})
     assert reply.choices[0].message.content == expected.text

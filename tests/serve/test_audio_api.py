@@ -50,7 +50,7 @@ def test_input_audio_feeds_the_audio_branch(audio_server: str, avlm: LoadedModel
     signal = tone(1.0, 22_050)
     reply = client(audio_server).chat.completions.create(
         model="tiny-vlm", messages=audio_message(wav_base64(signal, 22_050)), max_tokens=6)
-    packed = log_mel(load_audio(base64.b64decode(wav_base64(signal, 22_050))), avlm.audio_spec)[None]
+    packed = log_mel(load_audio(base64.b64decode(wav_base64(signal, 22_050))), avlm.specs["audio"])[None]
     messages = [{"role": "user", "content": "<audio>\nO que foi dito?"}]
     expected = expected_answer(avlm, messages, 6, {"audio": packed})
     assert reply.choices[0].message.content == expected.text.strip() or reply.choices[0].message.content == expected.text
@@ -63,7 +63,7 @@ def test_audio_changes_the_answer(audio_server: str, avlm: LoadedModel) -> None:
     api = client(audio_server)
     logits = []
     for signal in (tone(1.0), noise):
-        packed = log_mel(signal, avlm.audio_spec)[None]
+        packed = log_mel(signal, avlm.specs["audio"])[None]
         ids = torch.tensor([[avlm.model.token_ids["audio"]] * 4])
         with torch.no_grad():
             logits.append(avlm.model(ids, media={"audio": packed}).logits)

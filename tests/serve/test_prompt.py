@@ -71,7 +71,7 @@ def test_a_chat_template_refusal_is_a_400_not_a_bug(vlm: LoadedModel) -> None:
         "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
         "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
         "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:")
-    target = Target(LoadedModel(vlm.model, strict, vlm.image_spec, vlm.name), "tiny-vlm", ServeSettings())
+    target = Target(LoadedModel(vlm.model, strict, vlm.specs, vlm.name), "tiny-vlm", ServeSettings())
     ok = build_prompt(request(messages=[{"role": "user", "content": "Oi"}, {"role": "assistant", "content": "Olá"},
                                         {"role": "user", "content": "Tudo bem?"}]), target)
     assert ok.messages[0]["role"] == "system"  # folded into the first user turn by render_prompt

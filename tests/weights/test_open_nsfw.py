@@ -100,8 +100,8 @@ def test_build_model_with_the_real_tower_then_save_and_load(open_nsfw_dir: Path,
     tiny_tokenizer().save_pretrained(tmp_path / "lm")
     loaded = build_model(tmp_path / "lm", vision_dir=open_nsfw_dir, config=lhama_config(image=ImageConfig(feature_layer=-1)))
     assert loaded.expansions() == {loaded.model.token_ids["image"]: 49}
-    assert loaded.image_spec == caffe_image_spec(loaded.model.vision_tower.config)
-    pixels = images_to_tensor([IMAGES / REAL[0]], loaded.image_spec)
+    assert loaded.specs["image"] == caffe_image_spec(loaded.model.vision_tower.config)
+    pixels = images_to_tensor([IMAGES / REAL[0]], loaded.specs["image"])
     from lhama.data.conversation import encode_prompt
 
     ids = torch.tensor([encode_prompt(loaded.tokenizer, "<image>\nDescreva a imagem.", loaded.expansions())])

@@ -9,11 +9,8 @@ from typing import Any
 
 import torch
 
-from lhama.data.audio import AudioSpec, audio_features
 from lhama.data.conversation import IGNORE_INDEX, TranscriptTemplate, encode_supervised, render_conversation
 from lhama.data.dataset import Sample
-from lhama.data.media import ImageSpec, image_to_tensor, load_image
-from lhama.data.video import video_to_tensor
 from lhama.errors import DataError
 
 
@@ -55,6 +52,7 @@ class Batch:
         return int((self.labels[:, 1:] != IGNORE_INDEX).sum())
 
 
+Reader = Callable[[Any], torch.Tensor]  # a medium's file path -> the tensor its branch encodes
 SAMPLE_MEDIA = ("image", "video", "audio")  # the media fields of a Sample, named by branch kind, in merge order
 
 
@@ -77,14 +75,12 @@ def _with_placeholder(sample: Sample, placeholders: list[str]) -> list[dict[str,
 class Collator:
     """Tokenises samples for one model and stacks them into :class:`Batch` es."""
 
-    def __init__(self, tokenizer: Any, expansions: Mapping[int, int], image_spec: ImageSpec | None,
-                 config: CollateConfig, default_system: str = "", *, video_frames: int | None = None,
-                 audio_spec: AudioSpec | None = None) -> None:
-        """``image_spec``: None without a vision tower; ``video_frames``: frames per video (the
-        model's ``video.frames``), None without a video branch; ``audio_spec``: the model's log-mel
-        features, None without an audio branch."""
+    def __init__(self, tokenizer: Any, expansions: Mapping[int, int], readers: Mapping[str, Reader] | None,
+                 config: CollateConfig, default_system: str = "") -> None:
+        """``readers``: branch kind -> file path -> the tensor its branch encodes, for every branch
+        the model has (``LoadedModel.readers()``); None or empty: a text-only model."""
         self.tokenizer = tokenizer
-        self.readers = _readers(image_spec, video_frames, audio_spec)
+        self.readers = dict(readers or {})
         self.expansions = dict(expansions)
         self.config = config
         self.system = default_system if config.system_prompt is None else config.system_prompt
@@ -142,15 +138,3 @@ class Collator:
             raise DataError(f"sample {kind} {paths[0]} given, but the model has no {kind} branch")
         return torch.stack([self.readers[kind](path) for path in paths])
 
-
-def _readers(image_spec: ImageSpec | None, video_frames: int | None,
-             audio_spec: AudioSpec | None) -> dict[str, Callable[[Any], torch.Tensor]]:
-    """Branch kind -> file path -> the tensor its branch encodes, for the branches the model has."""
-    readers: dict[str, Callable[[Any], torch.Tensor]] = {}
-    if image_spec is not None:
-        readers["image"] = lambda path: image_to_tensor(load_image(path), image_spec)
-        if video_frames is not None:
-            readers["video"] = lambda path: video_to_tensor(path, video_frames, image_spec)
-    if audio_spec is not None:
-        readers["audio"] = lambda path: audio_features(path, audio_spec)
-    return readers

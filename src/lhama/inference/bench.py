@@ -113,7 +113,7 @@ def _image_ttft(loaded: LoadedModel) -> float | None:
     for _ in range(2):  # the first call warms up the tower
         started = time.perf_counter()
         if "image" in loaded.config.branches:
-            media = {"image": image_to_tensor(picture, loaded.image_spec)[None]}
+            media = {"image": image_to_tensor(picture, loaded.specs["image"])[None]}
             ids = _prompt_ids(loaded, IMAGE_QUESTION, images=1)
         else:
             media = None

@@ -22,13 +22,14 @@ from torch import nn
 
 from lhama.config import from_dict, to_dict
 from lhama.data.audio import audio_features, load_audio_track, log_mel
-from lhama.data.media import image_to_tensor, load_image
+from lhama.data.media import ImageSpec, image_to_tensor, load_image
 from lhama.data.video import video_to_tensor
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model import audio
 from lhama.model.config import AudioConfig, BranchConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import encode_images, image_feature_width, image_token_count
 from lhama.model.projector import MultiModalProjector
+from lhama.model.towers import efficientnet_lite, resnet
 from lhama.model.video import build_video_modules, video_token_count
 
 MediaSource = str | Path | bytes  # a medium's file, or the file's bytes (a request's upload)
@@ -41,7 +42,9 @@ class BranchKind:
     width)``: its modules by attribute, fresh projectors on the towers given by attribute;
     ``read(source, spec, branch config)``: one medium (a path or bytes) -> the tensor ``encode``
     stacks, preprocessed by ``spec`` (raises DataError when unreadable); ``track``: the same read
-    from the track of another medium's file (a video's sound), None when it has none."""
+    from the track of another medium's file (a video's sound), None when it has none;
+    ``spec(modules, specs)``: that preprocessing when none was saved with the model, from the
+    model's modules by attribute and the specs of the kinds before it (see :func:`specs`)."""
 
     name: str
     config: type  # its config class (what ``LhamaConfig.branches[name]`` holds)
@@ -51,6 +54,7 @@ class BranchKind:
     tokens: Callable[[nn.Module, LhamaConfig], int]
     build: Callable[[LhamaConfig, Mapping[str, nn.Module], int], dict[str, nn.Module]]
     read: Callable[[MediaSource, Any, Any], torch.Tensor]
+    spec: Callable[[Mapping[str, nn.Module], Mapping[str, Any]], Any]
     extra: tuple[str, ...] = ()  # further trained modules of the branch
     track: Callable[[MediaSource, Any, Any], torch.Tensor | None] | None = None
     stills: Callable[[torch.Tensor], torch.Tensor] | None = None  # (n, ...) -> (m, 3, S, S) what an image captioner sees
@@ -112,15 +116,27 @@ def _read_sound_track(source: MediaSource, spec: Any, config: AudioConfig) -> to
     return None if samples is None else log_mel(samples, spec)
 
 
+# lhama's own CNN towers (model/towers) by config model_type -> the pixels they expect.
+TOWER_SPECS = {resnet.MODEL_TYPE: resnet.caffe_image_spec, efficientnet_lite.MODEL_TYPE: efficientnet_lite.lite_image_spec}
+
+
+def _image_spec(modules: Mapping[str, nn.Module], specs: Mapping[str, Any]) -> ImageSpec:
+    """The vision tower's own pixels: a lhama tower's convention, else CLIP's at its image size."""
+    tower = modules["vision_tower"]
+    own = TOWER_SPECS.get(getattr(tower.config, "model_type", None))
+    return own(tower.config) if own is not None else ImageSpec(size=int(tower.config.image_size))
+
+
 KINDS: tuple[BranchKind, ...] = (  # in merge order
     BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image,
                lambda m, c: image_token_count(m.vision_tower.config, c.image), _build_image, _read_image,
-               stills=lambda images: images),
+               _image_spec, stills=lambda images: images),
     BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video,
                lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), _build_video, _read_video,
-               extra=("video_temporal",), stills=lambda videos: videos[:, videos.shape[1] // 2]),  # the middle frame
+               lambda modules, specs: specs["image"], extra=("video_temporal",), stills=lambda videos: videos[:, videos.shape[1] // 2]),  # the middle frame
     BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens,
-               _build_audio, _read_audio, track=_read_sound_track),
+               _build_audio, _read_audio, lambda modules, specs: audio.audio_spec(modules["audio_tower"]),
+               track=_read_sound_track),
 )
 KIND = {kind.name: kind for kind in KINDS}  # branch name -> its kind
 
@@ -130,6 +146,16 @@ def stills(media: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
     kind's still images (the images; each video's middle frame), in merge order; None: nothing."""
     seen = [kind.stills(media[kind.name]) for kind in KINDS if kind.stills is not None and kind.name in media]
     return torch.cat(seen) if seen else None  # (m, 3, S, S)
+
+
+def specs(config: LhamaConfig, modules: Mapping[str, nn.Module], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Branch kind -> how its medium is preprocessed (what ``BranchKind.read`` takes), for every
+    configured branch: the ``given`` spec (the one saved with a model), else the kind's own
+    default from the model's ``modules`` (a tower's pixels, the audio encoder's log-mel window)."""
+    found: dict[str, Any] = {}
+    for kind, _ in configured(config):
+        found[kind.name] = given.get(kind.name) or kind.spec(modules, found)
+    return found
 
 
 def configured(config: LhamaConfig) -> list[tuple[BranchKind, Any]]:

@@ -14,8 +14,9 @@ loads it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, LlavaConfig
 
-from lhama.data.audio import AudioSpec
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ModelError
 from lhama.files import atomic_directory
@@ -39,12 +39,8 @@ from lhama.model.towers import efficientnet_lite, resnet
 
 WEIGHTS = "model.safetensors"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}  # config name -> dtype
-# lhama's own towers (model/towers) by config model_type: their module (tower_from_config,
-# load_tower) and the ImageSpec function of their pixel convention.
-LHAMA_TOWERS = {
-    resnet.MODEL_TYPE: (resnet, resnet.caffe_image_spec),
-    efficientnet_lite.MODEL_TYPE: (efficientnet_lite, efficientnet_lite.lite_image_spec),
-}
+# lhama's own towers (model/towers) by config model_type: their module (tower_from_config, load_tower).
+LHAMA_TOWERS = {resnet.MODEL_TYPE: resnet, efficientnet_lite.MODEL_TYPE: efficientnet_lite}
 
 
 @dataclass
@@ -53,7 +49,8 @@ class LoadedModel:
 
     model: LhamaModel
     tokenizer: Any
-    image_spec: ImageSpec | None = None
+    # Branch kind -> how its medium is preprocessed (ImageSpec, AudioSpec...): what ``read`` uses.
+    specs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
     # How it is decoded by default (system prompt, image guidance...): lhama_generation.json.
     generation: GenerationConfig = field(default_factory=GenerationConfig)
@@ -77,42 +74,41 @@ class LoadedModel:
         Raises:
             DataError: the medium cannot be read (the message names it).
         """
-        return branches.KIND[kind].read(source, self._spec(kind), self.config.branches[kind])
+        return branches.KIND[kind].read(source, self.specs[kind], self.config.branches[kind])
 
     def read_track(self, kind: str, source: branches.MediaSource) -> torch.Tensor | None:
         """The ``kind`` medium inside another medium's file (a video's sound track, for the audio
         branch), as :meth:`read` gives it; None when the file has no such track (or a silent one)."""
-        return branches.KIND[kind].track(source, self._spec(kind), self.config.branches[kind])
+        return branches.KIND[kind].track(source, self.specs[kind], self.config.branches[kind])
 
-    def _spec(self, kind: str) -> Any:
-        return self.audio_spec if kind == "audio" else self.image_spec
-
-    @property
-    def audio_spec(self) -> AudioSpec | None:
-        """The log-mel features the audio tower reads; None without an audio branch."""
-        return audio_encoder.audio_spec(self.model.audio_tower) if "audio" in self.config.branches else None
+    def readers(self) -> dict[str, Callable[[branches.MediaSource], torch.Tensor]]:
+        """Branch kind -> :meth:`read` of that kind, for every branch the model has (what a
+        :class:`lhama.data.collate.Collator` takes)."""
+        return {kind: partial(self.read, kind) for kind in self.config.branches}
 
 
 def compose(
     config: LhamaConfig,
     language_model: nn.Module,
     tokenizer: Any,
-    vision_tower: nn.Module | None = None,
-    image_spec: ImageSpec | None = None,
-    audio_tower: nn.Module | None = None,
+    towers: Mapping[str, nn.Module] | None = None,
+    specs: Mapping[str, Any] | None = None,
 ) -> LoadedModel:
-    """Join an LM, its tokenizer and the towers of ``config``'s branches with fresh projectors
-    (an audio tower not given is opened from ``config.audio.encoder``).
+    """Join an LM, its tokenizer and the pretrained encoders of ``config``'s branches (``towers``:
+    branch kind -> its tower, e.g. ``{"image": clip_vision}``; an audio encoder not given is
+    opened from its config's ``encoder``) with fresh projectors. ``specs``: branch kind -> its
+    preprocessing when not the tower's own (the image spec saved with a model).
 
     Adds the placeholder tokens to the tokenizer and grows the LM's embeddings if needed.
+
+    Raises:
+        CheckpointError: an image branch without a vision tower, an audio encoder not found.
     """
     token_ids = add_placeholder_tokens(tokenizer, language_model, config)
-    given = {"vision_tower": vision_tower, "audio_tower": audio_tower}
-    towers = {name: tower for name, tower in given.items() if tower is not None}
-    modules = branches.build_modules(config, towers, language_model.config.hidden_size)
-    if "image" in config.branches:
-        image_spec = image_spec or _default_image_spec(vision_tower)
-    return LoadedModel(LhamaModel(config, language_model, modules, token_ids), tokenizer, image_spec)
+    by_attribute = {branches.KIND[kind].tower: tower for kind, tower in (towers or {}).items()}
+    modules = branches.build_modules(config, by_attribute, language_model.config.hidden_size)
+    model = LhamaModel(config, language_model, modules, token_ids)
+    return LoadedModel(model, tokenizer, branches.specs(config, modules, specs or {}))
 
 
 def add_branch(loaded: LoadedModel, kind: str, config: BranchConfig, tower: nn.Module | None = None) -> LoadedModel:
@@ -142,8 +138,8 @@ def add_branch(loaded: LoadedModel, kind: str, config: BranchConfig, tower: nn.M
     fresh = {attr: module if attr == branches.KIND[kind].tower or dtype is None else module.to(dtype)
              for attr, module in fresh.items()}
     grown = LhamaModel(grown_config, model.language_model, {**model.branch_modules(), **fresh}, token_ids)
-    return LoadedModel(grown.train(model.training), loaded.tokenizer, loaded.image_spec, loaded.name,
-                       loaded.generation, loaded.labeler)
+    specs = branches.specs(grown_config, grown.branch_modules(), loaded.specs)
+    return LoadedModel(grown.train(model.training), loaded.tokenizer, specs, loaded.name, loaded.generation, loaded.labeler)
 
 
 def _projector_dtype(model: LhamaModel) -> torch.dtype | None:
@@ -176,11 +172,12 @@ def build_model(
     config = config or branches.lhama_config(image=ImageConfig() if vision_dir else None)
     language_model = _from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
     tokenizer = _tokenizer(lm_dir)
-    tower, spec = None, None
+    towers, specs = {}, {}
     if vision_dir is not None:
-        tower = _pretrained_tower(Path(vision_dir), dtype)
-        spec = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json", tower.config.image_size)
-    loaded = compose(config, language_model, tokenizer, tower, spec)
+        tower = towers["image"] = _pretrained_tower(Path(vision_dir), dtype)
+        specs["image"] = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json",
+                                                           tower.config.image_size)
+    loaded = compose(config, language_model, tokenizer, towers, specs)
     loaded.name = Path(lm_dir).name
     return loaded
 
@@ -188,7 +185,7 @@ def build_model(
 def _pretrained_tower(vision_dir: Path, dtype: torch.dtype) -> nn.Module:
     lhama_tower = LHAMA_TOWERS.get(_read_config(vision_dir).get("model_type"))
     if lhama_tower is not None:
-        return lhama_tower[0].load_tower(vision_dir).to(dtype)
+        return lhama_tower.load_tower(vision_dir).to(dtype)
     full = _from_pretrained(AutoModel, vision_dir, dtype)
     tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
     if not hasattr(tower.config, "image_size"):
@@ -200,18 +197,12 @@ def _tower_from_config(vision_config: dict, dtype: torch.dtype) -> nn.Module:
     """An empty tower of the saved type (weights are loaded afterwards)."""
     lhama_tower = LHAMA_TOWERS.get(vision_config.get("model_type"))
     if lhama_tower is not None:
-        return lhama_tower[0].tower_from_config(vision_config).to(dtype)
+        return lhama_tower.tower_from_config(vision_config).to(dtype)
     return AutoModel.from_config(_sub_config(vision_config), dtype=dtype)
 
 
 def _is_lhama_tower(tower: nn.Module) -> bool:
     return getattr(tower.config, "model_type", None) in LHAMA_TOWERS
-
-
-def _default_image_spec(tower: nn.Module) -> ImageSpec:
-    if _is_lhama_tower(tower):
-        return LHAMA_TOWERS[tower.config.model_type][1](tower.config)
-    return ImageSpec(size=int(tower.config.image_size))
 
 
 def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
@@ -233,10 +224,12 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
 def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
     config = _lhama_config(raw)
     language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
-    parts: dict[str, Any] = {}  # compose's keywords: the saved towers (empty, weights below), the image spec
+    towers, specs = {}, {}  # by branch kind: the saved towers (empty, weights below), saved specs
     for kind, _ in branches.configured(config):
-        parts.update(BRANCH_FILES.get(kind.name, BranchFiles()).read(model_dir, raw, dtype))
-    loaded = compose(config, language_model, _tokenizer(model_dir), **parts)
+        tower, spec = BRANCH_FILES.get(kind.name, BranchFiles()).read(model_dir, raw, dtype)
+        towers.update({kind.name: tower} if tower is not None else {})
+        specs.update({kind.name: spec} if spec is not None else {})
+    loaded = compose(config, language_model, _tokenizer(model_dir), towers, specs)
     _load_weights(loaded.model, model_dir)
     loaded.model.to(dtype)
     return loaded
@@ -279,10 +272,9 @@ def _model_config(loaded: LoadedModel, directory: Path) -> dict:
 def _write_image(loaded: LoadedModel, directory: Path) -> dict:
     """The image branch: LlavaConfig-compatible keys (the tower's ``vision_config``, the LM's
     ``text_config``...) and ``preprocessor_config.json`` (the pixels the tower expects)."""
-    if loaded.image_spec is not None:
-        (directory / "preprocessor_config.json").write_text(
-            json.dumps(loaded.image_spec.to_preprocessor_config(), indent=2) + "\n"
-        )
+    (directory / "preprocessor_config.json").write_text(
+        json.dumps(loaded.specs["image"].to_preprocessor_config(), indent=2) + "\n"
+    )
     model, image = loaded.model, loaded.config.branches["image"]
     tower_config = model.vision_tower.config
     text_config = model.language_model.config
@@ -309,11 +301,11 @@ def _write_image(loaded: LoadedModel, directory: Path) -> dict:
     return data
 
 
-def _read_image(model_dir: Path, raw: dict, dtype: torch.dtype) -> dict[str, Any]:
+def _read_image(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[nn.Module, ImageSpec]:
     """An empty tower of the saved ``vision_config`` and the saved image spec."""
     vision = raw["vision_config"]
     spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", vision["image_size"])
-    return {"vision_tower": _tower_from_config(vision, dtype), "image_spec": spec}
+    return _tower_from_config(vision, dtype), spec
 
 
 def _write_audio(loaded: LoadedModel, directory: Path) -> dict:
@@ -323,19 +315,19 @@ def _write_audio(loaded: LoadedModel, directory: Path) -> dict:
     return {**block, "model_type": "lhama", "architectures": ["LhamaModel"]}
 
 
-def _read_audio(model_dir: Path, raw: dict, dtype: torch.dtype) -> dict[str, Any]:
+def _read_audio(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[nn.Module | None, None]:
     """An empty Hugging Face encoder of the saved ``audio_config``; none for a CTranslate2 one
-    (``compose`` opens it from ``audio.encoder``)."""
+    (``compose`` opens it from ``audio.encoder``). Its spec is the encoder's own."""
     saved = raw.get("audio_config")
-    return {"audio_tower": audio_encoder.hf_encoder_from_config(saved)} if saved else {}
+    return (audio_encoder.hf_encoder_from_config(saved) if saved else None), None
 
 
 def _nothing_written(loaded: LoadedModel, directory: Path) -> dict:
     return {}
 
 
-def _nothing_read(model_dir: Path, raw: dict, dtype: torch.dtype) -> dict[str, Any]:
-    return {}
+def _nothing_read(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[None, None]:
+    return None, None
 
 
 @dataclass(frozen=True)
@@ -343,11 +335,11 @@ class BranchFiles:
     """How one branch kind travels in a model directory besides its weights (those are in
     ``model.safetensors`` under its attributes, and its config in the ``"lhama"`` block).
     ``write(loaded, directory)``: the keys it adds to ``config.json`` (it may write a file of
-    its own); ``read(model_dir, raw config.json, dtype)``: what :func:`compose` takes for it,
-    by keyword (its empty towers, the image spec). A kind without an entry has nothing more."""
+    its own); ``read(model_dir, raw config.json, dtype)``: what :func:`compose` takes for it:
+    (its saved tower, empty, or None; its saved spec or None). A kind without an entry has nothing more."""
 
     write: Callable[[LoadedModel, Path], dict] = _nothing_written
-    read: Callable[[Path, dict, torch.dtype], dict[str, Any]] = _nothing_read
+    read: Callable[[Path, dict, torch.dtype], tuple[nn.Module | None, Any]] = _nothing_read
 
 
 # Branch kind (model/branches.py) -> how it is saved and loaded. Here, not in the branch table,

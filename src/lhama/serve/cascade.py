@@ -85,7 +85,7 @@ def frames_note(source: VideoSource, loaded: LoadedModel, namer: FrameNamer | No
             f"the model {loaded.name or ''} has no video branch and its vision tower has no class head, so it "
             "cannot watch videos; pass --model DIR with a model trained by `lhama train --config stage1-video`"
         )
-    spec = loaded.labeler.image_spec if loaded.labeler is not None else loaded.image_spec
+    spec = loaded.labeler.image_spec if loaded.labeler is not None else loaded.specs["image"]
     frames = video_to_tensor(source, DEFAULT_FRAMES, spec)  # (F, 3, S, S)
     return FRAMES_NOTE.format(", ".join(runs(namer(frames))) or "(nada reconhecido)")
 

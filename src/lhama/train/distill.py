@@ -145,9 +145,7 @@ def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> Dis
 def _run(cfg: DistillConfig, resume: bool, info: DistInfo, echo: Echo) -> DistillResult:
     torch.manual_seed(cfg.seed)
     student = build.load_model(cfg.student)
-    video = student.config.video
-    collator = Collator(student.tokenizer, student.expansions(), student.image_spec, cfg.collate, "",
-                        video_frames=video.frames if video else None, audio_spec=student.audio_spec)
+    collator = Collator(student.tokenizer, student.expansions(), student.readers(), cfg.collate, "")
     told = labeler_source(student, cfg.student, cfg.teacher)
     train_items, eval_items = _encoded(cfg, collator, echo, told)
     items = train_items + eval_items

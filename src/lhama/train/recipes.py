@@ -196,9 +196,7 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
 
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
-    video = loaded.config.branches.get("video")
-    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.image_spec, cfg.collate, loaded.generation.system_prompt,
-                        video_frames=video.frames if video else None, audio_spec=loaded.audio_spec)
+    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.readers(), cfg.collate, loaded.generation.system_prompt)
     train_samples, eval_samples = _samples(cfg, say)
     train_items, eval_items = _encode(collator, train_samples), _encode(collator, eval_samples)
     model = loaded.model.to(info.device)

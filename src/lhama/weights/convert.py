@@ -174,7 +174,8 @@ def convert_composed(source: WeightSource, version: str, work: Path, report: Cal
 def _verify_composed(loaded: Any, model_dir: Path) -> float:
     text = f"{loaded.config.image.placeholder}\n{VERIFY_PROMPT}"
     ids = torch.tensor([encode_prompt(loaded.tokenizer, text, loaded.expansions())])
-    pixels = torch.rand(1, 3, loaded.image_spec.size, loaded.image_spec.size, generator=torch.Generator().manual_seed(0))
+    size = loaded.specs["image"].size
+    pixels = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = loaded.model(ids, media={"image": pixels}).logits
         reloaded = build.load_model(model_dir)

@@ -154,15 +154,15 @@ def test_bad_tower_directories_are_checkpoint_errors(tmp_path: Path) -> None:
 def test_model_with_the_tower_saves_and_loads(tmp_path: Path) -> None:
     config = lhama_config(image=ImageConfig(feature_layer=-1))
     lm = AutoModelForCausalLM.from_config(tiny_text_config())
-    loaded = compose(config, lm, tiny_tokenizer(), tiny_tower())
-    assert loaded.image_spec == lite_image_spec(TINY)
+    loaded = compose(config, lm, tiny_tokenizer(), {"image": tiny_tower()})
+    assert loaded.specs["image"] == lite_image_spec(TINY)
     assert loaded.expansions()[loaded.model.token_ids["image"]] == 25
     save_model(loaded, tmp_path / "m")
     raw = json.loads((tmp_path / "m" / "config.json").read_text())
     assert raw["model_type"] == "lhama" and raw["vision_config"]["model_type"] == "lhama_efficientnet_lite"
     again = load_model(tmp_path / "m")
     assert isinstance(again.model.vision_tower, EfficientNetLiteTower)
-    assert again.image_spec == loaded.image_spec
+    assert again.specs == loaded.specs
     x = torch.randn(1, 3, 37, 37)
     with torch.no_grad():
         assert torch.equal(loaded.model.vision_tower(x).logits, again.model.vision_tower(x).logits)
@@ -176,4 +176,4 @@ def test_build_model_takes_a_tower_directory(tmp_path: Path) -> None:
     save_tower(tiny_tower(), tower_dir)
     loaded = build_model(lm_dir, tower_dir)
     assert isinstance(loaded.model.vision_tower, EfficientNetLiteTower)
-    assert loaded.image_spec == lite_image_spec(TINY)
+    assert loaded.specs["image"] == lite_image_spec(TINY)

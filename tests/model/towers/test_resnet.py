@@ -123,7 +123,7 @@ def _tiny_resnet_vlm(feature_layer: int):
     torch.manual_seed(0)
     language_model = AutoModelForCausalLM.from_config(tiny_text_config())
     config = lhama_config(image=ImageConfig(feature_layer=feature_layer))
-    loaded = compose(config, language_model, tiny_tokenizer(), tiny_tower())
+    loaded = compose(config, language_model, tiny_tokenizer(), {"image": tiny_tower()})
     loaded.model.eval()
     return loaded
 
@@ -135,7 +135,7 @@ def test_compose_save_load_gives_identical_logits(tmp_path: Path, feature_layer:
     loaded = _tiny_resnet_vlm(feature_layer)
     tokens = TINY.hidden_state_shapes[feature_layer][0] ** 2
     assert loaded.expansions() == {loaded.model.token_ids["image"]: tokens}
-    assert loaded.image_spec == caffe_image_spec(TINY)
+    assert loaded.specs["image"] == caffe_image_spec(TINY)
     ids = torch.tensor([encode_prompt(loaded.tokenizer, "<image>\nO que há na imagem?", loaded.expansions())])
     pixels = torch.randn(1, 3, 50, 50) * 60
     save_model(loaded, tmp_path / "m")
@@ -148,5 +148,5 @@ def test_compose_save_load_gives_identical_logits(tmp_path: Path, feature_layer:
         before = loaded.model(ids, media={"image": pixels}).logits
         after = again.model(ids, media={"image": pixels}).logits
     assert torch.equal(before, after)
-    assert again.image_spec == loaded.image_spec
+    assert again.specs == loaded.specs
     assert again.expansions() == loaded.expansions()
