@@ -93,7 +93,7 @@ def image_model(lm_dir: Path, out: Path) -> Path:
     tower = CLIPVisionModel(CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                              num_attention_heads=12, image_size=224, patch_size=16))
     lm = AutoModelForCausalLM.from_pretrained(lm_dir)
-    loaded = compose(lhama_config(image=ImageConfig()), lm, AutoTokenizer.from_pretrained(lm_dir), tower)
+    loaded = compose(lhama_config(image=ImageConfig()), lm, AutoTokenizer.from_pretrained(lm_dir), {"image": tower})
     return save_model(loaded, out)
 
 
