@@ -1,7 +1,8 @@
 """Does a quantised LM still give the fp32 model's answers? Greedy agreement and perplexity.
 
-    python benchmarks/decode_quality.py --model qwen2.5-coder-1.5b-instruct --quants int8 int4 \\
-        --sentences ../shared/data/admire_pt/a_pt_train_targets.tsv ../shared/data/admire_pt/a_pt_dev_targets.tsv
+    python benchmarks/decode_quality.py --model qwen2.5-coder-1.5b-instruct --quants int8 int4 int4-g32+head \\
+        --sentences ../shared/data/admire_pt/a_pt_train_targets.tsv ../shared/data/admire_pt/a_pt_dev_targets.tsv \\
+        --reference /tmp/fp32-reference.pt     # keeps the fp32 answers and stats for the next run
 
 Held-out text: the Portuguese sentences of the given AdMIRe TSVs (column ``sentence``; no model
 here trained on them). For each quantisation of the language model (lhama.inference.quant):
@@ -117,34 +118,52 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=12, help="chat prompts (from the first N sentences)")
     parser.add_argument("--answer-tokens", type=int, default=32)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="file keeping the fp32 reference (answers, per-token NLL and argmax): written by the "
+                             "first run, read by later runs with the same model, sentences and prompts")
     args = parser.parse_args()
     use_physical_cores()
     model_dir = resolve(args.model, "lhama-default")
     rows = read_sentences(args.sentences)
-    fp32 = load_for_inference(model_dir, "none")
-    prompts = [chat_ids(fp32, r) for r in rows[: args.prompts]]
-    answers = [list(generate_ids(fp32.model, p, GenerationConfig(max_new_tokens=args.answer_tokens))) for p in prompts]
-    base = text_stats(fp32, rows)
-    del fp32
+    prompts, answers, base = reference(args, model_dir, rows)
     results = {"none": {**compare_text(base, base), "greedy_agreement": 1.0, "identical_answers": "-"}}
     for spec in args.quants:  # "int4" (native decode kernel where it runs) or "int4:aten" (PyTorch's)
-        quant, _, kernel = spec.partition(":")
+        quant, _, kernel = spec.partition(":")  # quant: also an int4 plan, e.g. int4-g64+head
         os.environ["LHAMA_INT4_KERNEL"] = kernel or "vnni"  # read at each product
-        loaded = load_for_inference(model_dir, quant)
+        loaded = load_for_inference(model_dir, quant, progress=print)
         results[spec] = {**compare_text(base, text_stats(loaded, rows), text_stats(loaded, rows, steps=True)),
                          **answer_stats(loaded, prompts, answers, args.answer_tokens)}
         del loaded
+        print(spec, json.dumps(results[spec]), flush=True)
     _print(args, rows, prompts, results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
+def reference(args: argparse.Namespace, model_dir: Path, rows: list[dict]) -> tuple[list, list, dict]:
+    """The fp32 model's chat prompts, greedy answers and text stats; from ``args.reference``
+    when it was written for the same model, sentences, prompts and answer length."""
+    key = {"model": str(model_dir), "sentences": [r["sentence"] for r in rows], "prompts": args.prompts,
+           "answer_tokens": args.answer_tokens}
+    if args.reference and args.reference.is_file():
+        saved = torch.load(args.reference)
+        if saved["key"] == key:
+            return saved["prompts"], saved["answers"], saved["base"]
+    fp32 = load_for_inference(model_dir, "none")
+    prompts = [chat_ids(fp32, r) for r in rows[: args.prompts]]
+    answers = [list(generate_ids(fp32.model, p, GenerationConfig(max_new_tokens=args.answer_tokens))) for p in prompts]
+    base = text_stats(fp32, rows)
+    if args.reference:
+        torch.save({"key": key, "prompts": prompts, "answers": answers, "base": base}, args.reference)
+    return prompts, answers, base
+
+
 def _print(args: argparse.Namespace, rows: list, prompts: list, results: dict) -> None:
     print(f"{args.model}: {len(rows)} held-out sentences, {len(prompts)} chat prompts x {args.answer_tokens} greedy tokens")
-    print(f"{'quant':<11}{'ppl':>9}{'ppl/fp32':>10}{'decode ppl/fp32':>17}{'text top-1':>12}{'decode top-1':>14}"
+    print(f"{'quant':<28}{'ppl':>9}{'ppl/fp32':>10}{'decode ppl/fp32':>17}{'text top-1':>12}{'decode top-1':>14}"
           f"{'greedy agree':>14}{'identical':>11}")
     for quant, r in results.items():
-        print(f"{quant:<11}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}"
+        print(f"{quant:<28}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}"
               f"{r.get('decode_perplexity_ratio', 1.0):>17.4f}{r['text_top1_agreement']:>12.1%}"
               f"{r.get('decode_top1_agreement', 1.0):>14.1%}{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}")
 

@@ -33,9 +33,11 @@ QUESTIONS = ["Qual é a capital do Brasil?", "Explique o que é fotossíntese.",
 IMAGE = ROOT.parent / "shared" / "data" / "tuxpaint_ptbr" / "images" / "animals_amphibians__frog.jpg"
 
 
-def start_server(model: str, port: int, max_batch: int, threads: int, guard: bool) -> subprocess.Popen:
+def start_server(model: str, port: int, max_batch: int, threads: int, guard: bool, quant: str | None = None) -> subprocess.Popen:
     command = [sys.executable, "-m", "lhama", "serve", "--model", model, "--port", str(port),
                "--max-batch", str(max_batch), "--threads", str(threads)]
+    if quant:
+        command += ["--quant", quant]
     if not guard:
         command.append("--no-guard")  # the guard releases text a sentence at a time: TTFT would measure that
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -77,8 +79,12 @@ def load_level(url: str, model: str, clients: int, requests: int, max_tokens: in
                                 range(requests)))
     wall = time.perf_counter() - started
     tokens = sum(r[2] for r in results)
+    latency = sorted(r[1] for r in results)
+    per_client = sorted(r[2] / r[1] for r in results)  # each request's own tokens / its own seconds
     return {"clients": clients, "requests": requests, "tokens": tokens, "wall_s": wall, "tok_s": tokens / wall,
-            "ttft_s": sorted(r[0] for r in results)[len(results) // 2]}
+            "ttft_s": sorted(r[0] for r in results)[len(results) // 2],
+            "client_tok_s": per_client[len(per_client) // 2], "latency_p50_s": latency[len(latency) // 2],
+            "latency_p95_s": latency[min(len(latency) - 1, round(0.95 * (len(latency) - 1)))]}
 
 
 def image_model(lm_dir: Path, out: Path) -> Path:
@@ -107,11 +113,14 @@ def main() -> None:
     parser.add_argument("--skip-image", action="store_true", help="leave out the image time-to-first-token run")
     parser.add_argument("--skip-load", action="store_true", help="leave out the concurrency runs")
     parser.add_argument("--guard", action="store_true", help="keep the safety guard on (default: --no-guard)")
+    parser.add_argument("--quant", default=None, help="lhama serve --quant (default: the model's registry choice)")
+    parser.add_argument("--max-batches", default="16,1", help="lhama serve --max-batch values to run")
+    parser.add_argument("--requests", type=int, default=None, help="requests per level (default: max(clients, 4))")
     args = parser.parse_args()
     print(f"load before: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1/5/15 min)")
     rows = []
-    for max_batch in () if args.skip_load else (16, 1):
-        server = start_server(args.model, args.port, max_batch, args.threads, args.guard)
+    for max_batch in () if args.skip_load else [int(b) for b in args.max_batches.split(",")]:
+        server = start_server(args.model, args.port, max_batch, args.threads, args.guard, args.quant)
         try:
             url = f"http://127.0.0.1:{args.port}"
             model = httpx2.get(f"{url}/v1/models").json()["data"][0]["id"]
@@ -119,7 +128,7 @@ def main() -> None:
             for clients in [int(c) for c in args.levels.split(",")]:
                 if max_batch == 1 and clients > 4:
                     continue  # one at a time: 16 clients only queue longer; bounded run time
-                requests = max(clients, 4)
+                requests = args.requests or max(clients, 4)
                 rows.append({"max_batch": max_batch, **load_level(url, model, clients, requests, args.max_tokens)})
                 print(_row(rows[-1]), flush=True)
         finally:
@@ -156,16 +165,18 @@ def image_ttft(args: argparse.Namespace) -> str:
 def _row(row: dict) -> str:
     return (f"max_batch={row['max_batch']:>2} clients={row['clients']:>2} requests={row['requests']:>2} "
             f"tokens={row['tokens']:>4} wall={row['wall_s']:7.1f}s  {row['tok_s']:6.2f} tok/s  "
-            f"median TTFT {row['ttft_s']:.2f}s")
+            f"median TTFT {row['ttft_s']:.2f}s  per client {row['client_tok_s']:.2f} tok/s  "
+            f"latency p50 {row['latency_p50_s']:.2f}s p95 {row['latency_p95_s']:.2f}s")
 
 
 def _table(rows: list[dict]) -> str:
-    lines = ["| batching | clients | requests | tokens | wall (s) | tokens/s | median TTFT (s) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| batching | clients | requests | tokens | wall (s) | tokens/s | median TTFT (s) | per client tok/s (median) "
+             "| latency p50 / p95 (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         mode = "continuous (max 16)" if r["max_batch"] > 1 else "off (one at a time)"
         lines.append(f"| {mode} | {r['clients']} | {r['requests']} | {r['tokens']} | {r['wall_s']:.1f} | "
-                     f"{r['tok_s']:.2f} | {r['ttft_s']:.2f} |")
+                     f"{r['tok_s']:.2f} | {r['ttft_s']:.2f} | {r['client_tok_s']:.2f} | "
+                     f"{r['latency_p50_s']:.2f} / {r['latency_p95_s']:.2f} |")
     return "\n".join(lines)
 
 

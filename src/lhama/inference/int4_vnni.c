@@ -10,9 +10,113 @@
  * The output is bf16 (round to nearest even), one value per (padded) row and activation row.
  * Build: gcc -O3 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512vbmi -fopenmp -shared -fPIC.
  */
+#define _GNU_SOURCE
 #include <immintrin.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- Work sharing: a products' items (blocks of output rows) over `threads` threads.
+ * pool = 0: an OpenMP loop (static split, ending in a barrier: every thread must have run its
+ * share, so on a busy machine the caller waits for a descheduled thread's whole time slice).
+ * pool = 1: the kernel's own workers claim items one at a time from an atomic ticket; the caller
+ * claims too and then waits only for items a worker has claimed and not finished. A worker the OS
+ * has not scheduled claims nothing and is not waited for. Idle workers spin ~0.1 ms, then sleep on a
+ * futex. */
+typedef void (*item_fn)(const void *ctx, int item);
+struct job { item_fn fn; const void *ctx; int items, threads; };
+static struct job jobs[2];                /* double-buffered: a stale worker never reads a job being written */
+static _Atomic uint64_t ticket;           /* generation << 32 | next item */
+static _Atomic int done_items;            /* items finished in the current generation */
+static _Atomic uint32_t wake_seq;         /* futex word, bumped by each new job */
+static _Atomic int sleepers;
+static int started;                       /* workers started (by this process) */
+static pid_t pool_pid;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int try_claim(int worker) {        /* runs one item if one is free; returns 1 if it did */
+    uint64_t s = atomic_load(&ticket);
+    uint32_t gen = (uint32_t)(s >> 32), next = (uint32_t)s;
+    const struct job *j = &jobs[gen & 1];
+    if (worker >= j->threads - 1 || next >= (uint32_t)j->items) return 0;
+    if (!atomic_compare_exchange_strong(&ticket, &s, s + 1)) return 1;  /* lost a race: look again */
+    j->fn(j->ctx, (int)next);          /* the job cannot change before this item is counted done */
+    atomic_fetch_add(&done_items, 1);
+    return 1;
+}
+
+static void *worker_main(void *arg) {
+    int worker = (int)(intptr_t)arg;
+    for (;;) {
+        int spins = 0;
+        while (spins < 4000) spins = try_claim(worker) ? 0 : (_mm_pause(), spins + 1);
+        uint32_t seen = atomic_load(&wake_seq);
+        atomic_fetch_add(&sleepers, 1);
+        if (!try_claim(worker)) syscall(SYS_futex, &wake_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+        atomic_fetch_sub(&sleepers, 1);
+    }
+    return NULL;
+}
+
+static int ensure_workers(int count) {    /* returns the workers running (may be fewer: no threads) */
+    pthread_mutex_lock(&pool_lock);
+    if (pool_pid != getpid()) { started = 0; pool_pid = getpid(); }  /* a forked child has no workers */
+    while (started < count && started < 63) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)started);
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        started++;
+    }
+    int have = started;
+    pthread_mutex_unlock(&pool_lock);
+    return have;
+}
+
+static void parallel_items(item_fn fn, const void *ctx, int items, int threads, int pool) {
+    if (threads <= 1 || items <= 1) {
+        for (int i = 0; i < items; i++) fn(ctx, i);
+        return;
+    }
+    if (!pool) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int i = 0; i < items; i++) fn(ctx, i);
+        return;
+    }
+    static atomic_flag in_use = ATOMIC_FLAG_INIT;  /* one caller at a time; another one runs serially */
+    if (atomic_flag_test_and_set(&in_use)) {
+        for (int i = 0; i < items; i++) fn(ctx, i);
+        return;
+    }
+    int workers = ensure_workers(threads - 1);
+    uint32_t gen = (uint32_t)(atomic_load(&ticket) >> 32) + 1;
+    jobs[gen & 1] = (struct job){fn, ctx, items, workers + 1 < threads ? workers + 1 : threads};
+    atomic_store(&done_items, 0);
+    atomic_store(&ticket, (uint64_t)gen << 32);
+    atomic_fetch_add(&wake_seq, 1);
+    if (atomic_load(&sleepers) > 0) syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    for (;;) {
+        uint64_t s = atomic_load(&ticket);
+        if ((uint32_t)s >= (uint32_t)items) break;
+        if (atomic_compare_exchange_strong(&ticket, &s, s + 1)) {
+            fn(ctx, (int)(uint32_t)s);
+            atomic_fetch_add(&done_items, 1);
+        }
+    }
+    for (int spins = 0; atomic_load(&done_items) < items; spins++) {  /* items claimed by workers, running */
+        if (spins < 2000) _mm_pause(); else sched_yield();
+    }
+    atomic_flag_clear(&in_use);
+}
 
 static inline uint16_t float_to_bf16(float f) {
     union { float f; uint32_t u; } c = {f};
@@ -107,10 +211,21 @@ static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, int K, int
     }
 }
 
+struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const int8_t *xq; const float *dx, *sx;
+                  uint16_t *out; };
+
+static void int4_item(const void *p, int b) {  /* one block of 64 output rows */
+    const struct int4_ctx *c = p;
+    block64_rows(c->rows, c->w + (size_t)b * 32 * c->K, c->sz + (size_t)b * 64 * 2, c->K, c->N, c->g, c->xq, c->dx,
+                 c->sx, c->out + (size_t)b * 64);
+}
+
 /* out (M, N) bf16 = x (M, K) bf16 times the packed (N, K/2) weights; N a multiple of 64, K of g
    and 4; rows are taken four at a time (the weights are read once per four rows), and each row's
-   result is the same as its own one-row product. Returns 0, or -1 when scratch allocation fails. */
-int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g) {
+   result is the same as its own one-row product. `threads` share the row blocks (pool: see
+   parallel_items). Returns 0, or -1 when scratch allocation fails. */
+int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
+                    int threads, int pool) {
     int groups = K / g;
     int8_t *xq = aligned_alloc(64, (size_t)((M * K + 63) / 64) * 64);
     float *dx = malloc(sizeof(float) * groups * 2 * M);
@@ -118,17 +233,99 @@ int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uin
     float *sx = dx + groups * M;
     for (int m = 0; m < M; m++)
         quantize_row(x + (size_t)m * K, K, g, xq + (size_t)m * K, dx + m * groups, sx + m * groups);
-    int blocks = N / 64;
     for (int m0 = 0; m0 < M; m0 += 4) {
-        int rows = M - m0 < 4 ? M - m0 : 4;
-#pragma omp parallel for schedule(static)
-        for (int b = 0; b < blocks; b++)
-            block64_rows(rows, w + (size_t)b * 32 * K, sz + (size_t)b * 64 * 2, K, N, g, xq + (size_t)m0 * K,
-                         dx + m0 * groups, sx + m0 * groups, out + (size_t)m0 * N + (size_t)b * 64);
+        struct int4_ctx c = {M - m0 < 4 ? M - m0 : 4, K, N, g, w, sz, xq + (size_t)m0 * K, dx + m0 * groups,
+                             sx + m0 * groups, out + (size_t)m0 * N};
+        parallel_items(int4_item, &c, N / 64, threads, pool);
     }
     free(xq);
     free(dx);
     return 0;
 }
 
-int lhama_int4_version(void) { return 3; }
+/* int8 weights (N, K) row-major with one scale per row (bf16), as PyTorch's _weight_int8pack_mm takes them.
+   Each activation row is rounded to int16 (absmax / 16383: 15 bits, far finer than the int8 weights) and
+   vpdpwssd sums 32 int8 x int16 products per instruction in int32, flushed to fp32 every 8192 inputs
+   (|sum| < 2^30: no overflow): out[m, n] = scale[n] dx[m] sum_k w[n, k] xq[m, k]. Four weight rows
+   at a time, up to four activation rows per pass over the weights; each row's result is the same as
+   its own one-row product. */
+#define INT8_FLUSH 8192
+static inline __attribute__((always_inline)) void rows4_int8(
+        int M, const int8_t *w, const uint16_t *scale, int K, int N, int n0, int nrows, const int16_t *xq,
+        const float *dx, uint16_t *out) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
+    for (int start = 0; start < K; start += INT8_FLUSH) {
+        int end = start + INT8_FLUSH < K ? start + INT8_FLUSH : K;
+        __m512i s[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int m = 0; m < M; m++) s[r][m] = _mm512_setzero_si512();
+        for (int k = start; k < end; k += 32) {
+            __m512i xv[4];
+            for (int m = 0; m < M; m++) xv[m] = _mm512_loadu_si512(xq + (size_t)m * K + k);
+            for (int r = 0; r < 4; r++) {
+                __m512i wv = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w + (size_t)(n0 + (r < nrows ? r : 0)) * K + k)));
+                for (int m = 0; m < M; m++) s[r][m] = _mm512_dpwssd_epi32(s[r][m], wv, xv[m]);
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int m = 0; m < M; m++) acc[r][m] = _mm512_add_ps(acc[r][m], _mm512_cvtepi32_ps(s[r][m]));
+    }
+    for (int r = 0; r < nrows; r++) {
+        union { uint32_t u; float f; } sc = {(uint32_t)scale[n0 + r] << 16};
+        for (int m = 0; m < M; m++)
+            out[(size_t)m * N + n0 + r] = float_to_bf16(_mm512_reduce_add_ps(acc[r][m]) * (sc.f * dx[m]));
+    }
+}
+
+static void rows4_int8_m(int M, const int8_t *w, const uint16_t *scale, int K, int N, int n0, int nrows,
+                         const int16_t *xq, const float *dx, uint16_t *out) {
+    switch (M) {
+    case 1: rows4_int8(1, w, scale, K, N, n0, nrows, xq, dx, out); break;
+    case 2: rows4_int8(2, w, scale, K, N, n0, nrows, xq, dx, out); break;
+    case 3: rows4_int8(3, w, scale, K, N, n0, nrows, xq, dx, out); break;
+    default: rows4_int8(4, w, scale, K, N, n0, nrows, xq, dx, out); break;
+    }
+}
+
+/* x (K) bf16 -> xq (K) int16 (absmax -> 16383, round to nearest even); returns the scale. */
+static float quantize_row16(const uint16_t *x, int K, int16_t *xq) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(load16(x + k)));
+    float amax = _mm512_reduce_max_ps(vmax);
+    __m512 inv = _mm512_set1_ps(amax > 0.0f ? 16383.0f / amax : 0.0f);
+    for (int k = 0; k < K; k += 16)
+        _mm256_storeu_si256((__m256i *)(xq + k), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(load16(x + k), inv))));
+    return amax / 16383.0f;
+}
+
+struct int8_ctx { int rows, K, N; const int8_t *w; const uint16_t *scale; const int16_t *xq; const float *dx;
+                  uint16_t *out; };
+
+#define INT8_ITEM 16  /* output rows per work item (four quads) */
+
+static void int8_item(const void *p, int item) {
+    const struct int8_ctx *c = p;
+    for (int n0 = item * INT8_ITEM; n0 < c->N && n0 < (item + 1) * INT8_ITEM; n0 += 4)
+        rows4_int8_m(c->rows, c->w, c->scale, c->K, c->N, n0, c->N - n0 < 4 ? c->N - n0 : 4, c->xq, c->dx, c->out);
+}
+
+/* out (M, N) bf16 = x (M, K) bf16 times int8 w (N, K) times scale (N) bf16; K a multiple of 32.
+   Returns 0, or -1 when scratch allocation fails. */
+int lhama_int8_gemm(const uint16_t *x, const int8_t *w, const uint16_t *scale, uint16_t *out, int M, int K, int N,
+                    int threads, int pool) {
+    int16_t *xq = aligned_alloc(64, (size_t)((M * K * 2 + 63) / 64) * 64);
+    float *dx = malloc(sizeof(float) * M);
+    if (!xq || !dx) { free(xq); free(dx); return -1; }
+    for (int m = 0; m < M; m++) dx[m] = quantize_row16(x + (size_t)m * K, K, xq + (size_t)m * K);
+    for (int m0 = 0; m0 < M; m0 += 4) {
+        struct int8_ctx c = {M - m0 < 4 ? M - m0 : 4, K, N, w, scale, xq + (size_t)m0 * K, dx + m0, out + (size_t)m0 * N};
+        parallel_items(int8_item, &c, (N + INT8_ITEM - 1) / INT8_ITEM, threads, pool);
+    }
+    free(xq);
+    free(dx);
+    return 0;
+}
+
+int lhama_int4_version(void) { return 5; }

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.quant import Int4Linear, Int8Linear, int4_mm
+from lhama.inference.quant import Int4Linear, Int8Linear, int4_mm, int8_mm
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -72,7 +72,7 @@ class Fused(nn.Module):
         if self.kind is Int4Linear:
             out = int4_mm(x, self.weight, self.group_size, self.scales)
         else:
-            out = torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
+            out = int8_mm(x, self.weight, self.scales)
         if out.shape[-1] != self.out_features:
             out = out[:, : self.out_features]  # int4: the last part's padding rows
         return out if self.bias is None else out + self.bias

@@ -10,7 +10,9 @@ every row alike. Measured on the 1.5B (1 thread, busy machine): a decode step 55
 CPU, a 54-token prefill 591 vs 1785 ms CPU (PyTorch's kernel: fp32 dequantisation per row).
 
 The library is compiled on first use into ``$LHAMA_HOME/kernels/`` (temp + rename) and loaded
-with ctypes. It is used when: the CPU has AVX512-VNNI and AVX512-VBMI, a C compiler (``cc``,
+with ctypes. ``lhama_int8_gemm`` does the same for int8 weights (one scale per row, as PyTorch's
+``_weight_int8pack_mm``), with each activation row rounded to int16 (``vpdpwssd``): PyTorch's
+int8 kernel read 6 GB/s on this CPU (1 thread), a third of the native int4 kernel's bandwidth. They are used when: the CPU has AVX512-VNNI and AVX512-VBMI, a C compiler (``cc``,
 or ``$CC``) built it, and ``LHAMA_INT4_KERNEL`` is not ``aten``. Otherwise :func:`kernel` returns
 None and callers run PyTorch's kernel. The results are not bit-identical to PyTorch's (int8
 activations): see docs/benchmarks.md for greedy agreement and perplexity against fp32.
@@ -59,8 +61,10 @@ def kernel() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.CalledProcessError):
         return None
-    lib.lhama_int4_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
+    lib.lhama_int4_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 6
     lib.lhama_int4_gemm.restype = ctypes.c_int
+    lib.lhama_int8_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
+    lib.lhama_int8_gemm.restype = ctypes.c_int
     return lib
 
 
@@ -95,11 +99,34 @@ def usable(rows: int, in_features: int, group_size: int) -> bool:
             and kernel() is not None)
 
 
+def _threading() -> tuple[int, int]:
+    """(threads, pool) for a product: torch's intra-op thread count (or ``LHAMA_KERNEL_THREADS``),
+    shared by the kernel's own workers (pool 1) unless ``LHAMA_KERNEL_POOL=omp`` (an OpenMP loop)."""
+    threads = int(os.environ.get("LHAMA_KERNEL_THREADS") or torch.get_num_threads())
+    return threads, int(os.environ.get("LHAMA_KERNEL_POOL", "own").lower() != "omp")
+
+
+def usable_int8(in_features: int) -> bool:
+    """Whether the native int8 product runs here for ``in_features`` inputs (a multiple of 32)."""
+    return in_features % 32 == 0 and enabled() and kernel() is not None
+
+
+def int8_rows(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times int8 ``weight`` (N, K) with per-row bf16 ``scales`` -> (M, N) bf16
+    (each activation row rounded to int16: 15 bits)."""
+    x, weight, scales = x.contiguous(), weight.contiguous(), scales.contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
+    if kernel().lhama_int8_gemm(x.data_ptr(), weight.data_ptr(), scales.data_ptr(), out.data_ptr(),
+                                x.shape[0], x.shape[1], weight.shape[0], *_threading()):
+        raise MemoryError("the int8 kernel could not allocate its scratch memory")
+    return out
+
+
 def int4_rows(x: torch.Tensor, weight: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int) -> torch.Tensor:
     """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) -> (M, N) bf16 (N: padded rows)."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
     if kernel().lhama_int4_gemm(x.data_ptr(), weight.data_ptr(), scales_and_zeros.data_ptr(), out.data_ptr(),
-                                x.shape[0], x.shape[1], weight.shape[0], group_size):
+                                x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
     return out

@@ -7,6 +7,7 @@ scale and offset per group of 32/64/128 inputs) reads 4x / 8x fewer bytes than f
 are bf16: the kernels have no fast fp32 path.
 
     quantize_linears(language_model, "int4", group_size=128)   # in place; returns it
+    quantize_linears(language_model, "int4-g64+head")          # a plan: int4 in groups of 64, output layer int8
 
 A layer whose shape the kernel cannot take (int8: inputs not a multiple of 16; int4: inputs not
 a multiple of the group size) is kept as a bf16 ``nn.Linear``; an int4 layer pads its outputs to
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,17 +41,88 @@ def available_quants() -> tuple[str, ...]:
     return tuple(q for q in QUANTS if all(hasattr(torch.ops.aten, op) for op in _KERNELS.get(q, ())))
 
 
-def check_quant(quant: str, group_size: int = 128) -> None:
-    """Raise ConfigError (one line, listing what is available) unless ``quant`` can run here."""
-    if quant not in QUANTS:
-        raise ConfigError(f"unknown --quant {quant!r}; choose one of: {', '.join(available_quants())}")
-    if quant not in available_quants():
+def check_quant(quant: str, group_size: int | None = None) -> None:
+    """Raise ConfigError (one line, listing what is available) unless ``quant`` (a quant or an int4
+    plan name, see :func:`plan_for`) can run here."""
+    plan = plan_for(quant, group_size)
+    if group_size is not None and group_size not in GROUP_SIZES:
+        raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {group_size}")
+    if plan.quant not in available_quants():
         raise ConfigError(
-            f"--quant {quant} needs torch.ops.aten.{_KERNELS[quant][-1]}, which this PyTorch "
+            f"--quant {quant} needs torch.ops.aten.{_KERNELS[plan.quant][-1]}, which this PyTorch "
             f"{torch.__version__} build lacks; available here: {', '.join(available_quants())}"
         )
-    if group_size not in GROUP_SIZES:
-        raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {group_size}")
+    if plan.int8 and "int8" not in available_quants():
+        raise ConfigError(f"--quant {quant} keeps layers int8, which this PyTorch build cannot run; "
+                          f"available here: {', '.join(available_quants())}")
+
+
+@dataclass(frozen=True)
+class QuantPlan:
+    """How a language model's linear layers are stored: all as ``quant``, except that an int4 plan
+    keeps the layers of its ``int8`` roles at int8 (llama.cpp's Q4_K_M likewise keeps the output
+    layer and half of the value/down projections at 6 bits). Roles: ``head`` (output layer),
+    ``v`` (value projections), ``down`` (every MLP down projection), ``down-half`` (the down
+    projections of Q4_K_M's layers: the first and last eighth and every third in between)."""
+
+    quant: str
+    group_size: int = 128  # int4: inputs per scale/offset
+    int8: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``int8``, ``int4-g128``, ``int4-g32+head+v+down-half`` (also the cache folder's suffix)."""
+        if self.quant != "int4":
+            return self.quant
+        return "+".join([f"int4-g{self.group_size}", *self.int8])
+
+    def layer_quant(self, name: str, layers: int) -> str:
+        """The quant of the linear layer at module path ``name`` in a model of ``layers`` blocks."""
+        return "int8" if any(_has_role(name, role, layers) for role in self.int8) else self.quant
+
+
+ROLES = ("head", "v", "down", "down-half")
+DEFAULT_INT4 = QuantPlan("int4", 128)  # what ``--quant int4`` means (docs/benchmarks.md: quality, speed)
+
+
+def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:
+    """The :class:`QuantPlan` of ``quant``: none, bf16, int8, int4 (:data:`DEFAULT_INT4`, or plain
+    int4 in groups of ``group_size`` when given) or a plan name ``int4-g<32|64|128>[+role...]``.
+
+    Raises:
+        ConfigError: an unknown quant, group size or role (one line, listing the choices).
+    """
+    if isinstance(quant, QuantPlan):
+        return quant
+    if quant in ("none", "bf16", "int8"):
+        return QuantPlan(quant)
+    if quant == "int4":
+        plan = DEFAULT_INT4 if group_size is None else QuantPlan("int4", group_size)
+    elif quant.startswith("int4-g"):
+        size, *roles = quant[len("int4-g"):].split("+")
+        if not size.isdigit() or any(role not in ROLES for role in roles):
+            raise ConfigError(f"unknown --quant {quant!r}: an int4 plan is int4-g<32|64|128> followed by "
+                              f"+role for layers kept int8, roles: {', '.join(ROLES)}")
+        plan = QuantPlan("int4", int(size), tuple(roles))
+    else:
+        raise ConfigError(f"unknown --quant {quant!r}; choose one of: {', '.join(available_quants())}, "
+                          "or an int4 plan such as int4-g64 or int4-g128+head+v+down-half")
+    if plan.group_size not in GROUP_SIZES:
+        raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {plan.group_size}")
+    return plan
+
+
+def _has_role(name: str, role: str, layers: int) -> bool:
+    if role == "head":
+        return name == "lm_head" or name.endswith(".lm_head")
+    if role == "v":
+        return name.endswith(".v_proj")
+    if not name.endswith(".mlp.down_proj"):
+        return False
+    if role == "down":
+        return True
+    index = int(name.split(".layers.")[-1].split(".")[0])
+    return index < layers // 8 or index >= 7 * layers // 8 or (index - layers // 8) % 3 == 2  # llama.cpp's use_more_bits
 
 
 class Int8Linear(nn.Module):
@@ -76,7 +149,7 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
-        out = torch.ops.aten._weight_int8pack_mm(flat, self.weight, self.scales)  # (M, N)
+        out = int8_mm(flat, self.weight, self.scales)  # (M, N)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -134,46 +207,56 @@ def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_z
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
 
 
-def quantize_linears(language_model: nn.Module, quant: str, group_size: int = 128) -> nn.Module:
+def int8_mm(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times int8 ``weight`` (N, K) with per-row ``scales`` -> (M, N) bf16: on the
+    native kernel where it runs, else PyTorch's ``_weight_int8pack_mm``."""
+    if native.usable_int8(x.shape[1]):
+        return native.int8_rows(x, weight, scales)
+    return torch.ops.aten._weight_int8pack_mm(x, weight, scales)
+
+
+def quantize_linears(language_model: nn.Module, quant: str | QuantPlan, group_size: int | None = None) -> nn.Module:
     """Convert ``language_model`` in place for CPU decoding and return it: every ``nn.Linear``
     (decoder and output layer; a tied output layer gets its own quantised copy) becomes
-    :class:`Int8Linear` / :class:`Int4Linear` (``quant`` int8 / int4), and the remaining float
-    parameters (embeddings, norms) become bf16. ``bf16`` converts parameters only; ``none`` does
-    nothing. Buffers keep their dtype (rotary frequencies stay fp32).
+    :class:`Int8Linear` / :class:`Int4Linear` as the plan of ``quant`` says (:func:`plan_for`),
+    and the remaining float parameters (embeddings, norms) become bf16. ``bf16`` converts
+    parameters only; ``none`` does nothing. Buffers keep their dtype (rotary frequencies stay fp32).
 
     Raises:
         ConfigError: ``quant`` or ``group_size`` cannot run here (see :func:`check_quant`).
     """
     check_quant(quant, group_size)
-    if quant == "none":
+    plan = plan_for(quant, group_size)
+    if plan.quant == "none":
         return language_model
-    if quant in ("int8", "int4"):
-        for parent, name, linear in _linears(language_model):
-            setattr(parent, name, _quantized(linear, quant, group_size))
+    if plan.quant in ("int8", "int4"):
+        for parent, name, linear, layer_quant in _linears(language_model, plan):
+            setattr(parent, name, _quantized(linear, layer_quant, plan.group_size))
     for param in language_model.parameters():
         if param.is_floating_point():
             param.data = param.data.to(ACTIVATIONS)
     return language_model
 
 
-def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.Tensor], quant: str,
-                  group_size: int = 128) -> nn.Module:
+def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.Tensor], quant: str | QuantPlan,
+                  group_size: int | None = None) -> nn.Module:
     """:func:`quantize_linears` for a ``language_model`` whose parameters are still on the meta
     device, reading each one as it goes (``read(names)``: the saved tensor stored under one of a
     parameter's names; a tied parameter has several). Only one fp32 matrix is in memory at a time.
     """
     check_quant(quant, group_size)
+    plan = plan_for(quant, group_size)
     names: dict[int, list[str]] = defaultdict(list)
     for name, param in language_model.named_parameters(remove_duplicate=False):
         names[id(param)].append(name)
-    if quant in ("int8", "int4"):
-        for parent, name, linear in _linears(language_model):
+    if plan.quant in ("int8", "int4"):
+        for parent, name, linear, layer_quant in _linears(language_model, plan):
             real = nn.Linear(linear.in_features, linear.out_features, linear.bias is not None, device="meta")
             real.weight = nn.Parameter(read(names[id(linear.weight)]), requires_grad=False)
             if linear.bias is not None:
                 real.bias = nn.Parameter(read(names[id(linear.bias)]), requires_grad=False)
-            setattr(parent, name, _quantized(real, quant, group_size))
-    dtype = torch.float32 if quant == "none" else ACTIVATIONS
+            setattr(parent, name, _quantized(real, layer_quant, plan.group_size))
+    dtype = torch.float32 if plan.quant == "none" else ACTIVATIONS
     for module in language_model.modules():
         for name, param in list(module._parameters.items()):
             if param is not None and param.is_meta:
@@ -185,18 +268,19 @@ def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.T
     return language_model
 
 
-def empty_quantized(language_model: nn.Module, quant: str, group_size: int) -> nn.Module:
+def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_size: int | None = None) -> nn.Module:
     """Swap ``language_model``'s linear layers (e.g. on the meta device) for *empty* quantised
-    ones of the same shapes, ready for ``load_state_dict(..., assign=True)`` of a saved copy
-    (bf16 and none keep ``nn.Linear``)."""
-    if quant not in ("int8", "int4"):
+    ones of the same shapes, as the plan of ``quant`` says, ready for
+    ``load_state_dict(..., assign=True)`` of a saved copy (bf16 and none keep ``nn.Linear``)."""
+    plan = plan_for(quant, group_size)
+    if plan.quant not in ("int8", "int4"):
         return language_model
-    for parent, name, linear in _linears(language_model):
-        if _fits(linear, quant, group_size):
+    for parent, name, linear, layer_quant in _linears(language_model, plan):
+        if _fits(linear, layer_quant, plan.group_size):
             bias = linear.bias is not None
             device = linear.weight.device
-            layer = (Int8Linear(linear.in_features, linear.out_features, bias, device) if quant == "int8"
-                     else Int4Linear(linear.in_features, linear.out_features, bias, group_size, device))
+            layer = (Int8Linear(linear.in_features, linear.out_features, bias, device) if layer_quant == "int8"
+                     else Int4Linear(linear.in_features, linear.out_features, bias, plan.group_size, device))
             setattr(parent, name, layer)
     return language_model
 
@@ -212,6 +296,10 @@ def _fits(linear: nn.Linear, quant: str, group_size: int) -> bool:
     return linear.in_features % (16 if quant == "int8" else group_size) == 0
 
 
-def _linears(module: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]:
-    return [(parent, name, child) for parent in module.modules()
-            for name, child in parent.named_children() if type(child) is nn.Linear]
+def _linears(module: nn.Module, plan: QuantPlan) -> list[tuple[nn.Module, str, nn.Linear, str]]:
+    """(parent, attribute, layer, its quant under ``plan``) of every ``nn.Linear`` in ``module``."""
+    found = [(path, parent, name, child) for path, parent in module.named_modules()
+             for name, child in parent.named_children() if type(child) is nn.Linear]
+    blocks = {path.split(".layers.")[1].split(".")[0] for path, *_ in found if ".layers." in path}
+    return [(parent, name, child, plan.layer_quant(f"{path}.{name}" if path else name, len(blocks)))
+            for path, parent, name, child in found]

@@ -2,7 +2,7 @@
 
 The first ``load_for_inference(dir, "int4")`` quantises the language model (a plain causal LM
 tensor by tensor as its safetensors are read; a lhama/LLaVA directory after loading it in fp32)
-and writes ``dir/quant-int4-g128/``
+and writes ``dir/quant-int4-g128/`` (the plan's name: ``quant-int8``, ``quant-int4-g32+head`` ...)
 (``language_model.safetensors``: packed weights, scales, bf16 embeddings and norms;
 ``quant.json``: settings and the source files' sizes and times). Later loads read that copy
 straight into an empty (meta-device) skeleton of the language model: no fp32 weights in memory,
@@ -26,7 +26,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from lhama.errors import CheckpointError
 from lhama.files import atomic_directory
-from lhama.inference.quant import check_quant, empty_quantized, quantize_from, quantize_linears
+from lhama.inference.quant import QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
 from lhama.model.generation import read_generation
@@ -38,50 +38,53 @@ SETTINGS = "quant.json"
 _BUFFER = "__buffer__."  # state-dict prefix of non-persistent buffers (rotary frequencies, scales)
 
 
-def quant_dir(model_dir: str | Path, quant: str, group_size: int = 128) -> Path:
-    """Where the quantised copy of ``model_dir``'s language model is cached."""
-    return Path(model_dir) / (f"quant-int4-g{group_size}" if quant == "int4" else f"quant-{quant}")
+def quant_dir(model_dir: str | Path, quant: str | QuantPlan, group_size: int | None = None) -> Path:
+    """Where the quantised copy of ``model_dir``'s language model is cached (``quant-int4-g128``,
+    ``quant-int8``, ``quant-int4-g32+head``: the plan's name)."""
+    return Path(model_dir) / f"quant-{plan_for(quant, group_size).name}"
 
 
-def is_cached(model_dir: str | Path, quant: str, group_size: int = 128) -> bool:
+def is_cached(model_dir: str | Path, quant: str | QuantPlan, group_size: int | None = None) -> bool:
     """Whether a current quantised copy of ``model_dir`` exists (the next load reads it)."""
-    return _is_current(quant_dir(model_dir, quant, group_size), _settings(Path(model_dir), quant, group_size))
+    return _is_current(quant_dir(model_dir, quant, group_size), _settings(Path(model_dir), plan_for(quant, group_size)))
 
 
-def load_for_inference(model_dir: str | Path, quant: str = "none", group_size: int = 128,
+def load_for_inference(model_dir: str | Path, quant: str | QuantPlan = "none", group_size: int | None = None,
                        progress: Callable[[str], None] = lambda _: None) -> LoadedModel:
     """The model in ``model_dir`` ready to decode with its language model as ``quant``
-    (none = fp32 as saved; bf16, int8, int4), from the cache when it is current.
+    (none = fp32 as saved; bf16, int8, int4, or an int4 plan such as ``int4-g64+head``: see
+    :func:`lhama.inference.quant.plan_for`), from the cache when it is current.
 
     Raises:
         ConfigError: ``quant`` cannot run on this machine. CheckpointError: unreadable model/cache.
     """
     check_quant(quant, group_size)
+    plan = plan_for(quant, group_size)
     model_dir = Path(model_dir)
-    if quant == "none":
+    if plan.quant == "none":
         return load_model(model_dir)
-    cache = quant_dir(model_dir, quant, group_size)
-    settings = _settings(model_dir, quant, group_size)
+    cache = quant_dir(model_dir, plan)
+    settings = _settings(model_dir, plan)
     if _is_current(cache, settings):
         return _load_cached(model_dir, cache, settings)
-    progress(f"quantising {model_dir.name} to {quant} (once; cached in {cache}) ...")
-    loaded = _quantized(model_dir, quant, group_size)
+    progress(f"quantising {model_dir.name} to {plan.name} (once; cached in {cache}) ...")
+    loaded = _quantized(model_dir, plan)
     try:
         _save(loaded.model.language_model, cache, settings)
     except OSError as exc:
-        progress(f"cannot cache the {quant} copy in {cache} ({exc.strerror}); it is rebuilt on each load")
+        progress(f"cannot cache the {plan.name} copy in {cache} ({exc.strerror}); it is rebuilt on each load")
     return loaded
 
 
-def _quantized(model_dir: Path, quant: str, group_size: int) -> LoadedModel:
+def _quantized(model_dir: Path, plan: QuantPlan) -> LoadedModel:
     """A plain causal LM is quantised tensor by tensor as its safetensors are read (peak memory:
     the result plus one fp32 matrix); a lhama/LLaVA directory is loaded whole first."""
     if _is_lhama_dir(model_dir):
         loaded = load_model(model_dir)
-        quantize_linears(loaded.model.language_model, quant, group_size)
+        quantize_linears(loaded.model.language_model, plan)
         return loaded
     loaded = _skeleton(model_dir)
-    quantize_from(loaded.model.language_model, _reader(model_dir), quant, group_size)
+    quantize_from(loaded.model.language_model, _reader(model_dir), plan)
     _check_complete(loaded.model.language_model, model_dir)
     return loaded
 
@@ -111,14 +114,17 @@ def _is_lhama_dir(model_dir: Path) -> bool:
     return "lhama" in raw or raw.get("model_type") == "llava"
 
 
-def _settings(model_dir: Path, quant: str, group_size: int) -> dict:
+def _settings(model_dir: Path, plan: QuantPlan) -> dict:
     sources = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors"))
-    return {
-        "quant": quant,
-        "group_size": group_size if quant == "int4" else None,
+    settings = {
+        "quant": plan.quant,
+        "group_size": plan.group_size if plan.quant == "int4" else None,
         "torch": torch.__version__,  # the packed int4 layout belongs to the kernel of this version
         "sources": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sources},
     }
+    if plan.int8:
+        settings["int8"] = list(plan.int8)  # the roles kept int8 (a plain plan's settings stay as before)
+    return settings
 
 
 def _is_current(cache: Path, settings: dict) -> bool:
@@ -145,7 +151,8 @@ def _save(language_model: nn.Module, cache: Path, settings: dict) -> None:
 
 def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
     loaded = _skeleton(model_dir)
-    language_model = empty_quantized(loaded.model.language_model, settings["quant"], settings["group_size"] or 128)
+    plan = QuantPlan(settings["quant"], settings["group_size"] or 128, tuple(settings.get("int8", ())))
+    language_model = empty_quantized(loaded.model.language_model, plan)
     try:
         state = _read_aligned(cache / WEIGHTS)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
@@ -174,8 +181,9 @@ def _read_aligned(path: Path) -> dict[str, torch.Tensor]:
     for group in _fusable_groups(keys):  # read side by side into one allocation (lhama.inference.lean)
         with safe_open(str(path), framework="pt") as f:
             shapes = [f.get_slice(key).get_shape() for key in group]
-            dtype = f.get_slice(group[0]).get_dtype()
-        if len({tuple(shape[1:]) for shape in shapes}) != 1 or dtype not in _FUSABLE_DTYPES:
+            dtypes = {f.get_slice(key).get_dtype() for key in group}
+        dtype = dtypes.pop()
+        if len({tuple(shape[1:]) for shape in shapes}) != 1 or dtypes or dtype not in _FUSABLE_DTYPES:
             continue
         if any(math.prod(shape) % _ALIGN for shape in shapes[:-1]):  # each part must start aligned
             continue
@@ -237,3 +245,4 @@ def _check_complete(language_model: nn.Module, source: Path) -> None:
     for name, tensor in [*language_model.named_parameters(), *language_model.named_buffers()]:
         if tensor.is_meta:
             raise CheckpointError(f"{source} lacks {name}; delete {source} to rebuild it")
+
