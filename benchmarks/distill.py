@@ -175,9 +175,11 @@ def measure(model_dir: str, name: str, results: Path, speed_tokens: int, limits:
         row[f"ppl_{split}"] = float(torch.tensor(scores["loss"]).exp())
         row[f"tokens_{split}"], row[f"texts_{split}"] = scores["tokens"], len(samples)
         row[f"{split}_s"] = time.perf_counter() - tic
+        row[f"per_text_{split}"] = [{"id": s.id, **item} for s, item in zip(samples, scores["items"], strict=True)]
         if split == "answers":
             row["top1_agree_answers"] = scores["top1"]
-    row["decode_tok_s"] = _decode_speed(loaded, speed_tokens)
+    if speed_tokens:
+        row["decode_tok_s"] = _decode_speed(loaded, speed_tokens)
     row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows = [r for r in (json.loads(results.read_text()) if results.is_file() else []) if r["name"] != name]
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -185,14 +187,15 @@ def measure(model_dir: str, name: str, results: Path, speed_tokens: int, limits:
     print(json.dumps(row, ensure_ascii=False))
 
 
-def _scores(model, collator, items) -> dict[str, float]:
+def _scores(model, collator, items) -> dict:
     """One forward pass per 4 items: mean next-token loss over the supervised tokens and the share
     of them that are this model's greedy (argmax) choice given the same prefix. On the held-out
     teacher answers (the teacher's own greedy output) the latter is, for a draft model, the
-    per-token acceptance rate of greedy speculative decoding against that teacher."""
+    per-token acceptance rate of greedy speculative decoding against that teacher. ``items``: per
+    item, its loss sum (nats), token count and agreement flags ("1"/"0" per supervised token)."""
     from lhama.data.conversation import IGNORE_INDEX
 
-    loss, agree, total = 0.0, 0, 0
+    loss, agree, total, per_item = 0.0, 0, 0, []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(items), 4):
@@ -202,11 +205,16 @@ def _scores(model, collator, items) -> dict[str, float]:
             logits = model(batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=positions).logits
             kept = targets[:, positions]
             mask = kept != IGNORE_INDEX
-            picked = logits[mask].float()  # (N, V)
-            loss += float(torch.nn.functional.cross_entropy(picked, kept[mask], reduction="sum"))
-            agree += int((picked.argmax(-1) == kept[mask]).sum())
+            picked = logits[mask].float()  # (N, V), row-major: each item's tokens together
+            losses = torch.nn.functional.cross_entropy(picked, kept[mask], reduction="none")
+            hits = picked.argmax(-1) == kept[mask]
+            for item_loss, item_hits in zip(losses.split(mask.sum(1).tolist()), hits.split(mask.sum(1).tolist())):
+                per_item.append({"loss": float(item_loss.sum()), "tokens": len(item_hits),
+                                 "agree": "".join("1" if h else "0" for h in item_hits.tolist())})
+            loss += float(losses.sum())
+            agree += int(hits.sum())
             total += int(mask.sum())
-    return {"loss": loss / max(total, 1), "top1": agree / max(total, 1), "tokens": total}
+    return {"loss": loss / max(total, 1), "top1": agree / max(total, 1), "tokens": total, "items": per_item}
 
 
 def speed(models: list[str], names: list[str], results: Path, new_tokens: int) -> None:
@@ -267,6 +275,82 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
     print(f"{name}: {draft.accepted}/{draft.proposed} proposals accepted ({draft.acceptance_rate:.3f}) on {len(held)} prompts")
 
 
+def simulated_acceptance(agree: str, budget: int = 48, tokens: int = 3) -> tuple[int, int]:
+    """(accepted, proposed) of greedy speculative decoding (``lhama.inference.speculative``:
+    ``tokens`` proposals per step, ``budget`` new tokens) of a draft against the model whose greedy
+    answer was scored, from the draft's agreement flags on that answer ("1": its argmax given the
+    answer's prefix is the answer's token; the last flag, the template's newline after the end
+    token, is not part of the answer). The output is the model's own greedy answer whatever the
+    draft proposes, so every prefix the draft sees is a prefix of that answer: a step accepts the
+    leading run of agreeing positions (at most ``tokens``) and adds the model's own token."""
+    flags = agree[:-1][:budget]  # up to and including the end token
+    produced, accepted, proposed = 1, 0, 0  # the first token comes from the prompt's forward
+    while produced < len(flags):
+        count = min(tokens, budget - produced - 1)
+        run = len(flags[produced : produced + count]) - len(flags[produced : produced + count].lstrip("1"))
+        proposed, accepted, produced = proposed + count, accepted + run, produced + run + 1
+    return accepted, proposed
+
+
+def _bootstrap(rows: dict[str, dict], names: tuple[str, ...], statistic, draws: int = 10000) -> list[float]:
+    """``statistic`` (a function of {name: mean loss}) over ``draws`` resamples of the held-out
+    answers (the same resample for every model: a paired bootstrap), seed 0."""
+    import random
+
+    ids = [item["id"] for item in rows[names[0]]["per_text_answers"]]
+    per = {n: {i["id"]: (i["loss"], i["tokens"]) for i in rows[n]["per_text_answers"]} for n in names}
+    rng, values = random.Random(0), []
+    for _ in range(draws):
+        pick = [rng.choice(ids) for _ in ids]
+        values.append(statistic({n: sum(per[n][i][0] for i in pick) / sum(per[n][i][1] for i in pick) for n in names}))
+    return sorted(values)
+
+
+def compare(results: Path, teacher: str, pairs: list[tuple[str, str]]) -> dict:
+    """Per pair (before, after distillation): perplexities, a paired bootstrap 95 % interval of the
+    perplexity ratio after/before and the share of resamples where after is lower; the share of
+    the teacher gap recovered (loss in nats); each row's simulated draft acceptance on all answers."""
+    import math
+
+    rows = {r["name"]: r for r in json.loads(results.read_text())}
+    out: dict = {"acceptance": {}, "pairs": []}
+    for name, row in rows.items():
+        counts = [simulated_acceptance(i["agree"]) for i in row.get("per_text_answers", [])]
+        accepted, proposed = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        out["acceptance"][name] = {"accepted": accepted, "proposed": proposed, "rate": accepted / max(proposed, 1),
+                                   "prompts": len(counts)}
+    for before, after in pairs:
+        ratio = _bootstrap(rows, (before, after), lambda m: math.exp(m[after] - m[before]))
+        gap = _bootstrap(rows, (teacher, before, after), lambda m: (m[before] - m[after]) / (m[before] - m[teacher]))
+        ppl = [rows[n]["ppl_answers"] for n in (teacher, before, after)]
+        out["pairs"].append({"before": before, "after": after, "ppl_before": ppl[1], "ppl_after": ppl[2], "ppl_teacher": ppl[0],
+                             "ppl_gap_recovered": (ppl[1] - ppl[2]) / (ppl[1] - ppl[0]),
+                             "loss_gap_recovered": math.log(ppl[1] / ppl[2]) / math.log(ppl[1] / ppl[0]),
+                             "ratio_ci95": [ratio[len(ratio) // 40], ratio[-len(ratio) // 40 - 1]],
+                             "share_after_lower": sum(r < 1 for r in ratio) / len(ratio),
+                             "loss_gap_recovered_ci95": [gap[len(gap) // 40], gap[-len(gap) // 40 - 1]]})
+    print(json.dumps(out, indent=1, ensure_ascii=False))
+    return out
+
+
+def paired_right(before: Path, after: Path) -> dict:
+    """Two benchmarks/everyday.py result files on the same questions: right answers of each, the
+    questions only one of them gets right, and the exact two-sided sign-test p of that split."""
+    from math import comb
+
+    right = [{i["id"]: i["right"] for i in json.loads(path.read_text())["items"]} for path in (before, after)]
+    if right[0].keys() != right[1].keys():
+        raise SystemExit(f"{before} and {after} answer different questions")
+    only = [sum(r[q] and not o[q] for q in r) for r, o in (right, right[::-1])]
+    n, low = sum(only), min(only)
+    p_value = min(1.0, 2 * sum(comb(n, k) for k in range(low + 1)) / 2**n) if n else 1.0
+    found = {"before": str(before), "after": str(after), "right_before": sum(right[0].values()),
+             "right_after": sum(right[1].values()), "questions": len(right[0]), "only_before": only[0],
+             "only_after": only[1], "sign_test_p": p_value}
+    print(json.dumps(found))
+    return found
+
+
 def table(results: Path) -> None:
     rows = json.loads(results.read_text())
     print("| model | parameters | held-out ppl, teacher answers | held-out ppl, human pt-BR | top-1 = teacher's token "
@@ -298,7 +382,7 @@ def main(argv: list[str]) -> None:
     mea.add_argument("--model", required=True)
     mea.add_argument("--name", required=True)
     mea.add_argument("--results", type=Path, required=True)
-    mea.add_argument("--speed-tokens", type=int, default=64)
+    mea.add_argument("--speed-tokens", type=int, default=64, help="greedy tokens timed (0: no decode timing)")
     mea.add_argument("--answers-limit", type=int, default=-1, help="score the first N held-out teacher answers (-1: all)")
     mea.add_argument("--human-limit", type=int, default=-1, help="score the first N held-out human texts (-1: all, 0: none)")
     acc = sub.add_parser("accept")
@@ -312,7 +396,15 @@ def main(argv: list[str]) -> None:
     spe.add_argument("--name", action="append", required=True, help="its results row (repeat, same order)")
     spe.add_argument("--results", type=Path, required=True)
     spe.add_argument("--tokens", type=int, default=64)
+    cmp = sub.add_parser("compare")
+    cmp.add_argument("--results", type=Path, required=True)
+    cmp.add_argument("--teacher", required=True, help="the teacher's results row")
+    cmp.add_argument("--pair", action="append", required=True, help="BEFORE::AFTER results rows (repeat)")
+    cmp.add_argument("--out", type=Path, default=None, help="write the comparison as JSON")
     sub.add_parser("table").add_argument("--results", type=Path, required=True)
+    rig = sub.add_parser("right", help="paired everyday-question results: before vs after distillation")
+    rig.add_argument("before", type=Path)
+    rig.add_argument("after", type=Path)
     args = parser.parse_args(argv)
     if args.step == "data":
         build_data(args.shared)
@@ -326,6 +418,12 @@ def main(argv: list[str]) -> None:
         speed(args.model, args.name, args.results, args.tokens)
     elif args.step == "accept":
         accept(args.target, args.draft, args.name, args.results, args.prompts)
+    elif args.step == "compare":
+        found = compare(args.results, args.teacher, [tuple(p.split("::", 1)) for p in args.pair])
+        if args.out:
+            args.out.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    elif args.step == "right":
+        paired_right(args.before, args.after)
     else:
         table(args.results)
 
