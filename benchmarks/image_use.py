@@ -50,7 +50,7 @@ def mean_token_cosine(tokens: torch.Tensor) -> float:
 def token_collapse(loaded: LoadedModel, pixels: torch.Tensor) -> tuple[float, float]:
     """(mean pairwise cosine of per-image mean projected tokens, mean projected-token norm)."""
     model = loaded.model
-    projected = model.multi_modal_projector(encode_images(model.vision_tower, pixels, loaded.config.image))
+    projected = model.multi_modal_projector(encode_images(model.vision_tower, pixels, loaded.config.branches["image"]))
     return mean_token_cosine(projected), projected.norm(dim=-1).mean().item()
 
 
@@ -58,7 +58,7 @@ def token_collapse(loaded: LoadedModel, pixels: torch.Tensor) -> tuple[float, fl
 def stage_cosines(loaded: LoadedModel, pixels: torch.Tensor, batch: int = 16) -> dict[str, float]:
     """Mean-token cosine after each step of the projector (see MultiModalProjector.forward)."""
     model, projector = loaded.model, loaded.model.multi_modal_projector
-    features = torch.cat([encode_images(model.vision_tower, pixels[i:i + batch], loaded.config.image)
+    features = torch.cat([encode_images(model.vision_tower, pixels[i:i + batch], loaded.config.branches["image"])
                           for i in range(0, len(pixels), batch)])
     stages = {"tower features": features}
     if hasattr(projector, "norm"):
@@ -69,7 +69,7 @@ def stage_cosines(loaded: LoadedModel, pixels: torch.Tensor, batch: int = 16) ->
     stages["projected tokens"] = projected
     torch.manual_seed(0)  # the same projector freshly initialised: is the collapse learned or built in?
     untrained = MultiModalProjector(projector.linear_1.in_features, projector.linear_1.out_features,
-                                    loaded.config.image.projector)
+                                    loaded.config.branches["image"].projector)
     stages["projected tokens, untrained projector"] = untrained(stages["tower features"])
     cosines = {f"cosine, {name}": mean_token_cosine(tokens) for name, tokens in stages.items()}
     embed = model.language_model.get_input_embeddings()  # called, not .weight: Gemma scales its embeddings
@@ -81,7 +81,7 @@ def stage_cosines(loaded: LoadedModel, pixels: torch.Tensor, batch: int = 16) ->
 
 def measure(model_dir: Path, items: list[CaptionItem]) -> dict:
     loaded = load_model(model_dir)
-    messages = ({"role": "user", "content": f"{loaded.config.image.placeholder}\n{PROMPT}"},)
+    messages = ({"role": "user", "content": f"{loaded.config.placeholders['image']}\n{PROMPT}"},)
     pixels = torch.stack([load_pixels(loaded, item.image) for item in items])
     rng, n = random.Random(0), len(items)
     others = [(i + rng.randrange(1, n)) % n for i in range(n)]  # never the image itself

@@ -51,7 +51,7 @@ def any_named(candidates: list[list[str]], references: tuple[str, ...]) -> float
 @torch.no_grad()
 def measure(model_dir: Path, train_file: Path, heldout_file: Path) -> dict[str, float | int]:
     loaded = load_model(model_dir)
-    placeholder = loaded.config.image.placeholder
+    placeholder = loaded.config.placeholders["image"]
     pairs = [caption_samples(load_samples(DatasetConfig(path=str(f))).samples, placeholder, PROMPT)
              for f in (train_file, heldout_file)]
     train, held = (cache_pairs(loaded, p) for p in pairs)

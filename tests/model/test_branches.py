@@ -72,7 +72,7 @@ def test_an_image_branch_without_a_tower_is_an_error() -> None:
 
 def test_lhama_config_puts_branches_in_merge_order_and_checks_kinds() -> None:
     config = lhama_config(audio=AUDIO, image=ImageConfig(), video=None)
-    assert list(config.branches) == ["image", "audio"] and config.audio is AUDIO and config.video is None
+    assert list(config.branches) == ["image", "audio"] and config.branches["audio"] is AUDIO
     assert config.placeholders == {"image": "<image>", "audio": "<audio>"}
     with pytest.raises(ConfigError, match="no branch kind 'smell'; the kinds are image, video, audio"):
         lhama_config(smell=AUDIO)
@@ -113,7 +113,7 @@ def test_add_branch_returns_a_new_model_sharing_the_old_parts() -> None:
     loaded.model.to(torch.bfloat16)
     grown = add_branch(loaded, "audio", AUDIO, tiny_whisper_encoder())
     assert [b.name for b in grown.model.branches()] == ["image", "audio"]
-    assert [b.name for b in loaded.model.branches()] == ["image"] and loaded.config.audio is None
+    assert [b.name for b in loaded.model.branches()] == ["image"] and "audio" not in loaded.config.branches
     assert grown.model.language_model is loaded.model.language_model and grown.model.vision_tower is loaded.model.vision_tower
     assert grown.tokenizer is loaded.tokenizer and grown.specs["image"] == loaded.specs["image"]
     assert next(grown.model.audio_projector.parameters()).dtype == torch.bfloat16  # the model's projectors' dtype

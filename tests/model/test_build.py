@@ -94,7 +94,7 @@ def test_layernorm_projector_round_trips_and_ignores_feature_scale(tmp_path: Pat
         torch.testing.assert_close(out, projector(features))
         # the point of the norm: a common scale on the features does not reach the LM
         torch.testing.assert_close(again.model.multi_modal_projector(features * 7), out, atol=1e-4, rtol=1e-4)
-    assert again.config.image.projector.norm == "layernorm"
+    assert again.config.branches["image"].projector.norm == "layernorm"
 
 
 def test_text_only_round_trip(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_text_only_round_trip(tmp_path: Path) -> None:
     ids = torch.tensor([[4, 5, 6, 7]])
     with torch.no_grad():
         assert torch.equal(loaded.model(ids).logits, again.model(ids).logits)
-    assert again.config.image is None
+    assert not again.config.branches
 
 
 def test_bad_directories_are_checkpoint_errors(tmp_path: Path) -> None:

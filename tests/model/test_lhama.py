@@ -28,7 +28,7 @@ def test_image_features_land_exactly_at_placeholder_rows(tiny_vlm) -> None:
     with torch.no_grad():
         embeds = model.embed(ids, {"image": pixels})[0]  # (T, D)
         text_embeds = model.language_model.get_input_embeddings()(ids)[0]
-        expected = model.multi_modal_projector(encode_images(model.vision_tower, pixels, model.config.image))
+        expected = model.multi_modal_projector(encode_images(model.vision_tower, pixels, model.config.branches["image"]))
     rows = (ids[0] == model.token_ids["image"]).nonzero().squeeze(1)
     assert rows.numel() == 32
     torch.testing.assert_close(embeds[rows], expected.reshape(32, -1))
@@ -71,7 +71,7 @@ def test_an_audio_model_is_built_directly_from_its_config() -> None:
     config = lhama_config(audio=AudioConfig(encoder="in-test", tokens=4))
     lm = AutoModelForCausalLM.from_config(tiny_text_config())
     tower = tiny_whisper_encoder()
-    projector = MultiModalProjector(tower.config.d_model, lm.config.hidden_size, config.audio.projector)
+    projector = MultiModalProjector(tower.config.d_model, lm.config.hidden_size, config.branches["audio"].projector)
     model = LhamaModel(config, lm, {"audio_tower": tower, "audio_projector": projector}, {"audio": 5})
     assert [b.name for b in model.branches()] == ["audio"] and model.branches()[0].projector is projector
     with pytest.raises(ModelError, match="the audio branch needs audio_projector; none was given"):

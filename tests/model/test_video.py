@@ -45,8 +45,8 @@ def test_features_land_at_video_rows_and_frame_order_matters() -> None:
     frames = _frames()
     with torch.no_grad():
         embeds = model.embed(ids, {"video": frames})[0]
-        expected = model.video_projector(model.video_temporal.encode(model.vision_tower, frames, model.config.video))
-        reversed_ = model.video_temporal.encode(model.vision_tower, frames.flip(1), model.config.video)
+        expected = model.video_projector(model.video_temporal.encode(model.vision_tower, frames, model.config.branches["video"]))
+        reversed_ = model.video_temporal.encode(model.vision_tower, frames.flip(1), model.config.branches["video"])
     rows = (ids[0] == model.token_ids["video"]).nonzero().squeeze(1)
     torch.testing.assert_close(embeds[rows], expected[0])
     assert not torch.allclose(model.video_projector(reversed_), expected, atol=1e-4)  # temporal embedding
@@ -89,7 +89,7 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = loaded.model(ids, media=media).logits
         again = load_model(save_model(loaded, tmp_path / "m"))
-        assert again.config.video == loaded.config.video and again.expansions() == loaded.expansions()
+        assert again.config.branches["video"] == loaded.config.branches["video"] and again.expansions() == loaded.expansions()
         torch.testing.assert_close(again.model(ids, media=media).logits, expected)
 
 

@@ -46,7 +46,7 @@ def test_video_part_answer_matches_direct_generation(video_server: str, video_mo
     data = tiny_mp4(tmp_path / "a.mp4").read_bytes()
     reply = client(video_server).chat.completions.create(model="tiny-video", messages=video_message(video_uri(data)),
                                                           max_tokens=6)
-    frames = video_to_tensor(data, video_model.config.video.frames, video_model.specs["video"])[None]  # (1, F, 3, S, S)
+    frames = video_to_tensor(data, video_model.config.branches["video"].frames, video_model.specs["video"])[None]  # (1, F, 3, S, S)
     as_text = [{"role": "user", "content": "<video>\nO que acontece no vídeo?"}]
     expected = expected_answer(video_model, as_text, 6, {"video": frames})
     assert reply.choices[0].message.content == expected.text

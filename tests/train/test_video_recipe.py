@@ -59,7 +59,7 @@ def test_video_stage1_run(tiny_model_dir: Path, video_set: Path, tmp_path: Path)
     assert len(losses) == 6 and losses[-1] < losses[0]
     before = load_model(tiny_model_dir).model.state_dict()
     trained = load_model(result.model_dir)
-    assert trained.config.video is not None and trained.config.video.frames == 2
+    assert trained.config.branches["video"].frames == 2
     after = trained.model.state_dict()
     new = {k for k in after if k not in before}
     assert {k.split(".")[0] for k in new} == {"video_temporal", "video_projector"}

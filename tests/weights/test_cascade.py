@@ -59,7 +59,7 @@ def test_convert_links_the_lm_and_adds_the_labeler(tmp_path: Path) -> None:
     assert manifest["source"]["parts"] == ["qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"]
     assert manifest["verify"]["labeler_max_abs_prob_diff"] == 0.0 and manifest["verify"]["lm"] == {"max_abs_logit_diff": 0.0}
     loaded = load_model(out)
-    assert loaded.config.image is None and loaded.labeler is not None  # the LM sees text; the labeler names images
+    assert "image" not in loaded.config.branches and loaded.labeler is not None  # the LM sees text; the labeler names images
     assert loaded.labeler.config.style == "kinds" and loaded.labeler.kinds is not None
     assert loaded.generation.system_prompt == V2_SYSTEM_PROMPT and loaded.generation.repetition_penalty == 1.0
     assert loaded.labeler.notes(torch.zeros(1, 3, 37, 37))[0].startswith("[Imagem anexada")

@@ -38,7 +38,7 @@ def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tenso
                     image_guidance: float | None = None) -> str:
     """Greedy answer to one user turn: one placeholder per image, then ``text``.
     ``image_guidance``: see :class:`GenerationConfig`; None: the model's own."""
-    placeholder = loaded.config.image.placeholder if images else ""
+    placeholder = loaded.config.placeholders["image"] if images else ""
     messages = [{"role": "user", "content": "".join(f"{placeholder}\n" for _ in images) + text}]
     input_ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
     guidance = loaded.generation.image_guidance if image_guidance is None else image_guidance

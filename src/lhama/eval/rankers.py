@@ -143,7 +143,7 @@ class ModelRanker:
         if self.text_only:
             shown = prompt.caption_line.format(caption=self._cut(caption))
         else:
-            shown = f"{note or self.loaded.config.image.placeholder}\n{prompt.image_line}"
+            shown = f"{note or self.loaded.config.placeholders['image']}\n{prompt.image_line}"
         return f"{context}\n{shown}\n{prompt.question.format(compound=item.compound)}"
 
     def _image(self, item: Item, name: str) -> torch.Tensor:

@@ -81,7 +81,7 @@ def _scores(loaded: LoadedModel, trial: RetrievalTrial, use_images: bool) -> lis
         messages = ({"role": "user", "content": f"{labeler_note(loaded, trial.item.image)}\n{PROMPT}"},)
         images = ()
     else:
-        placeholder = f"{loaded.config.image.placeholder}\n" if use_images else ""
+        placeholder = f"{loaded.config.placeholders['image']}\n" if use_images else ""
         messages = ({"role": "user", "content": placeholder + PROMPT},)
         images = (load_pixels(loaded, trial.item.image),) if use_images else ()
     requests = [ScoreRequest(messages, caption, images) for caption in trial.candidates]

@@ -81,7 +81,8 @@ def _build_image(config: LhamaConfig, towers: Mapping[str, nn.Module], width: in
     tower = towers.get("vision_tower")
     if tower is None:
         raise CheckpointError("the config has an image branch but no vision tower was given")
-    projector = MultiModalProjector(image_feature_width(tower.config, config.image), width, config.image.projector)
+    projector = MultiModalProjector(image_feature_width(tower.config, config.branches["image"]), width,
+                                    config.branches["image"].projector)
     return {"vision_tower": tower, "multi_modal_projector": projector}
 
 
@@ -91,10 +92,10 @@ def _build_video(config: LhamaConfig, towers: Mapping[str, nn.Module], width: in
 
 
 def _build_audio(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
-    """The frozen encoder (opened from ``config.audio.encoder`` when not given) and a fresh projector."""
+    """The frozen encoder (opened from the audio config's ``encoder`` when not given) and a fresh projector."""
     tower = towers.get("audio_tower")
-    tower = tower if tower is not None else audio.open_audio_tower(config.audio)
-    projector = MultiModalProjector(audio.audio_feature_width(tower), width, config.audio.projector)
+    tower = tower if tower is not None else audio.open_audio_tower(config.branches["audio"])
+    projector = MultiModalProjector(audio.audio_feature_width(tower), width, config.branches["audio"].projector)
     return {"audio_tower": tower, "audio_projector": projector}
 
 
@@ -129,12 +130,12 @@ def _image_spec(modules: Mapping[str, nn.Module], specs: Mapping[str, Any]) -> I
 
 KINDS: tuple[BranchKind, ...] = (  # in merge order
     BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image,
-               lambda m, c: image_token_count(m.vision_tower.config, c.image), _build_image, _read_image,
+               lambda m, c: image_token_count(m.vision_tower.config, c.branches["image"]), _build_image, _read_image,
                _image_spec, stills=lambda images: images),
     BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video,
-               lambda m, c: video_token_count(m.vision_tower.config, c.image, c.video), _build_video, _read_video,
+               lambda m, c: video_token_count(m.vision_tower.config, c.branches["image"], c.branches["video"]), _build_video, _read_video,
                lambda modules, specs: specs["image"], extra=("video_temporal",), stills=lambda videos: videos[:, videos.shape[1] // 2]),  # the middle frame
-    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.audio.tokens,
+    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.branches["audio"].tokens,
                _build_audio, _read_audio, lambda modules, specs: audio.audio_spec(modules["audio_tower"]),
                track=_read_sound_track),
 )

@@ -123,19 +123,6 @@ class LhamaConfig:
     def __hash__(self) -> int:  # frozen, so hashable like the other configs (a dict field is not)
         return hash(tuple(self.branches.items()))
 
-    # Read-only views of one kind's config (None: no such branch), kept for the callers that read it.
-    @property
-    def image(self) -> ImageConfig | None:
-        return self.branches.get("image")  # type: ignore[return-value]
-
-    @property
-    def video(self) -> VideoConfig | None:
-        return self.branches.get("video")  # type: ignore[return-value]
-
-    @property
-    def audio(self) -> AudioConfig | None:
-        return self.branches.get("audio")  # type: ignore[return-value]
-
     @property
     def placeholders(self) -> dict[str, str]:
         """Modality name -> placeholder text, for every configured branch, in merge order."""

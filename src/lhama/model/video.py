@@ -94,8 +94,8 @@ class VideoTemporal(nn.Module):
 
 
 def build_video_modules(config: LhamaConfig, tower: nn.Module, lm_width: int) -> tuple[VideoTemporal, MultiModalProjector]:
-    """Fresh ``video_temporal`` and ``video_projector`` for ``config.video`` on ``tower``."""
-    frames_as = frame_config(config.image, config.video)
+    """Fresh ``video_temporal`` and ``video_projector`` for the config's video branch on ``tower``."""
+    frames_as = frame_config(config.branches["image"], config.branches["video"])
     width = image_feature_width(tower.config, frames_as)
-    temporal = VideoTemporal(config.video, frames_as, width)
-    return temporal, MultiModalProjector(width, lm_width, config.video.projector)
+    temporal = VideoTemporal(config.branches["video"], frames_as, width)
+    return temporal, MultiModalProjector(width, lm_width, config.branches["video"].projector)

@@ -13,7 +13,7 @@ CAPTION_CONFIG = GenerationConfig(max_new_tokens=32)
 
 def caption_prompt(loaded: LoadedModel, n_images: int) -> tuple[list[Message], list[int]]:
     """Messages and token ids that ask the model to describe ``n_images`` images."""
-    placeholder = loaded.config.image.placeholder
+    placeholder = loaded.config.placeholders["image"]
     messages = [{"role": "user", "content": f"{placeholder}\n" * n_images + CAPTION_INSTRUCTION}]
     prompt = render_prompt(loaded.tokenizer, messages)
     return messages, encode_prompt(loaded.tokenizer, prompt, loaded.expansions())

@@ -56,7 +56,7 @@ def caption_samples(samples: Sequence[Sample], placeholder: str, prompt: str) ->
 def cache_pairs(loaded: LoadedModel, pairs: Sequence[tuple[Sample, str]], batch_size: int = 32,
                 progress: Callable[[int], None] = lambda _: None) -> CaptionPairs:
     """Run the frozen tower over every image once and embed every caption once."""
-    model, image = loaded.model, loaded.config.image
+    model, image = loaded.model, loaded.config.branches["image"]
     features = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]

@@ -95,7 +95,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
 
 def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, echo: Echo) -> tuple[CaptionPairs, CaptionPairs | None]:
     """The training and held-out caption pairs, tower features computed once (with a progress bar)."""
-    placeholder, prompt = loaded.config.image.placeholder, cfg.prealign.prompt
+    placeholder, prompt = loaded.config.placeholders["image"], cfg.prealign.prompt
     train_samples, eval_samples = _samples(cfg, echo)
     train, held = caption_samples(train_samples, placeholder, prompt), caption_samples(eval_samples, placeholder, prompt)
     echo(f"pre-aligning the projector on {len(train)} image-caption pairs ({len(held)} held out)"

@@ -172,7 +172,7 @@ def convert_composed(source: WeightSource, version: str, work: Path, report: Cal
 
 
 def _verify_composed(loaded: Any, model_dir: Path) -> float:
-    text = f"{loaded.config.image.placeholder}\n{VERIFY_PROMPT}"
+    text = f"{loaded.config.placeholders['image']}\n{VERIFY_PROMPT}"
     ids = torch.tensor([encode_prompt(loaded.tokenizer, text, loaded.expansions())])
     size = loaded.specs["image"].size
     pixels = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
