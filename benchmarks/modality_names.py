@@ -27,6 +27,7 @@ from pathlib import Path
 
 KINDS = ("image", "video", "audio")
 SPEC_NAMES = {"image_spec", "video_spec", "audio_spec", "video_frames"}
+DATA_BUILDERS = "src/lhama/recipes/default/"
 BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|encoders|video|audio)\.py|model/towers/|data/(media|video|audio)\.py)")
 
 
@@ -90,6 +91,9 @@ def main() -> None:
     sums = {key: sum(len(row[1][key]) for row in rows) for key in ("attr", "literal", "spec")}
     print(f"{'TOTAL outside branch modules (' + str(len(rows)) + ' files)':48} {sums['attr']:5} "
           f"{sums['literal']:7} {sums['spec']:5} {sum(sums.values()):6}")
+    data = sum(row[2] for row in rows if row[0].startswith(DATA_BUILDERS))
+    print(f"of which in {DATA_BUILDERS[len('src/lhama/'):]} (lhama's own data: JSONL record keys): {data}; "
+          f"the rest: {sum(sums.values()) - data}")
     print(f"(inside the branch modules, not counted: {branch_total})")
 
 
