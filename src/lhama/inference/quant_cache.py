@@ -235,8 +235,6 @@ def _skeleton(model_dir: Path) -> LoadedModel:
     loaded.name = model_dir.name
     loaded.generation = read_generation(model_dir)  # as load_model does: decoding defaults, a cascade's labeler
     loaded.labeler = load_labeler(model_dir)
-    loaded.generation = read_generation(model_dir)
-    loaded.labeler = load_labeler(model_dir)
     loaded.model.eval()
     return loaded
 
