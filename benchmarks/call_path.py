@@ -81,6 +81,18 @@ def trace(model: str) -> list[tuple[str, str]]:
     return [c for c in calls if not c[1].startswith("<")]  # no comprehensions/lambdas
 
 
+def check_prepared(model: str) -> None:
+    """Exit unless a registered ``model`` is prepared and current: the trace follows the path of a
+    prepared model, and it stops the load at the first weights read, which would cut a
+    preparation short (harmless, it works in a temporary directory, but not the path measured)."""
+    from lhama.weights.prepare import is_current
+    from lhama.weights.resolve import registered_name
+
+    name = registered_name(model, model)
+    if name is not None and not is_current(name):
+        sys.exit(f"{name} is not prepared or out of date for this lhama: run `lhama models prepare {name}` first")
+
+
 def returns(files: list[str]) -> int:
     """How often the sequence re-enters a file it had already left."""
     seen, back, previous = set(), 0, None
@@ -97,6 +109,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--show", action="store_true", help="print every call")
     args = parser.parse_args()
+    check_prepared(args.model)
     calls = trace(args.model)
     files = [f for f, _ in calls]
     if args.show:
