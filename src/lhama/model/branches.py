@@ -6,8 +6,9 @@ says, for each kind, which :class:`LhamaModel` attributes hold its parts (names 
 transformers' LLaVA for the image branch, so checkpoints convert 1:1), how it encodes a batch,
 how many tokens its placeholder expands to, and how its medium is read from a file or the
 file's bytes (chat, the API and training share these readers). ``LhamaModel`` and
-``LoadedModel`` loop over it, and :func:`lhama_config` builds a model's branch configs from it. Adding a modality is one encoder
-module, its config class (``model/config.py``), one entry here and its placeholder.
+``LoadedModel`` loop over it, and :func:`lhama_config` builds a model's branch configs from it.
+Adding a modality is one encoder module, its config class (``model/config.py``), one entry here
+and its placeholder.
 """
 
 from __future__ import annotations
@@ -128,16 +129,37 @@ def _image_spec(modules: Mapping[str, nn.Module], specs: Mapping[str, Any]) -> I
     return own(tower.config) if own is not None else ImageSpec(size=int(tower.config.image_size))
 
 
+def _video_spec(modules: Mapping[str, nn.Module], specs: Mapping[str, Any]) -> ImageSpec:
+    return specs["image"]  # frames are preprocessed like the image branch's images
+
+
+def _audio_spec(modules: Mapping[str, nn.Module], specs: Mapping[str, Any]) -> Any:
+    return audio.audio_spec(modules["audio_tower"])  # the encoder's mel bins and window
+
+
+def _image_tokens(model: nn.Module, config: LhamaConfig) -> int:
+    return image_token_count(model.vision_tower.config, config.branches["image"])
+
+
+def _video_tokens(model: nn.Module, config: LhamaConfig) -> int:
+    return video_token_count(model.vision_tower.config, config.branches["image"], config.branches["video"])
+
+
+def _audio_tokens(model: nn.Module, config: LhamaConfig) -> int:
+    return config.branches["audio"].tokens
+
+
+def _middle_frames(videos: torch.Tensor) -> torch.Tensor:
+    return videos[:, videos.shape[1] // 2]  # (n, F, 3, S, S) -> (n, 3, S, S)
+
+
 KINDS: tuple[BranchKind, ...] = (  # in merge order
-    BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image,
-               lambda m, c: image_token_count(m.vision_tower.config, c.branches["image"]), _build_image, _read_image,
-               _image_spec, stills=lambda images: images),
-    BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video,
-               lambda m, c: video_token_count(m.vision_tower.config, c.branches["image"], c.branches["video"]), _build_video, _read_video,
-               lambda modules, specs: specs["image"], extra=("video_temporal",), stills=lambda videos: videos[:, videos.shape[1] // 2]),  # the middle frame
-    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, lambda m, c: c.branches["audio"].tokens,
-               _build_audio, _read_audio, lambda modules, specs: audio.audio_spec(modules["audio_tower"]),
-               track=_read_sound_track),
+    BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image, _image_tokens,
+               _build_image, _read_image, _image_spec, stills=lambda images: images),
+    BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video, _video_tokens,
+               _build_video, _read_video, _video_spec, extra=("video_temporal",), stills=_middle_frames),
+    BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, _audio_tokens,
+               _build_audio, _read_audio, _audio_spec, track=_read_sound_track),
 )
 KIND = {kind.name: kind for kind in KINDS}  # branch name -> its kind
 
