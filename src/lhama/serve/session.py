@@ -51,7 +51,7 @@ class ChatSession:
             self._attach("image", self.loaded.read("image", path))
         else:  # a labeler's class names as text (lhama.serve.cascade), else ModelError
             self.pending_notes.append(labels_note(path, self.loaded))
-        note = image_note(load_image(path), self.ocr)  # the text in the image, read by tesseract
+        note = image_note(load_image(path), self.ocr) if self.ocr is not False else ""  # its text, read by tesseract
         if note:
             self.pending_notes.append(note)
 
