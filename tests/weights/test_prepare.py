@@ -54,7 +54,7 @@ def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     statuses = {s.source.name: s for s in list_models()}
     assert set(statuses) == {"gemma-3-270m", SMOL, "qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct",
                              "open-nsfw-resnet50", "efficientnet-lite2", "lhama-default", "lhama-default-small",
-                             "lhama-default-v1", "whisper-base"}
+                             "lhama-default-v1", "whisper-base", "whisper-base-ptbr"}
     assert statuses["whisper-base"].source.kind == "audio-tower"
     assert statuses["open-nsfw-resnet50"].source.kind == "vision-tower"
     default = statuses["lhama-default"]

@@ -28,7 +28,7 @@ REPL_HELP = """Commands: /image PATH  attach an image to the next question
           /help        show this help
           /exit        leave (or Ctrl-D)
 Ctrl-C stops the answer being written; the conversation goes on."""
-WHISPER = "whisper-base"  # hears speech for models without an audio branch (prepared on first use)
+WHISPER = "whisper-base-ptbr"  # hears speech for models without an audio branch (= lhama.serve.cascade.WHISPER)
 
 
 class _WindowBar:

@@ -38,17 +38,17 @@ FRAMES_NOTE = "Quadros do vídeo: {}"
 NO_SPEECH = "(nenhuma fala reconhecida)"
 
 FrameNamer = Callable[[torch.Tensor], list[str]]
-WHISPER = "whisper-base"  # the speech model of the cascade (registered; prepared from PyPI packages)
+WHISPER = "whisper-base-ptbr"  # the cascade's speech model: whisper-base + lhama's pt-BR decoder LoRA (registered)
 
 
 def prepared_whisper() -> Path:
-    """whisper-base's directory, prepared from its installed PyPI packages on first use (once):
+    """The transcriber's directory (:data:`WHISPER`), prepared on first use (once, seconds once whisper-base is):
     the default :class:`Transcriber` source of chat sessions and the server."""
     return models_dir() / WHISPER if is_current(WHISPER) else prepare(WHISPER)
 
 
 def whisper_transcriber() -> Transcriber:
-    """A transcriber with lhama's decoding settings that opens (and if needed prepares) whisper-base on first use."""
+    """A transcriber with lhama's decoding settings that opens (and if needed prepares) :data:`WHISPER` on first use."""
     return Transcriber(prepared_whisper)
 
 
