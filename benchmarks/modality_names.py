@@ -1,18 +1,36 @@
-"""Where does lhama's source name a modality outside the branch modules?
+"""Where does lhama's source name a modality outside the branch modules, and why?
 
 The architecture issue's measure ("number of places that name a modality outside its own branch
-module: a handful"), counted on the syntax tree of every ``src/lhama`` file, per file:
+module: a handful"), counted on the syntax tree of every ``src/lhama`` file, per file. A *place*
+is one of:
 
-* ``attr``: attribute reads ``x.image`` / ``x.video`` / ``x.audio`` (module paths in imports
-  are not reads and are not counted);
-* ``literal``: the string literals ``"image"``, ``"video"``, ``"audio"`` (kind names as keys);
-* ``spec``: identifiers of per-kind preprocessing settings: ``image_spec``, ``video_spec``,
-  ``audio_spec``, ``video_frames`` (names, attributes, parameters and keywords).
+* an attribute read ``x.image`` / ``x.video`` / ``x.audio`` (module paths in imports are not
+  reads and are not counted);
+* a string literal ``"image"``, ``"video"``, ``"audio"`` (also the pieces of an f-string);
+* an identifier of a per-kind preprocessing setting: ``image_spec``, ``video_spec``,
+  ``audio_spec``, ``video_frames`` (names, attributes, parameters, keywords, definitions).
 
 The branch modules (where naming the modality is the point) are left out: the kind table
 ``model/branches.py``, the encoders ``model/{encoders,video,audio}.py`` and ``model/towers/``,
-and the medium decoders ``data/{media,video,audio}.py``. Reads a committed tree with ``--rev``
-(so others' uncommitted work is not counted), else the working tree.
+and the medium decoders ``data/{media,video,audio}.py``.
+
+Each place is classified by the definition it sits in (the enclosing function or class, or the
+module-level name it is assigned to):
+
+* **interface**: a name a user reads or writes, which has to say the kind: a CLI flag's value, an
+  API field's value, a key or column of a data record (JSONL, CSV, YAML) or the dataclass field
+  that holds it, a saved file's layout, text shown to the user. A definition counts as interface
+  only when it is listed in ``INTERFACE`` below with the format it serves, and it is listed only
+  when *every* place in it is such a name; every place in ``recipes/default/`` (which writes
+  lhama's own JSONL files: record keys and folder names) is interface too.
+* **logic**: every other place: code that decides or dispatches by kind (``"image" in
+  config.branches``, ``sample.image is None``, one handler per kind, per-kind limits and error
+  codes), or an image-only path that picks a branch by its name. Logic is the default, so a new
+  place is counted as logic until someone lists its definition, with a reason.
+
+The goal "a handful" is about the logic places: the interface ones stay as long as the formats
+name the kind. Reads a committed tree with ``--rev`` (so others' uncommitted work is not counted),
+else the working tree; ``--lines`` prints each place as ``line:class``.
 
     python benchmarks/modality_names.py --rev HEAD
 """
@@ -30,18 +48,65 @@ SPEC_NAMES = {"image_spec", "video_spec", "audio_spec", "video_frames"}
 DATA_BUILDERS = "src/lhama/recipes/default/"
 BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|encoders|video|audio)\.py|model/towers/|data/(media|video|audio)\.py)")
 
+# (file under src/lhama/, definition) -> the user-facing format every place in it names
+INTERFACE = {
+    ("cli/chat.py", "open_session"): "the --image/--video/--audio flags' values (ChatMedia fields)",
+    ("data/collate.py", "SAMPLE_MEDIA"): "the Sample fields, i.e. the JSONL record keys image/video/audio",
+    ("data/dataset.py", "_record_id"): "JSONL record key 'image'",
+    ("data/dataset.py", "_to_sample"): "JSONL record key 'image' (LLaVA and lhama records)",
+    ("data/dataset.py", "_video"): "JSONL record key 'video'",
+    ("data/dataset.py", "_audio_path"): "JSONL record key 'audio'",
+    ("eval/admire.py", "_candidate_columns"): "ADMIRE's CSV columns image{n}_name/_caption",
+    ("eval/admire.py", "_caption_column"): "ADMIRE's CSV columns image{n}_caption(_pt)",
+    ("eval/admire.py", "_candidates"): "ADMIRE's CSV column image{n}_name",
+    ("eval/naming.py", "COLUMNS"): "the naming set's CSV column 'image'",
+    ("eval/naming.py", "item_path"): "NamingItem.image, the CSV's image column",
+    ("eval/vqa.py", "_llava_record"): "the VQA JSONL key 'image'",
+    ("eval/vqa.py", "evaluate_vqa"): "VqaItem.image, the VQA record's image file",
+    ("eval/caption.py", "evaluate_captions"): "CaptionItem.image, the caption record's image file",
+    ("eval/report.py", "render_report"): "the HTML report's 'image' track label",
+    ("model/build.py", "_write_image"): "the LLaVA directory layout (image_token_index, preprocessor_config.json)",
+    ("serve/moderation.py", "_parts_result"): "the moderation API's result kind 'image'",
+}
 
-def count(source: str) -> dict[str, list[int]]:
-    """Category -> the line numbers where ``source`` names a modality (one entry per place)."""
-    found: dict[str, list[int]] = {"attr": [], "literal": [], "spec": []}
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Attribute) and node.attr in KINDS:
-            found["attr"].append(node.lineno)
-        if isinstance(node, ast.Constant) and node.value in KINDS:
-            found["literal"].append(node.lineno)
-        if _identifier(node) in SPEC_NAMES:
-            found["spec"].append(node.lineno)
+
+def classify(source: str, path: str) -> list[tuple[int, str, str]]:
+    """Each place in ``source`` (the file ``path`` under the repo root) as (line, definition, class)."""
+    short = path.removeprefix("src/lhama/")
+    return [(line, where, "interface" if path.startswith(DATA_BUILDERS) or (short, where) in INTERFACE
+             else "logic") for line, where in _places(ast.parse(source))]
+
+
+def _places(tree: ast.AST) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        where = _definition(node, where)
+        if _names_a_kind(node):
+            found.append((node.lineno, where or "<module>"))
+        for child in ast.iter_child_nodes(node):
+            visit(child, where)
+
+    visit(tree, "")
     return found
+
+
+def _definition(node: ast.AST, where: str) -> str:
+    """The qualified name of the definition ``node`` opens, else ``where`` (its parent's)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return f"{where}.{node.name}" if where else node.name
+    if not where and isinstance(node, (ast.Assign, ast.AnnAssign)):
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        return getattr(target, "id", "")
+    return where
+
+
+def _names_a_kind(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute) and node.attr in KINDS:
+        return True
+    if isinstance(node, ast.Constant) and node.value in KINDS:
+        return True
+    return _identifier(node) in SPEC_NAMES
 
 
 def _identifier(node: ast.AST) -> str | None:
@@ -72,28 +137,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="a commit to read (default: the working tree)")
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
-    parser.add_argument("--lines", action="store_true", help="also print each place's line numbers")
+    parser.add_argument("--lines", action="store_true", help="also print each place as line:class (i/l)")
     args = parser.parse_args()
     rows, branch_total = [], 0
     for path, text in sources(args.root, args.rev).items():
-        found = count(text)
-        total = sum(len(v) for v in found.values())
+        places = classify(text, path)
         if BRANCH_MODULES.match(path):
-            branch_total += total
-        elif total:
-            rows.append((path, found, total))
-    rows.sort(key=lambda row: -row[2])
-    print(f"{'file':48} {'attr':>5} {'literal':>7} {'spec':>5} {'total':>6}")
-    for path, found, total in rows:
-        lines = "  " + ",".join(str(n) for n in sorted(sum(found.values(), []))) if args.lines else ""
-        print(f"{path[len('src/lhama/'):]:48} {len(found['attr']):5} {len(found['literal']):7} "
-              f"{len(found['spec']):5} {total:6}{lines}")
-    sums = {key: sum(len(row[1][key]) for row in rows) for key in ("attr", "literal", "spec")}
-    print(f"{'TOTAL outside branch modules (' + str(len(rows)) + ' files)':48} {sums['attr']:5} "
-          f"{sums['literal']:7} {sums['spec']:5} {sum(sums.values()):6}")
-    data = sum(row[2] for row in rows if row[0].startswith(DATA_BUILDERS))
-    print(f"of which in {DATA_BUILDERS[len('src/lhama/'):]} (lhama's own data: JSONL record keys): {data}; "
-          f"the rest: {sum(sums.values()) - data}")
+            branch_total += len(places)
+        elif places:
+            rows.append((path, places))
+    rows.sort(key=lambda row: (-sum(c == "logic" for *_, c in row[1]), -len(row[1]), row[0]))
+    print(f"{'file':40} {'interface':>9} {'logic':>6} {'total':>6}")
+    for path, places in rows:
+        logic = sum(c == "logic" for *_, c in places)
+        lines = "  " + ",".join(f"{n}:{c[0]}" for n, _, c in sorted(places)) if args.lines else ""
+        print(f"{path[len('src/lhama/'):]:40} {len(places) - logic:9} {logic:6} {len(places):6}{lines}")
+    total = sum(len(p) for _, p in rows)
+    logic = sum(c == "logic" for _, p in rows for *_, c in p)
+    print(f"{'TOTAL (' + str(len(rows)) + ' files)':40} {total - logic:9} {logic:6} {total:6}")
+    logic_files = sum(any(c == "logic" for *_, c in p) for _, p in rows)
+    print(f"logic places in {logic_files} files; interface places: {total - logic} "
+          f"({sum(len(p) for f, p in rows if f.startswith(DATA_BUILDERS))} of them recipes/default's JSONL keys)")
     print(f"(inside the branch modules, not counted: {branch_total})")
 
 
