@@ -70,6 +70,14 @@ def test_an_image_branch_without_a_tower_is_an_error() -> None:
         compose(lhama_config(image=ImageConfig()), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
 
 
+def test_compose_given_one_tower_not_towers_by_kind_says_how_to_pass_them() -> None:
+    lm, tower = AutoModelForCausalLM.from_config(tiny_text_config()), AutoModel.from_config(tiny_vision_config())
+    with pytest.raises(ConfigError, match=r"^compose\(\) takes the towers by branch kind, not a CLIPVisionModel: pass \{'image': tower\}"):
+        compose(lhama_config(image=ImageConfig()), lm, tiny_tokenizer(), tower)  # the pre-table call
+    with pytest.raises(ConfigError, match="no branch kind 'vision' for a tower; kinds: image, video, audio"):
+        compose(lhama_config(image=ImageConfig()), lm, tiny_tokenizer(), {"vision": tower})
+
+
 def test_lhama_config_puts_branches_in_merge_order_and_checks_kinds() -> None:
     config = lhama_config(audio=AUDIO, image=ImageConfig(), video=None)
     assert list(config.branches) == ["image", "audio"] and config.branches["audio"] is AUDIO

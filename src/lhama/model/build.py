@@ -26,7 +26,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, LlavaConfig
 
 from lhama.data.media import ImageSpec
-from lhama.errors import CheckpointError, ModelError
+from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import audio as audio_encoder
 from lhama.model import branches
@@ -103,12 +103,24 @@ def compose(
 
     Raises:
         CheckpointError: an image branch without a vision tower, an audio encoder not found.
+        ConfigError: ``towers`` is not a mapping by branch kind (the old single vision tower).
     """
+    by_attribute = _towers_by_attribute(towers or {})
     token_ids = add_placeholder_tokens(tokenizer, language_model, config)
-    by_attribute = {branches.KIND[kind].tower: tower for kind, tower in (towers or {}).items()}
     modules = branches.build_modules(config, by_attribute, language_model.config.hidden_size)
     model = LhamaModel(config, language_model, modules, token_ids)
     return LoadedModel(model, tokenizer, branches.specs(config, modules, specs or {}))
+
+
+def _towers_by_attribute(towers: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+    """Towers by branch kind -> by the model attribute that holds them (``compose``'s argument)."""
+    if not isinstance(towers, Mapping):
+        raise ConfigError(f"compose() takes the towers by branch kind, not a {type(towers).__name__}: "
+                          f"pass {{'image': tower}} (or {{'image': tower, 'audio': encoder}})")
+    unknown = sorted(set(towers) - set(branches.KIND))
+    if unknown:
+        raise ConfigError(f"compose(): no branch kind {unknown[0]!r} for a tower; kinds: {', '.join(branches.KIND)}")
+    return {branches.KIND[kind].tower: tower for kind, tower in towers.items()}
 
 
 def add_branch(loaded: LoadedModel, kind: str, config: BranchConfig, tower: nn.Module | None = None) -> LoadedModel:
