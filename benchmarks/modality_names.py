@@ -67,6 +67,7 @@ INTERFACE = {
     ("eval/report.py", "render_report"): "the HTML report's 'image' track label",
     ("model/build.py", "_write_image"): "the LLaVA directory layout (image_token_index, preprocessor_config.json)",
     ("serve/moderation.py", "_parts_result"): "the moderation API's result kind 'image'",
+    ("train/config.py", "ModelSpec.convert_old_keys"): "the recipe YAML keys model.image/.video/.audio from before branches:",
 }
 
 

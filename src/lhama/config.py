@@ -95,6 +95,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, type-checking every field recursively."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
+    convert = getattr(cls, "convert_old_keys", None)  # a class's keys of an earlier format -> today's
+    if convert is not None:
+        data = convert(data)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:

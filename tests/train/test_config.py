@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lhama.config import load
+from lhama.config import from_dict, load, to_dict
 from lhama.errors import ConfigError
-from lhama.train.config import TrainConfig
+from lhama.model.config import AudioConfig, ImageConfig, VideoConfig
+from lhama.train.config import ModelSpec, TrainConfig
 from lhama.train.recipes import find_recipe
 
 
@@ -48,7 +49,7 @@ def test_the_default_presets_chain_stage0_stage1_stage2() -> None:
     assert stage0.stage == "prealign" and stage0.trainable == ("multi_modal_projector",)
     assert stage0.data.path == stage1.data.path and stage0.eval_data.path == stage1.eval_data.path
     assert stage0.prealign.prompt == "Descreva a imagem brevemente."
-    assert stage0.model.image.projector.norm == "layernorm" and stage0.model.vision == "open-nsfw-resnet50"
+    assert stage0.model.branches["image"].projector.norm == "layernorm" and stage0.model.vision == "open-nsfw-resnet50"
     # each stage starts from the previous one's model; stage 1 keeps stage 0's contrast as a second term
     assert stage1.model.init == f"{stage0.output_dir}/model" and stage2.model.init == f"{stage1.output_dir}/model"
     assert stage1.loss.image_caption_contrast == 0.5 and stage2.loss.image_caption_contrast == 0.0
@@ -80,3 +81,32 @@ def test_trainable_patterns_follow_the_stage() -> None:
 def test_unknown_recipe_lists_presets() -> None:
     with pytest.raises(ConfigError, match="presets: default-stage0, default-stage1, default-stage2, stage1-audio, stage1-tuxpaint, stage1-video, stage2-lora"):
         find_recipe("nope")
+
+
+def test_model_branches_are_read_per_kind_in_merge_order() -> None:
+    spec = from_dict(ModelSpec, {"lm": "x", "branches": {"audio": {"tokens": 8}, "image": {"feature_layer": -1}}})
+    assert list(spec.branches) == ["image", "audio"]
+    assert spec.branches == {"image": ImageConfig(feature_layer=-1), "audio": AudioConfig(tokens=8)}
+    with pytest.raises(ConfigError, match="^unknown branch kind model.branches.smell; kinds: image, video, audio$"):
+        from_dict(ModelSpec, {"lm": "x", "branches": {"smell": {}}})
+    with pytest.raises(ConfigError, match="^model.branches.audio.tokens must be int"):
+        from_dict(ModelSpec, {"lm": "x", "branches": {"audio": {"tokens": "many"}}})
+
+
+def test_recipe_keys_from_before_branches_still_load_as_they_were_read() -> None:
+    old = {"lm": "x", "vision": "t", "image": {"feature_layer": -1}, "video": {"frames": 2}, "audio": {"tokens": 8}}
+    assert from_dict(ModelSpec, old).branches == {"image": ImageConfig(feature_layer=-1), "video": VideoConfig(frames=2),
+                                                  "audio": AudioConfig(tokens=8)}
+    # an init model kept its own image branch; video was dropped without init or vision; null was unset
+    assert list(from_dict(ModelSpec, {"init": "m", "image": {}, "video": {"frames": 2}}).branches) == ["video"]
+    assert from_dict(ModelSpec, {"lm": "x", "image": {}, "video": {"frames": 2}, "audio": None}).branches == {}
+    # an old-style override lies over the recipe's branches entry, key by key
+    cfg = load(TrainConfig, find_recipe("stage1-video"), ["model.video.pooling=mean", "model.video.projector.kind=linear"])
+    video = cfg.model.branches["video"]
+    assert (video.pooling, video.frames, video.num_queries, video.projector.kind) == ("mean", 8, 32, "linear")
+
+
+def test_a_written_train_config_loads_back_with_its_branches() -> None:
+    cfg = load(TrainConfig, find_recipe("stage1-audio"), ["model.branches.audio.tokens=16"])
+    again = from_dict(TrainConfig, to_dict(cfg))
+    assert again == cfg and again.model.branches["audio"].tokens == 16

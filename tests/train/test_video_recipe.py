@@ -69,5 +69,6 @@ def test_video_stage1_run(tiny_model_dir: Path, video_set: Path, tmp_path: Path)
 def test_shipped_preset_is_valid() -> None:
     cfg = load(TrainConfig, find_recipe("stage1-video"), [])
     assert cfg.trainable == ("video_temporal", "video_projector")
-    assert cfg.model.video is not None and cfg.model.video.num_queries == 32 and cfg.model.video.frames == 8
+    video = cfg.model.branches["video"]
+    assert video.num_queries == 32 and video.frames == 8
     assert "<video>" in cfg.data.caption_prompt

@@ -223,6 +223,25 @@ def config_from_dict(data: Mapping[str, Any]) -> LhamaConfig:
         raise ConfigError(str(exc)) from None
 
 
+def branch_configs(data: Mapping[str, Any], prefix: str = "") -> dict[str, BranchConfig]:
+    """Branch configs by kind, each read from plain data (or given as its config), in merge order;
+    unlike :func:`config_from_dict` a kind may lack the ones it needs (it may be grown on a model
+    that has them).
+
+    Raises:
+        ConfigError: an unknown kind or a bad value (the message names the key under ``prefix``).
+    """
+    unknown = sorted(set(data) - set(KIND))
+    if unknown:
+        raise ConfigError(f"unknown branch kind {prefix}{unknown[0]}; kinds: {', '.join(KIND)}")
+    return {kind.name: _branch_config(kind, data[kind.name], f"{prefix}{kind.name}.") for kind in KINDS
+            if data.get(kind.name) is not None}
+
+
+def _branch_config(kind: BranchKind, value: Any, prefix: str) -> BranchConfig:
+    return value if isinstance(value, kind.config) else from_dict(kind.config, value, prefix=prefix)
+
+
 def config_to_dict(config: LhamaConfig) -> dict[str, Any]:
     """``config`` as ``config.json``'s ``"lhama"`` block: every kind, null when not configured."""
     return {kind.name: to_dict(config.branches.get(kind.name)) for kind in KINDS}

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from lhama.data.collate import CollateConfig
 from lhama.data.dataset import DatasetConfig
-from lhama.model.config import AudioConfig, ImageConfig, LoraSettings, VideoConfig
+from lhama.model.config import LoraSettings
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,41 @@ class ModelSpec:
     init: str | None = None  # a lhama/LLaVA model dir (e.g. the stage-1 output) to continue from
     lm: str | None = None  # registry name (gemma-3-270m) or a causal-LM dir; used when init is unset
     vision: str | None = None  # registry name (open-nsfw-resnet50) or a tower dir (CLIP/SigLIP); with lm
-    image: ImageConfig = field(default_factory=ImageConfig)  # how lm + vision are joined; with init, its own
-    video: VideoConfig | None = None  # a video branch; added fresh if the model has none
-    # An audio branch (Whisper encoder + projector): built with lm, or added to an init model
-    # that has none. None: no audio branch (or the init model's own).
-    audio: AudioConfig | None = None
+    # The media branches to build with lm (+ vision: the image branch's tower; its config defaults
+    # to ImageConfig()) or to grow on an init model that lacks them, by kind (model/branches.py):
+    # ``branches: {video: {pooling: mean}, audio: {tokens: 16}}``. An init model keeps its own.
+    branches: dict[str, Any] = field(default_factory=dict)
     lora: LoraSettings | None = None  # stage 2: LoRA on the decoder; None there means full fine-tuning
     gradient_checkpointing: bool = False  # trade compute for activation memory
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # frozen weights; trained ones stay fp32
+
+    def __post_init__(self) -> None:
+        from lhama.model.branches import branch_configs  # the kind table (and torch): only when a spec is built
+
+        object.__setattr__(self, "branches", branch_configs(self.branches, "model.branches."))
+
+    @staticmethod
+    def convert_old_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+        """Recipe keys from before ``branches`` -> ``branches.<kind>`` (:func:`lhama.config.from_dict`
+        calls this): ``model.image``, ``model.video``, ``model.audio`` and their overrides
+        (``model.video.pooling=mean``, laid over a ``branches`` entry of the same kind), read as
+        they were: image only with lm + vision (an init model kept its own), video only with an
+        init model or vision, audio always."""
+        kept = {"image": not data.get("init") and bool(data.get("vision")),
+                "video": bool(data.get("init") or data.get("vision")), "audio": True}
+        old = {kind: data[kind] for kind in kept if data.get(kind) is not None and kept[kind]}
+        converted = {key: value for key, value in data.items() if key not in kept}
+        if old:
+            branches = converted.get("branches") or {}
+            converted["branches"] = {**branches, **{kind: _laid_over(branches.get(kind), value) for kind, value in old.items()}}
+        return converted
+
+
+def _laid_over(base: Any, top: Any) -> Any:
+    """``top`` laid over ``base``, mapping by mapping (an override over a recipe's entry)."""
+    if not isinstance(base, Mapping) or not isinstance(top, Mapping):
+        return top
+    return {**base, **{key: _laid_over(base.get(key), value) for key, value in top.items()}}
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from lhama.data.dataset import Sample, load_samples, split_samples
 from lhama.errors import CheckpointError, ConfigError, DataError
 from lhama.model import adapters, build
 from lhama.model.branches import lhama_config
+from lhama.model.config import ImageConfig
 from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
@@ -183,15 +184,17 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
     dtype = build.DTYPES[spec.dtype]
     if spec.init:
         loaded = build.load_model(spec.init, dtype)
-        if spec.video is not None and "video" not in loaded.config.branches:
-            loaded = build.add_branch(loaded, "video", spec.video)
-        if spec.audio is not None and "audio" not in loaded.config.branches:  # grow an audio branch
-            loaded = build.add_branch(loaded, "audio", spec.audio)
+        for kind, branch in spec.branches.items():  # grow the branches the model lacks, in merge order
+            if kind not in loaded.config.branches:
+                loaded = build.add_branch(loaded, kind, branch)
         return loaded
     lm_dir = resolve(spec.lm, spec.lm)
     vision_dir = resolve(spec.vision, spec.vision) if spec.vision else None
-    config = lhama_config(image=spec.image if spec.vision else None, video=spec.video if spec.vision else None,
-                          audio=spec.audio)
+    wanted = {"image": ImageConfig(), **spec.branches} if spec.vision else spec.branches  # vision: the image tower
+    try:
+        config = lhama_config(**wanted)
+    except ValueError as exc:  # a branch without the one it builds on (video without vision)
+        raise ConfigError(f"model.branches: {exc}") from None
     return build.build_model(lm_dir, vision_dir, config, dtype)
 
 
