@@ -37,8 +37,14 @@ def test_bad_options_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytes
 
 
 def test_a_request_without_max_tokens_gets_the_model_setting_within_the_cap() -> None:
-    from lhama.cli.serve import Limits, ServeOptions
+    from lhama.cli.serve import Limits, Network, ServeOptions, Speed
+    from lhama.cli.common import Safety
 
-    assert ServeOptions().settings(model_max_tokens=64).default_max_tokens == 64  # the model's max_new_tokens
-    assert ServeOptions(limits=Limits(max_tokens=32)).settings(model_max_tokens=64).default_max_tokens == 32
-    assert ServeOptions().settings(model_max_tokens=64).max_tokens_cap == 1024
+    assert ServeOptions().config().settings_for(model_max_tokens=64).default_max_tokens == 64  # the model's max_new_tokens
+    assert ServeOptions(limits=Limits(max_tokens=32)).config().settings_for(model_max_tokens=64).default_max_tokens == 32
+    assert ServeOptions().config().settings_for(model_max_tokens=64).max_tokens_cap == 1024
+    config = ServeOptions(model="m", network=Network(host="0.0.0.0", port=9, api_key=""), speed=Speed(threads=2, quant="int8"),
+                          safety=Safety(guard="g")).config()
+    assert (config.model, config.host, config.port, config.threads, config.quant) == ("m", "0.0.0.0", 9, 2, "int8")
+    assert config.guard and config.guard_spec == "g" and config.settings.api_key is None  # '' is no key
+    assert not ServeOptions(safety=Safety(no_guard=True)).config().guard

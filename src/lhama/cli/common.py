@@ -49,6 +49,12 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
     return loaded
 
 
+def loader(err: Console) -> Callable[[str, str | None], LoadedModel]:
+    """:func:`load_with_progress` reporting on ``err``, as the library's ``load(model, quant)``
+    (``lhama.serve.server.run``)."""
+    return lambda model, quant: load_with_progress(model, err, quant)
+
+
 def model_directory(model: str | None, err: Console) -> Path:
     """``--model`` as a directory (:func:`located`)."""
     return located(model, err)[0]

@@ -8,9 +8,10 @@ from typing import Annotated, ClassVar, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader
 from lhama.cli.options import command
-from lhama.serve.settings import ServeSettings  # plain data: checking the limits loads nothing heavy
+from lhama.serve.server import ServerConfig, run  # light: torch and the web stack load when run() serves
+from lhama.serve.settings import ServeSettings
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,16 @@ class ServeOptions:
     safety: Safety = field(default_factory=Safety)
 
     def __post_init__(self) -> None:
-        self.settings(1)  # bad limits fail before the model loads
+        self.config()  # bad limits fail before the model loads
 
-    def settings(self, model_max_tokens: int) -> ServeSettings:
-        """The server's settings; a request without max_tokens gets ``model_max_tokens`` (capped)."""
-        limits = self.limits
-        return ServeSettings(api_key=self.network.api_key or None, allow_remote_media=self.network.allow_remote_media,
-                             max_batch=limits.max_batch, max_tokens_cap=limits.max_tokens,
-                             default_max_tokens=min(model_max_tokens, max(1, limits.max_tokens)), max_images=limits.max_images,
-                             max_image_pixels=limits.max_image_pixels, request_timeout_s=limits.timeout)
+    def config(self) -> ServerConfig:
+        """The server's one typed config (a request without max_tokens gets the model's own, capped)."""
+        limits, network = self.limits, self.network
+        settings = ServeSettings(api_key=network.api_key or None, allow_remote_media=network.allow_remote_media,
+                                 max_batch=limits.max_batch, max_tokens_cap=limits.max_tokens, max_images=limits.max_images,
+                                 max_image_pixels=limits.max_image_pixels, request_timeout_s=limits.timeout)
+        return ServerConfig(self.model, settings, network.host, network.port, self.speed.threads, self.speed.quant,
+                            guard=not self.safety.no_guard, guard_spec=self.safety.guard)
 
 
 @command(ServeOptions)
@@ -79,20 +81,5 @@ def serve(options: ServeOptions) -> None:
 
     Then, with the openai client: OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="segredo").
     """
-    import torch
-    import uvicorn  # imported here: help, usage errors and other commands start without torch or the web stack
-
-    from lhama.guard import load_guard
-    from lhama.serve.app import create_app
-    from lhama.serve.engine import Engine
-
-    if options.speed.threads is not None:
-        torch.set_num_threads(options.speed.threads)
     err = Console(stderr=True)
-    loaded = load_with_progress(options.model, err, options.speed.quant)
-    settings = options.settings(loaded.generation.max_new_tokens)
-    host, port = options.network.host, options.network.port
-    err.print(f"serving [bold]{loaded.name}[/] at http://{host}:{port}/  (API: http://{host}:{port}/v1)")
-    safety = None if options.safety.no_guard else load_guard(options.safety.guard)
-    err.print(f"safety guard: {'off' if safety is None else 'on'}")
-    uvicorn.run(create_app(Engine(loaded, settings, guard=safety), settings), host=host, port=port, log_level="info")
+    run(options.config(), loader(err), err)
