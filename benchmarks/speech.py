@@ -258,6 +258,20 @@ def is_right(answer: str, keys: tuple[str, ...]) -> bool:
     return all(k in fold(answer) for k in keys)
 
 
+def score(paths: list[Path]) -> None:
+    """WER and content recall of every system in the ``--out`` files of a run split into jobs."""
+    from lhama.eval.metrics import word_error_rate
+
+    rows = [json.loads(line) for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
+    for system in dict.fromkeys(k for row in rows for k in row if k not in ("reference", "wav_voice")):
+        done = [r for r in rows if system in r]
+        clips = [Clip(r["reference"], Path(), (), r["wav_voice"]) for r in done]
+        texts = [r[system] for r in done]
+        print(f"{system}: {len(done)} clips, WER {word_error_rate([c.text for c in clips], texts):.3f}, "
+              f"content {content_recall([c.text for c in clips], texts):.3f}")
+        breakdown(clips, texts)
+
+
 def main() -> None:
     from lhama.eval.metrics import word_error_rate
     from lhama.model.transcribe import WHISPER_GREEDY, TranscribeConfig, Transcriber
@@ -270,16 +284,20 @@ def main() -> None:
     parser.add_argument("--whisper", nargs="+", default=["whisper-base"],
                         help="Whisper models (name or directory): `lhama` runs each; the others use the first")
     parser.add_argument("--wav-dir", type=Path, default=Path("/tmp/lhama-speech-bench"))
+    parser.add_argument("--offset", type=int, default=0, help="skip the first clips (split a long run into jobs)")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--score", type=Path, nargs="+", help="only score the --out files of split runs, together")
     parser.add_argument("--requests-only", action="store_true", help="only the 36 spoken requests")
     parser.add_argument("--cascade-clips", type=int, default=80, help="cascade on this many clips, evenly spaced (0: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.score:
+        return score(args.score)
     if not args.fresh and not args.sentences:
         parser.error("--sentences is required (or --fresh)")
     clips = fresh_clips(args.wav_dir) if args.fresh else make_clips(heldout_sentences(args.sentences), args.wav_dir)
     clips = [c for c in clips if c.keys] if args.requests_only else clips
-    clips = clips[: args.limit] if args.limit else clips
+    clips = clips[args.offset: args.offset + args.limit] if args.limit else clips[args.offset:]
     refs = [c.text for c in clips]
     configs = {"greedy": WHISPER_GREEDY, "beam": replace(TranscribeConfig(), temperatures=(0.0,))}
     print(f"{len(clips)} clips ({sum(bool(c.keys) for c in clips)} requests); load average {os.getloadavg()[0]:.1f}")
