@@ -8,7 +8,7 @@ import torch
 from lhama.errors import ConfigError
 from lhama.inference import quant_cache
 from lhama.inference.lean import Fused, _Parts, lean_decoder
-from lhama.inference.quant import DEFAULT_INT4, Int4Linear, Int8Linear, QuantPlan, plan_for, quantize_linears
+from lhama.inference.quant import DEFAULT_INT4, Int4Linear, Int8Linear, QuantPlan, check_quant, plan_for, quantize_linears
 from lhama.inference.quant_cache import load_for_inference, quant_dir
 from tests.inference.test_lean import _compare, _model
 from tests.inference.tiny import prompt_ids, tiny_decoder
@@ -21,6 +21,8 @@ def test_plan_names_parse_and_name_their_cache() -> None:
     assert plan.name == "int4-g32+head+v+down-half" and plan_for(plan.name) == plan
     assert plan_for("int8").name == "int8" and plan_for("int4-g128").name == "int4-g128"
     assert quant_dir("m", "int4", 128).name == "quant-int4-g128"  # the caches made before plans still match
+    assert check_quant("int4-g64+head") == QuantPlan("int4", 64, ("head",))  # the load path's one look at the plan
+    assert repr(QuantPlan("int8")) == "QuantPlan(quant='int8', group_size=128, int8=())"  # the name is derived, not a setting
     for bad in ("int4-g48", "int4-g32+up", "int4-gx", "int5"):
         with pytest.raises(ConfigError, match="--quant|group size"):
             plan_for(bad)

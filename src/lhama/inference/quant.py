@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -41,9 +41,9 @@ def available_quants() -> tuple[str, ...]:
     return tuple(q for q in QUANTS if all(hasattr(torch.ops.aten, op) for op in _KERNELS.get(q, ())))
 
 
-def check_quant(quant: str, group_size: int | None = None) -> None:
-    """Raise ConfigError (one line, listing what is available) unless ``quant`` (a quant or an int4
-    plan name, see :func:`plan_for`) can run here."""
+def check_quant(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:
+    """The :class:`QuantPlan` of ``quant`` (a quant or an int4 plan name, see :func:`plan_for`);
+    raises ConfigError (one line, listing what is available) unless it can run here."""
     plan = plan_for(quant, group_size)
     if group_size is not None and group_size not in GROUP_SIZES:
         raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {group_size}")
@@ -55,6 +55,7 @@ def check_quant(quant: str, group_size: int | None = None) -> None:
     if plan.int8 and "int8" not in available_quants():
         raise ConfigError(f"--quant {quant} keeps layers int8, which this PyTorch build cannot run; "
                           f"available here: {', '.join(available_quants())}")
+    return plan
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,13 @@ class QuantPlan:
     quant: str
     group_size: int = 128  # int4: inputs per scale/offset
     int8: tuple[str, ...] = ()
+    # int8, int4-g128, int4-g32+head+v+down-half (also the cache folder's suffix): set with the
+    # plan, so reading it is not a call back into this module on the load path
+    name: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def name(self) -> str:
-        """``int8``, ``int4-g128``, ``int4-g32+head+v+down-half`` (also the cache folder's suffix)."""
-        if self.quant != "int4":
-            return self.quant
-        return "+".join([f"int4-g{self.group_size}", *self.int8])
+    def __post_init__(self) -> None:
+        name = self.quant if self.quant != "int4" else "+".join([f"int4-g{self.group_size}", *self.int8])
+        object.__setattr__(self, "name", name)
 
     def layer_quant(self, name: str, layers: int) -> str:
         """The quant of the linear layer at module path ``name`` in a model of ``layers`` blocks."""

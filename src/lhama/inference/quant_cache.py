@@ -41,7 +41,11 @@ _BUFFER = "__buffer__."  # state-dict prefix of non-persistent buffers (rotary f
 def quant_dir(model_dir: str | Path, quant: str | QuantPlan, group_size: int | None = None) -> Path:
     """Where the quantised copy of ``model_dir``'s language model is cached (``quant-int4-g128``,
     ``quant-int8``, ``quant-int4-g32+head``: the plan's name)."""
-    return Path(model_dir) / f"quant-{plan_for(quant, group_size).name}"
+    return _cache_dir(Path(model_dir), plan_for(quant, group_size))
+
+
+def _cache_dir(model_dir: Path, plan: QuantPlan) -> Path:
+    return model_dir / f"quant-{plan.name}"
 
 
 def is_cached(model_dir: str | Path, quant: str | QuantPlan, group_size: int | None = None) -> bool:
@@ -58,12 +62,11 @@ def load_for_inference(model_dir: str | Path, quant: str | QuantPlan = "none", g
     Raises:
         ConfigError: ``quant`` cannot run on this machine. CheckpointError: unreadable model/cache.
     """
-    check_quant(quant, group_size)
-    plan = plan_for(quant, group_size)
+    plan = check_quant(quant, group_size)
     model_dir = Path(model_dir)
     if plan.quant == "none":
         return load_model(model_dir)
-    cache = quant_dir(model_dir, plan)
+    cache = _cache_dir(model_dir, plan)
     settings = _settings(model_dir, plan)
     if _is_current(cache, settings):
         return _load_cached(model_dir, cache, settings)
