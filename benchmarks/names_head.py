@@ -103,7 +103,8 @@ def exclusions(rows: list[dict[str, str]], cache: dict) -> dict[str, str]:
     """stamp key -> the rule that excludes it (module docstring)."""
     items = read_naming_items(ITEMS)
     near = {item_key(i.image, i.source): i.image for i in items}
-    same = set(near) | {shared_key(line.strip()) for line in HELDOUT.read_text().splitlines() if line.strip()}
+    heldout = [line.strip() for line in HELDOUT.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    same = set(near) | {shared_key(name) for name in heldout}
     stems = {k.rsplit("/", 1)[-1].lower(): k for k in near}
     test_feats = torch.nn.functional.normalize(torch.stack([cache[f"item:{i.image}"]["pooled"] for i in items]), dim=-1)
     out = {}
