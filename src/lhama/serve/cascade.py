@@ -12,13 +12,15 @@
 
 The notes go into the user's turn before the question, so the safety guard reads them like
 any user text. Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
-both use these functions.
+both use these functions, through :class:`Cascade` (branch kind -> its stand-in: :data:`NOTES`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -130,6 +132,51 @@ def frame_namer(loaded: LoadedModel) -> FrameNamer | None:
 
     names = class_names()
     return lambda frames: frame_names(tower.classify, names, frames)
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """A model and what tells it, as text, the media it has no branch for (its labeler or
+    frame namer, Whisper): :meth:`take` gives a medium to the model's branch, else its note."""
+
+    loaded: LoadedModel
+    transcriber: Transcriber
+    progress: Progress | None = None  # (done, total) windows while a long recording is transcribed
+
+    def take(self, kind: str, source: str | Path | bytes, track: bool = False) -> torch.Tensor | str | None:
+        """``source`` (a file or its bytes) for the model: read for its ``kind`` branch
+        (``LoadedModel.read``; with ``track``, the sound track of a video file:
+        ``LoadedModel.read_track``), else the note that stands in for it (:data:`NOTES`,
+        :data:`TRACK_NOTES`). None: a track the file lacks, or a silent one.
+
+        Raises:
+            ModelError: no branch and nothing to tell it with (a text-only model and an image).
+            DataError: the medium cannot be read. CheckpointError: no Whisper.
+        """
+        if kind in self.loaded.config.branches:
+            return self.loaded.read_track(kind, source) if track else self.loaded.read(kind, source)
+        return (TRACK_NOTES if track else NOTES)[kind](source, self)
+
+
+def _told_image(source: str | Path | bytes, cascade: Cascade) -> str:
+    return labels_note(source, cascade.loaded)
+
+
+def _told_video(source: VideoSource, cascade: Cascade) -> str:
+    return frames_note(source, cascade.loaded)
+
+
+def _told_speech(source: AudioSource, cascade: Cascade) -> str:
+    return speech_note(source, cascade.transcriber, cascade.progress)
+
+
+def _told_track(source: VideoSource, cascade: Cascade) -> str | None:
+    return track_note(source, cascade.transcriber, cascade.progress)
+
+
+# Branch kind -> what a model without that branch is told of a medium (of a file's track) instead.
+NOTES: dict[str, Callable[[Any, Cascade], str]] = {"image": _told_image, "video": _told_video, "audio": _told_speech}
+TRACK_NOTES: dict[str, Callable[[Any, Cascade], str | None]] = {"audio": _told_track}
 
 
 def _framed(template: str, text: str) -> str:

@@ -19,7 +19,7 @@ from lhama.inference.generate import GenerationConfig
 from lhama.data.ocr import image_note
 from lhama.errors import DataError, ModelError
 from lhama.model.transcribe import Transcriber
-from lhama.serve.cascade import frames_note, speech_note, track_note, whisper_transcriber
+from lhama.serve.cascade import Cascade, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
 from lhama.serve.media import check_pixels, decode_base64, image_tensor, image_url_bytes, media_url_bytes
@@ -43,6 +43,11 @@ class Target:
     model_id: str
     settings: ServeSettings
     transcriber: Transcriber = field(default_factory=whisper_transcriber)  # speech for a model without an audio branch
+
+    @property
+    def cascade(self) -> Cascade:
+        """The model's branches, or what tells it a medium it has none for (lhama.serve.cascade)."""
+        return Cascade(self.loaded, self.transcriber)
 
 
 def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan | None = None) -> Prompt:
@@ -183,16 +188,12 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
     """A video part -> its frames for the video branch (else the tower's per-frame names as text)
     and its sound track for the audio branch (else Whisper's transcript as text); returns the
     part's text in the message: placeholders and/or notes."""
-    loaded, settings = target.loaded, target.settings
+    settings = target.settings
     _check_count(_count(media, "video", SEEN), settings.max_videos, "videos", field, "too_many_videos")
     url_field = f"{field}.video_url.url"
     data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
     try:
-        if "video" in loaded.config.branches:
-            pieces = [_branch_item("video", data, url_field, target, media)]
-        else:
-            pieces = [frames_note(data, loaded)]
-            media.setdefault(SEEN, []).append(pieces[0])
+        pieces = [_kept("video", target.cascade.take("video", data), SEEN, target, media)]
         pieces += _sound_track(data, target, media)
     except ModelError as exc:
         raise RequestError(str(exc), field, "model_not_multimodal") from None
@@ -203,14 +204,10 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
 
 def _sound_track(data: bytes, target: Target, media: dict[str, list]) -> list[str]:
     """A video's sound track: log-mel for the audio branch, else a transcript note; [] when silent."""
-    if "audio" not in target.loaded.config.branches:
-        note = track_note(data, target.transcriber)
-        return [note] if note else []
-    track = target.loaded.read_track("audio", data)
-    if track is None:
+    heard = target.cascade.take("audio", data, track=True)
+    if heard is None or isinstance(heard, str) and not heard:
         return []
-    media.setdefault("audio", []).append(track)
-    return [target.loaded.config.branches["audio"].placeholder]
+    return [_kept("audio", heard, None, target, media)]
 
 
 def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) -> str:
@@ -221,14 +218,23 @@ def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) 
     data_field = f"{field}.input_audio.data"
     data = decode_base64(part.input_audio.data, data_field, settings.max_audio_bytes)
     _check_count(_count(media, "audio", HEARD), settings.max_audio_items, "audio parts", field, "too_many_audio")
-    if "audio" not in target.loaded.config.branches:
-        try:
-            note = speech_note(data, target.transcriber)
-        except DataError as exc:
-            raise RequestError(str(exc).replace("audio bytes", "the audio"), data_field, "invalid_audio") from None
-        media.setdefault(HEARD, []).append(note)
-        return note
-    return _branch_item("audio", data, data_field, target, media)
+    try:
+        heard = target.cascade.take("audio", data)
+    except DataError as exc:
+        raise RequestError(str(exc).replace("audio bytes", "the audio"), data_field, "invalid_audio") from None
+    return _kept("audio", heard, HEARD, target, media)
+
+
+def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target, media: dict[str, list]) -> str:
+    """A medium read for the ``kind`` branch goes into ``media[kind]`` and the text gets its
+    placeholder; a note that stands in for it is the text (and goes into ``media[told]``, which
+    the per-request limits count)."""
+    if isinstance(item, torch.Tensor):
+        media.setdefault(kind, []).append(item)
+        return target.loaded.config.branches[kind].placeholder
+    if told is not None:
+        media.setdefault(told, []).append(item)
+    return item
 
 
 # A user message's media part type -> (the start of the error for other roles, part -> its text in the message).

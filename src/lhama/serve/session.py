@@ -23,7 +23,7 @@ from lhama.inference.kv import KVState
 from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.tools import ToolPlan, render_with_tools
-from lhama.serve.cascade import frames_note, labels_note, speech_note, track_note, whisper_transcriber
+from lhama.serve.cascade import Cascade, whisper_transcriber
 
 
 @dataclass
@@ -46,11 +46,10 @@ class ChatSession:
     tools: ToolPlan | None = None  # functions the model may call (lhama.serve.tools); answers hold <tool_call>s
 
     def attach_image(self, path: str | Path) -> None:
-        """Load and preprocess an image now (so errors show at once) for the next question."""
-        if "image" in self.loaded.config.branches:
-            self._attach("image", self.loaded.read("image", path))
-        else:  # a labeler's class names as text (lhama.serve.cascade), else ModelError
-            self.pending_notes.append(labels_note(path, self.loaded))
+        """Load and preprocess an image now (so errors show at once) for the next question.
+        Without an image branch, the labeler's class names as text (lhama.serve.cascade), else
+        ModelError; with OCR, the text tesseract reads in it too."""
+        self._take("image", path)
         note = image_note(load_image(path), self.ocr) if self.ocr is not False else ""  # its text, read by tesseract
         if note:
             self.pending_notes.append(note)
@@ -63,14 +62,9 @@ class ChatSession:
         Raises:
             ModelError: no video branch and no tower with a class head. DataError: unreadable video.
         """
-        branch = "video" in self.loaded.config.branches
-        seen = self.loaded.read("video", path) if branch else frames_note(path, self.loaded)
-        told = len(self.pending_notes)
+        seen, told = self._cascade().take("video", path), len(self.pending_notes)
         self.attach_audio_track(path)
-        if branch:
-            self._attach("video", seen)
-        else:
-            self.pending_notes.insert(told, seen)  # what is seen, then what is heard
+        self._keep("video", seen, told)  # what is seen, then what is heard
 
     def attach_audio(self, path: str | Path) -> None:
         """Decode an audio file now (so errors show at once) for the next question.
@@ -81,10 +75,7 @@ class ChatSession:
         Raises:
             DataError: unreadable, empty, silent or over-limit audio. CheckpointError: no Whisper.
         """
-        if "audio" not in self.loaded.config.branches:  # no trained branch: Whisper's transcript as text
-            self.pending_notes.append(speech_note(path, self.transcriber, self.progress))
-            return
-        self._attach("audio", self.loaded.read("audio", path))
+        self._take("audio", path)
 
     def attach_audio_track(self, path: str | Path) -> bool:
         """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
@@ -94,18 +85,24 @@ class ChatSession:
         Raises:
             DataError: the file cannot be read.
         """
-        if "audio" not in self.loaded.config.branches:
-            note = track_note(path, self.transcriber, self.progress)
-            if note is not None:
-                self.pending_notes.append(note)
-            return note is not None
-        track = self.loaded.read_track("audio", path)
-        if track is not None:
-            self._attach("audio", track)
-        return track is not None
+        return self._take("audio", path, track=True) is not None
 
-    def _attach(self, kind: str, item: torch.Tensor) -> None:
-        self.pending_media.setdefault(kind, []).append(item)
+    def _cascade(self) -> Cascade:
+        return Cascade(self.loaded, self.transcriber, self.progress)
+
+    def _take(self, kind: str, path: str | Path, track: bool = False) -> torch.Tensor | str | None:
+        """A medium for the ``kind`` branch (or the note that stands in for it), kept for the next question."""
+        item = self._cascade().take(kind, path, track)
+        self._keep(kind, item, len(self.pending_notes))
+        return item
+
+    def _keep(self, kind: str, item: torch.Tensor | str | None, at: int) -> None:
+        """A medium read for the ``kind`` branch, for the next question; a note that stands in for
+        it goes into the question's notes at ``at``; None (no sound track) is skipped."""
+        if isinstance(item, torch.Tensor):
+            self.pending_media.setdefault(kind, []).append(item)
+        elif item is not None:
+            self.pending_notes.insert(at, item)
 
     def reset(self) -> None:
         """Forget the conversation and any attached images, videos and audio."""
