@@ -4,6 +4,7 @@ request form, translated requests) and decide out-of-fold and on the dev split, 
     python benchmarks/guard_input_head.py --name base                                     # the input head's data alone
     python benchmarks/guard_input_head.py --name t5 --sources template-pt,template-en --template-weight 5
     python benchmarks/guard_input_head.py --name t5mt --sources template-pt,template-en,mt-pt-train,mt-en-train
+    python benchmarks/guard_input_head.py --pick        # the candidate the choice rule picks from --log
 
 Training rows: the input head's data (train.jsonl lines without a ``round``, the first 2561) plus
 the sixth-round rows (``"round": 6``) of the named ``--sources``; never the fifth round, whose user
@@ -72,7 +73,8 @@ def choose_floor(probs: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True)
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--pick", action="store_true", help="print the name the choice rule picks from --log")
     parser.add_argument("--sources", default="", help="comma-separated sixth-round sources to add")
     parser.add_argument("--template-weight", type=float, default=FitConfig.lookalike_weight)
     parser.add_argument("--max-benign-fpr", type=float, default=1.0,
@@ -81,6 +83,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="head file (default /tmp/guard_head_NAME.safetensors)")
     parser.add_argument("--log", type=Path, default=Path("/tmp/guard_input_head.jsonl"))
     args = parser.parse_args()
+    if args.pick:
+        print(pick([json.loads(line) for line in args.log.open(encoding="utf-8")]))
+        return
+    if not args.name:
+        parser.error("--name is required unless --pick")
     torch.set_num_threads(1)
     rows = training_rows(args.train, set(filter(None, args.sources.split(","))))
     ex = [Example(r["text"], r["label"], tuple(r["categories"]), r["lang"], bool(r.get("lookalike")), r.get("role", "user"))
@@ -115,6 +122,17 @@ def main() -> None:
     with args.log.open("a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
     print(json.dumps(result, indent=1))
+
+
+def pick(results: list[dict]) -> str:
+    """The choice rule of the module docstring over the logged runs (the latest run of each name)."""
+    latest = {r["name"]: r for r in results}
+    base = latest["base"]["oof_pt_recall"]
+    eligible = [r for r in latest.values() if r["name"] != "base"
+                and r["oof_pt_recall"] >= base - 0.01 and r["dev_pt_recall"] >= 0.881]
+    if not eligible:
+        return "none"
+    return min(eligible, key=lambda r: (r["dev_pt_lookalikes_flagged"], -r["dev_en_f1"]))["name"]
 
 
 def dev_scores(head: Path) -> dict:
