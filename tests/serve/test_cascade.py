@@ -21,7 +21,8 @@ from lhama.guard import Verdict
 from lhama.inference.generate import Completion, GenerationConfig
 from lhama.model.frame_names import frame_names
 from lhama.model.transcribe import Transcript
-from lhama.serve.cascade import frames_note, runs, speech_note
+from lhama.model import branches
+from lhama.serve.cascade import NOTES, Cascade, frames_note, runs, speech_note
 from lhama.serve.errors import RequestError
 from lhama.serve.prompt import Target, build_prompt
 from lhama.serve.schemas import ChatCompletionRequest
@@ -87,6 +88,18 @@ def test_chat_hears_speech_as_a_transcript_in_the_question(tmp_path: Path) -> No
     assert 1.0 < heard.heard[0] < 5.0  # the whole clip went to Whisper
     session.ask("E agora?")  # the transcript is not repeated in the next turn
     assert not session.pending_notes
+
+
+def test_every_branch_kind_has_a_stand_in_and_take_picks_branch_or_note(tmp_path: Path) -> None:
+    assert set(NOTES) == set(branches.KIND)  # a new kind says what a model without its branch is told
+    wav = write_wav(tmp_path / "fala.wav")
+    deaf = Cascade(tiny_loaded(), FakeTranscriber("olha o galo"))  # an image branch, no audio branch
+    assert deaf.take("audio", wav) == 'Transcrição do áudio: "olha o galo"'
+    assert deaf.take("audio", wav, track=True) == 'Som do vídeo (transcrição): "olha o galo"'
+    blind = Cascade(tiny_audio_loaded(image=False), FakeTranscriber())  # an audio branch, no image branch or labeler
+    assert torch.equal(blind.take("audio", wav), blind.loaded.read("audio", wav)) and not blind.transcriber.heard
+    with pytest.raises(ModelError, match="text-only"):
+        blind.take("image", tmp_path / "any.png")
 
 
 def test_no_speech_heard_is_said_not_invented(tmp_path: Path) -> None:
