@@ -22,7 +22,7 @@ from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import Cascade, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.serve.media import check_pixels, decode_base64, image_tensor, image_url_bytes, media_url_bytes
+from lhama.serve.media import check_pixels, decode_base64, image_url_bytes, media_url_bytes
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
 from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_message
@@ -139,28 +139,19 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
 
 def _image_part(part: ImagePart, field: str, target: Target, media: dict[str, list]) -> str:
     """An image part -> its placeholder (and the OCR note of its text); a cascade model without
-    an image branch gets its labeler's class names as text instead."""
-    if "image" not in target.loaded.config.branches and target.loaded.labeler is not None:
-        return _labels(part, field, target, media)
-    settings, url_field = target.settings, f"{field}.image_url.url"
-    if "image" not in target.loaded.config.branches:
+    an image branch gets its labeler's note of the image as text instead (lhama.serve.cascade)."""
+    loaded, settings, url_field = target.loaded, target.settings, f"{field}.image_url.url"
+    if "image" not in loaded.config.branches and loaded.labeler is None:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
-    _check_count(_count(media, "image"), settings.max_images, "images", field, "too_many_images")
+    _check_count(_count(media, "image", LABELLED), settings.max_images, "images", field, "too_many_images")
     data = image_url_bytes(part.image_url.url, url_field, settings)
     check_pixels(data, url_field, settings)
-    placeholder = _branch_item("image", data, url_field, target, media)
-    return "\n".join(filter(None, [placeholder, _ocr_note(data, url_field, settings)]))
-
-
-def _branch_item(kind: str, data: bytes, field: str, target: Target, media: dict[str, list]) -> str:
-    """A medium's file bytes read for the model's ``kind`` branch (``LoadedModel.read``) into
-    ``media``; returns its placeholder. Unreadable data is a RequestError naming ``field``."""
     try:
-        media.setdefault(kind, []).append(target.loaded.read(kind, data))
+        seen = target.cascade.take("image", data)
     except DataError as exc:
-        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, f"invalid_{kind}") from None
-    return target.loaded.config.branches[kind].placeholder
+        raise RequestError(str(exc), url_field, "invalid_image") from None
+    return "\n".join(filter(None, [_kept("image", seen, LABELLED, target, media), _ocr_note(data, url_field, settings)]))
 
 
 def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
@@ -169,19 +160,6 @@ def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
         return image_note(Image.open(io.BytesIO(data)), settings.ocr)
     except DataError as exc:
         raise RequestError(f"the text in the image could not be read: {exc}", field, "ocr_failed") from None
-
-
-def _labels(part: ImagePart, field: str, target: Target, media: dict[str, list]) -> str:
-    """An image for a model without an image branch that has a labeler (lhama-default): the
-    labeler's note of its class names (lhama.model.labeler), checked like any image."""
-    labeler, settings = target.loaded.labeler, target.settings
-    _check_count(_count(media, LABELLED), settings.max_images, "images", field, "too_many_images")
-    url_field = f"{field}.image_url.url"
-    data = image_url_bytes(part.image_url.url, url_field, settings)
-    pixels = image_tensor(data, url_field, labeler.image_spec, settings, labeler.config.max_image_side)
-    note = labeler.notes(pixels[None])[0]
-    media.setdefault(LABELLED, []).append(note)
-    return "\n".join(filter(None, [note, _ocr_note(data, url_field, settings)]))
 
 
 def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) -> str:
