@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from lhama.data.conversation import encode_prompt, encode_without_media, render_prompt, stop_strings
-from lhama.data.media import image_to_tensor, load_image
+from lhama.data.media import load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import Completion, GenerationConfig, complete
@@ -25,8 +25,7 @@ def labeler_note(loaded: LoadedModel, path: str | Path) -> str:
     """A cascade model's view of one image: its labeler's note of the class names
     (:mod:`lhama.model.labeler`), the text that stands in for the image in its prompt."""
     labeler = loaded.labeler
-    image = load_image(path, max_side=labeler.config.max_image_side)
-    return labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]
+    return labeler.note(load_image(path, max_side=labeler.config.max_image_side))  # as chat's labels_note: its views
 
 
 def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
