@@ -14,11 +14,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from lhama.cli import app
-from lhama.cli.chat import ChatOptions, Decoding, Safety, open_session
+from lhama.cli.chat import ChatOptions, Decoding, Media, Safety
+from lhama.cli.common import loader
 from lhama.cli.options import build, flat_options
 from lhama.errors import ConfigError
 from lhama.inference.generate import GenerationConfig
 from lhama.model.build import save_model
+from lhama.serve.terminal import open_session
 from tests.conftest import tiny_loaded
 
 MODEL_SETTINGS = GenerationConfig(system_prompt="Seja breve.", max_new_tokens=5, repetition_penalty=1.3,
@@ -34,7 +36,8 @@ def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _session(model: Path, decoding: Decoding = Decoding()):
     options = ChatOptions(model=str(model), decoding=decoding, safety=Safety(no_guard=True))
-    return open_session(options, Console(file=io.StringIO()))
+    err = Console(file=io.StringIO())
+    return open_session(options.config(), loader(err), err)
 
 
 def test_left_out_options_keep_the_model_settings(lm_dir: Path) -> None:
@@ -80,3 +83,12 @@ def test_options_are_grouped_and_flags_unchanged() -> None:
     assert options.decoding.overrides() == {"max_new_tokens": 9}
     help_text = CliRunner().invoke(app, ["chat", "--help"], env={"COLUMNS": "200"}).output
     assert "Decoding (left out: the model's own" in help_text and "--repetition-penalty" in help_text
+
+
+def test_the_options_become_one_library_config() -> None:
+    media = Media(image=[Path("b.png"), Path("a.png")], video=[Path("v.mp4")], audio=[Path("s.wav")])
+    config = ChatOptions(prompt="Oi", model="m", media=media, decoding=Decoding(system="", max_tokens=4),
+                         safety=Safety(guard="g")).config()
+    assert config.media == (("image", Path("b.png")), ("image", Path("a.png")), ("video", Path("v.mp4")), ("audio", Path("s.wav")))
+    assert (config.prompt, config.model, config.system, config.decoding) == ("Oi", "m", "", {"max_new_tokens": 4})
+    assert config.guard and config.guard_spec == "g" and not ChatOptions(safety=Safety(no_guard=True)).config().guard

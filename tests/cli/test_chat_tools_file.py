@@ -15,7 +15,7 @@ from lhama.serve.session import ChatSession
 from typer.testing import CliRunner
 
 from lhama.cli import app
-from lhama.cli.chat import read_prompt_file
+from lhama.serve.terminal import read_prompt_file
 from lhama.errors import ConfigError
 from tests.conftest import tiny_loaded
 from tests.serve.test_tools import UNITS, WEATHER

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lhama.cli.chat import _command
+from lhama.serve.terminal import repl_line
 from lhama.model.build import save_model
 from lhama.serve.session import ChatSession
 from tests.cli.test_chat_cli import lhama
@@ -66,8 +66,8 @@ def test_repl_video_command_attaches_or_reports(tmp_path: Path) -> None:
     session = ChatSession(tiny_video_loaded())
     out = io.StringIO()
     err = Console(file=out, width=200)
-    assert _command(session, f"/video {tiny_mp4(tmp_path / 'a.mp4')}", err)
+    assert repl_line(session, f"/video {tiny_mp4(tmp_path / 'a.mp4')}", err)
     assert len(session.pending_media["video"]) == 1 and session.pending_media["video"][0].shape == (4, 3, 32, 32)
-    assert _command(session, f"/video {tmp_path / 'nope.mp4'}", err)
+    assert repl_line(session, f"/video {tmp_path / 'nope.mp4'}", err)
     assert "video not found" in out.getvalue()
     assert len(session.pending_media["video"]) == 1

@@ -34,10 +34,9 @@ def test_the_shipped_adapter_is_small_and_fits_whisper_base():
 
 
 def test_the_cascade_and_chat_hear_with_the_tuned_whisper():
-    from lhama.cli import chat
-    from lhama.serve import cascade
+    from lhama.serve import cascade, terminal
 
-    assert cascade.WHISPER == chat.WHISPER == TUNED
+    assert cascade.WHISPER == terminal.WHISPER == TUNED  # lhama chat's transcriber is the cascade's
 
 
 def _tiny_base(home: Path) -> Path:

@@ -51,7 +51,7 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
 
 def loader(err: Console) -> Callable[[str, str | None], LoadedModel]:
     """:func:`load_with_progress` reporting on ``err``, as the library's ``load(model, quant)``
-    (``lhama.serve.server.run``)."""
+    (``lhama.serve.server.run``, ``lhama.serve.terminal.chat``)."""
     return lambda model, quant: load_with_progress(model, err, quant)
 
 
