@@ -36,6 +36,27 @@ LABELLED = "labelled"  # images told as a labeler's class names (a cascade model
 
 
 @dataclass(frozen=True)
+class MediaRules:
+    """A media content part's rules: the branch kind it feeds, the ``media`` key of the notes that
+    stand in for it in a model without that branch (lhama.serve.cascade), the start of the error
+    for the part outside a user message, and the per-request limit (a ``ServeSettings`` field)
+    with the noun and code of its error. The part's file is read as its own field says (a URL,
+    base64)."""
+
+    kind: str
+    told: str
+    others: str
+    limit: str
+    noun: str
+    code: str
+
+
+IMAGES = MediaRules("image", LABELLED, "images are", "max_images", "images", "too_many_images")
+VIDEOS = MediaRules("video", SEEN, "videos are", "max_videos", "videos", "too_many_videos")
+SOUNDS = MediaRules("audio", HEARD, "audio is", "max_audio_items", "audio parts", "too_many_audio")
+
+
+@dataclass(frozen=True)
 class Target:
     """What a request is checked against: the model and the server's limits."""
 
@@ -131,9 +152,10 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
         if isinstance(part, TextPart):
             pieces.append(part.text)
             continue
+        rules, text = MEDIA_PARTS[type(part)]
         if role != "user":
-            raise RequestError(f"{MEDIA_PARTS[type(part)][0]} only allowed in user messages", field, "invalid_value")
-        pieces.append(MEDIA_PARTS[type(part)][1](part, field, target, media))
+            raise RequestError(f"{rules.others} only allowed in user messages", field, "invalid_value")
+        pieces.append(text(part, field, target, media))
     return {"role": role, "content": "\n".join(pieces)}
 
 
@@ -141,17 +163,13 @@ def _image_part(part: ImagePart, field: str, target: Target, media: dict[str, li
     """An image part -> its placeholder (and the OCR note of its text); a cascade model without
     an image branch gets its labeler's note of the image as text instead (lhama.serve.cascade)."""
     loaded, settings, url_field = target.loaded, target.settings, f"{field}.image_url.url"
-    if "image" not in loaded.config.branches and loaded.labeler is None:
+    if IMAGES.kind not in loaded.config.branches and loaded.labeler is None:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
-    _check_count(_count(media, "image", LABELLED), settings.max_images, "images", field, "too_many_images")
+    _check_limit(IMAGES, media, settings, field)
     data = image_url_bytes(part.image_url.url, url_field, settings)
     check_pixels(data, url_field, settings)
-    try:
-        seen = target.cascade.take("image", data)
-    except DataError as exc:
-        raise RequestError(str(exc), url_field, "invalid_image") from None
-    return "\n".join(filter(None, [_kept("image", seen, LABELLED, target, media), _ocr_note(data, url_field, settings)]))
+    return "\n".join(filter(None, [_taken(IMAGES, data, url_field, target, media), _ocr_note(data, url_field, settings)]))
 
 
 def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
@@ -167,11 +185,11 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
     and its sound track for the audio branch (else Whisper's transcript as text); returns the
     part's text in the message: placeholders and/or notes."""
     settings = target.settings
-    _check_count(_count(media, "video", SEEN), settings.max_videos, "videos", field, "too_many_videos")
+    _check_limit(VIDEOS, media, settings, field)
     url_field = f"{field}.video_url.url"
-    data = media_url_bytes(part.video_url.url, url_field, settings, "video", settings.max_video_bytes)
+    data = media_url_bytes(part.video_url.url, url_field, settings, VIDEOS.kind, settings.max_video_bytes)
     try:
-        pieces = [_kept("video", target.cascade.take("video", data), SEEN, target, media)]
+        pieces = [_taken(VIDEOS, data, url_field, target, media)]
         pieces += _sound_track(data, target, media)
     except ModelError as exc:
         raise RequestError(str(exc), field, "model_not_multimodal") from None
@@ -182,10 +200,10 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
 
 def _sound_track(data: bytes, target: Target, media: dict[str, list]) -> list[str]:
     """A video's sound track: log-mel for the audio branch, else a transcript note; [] when silent."""
-    heard = target.cascade.take("audio", data, track=True)
+    heard = target.cascade.take(SOUNDS.kind, data, track=True)
     if heard is None or isinstance(heard, str) and not heard:
         return []
-    return [_kept("audio", heard, None, target, media)]
+    return [_kept(SOUNDS.kind, heard, None, target, media)]
 
 
 def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) -> str:
@@ -195,12 +213,18 @@ def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) 
     settings = target.settings
     data_field = f"{field}.input_audio.data"
     data = decode_base64(part.input_audio.data, data_field, settings.max_audio_bytes)
-    _check_count(_count(media, "audio", HEARD), settings.max_audio_items, "audio parts", field, "too_many_audio")
+    _check_limit(SOUNDS, media, settings, field)
+    return _taken(SOUNDS, data, data_field, target, media)
+
+
+def _taken(rules: MediaRules, data: bytes, field: str, target: Target, media: dict[str, list]) -> str:
+    """A part's file bytes for the model (its branch, or the note that stands in for it); its text
+    in the message. Unreadable data is a RequestError naming ``field`` (code ``invalid_<kind>``)."""
     try:
-        heard = target.cascade.take("audio", data)
+        item = target.cascade.take(rules.kind, data)
     except DataError as exc:
-        raise RequestError(str(exc).replace("audio bytes", "the audio"), data_field, "invalid_audio") from None
-    return _kept("audio", heard, HEARD, target, media)
+        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, f"invalid_{rules.kind}") from None
+    return _kept(rules.kind, item, rules.told, target, media)
 
 
 def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target, media: dict[str, list]) -> str:
@@ -215,23 +239,19 @@ def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target,
     return item
 
 
-# A user message's media part type -> (the start of the error for other roles, part -> its text in the message).
+# A user message's media part type -> (its rules, part -> its text in the message).
 MEDIA_PARTS = {
-    ImagePart: ("images are", _image_part),
-    VideoPart: ("videos are", _video),
-    AudioPart: ("audio is", _audio),
+    ImagePart: (IMAGES, _image_part),
+    VideoPart: (VIDEOS, _video),
+    AudioPart: (SOUNDS, _audio),
 }
 
 
-def _count(media: dict[str, list], *keys: str) -> int:
-    """How many items of these keys the request has collected so far."""
-    return sum(len(media.get(key, [])) for key in keys)
-
-
-def _check_count(count: int, limit: int, noun: str, field: str, code: str) -> None:
-    """A request may carry at most ``limit`` media parts of one kind; ``count`` are already taken."""
-    if count >= limit:
-        raise RequestError(f"too many {noun}: this server accepts at most {limit} per request", field, code)
+def _check_limit(rules: MediaRules, media: dict[str, list], settings: ServeSettings, field: str) -> None:
+    """A request may carry at most the limit of a part's kind (read by its branch or told as notes)."""
+    limit = getattr(settings, rules.limit)
+    if sum(len(media.get(key, [])) for key in (rules.kind, rules.told)) >= limit:
+        raise RequestError(f"too many {rules.noun}: this server accepts at most {limit} per request", field, rules.code)
 
 
 def _check_length(prompt_tokens: int, new_tokens: int, loaded: LoadedModel) -> None:
