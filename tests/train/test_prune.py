@@ -3,6 +3,8 @@ influential layers go first; limits are one-line errors and leave nothing behind
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -109,3 +111,24 @@ def test_a_model_without_llama_style_layers_is_refused(tmp_path, calib):
     save_decoder(gpt2, tmp_path / "src", tiny_tokenizer())
     with pytest.raises(ModelError, match="Llama-style"):
         prune(PruneConfig(str(tmp_path / "src"), str(tmp_path / "out"), layers=1, calib=str(calib)))
+
+
+def test_a_prepared_name_is_resolved_and_the_result_reports_the_change(tmp_path, calib, monkeypatch):
+    """``lhama prune``'s one call: the name resolves to its prepared copy, and the summary line
+    carries the shapes and the calibration perplexity before -> after (exp of the mean loss)."""
+    from lhama.weights.manifest import write_manifest
+
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
+    source = save_decoder(tiny_decoder("qwen2", layers=4), tmp_path / "home" / "models" / "smollm2-135m-instruct")
+    write_manifest(source, {"test": True}, {})
+    result = prune(PruneConfig("smollm2-135m-instruct", str(tmp_path / "out"), layers=1, calib=str(calib)),
+                   echo=lambda _: None)
+    before, after = (math.exp(nll) for nll in result.calib_nll)
+    assert result.perplexity == pytest.approx((before, after))
+    assert result.summary() == (
+        f"dropped layers {list(result.dropped_layers)}; layers 4 -> 3, MLP 64 -> 64, heads 4 -> 4, parameters "
+        f"{result.parameters[0]:,} -> {result.parameters[1]:,}; calibration perplexity {before:.2f} -> {after:.2f}")
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "out").config.num_hidden_layers == 3
+    dropped = prune(PruneConfig(str(source), str(tmp_path / "out2"), drop_layers=(0,)), echo=lambda _: None)
+    assert dropped.perplexity is None and dropped.summary().endswith(f"parameters {dropped.parameters[0]:,} -> "
+                                                                     f"{dropped.parameters[1]:,}")

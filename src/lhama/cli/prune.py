@@ -52,12 +52,12 @@ class PruneOptions:
     cuts: Cuts = field(default_factory=Cuts)
     calibration: Calibration = field(default_factory=Calibration)
 
-    def config(self, model_dir: str) -> PruneConfig:
-        """The options as a PruneConfig on ``model_dir`` (``--model`` resolved to a directory)."""
+    def config(self) -> PruneConfig:
+        """The options as a PruneConfig (``--model`` as given: the library resolves it)."""
         from lhama.train.prune import PruneConfig
 
         cuts, calibration = self.cuts, self.calibration
-        return PruneConfig(model_dir, self.out, cuts.layers, cuts.dropped, cuts.mlp_ratio, cuts.heads,
+        return PruneConfig(self.model, self.out, cuts.layers, cuts.dropped, cuts.mlp_ratio, cuts.heads,
                            calibration.calib, calibration.calib_texts)
 
 
@@ -74,15 +74,9 @@ def prune(options: PruneOptions) -> None:
 
       lhama prune --model my-model --out my-model-20 --drop-layers 20,21
     """
-    from lhama.train.importance import perplexity  # library code loads here: help and usage errors never wait for torch
-    from lhama.train.prune import prune as run_prune
-    from lhama.weights.resolve import resolve
+    from lhama.train.prune import prune as run_prune  # library code loads here: help and usage errors never wait for torch
 
     err = Console(stderr=True)
-    result = run_prune(options.config(str(resolve(options.model, options.model))), echo=lambda text: err.print(text, highlight=False))
-    nll = result.calib_nll
-    change = f"; calibration perplexity {perplexity(nll[0]):.2f} -> {perplexity(nll[1]):.2f}" if nll else ""
-    err.print(f"dropped layers {list(result.dropped_layers)}; layers {result.layers[0]} -> {result.layers[1]}, "
-              f"MLP {result.intermediate_size[0]} -> {result.intermediate_size[1]}, heads {result.heads[0]} -> "
-              f"{result.heads[1]}, parameters {result.parameters[0]:,} -> {result.parameters[1]:,}{change}", highlight=False)
+    result = run_prune(options.config(), echo=lambda text: err.print(text, highlight=False))
+    err.print(result.summary(), highlight=False)
     typer.echo(str(result.out))

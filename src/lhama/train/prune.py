@@ -12,7 +12,9 @@
 The output is a model directory of the same family (config updated: ``num_hidden_layers``,
 ``intermediate_size``, ``num_attention_heads``/``head_dim``, per-layer lists), loadable by
 ``transformers.AutoModelForCausalLM`` and :func:`lhama.model.build.load_model`; the tokenizer is
-written with it, atomically (temp dir + rename).
+written with it, atomically (temp dir + rename). :func:`prune` is ``lhama prune``'s one call: it
+resolves the model, prunes, writes, and its :class:`PruneResult` says what changed
+(:meth:`PruneResult.summary`, calibration perplexity before and after included).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -28,12 +30,13 @@ from torch import nn
 
 from lhama.errors import ConfigError
 from lhama.model import build
-from lhama.train.importance import Importance, calibration_nll, decoder_layers, measure, read_calibration
+from lhama.train.importance import Importance, calibration_nll, decoder_layers, measure, perplexity, read_calibration
+from lhama.weights.resolve import resolve
 
 
 @dataclass(frozen=True)
 class PruneConfig:
-    model: str  # a causal-LM (or lhama/LLaVA) model directory
+    model: str  # a causal-LM (or lhama/LLaVA) model directory, or a prepared model's name
     out: str  # the pruned model directory to write
     layers: int = 0  # decoder layers to remove, the least influential on the calibration text
     drop_layers: tuple[int, ...] = ()  # or: exactly these layers (0-based)
@@ -60,16 +63,32 @@ class PruneResult:
     block_influence: tuple[float, ...]  # per original layer (empty without calibration)
     seconds: float
 
+    @property
+    def perplexity(self) -> tuple[float, float] | None:
+        """Calibration perplexity before and after (None without calibration)."""
+        return None if self.calib_nll is None else (perplexity(self.calib_nll[0]), perplexity(self.calib_nll[1]))
+
+    def summary(self) -> str:
+        """One line: what was dropped, each shape before -> after, and the calibration perplexity."""
+        ppl = self.perplexity
+        change = f"; calibration perplexity {ppl[0]:.2f} -> {ppl[1]:.2f}" if ppl else ""
+        return (f"dropped layers {list(self.dropped_layers)}; layers {self.layers[0]} -> {self.layers[1]}, "
+                f"MLP {self.intermediate_size[0]} -> {self.intermediate_size[1]}, heads {self.heads[0]} -> "
+                f"{self.heads[1]}, parameters {self.parameters[0]:,} -> {self.parameters[1]:,}{change}")
+
 
 def prune(config: PruneConfig, echo: Callable[[str], None] = print) -> PruneResult:
-    """Load ``config.model``, prune it as configured and write ``config.out``.
+    """Load ``config.model`` (a directory, or a prepared model's name), prune it as configured
+    and write ``config.out``.
 
     Raises:
         ConfigError: nothing to prune, or a request past a limit (more layers than exist, zero
             heads, heads not a multiple of the key-value groups, mlp_ratio outside (0, 1]).
-        DataError: unreadable or empty calibration file. CheckpointError: unreadable model dir.
+        DataError: unreadable or empty calibration file. CheckpointError: unreadable model dir, or
+            an unknown or unprepared name.
         ModelError: not a Llama-style decoder."""
     started = time.perf_counter()
+    config = replace(config, model=str(resolve(config.model, config.model)))
     _check_request(config)
     _check_limits(config, _text_config(config.model))  # before loading: a 6 GB load just to refuse is slow
     texts = read_calibration(config.calib)[: config.calib_texts] if config.calib else []
