@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 
+import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from lhama.cli import app
+from lhama.inference import bench
 from lhama.model.build import save_model
+from lhama.serve.cascade import labels_note
 from lhama.weights.manifest import MANIFEST
 from tests.conftest import tiny_loaded
 from tests.inference.tiny import tiny_decoder
+from tests.model.views_labeler import views_labeler
 
 runner = CliRunner()
 
@@ -42,3 +48,18 @@ def test_bench_decode_rejects_a_quant_this_machine_cannot_run(tmp_path) -> None:
     result = runner.invoke(app, ["bench", "decode", "--model", str(tmp_path), "--quant", "int2"])
     assert result.exit_code != 0
     assert "unknown --quant 'int2'; choose one of: none, bf16" in str(result.exception) + result.output
+
+
+def test_image_ttft_prompts_with_the_note_chat_gives(monkeypatch) -> None:
+    """A cascade model's image TTFT tells the picture as chat does: the labeler's note over its
+    configured views (two here, whose note differs from the first view's alone)."""
+    loaded = tiny_loaded(image=None)
+    loaded.labeler = views_labeler()
+    prompts, real = [], bench._prompt_ids
+    monkeypatch.setattr(bench, "_prompt_ids", lambda lm, text, images=0: prompts.append(text) or real(lm, text, images))
+    assert bench._image_ttft(loaded) > 0
+    # bench's picture, as a PNG file sent to chat
+    picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
+    png = BytesIO()
+    picture.save(png, "PNG")
+    assert prompts == [f"{labels_note(png.getvalue(), loaded)}\n{bench.IMAGE_QUESTION}"] * 2

@@ -117,7 +117,7 @@ def _image_ttft(loaded: LoadedModel) -> float | None:
             ids = _prompt_ids(loaded, IMAGE_QUESTION, images=1)
         else:
             media = None
-            note = loaded.labeler.notes(image_to_tensor(picture, loaded.labeler.image_spec)[None])[0]
+            note = loaded.labeler.note(picture)  # as chat tells it: over the labeler's configured views
             ids = _prompt_ids(loaded, f"{note}\n{IMAGE_QUESTION}")
         times.append(time.perf_counter() - started + _time_decode(loaded, ids, 1, None, media)[0])
     return round(times[-1], 3)
