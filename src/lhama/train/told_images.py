@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lhama.data.dataset import Sample
-from lhama.data.media import image_to_tensor, load_image
+from lhama.data.media import load_image
 from lhama.model.build import LoadedModel
 from lhama.model.labeler import LABELER_DIR, Labeler
 
@@ -46,7 +46,7 @@ def told_images(samples: Sequence[Sample], labeler: Labeler) -> list[Sample]:
 
 def _told(sample: Sample, labeler: Labeler) -> Sample:
     image = load_image(sample.image, max_side=labeler.config.max_image_side)
-    note = labeler.notes(image_to_tensor(image, labeler.image_spec)[None])[0]
+    note = labeler.note(image)  # as chat tells it: over the labeler's configured views
     messages = [dict(m) for m in sample.messages]
     marked = [i for i, m in enumerate(messages) if PLACEHOLDER in m["content"]]
     users = [i for i, m in enumerate(messages) if m["role"] == "user"]
