@@ -8,9 +8,8 @@ import io
 import pytest
 from PIL import Image
 
-from lhama.data.media import ImageSpec
 from lhama.serve.errors import MediaTooLarge, RequestError
-from lhama.serve.media import decode_base64, image_tensor, image_url_bytes
+from lhama.serve.media import check_pixels, decode_base64, image_url_bytes
 from lhama.serve.settings import ServeSettings
 
 FIELD = "messages[0].content[0].image_url.url"
@@ -49,15 +48,11 @@ def test_byte_limit_is_checked_before_decoding() -> None:
     assert decode_base64(base64.b64encode(b"a" * 1000).decode(), "x", max_bytes=1000) == b"a" * 1000
 
 
-def test_image_tensor_checks_pixels_then_preprocesses() -> None:
-    spec = ImageSpec(size=32)
-    tensor = image_tensor(png((64, 48)), FIELD, spec, ServeSettings(), max_side=4096)
-    assert tuple(tensor.shape) == (3, 32, 32)
-    with pytest.raises(RequestError, match="4000x3000 = 12000000 pixels"):
-        image_tensor(png((4000, 3000), "1"), FIELD, spec, ServeSettings(max_image_pixels=10_000_000), 4096)
-    with pytest.raises(RequestError, match="not an image"):
-        image_tensor(b"GIF89a but not really", FIELD, spec, ServeSettings(), 4096)
-    truncated = png((64, 48))[:60]
-    with pytest.raises(RequestError) as error:
-        image_tensor(truncated, FIELD, spec, ServeSettings(), 4096)
+def test_pixels_are_checked_from_the_header() -> None:
+    check_pixels(png((64, 48)), FIELD, ServeSettings())
+    with pytest.raises(RequestError, match="4000x3000 = 12000000 pixels") as error:
+        check_pixels(png((4000, 3000), "1"), FIELD, ServeSettings(max_image_pixels=10_000_000))
+    assert error.value.code == "image_too_large"
+    with pytest.raises(RequestError, match="not an image") as error:
+        check_pixels(b"GIF89a but not really", FIELD, ServeSettings())
     assert error.value.code == "invalid_image"

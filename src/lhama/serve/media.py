@@ -1,4 +1,4 @@
-"""Media inside requests -> bytes -> tensors, with the server's limits checked before any
+"""Media inside requests -> bytes, with the server's limits checked before any
 expensive decoding (byte size before base64 decoding, pixel count before decompressing).
 
 Every failure is a :class:`RequestError` naming the request field it came from.
@@ -12,11 +12,8 @@ import io
 import urllib.error
 import urllib.request
 
-import torch
 from PIL import Image, UnidentifiedImageError
 
-from lhama.data.media import ImageSpec, image_to_tensor, load_image
-from lhama.errors import DataError
 from lhama.serve.errors import MediaTooLarge, RequestError
 from lhama.serve.settings import ServeSettings
 
@@ -71,16 +68,6 @@ def _fetch(url: str, field: str, settings: ServeSettings, limit: int) -> bytes:
     if len(data) > limit:
         raise MediaTooLarge(f"the file is larger than the server's limit of {limit} bytes", field, "media_too_large")
     return data
-
-
-def image_tensor(data: bytes, field: str, spec: ImageSpec, settings: ServeSettings, max_side: int) -> torch.Tensor:
-    """Check the pixel count from the header, then decode and preprocess -> (3, S, S)."""
-    check_pixels(data, field, settings)
-    try:
-        image = load_image(data, max_side=max_side)
-    except DataError as exc:
-        raise RequestError(str(exc), field, "invalid_image") from None
-    return image_to_tensor(image, spec)
 
 
 def check_pixels(data: bytes, field: str, settings: ServeSettings) -> None:
