@@ -151,3 +151,20 @@ def test_a_multimodal_student_learns_from_a_multimodal_teacher(tmp_path, caption
     assert changed("multi_modal_projector.linear_1.weight")  # the projector trains with the decoder
     tower = [k for k in original.model.state_dict() if k.startswith("vision_tower.") and k.endswith("weight")]
     assert tower and not any(changed(k) for k in tower)  # the tower stays frozen
+
+
+def test_teacher_and_student_may_be_prepared_names(pair, tmp_path, monkeypatch):
+    """``lhama distill``'s one call resolves its models: a prepared name becomes its directory (what
+    config.yaml records), a directory is checked, and a bad one fails before anything is written."""
+    from lhama.errors import CheckpointError
+    from lhama.weights.manifest import write_manifest
+
+    teacher, student = pair / "teacher", pair / "student"
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
+    prepared = save_decoder(AutoModelForCausalLM.from_pretrained(teacher), tmp_path / "home" / "models" / "smollm2-135m-instruct")
+    write_manifest(prepared, {"test": True}, {})
+    cfg = DistillConfig("smollm2-135m-instruct", str(student), "unused.jsonl")
+    assert distill_module.resolved(cfg) == DistillConfig(str(prepared), str(student), "unused.jsonl")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        distill(DistillConfig(str(teacher), str(tmp_path / "missing"), "unused.jsonl", str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()

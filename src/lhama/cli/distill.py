@@ -65,9 +65,9 @@ class DistillOptions:
     cache: Annotated[Optional[str], typer.Option("--cache", help="Teacher-logit cache directory (default: OUT/teacher_cache); students with the same tokenizer and data can share one.")] = None
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (same options).")] = False
 
-    def config(self, teacher_dir: str, student_dir: str) -> DistillConfig:
+    def config(self) -> DistillConfig:
         """The options as a DistillConfig (checked there: a bad value is a one-line ConfigError,
-        before any model loads) on the resolved model directories."""
+        before any model loads); teacher and student as given, the library resolves them."""
         from lhama.data.collate import CollateConfig
         from lhama.model.config import LoraSettings
         from lhama.train.config import OptimConfig
@@ -77,7 +77,7 @@ class DistillOptions:
         lora = schedule.lora
         try:
             return DistillConfig(
-                teacher_dir, student_dir, self.data, self.out, held.eval_data, held.eval_fraction, loss.top_k, loss.temperature,
+                self.teacher, self.student, self.data, self.out, held.eval_data, held.eval_fraction, loss.top_k, loss.temperature,
                 loss.kd_weight, schedule.batch, schedule.grad_accum, schedule.steps, schedule.epochs, saves.stop_after,
                 OptimConfig(lr=schedule.lr, warmup_ratio=0.1), CollateConfig(max_length=schedule.max_length, system_prompt=""),
                 LoraSettings(r=lora, alpha=2 * lora, dropout=0.0) if lora else None,
@@ -99,11 +99,9 @@ def distill(options: DistillOptions) -> None:
       lhama distill --teacher qwen2.5-coder-1.5b-instruct --student runs/q21 --data train.jsonl --out runs/d2 --lora 16 --lr 2e-4 --resume
     """
     from lhama.train.distill import distill as run_distill  # library code loads here: help and usage errors never wait for torch
-    from lhama.weights.resolve import resolve
 
-    cfg = options.config(str(resolve(options.teacher, options.teacher)), str(resolve(options.student, options.student)))
     err = Console(stderr=True)
-    result = run_distill(cfg, resume=options.resume, echo=lambda text: err.print(text, highlight=False))
+    result = run_distill(options.config(), resume=options.resume, echo=lambda text: err.print(text, highlight=False))
     if not result.main_process:  # torchrun: the first process reports
         return
     before, after = result.eval_before, result.eval_after

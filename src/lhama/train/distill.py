@@ -59,6 +59,7 @@ from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cac
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 from lhama.train.told_images import labeler_source, told_images
+from lhama.weights.resolve import resolve
 
 Echo = Callable[[str], None]
 PROJECTORS = ("multi_modal_projector", "video_temporal", "video_projector", "audio_projector")  # trained with the decoder
@@ -66,8 +67,8 @@ PROJECTORS = ("multi_modal_projector", "video_temporal", "video_projector", "aud
 
 @dataclass(frozen=True)
 class DistillConfig:
-    teacher: str  # teacher model directory
-    student: str  # student model directory (e.g. a smaller sibling, or `lhama prune` output)
+    teacher: str  # teacher model directory, or a prepared model's name
+    student: str  # student model directory (e.g. a smaller sibling, or `lhama prune` output), or a prepared name
     data: str  # LLaVA chat JSON/JSONL or caption TSV/JSON (what `lhama train` reads); assistant turns are the targets
     output_dir: str = "runs/distill"
     eval_data: str | None = None  # a separate held-out file (else eval_fraction of data)
@@ -129,17 +130,26 @@ class DistillResult:
 
 
 def distill(cfg: DistillConfig, resume: bool = False, echo: Echo = print) -> DistillResult:
-    """Distil ``cfg.teacher`` into ``cfg.student``; see the module docstring. Under torchrun every
-    process calls this; only the first one echoes.
+    """Distil ``cfg.teacher`` into ``cfg.student``; see the module docstring. Both are resolved to
+    their directories first (:func:`resolved`). Under torchrun every process calls this; only the
+    first one echoes.
 
     Raises:
         DataError: no usable example (nothing is written). ModelError: different tokenizers, or
-            media expanded differently. CheckpointError: a stale cache. ConfigError: ``resume`` with no checkpoint."""
+            media expanded differently. CheckpointError: a stale cache, or a teacher or student that
+            is an unknown name, not prepared, or not a model directory. ConfigError: ``resume`` with no checkpoint."""
+    cfg = resolved(cfg)
     info = distributed.setup()
     try:
         return _run(cfg, resume, info, echo if info.is_main else (lambda _: None))
     finally:
         distributed.cleanup(info)
+
+
+def resolved(cfg: DistillConfig) -> DistillConfig:
+    """``cfg`` with teacher and student as model directories (a prepared model's name resolved;
+    a directory checked). Raises CheckpointError."""
+    return replace(cfg, teacher=str(resolve(cfg.teacher, cfg.teacher)), student=str(resolve(cfg.student, cfg.student)))
 
 
 def _run(cfg: DistillConfig, resume: bool, info: DistInfo, echo: Echo) -> DistillResult:
