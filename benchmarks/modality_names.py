@@ -11,8 +11,13 @@ is one of:
   ``audio_spec``, ``video_frames`` (names, attributes, parameters, keywords, definitions).
 
 The branch modules (where naming the modality is the point) are left out: the kind table
-``model/branches.py``, the encoders ``model/{encoders,video,audio}.py`` and ``model/towers/``,
-and the medium decoders ``data/{media,video,audio}.py``.
+``model/branches.py`` and its file-format column ``model/branch_files.py`` (each kind's entry for
+how it is saved and loaded besides its weights; it sits beside the table only because those
+entries use transformers' formats and ``LoadedModel``, and until 2026-12-06 it was part of
+``model/build.py``, where its 3 table keys counted as logic and ``_write_image``'s 3 places as
+interface: the move took those 6 places out of the count, a bookkeeping change, no code naming a
+kind went away), the encoders ``model/{encoders,video,audio}.py`` and ``model/towers/``, and the medium
+decoders ``data/{media,video,audio}.py``.
 
 Each place is classified by the definition it sits in (the enclosing function or class, or the
 module-level name it is assigned to):
@@ -46,7 +51,7 @@ from pathlib import Path
 KINDS = ("image", "video", "audio")
 SPEC_NAMES = {"image_spec", "video_spec", "audio_spec", "video_frames"}
 DATA_BUILDERS = "src/lhama/recipes/default/"
-BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|encoders|video|audio)\.py|model/towers/|data/(media|video|audio)\.py)")
+BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|branch_files|encoders|video|audio)\.py|model/towers/|data/(media|video|audio)\.py)")
 
 # (file under src/lhama/, definition) -> the user-facing format every place in it names
 INTERFACE = {
@@ -65,6 +70,7 @@ INTERFACE = {
     ("eval/vqa.py", "evaluate_vqa"): "VqaItem.image, the VQA record's image file",
     ("eval/caption.py", "evaluate_captions"): "CaptionItem.image, the caption record's image file",
     ("eval/report.py", "render_report"): "the HTML report's 'image' track label",
+    # trees before model/branch_files.py (2026-12-06) had it in build.py; kept so that they count as before
     ("model/build.py", "_write_image"): "the LLaVA directory layout (image_token_index, preprocessor_config.json)",
     ("serve/moderation.py", "_parts_result"): "the moderation API's result kind 'image'",
     ("train/config.py", "ModelSpec.convert_old_keys"): "the recipe YAML keys model.image/.video/.audio from before branches:",

@@ -19,14 +19,16 @@ LAYER = {
 # Third-party frameworks allowed only in these modules or packages (paths relative to
 # src/lhama). STYLE's rule 12 names model/build.py, model/encoders.py and data/conversation.py
 # for transformers; the right list is longer, each for a reason:
+#   model/branch_files.py     build.py's per-kind save/load entries (LLaVA's config keys, towers from config)
 #   model/audio.py            Whisper's encoder from a local Hugging Face directory
 #   data/translate/seq2seq.py a local MarianMT/NLLB/M2M100 translation backend
 #   guard/generative.py       a Llama-Guard-style judge loaded as a causal LM
 #   inference/                KV cache classes (DynamicCache, StaticCache) the decoders fill
 #   weights/                  GGUF -> safetensors conversion and its verification
 EDGES = {
-    "transformers": {"model/build.py", "model/encoders.py", "model/audio.py", "data/conversation.py",
-                     "data/translate/seq2seq.py", "guard/generative.py", "inference", "weights"},
+    "transformers": {"model/build.py", "model/branch_files.py", "model/encoders.py", "model/audio.py",
+                     "data/conversation.py", "data/translate/seq2seq.py", "guard/generative.py", "inference",
+                     "weights"},
     "peft": {"model/adapters.py"},
     "torch.distributed": {"train/distributed.py"},
     "fastapi": {"serve/app.py"},

@@ -15,7 +15,8 @@ from lhama.data.conversation import encode_prompt
 from lhama.errors import CheckpointError, ConfigError, DataError, ModelError
 from lhama.model import branches
 from lhama.model.branches import lhama_config
-from lhama.model.build import BRANCH_FILES, add_branch, compose, load_model, save_model
+from lhama.model.branch_files import BRANCH_FILES
+from lhama.model.build import add_branch, compose, load_model, save_model
 from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
 from tests.audio_fixtures import AUDIO, tiny_whisper_encoder, write_wav
 from tests.conftest import tiny_loaded, tiny_text_config, tiny_tokenizer, tiny_vision_config

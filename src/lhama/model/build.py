@@ -8,7 +8,8 @@ built on it) load it unchanged. Text-only models are plain causal-LM directories
 
 A model that LLaVA cannot express (lhama's own towers, e.g. the ResNet of ``model/towers``, or
 a linear projector) is written in the same layout with ``model_type: "lhama"``; only lhama
-loads it.
+loads it. What each branch kind writes and reads besides its weights (LLaVA's keys for the image
+branch, the audio encoder's config) is its entry in :mod:`lhama.model.branch_files`.
 """
 
 from __future__ import annotations
@@ -23,24 +24,20 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, LlavaConfig
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
-from lhama.model import audio as audio_encoder
 from lhama.model import branches
+from lhama.model.branch_files import BRANCH_FILES, LHAMA_TOWERS, BranchFiles, sub_config
 from lhama.model.config import BranchConfig, ImageConfig, LhamaConfig
-from lhama.model.encoders import has_cls_token, image_token_count
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.labeler import Labeler, load_labeler
 from lhama.model.lhama import LhamaModel
-from lhama.model.towers import efficientnet_lite, resnet
 
 WEIGHTS = "model.safetensors"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}  # config name -> dtype
-# lhama's own towers (model/towers) by config model_type: their module (tower_from_config, load_tower).
-LHAMA_TOWERS = {resnet.MODEL_TYPE: resnet, efficientnet_lite.MODEL_TYPE: efficientnet_lite}
 
 
 @dataclass
@@ -205,18 +202,6 @@ def _pretrained_tower(vision_dir: Path, dtype: torch.dtype) -> nn.Module:
     return tower
 
 
-def _tower_from_config(vision_config: dict, dtype: torch.dtype) -> nn.Module:
-    """An empty tower of the saved type (weights are loaded afterwards)."""
-    lhama_tower = LHAMA_TOWERS.get(vision_config.get("model_type"))
-    if lhama_tower is not None:
-        return lhama_tower.tower_from_config(vision_config).to(dtype)
-    return AutoModel.from_config(_sub_config(vision_config), dtype=dtype)
-
-
-def _is_lhama_tower(tower: nn.Module) -> bool:
-    return getattr(tower.config, "model_type", None) in LHAMA_TOWERS
-
-
 def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
     """Load a lhama/LLaVA directory, or a plain causal-LM directory as a text-only model."""
     model_dir = Path(model_dir)
@@ -235,7 +220,7 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
 
 def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
     config = _lhama_config(raw)
-    language_model = AutoModelForCausalLM.from_config(_sub_config(raw["text_config"]), dtype=dtype)
+    language_model = AutoModelForCausalLM.from_config(sub_config(raw["text_config"]), dtype=dtype)
     towers, specs = {}, {}  # by branch kind: the saved towers (empty, weights below), saved specs
     for kind, _ in branches.configured(config):
         tower, spec = BRANCH_FILES.get(kind.name, BranchFiles()).read(model_dir, raw, dtype)
@@ -279,88 +264,6 @@ def _model_config(loaded: LoadedModel, directory: Path) -> dict:
     data.setdefault("architectures", ["LhamaModel"])
     data["lhama"] = branches.config_to_dict(loaded.config)
     return data
-
-
-def _write_image(loaded: LoadedModel, directory: Path) -> dict:
-    """The image branch: LlavaConfig-compatible keys (the tower's ``vision_config``, the LM's
-    ``text_config``...) and ``preprocessor_config.json`` (the pixels the tower expects)."""
-    (directory / "preprocessor_config.json").write_text(
-        json.dumps(loaded.specs["image"].to_preprocessor_config(), indent=2) + "\n"
-    )
-    model, image = loaded.model, loaded.config.branches["image"]
-    tower_config = model.vision_tower.config
-    text_config = model.language_model.config
-    lhama_tower = _is_lhama_tower(model.vision_tower)
-    llava = LlavaConfig(
-        vision_config=None if lhama_tower else tower_config.to_dict(),  # LlavaConfig knows HF towers only
-        text_config=text_config.to_dict(),
-        image_token_index=model.token_ids["image"],
-        image_seq_length=image_token_count(tower_config, image),
-        projector_hidden_act="gelu",
-        vision_feature_layer=image.feature_layer,
-        vision_feature_select_strategy="default" if has_cls_token(tower_config) and image.select == "patch" else "full",
-        multimodal_projector_bias=image.projector.bias,
-        tie_word_embeddings=bool(getattr(text_config, "tie_word_embeddings", False)),
-    )
-    data = llava.to_dict()
-    data["architectures"] = ["LlavaForConditionalGeneration"]
-    if lhama_tower:
-        data["vision_config"] = tower_config.to_dict()
-    # transformers' LLaVA has only the 2-layer MLP projector (no input norm) and Hugging Face towers.
-    if lhama_tower or image.projector.kind != "mlp2x_gelu" or image.projector.norm != "none":
-        data["model_type"] = "lhama"
-        data["architectures"] = ["LhamaModel"]
-    return data
-
-
-def _read_image(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[nn.Module, ImageSpec]:
-    """An empty tower of the saved ``vision_config`` and the saved image spec."""
-    vision = raw["vision_config"]
-    spec = ImageSpec.from_preprocessor_config(model_dir / "preprocessor_config.json", vision["image_size"])
-    return _tower_from_config(vision, dtype), spec
-
-
-def _write_audio(loaded: LoadedModel, directory: Path) -> dict:
-    """A Hugging Face encoder's ``audio_config`` (a CTranslate2 one is named by ``audio.encoder``);
-    LLaVA cannot express the branch, so the model is ``model_type: "lhama"``."""
-    block = audio_encoder.tower_config_block(loaded.model.audio_tower)
-    return {**block, "model_type": "lhama", "architectures": ["LhamaModel"]}
-
-
-def _read_audio(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[nn.Module | None, None]:
-    """An empty Hugging Face encoder of the saved ``audio_config``; none for a CTranslate2 one
-    (``compose`` opens it from ``audio.encoder``). Its spec is the encoder's own."""
-    saved = raw.get("audio_config")
-    return (audio_encoder.hf_encoder_from_config(saved) if saved else None), None
-
-
-def _nothing_written(loaded: LoadedModel, directory: Path) -> dict:
-    return {}
-
-
-def _nothing_read(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[None, None]:
-    return None, None
-
-
-@dataclass(frozen=True)
-class BranchFiles:
-    """How one branch kind travels in a model directory besides its weights (those are in
-    ``model.safetensors`` under its attributes, and its config in the ``"lhama"`` block).
-    ``write(loaded, directory)``: the keys it adds to ``config.json`` (it may write a file of
-    its own); ``read(model_dir, raw config.json, dtype)``: what :func:`compose` takes for it:
-    (its saved tower, empty, or None; its saved spec or None). A kind without an entry has nothing more."""
-
-    write: Callable[[LoadedModel, Path], dict] = _nothing_written
-    read: Callable[[Path, dict, torch.dtype], tuple[nn.Module | None, Any]] = _nothing_read
-
-
-# Branch kind (model/branches.py) -> how it is saved and loaded. Here, not in the branch table,
-# because they are transformers' formats (house rule 12) and need LoadedModel.
-BRANCH_FILES: dict[str, BranchFiles] = {
-    "image": BranchFiles(_write_image, _read_image),
-    "video": BranchFiles(),  # its modules are all trained: in the safetensors
-    "audio": BranchFiles(_write_audio, _read_audio),
-}
 
 
 def _state_dict_for_disk(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -418,11 +321,6 @@ def _lhama_config(raw: dict) -> LhamaConfig:
     return branches.lhama_config(image=ImageConfig(feature_layer=layer, select=select))
 
 
-def _sub_config(data: dict) -> Any:
-    data = dict(data)
-    return AutoConfig.for_model(data.pop("model_type"), **data)
-
-
 def _read_config(model_dir: Path) -> dict:
     if not model_dir.is_dir():
         raise CheckpointError(f"model directory not found: {model_dir}")
@@ -452,7 +350,7 @@ def _tokenizer(directory: str | Path) -> Any:
     # A lhama config.json has a model_type transformers does not know, and AutoTokenizer reads it
     # (with a warning on every load) unless it is handed the language model's own config.
     raw = _read_config(Path(directory)) if (Path(directory) / "config.json").is_file() else {}
-    config = {"config": _sub_config(raw["text_config"])} if "text_config" in raw else {}
+    config = {"config": sub_config(raw["text_config"])} if "text_config" in raw else {}
     try:
         return AutoTokenizer.from_pretrained(str(directory), **config)
     except (OSError, ValueError) as exc:
