@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # library code is imported where it runs: help and usage erro
     from lhama.data.translate import TranslateConfig, TranslateSummary
     from lhama.recipes.default.mixture import MixConfig
     from lhama.recipes.default.speech import SpeechConfig
+    from lhama.recipes.default.video_pairs import PairsConfig
 
 app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
 
@@ -177,14 +178,20 @@ def speech(options: SpeechOptions) -> None:
 
     Example: lhama data speech runs/speech-ptbr --source tuxpaint_ptbr/captions.tsv --source a_pt_train_targets.tsv
     """
-    from lhama.recipes.default.speech import build_speech_set, read_sentences
+    from lhama.recipes.default.speech import speak_files
 
-    config = options.config()
-    sentences = read_sentences(options.source)
     bar = _progress_bar()
-    task = bar.add_task("speaking", total=len(sentences))
-    with bar:
-        summary = build_speech_set(sentences, options.out_dir, config, lambda done, total: bar.update(task, completed=done))
+    task = bar.add_task("speaking", total=None)
+
+    def show(done: int, total: int) -> None:
+        bar.start()  # once the sentences are read: a missing file prints alone
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = speak_files(options.source, options.out_dir, options.config(), show)
+    finally:
+        if bar.live.is_started:  # a stopped bar that never started still prints an empty line
+            bar.stop()
     Console().print(f"{summary.train} train + {summary.heldout} held-out records in {options.out_dir} "
                     f"({summary.synthesized} wav files written, the rest reused)")
 
@@ -239,7 +246,7 @@ def default_mix(options: MixOptions) -> None:
 
       (add --emoji-stage1 emoji/google --emoji-stage2 emoji/twitter --cldr emoji/cldr for the emoji)
     """
-    from lhama.recipes.default.mixture import build_mix, pipeline_translator
+    from lhama.recipes.default.mixture import build_default_mix
 
     output = options.output
     bar = _progress_bar()
@@ -250,7 +257,7 @@ def default_mix(options: MixOptions) -> None:
         bar.update(task, completed=done, total=total)
 
     try:
-        summary = build_mix(options.config(), output, pipeline_translator(output / "translate", show))
+        summary = build_default_mix(options.config(), output, show)
     finally:
         bar.stop()
     for line in summary.lines():
@@ -269,6 +276,11 @@ class PairsOptions:
     def __post_init__(self) -> None:
         _require(self.tux_dir, "--tux-dir", "the Tux Paint folder (captions.tsv + images/)", "tuxpaint_ptbr")
 
+    def config(self) -> PairsConfig:
+        from lhama.recipes.default.video_pairs import PairsConfig
+
+        return PairsConfig(tux_dir=str(self.tux_dir), heldout=str(self.heldout), per_split=self.per_split, seed=self.seed)
+
 
 @app.command("video-pairs")
 @command(PairsOptions)
@@ -279,7 +291,7 @@ def video_pairs(options: PairsOptions) -> None:
 
     Example: lhama data video-pairs runs/video-pairs --tux-dir tuxpaint_ptbr --per-split 200
     """
-    from lhama.recipes.default.video_pairs import PairsConfig, build_video_pairs  # PyAV loads only for this command
+    from lhama.recipes.default.video_pairs import build_video_pairs  # PyAV loads only for this command
 
     bar = _progress_bar()
     task = bar.add_task("composing clips", total=None)
@@ -289,9 +301,7 @@ def video_pairs(options: PairsOptions) -> None:
         bar.update(task, completed=done, total=total)
 
     try:
-        config = PairsConfig(tux_dir=str(options.tux_dir), heldout=str(options.heldout), per_split=options.per_split,
-                             seed=options.seed)
-        summary = build_video_pairs(config, options.output, show)
+        summary = build_video_pairs(options.config(), options.output, show)
     finally:
         bar.stop()
     Console().print(f"{summary.train} training and {summary.eval} eval clips in {summary.out_dir}")

@@ -121,3 +121,21 @@ def test_easy_vqa_color_answers_get_a_question_about_colour():
     turns = table_answers(record)["conversations"]
     assert [t["value"] for t in turns] == ["<image>\nQual é a cor da forma?", "Azul.",
                                            "Que forma está presente?", "Um círculo."]
+
+
+def test_the_default_mix_translates_with_lhamas_pipeline_in_its_own_folder(tmp_path, monkeypatch):
+    """``lhama data default-mix``'s one call: build_mix with the pipeline translator working in
+    OUT/translate, reporting progress through the caller's function."""
+    from lhama.recipes.default import mixture
+
+    cfg, given = _sources(tmp_path), []
+
+    def pipeline(work_dir, progress=None):
+        given.append((work_dir, progress))
+        return _fake_translate
+
+    monkeypatch.setattr(mixture, "pipeline_translator", pipeline)
+    show = lambda done, total, words: None  # noqa: E731
+    summary = mixture.build_default_mix(cfg, tmp_path / "mix", show)
+    assert given == [(tmp_path / "mix" / "translate", show)]
+    assert summary.stage1 == len(read_jsonl(tmp_path / "mix" / "stage1.jsonl")) and summary.translation_rejected == 1

@@ -8,7 +8,7 @@ import pytest
 
 from lhama.data.audio import load_audio
 from lhama.data.dataset import DatasetConfig, load_samples
-from lhama.recipes.default.speech import SpeechConfig, build_speech_set, is_heldout, read_sentences
+from lhama.recipes.default.speech import SpeechConfig, build_speech_set, is_heldout, read_sentences, speak_files
 from lhama.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,3 +51,16 @@ def test_espeak_pairs_load_as_training_samples(tmp_path: Path) -> None:
     assert not {s.messages[-1]["content"] for s in train} & {r["conversations"][1]["value"] for r in held}
     assert train[0].messages[0]["content"] == "<audio>\nO que foi dito?"
     assert 0.3 < load_audio(train[0].audio).size / 16_000 < 5.0
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng (.ci/run installs it)")
+def test_speak_files_reads_the_sources_and_speaks_each_sentence_once(tmp_path: Path) -> None:
+    """``lhama data speech``'s one call: the files' distinct sentences, spoken with progress."""
+    (tmp_path / "a.tsv").write_text("pt_BR\nUm sapo verde.\num  SAPO verde.\n", encoding="utf-8")
+    (tmp_path / "b.tsv").write_text("sentence\nO gato dorme.\n", encoding="utf-8")
+    seen = []
+    summary = speak_files([tmp_path / "a.tsv", tmp_path / "b.tsv"], tmp_path / "out", SpeechConfig(), lambda d, t: seen.append((d, t)))
+    assert summary.train + summary.heldout == 2 == summary.synthesized and seen == [(1, 2), (2, 2)]
+    with pytest.raises(DataError, match="sentence file not found"):
+        speak_files([tmp_path / "nada.tsv"], tmp_path / "out2", SpeechConfig())
+    assert not (tmp_path / "out2").exists()

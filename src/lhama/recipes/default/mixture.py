@@ -149,6 +149,13 @@ def build_mix(cfg: MixConfig, out_dir: Path, translate: Translate) -> MixSummary
     return summary
 
 
+def build_default_mix(cfg: MixConfig, out_dir: Path, progress: Callable[[int, int, int], None] | None = None) -> MixSummary:
+    """``lhama data default-mix``'s one call: :func:`build_mix` with lhama's own translation
+    pipeline (:func:`pipeline_translator`, resumable, working in ``out_dir/translate``);
+    ``progress(done, total, words)`` as the translation goes."""
+    return build_mix(cfg, out_dir, pipeline_translator(out_dir / "translate", progress))
+
+
 def tuxpaint_rows(cfg: MixConfig, heldout: bool = False) -> list[Record]:
     """Tux Paint rows minus (or, ``heldout=True``, only) the committed hold-out, with
     absolute image paths."""

@@ -105,6 +105,21 @@ def build_speech_set(
     return SpeechSummary(len(rows["train"]), len(rows["heldout"]), written)
 
 
+def speak_files(
+    sources: Iterable[str | Path],
+    out_dir: str | Path,
+    config: SpeechConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> SpeechSummary:
+    """``lhama data speech``'s one call: the distinct sentences of the TSV ``sources``
+    (:func:`read_sentences`) spoken into ``out_dir`` (:func:`build_speech_set`).
+
+    Raises:
+        DataError: a missing or unreadable source, no sentences, or espeak-ng missing or failing.
+    """
+    return build_speech_set(read_sentences(sources), out_dir, config, progress)
+
+
 def _record(audio: str, sentence: str, config: SpeechConfig) -> dict:
     return {
         "id": Path(audio).stem,
