@@ -63,3 +63,15 @@ def test_image_ttft_prompts_with_the_note_chat_gives(monkeypatch) -> None:
     png = BytesIO()
     picture.save(png, "PNG")
     assert prompts == [f"{labels_note(png.getvalue(), loaded)}\n{bench.IMAGE_QUESTION}"] * 2
+
+
+def test_bench_models_locates_the_draft_then_the_model(monkeypatch, tmp_path) -> None:
+    """``lhama bench decode``'s one call: names go through the caller's ``locate`` (the CLI's
+    prepares a registered name), draft first as before; the config carries the directories."""
+    located, configs = [], []
+    monkeypatch.setattr(bench, "bench_decode", lambda config: configs.append(config) or "result")
+    locate = lambda name: located.append(name) or tmp_path / name  # noqa: E731
+    request = bench.DecodeBench("big-model", 16, "int8", "small-model", baseline=False)
+    assert bench.bench_models(request, locate) == "result" and located == ["small-model", "big-model"]
+    assert configs == [bench.BenchConfig(tmp_path / "big-model", 16, "int8", tmp_path / "small-model", baseline=False)]
+    assert bench.bench_models(bench.DecodeBench("m"), locate) == "result" and configs[-1].draft_dir is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -13,7 +13,7 @@ from lhama.cli.common import DEFAULT_MODEL, model_directory
 from lhama.cli.options import command
 
 if TYPE_CHECKING:
-    from lhama.inference.bench import BenchResult
+    from lhama.inference.bench import BenchResult, DecodeBench
 
 app = typer.Typer(help="Measure lhama on this machine.", no_args_is_help=True)
 
@@ -34,6 +34,12 @@ class DecodeOptions:
 
         check_quant(self.quant)
 
+    def request(self) -> DecodeBench:
+        """The options as the library's DecodeBench (models as given: located by the command)."""
+        from lhama.inference.bench import DecodeBench
+
+        return DecodeBench(self.model, self.tokens, self.quant, self.draft, self.baseline)
+
 
 @app.command("decode")
 @command(DecodeOptions)
@@ -46,14 +52,11 @@ def decode(options: DecodeOptions) -> None:
 
       lhama bench decode --model qwen2.5-coder-1.5b-instruct --quant int4 --draft qwen2.5-coder-0.5b-instruct
     """
-    from lhama.inference.bench import BenchConfig, bench_decode
+    from lhama.inference.bench import bench_models
 
     err = Console(stderr=True)
-    draft_dir = model_directory(options.draft, err) if options.draft else None
-    config = BenchConfig(Path(model_directory(options.model, err)), options.tokens, options.quant, draft_dir,
-                         baseline=options.baseline)
     with err.status(f"benchmarking {options.model} ({options.quant}) ..."):
-        result = bench_decode(config)
+        result = bench_models(options.request(), partial(model_directory, err=err))
     if options.as_json:
         print(result.to_json())
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,32 @@ class BenchConfig:
     draft_tokens: int = 3  # proposed per step
     baseline: bool = True  # also time plain transformers fp32 generate
     threads: int | None = None  # torch threads; None: one per physical core
+
+
+Locate = Callable[[str], Path]  # a model's name or directory -> its directory (the CLI's prepares a name first)
+
+
+@dataclass(frozen=True)
+class DecodeBench:
+    """What ``lhama bench decode`` asks: models by name or directory, found by the caller's ``locate``."""
+
+    model: str
+    tokens: int = 128
+    quant: str = "int4"
+    draft: str | None = None  # speculative decoding with this draft model
+    baseline: bool = True  # also time plain transformers fp32 generate
+
+
+def bench_models(request: DecodeBench, locate: Locate) -> BenchResult:
+    """``lhama bench decode``'s one call: the draft (if any) and the model located, in that
+    order, then :func:`bench_decode` on their directories.
+
+    Raises:
+        LhamaError: from ``locate`` (an unknown or missing model), or the load.
+    """
+    draft_dir = locate(request.draft) if request.draft else None
+    config = BenchConfig(locate(request.model), request.tokens, request.quant, draft_dir, baseline=request.baseline)
+    return bench_decode(config)
 
 
 @dataclass(frozen=True)
