@@ -234,3 +234,13 @@ def test_logit_check_allows_reduction_noise_relative_to_the_logits_not_changed_w
     small = torch.full((1, 2, 3), 0.1)
     with pytest.raises(CheckpointError, match=r"limit 0\.0001"):  # never looser than 1e-4 absolute
         logit_difference(small + 2e-4, small, tmp_path, "the source")
+
+
+def test_the_catalog_is_the_listing_and_its_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``lhama models list``'s one call: every registered model, listed from $LHAMA_HOME/models."""
+    from lhama.weights.prepare import catalog
+
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path))
+    found = catalog()
+    assert found.directory == tmp_path / "models" and found.models == list_models()
+    assert [s.source.name for s in found.models] == [s.name for s in registry.REGISTRY]

@@ -40,13 +40,13 @@ def list_command() -> None:
 
     Example: [bold]lhama models list[/]   (set LHAMA_HOME to look in another cache)
     """
-    from lhama.weights.prepare import list_models
-    from lhama.weights.registry import models_dir
+    from lhama.weights.prepare import catalog
 
-    table = Table(title=f"lhama models in {models_dir()}")
+    found = catalog()
+    table = Table(title=f"lhama models in {found.directory}")
     for column in ("name", "installed", "prepared", "size", "chat template"):
         table.add_column(column, no_wrap=column in ("name", "size"))
-    statuses = list_models()
+    statuses = found.models
     for status in statuses:
         table.add_row(status.source.name, *_cells(status))
     console = Console()

@@ -60,6 +60,19 @@ def list_models(home: Path | None = None) -> list[ModelStatus]:
     return statuses
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """``lhama models list``'s one call: the folder prepared copies live in, and every model's status."""
+
+    directory: Path
+    models: list[ModelStatus]
+
+
+def catalog(home: Path | None = None) -> Catalog:
+    """:func:`list_models` with the folder they are listed from."""
+    return Catalog(models_dir(home), list_models(home))
+
+
 def is_current(name: str, home: Path | None = None) -> bool:
     """Whether the registered model ``name`` is prepared, intact and up to date."""
     source = registry_entry(name)
