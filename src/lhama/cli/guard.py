@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,11 +12,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from lhama.cli.options import command
-from lhama.errors import DataError
-from lhama.guard import SAFE, Guard, Verdict, load_guard
 from lhama.guard.load import SPEC_HELP
-
-BATCH = 64
+from lhama.guard.messages import BATCH, GuardRun
 
 
 @dataclass(frozen=True)
@@ -34,6 +30,10 @@ class GuardOptions:
         if self.role not in ("user", "assistant"):
             raise ValueError(f"--role must be 'user' or 'assistant', got {self.role!r}")
 
+    def run(self) -> GuardRun:
+        """The options as the library's GuardRun."""
+        return GuardRun(self.text, self.input, self.role, self.spec)
+
 
 @command(GuardOptions)
 def guard(options: GuardOptions) -> None:
@@ -47,34 +47,22 @@ def guard(options: GuardOptions) -> None:
 
         lhama guard --input mensagens.txt --jsonl > vereditos.jsonl
     """
-    lines = [options.text] if options.text is not None else _read_lines(options.input)
-    verdicts = _check_all(load_guard(options.spec), lines, options.role)
+    from lhama.guard.messages import check_messages
+
+    bar = Progress(transient=True, console=Console(stderr=True))
+    task = bar.add_task("checking", total=None)
+
+    def show(done: int, total: int) -> None:
+        if total > BATCH and not bar.live.is_started:  # a bar only for more than one batch
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        verdicts = check_messages(options.run(), show)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     for verdict in verdicts:
         typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False) if options.jsonl else str(verdict))
     raise typer.Exit(0 if all(v.safe for v in verdicts) else 1)
 
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        raw = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"input file not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory; give a file with one message per line") from None
-    return raw.splitlines()
-
-
-def _check_all(g: Guard, lines: list[str], role: str) -> list[Verdict]:
-    """Verdicts in input order; blank lines are trivially safe (kept so output lines match)."""
-    todo = [i for i, line in enumerate(lines) if line.strip()]
-    verdicts = [SAFE] * len(lines)
-    with Progress(transient=True, disable=len(todo) <= BATCH, console=Console(stderr=True)) as bar:
-        task = bar.add_task("checking", total=len(todo))
-        for start in range(0, len(todo), BATCH):
-            idx = todo[start : start + BATCH]
-            for i, v in zip(idx, g.check_batch([lines[i] for i in idx], role)):
-                verdicts[i] = v
-            bar.advance(task, len(idx))
-    return verdicts
