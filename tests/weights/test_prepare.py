@@ -244,3 +244,40 @@ def test_the_catalog_is_the_listing_and_its_folder(monkeypatch: pytest.MonkeyPat
     found = catalog()
     assert found.directory == tmp_path / "models" and found.models == list_models()
     assert [s.source.name for s in found.models] == [s.name for s in registry.REGISTRY]
+
+
+def test_prepare_models_watches_each_chosen_model_in_turn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``lhama models prepare``'s one call: names checked before any work, each model prepared
+    inside its watcher (steps, then its path), paths returned in order."""
+    from contextlib import contextmanager
+
+    from lhama.weights import prepare as prepare_module
+    from lhama.weights.prepare import PrepareRequest, prepare_models
+
+    events = []
+
+    def fake(name, *, force=False, progress=None):
+        progress(f"{name} step")
+        return tmp_path / name
+
+    class Watcher:
+        def step(self, step):
+            events.append(("step", step))
+
+        def done(self, path):
+            events.append(("done", path))
+
+    @contextmanager
+    def watch(name):
+        events.append(("open", name))
+        yield Watcher()
+        events.append(("close", name))
+
+    monkeypatch.setattr(prepare_module, "prepare", fake)
+    names = ("smollm2-135m-instruct", "gemma-3-270m")
+    assert prepare_models(PrepareRequest(names), watch) == [tmp_path / n for n in names]
+    assert events == [e for n in names for e in (("open", n), ("step", f"{n} step"), ("done", tmp_path / n), ("close", n))]
+    for request, message in [(PrepareRequest(names, all=True), "not both"), (PrepareRequest(), "name a model"),
+                             (PrepareRequest(("smollm2-135m-instruct", "gpt-5")), "unknown model 'gpt-5'")]:
+        with pytest.raises(CheckpointError, match=message):
+            prepare_models(request, lambda name: pytest.fail("work started"))

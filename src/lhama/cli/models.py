@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -12,10 +14,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from lhama.cli.options import command
-from lhama.errors import CheckpointError
 
 if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
-    from lhama.weights.prepare import ModelStatus
+    from lhama.weights.prepare import ModelStatus, PrepareRequest
 
 app = typer.Typer(
     help=(
@@ -77,6 +78,11 @@ class PrepareOptions:
     all_: Annotated[bool, typer.Option("--all", help="Prepare every registered model whose package is installed.")] = False
     force: Annotated[bool, typer.Option("--force", help="Convert again even if a prepared copy exists.")] = False
 
+    def request(self) -> PrepareRequest:
+        from lhama.weights.prepare import PrepareRequest
+
+        return PrepareRequest(tuple(self.names or ()), self.all_, self.force)
+
 
 @app.command("prepare")
 @command(PrepareOptions)
@@ -97,23 +103,9 @@ def prepare_command(options: PrepareOptions) -> None:
       [bold]lhama models prepare --all[/]
       [bold]LHAMA_HOME=/data/lhama lhama models prepare gemma-3-270m --force[/]
     """
-    from lhama.weights.prepare import PREPARE_STEPS, prepare
+    from lhama.weights.prepare import prepare_models
 
-    chosen = _chosen(options.names or [], options.all_)
-    console = Console()
-    for name in chosen:
-        with _progress_bar() as bar:
-            task = bar.add_task(f"{name}: starting", total=len(PREPARE_STEPS))
-
-            def report(step: str, task=task, name=name) -> None:
-                if step in PREPARE_STEPS:
-                    bar.update(task, completed=PREPARE_STEPS.index(step), description=f"{name}: {step}")
-                else:
-                    bar.console.print(f"{name}: {step}", highlight=False)
-
-            path = prepare(name, force=options.force, progress=report)
-            bar.update(task, completed=len(PREPARE_STEPS), description=f"{name}: ready")
-        console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
+    prepare_models(options.request(), _watched)
 
 
 @dataclass(frozen=True)
@@ -155,19 +147,33 @@ def export_adapter_command(options: ExportOptions) -> None:
     Console().print(f"adapter written to {path} ({size / 1e6:.1f} MB, {options.dtype})", highlight=False, soft_wrap=True)
 
 
-def _chosen(names: list[str], all_: bool) -> list[str]:
-    from lhama.weights.prepare import list_models
-    from lhama.weights.registry import registry_entry
+class _Bar:
+    """One model's progress bar: its steps move it, other notes print above it."""
 
-    if all_ and names:
-        raise CheckpointError("give model names or --all, not both")
-    if all_:
-        return [status.source.name for status in list_models() if status.installed]
-    if not names:
-        raise CheckpointError("name a model to prepare (see `lhama models list`) or pass --all")
-    for name in names:
-        registry_entry(name)  # unknown names fail before any work starts
-    return names
+    def __init__(self, bar: Progress, name: str) -> None:
+        from lhama.weights.prepare import PREPARE_STEPS
+
+        self.bar, self.name, self.steps, self.path = bar, name, PREPARE_STEPS, None
+        self.task = bar.add_task(f"{name}: starting", total=len(PREPARE_STEPS))
+
+    def step(self, step: str) -> None:
+        if step in self.steps:
+            self.bar.update(self.task, completed=self.steps.index(step), description=f"{self.name}: {step}")
+        else:
+            self.bar.console.print(f"{self.name}: {step}", highlight=False)
+
+    def done(self, path: Path) -> None:
+        self.path = path
+        self.bar.update(self.task, completed=len(self.steps), description=f"{self.name}: ready")
+
+
+@contextmanager
+def _watched(name: str) -> Iterator[_Bar]:
+    """The bar while ``name`` is prepared; its path printed once the bar is closed."""
+    with _progress_bar() as bar:
+        watcher = _Bar(bar, name)
+        yield watcher
+    Console().print(f"{name}: {watcher.path}", highlight=False, soft_wrap=True)
 
 
 def _progress_bar() -> Progress:

@@ -16,8 +16,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from lhama.errors import CheckpointError
 from lhama.weights import convert, registry
@@ -71,6 +73,48 @@ class Catalog:
 def catalog(home: Path | None = None) -> Catalog:
     """:func:`list_models` with the folder they are listed from."""
     return Catalog(models_dir(home), list_models(home))
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """``lhama models prepare``'s request: these registered names, or all of them."""
+
+    names: tuple[str, ...] = ()
+    all: bool = False  # every registered model whose package is installed
+    force: bool = False  # convert again even if a prepared copy exists
+
+
+class Watcher(Protocol):
+    """What follows one model's preparation: its steps (``prepare``'s progress), then its path."""
+
+    def step(self, step: str) -> None: ...
+
+    def done(self, path: Path) -> None: ...
+
+
+def prepare_models(request: PrepareRequest, watch: Callable[[str], AbstractContextManager[Watcher]]) -> list[Path]:
+    """``lhama models prepare``'s one call: the chosen models (:func:`chosen`) prepared in turn,
+    each inside ``watch(name)`` (the CLI's progress bar). Returns their paths, in order."""
+    paths = []
+    for name in chosen(request):
+        with watch(name) as watcher:
+            paths.append(prepare(name, force=request.force, progress=watcher.step))
+            watcher.done(paths[-1])
+    return paths
+
+
+def chosen(request: PrepareRequest) -> list[str]:
+    """The names ``request`` asks for. Raises CheckpointError (before any work): both names and
+    ``all``, neither, or an unknown name."""
+    if request.all and request.names:
+        raise CheckpointError("give model names or --all, not both")
+    if request.all:
+        return [status.source.name for status in list_models() if status.installed]
+    if not request.names:
+        raise CheckpointError("name a model to prepare (see `lhama models list`) or pass --all")
+    for name in request.names:
+        registry_entry(name)  # unknown names fail before any work starts
+    return list(request.names)
 
 
 def is_current(name: str, home: Path | None = None) -> bool:
