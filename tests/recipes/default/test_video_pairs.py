@@ -40,3 +40,15 @@ def test_cli_missing_folder_is_one_line_exit_2(tmp_path: Path) -> None:
     result = lhama("data", "video-pairs", str(tmp_path / "out"), "--tux-dir", str(tmp_path / "nada"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no captions.tsv" in result.stderr and not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def test_cli_empty_held_out_list_is_one_line_exit_2(tmp_path: Path) -> None:
+    from tests.cli.test_chat_cli import lhama
+
+    write_caption_set(tmp_path / "tux", n=4)
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text("# nothing held out\n", encoding="utf-8")
+    result = lhama("data", "video-pairs", str(tmp_path / "out"), "--tux-dir", str(tmp_path / "tux"),
+                   "--heldout", str(heldout))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no eval stamps" in result.stderr and not (tmp_path / "out" / "train.jsonl").exists()

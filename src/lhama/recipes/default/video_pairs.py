@@ -94,6 +94,9 @@ def build_video_pairs(config: PairsConfig, out_dir: Path, progress: Progress | N
 
 def _plan(rows: list[dict[str, str]], count: int, rng: random.Random, split: str) -> list[_Clip]:
     """``count`` clips to make: 3 slideshows for every pan."""
+    if not rows:
+        raise DataError(f"no {split} stamps: the held-out list leaves none for {split} "
+                        "(check --heldout: it should name some, not all, of the captioned stamps)")
     plan = []
     for i in range(count):
         if i % 4 == 3:
