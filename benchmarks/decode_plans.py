@@ -6,8 +6,9 @@
 Every plan is loaded once (from its cache beside the model: lhama.inference.quant_cache), then
 each round decodes ``--tokens`` greedy tokens of the same chat prompt with every plan in turn
 (and, with ``--llama-cpp``, llama.cpp on the model's GGUF, same threads), so that a change in the
-machine's load hits every row alike. ``int4-g128:omp`` is the same weights with the kernels'
-work shared by an OpenMP loop (LHAMA_KERNEL_POOL=omp, as in session 2) instead of their own pool. Prints the median and the best round of each row; decode
+machine's load hits every row alike. A plan alone shares the kernels' work with an OpenMP loop
+(the default, LHAMA_KERNEL_POOL=omp); ``int4-g128:own`` is the same weights with the kernels' own
+work-sharing pool (LHAMA_KERNEL_POOL=own); ``:omp`` says the default explicitly. Prints the median and the best round of each row; decode
 tok/s after the first token, as ``benchmarks/decode.py`` and ``lhama bench decode`` count it.
 """
 
@@ -31,8 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
     parser.add_argument("--quants", nargs="+", default=["int4-g128", "int4-g32"],
-                        help="LM weight plans (lhama.inference.quant.plan_for); plan:omp shares the kernels' work "
-                             "with an OpenMP loop instead of their own pool")
+                        help="LM weight plans (lhama.inference.quant.plan_for); plan:own shares the kernels' work "
+                             "with their own pool instead of the default OpenMP loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -50,8 +51,8 @@ def main() -> None:
     gguf = gguf_file(model_dir) if args.llama_cpp else None
     speeds: dict[str, list[float]] = {name: [] for name in [*models, *(["llama.cpp"] if gguf else [])]}
     for round_ in range(args.rounds):
-        for spec, loaded in models.items():  # "plan:omp": the kernels' OpenMP loop instead of their own pool
-            os.environ["LHAMA_KERNEL_POOL"] = spec.partition(":")[2] or "own"
+        for spec, loaded in models.items():  # "plan:own": the kernels' own pool instead of the OpenMP loop
+            os.environ["LHAMA_KERNEL_POOL"] = spec.partition(":")[2] or "omp"
             speeds[spec].append(_time_decode(loaded, ids, args.tokens, None)[1])
         if gguf:
             speeds["llama.cpp"].append(llama_cpp_row(gguf, args.tokens, args.threads)["tok_s"])

@@ -101,9 +101,10 @@ def usable(rows: int, in_features: int, group_size: int) -> bool:
 
 def _threading() -> tuple[int, int]:
     """(threads, pool) for a product: torch's intra-op thread count (or ``LHAMA_KERNEL_THREADS``),
-    shared by the kernel's own workers (pool 1) unless ``LHAMA_KERNEL_POOL=omp`` (an OpenMP loop)."""
+    shared by an OpenMP loop (pool 0, the default: faster on an idle machine, docs/benchmarks.md)
+    unless ``LHAMA_KERNEL_POOL=own`` (the kernel's own work-sharing workers, pool 1)."""
     threads = int(os.environ.get("LHAMA_KERNEL_THREADS") or torch.get_num_threads())
-    return threads, int(os.environ.get("LHAMA_KERNEL_POOL", "own").lower() != "omp")
+    return threads, int(os.environ.get("LHAMA_KERNEL_POOL", "omp").lower() == "own")
 
 
 def usable_int8(in_features: int) -> bool:
