@@ -26,7 +26,6 @@ read it; it alone writes metrics, curves and the model.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -34,13 +33,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lhama.config import to_dict
-from lhama.data.collate import Batch, CollateConfig, Collator, Encoded
-from lhama.data.conversation import IGNORE_INDEX
+from lhama.data.collate import CollateConfig, Collator, Encoded
 from lhama.data.dataset import DatasetConfig, load_samples, split_samples
 from lhama.errors import ConfigError, DataError, ModelError
 from lhama.files import atomic_directory
@@ -54,8 +51,8 @@ from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint,
 from lhama.train.config import OptimConfig
 from lhama.train import distributed
 from lhama.train.distributed import DistInfo, all_sum, barrier
-from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cached_vocabulary, teacher_topk,
-                                     vocabulary_digest)
+from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cached_vocabulary, saved_vocabulary,
+                                     teacher_topk, vocabulary_digest)
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
 from lhama.train.told_images import labeler_source, told_images
@@ -246,20 +243,6 @@ def _refuse(cfg: DistillConfig, teacher: dict[str, int], student: dict[str, int]
                      f"{len(student)} tokens; e.g. {example[0]!r} -> {example[1]}); logit distillation needs one shared vocabulary")
 
 
-def saved_vocabulary(model_dir: str | Path) -> dict[str, int] | None:
-    """token -> id from a model directory's ``tokenizer.json`` (BPE/WordPiece vocabulary plus added
-    tokens), read without loading anything; None when there is no such file or vocabulary."""
-    path = Path(model_dir) / "tokenizer.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    vocab = data.get("model", {}).get("vocab") if isinstance(data, dict) else None
-    if not isinstance(vocab, dict):
-        return None
-    return dict(vocab) | {t["content"]: t["id"] for t in data.get("added_tokens", []) if isinstance(t, dict)}
-
-
 def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
     """Train the decoder (or its LoRA adapters) and every media projector; towers stay frozen."""
     if cfg.lora is not None:
@@ -325,7 +308,7 @@ def train_step(parts: Parts, micro: Sequence[Sequence[int]], cfg: DistillConfig)
     for i, (batch, (values, indices)) in enumerate(batches):
         last = i == len(batches) - 1
         with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
-            kl, ce = losses(model, batch, values, indices, cfg.temperature)
+            kl, ce = kd.losses(model, batch, values, indices, cfg.temperature)
             (kd.mixed_loss(kl, ce, cfg.kd_weight) * info.world_size / total).backward()
         sums["kl"], sums["ce"] = sums["kl"] + float(kl.detach()), sums["ce"] + float(ce.detach())
     params = [p for p in model.parameters() if p.grad is not None]
@@ -339,40 +322,6 @@ def train_step(parts: Parts, micro: Sequence[Sequence[int]], cfg: DistillConfig)
             "target_tokens": total, "tokens": all_sum(sum(int(b.attention_mask.sum()) for b, _ in batches), info)}
 
 
-def losses(model: torch.nn.Module, batch: Batch, values: torch.Tensor | None, indices: torch.Tensor | None,
-           temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed top-k KL to the teacher, summed label cross-entropy) over the supervised positions.
-    With no teacher rows (``values`` None) the KL is 0."""
-    targets = batch.labels[:, 1:]  # (B, T-1)
-    positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # (K,)
-    logits = model(batch.input_ids, media=batch.media or None, attention_mask=batch.attention_mask,
-                   logits_to_keep=positions).logits  # (B, K, V)
-    kept = targets[:, positions]
-    mask = kept != IGNORE_INDEX
-    student = logits[mask]  # (N, V): row-major, the cache's order
-    ce = F.cross_entropy(student.float(), kept[mask], reduction="sum")
-    if values is None:
-        return torch.zeros((), device=ce.device), ce
-    return kd.topk_kl(student, values.to(student.device), indices.to(student.device), temperature), ce
-
-
-def evaluate(model: torch.nn.Module, collator: Collator, items: Sequence[Encoded], targets: TeacherTargets | None = None,
-             temperature: float = 1.0) -> dict[str, float]:
-    """Held-out label loss (``eval_loss``, nats per supervised token; its exp is the perplexity)
-    and, with the teacher's rows for ``items`` (in order), the top-k KL (``eval_kl``)."""
-    model.eval()
-    device = next(model.parameters()).device
-    kl_sum, ce_sum, tokens = 0.0, 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(items), 4):
-            idx = list(range(start, min(start + 4, len(items))))
-            batch = collator([items[i] for i in idx]).to(device)
-            values, indices = targets.rows(idx) if targets else (None, None)
-            kl, ce = losses(model, batch, values, indices, temperature)
-            kl_sum, ce_sum, tokens = kl_sum + float(kl), ce_sum + float(ce), tokens + batch.target_tokens
-    return {"eval_loss": ce_sum / max(tokens, 1), "eval_kl": kl_sum / max(tokens, 1), "eval_tokens": tokens}
-
-
 def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog | None, step: int) -> dict[str, float]:
     """Held-out loss and KL; under torchrun each process scores every world_size-th item and the
     sums are combined, so every process returns the same numbers."""
@@ -380,7 +329,7 @@ def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog | None, step: in
     if not held:
         return {}
     mine = list(range(info.rank, len(held), info.world_size))
-    part = evaluate(distributed.unwrap(parts.model), parts.collator, [held[i] for i in mine],
+    part = kd.evaluate(distributed.unwrap(parts.model), parts.collator, [held[i] for i in mine],
                     parts.targets.tail(parts.n_train).select(mine), cfg.temperature)
     tokens = all_sum(part["eval_tokens"], info)
     row = {"eval_loss": all_sum(part["eval_loss"] * part["eval_tokens"], info) / max(tokens, 1),

@@ -177,3 +177,17 @@ def _items_digest(items: Sequence[Encoded]) -> str:
         digest.update(item.input_ids.numpy().tobytes())
         digest.update(item.labels.numpy().tobytes())
     return digest.hexdigest()[:32]
+
+
+def saved_vocabulary(model_dir: str | Path) -> dict[str, int] | None:
+    """token -> id from a model directory's ``tokenizer.json`` (BPE/WordPiece vocabulary plus added
+    tokens), read without loading anything; None when there is no such file or vocabulary."""
+    path = Path(model_dir) / "tokenizer.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    vocab = data.get("model", {}).get("vocab") if isinstance(data, dict) else None
+    if not isinstance(vocab, dict):
+        return None
+    return dict(vocab) | {t["content"]: t["id"] for t in data.get("added_tokens", []) if isinstance(t, dict)}
