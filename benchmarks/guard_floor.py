@@ -33,9 +33,11 @@ from lhama.guard.metrics import binary_scores
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def oof_probs(x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray) -> np.ndarray:
-    """(N, 15) probabilities of every row from a head trained on the other folds."""
-    gram = gram_matrix(x)
+def oof_probs(x: np.ndarray, y: np.ndarray, cfg: FitConfig, weights: np.ndarray,
+              gram: np.ndarray | None = None) -> np.ndarray:
+    """(N, 15) probabilities of every row from a head trained on the other folds (``gram``: x's
+    Gram matrix when the caller has it already)."""
+    gram = gram_matrix(x) if gram is None else gram
     order = np.random.default_rng(cfg.seed).permutation(len(x))
     probs = np.zeros(y.shape, dtype=np.float32)
     for fold in np.array_split(order, cfg.folds):

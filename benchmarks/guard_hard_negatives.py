@@ -79,11 +79,14 @@ def _record(text: str, lang: str, role: str = "user", categories: list | None = 
             "lookalike": lookalike, "role": role, "round": 5, "source": source}
 
 
-def keep_unseen(items: list[dict]) -> tuple[list[dict], int]:
-    """Items far (< LIMIT) from every benign measurement sentence and test item, not repeating train."""
+def keep_unseen(items: list[dict], extra_held: list[str] = (), train: list[dict] | None = None) -> tuple[list[dict], int]:
+    """Items far (< LIMIT) from every benign measurement sentence, test item and ``extra_held`` text,
+    not repeating train (``train``'s rows, or data/guard/train.jsonl) or each other."""
     held = [json.loads(line)["text"] for name in ("benign/benign.jsonl", "test.jsonl") for line in (DATA / name).open(encoding="utf-8")]
-    held_grams = [grams(t) for t in held]
-    seen = {json.loads(line)["text"].lower() for line in (DATA / "train.jsonl").open(encoding="utf-8")}
+    held_grams = [grams(t) for t in [*held, *extra_held]]
+    if train is None:
+        train = [json.loads(line) for line in (DATA / "train.jsonl").open(encoding="utf-8") if line.strip()]
+    seen = {r["text"].lower() for r in train}
     kept = []
     for item in items:
         g = grams(item["text"])

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from guard_dev import dev_rows, first_stage
+from guard_floor import oof_probs
 
 from lhama.guard.classifier import Head, features, unsafe_score
 from lhama.guard.dataset import Example
@@ -52,12 +53,7 @@ def training_rows(train: Path, sources: set[str]) -> list[dict]:
 def oof_and_final(x: np.ndarray, y: np.ndarray, cfg: FitConfig, w: np.ndarray) -> tuple[np.ndarray, tuple]:
     """(N, 15) out-of-fold probabilities and the (weight, bias) trained on all rows."""
     gram = gram_matrix(x)
-    order = np.random.default_rng(cfg.seed).permutation(len(x))
-    probs = np.zeros(y.shape, dtype=np.float32)
-    for fold in np.array_split(order, cfg.folds):
-        keep = np.setdiff1d(order, fold)
-        a, b = fit_dual(gram[np.ix_(keep, keep)], y[keep], cfg, w[keep])
-        probs[fold] = 1.0 / (1.0 + np.exp(-(gram[np.ix_(fold, keep)] @ a + b)))
+    probs = oof_probs(x, y, cfg, w, gram)
     a, b = fit_dual(gram, y, cfg, w)
     return probs, (x.T @ a.astype(np.float32), b.astype(np.float32))
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from pathlib import Path
 
-from guard_hard_negatives import DATA, LIMIT, grams
+from guard_hard_negatives import DATA
+from guard_hard_negatives import keep_unseen as unseen
 
 from lhama.files import atomic_write_text
 
@@ -87,17 +87,8 @@ def _record(text: str, lang: str, categories: list, lookalike: bool, source: str
 
 def keep_unseen(items: list[dict], train: list[dict]) -> tuple[list[dict], int]:
     """Items under ``LIMIT`` from every benign, test and dev sentence, not repeating train or each other."""
-    held = [json.loads(line)["text"] for name in ("benign/benign.jsonl", "test.jsonl") for line in (DATA / name).open(encoding="utf-8")]
-    held += [r["text"] for r in train if r.get("round") == 5 and r.get("role") == "user"]  # the dev split
-    held_grams = [grams(t) for t in held]
-    seen = {r["text"].lower() for r in train}
-    kept = []
-    for item in items:
-        g = grams(item["text"])
-        if item["text"].lower() not in seen and max(len(g & h) / len(g | h) for h in held_grams) < LIMIT:
-            seen.add(item["text"].lower())
-            kept.append(item)
-    return kept, len(items) - len(kept)
+    dev = [r["text"] for r in train if r.get("round") == 5 and r.get("role") == "user"]  # the dev split
+    return unseen(items, dev, train)
 
 
 def main() -> None:
