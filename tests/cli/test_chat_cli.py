@@ -109,7 +109,8 @@ def test_ctrl_c_stops_the_answer_not_the_session(smollm2_dir: Path) -> None:
     child = _spawn(smollm2_dir, "--max-tokens", "4000", "--temperature", "1.0", "--seed", "1", "--system", "")
     child.expect("você> ")
     child.sendline("Write a very long story about a dog.")
-    child.expect(r"\w+ \w+")  # the answer is streaming
+    child.expect_exact("dog.\r\n")  # the terminal's echo of the question, read to its end
+    child.expect(r"\w+ \w+")  # then the answer is streaming
     child.kill(signal.SIGINT)
     child.expect(r"\(interrupted\)")
     child.expect("você> ")
