@@ -106,7 +106,10 @@ def test_repl_commands(vlm_dir: Path) -> None:
 
 
 def test_ctrl_c_stops_the_answer_not_the_session(smollm2_dir: Path) -> None:
-    child = _spawn(smollm2_dir, "--max-tokens", "4000", "--temperature", "1.0", "--seed", "1", "--system", "")
+    # --no-guard: this test is about Ctrl-C; the output guard has cut this sampled English story as S2
+    # (a false alarm, issue #29), which ends the answer before the interrupt arrives
+    child = _spawn(smollm2_dir, "--max-tokens", "4000", "--temperature", "1.0", "--seed", "1", "--system", "",
+                   "--no-guard")
     child.expect("você> ")
     child.sendline("Write a very long story about a dog.")
     child.expect_exact("dog.\r\n")  # the terminal's echo of the question, read to its end
