@@ -30,6 +30,7 @@ import csv
 import json
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from lhama.config import from_dict
@@ -102,15 +103,17 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="append the kept items to data/guard/train.jsonl")
     args = parser.parse_args()
     kept, dropped = keep_unseen(written() + translated())
+    write_round(kept, HARD / "round5.jsonl", args.append)
+    print(f"kept {len(kept)} ({dict(Counter(item['source'] for item in kept))}), dropped {dropped} near a benign/test "
+          "sentence or repeating train" + ("; appended to train.jsonl" if args.append else ""))
+
+
+def write_round(kept: list[dict], path: Path, append: bool) -> None:
+    """The kept items as JSONL at ``path`` (atomically), and at the end of train.jsonl with ``append``."""
     lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in kept)
-    atomic_write_text(HARD / "round5.jsonl", lines)
-    if args.append:
+    atomic_write_text(path, lines)
+    if append:
         atomic_write_text(DATA / "train.jsonl", (DATA / "train.jsonl").read_text(encoding="utf-8") + lines)
-    by = {}
-    for item in kept:
-        by[item["source"]] = by.get(item["source"], 0) + 1
-    print(f"kept {len(kept)} ({by}), dropped {dropped} near a benign/test sentence or repeating train"
-          + ("; appended to train.jsonl" if args.append else ""))
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections import Counter
 
-from guard_hard_negatives import DATA
+from guard_hard_negatives import DATA, write_round
 from guard_hard_negatives import keep_unseen as unseen
 
-from lhama.files import atomic_write_text
 
 REQUESTS = DATA / "hardneg" / "requests"
 OPENERS = {
@@ -100,15 +100,9 @@ def main() -> None:
     if any(r.get("round") == 6 for r in train):
         raise SystemExit("train.jsonl already holds round 6")
     kept, dropped = keep_unseen(templated() + translated(train[: args.first]), train)
-    lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in kept)
-    atomic_write_text(DATA / "hardneg" / "round6.jsonl", lines)
-    if args.append:
-        atomic_write_text(DATA / "train.jsonl", (DATA / "train.jsonl").read_text(encoding="utf-8") + lines)
-    by: dict[str, int] = {}
-    for item in kept:
-        by[item["source"]] = by.get(item["source"], 0) + 1
-    print(f"kept {len(kept)} ({by}), dropped {dropped} near a benign/test/dev sentence or repeating train"
-          + ("; appended to train.jsonl" if args.append else ""))
+    write_round(kept, DATA / "hardneg" / "round6.jsonl", args.append)
+    print(f"kept {len(kept)} ({dict(Counter(item['source'] for item in kept))}), dropped {dropped} near a "
+          "benign/test/dev sentence or repeating train" + ("; appended to train.jsonl" if args.append else ""))
 
 
 if __name__ == "__main__":
