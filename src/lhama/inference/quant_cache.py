@@ -117,13 +117,19 @@ def _is_lhama_dir(model_dir: Path) -> bool:
     return "lhama" in raw or raw.get("model_type") == "llava"
 
 
+def source_stats(model_dir: Path) -> dict[str, list[int]]:
+    """name -> [size, mtime_ns] of the model's top-level .json/.safetensors files: what a cache
+    records as its ``sources`` and is valid for."""
+    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors"))
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+
+
 def _settings(model_dir: Path, plan: QuantPlan) -> dict:
-    sources = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors"))
     settings = {
         "quant": plan.quant,
         "group_size": plan.group_size if plan.quant == "int4" else None,
         "torch": torch.__version__,  # the packed int4 layout belongs to the kernel of this version
-        "sources": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sources},
+        "sources": source_stats(model_dir),
     }
     if plan.int8:
         settings["int8"] = list(plan.int8)  # the roles kept int8 (a plain plan's settings stay as before)

@@ -14,14 +14,9 @@ import json
 import os
 from pathlib import Path
 
-SETTINGS = "quant.json"  # lhama.inference.quant_cache.SETTINGS
-SOURCE_SUFFIXES = (".json", ".safetensors")  # the files quant_cache records
+from lhama.inference.quant_cache import SETTINGS, source_stats
+
 NOT_QUANTISED = ("lhama-prepared.json", "lhama_generation.json")  # files a quantised copy does not depend on
-
-
-def _stats(directory: Path) -> dict[str, list[int]]:
-    files = (p for p in directory.iterdir() if p.is_file() and p.suffix in SOURCE_SUFFIXES)
-    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(files)}
 
 
 def carry_caches(old_dir: Path, new_dir: Path) -> list[str]:
@@ -30,7 +25,7 @@ def carry_caches(old_dir: Path, new_dir: Path) -> list[str]:
     time) in both, and record ``new_dir``'s files in them. Returns the moved folders' names; a
     changed LM, a stale or unreadable cache is left behind (rebuilt on the first load)."""
     moved = []
-    old, new = _stats(old_dir), _stats(new_dir)
+    old, new = source_stats(old_dir), source_stats(new_dir)
     lm_files = lambda stats: {k: v for k, v in stats.items() if k not in NOT_QUANTISED}  # noqa: E731
     for cache in sorted(p for p in old_dir.glob("quant-*") if p.is_dir()):
         try:
