@@ -134,3 +134,13 @@ def test_image_guided_decoding_equals_recomputing_both_prompts_each_step(tiny_vl
     plain = list(generate_ids(tiny_vlm.model, ids, GenerationConfig(max_new_tokens=12), media))
     assert fast == slow
     assert fast != plain  # guidance 2 changes this tiny model's answer (else the test shows nothing)
+
+
+def test_top_p_far_below_rounding_keeps_the_best_token() -> None:
+    """A top_p below float32's range (1e-139 rounds to 0 against the probabilities) keeps the best token."""
+    from lhama.inference.generate import _top_p_filter
+
+    torch.manual_seed(0)
+    probs = torch.softmax(torch.randn(50_000) * 3, dim=-1)
+    kept = _top_p_filter(probs, 2.66e-139)
+    assert torch.isfinite(kept).all() and int(kept.argmax()) == int(probs.argmax()) and float(kept.max()) == 1.0

@@ -267,7 +267,10 @@ def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Keep the smallest set of tokens whose probability mass reaches ``top_p``."""
     sorted_probs, order = torch.sort(probs, descending=True)
     before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass of strictly better tokens
-    sorted_probs[before >= top_p] = 0.0
+    drop = before >= top_p
+    drop[0] = False  # the best token always stays: a top_p below float32's range (1e-139 rounds to 0)
+    # dropped every token and made 0/0 NaN probabilities (a 500 in serve)
+    sorted_probs[drop] = 0.0
     filtered = torch.zeros_like(probs).scatter(0, order, sorted_probs)
     return filtered / filtered.sum()
 
