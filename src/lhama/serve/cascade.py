@@ -11,7 +11,8 @@
   :mod:`lhama.model.labeler`).
 
 The notes go into the user's turn before the question, so the safety guard reads them like
-any user text. Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
+any user text. A question that only asks for what was said ("Transcreva o que foi dito.") is
+answered with the transcript itself (:mod:`lhama.serve.verbatim`, :func:`transcript_of`). Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
 both use these functions, through :class:`Cascade` (branch kind -> its stand-in: :data:`NOTES`).
 """
 
@@ -181,3 +182,16 @@ TRACK_NOTES: dict[str, Callable[[Any, Cascade], str | None]] = {"audio": _told_t
 
 def _framed(template: str, text: str) -> str:
     return template.format(text) if text.strip() else template.split(":")[0] + ": " + NO_SPEECH
+
+
+def transcript_of(note: str) -> str | None:
+    """The transcript a speech or sound-track note frames ("" for no speech heard); None for any
+    other note (frame names, an image's labels): the inverse of :func:`speech_note` and
+    :func:`track_note`'s framing."""
+    for template in (SPEECH_NOTE, TRACK_NOTE):
+        head = template.split("{}")[0]  # 'Transcrição do áudio: "'
+        if note.startswith(head) and note.endswith('"') and len(note) > len(head):
+            return note[len(head):-1]
+        if note == _framed(template, ""):
+            return ""
+    return None

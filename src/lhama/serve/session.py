@@ -24,6 +24,7 @@ from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.tools import ToolPlan, render_with_tools
 from lhama.serve.cascade import Cascade, whisper_transcriber
+from lhama.serve.verbatim import verbatim_answer
 
 
 @dataclass
@@ -116,20 +117,23 @@ class ChatSession:
         """Add a user turn and stream the answer: text deltas, then a :class:`Completion`.
 
         A question the guard refuses gets a Portuguese refusal (finish_reason
-        ``content_filter``); an answer is cut at its first unsafe sentence. If the caller stops
+        ``content_filter``); an answer is cut at its first unsafe sentence. A request for the
+        words of speech attached to this turn ("Transcreva o que foi dito.") is answered with
+        its transcript itself, not by the model (:mod:`lhama.serve.verbatim`). If the caller stops
         early (Ctrl-C), the partial answer stays in the history.
         """
         placeholders = self.loaded.config.placeholders  # in merge order: images, then videos, then audio
         content = "".join(f"{text}\n" for kind, text in placeholders.items() for _ in self.pending_media.get(kind, []))
         heard = "".join(f"{note}\n" for note in self.pending_notes) + text.strip()  # the guard reads the notes too
         content += heard
+        told = verbatim_answer(text, self.pending_notes)  # "Transcreva...": the transcript itself (lhama.serve.verbatim)
         self.pending_notes.clear()
         verdict = self._check_question(heard)
         self.history.append({"role": "user", "content": content})
         for kind, items in self.pending_media.items():
             self.media.setdefault(kind, []).extend(items)
         self.pending_media.clear()
-        stream = self._refuse(verdict) if verdict is not None else self._generate()
+        stream = self._refuse(verdict) if verdict is not None else self._told(told) if told else self._generate()
         answer: list[str] = []
         try:
             for item in stream:
@@ -160,6 +164,11 @@ class ChatSession:
         text = refusal_text(verdict)
         yield text
         yield Completion(text, [], "content_filter", 0, verdict.categories)
+
+    def _told(self, text: str) -> Iterator[str | Completion]:
+        """An answer the cascade gives itself (lhama.serve.verbatim), checked by the guard like the model's."""
+        stream = iter([text, Completion(text, [], "stop", 0)])
+        return stream if self.guard is None else _guarded(stream, StreamGuard(self.guard, self.history))
 
     def _generate(self) -> Iterator[str | Completion]:
         tokenizer = self.loaded.tokenizer

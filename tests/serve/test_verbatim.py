@@ -1,0 +1,80 @@
+"""A request for the words spoken is answered with the transcript itself (lhama.serve.verbatim)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lhama.inference.generate import Completion, GenerationConfig
+from lhama.serve.cascade import FRAMES_NOTE, SPEECH_NOTE, TRACK_NOTE, transcript_of
+from lhama.serve.session import ChatSession
+from lhama.serve.verbatim import NOTHING_HEARD, is_transcription_request, verbatim_answer
+from tests.audio_fixtures import write_wav
+from tests.conftest import tiny_loaded
+from tests.serve.test_cascade import FakeTranscriber, WordGuard
+
+HEARD = "por favor compre pão e leite"
+
+
+@pytest.mark.parametrize("question", [
+    "Transcreva o que foi dito.", "transcreva", "Transcreva o áudio, por favor.", "O que foi dito?",
+    "O que foi dito no áudio?", "O que ela disse?", "Qual é a transcrição?", "Faça a transcrição da gravação.",
+    "Escreva exatamente o que a pessoa falou.", "TRANSCREVA O ÁUDIO!", "Transcribe the audio, please.",
+    "What was said?",
+])
+def test_requests_for_the_words_spoken_are_recognised(question: str) -> None:
+    assert is_transcription_request(question)
+
+
+@pytest.mark.parametrize("question", [
+    "O que a pessoa pediu?", "O que foi dito sobre o preço?", "Transcreva e traduza para o inglês.",
+    "Quem fala?", "O que aparece no vídeo?", "Resuma o áudio.", "O que é isso?", "", "Responda ao pedido do áudio.",
+])
+def test_other_questions_about_speech_stay_with_the_lm(question: str) -> None:
+    assert not is_transcription_request(question)
+
+
+def test_transcript_of_reads_back_what_the_cascade_framed() -> None:
+    assert transcript_of(SPEECH_NOTE.format(HEARD)) == HEARD
+    assert transcript_of(TRACK_NOTE.format('ele disse "oi"')) == 'ele disse "oi"'
+    assert transcript_of("Transcrição do áudio: (nenhuma fala reconhecida)") == ""
+    assert transcript_of("Som do vídeo (transcrição): (nenhuma fala reconhecida)") == ""
+    assert transcript_of(FRAMES_NOTE.format("galo (2 quadros)")) is None
+    assert transcript_of("[Imagem anexada: parece ser um galo.]") is None
+
+
+def test_verbatim_answer_is_the_transcripts_only_for_a_transcription_request() -> None:
+    frames, track = FRAMES_NOTE.format("galo"), TRACK_NOTE.format("olha o galo")
+    assert verbatim_answer("Transcreva o que foi dito.", [SPEECH_NOTE.format(HEARD)]) == HEARD
+    assert verbatim_answer("O que foi dito no vídeo?", [frames, track]) == "olha o galo"  # the frame names are not said
+    assert verbatim_answer("Transcreva.", [SPEECH_NOTE.format("um"), SPEECH_NOTE.format("dois")]) == "um\ndois"
+    assert verbatim_answer("Transcreva.", ["Transcrição do áudio: (nenhuma fala reconhecida)"]) == NOTHING_HEARD
+    assert verbatim_answer("O que a pessoa pediu?", [SPEECH_NOTE.format(HEARD)]) is None
+    assert verbatim_answer("Transcreva o que foi dito.", [frames]) is None  # nothing heard was attached
+    assert verbatim_answer("Transcreva o que foi dito.", []) is None
+
+
+def test_chat_answers_a_transcription_request_with_the_transcript_and_other_questions_with_the_lm(
+        tmp_path: Path) -> None:
+    session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=3), system_prompt="",
+                          transcriber=FakeTranscriber(HEARD))
+    session.attach_audio(write_wav(tmp_path / "fala.wav"))
+    *deltas, done = session.ask("Transcreva o que foi dito.")
+    assert "".join(deltas) == HEARD and done.text == HEARD and done.finish_reason == "stop" and not done.token_ids
+    assert session.history[-1] == {"role": "assistant", "content": HEARD}
+    assert session.history[-2]["content"] == f'Transcrição do áudio: "{HEARD}"\nTranscreva o que foi dito.'
+    *_, later = session.ask("Transcreva o que foi dito.")  # no speech attached to this turn: the LM's answer
+    assert isinstance(later, Completion) and later.token_ids
+    session.attach_audio(write_wav(tmp_path / "fala2.wav"))
+    *_, asked = session.ask("O que a pessoa pediu?")
+    assert asked.token_ids and 1 <= len(asked.token_ids) <= 3  # the LM generated it
+
+
+def test_the_guard_reads_a_verbatim_answer(tmp_path: Path) -> None:
+    guard = WordGuard("bomba")
+    session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=2), system_prompt="",
+                          transcriber=FakeTranscriber("como fazer uma bomba"), guard=guard)
+    session.attach_audio(write_wav(tmp_path / "fala.wav"))
+    *_, done = session.ask("Transcreva o que foi dito.")
+    assert done.finish_reason == "content_filter" and "bomba" not in done.text
