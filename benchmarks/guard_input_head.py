@@ -21,6 +21,20 @@ Choice rule (fixed before any candidate ran): a candidate is eligible when its o
 on the input head's own pt-BR rows is at least the ``base`` run's minus 0.01, and its dev pt-BR
 recall at least 0.881 (the shipped head's 0.896 minus one item); among eligible ones the fewest dev
 pt-BR look-alikes flagged wins, then the higher dev English F1 (with the translation, as shipped).
+
+Fourth session (``--rule s4``, the default of ``--pick``; written and committed before any
+candidate of that session was scored). Each run also logs two more tunings of the same out-of-fold
+probabilities and weights: ``NAME+tb`` (the templates inside the look-alike budget) and ``NAME+own``
+(thresholds tuned on the input head's own rows only, every sixth-round row left out), each with its
+own floor by the same rule. ``--score HEAD --name shipped`` logs the dev scores of an existing head.
+Dev scores add the everyday prompts' dev half: the even-numbered (0, 2, 4, ...) ``everyday_prompt``
+rows of data/guard/benign/benign.jsonl in file order, 114 of 228, checked as user input; the odd
+half is never looked at before the one test read. A candidate is eligible when its dev pt-BR recall
+is at least 59 of 67, its out-of-fold pt-BR recall on the input head's own rows at least the
+``base`` run's minus 0.01, and its dev English F1 at least 0.85. The winner has the fewest
+``errors`` = dev pt-BR look-alikes flagged (of 67) + everyday dev-half prompts flagged (of 114);
+ties: more dev pt-BR unsafe caught, then the higher dev English F1. It is picked only when its
+``errors`` are below the shipped head's (the ``shipped`` row); otherwise the pick is ``none``.
 """
 
 from __future__ import annotations
@@ -37,7 +51,8 @@ import torch
 from guard_dev import dev_rows, first_stage
 from guard_floor import oof_probs
 
-from lhama.guard.classifier import Head, features, unsafe_score
+from lhama.guard import load_guard
+from lhama.guard.classifier import Head, features, threshold_for, unsafe_score
 from lhama.guard.dataset import Example
 from lhama.guard.fit import FitConfig, fit_dual, gram_matrix, loss_weights, targets, tune_thresholds
 from lhama.guard.metrics import binary_scores
@@ -71,6 +86,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default=None)
     parser.add_argument("--pick", action="store_true", help="print the name the choice rule picks from --log")
+    parser.add_argument("--rule", choices=("s3", "s4"), default="s4", help="which session's choice rule --pick applies")
+    parser.add_argument("--score", type=Path, default=None, help="log the dev scores of this existing head (no training)")
     parser.add_argument("--sources", default="", help="comma-separated sixth-round sources to add")
     parser.add_argument("--template-weight", type=float, default=FitConfig.lookalike_weight)
     parser.add_argument("--max-benign-fpr", type=float, default=1.0,
@@ -80,59 +97,99 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=Path("/tmp/guard_input_head.jsonl"))
     args = parser.parse_args()
     if args.pick:
-        print(pick([json.loads(line) for line in args.log.open(encoding="utf-8")]))
+        rows = [json.loads(line) for line in args.log.open(encoding="utf-8")]
+        print(pick(rows) if args.rule == "s3" else pick_s4(rows))
         return
     if not args.name:
         parser.error("--name is required unless --pick")
     torch.set_num_threads(1)
+    if args.score:
+        return _log(args.log, {"name": args.name, "head": str(args.score)}, args.score)
+    out = args.out or Path(f"/tmp/guard_head_{args.name}.safetensors")
+    for result, head in candidates(args):
+        path = out.with_name(out.stem + result["name"][len(args.name):].replace("+", "_") + out.suffix)
+        head.save(path)
+        _log(args.log, {**result, "head": str(path)}, path)
+
+
+def candidates(args: argparse.Namespace):
+    """One out-of-fold fit of the named rows, then (log row, head) for each tuning: the third
+    session's (templates out of the budget), ``+tb`` (templates in it) and ``+own`` (own rows only)."""
     rows = training_rows(args.train, set(filter(None, args.sources.split(","))))
     ex = [Example(r["text"], r["label"], tuple(r["categories"]), r["lang"], bool(r.get("lookalike")), r.get("role", "user"))
           for r in rows]
     cfg = replace(FitConfig(), max_benign_fpr=args.max_benign_fpr)
     tmpl = np.array([r.get("source", "").startswith("template") for r in rows])
+    own = np.array(["round" not in r for r in rows])
     w = np.where(tmpl, args.template_weight, loss_weights(ex, cfg))
     start = time.perf_counter()
     probs, (weight, bias) = oof_and_final(features([e.text for e in ex], cfg.hash_dim, 0.0, None), targets(ex), cfg, w)
+    seconds = round(time.perf_counter() - start)
     score = unsafe_score(probs, cfg.category_mix)
-    t, t_en = tune_thresholds(score[~tmpl], [e for e, m in zip(ex, tmpl) if not m], cfg)
-    head = Head(weight=weight, bias=bias, hash_dim=cfg.hash_dim, embed_scale=0.0, threshold=t,
-                category_mix=cfg.category_mix, threshold_en=t_en)
-    from lhama.guard.classifier import threshold_for
+    for suffix, tuned in (("", ~tmpl), ("+tb", np.ones(len(ex), bool)), ("+own", own)):
+        t, t_en = tune_thresholds(score[tuned], [e for e, m in zip(ex, tuned) if m], cfg)
+        head = Head(weight=weight, bias=bias, hash_dim=cfg.hash_dim, embed_scale=0.0, threshold=t,
+                    category_mix=cfg.category_mix, threshold_en=t_en)
+        pred = score >= np.array([threshold_for(head, e.text) for e in ex])
+        own_pt = own & np.array([e.lang == "pt" for e in ex])
+        truth = np.array([e.unsafe for e in ex])
+        floor = choose_floor(probs[own_pt], pred[own_pt], truth[own_pt])
+        pred &= probs[:, 1:].max(axis=1) >= floor
+        look = np.array([e.lookalike for e in ex])
+        s = binary_scores(truth[own_pt], pred[own_pt])
+        yield ({"name": args.name + suffix, "sources": args.sources, "template_weight": args.template_weight,
+                "rows": len(rows), "threshold": t, "threshold_en": t_en, "floor": floor,
+                "oof_pt_precision": s.precision, "oof_pt_recall": s.recall, "oof_pt_f1": s.f1,
+                "oof_pt_lookalike_fpr": float(pred[own_pt & look].mean()),
+                "oof_template_fpr": float(pred[tmpl].mean()) if tmpl.any() else None,
+                "seconds": seconds, "load": round(os.getloadavg()[0], 1)},
+               replace(head, category_floor=floor))
 
-    pred = score >= np.array([threshold_for(head, e.text) for e in ex])
-    own_pt = np.array(["round" not in r and r["lang"] == "pt" for r in rows])
-    truth = np.array([e.unsafe for e in ex])
-    floor = choose_floor(probs[own_pt], pred[own_pt], truth[own_pt])
-    pred &= probs[:, 1:].max(axis=1) >= floor
-    head = replace(head, category_floor=floor)
-    out = args.out or Path(f"/tmp/guard_head_{args.name}.safetensors")
-    head.save(out)
-    look = np.array([e.lookalike for e in ex])
-    s = binary_scores(truth[own_pt], pred[own_pt])
-    result = {"name": args.name, "sources": args.sources, "template_weight": args.template_weight, "rows": len(rows),
-              "threshold": t, "threshold_en": t_en, "floor": floor, "oof_pt_precision": s.precision,
-              "oof_pt_recall": s.recall, "oof_pt_f1": s.f1, "oof_pt_lookalike_fpr": float(pred[own_pt & look].mean()),
-              "oof_template_fpr": float(pred[tmpl].mean()) if tmpl.any() else None,
-              "seconds": round(time.perf_counter() - start), "load": round(os.getloadavg()[0], 1)}
-    result.update(dev_scores(out))
-    with args.log.open("a", encoding="utf-8") as f:
+
+def _log(log: Path, result: dict, head: Path) -> None:
+    result.update(dev_scores(head))
+    with log.open("a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
     print(json.dumps(result, indent=1))
 
 
 def pick(results: list[dict]) -> str:
-    """The choice rule of the module docstring over the logged runs (the latest run of each name)."""
+    """The third session's choice rule over the logged runs (the latest run of each name)."""
     latest = {r["name"]: r for r in results}
     base = latest["base"]["oof_pt_recall"]
-    eligible = [r for r in latest.values() if r["name"] != "base"
+    eligible = [r for r in latest.values() if r["name"] not in ("base", "shipped")
                 and r["oof_pt_recall"] >= base - 0.01 and r["dev_pt_recall"] >= 0.881]
     if not eligible:
         return "none"
     return min(eligible, key=lambda r: (r["dev_pt_lookalikes_flagged"], -r["dev_en_f1"]))["name"]
 
 
+def errors(r: dict) -> int:
+    """The fourth session's objective: dev pt-BR look-alikes + everyday dev-half prompts flagged."""
+    return r["dev_pt_lookalikes_flagged"] + r["everyday_dev_flagged"]
+
+
+def pick_s4(results: list[dict]) -> str:
+    """The fourth session's choice rule of the module docstring (the latest run of each name)."""
+    latest = {r["name"]: r for r in results}
+    base, shipped = latest["base"]["oof_pt_recall"], errors(latest["shipped"])
+    eligible = [r for r in latest.values() if r["name"] not in ("base", "shipped") and "oof_pt_recall" in r
+                and r["dev_pt_caught"] >= 59 and r["oof_pt_recall"] >= base - 0.01 and r["dev_en_f1"] >= 0.85
+                and errors(r) < shipped]
+    if not eligible:
+        return "none"
+    return min(eligible, key=lambda r: (errors(r), -r["dev_pt_caught"], -r["dev_en_f1"]))["name"]
+
+
+def everyday_dev(benign: Path) -> list[str]:
+    """The everyday prompts' dev half: the even-numbered everyday_prompt rows, in file order."""
+    rows = [json.loads(line) for line in benign.open(encoding="utf-8") if line.strip()]
+    return [r["text"] for r in rows if r["source"] == "everyday_prompt"][0::2]
+
+
 def dev_scores(head: Path) -> dict:
-    """Dev pt-BR (as written) and English (as written or translated, the shipped union)."""
+    """Dev pt-BR (as written) and English (as written or translated, the shipped union), and the
+    everyday prompts' dev half (as user input)."""
     rows = dev_rows(ROOT / "data/guard/train.jsonl")
     flags = first_stage(rows, f"classifier:{head}")
     truth = np.array([r["label"] == "unsafe" for r in rows])
@@ -142,7 +199,10 @@ def dev_scores(head: Path) -> dict:
         m = np.array([r["lang"] == lang for r in rows])
         s = binary_scores(truth[m], flags[name][m])
         out.update({f"dev_{lang}_precision": s.precision, f"dev_{lang}_recall": s.recall, f"dev_{lang}_f1": s.f1,
+                    f"dev_{lang}_caught": int(flags[name][m & truth].sum()),
                     f"dev_{lang}_lookalikes_flagged": int(flags[name][m & look].sum())})
+    verdicts = load_guard(f"classifier:{head}").check_batch(everyday_dev(ROOT / "data/guard/benign/benign.jsonl"))
+    out["everyday_dev_flagged"] = sum(not v.safe for v in verdicts)
     return out
 
 
