@@ -15,7 +15,7 @@ from lhama.data.conversation import encode_prompt
 from lhama.errors import CheckpointError, ConfigError, DataError, ModelError
 from lhama.model import branches
 from lhama.model.branches import lhama_config
-from lhama.model.branch_files import BRANCH_FILES
+from lhama.model.branch_files import AUDIO_FILES, IMAGE_FILES, BranchFiles
 from lhama.model.build import add_branch, compose, load_model, save_model
 from lhama.model.config import ImageConfig, LhamaConfig, VideoConfig
 from tests.audio_fixtures import AUDIO, tiny_whisper_encoder, write_wav
@@ -46,7 +46,7 @@ def test_each_kind_is_saved_and_loaded_by_its_entry(tmp_path: Path) -> None:
     torch.manual_seed(0)
     loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
                      {"image": AutoModel.from_config(tiny_vision_config()), "audio": tiny_whisper_encoder()})
-    assert set(BRANCH_FILES) == set(branches.KIND)  # one entry per kind, no stray name
+    assert [kind.files for kind in branches.KINDS] == [IMAGE_FILES, BranchFiles(), AUDIO_FILES]  # video: weights only
     save_model(loaded, tmp_path / "m")
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
     assert saved["model_type"] == "lhama" and saved["image_token_index"] == loaded.model.token_ids["image"]

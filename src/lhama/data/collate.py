@@ -57,8 +57,10 @@ SAMPLE_MEDIA = ("image", "video", "audio")  # the media fields of a Sample, name
 
 
 def sample_media(sample: Sample) -> dict[str, Any]:
-    """Branch kind -> the sample's file path, for each medium the sample has."""
-    return {kind: getattr(sample, kind) for kind in SAMPLE_MEDIA if getattr(sample, kind) is not None}
+    """Branch kind -> the sample's file path, for each medium the sample has (its record-key
+    fields, then ``Sample.media``)."""
+    fields = {kind: getattr(sample, kind) for kind in SAMPLE_MEDIA if getattr(sample, kind) is not None}
+    return {**fields, **sample.media}
 
 
 def _with_placeholder(sample: Sample, placeholders: list[str]) -> list[dict[str, str]]:
@@ -125,11 +127,8 @@ class Collator:
         for row, item in enumerate(items):
             n = len(item.input_ids)
             input_ids[row, :n], labels[row, :n], mask[row, :n] = item.input_ids, item.labels, 1
-        media = {}
-        for kind in SAMPLE_MEDIA:
-            paths = [item.media[kind] for item in items if kind in item.media]
-            if paths:
-                media[kind] = self._read(kind, paths)
+        kinds = dict.fromkeys(kind for item in items for kind in item.media)  # every kind the items have
+        media = {kind: self._read(kind, [item.media[kind] for item in items if kind in item.media]) for kind in kinds}
         return Batch(input_ids, mask, labels, media)
 
     def _read(self, kind: str, paths: list[Any]) -> torch.Tensor:

@@ -11,7 +11,7 @@ import csv
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +47,8 @@ class Sample:
     image: Path | None = None
     video: Path | None = None  # a record's "video" field (both formats); "<video>" marks it in the text
     audio: Path | None = None  # a sound file (wav, flac, ogg, mp3...) for the <audio> placeholder
+    # Files of further branch kinds (one registered with lhama.model.branches.register), by kind name.
+    media: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,15 +1,15 @@
-"""How each branch kind travels in a model directory besides its weights: the per-kind
-column of the branch table (:mod:`lhama.model.branches`) that :mod:`lhama.model.build` uses to
-save and load a model.
+"""How a branch kind travels in a model directory besides its weights: the :class:`BranchFiles`
+a kind of the branch table (:mod:`lhama.model.branches`) carries as its ``files``, which
+:mod:`lhama.model.build` uses to save and load a model.
 
 A kind's weights are in ``model.safetensors`` under its attributes and its config in the
-``"lhama"`` block of ``config.json``; what more it writes and reads is its :class:`BranchFiles`
-entry in :data:`BRANCH_FILES`. The image branch writes LLaVA's keys and
-``preprocessor_config.json`` and reads back an empty tower of its saved type (a Hugging Face
-tower, or one of lhama's own in :data:`LHAMA_TOWERS`); the audio branch writes its Hugging Face
-encoder's ``audio_config``; the video branch has nothing more. The entries are here, not in the
-branch table, because they are transformers' formats (house rule 12) and take a
-:class:`~lhama.model.build.LoadedModel`.
+``"lhama"`` block of ``config.json``; what more it writes and reads is its ``files``. The image
+branch (:data:`IMAGE_FILES`) writes LLaVA's keys and ``preprocessor_config.json`` and reads back
+an empty tower of its saved type (a Hugging Face tower, or one of lhama's own in
+:data:`LHAMA_TOWERS`); the audio branch (:data:`AUDIO_FILES`) writes its Hugging Face encoder's
+``audio_config``; the video branch, and a kind that declares nothing, have nothing more. The
+entries are defined here, not in the branch table's module, because they are transformers'
+formats (house rule 12) and take a :class:`~lhama.model.build.LoadedModel`.
 """
 
 from __future__ import annotations
@@ -103,19 +103,15 @@ class BranchFiles:
     ``model.safetensors`` under its attributes, and its config in the ``"lhama"`` block).
     ``write(loaded, directory)``: the keys it adds to ``config.json`` (it may write a file of
     its own); ``read(model_dir, raw config.json, dtype)``: what :func:`compose` takes for it:
-    (its saved tower, empty, or None; its saved spec or None). A kind without an entry has nothing more."""
+    (its saved tower, empty, or None; its saved spec or None). The default: nothing more."""
 
     write: Callable[[LoadedModel, Path], dict] = _nothing_written
     read: Callable[[Path, dict, torch.dtype], tuple[nn.Module | None, Any]] = _nothing_read
 
 
-# Branch kind (model/branches.py) -> how it is saved and loaded. Here, not in the branch table,
-# because they are transformers' formats (house rule 12) and need LoadedModel.
-BRANCH_FILES: dict[str, BranchFiles] = {
-    "image": BranchFiles(_write_image, _read_image),
-    "video": BranchFiles(),  # its modules are all trained: in the safetensors
-    "audio": BranchFiles(_write_audio, _read_audio),
-}
+# What the image and audio kinds of model/branches.py carry as their ``files``.
+IMAGE_FILES = BranchFiles(_write_image, _read_image)
+AUDIO_FILES = BranchFiles(_write_audio, _read_audio)
 
 
 def _tower_from_config(vision_config: dict, dtype: torch.dtype) -> nn.Module:

@@ -5,10 +5,12 @@ and a placeholder token whose rows receive the projected tokens (``model/merge.p
 says, for each kind, which :class:`LhamaModel` attributes hold its parts (names follow
 transformers' LLaVA for the image branch, so checkpoints convert 1:1), how it encodes a batch,
 how many tokens its placeholder expands to, and how its medium is read from a file or the
-file's bytes (chat, the API and training share these readers). ``LhamaModel`` and
-``LoadedModel`` loop over it, and :func:`lhama_config` builds a model's branch configs from it.
-Adding a modality is one encoder module, its config class (``model/config.py``), one entry here
-and its placeholder.
+file's bytes (chat, the API and training share these readers), what it saves besides its
+weights (``files``) and which other kinds' media its files carry (a video's sound track).
+``LhamaModel`` and ``LoadedModel`` loop over it, and :func:`lhama_config` builds a model's branch
+configs from it. Adding a modality is one encoder module, its config class (with its
+placeholder) and one :class:`BranchKind`: an entry in :data:`KIND`, or :func:`register` for a
+kind defined outside lhama.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from lhama.data.media import ImageSpec, image_to_tensor, load_image
 from lhama.data.video import video_to_tensor
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model import audio
+from lhama.model.branch_files import AUDIO_FILES, IMAGE_FILES, BranchFiles
 from lhama.model.config import AudioConfig, BranchConfig, ImageConfig, LhamaConfig, VideoConfig
 from lhama.model.encoders import encode_images, image_feature_width, image_token_count
 from lhama.model.projector import MultiModalProjector
@@ -45,7 +48,10 @@ class BranchKind:
     stacks, preprocessed by ``spec`` (raises DataError when unreadable); ``track``: the same read
     from the track of another medium's file (a video's sound), None when it has none;
     ``spec(modules, specs)``: that preprocessing when none was saved with the model, from the
-    model's modules by attribute and the specs of the kinds before it (see :func:`specs`)."""
+    model's modules by attribute and the specs of the kinds before it (see :func:`specs`);
+    ``files``: what it writes and reads in a model directory besides its weights
+    (``model/branch_files.py``); ``carries``: the kinds whose ``track`` a file of this kind may
+    hold (a video file carries a sound track for the audio kind)."""
 
     name: str
     config: type  # its config class (what ``LhamaConfig.branches[name]`` holds)
@@ -59,6 +65,8 @@ class BranchKind:
     extra: tuple[str, ...] = ()  # further trained modules of the branch
     track: Callable[[MediaSource, Any, Any], torch.Tensor | None] | None = None
     stills: Callable[[torch.Tensor], torch.Tensor] | None = None  # (n, ...) -> (m, 3, S, S) what an image captioner sees
+    files: BranchFiles = BranchFiles()  # default: nothing saved besides its weights and config block
+    carries: tuple[str, ...] = ()
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -153,15 +161,37 @@ def _middle_frames(videos: torch.Tensor) -> torch.Tensor:
     return videos[:, videos.shape[1] // 2]  # (n, F, 3, S, S) -> (n, 3, S, S)
 
 
-KINDS: tuple[BranchKind, ...] = (  # in merge order
+KIND: dict[str, BranchKind] = {kind.name: kind for kind in (  # branch name -> its kind, in merge order
     BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image, _image_tokens,
-               _build_image, _read_image, _image_spec, stills=lambda images: images),
+               _build_image, _read_image, _image_spec, stills=lambda images: images, files=IMAGE_FILES),
     BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video, _video_tokens,
-               _build_video, _read_video, _video_spec, extra=("video_temporal",), stills=_middle_frames),
+               _build_video, _read_video, _video_spec, extra=("video_temporal",), stills=_middle_frames,
+               carries=("audio",)),
     BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, _audio_tokens,
-               _build_audio, _read_audio, _audio_spec, track=_read_sound_track),
-)
-KIND = {kind.name: kind for kind in KINDS}  # branch name -> its kind
+               _build_audio, _read_audio, _audio_spec, track=_read_sound_track, files=AUDIO_FILES),
+)}
+KINDS: tuple[BranchKind, ...] = tuple(KIND.values())  # the same, as a tuple (kept current by register)
+
+
+def register(kind: BranchKind) -> None:
+    """Add ``kind`` to the table, last in merge order: models, configs, directories, the
+    collator's readers and chat's and the API's intake then know it by its name.
+
+    Raises:
+        ConfigError: a kind of that name is already in the table.
+    """
+    global KINDS
+    if kind.name in KIND:
+        raise ConfigError(f"there is already a branch kind {kind.name!r}; kinds: {', '.join(KIND)}")
+    KIND[kind.name] = kind
+    KINDS = tuple(KIND.values())
+
+
+def unregister(name: str) -> None:
+    """Take the kind ``name`` out of the table again (what :func:`register` added; tests)."""
+    global KINDS
+    KIND.pop(name, None)
+    KINDS = tuple(KIND.values())
 
 
 def stills(media: Mapping[str, torch.Tensor]) -> torch.Tensor | None:

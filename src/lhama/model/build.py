@@ -9,7 +9,7 @@ built on it) load it unchanged. Text-only models are plain causal-LM directories
 A model that LLaVA cannot express (lhama's own towers, e.g. the ResNet of ``model/towers``, or
 a linear projector) is written in the same layout with ``model_type: "lhama"``; only lhama
 loads it. What each branch kind writes and reads besides its weights (LLaVA's keys for the image
-branch, the audio encoder's config) is its entry in :mod:`lhama.model.branch_files`.
+branch, the audio encoder's config) is its ``files`` (:mod:`lhama.model.branch_files`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import branches
-from lhama.model.branch_files import BRANCH_FILES, LHAMA_TOWERS, BranchFiles, sub_config
+from lhama.model.branch_files import LHAMA_TOWERS, sub_config
 from lhama.model.config import BranchConfig, ImageConfig, LhamaConfig
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.labeler import Labeler, load_labeler
@@ -223,7 +223,7 @@ def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedMo
     language_model = AutoModelForCausalLM.from_config(sub_config(raw["text_config"]), dtype=dtype)
     towers, specs = {}, {}  # by branch kind: the saved towers (empty, weights below), saved specs
     for kind, _ in branches.configured(config):
-        tower, spec = BRANCH_FILES.get(kind.name, BranchFiles()).read(model_dir, raw, dtype)
+        tower, spec = kind.files.read(model_dir, raw, dtype)
         towers.update({kind.name: tower} if tower is not None else {})
         specs.update({kind.name: spec} if spec is not None else {})
     loaded = compose(config, language_model, _tokenizer(model_dir), towers, specs)
@@ -254,11 +254,11 @@ def _write_model_dir(loaded: LoadedModel, directory: Path) -> None:
 
 def _model_config(loaded: LoadedModel, directory: Path) -> dict:
     """``config.json`` of a model with media branches: the LM's ``text_config``, what each
-    branch kind's entry in :data:`BRANCH_FILES` adds (LLaVA's layout for the image branch), and
+    branch kind's ``files`` add (LLaVA's layout for the image branch), and
     lhama's own block. A model LLaVA cannot express is ``model_type: "lhama"``."""
     data: dict[str, Any] = {}
     for kind, _ in branches.configured(loaded.config):  # in merge order: a later kind may set model_type "lhama"
-        data.update(BRANCH_FILES.get(kind.name, BranchFiles()).write(loaded, directory))
+        data.update(kind.files.write(loaded, directory))
     data.setdefault("text_config", loaded.model.language_model.config.to_dict())
     data.setdefault("model_type", "lhama")
     data.setdefault("architectures", ["LhamaModel"])

@@ -1,0 +1,140 @@
+"""A modality added from outside lhama: one encoder module, one config class with its
+placeholder, one ``BranchKind`` given to ``branches.register``, and nothing else touched. The
+toy kind ("a reading": four numbers in a text file) then goes through compose, the training
+collator, the forward pass, save and load, and chat's intake, like the built-in kinds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM
+
+from lhama.data.collate import CollateConfig, Collator
+from lhama.data.conversation import IGNORE_INDEX
+from lhama.data.dataset import Sample
+from lhama.errors import ConfigError, ModelError
+from lhama.model import branches
+from lhama.model.build import compose, load_model, save_model
+from lhama.model.config import ImageConfig, ProjectorConfig
+from lhama.model.projector import MultiModalProjector
+from tests.conftest import tiny_text_config, tiny_tokenizer, tiny_vision_config
+
+WIDTH = 6  # the toy encoder's feature width
+
+
+@dataclass(frozen=True)
+class ReadingConfig:
+    """The toy branch's config: what ``LhamaConfig.branches["reading"]`` holds."""
+
+    placeholder: str = "<reading>"
+    tokens: int = 3
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+
+
+class ReadingTower(nn.Module):
+    """The toy encoder: 4 numbers -> ``tokens`` features of width :data:`WIDTH`."""
+
+    def __init__(self, tokens: int) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.linear = nn.Linear(4, tokens * WIDTH)
+
+    def forward(self, readings: torch.Tensor) -> torch.Tensor:  # (n, 4) -> (n, tokens, WIDTH)
+        return self.linear(readings).view(len(readings), self.tokens, WIDTH)
+
+
+def _read(source: str | Path | bytes, spec: float, config: ReadingConfig) -> torch.Tensor:
+    text = source.decode() if isinstance(source, bytes) else Path(source).read_text()
+    return torch.tensor([float(x) for x in text.split()]) * spec  # (4,)
+
+
+def _build(config, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
+    reading = config.branches["reading"]
+    tower = towers.get("reading_tower") or ReadingTower(reading.tokens)
+    return {"reading_tower": tower, "reading_projector": MultiModalProjector(WIDTH, width, reading.projector)}
+
+
+READING = branches.BranchKind(
+    "reading", ReadingConfig, "reading_tower", "reading_projector",
+    encode=lambda model, readings, config: model.reading_tower(readings),
+    tokens=lambda model, config: config.branches["reading"].tokens,
+    build=_build, read=_read, spec=lambda modules, specs: 0.5,
+)
+
+
+@pytest.fixture
+def reading_kind() -> Iterator[branches.BranchKind]:
+    branches.register(READING)
+    try:
+        yield READING
+    finally:
+        branches.unregister("reading")
+
+
+def _write(path: Path, *numbers: float) -> Path:
+    path.write_text(" ".join(str(n) for n in numbers))
+    return path
+
+
+def _composed() -> object:
+    torch.manual_seed(0)
+    config = branches.lhama_config(reading=ReadingConfig(), image=ImageConfig())
+    return compose(config, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
+                   {"image": AutoModel.from_config(tiny_vision_config())})
+
+
+def test_a_registered_kind_goes_through_compose_collate_forward_save_and_load(reading_kind, tmp_path: Path) -> None:
+    loaded = _composed()
+    assert list(loaded.config.branches) == ["image", "reading"]  # merge order: registered last
+    assert loaded.specs["reading"] == 0.5 and isinstance(loaded.model.reading_tower, ReadingTower)
+    ask = {"role": "user", "content": "<reading>\nQuanto marcou?"}
+    samples = [Sample("a", (ask, {"role": "assistant", "content": "Pouco."}), media={"reading": _write(tmp_path / "a.txt", 1, 2, 3, 4)}),
+               Sample("b", (ask, {"role": "assistant", "content": "Muito."}), media={"reading": _write(tmp_path / "b.txt", 9, 8, 7, 6)})]
+    collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.readers(), CollateConfig())
+    batch = collator([collator.encode(s) for s in samples])
+    assert torch.equal(batch.media["reading"], torch.tensor([[0.5, 1, 1.5, 2], [4.5, 4, 3.5, 3]]))
+    token = loaded.model.token_ids["reading"]
+    assert (batch.input_ids == token).sum(dim=1).tolist() == [3, 3]  # <reading> expanded to its 3 tokens
+    loaded.model.train()
+    out = loaded.model(batch.input_ids, batch.media, batch.attention_mask, batch.labels)
+    out.loss.backward()  # the toy encoder and projector learn from the answer's tokens
+    assert (batch.labels != IGNORE_INDEX).any() and loaded.model.reading_projector.linear_1.weight.grad.abs().sum() > 0
+    loaded.model.eval()
+    with torch.no_grad():
+        logits = loaded.model(batch.input_ids, batch.media).logits
+        swapped = loaded.model(batch.input_ids, {"reading": batch.media["reading"].flip(0)}).logits
+    assert not torch.allclose(logits, swapped)  # the readings reach the answer
+
+    save_model(loaded, tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["lhama"]["reading"] == {"placeholder": "<reading>", "tokens": 3,
+                                         "projector": {"kind": "mlp2x_gelu", "bias": True, "norm": "none"}}
+    again = load_model(tmp_path / "m")
+    assert again.config == loaded.config and again.expansions() == loaded.expansions()
+    with torch.no_grad():
+        assert torch.equal(again.model(batch.input_ids, batch.media).logits, logits)
+    assert torch.equal(again.read("reading", b"1 2 3 4"), torch.tensor([0.5, 1, 1.5, 2]))  # a request's bytes
+
+
+def test_without_the_registration_the_kind_is_unknown_and_formats_are_as_before(reading_kind, tmp_path: Path) -> None:
+    save_model(_composed(), tmp_path / "m")
+    branches.unregister("reading")
+    with pytest.raises(ConfigError, match="unknown config key reading"):
+        load_model(tmp_path / "m")  # a directory with the kind needs it registered
+    assert list(branches.config_to_dict(branches.lhama_config(image=ImageConfig()))) == ["image", "video", "audio"]
+    branches.register(READING)
+    with pytest.raises(ConfigError, match="already a branch kind 'reading'"):
+        branches.register(READING)
+
+
+def test_a_model_without_the_kind_refuses_its_media(reading_kind) -> None:
+    torch.manual_seed(0)
+    loaded = compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
+    with pytest.raises(ModelError, match="no reading branch"):
+        loaded.model(torch.tensor([[1, 2]]), {"reading": torch.zeros(1, 4)})
