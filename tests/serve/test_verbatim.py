@@ -59,14 +59,14 @@ def test_chat_answers_a_transcription_request_with_the_transcript_and_other_ques
         tmp_path: Path) -> None:
     session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=3), system_prompt="",
                           transcriber=FakeTranscriber(HEARD))
-    session.attach_audio(write_wav(tmp_path / "fala.wav"))
+    session.attach("audio", write_wav(tmp_path / "fala.wav"))
     *deltas, done = session.ask("Transcreva o que foi dito.")
     assert "".join(deltas) == HEARD and done.text == HEARD and done.finish_reason == "stop" and not done.token_ids
     assert session.history[-1] == {"role": "assistant", "content": HEARD}
     assert session.history[-2]["content"] == f'Transcrição do áudio: "{HEARD}"\nTranscreva o que foi dito.'
     *_, later = session.ask("Transcreva o que foi dito.")  # no speech attached to this turn: the LM's answer
     assert isinstance(later, Completion) and later.token_ids
-    session.attach_audio(write_wav(tmp_path / "fala2.wav"))
+    session.attach("audio", write_wav(tmp_path / "fala2.wav"))
     *_, asked = session.ask("O que a pessoa pediu?")
     assert asked.token_ids and 1 <= len(asked.token_ids) <= 3  # the LM generated it
 
@@ -75,6 +75,29 @@ def test_the_guard_reads_a_verbatim_answer(tmp_path: Path) -> None:
     guard = WordGuard("bomba")
     session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=2), system_prompt="",
                           transcriber=FakeTranscriber("como fazer uma bomba"), guard=guard)
-    session.attach_audio(write_wav(tmp_path / "fala.wav"))
+    session.attach("audio", write_wav(tmp_path / "fala.wav"))
     *_, done = session.ask("Transcreva o que foi dito.")
     assert done.finish_reason == "content_filter" and "bomba" not in done.text
+
+
+def test_api_answers_a_transcription_request_with_the_transcript(tmp_path: Path) -> None:
+    from lhama.serve.engine import Engine
+    from lhama.serve.prompt import Target, build_prompt
+    from lhama.serve.settings import ServeSettings
+    from tests.serve.test_cascade import _audio_part, _request
+
+    loaded = tiny_loaded(image=None)
+    heard = "por favor compre leite"  # the tiny tokenizer has no byte fallback ("ã"); Qwen's and Gemma's do
+    target = Target(loaded, "tiny", ServeSettings(), FakeTranscriber(heard))
+    audio = _audio_part(write_wav(tmp_path / "fala.wav"))
+    prompt = build_prompt(_request([audio, {"type": "text", "text": "Transcreva o que foi dito."}]), target)
+    assert prompt.told == heard
+    engine = Engine(loaded, ServeSettings())  # not started: a told answer needs no worker
+    *deltas, done = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=64)))
+    assert "".join(deltas) == heard and done.finish_reason == "stop"
+    assert len(done.token_ids) == len(loaded.tokenizer.encode(heard, add_special_tokens=False)) + 1  # + EOS: usage
+    *_, cut = engine.stream(engine.submit(prompt, GenerationConfig(max_new_tokens=2)))  # the budget holds
+    assert cut.finish_reason == "length" and len(cut.token_ids) == 2 and heard.startswith(cut.text)
+    asked = build_prompt(_request([audio, {"type": "text", "text": "O que a pessoa pediu?"}]), target)
+    typed = build_prompt(_request([{"type": "text", "text": f'Transcrição do áudio: "{heard}"\nTranscreva.'}]), target)
+    assert asked.told is None and typed.told is None  # another question; a note typed by the user is not heard

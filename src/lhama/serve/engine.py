@@ -49,6 +49,7 @@ class Prompt:
     input_ids: list[int]
     media: dict[str, torch.Tensor] | None = None
     reference_ids: list[int] | None = None  # the prompt without its media, for image guidance
+    told: str | None = None  # the answer, given without the model (a transcription request: lhama.serve.verbatim)
 
 
 @dataclass
@@ -135,7 +136,19 @@ class Engine:
             verdict = self._check_input(prompt)
             if not verdict.safe:
                 return Job(prompt, config, deadline, refusal=verdict)
+        if prompt.told is not None:
+            return self._told(Job(prompt, config, deadline))
         return self._enqueue(Job(prompt, config, deadline))
+
+    def _told(self, job: Job) -> Job:
+        """A job whose answer is ``prompt.told``: its tokens (up to the budget, then EOS) are queued
+        at once, so it streams, is guarded and counted like a generated answer (word for word
+        with a byte-level tokenizer: Qwen2.5's, SmolLM2's, Gemma's byte fallback)."""
+        ids = self.loaded.tokenizer.encode(job.prompt.told, add_special_tokens=False)[: job.config.max_new_tokens]
+        for token in ids + ([self.eos_ids[0]] if len(ids) < job.config.max_new_tokens and self.eos_ids else []):
+            job.tokens.put(token)
+        job.tokens.put(_DONE)
+        return job
 
     def _enqueue(self, job: Job) -> Job:
         try:

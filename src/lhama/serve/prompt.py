@@ -26,6 +26,7 @@ from lhama.serve.media import check_pixels, decode_base64, image_url_bytes, medi
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
 from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_message
+from lhama.serve.verbatim import verbatim_answer
 
 
 MIN_TEMPERATURE = 1e-3
@@ -101,7 +102,17 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     if stacked and image_guidance(request, target):  # the same conversation as text alone
         reference_ids = encode_without_media(tokenizer, messages, target.loaded.config.placeholders.values(),
                                              target.loaded.expansions())
-    return Prompt(messages, input_ids, stacked, reference_ids)
+    return Prompt(messages, input_ids, stacked, reference_ids, _verbatim(request.messages[-1], messages[-1]))
+
+
+def _verbatim(last: ChatMessage, message: Message) -> str | None:
+    """The transcript itself when the last message is a user's request for the words of the
+    speech it carries (lhama.serve.verbatim); else None: the model answers."""
+    if last.role != "user" or not isinstance(last.content, list):
+        return None
+    asked = [part.text for part in last.content if isinstance(part, TextPart)]
+    typed = {line for text in asked for line in text.splitlines()}
+    return verbatim_answer(" ".join(asked), [line for line in message["content"].splitlines() if line not in typed])
 
 
 def image_guidance(request: ChatCompletionRequest, target: Target) -> float:
