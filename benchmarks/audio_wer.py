@@ -39,7 +39,7 @@ def model_transcripts(model_dir: Path, samples: list, max_tokens: int) -> list[s
     texts = []
     for sample in samples:
         session = ChatSession(loaded, GenerationConfig(max_new_tokens=max_tokens), system_prompt="")
-        session.attach_audio(sample.audio)
+        session.attach("audio", sample.audio)
         done = [item for item in session.ask(QUESTION) if isinstance(item, Completion)][-1]
         texts.append(done.text.strip().splitlines()[0] if done.text.strip() else "")
     return texts

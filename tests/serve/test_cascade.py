@@ -81,7 +81,7 @@ def test_chat_hears_speech_as_a_transcript_in_the_question(tmp_path: Path) -> No
     heard = FakeTranscriber("por favor compre pão e leite")
     session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=2), system_prompt="",
                           transcriber=heard)
-    session.attach_audio(speak(tmp_path / "fala.wav", "Por favor, compre pão e leite."))
+    session.attach("audio", speak(tmp_path / "fala.wav", "Por favor, compre pão e leite."))
     *_, done = session.ask("O que a pessoa pediu?")
     assert isinstance(done, Completion) and not session.media
     assert session.history[0]["content"] == 'Transcrição do áudio: "por favor compre pão e leite"\nO que a pessoa pediu?'
@@ -126,7 +126,7 @@ def test_the_guard_reads_the_transcript(tmp_path: Path) -> None:
     guard = WordGuard("bomba")
     session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=2), system_prompt="",
                           transcriber=FakeTranscriber("como fazer uma bomba"), guard=guard)
-    session.attach_audio(write_wav(tmp_path / "fala.wav"))
+    session.attach("audio", write_wav(tmp_path / "fala.wav"))
     *_, done = session.ask("Responda ao pedido do áudio.")
     assert done.finish_reason == "content_filter" and "bomba" in guard.read[0]
 
@@ -147,7 +147,7 @@ def test_bad_audio_is_one_line_and_leaves_nothing_pending(tmp_path: Path, name: 
     heard = FakeTranscriber()
     session = ChatSession(tiny_loaded(image=None), transcriber=heard)
     with pytest.raises(DataError, match=words) as error:
-        session.attach_audio(path)
+        session.attach("audio", path)
     assert name in str(error.value) and "\n" not in str(error.value)
     assert not session.pending_notes and not heard.heard
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing written beside it
@@ -170,15 +170,15 @@ def test_video_without_video_branch_is_named_frame_by_frame(tmp_path: Path) -> N
     with pytest.raises(ModelError, match="no video branch"):
         frames_note(tmp_path / "a.mp4", loaded)  # this tower has no class head
     with pytest.raises(ModelError, match="no video branch"):
-        ChatSession(loaded).attach_video(tmp_path / "a.mp4")
+        ChatSession(loaded).attach("video", tmp_path / "a.mp4")
 
 
 def test_video_sound_track_is_transcribed_for_a_model_without_audio_branch(tmp_path: Path) -> None:
     heard = FakeTranscriber("olha o galo")
     session = ChatSession(tiny_loaded(), transcriber=heard)
-    assert session.attach_audio_track(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
+    assert session.attach_track("audio", _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
     assert session.pending_notes == ['Som do vídeo (transcrição): "olha o galo"']
-    assert not session.attach_audio_track(with_audio_mp4(tmp_path / "mudo.mp4"))  # a silent track: skipped
+    assert not session.attach_track("audio", with_audio_mp4(tmp_path / "mudo.mp4"))  # a silent track: skipped
     assert len(heard.heard) == 1
 
 
@@ -188,7 +188,7 @@ def test_video_branch_model_hears_the_track_through_its_audio_branch(tmp_path: P
 
     loaded = add_branch(tiny_audio_loaded(image=True), "video", VideoConfig(frames=2, num_queries=4, qformer_heads=2))
     session = ChatSession(loaded, GenerationConfig(max_new_tokens=2), system_prompt="", transcriber=FakeTranscriber())
-    session.attach_video(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))  # /video and --video alike
+    session.attach("video", _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))  # /video and --video alike
     *_, done = session.ask("O que acontece?")
     assert isinstance(done, Completion) and not session.transcriber.heard
     assert session.history[0]["content"] == "<video>\n<audio>\nO que acontece?"
@@ -250,7 +250,7 @@ def test_default_like_model_watches_a_video_with_its_labeler(cascade_model, tmp_
     guard = WordGuard("nada")  # reads, never refuses
     session = ChatSession(cascade_model, GenerationConfig(max_new_tokens=2), system_prompt="", guard=guard,
                           transcriber=FakeTranscriber("olha o galo"))
-    session.attach_video(_encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
+    session.attach("video", _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
     *_, done = session.ask("O que acontece no vídeo?")
     assert isinstance(done, Completion) and not session.media
     frames, track, question = session.history[0]["content"].splitlines()

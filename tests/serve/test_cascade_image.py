@@ -29,7 +29,7 @@ def cascade(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
 
 def test_chat_tells_the_image_as_its_class_names(cascade: LoadedModel) -> None:
     session = ChatSession(cascade)
-    session.attach_image(OWL)
+    session.attach("image", OWL)
     note = session.pending_notes[0]
     assert note.startswith("[Imagem anexada") and note.endswith("]")
     *_, done = session.ask("O que é isto?")
@@ -42,11 +42,11 @@ def test_chat_image_errors_are_one_line(cascade: LoadedModel, tmp_path: Path, ti
     broken = tmp_path / "quebrada.jpg"
     broken.write_bytes(b"\xff\xd8\xff not a jpeg")
     with pytest.raises(DataError, match="cannot read image .*quebrada.jpg"):
-        ChatSession(cascade).attach_image(broken)
+        ChatSession(cascade).attach("image", broken)
     with pytest.raises(DataError, match="image not found: .*nada.png"):
-        ChatSession(cascade).attach_image(tmp_path / "nada.png")
+        ChatSession(cascade).attach("image", tmp_path / "nada.png")
     with pytest.raises(ModelError, match="text-only .*cannot see images"):
-        ChatSession(tiny_lm).attach_image(OWL)
+        ChatSession(tiny_lm).attach("image", OWL)
 
 
 def _request(url: str) -> ChatCompletionRequest:

@@ -59,12 +59,12 @@ def test_chat_session_adds_the_text(vlm: LoadedModel, tmp_path: Path) -> None:
     sign(["FARMÁCIA SÃO JOÃO", "Aberta 24 horas"]).save(tmp_path / "placa.png")
     Image.new("RGB", (64, 48), (30, 90, 160)).save(tmp_path / "azul.png")
     session = ChatSession(vlm, GenerationConfig(max_new_tokens=2))
-    session.attach_image(tmp_path / "placa.png")
-    session.attach_image(tmp_path / "azul.png")
+    session.attach("image", tmp_path / "placa.png")
+    session.attach("image", tmp_path / "azul.png")
     list(session.ask("O que diz a placa?"))
     assert session.history[0]["content"] == f"<image>\n<image>\n{NOTE}\nO que diz a placa?"
     quiet = ChatSession(vlm, GenerationConfig(max_new_tokens=2), ocr=False)
-    quiet.attach_image(tmp_path / "placa.png")
+    quiet.attach("image", tmp_path / "placa.png")
     list(quiet.ask("O que diz a placa?"))
     assert quiet.history[0]["content"] == "<image>\nO que diz a placa?"
 
@@ -82,7 +82,7 @@ def test_a_cascade_model_gets_the_text_after_the_class_names(cascade: LoadedMode
     image = sign(["FARMÁCIA SÃO JOÃO", "Aberta 24 horas"])
     image.save(tmp_path / "placa.png")
     session = ChatSession(cascade, GenerationConfig(max_new_tokens=2))
-    session.attach_image(tmp_path / "placa.png")
+    session.attach("image", tmp_path / "placa.png")
     labels, note = session.pending_notes
     assert labels.startswith("[Imagem anexada") and note == NOTE
     request = ChatCompletionRequest(model="m", messages=image_message(uri(image), "O que diz a placa?"))

@@ -19,7 +19,7 @@ def test_guided_answer_is_decoded_against_the_conversation_without_images(tmp_pa
     Image.new("RGB", (40, 30), (200, 30, 90)).save(tmp_path / "foto.png")
     config = GenerationConfig(max_new_tokens=10, image_guidance=2.0, plausibility=1e-3)
     session = ChatSession(loaded, config, system_prompt="")
-    session.attach_image(tmp_path / "foto.png")
+    session.attach("image", tmp_path / "foto.png")
     *_, done = session.ask("Descreva a imagem.")
     assert isinstance(done, Completion)
 

@@ -151,12 +151,16 @@ class Cascade:
         :data:`TRACK_NOTES`). None: a track the file lacks, or a silent one.
 
         Raises:
-            ModelError: no branch and nothing to tell it with (a text-only model and an image).
+            ModelError: no branch and nothing to tell it with (a text-only model and an image; a
+                kind without an entry in :data:`NOTES`).
             DataError: the medium cannot be read. CheckpointError: no Whisper.
         """
         if kind in self.loaded.config.branches:
             return self.loaded.read_track(kind, source) if track else self.loaded.read(kind, source)
-        return (TRACK_NOTES if track else NOTES)[kind](source, self)
+        notes = TRACK_NOTES if track else NOTES
+        if kind not in notes:  # a kind (registered outside lhama) that declares no stand-in
+            raise ModelError(f"the model {self.loaded.name or ''} has no {kind} branch and nothing tells it a {kind} as text")
+        return notes[kind](source, self)
 
 
 def _told_image(source: str | Path | bytes, cascade: Cascade) -> str:

@@ -15,7 +15,7 @@ from lhama.data.conversation import Message, encode_prompt, encode_without_media
 from lhama.data.media import load_image
 from lhama.data.ocr import image_note
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
-from lhama.model.branches import stills
+from lhama.model.branches import KIND, stills
 from lhama.model.build import LoadedModel
 from lhama.model.transcribe import Progress, Transcriber
 from lhama.inference.generate import Completion, GenerationConfig, complete
@@ -46,56 +46,41 @@ class ChatSession:
     ocr: bool | None = None  # read text in attached images (lhama.data.ocr); None: when tesseract is installed
     tools: ToolPlan | None = None  # functions the model may call (lhama.serve.tools); answers hold <tool_call>s
 
-    def attach_image(self, path: str | Path) -> None:
-        """Load and preprocess an image now (so errors show at once) for the next question.
-        Without an image branch, the labeler's class names as text (lhama.serve.cascade), else
-        ModelError; with OCR, the text tesseract reads in it too."""
-        self._take("image", path)
-        note = image_note(load_image(path), self.ocr) if self.ocr is not False else ""  # its text, read by tesseract
-        if note:
-            self.pending_notes.append(note)
-
-    def attach_video(self, path: str | Path) -> None:
-        """Sample a video's frames and hear its sound track now (errors show at once) for the
-        next question. Without a video branch, the frames are named by the vision tower's class
-        head (lhama.serve.cascade); the sound track goes where :meth:`attach_audio_track` says.
+    def attach(self, kind: str, path: str | Path) -> None:
+        """Read a medium of branch ``kind`` (``model/branches.py``: "image", "video", "audio" or a
+        registered one) now, so errors show at once, for the next question: the tensor for the
+        model's branch, else the note that stands in for it (lhama.serve.cascade: an image's
+        labels, a video's frame names, speech's Whisper transcript, whole file up to 10 min).
+        The tracks its file carries follow it (a video's sound track: :meth:`attach_track`),
+        then, for an image with OCR on, the text tesseract reads in it.
 
         Raises:
-            ModelError: no video branch and no tower with a class head. DataError: unreadable video.
+            ModelError: no branch and nothing to tell it with (a text-only model and an image).
+            DataError: an unreadable medium. CheckpointError: no Whisper.
         """
-        seen, told = self._cascade().take("video", path), len(self.pending_notes)
-        self.attach_audio_track(path)
-        self._keep("video", seen, told)  # what is seen, then what is heard
+        seen, told = self._cascade().take(kind, path), len(self.pending_notes)
+        for carried in KIND[kind].carries:
+            self.attach_track(carried, path)
+        self._keep(kind, seen, told)  # what is seen, then what is heard
+        if kind == "image" and self.ocr is not False:  # an image feature: its text, read by tesseract
+            note = image_note(load_image(path), self.ocr)
+            self.pending_notes.extend([note] if note else [])
 
-    def attach_audio(self, path: str | Path) -> None:
-        """Decode an audio file now (so errors show at once) for the next question.
-
-        A model without an audio branch gets Whisper's transcript of the whole file (up to 10
-        min, window by window) in the question's text instead.
-
-        Raises:
-            DataError: unreadable, empty, silent or over-limit audio. CheckpointError: no Whisper.
-        """
-        self._take("audio", path)
-
-    def attach_audio_track(self, path: str | Path) -> bool:
-        """Attach a video's sound track for the next question, as Video-LLaMA feeds it to the
-        audio branch; a model without one gets its transcript as text. Skipped (False) when the
-        video has no sound track or a silent one; True when attached.
+    def attach_track(self, kind: str, path: str | Path) -> bool:
+        """Attach the ``kind`` track of another medium's file for the next question (a video's
+        sound track, as Video-LLaMA feeds it to the audio branch; a model without one gets its
+        transcript as text). Skipped (False) when the file has no such track or a silent one;
+        True when attached.
 
         Raises:
             DataError: the file cannot be read.
         """
-        return self._take("audio", path, track=True) is not None
+        item = self._cascade().take(kind, path, track=True)
+        self._keep(kind, item, len(self.pending_notes))
+        return item is not None
 
     def _cascade(self) -> Cascade:
         return Cascade(self.loaded, self.transcriber, self.progress)
-
-    def _take(self, kind: str, path: str | Path, track: bool = False) -> torch.Tensor | str | None:
-        """A medium for the ``kind`` branch (or the note that stands in for it), kept for the next question."""
-        item = self._cascade().take(kind, path, track)
-        self._keep(kind, item, len(self.pending_notes))
-        return item
 
     def _keep(self, kind: str, item: torch.Tensor | str | None, at: int) -> None:
         """A medium read for the ``kind`` branch, for the next question; a note that stands in for

@@ -98,7 +98,7 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
                           draft=None if config.draft is None else draft_for(loaded, load(config.draft, config.quant)))
     for kind, path in config.media:
-        getattr(session, f"attach_{kind}")(path)  # a video's sound track too: the audio branch, else Whisper's transcript
+        session.attach(kind, path)  # a video's sound track too: the audio branch, else Whisper's transcript
     if config.file is not None:
         session.pending_notes.append(read_prompt_file(config.file, loaded, generation.max_new_tokens))
     return session
@@ -199,7 +199,7 @@ def repl_line(session: ChatSession, line: str, err: Console) -> bool:
         err.print("[dim]new conversation[/]")
     elif command[1:] in KIND:  # /image, /video, /audio
         try:
-            getattr(session, f"attach_{command[1:]}")(Path(argument.strip()).expanduser())
+            session.attach(command[1:], Path(argument.strip()).expanduser())
             err.print(f"[dim]attached {argument.strip()}; now ask about it[/]")
         except LhamaError as exc:
             err.print(f"[bold red]error:[/] {exc}")
