@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
 import torch
-from batched import answer_all
+from batched import answer_all, overridden
 from rich.console import Console
 from rich.table import Table
 
@@ -44,12 +45,22 @@ def split_ids(part: str, path: Path = SPLIT) -> set[str]:
     return {row[0] for row in rows[1:] if row[1] == part}
 
 
+def repeats(text: str, n: int = 8) -> bool:
+    """True when ``text`` says some run of ``n`` words twice (case folded): a loop or a
+    degenerate restatement ("Coloque a televisão em modo de vaga ..." again and again)."""
+    words = re.findall(r"\w+", text.lower())
+    runs = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return len(set(runs)) < len(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="lhama-default", help="a registered name or a model directory")
     parser.add_argument("--quant", default=None, help="none, bf16, int8, int4; default: the registered model's own")
     parser.add_argument("--system", default=None, help="system prompt; default: the model's own ('' for none)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--repetition-penalty", type=float, default=None, help="default: the model's own")
+    parser.add_argument("--no-repeat-ngram", type=int, default=None, help="default: the model's own (0: off)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     parser.add_argument("--sample", type=int, default=0, help="N questions spread evenly over the set (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
@@ -72,35 +83,44 @@ def main() -> None:
     quant = args.quant or (registry_entry(name).quant if name else "none")
     loaded = load_for_inference(resolve(args.model, args.model), quant)
     system = loaded.generation.system_prompt if args.system is None else args.system
+    decoding = overridden(loaded.generation, args)
     start, kept = time.perf_counter(), {}
     if args.resume_from:
-        saved = json.loads(args.resume_from.read_text(encoding="utf-8"))["items"]
+        earlier = json.loads(args.resume_from.read_text(encoding="utf-8"))
+        same = (earlier.get("repetition_penalty", 1.0), earlier.get("no_repeat_ngram", 0), earlier["system_prompt"]) == (
+            decoding.repetition_penalty, decoding.no_repeat_ngram, system)
+        if not same:  # an answer kept from other settings would not be this run's answer
+            raise SystemExit(f"{args.resume_from} was decoded with other settings; --resume-from needs the same ones")
+        saved = earlier["items"]
         kept = {r["id"]: {**r, "right": is_right(r["answer"], q)} for r in saved for q in questions
                 if r["id"] == q.id and r["finish"] != "length"}
     asked = [q for q in questions if q.id not in kept]
     conversations = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q.question}]
                      for q in asked]
-    for q, done in zip(asked, answer_all(loaded, conversations, args.max_new_tokens, args.batch)):
+    for q, done in zip(asked, answer_all(loaded, conversations, args.max_new_tokens, args.batch, decoding)):
         kept[q.id] = {"id": q.id, "question": q.question, "answer": done.text.strip(), "right": is_right(done.text, q),
-                      "tokens": len(done.token_ids), "finish": done.finish_reason}
+                      "tokens": len(done.token_ids), "finish": done.finish_reason, "repeats": repeats(done.text)}
         print(f"{q.id} {'OK ' if kept[q.id]['right'] else 'NO '} {q.question} -> {kept[q.id]['answer']!r}", flush=True)
     rows = [kept[q.id] for q in questions]
     seconds = time.perf_counter() - start
     answers = [r["answer"] for r in rows]
     summary = score(questions, answers)
     at_limit = sum(r["finish"] == "length" for r in rows)
+    looped = [r["id"] for r in rows if repeats(r["answer"])]
     table = Table(title=f"Everyday pt-BR questions: {args.model} ({quant}), greedy, <= {args.max_new_tokens} new tokens")
     for column in ("category", "n", "right", "%"):
         table.add_column(column)
     for category, s in summary.items():
         table.add_row(category, str(s["n"]), str(s["right"]), f"{s['rate']:.1%}")
     Console().print(table)
-    print(f"{at_limit} answers reached the token limit; {seconds:.0f} s in all")
+    print(f"{at_limit} answers reached the token limit; {len(looped)} repeat an 8-word run {looped}; {seconds:.0f} s in all")
     if args.out:
         result = {"command": "python benchmarks/everyday.py " + " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in vars(args).items() if v not in (None, 0)),
-                  "model": args.model, "quant": quant, "system_prompt": system, "machine":
+                  "model": args.model, "quant": quant, "system_prompt": system,
+                  "repetition_penalty": decoding.repetition_penalty,
+                  "no_repeat_ngram": decoding.no_repeat_ngram, "machine":
                   f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "seconds": round(seconds, 1),
-                  "answers_at_token_limit": at_limit, "reasked": [q.id for q in asked], "summary": summary, "items": rows}
+                  "answers_at_token_limit": at_limit, "answers_repeating_8_words": looped, "reasked": [q.id for q in asked], "summary": summary, "items": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 

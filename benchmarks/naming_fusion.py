@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from batched import answer_all
+from batched import answer_all, overridden
 from rich.console import Console
 from rich.table import Table
 
@@ -65,7 +65,7 @@ def run_style(loaded, style: str, items, probs: torch.Tensor, names, args) -> li
         given = json.loads(args.notes.read_text(encoding="utf-8"))["rows"][0]["notes"]
         notes = [given[item.image] for item in items]
     answers = answer_all(loaded, [system + [{"role": "user", "content": f"{n}\n{QUESTION}"}] for n in notes],
-                         args.max_new_tokens, args.batch)
+                         args.max_new_tokens, args.batch, args.decoding)
     rows = []
     for item, p, note, done in zip(items, probs, notes, answers):
         text = done.text.strip()
@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--styles", default="top1,topk,hedged")
     parser.add_argument("--system", default=V2_GENERATION.system_prompt, help="system prompt ('' for none)")
     parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--repetition-penalty", type=float, default=None, help="default: the model's own")
+    parser.add_argument("--no-repeat-ngram", type=int, default=None, help="default: the model's own (0: off)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pictures (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--sample", type=int, default=0, help="N pictures spread evenly over the set (0: all)")
@@ -108,6 +110,7 @@ def main() -> None:
     probs = probabilities([item_path(i, folders) for i in items], tuple(args.views.split(",")))
     baseline = sum(names_thing(names[int(p.argmax())], i.accepted) for i, p in zip(items, probs))
     loaded = load_for_inference(resolve(args.model, args.model), args.quant)
+    args.decoding = overridden(loaded.generation, args)
     results, seconds = {}, {}
     for style in args.styles.split(","):
         start = time.perf_counter()
@@ -122,9 +125,11 @@ def main() -> None:
     for style, s in summary.items():
         table.add_row(style, f"{s['named']}/{s['n']}", f"{s['named'] / s['n']:.1%}", str(s.get("hedged", "-")))
     Console().print(table)
-    out = {"command": "python benchmarks/naming_fusion.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+    out = {"command": "python benchmarks/naming_fusion.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "decoding"),
            "machine": f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "question": QUESTION,
-           "system_prompt": args.system, "seconds": seconds, "summary": summary, "items": results}
+           "system_prompt": args.system,
+           "repetition_penalty": args.decoding.repetition_penalty,
+           "no_repeat_ngram": args.decoding.no_repeat_ngram, "seconds": seconds, "summary": summary, "items": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

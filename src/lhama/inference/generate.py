@@ -79,7 +79,7 @@ def generate_ids(
         logits = out.logits[0, -1]
         if reference is not None:
             logits = guided_logits(logits, reference.logits, config)
-        token = next_token(logits, sequence[0], config, generator)
+        token = next_token(logits, sequence[0], config, generator, len(input_ids))
         yield token
         if token in eos_ids or step == limit - 1:  # no forward for a token nothing follows
             return
@@ -226,10 +226,27 @@ def next_token(
     sequence: torch.Tensor,
     config: GenerationConfig,
     generator: torch.Generator | None,
+    answer_from: int = 0,
 ) -> int:
     """Pick the next token from one row of logits (V,) exactly as :func:`generate_ids` does
-    (repetition penalty over ``sequence`` (T,), then greedy or sampled). Used by batched decoders."""
-    return _pick(_adjust_logits(logits.float(), sequence, config), config, generator)
+    (repetition penalty over ``sequence`` (T,), n-gram blocking over its answer part
+    ``sequence[answer_from:]``, then greedy or sampled). Used by batched decoders."""
+    logits = _adjust_logits(logits.float(), sequence, config)
+    if config.no_repeat_ngram:
+        banned = repeated_ngram_ends(sequence[answer_from:].tolist(), config.no_repeat_ngram)
+        if banned:
+            logits = logits.clone()
+            logits[banned] = -math.inf
+    return _pick(logits, config, generator)
+
+
+def repeated_ngram_ends(answer: Sequence[int], n: int) -> list[int]:
+    """The tokens that would make ``answer`` say an ``n``-token run for the second time: each
+    token that followed an earlier occurrence of the answer's last ``n - 1`` tokens."""
+    if len(answer) < n:
+        return []
+    tail = list(answer[len(answer) - n + 1:])
+    return sorted({answer[i + n - 1] for i in range(len(answer) - n + 1) if list(answer[i:i + n - 1]) == tail})
 
 
 def new_generator(seed: int | None, device: torch.device) -> torch.Generator | None:

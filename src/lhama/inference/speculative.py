@@ -12,8 +12,9 @@ decode plainly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -82,32 +83,34 @@ def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], c
     kv = kv if kv is not None else KVState()
     budget = min(config.max_new_tokens, context_length(model) - len(input_ids))
     out = prefill(model, input_ids, None, kv, budget + draft.tokens + 1)
-    token = next_token(out.logits[0, -1], _tensor(kv.ids), config, None)
+    # the model's own choice after a sequence (its answer starts after input_ids: n-gram blocking)
+    pick = partial(next_token, config=config, generator=None, answer_from=len(input_ids))
+    token = pick(out.logits[0, -1], _tensor(kv.ids))
     produced = 1
     yield token
     while token not in eos_ids and produced < budget:
-        proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), config)
-        for token in _check(model, kv, token, proposal, config, draft):
+        proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), pick)
+        for token in _check(model, kv, token, proposal, pick, draft):
             produced += 1
             yield token
             if token in eos_ids:
                 return
 
 
-def _propose(draft: Draft, ids: list[int], count: int, config: GenerationConfig) -> list[int]:
+def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int]) -> list[int]:
     """``count`` greedy tokens of the draft after ``ids``."""
     if count == 0:
         return []
     out = prefill(draft.model, ids, None, draft.kv, count + 1)
     proposal: list[int] = []
     while True:
-        proposal.append(next_token(out.logits[0, -1], _tensor(ids + proposal), config, None))
+        proposal.append(pick(out.logits[0, -1], _tensor(ids + proposal)))
         if len(proposal) == count:
             return proposal
         out = decode_step(draft.model.language_model, draft.kv, proposal[-1])
 
 
-def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], config: GenerationConfig,
+def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], pick: Callable[..., int],
            draft: Draft) -> list[int]:
     """Run ``token`` + ``proposal`` through the model in one forward; return the kept proposal
     tokens plus the model's own next choice, with ``kv`` rewound to what they imply."""
@@ -120,7 +123,7 @@ def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], conf
     rows = out.logits[0]  # (k + 1, V): row i follows feed[: i + 1]
     kept: list[int] = []
     for i in range(len(feed)):
-        choice = next_token(rows[i], _tensor(kv.ids[: base + i + 1]), config, None)
+        choice = pick(rows[i], _tensor(kv.ids[: base + i + 1]))
         kept.append(choice)
         if i == len(proposal) or choice != proposal[i]:
             break

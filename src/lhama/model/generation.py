@@ -36,6 +36,9 @@ class GenerationConfig:
     temperature: float = 0.0  # 0 = greedy (deterministic)
     top_p: float = 1.0
     repetition_penalty: float = 1.0  # >1 discourages tokens already in the sequence (CTRL-style)
+    # n > 0: the answer never says the same n tokens twice (the prompt is not counted, so quoting
+    # it stays possible); a loop is cut at its n-th repeated token. 0: off.
+    no_repeat_ngram: int = 0
     seed: int | None = None
     stop: tuple[str, ...] = ()
     use_cache: bool = True  # False recomputes the whole sequence each step (for checking)
@@ -56,6 +59,8 @@ class GenerationConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.no_repeat_ngram < 0:
+            raise ValueError(f"no_repeat_ngram must be >= 0, got {self.no_repeat_ngram}")
         if self.image_guidance < 0:
             raise ValueError(f"image_guidance must be >= 0, got {self.image_guidance}")
         if not 0 < self.plausibility <= 1:

@@ -294,7 +294,7 @@ class Engine:
     def _emit(self, state: _Active, logits: torch.Tensor) -> bool:
         """Pick and hand over one token; False when the job is finished (and told so)."""
         job = state.job
-        token = next_token(logits, state.sequence, job.config, state.generator)
+        token = next_token(logits, state.sequence, job.config, state.generator, len(job.prompt.input_ids))
         state.sequence = torch.cat([state.sequence, state.sequence.new_tensor([token])])
         state.produced += 1
         job.tokens.put(token)
