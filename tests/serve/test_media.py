@@ -9,10 +9,14 @@ import pytest
 from PIL import Image
 
 from lhama.serve.errors import MediaTooLarge, RequestError
-from lhama.serve.media import check_pixels, decode_base64, image_url_bytes
+from lhama.serve.media import check_pixels, decode_base64, media_url_bytes
 from lhama.serve.settings import ServeSettings
 
 FIELD = "messages[0].content[0].image_url.url"
+
+
+def image_url_bytes(url: str, field: str, settings: ServeSettings) -> bytes:
+    return media_url_bytes(url, field, settings, "image", settings.max_image_bytes)  # as the API's image part reads it
 
 
 def png(size: tuple[int, int], mode: str = "RGB") -> bytes:

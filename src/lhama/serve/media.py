@@ -33,14 +33,10 @@ def decode_base64(data: str, field: str, max_bytes: int) -> bytes:
     return raw
 
 
-def image_url_bytes(url: str, field: str, settings: ServeSettings) -> bytes:
-    """The image file bytes behind an ``image_url``: a base64 ``data:`` URI, or (only when
-    ``settings.allow_remote_media``) an http(s) URL fetched with a size and time limit."""
-    return media_url_bytes(url, field, settings, "image", settings.max_image_bytes)
-
-
 def media_url_bytes(url: str, field: str, settings: ServeSettings, kind: str, limit: int) -> bytes:
-    """The file bytes behind a ``data:`` URI of media type ``kind``/* (or a remote URL, if allowed)."""
+    """The file bytes behind a URL part (``image_url``, ``video_url``): a base64 ``data:`` URI of
+    media type ``kind``/*, or (only when ``settings.allow_remote_media``) an http(s) URL fetched
+    with a time limit; at most ``limit`` bytes."""
     code = f"invalid_{kind}_url"
     if url.startswith("data:"):
         header, comma, payload = url.partition(",")

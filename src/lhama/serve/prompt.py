@@ -22,7 +22,7 @@ from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import Cascade, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.serve.media import check_pixels, decode_base64, image_url_bytes, media_url_bytes
+from lhama.serve.media import check_pixels, decode_base64, media_url_bytes
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
 from lhama.serve.tools import ToolPlan, guard_view, render_with_tools, template_message
@@ -178,7 +178,7 @@ def _image_part(part: ImagePart, field: str, target: Target, media: dict[str, li
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
     _check_limit(IMAGES, media, settings, field)
-    data = image_url_bytes(part.image_url.url, url_field, settings)
+    data = media_url_bytes(part.image_url.url, url_field, settings, IMAGES.kind, settings.max_image_bytes)
     check_pixels(data, url_field, settings)
     return "\n".join(filter(None, [_taken(IMAGES, data, url_field, target, media), _ocr_note(data, url_field, settings)]))
 
