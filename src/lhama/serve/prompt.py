@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
+from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import GenerationConfig
 from lhama.data.ocr import image_note
@@ -201,7 +202,8 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
     data = media_url_bytes(part.video_url.url, url_field, settings, VIDEOS.kind, settings.max_video_bytes)
     try:
         pieces = [_taken(VIDEOS, data, url_field, target, media)]
-        pieces += _sound_track(data, target, media)
+        for carried in KIND[VIDEOS.kind].carries:  # its sound track, as chat's attach takes it
+            pieces += _track(carried, data, target, media)
     except ModelError as exc:
         raise RequestError(str(exc), field, "model_not_multimodal") from None
     except DataError as exc:
@@ -209,12 +211,13 @@ def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) 
     return "\n".join(pieces)
 
 
-def _sound_track(data: bytes, target: Target, media: dict[str, list]) -> list[str]:
-    """A video's sound track: log-mel for the audio branch, else a transcript note; [] when silent."""
-    heard = target.cascade.take(SOUNDS.kind, data, track=True)
+def _track(kind: str, data: bytes, target: Target, media: dict[str, list]) -> list[str]:
+    """The ``kind`` track of a file (a video's sound track): for the ``kind`` branch (log-mel),
+    else its note (a transcript); [] when the file has none or a silent one."""
+    heard = target.cascade.take(kind, data, track=True)
     if heard is None or isinstance(heard, str) and not heard:
         return []
-    return [_kept(SOUNDS.kind, heard, None, target, media)]
+    return [_kept(kind, heard, None, target, media)]
 
 
 def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) -> str:
