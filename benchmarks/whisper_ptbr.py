@@ -94,6 +94,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
                                output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes)
+    Path(config.output_dir).parent.mkdir(parents=True, exist_ok=True)  # a new --run's folder (its metrics.jsonl)
     with bar("tuning Whisper") as progress, (Path(config.output_dir).parent / "metrics.jsonl").open("a", encoding="utf-8") as log:
         task = progress.add_task("steps", total=None)
 
