@@ -44,7 +44,7 @@ def test_drop_trims_padding_and_a_late_row_joins() -> None:
     batch.step(lm, torch.tensor([50, 51]))
     batch.drop([1])  # the long row finishes: its extra columns are trimmed away
     assert batch.mask.tolist() == [[1, 1, 1]] and len(batch) == 1
-    assert batch.cache.layers[0].keys.shape[2] == 3
+    assert batch.layers()[0][0].shape[2] == 3
     late = [1, 8, 9, 10, 11]
     batch.add(prefill(lm, late)[0], len(late))
     assert batch.mask.tolist() == [[0, 0, 1, 1, 1], [1] * 5]

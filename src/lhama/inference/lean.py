@@ -36,6 +36,7 @@ _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
 _ROWS = 64  # the int4 CPU kernel packs output rows in independent blocks of 64
 _ALIGN = 64  # bytes: the packed kernels need aligned weights (see quant_cache._read_aligned)
+KeysValues = Sequence[tuple[torch.Tensor, torch.Tensor]]  # each layer's (keys, values) (B, Hkv, C, Dh)
 
 
 class Fused(nn.Module):
@@ -142,7 +143,8 @@ def _fused_or_parts(parts: Sequence[nn.Module]) -> Fused | _Parts:
 
 class LeanDecoder:
     """``step(token, cache)``: the logits (1, V) after ``token``, its key/value row written into
-    the static ``cache`` at the next position (as the transformers forward would)."""
+    the static ``cache`` at the next position (as the transformers forward would).
+    ``step_rows``: the same for a batch of rows, each at its own position (the serve batch)."""
 
     def __init__(self, language_model: nn.Module) -> None:
         config, base = language_model.config, language_model.model
@@ -158,37 +160,53 @@ class LeanDecoder:
         first = cache.layers[0]
         position = int(first.cumulative_length) if getattr(first, "is_initialized", False) else 0
         hidden = self.embed(torch.tensor([token], device=self.inv_freq.device))  # (1, D)
-        cos, sin = self._rotary(position, hidden.dtype)
+        for kv in cache.layers:
+            if not kv.is_initialized:  # (a prefill initialises it; here only for an empty cache)
+                example = hidden.new_empty(1, self.kv_heads, 1, self.head_dim)
+                kv.lazy_initialization(example, example)
         mask = (torch.arange(first.max_cache_len, device=hidden.device) <= position).view(1, 1, 1, -1)
-        for layer, kv in zip(self.layers, cache.layers):
-            hidden = hidden + self._attention(layer, kv, _rms(layer.norm1, hidden), cos, sin, mask, position)
-            gate, up = layer.gate_up(_rms(layer.norm2, hidden)).chunk(2, dim=-1)
-            hidden = hidden + layer.down(F.silu(gate) * up)
+        positions = torch.tensor([position], device=hidden.device)
+        logits = self._rows(hidden, positions, [(kv.keys, kv.values) for kv in cache.layers], position, mask)
         for kv in cache.layers:
             kv.cumulative_length.add_(1)
+        return logits
+
+    def step_rows(self, tokens: torch.Tensor, positions: torch.Tensor, layers: KeysValues, column: int,
+                  mask: torch.Tensor) -> torch.Tensor:
+        """Logits (B, V) after ``tokens`` (B,), one row each: row b's token sits at rotary position
+        ``positions[b]``; its key/value rows are written at ``column`` of each layer's ``(keys,
+        values)`` (B, Hkv, C, Dh), and attention reads the columns ``mask`` (B, 1, 1, C; bool) allows."""
+        return self._rows(self.embed(tokens), positions, layers, column, mask)
+
+    def _rows(self, hidden: torch.Tensor, positions: torch.Tensor, layers: KeysValues, column: int,
+              mask: torch.Tensor) -> torch.Tensor:
+        cos, sin = self._rotary(positions, hidden.dtype)
+        for layer, (keys, values) in zip(self.layers, layers):
+            x = _rms(layer.norm1, hidden)
+            hidden = hidden + self._attention(layer, (keys, values), x, (cos, sin), mask, column)
+            gate, up = layer.gate_up(_rms(layer.norm2, hidden)).chunk(2, dim=-1)
+            hidden = hidden + layer.down(F.silu(gate) * up)
         return self.head(_rms(self.norm, hidden))
 
-    def _rotary(self, position: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin (1, head_dim) for ``position``, computed as transformers' rotary module does."""
-        freqs = torch.tensor([[float(position)]], device=self.inv_freq.device) * self.inv_freq.float()
-        emb = torch.cat((freqs, freqs), dim=-1)
+    def _rotary(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (B, 1, head_dim) for ``positions`` (B,), computed as transformers' rotary module does."""
+        freqs = positions.float().view(-1, 1) * self.inv_freq.float()
+        emb = torch.cat((freqs, freqs), dim=-1)[:, None]
         return (emb.cos() * self.rope_scaling).to(dtype), (emb.sin() * self.rope_scaling).to(dtype)
 
-    def _attention(self, layer: _Layer, kv: StaticLayer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                   mask: torch.Tensor, position: int) -> torch.Tensor:
-        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
-        qkv = layer.qkv(x)  # (1, (H + 2 Hkv) d)
-        qk = qkv[:, : (heads + kv_heads) * dim].view(1, heads + kv_heads, dim)
+    def _attention(self, layer: _Layer, kv: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
+                   rotary: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor, column: int) -> torch.Tensor:
+        (keys, values), (cos, sin) = kv, rotary
+        rows, heads, kv_heads, dim = x.shape[0], self.heads, self.kv_heads, self.head_dim
+        qkv = layer.qkv(x)  # (B, (H + 2 Hkv) d)
+        qk = qkv[:, : (heads + kv_heads) * dim].view(rows, heads + kv_heads, dim)
         half = dim // 2
         qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
-        value = qkv[:, (heads + kv_heads) * dim :].view(1, kv_heads, dim)
-        if not kv.is_initialized:
-            kv.lazy_initialization(qk[:, heads:, None], value[:, :, None])
-        kv.keys[:, :, position] = qk[:, heads:]
-        kv.values[:, :, position] = value
-        query = qk[:, :heads].reshape(1, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
-        out = F.scaled_dot_product_attention(query, kv.keys, kv.values, attn_mask=mask, scale=self.scaling)
-        return layer.o_proj(out.reshape(1, heads * dim))
+        keys[:, :, column] = qk[:, heads:]
+        values[:, :, column] = qkv[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim)
+        query = qk[:, :heads].reshape(rows, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
+        out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=self.scaling)
+        return layer.o_proj(out.reshape(rows, heads * dim))
 
 
 def _rms(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
