@@ -121,8 +121,13 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, default=None,
                         help="file keeping the fp32 reference (answers, per-token NLL and argmax): written by the "
                              "first run, read by later runs with the same model, sentences and prompts")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch (and native kernel) threads; default: physical cores (pass 1 in a scheduler slot)")
     args = parser.parse_args()
-    use_physical_cores()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    else:
+        use_physical_cores()
     model_dir = resolve(args.model, "lhama-default")
     rows = read_sentences(args.sentences)
     prompts, answers, base = reference(args, model_dir, rows)

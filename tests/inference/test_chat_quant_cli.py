@@ -35,7 +35,7 @@ def test_chat_with_int4_and_a_draft_answers_like_plain_greedy(tmp_path) -> None:
     fast = lhama("chat", "--model", str(model), "--no-guard", "--system", "", "--max-tokens", "12",
                  "--repetition-penalty", "1.0", "--quant", "int4", "--draft", str(draft), question)
     assert fast.returncode == 0, fast.stderr
-    assert (model / "quant-int4-g128" / "quant.json").is_file()
+    assert (model / "quant-int4-g32" / "quant.json").is_file()  # --quant int4 is int4-g32
     plain = load_for_inference(model, "int4")  # the cached copy the chat wrote
     messages = [{"role": "user", "content": question}]
     ids = encode_prompt(plain.tokenizer, render_prompt(plain.tokenizer, messages))

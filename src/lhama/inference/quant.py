@@ -6,7 +6,7 @@ layer) as int8 (1 byte per weight, one bf16 scale per output row) or int4 (half 
 scale and offset per group of 32/64/128 inputs) reads 4x / 8x fewer bytes than fp32. Activations
 are bf16: the kernels have no fast fp32 path.
 
-    quantize_linears(language_model, "int4", group_size=128)   # in place; returns it
+    quantize_linears(language_model, "int4")                   # in place; returns it (int4-g32)
     quantize_linears(language_model, "int4-g64+head")          # a plan: int4 in groups of 64, output layer int8
 
 A layer whose shape the kernel cannot take (int8: inputs not a multiple of 16; int4: inputs not
@@ -83,7 +83,10 @@ class QuantPlan:
 
 
 ROLES = ("head", "v", "down", "down-half")
-DEFAULT_INT4 = QuantPlan("int4", 128)  # what ``--quant int4`` means (docs/benchmarks.md: quality, speed)
+# what ``--quant int4`` means: groups of 32, the int4 plan measured within the quality targets
+# on Qwen2.5-Coder-1.5B (ppl x1.0295, greedy agreement 96.9%; g128: x1.150, 92.2%), at ~the same
+# decode speed near idle at 2 threads (docs/benchmarks.md, #27 session 4)
+DEFAULT_INT4 = QuantPlan("int4", 32)
 
 
 def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:

@@ -2,7 +2,7 @@
 
 The first ``load_for_inference(dir, "int4")`` quantises the language model (a plain causal LM
 tensor by tensor as its safetensors are read; a lhama/LLaVA directory after loading it in fp32)
-and writes ``dir/quant-int4-g128/`` (the plan's name: ``quant-int8``, ``quant-int4-g32+head`` ...)
+and writes ``dir/quant-int4-g32/`` (the plan's name: ``quant-int8``, ``quant-int4-g128+head`` ...)
 (``language_model.safetensors``: packed weights, scales, bf16 embeddings and norms;
 ``quant.json``: settings and the source files' sizes and times). Later loads read that copy
 straight into an empty (meta-device) skeleton of the language model: no fp32 weights in memory,
