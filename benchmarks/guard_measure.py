@@ -78,6 +78,9 @@ def benign_rates(guard: Guard, rows: list[dict], show: int) -> None:
     print(f"| **all model-output sentences** | {len(answers)} | {sum(answers)} | {100 * sum(answers) / len(answers):.2f}% |")
     total = [h for hs in by_source.values() for h in hs]
     print(f"| **all benign sentences** | {len(total)} | {sum(total)} | {100 * sum(total) / len(total):.2f}% |")
+    every = by_source.get("everyday_prompt", [])  # the dev half (even rows) chose #29's fourth-session head
+    print(f"everyday prompts flagged: dev half (even rows) {sum(every[0::2])} of {len(every[0::2])}, "
+          f"held-out half (odd rows) {sum(every[1::2])} of {len(every[1::2])}")
     for source, text, cats in flagged[:show]:
         print(f"  flagged [{source}] {cats}: {text}")
 
