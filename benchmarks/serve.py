@@ -33,13 +33,20 @@ QUESTIONS = ["Qual é a capital do Brasil?", "Explique o que é fotossíntese.",
 IMAGE = ROOT.parent / "shared" / "data" / "tuxpaint_ptbr" / "images" / "animals_amphibians__frog.jpg"
 
 
-def start_server(model: str, port: int, max_batch: int, threads: int, guard: bool, quant: str | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "lhama", "serve", "--model", model, "--port", str(port),
-               "--max-batch", str(max_batch), "--threads", str(threads)]
+def server_command(args: argparse.Namespace, model: str, max_batch: int, quant: str | None) -> list[str]:
+    """``lhama serve`` for ``model``: ``--timeout`` is the benchmark's ``--request-timeout`` (a
+    request queued behind 15 others' prefills on a 2-core CPU can take minutes: the server's own
+    120 s default would end the run instead of measuring it)."""
+    command = [sys.executable, "-m", "lhama", "serve", "--model", model, "--port", str(args.port),
+               "--max-batch", str(max_batch), "--threads", str(args.threads), "--timeout", str(args.request_timeout)]
     if quant:
         command += ["--quant", quant]
-    if not guard:
+    if not args.guard:
         command.append("--no-guard")  # the guard releases text a sentence at a time: TTFT would measure that
+    return command
+
+
+def start_server(command: list[str], port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
@@ -116,11 +123,13 @@ def main() -> None:
     parser.add_argument("--quant", default=None, help="lhama serve --quant (default: the model's registry choice)")
     parser.add_argument("--max-batches", default="16,1", help="lhama serve --max-batch values to run")
     parser.add_argument("--requests", type=int, default=None, help="requests per level (default: max(clients, 4))")
+    parser.add_argument("--request-timeout", type=float, default=900.0,
+                        help="lhama serve --timeout: seconds a request may take from queueing to its last token")
     args = parser.parse_args()
     print(f"load before: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1/5/15 min)")
     rows = []
     for max_batch in () if args.skip_load else [int(b) for b in args.max_batches.split(",")]:
-        server = start_server(args.model, args.port, max_batch, args.threads, args.guard, args.quant)
+        server = start_server(server_command(args, args.model, max_batch, args.quant), args.port)
         try:
             url = f"http://127.0.0.1:{args.port}"
             model = httpx2.get(f"{url}/v1/models").json()["data"][0]["id"]
@@ -138,6 +147,7 @@ def main() -> None:
         print(image_ttft(args))
     print(f"load after: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1/5/15 min)")
     print(_table(rows))
+    print(_scaling(rows))
 
 
 def image_ttft(args: argparse.Namespace) -> str:
@@ -148,7 +158,7 @@ def image_ttft(args: argparse.Namespace) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = image_model(resolve(args.model, args.model), Path(tmp) / "smollm2-clip-b16")
-        server = start_server(str(model_dir), args.port, 16, args.threads, args.guard)
+        server = start_server(server_command(args, str(model_dir), 16, None), args.port)
         try:
             client = OpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key="bench", max_retries=0, timeout=900)
             uri = "data:image/jpeg;base64," + base64.b64encode(IMAGE.read_bytes()).decode()
@@ -167,6 +177,14 @@ def _row(row: dict) -> str:
             f"tokens={row['tokens']:>4} wall={row['wall_s']:7.1f}s  {row['tok_s']:6.2f} tok/s  "
             f"median TTFT {row['ttft_s']:.2f}s  per client {row['client_tok_s']:.2f} tok/s  "
             f"latency p50 {row['latency_p50_s']:.2f}s p95 {row['latency_p95_s']:.2f}s")
+
+
+def _scaling(rows: list[dict]) -> str:
+    """Aggregate tok/s of each level of continuous batching against one client (the issue's target: 16 clients >= 2x)."""
+    batched = {r["clients"]: r["tok_s"] for r in rows if r["max_batch"] > 1}
+    if 1 not in batched:
+        return ""
+    return "aggregate vs 1 client: " + ", ".join(f"{c} clients {t / batched[1]:.2f}x" for c, t in batched.items())
 
 
 def _table(rows: list[dict]) -> str:
