@@ -13,7 +13,9 @@ Heavy for the 1.5B (~4 s per question on the 2-core CPU): run it under the heavy
 ``--resume-from FILE --max-new-tokens 256`` re-asks only the questions whose saved answer in FILE
 (an ``--out`` of this script) stopped at the token limit, and keeps the others as they were
 (re-graded): under greedy decoding a higher limit cannot change an answer that ended before the
-old one. So the product's own limit (chat: 256) costs minutes, not a whole run.
+old one. So the product's own limit (chat: 256) costs minutes, not a whole run. Likewise
+``--resume-from FILE --no-repeat-ngram N`` re-asks only the answers that repeat a run of tokens
+(the others cannot change, :func:`resumable`).
 """
 
 from __future__ import annotations
@@ -45,12 +47,34 @@ def split_ids(part: str, path: Path = SPLIT) -> set[str]:
     return {row[0] for row in rows[1:] if row[1] == part}
 
 
-def repeats(text: str, n: int = 8) -> bool:
-    """True when ``text`` says some run of ``n`` words twice (case folded): a loop or a
-    degenerate restatement ("Coloque a televisão em modo de vaga ..." again and again)."""
-    words = re.findall(r"\w+", text.lower())
+def repeats(text: str | list[int], n: int = 8) -> bool:
+    """True when ``text`` says some run of ``n`` words (case folded; or of ``n`` token ids) twice:
+    a loop or a degenerate restatement ("Coloque a televisão em modo de vaga ..." again and again)."""
+    words = re.findall(r"\w+", text.lower()) if isinstance(text, str) else text
     runs = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     return len(set(runs)) < len(runs)
+
+
+def resumable(path: Path, questions: list, decoding, system: str, tokenizer) -> dict[str, dict]:
+    """The answers of an earlier ``--out`` that these settings would give again (re-graded), by id.
+
+    Greedy and the same settings: every answer that ended before the token limit. When only
+    ``no_repeat_ngram`` is new (n > 0, the earlier run had 0): an answer changes only if it said
+    some n tokens twice, so the answers whose re-tokenised text repeats no 3-token run (a margin
+    for the re-tokenisation) are kept too. Anything else is refused (SystemExit)."""
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    before = (earlier.get("repetition_penalty", 1.0), earlier.get("no_repeat_ngram", 0), earlier["system_prompt"])
+    blocking = before[1] == 0 and decoding.no_repeat_ngram >= 3
+    if before[0] != decoding.repetition_penalty or before[2] != system or (before[1] != decoding.no_repeat_ngram and not blocking):
+        raise SystemExit(f"{path} was decoded with other settings; --resume-from needs the same ones (or a new --no-repeat-ngram)")
+
+    def same(row: dict) -> bool:
+        ids = tokenizer(row["answer"])["input_ids"]
+        return row["finish"] != "length" and not (blocking and repeats(ids, 3))
+
+    by_id = {q.id: q for q in questions}
+    return {r["id"]: {**r, "right": is_right(r["answer"], by_id[r["id"]])} for r in earlier["items"]
+            if r["id"] in by_id and same(r)}
 
 
 def main() -> None:
@@ -69,7 +93,7 @@ def main() -> None:
                         help="dev: the half prompts are tuned on; test: the half reported (everyday_ptbr_split.tsv)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 under the heavy scheduler)")
     parser.add_argument("--resume-from", type=Path, default=None,
-                        help="an --out of an earlier run: re-ask only its answers that stopped at the token limit")
+                        help="an --out of an earlier run: re-ask only the answers these settings could change (resumable())")
     parser.add_argument("--out", type=Path, default=None, help="write answers and scores as JSON")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,14 +110,7 @@ def main() -> None:
     decoding = overridden(loaded.generation, args)
     start, kept = time.perf_counter(), {}
     if args.resume_from:
-        earlier = json.loads(args.resume_from.read_text(encoding="utf-8"))
-        same = (earlier.get("repetition_penalty", 1.0), earlier.get("no_repeat_ngram", 0), earlier["system_prompt"]) == (
-            decoding.repetition_penalty, decoding.no_repeat_ngram, system)
-        if not same:  # an answer kept from other settings would not be this run's answer
-            raise SystemExit(f"{args.resume_from} was decoded with other settings; --resume-from needs the same ones")
-        saved = earlier["items"]
-        kept = {r["id"]: {**r, "right": is_right(r["answer"], q)} for r in saved for q in questions
-                if r["id"] == q.id and r["finish"] != "length"}
+        kept = resumable(args.resume_from, questions, decoding, system, loaded.tokenizer)
     asked = [q for q in questions if q.id not in kept]
     conversations = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q.question}]
                      for q in asked]
