@@ -292,37 +292,62 @@ def simulated_acceptance(agree: str, budget: int = 48, tokens: int = 3) -> tuple
     return accepted, proposed
 
 
-def _bootstrap(rows: dict[str, dict], names: tuple[str, ...], statistic, draws: int = 10000) -> list[float]:
+def _bootstrap(per: dict[str, dict[str, tuple[float, int]]], statistic, draws: int = 10000) -> list[float]:
     """``statistic`` (a function of {name: mean loss}) over ``draws`` resamples of the held-out
-    answers (the same resample for every model: a paired bootstrap), seed 0."""
+    texts (the same resample for every model: a paired bootstrap), seed 0. ``per``: per model, per
+    text id, (loss sum, tokens)."""
     import random
 
-    ids = [item["id"] for item in rows[names[0]]["per_text_answers"]]
-    per = {n: {i["id"]: (i["loss"], i["tokens"]) for i in rows[n]["per_text_answers"]} for n in names}
+    ids = list(next(iter(per.values())))  # file order
     rng, values = random.Random(0), []
     for _ in range(draws):
         pick = [rng.choice(ids) for _ in ids]
-        values.append(statistic({n: sum(per[n][i][0] for i in pick) / sum(per[n][i][1] for i in pick) for n in names}))
+        values.append(statistic({n: sum(p[i][0] for i in pick) / sum(p[i][1] for i in pick) for n, p in per.items()}))
     return sorted(values)
 
 
-def compare(results: Path, teacher: str, pairs: list[tuple[str, str]]) -> dict:
-    """Per pair (before, after distillation): perplexities, a paired bootstrap 95 % interval of the
+def _per_text(row: dict, split: str, keep: set[str] | None) -> dict[str, tuple[float, int]]:
+    return {i["id"]: (i["loss"], i["tokens"]) for i in row[f"per_text_{split}"] if keep is None or i["id"] in keep}
+
+
+def _ppl(per: dict[str, tuple[float, int]]) -> float:
+    import math
+
+    return math.exp(sum(v[0] for v in per.values()) / sum(v[1] for v in per.values()))
+
+
+def unseen_human_ids() -> set[str]:
+    """Held-out human texts whose text (case and spaces folded) occurs in no turn of any training
+    file (distill_train.jsonl, distill_train_answers.jsonl, distill_human_train.jsonl): many short
+    Tux Paint captions ("uma flor.") name several pictures, some of them in the training part."""
+    fold = lambda text: " ".join(text.lower().split())  # noqa: E731
+    seen = "\n".join(fold(turn["value"]) for name in ("distill_train", "distill_train_answers", "distill_human_train")
+                      for row in _read_jsonl(DATA / f"{name}.jsonl") for turn in row["conversations"])
+    held = _read_jsonl(DATA / "distill_heldout_human.jsonl")
+    return {row["id"] for row in held if fold(row["conversations"][-1]["value"]) not in seen}
+
+
+def compare(results: Path, teacher: str, pairs: list[tuple[str, str]], split: str = "answers",
+            keep: set[str] | None = None) -> dict:
+    """Per pair (before, after distillation), on the held-out ``split`` ("answers" or "human"; only
+    the texts in ``keep`` when given): perplexities, a paired bootstrap 95 % interval of the
     perplexity ratio after/before and the share of resamples where after is lower; the share of
-    the teacher gap recovered (loss in nats); each row's simulated draft acceptance on all answers."""
+    the teacher gap recovered (loss in nats); on the answers, each row's simulated draft acceptance."""
     import math
 
     rows = {r["name"]: r for r in json.loads(results.read_text())}
-    out: dict = {"acceptance": {}, "pairs": []}
-    for name, row in rows.items():
+    out: dict = {"split": split, "texts": None, "acceptance": {}, "pairs": []}
+    for name, row in rows.items() if split == "answers" else ():
         counts = [simulated_acceptance(i["agree"]) for i in row.get("per_text_answers", [])]
         accepted, proposed = sum(c[0] for c in counts), sum(c[1] for c in counts)
         out["acceptance"][name] = {"accepted": accepted, "proposed": proposed, "rate": accepted / max(proposed, 1),
                                    "prompts": len(counts)}
     for before, after in pairs:
-        ratio = _bootstrap(rows, (before, after), lambda m: math.exp(m[after] - m[before]))
-        gap = _bootstrap(rows, (teacher, before, after), lambda m: (m[before] - m[after]) / (m[before] - m[teacher]))
-        ppl = [rows[n]["ppl_answers"] for n in (teacher, before, after)]
+        per = {n: _per_text(rows[n], split, keep) for n in (teacher, before, after)}
+        out["texts"], out["tokens"] = len(per[teacher]), sum(v[1] for v in per[teacher].values())
+        ratio = _bootstrap({n: per[n] for n in (before, after)}, lambda m: math.exp(m[after] - m[before]))
+        gap = _bootstrap(per, lambda m: (m[before] - m[after]) / (m[before] - m[teacher]))
+        ppl = [_ppl(per[n]) for n in (teacher, before, after)]
         out["pairs"].append({"before": before, "after": after, "ppl_before": ppl[1], "ppl_after": ppl[2], "ppl_teacher": ppl[0],
                              "ppl_gap_recovered": (ppl[1] - ppl[2]) / (ppl[1] - ppl[0]),
                              "loss_gap_recovered": math.log(ppl[1] / ppl[2]) / math.log(ppl[1] / ppl[0]),
@@ -331,6 +356,16 @@ def compare(results: Path, teacher: str, pairs: list[tuple[str, str]]) -> dict:
                              "loss_gap_recovered_ci95": [gap[len(gap) // 40], gap[-len(gap) // 40 - 1]]})
     print(json.dumps(out, indent=1, ensure_ascii=False))
     return out
+
+
+def _human_subset(texts: str) -> set[str] | None:
+    """The held-out human texts ``compare --texts`` names (None: all)."""
+    if texts == "all":
+        return None
+    if texts == "unseen":
+        return unseen_human_ids()
+    prefix = {"captions": "caption-", "admire": "admire-sentence-"}[texts]
+    return {row["id"] for row in _read_jsonl(DATA / "distill_heldout_human.jsonl") if row["id"].startswith(prefix)}
 
 
 def paired_right(before: Path, after: Path) -> dict:
@@ -401,6 +436,9 @@ def main(argv: list[str]) -> None:
     cmp.add_argument("--teacher", required=True, help="the teacher's results row")
     cmp.add_argument("--pair", action="append", required=True, help="BEFORE::AFTER results rows (repeat)")
     cmp.add_argument("--out", type=Path, default=None, help="write the comparison as JSON")
+    cmp.add_argument("--split", choices=("answers", "human"), default="answers", help="which held-out file's scores")
+    cmp.add_argument("--texts", choices=("all", "unseen", "captions", "admire"), default="all",
+                     help="human split only: all, the texts seen in no training file (unseen_human_ids), or one source")
     sub.add_parser("table").add_argument("--results", type=Path, required=True)
     rig = sub.add_parser("right", help="paired everyday-question results: before vs after distillation")
     rig.add_argument("before", type=Path)
@@ -419,7 +457,8 @@ def main(argv: list[str]) -> None:
     elif args.step == "accept":
         accept(args.target, args.draft, args.name, args.results, args.prompts)
     elif args.step == "compare":
-        found = compare(args.results, args.teacher, [tuple(p.split("::", 1)) for p in args.pair])
+        found = compare(args.results, args.teacher, [tuple(p.split("::", 1)) for p in args.pair], args.split,
+                        _human_subset(args.texts))
         if args.out:
             args.out.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     elif args.step == "right":

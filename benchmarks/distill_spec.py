@@ -1,0 +1,137 @@
+"""Speculative decoding with a distilled draft, timed on real prompts (issue #30, docs/distill.md).
+
+    python benchmarks/distill_spec.py --target ~/.cache/lhama/models/qwen2.5-coder-1.5b-instruct \\
+        --draft "0.5B=~/.cache/lhama/models/qwen2.5-coder-0.5b-instruct" \\
+        --draft "0.5B distilled=runs/distill/d2-0.5b/model" --quant int8 --prompts 8 --out /tmp/spec.json
+
+One process: the target and every draft loaded once (lhama's engine, ``--quant``), then, for each
+of the first ``--prompts`` held-out distillation prompts (benchmarks/data/distill_prompts.jsonl,
+under the distillation's system prompt), greedy decoding up to ``--tokens`` new tokens, stopping
+at the end of the turn, once plainly and once with each draft. The order of the runs rotates from
+prompt to prompt, so a slow spell of the machine does not fall on one of them only. Per run: new
+tokens, wall time (prefill included), time to first token; per draft: proposals kept. Every run of
+a prompt must give the same tokens (speculative decoding is exact): a mismatch is reported, not
+hidden. Peak RSS is the whole process (target + all drafts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lhama.inference.generate import GenerationConfig, eos_token_ids, generate_ids
+from lhama.inference.kv import KVState
+from lhama.inference.quant_cache import load_for_inference
+from lhama.inference.runtime import peak_rss_mb
+from lhama.inference.speculative import Draft, load_draft
+
+DATA = Path(__file__).resolve().parent / "data"
+SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
+
+
+def held_out_prompts(count: int) -> list[str]:
+    """The first ``count`` held-out prompts of the distillation split (never trained on)."""
+    rows = [json.loads(line) for line in (DATA / "distill_prompts.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return [r["prompt"] for r in rows if r["split"] == "heldout"][:count]
+
+
+def timed_run(loaded, ids: list[int], tokens: int, eos: tuple[int, ...], draft: Draft | None) -> dict:
+    """One greedy decode: the tokens, wall seconds (prefill included), time to first token, and the
+    draft's proposals kept/made during this run (its KV state starts empty, like the target's)."""
+    if draft is not None:
+        draft.kv = KVState()
+    before = (draft.accepted, draft.proposed) if draft else (0, 0)
+    started, first, out = time.perf_counter(), None, []
+    for token in generate_ids(loaded.model, ids, GenerationConfig(max_new_tokens=tokens), eos_ids=eos, draft=draft):
+        first = first or time.perf_counter()
+        out.append(token)
+    wall = time.perf_counter() - started
+    kept = (draft.accepted - before[0], draft.proposed - before[1]) if draft else (0, 0)
+    return {"ids": out, "wall_s": wall, "ttft_s": first - started, "accepted": kept[0], "proposed": kept[1]}
+
+
+def summary(runs: list[dict]) -> dict:
+    """Totals of one configuration over the prompts: tokens/s end to end and after the first token."""
+    tokens, wall = sum(len(r["ids"]) for r in runs), sum(r["wall_s"] for r in runs)
+    decode = sum(r["wall_s"] - r["ttft_s"] for r in runs)
+    accepted, proposed = sum(r["accepted"] for r in runs), sum(r["proposed"] for r in runs)
+    return {"tokens": tokens, "wall_s": round(wall, 2), "tok_s": round(tokens / wall, 3),
+            "decode_tok_s": round((tokens - len(runs)) / decode, 3), "accepted": accepted, "proposed": proposed,
+            "acceptance": round(accepted / proposed, 3) if proposed else None}
+
+
+@dataclass(frozen=True)
+class SpecRun:
+    """What to time: the target, the drafts by name, the quantisation, how many held-out prompts,
+    new tokens at most per answer, and where to write the results (rewritten after every prompt,
+    so a run stopped early keeps what it measured)."""
+
+    target: str
+    drafts: dict[str, str]
+    quant: str = "int8"
+    prompts: int = 8
+    tokens: int = 48
+    out: Path | None = None
+
+
+def bench(run: SpecRun) -> dict:
+    """The benchmark in the module docstring; returns per-configuration totals and per-prompt runs."""
+    target = load_for_inference(run.target, run.quant)
+    configs: dict[str, Draft | None] = {"plain": None}
+    configs.update({name: load_draft(path, target, run.quant) for name, path in run.drafts.items()})
+    eos = eos_token_ids(target.model, target.tokenizer)
+    prompts = held_out_prompts(run.prompts)
+    messages = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
+    texts = [target.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
+    inputs = [target.tokenizer(text).input_ids for text in texts]
+    for draft in configs.values():  # warm-up: first-call allocations, thread pools
+        timed_run(target, inputs[0], 4, eos, draft)
+    names, runs = list(configs), {name: [] for name in configs}
+    for index, ids in enumerate(inputs):
+        for name in names[index % len(names):] + names[: index % len(names)]:
+            runs[name].append(timed_run(target, list(ids), run.tokens, eos, configs[name]))
+        found = _results(run, runs)
+        line = ", ".join(f"{n} {len(runs[n][-1]['ids'])} tok {runs[n][-1]['wall_s']:.1f} s" for n in names)
+        print(f"prompt {index}: {line}" + ("" if found["identical_outputs"] else "  OUTPUTS DIFFER"), flush=True)
+        if run.out is not None:
+            run.out.write_text(json.dumps(found, ensure_ascii=False) + "\n", encoding="utf-8")
+    return found
+
+
+def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
+    done = len(runs["plain"])
+    same = all(r[i]["ids"] == runs["plain"][i]["ids"] for r in runs.values() for i in range(done))
+    return {"target": run.target, "drafts": run.drafts, "quant": run.quant, "tokens": run.tokens, "prompts": done,
+            "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": same,
+            "summary": {n: summary(r) for n, r in runs.items()}, "runs": runs}
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR (repeat)")
+    parser.add_argument("--quant", default="int8")
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=48, help="at most this many new tokens per answer")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
+    drafts = dict(d.split("=", 1) for d in args.draft)
+    drafts = {name: os.path.expanduser(path) for name, path in drafts.items()}
+    found = bench(SpecRun(args.target, drafts, args.quant, args.prompts, args.tokens, args.out))
+    print(f"{'run':<24}{'tokens':>8}{'wall s':>9}{'tok/s':>9}{'decode tok/s':>14}{'acceptance':>12}")
+    for name, s in found["summary"].items():
+        print(f"{name:<24}{s['tokens']:>8}{s['wall_s']:>9.1f}{s['tok_s']:>9.2f}{s['decode_tok_s']:>14.2f}"
+              f"{'-' if s['acceptance'] is None else format(s['acceptance'], '.3f'):>12}")
+    print(f"identical outputs: {found['identical_outputs']}; peak RSS {found['peak_rss_mb']} MB; {found['threads']} threads")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

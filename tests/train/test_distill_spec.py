@@ -1,0 +1,71 @@
+"""benchmarks/distill_spec.py: timed speculative decoding on the held-out prompts gives the plain
+greedy tokens and counts each run's own proposals (tiny random models, a draft that agrees in part)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lhama.inference.speculative import draft_for
+from tests.inference.tiny import prompt_ids, tiny_decoder
+from tests.train.test_distill_acceptance import noisy_copy
+
+_SPEC = importlib.util.spec_from_file_location("distill_spec", Path(__file__).parents[2] / "benchmarks" / "distill_spec.py")
+spec = importlib.util.module_from_spec(_SPEC)
+sys.modules["distill_spec"] = spec  # its dataclass looks its module up
+_SPEC.loader.exec_module(spec)
+
+TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:"
+
+
+def test_timed_run_matches_plain_and_counts_its_own_proposals():
+    target = tiny_decoder(seed=3)
+    draft = draft_for(target, noisy_copy(target, 0.3, seed=1))
+    ids = prompt_ids(5)
+    plain = spec.timed_run(target, ids, 20, (), None)
+    first = spec.timed_run(target, ids, 20, (), draft)
+    second = spec.timed_run(target, ids, 20, (), draft)
+    assert first["ids"] == second["ids"] == plain["ids"] and len(plain["ids"]) == 20
+    assert plain["proposed"] == 0 and 0 < first["accepted"] < first["proposed"]
+    assert (second["accepted"], second["proposed"]) == (first["accepted"], first["proposed"])  # per run, not cumulative
+    assert draft.proposed == 2 * first["proposed"]
+    assert 0 < first["ttft_s"] <= first["wall_s"]
+
+
+def test_summary_totals():
+    runs = [{"ids": [1] * 10, "wall_s": 2.0, "ttft_s": 0.5, "accepted": 3, "proposed": 6},
+            {"ids": [1] * 4, "wall_s": 1.0, "ttft_s": 0.5, "accepted": 1, "proposed": 3}]
+    found = spec.summary(runs)
+    assert found["tokens"] == 14 and found["tok_s"] == pytest.approx(14 / 3, abs=1e-3)
+    assert found["decode_tok_s"] == pytest.approx(12 / 2.0, abs=1e-3)
+    assert (found["accepted"], found["proposed"], found["acceptance"]) == (4, 9, pytest.approx(0.444, abs=1e-3))
+    assert spec.summary([{**runs[0], "accepted": 0, "proposed": 0}])["acceptance"] is None
+
+
+def test_bench_on_the_held_out_prompts(monkeypatch, tmp_path):
+    target = tiny_decoder(seed=3)
+    target.tokenizer.chat_template = TEMPLATE
+    drafts = {"same": target, "noisy": noisy_copy(target, 0.3, seed=2)}
+    monkeypatch.setattr(spec, "load_for_inference", lambda path, quant: target)
+    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant: draft_for(loaded, drafts[path]))
+    run = spec.SpecRun("target", {"a": "same", "b": "noisy"}, "int8", prompts=3, tokens=12, out=tmp_path / "spec.json")
+    found = spec.bench(run)
+    assert json.loads((tmp_path / "spec.json").read_text())["summary"] == found["summary"]
+    assert found["prompts"] == 3 and found["identical_outputs"] is True
+    assert found["summary"]["a"]["acceptance"] == 1.0  # the model as its own draft keeps every proposal
+    assert found["summary"]["b"]["acceptance"] < 1.0
+    tokens = sum(len(r["ids"]) for r in found["runs"]["plain"])
+    assert found["summary"]["plain"]["tokens"] == found["summary"]["b"]["tokens"] == tokens
+
+
+def test_held_out_prompts_are_the_held_out_split():
+    text = (spec.DATA / "distill_prompts.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines()]
+    held = {r["prompt"] for r in rows if r["split"] == "heldout"}
+    prompts = spec.held_out_prompts(8)
+    assert len(prompts) == 8 and set(prompts) <= held
+    assert not set(prompts) & {r["prompt"] for r in rows if r["split"] == "train"}
