@@ -153,3 +153,14 @@ def test_chat_attaches_the_new_kind_by_name(reading_kind, tmp_path: Path) -> Non
                                     tiny_tokenizer()))
     with pytest.raises(ModelError, match="has no reading branch and nothing tells it a reading as text"):
         text_only.attach("reading", tmp_path / "a.txt")  # no stand-in declared for it (serve/cascade.NOTES)
+
+
+def test_a_recipe_names_the_new_kind_and_it_grows_on_a_trained_model(reading_kind) -> None:
+    from lhama.model.build import add_branch
+
+    grown_on = compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
+    wanted = branches.branch_configs({"reading": {"tokens": 2}}, "model.branches.")  # a recipe's model.branches.reading
+    assert wanted == {"reading": ReadingConfig(tokens=2)}
+    grown = add_branch(grown_on, "reading", wanted["reading"])
+    assert list(grown.config.branches) == ["reading"] and list(grown.expansions().values()) == [2]
+    assert grown.model.language_model is grown_on.model.language_model  # the LM is shared, not copied
