@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -131,6 +131,11 @@ def test_without_the_registration_the_kind_is_unknown_and_formats_are_as_before(
     branches.register(READING)
     with pytest.raises(ConfigError, match="already a branch kind 'reading'"):
         branches.register(READING)
+    with pytest.raises(ConfigError, match="the gauge branch kind's audio_projector is already audio's; name its own"):
+        branches.register(replace(READING, name="gauge", projector="audio_projector"))
+    with pytest.raises(ConfigError, match="gauge branch kind's language_model is already the language model's"):
+        branches.register(replace(READING, name="gauge", projector="gauge_projector", extra=("language_model",)))
+    assert "gauge" not in branches.KIND
 
 
 def test_a_model_without_the_kind_refuses_its_media(reading_kind) -> None:

@@ -178,11 +178,17 @@ def register(kind: BranchKind) -> None:
     collator's readers and chat's and the API's intake then know it by its name.
 
     Raises:
-        ConfigError: a kind of that name is already in the table.
+        ConfigError: a kind of that name is already in the table, or its projector or further
+            modules would take a model attribute another kind holds (a tower may be shared).
     """
     global KINDS
     if kind.name in KIND:
         raise ConfigError(f"there is already a branch kind {kind.name!r}; kinds: {', '.join(KIND)}")
+    taken = {attribute: other.name for other in KIND.values() for attribute in other.attributes}
+    taken["language_model"] = "the language model"
+    clash = next((a for a in (kind.projector, *kind.extra) if a in taken), None)
+    if clash is not None:
+        raise ConfigError(f"the {kind.name} branch kind's {clash} is already {taken[clash]}'s; name its own")
     KIND[kind.name] = kind
     KINDS = tuple(KIND.values())
 
