@@ -106,8 +106,8 @@ class DecodeBatch:
             self.cache = None
         used = [(k[:, :, : width + 1], v[:, :, : width + 1]) for k, v in self._kv]
         mask = torch.cat([self.mask, torch.ones(len(self), 1, dtype=torch.long)], dim=1).bool()
-        return lean.step_rows(tokens, self.positions.to(tokens.device), used, width,
-                              mask.view(len(self), 1, 1, width + 1).to(tokens.device))
+        mask = None if bool(mask.all()) else mask.view(len(self), 1, 1, width + 1).to(tokens.device)  # as transformers
+        return lean.step_rows(tokens, self.positions.to(tokens.device), used, width, mask)
 
     def _set(self, layers: list[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, positions: torch.Tensor) -> None:
         self.cache, self._kv = None, layers

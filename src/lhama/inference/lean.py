@@ -175,7 +175,8 @@ class LeanDecoder:
                   mask: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) after ``tokens`` (B,), one row each: row b's token sits at rotary position
         ``positions[b]``; its key/value rows are written at ``column`` of each layer's ``(keys,
-        values)`` (B, Hkv, C, Dh), and attention reads the columns ``mask`` (B, 1, 1, C; bool) allows."""
+        values)`` (B, Hkv, C, Dh), and attention reads the columns ``mask`` (B, 1, 1, C; bool) allows
+        (``None``: all of them)."""
         return self._rows(self.embed(tokens), positions, layers, column, mask)
 
     def _rows(self, hidden: torch.Tensor, positions: torch.Tensor, layers: KeysValues, column: int,
@@ -204,8 +205,12 @@ class LeanDecoder:
         qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
         keys[:, :, column] = qk[:, heads:]
         values[:, :, column] = qkv[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim)
-        query = qk[:, :heads].reshape(rows, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
-        out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=self.scaling)
+        if mask is None:  # no position masked: the call transformers makes then (same bits)
+            query = qk[:, :heads, None]  # (B, H, 1, d)
+            out = F.scaled_dot_product_attention(query, keys, values, scale=self.scaling, enable_gqa=True)
+        else:
+            query = qk[:, :heads].reshape(rows, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
+            out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=self.scaling)
         return layer.o_proj(out.reshape(rows, heads * dim))
 
 
