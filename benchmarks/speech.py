@@ -22,7 +22,8 @@ pt-br+m8 at 150, pt-br+Andrea at 170, pt-br+Henrique at 190, pt-br+steph at 135,
 Systems: ``greedy`` Whisper-base as run before (greedy, no fallback); ``beam`` beam 5 and
 no-repeat 3 without fallback; ``lhama`` lhama's settings (lhama.model.transcribe defaults);
 ``cascade`` the model (``--model``, default lhama-default, loaded as `lhama chat` loads it)
-answering "Transcreva o que foi dito." with the transcript in its prompt (cascade and qa reuse
+answering "Transcreva o que foi dito." with the transcript in its prompt, as chat answers it
+(since #28 session 4 that answer is the transcript itself: lhama.serve.verbatim) (cascade and qa reuse
 the ``lhama`` transcripts: the same settings, not heard twice); ``ttft`` seconds from attaching
 a 10-s voice note to the first answer token;
 ``qa`` the model answering "O que a pessoa pediu?" on the requests (right = every key word of
