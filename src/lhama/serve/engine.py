@@ -34,6 +34,7 @@ from lhama.inference.generate import (
     stream_text,
 )
 from lhama.inference.batch import DecodeBatch
+from lhama.inference.prefix import PrefixCache
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.errors import RequestTimeout, ServerBusy
 from lhama.serve.settings import ServeSettings
@@ -104,6 +105,7 @@ class Engine:
         self.eos_ids = eos_token_ids(loaded.model, loaded.tokenizer)
         self._pending: queue.Queue = queue.Queue(maxsize=self.settings.max_queue)
         self._thread: threading.Thread | None = None
+        self._prefix = PrefixCache()  # the worker's prefills (lhama.inference.prefix)
 
     @property
     def model_id(self) -> str:
@@ -257,8 +259,7 @@ class Engine:
         # Anything raised here (a LhamaError such as a media mismatch, or a bug) fails this job
         # only: the caller raises it, and the worker thread lives on to serve the others.
         try:
-            out = model(ids, media=job.prompt.media, use_cache=True, past_key_values=DecodeBatch.empty_cache(),
-                        logits_to_keep=1)
+            out = self._prefix.prefill(model, job.prompt.input_ids, job.prompt.media)  # reuses the shared system prompt
             guided = bool(job.config.image_guidance and job.prompt.media and job.prompt.reference_ids)
             state = _Active(job, ids[0], new_generator(job.config.seed, device), guided=guided)
             logits = out.logits[0, -1]

@@ -1,0 +1,59 @@
+"""Reuse the keys/values of the previous prompt's leading tokens: a server's shared system prompt.
+
+Requests to a server begin alike: the chat template and the model's system prompt (~100 tokens
+for lhama-default) come before the user's words, and on a 2-core CPU prefilling them is most
+of a short answer's time to first token. :class:`PrefixCache` keeps the keys/values of the last
+prompt it prefilled; the next prompt prefills only what follows the longest run of token ids it
+shares with that one (at least ``MIN_REUSE``), into a copy of the kept keys/values.
+
+The reused run stops before the new prompt's first media placeholder: a placeholder id is the
+same for every image, so equal ids do not mean equal media. A text prefix's keys/values depend
+on its ids only, so the reused ones are what a full prefill computes (up to the rounding of
+products of another shape). ``LHAMA_PREFIX_CACHE=0`` switches reuse off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import DynamicCache
+
+from lhama.inference.kv import media_for_suffix, shared_prefix
+
+MIN_REUSE = 16  # shorter shared runs are prefilled again (not worth the copy)
+
+
+class PrefixCache:
+    """One thread's prefills (the serving engine's worker): :meth:`prefill` returns the model's
+    output for a whole prompt, its ``past_key_values`` a DynamicCache holding every position."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []  # the last prompt prefilled
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []  # its keys/values per layer (1, H, T, Dh)
+        self.reused = 0  # positions the last prefill took from the previous prompt
+
+    def prefill(self, model: nn.Module, input_ids: Sequence[int], media: Mapping[str, torch.Tensor] | None) -> Any:
+        """Run ``input_ids`` (and ``media``) through ``model`` (a LhamaModel), computing only
+        what follows the prefix shared with the previous prompt; keep this prompt for the next."""
+        start = self._reusable(input_ids, set(model.token_ids.values()))
+        cache = DynamicCache(ddp_cache_data=[(k[:, :, :start], v[:, :, :start]) for k, v in self.layers]) \
+            if start else DynamicCache()
+        device = model.language_model.get_input_embeddings().weight.device
+        suffix = torch.tensor([list(input_ids[start:])], dtype=torch.long, device=device)  # (1, T - start)
+        out = model(suffix, media=media_for_suffix(input_ids, start, media, model.token_ids),
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.ids, self.reused = list(input_ids), start
+        self.layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        return out
+
+    def _reusable(self, input_ids: Sequence[int], media_ids: set[int]) -> int:
+        """Leading positions of ``input_ids`` whose keys/values the kept prompt holds (0 or >= MIN_REUSE)."""
+        if os.environ.get("LHAMA_PREFIX_CACHE", "1") == "0" or not self.layers:
+            return 0
+        first_media = next((i for i, token in enumerate(input_ids) if token in media_ids), len(input_ids))
+        shared = min(shared_prefix(self.ids, input_ids), first_media)
+        return shared if shared >= MIN_REUSE else 0
