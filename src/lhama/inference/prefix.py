@@ -1,8 +1,8 @@
 """Reuse the keys/values of the previous prompt's leading tokens: a server's shared system prompt.
 
-Requests to a server begin alike: the chat template and the model's system prompt (~100 tokens
-for lhama-default) come before the user's words, and on a 2-core CPU prefilling them is most
-of a short answer's time to first token. :class:`PrefixCache` keeps the keys/values of the last
+Requests to a server begin alike: the chat template and the model's system prompt (~115 tokens
+for lhama-default) come before the user's words, and prefilling them again for every request
+costs every request's time to first token (and, in a batch, every other request's next step). :class:`PrefixCache` keeps the keys/values of the last
 prompt it prefilled; the next prompt prefills only what follows the longest run of token ids it
 shares with that one (at least ``MIN_REUSE``), into a copy of the kept keys/values.
 
