@@ -2,9 +2,10 @@
 
 Requests to a server begin alike: the chat template and the model's system prompt (~115 tokens
 for lhama-default) come before the user's words, and prefilling them again for every request
-costs every request's time to first token (and, in a batch, every other request's next step). :class:`PrefixCache` keeps the keys/values of the last
-prompt it prefilled; the next prompt prefills only what follows the longest run of token ids it
-shares with that one (at least ``MIN_REUSE``), into a copy of the kept keys/values.
+costs every request's time to first token (and, in a batch, the other requests' next step).
+:class:`PrefixCache` keeps the keys/values of the last prompt it prefilled; the next prompt
+prefills only what follows the longest run of token ids it shares with that one (at least
+``MIN_REUSE``), into a copy of the kept keys/values.
 
 The reused run stops before the new prompt's first media placeholder: a placeholder id is the
 same for every image, so equal ids do not mean equal media. A text prefix's keys/values depend
