@@ -77,8 +77,11 @@ def test_bad_generation_option_is_exit_2(lm_dir: Path, option: str, value: str, 
 
 def _spawn(model: Path, *extra: str) -> pexpect.spawn:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TERM": "dumb"}
+    # Ctrl-C must reach the child even when pytest itself was started with SIGINT ignored (a
+    # background job of a script: the child would inherit SIG_IGN and never see the interrupt)
     return pexpect.spawn(sys.executable, ["-m", "lhama", "chat", "--model", str(model), *extra],
-                         env=env, cwd=str(ROOT), encoding="utf-8", timeout=120)
+                         env=env, cwd=str(ROOT), encoding="utf-8", timeout=120,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_repl_commands(vlm_dir: Path) -> None:
