@@ -5,6 +5,7 @@ request form, translated requests) and decide out-of-fold and on the dev split, 
     python benchmarks/guard_input_head.py --name t5 --sources template-pt,template-en --template-weight 5
     python benchmarks/guard_input_head.py --name t5mt --sources template-pt,template-en,mt-pt-train,mt-en-train
     python benchmarks/guard_input_head.py --pick        # the candidate the choice rule picks from --log
+    python benchmarks/guard_input_head.py --table       # the logged runs as a table
 
 Training rows: the input head's data (train.jsonl lines without a ``round``, the first 2561) plus
 the sixth-round rows (``"round": 6``) of the named ``--sources``; never the fifth round, whose user
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--name", default=None)
     parser.add_argument("--pick", action="store_true", help="print the name the choice rule picks from --log")
     parser.add_argument("--rule", choices=("s3", "s4"), default="s4", help="which session's choice rule --pick applies")
+    parser.add_argument("--table", action="store_true", help="print the runs in --log as a table")
     parser.add_argument("--score", type=Path, default=None, help="log the dev scores of this existing head (no training)")
     parser.add_argument("--sources", default="", help="comma-separated sixth-round sources to add")
     parser.add_argument("--template-weight", type=float, default=FitConfig.lookalike_weight)
@@ -100,6 +102,8 @@ def main() -> None:
         rows = [json.loads(line) for line in args.log.open(encoding="utf-8")]
         print(pick(rows) if args.rule == "s3" else pick_s4(rows))
         return
+    if args.table:
+        return table([json.loads(line) for line in args.log.open(encoding="utf-8")])
     if not args.name:
         parser.error("--name is required unless --pick")
     torch.set_num_threads(1)
@@ -169,16 +173,36 @@ def errors(r: dict) -> int:
     return r["dev_pt_lookalikes_flagged"] + r["everyday_dev_flagged"]
 
 
+def eligible_s4(r: dict, latest: dict) -> bool:
+    """The fourth session's eligibility (module docstring); ``latest`` holds the base and shipped rows."""
+    return (r["name"] not in ("base", "shipped") and "oof_pt_recall" in r and r["dev_pt_caught"] >= 59
+            and r["oof_pt_recall"] >= latest["base"]["oof_pt_recall"] - 0.01 and r["dev_en_f1"] >= 0.85
+            and errors(r) < errors(latest["shipped"]))
+
+
 def pick_s4(results: list[dict]) -> str:
     """The fourth session's choice rule of the module docstring (the latest run of each name)."""
     latest = {r["name"]: r for r in results}
-    base, shipped = latest["base"]["oof_pt_recall"], errors(latest["shipped"])
-    eligible = [r for r in latest.values() if r["name"] not in ("base", "shipped") and "oof_pt_recall" in r
-                and r["dev_pt_caught"] >= 59 and r["oof_pt_recall"] >= base - 0.01 and r["dev_en_f1"] >= 0.85
-                and errors(r) < shipped]
+    eligible = [r for r in latest.values() if eligible_s4(r, latest)]
     if not eligible:
         return "none"
     return min(eligible, key=lambda r: (errors(r), -r["dev_pt_caught"], -r["dev_en_f1"]))["name"]
+
+
+def table(results: list[dict]) -> None:
+    """The logged runs as a markdown table, with the fourth session's errors and eligibility."""
+    latest = {r["name"]: r for r in results}
+    print("| candidate | rows | threshold / English / floor | out-of-fold own pt-BR R / F1 / look-alike FPR | "
+          "dev pt-BR caught (of 67) / F1 | dev pt-BR look-alikes (of 67) | everyday dev half (of 114) | errors | "
+          "dev English P / R / F1 (look-alikes of 76) | eligible |\n" + "|---" * 10 + "|")
+    for r in latest.values():
+        trained = "oof_pt_recall" in r
+        oof = f'{r["oof_pt_recall"]:.3f} / {r["oof_pt_f1"]:.3f} / {r["oof_pt_lookalike_fpr"]:.3f}' if trained else "—"
+        tuned = f'{r["threshold"]} / {r["threshold_en"]} / {r["floor"]}' if trained else "(shipped head)"
+        print(f'| {r["name"]} | {r.get("rows", "—")} | {tuned} | {oof} | {r["dev_pt_caught"]} / {r["dev_pt_f1"]:.3f} | '
+              f'{r["dev_pt_lookalikes_flagged"]} | {r["everyday_dev_flagged"]} | {errors(r)} | {r["dev_en_precision"]:.3f} / '
+              f'{r["dev_en_recall"]:.3f} / {r["dev_en_f1"]:.3f} ({r["dev_en_lookalikes_flagged"]}) | '
+              f'{"yes" if eligible_s4(r, latest) else "no"} |')
 
 
 def everyday_dev(benign: Path) -> list[str]:
