@@ -101,3 +101,19 @@ def test_api_answers_a_transcription_request_with_the_transcript(tmp_path: Path)
     asked = build_prompt(_request([audio, {"type": "text", "text": "O que a pessoa pediu?"}]), target)
     typed = build_prompt(_request([{"type": "text", "text": f'Transcrição do áudio: "{heard}"\nTranscreva.'}]), target)
     assert asked.told is None and typed.told is None  # another question; a note typed by the user is not heard
+
+
+def test_the_terminal_says_a_transcript_answer_was_not_generated(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import io
+
+    from rich.console import Console
+
+    from lhama.serve.terminal import answer
+
+    session = ChatSession(tiny_loaded(image=None), GenerationConfig(max_new_tokens=2), system_prompt="",
+                          transcriber=FakeTranscriber(HEARD))
+    session.attach("audio", write_wav(tmp_path / "fala.wav"))
+    err = io.StringIO()
+    answer(session, "O que foi dito?", Console(file=err, width=200))
+    assert capsys.readouterr().out.strip() == HEARD
+    assert "the transcript itself" in err.getvalue() and "tokens in" not in err.getvalue()

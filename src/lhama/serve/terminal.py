@@ -148,6 +148,8 @@ def answer(session: ChatSession, text: str, err: Console) -> None:
     sys.stdout.flush()
     if done is not None and done.finish_reason == "content_filter":
         err.print(f"[yellow](safety guard: {', '.join(done.categories) or 'unsafe'})[/]")
+    elif done is not None and not done.token_ids:  # lhama.serve.verbatim: nothing was generated
+        err.print("[dim](the transcript itself: a request for the words spoken is not sent to the model)[/]")
     elif done is not None:
         elapsed = time.perf_counter() - started
         err.print(f"[dim]{len(done.token_ids)} tokens in {elapsed:.1f} s "
