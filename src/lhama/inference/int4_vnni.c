@@ -214,15 +214,19 @@ static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, int K, int
 struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const int8_t *xq; const float *dx, *sx;
                   uint16_t *out; };
 
-static void int4_item(const void *p, int b) {  /* one block of 64 output rows */
+static void int4_item(const void *p, int b) {  /* one block of 64 output rows, for every activation row */
     const struct int4_ctx *c = p;
-    block64_rows(c->rows, c->w + (size_t)b * 32 * c->K, c->sz + (size_t)b * 64 * 2, c->K, c->N, c->g, c->xq, c->dx,
-                 c->sx, c->out + (size_t)b * 64);
+    int groups = c->K / c->g;
+    for (int m0 = 0; m0 < c->rows; m0 += 4)  /* the block's weights (K/2 x 64 bytes) stay in L2 for the next four rows */
+        block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K, c->sz + (size_t)b * 64 * 2,
+                     c->K, c->N, c->g, c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
+                     c->out + (size_t)m0 * c->N + (size_t)b * 64);
 }
 
 /* out (M, N) bf16 = x (M, K) bf16 times the packed (N, K/2) weights; N a multiple of 64, K of g
-   and 4; rows are taken four at a time (the weights are read once per four rows), and each row's
-   result is the same as its own one-row product. `threads` share the row blocks (pool: see
+   and 4; each block of 64 weight rows is read from memory once and applied to the activation rows
+   four at a time (from L2 after the first four: a batch of decode rows or a prompt does not read
+   the weights once per four rows), and each row's result is the same as its own one-row product. `threads` share the row blocks (pool: see
    parallel_items). Returns 0, or -1 when scratch allocation fails. */
 int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
                     int threads, int pool) {
@@ -233,11 +237,8 @@ int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uin
     float *sx = dx + groups * M;
     for (int m = 0; m < M; m++)
         quantize_row(x + (size_t)m * K, K, g, xq + (size_t)m * K, dx + m * groups, sx + m * groups);
-    for (int m0 = 0; m0 < M; m0 += 4) {
-        struct int4_ctx c = {M - m0 < 4 ? M - m0 : 4, K, N, g, w, sz, xq + (size_t)m0 * K, dx + m0 * groups,
-                             sx + m0 * groups, out + (size_t)m0 * N};
-        parallel_items(int4_item, &c, N / 64, threads, pool);
-    }
+    struct int4_ctx c = {M, K, N, g, w, sz, xq, dx, sx, out};
+    parallel_items(int4_item, &c, N / 64, threads, pool);
     free(xq);
     free(dx);
     return 0;
@@ -305,10 +306,13 @@ struct int8_ctx { int rows, K, N; const int8_t *w; const uint16_t *scale; const 
 
 #define INT8_ITEM 16  /* output rows per work item (four quads) */
 
-static void int8_item(const void *p, int item) {
+static void int8_item(const void *p, int item) {  /* INT8_ITEM output rows, for every activation row */
     const struct int8_ctx *c = p;
-    for (int n0 = item * INT8_ITEM; n0 < c->N && n0 < (item + 1) * INT8_ITEM; n0 += 4)
-        rows4_int8_m(c->rows, c->w, c->scale, c->K, c->N, n0, c->N - n0 < 4 ? c->N - n0 : 4, c->xq, c->dx, c->out);
+    for (int m0 = 0; m0 < c->rows; m0 += 4)  /* the item's weights (16 x K bytes) stay in L2 for the next four rows */
+        for (int n0 = item * INT8_ITEM; n0 < c->N && n0 < (item + 1) * INT8_ITEM; n0 += 4)
+            rows4_int8_m(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w, c->scale, c->K, c->N, n0,
+                         c->N - n0 < 4 ? c->N - n0 : 4, c->xq + (size_t)m0 * c->K, c->dx + m0,
+                         c->out + (size_t)m0 * c->N);
 }
 
 /* out (M, N) bf16 = x (M, K) bf16 times int8 w (N, K) times scale (N) bf16; K a multiple of 32.
@@ -319,13 +323,11 @@ int lhama_int8_gemm(const uint16_t *x, const int8_t *w, const uint16_t *scale, u
     float *dx = malloc(sizeof(float) * M);
     if (!xq || !dx) { free(xq); free(dx); return -1; }
     for (int m = 0; m < M; m++) dx[m] = quantize_row16(x + (size_t)m * K, K, xq + (size_t)m * K);
-    for (int m0 = 0; m0 < M; m0 += 4) {
-        struct int8_ctx c = {M - m0 < 4 ? M - m0 : 4, K, N, w, scale, xq + (size_t)m0 * K, dx + m0, out + (size_t)m0 * N};
-        parallel_items(int8_item, &c, (N + INT8_ITEM - 1) / INT8_ITEM, threads, pool);
-    }
+    struct int8_ctx c = {M, K, N, w, scale, xq, dx, out};
+    parallel_items(int8_item, &c, (N + INT8_ITEM - 1) / INT8_ITEM, threads, pool);
     free(xq);
     free(dx);
     return 0;
 }
 
-int lhama_int4_version(void) { return 5; }
+int lhama_int4_version(void) { return 6; }
