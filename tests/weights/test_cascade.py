@@ -62,6 +62,7 @@ def test_convert_links_the_lm_and_adds_the_labeler(tmp_path: Path) -> None:
     assert "image" not in loaded.config.branches and loaded.labeler is not None  # the LM sees text; the labeler names images
     assert loaded.labeler.config.style == "kinds" and loaded.labeler.kinds is not None
     assert loaded.generation.system_prompt == V2_SYSTEM_PROMPT and loaded.generation.repetition_penalty == 1.0
+    assert loaded.generation.no_repeat_ngram == 6 and "tucano" not in V2_SYSTEM_PROMPT  # session 4 of #26
     assert loaded.labeler.notes(torch.zeros(1, 3, 37, 37))[0].startswith("[Imagem anexada")
 
 

@@ -39,9 +39,12 @@ V2_SYSTEM_PROMPT = (
     "Você é o lhama, um assistente prestativo. Responda sempre em português do Brasil, de forma "
     "correta, clara e breve. Quando a mensagem trouxer [Imagem anexada: ...], isso diz o que a "
     "imagem enviada mostra: responda sobre a imagem com base nisso, sem dizer que não pode ver "
-    "imagens, e diga o nome da coisa e o que ela é em geral (por exemplo: um tucano, uma ave)."
-)
-V2_GENERATION = GenerationConfig(system_prompt=V2_SYSTEM_PROMPT, repetition_penalty=1.0)
+    "imagens, e diga o nome da coisa e o que ela é em geral."
+)  # session 4 of #26: without the former example "(por exemplo: um tucano, uma ave)", which leaked into answers
+# no_repeat_ngram 6: an answer never says the same 6 tokens twice, so list-style advice no longer
+# loops verbatim to the token limit; a repetition penalty of 1.1 (it also penalises the prompt's
+# words) lost right answers on the everyday dev half. Chosen there (docs/default-model.md).
+V2_GENERATION = GenerationConfig(system_prompt=V2_SYSTEM_PROMPT, repetition_penalty=1.0, no_repeat_ngram=6)
 # kinds: a confident name gets its WordNet kind; a kind summing to 0.3 is named when no class is
 # confident ("parece ser uma ave de rapina, talvez milhafre"). Threshold chosen on the naming
 # dev split (benchmarks/naming_kinds.py; docs/default-model.md).
