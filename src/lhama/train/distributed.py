@@ -44,7 +44,10 @@ def setup() -> DistInfo:
 
 
 def cleanup(info: DistInfo) -> None:
+    """End the process group; every rank waits for the others first (a gloo group destroyed while
+    another rank is still finishing can leave a worker hanging at exit: pytorch#75097)."""
     if info.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
