@@ -69,24 +69,11 @@ class DecodeBatch:
     @torch.inference_mode()
     def step(self, language_model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
         """Feed one token per row (B,); return each row's next-token logits (B, V)."""
-        device = language_model.get_input_embeddings().weight.device
+        tokens = tokens.to(language_model.get_input_embeddings().weight.device)
+        mask = torch.cat([self.mask, torch.ones(len(self), 1, dtype=torch.long)], dim=1)  # with the new column
         lean = lean_decoder(language_model)
-        if lean is not None:
-            logits = self._lean_step(lean, tokens.to(device))
-        else:
-            if self.cache is None:
-                self.cache = DynamicCache(ddp_cache_data=self.layers())
-            out = language_model(
-                input_ids=tokens.view(-1, 1).to(device),
-                attention_mask=torch.cat([self.mask, torch.ones(len(self), 1, dtype=torch.long)], dim=1).to(device),
-                position_ids=self.positions.view(-1, 1).to(device),
-                past_key_values=self.cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            self.cache = out.past_key_values
-            logits = out.logits[:, -1]
-        self.mask = torch.cat([self.mask, torch.ones(len(self), 1, dtype=torch.long)], dim=1)
+        logits = self._lean_step(lean, tokens, mask) if lean is not None else self._forward_step(language_model, tokens, mask)
+        self.mask = mask
         self.positions = self.positions + 1
         return logits
 
@@ -97,7 +84,7 @@ class DecodeBatch:
             return [(layer.keys, layer.values) for layer in self.cache.layers]
         return [(k[:, :, :width], v[:, :, :width]) for k, v in self._kv]
 
-    def _lean_step(self, lean: object, tokens: torch.Tensor) -> torch.Tensor:
+    def _lean_step(self, lean: object, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The lean step: the new column is written in place, into spare columns (``_BLOCK`` more
         are added when none is left); attention reads the used columns only."""
         width = self.mask.shape[1]
@@ -105,9 +92,19 @@ class DecodeBatch:
             self._kv = [(_pad_right(k, width + _BLOCK), _pad_right(v, width + _BLOCK)) for k, v in self.layers()]
             self.cache = None
         used = [(k[:, :, : width + 1], v[:, :, : width + 1]) for k, v in self._kv]
-        mask = torch.cat([self.mask, torch.ones(len(self), 1, dtype=torch.long)], dim=1).bool()
-        mask = None if bool(mask.all()) else mask.view(len(self), 1, 1, width + 1).to(tokens.device)  # as transformers
-        return lean.step_rows(tokens, self.positions.to(tokens.device), used, width, mask)
+        allowed = None if bool(mask.all()) else mask.bool().view(len(self), 1, 1, width + 1).to(tokens.device)  # as transformers
+        return lean.step_rows(tokens, self.positions.to(tokens.device), used, width, allowed)
+
+    def _forward_step(self, language_model: nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The reference step: the transformers forward on a DynamicCache (other architectures,
+        ``LHAMA_LEAN_DECODE=0``)."""
+        if self.cache is None:
+            self.cache = DynamicCache(ddp_cache_data=self.layers())
+        out = language_model(input_ids=tokens.view(-1, 1), attention_mask=mask.to(tokens.device),
+                             position_ids=self.positions.view(-1, 1).to(tokens.device), past_key_values=self.cache,
+                             use_cache=True, logits_to_keep=1)
+        self.cache = out.past_key_values
+        return out.logits[:, -1]
 
     def _set(self, layers: list[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, positions: torch.Tensor) -> None:
         self.cache, self._kv = None, layers
