@@ -25,9 +25,9 @@ reads the LM's.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
+from lhama.guard.features import normalize
 from lhama.serve.cascade import transcript_of
 
 NOTHING_HEARD = "Nenhuma fala foi reconhecida no áudio."
@@ -46,14 +46,9 @@ FILLERS = frozenset("""
 """.split())
 
 
-def fold(text: str) -> str:
-    """Lowercase, accents removed: "Transcrição" -> "transcricao"."""
-    return unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
-
-
 def is_transcription_request(question: str) -> bool:
     """True when ``question`` only asks for what was said (the module's rule)."""
-    words = re.findall(r"[a-z]+", fold(question))
+    words = re.findall(r"[a-z]+", normalize(question))  # lowercase, accents removed
     saying = [w for w in words if w in SAYING or w.startswith("transcr")]
     return bool(saying) and all(w in FILLERS or w in saying for w in words)
 
