@@ -30,7 +30,7 @@ def test_every_branch_is_composed_at_once_and_each_reaches_the_logits() -> None:
     loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
                      {"image": tower, "audio": whisper})
     model = loaded.model.eval()
-    expected = {attribute for kind in branches.KINDS for attribute in kind.attributes}
+    expected = {attribute for kind in branches.KIND.values() for attribute in kind.attributes}
     assert set(model.branch_modules()) == expected and model.vision_tower is tower and model.audio_tower is whisper
     assert [b.name for b in model.branches()] == ["image", "video", "audio"]
     ids = torch.tensor([encode_prompt(loaded.tokenizer, "<image>\n<video>\n<audio>\nO que é?", loaded.expansions())])
@@ -46,7 +46,7 @@ def test_each_kind_is_saved_and_loaded_by_its_entry(tmp_path: Path) -> None:
     torch.manual_seed(0)
     loaded = compose(ALL, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer(),
                      {"image": AutoModel.from_config(tiny_vision_config()), "audio": tiny_whisper_encoder()})
-    assert [kind.files for kind in branches.KINDS] == [IMAGE_FILES, BranchFiles(), AUDIO_FILES]  # video: weights only
+    assert [kind.files for kind in branches.KIND.values()] == [IMAGE_FILES, BranchFiles(), AUDIO_FILES]  # video: weights only
     save_model(loaded, tmp_path / "m")
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
     assert saved["model_type"] == "lhama" and saved["image_token_index"] == loaded.model.token_ids["image"]

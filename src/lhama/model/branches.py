@@ -170,7 +170,6 @@ KIND: dict[str, BranchKind] = {kind.name: kind for kind in (  # branch name -> i
     BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, _audio_tokens,
                _build_audio, _read_audio, _audio_spec, track=_read_sound_track, files=AUDIO_FILES),
 )}
-KINDS: tuple[BranchKind, ...] = tuple(KIND.values())  # the same, as a tuple (kept current by register)
 
 
 def register(kind: BranchKind) -> None:
@@ -181,7 +180,6 @@ def register(kind: BranchKind) -> None:
         ConfigError: a kind of that name is already in the table, or its projector or further
             modules would take a model attribute another kind holds (a tower may be shared).
     """
-    global KINDS
     if kind.name in KIND:
         raise ConfigError(f"there is already a branch kind {kind.name!r}; kinds: {', '.join(KIND)}")
     taken = {attribute: other.name for other in KIND.values() for attribute in other.attributes}
@@ -190,20 +188,17 @@ def register(kind: BranchKind) -> None:
     if clash is not None:
         raise ConfigError(f"the {kind.name} branch kind's {clash} is already {taken[clash]}'s; name its own")
     KIND[kind.name] = kind
-    KINDS = tuple(KIND.values())
 
 
 def unregister(name: str) -> None:
     """Take the kind ``name`` out of the table again (what :func:`register` added; tests)."""
-    global KINDS
     KIND.pop(name, None)
-    KINDS = tuple(KIND.values())
 
 
 def stills(media: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
     """What an image captioner looks at in a request's ``media`` (kind -> stacked batch): each
     kind's still images (the images; each video's middle frame), in merge order; None: nothing."""
-    seen = [kind.stills(media[kind.name]) for kind in KINDS if kind.stills is not None and kind.name in media]
+    seen = [kind.stills(media[kind.name]) for kind in KIND.values() if kind.stills is not None and kind.name in media]
     return torch.cat(seen) if seen else None  # (m, 3, S, S)
 
 
@@ -219,7 +214,7 @@ def specs(config: LhamaConfig, modules: Mapping[str, nn.Module], given: Mapping[
 
 def configured(config: LhamaConfig) -> list[tuple[BranchKind, Any]]:
     """(kind, its config) for every branch ``config`` has, in merge order."""
-    return [(kind, config.branches[kind.name]) for kind in KINDS if kind.name in config.branches]
+    return [(kind, config.branches[kind.name]) for kind in KIND.values() if kind.name in config.branches]
 
 
 def lhama_config(**given: BranchConfig | None) -> LhamaConfig:
@@ -236,7 +231,7 @@ def lhama_config(**given: BranchConfig | None) -> LhamaConfig:
     for name, branch in given.items():
         if branch is not None and not isinstance(branch, KIND[name].config):
             raise ConfigError(f"the {name} branch takes {KIND[name].config.__name__}, got {type(branch).__name__}")
-    return LhamaConfig(branches={kind.name: given[kind.name] for kind in KINDS if given.get(kind.name) is not None})
+    return LhamaConfig(branches={kind.name: given[kind.name] for kind in KIND.values() if given.get(kind.name) is not None})
 
 
 def config_from_dict(data: Mapping[str, Any]) -> LhamaConfig:
@@ -270,7 +265,7 @@ def branch_configs(data: Mapping[str, Any], prefix: str = "") -> dict[str, Branc
     unknown = sorted(set(data) - set(KIND))
     if unknown:
         raise ConfigError(f"unknown branch kind {prefix}{unknown[0]}; kinds: {', '.join(KIND)}")
-    return {kind.name: _branch_config(kind, data[kind.name], f"{prefix}{kind.name}.") for kind in KINDS
+    return {kind.name: _branch_config(kind, data[kind.name], f"{prefix}{kind.name}.") for kind in KIND.values()
             if data.get(kind.name) is not None}
 
 
@@ -280,7 +275,7 @@ def _branch_config(kind: BranchKind, value: Any, prefix: str) -> BranchConfig:
 
 def config_to_dict(config: LhamaConfig) -> dict[str, Any]:
     """``config`` as ``config.json``'s ``"lhama"`` block: every kind, null when not configured."""
-    return {kind.name: to_dict(config.branches.get(kind.name)) for kind in KINDS}
+    return {kind.name: to_dict(config.branches.get(kind.name)) for kind in KIND.values()}
 
 
 def build_modules(config: LhamaConfig, towers: Mapping[str, nn.Module], width: int) -> dict[str, nn.Module]:
