@@ -84,8 +84,8 @@ class QuantPlan:
 
 ROLES = ("head", "v", "down", "down-half")
 # what ``--quant int4`` means: groups of 32, the int4 plan measured within the quality targets
-# on Qwen2.5-Coder-1.5B (ppl x1.0295, greedy agreement 96.9%; g128: x1.150, 92.2%), at ~the same
-# decode speed near idle at 2 threads (docs/benchmarks.md, #27 session 4)
+# on Qwen2.5-Coder-1.5B (ppl x1.0295, greedy agreement 96.9%; g128: x1.150, 92.2%); it decodes
+# ~17% slower than g128, still above llama.cpp on the same GGUF (docs/benchmarks.md, #27 session 4)
 DEFAULT_INT4 = QuantPlan("int4", 32)
 
 
