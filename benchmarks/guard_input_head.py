@@ -59,6 +59,8 @@ from lhama.guard.fit import FitConfig, fit_dual, gram_matrix, loss_weights, targ
 from lhama.guard.metrics import binary_scores
 
 ROOT = Path(__file__).resolve().parents[1]
+# out-of-fold recall of the ``base`` run on the input head's own pt-BR rows (fourth session's log)
+BASE_OOF_RECALL = 0.7978
 
 
 def training_rows(train: Path, sources: set[str]) -> list[dict]:
@@ -74,11 +76,13 @@ def oof_and_final(x: np.ndarray, y: np.ndarray, cfg: FitConfig, w: np.ndarray) -
     return probs, (x.T @ a.astype(np.float32), b.astype(np.float32))
 
 
-def choose_floor(probs: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> float:
-    """Largest floor (0..0.30) whose recall on ``truth`` stays within 0.01 of no floor."""
+def choose_floor(probs: np.ndarray, pred: np.ndarray, truth: np.ndarray, bar: float | None = None) -> float:
+    """Largest floor (0..0.30) whose recall on ``truth`` stays within 0.01 of no floor, or, with
+    ``bar``, stays at least ``bar`` (``+tbf``: the ``base`` run's out-of-fold recall)."""
     base, chosen = binary_scores(truth, pred).recall, 0.0
     for floor in np.round(np.arange(0.0, 0.31, 0.02), 2):
-        if binary_scores(truth, pred & (probs[:, 1:].max(axis=1) >= floor)).recall >= base - 0.01:
+        recall = binary_scores(truth, pred & (probs[:, 1:].max(axis=1) >= floor)).recall
+        if recall >= (base - 0.01 if bar is None else bar):
             chosen = float(floor)
     return chosen
 
@@ -87,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default=None)
     parser.add_argument("--pick", action="store_true", help="print the name the choice rule picks from --log")
-    parser.add_argument("--rule", choices=("s3", "s4"), default="s4", help="which session's choice rule --pick applies")
+    parser.add_argument("--rule", choices=("s3", "s4", "s5"), default="s5", help="which session's choice rule --pick applies")
     parser.add_argument("--table", action="store_true", help="print the runs in --log as a table")
     parser.add_argument("--score", type=Path, default=None, help="log the dev scores of this existing head (no training)")
     parser.add_argument("--sources", default="", help="comma-separated sixth-round sources to add")
@@ -100,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.pick:
         rows = [json.loads(line) for line in args.log.open(encoding="utf-8")]
-        print(pick(rows) if args.rule == "s3" else pick_s4(rows))
+        print({"s3": pick, "s4": pick_s4, "s5": pick_s5}[args.rule](rows))
         return
     if args.table:
         return table([json.loads(line) for line in args.log.open(encoding="utf-8")])
@@ -117,8 +121,7 @@ def main() -> None:
 
 
 def candidates(args: argparse.Namespace):
-    """One out-of-fold fit of the named rows, then (log row, head) for each tuning: the third
-    session's (templates out of the budget), ``+tb`` (templates in it) and ``+own`` (own rows only)."""
+    """One out-of-fold fit of the named rows, then (log row, head) for each tuning of ``tunings``."""
     rows = training_rows(args.train, set(filter(None, args.sources.split(","))))
     ex = [Example(r["text"], r["label"], tuple(r["categories"]), r["lang"], bool(r.get("lookalike")), r.get("role", "user"))
           for r in rows]
@@ -130,16 +133,14 @@ def candidates(args: argparse.Namespace):
     probs, (weight, bias) = oof_and_final(features([e.text for e in ex], cfg.hash_dim, 0.0, None), targets(ex), cfg, w)
     seconds = round(time.perf_counter() - start)
     score = unsafe_score(probs, cfg.category_mix)
-    for suffix, tuned in (("", ~tmpl), ("+tb", np.ones(len(ex), bool)), ("+own", own)):
-        t, t_en = tune_thresholds(score[tuned], [e for e, m in zip(ex, tuned) if m], cfg)
+    own_pt = own & np.array([e.lang == "pt" for e in ex])
+    truth, look = np.array([e.unsafe for e in ex]), np.array([e.lookalike for e in ex])
+    for suffix, t, t_en, floor_recall in tunings(score, ex, cfg, tmpl, own):
         head = Head(weight=weight, bias=bias, hash_dim=cfg.hash_dim, embed_scale=0.0, threshold=t,
                     category_mix=cfg.category_mix, threshold_en=t_en)
         pred = score >= np.array([threshold_for(head, e.text) for e in ex])
-        own_pt = own & np.array([e.lang == "pt" for e in ex])
-        truth = np.array([e.unsafe for e in ex])
-        floor = choose_floor(probs[own_pt], pred[own_pt], truth[own_pt])
+        floor = choose_floor(probs[own_pt], pred[own_pt], truth[own_pt], floor_recall)
         pred &= probs[:, 1:].max(axis=1) >= floor
-        look = np.array([e.lookalike for e in ex])
         s = binary_scores(truth[own_pt], pred[own_pt])
         yield ({"name": args.name + suffix, "sources": args.sources, "template_weight": args.template_weight,
                 "rows": len(rows), "threshold": t, "threshold_en": t_en, "floor": floor,
@@ -148,6 +149,19 @@ def candidates(args: argparse.Namespace):
                 "oof_template_fpr": float(pred[tmpl].mean()) if tmpl.any() else None,
                 "seconds": seconds, "load": round(os.getloadavg()[0], 1)},
                replace(head, category_floor=floor))
+
+
+def tunings(score: np.ndarray, ex: list, cfg: FitConfig, tmpl: np.ndarray, own: np.ndarray) -> list[tuple]:
+    """(suffix, threshold, English threshold, floor recall bar) of each tuning of one run's out-of-fold
+    scores: the third session's (templates out of the budget), ``+tb`` (templates in it), ``+own`` (own
+    rows only); fifth session: ``+tbpt`` (``+tb``'s pt-BR threshold, the plain English one) and
+    ``+tbf`` (as ``+tbpt``, with the floor spending the recall ``+tb`` gained: see ``choose_floor``).
+    A floor recall bar of None is the usual rule (within 0.01 of no floor)."""
+    tuned = {}
+    for suffix, mask in (("", ~tmpl), ("+tb", np.ones(len(ex), bool)), ("+own", own)):
+        tuned[suffix] = tune_thresholds(score[mask], [e for e, m in zip(ex, mask) if m], cfg)
+    t_tb, t_en = tuned["+tb"][0], tuned[""][1]
+    return [(k, *v, None) for k, v in tuned.items()] + [("+tbpt", t_tb, t_en, None), ("+tbf", t_tb, t_en, BASE_OOF_RECALL)]
 
 
 def _log(log: Path, result: dict, head: Path) -> None:
@@ -189,8 +203,31 @@ def pick_s4(results: list[dict]) -> str:
     return min(eligible, key=lambda r: (errors(r), -r["dev_pt_caught"], -r["dev_en_f1"]))["name"]
 
 
+# runs whose head was read on the test split (the fourth session read ``t3+tb``; ``t3+tbpt`` has its weights and
+# pt-BR threshold): never picked again, whatever they score
+READ_RUNS = ("t3",)
+
+
+def eligible_s5(r: dict, latest: dict) -> bool:
+    """The fifth session's eligibility: the fourth's, plus dev English look-alikes flagged at most the
+    shipped head's + 1, and no tuning of a run in ``READ_RUNS``."""
+    return (eligible_s4(r, latest) and r["name"].split("+")[0] not in READ_RUNS
+            and r["dev_en_lookalikes_flagged"] <= latest["shipped"]["dev_en_lookalikes_flagged"] + 1)
+
+
+def pick_s5(results: list[dict]) -> str:
+    """The fifth session's choice rule (docs/guard.md): fewest errors, then more dev pt-BR caught, then
+    fewer dev English look-alikes flagged, then the higher dev English F1 (the latest run of each name)."""
+    latest = {r["name"]: r for r in results}
+    eligible = [r for r in latest.values() if eligible_s5(r, latest)]
+    if not eligible:
+        return "none"
+    key = lambda r: (errors(r), -r["dev_pt_caught"], r["dev_en_lookalikes_flagged"], -r["dev_en_f1"])  # noqa: E731
+    return min(eligible, key=key)["name"]
+
+
 def table(results: list[dict]) -> None:
-    """The logged runs as a markdown table, with the fourth session's errors and eligibility."""
+    """The logged runs as a markdown table, with the errors and the fifth session's eligibility."""
     latest = {r["name"]: r for r in results}
     print("| candidate | rows | threshold / English / floor | out-of-fold own pt-BR R / F1 / look-alike FPR | "
           "dev pt-BR caught (of 67) / F1 | dev pt-BR look-alikes (of 67) | everyday dev half (of 114) | errors | "
@@ -202,7 +239,7 @@ def table(results: list[dict]) -> None:
         print(f'| {r["name"]} | {r.get("rows", "—")} | {tuned} | {oof} | {r["dev_pt_caught"]} / {r["dev_pt_f1"]:.3f} | '
               f'{r["dev_pt_lookalikes_flagged"]} | {r["everyday_dev_flagged"]} | {errors(r)} | {r["dev_en_precision"]:.3f} / '
               f'{r["dev_en_recall"]:.3f} / {r["dev_en_f1"]:.3f} ({r["dev_en_lookalikes_flagged"]}) | '
-              f'{"yes" if eligible_s4(r, latest) else "no"} |')
+              f'{"yes" if eligible_s5(r, latest) else "no"} |')
 
 
 def everyday_dev(benign: Path) -> list[str]:

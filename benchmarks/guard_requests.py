@@ -55,16 +55,23 @@ PER_TASK = {"pt": 4, "en": 3}
 
 
 def templated(seed: int = 0) -> list[dict]:
-    """Every task with ``PER_TASK`` openings of its frame (seeded), as safe look-alike requests."""
-    rng = random.Random(seed)
+    """Every task with ``PER_TASK`` openings of its frame (seeded), as safe look-alike requests; then the
+    fifth session's tasks (``{lang}_{frame}_s5.txt``, source ``template-{lang}-s5``) with their own seed,
+    so the earlier rows stay the same."""
+    return _templated("", "", random.Random(seed)) + _templated("_s5", "-s5", random.Random(seed + 5))
+
+
+def _templated(file_suffix: str, source_suffix: str, rng: random.Random) -> list[dict]:
     out = []
     for (lang, frame), openers in OPENERS.items():
-        tasks = (REQUESTS / f"{lang}_{frame}.txt").read_text(encoding="utf-8").splitlines()
-        for task in filter(None, map(str.strip, tasks)):
+        path = REQUESTS / f"{lang}_{frame}{file_suffix}.txt"
+        if not path.is_file():
+            continue
+        for task in filter(None, map(str.strip, path.read_text(encoding="utf-8").splitlines())):
             for opener in rng.sample(openers, PER_TASK[lang]):
                 text = f"{opener} {task}{rng.choice(ENDINGS[lang])}"
                 text = text if rng.random() > 0.15 else text.lower()  # typed casually
-                out.append(_record(text, lang, [], True, f"template-{lang}"))
+                out.append(_record(text, lang, [], True, f"template-{lang}{source_suffix}"))
     return out
 
 
