@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from lhama.config import apply_overrides, from_dict, load, to_dict
+from lhama.config import apply_overrides, from_dict, load, saved_matches, to_dict
 from lhama.errors import ConfigError
 
 
@@ -72,3 +72,20 @@ def test_required_values_are_named_in_one_line_until_set(tmp_path: Path) -> None
         load(Recipe, path, ["name=x"])
     assert load(Recipe, path, ["name=x", "optim.lr=0.5"]) == Recipe(name="x", optim=Optim(lr=0.5))
     assert load(Recipe, path, ["name=x", "~optim.lr"]).optim.lr == 1e-3  # ~ removes: the default applies
+
+
+def test_saved_matches_reads_a_missing_field_as_its_default() -> None:
+    recipe = Recipe(name="x", steps=3)
+    saved = to_dict(recipe)
+    assert saved_matches(recipe, saved)
+    # a field added with a default after the record was written: the record is still current
+    Grown = make_dataclass("Grown", [("knob", int, field(default=0))], bases=(Recipe,), frozen=True)
+    assert saved_matches(Grown(name="x", steps=3), saved)
+    assert not saved_matches(Grown(name="x", steps=3, knob=1), saved)  # not at its default: the record lacks it
+    assert saved_matches(recipe, {k: v for k, v in saved.items() if k != "kind"})  # kind is at its default
+    assert not saved_matches(recipe, {k: v for k, v in saved.items() if k != "steps"})  # steps=3 is not
+    assert not saved_matches(recipe, {**saved, "steps": 4})
+    assert not saved_matches(recipe, {**saved, "gone": 1})  # a field since removed
+    assert not saved_matches(recipe, None)
+    optim = Optim(betas=(0.5, 0.9))
+    assert saved_matches(optim, {"lr": 1e-3, "betas": [0.5, 0.9]}) and not saved_matches(optim, {"lr": 1e-3})

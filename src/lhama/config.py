@@ -126,6 +126,28 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def saved_matches(config: Any, saved: Any) -> bool:
+    """Whether ``saved`` (a :func:`to_dict` of some earlier ``config``) holds the settings ``config``
+    holds now: every saved key is a field with the saved value, and every field the record lacks
+    (one added since it was written) holds its default, as loading the record would give. So adding
+    a field with a default leaves every record current; a changed value or default does not.
+    """
+    if not isinstance(saved, Mapping):
+        return False
+    fields = dataclasses.fields(config)
+    for field in fields:
+        value = getattr(config, field.name)
+        if field.name in saved:
+            if saved[field.name] != value and saved[field.name] != to_dict(value):  # a tuple is saved as a list
+                return False
+        elif field.default_factory is not dataclasses.MISSING:
+            if value != field.default_factory():
+                return False
+        elif value != field.default:  # MISSING when the field has no default: never equal
+            return False
+    return set(saved) <= {field.name for field in fields}
+
+
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     """Check ``value`` against type ``tp``; convert where lossless (int -> float, list -> tuple)."""
     origin = typing.get_origin(tp)

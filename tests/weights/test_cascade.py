@@ -14,7 +14,8 @@ from lhama.errors import CheckpointError
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import load_model
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
-from lhama.weights.cascade import V2_SYSTEM_PROMPT, convert_cascade
+from lhama.model.generation import GenerationConfig
+from lhama.weights.cascade import V2_GENERATION, V2_SYSTEM_PROMPT, convert_cascade
 from lhama.weights.convert import PREPARE_STEPS
 from lhama.weights.manifest import MANIFEST, check_current
 from lhama.weights.registry import registry_entry
@@ -70,6 +71,34 @@ def test_other_shipped_settings_make_a_copy_out_of_date(tmp_path: Path) -> None:
     out = tiny_cascade(tmp_path)
     manifest = json.loads((out / MANIFEST).read_text())
     manifest["source"]["labeler"]["confident"] = 0.99  # what an older lhama wrote
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="built with other settings than this lhama ships"):
+        check_current(registry_entry("lhama-default"), out)
+
+
+def test_a_settings_field_added_with_a_default_keeps_a_copy_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tiny_cascade(tmp_path)
+    entry = registry_entry("lhama-default")
+    manifest = json.loads((out / MANIFEST).read_text())
+    del manifest["source"]["generation"]["plausibility"]  # as written before these fields existed
+    del manifest["source"]["labeler"]["max_image_side"]
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    assert check_current(entry, out)["source"]["parts"] == ["qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"]
+    # GenerationConfig grows a field with a default: the copy prepared before it stays current
+    Grown = dataclasses.make_dataclass("Grown", [("knob", int, dataclasses.field(default=0))],
+                                       bases=(GenerationConfig,), frozen=True)
+    monkeypatch.setattr("lhama.weights.cascade.V2_GENERATION", Grown(**dataclasses.asdict(V2_GENERATION)))
+    check_current(entry, out)
+    monkeypatch.setattr("lhama.weights.cascade.V2_GENERATION", Grown(**dataclasses.asdict(V2_GENERATION), knob=1))
+    with pytest.raises(CheckpointError, match="built with other settings than this lhama ships"):
+        check_current(entry, out)
+
+
+@pytest.mark.parametrize("key", ["no_repeat_ngram", "system_prompt"])
+def test_a_record_without_a_shipped_non_default_setting_is_out_of_date(tmp_path: Path, key: str) -> None:
+    out = tiny_cascade(tmp_path)
+    manifest = json.loads((out / MANIFEST).read_text())
+    del manifest["source"]["generation"][key]  # the copy loads the default, not what this lhama ships
     (out / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="built with other settings than this lhama ships"):
         check_current(registry_entry("lhama-default"), out)

@@ -19,12 +19,13 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from lhama.config import to_dict
+from lhama.config import saved_matches, to_dict
 from lhama.errors import CheckpointError
 from lhama.model.generation import GenerationConfig, write_generation
 from lhama.model.labeler import LABELER_DIR, LabelerConfig, load_labeler, save_labeler
@@ -53,13 +54,27 @@ SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding
 
 
 def settings_digest() -> dict:
-    """What this lhama writes into a cascade directory besides the parts: a prepared copy with
-    other settings is out of date (``lhama.weights.manifest.check_current``)."""
+    """What this lhama writes into a cascade directory besides the parts, recorded in its manifest
+    (every field): a prepared copy with other settings is out of date (:func:`settings_current`)."""
     digest = {"generation": to_dict(V2_GENERATION), "labeler": to_dict(V2_LABELER)}
-    if V2_LABELER.names_confident:  # a new names head (other stamps, names) makes a copy out of date too
-        files = b"".join((NAMES_HEAD / name).read_bytes() for name in (TABLE_FILE, FEATURES_FILE))
-        digest["names_head_sha256"] = hashlib.sha256(files).hexdigest()
+    if V2_LABELER.names_confident:
+        digest["names_head_sha256"] = _names_head_sha256()
     return digest
+
+
+def settings_current(recorded: Mapping[str, Any]) -> bool:
+    """Whether a manifest's ``source`` record holds the settings this lhama ships. A field added to
+    :class:`GenerationConfig` or :class:`LabelerConfig` with a default since the copy was prepared
+    keeps it current (its decoding file lacks the field too and loads the default); a changed
+    value, a changed default or another names head (other stamps, names) does not."""
+    if V2_LABELER.names_confident and recorded.get("names_head_sha256") != _names_head_sha256():
+        return False
+    return saved_matches(V2_GENERATION, recorded.get("generation")) and saved_matches(V2_LABELER, recorded.get("labeler"))
+
+
+def _names_head_sha256() -> str:
+    files = b"".join((NAMES_HEAD / name).read_bytes() for name in (TABLE_FILE, FEATURES_FILE))
+    return hashlib.sha256(files).hexdigest()
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

@@ -52,10 +52,9 @@ def check_current(source: WeightSource, model_dir: Path) -> dict[str, Any]:
         if manifest.get("source", {}).get("adapter_sha256") != adapter_sha256(shipped_adapter(source)):
             raise CheckpointError(f"{model_dir} was built from another version of the adapter this lhama ships")
     if source.kind == "cascade":
-        from lhama.weights.cascade import settings_digest  # it writes manifests: imported late
+        from lhama.weights.cascade import settings_current  # it writes manifests: imported late
 
-        shipped = settings_digest()
-        if {k: manifest.get("source", {}).get(k) for k in shipped} != shipped:
+        if not settings_current(manifest.get("source", {})):
             raise CheckpointError(f"{model_dir} was built with other settings than this lhama ships")
     return manifest
 
