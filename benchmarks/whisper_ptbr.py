@@ -6,6 +6,8 @@
     /work/team/heavy -- env PYTHONPATH=src python benchmarks/whisper_ptbr.py data --out runs/whisper-ptbr
     # 3. train the adapter (checkpoints; --resume continues), written to --adapter
     /work/team/heavy -- env PYTHONPATH=src python benchmarks/whisper_ptbr.py train --out runs/whisper-ptbr --resume
+    # session 5: `data --more 320` adds 320 windows in 44 more voices and a dev-voices split;
+    # `dev --splits dev dev-voices` decodes both dev sets (and pooled)
 
 Texts come from the repository's own pt-BR sentences (the guard's benign set: Tux Paint
 captions, AdMIRe sentences, translated LLaVA questions and answers, everyday prompts and
@@ -70,17 +72,33 @@ def bar(label: str):
 
 
 DEV = {"windows": 30, "max_sentences": 1, "seed": 1}  # one dev sentence per window, its own draw
+DEV_VOICES_SPLIT = {"windows": 30, "max_sentences": 1, "seed": 3}  # the dev texts in the DEV_VOICES
+
+
+def data_plan(args: argparse.Namespace) -> list:
+    """(folder, texts split, voices, config) of every set the data step builds: dev, train, then
+    with ``--more N`` N more training windows in MORE_VOICES (shards numbered after train's) and
+    the dev-voices split (the dev texts read by DEV_VOICES, for the dev-only ship rule)."""
+    from dataclasses import replace
+
+    from lhama.recipes.default.whisper_ptbr import DEV_VOICES, MORE_VOICES, TRAIN_VOICES, WindowConfig
+
+    base = WindowConfig(windows=args.windows)
+    plan = [("dev", "dev", TRAIN_VOICES, replace(WindowConfig(), **DEV)), ("train", "train", TRAIN_VOICES, base)]
+    if args.more:
+        first = -(-base.windows // base.shard_size)
+        plan += [("train", "train", MORE_VOICES, WindowConfig(windows=args.more, seed=2, first_shard=first)),
+                 ("dev-voices", "dev", DEV_VOICES, replace(WindowConfig(), **DEV_VOICES_SPLIT))]
+    return plan
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     from lhama.model.transcribe import open_whisper
-    from lhama.recipes.default.whisper_ptbr import WindowConfig, build_windows, draw_windows, read_texts
+    from lhama.recipes.default.whisper_ptbr import build_windows, draw_windows, read_texts
 
     whisper, _ = open_whisper(args.whisper)
-    for split, config in (("dev", replace(WindowConfig(), **DEV)), ("train", WindowConfig(windows=args.windows))):
-        windows = draw_windows(read_texts(split), config)
+    for split, texts, voices, config in data_plan(args):
+        windows = draw_windows(read_texts(texts), config, voices)
         with bar(f"{split} windows") as progress:
             task = progress.add_task(split, total=len(windows))
             build_windows(whisper, windows, args.out / split, config,
@@ -119,17 +137,18 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    """WER of Whisper models on the dev windows (training voices, dev texts): the stored encoder
-    states decoded with lhama's beam settings (no fallback), optionally after an initial prompt."""
+    """WER and content recall of Whisper models on the ``--splits`` (dev: training voices, dev
+    texts; dev-voices: the dev texts in DEV_VOICES; and pooled): the stored encoder states decoded
+    with lhama's beam settings (no fallback), optionally after an initial prompt."""
     import ctranslate2
     import torch
 
-    from lhama.eval.metrics import content_words, word_error_rate
     from lhama.model.transcribe import TranscribeConfig, max_tokens, open_whisper
 
-    shards = [torch.load(p, weights_only=True) for p in sorted((args.out / "dev").glob("shard-*.pt"))]
-    texts = [t for s in shards for t in s["texts"]]
-    states = torch.cat([s["states"] for s in shards]).float().numpy()
+    sets = {}
+    for split in args.splits:
+        shards = [torch.load(p, weights_only=True) for p in sorted((args.out / split).glob("shard-*.pt"))]
+        sets[split] = ([t for s in shards for t in s["texts"]], torch.cat([s["states"] for s in shards]).float().numpy())
     settings = TranscribeConfig()
     for source in args.models:
         whisper, tokenizer = open_whisper(source)
@@ -137,19 +156,30 @@ def cmd_dev(args: argparse.Namespace) -> None:
             prompt = list(settings.prompt)
             if prompt_text:
                 prompt = ["<|startofprev|>", *tokenizer.encode(" " + prompt_text, add_special_tokens=False).tokens, *prompt]
-            out = []
-            for row in states:
-                result = whisper.generate(ctranslate2.StorageView.from_array(row[None]), [prompt], beam_size=settings.beam_size,
-                                          no_repeat_ngram_size=settings.no_repeat_ngram_size,
-                                          max_length=max_tokens(8.0, settings) + len(prompt))[0]
-                end = tokenizer.token_to_id("<|endoftext|>")
-                out.append(tokenizer.decode([i for i in result.sequences_ids[0] if i < end]).strip())
-            found = sum(len(content_words(r) & content_words(h)) for r, h in zip(texts, out))
-            total = sum(len(content_words(r)) for r in texts)
-            print(f"{source} prompt={prompt_text!r}: dev WER {word_error_rate(texts, out):.3f}, "
-                  f"content {found / total:.3f} ({len(texts)} windows)", flush=True)
-            for r, h in list(zip(texts, out))[:5]:
-                print(f"   {r!r} -> {h!r}")
+            pooled = ([], [])
+            for split, (texts, states) in sets.items():
+                out = []
+                for row in states:
+                    result = whisper.generate(ctranslate2.StorageView.from_array(row[None]), [prompt],
+                                              beam_size=settings.beam_size, no_repeat_ngram_size=settings.no_repeat_ngram_size,
+                                              max_length=max_tokens(8.0, settings) + len(prompt))[0]
+                    end = tokenizer.token_to_id("<|endoftext|>")
+                    out.append(tokenizer.decode([i for i in result.sequences_ids[0] if i < end]).strip())
+                pooled[0].extend(texts)
+                pooled[1].extend(out)
+                _dev_row(f"{source} prompt={prompt_text!r} {split}", texts, out)
+                for r, h in list(zip(texts, out))[:5]:
+                    print(f"   {r!r} -> {h!r}")
+            if len(sets) > 1:
+                _dev_row(f"{source} prompt={prompt_text!r} {'+'.join(sets)}", *pooled)
+
+
+def _dev_row(label: str, texts: list[str], out: list[str]) -> None:
+    from lhama.eval.metrics import content_words, word_error_rate
+
+    found = sum(len(content_words(r) & content_words(h)) for r, h in zip(texts, out))
+    total = sum(len(content_words(r)) for r in texts)
+    print(f"{label}: WER {word_error_rate(texts, out):.3f}, content {found / total:.3f} ({len(texts)} windows)", flush=True)
 
 
 def main() -> None:
@@ -161,6 +191,8 @@ def main() -> None:
     data.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
     data.add_argument("--whisper", default="whisper-base")
     data.add_argument("--windows", type=int, default=480)
+    data.add_argument("--more", type=int, default=0, help="this many more training windows in new voices (MORE_VOICES), "
+                      "and the dev-voices split")
     train = sub.add_parser("train")
     train.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
     train.add_argument("--whisper", default="whisper-base")
@@ -175,6 +207,7 @@ def main() -> None:
     dev = sub.add_parser("dev")
     dev.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
     dev.add_argument("--models", nargs="+", default=["whisper-base"])
+    dev.add_argument("--splits", nargs="+", default=["dev"], help="folders of OUT to decode (dev, dev-voices)")
     dev.add_argument("--prompt", help="also decode after this initial prompt (<|startofprev|>)")
     args = parser.parse_args()
     {"split": cmd_split, "data": cmd_data, "train": cmd_train, "build": cmd_build, "dev": cmd_dev}[args.command](args)

@@ -10,9 +10,9 @@ import pytest
 from lhama.data.audio import SAMPLE_RATE
 from lhama.errors import DataError
 from lhama.recipes.default.speech import is_heldout
-from lhama.recipes.default.whisper_ptbr import (FRESH_VOICES, HELDOUT_VOICES, TRAIN_VOICES, Window, WindowConfig,
-                                                content_set, draw_windows, missing_variants, near, read_texts, speak,
-                                                split_texts)
+from lhama.recipes.default.whisper_ptbr import (DEV_VOICES, FRESH_VOICES, HELDOUT_VOICES, MORE_VOICES, TRAIN_VOICES,
+                                                Window, WindowConfig, build_windows, content_set, draw_windows,
+                                                missing_variants, near, read_texts, speak, split_texts)
 
 REQUESTS = ["Por favor, compre pão e leite quando voltar para casa.", "Feche a torneira do tanque."]
 
@@ -57,6 +57,35 @@ def test_windows_never_use_a_heldout_voice_and_repeat_with_the_seed():
             draw_windows(texts, config, voices=("pt-br+m1", fresh))
 
 
+def test_more_voices_are_new_and_the_dev_voices_are_never_mixed_into_training():
+    variant = lambda v: v.partition("+")[2].lower()  # noqa: E731
+    more, dev, held = ({variant(v) for v in vs} for vs in (MORE_VOICES, DEV_VOICES, HELDOUT_VOICES))
+    assert len(more) == len(MORE_VOICES) >= 40 and len(dev) == 4
+    assert not more & {variant(v) for v in TRAIN_VOICES} and not more & dev and not (more | dev) & held
+    texts = [f"frase {i}" for i in range(30)]
+    assert {w.voice for w in draw_windows(texts, WindowConfig(windows=40), DEV_VOICES)} == set(DEV_VOICES)
+    for mixed in ((*MORE_VOICES, "pt-br+Diogo"), ("pt-br+m1", "pt-br+ALICIA")):
+        with pytest.raises(DataError, match="dev voices"):
+            draw_windows(texts, WindowConfig(windows=4), mixed)
+
+
+def test_added_windows_go_after_the_existing_shards(tmp_path, monkeypatch):
+    import torch
+
+    from lhama.recipes.default import whisper_ptbr
+
+    monkeypatch.setattr(whisper_ptbr, "speak", lambda w, c, seed: (np.zeros(160, np.float32), w.text))
+    monkeypatch.setattr(whisper_ptbr, "encode", lambda whisper, samples: torch.zeros(1500, 4, dtype=torch.float16))
+    windows = draw_windows([f"frase {i}" for i in range(9)], WindowConfig(windows=5, shard_size=2))
+    (tmp_path / "shard-00000.pt").write_bytes(b"kept")  # an existing shard is not rebuilt
+    paths = build_windows(None, windows, tmp_path, WindowConfig(windows=5, shard_size=2, first_shard=3))
+    assert [p.name for p in paths] == ["shard-00003.pt", "shard-00004.pt", "shard-00005.pt"]
+    assert (tmp_path / "shard-00000.pt").read_bytes() == b"kept"
+    assert torch.load(paths[-1], weights_only=True)["texts"] == [windows[-1].text]
+    with pytest.raises(ValueError, match="first_shard"):
+        WindowConfig(first_shard=-1)
+
+
 def test_the_fresh_heldout_set_is_new_text_in_new_voices():
     import csv
 
@@ -74,7 +103,7 @@ def test_the_fresh_heldout_set_is_new_text_in_new_voices():
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_missing_variants_names_the_voices_espeak_would_read_in_plain_pt_br():
-    assert missing_variants([*TRAIN_VOICES, *HELDOUT_VOICES]) == []
+    assert missing_variants([*TRAIN_VOICES, *HELDOUT_VOICES, *MORE_VOICES, *DEV_VOICES]) == []
     assert missing_variants(["pt-br+Steph", "pt-br+m8", "pt-br+nonexistent"]) == ["pt-br+Steph", "pt-br+nonexistent"]
 
 

@@ -7,6 +7,7 @@ What is held out, and how (so the benchmark's clips are never trained on):
 * **voices**: ``pt-br+f3`` and ``pt-br+m3`` (benchmarks/speech.py) and the fresh held-out
   set's ``m8``, ``Andrea``, ``Henrique`` and ``steph`` (:data:`FRESH_VOICES`) are never used
   here: :func:`draw_windows` refuses any voice with one of those variants, in any language;
+  the :data:`DEV_VOICES` read the dev-voices split only (never mixed with training voices);
 * **texts**: the shipped split (``whisper_ptbr_texts.tsv``, built by :func:`split_texts` and
   committed before training) drops every sentence of the benchmark's 36 spoken requests, any
   sentence sharing half of its content words with one, and every sentence the stage-1 speech
@@ -46,6 +47,16 @@ HELDOUT_VOICES = ("pt-br+f3", "pt-br+m3", *(v for v, _ in FRESH_VOICES))  # neve
 TRAIN_VOICES = ("pt-br", "pt-br+m1", "pt-br+m2", "pt-br+m4", "pt-br+m5", "pt-br+m6", "pt-br+m7",
                 "pt-br+f1", "pt-br+f2", "pt-br+f4", "pt-br+f5", "pt-br+klatt", "pt-br+klatt2",
                 "pt-br+klatt4", "pt-br+iven", "pt-br+linda")
+# Session 5: more espeak-ng variants for the windows added by ``data --more`` (never a held-out
+# voice, nor one that reads exactly like a training voice: caleb and klatt6 sound as klatt), and
+# four voices kept for the dev-voices split only (:data:`DEV_VOICES`: never trained on, not in the
+# fresh set): the dev figure for voices the adapter never heard.
+MORE_VOICES = tuple(f"pt-br+{v}" for v in (
+    "adam", "Alex", "Andy", "Annie", "antonio", "aunty", "benjamin", "boris", "david", "Denis", "ed", "edward",
+    "Gene", "gustave", "Hugo", "iven2", "iven3", "Jacky", "john", "Lee", "Marco", "Mario", "max", "Michael",
+    "michel", "miguel", "Mike", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert", "sandro",
+    "shelby", "travis", "victor", "zac", "anika", "grandma", "grandpa", "klatt3", "klatt5"))
+DEV_VOICES = ("pt-br+Diogo", "pt-br+Alicia", "pt-br+marcelo", "pt-br+belinda")
 Progress = Callable[[int, int], None]
 
 
@@ -62,10 +73,11 @@ class WindowConfig:
     window_seconds: float = 28.0  # packed speech stays under Whisper's 30-s window
     shard_size: int = 16  # windows per shard file
     seed: int = 0
+    first_shard: int = 0  # the first shard's number (windows added to a split go after its shards)
 
     def __post_init__(self) -> None:
-        if self.windows < 1 or self.max_sentences < 1 or self.shard_size < 1:
-            raise ValueError("windows, max_sentences and shard_size must be >= 1")
+        if self.windows < 1 or self.max_sentences < 1 or self.shard_size < 1 or self.first_shard < 0:
+            raise ValueError("windows, max_sentences and shard_size must be >= 1, first_shard >= 0")
 
 
 @dataclass(frozen=True)
@@ -148,9 +160,17 @@ def missing_variants(voices: Iterable[str]) -> list[str]:
 
 
 def draw_windows(texts: Sequence[str], config: WindowConfig, voices: Sequence[str] = TRAIN_VOICES) -> list[Window]:
-    """``config.windows`` windows over ``texts`` (each text used before any repeats)."""
+    """``config.windows`` windows over ``texts`` (each text used before any repeats).
+
+    Raises:
+        DataError: a voice is one of :data:`HELDOUT_VOICES` (in any spelling), or ``voices`` mixes
+            a :data:`DEV_VOICES` voice with others (the dev-voices split is drawn on its own).
+    """
     if any(_variant(v) in {_variant(h) for h in HELDOUT_VOICES} for v in voices):
         raise DataError(f"the held-out voices {HELDOUT_VOICES} must not be used for training")
+    dev = {_variant(d) for d in DEV_VOICES}
+    if any(_variant(v) in dev for v in voices) and not all(_variant(v) in dev for v in voices):
+        raise DataError(f"the dev voices {DEV_VOICES} must not be used for training")
     rng = random.Random(config.seed)
     order: list[str] = []
     windows = []
@@ -220,7 +240,7 @@ def build_windows(whisper, windows: Sequence[Window], out_dir: str | Path, confi
     out.mkdir(parents=True, exist_ok=True)
     shards = []
     for first in range(0, len(windows), config.shard_size):
-        path = out / f"shard-{first // config.shard_size:05d}.pt"
+        path = out / f"shard-{config.first_shard + first // config.shard_size:05d}.pt"
         shards.append(path)
         if not path.is_file():
             spoken = [speak(w, config, config.seed * 1_000_003 + first + i)
