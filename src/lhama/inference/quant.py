@@ -8,6 +8,14 @@ are bf16: the kernels have no fast fp32 path.
 
     quantize_linears(language_model, "int4")                   # in place; returns it (int4-g32)
     quantize_linears(language_model, "int4-g64+head")          # a plan: int4 in groups of 64, output layer int8
+    quantize_linears(language_model, "int4-g32-grid+lossy")    # grid rounding; off-grid layers int8 (below)
+
+``-grid`` rounding picks, for each group, how many of the 16 levels its range spans (the least
+squared error of 15, 14, ... 1; plain rounding always spans 15). A model de-quantised from a
+Q4_K GGUF has each 32-weight group on such a grid, so its Q4_K layers are stored exactly. The
+``lossy`` role keeps int8 every layer that even grid rounding cannot store exactly (in a Q4_K_M
+GGUF's model: the 6-bit output layer and value/down projections); it is decided from the weights
+when quantising, and a cached copy records it (an int8 layer's ``scales``).
 
 A layer whose shape the kernel cannot take (int8: inputs not a multiple of 16; int4: inputs not
 a multiple of the group size) is kept as a bf16 ``nn.Linear``; an int4 layer pads its outputs to
@@ -64,25 +72,30 @@ class QuantPlan:
     keeps the layers of its ``int8`` roles at int8 (llama.cpp's Q4_K_M likewise keeps the output
     layer and half of the value/down projections at 6 bits). Roles: ``head`` (output layer),
     ``v`` (value projections), ``down`` (every MLP down projection), ``down-half`` (the down
-    projections of Q4_K_M's layers: the first and last eighth and every third in between)."""
+    projections of Q4_K_M's layers: the first and last eighth and every third in between),
+    ``lossy`` (every layer whose weights are not on a 4-bit grid: decided from the weights).
+    ``grid``: int4 groups rounded to the level count that fits them best (module docstring)."""
 
     quant: str
     group_size: int = 128  # int4: inputs per scale/offset
     int8: tuple[str, ...] = ()
+    grid: bool = False
     # int8, int4-g128, int4-g32+head+v+down-half (also the cache folder's suffix): set with the
     # plan, so reading it is not a call back into this module on the load path
     name: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        name = self.quant if self.quant != "int4" else "+".join([f"int4-g{self.group_size}", *self.int8])
+        rounding = "-grid" if self.grid else ""
+        name = self.quant if self.quant != "int4" else "+".join([f"int4-g{self.group_size}{rounding}", *self.int8])
         object.__setattr__(self, "name", name)
 
     def layer_quant(self, name: str, layers: int) -> str:
-        """The quant of the linear layer at module path ``name`` in a model of ``layers`` blocks."""
+        """The quant of the linear layer at module path ``name`` in a model of ``layers`` blocks
+        (a ``lossy`` layer is int4 here: :func:`_quantized` decides it from its weights)."""
         return "int8" if any(_has_role(name, role, layers) for role in self.int8) else self.quant
 
 
-ROLES = ("head", "v", "down", "down-half")
+ROLES = ("head", "v", "down", "down-half", "lossy")
 # what ``--quant int4`` means: groups of 32, the int4 plan measured within the issue's quality targets
 # on Qwen2.5-Coder-1.5B (ppl x1.0295, greedy agreement 96.9%; g128: x1.150, 92.2%); it decodes
 # ~17% slower than g128, still above llama.cpp on the same GGUF (docs/benchmarks.md, #27 session 4)
@@ -91,7 +104,7 @@ DEFAULT_INT4 = QuantPlan("int4", 32)
 
 def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:
     """The :class:`QuantPlan` of ``quant``: none, bf16, int8, int4 (:data:`DEFAULT_INT4`, or plain
-    int4 in groups of ``group_size`` when given) or a plan name ``int4-g<32|64|128>[+role...]``.
+    int4 in groups of ``group_size`` when given) or a plan name ``int4-g<32|64|128>[-grid][+role...]``.
 
     Raises:
         ConfigError: an unknown quant, group size or role (one line, listing the choices).
@@ -104,10 +117,11 @@ def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan
         plan = DEFAULT_INT4 if group_size is None else QuantPlan("int4", group_size)
     elif quant.startswith("int4-g"):
         size, *roles = quant[len("int4-g"):].split("+")
+        size, grid = size.removesuffix("-grid"), size.endswith("-grid")
         if not size.isdigit() or any(role not in ROLES for role in roles):
-            raise ConfigError(f"unknown --quant {quant!r}: an int4 plan is int4-g<32|64|128> followed by "
+            raise ConfigError(f"unknown --quant {quant!r}: an int4 plan is int4-g<32|64|128>[-grid] followed by "
                               f"+role for layers kept int8, roles: {', '.join(ROLES)}")
-        plan = QuantPlan("int4", int(size), tuple(roles))
+        plan = QuantPlan("int4", int(size), tuple(roles), grid)
     else:
         raise ConfigError(f"unknown --quant {quant!r}; choose one of: {', '.join(available_quants())}, "
                           "or an int4 plan such as int4-g64 or int4-g128+head+v+down-half")
@@ -117,6 +131,8 @@ def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan
 
 
 def _has_role(name: str, role: str, layers: int) -> bool:
+    if role == "lossy":
+        return False  # decided from the weights (_quantized)
     if role == "head":
         return name == "lm_head" or name.endswith(".lm_head")
     if role == "v":
@@ -174,7 +190,7 @@ class Int4Linear(nn.Module):
         self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, group_size: int) -> Int4Linear:
+    def from_linear(cls, linear: nn.Linear, group_size: int, grid: bool = False) -> Int4Linear:
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
         padded = layer.weight.shape[0]
         # Row blocks of _CHUNK (a multiple of 64) pack exactly as the whole matrix does (tested).
@@ -183,9 +199,8 @@ class Int4Linear(nn.Module):
             rows = min(_CHUNK, padded - start)
             weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])  # (n', K)
             groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
-            low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
-            scale = ((high - low) / 15).clamp(min=1e-8)
-            q = torch.round((groups - low) / scale).clamp(0, 15).to(torch.int32).reshape(rows, -1)  # (n', K)
+            q, scale, low = int4_groups(groups, grid)
+            q = q.to(torch.int32).reshape(rows, -1)  # (n', K)
             layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
             # The kernel computes (q - 8) * scale + zero, so zero = min + 8 * scale.
             layer.scales_and_zeros[:, start : start + rows] = torch.cat([scale, low + 8 * scale], dim=-1).transpose(0, 1)
@@ -200,6 +215,35 @@ class Int4Linear(nn.Module):
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def int4_groups(groups: torch.Tensor, grid: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q in 0..15, scale, low) of ``groups`` (..., g) fp32, ``w ~ q * scale + low``: the group's
+    range in 15 steps, or with ``grid`` in the step count of 15..1 with the least squared error."""
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    best = None
+    for steps in range(15, 0 if grid else 14, -1):
+        scale = ((high - low) / steps).clamp(min=1e-8)
+        q = torch.round((groups - low) / scale).clamp(0, 15)
+        error = (q * scale + low - groups).square().sum(-1, keepdim=True)
+        if best is None:
+            best = (q, scale, error)
+            continue
+        better = error < best[2]  # ties keep the finer step
+        best = (torch.where(better, q, best[0]), torch.where(better, scale, best[1]), torch.where(better, error, best[2]))
+    return best[0], best[1], low
+
+
+def on_grid(weight: torch.Tensor, group_size: int, share: float = 0.9) -> bool:
+    """Whether grid rounding stores at least ``share`` of ``weight``'s groups exactly (within 1%
+    of a step): true of a Q4_K layer de-quantised from a GGUF, false of a Q6_K or a trained one."""
+    exact = total = 0
+    for start in range(0, weight.shape[0], _CHUNK):
+        groups = weight.detach()[start : start + _CHUNK].float().reshape(-1, weight.shape[1] // group_size, group_size)
+        q, scale, low = int4_groups(groups, grid=True)
+        exact += int(((q * scale + low - groups).abs().amax(-1, keepdim=True) <= 0.01 * scale).sum())
+        total += groups.shape[0] * groups.shape[1]
+    return exact >= share * total
 
 
 def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor) -> torch.Tensor:
@@ -234,8 +278,8 @@ def quantize_linears(language_model: nn.Module, quant: str | QuantPlan, group_si
     if plan.quant == "none":
         return language_model
     if plan.quant in ("int8", "int4"):
-        for parent, name, linear, layer_quant in _linears(language_model, plan):
-            setattr(parent, name, _quantized(linear, layer_quant, plan.group_size))
+        for _, parent, name, linear, layer_quant in _linears(language_model, plan):
+            setattr(parent, name, _quantized(linear, layer_quant, plan))
     for param in language_model.parameters():
         if param.is_floating_point():
             param.data = param.data.to(ACTIVATIONS)
@@ -254,12 +298,12 @@ def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.T
     for name, param in language_model.named_parameters(remove_duplicate=False):
         names[id(param)].append(name)
     if plan.quant in ("int8", "int4"):
-        for parent, name, linear, layer_quant in _linears(language_model, plan):
+        for _, parent, name, linear, layer_quant in _linears(language_model, plan):
             real = nn.Linear(linear.in_features, linear.out_features, linear.bias is not None, device="meta")
             real.weight = nn.Parameter(read(names[id(linear.weight)]), requires_grad=False)
             if linear.bias is not None:
                 real.bias = nn.Parameter(read(names[id(linear.bias)]), requires_grad=False)
-            setattr(parent, name, _quantized(real, layer_quant, plan.group_size))
+            setattr(parent, name, _quantized(real, layer_quant, plan))
     dtype = torch.float32 if plan.quant == "none" else ACTIVATIONS
     for module in language_model.modules():
         for name, param in list(module._parameters.items()):
@@ -272,14 +316,17 @@ def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.T
     return language_model
 
 
-def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_size: int | None = None) -> nn.Module:
+def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_size: int | None = None,
+                    int8_layers: frozenset[str] = frozenset()) -> nn.Module:
     """Swap ``language_model``'s linear layers (e.g. on the meta device) for *empty* quantised
-    ones of the same shapes, as the plan of ``quant`` says, ready for
-    ``load_state_dict(..., assign=True)`` of a saved copy (bf16 and none keep ``nn.Linear``)."""
+    ones of the same shapes, as the plan of ``quant`` says (and int8 at the module paths of
+    ``int8_layers``: a saved copy's ``lossy`` layers), ready for ``load_state_dict(...,
+    assign=True)`` of a saved copy (bf16 and none keep ``nn.Linear``)."""
     plan = plan_for(quant, group_size)
     if plan.quant not in ("int8", "int4"):
         return language_model
-    for parent, name, linear, layer_quant in _linears(language_model, plan):
+    for path, parent, name, linear, layer_quant in _linears(language_model, plan):
+        layer_quant = "int8" if path in int8_layers else layer_quant
         if _fits(linear, layer_quant, plan.group_size):
             bias = linear.bias is not None
             device = linear.weight.device
@@ -289,10 +336,14 @@ def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_siz
     return language_model
 
 
-def _quantized(linear: nn.Linear, quant: str, group_size: int) -> nn.Module:
-    if not _fits(linear, quant, group_size):
+def _quantized(linear: nn.Linear, quant: str, plan: QuantPlan) -> nn.Module:
+    if quant == "int4" and "lossy" in plan.int8 and _fits(linear, quant, plan.group_size):
+        quant = "int4" if on_grid(linear.weight, plan.group_size) else "int8"
+    if not _fits(linear, quant, plan.group_size):
         return linear  # stays a float layer (made bf16 with the other parameters)
-    return Int8Linear.from_linear(linear) if quant == "int8" else Int4Linear.from_linear(linear, group_size)
+    if quant == "int8":
+        return Int8Linear.from_linear(linear)
+    return Int4Linear.from_linear(linear, plan.group_size, plan.grid)
 
 
 def _fits(linear: nn.Linear, quant: str, group_size: int) -> bool:
@@ -300,10 +351,9 @@ def _fits(linear: nn.Linear, quant: str, group_size: int) -> bool:
     return linear.in_features % (16 if quant == "int8" else group_size) == 0
 
 
-def _linears(module: nn.Module, plan: QuantPlan) -> list[tuple[nn.Module, str, nn.Linear, str]]:
-    """(parent, attribute, layer, its quant under ``plan``) of every ``nn.Linear`` in ``module``."""
-    found = [(path, parent, name, child) for path, parent in module.named_modules()
+def _linears(module: nn.Module, plan: QuantPlan) -> list[tuple[str, nn.Module, str, nn.Linear, str]]:
+    """(module path, parent, attribute, layer, its quant under ``plan``) of every ``nn.Linear`` in ``module``."""
+    found = [(f"{path}.{name}" if path else name, parent, name, child) for path, parent in module.named_modules()
              for name, child in parent.named_children() if type(child) is nn.Linear]
     blocks = {path.split(".layers.")[1].split(".")[0] for path, *_ in found if ".layers." in path}
-    return [(parent, name, child, plan.layer_quant(f"{path}.{name}" if path else name, len(blocks)))
-            for path, parent, name, child in found]
+    return [(path, parent, name, child, plan.layer_quant(path, len(blocks))) for path, parent, name, child in found]

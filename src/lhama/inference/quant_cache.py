@@ -133,6 +133,8 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
     }
     if plan.int8:
         settings["int8"] = list(plan.int8)  # the roles kept int8 (a plain plan's settings stay as before)
+    if plan.grid:
+        settings["grid"] = True
     return settings
 
 
@@ -160,12 +162,14 @@ def _save(language_model: nn.Module, cache: Path, settings: dict) -> None:
 
 def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
     loaded = _skeleton(model_dir)
-    plan = QuantPlan(settings["quant"], settings["group_size"] or 128, tuple(settings.get("int8", ())))
-    language_model = empty_quantized(loaded.model.language_model, plan)
+    plan = QuantPlan(settings["quant"], settings["group_size"] or 128, tuple(settings.get("int8", ())),
+                     settings.get("grid", False))
     try:
         state = _read_aligned(cache / WEIGHTS)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"cannot read {cache / WEIGHTS}: {exc}; delete {cache} to rebuild it") from None
+    int8_layers = frozenset(key.removesuffix(".scales") for key in state if key.endswith(".scales"))  # lossy ones too
+    language_model = empty_quantized(loaded.model.language_model, plan, int8_layers=int8_layers)
     buffers = {k[len(_BUFFER):]: state.pop(k) for k in list(state) if k.startswith(_BUFFER)}
     language_model.load_state_dict(state, strict=False, assign=True)
     for name, tensor in buffers.items():
