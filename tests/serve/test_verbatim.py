@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lhama.inference.generate import Completion, GenerationConfig
-from lhama.serve.cascade import FRAMES_NOTE, SPEECH_NOTE, TRACK_NOTE, transcript_of
+from lhama.serve.cascade import FRAMES_NOTE, SPEECH_NOTE, TRACK_NOTE, Heard
 from lhama.serve.session import ChatSession
 from lhama.serve.verbatim import NOTHING_HEARD, is_transcription_request, verbatim_answer
 from tests.audio_fixtures import write_wav
@@ -35,24 +35,25 @@ def test_other_questions_about_speech_stay_with_the_lm(question: str) -> None:
     assert not is_transcription_request(question)
 
 
-def test_transcript_of_reads_back_what_the_cascade_framed() -> None:
-    assert transcript_of(SPEECH_NOTE.format(HEARD)) == HEARD
-    assert transcript_of(TRACK_NOTE.format('ele disse "oi"')) == 'ele disse "oi"'
-    assert transcript_of("Transcrição do áudio: (nenhuma fala reconhecida)") == ""
-    assert transcript_of("Som do vídeo (transcrição): (nenhuma fala reconhecida)") == ""
-    assert transcript_of(FRAMES_NOTE.format("galo (2 quadros)")) is None
-    assert transcript_of("[Imagem anexada: parece ser um galo.]") is None
+def test_a_heard_note_is_the_framed_text_and_carries_the_words() -> None:
+    assert Heard(SPEECH_NOTE, HEARD) == f'Transcrição do áudio: "{HEARD}"' and Heard(SPEECH_NOTE, HEARD).transcript == HEARD
+    quoted = Heard(TRACK_NOTE, 'ele disse "oi"')
+    assert quoted == 'Som do vídeo (transcrição): "ele disse "oi""' and quoted.transcript == 'ele disse "oi"'
+    for template, none in ((SPEECH_NOTE, "Transcrição do áudio: (nenhuma fala reconhecida)"),
+                           (TRACK_NOTE, "Som do vídeo (transcrição): (nenhuma fala reconhecida)")):
+        assert Heard(template, " \n") == none and Heard(template, " \n").transcript == ""
 
 
 def test_verbatim_answer_is_the_transcripts_only_for_a_transcription_request() -> None:
-    frames, track = FRAMES_NOTE.format("galo"), TRACK_NOTE.format("olha o galo")
-    assert verbatim_answer("Transcreva o que foi dito.", [SPEECH_NOTE.format(HEARD)]) == HEARD
+    frames, track = FRAMES_NOTE.format("galo"), Heard(TRACK_NOTE, "olha o galo")
+    assert verbatim_answer("Transcreva o que foi dito.", [Heard(SPEECH_NOTE, HEARD)]) == HEARD
     assert verbatim_answer("O que foi dito no vídeo?", [frames, track]) == "olha o galo"  # the frame names are not said
-    assert verbatim_answer("Transcreva.", [SPEECH_NOTE.format("um"), SPEECH_NOTE.format("dois")]) == "um\ndois"
-    assert verbatim_answer("Transcreva.", ["Transcrição do áudio: (nenhuma fala reconhecida)"]) == NOTHING_HEARD
-    assert verbatim_answer("O que a pessoa pediu?", [SPEECH_NOTE.format(HEARD)]) is None
+    assert verbatim_answer("Transcreva.", [Heard(SPEECH_NOTE, "um"), Heard(SPEECH_NOTE, "dois")]) == "um\ndois"
+    assert verbatim_answer("Transcreva.", [Heard(SPEECH_NOTE, "")]) == NOTHING_HEARD
+    assert verbatim_answer("O que a pessoa pediu?", [Heard(SPEECH_NOTE, HEARD)]) is None
     assert verbatim_answer("Transcreva o que foi dito.", [frames]) is None  # nothing heard was attached
     assert verbatim_answer("Transcreva o que foi dito.", []) is None
+    assert verbatim_answer("Transcreva.", [SPEECH_NOTE.format(HEARD)]) is None  # a note's text (typed): nothing heard
 
 
 def test_chat_answers_a_transcription_request_with_the_transcript_and_other_questions_with_the_lm(
@@ -101,6 +102,12 @@ def test_api_answers_a_transcription_request_with_the_transcript(tmp_path: Path)
     asked = build_prompt(_request([audio, {"type": "text", "text": "O que a pessoa pediu?"}]), target)
     typed = build_prompt(_request([{"type": "text", "text": f'Transcrição do áudio: "{heard}"\nTranscreva.'}]), target)
     assert asked.told is None and typed.told is None  # another question; a note typed by the user is not heard
+    from lhama.serve.schemas import ChatCompletionRequest
+
+    later = ChatCompletionRequest(model="tiny", max_tokens=4, messages=[
+        {"role": "user", "content": [audio]}, {"role": "assistant", "content": "Ok."},
+        {"role": "user", "content": [{"type": "text", "text": "Transcreva o que foi dito."}]}])
+    assert build_prompt(later, target).told is None  # the speech came with an earlier message
 
 
 def test_the_terminal_says_a_transcript_answer_was_not_generated(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -12,7 +12,8 @@
 
 The notes go into the user's turn before the question, so the safety guard reads them like
 any user text. A question that only asks for what was said ("Transcreva o que foi dito.") is
-answered with the transcript itself (:mod:`lhama.serve.verbatim`, :func:`transcript_of`). Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
+answered with the transcript itself (:mod:`lhama.serve.verbatim`, which reads a :class:`Heard`
+note's ``transcript``). Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
 both use these functions, through :class:`Cascade` (branch kind -> its stand-in: :data:`NOTES`).
 """
 
@@ -55,22 +56,37 @@ def whisper_transcriber() -> Transcriber:
     return Transcriber(prepared_whisper)
 
 
-def speech_note(source: AudioSource, transcriber: Transcriber, progress: Progress | None = None) -> str:
+class Heard(str):
+    """A note that frames speech (:data:`SPEECH_NOTE`, :data:`TRACK_NOTE`; :data:`NO_SPEECH` for
+    none): the text the model reads, carrying ``transcript``, the words as Whisper heard them ("" for
+    none), so :mod:`lhama.serve.verbatim` reads the words, not the note back. Text a user typed
+    that looks like a note is a plain ``str``: nothing was heard."""
+
+    transcript: str
+
+    def __new__(cls, template: str, transcript: str) -> Heard:
+        heard = transcript if transcript.strip() else ""
+        note = super().__new__(cls, template.format(heard) if heard else template.split(":")[0] + ": " + NO_SPEECH)
+        note.transcript = heard
+        return note
+
+
+def speech_note(source: AudioSource, transcriber: Transcriber, progress: Progress | None = None) -> Heard:
     """Transcribe a whole audio file (up to the 10-min limit) -> its framed transcript.
 
     Raises:
         DataError: missing, corrupt, empty, silent or over-limit audio. CheckpointError: no Whisper.
     """
-    return _framed(SPEECH_NOTE, transcriber.transcribe(load_speech(source), progress).text)
+    return Heard(SPEECH_NOTE, transcriber.transcribe(load_speech(source), progress).text)
 
 
-def track_note(source: VideoSource, transcriber: Transcriber, progress: Progress | None = None) -> str | None:
+def track_note(source: VideoSource, transcriber: Transcriber, progress: Progress | None = None) -> Heard | None:
     """A video's sound track (its first 10 min) as a framed transcript; None when the video
     has no sound track or a silent one."""
     samples = load_audio_track(source, max_seconds=MAX_SPEECH_SECONDS)
     if samples is None:
         return None
-    return _framed(TRACK_NOTE, transcriber.transcribe(samples, progress).text)
+    return Heard(TRACK_NOTE, transcriber.transcribe(samples, progress).text)
 
 
 def frames_note(source: VideoSource, loaded: LoadedModel, namer: FrameNamer | None = None) -> str:
@@ -183,19 +199,3 @@ def _told_track(source: VideoSource, cascade: Cascade) -> str | None:
 NOTES: dict[str, Callable[[Any, Cascade], str]] = {"image": _told_image, "video": _told_video, "audio": _told_speech}
 TRACK_NOTES: dict[str, Callable[[Any, Cascade], str | None]] = {"audio": _told_track}
 
-
-def _framed(template: str, text: str) -> str:
-    return template.format(text) if text.strip() else template.split(":")[0] + ": " + NO_SPEECH
-
-
-def transcript_of(note: str) -> str | None:
-    """The transcript a speech or sound-track note frames ("" for no speech heard); None for any
-    other note (frame names, an image's labels): the inverse of :func:`speech_note` and
-    :func:`track_note`'s framing."""
-    for template in (SPEECH_NOTE, TRACK_NOTE):
-        head = template.split("{}")[0]  # 'Transcrição do áudio: "'
-        if note.startswith(head) and note.endswith('"') and len(note) > len(head):
-            return note[len(head):-1]
-        if note == _framed(template, ""):
-            return ""
-    return None

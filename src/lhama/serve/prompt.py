@@ -35,6 +35,7 @@ MIN_TEMPERATURE = 1e-3
 # model's branches); these keys collect what went into the text instead (lhama.serve.cascade):
 HEARD, SEEN = "heard", "seen"  # transcripts, videos' frame names
 LABELLED = "labelled"  # images told as a labeler's class names (a cascade model: lhama-default)
+NOTED = "noted"  # every note made, in order (the last message's are read by lhama.serve.verbatim)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,10 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
         raise ModelNotFound(f"the model {request.model!r} does not exist here; this server has {target.model_id!r}",
                             "model", "model_not_found")
     media: dict[str, list] = {}
-    messages = [_message(m, i, target, media) for i, m in enumerate(request.messages)]
+    *earlier, last = request.messages
+    messages = [_message(m, i, target, media) for i, m in enumerate(earlier)]
+    made = len(media.get(NOTED, []))  # the notes the last message's parts make follow
+    messages.append(_message(last, len(earlier), target, media))
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
     system = target.loaded.generation.system_prompt
@@ -103,17 +107,16 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     if stacked and image_guidance(request, target):  # the same conversation as text alone
         reference_ids = encode_without_media(tokenizer, messages, target.loaded.config.placeholders.values(),
                                              target.loaded.expansions())
-    return Prompt(messages, input_ids, stacked, reference_ids, _verbatim(request.messages[-1], messages[-1]))
+    return Prompt(messages, input_ids, stacked, reference_ids, _verbatim(last, media.get(NOTED, [])[made:]))
 
 
-def _verbatim(last: ChatMessage, message: Message) -> str | None:
+def _verbatim(last: ChatMessage, notes: list[str]) -> str | None:
     """The transcript itself when the last message is a user's request for the words of the
-    speech it carries (lhama.serve.verbatim); else None: the model answers."""
+    speech it carries, ``notes`` being the notes its parts made (lhama.serve.verbatim); else
+    None: the model answers."""
     if last.role != "user" or not isinstance(last.content, list):
         return None
-    asked = [part.text for part in last.content if isinstance(part, TextPart)]
-    typed = {line for text in asked for line in text.splitlines()}
-    return verbatim_answer(" ".join(asked), [line for line in message["content"].splitlines() if line not in typed])
+    return verbatim_answer(" ".join(part.text for part in last.content if isinstance(part, TextPart)), notes)
 
 
 def image_guidance(request: ChatCompletionRequest, target: Target) -> float:
@@ -244,10 +247,11 @@ def _taken(rules: MediaRules, data: bytes, field: str, target: Target, media: di
 def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target, media: dict[str, list]) -> str:
     """A medium read for the ``kind`` branch goes into ``media[kind]`` and the text gets its
     placeholder; a note that stands in for it is the text (and goes into ``media[told]``, which
-    the per-request limits count)."""
+    the per-request limits count, and ``media[NOTED]``)."""
     if isinstance(item, torch.Tensor):
         media.setdefault(kind, []).append(item)
         return target.loaded.config.branches[kind].placeholder
+    media.setdefault(NOTED, []).append(item)
     if told is not None:
         media.setdefault(told, []).append(item)
     return item

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable
 
 from lhama.guard.features import normalize
-from lhama.serve.cascade import transcript_of
+from lhama.serve.cascade import Heard
 
 NOTHING_HEARD = "Nenhuma fala foi reconhecida no áudio."
 
@@ -54,10 +54,11 @@ def is_transcription_request(question: str) -> bool:
 
 
 def verbatim_answer(question: str, notes: Iterable[str]) -> str | None:
-    """The transcripts in ``notes`` (one line each; :data:`NOTHING_HEARD` when none holds
-    speech) if ``question`` is a transcription request and a note is a transcript; else None:
-    the LM answers."""
-    heard = [text for text in map(transcript_of, notes) if text is not None]
+    """The transcripts of the :class:`~lhama.serve.cascade.Heard` notes among ``notes`` (one line
+    each; :data:`NOTHING_HEARD` when none holds speech) if ``question`` is a transcription request
+    and speech was heard; else None: the LM answers. Other notes (an image's labels, frame names,
+    text the user typed) are not heard."""
+    heard = [note.transcript for note in notes if isinstance(note, Heard)]
     if not heard or not is_transcription_request(question):
         return None
     return "\n".join(text for text in heard if text) or NOTHING_HEARD
