@@ -15,9 +15,10 @@ from lhama.serve.settings import ServeSettings
 
 
 def overridden(model_own: GenerationConfig, args) -> GenerationConfig:
-    """The model's own decoding settings with a benchmark's ``--repetition-penalty`` and
-    ``--no-repeat-ngram`` (None: keep the model's)."""
-    changes = {"repetition_penalty": args.repetition_penalty, "no_repeat_ngram": args.no_repeat_ngram}
+    """The model's own decoding settings with a benchmark's ``--repetition-penalty``,
+    ``--repetition-scope`` and ``--no-repeat-ngram`` (None or absent: keep the model's)."""
+    changes = {"repetition_penalty": args.repetition_penalty, "no_repeat_ngram": args.no_repeat_ngram,
+               "repetition_scope": getattr(args, "repetition_scope", None)}
     return replace(model_own, **{k: v for k, v in changes.items() if v is not None})
 
 

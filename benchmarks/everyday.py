@@ -65,9 +65,11 @@ def resumable(path: Path, questions: list, decoding, system: str, tokenizer) -> 
     some n tokens twice, so the answers whose re-tokenised text repeats no 3-token run (a margin
     for the re-tokenisation) are kept too. Anything else is refused (SystemExit)."""
     earlier = json.loads(path.read_text(encoding="utf-8"))
-    before = (earlier.get("repetition_penalty", 1.0), earlier.get("no_repeat_ngram", 0), earlier["system_prompt"])
+    before = (earlier.get("repetition_penalty", 1.0), earlier.get("no_repeat_ngram", 0), earlier["system_prompt"],
+              earlier.get("repetition_scope", "all"))
     blocking = before[1] == 0 and decoding.no_repeat_ngram >= 3
-    if before[0] != decoding.repetition_penalty or before[2] != system or (before[1] != decoding.no_repeat_ngram and not blocking):
+    if (before[0] != decoding.repetition_penalty or before[2] != system or before[3] != decoding.repetition_scope
+            or (before[1] != decoding.no_repeat_ngram and not blocking)):
         raise SystemExit(f"{path} was decoded with other settings; --resume-from needs the same ones (or a new --no-repeat-ngram)")
 
     def same(row: dict) -> bool:
@@ -87,6 +89,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--repetition-penalty", type=float, default=None, help="default: the model's own")
     parser.add_argument("--no-repeat-ngram", type=int, default=None, help="default: the model's own (0: off)")
+    parser.add_argument("--repetition-scope", choices=("all", "answer"), default=None,
+                        help="the tokens the penalty counts: prompt and answer, or the answer only; default: the model's own")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     parser.add_argument("--sample", type=int, default=0, help="N questions spread evenly over the set (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
@@ -136,7 +140,7 @@ def main() -> None:
     if args.out:
         result = {"command": "python benchmarks/everyday.py " + " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in vars(args).items() if v not in (None, 0)),
                   "model": args.model, "quant": quant, "system_prompt": system,
-                  "repetition_penalty": decoding.repetition_penalty,
+                  "repetition_penalty": decoding.repetition_penalty, "repetition_scope": decoding.repetition_scope,
                   "no_repeat_ngram": decoding.no_repeat_ngram, "machine":
                   f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "seconds": round(seconds, 1),
                   "answers_at_token_limit": at_limit, "answers_repeating_8_words": looped, "reasked": [q.id for q in asked], "summary": summary, "items": rows}

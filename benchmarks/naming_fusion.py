@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--repetition-penalty", type=float, default=None, help="default: the model's own")
     parser.add_argument("--no-repeat-ngram", type=int, default=None, help="default: the model's own (0: off)")
+    parser.add_argument("--repetition-scope", choices=("all", "answer"), default=None,
+                        help="the tokens the penalty counts: prompt and answer, or the answer only; default: the model's own")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pictures (0: all)")
     parser.add_argument("--batch", type=int, default=8, help="answers decoded together (lhama's serving engine)")
     parser.add_argument("--sample", type=int, default=0, help="N pictures spread evenly over the set (0: all)")
@@ -128,7 +130,7 @@ def main() -> None:
     out = {"command": "python benchmarks/naming_fusion.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "decoding"),
            "machine": f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs", "question": QUESTION,
            "system_prompt": args.system,
-           "repetition_penalty": args.decoding.repetition_penalty,
+           "repetition_penalty": args.decoding.repetition_penalty, "repetition_scope": args.decoding.repetition_scope,
            "no_repeat_ngram": args.decoding.no_repeat_ngram, "seconds": seconds, "summary": summary, "items": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -229,9 +229,11 @@ def next_token(
     answer_from: int = 0,
 ) -> int:
     """Pick the next token from one row of logits (V,) exactly as :func:`generate_ids` does
-    (repetition penalty over ``sequence`` (T,), n-gram blocking over its answer part
-    ``sequence[answer_from:]``, then greedy or sampled). Used by batched decoders."""
-    logits = _adjust_logits(logits.float(), sequence, config)
+    (repetition penalty over ``sequence`` (T,), or over its answer part ``sequence[answer_from:]``
+    when ``config.repetition_scope`` is "answer"; n-gram blocking over the answer part; then
+    greedy or sampled). Used by batched decoders."""
+    counted = sequence[answer_from:] if config.repetition_scope == "answer" else sequence
+    logits = _adjust_logits(logits.float(), counted, config)
     if config.no_repeat_ngram:
         banned = repeated_ngram_ends(sequence[answer_from:].tolist(), config.no_repeat_ngram)
         if banned:

@@ -36,6 +36,9 @@ class GenerationConfig:
     temperature: float = 0.0  # 0 = greedy (deterministic)
     top_p: float = 1.0
     repetition_penalty: float = 1.0  # >1 discourages tokens already in the sequence (CTRL-style)
+    # Which tokens the penalty counts: "all" (prompt and answer, as transformers does) or
+    # "answer" (only the answer's own, so words of the system prompt or an image note stay free).
+    repetition_scope: str = "all"
     # n > 0: the answer never says the same n tokens twice (the prompt is not counted, so quoting
     # it stays possible); a loop is cut at its n-th repeated token. 0: off.
     no_repeat_ngram: int = 0
@@ -59,6 +62,8 @@ class GenerationConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.repetition_scope not in ("all", "answer"):
+            raise ValueError(f"repetition_scope must be 'all' or 'answer', got {self.repetition_scope!r}")
         if self.no_repeat_ngram < 0:
             raise ValueError(f"no_repeat_ngram must be >= 0, got {self.no_repeat_ngram}")
         if self.image_guidance < 0:
