@@ -157,7 +157,25 @@ def test_chat_attaches_the_new_kind_by_name(reading_kind, tmp_path: Path) -> Non
     text_only = ChatSession(compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()),
                                     tiny_tokenizer()))
     with pytest.raises(ModelError, match="has no reading branch and nothing tells it a reading as text"):
-        text_only.attach("reading", tmp_path / "a.txt")  # no stand-in declared for it (serve/cascade.NOTES)
+        text_only.attach("reading", tmp_path / "a.txt")  # no stand-in declared for it (serve/kinds.SERVED)
+
+
+def test_one_serve_record_tells_a_model_without_the_branch_the_new_kind(reading_kind, tmp_path: Path) -> None:
+    from lhama.serve import kinds
+    from lhama.serve.session import ChatSession
+
+    told = kinds.ServedKind("reading", lambda source, cascade: f"Leitura: {Path(source).read_text().strip()}")
+    kinds.register(told)
+    try:
+        with pytest.raises(ConfigError, match="already has a record of the 'reading' kind"):
+            kinds.register(told)
+        text_only = ChatSession(compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()),
+                                        tiny_tokenizer()), system_prompt="")
+        text_only.attach("reading", _write(tmp_path / "a.txt", 1, 2, 3, 4))
+        *_, done = text_only.ask("Quanto marcou?")
+        assert text_only.history[0]["content"] == "Leitura: 1 2 3 4\nQuanto marcou?" and done.token_ids
+    finally:
+        kinds.unregister("reading")
 
 
 def test_a_recipe_names_the_new_kind_and_it_grows_on_a_trained_model(reading_kind) -> None:

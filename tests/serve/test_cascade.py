@@ -22,7 +22,8 @@ from lhama.inference.generate import Completion, GenerationConfig
 from lhama.model.frame_names import frame_names
 from lhama.model.transcribe import Transcript
 from lhama.model import branches
-from lhama.serve.cascade import NOTES, Cascade, frames_note, runs, speech_note
+from lhama.serve.cascade import Cascade, frames_note, runs, speech_note
+from lhama.serve.kinds import SERVED
 from lhama.serve.errors import RequestError
 from lhama.serve.prompt import Target, build_prompt
 from lhama.serve.schemas import ChatCompletionRequest
@@ -91,7 +92,7 @@ def test_chat_hears_speech_as_a_transcript_in_the_question(tmp_path: Path) -> No
 
 
 def test_every_branch_kind_has_a_stand_in_and_take_picks_branch_or_note(tmp_path: Path) -> None:
-    assert set(NOTES) == set(branches.KIND)  # a new kind says what a model without its branch is told
+    assert set(SERVED) == set(branches.KIND) and all(SERVED[kind].note for kind in SERVED)  # each says what stands in
     wav = write_wav(tmp_path / "fala.wav")
     deaf = Cascade(tiny_loaded(), FakeTranscriber("olha o galo"))  # an image branch, no audio branch
     assert deaf.take("audio", wav) == 'Transcrição do áudio: "olha o galo"'

@@ -14,7 +14,8 @@ The notes go into the user's turn before the question, so the safety guard reads
 any user text. A question that only asks for what was said ("Transcreva o que foi dito.") is
 answered with the transcript itself (:mod:`lhama.serve.verbatim`, which reads a :class:`Heard`
 note's ``transcript``). Chat (:mod:`lhama.serve.session`) and the API (:mod:`lhama.serve.prompt`)
-both use these functions, through :class:`Cascade` (branch kind -> its stand-in: :data:`NOTES`).
+both use these functions, through :class:`Cascade` (branch kind -> its stand-in:
+:data:`lhama.serve.kinds.SERVED`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -163,39 +163,22 @@ class Cascade:
     def take(self, kind: str, source: str | Path | bytes, track: bool = False) -> torch.Tensor | str | None:
         """``source`` (a file or its bytes) for the model: read for its ``kind`` branch
         (``LoadedModel.read``; with ``track``, the sound track of a video file:
-        ``LoadedModel.read_track``), else the note that stands in for it (:data:`NOTES`,
-        :data:`TRACK_NOTES`). None: a track the file lacks, or a silent one.
+        ``LoadedModel.read_track``), else the note that stands in for it (its
+        :data:`lhama.serve.kinds.SERVED` record's ``note`` or ``track_note``). None: a track the
+        file lacks, or a silent one.
 
         Raises:
             ModelError: no branch and nothing to tell it with (a text-only model and an image; a
-                kind without an entry in :data:`NOTES`).
+                kind without a note in its record, or without a record).
             DataError: the medium cannot be read. CheckpointError: no Whisper.
         """
         if kind in self.loaded.config.branches:
             return self.loaded.read_track(kind, source) if track else self.loaded.read(kind, source)
-        notes = TRACK_NOTES if track else NOTES
-        if kind not in notes:  # a kind (registered outside lhama) that declares no stand-in
+        from lhama.serve.kinds import SERVED  # its records name this module's notes: imported late
+
+        served = SERVED.get(kind)
+        note = None if served is None else served.track_note if track else served.note
+        if note is None:  # a kind (registered outside lhama) that declares no stand-in
             raise ModelError(f"the model {self.loaded.name or ''} has no {kind} branch and nothing tells it a {kind} as text")
-        return notes[kind](source, self)
-
-
-def _told_image(source: str | Path | bytes, cascade: Cascade) -> str:
-    return labels_note(source, cascade.loaded)
-
-
-def _told_video(source: VideoSource, cascade: Cascade) -> str:
-    return frames_note(source, cascade.loaded)
-
-
-def _told_speech(source: AudioSource, cascade: Cascade) -> str:
-    return speech_note(source, cascade.transcriber, cascade.progress)
-
-
-def _told_track(source: VideoSource, cascade: Cascade) -> str | None:
-    return track_note(source, cascade.transcriber, cascade.progress)
-
-
-# Branch kind -> what a model without that branch is told of a medium (of a file's track) instead.
-NOTES: dict[str, Callable[[Any, Cascade], str]] = {"image": _told_image, "video": _told_video, "audio": _told_speech}
-TRACK_NOTES: dict[str, Callable[[Any, Cascade], str | None]] = {"audio": _told_track}
+        return note(source, self)
 

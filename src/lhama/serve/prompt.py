@@ -23,6 +23,7 @@ from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import Cascade, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
+from lhama.serve.kinds import SERVED, ServedKind
 from lhama.serve.media import check_pixels, decode_base64, media_url_bytes
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
@@ -31,32 +32,10 @@ from lhama.serve.verbatim import verbatim_answer
 
 
 MIN_TEMPERATURE = 1e-3
-# A request's media are collected by branch kind ("image", "video", "audio": tensors for the
-# model's branches); these keys collect what went into the text instead (lhama.serve.cascade):
-HEARD, SEEN = "heard", "seen"  # transcripts, videos' frame names
-LABELLED = "labelled"  # images told as a labeler's class names (a cascade model: lhama-default)
-NOTED = "noted"  # every note made, in order (the last message's are read by lhama.serve.verbatim)
-
-
-@dataclass(frozen=True)
-class MediaRules:
-    """A media content part's rules: the branch kind it feeds, the ``media`` key of the notes that
-    stand in for it in a model without that branch (lhama.serve.cascade), the start of the error
-    for the part outside a user message, and the per-request limit (a ``ServeSettings`` field)
-    with the noun and code of its error. The part's file is read as its own field says (a URL,
-    base64)."""
-
-    kind: str
-    told: str
-    others: str
-    limit: str
-    noun: str
-    code: str
-
-
-IMAGES = MediaRules("image", LABELLED, "images are", "max_images", "images", "too_many_images")
-VIDEOS = MediaRules("video", SEEN, "videos are", "max_videos", "videos", "too_many_videos")
-SOUNDS = MediaRules("audio", HEARD, "audio is", "max_audio_items", "audio parts", "too_many_audio")
+# A request's media are collected by branch kind (tensors for the model's branches); the notes
+# that went into the text instead, under their kind's ``MediaRules.told`` key (lhama.serve.kinds),
+# and all of them, in order, under this one (the last message's are read by lhama.serve.verbatim):
+NOTED = "noted"
 
 
 @dataclass(frozen=True)
@@ -167,24 +146,25 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
         if isinstance(part, TextPart):
             pieces.append(part.text)
             continue
-        rules, text = MEDIA_PARTS[type(part)]
+        kind, text = MEDIA_PARTS[type(part)]
+        served = SERVED[kind]
         if role != "user":
-            raise RequestError(f"{rules.others} only allowed in user messages", field, "invalid_value")
-        pieces.append(text(part, field, target, media))
+            raise RequestError(f"{served.api.others} only allowed in user messages", field, "invalid_value")
+        pieces.append(text(part, served, field, target, media))
     return {"role": role, "content": "\n".join(pieces)}
 
 
-def _image_part(part: ImagePart, field: str, target: Target, media: dict[str, list]) -> str:
+def _image_part(part: ImagePart, served: ServedKind, field: str, target: Target, media: dict[str, list]) -> str:
     """An image part -> its placeholder (and the OCR note of its text); a cascade model without
     an image branch gets its labeler's note of the image as text instead (lhama.serve.cascade)."""
     loaded, settings, url_field = target.loaded, target.settings, f"{field}.image_url.url"
-    if IMAGES.kind not in loaded.config.branches and loaded.labeler is None:
+    if served.name not in loaded.config.branches and loaded.labeler is None:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
-    _check_limit(IMAGES, media, settings, field)
-    data = media_url_bytes(part.image_url.url, url_field, settings, IMAGES.kind, settings.max_image_bytes)
+    _check_limit(served, media, settings, field)
+    data = media_url_bytes(part.image_url.url, url_field, settings, served.name, settings.max_image_bytes)
     check_pixels(data, url_field, settings)
-    return "\n".join(filter(None, [_taken(IMAGES, data, url_field, target, media), _ocr_note(data, url_field, settings)]))
+    return "\n".join(filter(None, [_taken(served, data, url_field, target, media), _ocr_note(data, url_field, settings)]))
 
 
 def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
@@ -195,17 +175,17 @@ def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
         raise RequestError(f"the text in the image could not be read: {exc}", field, "ocr_failed") from None
 
 
-def _video(part: VideoPart, field: str, target: Target, media: dict[str, list]) -> str:
+def _video(part: VideoPart, served: ServedKind, field: str, target: Target, media: dict[str, list]) -> str:
     """A video part -> its frames for the video branch (else the tower's per-frame names as text)
     and its sound track for the audio branch (else Whisper's transcript as text); returns the
     part's text in the message: placeholders and/or notes."""
     settings = target.settings
-    _check_limit(VIDEOS, media, settings, field)
+    _check_limit(served, media, settings, field)
     url_field = f"{field}.video_url.url"
-    data = media_url_bytes(part.video_url.url, url_field, settings, VIDEOS.kind, settings.max_video_bytes)
+    data = media_url_bytes(part.video_url.url, url_field, settings, served.name, settings.max_video_bytes)
     try:
-        pieces = [_taken(VIDEOS, data, url_field, target, media)]
-        for carried in KIND[VIDEOS.kind].carries:  # its sound track, as chat's attach takes it
+        pieces = [_taken(served, data, url_field, target, media)]
+        for carried in KIND[served.name].carries:  # its sound track, as chat's attach takes it
             pieces += _track(carried, data, target, media)
     except ModelError as exc:
         raise RequestError(str(exc), field, "model_not_multimodal") from None
@@ -223,25 +203,25 @@ def _track(kind: str, data: bytes, target: Target, media: dict[str, list]) -> li
     return [_kept(kind, heard, None, target, media)]
 
 
-def _audio(part: AudioPart, field: str, target: Target, media: dict[str, list]) -> str:
+def _audio(part: AudioPart, served: ServedKind, field: str, target: Target, media: dict[str, list]) -> str:
     """Base64 is checked first (so a client learns about bad data first), then the per-request
     limit and the audio itself (corrupt, empty, silent, over 10 min: 400). A model with an audio
     branch gets its features; any other gets Whisper's transcript as text."""
     settings = target.settings
     data_field = f"{field}.input_audio.data"
     data = decode_base64(part.input_audio.data, data_field, settings.max_audio_bytes)
-    _check_limit(SOUNDS, media, settings, field)
-    return _taken(SOUNDS, data, data_field, target, media)
+    _check_limit(served, media, settings, field)
+    return _taken(served, data, data_field, target, media)
 
 
-def _taken(rules: MediaRules, data: bytes, field: str, target: Target, media: dict[str, list]) -> str:
+def _taken(served: ServedKind, data: bytes, field: str, target: Target, media: dict[str, list]) -> str:
     """A part's file bytes for the model (its branch, or the note that stands in for it); its text
     in the message. Unreadable data is a RequestError naming ``field`` (code ``invalid_<kind>``)."""
     try:
-        item = target.cascade.take(rules.kind, data)
+        item = target.cascade.take(served.name, data)
     except DataError as exc:
-        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, f"invalid_{rules.kind}") from None
-    return _kept(rules.kind, item, rules.told, target, media)
+        raise RequestError(str(exc).replace("audio bytes", "the audio"), field, f"invalid_{served.name}") from None
+    return _kept(served.name, item, served.api.told, target, media)
 
 
 def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target, media: dict[str, list]) -> str:
@@ -257,18 +237,20 @@ def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target,
     return item
 
 
-# A user message's media part type -> (its rules, part -> its text in the message).
+# A user message's media part type -> (its branch kind, whose rules are its lhama.serve.kinds
+# record's ``api``; (part, record, field, target, media) -> its text in the message).
 MEDIA_PARTS = {
-    ImagePart: (IMAGES, _image_part),
-    VideoPart: (VIDEOS, _video),
-    AudioPart: (SOUNDS, _audio),
+    ImagePart: ("image", _image_part),
+    VideoPart: ("video", _video),
+    AudioPart: ("audio", _audio),
 }
 
 
-def _check_limit(rules: MediaRules, media: dict[str, list], settings: ServeSettings, field: str) -> None:
+def _check_limit(served: ServedKind, media: dict[str, list], settings: ServeSettings, field: str) -> None:
     """A request may carry at most the limit of a part's kind (read by its branch or told as notes)."""
+    rules = served.api
     limit = getattr(settings, rules.limit)
-    if sum(len(media.get(key, [])) for key in (rules.kind, rules.told)) >= limit:
+    if sum(len(media.get(key, [])) for key in (served.name, rules.told)) >= limit:
         raise RequestError(f"too many {rules.noun}: this server accepts at most {limit} per request", field, rules.code)
 
 
