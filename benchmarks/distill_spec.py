@@ -2,7 +2,10 @@
 
     python benchmarks/distill_spec.py --target ~/.cache/lhama/models/qwen2.5-coder-1.5b-instruct \\
         --draft "0.5B=~/.cache/lhama/models/qwen2.5-coder-0.5b-instruct" \\
-        --draft "0.5B distilled=runs/distill/d2-0.5b/model" --quant int8 --prompts 8 --out /tmp/spec.json
+        --draft "0.5B distilled=runs/distill/d2-0.5b/model" \\
+        --draft "0.5B k2=~/.cache/lhama/models/qwen2.5-coder-0.5b-instruct@2" \\
+        --quant int8 --prompts 8 --out /tmp/spec.json \\
+        [--llama-cpp ~/.cache/lhama/gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf]
 
 One process: the target and every draft loaded once (lhama's engine, ``--quant``), then, for each
 of the first ``--prompts`` held-out distillation prompts (benchmarks/data/distill_prompts.jsonl,
@@ -11,7 +14,11 @@ at the end of the turn, once plainly and once with each draft. The order of the 
 prompt to prompt, so a slow spell of the machine does not fall on one of them only. Per run: new
 tokens, wall time (prefill included), time to first token; per draft: proposals kept. Every run of
 a prompt must give the same tokens (speculative decoding is exact): a mismatch is reported, not
-hidden. Peak RSS is the whole process (target + all drafts).
+hidden. Peak RSS is the whole process (target + all drafts). A draft given as ``DIR@K`` proposes K
+tokens per step (default ``--draft-tokens``, 3); drafts of one directory share one loaded model.
+``--llama-cpp GGUF`` adds, after the lhama runs, llama.cpp's plain greedy decoding (PyPI
+``xllamacpp``) of the same chat messages, up to the same token count, as a reference: its own
+timings (``predicted_per_second``, ``prompt_ms``); its tokens are not compared (other weights).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -79,13 +86,24 @@ class SpecRun:
     prompts: int = 8
     tokens: int = 48
     out: Path | None = None
+    draft_tokens: dict[str, int] = field(default_factory=dict)  # per draft name; absent: 3
+
+
+def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
+    """Every draft of ``run`` for ``target``; drafts of one directory share the model loaded first."""
+    drafts: dict[str, Draft] = {}
+    for name, path in run.drafts.items():
+        tokens = run.draft_tokens.get(name, 3)
+        same = next((drafts[n] for n, p in run.drafts.items() if p == path and n in drafts), None)
+        drafts[name] = Draft(same.model, tokens) if same else load_draft(path, target, run.quant, tokens)
+    return drafts
 
 
 def bench(run: SpecRun) -> dict:
     """The benchmark in the module docstring; returns per-configuration totals and per-prompt runs."""
     target = load_for_inference(run.target, run.quant)
     configs: dict[str, Draft | None] = {"plain": None}
-    configs.update({name: load_draft(path, target, run.quant) for name, path in run.drafts.items()})
+    configs.update(load_drafts(run, target))
     eos = eos_token_ids(target.model, target.tokenizer)
     prompts = held_out_prompts(run.prompts)
     messages = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
@@ -108,29 +126,69 @@ def bench(run: SpecRun) -> dict:
 def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
     done = len(runs["plain"])
     same = all(r[i]["ids"] == runs["plain"][i]["ids"] for r in runs.values() for i in range(done))
-    return {"target": run.target, "drafts": run.drafts, "quant": run.quant, "tokens": run.tokens, "prompts": done,
+    return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, 3) for n in run.drafts},
+            "quant": run.quant, "tokens": run.tokens, "prompts": done,
             "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": same,
             "summary": {n: summary(r) for n, r in runs.items()}, "runs": runs}
+
+
+def llama_cpp_runs(gguf: str, prompts: list[str], tokens: int, threads: int) -> dict:
+    """llama.cpp (xllamacpp) greedy on each prompt (the distillation's system prompt, up to ``tokens``
+    new tokens, stopping at the end of the turn) after one warm-up call: totals of its own timings."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = gguf
+    params.n_ctx = 1024
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
+    server = xllamacpp.Server(params)
+    requests = [{"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}], "max_tokens": tokens,
+                 "temperature": 0, "cache_prompt": False} for p in prompts]
+    server.handle_chat_completions(requests[0])  # warm-up
+    timings = [server.handle_chat_completions(r)["timings"] for r in requests]
+    produced, decode_ms = sum(t["predicted_n"] for t in timings), sum(t["predicted_ms"] for t in timings)
+    wall = sum(t["predicted_ms"] + t["prompt_ms"] for t in timings) / 1000
+    return {"gguf": gguf, "threads": threads, "prompts": len(prompts), "tokens": produced, "wall_s": round(wall, 2),
+            "tok_s": round(produced / wall, 3), "decode_tok_s": round(produced / (decode_ms / 1000), 3),
+            "ttft_s_mean": round(sum(t["prompt_ms"] for t in timings) / 1000 / len(timings), 3)}
+
+
+def _draft_arg(text: str, tokens: int) -> tuple[str, str, int]:
+    """``NAME=DIR[@K]`` -> (name, expanded dir, proposals per step)."""
+    name, path = text.split("=", 1)
+    path, _, k = path.partition("@")
+    return name, os.path.expanduser(path), int(k) if k else tokens
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
-    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR (repeat)")
+    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR or NAME=DIR@K (repeat)")
+    parser.add_argument("--draft-tokens", type=int, default=3, help="draft tokens proposed per step (DIR@K overrides)")
+    parser.add_argument("--llama-cpp", default=None, help="a GGUF: llama.cpp plain decoding of the same prompts too")
     parser.add_argument("--quant", default="int8")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=48, help="at most this many new tokens per answer")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
-    drafts = dict(d.split("=", 1) for d in args.draft)
-    drafts = {name: os.path.expanduser(path) for name, path in drafts.items()}
-    found = bench(SpecRun(args.target, drafts, args.quant, args.prompts, args.tokens, args.out))
+    parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
+    drafts, tokens = {n: p for n, p, _ in parsed}, {n: k for n, _, k in parsed}
+    found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens))
+    if args.llama_cpp:
+        found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
+                                            torch.get_num_threads())
+        args.out.write_text(json.dumps(found, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{'run':<24}{'tokens':>8}{'wall s':>9}{'tok/s':>9}{'decode tok/s':>14}{'acceptance':>12}")
     for name, s in found["summary"].items():
         print(f"{name:<24}{s['tokens']:>8}{s['wall_s']:>9.1f}{s['tok_s']:>9.2f}{s['decode_tok_s']:>14.2f}"
               f"{'-' if s['acceptance'] is None else format(s['acceptance'], '.3f'):>12}")
-    print(f"identical outputs: {found['identical_outputs']}; peak RSS {found['peak_rss_mb']} MB; {found['threads']} threads")
+    if "llama_cpp" in found:
+        cpp = found["llama_cpp"]
+        print(f"{'llama.cpp (same prompts)':<24}{cpp['tokens']:>8}{cpp['wall_s']:>9.1f}{cpp['tok_s']:>9.2f}"
+              f"{cpp['decode_tok_s']:>14.2f}{'-':>12}")
+    print(f"identical outputs: {found['identical_outputs']}; peak RSS {found['peak_rss_mb']} MB (lhama, before llama.cpp); "
+          f"{found['threads']} threads")
 
 
 if __name__ == "__main__":

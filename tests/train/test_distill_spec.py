@@ -51,7 +51,7 @@ def test_bench_on_the_held_out_prompts(monkeypatch, tmp_path):
     target.tokenizer.chat_template = TEMPLATE
     drafts = {"same": target, "noisy": noisy_copy(target, 0.3, seed=2)}
     monkeypatch.setattr(spec, "load_for_inference", lambda path, quant: target)
-    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant: draft_for(loaded, drafts[path]))
+    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=3: draft_for(loaded, drafts[path], tokens))
     run = spec.SpecRun("target", {"a": "same", "b": "noisy"}, "int8", prompts=3, tokens=12, out=tmp_path / "spec.json")
     found = spec.bench(run)
     assert json.loads((tmp_path / "spec.json").read_text())["summary"] == found["summary"]
@@ -69,3 +69,43 @@ def test_held_out_prompts_are_the_held_out_split():
     prompts = spec.held_out_prompts(8)
     assert len(prompts) == 8 and set(prompts) <= held
     assert not set(prompts) & {r["prompt"] for r in rows if r["split"] == "train"}
+
+
+def test_drafts_with_their_own_proposal_counts_share_one_model(monkeypatch):
+    target = tiny_decoder(seed=3)
+    loads = []
+    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=3: loads.append(path)
+                        or draft_for(loaded, noisy_copy(target, 0.3, seed=2), tokens))
+    assert spec._draft_arg("k2=~/m@2", 3) == ("k2", str(Path("~/m").expanduser()), 2)
+    assert spec._draft_arg("a=/m", 4) == ("a", "/m", 4)
+    run = spec.SpecRun("t", {"a": "/m", "k2": "/m", "c": "/other"}, draft_tokens={"a": 3, "k2": 2, "c": 1})
+    drafts = spec.load_drafts(run, target)
+    assert loads == ["/m", "/other"] and drafts["a"].model is drafts["k2"].model
+    assert [drafts[n].tokens for n in ("a", "k2", "c")] == [3, 2, 1]
+    plain = spec.timed_run(target, prompt_ids(5), 16, (), None)
+    assert spec.timed_run(target, prompt_ids(5), 16, (), drafts["k2"])["ids"] == plain["ids"]
+
+
+def test_llama_cpp_totals_its_own_timings(monkeypatch):
+    calls = []
+
+    class Server:
+        def __init__(self, params):
+            assert params.model.path == "m.gguf" and params.cpuparams.n_threads == 2
+
+        def handle_chat_completions(self, request):
+            calls.append(request)
+            assert request["temperature"] == 0 and request["max_tokens"] == 16
+            return {"timings": {"predicted_n": 10, "predicted_ms": 500.0, "prompt_ms": 250.0}}
+
+    class Params:
+        def __init__(self):
+            self.model, self.cpuparams, self.cpuparams_batch = (type("P", (), {})() for _ in range(3))
+
+    monkeypatch.setitem(sys.modules, "xllamacpp", type(sys)("xllamacpp"))
+    monkeypatch.setattr(sys.modules["xllamacpp"], "CommonParams", Params, raising=False)
+    monkeypatch.setattr(sys.modules["xllamacpp"], "Server", Server, raising=False)
+    found = spec.llama_cpp_runs("m.gguf", ["um", "dois"], 16, 2)
+    assert len(calls) == 3 and calls[1]["messages"][-1]["content"] == "um"  # a warm-up, then each prompt
+    assert (found["tokens"], found["wall_s"], found["tok_s"], found["decode_tok_s"]) == (20, 1.5, 13.333, 20.0)
+    assert found["ttft_s_mean"] == 0.25
