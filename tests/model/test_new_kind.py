@@ -18,7 +18,7 @@ from transformers import AutoModel, AutoModelForCausalLM
 from lhama.data.collate import CollateConfig, Collator
 from lhama.data.conversation import IGNORE_INDEX
 from lhama.data.dataset import Sample
-from lhama.errors import ConfigError, ModelError
+from lhama.errors import ConfigError, DataError, ModelError
 from lhama.model import branches
 from lhama.model.build import compose, load_model, save_model
 from lhama.model.config import ImageConfig, ProjectorConfig
@@ -187,3 +187,51 @@ def test_a_recipe_names_the_new_kind_and_it_grows_on_a_trained_model(reading_kin
     grown = add_branch(grown_on, "reading", wanted["reading"])
     assert list(grown.config.branches) == ["reading"] and list(grown.expansions().values()) == [2]
     assert grown.model.language_model is grown_on.model.language_model  # the LM is shared, not copied
+
+
+def _reading_records(root: Path) -> Path:
+    """A LLaVA-style JSONL whose records name the toy kind's file by the kind's own key."""
+    ask = "<reading>\nQuanto marcou?"
+    lines = [json.dumps({"id": f"r{i}", "reading": _write(root / f"r{i}.txt", i, 2, 3, 4).name,
+                         "conversations": [{"from": "human", "value": ask}, {"from": "gpt", "value": answer}]})
+             for i, answer in enumerate(["Pouco.", "Muito.", "Nada.", "Tudo."])]
+    path = root / "readings.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_jsonl_key_of_the_kind_s_name_is_read_into_sample_media(reading_kind, tmp_path: Path) -> None:
+    from lhama.data.dataset import DatasetConfig, load_samples
+
+    path = _reading_records(tmp_path)
+    samples = load_samples(DatasetConfig(path=str(path)), {"reading": "<reading>"}).samples
+    assert [dict(s.media) for s in samples] == [{"reading": tmp_path / f"r{i}.txt"} for i in range(4)]
+    assert samples[0].audio is None and samples[0].image is None
+    (tmp_path / "r1.txt").unlink()
+    report = load_samples(DatasetConfig(path=str(path)), {"reading": "<reading>"})
+    assert len(report.samples) == 3 and report.examples == {"reading not found": "r1"}  # skipped by reason, as audio is
+    with pytest.raises(DataError, match=r"record r1: reading not found: .*r1.txt \(strict=true\)"):
+        load_samples(DatasetConfig(path=str(path), strict=True), {"reading": "<reading>"})
+    assert all(not s.media for s in load_samples(DatasetConfig(path=str(path))).samples)  # not given: the key is not read
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"id": "b", "conversations": [{"from": "human", "value": "<reading>\nE?"},
+                                                            {"from": "gpt", "value": "Pouco."}]}) + "\n")
+    with pytest.raises(DataError, match="record b: malformed record: <reading> in the text but no reading field"):
+        load_samples(DatasetConfig(path=str(bare), strict=True), {"reading": "<reading>"})
+
+
+def test_training_reads_the_kind_s_records_from_jsonl(reading_kind, tmp_path: Path) -> None:
+    from lhama.config import load
+    from lhama.train.config import TrainConfig
+    from lhama.train.recipes import run
+    from tests.train.conftest import overrides
+
+    model_dir = save_model(_composed(), tmp_path / "m")
+    data = _reading_records(tmp_path)
+    cfg = load(TrainConfig, None, overrides(model_dir, data, tmp_path / "run", f"data.image_dir={tmp_path}", "max_steps=2",
+                                            "train_modules=[reading_projector]", "optim.lr=1e-2"))
+    said: list[str] = []
+    result = run(cfg, echo=said.append)
+    assert f"data {data}: 4 of 4 records kept" in said and result.steps == 2
+    before, after = load_model(model_dir).model.reading_projector, load_model(result.model_dir).model.reading_projector
+    assert any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))

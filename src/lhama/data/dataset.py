@@ -47,7 +47,8 @@ class Sample:
     image: Path | None = None
     video: Path | None = None  # a record's "video" field (both formats); "<video>" marks it in the text
     audio: Path | None = None  # a sound file (wav, flac, ogg, mp3...) for the <audio> placeholder
-    # Files of further branch kinds (one registered with lhama.model.branches.register), by kind name.
+    # Files of further branch kinds (one registered with lhama.model.branches.register), by kind
+    # name: a record's key of that name (load_samples' ``kinds``).
     media: Mapping[str, Path] = field(default_factory=dict)
 
 
@@ -70,8 +71,11 @@ class LoadReport:
         return f"{len(self.samples)} of {total} records kept" + (f"; skipped: {'; '.join(parts)}" if parts else "")
 
 
-def load_samples(config: DatasetConfig) -> LoadReport:
+def load_samples(config: DatasetConfig, kinds: Mapping[str, str] | None = None) -> LoadReport:
     """Read ``config.path`` into samples, checking every referenced image exists and opens.
+    ``kinds``: further branch kinds (registered ones beyond image, video and audio) -> their
+    placeholder; a record's key of a kind's name is its file (relative to ``image_dir``, checked
+    to exist, like ``"audio"``), kept in ``Sample.media``.
 
     Raises:
         DataError: missing/unparsable file, no usable record, or (strict) any bad record.
@@ -84,7 +88,7 @@ def load_samples(config: DatasetConfig) -> LoadReport:
     for index, record in enumerate(_read_records(path)):
         record_id = _record_id(record, index, config)
         try:
-            report.samples.append(_to_sample(record, record_id, config, image_dir))
+            report.samples.append(_to_sample(record, record_id, config, image_dir, kinds or {}))
         except DataError as exc:
             if config.strict:
                 raise DataError(f"{path} record {record_id}: {exc} (strict=true)") from None
@@ -138,7 +142,7 @@ def _parse_json(text: str, where: str) -> Any:
         raise DataError(f"{where} is not valid JSON: {exc}") from None
 
 
-def _to_sample(record: Any, record_id: str, config: DatasetConfig, image_dir: Path) -> Sample:
+def _to_sample(record: Any, record_id: str, config: DatasetConfig, image_dir: Path, kinds: Mapping[str, str]) -> Sample:
     if not isinstance(record, dict):
         raise DataError("malformed record: not an object")
     is_llava = config.format == "llava" or (config.format == "auto" and "conversations" in record)
@@ -147,8 +151,10 @@ def _to_sample(record: Any, record_id: str, config: DatasetConfig, image_dir: Pa
     image = _check_image(image_dir / image_name) if image_name else None
     if image is None and any("<image>" in m["content"] for m in messages):
         raise DataError("malformed record: <image> in the text but no image field")
+    media = {kind: _media_path(record, messages, image_dir, kind, mark) for kind, mark in kinds.items()}
     return Sample(record_id, messages, image, video=_video(record, messages, image_dir),
-                  audio=_audio_path(record, messages, image_dir))
+                  audio=_media_path(record, messages, image_dir, "audio", "<audio>"),
+                  media={kind: path for kind, path in media.items() if path is not None})
 
 
 def _video(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:
@@ -170,17 +176,19 @@ def _video(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) 
     return path
 
 
-def _audio_path(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path) -> Path | None:
-    """The record's ``audio`` file (relative to the media folder); existence is checked here,
-    decoding (and its errors, by name) happens when the batch is built."""
-    name = record.get("audio")
+def _media_path(record: dict, messages: tuple[dict[str, str], ...], media_dir: Path, key: str,
+                placeholder: str) -> Path | None:
+    """The record's ``key`` file (``audio``, a registered kind's name; relative to the media
+    folder); existence is checked here, decoding (and its errors, by name) happens when the batch
+    is built. The placeholder in the text without the key is a malformed record."""
+    name = record.get(key)
     if not name:
-        if any("<audio>" in m["content"] for m in messages):
-            raise DataError("malformed record: <audio> in the text but no audio field")
+        if any(placeholder in m["content"] for m in messages):
+            raise DataError(f"malformed record: {placeholder} in the text but no {key} field")
         return None
     path = media_dir / str(name)
     if not path.is_file():
-        raise DataError(f"audio not found: {path}")
+        raise DataError(f"{key} not found: {path}")
     return path
 
 

@@ -25,12 +25,12 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lhama.config import to_dict
-from lhama.data.collate import Collator, Encoded
+from lhama.data.collate import SAMPLE_MEDIA, Collator, Encoded
 from lhama.data.dataset import Sample, load_samples, split_samples
 from lhama.errors import CheckpointError, ConfigError, DataError
 from lhama.model import adapters, build
-from lhama.model.branches import lhama_config
-from lhama.model.config import ImageConfig
+from lhama.model.branches import KIND, lhama_config
+from lhama.model.config import ImageConfig, LhamaConfig
 from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
@@ -97,7 +97,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
 def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, echo: Echo) -> tuple[CaptionPairs, CaptionPairs | None]:
     """The training and held-out caption pairs, tower features computed once (with a progress bar)."""
     placeholder, prompt = loaded.config.placeholders["image"], cfg.prealign.prompt
-    train_samples, eval_samples = _samples(cfg, echo)
+    train_samples, eval_samples = _samples(cfg, loaded, echo)
     train, held = caption_samples(train_samples, placeholder, prompt), caption_samples(eval_samples, placeholder, prompt)
     echo(f"pre-aligning the projector on {len(train)} image-caption pairs ({len(held)} held out)"
          + (f"; samples whose first turn is not {prompt!r} left out: "
@@ -200,7 +200,7 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:
     collator = Collator(loaded.tokenizer, loaded.expansions(), loaded.readers(), cfg.collate, loaded.generation.system_prompt)
-    train_samples, eval_samples = _samples(cfg, say)
+    train_samples, eval_samples = _samples(cfg, loaded, say)
     train_items, eval_items = _encode(collator, train_samples), _encode(collator, eval_samples)
     model = loaded.model.to(info.device)
     wrapped = distributed.wrap(model, cfg.strategy, info)
@@ -225,17 +225,26 @@ def _contrast_settings(cfg: TrainConfig, loaded: build.LoadedModel) -> ContrastS
                             frozenset(loaded.tokenizer.all_special_ids))
 
 
-def _samples(cfg: TrainConfig, say: Echo) -> tuple[list[Sample], list[Sample]]:
-    report = load_samples(cfg.data)
+def _samples(cfg: TrainConfig, loaded: build.LoadedModel, say: Echo) -> tuple[list[Sample], list[Sample]]:
+    kinds = _record_kinds(loaded.config)
+    report = load_samples(cfg.data, kinds)
     say(f"data {cfg.data.path}: {report.summary()}")
     train, held = split_samples(report.samples, cfg.data.eval_fraction)
     if cfg.eval_data is not None:
-        extra = load_samples(cfg.eval_data)
+        extra = load_samples(cfg.eval_data, kinds)
         say(f"eval data {cfg.eval_data.path}: {extra.summary()}")
         held = held + extra.samples
     if not train:
         raise DataError(f"{cfg.data.path}: no training samples left after holding out eval_fraction={cfg.data.eval_fraction}")
     return train, held
+
+
+def _record_kinds(config: LhamaConfig) -> dict[str, str]:
+    """The registered branch kinds a data record names by their own key (``Sample.media``: all
+    but the Sample fields image, video, audio) -> their placeholder: the model's, else the kind's
+    default."""
+    own = config.placeholders
+    return {name: own.get(name) or kind.config().placeholder for name, kind in KIND.items() if name not in SAMPLE_MEDIA}
 
 
 def _encode(collator: Collator, samples: Sequence[Sample]) -> list[Encoded]:
