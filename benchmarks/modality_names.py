@@ -17,7 +17,14 @@ entries use transformers' formats and ``LoadedModel``, and until 2026-12-06 it w
 ``model/build.py``, where its 3 table keys counted as logic and ``_write_image``'s 3 places as
 interface: the move took those 6 places out of the count, a bookkeeping change, no code naming a
 kind went away), the encoders ``model/{encoders,video,audio}.py`` and ``model/towers/``, and the medium
-decoders ``data/{media,video,audio}.py``.
+decoders ``data/{media,video,audio}.py``. Since 2026-12-06 (session 5) serve's column of the table,
+``serve/kinds.py`` (each kind's stand-in note and API part rules, which were ``NOTES``/``TRACK_NOTES``
+in ``serve/cascade.py`` and ``IMAGES``/``VIDEOS``/``SOUNDS`` in ``serve/prompt.py``), is one too:
+its 3 record names are left out as the table's own are (a bookkeeping change: the count with
+them in is printed too).
+
+The kind names are the registry's (``lhama.model.branches.KIND``, the built-in kinds when this
+runs; the same three for every tree measured so far).
 
 Each place is classified by the definition it sits in (the enclosing function or class, or the
 module-level name it is assigned to):
@@ -48,17 +55,21 @@ import re
 import subprocess
 from pathlib import Path
 
-KINDS = ("image", "video", "audio")
+from lhama.model.branches import KIND
+
+KINDS = tuple(KIND)  # the built-in kinds: image, video, audio
 SPEC_NAMES = {"image_spec", "video_spec", "audio_spec", "video_frames"}
 DATA_BUILDERS = "src/lhama/recipes/default/"
-BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|branch_files|encoders|video|audio)\.py|model/towers/|data/(media|video|audio)\.py)")
+BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|branch_files|encoders|video|audio)\.py|model/towers/"
+                            r"|data/(media|video|audio)\.py|serve/kinds\.py)")
+SERVE_TABLE = "src/lhama/serve/kinds.py"
 
 # (file under src/lhama/, definition) -> the user-facing format every place in it names
 INTERFACE = {
     ("cli/chat.py", "open_session"): "the --image/--video/--audio flags' values (ChatMedia fields)",
     ("data/collate.py", "SAMPLE_MEDIA"): "the Sample fields, i.e. the JSONL record keys image/video/audio",
     ("data/dataset.py", "_record_id"): "JSONL record key 'image'",
-    ("data/dataset.py", "_to_sample"): "JSONL record key 'image' (LLaVA and lhama records)",
+    ("data/dataset.py", "_to_sample"): "JSONL record keys 'image' (LLaVA and lhama records) and 'audio'",
     ("data/dataset.py", "_video"): "JSONL record key 'video'",
     ("data/dataset.py", "_audio_path"): "JSONL record key 'audio'",
     ("eval/admire.py", "_candidate_columns"): "ADMIRE's CSV columns image{n}_name/_caption",
@@ -146,11 +157,12 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--lines", action="store_true", help="also print each place as line:class (i/l)")
     args = parser.parse_args()
-    rows, branch_total = [], 0
+    rows, branch_total, serve_table = [], 0, 0
     for path, text in sources(args.root, args.rev).items():
         places = classify(text, path)
         if BRANCH_MODULES.match(path):
             branch_total += len(places)
+            serve_table += len(places) if path == SERVE_TABLE else 0
         elif places:
             rows.append((path, places))
     rows.sort(key=lambda row: (-sum(c == "logic" for *_, c in row[1]), -len(row[1]), row[0]))
@@ -165,7 +177,8 @@ def main() -> None:
     logic_files = sum(any(c == "logic" for *_, c in p) for _, p in rows)
     print(f"logic places in {logic_files} files; interface places: {total - logic} "
           f"({sum(len(p) for f, p in rows if f.startswith(DATA_BUILDERS))} of them recipes/default's JSONL keys)")
-    print(f"(inside the branch modules, not counted: {branch_total})")
+    print(f"(inside the branch modules, not counted: {branch_total}; of them in {SERVE_TABLE}: {serve_table}, "
+          f"which as logic would make {logic + serve_table} logic, {total + serve_table} in all)")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhama.errors import ConfigError
 from lhama.serve.cascade import frames_note, labels_note, speech_note, track_note
+from lhama.serve.schemas import AudioPart, ImagePart, VideoPart
 
 if TYPE_CHECKING:
     from lhama.serve.cascade import Cascade
@@ -27,10 +28,12 @@ LABELLED = "labelled"  # images told as a labeler's class names (a cascade model
 
 @dataclass(frozen=True)
 class MediaRules:
-    """An API content part's rules: the ``media`` key of the notes that stand in for it in a
-    model without the kind's branch, the start of the error for the part outside a user message,
-    and the per-request limit (a ``ServeSettings`` field) with the noun and code of its error."""
+    """An API content part's rules: its schema type (``lhama.serve.schemas``), the ``media`` key of
+    the notes that stand in for it in a model without the kind's branch, the start of the error for
+    the part outside a user message, and the per-request limit (a ``ServeSettings`` field) with the
+    noun and code of its error."""
 
+    part: type
     told: str
     others: str
     limit: str
@@ -68,10 +71,12 @@ def _told_track(source: Any, cascade: Cascade) -> str | None:
 
 
 SERVED: dict[str, ServedKind] = {kind.name: kind for kind in (  # branch kind name -> how serve takes it
-    ServedKind("image", _told_image, api=MediaRules(LABELLED, "images are", "max_images", "images", "too_many_images")),
-    ServedKind("video", _told_video, api=MediaRules(SEEN, "videos are", "max_videos", "videos", "too_many_videos")),
+    ServedKind("image", _told_image,
+               api=MediaRules(ImagePart, LABELLED, "images are", "max_images", "images", "too_many_images")),
+    ServedKind("video", _told_video,
+               api=MediaRules(VideoPart, SEEN, "videos are", "max_videos", "videos", "too_many_videos")),
     ServedKind("audio", _told_speech, _told_track,
-               MediaRules(HEARD, "audio is", "max_audio_items", "audio parts", "too_many_audio")),
+               MediaRules(AudioPart, HEARD, "audio is", "max_audio_items", "audio parts", "too_many_audio")),
 )}
 
 
@@ -84,6 +89,15 @@ def register(kind: ServedKind) -> None:
     if kind.name in SERVED:
         raise ConfigError(f"serve already has a record of the {kind.name!r} kind; kinds: {', '.join(SERVED)}")
     SERVED[kind.name] = kind
+
+
+def served_part(part: object) -> ServedKind:
+    """The record of the kind whose API content part ``part`` is (by its schema type).
+
+    Raises:
+        KeyError: no record has that part type.
+    """
+    return {kind.api.part: kind for kind in SERVED.values() if kind.api is not None}[type(part)]
 
 
 def unregister(name: str) -> None:

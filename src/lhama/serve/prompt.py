@@ -23,7 +23,7 @@ from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import Cascade, whisper_transcriber
 from lhama.serve.engine import Prompt
 from lhama.serve.errors import ModelNotFound, RequestError
-from lhama.serve.kinds import SERVED, ServedKind
+from lhama.serve.kinds import ServedKind, served_part
 from lhama.serve.media import check_pixels, decode_base64, media_url_bytes
 from lhama.serve.schemas import AudioPart, ChatCompletionRequest, ChatMessage, ImagePart, TextPart, VideoPart
 from lhama.serve.settings import ServeSettings
@@ -146,8 +146,7 @@ def _message(message: ChatMessage, index: int, target: Target, media: dict[str, 
         if isinstance(part, TextPart):
             pieces.append(part.text)
             continue
-        kind, text = MEDIA_PARTS[type(part)]
-        served = SERVED[kind]
+        served, text = served_part(part), MEDIA_PARTS[type(part)]
         if role != "user":
             raise RequestError(f"{served.api.others} only allowed in user messages", field, "invalid_value")
         pieces.append(text(part, served, field, target, media))
@@ -237,13 +236,9 @@ def _kept(kind: str, item: torch.Tensor | str, told: str | None, target: Target,
     return item
 
 
-# A user message's media part type -> (its branch kind, whose rules are its lhama.serve.kinds
-# record's ``api``; (part, record, field, target, media) -> its text in the message).
-MEDIA_PARTS = {
-    ImagePart: ("image", _image_part),
-    VideoPart: ("video", _video),
-    AudioPart: ("audio", _audio),
-}
+# A user message's media part type -> (part, its kind's lhama.serve.kinds record, field, target,
+# media) -> its text in the message.
+MEDIA_PARTS = {ImagePart: _image_part, VideoPart: _video, AudioPart: _audio}
 
 
 def _check_limit(served: ServedKind, media: dict[str, list], settings: ServeSettings, field: str) -> None:
