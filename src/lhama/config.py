@@ -150,6 +150,8 @@ def saved_matches(config: Any, saved: Any) -> bool:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     """Check ``value`` against type ``tp``; convert where lossless (int -> float, list -> tuple)."""
+    if type(value) is tp and tp in (str, int, float, bool):  # already what the field holds: taken as is
+        return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
