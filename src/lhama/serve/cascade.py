@@ -60,7 +60,8 @@ class Heard(str):
     """A note that frames speech (:data:`SPEECH_NOTE`, :data:`TRACK_NOTE`; :data:`NO_SPEECH` for
     none): the text the model reads, carrying ``transcript``, the words as Whisper heard them ("" for
     none), so :mod:`lhama.serve.verbatim` reads the words, not the note back. Text a user typed
-    that looks like a note is a plain ``str``: nothing was heard."""
+    that looks like a note is a plain ``str``: nothing was heard. String operations (``strip``,
+    ``+``) give a plain ``str``: keep the note itself where the transcript is needed."""
 
     transcript: str
 
