@@ -3,6 +3,8 @@ request can hide in a picture, so the guard checks the user's text and what the 
 
 from __future__ import annotations
 
+import torch
+
 from lhama.data.conversation import Message, encode_prompt, render_prompt
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import GenerationConfig
@@ -11,9 +13,10 @@ CAPTION_INSTRUCTION = "Descreva a imagem em uma frase."
 CAPTION_CONFIG = GenerationConfig(max_new_tokens=32)
 
 
-def caption_prompt(loaded: LoadedModel, n_images: int) -> tuple[list[Message], list[int]]:
-    """Messages and token ids that ask the model to describe ``n_images`` images."""
+def caption_prompt(loaded: LoadedModel, images: torch.Tensor) -> tuple[list[Message], list[int], dict[str, torch.Tensor]]:
+    """Messages, token ids and media that ask the model to describe ``images`` ``(n, 3, S, S)``
+    through its image branch: one placeholder per image, made with the media they stand for."""
     placeholder = loaded.config.placeholders["image"]
-    messages = [{"role": "user", "content": f"{placeholder}\n" * n_images + CAPTION_INSTRUCTION}]
+    messages = [{"role": "user", "content": f"{placeholder}\n" * len(images) + CAPTION_INSTRUCTION}]
     prompt = render_prompt(loaded.tokenizer, messages)
-    return messages, encode_prompt(loaded.tokenizer, prompt, loaded.expansions())
+    return messages, encode_prompt(loaded.tokenizer, prompt, loaded.expansions()), {"image": images}

@@ -169,8 +169,7 @@ class Engine:
         images = stills(prompt.media or {})  # the images, and each video's middle frame
         if images is None:
             return self.guard.check(prompt.messages, "user")
-        messages, input_ids = caption_prompt(self.loaded, images.shape[0])
-        request = Prompt(messages, input_ids, {"image": images})
+        request = Prompt(*caption_prompt(self.loaded, images))
         caption_job = self._enqueue(Job(request, CAPTION_CONFIG, time.monotonic() + self.settings.request_timeout_s))
         *_, caption = self._stream_tokens(caption_job, guarded=False)
         return self.guard.check_with_caption(prompt.messages, caption.text)

@@ -141,8 +141,8 @@ class ChatSession:
         return None if verdict.safe else verdict
 
     def _caption(self, images: torch.Tensor) -> str:
-        _, input_ids = caption_prompt(self.loaded, len(images))
-        *_, done = complete(self.loaded.model, self.loaded.tokenizer, input_ids, CAPTION_CONFIG, {"image": images})
+        _, input_ids, media = caption_prompt(self.loaded, images)
+        *_, done = complete(self.loaded.model, self.loaded.tokenizer, input_ids, CAPTION_CONFIG, media)
         return done.text
 
     def _refuse(self, verdict: Verdict) -> Iterator[str | Completion]:
