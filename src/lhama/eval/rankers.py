@@ -16,10 +16,8 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-import torch
-
 from lhama.eval.admire import AdmireItem, SentenceItem, SequenceItem
-from lhama.eval.answer import labeler_note
+from lhama.eval.answer import labeler_note, load_pixels
 from lhama.eval.idiom import classify_senses
 from lhama.eval.scoring import ScoreRequest, score_continuations
 from lhama.model.build import LoadedModel
@@ -127,7 +125,7 @@ class ModelRanker:
         for name, caption in zip(item.images, item.captions):
             note = labeler_note(self.loaded, item.image_path(name)) if cascade else None
             messages = ({"role": "user", "content": self._question(item, caption, prompt, note)},)
-            images = () if self.text_only or cascade else (self._image(item, name),)
+            images = () if self.text_only or cascade else (load_pixels(self.loaded, item.image_path(name)),)
             requests += [ScoreRequest(messages, prompt.yes, images), ScoreRequest(messages, prompt.no, images)]
         scores = score_continuations(self.loaded, requests, batch_size=len(requests))  # one pass per item
         margins = [scores[2 * i].logprob - scores[2 * i + 1].logprob for i in range(len(item.images))]
@@ -145,9 +143,6 @@ class ModelRanker:
         else:
             shown = f"{note or self.loaded.config.placeholders['image']}\n{prompt.image_line}"
         return f"{context}\n{shown}\n{prompt.question.format(compound=item.compound)}"
-
-    def _image(self, item: Item, name: str) -> torch.Tensor:
-        return self.loaded.read("image", item.image_path(name))  # (3, S, S)
 
     def _cut(self, text: str) -> str:
         words = text.split()
