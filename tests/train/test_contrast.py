@@ -91,3 +91,30 @@ def test_contrast_on_a_model_without_images_is_a_config_error(caption_file: Path
     with pytest.raises(ConfigError, match="loss.image_caption_contrast needs a model with an image branch"):
         run(cfg, echo=lambda _: None)
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_a_batch_the_projector_does_not_see_gets_no_contrast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop adds the term only when the contrast's projector ran in the batch's forward (its
+    images); a text-only batch's forward leaves it unused, and its loss is the token loss alone."""
+    from types import SimpleNamespace
+
+    from lhama.train import loop
+    from lhama.train.contrast import ContrastSettings
+
+    projector = nn.Linear(2, 2)
+    settings = ContrastSettings(1.0, 0.1, projector, 5, nn.Embedding(8, 2), frozenset())
+    batch = SimpleNamespace(input_ids=torch.tensor([[5, 1], [5, 2]]), media={},
+                            labels=torch.tensor([[IGNORE_INDEX, 3], [IGNORE_INDEX, 4]]))
+    parts = SimpleNamespace(model=None, contrast=settings)
+    monkeypatch.setattr(loop, "token_loss_sum", lambda *_: torch.tensor(3.0))  # a forward that never runs the projector
+    summed, contrast = loop._losses(parts, batch, None, None)
+    assert summed.item() == 3.0 and contrast is None
+
+    def forward_with_images(*_):
+        projector(torch.ones(2, 3, 2))  # (n, N, D): the image tokens of both rows
+        return torch.tensor(3.0)
+
+    monkeypatch.setattr(loop, "token_loss_sum", forward_with_images)
+    pictured = SimpleNamespace(**{**vars(batch), "media": {"image": torch.zeros(2, 3, 4, 4)}})
+    summed, contrast = loop._losses(parts, pictured, None, None)
+    assert summed.item() == 3.0 and contrast is not None and torch.isfinite(contrast)

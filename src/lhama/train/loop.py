@@ -129,11 +129,11 @@ def _losses(parts: LoopParts, batch: Batch, cfg: TrainConfig, info: DistInfo) ->
     """The summed token loss and, when configured, the image-caption contrast of the same
     forward pass (the projector's output is captured, not recomputed)."""
     settings = parts.contrast
-    if settings is None or "image" not in batch.media:
+    if settings is None:
         return token_loss_sum(parts.model, batch, cfg, info), None
     with captured_outputs(settings.projector) as projected:
         summed = token_loss_sum(parts.model, batch, cfg, info)
-    if not projected:
+    if not projected:  # no images in the batch: the contrast's projector did not run
         return summed, None
     return summed, image_caption_contrast(torch.cat(projected), batch.input_ids, batch.labels, settings)  # (n, N, D)
 
