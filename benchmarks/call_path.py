@@ -26,8 +26,9 @@ class WeightsRead(BaseException):
     way up turns it into a user error), so a trace never holds a whole model in memory."""
 
 
-def trace(model: str) -> list[tuple[str, str]]:
-    """(file, function) of each lhama call made while loading ``model``, in order.
+def trace(model: str, quant: str | None = None) -> list[tuple[str, str]]:
+    """(file, function) of each lhama call made while loading ``model`` (as ``--quant quant``;
+    None: the registry's choice), in order.
 
     Calls made while a module is being imported (the CLI imports library code inside its
     functions) are not the path: they are skipped, and so is the import of safetensors itself;
@@ -73,7 +74,7 @@ def trace(model: str) -> list[tuple[str, str]]:
 
     sys.setprofile(profile)
     try:
-        load_with_progress(model, Console(stderr=True, quiet=True))
+        load_with_progress(model, Console(stderr=True, quiet=True), quant)
     except WeightsRead:
         pass
     finally:

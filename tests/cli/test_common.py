@@ -55,3 +55,14 @@ def test_the_path_to_the_weights_never_returns_to_a_file(prepared):
     assert files[0] == "cli/common.py" and files[-1] == "model/build.py"
     assert [call for call in calls if call[1] == "registry_entry"] == [("weights/registry.py", "registry_entry")]
     assert returns(files) == 0, calls
+
+
+def test_a_quantised_load_checks_its_plan_once_and_goes_straight_on(prepared):
+    """The CLI checks the quant plan where it picks it and hands the loader the checked plan, so
+    the loader goes on with its cache without a detour back through the plan check."""
+    load_with_progress(NAME, quiet(), "int8")  # quantises and caches quant-int8/ beside the model
+    calls = trace(NAME, "int8")  # the cached load, up to its first weights read
+    start = calls.index(("inference/quant_cache.py", "load_for_inference"))
+    assert [call for call in calls if call[1] == "check_quant"] == [("inference/quant.py", "check_quant")]
+    assert calls.index(("inference/quant.py", "check_quant")) < start
+    assert calls[start + 1] == ("inference/quant_cache.py", "_cache_dir"), calls[start:start + 3]

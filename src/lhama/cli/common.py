@@ -37,14 +37,16 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
     """Resolve ``--model`` (preparing a registered model on first use) and load it, reporting on
     stderr. ``quant``: the language model's weights (none, bf16, int8, int4; lhama.inference.quant);
     None: the registry's choice for a registered model, else none (fp32)."""
+    from lhama.inference.quant import check_quant
     from lhama.inference.quant_cache import load_for_inference
 
     started = time.perf_counter()
     model_dir, source = located(model, err)
     if quant is None:
         quant = source.quant if source else "none"  # the default's 1.5B LM decodes as int8
+    plan = check_quant(quant)  # once, here, where the quant was chosen; the loader takes the checked plan
     with err.status(f"loading {model} ..."):
-        loaded = load_for_inference(model_dir, quant, progress=err.print)
+        loaded = load_for_inference(model_dir, plan, progress=err.print)
     err.print(f"[dim]{loaded.name} loaded in {time.perf_counter() - started:.1f} s[/]")
     return loaded
 

@@ -57,12 +57,15 @@ def load_for_inference(model_dir: str | Path, quant: str | QuantPlan = "none", g
                        progress: Callable[[str], None] = lambda _: None) -> LoadedModel:
     """The model in ``model_dir`` ready to decode with its language model as ``quant``
     (none = fp32 as saved; bf16, int8, int4, or an int4 plan such as ``int4-g64+head``: see
-    :func:`lhama.inference.quant.plan_for`), from the cache when it is current.
+    :func:`lhama.inference.quant.plan_for`), from the cache when it is current. A name is checked
+    here (:func:`~lhama.inference.quant.check_quant`); a :class:`QuantPlan` is taken as the one
+    ``check_quant`` returned (the CLI checks once where it picks the quant), and ``group_size``
+    does not apply to it.
 
     Raises:
         ConfigError: ``quant`` cannot run on this machine. CheckpointError: unreadable model/cache.
     """
-    plan = check_quant(quant, group_size)
+    plan = quant if isinstance(quant, QuantPlan) else check_quant(quant, group_size)
     model_dir = Path(model_dir)
     if plan.quant == "none":
         return load_model(model_dir)
