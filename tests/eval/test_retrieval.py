@@ -72,3 +72,21 @@ def test_a_cascade_model_scores_its_labeler_note_in_place_of_the_image(tmp_path)
     messages = ({"role": "user", "content": f"{note}\n{PROMPT}"},)
     scores = [score_continuations(cascade, [ScoreRequest(messages, c)])[0].logprob for c in trial.candidates]
     assert result.picks[trial.item.file] == trial.candidates[max(range(3), key=scores.__getitem__)]
+
+
+def test_an_image_is_shown_as_its_placeholder_and_pixels_or_as_a_cascade_models_note(tmp_path):
+    """eval's one answer to "what stands for this image in the prompt" (retrieval and AdMIRe ranking)."""
+    import torch
+
+    from lhama.eval.answer import labeler_note, shown_image
+    from lhama.model.build import load_model
+    from tests.conftest import tiny_loaded
+    from tests.weights.test_cascade import tiny_cascade
+
+    path = _items(tmp_path)[0].image
+    vlm = tiny_loaded()
+    shown, images = shown_image(vlm, path)
+    assert shown == vlm.config.placeholders["image"] and len(images) == 1
+    assert torch.equal(images[0], load_pixels(vlm, path))
+    cascade = load_model(tiny_cascade(tmp_path / "model"))
+    assert shown_image(cascade, path) == (labeler_note(cascade, path), ())

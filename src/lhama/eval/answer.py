@@ -33,6 +33,15 @@ def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
     return loaded.read("image", path)
 
 
+def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, tuple[torch.Tensor, ...]]:
+    """What stands for one image file in a prompt to ``loaded``: its image branch's placeholder
+    and the image's pixels, or, for a cascade model (no image branch), its labeler's note as text
+    and no pixels (:func:`labeler_note`; eval's counterpart of chat's stand-ins)."""
+    if "image" in loaded.config.branches:
+        return loaded.config.placeholders["image"], (load_pixels(loaded, path),)
+    return labeler_note(loaded, path), ()
+
+
 def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16,
                     image_guidance: float | None = None) -> str:
     """Greedy answer to one user turn: one placeholder per image, then ``text``.

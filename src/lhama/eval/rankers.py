@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lhama.eval.admire import AdmireItem, SentenceItem, SequenceItem
-from lhama.eval.answer import labeler_note, load_pixels
+from lhama.eval.answer import shown_image
 from lhama.eval.idiom import classify_senses
 from lhama.eval.scoring import ScoreRequest, score_continuations
 from lhama.model.build import LoadedModel
@@ -120,12 +120,10 @@ class ModelRanker:
     def rank(self, item: Item) -> Ranking:
         prompt = PROMPTS[self.lang]
         requests = []
-        # a model without an image branch: its labeler's note stands in for each image
-        cascade = not self.text_only and "image" not in self.loaded.config.branches
         for name, caption in zip(item.images, item.captions):
-            note = labeler_note(self.loaded, item.image_path(name)) if cascade else None
-            messages = ({"role": "user", "content": self._question(item, caption, prompt, note)},)
-            images = () if self.text_only or cascade else (load_pixels(self.loaded, item.image_path(name)),)
+            # the image's placeholder and pixels, or a cascade model's labeler note in its place
+            shown, images = ("", ()) if self.text_only else shown_image(self.loaded, item.image_path(name))
+            messages = ({"role": "user", "content": self._question(item, caption, prompt, shown)},)
             requests += [ScoreRequest(messages, prompt.yes, images), ScoreRequest(messages, prompt.no, images)]
         scores = score_continuations(self.loaded, requests, batch_size=len(requests))  # one pass per item
         margins = [scores[2 * i].logprob - scores[2 * i + 1].logprob for i in range(len(item.images))]
@@ -133,16 +131,17 @@ class ModelRanker:
         sense = self._sense(item) if isinstance(item, SequenceItem) else None
         return Ranking(ranking.order, ranking.scores, sense)
 
-    def _question(self, item: Item, caption: str, prompt: JudgePrompt, note: str | None = None) -> str:
+    def _question(self, item: Item, caption: str, prompt: JudgePrompt, shown: str = "") -> str:
+        """The judging question; ``shown``: what stands for the image (:func:`shown_image`), unless text-only."""
         if isinstance(item, AdmireItem):
             context = prompt.context_a.format(sentence=item.sentence, compound=item.compound)
         else:
             context = prompt.context_b.format(sequence=self._cut(context_text(item)), compound=item.compound)
         if self.text_only:
-            shown = prompt.caption_line.format(caption=self._cut(caption))
+            seen = prompt.caption_line.format(caption=self._cut(caption))
         else:
-            shown = f"{note or self.loaded.config.placeholders['image']}\n{prompt.image_line}"
-        return f"{context}\n{shown}\n{prompt.question.format(compound=item.compound)}"
+            seen = f"{shown}\n{prompt.image_line}"
+        return f"{context}\n{seen}\n{prompt.question.format(compound=item.compound)}"
 
     def _cut(self, text: str) -> str:
         words = text.split()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lhama.errors import DataError
-from lhama.eval.answer import labeler_note, load_pixels, require_vision
+from lhama.eval.answer import require_vision, shown_image
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import CaptionItem
 from lhama.eval.scoring import ScoreRequest, score_continuations
@@ -77,12 +77,10 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 
 
 def _scores(loaded: LoadedModel, trial: RetrievalTrial, use_images: bool) -> list[float]:
-    if use_images and "image" not in loaded.config.branches:  # a cascade model: the labeler's note stands in for the image
-        messages = ({"role": "user", "content": f"{labeler_note(loaded, trial.item.image)}\n{PROMPT}"},)
-        images = ()
+    if use_images:
+        shown, images = shown_image(loaded, trial.item.image)  # a cascade model: its labeler's note, no pixels
+        messages = ({"role": "user", "content": f"{shown}\n{PROMPT}"},)
     else:
-        placeholder = f"{loaded.config.placeholders['image']}\n" if use_images else ""
-        messages = ({"role": "user", "content": placeholder + PROMPT},)
-        images = (load_pixels(loaded, trial.item.image),) if use_images else ()
+        messages, images = ({"role": "user", "content": PROMPT},), ()
     requests = [ScoreRequest(messages, caption, images) for caption in trial.candidates]
     return [s.logprob for s in score_continuations(loaded, requests, batch_size=len(requests))]
