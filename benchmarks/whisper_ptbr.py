@@ -108,10 +108,11 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from lhama.model.audio import encoder_dir
-    from lhama.train.whisper import WhisperTuneConfig, tune_whisper
+    from lhama.train.whisper import CROSS_KV_TARGETS, TARGETS, WhisperTuneConfig, tune_whisper
 
     config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
-                               output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes)
+                               output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes,
+                               targets=CROSS_KV_TARGETS if args.cross_kv else TARGETS)
     Path(config.output_dir).parent.mkdir(parents=True, exist_ok=True)  # a new --run's folder (its metrics.jsonl)
     with bar("tuning Whisper") as progress, (Path(config.output_dir).parent / "metrics.jsonl").open("a", encoding="utf-8") as log:
         task = progress.add_task("steps", total=None)
@@ -200,6 +201,7 @@ def main() -> None:
     train.add_argument("--max-minutes", type=float, default=35.0, help="stop after a checkpoint; --resume continues")
     train.add_argument("--resume", action="store_true")
     train.add_argument("--run", type=Path, help="checkpoints and adapter (default: OUT/run)")
+    train.add_argument("--cross-kv", action="store_true", help="LoRA on the cross-attention's keys and values too")
     build = sub.add_parser("build")
     build.add_argument("--whisper", default="whisper-base")
     build.add_argument("--adapter", type=Path, default=Path("runs/whisper-ptbr/run/adapter"))

@@ -15,7 +15,7 @@ from tokenizers.pre_tokenizers import Whitespace
 
 from lhama.errors import DataError
 from lhama.train.config import OptimConfig
-from lhama.train.whisper import END, PROMPT, WhisperTuneConfig, add_lora, batch_loss, tune_whisper
+from lhama.train.whisper import CROSS_KV_TARGETS, END, PROMPT, WhisperTuneConfig, add_lora, batch_loss, tune_whisper
 from lhama.weights.whisper_ct2 import load_decoder, merge_lora, read_ct2, write_ct2
 from tests.weights.test_whisper_ct2 import WIDTH, tiny_ct2
 
@@ -76,6 +76,28 @@ def test_tuning_lowers_the_dev_loss_and_writes_a_mergeable_adapter(tmp_path):
     ids = [[0, 1, 2, 3, 6 + WORDS.index("compre"), 6 + WORDS.index("pão"), 4]]
     with torch.no_grad():
         assert abs(batch_loss(merged, data["states"][:1], ids) - batch_loss(lora.eval(), data["states"][:1], ids)) < 1e-2
+
+
+def test_cross_attention_keys_and_values_tune_and_merge_into_the_fused_ct2_tensor(tmp_path):
+    from lhama.weights.whisper_ct2 import build_tuned
+
+    adapter = tune_whisper(config(tmp_path, targets=CROSS_KV_TARGETS, epochs=3))
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    assert json.loads((adapter / "adapter_config.json").read_text())["targets"][-2:] == ["encoder_attn.k_proj",
+                                                                                          "encoder_attn.v_proj"]
+    assert tensors["layers.0.encoder_attn.v_proj.lora_B"].abs().sum() > 0
+    for name in ("config.json", "vocabulary.json"):  # copied beside the tuned model.bin
+        (tmp_path / "whisper" / name).write_text("{}")
+    build_tuned(tmp_path / "whisper", adapter, tmp_path / "tuned")
+    base, tuned = (load_decoder(read_ct2(d / "model.bin")) for d in (tmp_path / "whisper", tmp_path / "tuned"))
+    lora = add_lora(load_decoder(read_ct2(tmp_path / "whisper" / "model.bin")), 4, 2.0, CROSS_KV_TARGETS)
+    lora.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+    for name in ("k_proj", "v_proj"):  # both halves of CTranslate2's fused linear_1 carry their own change
+        expected = getattr(lora.layers[0].encoder_attn, name)
+        delta = expected.scale * expected.lora_B @ expected.lora_A
+        assert delta.abs().max() > 0.1  # a change the comparison below can see
+        assert torch.allclose(getattr(tuned.layers[0].encoder_attn, name).weight,
+                              getattr(base.layers[0].encoder_attn, name).weight + delta, atol=2e-2)
 
 
 def test_a_stopped_run_resumes_to_the_same_adapter(tmp_path):

@@ -43,6 +43,9 @@ PROMPT = ("<|startoftranscript|>", "<|pt|>", "<|transcribe|>", "<|notimestamps|>
 END = "<|endoftext|>"
 TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
            "encoder_attn.q_proj", "encoder_attn.out_proj", "fc1", "fc2")
+# Also the cross-attention's keys and values: a low-rank remap of the (frozen) encoder's states as
+# the decoder reads them; costs the gradient of the 1500 keys/values per layer (#28 session 5).
+CROSS_KV_TARGETS = (*TARGETS, "encoder_attn.k_proj", "encoder_attn.v_proj")
 Report = Callable[[dict], None]
 
 
@@ -53,6 +56,7 @@ class WhisperTuneConfig:
     output_dir: str = "runs/whisper-ptbr"
     rank: int = 16
     alpha: float = 32.0  # LoRA scale = alpha / rank
+    targets: tuple[str, ...] = TARGETS  # the decoder linears that get LoRA (CROSS_KV_TARGETS: the keys/values too)
     epochs: int = 3
     batch_size: int = 8
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_ratio=0.05))
@@ -78,11 +82,11 @@ class LoraLinear(nn.Module):
         return self.base(x) + self.scale * F.linear(F.linear(x, self.lora_A), self.lora_B)
 
 
-def add_lora(decoder: nn.Module, rank: int, scale: float) -> nn.Module:
-    """Freeze ``decoder`` and wrap every linear named in :data:`TARGETS` in :class:`LoraLinear`."""
+def add_lora(decoder: nn.Module, rank: int, scale: float, targets: tuple[str, ...] = TARGETS) -> nn.Module:
+    """Freeze ``decoder`` and wrap every linear named in ``targets`` in :class:`LoraLinear`."""
     decoder.requires_grad_(False)
     for layer in decoder.layers:
-        for target in TARGETS:
+        for target in targets:
             owner, name = (layer, target) if "." not in target else (getattr(layer, target.split(".")[0]),
                                                                      target.split(".")[1])
             setattr(owner, name, LoraLinear(getattr(owner, name), rank, scale))
@@ -158,7 +162,7 @@ def tune_whisper(config: WhisperTuneConfig, resume: bool = False, report: Report
     tokenizer = Tokenizer.from_file(str(whisper / "tokenizer.json"))
     states, ids = load_split(Path(config.data_dir), "train", tokenizer)
     dev_states, dev_ids = load_split(Path(config.data_dir), "dev", tokenizer)
-    decoder = add_lora(load_decoder(read_ct2(whisper / "model.bin")), config.rank, config.scale).train()
+    decoder = add_lora(load_decoder(read_ct2(whisper / "model.bin")), config.rank, config.scale, config.targets).train()
     batches = plan(len(ids), config)
     optimizer = build_optimizer(decoder, config.optim)
     parts = {"model": decoder, "optimizer": optimizer, "scheduler": build_scheduler(optimizer, len(batches), config.optim)}
@@ -195,7 +199,7 @@ def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path) 
     out = Path(config.output_dir) / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     save_file(adapter_state(decoder), str(out / ADAPTER_WEIGHTS))
-    settings = {"rank": config.rank, "alpha": config.alpha, "scale": config.scale, "targets": list(TARGETS),
+    settings = {"rank": config.rank, "alpha": config.alpha, "scale": config.scale, "targets": list(config.targets),
                 "base_model_sha256": sha256(whisper / "model.bin"),
                 "training": {k: v for k, v in to_dict(config).items() if k not in ("data_dir", "whisper_dir", "output_dir")}}
     atomic_write_text(out / ADAPTER_CONFIG, json.dumps(settings, indent=2) + "\n")
