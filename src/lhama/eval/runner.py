@@ -106,7 +106,7 @@ def _rankers(cfg: AdmireConfig, loaded: LoadedModel | None) -> list[Ranker]:
     if loaded is None and cfg.model is not None:
         loaded = load_model(resolve(cfg.model, cfg.model))
     if loaded is not None:
-        if "image" not in loaded.config.branches and not cfg.text_only:
+        if not cfg.text_only and "image" not in loaded.config.branches and loaded.labeler is None:
             raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot rank images; "
                              "add --text-only (it reads the image captions) or pass a model with a vision tower")
         track = "text" if cfg.text_only else "image"
