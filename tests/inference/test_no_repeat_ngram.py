@@ -6,21 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lhama.inference.generate import GenerationConfig, generate_ids, next_token, repeated_ngram_ends
-from lhama.inference.speculative import Draft
-from lhama.serve.engine import Engine, Prompt
-from lhama.serve.settings import ServeSettings
+from lhama.inference.generate import GenerationConfig, next_token, repeated_ngram_ends
+from tests.inference.agree import assert_every_decoder_agrees, greedy
 from tests.inference.tiny import prompt_ids, tiny_decoder
-from tests.serve.test_engine import run_together
 
 
 def _has_repeat(tokens: list[int], n: int) -> bool:
     runs = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
     return len(set(runs)) < len(runs)
-
-
-def _greedy(loaded, ids: list[int], config: GenerationConfig, draft: Draft | None = None) -> list[int]:
-    return list(generate_ids(loaded.model, ids, config, eos_ids=(2,), draft=draft))
 
 
 def test_the_banned_tokens_are_those_that_followed_the_last_n_minus_1_tokens_before() -> None:
@@ -45,23 +38,17 @@ def test_the_prompt_is_not_counted_so_an_answer_may_quote_it() -> None:
 def test_a_looping_greedy_answer_is_cut_and_the_same_until_then() -> None:
     loaded = tiny_decoder(seed=0)
     ids = prompt_ids(0)
-    plain = _greedy(loaded, ids, GenerationConfig(max_new_tokens=60))
+    plain = greedy(loaded, ids, GenerationConfig(max_new_tokens=60))
     assert _has_repeat(plain, 4)  # the random model loops: the case the setting is for
-    blocked = _greedy(loaded, ids, GenerationConfig(max_new_tokens=60, no_repeat_ngram=4))
+    blocked = greedy(loaded, ids, GenerationConfig(max_new_tokens=60, no_repeat_ngram=4))
     assert not _has_repeat(blocked, 4)
     first = next(i for i in range(4, len(plain) + 1) if _has_repeat(plain[:i], 4))  # where plain repeats
     assert blocked[: first - 1] == plain[: first - 1] and blocked[first - 1] != plain[first - 1]
 
 
 def test_the_engine_and_speculative_decoding_block_exactly_as_generate_does() -> None:
-    loaded, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
-    configs = [GenerationConfig(max_new_tokens=n, no_repeat_ngram=k) for n, k in ((40, 3), (25, 4), (40, 0))]
-    prompts = [Prompt([], prompt_ids(seed)) for seed in range(3)]
-    expected = [_greedy(loaded, p.input_ids, c) for p, c in zip(prompts, configs)]
-    got = run_together(Engine(loaded, ServeSettings(max_batch=2)), prompts, configs)
-    assert [c.token_ids for c in got] == expected
-    for prompt, config, want in zip(prompts, configs, expected):
-        assert _greedy(loaded, prompt.input_ids, config, Draft(other.model, 3)) == want
+    assert_every_decoder_agrees([GenerationConfig(max_new_tokens=n, no_repeat_ngram=k)
+                                 for n, k in ((40, 3), (25, 4), (40, 0))])
 
 
 def test_a_negative_size_is_refused() -> None:

@@ -7,16 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lhama.inference.generate import GenerationConfig, generate_ids, next_token
-from lhama.inference.speculative import Draft
-from lhama.serve.engine import Engine, Prompt
-from lhama.serve.settings import ServeSettings
+from lhama.inference.generate import GenerationConfig, next_token
+from tests.inference.agree import assert_every_decoder_agrees, greedy
 from tests.inference.tiny import prompt_ids, tiny_decoder
-from tests.serve.test_engine import run_together
-
-
-def _greedy(loaded, ids: list[int], config: GenerationConfig, draft: Draft | None = None) -> list[int]:
-    return list(generate_ids(loaded.model, ids, config, eos_ids=(2,), draft=draft))
 
 
 def test_answer_scope_leaves_prompt_tokens_free_and_still_penalises_the_answer() -> None:
@@ -39,16 +32,10 @@ def test_the_default_scope_is_the_whole_sequence() -> None:
 
 
 def test_the_engine_and_speculative_decoding_penalise_exactly_as_generate_does() -> None:
-    loaded, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
-    configs = [GenerationConfig(max_new_tokens=30, repetition_penalty=p, repetition_scope=s)
-               for p, s in ((1.3, "answer"), (1.3, "all"), (1.0, "answer"))]
-    prompts = [Prompt([], prompt_ids(seed)) for seed in range(3)]
-    expected = [_greedy(loaded, p.input_ids, c) for p, c in zip(prompts, configs)]
-    got = run_together(Engine(loaded, ServeSettings(max_batch=2)), prompts, configs)
-    assert [c.token_ids for c in got] == expected
-    for prompt, config, want in zip(prompts, configs, expected):
-        assert _greedy(loaded, prompt.input_ids, config, Draft(other.model, 3)) == want
+    assert_every_decoder_agrees([GenerationConfig(max_new_tokens=30, repetition_penalty=p, repetition_scope=s)
+                                 for p, s in ((1.3, "answer"), (1.3, "all"), (1.0, "answer"))])
     # the scope matters on this model: the same prompt decodes differently under the two scopes
-    same_prompt = [_greedy(loaded, prompts[0].input_ids, GenerationConfig(max_new_tokens=30, repetition_penalty=1.3,
-                                                                          repetition_scope=s)) for s in ("all", "answer")]
+    loaded = tiny_decoder(seed=0)
+    same_prompt = [greedy(loaded, prompt_ids(0), GenerationConfig(max_new_tokens=30, repetition_penalty=1.3,
+                                                                   repetition_scope=s)) for s in ("all", "answer")]
     assert same_prompt[0] != same_prompt[1]
