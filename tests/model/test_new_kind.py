@@ -189,6 +189,21 @@ def test_a_recipe_names_the_new_kind_and_it_grows_on_a_trained_model(reading_kin
     assert grown.model.language_model is grown_on.model.language_model  # the LM is shared, not copied
 
 
+def test_a_kind_s_needs_are_table_data_checked_when_configured_and_grown(reading_kind) -> None:
+    from lhama.model.build import add_branch
+
+    branches.unregister("reading")
+    branches.register(replace(READING, needs=("image",)))  # a reading read off the image tower, say
+    with pytest.raises(ValueError, match="a reading branch needs the image branch"):
+        branches.lhama_config(reading=ReadingConfig())
+    with pytest.raises(ConfigError, match="a reading branch needs the image branch"):
+        branches.config_from_dict({"reading": {}})  # a config.json block without the image branch
+    assert list(_composed().config.branches) == ["image", "reading"]  # with it, as before
+    text_only = compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
+    with pytest.raises(ModelError, match="is text-only; a reading branch needs its image tower"):
+        add_branch(text_only, "reading", ReadingConfig())
+
+
 def _reading_records(root: Path) -> Path:
     """A LLaVA-style JSONL whose records name the toy kind's file by the kind's own key."""
     ask = "<reading>\nQuanto marcou?"

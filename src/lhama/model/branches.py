@@ -51,7 +51,8 @@ class BranchKind:
     model's modules by attribute and the specs of the kinds before it (see :func:`specs`);
     ``files``: what it writes and reads in a model directory besides its weights
     (``model/branch_files.py``); ``carries``: the kinds whose ``track`` a file of this kind may
-    hold (a video file carries a sound track for the audio kind)."""
+    hold (a video file carries a sound track for the audio kind); ``needs``: the kinds it builds on
+    (a model config with this kind has them too: the video kind reuses the image kind's tower)."""
 
     name: str
     config: type  # its config class (what ``LhamaConfig.branches[name]`` holds)
@@ -67,6 +68,7 @@ class BranchKind:
     stills: Callable[[torch.Tensor], torch.Tensor] | None = None  # (n, ...) -> (m, 3, S, S) what an image captioner sees
     files: BranchFiles = BranchFiles()  # default: nothing saved besides its weights and config block
     carries: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -166,7 +168,7 @@ KIND: dict[str, BranchKind] = {kind.name: kind for kind in (  # branch name -> i
                _build_image, _read_image, _image_spec, stills=lambda images: images, files=IMAGE_FILES),
     BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video, _video_tokens,
                _build_video, _read_video, _video_spec, extra=("video_temporal",), stills=_middle_frames,
-               carries=("audio",)),
+               carries=("audio",), needs=("image",)),
     BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, _audio_tokens,
                _build_audio, _read_audio, _audio_spec, track=_read_sound_track, files=AUDIO_FILES),
 )}
@@ -231,6 +233,10 @@ def lhama_config(**given: BranchConfig | None) -> LhamaConfig:
     for name, branch in given.items():
         if branch is not None and not isinstance(branch, KIND[name].config):
             raise ConfigError(f"the {name} branch takes {KIND[name].config.__name__}, got {type(branch).__name__}")
+    for name in (name for name, branch in given.items() if branch is not None):
+        missing = next((needed for needed in KIND[name].needs if given.get(needed) is None), None)
+        if missing is not None:
+            raise ValueError(f"a {name} branch needs the {missing} branch (it reuses its tower)")
     return LhamaConfig(branches={kind.name: given[kind.name] for kind in KIND.values() if given.get(kind.name) is not None})
 
 

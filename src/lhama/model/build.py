@@ -135,7 +135,7 @@ def add_branch(loaded: LoadedModel, kind: str, config: BranchConfig, tower: nn.M
     model, name = loaded.model, loaded.name or ""
     if kind in loaded.config.branches:
         raise ModelError(f"the model {name} already has {'an' if kind[0] in 'aeiou' else 'a'} {kind} branch")
-    for needed in getattr(config, "needs", ()):
+    for needed in branches.KIND[kind].needs if kind in branches.KIND else ():
         if needed not in loaded.config.branches:
             what = "text-only" if not loaded.config.branches else f"without a {needed} branch"
             raise ModelError(f"the model {name} is {what}; a {kind} branch needs its {needed} tower")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import Literal, Protocol
 
 ProjectorKind = Literal["mlp2x_gelu", "linear"]
 ProjectorNorm = Literal["none", "layernorm"]
@@ -44,7 +44,8 @@ class ImageConfig:
 class VideoConfig:
     """The video branch (Video-LLaMA style): N sampled frames through the image branch's frozen
     tower, a learned temporal position embedding, then mean pooling or a small query
-    transformer, and its own projector. Needs the image branch (it reuses its tower)."""
+    transformer, and its own projector. Needs the image branch (it reuses its tower: the video
+    kind's ``needs`` in ``model/branches.py``)."""
 
     placeholder: str = "<video>"
     frames: int = 8  # frames sampled uniformly per video (Video-LLaMA: 8)
@@ -54,7 +55,6 @@ class VideoConfig:
     qformer_layers: int = 2  # small: it learns from a few thousand clips at most here
     qformer_heads: int = 8  # must divide the tower's feature width
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
-    needs: ClassVar[tuple[str, ...]] = ("image",)  # the branches it builds on (not a saved field)
 
     def __post_init__(self) -> None:
         if not self.placeholder.startswith("<") or not self.placeholder.endswith(">"):
@@ -103,22 +103,16 @@ class LhamaConfig:
 
     ``branches`` maps a branch kind of ``model/branches.py`` (``"image"``, ``"video"``,
     ``"audio"``) to its config, in merge order; empty means text only. Build it with
-    ``lhama.model.branches.lhama_config(image=..., audio=...)``, which checks the kinds and puts
-    them in merge order (given directly, the order given is kept). In ``config.json`` it is
-    written as before, one key per kind (``branches.config_to_dict`` / ``config_from_dict``).
-
-    Raises:
-        ValueError: a branch needs another one that is missing (video reuses the image tower).
+    ``lhama.model.branches.lhama_config(image=..., audio=...)``, which checks the kinds (their
+    names, config classes and the branches each needs) and puts them in merge order (given
+    directly, nothing is checked and the order given is kept). In ``config.json`` it is written as
+    before, one key per kind (``branches.config_to_dict`` / ``config_from_dict``).
     """
 
     branches: Mapping[str, BranchConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "branches", dict(self.branches))  # a copy: the caller's dict cannot change it
-        for name, branch in self.branches.items():
-            for needed in getattr(branch, "needs", ()):
-                if needed not in self.branches:
-                    raise ValueError(f"a {name} branch needs the {needed} branch (it reuses its tower)")
 
     def __hash__(self) -> int:  # frozen, so hashable like the other configs (a dict field is not)
         return hash(tuple(self.branches.items()))
