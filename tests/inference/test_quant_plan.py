@@ -24,7 +24,7 @@ def test_plan_names_parse_and_name_their_cache() -> None:
     assert plan_for("int8").name == "int8" and plan_for("int4-g128").name == "int4-g128"
     assert quant_dir("m", "int4", 128).name == "quant-int4-g128"  # the caches made before plans still match
     assert check_quant("int4-g64+head") == QuantPlan("int4", 64, ("head",))  # the load path's one look at the plan
-    assert repr(QuantPlan("int8")) == "QuantPlan(quant='int8', group_size=128, int8=(), grid=False)"  # the name is derived
+    assert repr(QuantPlan("int8")) == "QuantPlan(quant='int8', group_size=128, int8=(), grid=False, kscales=False)"  # the name is derived
     grid = plan_for("int4-g32-grid+lossy")
     assert grid == QuantPlan("int4", 32, ("lossy",), True) and grid.name == "int4-g32-grid+lossy" and plan_for(grid.name) == grid
     assert quant_dir("m", "int4-g32-grid").name == "quant-int4-g32-grid" and plan_for("int4-g32-grid") != plan_for("int4-g32")

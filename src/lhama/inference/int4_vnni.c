@@ -29,6 +29,8 @@
  * claims too and then waits only for items a worker has claimed and not finished. A worker the OS
  * has not scheduled claims nothing and is not waited for. Idle workers spin ~0.1 ms, then sleep on a
  * futex. */
+#define KSUPER 256  /* inputs per fp32 super-scale of the k-scales layout (lhama_int4k_gemm) */
+
 typedef void (*item_fn)(const void *ctx, int item);
 struct job { item_fn fn; const void *ctx; int items, threads; };
 static struct job jobs[2];                /* double-buffered: a stale worker never reads a job being written */
@@ -148,7 +150,7 @@ static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx,
 
 /* One block of 64 rows for M (1..4) activation rows: the weights are unpacked once for all M. */
 static inline __attribute__((always_inline)) void block64(
-        int M, const uint8_t *w, const uint16_t *sz, int K, int N, int g, const int8_t *xq,
+        int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, int K, int N, int g, const int8_t *xq,
         const float *dx, const float *sx, uint16_t *out) {
     const __m512i nib = _mm512_set1_epi8(0x0F);
     /* lanes of rows 0..15 take bytes r, 32 + r of the first register (k, k + 1) and r, 32 + r of
@@ -159,7 +161,7 @@ static inline __attribute__((always_inline)) void block64(
         for (int j = 0; j < 4; j++) { i0[4 * r + j] = (uint8_t)b0[j]; i1[4 * r + j] = (uint8_t)(b0[j] + 16); }
     }
     const __m512i idx0 = _mm512_loadu_si512(i0), idx1 = _mm512_loadu_si512(i1);
-    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u);
+    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u), low8 = _mm512_set1_epi32(0xFF);
     const int groups = K / g;
     __m512 acc[4][4];
     for (int m = 0; m < M; m++)
@@ -181,12 +183,22 @@ static inline __attribute__((always_inline)) void block64(
                 for (int j = 0; j < 4; j++) s[m][j] = _mm512_dpbusd_epi32(s[m][j], q[j], xb);
             }
         }
-        const uint16_t *row = sz + ((size_t)gi * N) * 2;  /* (scale, zero) pairs of this block's rows */
         for (int j = 0; j < 4; j++) {
-            __m512i pair = _mm512_loadu_si512(row + 32 * j);
-            __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
-            __m512 zero = _mm512_castsi512_ps(_mm512_and_si512(pair, high16));
-            __m512 offset = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), scale, zero);  /* zero - 8 scale */
+            __m512 scale, offset;
+            if (codes) {  /* k-scales: scale = super[r] * code, offset (the low level) = scale * (low code / 16 - 15) */
+                const uint8_t *pairs = codes + ((size_t)gi * N) * 2 + 32 * j;
+                __m512i pair = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)pairs));
+                __m512 super = _mm512_loadu_ps((const float *)sz + (size_t)(gi * g / KSUPER) * N + 16 * j);
+                scale = _mm512_mul_ps(super, _mm512_cvtepi32_ps(_mm512_and_si512(pair, low8)));
+                __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 8)), _mm512_set1_ps(1.0f / 16.0f),
+                                           _mm512_set1_ps(15.0f));
+                offset = _mm512_mul_ps(scale, t);
+            } else {
+                __m512i pair = _mm512_loadu_si512(sz + ((size_t)gi * N) * 2 + 32 * j);  /* (scale, zero) bf16 pairs */
+                scale = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
+                __m512 zero = _mm512_castsi512_ps(_mm512_and_si512(pair, high16));
+                offset = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), scale, zero);  /* zero - 8 scale */
+            }
             for (int m = 0; m < M; m++) {
                 __m512 dot = _mm512_mul_ps(_mm512_cvtepi32_ps(s[m][j]), _mm512_mul_ps(scale, _mm512_set1_ps(dx[m * groups + gi])));
                 acc[m][j] = _mm512_add_ps(acc[m][j], _mm512_fmadd_ps(offset, _mm512_set1_ps(sx[m * groups + gi]), dot));
@@ -201,24 +213,25 @@ static inline __attribute__((always_inline)) void block64(
         }
 }
 
-static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, int K, int N, int g, const int8_t *xq,
-                         const float *dx, const float *sx, uint16_t *out) {
+static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, int K, int N, int g,
+                         const int8_t *xq, const float *dx, const float *sx, uint16_t *out) {
     switch (M) {  /* constant M: the compiler keeps the accumulators in registers */
-    case 1: block64(1, w, sz, K, N, g, xq, dx, sx, out); break;
-    case 2: block64(2, w, sz, K, N, g, xq, dx, sx, out); break;
-    case 3: block64(3, w, sz, K, N, g, xq, dx, sx, out); break;
-    default: block64(4, w, sz, K, N, g, xq, dx, sx, out); break;
+    case 1: block64(1, w, sz, codes, K, N, g, xq, dx, sx, out); break;
+    case 2: block64(2, w, sz, codes, K, N, g, xq, dx, sx, out); break;
+    case 3: block64(3, w, sz, codes, K, N, g, xq, dx, sx, out); break;
+    default: block64(4, w, sz, codes, K, N, g, xq, dx, sx, out); break;
     }
 }
 
-struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const int8_t *xq; const float *dx, *sx;
-                  uint16_t *out; };
+struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const uint8_t *codes; const int8_t *xq;
+                  const float *dx, *sx; uint16_t *out; };
 
 static void int4_item(const void *p, int b) {  /* one block of 64 output rows, for every activation row */
     const struct int4_ctx *c = p;
     int groups = c->K / c->g;
     for (int m0 = 0; m0 < c->rows; m0 += 4)  /* the block's weights (K/2 x 64 bytes) stay in L2 for the next four rows */
-        block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K, c->sz + (size_t)b * 64 * 2,
+        block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K,
+                     c->sz + (size_t)b * 64 * 2, c->codes ? c->codes + (size_t)b * 64 * 2 : NULL,
                      c->K, c->N, c->g, c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
                      c->out + (size_t)m0 * c->N + (size_t)b * 64);
 }
@@ -228,8 +241,8 @@ static void int4_item(const void *p, int b) {  /* one block of 64 output rows, f
    four at a time (from L2 after the first four: a batch of decode rows or a prompt does not read
    the weights once per four rows), and each row's result is the same as its own one-row product. `threads` share the row blocks (pool: see
    parallel_items). Returns 0, or -1 when scratch allocation fails. */
-int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
-                    int threads, int pool) {
+static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, uint16_t *out,
+                     int M, int K, int N, int g, int threads, int pool) {
     int groups = K / g;
     int8_t *xq = aligned_alloc(64, (size_t)((M * K + 63) / 64) * 64);
     float *dx = malloc(sizeof(float) * groups * 2 * M);
@@ -237,11 +250,26 @@ int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uin
     float *sx = dx + groups * M;
     for (int m = 0; m < M; m++)
         quantize_row(x + (size_t)m * K, K, g, xq + (size_t)m * K, dx + m * groups, sx + m * groups);
-    struct int4_ctx c = {M, K, N, g, w, sz, xq, dx, sx, out};
+    struct int4_ctx c = {M, K, N, g, w, sz, codes, xq, dx, sx, out};
     parallel_items(int4_item, &c, N / 64, threads, pool);
     free(xq);
     free(dx);
     return 0;
+}
+
+int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
+                    int threads, int pool) {
+    return int4_gemm(x, w, sz, NULL, out, M, K, N, g, threads, pool);
+}
+
+/* The same product with "k-scales" (fewer bytes per group than a bf16 scale and zero): codes (K/g, N, 2) uint8,
+   (scale code, low code) per group and row, and supers (K/KSUPER, N) fp32, one per KSUPER inputs and row:
+   scale = super * scale code, the group's lowest level = scale * (low code / 16 - 15); w = q * scale + low for
+   q in 0..15. 2 bytes per group + 4 per KSUPER inputs: 0.625 bits per weight at g = 32, against 1 for bf16
+   pairs. K a multiple of KSUPER and g. */
+int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const float *supers, uint16_t *out,
+                     int M, int K, int N, int g, int threads, int pool) {
+    return int4_gemm(x, w, (const uint16_t *)supers, codes, out, M, K, N, g, threads, pool);
 }
 
 /* int8 weights (N, K) row-major with one scale per row (bf16), as PyTorch's _weight_int8pack_mm takes them.
@@ -330,4 +358,4 @@ int lhama_int8_gemm(const uint16_t *x, const int8_t *w, const uint16_t *scale, u
     return 0;
 }
 
-int lhama_int4_version(void) { return 6; }
+int lhama_int4_version(void) { return 7; }

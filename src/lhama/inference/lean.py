@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.quant import Int4Linear, Int8Linear, int4_mm, int8_mm
+from lhama.inference.quant import Int4KLinear, Int4Linear, Int8Linear, int4_mm, int4k_mm, int8_mm
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -54,6 +54,9 @@ class Fused(nn.Module):
         weight = _joined([p.weight for p in parts])
         if self.kind is Int4Linear:
             self.scales = _joined([p.scales_and_zeros for p in parts], dim=1)
+        elif self.kind is Int4KLinear:  # (codes, supers): both laid out (., N, ...)
+            self.scales = _joined([p.codes for p in parts], dim=1)
+            self.supers = _joined([p.supers for p in parts], dim=1)
         else:
             self.scales = _joined([p.scales for p in parts])
         biases = [p.bias for p in parts]
@@ -72,6 +75,8 @@ class Fused(nn.Module):
         """``x`` (M, K) in the layers' activation dtype -> (M, sum of outputs)."""
         if self.kind is Int4Linear:
             out = int4_mm(x, self.weight, self.group_size, self.scales)
+        elif self.kind is Int4KLinear:
+            out = int4k_mm(x, self.weight, self.group_size, self.scales, self.supers)
         else:
             out = int8_mm(x, self.weight, self.scales)
         if out.shape[-1] != self.out_features:
@@ -105,7 +110,7 @@ def can_fuse(parts: Sequence[nn.Module]) -> bool:
         return False
     if any((p.bias is None) != (parts[0].bias is None) for p in parts):
         return False
-    if kind is Int4Linear:
+    if kind in (Int4Linear, Int4KLinear):
         if any(p.group_size != parts[0].group_size for p in parts):
             return False
         # every part but the last must fill whole 64-row blocks, with no padding rows in between
@@ -171,6 +176,22 @@ class LeanDecoder:
             kv.cumulative_length.add_(1)
         return logits
 
+    def step_seq(self, tokens: Sequence[int], cache: object) -> torch.Tensor:
+        """Logits (R, V) after each of ``tokens`` (R) in turn, fed at the next positions of a
+        prefilled ``cache`` (a speculative check), their key/value rows written. Row i is what
+        :meth:`step` gives for ``tokens[i]`` after the ones before it, bit for bit: the products take
+        the R rows at once, but each row attends in the one-row step's layout (the transformers
+        forward's R-row attention gave other bits for R = 2, 3 on Qwen2.5-1.5B's layout)."""
+        first = cache.layers[0]
+        position, rows, device = int(first.cumulative_length), len(tokens), self.inv_freq.device
+        positions = torch.arange(position, position + rows, device=device)
+        mask = (torch.arange(first.max_cache_len, device=device) <= positions[:, None]).view(rows, 1, 1, -1)
+        hidden = self.embed(torch.tensor(list(tokens), device=device))  # (R, D)
+        logits = self._rows(hidden, positions, [(kv.keys, kv.values) for kv in cache.layers], position, mask)
+        for kv in cache.layers:
+            kv.cumulative_length.add_(rows)
+        return logits
+
     def step_rows(self, tokens: torch.Tensor, positions: torch.Tensor, layers: KeysValues, column: int,
                   mask: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) after ``tokens`` (B,), one row each: row b's token sits at rotary position
@@ -203,8 +224,8 @@ class LeanDecoder:
         qk = qkv[:, : (heads + kv_heads) * dim].view(rows, heads + kv_heads, dim)
         half = dim // 2
         qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
-        keys[:, :, column] = qk[:, heads:]
-        values[:, :, column] = qkv[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim)
+        keys, values = _write((keys, values), qk[:, heads:], qkv[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim),
+                              column)
         if mask is None:  # no position masked: the call transformers makes then (same bits)
             query = qk[:, :heads, None]  # (B, H, 1, d)
             out = F.scaled_dot_product_attention(query, keys, values, scale=self.scaling, enable_gqa=True)
@@ -212,6 +233,21 @@ class LeanDecoder:
             query = qk[:, :heads].reshape(rows, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
             out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=self.scaling)
         return layer.o_proj(out.reshape(rows, heads * dim))
+
+
+def _write(kv: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor,
+           column: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the new key/value rows (B, Hkv, Dh) into the cache ``kv`` and return what each row
+    attends to: a batch (cache rows = B) writes row b at ``column`` of its own cache row; one
+    sequence (a cache of batch 1, B > 1 rows) writes row i at ``column + i``, and every row reads
+    that one cache."""
+    keys, values = kv
+    rows = key.shape[0]
+    if keys.shape[0] == rows:
+        keys[:, :, column], values[:, :, column] = key, value
+        return keys, values
+    keys[0, :, column : column + rows], values[0, :, column : column + rows] = key.transpose(0, 1), value.transpose(0, 1)
+    return keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1)
 
 
 def _rms(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -63,6 +63,8 @@ def kernel() -> ctypes.CDLL | None:
         return None
     lib.lhama_int4_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 6
     lib.lhama_int4_gemm.restype = ctypes.c_int
+    lib.lhama_int4k_gemm.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 6
+    lib.lhama_int4k_gemm.restype = ctypes.c_int
     lib.lhama_int8_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
     lib.lhama_int8_gemm.restype = ctypes.c_int
     return lib
@@ -129,5 +131,20 @@ def int4_rows(x: torch.Tensor, weight: torch.Tensor, scales_and_zeros: torch.Ten
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
     if kernel().lhama_int4_gemm(x.data_ptr(), weight.data_ptr(), scales_and_zeros.data_ptr(), out.data_ptr(),
                                 x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
+        raise MemoryError("the int4 kernel could not allocate its scratch memory")
+    return out
+
+
+KSUPER = 256  # inputs per fp32 super-scale of the k-scales layout (int4_vnni.c's KSUPER)
+
+
+def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
+               group_size: int) -> torch.Tensor:
+    """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) with k-scales (``codes`` (K/g, N, 2)
+    uint8, ``supers`` (K/256, N) fp32; see ``lhama.inference.quant.Int4KLinear``) -> (M, N) bf16."""
+    x = x.contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
+    if kernel().lhama_int4k_gemm(x.data_ptr(), weight.data_ptr(), codes.data_ptr(), supers.data_ptr(), out.data_ptr(),
+                                 x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
     return out

@@ -80,12 +80,13 @@ class QuantPlan:
     group_size: int = 128  # int4: inputs per scale/offset
     int8: tuple[str, ...] = ()
     grid: bool = False
+    kscales: bool = False  # int4 scales as byte codes under one fp32 super-scale per 256 inputs (Int4KLinear)
     # int8, int4-g128, int4-g32+head+v+down-half (also the cache folder's suffix): set with the
     # plan, so reading it is not a call back into this module on the load path
     name: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        rounding = "-grid" if self.grid else ""
+        rounding = ("-grid" if self.grid else "") + ("-k" if self.kscales else "")
         name = self.quant if self.quant != "int4" else "+".join([f"int4-g{self.group_size}{rounding}", *self.int8])
         object.__setattr__(self, "name", name)
 
@@ -104,7 +105,7 @@ DEFAULT_INT4 = QuantPlan("int4", 32)
 
 def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:
     """The :class:`QuantPlan` of ``quant``: none, bf16, int8, int4 (:data:`DEFAULT_INT4`, or plain
-    int4 in groups of ``group_size`` when given) or a plan name ``int4-g<32|64|128>[-grid][+role...]``.
+    int4 in groups of ``group_size`` when given) or a plan name ``int4-g<32|64|128>[-grid][-k][+role...]`` (``-k``: :class:`Int4KLinear`).
 
     Raises:
         ConfigError: an unknown quant, group size or role (one line, listing the choices).
@@ -117,11 +118,12 @@ def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan
         plan = DEFAULT_INT4 if group_size is None else QuantPlan("int4", group_size)
     elif quant.startswith("int4-g"):
         size, *roles = quant[len("int4-g"):].split("+")
+        size, kscales = size.removesuffix("-k"), size.endswith("-k")
         size, grid = size.removesuffix("-grid"), size.endswith("-grid")
         if not size.isdigit() or any(role not in ROLES for role in roles):
-            raise ConfigError(f"unknown --quant {quant!r}: an int4 plan is int4-g<32|64|128>[-grid] followed by "
+            raise ConfigError(f"unknown --quant {quant!r}: an int4 plan is int4-g<32|64|128>[-grid][-k] followed by "
                               f"+role for layers kept int8, roles: {', '.join(ROLES)}")
-        plan = QuantPlan("int4", int(size), tuple(roles), grid)
+        plan = QuantPlan("int4", int(size), tuple(roles), grid, kscales)
     else:
         raise ConfigError(f"unknown --quant {quant!r}; choose one of: {', '.join(available_quants())}, "
                           "or an int4 plan such as int4-g64 or int4-g128+head+v+down-half")
@@ -217,6 +219,73 @@ class Int4Linear(nn.Module):
         return out.reshape(*x.shape[:-1], self.out_features)
 
 
+class Int4KLinear(nn.Module):
+    """:class:`Int4Linear`'s packed 4-bit weights with "k-scales" (as llama.cpp's Q4_K keeps its
+    scales in 6 bits under one fp16 per 256 weights): per group, ``codes`` (K/g, N, 2) uint8 hold a
+    scale code and a low code, and ``supers`` (K/256, N) fp32 one super-scale per 256 inputs:
+    ``scale = super * scale code``, ``low = scale * (low code / 16 - 15)``, ``w = q * scale + low``.
+    0.625 bits per weight of scales at g = 32 against 1 bit for bf16 (scale, zero) pairs."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        padded = -(-out_features // 64) * 64  # the native kernel's row blocks
+        self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
+        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int, grid: bool = False) -> Int4KLinear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
+        padded = layer.weight.shape[0]
+        for start in range(0, padded, _CHUNK):
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            rows = min(_CHUNK, padded - start)
+            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])
+            groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
+            _, scale, low = int4_groups(groups, grid)
+            codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size)
+            q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 15)  # again, on the coded levels
+            layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
+                q.to(torch.int32).reshape(rows, -1), 1)
+            layer.codes[:, start : start + rows] = codes.transpose(0, 1)
+            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = int4k_mm(flat, self.weight, self.group_size, self.codes, self.supers)[:, : self.out_features]
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+KSUPER = native.KSUPER  # inputs per super-scale
+
+
+def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int) -> tuple[torch.Tensor, ...]:
+    """(codes (n, G, 2) uint8, supers (n, G / per_super) fp32, coded scale, coded low) of the groups'
+    ``scale`` and ``low`` (n, G, 1) fp32. A super-block's scales that are whole multiples of its
+    largest / 63 (a Q4_K GGUF's 6-bit scales) get that super-scale, so they are stored exactly;
+    others the largest / 255. The low code steps 1/16 of the group's scale over [-15, 0.94]."""
+    n, count = scale.shape[0], scale.shape[1]
+    blocks = scale.reshape(n, count // per_super, per_super)
+    largest = blocks.amax(-1, keepdim=True).clamp(min=1e-30)
+    ratio = blocks / (largest / 63)
+    whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True)
+    supers = torch.where(whole, largest / 63, largest / 255)  # (n, G / s, 1)
+    code = torch.round(blocks / supers).clamp(1, 255)
+    coded_scale = (code * supers).reshape(n, count, 1)
+    low_code = torch.round((low / coded_scale.clamp(min=1e-30) + 15) * 16).clamp(0, 255)
+    coded_low = coded_scale * (low_code / 16 - 15)
+    codes = torch.stack([code.reshape(n, count), low_code.reshape(n, count)], dim=-1).to(torch.uint8)
+    return codes, supers.reshape(n, -1), coded_scale, coded_low
+
+
 def int4_groups(groups: torch.Tensor, grid: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(q in 0..15, scale, low) of ``groups`` (..., g) fp32, ``w ~ q * scale + low``: the group's
     range in 15 steps, or with ``grid`` in the step count of 15..1 with the least squared error."""
@@ -253,6 +322,18 @@ def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_z
     if native.usable(weight.shape[0], x.shape[1], group_size):
         return native.int4_rows(x, weight, scales_and_zeros, group_size)
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
+
+
+def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torch.Tensor,
+             supers: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times :class:`Int4KLinear`'s weights -> (M, N padded) bf16: the native kernel
+    where it runs, else PyTorch's int4 kernel on bf16 (scale, zero) pairs rebuilt from the codes."""
+    if native.usable(weight.shape[0], x.shape[1], group_size):
+        return native.int4k_rows(x, weight, codes, supers, group_size)
+    scale = codes[..., 0].float() * supers.repeat_interleave(KSUPER // group_size, dim=0)  # (K/g, N)
+    low = scale * (codes[..., 1].float() / 16 - 15)
+    pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
+    return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, pairs)
 
 
 def int8_mm(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -330,8 +411,9 @@ def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_siz
         if _fits(linear, layer_quant, plan.group_size):
             bias = linear.bias is not None
             device = linear.weight.device
-            layer = (Int8Linear(linear.in_features, linear.out_features, bias, device) if layer_quant == "int8"
-                     else Int4Linear(linear.in_features, linear.out_features, bias, plan.group_size, device))
+            kind = Int8Linear if layer_quant == "int8" else _int4_kind(linear, plan)
+            layer = (Int8Linear(linear.in_features, linear.out_features, bias, device) if kind is Int8Linear
+                     else kind(linear.in_features, linear.out_features, bias, plan.group_size, device))
             setattr(parent, name, layer)
     return language_model
 
@@ -343,7 +425,12 @@ def _quantized(linear: nn.Linear, quant: str, plan: QuantPlan) -> nn.Module:
         return linear  # stays a float layer (made bf16 with the other parameters)
     if quant == "int8":
         return Int8Linear.from_linear(linear)
-    return Int4Linear.from_linear(linear, plan.group_size, plan.grid)
+    return _int4_kind(linear, plan).from_linear(linear, plan.group_size, plan.grid)
+
+
+def _int4_kind(linear: nn.Linear, plan: QuantPlan) -> type[Int4Linear] | type[Int4KLinear]:
+    """Int4KLinear for a ``-k`` plan where the inputs fill whole super-blocks, else Int4Linear."""
+    return Int4KLinear if plan.kscales and linear.in_features % KSUPER == 0 else Int4Linear
 
 
 def _fits(linear: nn.Linear, quant: str, group_size: int) -> bool:

@@ -1,0 +1,102 @@
+"""Int4 "k-scales" (``-k`` plans): byte-coded scales under one fp32 super-scale per 256 inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, Qwen2Config
+
+from lhama.inference import native, quant_cache
+from lhama.inference.lean import Fused, lean_decoder
+from lhama.inference.quant import Int4KLinear, Int4Linear
+from lhama.inference.quant import k_scales, plan_for, quantize_linears
+from lhama.inference.quant_cache import load_for_inference
+from lhama.model.config import LhamaConfig
+from lhama.model.lhama import LhamaModel
+from tests.inference.test_lean import _compare
+from tests.inference.tiny import tiny_tokenizer
+
+
+def test_k_plan_names_parse_and_round_trip() -> None:
+    plan = plan_for("int4-g32-grid-k+lossy")
+    assert plan.kscales and plan.grid and plan.int8 == ("lossy",) and plan.name == "int4-g32-grid-k+lossy"
+    assert plan_for("int4-g64-k").name == "int4-g64-k" and not plan_for("int4-g32-grid").kscales
+
+
+def _q4k(rows: int, cols: int, seed: int) -> torch.Tensor:
+    """Weights as a Q4_K GGUF de-quantises them: w = d sc q - dmin m, 6-bit sc (max 63) and m per 32."""
+    g = torch.Generator().manual_seed(seed)
+    supers = cols // 256
+    d = (torch.rand(rows, supers, 1, 1, generator=g) * 4e-4 + 1e-4).half().float()
+    sc = torch.randint(20, 64, (rows, supers, 8, 1), generator=g).float()
+    sc[:, :, 0] = 63
+    m = torch.randint(0, 64, (rows, supers, 8, 1), generator=g).float()
+    q = torch.randint(0, 16, (rows, supers, 8, 32), generator=g).float()
+    q[..., 0], q[..., 1] = 0, 15
+    return (d * sc * q - 2 * d * m).reshape(rows, cols)
+
+
+def test_q4k_scales_are_stored_exactly_and_codes_cost_fewer_bytes() -> None:
+    groups = _q4k(64, 512, seed=0).reshape(64, -1, 32)
+    scale = (groups.amax(-1, keepdim=True) - groups.amin(-1, keepdim=True)) / 15
+    codes, supers, coded, low = k_scales(scale, groups.amin(-1, keepdim=True), 8)
+    assert torch.equal(coded, scale)  # whole multiples of the largest / 63: exact
+    assert bool(((low - groups.amin(-1, keepdim=True)).abs() <= scale / 32 + 1e-9).all())  # 1/16 steps
+    noisy = scale * (1 + 0.01 * torch.rand_like(scale))  # not on 63 steps: the largest / 255
+    assert float(((k_scales(noisy, low, 8)[2] - noisy).abs() / noisy).amax()) < 0.02
+    linear = nn.Linear(512, 128, bias=False)
+    k, plain = Int4KLinear.from_linear(linear, 32), Int4Linear.from_linear(linear, 32)
+    size = lambda layer: sum(b.numel() * b.element_size() for b in layer.buffers())  # noqa: E731
+    assert size(k) < 0.95 * size(plain)
+
+
+def test_native_k_kernel_matches_the_reference_product(monkeypatch) -> None:
+    if native.kernel() is None:
+        pytest.skip("no AVX512-VNNI kernel on this machine")
+    torch.manual_seed(0)
+    linear = nn.Linear(768, 200, bias=True)
+    with torch.no_grad():
+        linear.weight.copy_(_q4k(200, 768, seed=1))
+    layer = Int4KLinear.from_linear(linear, 32, grid=True)
+    x = torch.randn(5, 768).bfloat16()
+    got = layer(x).float()
+    monkeypatch.setenv("LHAMA_INT4_KERNEL", "aten")  # PyTorch's kernel on pairs rebuilt from the codes
+    want = layer(x).float()
+    with torch.no_grad():
+        reference = linear(x.float())
+    assert float((got - want).norm() / want.norm()) < 0.02  # int8 activations in the native kernel
+    assert float((want - reference).norm() / reference.norm()) < 0.02  # Q4_K weights: near exact
+    monkeypatch.delenv("LHAMA_INT4_KERNEL")
+    assert torch.equal(layer(x[2:3]).float(), got[2:3])  # a row alone = the same row in a batch
+
+
+def _k_model(quant: str) -> LhamaModel:
+    torch.manual_seed(3)
+    config = Qwen2Config(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=200, max_position_embeddings=256, tie_word_embeddings=False)
+    language_model = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        language_model.lm_head.weight.mul_(4)
+    return LhamaModel(LhamaConfig(), quantize_linears(language_model, quant))
+
+
+def test_the_lean_step_fuses_k_layers_with_the_same_bits() -> None:
+    model = _k_model("int4-g32-k")
+    assert isinstance(model.language_model.model.layers[0].mlp.down_proj, Int4KLinear)
+    _compare(model)
+    layer = lean_decoder(model.language_model).layers[0]
+    assert isinstance(layer.gate_up, Fused) and layer.gate_up.kind is Int4KLinear
+
+
+def test_a_k_plans_cache_reloads_the_same_logits(tmp_path, monkeypatch) -> None:
+    model_dir = tmp_path / "lm"
+    _k_model("none").language_model.save_pretrained(model_dir)
+    tiny_tokenizer().save_pretrained(model_dir)
+    fresh = load_for_inference(model_dir, "int4-g32-grid-k+head")
+    monkeypatch.setattr(quant_cache, "quantize_from", lambda *a, **k: pytest.fail("quantised again"))
+    cached = load_for_inference(model_dir, "int4-g32-grid-k+head")
+    assert isinstance(cached.model.language_model.model.layers[1].self_attn.q_proj, Int4KLinear)
+    ids = torch.tensor([[5, 17, 33, 90, 4, 120, 7]])
+    with torch.inference_mode():
+        assert torch.equal(cached.model(ids).logits, fresh.model(ids).logits)
