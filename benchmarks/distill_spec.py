@@ -19,11 +19,16 @@ tokens per step (default ``--draft-tokens``, 3); drafts of one directory share o
 ``--llama-cpp GGUF`` adds, after the lhama runs, llama.cpp's plain greedy decoding (PyPI
 ``xllamacpp``) of the same chat messages, up to the same token count, as a reference: its own
 timings (``predicted_per_second``, ``prompt_ms``); its tokens are not compared (other weights).
+``--forward-check NAME`` (repeat) runs that draft's checks through the transformers forward, as
+before session 6, instead of the lean rows (``LeanDecoder.step_seq``): the before/after of the
+exactness fix in one process. Per draft, ``first_difference`` lists (prompt, first token that
+differs from plain decoding).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -37,6 +42,7 @@ from lhama.inference.generate import GenerationConfig, eos_token_ids, generate_i
 from lhama.inference.kv import KVState
 from lhama.inference.quant_cache import load_for_inference
 from lhama.inference.runtime import peak_rss_mb
+from lhama.inference import speculative
 from lhama.inference.speculative import Draft, load_draft
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -87,6 +93,7 @@ class SpecRun:
     tokens: int = 48
     out: Path | None = None
     draft_tokens: dict[str, int] = field(default_factory=dict)  # per draft name; absent: 3
+    forward_check: frozenset[str] = frozenset()  # drafts whose checks run the transformers forward
 
 
 def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
@@ -114,7 +121,8 @@ def bench(run: SpecRun) -> dict:
     names, runs = list(configs), {name: [] for name in configs}
     for index, ids in enumerate(inputs):
         for name in names[index % len(names):] + names[: index % len(names)]:
-            runs[name].append(timed_run(target, list(ids), run.tokens, eos, configs[name]))
+            with _forward_check(name in run.forward_check):
+                runs[name].append(timed_run(target, list(ids), run.tokens, eos, configs[name]))
         found = _results(run, runs)
         line = ", ".join(f"{n} {len(runs[n][-1]['ids'])} tok {runs[n][-1]['wall_s']:.1f} s" for n in names)
         print(f"prompt {index}: {line}" + ("" if found["identical_outputs"] else "  OUTPUTS DIFFER"), flush=True)
@@ -123,12 +131,40 @@ def bench(run: SpecRun) -> dict:
     return found
 
 
+@contextlib.contextmanager
+def _forward_check(on: bool):
+    """With ``on``, speculative checks run the transformers forward (no lean decoder for them);
+    plain decoding keeps the lean step."""
+    if not on:
+        yield
+        return
+    lean = speculative.lean_decoder
+    speculative.lean_decoder = lambda language_model: None
+    try:
+        yield
+    finally:
+        speculative.lean_decoder = lean
+
+
+def first_differences(runs: dict[str, list[dict]]) -> dict[str, list[list[int]]]:
+    """Per configuration: [prompt, index of the first token differing from plain decoding]."""
+    found: dict[str, list[list[int]]] = {}
+    for name, rows in runs.items():
+        for prompt, (got, want) in enumerate(zip(rows, runs["plain"])):
+            a, b = got["ids"], want["ids"]
+            if a != b:
+                at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                found.setdefault(name, []).append([prompt, at])
+    return found
+
+
 def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
     done = len(runs["plain"])
-    same = all(r[i]["ids"] == runs["plain"][i]["ids"] for r in runs.values() for i in range(done))
+    differ = first_differences(runs)
     return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, 3) for n in run.drafts},
+            "forward_check": sorted(run.forward_check), "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
-            "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": same,
+            "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": not differ,
             "summary": {n: summary(r) for n, r in runs.items()}, "runs": runs}
 
 
@@ -170,11 +206,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=48, help="at most this many new tokens per answer")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--forward-check", action="append", default=[], metavar="NAME",
+                        help="this draft's checks run the transformers forward (the pre-session-6 check)")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
     parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
     drafts, tokens = {n: p for n, p, _ in parsed}, {n: k for n, _, k in parsed}
-    found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens))
+    unknown = set(args.forward_check) - set(drafts)
+    if unknown:
+        parser.error(f"--forward-check names no --draft: {', '.join(sorted(unknown))}")
+    found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
+                          frozenset(args.forward_check)))
     if args.llama_cpp:
         found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
                                             torch.get_num_threads())
@@ -187,6 +229,8 @@ def main(argv: list[str]) -> None:
         cpp = found["llama_cpp"]
         print(f"{'llama.cpp (same prompts)':<24}{cpp['tokens']:>8}{cpp['wall_s']:>9.1f}{cpp['tok_s']:>9.2f}"
               f"{cpp['decode_tok_s']:>14.2f}{'-':>12}")
+    for name, where in found["first_difference"].items():
+        print(f"{name}: differs from plain on prompt(s) {', '.join(f'{p} (token {t})' for p, t in where)}")
     print(f"identical outputs: {found['identical_outputs']}; peak RSS {found['peak_rss_mb']} MB (lhama, before llama.cpp); "
           f"{found['threads']} threads")
 

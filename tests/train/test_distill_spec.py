@@ -109,3 +109,25 @@ def test_llama_cpp_totals_its_own_timings(monkeypatch):
     assert len(calls) == 3 and calls[1]["messages"][-1]["content"] == "um"  # a warm-up, then each prompt
     assert (found["tokens"], found["wall_s"], found["tok_s"], found["decode_tok_s"]) == (20, 1.5, 13.333, 20.0)
     assert found["ttft_s_mean"] == 0.25
+
+
+def test_first_differences_name_the_prompt_and_token():
+    runs = {"plain": [{"ids": [1, 2, 3]}, {"ids": [4, 5]}],
+            "k1": [{"ids": [1, 2, 3]}, {"ids": [4, 6]}], "k2": [{"ids": [1, 2]}, {"ids": [4, 5]}]}
+    assert spec.first_differences(runs) == {"k1": [[1, 1]], "k2": [[0, 2]]}
+    assert spec.first_differences({"plain": runs["plain"], "k3": runs["plain"]}) == {}
+
+
+def test_forward_check_switches_only_the_check_to_the_transformers_forward(monkeypatch):
+    target = tiny_decoder(seed=3)
+    draft = draft_for(target, noisy_copy(target, 0.3, seed=1))
+    calls = []
+    lean = spec.speculative.lean_decoder
+    monkeypatch.setattr(spec.speculative, "lean_decoder", lambda lm: calls.append(lm) or lean(lm))
+    plain = spec.timed_run(target, prompt_ids(5), 12, (), None)
+    assert spec.timed_run(target, prompt_ids(5), 12, (), draft)["ids"] == plain["ids"] and calls
+    calls.clear()
+    with spec._forward_check(True):
+        assert spec.timed_run(target, prompt_ids(5), 12, (), draft)["ids"] == plain["ids"]
+    assert not calls  # the check's lean rows were off: the transformers forward ran
+    assert spec.speculative.lean_decoder is not None and spec.speculative.lean_decoder(target.model.language_model)

@@ -22,6 +22,7 @@ import torch
 from lhama.errors import ModelError
 from lhama.inference.generate import GenerationConfig, context_length, decode_step, next_token
 from lhama.inference.kv import KVState, prefill, rewind
+from lhama.inference.lean import lean_decoder, usable
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import LoadedModel
 from lhama.model.lhama import LhamaModel
@@ -116,11 +117,7 @@ def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], pick
     tokens plus the model's own next choice, with ``kv`` rewound to what they imply."""
     base = len(kv.ids)
     feed = [token, *proposal]
-    device = model.language_model.get_input_embeddings().weight.device
-    out = model.language_model(input_ids=torch.tensor([feed], device=device), past_key_values=kv.cache,
-                               use_cache=True)
-    kv.ids.extend(feed)
-    rows = out.logits[0]  # (k + 1, V): row i follows feed[: i + 1]
+    rows = check_logits(model.language_model, kv, feed)  # (k + 1, V): row i follows feed[: i + 1]
     kept: list[int] = []
     for i in range(len(feed)):
         choice = pick(rows[i], _tensor(kv.ids[: base + i + 1]))
@@ -131,6 +128,22 @@ def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], pick
     draft.accepted += len(kept) - 1
     rewind(kv, base + len(kept))
     return kept
+
+
+def check_logits(language_model: torch.nn.Module, kv: KVState, feed: Sequence[int]) -> torch.Tensor:
+    """Run ``feed`` through ``language_model`` after ``kv``'s ids in one forward, appending it to
+    ``kv``; returns the logits (len(feed), V), row i following ``feed[: i + 1]``. Where decoding
+    takes the lean step, so does the check (:meth:`~lhama.inference.lean.LeanDecoder.step_seq`):
+    each row is then the one-row step's logits bit for bit, so ties break as in plain decoding."""
+    lean = lean_decoder(language_model)
+    if usable(lean, kv.cache):
+        logits = lean.step_seq(feed, kv.cache)
+        kv.ids.extend(feed)
+        return logits
+    device = language_model.get_input_embeddings().weight.device
+    out = language_model(input_ids=torch.tensor([feed], device=device), past_key_values=kv.cache, use_cache=True)
+    kv.ids.extend(feed)
+    return out.logits[0]
 
 
 def _tensor(ids: Sequence[int]) -> torch.Tensor:
