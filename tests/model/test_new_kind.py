@@ -21,7 +21,7 @@ from lhama.data.dataset import Sample
 from lhama.errors import ConfigError, DataError, ModelError
 from lhama.model import branches
 from lhama.model.build import compose, load_model, save_model
-from lhama.model.config import ImageConfig, ProjectorConfig
+from lhama.model.config import ImageConfig, LhamaConfig, ProjectorConfig
 from lhama.model.projector import MultiModalProjector
 from tests.conftest import tiny_text_config, tiny_tokenizer, tiny_vision_config
 
@@ -202,6 +202,9 @@ def test_a_kind_s_needs_are_table_data_checked_when_configured_and_grown(reading
     text_only = compose(branches.lhama_config(), AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
     with pytest.raises(ModelError, match="is text-only; a reading branch needs its image tower"):
         add_branch(text_only, "reading", ReadingConfig())
+    unchecked = LhamaConfig(branches={"reading": ReadingConfig()})  # built directly: checked when composed
+    with pytest.raises(ValueError, match="a reading branch needs the image branch"):
+        compose(unchecked, AutoModelForCausalLM.from_config(tiny_text_config()), tiny_tokenizer())
 
 
 def _reading_records(root: Path) -> Path:

@@ -233,11 +233,18 @@ def lhama_config(**given: BranchConfig | None) -> LhamaConfig:
     for name, branch in given.items():
         if branch is not None and not isinstance(branch, KIND[name].config):
             raise ConfigError(f"the {name} branch takes {KIND[name].config.__name__}, got {type(branch).__name__}")
-    for name in (name for name, branch in given.items() if branch is not None):
+    check_needs(given)
+    return LhamaConfig(branches={kind.name: given[kind.name] for kind in KIND.values() if given.get(kind.name) is not None})
+
+
+def check_needs(given: Mapping[str, BranchConfig | None]) -> None:
+    """Raise ValueError when a branch in ``given`` (kind name -> its config; None: none) lacks a
+    kind it needs (:attr:`BranchKind.needs`: a video branch without the image branch). A name
+    that is no kind in the table needs nothing here (:func:`lhama_config` refuses it)."""
+    for name in (name for name, branch in given.items() if branch is not None and name in KIND):
         missing = next((needed for needed in KIND[name].needs if given.get(needed) is None), None)
         if missing is not None:
             raise ValueError(f"a {name} branch needs the {missing} branch (it reuses its tower)")
-    return LhamaConfig(branches={kind.name: given[kind.name] for kind in KIND.values() if given.get(kind.name) is not None})
 
 
 def config_from_dict(data: Mapping[str, Any]) -> LhamaConfig:

@@ -101,7 +101,9 @@ def compose(
     Raises:
         CheckpointError: an image branch without a vision tower, an audio encoder not found.
         ConfigError: ``towers`` is not a mapping by branch kind (the old single vision tower).
+        ValueError: a branch without one it needs (a ``LhamaConfig`` built directly, unchecked).
     """
+    branches.check_needs(config.branches)
     by_attribute = _towers_by_attribute(towers or {})
     token_ids = add_placeholder_tokens(tokenizer, language_model, config)
     modules = branches.build_modules(config, by_attribute, language_model.config.hidden_size)

@@ -105,8 +105,9 @@ class LhamaConfig:
     ``"audio"``) to its config, in merge order; empty means text only. Build it with
     ``lhama.model.branches.lhama_config(image=..., audio=...)``, which checks the kinds (their
     names, config classes and the branches each needs) and puts them in merge order (given
-    directly, nothing is checked and the order given is kept). In ``config.json`` it is written as
-    before, one key per kind (``branches.config_to_dict`` / ``config_from_dict``).
+    directly, the order given is kept, and what each branch needs is checked when the model is
+    composed). In ``config.json`` it is written as before, one key per kind
+    (``branches.config_to_dict`` / ``config_from_dict``).
     """
 
     branches: Mapping[str, BranchConfig] = field(default_factory=dict)
