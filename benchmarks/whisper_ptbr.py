@@ -92,17 +92,67 @@ def data_plan(args: argparse.Namespace) -> list:
     return plan
 
 
+def mid_plan(args: argparse.Namespace) -> list:
+    """``data --mid``: the same windows as the shipped adapter's data (dev, dev-voices, then the
+    ``--windows`` training windows; same seeds, so the same audio), stored as mids."""
+    from dataclasses import replace
+
+    from lhama.recipes.default.whisper_ptbr import DEV_VOICES, TRAIN_VOICES, WindowConfig
+
+    return [("dev", "dev", TRAIN_VOICES, replace(WindowConfig(), **DEV)),
+            ("dev-voices", "dev", DEV_VOICES, replace(WindowConfig(), **DEV_VOICES_SPLIT)),
+            ("train", "train", TRAIN_VOICES, WindowConfig(windows=args.windows))]
+
+
+def mid_encoder(whisper_dir: Path):
+    """(window samples -> {"mid": ...}, the encoder's top): the torch encoder built from the
+    CTranslate2 weights, and the part of it :class:`EncoderTop` recomputes."""
+    import torch
+
+    from lhama.data.audio import AudioSpec, log_mel
+    from lhama.train.whisper import EncoderTop, encoder_mid
+    from lhama.weights.whisper_ct2 import load_encoder, read_ct2
+
+    torch.set_num_threads(1)
+    encoder = load_encoder(read_ct2(whisper_dir / "model.bin"))
+    spec = AudioSpec(n_mels=encoder.config.num_mel_bins, n_frames=2 * encoder.config.max_source_positions)
+
+    def encode_mid(samples):
+        mid, _ = encoder_mid(encoder, log_mel(samples, spec)[None, :-1])
+        return {"mid": mid[0].to(torch.float16)}
+
+    return encode_mid, EncoderTop(encoder)
+
+
+def check_mid(whisper, encode_mid, top, window, config) -> None:
+    """The torch encoder agrees with CTranslate2's on one window (top(mid) vs its output)."""
+    import torch
+
+    from lhama.recipes.default.whisper_ptbr import encode, speak
+
+    samples, _ = speak(window, config, config.seed * 1_000_003)
+    with torch.no_grad():
+        ours = top(encode_mid(samples)["mid"].float())
+    theirs = encode(whisper, samples).float()
+    print(f"check: torch top(mid) vs CTranslate2 encoder output: max |diff| {float((ours - theirs).abs().max()):.4f}, "
+          f"mean {float((ours - theirs).abs().mean()):.5f} (states mean |x| {float(theirs.abs().mean()):.3f})", flush=True)
+
+
 def cmd_data(args: argparse.Namespace) -> None:
+    from lhama.model.audio import encoder_dir
     from lhama.model.transcribe import open_whisper
     from lhama.recipes.default.whisper_ptbr import build_windows, draw_windows, read_texts
 
     whisper, _ = open_whisper(args.whisper)
-    for split, texts, voices, config in data_plan(args):
+    encode_mid, top = mid_encoder(Path(encoder_dir(args.whisper))) if args.mid else (None, None)
+    for n, (split, texts, voices, config) in enumerate(mid_plan(args) if args.mid else data_plan(args)):
         windows = draw_windows(read_texts(texts), config, voices)
+        if args.mid and n == 0:
+            check_mid(whisper, encode_mid, top, windows[0], config)
         with bar(f"{split} windows") as progress:
             task = progress.add_task(split, total=len(windows))
             build_windows(whisper, windows, args.out / split, config,
-                          lambda done, total: progress.update(task, completed=done))
+                          lambda done, total: progress.update(task, completed=done), encode_mid)
         print(f"{split}: {len(windows)} windows in {args.out / split}", flush=True)
 
 
@@ -112,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
                                output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes,
-                               targets=CROSS_KV_TARGETS if args.cross_kv else TARGETS)
+                               targets=CROSS_KV_TARGETS if args.cross_kv else TARGETS, encoder_ffn=args.encoder_ffn)
     Path(config.output_dir).parent.mkdir(parents=True, exist_ok=True)  # a new --run's folder (its metrics.jsonl)
     with bar("tuning Whisper") as progress, (Path(config.output_dir).parent / "metrics.jsonl").open("a", encoding="utf-8") as log:
         task = progress.add_task("steps", total=None)
@@ -146,21 +196,23 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
     from lhama.model.transcribe import TranscribeConfig, max_tokens, open_whisper
 
-    sets = {}
+    sets, key = {}, "states"
     for split in args.splits:
         shards = [torch.load(p, weights_only=True) for p in sorted((args.out / split).glob("shard-*.pt"))]
-        sets[split] = ([t for s in shards for t in s["texts"]], torch.cat([s["states"] for s in shards]).float().numpy())
+        key = "mid" if "mid" in shards[0] else key  # every split must be stored alike
+        sets[split] = ([t for s in shards for t in s["texts"]], torch.cat([s[key] for s in shards]))
     settings = TranscribeConfig()
     for source in args.models:
         whisper, tokenizer = open_whisper(source)
+        states_of = _states_of(source, key == "mid")
         for prompt_text in [None, *([args.prompt] if args.prompt else [])]:
             prompt = list(settings.prompt)
             if prompt_text:
                 prompt = ["<|startofprev|>", *tokenizer.encode(" " + prompt_text, add_special_tokens=False).tokens, *prompt]
             pooled = ([], [])
-            for split, (texts, states) in sets.items():
+            for split, (texts, stored) in sets.items():
                 out = []
-                for row in states:
+                for row in states_of(stored):
                     result = whisper.generate(ctranslate2.StorageView.from_array(row[None]), [prompt],
                                               beam_size=settings.beam_size, no_repeat_ngram_size=settings.no_repeat_ngram_size,
                                               max_length=max_tokens(8.0, settings) + len(prompt))[0]
@@ -173,6 +225,26 @@ def cmd_dev(args: argparse.Namespace) -> None:
                     print(f"   {r!r} -> {h!r}")
             if len(sets) > 1:
                 _dev_row(f"{source} prompt={prompt_text!r} {'+'.join(sets)}", *pooled)
+
+
+def _states_of(source: str, mids: bool):
+    """Stored tensors -> the encoder states ``source`` decodes: as stored, or (for mids) through
+    the last feed-forward block and final norm of ``source``'s own encoder (its merged weights)."""
+    import torch
+
+    from lhama.model.audio import encoder_dir
+    from lhama.train.whisper import EncoderTop
+    from lhama.weights.whisper_ct2 import load_encoder, read_ct2
+
+    if not mids:
+        return lambda stored: stored.float().numpy()
+    top = EncoderTop(load_encoder(read_ct2(Path(encoder_dir(source)) / "model.bin")))
+
+    def through(stored):
+        with torch.no_grad():
+            for row in stored:
+                yield top(row.float()[None])[0].numpy()
+    return through
 
 
 def _dev_row(label: str, texts: list[str], out: list[str]) -> None:
@@ -192,6 +264,8 @@ def main() -> None:
     data.add_argument("--out", type=Path, default=Path("runs/whisper-ptbr"))
     data.add_argument("--whisper", default="whisper-base")
     data.add_argument("--windows", type=int, default=480)
+    data.add_argument("--mid", action="store_true", help="store the encoder's last-layer mids (for train "
+                      "--encoder-ffn): dev, dev-voices and --windows training windows, as the shipped adapter's")
     data.add_argument("--more", type=int, default=0, help="this many more training windows in new voices (MORE_VOICES), "
                       "and the dev-voices split")
     train = sub.add_parser("train")
@@ -202,6 +276,8 @@ def main() -> None:
     train.add_argument("--resume", action="store_true")
     train.add_argument("--run", type=Path, help="checkpoints and adapter (default: OUT/run)")
     train.add_argument("--cross-kv", action="store_true", help="LoRA on the cross-attention's keys and values too")
+    train.add_argument("--encoder-ffn", action="store_true", help="LoRA on the last encoder layer's fc1/fc2 too "
+                       "(data from `data --mid`)")
     build = sub.add_parser("build")
     build.add_argument("--whisper", default="whisper-base")
     build.add_argument("--adapter", type=Path, default=Path("runs/whisper-ptbr/run/adapter"))

@@ -1,4 +1,5 @@
-"""Tune Whisper's decoder with LoRA on stored encoder states (the encoder stays frozen).
+"""Tune Whisper's decoder with LoRA on stored encoder states (the encoder stays frozen, or
+with ``encoder_ffn`` only its last feed-forward block gets LoRA too, on stored "mid" states).
 
 Follow a batch: shards of (encoder states, text) from :mod:`lhama.recipes.default.whisper_ptbr`
 -> target ids ``<|startoftranscript|><|pt|><|transcribe|><|notimestamps|> text <|endoftext|>``
@@ -11,7 +12,7 @@ The project's machinery does the rest: AdamW + warm-up/cosine (``train.optim``),
 with the data position and RNG (``train.checkpoint``; ``resume=True`` continues), and a time
 limit per run (``max_minutes``) so a long tuning splits into turns. The result is an adapter
 directory (``adapter.safetensors`` fp16 + ``adapter_config.json``) that
-:func:`lhama.weights.whisper_ct2.merge_lora` merges into the CTranslate2 weights.
+:func:`lhama.weights.whisper_ct2.merge_adapter` merges into the CTranslate2 weights.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_att
 # Also the cross-attention's keys and values: a low-rank remap of the (frozen) encoder's states as
 # the decoder reads them; costs the gradient of the 1500 keys/values per layer (#28 session 5).
 CROSS_KV_TARGETS = (*TARGETS, "encoder_attn.k_proj", "encoder_attn.v_proj")
+# Session 6: LoRA on the encoder's last feed-forward block too (``encoder_ffn``). Its input (the
+# last layer's states after its self-attention, "mid") is stored instead of the encoder's output,
+# so a step runs that block, the encoder's final norm and the decoder: no attention over 1500
+# positions is differentiated inside the encoder.
+MID = "mid"
 Report = Callable[[dict], None]
 
 
@@ -63,6 +69,7 @@ class WhisperTuneConfig:
     checkpoint_every: int = 20  # optimizer steps
     max_minutes: float = 0.0  # stop (after a checkpoint) once a run has lasted this long; 0: no limit
     seed: int = 0
+    encoder_ffn: bool = False  # LoRA on the last encoder layer's fc1/fc2 too; the shards must hold "mid"
 
     @property
     def scale(self) -> float:
@@ -93,28 +100,71 @@ def add_lora(decoder: nn.Module, rank: int, scale: float, targets: tuple[str, ..
     return decoder
 
 
-def adapter_state(decoder: nn.Module) -> dict[str, torch.Tensor]:
-    """The LoRA tensors named as :func:`lhama.weights.whisper_ct2.merge_lora` reads them
-    (``layers.0.fc1.lora_A``: the wrapped linear's own name, without ``.base``)."""
-    return {name: p.detach().to(torch.float16).contiguous() for name, p in decoder.named_parameters()
-            if "lora_" in name}
+class EncoderTop(nn.Module):
+    """The encoder's last feed-forward block and final norm: "mid" states (after the last
+    layer's self-attention) -> the encoder's output, as ``WhisperEncoder`` computes it."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        last = encoder.layers[-1]
+        self.index = len(encoder.layers) - 1
+        self.final_layer_norm, self.fc1, self.fc2, self.layer_norm = last.final_layer_norm, last.fc1, last.fc2, encoder.layer_norm
+        self.activation = last.activation_fn
+
+    def forward(self, mid: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(mid + self.fc2(self.activation(self.fc1(self.final_layer_norm(mid)))))
 
 
-def load_split(data_dir: Path, split: str, tokenizer) -> tuple[torch.Tensor, list[list[int]]]:
-    """All windows of a split: (n, 1500, D) float16 states and their target ids.
+@torch.no_grad()
+def encoder_mid(encoder: nn.Module, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mid, output) of ``encoder`` (a ``WhisperEncoder``) on log-mel ``mel`` (n, n_mels, frames):
+    the last layer's states after its self-attention, and the encoder's output."""
+    seen = []
+    hook = encoder.layers[-1].final_layer_norm.register_forward_hook(lambda _m, args, _o: seen.append(args[0]))
+    try:
+        output = encoder(mel).last_hidden_state
+    finally:
+        hook.remove()
+    return seen[0], output
+
+
+def add_encoder_lora(encoder: nn.Module, rank: int, scale: float) -> EncoderTop:
+    """An :class:`EncoderTop` of ``encoder`` (frozen) with LoRA on its fc1 and fc2."""
+    top = EncoderTop(encoder).requires_grad_(False)
+    top.fc1, top.fc2 = LoraLinear(top.fc1, rank, scale), LoraLinear(top.fc2, rank, scale)
+    return top
+
+
+def adapter_state(decoder: nn.Module, top: EncoderTop | None = None) -> dict[str, torch.Tensor]:
+    """The LoRA tensors named as :func:`lhama.weights.whisper_ct2.merge_adapter` reads them
+    (``layers.0.fc1.lora_A``: the wrapped linear's own name, without ``.base``; the encoder's
+    as ``encoder.layers.5.fc1.lora_A``)."""
+    tensors = {name: p.detach().to(torch.float16).contiguous() for name, p in decoder.named_parameters()
+               if "lora_" in name}
+    if top is not None:
+        tensors.update({f"encoder.layers.{top.index}.{name}": p.detach().to(torch.float16).contiguous()
+                        for name, p in top.named_parameters() if "lora_" in name})
+    return tensors
+
+
+def load_split(data_dir: Path, split: str, tokenizer, key: str = "states") -> tuple[torch.Tensor, list[list[int]]]:
+    """All windows of a split: (n, 1500, D) float16 ``key`` tensors (the encoder's "states", or
+    :data:`MID`) and their target ids.
 
     Raises:
-        DataError: no shards (run the data step first).
+        DataError: no shards (run the data step first), or shards without ``key``.
     """
     shards = sorted((data_dir / split).glob("shard-*.pt"))
     if not shards:
         raise DataError(f"no {split} shards in {data_dir / split}; build them first (benchmarks/whisper_ptbr.py data)")
     loaded = [torch.load(p, weights_only=True) for p in shards]
+    if any(key not in s for s in loaded):
+        raise DataError(f"the {split} shards in {data_dir / split} hold no {key!r} tensors; build them with `data --mid`")
     prompt = [tokenizer.token_to_id(t) for t in PROMPT]
     end = tokenizer.token_to_id(END)
     ids = [prompt + tokenizer.encode(" " + text, add_special_tokens=False).ids[:400] + [end]
            for shard in loaded for text in shard["texts"]]
-    return torch.cat([s["states"] for s in loaded]), ids
+    return torch.cat([s[key] for s in loaded]), ids
 
 
 def batch_loss(decoder: nn.Module, states: torch.Tensor, ids: list[list[int]]) -> torch.Tensor:
@@ -138,12 +188,39 @@ def plan(count: int, config: WhisperTuneConfig) -> list[list[int]]:
     return batches
 
 
+def encoded(top: EncoderTop | None, inputs: torch.Tensor) -> torch.Tensor:
+    """The encoder states the decoder reads: the stored states, or ``top`` applied to stored mids."""
+    return inputs.float() if top is None else top(inputs.float())
+
+
 @torch.no_grad()
-def dev_loss(decoder: nn.Module, states: torch.Tensor, ids: list[list[int]], batch: int = 8) -> float:
-    decoder.eval()
-    losses = [batch_loss(decoder, states[i:i + batch], ids[i:i + batch]).item() for i in range(0, len(ids), batch)]
-    decoder.train()
+def dev_loss(decoder: nn.Module, states: torch.Tensor, ids: list[list[int]], batch: int = 8,
+             top: EncoderTop | None = None) -> float:
+    trained = [m for m in (decoder, top) if m is not None]
+    for module in trained:
+        module.eval()
+    losses = [batch_loss(decoder, encoded(top, states[i:i + batch]), ids[i:i + batch]).item()
+              for i in range(0, len(ids), batch)]
+    for module in trained:
+        module.train()
     return sum(losses) / len(losses)
+
+
+def _setup(config: WhisperTuneConfig):
+    """(decoder, top or None, tokenizer-encoded train and dev splits) of a run."""
+    from tokenizers import Tokenizer
+
+    from lhama.weights.whisper_ct2 import load_decoder, load_encoder
+
+    torch.manual_seed(config.seed)
+    whisper = Path(config.whisper_dir)
+    tokenizer = Tokenizer.from_file(str(whisper / "tokenizer.json"))
+    key = MID if config.encoder_ffn else "states"
+    train, dev = (load_split(Path(config.data_dir), split, tokenizer, key) for split in ("train", "dev"))
+    model = read_ct2(whisper / "model.bin")
+    decoder = add_lora(load_decoder(model), config.rank, config.scale, config.targets).train()
+    top = add_encoder_lora(load_encoder(model), config.rank, config.scale).train() if config.encoder_ffn else None
+    return decoder, top, train, dev
 
 
 def tune_whisper(config: WhisperTuneConfig, resume: bool = False, report: Report | None = None) -> Path | None:
@@ -151,34 +228,27 @@ def tune_whisper(config: WhisperTuneConfig, resume: bool = False, report: Report
     it, or None when ``max_minutes`` stopped the run first (a checkpoint holds its place).
 
     Raises:
-        DataError: no shards. CheckpointError: an unreadable or mismatched checkpoint.
+        DataError: no shards (or no mids for ``encoder_ffn``). CheckpointError: an unreadable or
+            mismatched checkpoint.
     """
-    from tokenizers import Tokenizer
-
-    from lhama.weights.whisper_ct2 import load_decoder
-
-    torch.manual_seed(config.seed)
-    whisper = Path(config.whisper_dir)
-    tokenizer = Tokenizer.from_file(str(whisper / "tokenizer.json"))
-    states, ids = load_split(Path(config.data_dir), "train", tokenizer)
-    dev_states, dev_ids = load_split(Path(config.data_dir), "dev", tokenizer)
-    decoder = add_lora(load_decoder(read_ct2(whisper / "model.bin")), config.rank, config.scale, config.targets).train()
+    decoder, top, (states, ids), (dev_states, dev_ids) = _setup(config)
+    trained = decoder if top is None else nn.ModuleDict({"decoder": decoder, "top": top})
     batches = plan(len(ids), config)
-    optimizer = build_optimizer(decoder, config.optim)
-    parts = {"model": decoder, "optimizer": optimizer, "scheduler": build_scheduler(optimizer, len(batches), config.optim)}
+    optimizer = build_optimizer(trained, config.optim)
+    parts = {"model": trained, "optimizer": optimizer, "scheduler": build_scheduler(optimizer, len(batches), config.optim)}
     info, position = DistInfo(), Position()
     found = latest_checkpoint(config.output_dir) if resume else None
     if found is not None:
         position = load_checkpoint(found, parts, info)
     report = report or (lambda row: None)
     if position.step == 0:
-        report({"step": 0, "of": len(batches), "dev_loss": dev_loss(decoder, dev_states, dev_ids)})
+        report({"step": 0, "of": len(batches), "dev_loss": dev_loss(decoder, dev_states, dev_ids, top=top)})
     started = time.monotonic()
     while position.step < len(batches):
         chosen = batches[position.step]
-        loss = batch_loss(decoder, states[chosen], [ids[i] for i in chosen])
+        loss = batch_loss(decoder, encoded(top, states[chosen]), [ids[i] for i in chosen])
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(decoder.parameters(), config.optim.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), config.optim.max_grad_norm)
         optimizer.step()
         parts["scheduler"].step()
         optimizer.zero_grad(set_to_none=True)
@@ -187,18 +257,18 @@ def tune_whisper(config: WhisperTuneConfig, resume: bool = False, report: Report
         done, out_of_time = position.step == len(batches), config.max_minutes and time.monotonic() - started > 60 * config.max_minutes
         if position.step % config.checkpoint_every == 0 or done or out_of_time:
             save_checkpoint(config.output_dir, parts, position, info, keep=2)
-            row["dev_loss"] = dev_loss(decoder, dev_states, dev_ids)
+            row["dev_loss"] = dev_loss(decoder, dev_states, dev_ids, top=top)
         report(row)
         if out_of_time and not done:
             return None
-    return write_adapter(decoder, config, whisper)
+    return write_adapter(decoder, config, Path(config.whisper_dir), top)
 
 
-def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path) -> Path:
+def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path, top: EncoderTop | None = None) -> Path:
     """``output_dir/adapter``: the LoRA tensors (fp16) and what they were trained on/for."""
     out = Path(config.output_dir) / "adapter"
     out.mkdir(parents=True, exist_ok=True)
-    save_file(adapter_state(decoder), str(out / ADAPTER_WEIGHTS))
+    save_file(adapter_state(decoder, top), str(out / ADAPTER_WEIGHTS))
     settings = {"rank": config.rank, "alpha": config.alpha, "scale": config.scale, "targets": list(config.targets),
                 "base_model_sha256": sha256(whisper / "model.bin"),
                 "training": {k: v for k, v in to_dict(config).items() if k not in ("data_dir", "whisper_dir", "output_dir")}}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperDecoder
+from transformers.models.whisper.modeling_whisper import WhisperDecoder, WhisperEncoder
 
 from lhama.errors import CheckpointError
 from lhama.files import atomic_open
@@ -61,6 +61,13 @@ _TOP_MAP = {
     "layer_norm.weight": "decoder/layer_norm/gamma",
     "layer_norm.bias": "decoder/layer_norm/beta",
 }
+_ENCODER_TOP_MAP = {
+    "conv1.weight": "encoder/conv1/weight", "conv1.bias": "encoder/conv1/bias",
+    "conv2.weight": "encoder/conv2/weight", "conv2.bias": "encoder/conv2/bias",
+    "embed_positions.weight": "encoder/position_encodings/encodings",
+    "layer_norm.weight": "encoder/layer_norm/gamma", "layer_norm.bias": "encoder/layer_norm/beta",
+}
+ENCODER_PREFIX = "encoder."  # adapter keys for encoder linears: "encoder.layers.5.fc1.lora_A"
 
 
 @dataclass
@@ -178,11 +185,49 @@ def load_decoder(model: Ct2Model) -> WhisperDecoder:
     return decoder.eval()
 
 
-def store_decoder(model: Ct2Model, state: dict[str, torch.Tensor]) -> Ct2Model:
-    """A copy of ``model`` whose decoder tensors are ``state`` (a ``WhisperDecoder`` state dict),
-    in each variable's own dtype; the encoder, config values and aliases are kept."""
+def encoder_names(layers: int) -> dict[str, tuple[str, int, int]]:
+    """Every encoder tensor's transformers name (inside ``WhisperEncoder``) -> (CTranslate2
+    name, part, parts): an encoder layer is a decoder layer without the cross-attention."""
+    names = {hf: (ct2, 0, 1) for hf, ct2 in _ENCODER_TOP_MAP.items()}
+    for i in range(layers):
+        names.update({f"layers.{i}.{hf}": (f"encoder/layer_{i}/{ct2}", part, parts)
+                      for hf, (ct2, part, parts) in _LAYER_MAP.items() if not hf.startswith("encoder_attn")})
+    return names
+
+
+def load_encoder(model: Ct2Model) -> WhisperEncoder:
+    """``model``'s encoder as a float32 transformers ``WhisperEncoder`` (eval mode): log-mel
+    (n, n_mels, 2 * positions) -> states (n, positions, d), as CTranslate2 computes them.
+
+    Raises:
+        CheckpointError: the model has no encoder, or it does not map onto ``WhisperEncoder``.
+    """
+    try:
+        width, mels, _ = model.variables["encoder/conv1/weight"].shape
+        positions = model.variables["encoder/position_encodings/encodings"].shape[0]
+        layers = sum(1 for n in model.variables if n.startswith("encoder/layer_") and n.endswith("ffn/linear_0/bias"))
+        config = WhisperConfig(d_model=width, num_mel_bins=mels, encoder_layers=layers, max_source_positions=positions,
+                               encoder_attention_heads=int(model.variables["encoder/num_heads"]),
+                               encoder_ffn_dim=model.variables["encoder/layer_0/ffn/linear_0/bias"].shape[0])
+        state = {hf: torch.from_numpy(model.variables[ct2].astype(np.float32)).chunk(parts, 0)[part].clone()
+                 for hf, (ct2, part, parts) in encoder_names(layers).items()}
+    except KeyError as exc:
+        raise CheckpointError(f"the CTranslate2 Whisper has no encoder tensor {exc}") from None
+    encoder = WhisperEncoder(config)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    if unexpected or missing:
+        raise CheckpointError(f"CTranslate2 encoder does not map onto WhisperEncoder: {missing} {unexpected}")
+    return encoder.eval()
+
+
+def store_decoder(model: Ct2Model, state: dict[str, torch.Tensor], encoder: bool = False) -> Ct2Model:
+    """A copy of ``model`` whose decoder tensors are ``state`` (a ``WhisperDecoder`` state dict;
+    with ``encoder``, a ``WhisperEncoder`` one and the encoder's tensors), in each variable's own
+    dtype; every other tensor, the config values and the aliases are kept."""
     variables = dict(model.variables)
-    for hf, (ct2, part, parts) in decoder_names(decoder_config(model).decoder_layers).items():
+    layers = (sum(1 for n in model.variables if n.startswith("encoder/layer_") and n.endswith("ffn/linear_0/bias"))
+              if encoder else decoder_config(model).decoder_layers)
+    for hf, (ct2, part, parts) in (encoder_names if encoder else decoder_names)(layers).items():
         if hf not in state:
             continue
         fused = variables[ct2].astype(np.float32)  # a fresh array: the original stays untouched
@@ -208,6 +253,22 @@ def merge_lora(state: dict[str, torch.Tensor], adapter: dict[str, torch.Tensor],
     return merged
 
 
+def merge_adapter(model: Ct2Model, adapter: dict[str, torch.Tensor], scale: float) -> Ct2Model:
+    """``model`` with a Whisper LoRA adapter merged: decoder keys (``layers.0.fc1.lora_A``) into
+    the decoder, :data:`ENCODER_PREFIX` keys (``encoder.layers.5.fc1.lora_A``) into the encoder.
+
+    Raises:
+        CheckpointError: an adapter tensor does not fit the model.
+    """
+    parts = {False: {k: v for k, v in adapter.items() if not k.startswith(ENCODER_PREFIX)},
+             True: {k.removeprefix(ENCODER_PREFIX): v for k, v in adapter.items() if k.startswith(ENCODER_PREFIX)}}
+    for encoder, tensors in parts.items():
+        if tensors:
+            state = (load_encoder(model) if encoder else load_decoder(model)).state_dict()
+            model = store_decoder(model, merge_lora(state, tensors, scale), encoder=encoder)
+    return model
+
+
 WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.json")  # copied beside the tuned model.bin
 
 
@@ -231,11 +292,9 @@ def build_tuned(base_dir: Path, adapter_dir: Path, out: Path) -> dict:
         raise CheckpointError(f"the Whisper adapter in {adapter_dir} was trained on another model than {base_dir}; "
                               "prepare the registered base again (`lhama models prepare whisper-base --force`)")
     model = read_ct2(base_dir / "model.bin")
-    decoder = load_decoder(model)
     adapter = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
-    state = merge_lora(decoder.state_dict(), adapter, float(settings["scale"]))
     out.mkdir(parents=True, exist_ok=True)
-    write_ct2(out / "model.bin", store_decoder(model, state))
+    write_ct2(out / "model.bin", merge_adapter(model, adapter, float(settings["scale"])))
     for name in WHISPER_FILES:
         (out / name).write_bytes((base_dir / name).read_bytes())
     return {"base_model_sha256": base_sha, "lora_tensors": len(adapter), "scale": settings["scale"]}

@@ -58,6 +58,7 @@ MORE_VOICES = tuple(f"pt-br+{v}" for v in (
     "shelby", "travis", "victor", "zac", "anika", "grandma", "grandpa", "klatt3", "klatt5"))
 DEV_VOICES = ("pt-br+Diogo", "pt-br+Alicia", "pt-br+marcelo", "pt-br+belinda")
 Progress = Callable[[int, int], None]
+Encoder = Callable[[np.ndarray], dict[str, torch.Tensor]]  # window samples -> named (1500, D) float16 tensors
 
 
 @dataclass(frozen=True)
@@ -229,9 +230,11 @@ def encode(whisper, samples: np.ndarray) -> torch.Tensor:
 
 
 def build_windows(whisper, windows: Sequence[Window], out_dir: str | Path, config: WindowConfig,
-                  progress: Progress | None = None) -> list[Path]:
+                  progress: Progress | None = None, encoder: Encoder | None = None) -> list[Path]:
     """Speak and encode ``windows`` into ``out_dir/shard-NNNNN.pt`` (``states`` (n, 1500, D)
     float16, ``texts``); shards that exist are kept (a rerun resumes). Returns every shard path.
+    ``encoder`` replaces :func:`encode` (``whisper`` is then unused): its named tensors are stored
+    instead of ``states`` (session 6: the encoder's last-layer "mid" states).
 
     Raises:
         DataError: espeak-ng is missing or fails.
@@ -245,9 +248,10 @@ def build_windows(whisper, windows: Sequence[Window], out_dir: str | Path, confi
         if not path.is_file():
             spoken = [speak(w, config, config.seed * 1_000_003 + first + i)
                       for i, w in enumerate(windows[first:first + config.shard_size])]
-            states = torch.stack([encode(whisper, samples) for samples, _ in spoken])
+            encoded = [(encoder or (lambda s: {"states": encode(whisper, s)}))(samples) for samples, _ in spoken]
+            tensors = {key: torch.stack([e[key] for e in encoded]) for key in encoded[0]}
             with atomic_open(path, "wb") as handle:
-                torch.save({"states": states, "texts": [text for _, text in spoken]}, handle)
+                torch.save({**tensors, "texts": [text for _, text in spoken]}, handle)
         if progress:
             progress(min(first + config.shard_size, len(windows)), len(windows))
     return shards
