@@ -161,7 +161,7 @@ def score(args: argparse.Namespace) -> None:
     from lhama.model.towers.imagenet_kinds import KindIndex
     from lhama.model.towers.imagenet_names import class_names
 
-    cache, head = torch.load(args.cache), NamesHead.load(SHIPPED)
+    cache, head = torch.load(args.cache), NamesHead.load(args.head or SHIPPED)
     items = [i for i in read_naming_items(ITEMS) if i.image in split_images(args.split)]
     names, kinds = class_names(), KindIndex.load()
     settings = [dict(zip(GRID, v)) for v in itertools.product(*GRID.values())]
@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--only", default=None, help='one setting as JSON, e.g. \'{"names_confident": 0.8, "names_yield": 1.0}\'')
+    parser.add_argument("--head", type=Path, default=None, help="score: a names-head folder (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     {"features": features, "build": build, "score": score}[args.step](args)

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from lhama.data.media import image_to_tensor, load_image
 from lhama.eval.metrics import names_thing
-from lhama.eval.naming import item_path, read_naming_items
+from lhama.eval.naming import NamingItem, item_path, read_naming_items
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.labeler import LabelerConfig, describe
 from lhama.model.towers.imagenet_kinds import KindIndex
@@ -76,6 +76,13 @@ def run_style(loaded, style: str, items, probs: torch.Tensor, names, args) -> li
     return rows
 
 
+def clipart_items(part: str) -> list[NamingItem]:
+    """The fresh clip-art half ``part`` (its leakage exclusions left out) as naming items."""
+    from naming_openclipart import eval_pictures
+
+    return [NamingItem(f"{p.image}.png", "openclipart", p.english, p.accepted) for p in eval_pictures(part)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="the Tux Paint folder (captions.tsv + images/)")
@@ -98,17 +105,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 under the heavy scheduler)")
     parser.add_argument("--notes", type=Path, default=None,
                         help="use these notes (names_head.py score --only ... --out FILE) instead of the style's")
+    parser.add_argument("--clipart-dir", type=Path, default=None,
+                        help="openclipart-png's png folder: name the fresh clip-art set (naming_openclipart.py) instead")
+    parser.add_argument("--clipart-split", choices=("dev", "test"), default="dev", help="with --clipart-dir: which half")
     parser.add_argument("--out", type=Path, default=Path("docs/results/naming_fusion.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    items = read_naming_items(ITEMS)
-    if args.split != "all":
+    items = clipart_items(args.clipart_split) if args.clipart_dir else read_naming_items(ITEMS)
+    if args.split != "all" and not args.clipart_dir:
         items = [i for i in items if i.image in split_images(args.split)]
     items = items[: args.limit] if args.limit else items
     if args.sample and args.sample < len(items):  # every (len/N)-th item: both sources, in proportion
         items = [items[i * len(items) // args.sample] for i in range(args.sample)]
     names = class_names()
-    folders = {"tuxpaint_ptbr": args.data_dir / "images", "tuxpaint_stamps": args.stamps_dir}
+    folders = {"tuxpaint_ptbr": args.data_dir / "images", "tuxpaint_stamps": args.stamps_dir, "openclipart": args.clipart_dir}
     probs = probabilities([item_path(i, folders) for i in items], tuple(args.views.split(",")))
     baseline = sum(names_thing(names[int(p.argmax())], i.accepted) for i, p in zip(items, probs))
     loaded = load_for_inference(resolve(args.model, args.model), args.quant)

@@ -6,7 +6,9 @@
     python benchmarks/naming_openclipart.py guard      # leakage rule (below) -> benchmarks/data/openclipart_excluded.tsv
     python benchmarks/naming_openclipart.py head --out DIR                  # shipped Tux Paint head + the fresh pool
     python benchmarks/naming_openclipart.py score --split dev [--head DIR]   # note alone: the reference and the grid
+    python benchmarks/naming_openclipart.py choose --grid DEV_GRID.json                # the rule's pick
     python benchmarks/naming_openclipart.py score --split test --head DIR --only '{"names_confident": ..}'  # once
+    bash benchmarks/naming_openclipart_run.sh /usr/share/openclipart/png    # all of it, with the LM (one heavy slot)
 
 ``split`` reads a hand-written list (image, english, name, accepted), drops byte-identical copies
 (the first listed stays), joins near-duplicate drawings by pixels and writes
@@ -163,9 +165,17 @@ def score(args: argparse.Namespace) -> None:
                                                indent=1, ensure_ascii=False) + "\n")
 
 
+def choose(args: argparse.Namespace) -> None:
+    """Print the dev-best setting of a ``score --head`` grid (the committed rule): the most pictures
+    named; ties to the higher names_confident, then to names_yield 0.5."""
+    rows = [r for r in json.loads(args.grid.read_text(encoding="utf-8"))["rows"] if r["setting"].get("names_confident")]
+    best = max(rows, key=lambda r: (r["named"], r["setting"]["names_confident"], -r["setting"]["names_yield"]))
+    print(json.dumps(best["setting"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("split", "features", "guard", "head", "score"))
+    parser.add_argument("step", choices=("split", "features", "guard", "head", "score", "choose"))
     parser.add_argument("--folder", type=Path, default=None, help="openclipart-png's png folder (split, features)")
     parser.add_argument("--list", type=Path, default=None, help="split: the hand-written list")
     parser.add_argument("--cache", type=Path, default=CACHE)
@@ -173,13 +183,14 @@ def main() -> None:
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--head", type=Path, default=None, help="score: a names-head folder (none: the shipped kinds note only)")
     parser.add_argument("--only", default=None, help='one setting as JSON, e.g. \'{"names_confident": 0.5, "names_yield": 0.5}\'')
+    parser.add_argument("--grid", type=Path, default=None, help="choose: a score --head --out file of the dev grid")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.step in ("split", "features") and args.folder is None:
         parser.error(f"{args.step} needs --folder (openclipart-png's png folder)")
     if args.step == "split":
         args.out = args.out or LIST
-    {"split": split, "features": features, "guard": guard, "head": head, "score": score}[args.step](args)
+    {"split": split, "features": features, "guard": guard, "head": head, "score": score, "choose": choose}[args.step](args)
 
 
 if __name__ == "__main__":
