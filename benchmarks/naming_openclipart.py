@@ -33,7 +33,7 @@ import torch
 
 from lhama.eval.metrics import names_thing
 from lhama.files import atomic_write_text
-from lhama.recipes.default.clipart_names import (COLUMNS, drawing_signature, groups, picture_path,
+from lhama.recipes.default.clipart_names import (COLUMNS, drawing_signature, groups, picture_path, pool_head,
                                                  read_clipart_names, same_drawing, split_of)
 
 DATA = Path(__file__).with_name("data")
@@ -124,14 +124,12 @@ def excluded() -> set[str]:
 
 
 def head(args: argparse.Namespace) -> None:
-    from lhama.model.names_head import SHIPPED, NamedPicture, NamesHead
+    from lhama.model.names_head import SHIPPED, NamesHead
 
     cache, shipped, out = torch.load(args.cache), NamesHead.load(SHIPPED), excluded()
     pool = [p for p in read_clipart_names(LIST) if p.split == "pool" and p.image not in out]
-    features = torch.cat([shipped.features, torch.stack([cache[p.image]["pooled"] for p in pool]).float()])
-    entries = shipped.entries + tuple(NamedPicture(p.name, "", f"openclipart:{p.image}") for p in pool)
     args.out.mkdir(parents=True, exist_ok=True)
-    NamesHead(features, entries).save(args.out)
+    pool_head(shipped, pool, {k: v["pooled"] for k, v in cache.items()}).save(args.out)
     print(f"head: {len(shipped.entries)} shipped + {len(pool)} fresh pool pictures -> {args.out}")
 
 

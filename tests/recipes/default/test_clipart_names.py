@@ -8,8 +8,9 @@ from PIL import Image, ImageDraw
 
 from lhama.errors import DataError
 from lhama.eval.metrics import names_thing
-from lhama.recipes.default.clipart_names import (COLUMNS, SPLITS, drawing_signature, group_word, groups,
-                                                 read_clipart_names, same_drawing, split_of)
+from lhama.model.names_head import NamedPicture, NamesHead
+from lhama.recipes.default.clipart_names import (COLUMNS, SPLITS, ClipartPicture, drawing_signature, group_word, groups,
+                                                 pool_head, read_clipart_names, same_drawing, split_of)
 
 LIST = Path(__file__).resolve().parents[3] / "benchmarks/data/openclipart_names.tsv"
 
@@ -75,3 +76,14 @@ def test_committed_list_is_split_by_group_with_names():
     assert all(p.split == split_of(p.group) for p in pictures)
     unnamed = [p.image for p in pictures if not names_thing(p.name, p.accepted)]
     assert not unnamed, f"labels the naming check would not accept: {unnamed[:5]}"
+
+
+def test_pool_head_adds_the_pool_and_names_its_nearest_picture():
+    base = NamesHead(torch.tensor([[4.0, 0, 0, 1], [0, 4.0, 0, 1]]), (NamedPicture("uma lápide", "", "a"), NamedPicture("uma moeda", "", "b")))
+    apple = ClipartPicture("food/apple", "An apple.", "uma maçã", ("maçã",), "apple", "pool")
+    head = pool_head(base, [apple], {"food/apple": torch.tensor([0, 0, 4.0, 1])})
+    assert [e.name for e in head.entries] == ["uma lápide", "uma moeda", "uma maçã"]
+    picture, similarity = head.nearest(torch.tensor([0.1, 0, 3.9, 1]))
+    assert picture.key == "openclipart:food/apple" and similarity > 0.9
+    with pytest.raises(DataError, match="pool pictures"):
+        pool_head(base, [ClipartPicture("x/y", "Y.", "um y", ("y",), "y", "test")], {"x/y": torch.zeros(4)})

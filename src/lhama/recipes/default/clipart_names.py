@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 
 from lhama.errors import DataError
+from lhama.model.names_head import NamedPicture, NamesHead
 
 COLUMNS = ["image", "english", "name", "accepted", "group", "split"]
 SPLITS = ("pool", "dev", "test")
@@ -132,3 +133,18 @@ def read_clipart_names(path: Path) -> list[ClipartPicture]:
             raise DataError(f"{path}: group {row[4]!r} is in two splits ({seen[row[4]]}, {row[5]})")
         pictures.append(ClipartPicture(row[0], row[1], row[2], accepted, row[4], row[5]))
     return pictures
+
+
+def pool_head(base: NamesHead, pool: list[ClipartPicture], pooled: dict[str, torch.Tensor]) -> NamesHead:
+    """``base``'s pictures plus the ``pool`` pictures (their pooled tower features by image),
+    each named by its label, kind empty, key ``openclipart:<image>``.
+
+    Raises:
+        DataError: a pool picture that is not in ``split`` pool, or has no features.
+    """
+    missing = [p.image for p in pool if p.split != "pool" or p.image not in pooled]
+    if missing:
+        raise DataError(f"{len(missing)} names-head pictures are not pool pictures with features, e.g. {missing[0]}")
+    rows = torch.stack([pooled[p.image].float() for p in pool]) if pool else base.features[:0]
+    entries = tuple(NamedPicture(p.name, "", f"openclipart:{p.image}") for p in pool)
+    return NamesHead(torch.cat([base.features, rows]), base.entries + entries)
