@@ -15,7 +15,7 @@ from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from lhama.errors import DataError
-from lhama.train.whisper import (EncoderTop, add_encoder_lora, encoder_mid, load_split, tune_whisper)
+from lhama.train.whisper import EncoderTop, add_encoder_lora, encoder_mid, tune_whisper
 from lhama.weights.whisper_ct2 import (Ct2Model, build_tuned, encoder_names, load_encoder, read_ct2, store_decoder,
                                        write_ct2)
 from tests.train.test_whisper_tune import TEXTS, config, whisper_dir
@@ -83,6 +83,7 @@ def test_encoder_ffn_tunes_and_merges_into_the_ct2_encoder(tmp_path):
     assert dev[-1] < 0.8 * dev[0]
     tensors = load_file(str(adapter / "adapter_model.safetensors"))
     assert {"encoder.layers.1.fc1.lora_A", "encoder.layers.1.fc2.lora_B", "layers.0.fc1.lora_A"} <= set(tensors)
+    assert json.loads((adapter / "adapter_config.json").read_text())["encoder_targets"] == ["layers.1.fc1", "layers.1.fc2"]
     assert tensors["encoder.layers.1.fc2.lora_B"].abs().sum() > 0
     for name in ("config.json", "vocabulary.json"):
         (base / name).write_text("{}")
@@ -105,4 +106,3 @@ def test_encoder_ffn_on_shards_without_mids_is_a_one_line_error(tmp_path):
     shards(tmp_path)
     with pytest.raises(DataError, match="hold no 'mid' tensors.*data --mid"):
         tune_whisper(config(tmp_path, encoder_ffn=True))
-    assert json.dumps(load_split.__doc__)  # the contract is documented

@@ -272,5 +272,7 @@ def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path, 
     settings = {"rank": config.rank, "alpha": config.alpha, "scale": config.scale, "targets": list(config.targets),
                 "base_model_sha256": sha256(whisper / "model.bin"),
                 "training": {k: v for k, v in to_dict(config).items() if k not in ("data_dir", "whisper_dir", "output_dir")}}
+    if top is not None:  # the encoder linears with LoRA (adapter keys "encoder.layers.<layer>.<name>.lora_A/B")
+        settings["encoder_targets"] = [f"layers.{top.index}.fc1", f"layers.{top.index}.fc2"]
     atomic_write_text(out / ADAPTER_CONFIG, json.dumps(settings, indent=2) + "\n")
     return out
