@@ -1,4 +1,5 @@
-"""Int4 "k-scales" (``-k`` plans): byte-coded scales under one fp32 super-scale per 256 inputs."""
+"""Int4 "k-scales" (``-k`` plans: byte-coded scales under one fp32 super-scale per 256 inputs) and the
+6-bit layers of ``+lossy6`` plans."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from transformers import AutoModelForCausalLM, Qwen2Config
 
 from lhama.inference import native, quant_cache
 from lhama.inference.lean import Fused, lean_decoder
-from lhama.inference.quant import Int4KLinear, Int4Linear
+from lhama.inference.quant import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, pack_high, unpack_high
 from lhama.inference.quant import k_scales, plan_for, quantize_linears
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.config import LhamaConfig
@@ -100,3 +101,52 @@ def test_a_k_plans_cache_reloads_the_same_logits(tmp_path, monkeypatch) -> None:
     ids = torch.tensor([[5, 17, 33, 90, 4, 120, 7]])
     with torch.inference_mode():
         assert torch.equal(cached.model(ids).logits, fresh.model(ids).logits)
+
+
+def _q6k(rows: int, cols: int, seed: int) -> torch.Tensor:
+    """Weights as a Q6_K GGUF de-quantises them: w = d sc (q - 32), int8 sc per 16 (largest |sc| 128), q 6-bit."""
+    g = torch.Generator().manual_seed(seed)
+    d = (torch.rand(rows, cols // 256, 1, 1, generator=g) * 1e-4 + 1e-5).half().float()
+    sc = torch.randint(-128, 128, (rows, cols // 256, 16, 1), generator=g).float()
+    sc[:, :, 0] = -128
+    q = torch.randint(0, 64, (rows, cols // 256, 16, 16), generator=g).float()
+    return (d * sc * (q - 32)).reshape(rows, cols)
+
+
+def test_six_bit_layers_store_q6k_weights_exactly_and_the_kernel_agrees(monkeypatch) -> None:
+    high = torch.randint(0, 4, (128, 64), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(unpack_high(pack_high(high)), high.to(torch.uint8))
+    linear = nn.Linear(512, 130, bias=True)
+    with torch.no_grad():
+        linear.weight.copy_(_q6k(130, 512, seed=1))
+        layer = Int6KLinear.from_linear(linear)
+        x = torch.randn(3, 512).bfloat16()
+        reference = linear(x.float())
+    monkeypatch.setenv("LHAMA_INT4_KERNEL", "aten")  # the reference path: de-quantised weights in fp32
+    slow = layer(x).float()
+    assert float((slow - reference).abs().max()) <= float(reference.abs().max()) / 128  # exact up to bf16 output
+    assert float((Int8Linear.from_linear(linear)(x).float() - reference).norm()) > float((slow - reference).norm())
+    if native.kernel() is None:
+        pytest.skip("no AVX512-VNNI kernel on this machine")
+    monkeypatch.delenv("LHAMA_INT4_KERNEL")
+    fast = layer(x).float()
+    assert float((fast - slow).norm() / slow.norm()) < 0.02  # int8 activations
+    assert torch.equal(layer(x[1:2]).float(), fast[1:2])
+
+
+def test_lossy6_makes_off_grid_layers_six_bit_and_the_cache_reloads_them(tmp_path, monkeypatch) -> None:
+    if native.kernel() is None:
+        pytest.skip("6-bit layers need the AVX512-VNNI kernel (else lossy6 keeps them int8)")
+    model_dir = tmp_path / "lm"
+    _k_model("none").language_model.save_pretrained(model_dir)
+    tiny_tokenizer().save_pretrained(model_dir)
+    fresh = load_for_inference(model_dir, "int4-g32-grid-k+lossy6")
+    monkeypatch.setattr(quant_cache, "quantize_from", lambda *a, **k: pytest.fail("quantised again"))
+    cached = load_for_inference(model_dir, "int4-g32-grid-k+lossy6")
+    for loaded in (fresh, cached):  # random weights are on no 4-bit grid: every layer 6-bit
+        model = loaded.model.language_model
+        assert isinstance(model.lm_head, Int6KLinear) and isinstance(model.model.layers[1].mlp.down_proj, Int6KLinear)
+    ids = torch.tensor([[5, 17, 33, 90, 4, 120, 7]])
+    with torch.inference_mode():
+        assert torch.equal(cached.model(ids).logits, fresh.model(ids).logits)
+    _compare(fresh.model)  # the lean step runs the 6-bit layers with the same bits

@@ -150,9 +150,13 @@ static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx,
 
 /* One block of 64 rows for M (1..4) activation rows: the weights are unpacked once for all M. */
 static inline __attribute__((always_inline)) void block64(
-        int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, int K, int N, int g, const int8_t *xq,
-        const float *dx, const float *sx, uint16_t *out) {
-    const __m512i nib = _mm512_set1_epi8(0x0F);
+        int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, const uint8_t *hi, int K, int N, int g,
+        const int8_t *xq, const float *dx, const float *sx, uint16_t *out) {
+    const __m512i nib = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03);
+    /* 6-bit: the 16-bit lanes of 128-bit lane i shift the broadcast high-bit bytes right by 2 i */
+    const __m512i shifts = _mm512_set_epi64(0x0006000600060006, 0x0006000600060006, 0x0004000400040004,
+                                            0x0004000400040004, 0x0002000200020002, 0x0002000200020002, 0, 0);
+    const float low_step = hi ? 0.25f : 1.0f / 16.0f, low_base = hi ? 63.0f : 15.0f;
     /* lanes of rows 0..15 take bytes r, 32 + r of the first register (k, k + 1) and r, 32 + r of
        the second (k + 2, k + 3); rows 16..31 the same 16 further on. */
     uint8_t i0[64], i1[64];
@@ -178,6 +182,14 @@ static inline __attribute__((always_inline)) void block64(
             __m512i hb = _mm512_and_si512(_mm512_srli_epi16(b, 4), nib);
             __m512i q[4] = {_mm512_permutex2var_epi8(la, idx0, lb), _mm512_permutex2var_epi8(la, idx1, lb),
                             _mm512_permutex2var_epi8(ha, idx0, hb), _mm512_permutex2var_epi8(ha, idx1, hb)};
+            if (hi) {  /* 6-bit: 16 bytes per register, lane 16 i + s in bits 2 i, 2 i + 1 of byte s */
+                const uint8_t *hp = hi + (size_t)(k / 4) * 64;
+                for (int j = 0; j < 4; j++) {
+                    __m512i h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(hp + 16 * j)));
+                    h = _mm512_and_si512(_mm512_srlv_epi16(h, shifts), two);
+                    q[j] = _mm512_or_si512(q[j], _mm512_slli_epi16(h, 4));
+                }
+            }
             for (int m = 0; m < M; m++) {
                 __m512i xb = _mm512_set1_epi32(*(const int32_t *)(xq + (size_t)m * K + k));
                 for (int j = 0; j < 4; j++) s[m][j] = _mm512_dpbusd_epi32(s[m][j], q[j], xb);
@@ -190,8 +202,8 @@ static inline __attribute__((always_inline)) void block64(
                 __m512i pair = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)pairs));
                 __m512 super = _mm512_loadu_ps((const float *)sz + (size_t)(gi * g / KSUPER) * N + 16 * j);
                 scale = _mm512_mul_ps(super, _mm512_cvtepi32_ps(_mm512_and_si512(pair, low8)));
-                __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 8)), _mm512_set1_ps(1.0f / 16.0f),
-                                           _mm512_set1_ps(15.0f));
+                __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 8)), _mm512_set1_ps(low_step),
+                                           _mm512_set1_ps(low_base));
                 offset = _mm512_mul_ps(scale, t);
             } else {
                 __m512i pair = _mm512_loadu_si512(sz + ((size_t)gi * N) * 2 + 32 * j);  /* (scale, zero) bf16 pairs */
@@ -213,18 +225,18 @@ static inline __attribute__((always_inline)) void block64(
         }
 }
 
-static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, int K, int N, int g,
-                         const int8_t *xq, const float *dx, const float *sx, uint16_t *out) {
+static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, const uint8_t *hi, int K,
+                         int N, int g, const int8_t *xq, const float *dx, const float *sx, uint16_t *out) {
     switch (M) {  /* constant M: the compiler keeps the accumulators in registers */
-    case 1: block64(1, w, sz, codes, K, N, g, xq, dx, sx, out); break;
-    case 2: block64(2, w, sz, codes, K, N, g, xq, dx, sx, out); break;
-    case 3: block64(3, w, sz, codes, K, N, g, xq, dx, sx, out); break;
-    default: block64(4, w, sz, codes, K, N, g, xq, dx, sx, out); break;
+    case 1: block64(1, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
+    case 2: block64(2, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
+    case 3: block64(3, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
+    default: block64(4, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
     }
 }
 
-struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const uint8_t *codes; const int8_t *xq;
-                  const float *dx, *sx; uint16_t *out; };
+struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const uint8_t *codes, *hi;
+                  const int8_t *xq; const float *dx, *sx; uint16_t *out; };
 
 static void int4_item(const void *p, int b) {  /* one block of 64 output rows, for every activation row */
     const struct int4_ctx *c = p;
@@ -232,7 +244,7 @@ static void int4_item(const void *p, int b) {  /* one block of 64 output rows, f
     for (int m0 = 0; m0 < c->rows; m0 += 4)  /* the block's weights (K/2 x 64 bytes) stay in L2 for the next four rows */
         block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K,
                      c->sz + (size_t)b * 64 * 2, c->codes ? c->codes + (size_t)b * 64 * 2 : NULL,
-                     c->K, c->N, c->g, c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
+                     c->hi ? c->hi + (size_t)b * 16 * c->K : NULL, c->K, c->N, c->g, c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
                      c->out + (size_t)m0 * c->N + (size_t)b * 64);
 }
 
@@ -241,8 +253,8 @@ static void int4_item(const void *p, int b) {  /* one block of 64 output rows, f
    four at a time (from L2 after the first four: a batch of decode rows or a prompt does not read
    the weights once per four rows), and each row's result is the same as its own one-row product. `threads` share the row blocks (pool: see
    parallel_items). Returns 0, or -1 when scratch allocation fails. */
-static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, uint16_t *out,
-                     int M, int K, int N, int g, int threads, int pool) {
+static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, const uint8_t *hi,
+                     uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
     int groups = K / g;
     int8_t *xq = aligned_alloc(64, (size_t)((M * K + 63) / 64) * 64);
     float *dx = malloc(sizeof(float) * groups * 2 * M);
@@ -250,7 +262,7 @@ static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, co
     float *sx = dx + groups * M;
     for (int m = 0; m < M; m++)
         quantize_row(x + (size_t)m * K, K, g, xq + (size_t)m * K, dx + m * groups, sx + m * groups);
-    struct int4_ctx c = {M, K, N, g, w, sz, codes, xq, dx, sx, out};
+    struct int4_ctx c = {M, K, N, g, w, sz, codes, hi, xq, dx, sx, out};
     parallel_items(int4_item, &c, N / 64, threads, pool);
     free(xq);
     free(dx);
@@ -259,7 +271,7 @@ static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, co
 
 int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
                     int threads, int pool) {
-    return int4_gemm(x, w, sz, NULL, out, M, K, N, g, threads, pool);
+    return int4_gemm(x, w, sz, NULL, NULL, out, M, K, N, g, threads, pool);
 }
 
 /* The same product with "k-scales" (fewer bytes per group than a bf16 scale and zero): codes (K/g, N, 2) uint8,
@@ -269,7 +281,16 @@ int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uin
    pairs. K a multiple of KSUPER and g. */
 int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const float *supers, uint16_t *out,
                      int M, int K, int N, int g, int threads, int pool) {
-    return int4_gemm(x, w, (const uint16_t *)supers, codes, out, M, K, N, g, threads, pool);
+    return int4_gemm(x, w, (const uint16_t *)supers, codes, NULL, out, M, K, N, g, threads, pool);
+}
+
+/* 6-bit weights q in 0..63: the low 4 bits packed as lhama_int4k_gemm's, the high 2 bits in hi (N/64, K/4, 4, 16)
+   uint8 (for each block of 64 rows, step of 4 inputs and register j of rows 16 j..16 j + 15: lane t = 4 r + input
+   offset in bits 2 (t / 16), 2 (t / 16) + 1 of byte t % 16), k-scales with the low code in quarters:
+   low = scale * (low code / 4 - 63). 7.125 bits per weight at g = 16. */
+int lhama_int6k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const uint8_t *codes, const float *supers,
+                     uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
+    return int4_gemm(x, w, (const uint16_t *)supers, codes, hi, out, M, K, N, g, threads, pool);
 }
 
 /* int8 weights (N, K) row-major with one scale per row (bf16), as PyTorch's _weight_int8pack_mm takes them.

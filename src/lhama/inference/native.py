@@ -65,6 +65,8 @@ def kernel() -> ctypes.CDLL | None:
     lib.lhama_int4_gemm.restype = ctypes.c_int
     lib.lhama_int4k_gemm.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 6
     lib.lhama_int4k_gemm.restype = ctypes.c_int
+    lib.lhama_int6k_gemm.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
+    lib.lhama_int6k_gemm.restype = ctypes.c_int
     lib.lhama_int8_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
     lib.lhama_int8_gemm.restype = ctypes.c_int
     return lib
@@ -147,4 +149,16 @@ def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, super
     if kernel().lhama_int4k_gemm(x.data_ptr(), weight.data_ptr(), codes.data_ptr(), supers.data_ptr(), out.data_ptr(),
                                  x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
+    return out
+
+
+def int6k_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
+               group_size: int) -> torch.Tensor:
+    """``x`` (M, K) bf16 times 6-bit weights (``lhama.inference.quant.Int6KLinear``: low 4 bits packed
+    as int4, high 2 bits in ``hi``) with k-scales -> (M, N) bf16."""
+    x = x.contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
+    if kernel().lhama_int6k_gemm(x.data_ptr(), weight.data_ptr(), hi.data_ptr(), codes.data_ptr(), supers.data_ptr(),
+                                 out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
+        raise MemoryError("the int6 kernel could not allocate its scratch memory")
     return out

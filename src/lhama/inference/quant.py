@@ -96,7 +96,7 @@ class QuantPlan:
         return "int8" if any(_has_role(name, role, layers) for role in self.int8) else self.quant
 
 
-ROLES = ("head", "v", "down", "down-half", "lossy")
+ROLES = ("head", "v", "down", "down-half", "lossy", "lossy6")  # lossy6: the lossy layers 6-bit (Int6KLinear)
 # what ``--quant int4`` means: groups of 32, the int4 plan measured within the issue's quality targets
 # on Qwen2.5-Coder-1.5B (ppl x1.0295, greedy agreement 96.9%; g128: x1.150, 92.2%); it decodes
 # ~17% slower than g128, still above llama.cpp on the same GGUF (docs/benchmarks.md, #27 session 4)
@@ -133,7 +133,7 @@ def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan
 
 
 def _has_role(name: str, role: str, layers: int) -> bool:
-    if role == "lossy":
+    if role in ("lossy", "lossy6"):
         return False  # decided from the weights (_quantized)
     if role == "head":
         return name == "lm_head" or name.endswith(".lm_head")
@@ -267,23 +267,119 @@ class Int4KLinear(nn.Module):
 KSUPER = native.KSUPER  # inputs per super-scale
 
 
-def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int) -> tuple[torch.Tensor, ...]:
+# per weight width: the super-scale divisors tried first (a GGUF's own scale steps: Q4_K's 6-bit scales,
+# Q6_K's int8 ones), and the low code's form: low = scale * (code / per_unit - base)
+_WHOLE = {4: (63,), 6: (128, 63)}
+_LOW = {4: (16, 15), 6: (4, 63)}
+
+
+def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int, bits: int = 4) -> tuple[torch.Tensor, ...]:
     """(codes (n, G, 2) uint8, supers (n, G / per_super) fp32, coded scale, coded low) of the groups'
     ``scale`` and ``low`` (n, G, 1) fp32. A super-block's scales that are whole multiples of its
-    largest / 63 (a Q4_K GGUF's 6-bit scales) get that super-scale, so they are stored exactly;
-    others the largest / 255. The low code steps 1/16 of the group's scale over [-15, 0.94]."""
+    largest / d for a d of ``_WHOLE`` (a Q4_K GGUF's 6-bit scales: 63) get that super-scale, so they
+    are stored exactly; others the largest / 255. The low code steps 1/16 of the group's scale over
+    [-15, 0.94] (bits 4) or 1/4 over [-63, 0.75] (bits 6)."""
     n, count = scale.shape[0], scale.shape[1]
     blocks = scale.reshape(n, count // per_super, per_super)
     largest = blocks.amax(-1, keepdim=True).clamp(min=1e-30)
-    ratio = blocks / (largest / 63)
-    whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True)
-    supers = torch.where(whole, largest / 63, largest / 255)  # (n, G / s, 1)
+    supers = largest / 255  # (n, G / s, 1)
+    for divisor in reversed(_WHOLE[bits]):  # the first divisor that fits wins
+        ratio = blocks / (largest / divisor)
+        whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True)
+        supers = torch.where(whole, largest / divisor, supers)
     code = torch.round(blocks / supers).clamp(1, 255)
     coded_scale = (code * supers).reshape(n, count, 1)
-    low_code = torch.round((low / coded_scale.clamp(min=1e-30) + 15) * 16).clamp(0, 255)
-    coded_low = coded_scale * (low_code / 16 - 15)
+    per_unit, base = _LOW[bits]
+    low_code = torch.round((low / coded_scale.clamp(min=1e-30) + base) * per_unit).clamp(0, 255)
+    coded_low = coded_scale * (low_code / per_unit - base)
     codes = torch.stack([code.reshape(n, count), low_code.reshape(n, count)], dim=-1).to(torch.uint8)
     return codes, supers.reshape(n, -1), coded_scale, coded_low
+
+
+class Int6KLinear(nn.Module):
+    """6-bit weights (q in 0..63) in groups of ``group_size`` (16) for the layers a 4-bit grid cannot
+    hold (a Q6_K GGUF's): the low 4 bits packed as :class:`Int4Linear`'s, the high 2 in ``hi`` (the
+    native kernel's lane order, :func:`pack_high`), k-scales as :class:`Int4KLinear`'s with the low
+    code in quarters (``low = scale * (code / 4 - 63)``). 7.125 bits per weight at g = 16 (int8: 8)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int = 16,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        padded = -(-out_features // 64) * 64
+        self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("hi", torch.empty(padded // 64, in_features // 4, 64, dtype=torch.uint8, device=device))
+        self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
+        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int = 16) -> Int6KLinear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
+        padded = layer.weight.shape[0]
+        for start in range(0, padded, _CHUNK):
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            rows = min(_CHUNK, padded - start)
+            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])
+            groups = weight.reshape(rows, -1, group_size)
+            _, scale, low = int6_groups(groups)
+            codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size, bits=6)
+            q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 63).to(torch.int32).reshape(rows, -1)
+            layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q & 15, 1)
+            layer.hi[start // 64 : (start + rows) // 64] = pack_high(q >> 4)
+            layer.codes[:, start : start + rows] = codes.transpose(0, 1)
+            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = int6k_mm(flat, self)[:, : self.out_features]
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def int6_groups(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q in 0..63, scale, low) of ``groups`` (..., g) fp32, ``w ~ q * scale + low``: a group whose
+    values are whole multiples of its largest |value| / n (n = 1..32: a Q6_K group, ``s (q - 32)``)
+    gets that step (the coarsest that fits) and low -32 or -31 steps, so it is stored exactly; any
+    other group its range in 63 steps."""
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    scale = ((high - low) / 63).clamp(min=1e-30)
+    largest = groups.abs().amax(-1, keepdim=True).clamp(min=1e-30)
+    for steps in range(32, 0, -1):  # ends on the coarsest exact step
+        step = largest / steps
+        ratio = groups / step
+        whole = ratio.round()
+        exact = (ratio - whole).abs().amax(-1, keepdim=True) <= 1e-3
+        top, bottom = whole.amax(-1, keepdim=True), whole.amin(-1, keepdim=True)
+        fits = exact & (top - bottom <= 63)
+        base = torch.where(top > 31, -31.0, -32.0)  # Q6_K's levels q - 32, or mirrored (a negative scale)
+        base = torch.maximum(torch.minimum(base, bottom), top - 63)  # q = ratio - base within 0..63
+        scale, low = torch.where(fits, step, scale), torch.where(fits, base * step, low)
+    q = torch.round((groups - low) / scale).clamp(0, 63)
+    return q, scale, low
+
+
+def pack_high(high: torch.Tensor) -> torch.Tensor:
+    """(N, K) values 0..3 (N a multiple of 64) -> (N/64, K/4, 64) uint8 in the native kernel's order:
+    per block of 64 rows and step of 4 inputs, register j (rows 16 j..16 j + 15) has lane
+    t = 4 r + input offset, kept in bits 2 (t // 16), 2 (t // 16) + 1 of byte 16 j + t % 16."""
+    n, k = high.shape
+    lanes = high.reshape(n // 64, 4, 16, k // 4, 4).permute(0, 3, 1, 2, 4).reshape(n // 64, k // 4, 4, 4, 16)
+    packed = sum(lanes[:, :, :, i].to(torch.int32) << (2 * i) for i in range(4))  # (N/64, K/4, 4 j, 16)
+    return packed.to(torch.uint8).reshape(n // 64, k // 4, 64)
+
+
+def unpack_high(packed: torch.Tensor) -> torch.Tensor:
+    """:func:`pack_high`'s inverse: (N/64, K/4, 64) uint8 -> (N, K) uint8 values 0..3."""
+    blocks, steps = packed.shape[0], packed.shape[1]
+    bytes_ = packed.reshape(blocks, steps, 4, 1, 16).to(torch.int32)
+    lanes = (bytes_ >> (2 * torch.arange(4).reshape(1, 1, 1, 4, 1))) & 3  # (B, S, 4 j, 4 i, 16)
+    lanes = lanes.reshape(blocks, steps, 4, 16, 4)  # t = 16 i + s = 4 r + offset
+    return lanes.permute(0, 2, 3, 1, 4).reshape(blocks * 64, steps * 4).to(torch.uint8)
 
 
 def int4_groups(groups: torch.Tensor, grid: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -334,6 +430,21 @@ def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torc
     low = scale * (codes[..., 1].float() / 16 - 15)
     pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, pairs)
+
+
+def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
+    """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
+    native kernel where it runs, else PyTorch's int4 kernel for the low 4 bits plus a bf16 product
+    for the high 2 (slow; a reference)."""
+    if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
+        return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
+    scale = layer.codes[..., 0].float() * layer.supers.repeat_interleave(KSUPER // layer.group_size, dim=0)
+    low = scale * (layer.codes[..., 1].float() / 4 - 63)  # (K/g, N)
+    blocks = layer.weight.reshape(-1, layer.in_features, 32)  # per 64 rows and input: rows j, 32 + j in a byte
+    q = torch.cat([blocks & 15, blocks >> 4], dim=-1).permute(0, 2, 1).reshape(-1, layer.in_features)
+    q = q.float() + 16 * unpack_high(layer.hi).float()  # (N, K)
+    wide = lambda t: t.T.repeat_interleave(layer.group_size, dim=1)  # noqa: E731  (K/g, N) -> (N, K)
+    return (x.float() @ (q * wide(scale) + wide(low)).T).to(ACTIVATIONS)
 
 
 def int8_mm(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -398,17 +509,20 @@ def quantize_from(language_model: nn.Module, read: Callable[[list[str]], torch.T
 
 
 def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_size: int | None = None,
-                    int8_layers: frozenset[str] = frozenset()) -> nn.Module:
+                    int8_layers: frozenset[str] = frozenset(), int6_layers: frozenset[str] = frozenset()) -> nn.Module:
     """Swap ``language_model``'s linear layers (e.g. on the meta device) for *empty* quantised
     ones of the same shapes, as the plan of ``quant`` says (and int8 at the module paths of
-    ``int8_layers``: a saved copy's ``lossy`` layers), ready for ``load_state_dict(...,
+    ``int8_layers``: a saved copy's ``lossy`` layers; 6-bit at ``int6_layers``), ready for ``load_state_dict(...,
     assign=True)`` of a saved copy (bf16 and none keep ``nn.Linear``)."""
     plan = plan_for(quant, group_size)
     if plan.quant not in ("int8", "int4"):
         return language_model
     for path, parent, name, linear, layer_quant in _linears(language_model, plan):
         layer_quant = "int8" if path in int8_layers else layer_quant
-        if _fits(linear, layer_quant, plan.group_size):
+        if path in int6_layers:
+            setattr(parent, name, Int6KLinear(linear.in_features, linear.out_features, linear.bias is not None,
+                                              device=linear.weight.device))
+        elif _fits(linear, layer_quant, plan.group_size):
             bias = linear.bias is not None
             device = linear.weight.device
             kind = Int8Linear if layer_quant == "int8" else _int4_kind(linear, plan)
@@ -419,13 +533,22 @@ def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_siz
 
 
 def _quantized(linear: nn.Linear, quant: str, plan: QuantPlan) -> nn.Module:
-    if quant == "int4" and "lossy" in plan.int8 and _fits(linear, quant, plan.group_size):
-        quant = "int4" if on_grid(linear.weight, plan.group_size) else "int8"
+    lossy = {"lossy", "lossy6"} & set(plan.int8)
+    if quant == "int4" and lossy and _fits(linear, quant, plan.group_size) and not on_grid(linear.weight, plan.group_size):
+        quant = "int6" if "lossy6" in lossy and _int6_fits(linear) else "int8"
     if not _fits(linear, quant, plan.group_size):
         return linear  # stays a float layer (made bf16 with the other parameters)
+    if quant == "int6":
+        return Int6KLinear.from_linear(linear)
     if quant == "int8":
         return Int8Linear.from_linear(linear)
     return _int4_kind(linear, plan).from_linear(linear, plan.group_size, plan.grid)
+
+
+def _int6_fits(linear: nn.Linear) -> bool:
+    """Whether a lossy6 layer can be 6-bit here: whole super-blocks, and the native kernel (else int8:
+    the 6-bit layer's fallback is a slow reference)."""
+    return linear.in_features % KSUPER == 0 and native.usable(64, linear.in_features, 16)
 
 
 def _int4_kind(linear: nn.Linear, plan: QuantPlan) -> type[Int4Linear] | type[Int4KLinear]:

@@ -174,7 +174,8 @@ def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"cannot read {cache / WEIGHTS}: {exc}; delete {cache} to rebuild it") from None
     int8_layers = frozenset(key.removesuffix(".scales") for key in state if key.endswith(".scales"))  # lossy ones too
-    language_model = empty_quantized(loaded.model.language_model, plan, int8_layers=int8_layers)
+    int6_layers = frozenset(key.removesuffix(".hi") for key in state if key.endswith(".hi"))  # lossy6 ones
+    language_model = empty_quantized(loaded.model.language_model, plan, int8_layers=int8_layers, int6_layers=int6_layers)
     buffers = {k[len(_BUFFER):]: state.pop(k) for k in list(state) if k.startswith(_BUFFER)}
     language_model.load_state_dict(state, strict=False, assign=True)
     for name, tensor in buffers.items():
