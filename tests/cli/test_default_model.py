@@ -75,4 +75,4 @@ def test_main_job_prepares_the_default_and_describes_the_image_in_portuguese(tmp
     manifest = json.loads((tmp_path / "models" / "lhama-default" / "lhama-prepared.json").read_text())
     assert manifest["source"]["parts"] == ["qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"]
     assert manifest["verify"]["labeler_max_abs_prob_diff"] <= 1e-6
-    assert (tmp_path / "models" / "lhama-default" / "quant-int8").is_dir()  # chat decodes int8, not fp32
+    assert (tmp_path / "models" / "lhama-default" / "quant-int4-g32-grid+lossy").is_dir()  # chat decodes int4/int8, not fp32
