@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lhama.inference import native
-from lhama.inference.quant import Int4Linear, Int8Linear, int4_mm
+from lhama.inference.qlinear import Int4Linear, Int8Linear, int4_mm
 
 pytestmark = pytest.mark.skipif(native.kernel() is None, reason="no AVX512-VNNI CPU or no C compiler here")
 

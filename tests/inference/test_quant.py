@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from lhama.errors import ConfigError
+from lhama.inference import qlinear
 from lhama.inference import quant as quant_module
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant import Int4Linear, Int8Linear, available_quants, check_quant, quantize_linears
@@ -96,7 +97,7 @@ def test_quantising_in_row_blocks_gives_the_same_layer(monkeypatch, layer_type) 
     linear = nn.Linear(128, 200, bias=True)  # 200 rows: three 64-row blocks and a 16-row tail (int4 pads to 208)
     build = (lambda: Int8Linear.from_linear(linear)) if layer_type is Int8Linear else (lambda: Int4Linear.from_linear(linear, 32))
     whole = build()
-    monkeypatch.setattr(quant_module, "_CHUNK", 64)
+    monkeypatch.setattr(qlinear, "_CHUNK", 64)  # the layer classes live in lhama.inference.qlinear
     blocks = build()
     for name, tensor in whole.state_dict().items():
         assert torch.equal(tensor, blocks.state_dict()[name]), name

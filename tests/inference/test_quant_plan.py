@@ -9,8 +9,8 @@ from transformers import AutoModelForCausalLM
 from lhama.errors import ConfigError
 from lhama.inference import quant_cache
 from lhama.inference.lean import Fused, _Parts, lean_decoder
-from lhama.inference.quant import (DEFAULT_INT4, Int4Linear, Int8Linear, QuantPlan, check_quant, int4_groups, on_grid,
-                                   plan_for, quantize_linears)
+from lhama.inference.qlinear import Int4Linear, Int8Linear, int4_groups, on_grid
+from lhama.inference.quant import DEFAULT_INT4, QuantPlan, check_quant, plan_for, quantize_linears
 from lhama.inference.quant_cache import load_for_inference, quant_dir
 from tests.inference.test_lean import _compare, _model
 from tests.inference.tiny import prompt_ids, tiny_decoder

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.quant import Int4KLinear, Int4Linear, Int8Linear, int4_mm, int4k_mm, int8_mm
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear, int4_mm, int4k_mm, int8_mm
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model

@@ -1,0 +1,329 @@
+"""The quantised linear layers of lhama.inference.quant's plans, and their packed products.
+
+- :class:`Int8Linear`: int8 weights, one bf16 scale per output row (PyTorch's ``_weight_int8pack_mm``
+  layout; the native int8 kernel where it runs).
+- :class:`Int4Linear`: 4-bit weights packed for ``_weight_int4pack_mm_for_cpu``, a bf16 (scale, zero)
+  pair per group; :func:`int4_groups` rounds (plain or ``grid``), :func:`on_grid` tells a Q4_K layer.
+- :class:`Int4KLinear`: the same 4-bit weights with "k-scales" (byte codes under one fp32
+  super-scale per 256 inputs: :func:`k_scales`), native kernel only (else PyTorch's on rebuilt pairs).
+- :class:`Int6KLinear`: 6-bit weights (low 4 bits packed as int4, high 2 bits in ``hi``) in groups of
+  16 with k-scales, for the layers a 4-bit grid cannot hold; a Q6_K layer is stored exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lhama.inference import native
+
+_CHUNK = 4096  # rows quantised at a time (a multiple of 64: int4 packs such row blocks independently)
+ACTIVATIONS = torch.bfloat16  # dtype of the hidden states once a model is bf16/int8/int4
+
+
+class Int8Linear(nn.Module):
+    """``y = x W^T (* per-row scale) + b`` with W stored as int8 (N, K); x is cast to bf16."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("weight", torch.empty(out_features, in_features, dtype=torch.int8, device=device))
+        self.register_buffer("scales", torch.empty(out_features, dtype=ACTIVATIONS, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        for start in range(0, linear.out_features, _CHUNK):  # row blocks: small fp32 temporaries
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8)  # (n,) symmetric, per output row
+            layer.weight[start : start + _CHUNK] = torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8)
+            layer.scales[start : start + _CHUNK] = scales
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = int8_mm(flat, self.weight, self.scales)  # (M, N)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+class Int4Linear(nn.Module):
+    """``y = x W^T + b`` with W in groups of ``group_size`` inputs: ``w = q * scale + min`` for
+    4-bit q in 0..15 (asymmetric), packed for ``_weight_int4pack_mm_for_cpu``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        padded = -(-out_features // 16) * 16  # the kernel packs outputs in tiles of 16
+        self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("scales_and_zeros",
+                             torch.empty(in_features // group_size, padded, 2, dtype=ACTIVATIONS, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int, grid: bool = False) -> Int4Linear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
+        padded = layer.weight.shape[0]
+        # Row blocks of _CHUNK (a multiple of 64) pack exactly as the whole matrix does (tested).
+        for start in range(0, padded, _CHUNK):
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            rows = min(_CHUNK, padded - start)
+            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])  # (n', K)
+            groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
+            q, scale, low = int4_groups(groups, grid)
+            q = q.to(torch.int32).reshape(rows, -1)  # (n', K)
+            layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+            # The kernel computes (q - 8) * scale + zero, so zero = min + 8 * scale.
+            layer.scales_and_zeros[:, start : start + rows] = torch.cat([scale, low + 8 * scale], dim=-1).transpose(0, 1)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = int4_mm(flat, self.weight, self.group_size, self.scales_and_zeros)
+        out = out[:, : self.out_features]  # (M, N), padding rows dropped
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+class Int4KLinear(nn.Module):
+    """:class:`Int4Linear`'s packed 4-bit weights with "k-scales" (as llama.cpp's Q4_K keeps its
+    scales in 6 bits under one fp16 per 256 weights): per group, ``codes`` (K/g, N, 2) uint8 hold a
+    scale code and a low code, and ``supers`` (K/256, N) fp32 one super-scale per 256 inputs:
+    ``scale = super * scale code``, ``low = scale * (low code / 16 - 15)``, ``w = q * scale + low``.
+    0.625 bits per weight of scales at g = 32 against 1 bit for bf16 (scale, zero) pairs."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        padded = -(-out_features // 64) * 64  # the native kernel's row blocks
+        self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
+        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int, grid: bool = False) -> Int4KLinear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
+        padded = layer.weight.shape[0]
+        for start in range(0, padded, _CHUNK):
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            rows = min(_CHUNK, padded - start)
+            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])
+            groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
+            _, scale, low = int4_groups(groups, grid)
+            codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size)
+            q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 15)  # again, on the coded levels
+            layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
+                q.to(torch.int32).reshape(rows, -1), 1)
+            layer.codes[:, start : start + rows] = codes.transpose(0, 1)
+            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = int4k_mm(flat, self.weight, self.group_size, self.codes, self.supers)[:, : self.out_features]
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+KSUPER = native.KSUPER  # inputs per super-scale
+
+
+# per weight width: the super-scale divisors tried first (a GGUF's own scale steps: Q4_K's 6-bit scales,
+# Q6_K's int8 ones), and the low code's form: low = scale * (code / per_unit - base)
+_WHOLE = {4: (63,), 6: (128, 63)}
+_LOW = {4: (16, 15), 6: (4, 63)}
+
+
+def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int, bits: int = 4) -> tuple[torch.Tensor, ...]:
+    """(codes (n, G, 2) uint8, supers (n, G / per_super) fp32, coded scale, coded low) of the groups'
+    ``scale`` and ``low`` (n, G, 1) fp32. A super-block's scales that are whole multiples of its
+    largest / d for a d of ``_WHOLE`` (a Q4_K GGUF's 6-bit scales: 63) get that super-scale, so they
+    are stored exactly; others the largest / 255. The low code steps 1/16 of the group's scale over
+    [-15, 0.94] (bits 4) or 1/4 over [-63, 0.75] (bits 6)."""
+    n, count = scale.shape[0], scale.shape[1]
+    blocks = scale.reshape(n, count // per_super, per_super)
+    largest = blocks.amax(-1, keepdim=True).clamp(min=1e-30)
+    supers = largest / 255  # (n, G / s, 1)
+    for divisor in reversed(_WHOLE[bits]):  # the first divisor that fits wins
+        ratio = blocks / (largest / divisor)
+        whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True)
+        supers = torch.where(whole, largest / divisor, supers)
+    code = torch.round(blocks / supers).clamp(1, 255)
+    coded_scale = (code * supers).reshape(n, count, 1)
+    per_unit, base = _LOW[bits]
+    low_code = torch.round((low / coded_scale.clamp(min=1e-30) + base) * per_unit).clamp(0, 255)
+    coded_low = coded_scale * (low_code / per_unit - base)
+    codes = torch.stack([code.reshape(n, count), low_code.reshape(n, count)], dim=-1).to(torch.uint8)
+    return codes, supers.reshape(n, -1), coded_scale, coded_low
+
+
+class Int6KLinear(nn.Module):
+    """6-bit weights (q in 0..63) in groups of ``group_size`` (16) for the layers a 4-bit grid cannot
+    hold (a Q6_K GGUF's): the low 4 bits packed as :class:`Int4Linear`'s, the high 2 in ``hi`` (the
+    native kernel's lane order, :func:`pack_high`), k-scales as :class:`Int4KLinear`'s with the low
+    code in quarters (``low = scale * (code / 4 - 63)``). 7.125 bits per weight at g = 16 (int8: 8)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int = 16,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        padded = -(-out_features // 64) * 64
+        self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("hi", torch.empty(padded // 64, in_features // 4, 64, dtype=torch.uint8, device=device))
+        self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
+        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int = 16) -> Int6KLinear:
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
+        padded = layer.weight.shape[0]
+        for start in range(0, padded, _CHUNK):
+            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+            rows = min(_CHUNK, padded - start)
+            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])
+            groups = weight.reshape(rows, -1, group_size)
+            _, scale, low = int6_groups(groups)
+            codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size, bits=6)
+            q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 63).to(torch.int32).reshape(rows, -1)
+            layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q & 15, 1)
+            layer.hi[start // 64 : (start + rows) // 64] = pack_high(q >> 4)
+            layer.codes[:, start : start + rows] = codes.transpose(0, 1)
+            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
+        out = int6k_mm(flat, self)[:, : self.out_features]
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def int6_groups(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q in 0..63, scale, low) of ``groups`` (..., g) fp32, ``w ~ q * scale + low``: a group whose
+    values are whole multiples of its largest |value| / n (n = 1..32: a Q6_K group, ``s (q - 32)``)
+    gets that step (the coarsest that fits) and low -32 or -31 steps, so it is stored exactly; any
+    other group its range in 63 steps."""
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    scale = ((high - low) / 63).clamp(min=1e-30)
+    largest = groups.abs().amax(-1, keepdim=True).clamp(min=1e-30)
+    for steps in range(32, 0, -1):  # ends on the coarsest exact step
+        step = largest / steps
+        ratio = groups / step
+        whole = ratio.round()
+        exact = (ratio - whole).abs().amax(-1, keepdim=True) <= 1e-3
+        top, bottom = whole.amax(-1, keepdim=True), whole.amin(-1, keepdim=True)
+        fits = exact & (top - bottom <= 63)
+        base = torch.where(top > 31, -31.0, -32.0)  # Q6_K's levels q - 32, or mirrored (a negative scale)
+        base = torch.maximum(torch.minimum(base, bottom), top - 63)  # q = ratio - base within 0..63
+        scale, low = torch.where(fits, step, scale), torch.where(fits, base * step, low)
+    q = torch.round((groups - low) / scale).clamp(0, 63)
+    return q, scale, low
+
+
+def pack_high(high: torch.Tensor) -> torch.Tensor:
+    """(N, K) values 0..3 (N a multiple of 64) -> (N/64, K/4, 64) uint8 in the native kernel's order:
+    per block of 64 rows and step of 4 inputs, register j (rows 16 j..16 j + 15) has lane
+    t = 4 r + input offset, kept in bits 2 (t // 16), 2 (t // 16) + 1 of byte 16 j + t % 16."""
+    n, k = high.shape
+    lanes = high.reshape(n // 64, 4, 16, k // 4, 4).permute(0, 3, 1, 2, 4).reshape(n // 64, k // 4, 4, 4, 16)
+    packed = sum(lanes[:, :, :, i].to(torch.int32) << (2 * i) for i in range(4))  # (N/64, K/4, 4 j, 16)
+    return packed.to(torch.uint8).reshape(n // 64, k // 4, 64)
+
+
+def unpack_high(packed: torch.Tensor) -> torch.Tensor:
+    """:func:`pack_high`'s inverse: (N/64, K/4, 64) uint8 -> (N, K) uint8 values 0..3."""
+    blocks, steps = packed.shape[0], packed.shape[1]
+    bytes_ = packed.reshape(blocks, steps, 4, 1, 16).to(torch.int32)
+    lanes = (bytes_ >> (2 * torch.arange(4).reshape(1, 1, 1, 4, 1))) & 3  # (B, S, 4 j, 4 i, 16)
+    lanes = lanes.reshape(blocks, steps, 4, 16, 4)  # t = 16 i + s = 4 r + offset
+    return lanes.permute(0, 2, 3, 1, 4).reshape(blocks * 64, steps * 4).to(torch.uint8)
+
+
+def int4_groups(groups: torch.Tensor, grid: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q in 0..15, scale, low) of ``groups`` (..., g) fp32, ``w ~ q * scale + low``: the group's
+    range in 15 steps, or with ``grid`` in the step count of 15..1 with the least squared error."""
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    best = None
+    for steps in range(15, 0 if grid else 14, -1):
+        scale = ((high - low) / steps).clamp(min=1e-8)
+        q = torch.round((groups - low) / scale).clamp(0, 15)
+        error = (q * scale + low - groups).square().sum(-1, keepdim=True)
+        if best is None:
+            best = (q, scale, error)
+            continue
+        better = error < best[2]  # ties keep the finer step
+        best = (torch.where(better, q, best[0]), torch.where(better, scale, best[1]), torch.where(better, error, best[2]))
+    return best[0], best[1], low
+
+
+def on_grid(weight: torch.Tensor, group_size: int, share: float = 0.9) -> bool:
+    """Whether grid rounding stores at least ``share`` of ``weight``'s groups exactly (within 1%
+    of a step): true of a Q4_K layer de-quantised from a GGUF, false of a Q6_K or a trained one."""
+    exact = total = 0
+    for start in range(0, weight.shape[0], _CHUNK):
+        groups = weight.detach()[start : start + _CHUNK].float().reshape(-1, weight.shape[1] // group_size, group_size)
+        q, scale, low = int4_groups(groups, grid=True)
+        exact += int(((q * scale + low - groups).abs().amax(-1, keepdim=True) <= 0.01 * scale).sum())
+        total += groups.shape[0] * groups.shape[1]
+    return exact >= share * total
+
+
+def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times packed int4 ``weight`` -> (M, N padded) bf16: on the native
+    AVX512-VNNI kernel where it runs (:mod:`lhama.inference.native`), else PyTorch's
+    ``_weight_int4pack_mm_for_cpu``."""
+    if native.usable(weight.shape[0], x.shape[1], group_size):
+        return native.int4_rows(x, weight, scales_and_zeros, group_size)
+    return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
+
+
+def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torch.Tensor,
+             supers: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times :class:`Int4KLinear`'s weights -> (M, N padded) bf16: the native kernel
+    where it runs, else PyTorch's int4 kernel on bf16 (scale, zero) pairs rebuilt from the codes."""
+    if native.usable(weight.shape[0], x.shape[1], group_size):
+        return native.int4k_rows(x, weight, codes, supers, group_size)
+    scale = codes[..., 0].float() * supers.repeat_interleave(KSUPER // group_size, dim=0)  # (K/g, N)
+    low = scale * (codes[..., 1].float() / 16 - 15)
+    pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
+    return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, pairs)
+
+
+def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
+    """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
+    native kernel where it runs, else PyTorch's int4 kernel for the low 4 bits plus a bf16 product
+    for the high 2 (slow; a reference)."""
+    if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
+        return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
+    scale = layer.codes[..., 0].float() * layer.supers.repeat_interleave(KSUPER // layer.group_size, dim=0)
+    low = scale * (layer.codes[..., 1].float() / 4 - 63)  # (K/g, N)
+    blocks = layer.weight.reshape(-1, layer.in_features, 32)  # per 64 rows and input: rows j, 32 + j in a byte
+    q = torch.cat([blocks & 15, blocks >> 4], dim=-1).permute(0, 2, 1).reshape(-1, layer.in_features)
+    q = q.float() + 16 * unpack_high(layer.hi).float()  # (N, K)
+    wide = lambda t: t.T.repeat_interleave(layer.group_size, dim=1)  # noqa: E731  (K/g, N) -> (N, K)
+    return (x.float() @ (q * wide(scale) + wide(low)).T).to(ACTIVATIONS)
+
+
+def int8_mm(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """``x`` (M, K) bf16 times int8 ``weight`` (N, K) with per-row ``scales`` -> (M, N) bf16: on the
+    native kernel where it runs, else PyTorch's ``_weight_int8pack_mm``."""
+    if native.usable_int8(x.shape[1]):
+        return native.int8_rows(x, weight, scales)
+    return torch.ops.aten._weight_int8pack_mm(x, weight, scales)
