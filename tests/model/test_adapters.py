@@ -108,3 +108,9 @@ def test_an_adapter_from_an_audio_model_keeps_its_trained_audio_projector(tmp_pa
     audio = {k for k in loaded.model.state_dict() if k.startswith("audio_projector.")}
     assert audio and audio <= set(saved)
     assert not any(k.startswith("audio_tower.") for k in saved)  # the frozen encoder is not an adapter weight
+
+
+def test_a_vision_tower_without_an_image_branch_is_refused(tmp_path: Path) -> None:
+    lm, tower = _parts(tmp_path)
+    with pytest.raises(ConfigError, match="no image branch"):
+        build_model(lm, tower, lhama_config())

@@ -181,6 +181,9 @@ def build_model(
     (a CLIP/SigLIP vision model, a full CLIP/SigLIP whose vision half is used, or a lhama tower
     directory such as ``lhama models prepare open-nsfw-resnet50`` writes)."""
     config = config or branches.lhama_config(image=ImageConfig() if vision_dir else None)
+    if vision_dir is not None and "image" not in config.branches:
+        raise ConfigError(f"a vision tower was given ({vision_dir}) but the config has no image branch: "
+                          "add one (lhama_config(image=ImageConfig())) or leave the vision directory out")
     language_model = _from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
     tokenizer = _tokenizer(lm_dir)
     towers, specs = {}, {}
