@@ -4,8 +4,10 @@ Each step the draft (same tokenizer, e.g. Qwen2.5-Coder-0.5B for the 1.5B) decod
 greedy tokens on its own; the model then runs the last accepted token plus the proposal in one
 forward (k + 1 rows: on a CPU barely slower than one row, since the weights are read once) and
 keeps the proposal up to the first token it would not have chosen itself, plus its own choice
-there. Every kept token is the model's own greedy choice (repetition penalty included), so the
-answer equals plain greedy decoding; only the number of model steps changes. The acceptance
+there. Every kept token is the model's own greedy choice (repetition penalty included), and each
+checked row's logits are the one-row decode step's bit for bit (:func:`check_logits`), so the
+answer equals plain greedy decoding token for token, near-ties included; only the number of model
+steps changes. The acceptance
 rate (kept / proposed) decides the speed-up. Sampling, image guidance and prompts with media
 decode plainly.
 """
