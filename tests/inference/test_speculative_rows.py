@@ -81,3 +81,16 @@ def test_a_check_writes_the_cache_the_one_row_steps_write() -> None:
     for a, b in zip(plain.cache.layers, checked.cache.layers):
         assert int(a.cumulative_length) == int(b.cumulative_length) == len(prompt) + len(feed)
         assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+
+
+@pytest.mark.parametrize("tokens", [1, 2])
+def test_speculative_answers_equal_plain_greedy_on_the_same_layout(tokens: int) -> None:
+    from lhama.inference.generate import GenerationConfig, generate_ids
+    from lhama.inference.speculative import Draft
+
+    model, other = _model("int4"), _model("bf16")  # the draft: the same weights unquantised (agrees in part)
+    draft, config = Draft(other, tokens), GenerationConfig(max_new_tokens=24)
+    for seed in range(3):
+        prompt = _ids(seed, 30)
+        assert list(generate_ids(model, prompt, config, draft=draft)) == list(generate_ids(model, prompt, config))
+    assert 0 < draft.accepted < draft.proposed
