@@ -26,30 +26,34 @@ def test_k_plan_names_parse_and_round_trip() -> None:
 
 
 def _q4k(rows: int, cols: int, seed: int) -> torch.Tensor:
-    """Weights as a Q4_K GGUF de-quantises them: w = d sc q - dmin m, 6-bit sc (max 63) and m per 32."""
+    """Weights as a Q4_K GGUF de-quantises them: w = d sc q - dmin m, 6-bit sc and m (max 63) per 32."""
     g = torch.Generator().manual_seed(seed)
     supers = cols // 256
     d = (torch.rand(rows, supers, 1, 1, generator=g) * 4e-4 + 1e-4).half().float()
     sc = torch.randint(20, 64, (rows, supers, 8, 1), generator=g).float()
     sc[:, :, 0] = 63
     m = torch.randint(0, 64, (rows, supers, 8, 1), generator=g).float()
+    m[:, :, 1] = 63  # llama.cpp's Q4_K: the largest scale and min of a block are 63 steps
     q = torch.randint(0, 16, (rows, supers, 8, 32), generator=g).float()
     q[..., 0], q[..., 1] = 0, 15
     return (d * sc * q - 2 * d * m).reshape(rows, cols)
 
 
-def test_q4k_scales_are_stored_exactly_and_codes_cost_fewer_bytes() -> None:
+def test_q4k_scales_and_lows_are_stored_exactly_and_codes_cost_fewer_bytes() -> None:
     groups = _q4k(64, 512, seed=0).reshape(64, -1, 32)
     scale = (groups.amax(-1, keepdim=True) - groups.amin(-1, keepdim=True)) / 15
-    codes, supers, coded, low = k_scales(scale, groups.amin(-1, keepdim=True), 8)
+    low = groups.amin(-1, keepdim=True)
+    codes, supers, coded, coded_low = k_scales(scale, low, 8)
     assert torch.equal(coded, scale)  # whole multiples of the largest / 63: exact
-    assert bool(((low - groups.amin(-1, keepdim=True)).abs() <= scale / 32 + 1e-9).all())  # 1/16 steps
-    noisy = scale * (1 + 0.01 * torch.rand_like(scale))  # not on 63 steps: the largest / 255
-    assert float(((k_scales(noisy, low, 8)[2] - noisy).abs() / noisy).amax()) < 0.02
+    assert float((coded_low - low).abs().max()) <= 1e-6 * float(scale.min())  # -dmin m: exact
+    noisy_scale, noisy_low = scale * (1 + 0.01 * torch.rand_like(scale)), low + 0.3 * scale  # on no 6-bit grid
+    _, _, coded, coded_low = k_scales(noisy_scale, noisy_low, 8)
+    assert float(((coded - noisy_scale).abs() / noisy_scale).amax()) < 0.02
+    assert float((coded_low - noisy_low).abs().max()) <= float(noisy_low.abs().amax()) / 254 * 1.001
     linear = nn.Linear(512, 128, bias=False)
     k, plain = Int4KLinear.from_linear(linear, 32), Int4Linear.from_linear(linear, 32)
     size = lambda layer: sum(b.numel() * b.element_size() for b in layer.buffers())  # noqa: E731
-    assert size(k) < 0.95 * size(plain)
+    assert size(k) < 0.97 * size(plain)
 
 
 def test_native_k_kernel_matches_the_reference_product(monkeypatch) -> None:
@@ -67,7 +71,7 @@ def test_native_k_kernel_matches_the_reference_product(monkeypatch) -> None:
     with torch.no_grad():
         reference = linear(x.float())
     assert float((got - want).norm() / want.norm()) < 0.02  # int8 activations in the native kernel
-    assert float((want - reference).norm() / reference.norm()) < 0.02  # Q4_K weights: near exact
+    assert float((want - reference).norm() / reference.norm()) < 0.006  # Q4_K weights exact: bf16 output only
     monkeypatch.delenv("LHAMA_INT4_KERNEL")
     assert torch.equal(layer(x[2:3]).float(), got[2:3])  # a row alone = the same row in a batch
 

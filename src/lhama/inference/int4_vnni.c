@@ -156,7 +156,6 @@ static inline __attribute__((always_inline)) void block64(
     /* 6-bit: the 16-bit lanes of 128-bit lane i shift the broadcast high-bit bytes right by 2 i */
     const __m512i shifts = _mm512_set_epi64(0x0006000600060006, 0x0006000600060006, 0x0004000400040004,
                                             0x0004000400040004, 0x0002000200020002, 0x0002000200020002, 0, 0);
-    const float low_step = hi ? 0.25f : 1.0f / 16.0f, low_base = hi ? 63.0f : 15.0f;
     /* lanes of rows 0..15 take bytes r, 32 + r of the first register (k, k + 1) and r, 32 + r of
        the second (k + 2, k + 3); rows 16..31 the same 16 further on. */
     uint8_t i0[64], i1[64];
@@ -197,14 +196,19 @@ static inline __attribute__((always_inline)) void block64(
         }
         for (int j = 0; j < 4; j++) {
             __m512 scale, offset;
-            if (codes) {  /* k-scales: scale = super[r] * code, offset (the low level) = scale * (low code / 16 - 15) */
+            if (codes) {  /* k-scales: scale = super[r] * code; offset (the low level): int4 low super[r] * (low code - 128),
+                             6-bit scale * (low code / 4 - 63) */
                 const uint8_t *pairs = codes + ((size_t)gi * N) * 2 + 32 * j;
                 __m512i pair = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)pairs));
                 __m512 super = _mm512_loadu_ps((const float *)sz + (size_t)(gi * g / KSUPER) * N + 16 * j);
                 scale = _mm512_mul_ps(super, _mm512_cvtepi32_ps(_mm512_and_si512(pair, low8)));
-                __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 8)), _mm512_set1_ps(low_step),
-                                           _mm512_set1_ps(low_base));
-                offset = _mm512_mul_ps(scale, t);
+                __m512 lc = _mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 8));
+                if (hi) {
+                    offset = _mm512_mul_ps(scale, _mm512_fmsub_ps(lc, _mm512_set1_ps(0.25f), _mm512_set1_ps(63.0f)));
+                } else {
+                    __m512 lsuper = _mm512_loadu_ps((const float *)sz + (size_t)(K / KSUPER + gi * g / KSUPER) * N + 16 * j);
+                    offset = _mm512_mul_ps(lsuper, _mm512_sub_ps(lc, _mm512_set1_ps(128.0f)));
+                }
             } else {
                 __m512i pair = _mm512_loadu_si512(sz + ((size_t)gi * N) * 2 + 32 * j);  /* (scale, zero) bf16 pairs */
                 scale = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
@@ -275,9 +279,9 @@ int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uin
 }
 
 /* The same product with "k-scales" (fewer bytes per group than a bf16 scale and zero): codes (K/g, N, 2) uint8,
-   (scale code, low code) per group and row, and supers (K/KSUPER, N) fp32, one per KSUPER inputs and row:
-   scale = super * scale code, the group's lowest level = scale * (low code / 16 - 15); w = q * scale + low for
-   q in 0..15. 2 bytes per group + 4 per KSUPER inputs: 0.625 bits per weight at g = 32, against 1 for bf16
+   (scale code, low code) per group and row, and supers (2, K/KSUPER, N) fp32, two per KSUPER inputs and row:
+   scale = supers[0] * scale code, the group's lowest level = supers[1] * (low code - 128); w = q * scale + low
+   for q in 0..15. 2 bytes per group + 8 per KSUPER inputs: 0.75 bits per weight at g = 32, against 1 for bf16
    pairs. K a multiple of KSUPER and g. */
 int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const float *supers, uint16_t *out,
                      int M, int K, int N, int g, int threads, int pool) {
@@ -286,7 +290,7 @@ int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, 
 
 /* 6-bit weights q in 0..63: the low 4 bits packed as lhama_int4k_gemm's, the high 2 bits in hi (N/64, K/4, 4, 16)
    uint8 (for each block of 64 rows, step of 4 inputs and register j of rows 16 j..16 j + 15: lane t = 4 r + input
-   offset in bits 2 (t / 16), 2 (t / 16) + 1 of byte t % 16), k-scales with the low code in quarters:
+   offset in bits 2 (t / 16), 2 (t / 16) + 1 of byte t % 16), supers (K/KSUPER, N), the low code in quarters:
    low = scale * (low code / 4 - 63). 7.125 bits per weight at g = 16. */
 int lhama_int6k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const uint8_t *codes, const float *supers,
                      uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
@@ -379,4 +383,4 @@ int lhama_int8_gemm(const uint16_t *x, const int8_t *w, const uint16_t *scale, u
     return 0;
 }
 
-int lhama_int4_version(void) { return 7; }
+int lhama_int4_version(void) { return 8; }

@@ -54,9 +54,9 @@ class Fused(nn.Module):
         weight = _joined([p.weight for p in parts])
         if self.kind is Int4Linear:
             self.scales = _joined([p.scales_and_zeros for p in parts], dim=1)
-        elif self.kind is Int4KLinear:  # (codes, supers): both laid out (., N, ...)
+        elif self.kind is Int4KLinear:  # codes (K/g, N, 2), supers (2, K/256, N)
             self.scales = _joined([p.codes for p in parts], dim=1)
-            self.supers = _joined([p.supers for p in parts], dim=1)
+            self.supers = _joined([p.supers for p in parts], dim=2)  # (2, K/256, N)
         else:
             self.scales = _joined([p.scales for p in parts])
         biases = [p.bias for p in parts]

@@ -96,8 +96,8 @@ class Int4Linear(nn.Module):
 class Int4KLinear(nn.Module):
     """:class:`Int4Linear`'s packed 4-bit weights with "k-scales" (as llama.cpp's Q4_K keeps its
     scales in 6 bits under one fp16 per 256 weights): per group, ``codes`` (K/g, N, 2) uint8 hold a
-    scale code and a low code, and ``supers`` (K/256, N) fp32 one super-scale per 256 inputs:
-    ``scale = super * scale code``, ``low = scale * (low code / 16 - 15)``, ``w = q * scale + low``.
+    scale code and a low code, and ``supers`` (2, K/256, N) fp32 two super-scales per 256 inputs:
+    ``scale = supers[0] * scale code``, ``low = supers[1] * (low code - 128)``, ``w = q * scale + low``.
     0.625 bits per weight of scales at g = 32 against 1 bit for bf16 (scale, zero) pairs."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
@@ -107,7 +107,7 @@ class Int4KLinear(nn.Module):
         padded = -(-out_features // 64) * 64  # the native kernel's row blocks
         self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
         self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
-        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("supers", torch.empty(2, in_features // KSUPER, padded, dtype=torch.float32, device=device))
         self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
 
     @classmethod
@@ -125,7 +125,7 @@ class Int4KLinear(nn.Module):
             layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
                 q.to(torch.int32).reshape(rows, -1), 1)
             layer.codes[:, start : start + rows] = codes.transpose(0, 1)
-            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
+            layer.supers[:, :, start : start + rows] = supers.permute(2, 1, 0)
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
@@ -144,15 +144,16 @@ KSUPER = native.KSUPER  # inputs per super-scale
 # per weight width: the super-scale divisors tried first (a GGUF's own scale steps: Q4_K's 6-bit scales,
 # Q6_K's int8 ones), and the low code's form: low = scale * (code / per_unit - base)
 _WHOLE = {4: (63,), 6: (128, 63)}
-_LOW = {4: (16, 15), 6: (4, 63)}
+_LOW = {6: (4, 63)}  # bits 6: low = scale * (code / 4 - 63)
 
 
 def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int, bits: int = 4) -> tuple[torch.Tensor, ...]:
-    """(codes (n, G, 2) uint8, supers (n, G / per_super) fp32, coded scale, coded low) of the groups'
-    ``scale`` and ``low`` (n, G, 1) fp32. A super-block's scales that are whole multiples of its
-    largest / d for a d of ``_WHOLE`` (a Q4_K GGUF's 6-bit scales: 63) get that super-scale, so they
-    are stored exactly; others the largest / 255. The low code steps 1/16 of the group's scale over
-    [-15, 0.94] (bits 4) or 1/4 over [-63, 0.75] (bits 6)."""
+    """(codes (n, G, 2) uint8, supers (n, G / per_super, 2 or 1) fp32, coded scale, coded low) of the
+    groups' ``scale`` and ``low`` (n, G, 1) fp32. A super-block's scales that are whole multiples of
+    its largest / d for a d of ``_WHOLE`` (a Q4_K GGUF's 6-bit scales: 63) get that super-scale, so
+    they are stored exactly; others the largest / 255. bits 4: the lows get a second super-scale
+    (:func:`_low_codes`: a Q4_K block's exactly); bits 6: the low code steps 1/4 of the group's
+    scale over [-63, 0.75] (a Q6_K group's -32 or -31 steps exactly)."""
     n, count = scale.shape[0], scale.shape[1]
     blocks = scale.reshape(n, count // per_super, per_super)
     largest = blocks.amax(-1, keepdim=True).clamp(min=1e-30)
@@ -163,11 +164,29 @@ def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int, bits: int =
         supers = torch.where(whole, largest / divisor, supers)
     code = torch.round(blocks / supers).clamp(1, 255)
     coded_scale = (code * supers).reshape(n, count, 1)
-    per_unit, base = _LOW[bits]
-    low_code = torch.round((low / coded_scale.clamp(min=1e-30) + base) * per_unit).clamp(0, 255)
-    coded_low = coded_scale * (low_code / per_unit - base)
+    if bits == 4:
+        low_code, low_super = _low_codes(low.reshape(n, count // per_super, per_super))
+        coded_low = (low_super * (low_code - 128)).reshape(n, count, 1)
+        supers = torch.cat([supers, low_super], dim=-1)
+    else:
+        per_unit, base = _LOW[bits]
+        low_code = torch.round((low / coded_scale.clamp(min=1e-30) + base) * per_unit).clamp(0, 255)
+        coded_low = coded_scale * (low_code / per_unit - base)
     codes = torch.stack([code.reshape(n, count), low_code.reshape(n, count)], dim=-1).to(torch.uint8)
-    return codes, supers.reshape(n, -1), coded_scale, coded_low
+    return codes, supers, coded_scale, coded_low
+
+
+def _low_codes(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes, super) of the groups' lows (n, S, s): ``low = super * (code - 128)``. A block whose
+    lows are all whole multiples of -(lowest) / 63 (a Q4_K block's ``-dmin m``, m 6-bit) gets
+    that step, so they are stored exactly; any other block the largest |low| / 127."""
+    reach = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-30)
+    step = reach / 127
+    q4k = -blocks.amin(-1, keepdim=True).clamp(max=-1e-30) / 63
+    ratio = blocks / q4k
+    whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True) & (blocks <= 0).all(-1, keepdim=True)
+    step = torch.where(whole, q4k, step)
+    return torch.round(blocks / step + 128).clamp(0, 255), step
 
 
 class Int6KLinear(nn.Module):
@@ -202,7 +221,7 @@ class Int6KLinear(nn.Module):
             layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q & 15, 1)
             layer.hi[start // 64 : (start + rows) // 64] = pack_high(q >> 4)
             layer.codes[:, start : start + rows] = codes.transpose(0, 1)
-            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
+            layer.supers[:, start : start + rows] = supers[..., 0].transpose(0, 1)
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
@@ -300,8 +319,8 @@ def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torc
     where it runs, else PyTorch's int4 kernel on bf16 (scale, zero) pairs rebuilt from the codes."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
         return native.int4k_rows(x, weight, codes, supers, group_size)
-    scale = codes[..., 0].float() * supers.repeat_interleave(KSUPER // group_size, dim=0)  # (K/g, N)
-    low = scale * (codes[..., 1].float() / 16 - 15)
+    scale = codes[..., 0].float() * supers[0].repeat_interleave(KSUPER // group_size, dim=0)  # (K/g, N)
+    low = (codes[..., 1].float() - 128) * supers[1].repeat_interleave(KSUPER // group_size, dim=0)
     pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, pairs)
 

@@ -139,7 +139,7 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
     if plan.grid:
         settings["grid"] = True
     if plan.kscales:
-        settings["kscales"] = True
+        settings["kscales"] = 2  # the layout's version (1: lows in 1/16 steps, session 6's first try)
     return settings
 
 
@@ -168,7 +168,7 @@ def _save(language_model: nn.Module, cache: Path, settings: dict) -> None:
 def _load_cached(model_dir: Path, cache: Path, settings: dict) -> LoadedModel:
     loaded = _skeleton(model_dir)
     plan = QuantPlan(settings["quant"], settings["group_size"] or 128, tuple(settings.get("int8", ())),
-                     settings.get("grid", False), settings.get("kscales", False))
+                     settings.get("grid", False), bool(settings.get("kscales", False)))
     try:
         state = _read_aligned(cache / WEIGHTS)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
