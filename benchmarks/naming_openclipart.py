@@ -34,6 +34,7 @@ import torch
 from lhama.eval.metrics import names_thing
 from lhama.files import atomic_write_text
 from lhama.recipes.default.clipart_names import (COLUMNS, drawing_signature, groups, picture_path, pool_head,
+                                                 prototype_head,
                                                  read_clipart_names, same_drawing, split_of)
 
 DATA = Path(__file__).with_name("data")
@@ -129,8 +130,9 @@ def head(args: argparse.Namespace) -> None:
     cache, shipped, out = torch.load(args.cache), NamesHead.load(SHIPPED), excluded()
     pool = [p for p in read_clipart_names(LIST) if p.split == "pool" and p.image not in out]
     args.out.mkdir(parents=True, exist_ok=True)
-    pool_head(shipped, pool, {k: v["pooled"] for k, v in cache.items()}).save(args.out)
-    print(f"head: {len(shipped.entries)} shipped + {len(pool)} fresh pool pictures -> {args.out}")
+    built = pool_head(shipped, pool, {k: v["pooled"] for k, v in cache.items()})
+    (prototype_head(built) if args.prototypes else built).save(args.out)
+    print(f"head: {len(shipped.entries)} shipped + {len(pool)} fresh pool pictures{' as prototypes' if args.prototypes else ''} -> {args.out}")
 
 
 def eval_pictures(part: str):
@@ -181,6 +183,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--head", type=Path, default=None, help="score: a names-head folder (none: the shipped kinds note only)")
     parser.add_argument("--only", default=None, help='one setting as JSON, e.g. \'{"names_confident": 0.5, "names_yield": 0.5}\'')
+    parser.add_argument("--prototypes", action="store_true", help="head: one row per label (candidate 2)")
     parser.add_argument("--grid", type=Path, default=None, help="choose: a score --head --out file of the dev grid")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

@@ -10,7 +10,7 @@ from lhama.errors import DataError
 from lhama.eval.metrics import names_thing
 from lhama.model.names_head import NamedPicture, NamesHead
 from lhama.recipes.default.clipart_names import (COLUMNS, SPLITS, ClipartPicture, drawing_signature, group_word, groups,
-                                                 pool_head, read_clipart_names, same_drawing, split_of)
+                                                 pool_head, prototype_head, read_clipart_names, same_drawing, split_of)
 
 LIST = Path(__file__).resolve().parents[3] / "benchmarks/data/openclipart_names.tsv"
 
@@ -87,3 +87,10 @@ def test_pool_head_adds_the_pool_and_names_its_nearest_picture():
     assert picture.key == "openclipart:food/apple" and similarity > 0.9
     with pytest.raises(DataError, match="pool pictures"):
         pool_head(base, [ClipartPicture("x/y", "Y.", "um y", ("y",), "y", "test")], {"x/y": torch.zeros(4)})
+
+
+def test_prototype_head_averages_each_label():
+    entries = (NamedPicture("uma maçã", "", "a"), NamedPicture("uma pera", "", "b"), NamedPicture("uma maçã", "", "c"))
+    head = prototype_head(NamesHead(torch.tensor([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 2.0]]), entries))
+    assert [e.name for e in head.entries] == ["uma maçã", "uma pera"] and head.entries[0].key == "prototype:2"
+    assert torch.allclose(head.features[0], torch.tensor([1.0, 0, 1.0]))

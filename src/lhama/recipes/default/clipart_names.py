@@ -148,3 +148,14 @@ def pool_head(base: NamesHead, pool: list[ClipartPicture], pooled: dict[str, tor
     rows = torch.stack([pooled[p.image].float() for p in pool]) if pool else base.features[:0]
     entries = tuple(NamedPicture(p.name, "", f"openclipart:{p.image}") for p in pool)
     return NamesHead(torch.cat([base.features, rows]), base.entries + entries)
+
+
+def prototype_head(head: NamesHead) -> NamesHead:
+    """One row per distinct label of ``head``: the mean of its pictures' features (a class
+    prototype), with the first picture's kind and the key ``prototype:<pictures>``."""
+    order: dict[str, list[int]] = {}
+    for row, entry in enumerate(head.entries):
+        order.setdefault(entry.name, []).append(row)
+    rows = torch.stack([head.features[idx].mean(0) for idx in order.values()])
+    entries = tuple(NamedPicture(name, head.entries[idx[0]].kind, f"prototype:{len(idx)}") for name, idx in order.items())
+    return NamesHead(rows, entries)
