@@ -9,6 +9,7 @@
     python benchmarks/naming_openclipart.py choose --grid DEV_GRID.json                # the rule's pick
     python benchmarks/naming_openclipart.py score --split test --head DIR --only '{"names_confident": ..}'  # once
     bash benchmarks/naming_openclipart_run.sh /usr/share/openclipart/png    # all of it, with the LM (one heavy slot)
+    python benchmarks/naming_openclipart.py diagnose --head DIR    # dev only: each way of reading the pool, always speaking
 
 ``split`` reads a hand-written list (image, english, name, accepted), drops byte-identical copies
 (the first listed stays), joins near-duplicate drawings by pixels and writes
@@ -173,9 +174,56 @@ def choose(args: argparse.Namespace) -> None:
     print(json.dumps(best["setting"]))
 
 
+def _right(labels: list[str], pictures) -> int:
+    return sum(names_thing(label, p.accepted) for label, p in zip(labels, pictures))
+
+
+def _probe(x: torch.Tensor, y: torch.Tensor, classes: int) -> torch.Tensor:
+    """A linear probe (cross-entropy, weight decay 1e-4, Adam 0.05, 400 steps) -> weights."""
+    torch.manual_seed(0)
+    w = torch.zeros(x.shape[1] + 1, classes, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=0.05)
+    xb = torch.cat([x, torch.ones(len(x), 1)], 1)
+    for _ in range(400):
+        loss = torch.nn.functional.cross_entropy(xb @ w, y) + 1e-4 * (w[:-1] ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return w.detach()
+
+
+def diagnose(args: argparse.Namespace) -> None:
+    """Dev only: how often each way of using the pool's features names a dev picture when it
+    always speaks (no threshold), and how many dev pictures some head label would name."""
+    from lhama.model.names_head import NamesHead
+
+    cache, dev, head = torch.load(args.cache), eval_pictures("dev"), NamesHead.load(args.head)
+    pooled = [cache[p.image]["pooled"] for p in dev]
+    labels = sorted({e.name for e in head.entries})
+    print(f"dev {len(dev)}; some head label accepted: {sum(any(names_thing(l, p.accepted) for l in labels) for p in dev)}")
+    print(f"nearest picture: {_right([head.nearest(f)[0].name for f in pooled], dev)}")
+    print(f"nearest prototype: {_right([prototype_head(head).nearest(f)[0].name for f in pooled], dev)}")
+    unit = torch.nn.functional.normalize(head.features - head.mean, dim=-1)
+    votes = []
+    for f in pooled:
+        top, tally = (unit @ torch.nn.functional.normalize(f.float() - head.mean, dim=-1)).topk(5), {}
+        for s, i in zip(top.values.tolist(), top.indices.tolist()):
+            tally[head.entries[i].name] = tally.get(head.entries[i].name, 0.0) + s
+        votes.append(max(tally, key=tally.get))
+    print(f"5-nearest vote: {_right(votes, dev)}")
+    pool = [p for p in read_clipart_names(LIST) if p.split == "pool" and p.image not in excluded()]
+    classes = sorted({p.accepted[0] for p in pool})
+    x = torch.stack([cache[p.image]["pooled"].float() for p in pool])
+    mean, y = x.mean(0), torch.tensor([classes.index(p.accepted[0]) for p in pool])
+    w = _probe(10 * torch.nn.functional.normalize(x - mean, dim=-1), y, len(classes))
+    d = 10 * torch.nn.functional.normalize(torch.stack(pooled).float() - mean, dim=-1)
+    guess = (torch.cat([d, torch.ones(len(d), 1)], 1) @ w).argmax(1).tolist()
+    print(f"linear probe on the fresh pool ({len(classes)} labels): {_right([classes[g] for g in guess], dev)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("split", "features", "guard", "head", "score", "choose"))
+    parser.add_argument("step", choices=("split", "features", "guard", "head", "score", "choose", "diagnose"))
     parser.add_argument("--folder", type=Path, default=None, help="openclipart-png's png folder (split, features)")
     parser.add_argument("--list", type=Path, default=None, help="split: the hand-written list")
     parser.add_argument("--cache", type=Path, default=CACHE)
@@ -191,7 +239,7 @@ def main() -> None:
         parser.error(f"{args.step} needs --folder (openclipart-png's png folder)")
     if args.step == "split":
         args.out = args.out or LIST
-    {"split": split, "features": features, "guard": guard, "head": head, "score": score, "choose": choose}[args.step](args)
+    {"split": split, "features": features, "guard": guard, "head": head, "score": score, "choose": choose, "diagnose": diagnose}[args.step](args)
 
 
 if __name__ == "__main__":
