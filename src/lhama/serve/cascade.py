@@ -42,7 +42,7 @@ FRAMES_NOTE = "Quadros do vídeo: {}"
 NO_SPEECH = "(nenhuma fala reconhecida)"
 
 FrameNamer = Callable[[torch.Tensor], list[str]]
-WHISPER = "whisper-base-ptbr"  # the cascade's speech model: whisper-base + lhama's pt-BR decoder LoRA (registered)
+WHISPER = "whisper-base-ptbr"  # the cascade's speech model: whisper-base + lhama's pt-BR LoRA (registered)
 
 
 def prepared_whisper() -> Path:

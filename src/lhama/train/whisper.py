@@ -108,7 +108,8 @@ class EncoderTop(nn.Module):
         super().__init__()
         last = encoder.layers[-1]
         self.index = len(encoder.layers) - 1
-        self.final_layer_norm, self.fc1, self.fc2, self.layer_norm = last.final_layer_norm, last.fc1, last.fc2, encoder.layer_norm
+        self.final_layer_norm, self.fc1, self.fc2 = last.final_layer_norm, last.fc1, last.fc2
+        self.layer_norm = encoder.layer_norm
         self.activation = last.activation_fn
 
     def forward(self, mid: torch.Tensor) -> torch.Tensor:
