@@ -94,13 +94,19 @@ def test_the_lean_step_fuses_k_layers_with_the_same_bits() -> None:
     assert isinstance(layer.gate_up, Fused) and layer.gate_up.kind is Int4KLinear
 
 
-def test_a_k_plans_cache_reloads_the_same_logits(tmp_path, monkeypatch) -> None:
+def _fresh_and_cached(tmp_path, monkeypatch, quant: str):
+    """A tiny model quantised with ``quant`` on first load, then loaded again from its cache
+    (which must not quantise again)."""
     model_dir = tmp_path / "lm"
     _k_model("none").language_model.save_pretrained(model_dir)
     tiny_tokenizer().save_pretrained(model_dir)
-    fresh = load_for_inference(model_dir, "int4-g32-grid-k+head")
+    fresh = load_for_inference(model_dir, quant)
     monkeypatch.setattr(quant_cache, "quantize_from", lambda *a, **k: pytest.fail("quantised again"))
-    cached = load_for_inference(model_dir, "int4-g32-grid-k+head")
+    return fresh, load_for_inference(model_dir, quant)
+
+
+def test_a_k_plans_cache_reloads_the_same_logits(tmp_path, monkeypatch) -> None:
+    fresh, cached = _fresh_and_cached(tmp_path, monkeypatch, "int4-g32-grid-k+head")
     assert isinstance(cached.model.language_model.model.layers[1].self_attn.q_proj, Int4KLinear)
     ids = torch.tensor([[5, 17, 33, 90, 4, 120, 7]])
     with torch.inference_mode():
@@ -141,12 +147,7 @@ def test_six_bit_layers_store_q6k_weights_exactly_and_the_kernel_agrees(monkeypa
 def test_lossy6_makes_off_grid_layers_six_bit_and_the_cache_reloads_them(tmp_path, monkeypatch) -> None:
     if native.kernel() is None:
         pytest.skip("6-bit layers need the AVX512-VNNI kernel (else lossy6 keeps them int8)")
-    model_dir = tmp_path / "lm"
-    _k_model("none").language_model.save_pretrained(model_dir)
-    tiny_tokenizer().save_pretrained(model_dir)
-    fresh = load_for_inference(model_dir, "int4-g32-grid-k+lossy6")
-    monkeypatch.setattr(quant_cache, "quantize_from", lambda *a, **k: pytest.fail("quantised again"))
-    cached = load_for_inference(model_dir, "int4-g32-grid-k+lossy6")
+    fresh, cached = _fresh_and_cached(tmp_path, monkeypatch, "int4-g32-grid-k+lossy6")
     for loaded in (fresh, cached):  # random weights are on no 4-bit grid: every layer 6-bit
         model = loaded.model.language_model
         assert isinstance(model.lm_head, Int6KLinear) and isinstance(model.model.layers[1].mlp.down_proj, Int6KLinear)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -19,6 +21,16 @@ from lhama.inference import native
 
 _CHUNK = 4096  # rows quantised at a time (a multiple of 64: int4 packs such row blocks independently)
 ACTIVATIONS = torch.bfloat16  # dtype of the hidden states once a model is bf16/int8/int4
+
+
+def _row_blocks(linear: nn.Linear, padded: int, group_size: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """``linear``'s weight in blocks of ``_CHUNK`` rows, zero-padded to ``padded`` rows in all:
+    ``(start, rows, groups)`` with groups (rows, K / group_size, group_size) in fp32."""
+    for start in range(0, padded, _CHUNK):
+        weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
+        rows = min(_CHUNK, padded - start)
+        weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])  # (rows, K)
+        yield start, rows, weight.reshape(rows, -1, group_size)
 
 
 class Int8Linear(nn.Module):
@@ -70,11 +82,7 @@ class Int4Linear(nn.Module):
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
         padded = layer.weight.shape[0]
         # Row blocks of _CHUNK (a multiple of 64) pack exactly as the whole matrix does (tested).
-        for start in range(0, padded, _CHUNK):
-            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
-            rows = min(_CHUNK, padded - start)
-            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])  # (n', K)
-            groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
+        for start, rows, groups in _row_blocks(linear, padded, group_size):
             q, scale, low = int4_groups(groups, grid)
             q = q.to(torch.int32).reshape(rows, -1)  # (n', K)
             layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
@@ -114,11 +122,7 @@ class Int4KLinear(nn.Module):
     def from_linear(cls, linear: nn.Linear, group_size: int, grid: bool = False) -> Int4KLinear:
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
         padded = layer.weight.shape[0]
-        for start in range(0, padded, _CHUNK):
-            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
-            rows = min(_CHUNK, padded - start)
-            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])
-            groups = weight.reshape(rows, -1, group_size)  # (n', K / g, g)
+        for start, rows, groups in _row_blocks(linear, padded, group_size):
             _, scale, low = int4_groups(groups, grid)
             codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size)
             q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 15)  # again, on the coded levels
@@ -210,11 +214,7 @@ class Int6KLinear(nn.Module):
     def from_linear(cls, linear: nn.Linear, group_size: int = 16) -> Int6KLinear:
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
         padded = layer.weight.shape[0]
-        for start in range(0, padded, _CHUNK):
-            weight = linear.weight.detach()[start : start + _CHUNK].float()  # (n, K)
-            rows = min(_CHUNK, padded - start)
-            weight = torch.cat([weight, weight.new_zeros(rows - weight.shape[0], weight.shape[1])])
-            groups = weight.reshape(rows, -1, group_size)
+        for start, rows, groups in _row_blocks(linear, padded, group_size):
             _, scale, low = int6_groups(groups)
             codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size, bits=6)
             q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 63).to(torch.int32).reshape(rows, -1)
