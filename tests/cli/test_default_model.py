@@ -2,7 +2,7 @@
 
 The default model (v2, ``lhama-default``) is a cascade: Qwen2.5-Coder-1.5B-Instruct told what the
 image shows by EfficientNet-Lite2's pt-BR class names. Preparing it from an empty ``$LHAMA_HOME``
-joins and dequantises a 1.1 GB GGUF and quantises the LM to int8 (minutes, ~8 GB of RAM), so that
+joins and dequantises a 1.1 GB GGUF and quantises the LM to int4-g32-grid+lossy (minutes, ~8 GB of RAM), so that
 run is ``slow``. In CI the same CLI path runs on a cascade directory built from the real
 SmolLM2-135M-Instruct and a tiny random tower: the image becomes a note, the answer ends by
 itself, and a bad image is one line with exit 2. The owl is a held-out image.
