@@ -143,7 +143,7 @@ KSUPER = 256  # inputs per fp32 super-scale of the k-scales layout (int4_vnni.c'
 def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
                group_size: int) -> torch.Tensor:
     """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) with k-scales (``codes`` (K/g, N, 2)
-    uint8, ``supers`` (2, K/256, N) fp32; see ``lhama.inference.quant.Int4KLinear``) -> (M, N) bf16."""
+    uint8, ``supers`` (2, K/256, N) fp32; see ``lhama.inference.qlinear.Int4KLinear``) -> (M, N) bf16."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
     if kernel().lhama_int4k_gemm(x.data_ptr(), weight.data_ptr(), codes.data_ptr(), supers.data_ptr(), out.data_ptr(),
@@ -154,7 +154,7 @@ def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, super
 
 def int6k_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
                group_size: int) -> torch.Tensor:
-    """``x`` (M, K) bf16 times 6-bit weights (``lhama.inference.quant.Int6KLinear``: low 4 bits packed
+    """``x`` (M, K) bf16 times 6-bit weights (``lhama.inference.qlinear.Int6KLinear``: low 4 bits packed
     as int4, high 2 bits in ``hi``) with k-scales -> (M, N) bf16."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)

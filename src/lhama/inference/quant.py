@@ -215,11 +215,10 @@ def empty_quantized(language_model: nn.Module, quant: str | QuantPlan, group_siz
             setattr(parent, name, Int6KLinear(linear.in_features, linear.out_features, linear.bias is not None,
                                               device=linear.weight.device))
         elif _fits(linear, layer_quant, plan.group_size):
-            bias = linear.bias is not None
+            shape = (linear.in_features, linear.out_features, linear.bias is not None)
             device = linear.weight.device
-            kind = Int8Linear if layer_quant == "int8" else _int4_kind(linear, plan)
-            layer = (Int8Linear(linear.in_features, linear.out_features, bias, device) if kind is Int8Linear
-                     else kind(linear.in_features, linear.out_features, bias, plan.group_size, device))
+            layer = (Int8Linear(*shape, device) if layer_quant == "int8"
+                     else _int4_kind(linear, plan)(*shape, plan.group_size, device))
             setattr(parent, name, layer)
     return language_model
 

@@ -140,12 +140,12 @@ def check_logits(language_model: torch.nn.Module, kv: KVState, feed: Sequence[in
     lean = lean_decoder(language_model)
     if usable(lean, kv.cache):
         logits = lean.step_seq(feed, kv.cache)
-        kv.ids.extend(feed)
-        return logits
-    device = language_model.get_input_embeddings().weight.device
-    out = language_model(input_ids=torch.tensor([feed], device=device), past_key_values=kv.cache, use_cache=True)
+    else:
+        device = language_model.get_input_embeddings().weight.device
+        ids = torch.tensor([feed], device=device)
+        logits = language_model(input_ids=ids, past_key_values=kv.cache, use_cache=True).logits[0]
     kv.ids.extend(feed)
-    return out.logits[0]
+    return logits
 
 
 def _tensor(ids: Sequence[int]) -> torch.Tensor:
