@@ -195,6 +195,11 @@ def encoder_names(layers: int) -> dict[str, tuple[str, int, int]]:
     return names
 
 
+def _encoder_layers(model: Ct2Model) -> int:
+    """How many layers ``model``'s encoder has (one feed-forward block each)."""
+    return sum(1 for n in model.variables if n.startswith("encoder/layer_") and n.endswith("ffn/linear_0/bias"))
+
+
 def load_encoder(model: Ct2Model) -> WhisperEncoder:
     """``model``'s encoder as a float32 transformers ``WhisperEncoder`` (eval mode): log-mel
     (n, n_mels, 2 * positions) -> states (n, positions, d), as CTranslate2 computes them.
@@ -205,7 +210,7 @@ def load_encoder(model: Ct2Model) -> WhisperEncoder:
     try:
         width, mels, _ = model.variables["encoder/conv1/weight"].shape
         positions = model.variables["encoder/position_encodings/encodings"].shape[0]
-        layers = sum(1 for n in model.variables if n.startswith("encoder/layer_") and n.endswith("ffn/linear_0/bias"))
+        layers = _encoder_layers(model)
         config = WhisperConfig(d_model=width, num_mel_bins=mels, encoder_layers=layers, max_source_positions=positions,
                                encoder_attention_heads=int(model.variables["encoder/num_heads"]),
                                encoder_ffn_dim=model.variables["encoder/layer_0/ffn/linear_0/bias"].shape[0])
@@ -225,8 +230,7 @@ def store_decoder(model: Ct2Model, state: dict[str, torch.Tensor], encoder: bool
     with ``encoder``, a ``WhisperEncoder`` one and the encoder's tensors), in each variable's own
     dtype; every other tensor, the config values and the aliases are kept."""
     variables = dict(model.variables)
-    layers = (sum(1 for n in model.variables if n.startswith("encoder/layer_") and n.endswith("ffn/linear_0/bias"))
-              if encoder else decoder_config(model).decoder_layers)
+    layers = _encoder_layers(model) if encoder else decoder_config(model).decoder_layers
     for hf, (ct2, part, parts) in (encoder_names if encoder else decoder_names)(layers).items():
         if hf not in state:
             continue

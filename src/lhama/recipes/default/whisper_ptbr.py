@@ -248,7 +248,7 @@ def build_windows(whisper, windows: Sequence[Window], out_dir: str | Path, confi
         if not path.is_file():
             spoken = [speak(w, config, config.seed * 1_000_003 + first + i)
                       for i, w in enumerate(windows[first:first + config.shard_size])]
-            encoded = [(encoder or (lambda s: {"states": encode(whisper, s)}))(samples) for samples, _ in spoken]
+            encoded = [encoder(samples) if encoder else {"states": encode(whisper, samples)} for samples, _ in spoken]
             tensors = {key: torch.stack([e[key] for e in encoded]) for key in encoded[0]}
             with atomic_open(path, "wb") as handle:
                 torch.save({**tensors, "texts": [text for _, text in spoken]}, handle)
