@@ -8,6 +8,8 @@
     /work/team/heavy -- env PYTHONPATH=src python benchmarks/whisper_ptbr.py train --out runs/whisper-ptbr --resume
     # session 5: `data --more 320` adds 320 windows in 44 more voices and a dev-voices split;
     # `dev --splits dev dev-voices` decodes both dev sets (and pooled)
+    # session 6: `data --mid` + `train --encoder-ffn` (LoRA on the last encoder layer's fc1/fc2 too)
+    # session 7: `data --pre` + `train --encoder-attn` (the whole last encoder layer, attention included)
 
 Texts come from the repository's own pt-BR sentences (the guard's benign set: Tux Paint
 captions, AdMIRe sentences, translated LLaVA questions and answers, everyday prompts and
@@ -104,13 +106,14 @@ def mid_plan(args: argparse.Namespace) -> list:
             ("train", "train", TRAIN_VOICES, WindowConfig(windows=args.windows))]
 
 
-def mid_encoder(whisper_dir: Path):
-    """(window samples -> {"mid": ...}, the encoder's top): the torch encoder built from the
-    CTranslate2 weights, and the part of it :class:`EncoderTop` recomputes."""
+def mid_encoder(whisper_dir: Path, key: str = "mid"):
+    """(window samples -> {key: ...}, the encoder's top): the torch encoder built from the
+    CTranslate2 weights, and the part of it :class:`EncoderTop` recomputes from ``key`` ("mid":
+    the last feed-forward block; "pre": the whole last layer)."""
     import torch
 
     from lhama.data.audio import AudioSpec, log_mel
-    from lhama.train.whisper import EncoderTop, encoder_mid
+    from lhama.train.whisper import PRE, EncoderTop, encoder_inner
     from lhama.weights.whisper_ct2 import load_encoder, read_ct2
 
     torch.set_num_threads(1)
@@ -118,10 +121,9 @@ def mid_encoder(whisper_dir: Path):
     spec = AudioSpec(n_mels=encoder.config.num_mel_bins, n_frames=2 * encoder.config.max_source_positions)
 
     def encode_mid(samples):
-        mid, _ = encoder_mid(encoder, log_mel(samples, spec)[None, :-1])
-        return {"mid": mid[0].to(torch.float16)}
+        return {key: encoder_inner(encoder, log_mel(samples, spec)[None, :-1])[key][0].to(torch.float16)}
 
-    return encode_mid, EncoderTop(encoder)
+    return encode_mid, EncoderTop(encoder, attention=key == PRE)
 
 
 def check_mid(whisper, encode_mid, top, window, config) -> None:
@@ -132,7 +134,7 @@ def check_mid(whisper, encode_mid, top, window, config) -> None:
 
     samples, _ = speak(window, config, config.seed * 1_000_003)
     with torch.no_grad():
-        ours = top(encode_mid(samples)["mid"].float())
+        ours = top(next(iter(encode_mid(samples).values())).float()[None])[0]
     theirs = encode(whisper, samples).float()
     print(f"check: torch top(mid) vs CTranslate2 encoder output: max |diff| {float((ours - theirs).abs().max()):.4f}, "
           f"mean {float((ours - theirs).abs().mean()):.5f} (states mean |x| {float(theirs.abs().mean()):.3f})", flush=True)
@@ -146,10 +148,11 @@ def cmd_data(args: argparse.Namespace) -> None:
     from lhama.recipes.default.whisper_ptbr import build_windows, draw_windows, read_texts
 
     whisper, _ = open_whisper(args.whisper)
-    encode_mid, top = mid_encoder(Path(encoder_dir(args.whisper))) if args.mid else (None, None)
-    for n, (split, texts, voices, config) in enumerate(mid_plan(args) if args.mid else data_plan(args)):
+    inner = args.mid or args.pre
+    encode_mid, top = mid_encoder(Path(encoder_dir(args.whisper)), "pre" if args.pre else "mid") if inner else (None, None)
+    for n, (split, texts, voices, config) in enumerate(mid_plan(args) if inner else data_plan(args)):
         windows = draw_windows(read_texts(texts), config, voices)
-        if args.mid and n == 0:
+        if inner and n == 0:
             check_mid(whisper, encode_mid, top, windows[0], config)
         with bar(f"{split} windows") as progress:
             task = progress.add_task(split, total=len(windows))
@@ -164,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
                                output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes,
-                               targets=CROSS_KV_TARGETS if args.cross_kv else TARGETS, encoder_ffn=args.encoder_ffn)
+                               targets=CROSS_KV_TARGETS if args.cross_kv else TARGETS, encoder_ffn=args.encoder_ffn,
+                               encoder_attn=args.encoder_attn)
     Path(config.output_dir).parent.mkdir(parents=True, exist_ok=True)  # a new --run's folder (its metrics.jsonl)
     with bar("tuning Whisper") as progress, (Path(config.output_dir).parent / "metrics.jsonl").open("a", encoding="utf-8") as log:
         task = progress.add_task("steps", total=None)
@@ -201,12 +205,12 @@ def cmd_dev(args: argparse.Namespace) -> None:
     sets, key = {}, "states"
     for split in args.splits:
         shards = [torch.load(p, weights_only=True) for p in sorted((args.out / split).glob("shard-*.pt"))]
-        key = "mid" if "mid" in shards[0] else key  # every split must be stored alike
+        key = next((k for k in ("pre", "mid") if k in shards[0]), key)  # every split must be stored alike
         sets[split] = ([t for s in shards for t in s["texts"]], torch.cat([s[key] for s in shards]))
     settings = TranscribeConfig()
     for source in args.models:
         whisper, tokenizer = open_whisper(source)
-        states_of = _states_of(source, key == "mid")
+        states_of = _states_of(source, key)
         for prompt_text in [None, *([args.prompt] if args.prompt else [])]:
             prompt = list(settings.prompt)
             if prompt_text:
@@ -229,18 +233,19 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 _dev_row(f"{source} prompt={prompt_text!r} {'+'.join(sets)}", *pooled)
 
 
-def _states_of(source: str, mids: bool):
-    """Stored tensors -> the encoder states ``source`` decodes: as stored, or (for mids) through
-    the last feed-forward block and final norm of ``source``'s own encoder (its merged weights)."""
+def _states_of(source: str, key: str):
+    """Stored tensors -> the encoder states ``source`` decodes: as stored ("states"), or through
+    the top of ``source``'s own encoder (its merged weights): for "mid" the last feed-forward
+    block and final norm, for "pre" the whole last layer and final norm."""
     import torch
 
     from lhama.model.audio import encoder_dir
     from lhama.train.whisper import EncoderTop
     from lhama.weights.whisper_ct2 import load_encoder, read_ct2
 
-    if not mids:
+    if key == "states":
         return lambda stored: stored.float().numpy()
-    top = EncoderTop(load_encoder(read_ct2(Path(encoder_dir(source)) / "model.bin")))
+    top = EncoderTop(load_encoder(read_ct2(Path(encoder_dir(source)) / "model.bin")), attention=key == "pre")
 
     def through(stored):
         with torch.no_grad():
@@ -268,6 +273,8 @@ def main() -> None:
     data.add_argument("--windows", type=int, default=480)
     data.add_argument("--mid", action="store_true", help="store the encoder's last-layer mids (for train "
                       "--encoder-ffn): dev, dev-voices and --windows training windows, as the shipped adapter's")
+    data.add_argument("--pre", action="store_true", help="store the states entering the encoder's last layer "
+                      "(for train --encoder-attn), for the same windows as --mid")
     data.add_argument("--more", type=int, default=0, help="this many more training windows in new voices (MORE_VOICES), "
                       "and the dev-voices split")
     train = sub.add_parser("train")
@@ -280,6 +287,8 @@ def main() -> None:
     train.add_argument("--cross-kv", action="store_true", help="LoRA on the cross-attention's keys and values too")
     train.add_argument("--encoder-ffn", action="store_true", help="LoRA on the last encoder layer's fc1/fc2 too "
                        "(data from `data --mid`)")
+    train.add_argument("--encoder-attn", action="store_true", help="LoRA on the whole last encoder layer "
+                       "(self-attention q/k/v/out and fc1/fc2; data from `data --pre`)")
     build = sub.add_parser("build")
     build.add_argument("--whisper", default="whisper-base")
     build.add_argument("--adapter", type=Path, default=Path("runs/whisper-ptbr/run/adapter"))

@@ -1,5 +1,6 @@
 """Tune Whisper's decoder with LoRA on stored encoder states (the encoder stays frozen, or
-with ``encoder_ffn`` only its last feed-forward block gets LoRA too, on stored "mid" states).
+with ``encoder_ffn`` only its last feed-forward block gets LoRA too, on stored "mid" states, or
+with ``encoder_attn`` its whole last layer, attention included, on stored "pre" states).
 
 Follow a batch: shards of (encoder states, text) from :mod:`lhama.recipes.default.whisper_ptbr`
 -> target ids ``<|startoftranscript|><|pt|><|transcribe|><|notimestamps|> text <|endoftext|>``
@@ -52,6 +53,10 @@ CROSS_KV_TARGETS = (*TARGETS, "encoder_attn.k_proj", "encoder_attn.v_proj")
 # so a step runs that block, the encoder's final norm and the decoder: no attention over 1500
 # positions is differentiated inside the encoder.
 MID = "mid"
+# Session 7: LoRA on the last encoder layer's self-attention too (``encoder_attn``): its input
+# (the states entering the last layer, "pre") is stored, and a step runs the whole last layer.
+PRE = "pre"
+ENCODER_ATTN_TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj")
 Report = Callable[[dict], None]
 
 
@@ -70,6 +75,12 @@ class WhisperTuneConfig:
     max_minutes: float = 0.0  # stop (after a checkpoint) once a run has lasted this long; 0: no limit
     seed: int = 0
     encoder_ffn: bool = False  # LoRA on the last encoder layer's fc1/fc2 too; the shards must hold "mid"
+    encoder_attn: bool = False  # LoRA on the whole last encoder layer (attention + fc1/fc2); the shards must hold "pre"
+
+    @property
+    def key(self) -> str:
+        """The stored tensors a run reads: the encoder's "states", :data:`MID` or :data:`PRE`."""
+        return PRE if self.encoder_attn else MID if self.encoder_ffn else "states"
 
     @property
     def scale(self) -> float:
@@ -102,37 +113,68 @@ def add_lora(decoder: nn.Module, rank: int, scale: float, targets: tuple[str, ..
 
 class EncoderTop(nn.Module):
     """The encoder's last feed-forward block and final norm: "mid" states (after the last
-    layer's self-attention) -> the encoder's output, as ``WhisperEncoder`` computes it."""
+    layer's self-attention) -> the encoder's output, as ``WhisperEncoder`` computes it. With
+    ``attention``, the last layer's self-attention block first: "pre" states (entering the last
+    layer) -> the output."""
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, attention: bool = False) -> None:
         super().__init__()
         last = encoder.layers[-1]
         self.index = len(encoder.layers) - 1
+        if attention:
+            self.self_attn_layer_norm, self.self_attn = last.self_attn_layer_norm, last.self_attn
+        self.attention = attention
         self.final_layer_norm, self.fc1, self.fc2 = last.final_layer_norm, last.fc1, last.fc2
         self.layer_norm = encoder.layer_norm
         self.activation = last.activation_fn
 
-    def forward(self, mid: torch.Tensor) -> torch.Tensor:
-        return self.layer_norm(mid + self.fc2(self.activation(self.fc1(self.final_layer_norm(mid)))))
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        if self.attention:
+            states = states + self.self_attn(self.self_attn_layer_norm(states))[0]
+        return self.layer_norm(states + self.fc2(self.activation(self.fc1(self.final_layer_norm(states)))))
+
+    @property
+    def targets(self) -> list[str]:
+        """The encoder linears this top adapts, as :func:`adapter_state` names them."""
+        names = [*(ENCODER_ATTN_TARGETS if self.attention else ()), "fc1", "fc2"]
+        return [f"layers.{self.index}.{name}" for name in names]
 
 
 @torch.no_grad()
 def encoder_mid(encoder: nn.Module, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mid, output) of ``encoder`` (a ``WhisperEncoder``) on log-mel ``mel`` (n, n_mels, frames):
     the last layer's states after its self-attention, and the encoder's output."""
-    seen = []
-    hook = encoder.layers[-1].final_layer_norm.register_forward_hook(lambda _m, args, _o: seen.append(args[0]))
+    found = encoder_inner(encoder, mel)
+    return found[MID], found["output"]
+
+
+@torch.no_grad()
+def encoder_inner(encoder: nn.Module, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``encoder`` on log-mel ``mel``: {:data:`PRE`: the states entering its last layer,
+    :data:`MID`: that layer's states after its self-attention, "output": the encoder's output}."""
+    last, seen = encoder.layers[-1], {}
+
+    def keep(key: str, args: tuple, kwargs: dict) -> None:  # a hook that returns None changes nothing
+        seen[key] = args[0] if args else kwargs["hidden_states"]
+
+    hooks = [last.register_forward_pre_hook(lambda _m, args, kwargs: keep(PRE, args, kwargs), with_kwargs=True),
+             last.final_layer_norm.register_forward_pre_hook(lambda _m, args: keep(MID, args, {}))]
     try:
-        output = encoder(mel).last_hidden_state
+        seen["output"] = encoder(mel).last_hidden_state
     finally:
-        hook.remove()
-    return seen[0], output
+        for hook in hooks:
+            hook.remove()
+    return seen
 
 
-def add_encoder_lora(encoder: nn.Module, rank: int, scale: float) -> EncoderTop:
-    """An :class:`EncoderTop` of ``encoder`` (frozen) with LoRA on its fc1 and fc2."""
-    top = EncoderTop(encoder).requires_grad_(False)
+def add_encoder_lora(encoder: nn.Module, rank: int, scale: float, attention: bool = False) -> EncoderTop:
+    """An :class:`EncoderTop` of ``encoder`` (frozen) with LoRA on its fc1 and fc2 (and with
+    ``attention`` on the last layer's self-attention q/k/v/out too)."""
+    top = EncoderTop(encoder, attention).requires_grad_(False)
     top.fc1, top.fc2 = LoraLinear(top.fc1, rank, scale), LoraLinear(top.fc2, rank, scale)
+    for name in ENCODER_ATTN_TARGETS if attention else ():
+        owner, leaf = top.self_attn, name.split(".")[1]
+        setattr(owner, leaf, LoraLinear(getattr(owner, leaf), rank, scale))
     return top
 
 
@@ -149,8 +191,8 @@ def adapter_state(decoder: nn.Module, top: EncoderTop | None = None) -> dict[str
 
 
 def load_split(data_dir: Path, split: str, tokenizer, key: str = "states") -> tuple[torch.Tensor, list[list[int]]]:
-    """All windows of a split: (n, 1500, D) float16 ``key`` tensors (the encoder's "states", or
-    :data:`MID`) and their target ids.
+    """All windows of a split: (n, 1500, D) float16 ``key`` tensors (the encoder's "states",
+    :data:`MID` or :data:`PRE`) and their target ids.
 
     Raises:
         DataError: no shards (run the data step first), or shards without ``key``.
@@ -160,7 +202,7 @@ def load_split(data_dir: Path, split: str, tokenizer, key: str = "states") -> tu
         raise DataError(f"no {split} shards in {data_dir / split}; build them first (benchmarks/whisper_ptbr.py data)")
     loaded = [torch.load(p, weights_only=True) for p in shards]
     if any(key not in s for s in loaded):
-        raise DataError(f"the {split} shards in {data_dir / split} hold no {key!r} tensors; build them with `data --mid`")
+        raise DataError(f"the {split} shards in {data_dir / split} hold no {key!r} tensors; build them with `data --{key}`")
     prompt = [tokenizer.token_to_id(t) for t in PROMPT]
     end = tokenizer.token_to_id(END)
     ids = [prompt + tokenizer.encode(" " + text, add_special_tokens=False).ids[:400] + [end]
@@ -216,11 +258,12 @@ def _setup(config: WhisperTuneConfig):
     torch.manual_seed(config.seed)
     whisper = Path(config.whisper_dir)
     tokenizer = Tokenizer.from_file(str(whisper / "tokenizer.json"))
-    key = MID if config.encoder_ffn else "states"
-    train, dev = (load_split(Path(config.data_dir), split, tokenizer, key) for split in ("train", "dev"))
+    train, dev = (load_split(Path(config.data_dir), split, tokenizer, config.key) for split in ("train", "dev"))
     model = read_ct2(whisper / "model.bin")
     decoder = add_lora(load_decoder(model), config.rank, config.scale, config.targets).train()
-    top = add_encoder_lora(load_encoder(model), config.rank, config.scale).train() if config.encoder_ffn else None
+    top = None
+    if config.encoder_ffn or config.encoder_attn:
+        top = add_encoder_lora(load_encoder(model), config.rank, config.scale, config.encoder_attn).train()
     return decoder, top, train, dev
 
 
@@ -274,6 +317,6 @@ def write_adapter(decoder: nn.Module, config: WhisperTuneConfig, whisper: Path, 
                 "base_model_sha256": sha256(whisper / "model.bin"),
                 "training": {k: v for k, v in to_dict(config).items() if k not in ("data_dir", "whisper_dir", "output_dir")}}
     if top is not None:  # the encoder linears with LoRA (adapter keys "encoder.layers.<layer>.<name>.lora_A/B")
-        settings["encoder_targets"] = [f"layers.{top.index}.fc1", f"layers.{top.index}.fc2"]
+        settings["encoder_targets"] = top.targets
     atomic_write_text(out / ADAPTER_CONFIG, json.dumps(settings, indent=2) + "\n")
     return out
