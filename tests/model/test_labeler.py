@@ -80,6 +80,20 @@ def test_views_keep_the_shape_and_mirror() -> None:
     assert padded.size == (40, 40) and padded.getpixel((0, 0)) == (255, 255, 255) and padded.getpixel((0, 10)) == (0, 0, 255)
     assert view(image, "squash") is image and view(image, "squash_flip").getpixel((39, 0)) == (0, 0, 255)
     assert view(image, "pad_flip").getpixel((39, 10)) == (0, 0, 255)
+
+
+def test_fit_view_crops_the_page_and_keeps_a_margin() -> None:
+    page = Image.new("RGB", (200, 100), (255, 255, 255))
+    page.paste((200, 0, 0), (10, 10, 30, 50))  # a 20x40 drawing in a corner of a white page
+    page.putpixel((150, 80), (250, 250, 250))  # near-white specks are page, not drawing
+    fitted = view(page, "fit")
+    assert fitted.size == (47, 47)  # the drawing's longer side (40) fills 0.85 of the square
+    red, white = (200, 0, 0), (255, 255, 255)  # centred: the drawing spans x 13..32, y 3..42
+    assert [fitted.getpixel(p) for p in ((13, 3), (32, 42), (12, 23), (33, 23), (23, 2), (23, 43))] == [red, red] + [white] * 4
+    flipped = view(page, "fit_flip")
+    assert flipped.getpixel((33, 4)) == red and flipped.getpixel((13, 4)) == white
+    blank = Image.new("RGB", (30, 10), (255, 255, 255))
+    assert view(blank, "fit").size == (35, 35)  # nothing drawn: the whole page, padded
     with pytest.raises(ModelError, match="4 classes but 3 class names"):
         describe(probs(0.1, 0.2, 0.3, 0.4), NAMES[:3], LabelerConfig())
 

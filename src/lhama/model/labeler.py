@@ -61,7 +61,8 @@ NAMES_FILE = "class_names.tsv"
 KINDS_FILE = "class_kinds.tsv"
 STYLES = ("top1", "topk", "hedged", "kinds")
 KIND_CANDIDATES = 5  # the kinds of this many top classes are considered
-VIEWS = ("squash", "pad", "squash_flip", "pad_flip")  # how an image is shown to the tower (averaged)
+VIEWS = ("squash", "pad", "squash_flip", "pad_flip", "fit", "fit_flip")  # how an image is shown to the tower (averaged)
+FIT_FILL, FIT_WHITE = 0.85, 245  # fit: the drawing's box fills this share of the square; lighter grey is background
 NOTE = "[Imagem anexada: {}]"
 
 
@@ -95,18 +96,29 @@ class LabelerConfig:
             raise ValueError(f"labeler views must be some of {', '.join(VIEWS)}, got {list(self.views)}")
 
 
-def pad_square(image: Image.Image) -> Image.Image:
-    """The image centred on a white square as wide as its longer side (its shape kept)."""
-    side = max(image.size)
+def pad_square(image: Image.Image, fill: float = 1.0) -> Image.Image:
+    """The image centred on a white square whose side is its longer side / ``fill`` (its shape kept)."""
+    side = round(max(image.size) / fill)
     square = Image.new("RGB", (side, side), (255, 255, 255))
     square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
     return square
 
 
+def content_box(image: Image.Image) -> Image.Image:
+    """``image`` cropped to the box of its pixels darker than :data:`FIT_WHITE` (all of it if none):
+    a drawing on a white page without the page."""
+    box = ImageOps.grayscale(image).point(lambda v: 255 if v < FIT_WHITE else 0).getbbox()
+    return image.crop(box) if box else image
+
+
 def view(image: Image.Image, name: str) -> Image.Image:
     """One of :data:`VIEWS`: ``squash`` (as is; the tower's preprocessing squashes it to a square),
-    ``pad`` (padded to a square first), ``*_flip`` (mirrored)."""
-    shown = pad_square(image) if name.startswith("pad") else image
+    ``pad`` (padded to a square first), ``fit`` (cropped to the drawing, then padded so that it
+    fills :data:`FIT_FILL` of the square), ``*_flip`` (mirrored)."""
+    if name.startswith("fit"):
+        shown = pad_square(content_box(image), FIT_FILL)
+    else:
+        shown = pad_square(image) if name.startswith("pad") else image
     return ImageOps.mirror(shown) if name.endswith("_flip") else shown
 
 
