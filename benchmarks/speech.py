@@ -273,6 +273,34 @@ def score(paths: list[Path]) -> None:
         breakdown(clips, texts)
 
 
+def why(paths: list[Path], near: float = 0.7) -> None:
+    """What fails in ``qa`` (the ``--out`` files of a ``--fresh`` run): for each wrong answer, the
+    key words its transcript (``lhama``) lacks, each a *near miss* (a transcript word with
+    ``difflib`` similarity >= ``near``) or *lost*; then the counts."""
+    import csv
+    from difflib import SequenceMatcher
+
+    with (Path(__file__).with_name("data") / "speech_fresh_ptbr.tsv").open(encoding="utf-8") as handle:
+        keys = {r["text"]: r["keys"].split() for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+                if r["kind"] == "pedido"}
+    rows = [json.loads(line) for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
+    asked = [r for r in rows if "qa" in r and r["reference"] in keys]
+    kinds = {"near": [], "lost": []}
+    for row in (r for r in asked if not is_right(r["qa"], keys[r["reference"]])):
+        words = [w.strip(".,?!") for w in fold(row["lhama"]).split()] or [""]
+        missing = [k for k in keys[row["reference"]] if k not in fold(row["lhama"])]
+        for key in missing:
+            best = max(words, key=lambda w: SequenceMatcher(None, key, w).ratio())
+            kinds["near" if SequenceMatcher(None, key, best).ratio() >= near else "lost"].append(f"{key}->{best}")
+        print(f"[{row['wav_voice']}] missing {missing or '(none: the LM dropped it)'}\n  said:  {row['reference']}\n"
+              f"  heard: {row['lhama']}\n  answer: {row['qa']}")
+    right = sum(is_right(r["qa"], keys[r["reference"]]) for r in asked)
+    heard = sum(all(k in fold(r["lhama"]) for k in keys[r["reference"]]) for r in asked)
+    print(f"right {right}/{len(asked)}; transcript holds every key word {heard}/{len(asked)}")
+    for kind, found in kinds.items():
+        print(f"{kind} ({len(found)}): {', '.join(found)}")
+
+
 def main() -> None:
     from lhama.eval.metrics import word_error_rate
     from lhama.model.transcribe import WHISPER_GREEDY, TranscribeConfig, Transcriber
@@ -288,12 +316,15 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="skip the first clips (split a long run into jobs)")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--score", type=Path, nargs="+", help="only score the --out files of split runs, together")
+    parser.add_argument("--why", type=Path, nargs="+", help="only list what fails in `qa` in these --out files")
     parser.add_argument("--requests-only", action="store_true", help="only the 36 spoken requests")
     parser.add_argument("--cascade-clips", type=int, default=80, help="cascade on this many clips, evenly spaced (0: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.score:
         return score(args.score)
+    if args.why:
+        return why(args.why)
     if not args.fresh and not args.sentences:
         parser.error("--sentences is required (or --fresh)")
     clips = fresh_clips(args.wav_dir) if args.fresh else make_clips(heldout_sentences(args.sentences), args.wav_dir)

@@ -133,13 +133,14 @@ def check_mid(whisper, encode_mid, top, window, config) -> None:
     from lhama.recipes.default.whisper_ptbr import encode, speak
 
     samples, _ = speak(window, config, config.seed * 1_000_003)
+    (key, stored), = encode_mid(samples).items()
     with torch.no_grad():
-        ours = top(next(iter(encode_mid(samples).values())).float()[None])[0]
+        ours = top(stored.float()[None])[0]
     theirs = encode(whisper, samples).float()
-    print(f"check: torch top(mid) vs CTranslate2 encoder output: max |diff| {float((ours - theirs).abs().max()):.4f}, "
+    print(f"check: torch top({key}) vs CTranslate2 encoder output: max |diff| {float((ours - theirs).abs().max()):.4f}, "
           f"mean {float((ours - theirs).abs().mean()):.5f} (states mean |x| {float(theirs.abs().mean()):.3f})", flush=True)
     if float((ours - theirs).abs().mean()) > 0.02:
-        raise SystemExit("the torch encoder does not compute what CTranslate2's does: mids not written")
+        raise SystemExit(f"the torch encoder does not compute what CTranslate2's does: {key} states not written")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
