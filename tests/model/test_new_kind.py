@@ -253,3 +253,29 @@ def test_training_reads_the_kind_s_records_from_jsonl(reading_kind, tmp_path: Pa
     assert f"data {data}: 4 of 4 records kept" in said and result.steps == 2
     before, after = load_model(model_dir).model.reading_projector, load_model(result.model_dir).model.reading_projector
     assert any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
+
+
+def test_the_new_kind_is_shown_found_and_distilled_through_the_table(reading_kind) -> None:
+    """What eval, bench, the guard's captioner and the contrast term use (``LoadedModel.show``,
+    ``LhamaModel.branch``) and what distillation trains (``BranchKind.trained``) work for any kind."""
+    from lhama.data.conversation import encode_prompt
+    from lhama.train.distill import DistillConfig, _prepare_student
+
+    loaded = _composed()
+    items = [torch.tensor([1.0, 2, 3, 4]), torch.tensor([4.0, 3, 2, 1])]
+    shown, media = loaded.show("reading", items)
+    assert shown == "<reading>\n<reading>\n" and list(media) == ["reading"]
+    assert torch.equal(media["reading"], torch.stack(items))
+    assert loaded.show("reading", []) == ("", None) and loaded.show("reading", torch.zeros(0, 4)) == ("", None)
+    assert loaded.show("reading", media["reading"])[1]["reading"] is media["reading"]  # a stacked batch as it is
+    ids = torch.tensor([encode_prompt(loaded.tokenizer, shown + "Quanto?", loaded.expansions())])
+    with torch.no_grad():
+        assert loaded.model(ids, media).logits.shape[1] == ids.shape[1]
+    reading = loaded.model.branch("reading")
+    assert reading.token_id == loaded.model.token_ids["reading"]
+    assert reading.projector is loaded.model.reading_projector
+    assert reading.config == ReadingConfig() and loaded.model.branch("audio") is None
+    assert READING.trained == ("reading_projector",)
+    _prepare_student(loaded, DistillConfig("teacher", "student", "data.jsonl"))
+    trained = {name.split(".")[0] for name, p in loaded.model.named_parameters() if p.requires_grad}
+    assert trained == {"language_model", "multi_modal_projector", "reading_projector"}  # towers stay frozen

@@ -75,6 +75,12 @@ class BranchKind:
         """Every module attribute the branch needs on the model."""
         return (self.tower, self.projector, *self.extra)
 
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The module attributes lhama trains for the branch (its projector and further modules;
+        the tower is pretrained and stays frozen)."""
+        return (self.projector, *self.extra)
+
 
 def _encode_image(model: nn.Module, pixels: torch.Tensor, config: Any) -> torch.Tensor:
     return encode_images(model.vision_tower, pixels, config)  # (n, N, D_vision)

@@ -15,7 +15,7 @@ branch, the audio encoder's config) is its ``files`` (:mod:`lhama.model.branch_f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -77,6 +77,16 @@ class LoadedModel:
         """The ``kind`` medium inside another medium's file (a video's sound track, for the audio
         branch), as :meth:`read` gives it; None when the file has no such track (or a silent one)."""
         return branches.KIND[kind].track(source, self.specs[kind], self.config.branches[kind])
+
+    def show(self, kind: str, items: Sequence[torch.Tensor]) -> tuple[str, dict[str, torch.Tensor] | None]:
+        """What stands for ``items`` (media of the ``kind`` branch, each as :meth:`read` gives it,
+        or already stacked) in a user turn: the kind's placeholder once per item, each on a line
+        of its own, and the media the model takes with that text (``{kind: the items stacked}``);
+        ``("", None)`` for no items."""
+        if len(items) == 0:
+            return "", None
+        batch = items if isinstance(items, torch.Tensor) else torch.stack(list(items))
+        return f"{self.config.placeholders[kind]}\n" * len(batch), {kind: batch}
 
     def readers(self) -> dict[str, Callable[[branches.MediaSource], torch.Tensor]]:
         """Branch kind -> :meth:`read` of that kind, for every branch the model has (what a

@@ -78,6 +78,11 @@ class LhamaModel(nn.Module):
             for kind, branch_config in configured(self.config)
         ]
 
+    def branch(self, kind: str) -> MediaBranch | None:
+        """The configured branch of ``kind`` (its token id, tower, projector, encoder and config),
+        None when the model has no such branch."""
+        return next((branch for branch in self.branches() if branch.name == kind), None)
+
     def embed(self, input_ids: torch.Tensor, media: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Token embeddings with every media item scattered into its placeholder rows."""
         embeds = self.language_model.get_input_embeddings()(input_ids)  # (B, T, D)

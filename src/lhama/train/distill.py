@@ -41,7 +41,7 @@ from lhama.data.collate import CollateConfig, Collator, Encoded
 from lhama.data.dataset import DatasetConfig, load_samples, split_samples
 from lhama.errors import ConfigError, DataError, ModelError
 from lhama.files import atomic_directory
-from lhama.model import adapters, build
+from lhama.model import adapters, branches, build
 from lhama.model.config import LoraSettings
 from lhama.model.generation import GenerationConfig, read_generation
 from lhama.model.labeler import LABELER_DIR, load_labeler
@@ -59,7 +59,6 @@ from lhama.train.told_images import labeler_source, told_images
 from lhama.weights.resolve import resolve
 
 Echo = Callable[[str], None]
-PROJECTORS = ("multi_modal_projector", "video_temporal", "video_projector", "audio_projector")  # trained with the decoder
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def _prepare_student(student: build.LoadedModel, cfg: DistillConfig) -> None:
     """Train the decoder (or its LoRA adapters) and every media projector; towers stay frozen."""
     if cfg.lora is not None:
         adapters.apply_lora(student, cfg.lora)
-    projectors = tuple(name for name in PROJECTORS if hasattr(student.model, name))
+    projectors = tuple(name for kind, _ in branches.configured(student.config) for name in kind.trained)
     adapters.set_trainable(student.model, ("lora_",) + projectors if cfg.lora else ("language_model",) + projectors)
     for param in adapters.trainable_parameters(student.model).values():
         param.data = param.data.float()
