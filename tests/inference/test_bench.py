@@ -56,7 +56,7 @@ def test_image_ttft_prompts_with_the_note_chat_gives(monkeypatch) -> None:
     loaded = tiny_loaded(image=None)
     loaded.labeler = views_labeler()
     prompts, real = [], bench._prompt_ids
-    monkeypatch.setattr(bench, "_prompt_ids", lambda lm, text, images=0: prompts.append(text) or real(lm, text, images))
+    monkeypatch.setattr(bench, "_prompt_ids", lambda lm, text: prompts.append(text) or real(lm, text))
     assert bench._image_ttft(loaded) > 0
     # bench's picture, as a PNG file sent to chat
     picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())

@@ -111,8 +111,8 @@ def bench_decode(config: BenchConfig) -> BenchResult:
                        round(ttft, 3), ttft_image, round(rss), cache_built, acceptance, _gguf(config.model_dir))
 
 
-def _prompt_ids(loaded: LoadedModel, question: str, images: int = 0) -> list[int]:
-    content = "".join(f"{loaded.config.placeholders['image']}\n" for _ in range(images)) + question
+def _prompt_ids(loaded: LoadedModel, content: str) -> list[int]:
+    """The bench's system prompt and one user turn of ``content`` (media placeholders included), encoded."""
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
     return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
 
@@ -133,19 +133,18 @@ def _image_ttft(loaded: LoadedModel) -> float | None:
     """Time to first token of a question about one 640x480 picture: through the vision tower
     (an image branch), or through a cascade model's labeler, whose note goes into the prompt as
     text (what ``lhama chat --image`` does for lhama-default). None: the model sees no images."""
-    picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
-    if "image" not in loaded.config.branches and loaded.labeler is None:
+    through_branch = "image" in loaded.config.branches
+    if not through_branch and loaded.labeler is None:
         return None
+    picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
     times = []
     for _ in range(2):  # the first call warms up the tower
         started = time.perf_counter()
-        if "image" in loaded.config.branches:
-            media = {"image": image_to_tensor(picture, loaded.specs["image"])[None]}
-            ids = _prompt_ids(loaded, IMAGE_QUESTION, images=1)
-        else:
-            media = None
-            note = loaded.labeler.note(picture)  # as chat tells it: over the labeler's configured views
-            ids = _prompt_ids(loaded, f"{note}\n{IMAGE_QUESTION}")
+        if through_branch:
+            shown, media = loaded.show("image", image_to_tensor(picture, loaded.specs["image"])[None])
+        else:  # as chat tells it: the labeler's note over its configured views
+            shown, media = f"{loaded.labeler.note(picture)}\n", None
+        ids = _prompt_ids(loaded, shown + IMAGE_QUESTION)
         times.append(time.perf_counter() - started + _time_decode(loaded, ids, 1, None, media)[0])
     return round(times[-1], 3)
 
