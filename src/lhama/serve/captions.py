@@ -16,7 +16,7 @@ CAPTION_CONFIG = GenerationConfig(max_new_tokens=32)
 def caption_prompt(loaded: LoadedModel, images: torch.Tensor) -> tuple[list[Message], list[int], dict[str, torch.Tensor]]:
     """Messages, token ids and media that ask the model to describe ``images`` ``(n, 3, S, S)``
     through its image branch: one placeholder per image, made with the media they stand for."""
-    placeholder = loaded.config.placeholders["image"]
-    messages = [{"role": "user", "content": f"{placeholder}\n" * len(images) + CAPTION_INSTRUCTION}]
+    shown, media = loaded.show("image", images)
+    messages = [{"role": "user", "content": shown + CAPTION_INSTRUCTION}]
     prompt = render_prompt(loaded.tokenizer, messages)
-    return messages, encode_prompt(loaded.tokenizer, prompt, loaded.expansions()), {"image": images}
+    return messages, encode_prompt(loaded.tokenizer, prompt, loaded.expansions()), media
