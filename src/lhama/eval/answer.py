@@ -14,11 +14,12 @@ from lhama.model.build import LoadedModel
 from lhama.inference.generate import Completion, GenerationConfig, complete
 
 
-def require_vision(loaded: LoadedModel, task: str) -> None:
-    """Raise a one-line error if ``loaded`` cannot see images (no image branch and no labeler)."""
+def require_vision(loaded: LoadedModel, task: str, fix: str = "pass --model with a lhama/LLaVA model directory "
+                   "that has one") -> None:
+    """Raise a one-line error if ``loaded`` cannot see images (no image branch and no labeler):
+    ``task`` is what it then cannot do ("do image captioning"), ``fix`` what the user can do."""
     if "image" not in loaded.config.branches and loaded.labeler is None:
-        raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot do {task}; "
-                         "pass --model with a lhama/LLaVA model directory that has one")
+        raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot {task}; {fix}")
 
 
 def labeler_note(loaded: LoadedModel, path: str | Path) -> str:
@@ -46,15 +47,14 @@ def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tenso
                     image_guidance: float | None = None) -> str:
     """Greedy answer to one user turn: one placeholder per image, then ``text``.
     ``image_guidance``: see :class:`GenerationConfig`; None: the model's own."""
-    placeholder = loaded.config.placeholders["image"] if images else ""
-    messages = [{"role": "user", "content": "".join(f"{placeholder}\n" for _ in images) + text}]
+    shown, media = loaded.show("image", images)
+    messages = [{"role": "user", "content": shown + text}]
     input_ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
     guidance = loaded.generation.image_guidance if image_guidance is None else image_guidance
-    reference_ids = (encode_without_media(loaded.tokenizer, messages, [placeholder], loaded.expansions())
-                     if images and guidance else None)
+    reference_ids = (encode_without_media(loaded.tokenizer, messages, loaded.config.placeholders.values(),
+                                          loaded.expansions()) if media and guidance else None)
     config = GenerationConfig(max_new_tokens=max_new_tokens, stop=stop_strings(loaded.tokenizer),
                               image_guidance=guidance)
-    media = {"image": torch.stack(list(images))} if images else None
     with torch.no_grad():
         for item in complete(loaded.model, loaded.tokenizer, input_ids, config, media, reference_ids):
             if isinstance(item, Completion):

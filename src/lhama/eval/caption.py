@@ -67,7 +67,7 @@ def evaluate_captions(loaded: LoadedModel, items: list[CaptionItem], cache: Pred
     """Caption every image (cached as it goes); corpus chrF and BLEU against the references.
     ``use_images=False`` asks the same question without the image (the LM's prior alone)."""
     if use_images:
-        require_vision(loaded, "image captioning")
+        require_vision(loaded, "do image captioning")
     predictions = {}
     for item in items:
         record = cache.get("model", item.file)

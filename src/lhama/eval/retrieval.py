@@ -61,7 +61,7 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
                        use_images: bool = True, on_item: Callable[[int], None] | None = None) -> RetrievalResult:
     """Score each trial's candidates (cached per image as it goes); top-1 accuracy."""
     if use_images:
-        require_vision(loaded, "image-caption retrieval")
+        require_vision(loaded, "do image-caption retrieval")
     picks, correct = {}, 0
     for trial in trials:
         record = cache.get("model", trial.item.file)

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lhama.errors import ConfigError, DataError, ModelError
+from lhama.errors import ConfigError, DataError
 from lhama.eval.admire import AdmireItem, SequenceItem, check_images, load_subtask_a, load_subtask_b
+from lhama.eval.answer import require_vision
 from lhama.eval.cache import PredictionCache, model_fingerprint
 from lhama.eval.metrics import accuracy, group_counts, ranking_metrics
 from lhama.eval.rankers import MiniLMRanker, ModelRanker, RandomRanker, Ranker, Ranking
@@ -106,9 +107,9 @@ def _rankers(cfg: AdmireConfig, loaded: LoadedModel | None) -> list[Ranker]:
     if loaded is None and cfg.model is not None:
         loaded = load_model(resolve(cfg.model, cfg.model))
     if loaded is not None:
-        if not cfg.text_only and "image" not in loaded.config.branches and loaded.labeler is None:
-            raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot rank images; "
-                             "add --text-only (it reads the image captions) or pass a model with a vision tower")
+        if not cfg.text_only:
+            require_vision(loaded, "rank images",
+                           "add --text-only (it reads the image captions) or pass a model with a vision tower")
         track = "text" if cfg.text_only else "image"
         rankers.append(ModelRanker(loaded, cfg.lang, cfg.text_only, cfg.caption_words, f"{loaded.name} ({track})"))
     return rankers

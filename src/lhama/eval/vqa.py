@@ -50,7 +50,7 @@ def load_vqa(data: str | Path, images: Path | None = None, limit: int | None = N
 def evaluate_vqa(loaded: LoadedModel, items: list[VqaItem], cache: PredictionCache, lang: str = "en",
                  on_item: Callable[[int], None] | None = None) -> VqaResult:
     """Answer every question (cached as it goes) and score against the references."""
-    require_vision(loaded, "visual question answering")
+    require_vision(loaded, "do visual question answering")
     predictions, scores = {}, []
     for item in items:
         record = cache.get("model", item.qid)

@@ -217,11 +217,11 @@ def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.D
 def _contrast_settings(cfg: TrainConfig, loaded: build.LoadedModel) -> ContrastSettings | None:
     if cfg.loss.image_caption_contrast == 0:
         return None
-    if "image" not in loaded.config.branches:
+    image = loaded.model.branch("image")  # its projector's output is contrasted at its placeholder's rows
+    if image is None:
         raise ConfigError("loss.image_caption_contrast needs a model with an image branch; set it to 0")
-    model = loaded.model
-    return ContrastSettings(cfg.loss.image_caption_contrast, cfg.loss.contrast_temperature, model.multi_modal_projector,
-                            model.token_ids["image"], model.language_model.get_input_embeddings(),
+    return ContrastSettings(cfg.loss.image_caption_contrast, cfg.loss.contrast_temperature, image.projector,
+                            image.token_id, loaded.model.language_model.get_input_embeddings(),
                             frozenset(loaded.tokenizer.all_special_ids))
 
 

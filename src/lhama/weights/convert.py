@@ -172,14 +172,15 @@ def convert_composed(source: WeightSource, version: str, work: Path, report: Cal
 
 
 def _verify_composed(loaded: Any, model_dir: Path) -> float:
-    text = f"{loaded.config.placeholders['image']}\n{VERIFY_PROMPT}"
-    ids = torch.tensor([encode_prompt(loaded.tokenizer, text, loaded.expansions())])
+    """The composed model (LM + vision tower + trained projector) and its saved copy give the same
+    logits for one random picture and :data:`VERIFY_PROMPT`."""
     size = loaded.specs["image"].size
-    pixels = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    shown, media = loaded.show("image", torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    ids = torch.tensor([encode_prompt(loaded.tokenizer, shown + VERIFY_PROMPT, loaded.expansions())])
     with torch.no_grad():
-        expected = loaded.model(ids, media={"image": pixels}).logits
+        expected = loaded.model(ids, media=media).logits
         reloaded = build.load_model(model_dir)
-        actual = reloaded.model.eval()(ids, media={"image": pixels}).logits
+        actual = reloaded.model.eval()(ids, media=media).logits
     return logit_difference(actual, expected, model_dir, "the composed model")
 
 
