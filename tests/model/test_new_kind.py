@@ -279,3 +279,19 @@ def test_the_new_kind_is_shown_found_and_distilled_through_the_table(reading_kin
     _prepare_student(loaded, DistillConfig("teacher", "student", "data.jsonl"))
     trained = {name.split(".")[0] for name, p in loaded.model.named_parameters() if p.requires_grad}
     assert trained == {"language_model", "multi_modal_projector", "reading_projector"}  # towers stay frozen
+
+
+def test_an_adapter_export_holds_a_registered_kind_s_trained_modules_by_the_table(reading_kind) -> None:
+    """``adapters.is_adapter_key`` reads each kind's ``trained`` modules, so a registered kind's
+    projector and further modules are exported whatever they are called (not only ``*_projector``)."""
+    from lhama.model.adapters import is_adapter_key
+
+    branches.register(replace(READING, name="gauge", tower="gauge_tower", projector="gauge_head", extra=("gauge_memory",)))
+    try:
+        assert is_adapter_key("gauge_head.linear_1.weight") and is_adapter_key("gauge_memory.weight")
+        assert is_adapter_key("reading_projector.linear_1.bias") and is_adapter_key("video_temporal.queries")
+        assert not is_adapter_key("gauge_tower.linear.weight") and not is_adapter_key("vision_tower.embeddings.x")
+        assert is_adapter_key("language_model.model.layers.0.self_attn.q_proj.lora_A.default.weight")
+        assert not is_adapter_key("language_model.model.layers.0.self_attn.q_proj.weight")
+    finally:
+        branches.unregister("gauge")

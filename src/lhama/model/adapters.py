@@ -75,15 +75,12 @@ def enable_gradient_checkpointing(loaded: LoadedModel) -> None:
     lm.config.use_cache = False
 
 
-# Trained modules of media branches besides their projectors (every ``*_projector`` counts).
-TRAINED_BRANCH_MODULES = ("video_temporal",)
-
-
 def is_adapter_key(name: str) -> bool:
-    """True for what an adapter-only export holds: every branch's projector (image, video,
-    audio, any later one: ``*_projector``), the video branch's temporal module, LoRA weights."""
+    """True for what an adapter-only export holds: every branch kind's trained modules
+    (:attr:`~lhama.model.branches.BranchKind.trained`: the image, video and audio projectors, the
+    video branch's temporal module, those of a kind registered later), LoRA weights."""
     top = name.split(".", 1)[0]
-    return top.endswith("_projector") or top in TRAINED_BRANCH_MODULES or "lora_" in name
+    return any(top in kind.trained for kind in branches.KIND.values()) or "lora_" in name
 
 
 def save_adapter(loaded: LoadedModel, out_dir: str | Path, base: str, lora: LoraSettings | None) -> Path:
