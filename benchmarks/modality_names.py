@@ -40,6 +40,12 @@ module-level name it is assigned to):
   codes), or an image-only path that picks a branch by its name. Logic is the default, so a new
   place is counted as logic until someone lists its definition, with a reason.
 
+Not counted above, and printed as a line of its own since 2026-12-06 (session 7): the branch
+parts' *attribute* names (``vision_tower``, ``multi_modal_projector``, ``video_temporal``... every
+``BranchKind.attributes``) read or written as an attribute or a string outside the branch modules
+(and ``model/lhama.py``, which holds them): wiring by name that a count of kind names misses (a
+hand list such as distillation's projectors, before it read the table).
+
 The goal "a handful" is about the logic places: the interface ones stay as long as the formats
 name the kind. Reads a committed tree with ``--rev`` (so others' uncommitted work is not counted),
 else the working tree; ``--lines`` prints each place as ``line:class``.
@@ -63,6 +69,7 @@ DATA_BUILDERS = "src/lhama/recipes/default/"
 BRANCH_MODULES = re.compile(r"^src/lhama/(model/(branches|branch_files|encoders|video|audio)\.py|model/towers/"
                             r"|data/(media|video|audio)\.py|serve/kinds\.py)")
 SERVE_TABLE = "src/lhama/serve/kinds.py"
+MODEL = "src/lhama/model/lhama.py"  # LhamaModel: holds the parts by attribute (for the part-name line)
 
 # (file under src/lhama/, definition) -> the user-facing format every place in it names
 INTERFACE = {
@@ -80,6 +87,7 @@ INTERFACE = {
     ("eval/vqa.py", "_llava_record"): "the VQA JSONL key 'image'",
     ("eval/vqa.py", "evaluate_vqa"): "VqaItem.image, the VQA record's image file",
     ("eval/caption.py", "evaluate_captions"): "CaptionItem.image, the caption record's image file",
+    ("eval/retrieval.py", "_scores"): "CaptionItem.image, the caption record's image file",
     ("eval/report.py", "render_report"): "the HTML report's 'image' track label",
     # trees before model/branch_files.py (2026-12-06) had it in build.py; kept so that they count as before
     ("model/build.py", "_write_image"): "the LLaVA directory layout (image_token_index, preprocessor_config.json)",
@@ -141,6 +149,14 @@ def _identifier(node: ast.AST) -> str | None:
     return None
 
 
+def part_names(source: str) -> list[int]:
+    """Lines in ``source`` that name a branch part by its model attribute (see the module docstring)."""
+    parts = {name for kind in KIND.values() for name in kind.attributes}
+    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+                  if (isinstance(node, ast.Attribute) and node.attr in parts)
+                  or (isinstance(node, ast.Constant) and node.value in parts))
+
+
 def sources(root: Path, rev: str | None) -> dict[str, str]:
     """Path -> text of every ``src/lhama`` Python file, at ``rev`` (a commit) or in the working tree."""
     if rev is None:
@@ -157,9 +173,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--lines", action="store_true", help="also print each place as line:class (i/l)")
     args = parser.parse_args()
-    rows, branch_total, serve_table = [], 0, 0
+    rows, branch_total, serve_table, parts = [], 0, 0, {}
     for path, text in sources(args.root, args.rev).items():
         places = classify(text, path)
+        if not BRANCH_MODULES.match(path) and path != MODEL and part_names(text):
+            parts[path[len("src/lhama/"):]] = part_names(text)
         if BRANCH_MODULES.match(path):
             branch_total += len(places)
             serve_table += len(places) if path == SERVE_TABLE else 0
@@ -179,6 +197,9 @@ def main() -> None:
           f"({sum(len(p) for f, p in rows if f.startswith(DATA_BUILDERS))} of them recipes/default's JSONL keys)")
     print(f"(inside the branch modules, not counted: {branch_total}; of them in {SERVE_TABLE}: {serve_table}, "
           f"which as logic would make {logic + serve_table} logic, {total + serve_table} in all)")
+    print(f"branch parts named by attribute outside the branch modules and {MODEL}: "
+          f"{sum(len(v) for v in parts.values())} in {len(parts)} files"
+          + (": " + "; ".join(f"{f} {','.join(map(str, v))}" for f, v in sorted(parts.items())) if args.lines else ""))
 
 
 if __name__ == "__main__":
