@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from lhama.data.dataset import Sample
 from lhama.errors import DataError
 from lhama.model.build import LoadedModel
-from lhama.model.encoders import encode_images
 from lhama.train.config import PrealignConfig
 from lhama.train.contrast import contrastive_loss
 
@@ -55,13 +54,13 @@ def caption_samples(samples: Sequence[Sample], placeholder: str, prompt: str) ->
 @torch.no_grad()
 def cache_pairs(loaded: LoadedModel, pairs: Sequence[tuple[Sample, str]], batch_size: int = 32,
                 progress: Callable[[int], None] = lambda _: None) -> CaptionPairs:
-    """Run the frozen tower over every image once and embed every caption once."""
-    model, image = loaded.model, loaded.config.branches["image"]
+    """Run the image branch's frozen tower over every image once and embed every caption once."""
+    model, image = loaded.model, loaded.model.branch("image")
     features = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         pixels = torch.stack([loaded.read("image", s.image) for s, _ in chunk])  # (n, 3, S, S)
-        features.append(encode_images(model.vision_tower, pixels, image).half())
+        features.append(image.encode(model, pixels, image.config).half())  # (n, N, D_vision): before the projector
         progress(len(chunk))
     embedding = model.language_model.get_input_embeddings()  # called: Gemma scales its embeddings
     captions = [embedding(torch.tensor(loaded.tokenizer(text, add_special_tokens=False).input_ids)).float().mean(0)
@@ -92,14 +91,13 @@ def retrieval_top1(projector: torch.nn.Module, data: CaptionPairs) -> float:
     return (sims.argmax(dim=1) == torch.arange(len(images))).float().mean().item()
 
 
-def prealign(loaded: LoadedModel, train: CaptionPairs, held: CaptionPairs | None, cfg: PrealignConfig,
+def prealign(projector: torch.nn.Module, train: CaptionPairs, held: CaptionPairs | None, cfg: PrealignConfig,
              seed: int, log: Callable[[dict], None]) -> tuple[float, int]:
-    """Train ``loaded``'s image projector in place; ``log`` gets one row per epoch (mean loss,
-    and the held-out caption retrieval top-1 every ``cfg.eval_every`` epochs and at the end).
-    Returns the last epoch's mean loss and the number of optimizer steps taken."""
+    """Train ``projector`` (the image branch's) in place on the cached pairs; ``log`` gets one row
+    per epoch (mean loss, and the held-out caption retrieval top-1 every ``cfg.eval_every`` epochs
+    and at the end). Returns the last epoch's mean loss and the number of optimizer steps taken."""
     if len(train.texts) < 2:
         raise DataError(f"pre-alignment needs at least 2 image-caption pairs, got {len(train.texts)}")
-    projector = loaded.model.multi_modal_projector
     optimizer = torch.optim.AdamW(projector.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     if held is not None:

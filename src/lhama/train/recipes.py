@@ -77,7 +77,8 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         raise ConfigError("stage=prealign runs in one process; start it without torchrun")
     _seed_everything(cfg.seed)
     loaded = _load(cfg.model)
-    if "image" not in loaded.config.branches:
+    image = loaded.model.branch("image")  # its projector is the one pre-aligned
+    if image is None:
         raise ConfigError("stage=prealign needs a model with an image branch (model.vision or an init with one)")
     _train_only(loaded, cfg.trainable)
     train, held = _caption_pairs(cfg, loaded, echo)
@@ -88,7 +89,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         log.write(row)
         echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
-    final_loss, steps = prealign(loaded, train, held, cfg.prealign, cfg.seed, write)
+    final_loss, steps = prealign(image.projector, train, held, cfg.prealign, cfg.seed, write)
     model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
     echo(f"model saved to {model_dir}")
     return RunResult(Path(cfg.output_dir), steps, final_loss, model_dir)
