@@ -10,7 +10,8 @@ from transformers import AutoModelForCausalLM, Qwen2Config
 
 from lhama.inference import native, quant_cache
 from lhama.inference.lean import Fused, lean_decoder
-from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, k_scales, pack_high, unpack_high
+from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int4_groups, k_codes, k_scales,
+                                     pack_high, unpack_high)
 from lhama.inference.quant import plan_for, quantize_linears
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.config import LhamaConfig
@@ -54,6 +55,42 @@ def test_q4k_scales_and_lows_are_stored_exactly_and_codes_cost_fewer_bytes() -> 
     k, plain = Int4KLinear.from_linear(linear, 32), Int4Linear.from_linear(linear, 32)
     size = lambda layer: sum(b.numel() * b.element_size() for b in layer.buffers())  # noqa: E731
     assert size(k) < 0.97 * size(plain)
+
+
+def _q4k_sparse(rows: int, cols: int, seed: int) -> torch.Tensor:
+    """Q4_K weights whose groups do not all reach level 0 and 15 (as the 1.5B's do): some skip levels,
+    some use only every 2nd or 3rd, some have two values; the lows ``-dmin m`` not always on a used level."""
+    g = torch.Generator().manual_seed(seed)
+    supers = cols // 256
+    d = (torch.rand(rows, supers, 1, 1, generator=g) * 4e-4 + 1e-4).half().float()
+    sc = torch.randint(1, 64, (rows, supers, 8, 1), generator=g).float()
+    sc[:, :, 0] = 63
+    m = torch.randint(0, 64, (rows, supers, 8, 1), generator=g).float()
+    m[:, :, 1] = 63
+    first = torch.randint(0, 4, (rows, supers, 8, 1), generator=g)
+    q = first + torch.randint(0, 12, (rows, supers, 8, 32), generator=g)  # levels first..first + 11
+    every = torch.randint(1, 4, (rows, supers, 8, 1), generator=g)
+    q = torch.where(every > 1, (q // every) * every, q)  # every 2nd / 3rd level only
+    two = torch.rand(rows, supers, 8, 1, generator=g) < 0.1
+    q = torch.where(two, torch.where(torch.rand(rows, supers, 8, 32, generator=g) < 0.5, 0, 14), q)
+    return (d * sc * q.float() - 2 * d * m).reshape(rows, cols)
+
+
+def test_q4k_blocks_whose_groups_skip_levels_are_stored_exactly_and_nothing_clamps() -> None:
+    weight = _q4k(128, 2048, seed=4)
+    weight[:16, :512] = _q4k_sparse(16, 512, seed=4)  # 32 of the 1,024 blocks
+    groups = weight.reshape(128, -1, 32)
+    _, scale, low = int4_groups(groups, grid=True)
+    def off(w: torch.Tensor, s: torch.Tensor, lo: torch.Tensor) -> float:  # the largest distance from a level, in steps
+        return float(((torch.round((w - lo) / s).clamp(0, 15) * s + lo - w).abs() / s).amax())
+
+    assert off(groups, scale, low) < 1e-3  # each group on its own 4-bit grid ...
+    assert off(groups, *k_scales(scale, low, 8)[2:]) > 0.1  # ... which the plain codes miss
+    assert off(groups, *k_codes(groups, scale, low, 8)[2:]) < 1e-3  # the block's own d c, -dmin m: exact
+    noise = torch.randn(64, 32, 32, generator=torch.Generator().manual_seed(5))
+    noise[:, ::8] *= 300  # one group per block far larger than the rest (on no grid)
+    _, scale, low = int4_groups(noise, grid=True)
+    assert off(noise, *k_codes(noise, scale, low, 8)[2:]) <= 0.5 + 1e-3  # no weight beyond level 0 or 15
 
 
 def test_native_k_kernel_matches_the_reference_product(monkeypatch) -> None:

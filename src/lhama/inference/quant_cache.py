@@ -139,7 +139,7 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
     if plan.grid:
         settings["grid"] = True
     if plan.kscales:
-        settings["kscales"] = 2  # the layout's version (1: lows in 1/16 steps, session 6's first try)
+        settings["kscales"] = 3  # the codes' version (1: lows in 1/16 steps; 2: clamped groups, session 6)
     return settings
 
 
