@@ -4,7 +4,8 @@
         --draft "0.5B=~/.cache/lhama/models/qwen2.5-coder-0.5b-instruct" \\
         --draft "0.5B distilled=runs/distill/d2-0.5b/model" \\
         --draft "0.5B k2=~/.cache/lhama/models/qwen2.5-coder-0.5b-instruct@2" \\
-        --quant int8 --prompts 8 --out /tmp/spec.json \\
+        --draft "0.5B k4 sure=~/.cache/lhama/models/qwen2.5-coder-0.5b-instruct@4:0.6" \\
+        --quant int8 [--draft-quant int4-g32] --prompts 8 --out /tmp/spec.json \\
         [--llama-cpp ~/.cache/lhama/gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf]
 
 One process: the target and every draft loaded once (lhama's engine, ``--quant``), then, for each
@@ -15,14 +16,18 @@ prompt to prompt, so a slow spell of the machine does not fall on one of them on
 tokens, wall time (prefill included), time to first token; per draft: proposals kept. Every run of
 a prompt must give the same tokens (speculative decoding is exact): a mismatch is reported, not
 hidden. Peak RSS is the whole process (target + all drafts). A draft given as ``DIR@K`` proposes K
-tokens per step (default ``--draft-tokens``, 3); drafts of one directory share one loaded model.
+tokens per step (default ``--draft-tokens``, 3), ``DIR@K:P`` at most K, ending a proposal before a
+draft token of probability below P (``Draft.confidence``); drafts of one directory share one loaded
+model, quantised as ``--draft-quant`` (default: ``--quant``).
 ``--llama-cpp GGUF`` adds, after the lhama runs, llama.cpp's plain greedy decoding (PyPI
 ``xllamacpp``) of the same chat messages, up to the same token count, as a reference: its own
 timings (``predicted_per_second``, ``prompt_ms``); its tokens are not compared (other weights).
 ``--forward-check NAME`` (repeat) runs that draft's checks through the transformers forward, as
 before session 6, instead of the lean rows (``LeanDecoder.step_seq``): the before/after of the
-exactness fix in one process. Per draft, ``first_difference`` lists (prompt, first token that
-differs from plain decoding).
+exactness fix in one process. ``--old-catch-up NAME`` (repeat): that draft catches up as before
+session 7, a transformers prefill of the ids its cache lacks each step (room for one proposal),
+instead of the lean rows on a cache sized once. Per draft, ``first_difference`` lists (prompt,
+first token that differs from plain decoding).
 """
 
 from __future__ import annotations
@@ -93,16 +98,20 @@ class SpecRun:
     tokens: int = 48
     out: Path | None = None
     draft_tokens: dict[str, int] = field(default_factory=dict)  # per draft name; absent: 3
+    draft_confidence: dict[str, float] = field(default_factory=dict)  # per draft name; absent: 0 (off)
+    draft_quant: str | None = None  # None: the target's quant
     forward_check: frozenset[str] = frozenset()  # drafts whose checks run the transformers forward
+    old_catch_up: frozenset[str] = frozenset()  # drafts that catch up with a transformers prefill
 
 
 def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
     """Every draft of ``run`` for ``target``; drafts of one directory share the model loaded first."""
     drafts: dict[str, Draft] = {}
     for name, path in run.drafts.items():
-        tokens = run.draft_tokens.get(name, 3)
+        tokens, sure = run.draft_tokens.get(name, 3), run.draft_confidence.get(name, 0.0)
         same = next((drafts[n] for n, p in run.drafts.items() if p == path and n in drafts), None)
-        drafts[name] = Draft(same.model, tokens) if same else load_draft(path, target, run.quant, tokens)
+        model = same.model if same else load_draft(path, target, run.draft_quant or run.quant, tokens).model
+        drafts[name] = Draft(model, tokens, confidence=sure)
     return drafts
 
 
@@ -121,7 +130,7 @@ def bench(run: SpecRun) -> dict:
     names, runs = list(configs), {name: [] for name in configs}
     for index, ids in enumerate(inputs):
         for name in names[index % len(names):] + names[: index % len(names)]:
-            with _forward_check(name in run.forward_check):
+            with _forward_check(name in run.forward_check), _old_catch_up(name in run.old_catch_up):
                 runs[name].append(timed_run(target, list(ids), run.tokens, eos, configs[name]))
         found = _results(run, runs)
         line = ", ".join(f"{n} {len(runs[n][-1]['ids'])} tok {runs[n][-1]['wall_s']:.1f} s" for n in names)
@@ -146,6 +155,22 @@ def _forward_check(on: bool):
         speculative.lean_decoder = lean
 
 
+@contextlib.contextmanager
+def _old_catch_up(on: bool):
+    """With ``on``, the draft catches up as before session 7: a transformers prefill of the ids its
+    cache lacks, with room for one proposal (its cache regrown in blocks as the answer grows)."""
+    if not on:
+        yield
+        return
+    new = speculative._catch_up
+    speculative._catch_up = lambda draft, ids, room: speculative.prefill(
+        draft.model, ids, None, draft.kv, draft.tokens + 1).logits[0, -1]
+    try:
+        yield
+    finally:
+        speculative._catch_up = new
+
+
 def first_differences(runs: dict[str, list[dict]]) -> dict[str, list[list[int]]]:
     """Per configuration: [prompt, index of the first token differing from plain decoding]."""
     found: dict[str, list[list[int]]] = {}
@@ -162,7 +187,10 @@ def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
     done = len(runs["plain"])
     differ = first_differences(runs)
     return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, 3) for n in run.drafts},
-            "forward_check": sorted(run.forward_check), "first_difference": differ,
+            "draft_confidence": {n: run.draft_confidence.get(n, 0.0) for n in run.drafts},
+            "draft_quant": run.draft_quant or run.quant,
+            "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
+            "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
             "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": not differ,
             "summary": {n: summary(r) for n, r in runs.items()}, "runs": runs}
@@ -189,11 +217,12 @@ def llama_cpp_runs(gguf: str, prompts: list[str], tokens: int, threads: int) -> 
             "ttft_s_mean": round(sum(t["prompt_ms"] for t in timings) / 1000 / len(timings), 3)}
 
 
-def _draft_arg(text: str, tokens: int) -> tuple[str, str, int]:
-    """``NAME=DIR[@K]`` -> (name, expanded dir, proposals per step)."""
+def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float]:
+    """``NAME=DIR[@K[:P]]`` -> (name, expanded dir, proposals per step at most, confidence)."""
     name, path = text.split("=", 1)
     path, _, k = path.partition("@")
-    return name, os.path.expanduser(path), int(k) if k else tokens
+    k, _, sure = k.partition(":")
+    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0
 
 
 def main(argv: list[str]) -> None:
@@ -203,20 +232,24 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--draft-tokens", type=int, default=3, help="draft tokens proposed per step (DIR@K overrides)")
     parser.add_argument("--llama-cpp", default=None, help="a GGUF: llama.cpp plain decoding of the same prompts too")
     parser.add_argument("--quant", default="int8")
+    parser.add_argument("--draft-quant", default=None, help="the drafts' quantisation (default: --quant)")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=48, help="at most this many new tokens per answer")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--forward-check", action="append", default=[], metavar="NAME",
                         help="this draft's checks run the transformers forward (the pre-session-6 check)")
+    parser.add_argument("--old-catch-up", action="append", default=[], metavar="NAME",
+                        help="this draft catches up with a transformers prefill each step (before session 7)")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
     parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
-    drafts, tokens = {n: p for n, p, _ in parsed}, {n: k for n, _, k in parsed}
-    unknown = set(args.forward_check) - set(drafts)
+    drafts, tokens = {n: p for n, p, _, _ in parsed}, {n: k for n, _, k, _ in parsed}
+    sure = {n: c for n, _, _, c in parsed if c}
+    unknown = (set(args.forward_check) | set(args.old_catch_up)) - set(drafts)
     if unknown:
-        parser.error(f"--forward-check names no --draft: {', '.join(sorted(unknown))}")
+        parser.error(f"--forward-check/--old-catch-up names no --draft: {', '.join(sorted(unknown))}")
     found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
-                          frozenset(args.forward_check)))
+                          sure, args.draft_quant, frozenset(args.forward_check), frozenset(args.old_catch_up)))
     if args.llama_cpp:
         found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
                                             torch.get_num_threads())

@@ -72,3 +72,34 @@ def test_a_draft_with_another_tokenizer_is_a_one_line_error() -> None:
     with pytest.raises(ModelError, match=r"another tokenizer .*'<outro>'.*pick a draft of the same family"):
         check_same_tokenizer(target, draft)
     assert torch.is_tensor(target.model.language_model.lm_head.weight)
+
+
+def test_the_draft_prefills_once_per_answer_and_catches_up_on_its_cache() -> None:
+    target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)  # rejections: 1-row catch-ups
+    draft = Draft(other.model, tokens=3)
+    prefills, caches = [], set()
+    forward = other.model.forward
+
+    def counted(*args, **kwargs):
+        prefills.append(args[0].shape[-1])
+        caches.add(id(kwargs["past_key_values"]))
+        return forward(*args, **kwargs)
+
+    other.model.forward = counted
+    config, ids = GenerationConfig(max_new_tokens=60), prompt_ids(0, length=40)
+    got = list(generate_ids(target.model, ids, config, draft=draft))  # no end token: all 60
+    assert got == list(generate_ids(target.model, ids, config)) and len(got) == 60
+    assert prefills == [41] and len(caches) == 1  # the prompt + first token, once; 60 tokens later, same cache
+    assert draft.proposed >= 30 and draft.accepted < draft.proposed
+
+
+def test_an_unsure_draft_proposes_fewer_tokens_and_the_answer_stays_the_same() -> None:
+    target, other = tiny_decoder(seed=0, sharpen=16), tiny_decoder(seed=5, sharpen=16)  # some sure tokens
+    config, ids = GenerationConfig(max_new_tokens=60), prompt_ids(0, length=40)
+    plain = list(generate_ids(target.model, ids, config))
+    proposed = {}
+    for confidence in (0.0, 0.5, 1.0):  # 1.0: no draft token is that sure, so no proposal at all
+        draft = Draft(other.model, tokens=4, confidence=confidence)
+        assert list(generate_ids(target.model, ids, config, draft=draft)) == plain
+        proposed[confidence] = draft.proposed
+    assert proposed[0.0] > proposed[0.5] > proposed[1.0] == 0  # each step then checks the model's own token alone

@@ -74,14 +74,17 @@ def test_held_out_prompts_are_the_held_out_split():
 def test_drafts_with_their_own_proposal_counts_share_one_model(monkeypatch):
     target = tiny_decoder(seed=3)
     loads = []
-    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=3: loads.append(path)
+    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=3: loads.append((path, quant))
                         or draft_for(loaded, noisy_copy(target, 0.3, seed=2), tokens))
-    assert spec._draft_arg("k2=~/m@2", 3) == ("k2", str(Path("~/m").expanduser()), 2)
-    assert spec._draft_arg("a=/m", 4) == ("a", "/m", 4)
-    run = spec.SpecRun("t", {"a": "/m", "k2": "/m", "c": "/other"}, draft_tokens={"a": 3, "k2": 2, "c": 1})
+    assert spec._draft_arg("k2=~/m@2", 3) == ("k2", str(Path("~/m").expanduser()), 2, 0.0)
+    assert spec._draft_arg("a=/m", 4) == ("a", "/m", 4, 0.0)
+    assert spec._draft_arg("k4 sure=/m@4:0.6", 3) == ("k4 sure", "/m", 4, 0.6)
+    run = spec.SpecRun("t", {"a": "/m", "k2": "/m", "c": "/other"}, draft_tokens={"a": 3, "k2": 2, "c": 1},
+                       draft_confidence={"k2": 0.6}, draft_quant="int4-g32")
     drafts = spec.load_drafts(run, target)
-    assert loads == ["/m", "/other"] and drafts["a"].model is drafts["k2"].model
+    assert loads == [("/m", "int4-g32"), ("/other", "int4-g32")] and drafts["a"].model is drafts["k2"].model
     assert [drafts[n].tokens for n in ("a", "k2", "c")] == [3, 2, 1]
+    assert [drafts[n].confidence for n in ("a", "k2", "c")] == [0.0, 0.6, 0.0]
     plain = spec.timed_run(target, prompt_ids(5), 16, (), None)
     assert spec.timed_run(target, prompt_ids(5), 16, (), drafts["k2"])["ids"] == plain["ids"]
 
@@ -131,3 +134,19 @@ def test_forward_check_switches_only_the_check_to_the_transformers_forward(monke
         assert spec.timed_run(target, prompt_ids(5), 12, (), draft)["ids"] == plain["ids"]
     assert not calls  # the check's lean rows were off: the transformers forward ran
     assert spec.speculative.lean_decoder is not None and spec.speculative.lean_decoder(target.model.language_model)
+
+
+def test_old_catch_up_prefills_the_draft_each_step_with_the_same_tokens():
+    target = tiny_decoder(seed=3)
+    draft = draft_for(target, noisy_copy(target, 0.3, seed=1))
+    prefills = []
+    forward = draft.model.forward
+    draft.model.forward = lambda *args, **kwargs: prefills.append(args[0].shape[-1]) or forward(*args, **kwargs)
+    plain = spec.timed_run(target, prompt_ids(5), 16, (), None)
+    assert spec.timed_run(target, prompt_ids(5), 16, (), draft)["ids"] == plain["ids"]
+    assert len(prefills) == 1  # the prompt only: the lean rows catch up since session 7
+    prefills.clear()
+    with spec._old_catch_up(True):
+        assert spec.timed_run(target, prompt_ids(5), 16, (), draft)["ids"] == plain["ids"]
+    assert len(prefills) > 3 and max(prefills[1:]) <= 2  # a prefill per step, of the 1-2 ids the draft lacks
+    assert spec.speculative._catch_up.__name__ == "_catch_up"

@@ -23,7 +23,7 @@ import torch
 
 from lhama.errors import ModelError
 from lhama.inference.generate import GenerationConfig, context_length, decode_step, next_token
-from lhama.inference.kv import KVState, prefill, rewind
+from lhama.inference.kv import KVState, prefill, rewind, shared_prefix
 from lhama.inference.lean import lean_decoder, usable
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import LoadedModel
@@ -35,8 +35,13 @@ class Draft:
     """A draft model, its own KV state, and how many of its proposals were kept."""
 
     model: LhamaModel
-    tokens: int = 3  # proposed per step: the model checks 4 rows, the int4 CPU kernel's tile height
+    tokens: int = 3  # proposed per step at most: the model checks 4 rows, the int4 CPU kernel's tile height
     kv: KVState = field(default_factory=KVState)
+    # A proposal ends before the first draft token whose probability (softmax of the draft's
+    # logits) is below this, the first token included (a step may then check the model's own
+    # token alone): fewer rows to check and fewer draft steps on tokens the model would likely
+    # reject. 0: always ``tokens``.
+    confidence: float = 0.0
     proposed: int = 0
     accepted: int = 0
 
@@ -91,8 +96,9 @@ def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], c
     token = pick(out.logits[0, -1], _tensor(kv.ids))
     produced = 1
     yield token
+    room = budget + draft.tokens + 1  # the draft's cache is sized once for the whole answer
     while token not in eos_ids and produced < budget:
-        proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), pick)
+        proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), pick, room)
         for token in _check(model, kv, token, proposal, pick, draft):
             produced += 1
             yield token
@@ -100,17 +106,31 @@ def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], c
                 return
 
 
-def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int]) -> list[int]:
-    """``count`` greedy tokens of the draft after ``ids``."""
+def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int], room: int) -> list[int]:
+    """Up to ``count`` greedy tokens of the draft after ``ids`` (fewer: see ``Draft.confidence``)."""
     if count == 0:
         return []
-    out = prefill(draft.model, ids, None, draft.kv, count + 1)
+    logits = _catch_up(draft, ids, room)
     proposal: list[int] = []
-    while True:
-        proposal.append(pick(out.logits[0, -1], _tensor(ids + proposal)))
+    while not draft.confidence or float(torch.softmax(logits.float(), dim=-1).max()) >= draft.confidence:
+        proposal.append(pick(logits, _tensor(ids + proposal)))
         if len(proposal) == count:
-            return proposal
-        out = decode_step(draft.model.language_model, draft.kv, proposal[-1])
+            break
+        logits = decode_step(draft.model.language_model, draft.kv, proposal[-1]).logits[0, -1]
+    return proposal
+
+
+def _catch_up(draft: Draft, ids: list[int], room: int) -> torch.Tensor:
+    """The draft's logits (V,) after ``ids``, its cache brought in step. Only the ids its cache
+    lacks are run (1-2 after a check: the kept tokens it did not propose itself), as the rows of
+    :func:`check_logits` (the lean rows for a Llama-family draft, no transformers forward); the
+    first call, or a cache without the room, prefills ``ids`` with ``room`` positions to spare."""
+    kv = draft.kv
+    held = shared_prefix(kv.ids, ids)
+    if held == 0 or kv.cache is None or (kv.capacity and kv.capacity < len(ids) + draft.tokens):
+        return prefill(draft.model, ids, None, kv, room).logits[0, -1]
+    rewind(kv, held)
+    return check_logits(draft.model.language_model, kv, ids[held:])[-1]
 
 
 def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], pick: Callable[..., int],
