@@ -14,7 +14,7 @@ on the pool + the Tux Paint stamps does.
 ``features`` caches, per picture and per view (:data:`VIEWS`), float16 rows of each feature kind
 (:data:`KINDS`). Pictures: the shipped names head's stamps (``stamp:<key>``), the fresh pool and
 dev halves (``oc:<image>``) and the old naming dev split (``item:<image>``); ``--part test`` adds
-only the fresh test half and the old test split (read once, by the committed run).
+only the fresh test half (read once, by the committed run).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _kinds(out) -> dict[str, torch.Tensor]:
 
 
 def picture_paths(folder: Path, data_dir: Path, part: str) -> dict[str, Path]:
-    """cache key -> picture file for ``part`` "explore" (stamps, fresh pool+dev, old dev) or "test"."""
+    """cache key -> picture file for ``part`` "explore" (stamps, fresh pool+dev, old dev) or "test" (fresh test)."""
     import sys
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import names_head as nh
@@ -59,10 +59,9 @@ def picture_paths(folder: Path, data_dir: Path, part: str) -> dict[str, Path]:
     from lhama.model.names_head import SHIPPED, NamesHead
     from lhama.recipes.default.clipart_names import picture_path, read_clipart_names
 
-    old_split = "test" if part == "test" else "dev"
     folders = {"tuxpaint_ptbr": data_dir / "images", "tuxpaint_stamps": nh.STAMPS}
     paths = {f"item:{i.image}": item_path(i, folders) for i in read_naming_items(nh.ITEMS)
-             if i.image in nh.split_images(old_split)}
+             if part != "test" and i.image in nh.split_images("dev")}
     wanted = ("test",) if part == "test" else ("pool", "dev")
     paths |= {f"oc:{p.image}": picture_path(folder, p.image) for p in read_clipart_names(oc.LIST) if p.split in wanted}
     if part != "test":
