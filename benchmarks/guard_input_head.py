@@ -239,7 +239,7 @@ def table(results: list[dict]) -> None:
         print(f'| {r["name"]} | {r.get("rows", "—")} | {tuned} | {oof} | {r["dev_pt_caught"]} / {r["dev_pt_f1"]:.3f} | '
               f'{r["dev_pt_lookalikes_flagged"]} | {r["everyday_dev_flagged"]} | {errors(r)} | {r["dev_en_precision"]:.3f} / '
               f'{r["dev_en_recall"]:.3f} / {r["dev_en_f1"]:.3f} ({r["dev_en_lookalikes_flagged"]}) | '
-              f'{"yes" if eligible_s5(r, latest) else "no"} |')
+              f'{("yes" if eligible_s5(r, latest) else "no") if "base" in latest else "— (no base run logged)"} |')
 
 
 def everyday_dev(benign: Path) -> list[str]:
