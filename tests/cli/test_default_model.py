@@ -2,7 +2,7 @@
 
 The default model (v2, ``lhama-default``) is a cascade: Qwen2.5-Coder-1.5B-Instruct told what the
 image shows by EfficientNet-Lite2's pt-BR class names. Preparing it from an empty ``$LHAMA_HOME``
-joins and dequantises a 1.1 GB GGUF and quantises the LM to int4-g32-grid+lossy (minutes, ~8 GB of RAM), so that
+joins and dequantises a 1.1 GB GGUF and quantises the LM to int4-g32-grid-k+lossy6 (minutes, ~8 GB of RAM), so that
 run is ``slow``. In CI the same CLI path runs on a cascade directory built from the real
 SmolLM2-135M-Instruct and a tiny random tower: the image becomes a note, the answer ends by
 itself, and a bad image is one line with exit 2. The owl is a held-out image.
@@ -75,4 +75,4 @@ def test_main_job_prepares_the_default_and_describes_the_image_in_portuguese(tmp
     manifest = json.loads((tmp_path / "models" / "lhama-default" / "lhama-prepared.json").read_text())
     assert manifest["source"]["parts"] == ["qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"]
     assert manifest["verify"]["labeler_max_abs_prob_diff"] <= 1e-6
-    assert (tmp_path / "models" / "lhama-default" / "quant-int4-g32-grid+lossy").is_dir()  # chat decodes int4/int8, not fp32
+    assert (tmp_path / "models" / "lhama-default" / "quant-int4-g32-grid-k+lossy6").is_dir()  # chat decodes int4/int8, not fp32

@@ -59,7 +59,7 @@ def test_list_models_in_empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert statuses["open-nsfw-resnet50"].source.kind == "vision-tower"
     default = statuses["lhama-default"]
     assert default.source.kind == "cascade" and default.installed and not default.prepared
-    assert default.source.parts == ("qwen2.5-coder-1.5b-instruct", "efficientnet-lite2") and default.source.quant == "int4-g32-grid+lossy"
+    assert default.source.parts == ("qwen2.5-coder-1.5b-instruct", "efficientnet-lite2") and default.source.quant == "int4-g32-grid-k+lossy6"
     assert statuses["lhama-default-small"].source.parts[0] == "qwen2.5-coder-0.5b-instruct"
     v1 = statuses["lhama-default-v1"]  # the first default stays loadable by name
     assert v1.source.kind == "composed" and v1.source.parts == ("gemma-3-270m", "open-nsfw-resnet50")

@@ -43,7 +43,7 @@ def load_with_progress(model: str, err: Console, quant: str | None = None) -> Lo
     started = time.perf_counter()
     model_dir, source = located(model, err)
     if quant is None:
-        quant = source.quant if source else "none"  # the default's 1.5B LM: int4-g32-grid+lossy
+        quant = source.quant if source else "none"  # the default's 1.5B LM: int4-g32-grid-k+lossy6
     plan = check_quant(quant)  # once, here, where the quant was chosen; the loader takes the checked plan
     with err.status(f"loading {model} ..."):
         loaded = load_for_inference(model_dir, plan, progress=err.print)

@@ -132,10 +132,10 @@ REGISTRY: tuple[WeightSource, ...] = (
         chat_template=True,
         description="lhama's default assistant (v2): Qwen2.5-Coder-1.5B-Instruct told what an image shows by "
         "EfficientNet-Lite2's ImageNet head in pt-BR (docs/default-model.md); int4/int8 weights in chat "
-        "(int4-g32-grid+lossy; --quant int8 for the earlier weights)",
+        "(int4-g32-grid-k+lossy6; --quant int4-g32-grid+lossy or int8 for the earlier weights)",
         kind="cascade",
         parts=("qwen2.5-coder-1.5b-instruct", "efficientnet-lite2"),
-        quant="int4-g32-grid+lossy",  # #27 s6: passed the rule against the fp32 LM (docs/default-model.md)
+        quant="int4-g32-grid-k+lossy6",  # #27 s7: passed the rule against the fp32 LM (docs/default-model.md)
     ),
     WeightSource(
         name="lhama-default-small",
