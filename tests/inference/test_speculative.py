@@ -91,6 +91,10 @@ def test_the_draft_prefills_once_per_answer_and_catches_up_on_its_cache() -> Non
     assert got == list(generate_ids(target.model, ids, config)) and len(got) == 60
     assert prefills == [41] and len(caches) == 1  # the prompt + first token, once; 60 tokens later, same cache
     assert draft.proposed >= 30 and draft.accepted < draft.proposed
+    turn = ids + got + prompt_ids(3, length=25)  # a next turn (as in a chat): a new prompt is prefilled,
+    assert list(generate_ids(target.model, turn, config, draft=draft)) == list(generate_ids(target.model, turn, config))
+    # in one forward, from the end of what the draft holds (it may lack the answer's last 1-2 tokens)
+    assert len(prefills) == 2 and 25 + 1 <= prefills[1] <= 25 + 3
 
 
 def test_an_unsure_draft_proposes_fewer_tokens_and_the_answer_stays_the_same() -> None:

@@ -1,9 +1,10 @@
 """Speculative decoding: a small draft model proposes tokens, the model checks them in one step.
 
-Each step the draft (same tokenizer, e.g. Qwen2.5-Coder-0.5B for the 1.5B) decodes ``tokens``
-greedy tokens on its own; the model then runs the last accepted token plus the proposal in one
-forward (k + 1 rows: on a CPU barely slower than one row, since the weights are read once) and
-keeps the proposal up to the first token it would not have chosen itself, plus its own choice
+Each step the draft (same tokenizer, e.g. Qwen2.5-Coder-0.5B for the 1.5B) decodes up to ``tokens``
+greedy tokens on its own, after catching up on the kept tokens it did not propose (lean rows on its
+own cache, sized once per answer); the model then runs the last accepted token plus the proposal in one
+forward (k + 1 rows: the weights are read once, but each row adds its arithmetic; 4 rows cost ~1.4-1.6
+one-row steps on a 2-core CPU, so short proposals pay unless acceptance is high) and keeps the proposal up to the first token it would not have chosen itself, plus its own choice
 there. Every kept token is the model's own greedy choice (repetition penalty included), and each
 checked row's logits are the one-row decode step's bit for bit (:func:`check_logits`), so the
 answer equals plain greedy decoding token for token, near-ties included; only the number of model
@@ -90,13 +91,13 @@ def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], c
     :func:`~lhama.inference.generate.generate_ids` would, checking ``draft``'s proposals."""
     kv = kv if kv is not None else KVState()
     budget = min(config.max_new_tokens, context_length(model) - len(input_ids))
-    out = prefill(model, input_ids, None, kv, budget + draft.tokens + 1)
+    room = budget + draft.tokens + 1  # both caches are sized once for the whole answer
+    out = prefill(model, input_ids, None, kv, room)
     # the model's own choice after a sequence (its answer starts after input_ids: n-gram blocking)
     pick = partial(next_token, config=config, generator=None, answer_from=len(input_ids))
     token = pick(out.logits[0, -1], _tensor(kv.ids))
     produced = 1
     yield token
-    room = budget + draft.tokens + 1  # the draft's cache is sized once for the whole answer
     while token not in eos_ids and produced < budget:
         proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), pick, room)
         for token in _check(model, kv, token, proposal, pick, draft):
@@ -123,11 +124,12 @@ def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int],
 def _catch_up(draft: Draft, ids: list[int], room: int) -> torch.Tensor:
     """The draft's logits (V,) after ``ids``, its cache brought in step. Only the ids its cache
     lacks are run (1-2 after a check: the kept tokens it did not propose itself), as the rows of
-    :func:`check_logits` (the lean rows for a Llama-family draft, no transformers forward); the
-    first call, or a cache without the room, prefills ``ids`` with ``room`` positions to spare."""
+    :func:`check_logits` (the lean rows for a Llama-family draft, no transformers forward). A new
+    prompt (more than ``tokens + 1`` ids missing), or a cache without the room, is prefilled
+    instead, with ``room`` positions to spare."""
     kv = draft.kv
     held = shared_prefix(kv.ids, ids)
-    if held == 0 or kv.cache is None or (kv.capacity and kv.capacity < len(ids) + draft.tokens):
+    if held == 0 or len(ids) - held > draft.tokens + 1 or (kv.capacity and kv.capacity < len(ids) + draft.tokens):
         return prefill(draft.model, ids, None, kv, room).logits[0, -1]
     rewind(kv, held)
     return check_logits(draft.model.language_model, kv, ids[held:])[-1]
