@@ -26,15 +26,22 @@ def test_k_plan_names_parse_and_round_trip() -> None:
     assert plan_for("int4-g64-k").name == "int4-g64-k" and not plan_for("int4-g32-grid").kscales
 
 
+def _q4k_scales(rows: int, supers: int, g: torch.Generator, least: int) -> tuple[torch.Tensor, ...]:
+    """A Q4_K block's d, 6-bit sc (from ``least``) and m per group of 32, as llama.cpp stores them: the
+    largest scale and min of a block are 63 steps."""
+    d = (torch.rand(rows, supers, 1, 1, generator=g) * 4e-4 + 1e-4).half().float()
+    sc = torch.randint(least, 64, (rows, supers, 8, 1), generator=g).float()
+    sc[:, :, 0] = 63
+    m = torch.randint(0, 64, (rows, supers, 8, 1), generator=g).float()
+    m[:, :, 1] = 63
+    return d, sc, m
+
+
 def _q4k(rows: int, cols: int, seed: int) -> torch.Tensor:
     """Weights as a Q4_K GGUF de-quantises them: w = d sc q - dmin m, 6-bit sc and m (max 63) per 32."""
     g = torch.Generator().manual_seed(seed)
     supers = cols // 256
-    d = (torch.rand(rows, supers, 1, 1, generator=g) * 4e-4 + 1e-4).half().float()
-    sc = torch.randint(20, 64, (rows, supers, 8, 1), generator=g).float()
-    sc[:, :, 0] = 63
-    m = torch.randint(0, 64, (rows, supers, 8, 1), generator=g).float()
-    m[:, :, 1] = 63  # llama.cpp's Q4_K: the largest scale and min of a block are 63 steps
+    d, sc, m = _q4k_scales(rows, supers, g, least=20)
     q = torch.randint(0, 16, (rows, supers, 8, 32), generator=g).float()
     q[..., 0], q[..., 1] = 0, 15
     return (d * sc * q - 2 * d * m).reshape(rows, cols)
@@ -62,11 +69,7 @@ def _q4k_sparse(rows: int, cols: int, seed: int) -> torch.Tensor:
     some use only every 2nd or 3rd, some have two values; the lows ``-dmin m`` not always on a used level."""
     g = torch.Generator().manual_seed(seed)
     supers = cols // 256
-    d = (torch.rand(rows, supers, 1, 1, generator=g) * 4e-4 + 1e-4).half().float()
-    sc = torch.randint(1, 64, (rows, supers, 8, 1), generator=g).float()
-    sc[:, :, 0] = 63
-    m = torch.randint(0, 64, (rows, supers, 8, 1), generator=g).float()
-    m[:, :, 1] = 63
+    d, sc, m = _q4k_scales(rows, supers, g, least=1)
     first = torch.randint(0, 4, (rows, supers, 8, 1), generator=g)
     q = first + torch.randint(0, 12, (rows, supers, 8, 32), generator=g)  # levels first..first + 11
     every = torch.randint(1, 4, (rows, supers, 8, 1), generator=g)

@@ -6,6 +6,9 @@ adapter merges into the CTranslate2 encoder tensors."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,34 +64,46 @@ def test_the_encoder_loads_from_ct2_and_its_top_recomputes_the_output_from_mids(
     assert model.variables["decoder/num_heads"] == 2  # the decoder side is untouched
 
 
-def shards_with_mids(tmp_path, encoder: WhisperEncoder) -> None:
-    """train and dev shards whose mids are the encoder's on a fixed mel per text."""
+def write_shards(tmp_path, key: str, states: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """train and dev shards holding ``states(mels)`` under ``key``, on a fixed mel per text."""
     for split in ("train", "dev"):
         (tmp_path / "data" / split).mkdir(parents=True)
         texts = [TEXTS[i % len(TEXTS)] for i in range(8)]
         mels = torch.stack([torch.randn(MELS, 2 * POSITIONS, generator=torch.Generator().manual_seed(TEXTS.index(t)))
                             for t in texts])
-        mid, _ = encoder_mid(encoder, mels)
-        torch.save({"mid": mid.half(), "texts": texts}, tmp_path / "data" / split / "shard-00000.pt")
+        torch.save({key: states(mels).half(), "texts": texts}, tmp_path / "data" / split / "shard-00000.pt")
 
 
-def test_encoder_ffn_tunes_and_merges_into_the_ct2_encoder(tmp_path):
+def shards_with_mids(tmp_path, encoder: WhisperEncoder) -> None:
+    """train and dev shards whose mids are the encoder's on a fixed mel per text."""
+    write_shards(tmp_path, "mid", lambda mels: encoder_mid(encoder, mels)[0])
+
+
+def tune_tiny(tmp_path, key: str, states: Callable, **options) -> tuple[Ct2Model, Path, WhisperEncoder]:
+    """tiny_encoder in a tiny CTranslate2 Whisper, shards of its ``states(encoder, mels)`` under ``key``,
+    tuned 6 epochs with ``options`` (its dev loss must fall) and merged into tmp_path/"tuned":
+    (the original model, the adapter folder, the tuned encoder)."""
     base = whisper_dir(tmp_path)
     model = with_encoder(read_ct2(base / "model.bin"), tiny_encoder())
     write_ct2(base / "model.bin", model)
-    shards_with_mids(tmp_path, load_encoder(model))
+    write_shards(tmp_path, key, partial(states, load_encoder(model)))
     rows = []
-    adapter = tune_whisper(config(tmp_path, encoder_ffn=True, epochs=6), report=rows.append)
+    adapter = tune_whisper(config(tmp_path, epochs=6, **options), report=rows.append)
     dev = [r["dev_loss"] for r in rows if "dev_loss" in r]
     assert dev[-1] < 0.8 * dev[0]
+    for name in ("config.json", "vocabulary.json"):
+        (base / name).write_text("{}")
+    build_tuned(base, adapter, tmp_path / "tuned")
+    return model, adapter, load_encoder(read_ct2(tmp_path / "tuned" / "model.bin"))
+
+
+def test_encoder_ffn_tunes_and_merges_into_the_ct2_encoder(tmp_path):
+    model, adapter, tuned = tune_tiny(tmp_path, "mid", lambda encoder, mels: encoder_mid(encoder, mels)[0],
+                                      encoder_ffn=True)
     tensors = load_file(str(adapter / "adapter_model.safetensors"))
     assert {"encoder.layers.1.fc1.lora_A", "encoder.layers.1.fc2.lora_B", "layers.0.fc1.lora_A"} <= set(tensors)
     assert json.loads((adapter / "adapter_config.json").read_text())["encoder_targets"] == ["layers.1.fc1", "layers.1.fc2"]
     assert tensors["encoder.layers.1.fc2.lora_B"].abs().sum() > 0
-    for name in ("config.json", "vocabulary.json"):
-        (base / name).write_text("{}")
-    build_tuned(base, adapter, tmp_path / "tuned")
-    tuned = load_encoder(read_ct2(tmp_path / "tuned" / "model.bin"))
     top = add_encoder_lora(load_encoder(model), 4, 2.0)
     top.load_state_dict({k.removeprefix("encoder.layers.1."): v.float() for k, v in tensors.items()
                          if k.startswith("encoder.")}, strict=False)
