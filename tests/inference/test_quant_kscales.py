@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM, Qwen2Config
 
 from lhama.inference import native, quant_cache
 from lhama.inference.lean import Fused, lean_decoder
-from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int4_groups, k_codes, k_scales,
-                                     pack_high, unpack_high)
+from lhama.inference.kscales import k_codes, k_scales
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int4_groups, pack_high, unpack_high
 from lhama.inference.quant import plan_for, quantize_linears
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.config import LhamaConfig

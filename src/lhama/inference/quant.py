@@ -34,7 +34,8 @@ from torch import nn
 
 from lhama.errors import ConfigError
 from lhama.inference import native
-from lhama.inference.qlinear import ACTIVATIONS, KSUPER, Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, on_grid
+from lhama.inference.kscales import KSUPER
+from lhama.inference.qlinear import ACTIVATIONS, Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, on_grid
 
 QUANTS = ("none", "bf16", "int8", "int4")  # none: fp32 as loaded
 GROUP_SIZES = (32, 64, 128)
