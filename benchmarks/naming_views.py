@@ -225,7 +225,7 @@ def export(args: argparse.Namespace) -> None:
 
     cache, views = torch.load(args.cache), VIEWS if args.views == "all" else tuple(args.views.split(","))
     seen = {k: {"pooled": _rows(cache, [k], "pooled", views)[0], "probs": _rows(cache, [k], "logits", views)[0]}
-            for k in cache}
+            for k in cache if k.startswith(("oc:", "item:", "stamp:"))}  # the file also holds naming_kinds.py's old cache
     torch.save({k[3:]: v for k, v in seen.items() if k.startswith("oc:")}, args.oc_cache)
     torch.save({k: v for k, v in seen.items() if k.startswith("item:")}, args.item_cache)
     if args.head_out:

@@ -90,3 +90,18 @@ def tiny_video_loaded(video: "VideoConfig | None" = None, seed: int = 0) -> Load
     grown = add_branch(loaded, "video", video or VideoConfig(frames=4, num_queries=6, qformer_layers=1))
     grown.model.eval()
     return grown
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_cascades_without_the_names_head():
+    """lhama-default's names head holds 1280-wide EfficientNet-Lite2 features; the tiny test towers
+    are 16 wide, so tests that build a tiny lhama-default (``convert_cascade``) build it with the
+    kinds note over the squashed view and no names head. ``tests/weights/test_cascade.py`` checks
+    the shipped settings and the head's copying separately."""
+    from lhama.model.labeler import LabelerConfig
+    from lhama.weights import cascade
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cascade, "SHIPPED_LABELER", cascade.V2_LABELER, raising=False)
+        patch.setattr(cascade, "V2_LABELER", LabelerConfig(style="kinds", kind_confident=0.3))
+        yield

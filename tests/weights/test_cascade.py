@@ -113,3 +113,29 @@ def test_int8_load_keeps_labeler_and_decoding_defaults(tmp_path: Path) -> None:
         assert loaded.labeler is not None and loaded.generation.system_prompt == V2_SYSTEM_PROMPT
     pixels = torch.rand(1, 3, 37, 37)
     assert first.labeler.notes(pixels) == again.labeler.notes(pixels)
+
+
+def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from lhama.model.labeler import LabelerConfig
+    from lhama.model.names_head import NamedPicture, NamesHead
+    from lhama.weights import cascade
+
+    shipped = cascade.SHIPPED_LABELER  # conftest builds tiny cascades without the 1280-wide head
+    assert shipped.views == ("squash", "fit", "fit_flip") and (shipped.names_confident, shipped.names_yield) == (0.7, 0.5)
+    head = NamesHead.load(cascade.NAMES_HEAD)  # #26 s7: Tux Paint stamps + the openclipart pool, 3 views
+    assert head.width == 1280 and len(head.entries) == 751 and all(e.name for e in head.entries)
+    assert sum(e.key.startswith("openclipart:") for e in head.entries) == 442
+    tiny = tmp_path / "tiny_head"
+    tiny.mkdir()
+    NamesHead(torch.eye(TINY.head_width)[:3] * 5, tuple(NamedPicture(f"uma coisa {i}", "", f"k{i}") for i in range(3))).save(tiny)
+    monkeypatch.setattr(cascade, "NAMES_HEAD", tiny)
+    monkeypatch.setattr(cascade, "V2_LABELER", LabelerConfig(style="kinds", kind_confident=0.3, views=shipped.views,
+                                                             names_confident=0.7, names_yield=0.5))
+    out = tiny_cascade(tmp_path / "c")
+    labeler = load_model(out).labeler
+    assert labeler.names_head is not None and [e.name for e in labeler.names_head.entries] == ["uma coisa 0", "uma coisa 1", "uma coisa 2"]
+    assert labeler.config.views == shipped.views and check_current(registry_entry("lhama-default"), out)
+    (tiny / "names_head.tsv").write_text("name\tkind\tkey\noutra\t\tk\n" * 1 + "b\t\tk\nc\t\tk\n", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="built with other settings"):
+        check_current(registry_entry("lhama-default"), out)  # another head: the copy is out of date
