@@ -101,7 +101,13 @@ def _tiny_cascades_without_the_names_head():
     from lhama.model.labeler import LabelerConfig
     from lhama.weights import cascade
 
+    shipped = cascade.V2_LABELER
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cascade, "SHIPPED_LABELER", cascade.V2_LABELER, raising=False)
         patch.setattr(cascade, "V2_LABELER", LabelerConfig(style="kinds", kind_confident=0.3))
-        yield
+        yield shipped
+
+
+@pytest.fixture
+def shipped_labeler(_tiny_cascades_without_the_names_head):
+    """The labeler settings lhama-default ships (``weights.cascade.V2_LABELER`` before the suite's patch)."""
+    return _tiny_cascades_without_the_names_head

@@ -115,13 +115,13 @@ def test_int8_load_keeps_labeler_and_decoding_defaults(tmp_path: Path) -> None:
     assert first.labeler.notes(pixels) == again.labeler.notes(pixels)
 
 
-def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                               shipped_labeler) -> None:
     from lhama.model.labeler import LabelerConfig
     from lhama.model.names_head import NamedPicture, NamesHead
     from lhama.weights import cascade
 
-    shipped = cascade.SHIPPED_LABELER  # conftest builds tiny cascades without the 1280-wide head
+    shipped = shipped_labeler  # conftest builds tiny cascades without the 1280-wide head
     assert shipped.views == ("squash", "fit", "fit_flip") and (shipped.names_confident, shipped.names_yield) == (0.7, 0.5)
     head = NamesHead.load(cascade.NAMES_HEAD)  # #26 s7: Tux Paint stamps + the openclipart pool, 3 views
     assert head.width == 1280 and len(head.entries) == 751 and all(e.name for e in head.entries)
