@@ -18,6 +18,13 @@ KSUPER = native.KSUPER  # inputs per super-scale
 # Q6_K's int8 ones), and the low code's form: low = scale * (code / per_unit - base)
 _WHOLE = {4: (63,), 6: (128, 63)}
 _LOW = {6: (4, 63)}  # bits 6: low = scale * (code / 4 - 63)
+_EXACT_SHARE = 0.05  # at most this share of a row block's blocks is searched for exact Q4_K codes
+_EXACT_BATCH = 128  # blocks searched at a time (the search holds ~2.6 MB per block)
+
+
+def _whole(ratio: torch.Tensor) -> torch.Tensor:
+    """Where ``ratio`` is a whole number (within 1e-3)."""
+    return (ratio - ratio.round()).abs() <= 1e-3
 
 
 def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int, bits: int = 4) -> tuple[torch.Tensor, ...]:
@@ -32,8 +39,7 @@ def k_scales(scale: torch.Tensor, low: torch.Tensor, per_super: int, bits: int =
     largest = blocks.amax(-1, keepdim=True).clamp(min=1e-30)
     supers = largest / 255  # (n, G / s, 1)
     for divisor in reversed(_WHOLE[bits]):  # the first divisor that fits wins
-        ratio = blocks / (largest / divisor)
-        whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True)
+        whole = _whole(blocks / (largest / divisor)).all(-1, keepdim=True)
         supers = torch.where(whole, largest / divisor, supers)
     code = torch.round(blocks / supers).clamp(1, 255)
     coded_scale = (code * supers).reshape(n, count, 1)
@@ -56,8 +62,7 @@ def _low_codes(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     reach = blocks.abs().amax(-1, keepdim=True).clamp(min=1e-30)
     step = reach / 127
     q4k = -blocks.amin(-1, keepdim=True).clamp(max=-1e-30) / 63
-    ratio = blocks / q4k
-    whole = ((ratio - ratio.round()).abs() <= 1e-3).all(-1, keepdim=True) & (blocks <= 0).all(-1, keepdim=True)
+    whole = _whole(blocks / q4k).all(-1, keepdim=True) & (blocks <= 0).all(-1, keepdim=True)
     step = torch.where(whole, q4k, step)
     return torch.round(blocks / step + 128).clamp(0, 255), step
 
@@ -93,9 +98,6 @@ def k_codes(groups: torch.Tensor, scale: torch.Tensor, low: torch.Tensor, per_su
     scale, low = _decoded(codes, supers, per_super)
     return _unclamped(groups, codes, supers, scale, low)
 
-
-_EXACT_SHARE = 0.05  # at most this share of a row block's blocks is searched for exact Q4_K codes
-_EXACT_BATCH = 128  # blocks searched at a time (the search holds ~2.6 MB per block)
 
 
 def _k_error(groups: torch.Tensor, scale: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
@@ -152,10 +154,6 @@ def _q4k_exact(blocks: torch.Tensor, below: int = 16) -> tuple[torch.Tensor, tor
     supers = torch.stack([d[:, 0, 0], dmins[every, pick]], dim=-1)
     found = works.any(-1) & d[:, 0, 0].isfinite()
     return found, codes, supers
-
-
-def _whole(ratio: torch.Tensor) -> torch.Tensor:
-    return (ratio - ratio.round()).abs() <= 1e-3
 
 
 def _unclamped(groups: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor, scale: torch.Tensor,

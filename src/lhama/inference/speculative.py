@@ -4,12 +4,11 @@ Each step the draft (same tokenizer, e.g. Qwen2.5-Coder-0.5B for the 1.5B) decod
 greedy tokens on its own, after catching up on the kept tokens it did not propose (lean rows on its
 own cache, sized once per answer); the model then runs the last accepted token plus the proposal in one
 forward (k + 1 rows: the weights are read once, but each row adds its arithmetic; 4 rows cost ~1.4-1.6
-one-row steps on a 2-core CPU, so short proposals pay unless acceptance is high) and keeps the proposal up to the first token it would not have chosen itself, plus its own choice
-there. Every kept token is the model's own greedy choice (repetition penalty included), and each
+one-row steps on a 2-core CPU, so short proposals pay unless acceptance is high) and keeps the
+proposal up to the first token it would not have chosen itself, plus its own choice there. Every kept token is the model's own greedy choice (repetition penalty included), and each
 checked row's logits are the one-row decode step's bit for bit (:func:`check_logits`), so the
 answer equals plain greedy decoding token for token, near-ties included; only the number of model
-steps changes. The acceptance
-rate (kept / proposed) decides the speed-up. Sampling, image guidance and prompts with media
+steps changes. The acceptance rate (kept / proposed) decides the speed-up. Sampling, image guidance and prompts with media
 decode plainly.
 """
 
