@@ -17,8 +17,9 @@ tokens, wall time (prefill included), time to first token; per draft: proposals 
 a prompt must give the same tokens (speculative decoding is exact): a mismatch is reported, not
 hidden. Peak RSS is the whole process (target + all drafts). A draft given as ``DIR@K`` proposes K
 tokens per step (default ``--draft-tokens``, 3), ``DIR@K:P`` at most K, ending a proposal before a
-draft token of probability below P (``Draft.confidence``); drafts of one directory share one loaded
-model, quantised as ``--draft-quant`` (default: ``--quant``).
+draft token of probability below P (``Draft.confidence``); a ``#QUANT`` suffix (``DIR@2#int8``)
+quantises that draft as QUANT, the others as ``--draft-quant`` (default: ``--quant``); drafts of one
+directory and quant share one loaded model.
 ``--llama-cpp GGUF`` adds, after the lhama runs, llama.cpp's plain greedy decoding (PyPI
 ``xllamacpp``) of the same chat messages, up to the same token count, as a reference: its own
 timings (``predicted_per_second``, ``prompt_ms``); its tokens are not compared (other weights).
@@ -100,19 +101,25 @@ class SpecRun:
     draft_tokens: dict[str, int] = field(default_factory=dict)  # per draft name; absent: 3
     draft_confidence: dict[str, float] = field(default_factory=dict)  # per draft name; absent: 0 (off)
     draft_quant: str | None = None  # None: the target's quant
+    draft_quants: dict[str, str] = field(default_factory=dict)  # per draft name; absent: draft_quant
     forward_check: frozenset[str] = frozenset()  # drafts whose checks run the transformers forward
     old_catch_up: frozenset[str] = frozenset()  # drafts that catch up with a transformers prefill
 
 
 def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
-    """Every draft of ``run`` for ``target``; drafts of one directory share the model loaded first."""
+    """Every draft of ``run`` for ``target``; drafts of one directory and quant share the model loaded first."""
     drafts: dict[str, Draft] = {}
     for name, path in run.drafts.items():
         tokens, sure = run.draft_tokens.get(name, 3), run.draft_confidence.get(name, 0.0)
-        same = next((drafts[n] for n, p in run.drafts.items() if p == path and n in drafts), None)
-        model = same.model if same else load_draft(path, target, run.draft_quant or run.quant, tokens).model
+        same = next((drafts[n] for n, p in run.drafts.items()
+                     if p == path and n in drafts and _draft_quant(run, n) == _draft_quant(run, name)), None)
+        model = same.model if same else load_draft(path, target, _draft_quant(run, name), tokens).model
         drafts[name] = Draft(model, tokens, confidence=sure)
     return drafts
+
+
+def _draft_quant(run: SpecRun, name: str) -> str:
+    return run.draft_quants.get(name) or run.draft_quant or run.quant
 
 
 def bench(run: SpecRun) -> dict:
@@ -188,7 +195,7 @@ def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
     differ = first_differences(runs)
     return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, 3) for n in run.drafts},
             "draft_confidence": {n: run.draft_confidence.get(n, 0.0) for n in run.drafts},
-            "draft_quant": run.draft_quant or run.quant,
+            "draft_quant": run.draft_quant or run.quant, "draft_quants": {n: _draft_quant(run, n) for n in run.drafts},
             "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
             "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
@@ -217,18 +224,20 @@ def llama_cpp_runs(gguf: str, prompts: list[str], tokens: int, threads: int) -> 
             "ttft_s_mean": round(sum(t["prompt_ms"] for t in timings) / 1000 / len(timings), 3)}
 
 
-def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float]:
-    """``NAME=DIR[@K[:P]]`` -> (name, expanded dir, proposals per step at most, confidence)."""
+def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str]:
+    """``NAME=DIR[@K[:P]][#QUANT]`` -> (name, expanded dir, proposals per step at most, confidence,
+    quant or "")."""
     name, path = text.split("=", 1)
+    path, _, quant = path.partition("#")
     path, _, k = path.partition("@")
     k, _, sure = k.partition(":")
-    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0
+    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0, quant
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
-    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR or NAME=DIR@K (repeat)")
+    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR[@K[:P]][#QUANT] (repeat)")
     parser.add_argument("--draft-tokens", type=int, default=3, help="draft tokens proposed per step (DIR@K overrides)")
     parser.add_argument("--llama-cpp", default=None, help="a GGUF: llama.cpp plain decoding of the same prompts too")
     parser.add_argument("--quant", default="int8")
@@ -243,13 +252,13 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
     parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
-    drafts, tokens = {n: p for n, p, _, _ in parsed}, {n: k for n, _, k, _ in parsed}
-    sure = {n: c for n, _, _, c in parsed if c}
+    drafts, tokens = {n: p for n, p, *_ in parsed}, {n: k for n, _, k, *_ in parsed}
+    sure, quants = {n: c for n, _, _, c, _ in parsed if c}, {n: q for n, *_, q in parsed if q}
     unknown = (set(args.forward_check) | set(args.old_catch_up)) - set(drafts)
     if unknown:
         parser.error(f"--forward-check/--old-catch-up names no --draft: {', '.join(sorted(unknown))}")
     found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
-                          sure, args.draft_quant, frozenset(args.forward_check), frozenset(args.old_catch_up)))
+                          sure, args.draft_quant, quants, frozenset(args.forward_check), frozenset(args.old_catch_up)))
     if args.llama_cpp:
         found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
                                             torch.get_num_threads())
