@@ -10,6 +10,7 @@
     # `dev --splits dev dev-voices` decodes both dev sets (and pooled)
     # session 6: `data --mid` + `train --encoder-ffn` (LoRA on the last encoder layer's fc1/fc2 too)
     # session 7: `data --pre` + `train --encoder-attn` (the whole last encoder layer, attention included)
+    # session 8: `data --pre --layers 2` + `train --encoder-attn --encoder-layers 2` (the top two layers, whole)
 
 Texts come from the repository's own pt-BR sentences (the guard's benign set: Tux Paint
 captions, AdMIRe sentences, translated LLaVA questions and answers, everyday prompts and
@@ -109,11 +110,11 @@ def mid_plan(args: argparse.Namespace) -> list:
 def mid_encoder(whisper_dir: Path, key: str = "mid"):
     """(window samples -> {key: ...}, the encoder's top): the torch encoder built from the
     CTranslate2 weights, and the part of it :class:`EncoderTop` recomputes from ``key`` ("mid":
-    the last feed-forward block; "pre": the whole last layer)."""
+    the last feed-forward block; "pre": the whole last layer; "pre2": the top two layers)."""
     import torch
 
     from lhama.data.audio import AudioSpec, log_mel
-    from lhama.train.whisper import PRE, EncoderTop, encoder_inner
+    from lhama.train.whisper import encoder_inner
     from lhama.weights.whisper_ct2 import load_encoder, read_ct2
 
     torch.set_num_threads(1)
@@ -123,7 +124,15 @@ def mid_encoder(whisper_dir: Path, key: str = "mid"):
     def encode_mid(samples):
         return {key: encoder_inner(encoder, log_mel(samples, spec)[None, :-1])[key][0].to(torch.float16)}
 
-    return encode_mid, EncoderTop(encoder, attention=key == PRE)
+    return encode_mid, top_for(encoder, key)
+
+
+def top_for(encoder, key: str):
+    """The :class:`EncoderTop` of ``encoder`` that recomputes the output from stored ``key`` tensors."""
+    from lhama.train.whisper import PRE, EncoderTop
+
+    layers = int(key.removeprefix(PRE) or 1) if key.startswith(PRE) else 1
+    return EncoderTop(encoder, attention=key.startswith(PRE), layers=layers)
 
 
 def check_mid(whisper, encode_mid, top, window, config) -> None:
@@ -149,8 +158,11 @@ def cmd_data(args: argparse.Namespace) -> None:
     from lhama.recipes.default.whisper_ptbr import build_windows, draw_windows, read_texts
 
     whisper, _ = open_whisper(args.whisper)
+    from lhama.train.whisper import pre_key
+
     inner = args.mid or args.pre
-    encode_mid, top = mid_encoder(Path(encoder_dir(args.whisper)), "pre" if args.pre else "mid") if inner else (None, None)
+    key = pre_key(args.layers) if args.pre else "mid"
+    encode_mid, top = mid_encoder(Path(encoder_dir(args.whisper)), key) if inner else (None, None)
     for n, (split, texts, voices, config) in enumerate(mid_plan(args) if inner else data_plan(args)):
         windows = draw_windows(read_texts(texts), config, voices)
         if inner and n == 0:
@@ -169,7 +181,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = WhisperTuneConfig(data_dir=str(args.out), whisper_dir=str(encoder_dir(args.whisper)),
                                output_dir=str(args.run or args.out / "run"), epochs=args.epochs, max_minutes=args.max_minutes,
                                targets=CROSS_KV_TARGETS if args.cross_kv else TARGETS, encoder_ffn=args.encoder_ffn,
-                               encoder_attn=args.encoder_attn)
+                               encoder_attn=args.encoder_attn, encoder_layers=args.encoder_layers)
     Path(config.output_dir).parent.mkdir(parents=True, exist_ok=True)  # a new --run's folder (its metrics.jsonl)
     with bar("tuning Whisper") as progress, (Path(config.output_dir).parent / "metrics.jsonl").open("a", encoding="utf-8") as log:
         task = progress.add_task("steps", total=None)
@@ -206,7 +218,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     sets, key = {}, "states"
     for split in args.splits:
         shards = [torch.load(p, weights_only=True) for p in sorted((args.out / split).glob("shard-*.pt"))]
-        key = next((k for k in ("pre", "mid") if k in shards[0]), key)  # every split must be stored alike
+        key = next((k for k in sorted(shards[0], reverse=True) if k.startswith(("pre", "mid"))), key)  # stored alike
         sets[split] = ([t for s in shards for t in s["texts"]], torch.cat([s[key] for s in shards]))
     settings = TranscribeConfig()
     for source in args.models:
@@ -241,12 +253,11 @@ def _states_of(source: str, key: str):
     import torch
 
     from lhama.model.audio import encoder_dir
-    from lhama.train.whisper import EncoderTop
     from lhama.weights.whisper_ct2 import load_encoder, read_ct2
 
     if key == "states":
         return lambda stored: stored.float().numpy()
-    top = EncoderTop(load_encoder(read_ct2(Path(encoder_dir(source)) / "model.bin")), attention=key == "pre")
+    top = top_for(load_encoder(read_ct2(Path(encoder_dir(source)) / "model.bin")), key)
 
     def through(stored):
         with torch.no_grad():
@@ -276,6 +287,8 @@ def main() -> None:
                       "--encoder-ffn): dev, dev-voices and --windows training windows, as the shipped adapter's")
     data.add_argument("--pre", action="store_true", help="store the states entering the encoder's last layer "
                       "(for train --encoder-attn), for the same windows as --mid")
+    data.add_argument("--layers", type=int, default=1, help="with --pre: the states entering the top this many "
+                      "layers (2: \"pre2\", for train --encoder-layers 2)")
     data.add_argument("--more", type=int, default=0, help="this many more training windows in new voices (MORE_VOICES), "
                       "and the dev-voices split")
     train = sub.add_parser("train")
@@ -290,6 +303,8 @@ def main() -> None:
                        "(data from `data --mid`)")
     train.add_argument("--encoder-attn", action="store_true", help="LoRA on the whole last encoder layer "
                        "(self-attention q/k/v/out and fc1/fc2; data from `data --pre`)")
+    train.add_argument("--encoder-layers", type=int, default=1, help="with --encoder-attn: the top this many "
+                       "encoder layers, whole (data from `data --pre --layers N`)")
     build = sub.add_parser("build")
     build.add_argument("--whisper", default="whisper-base")
     build.add_argument("--adapter", type=Path, default=Path("runs/whisper-ptbr/run/adapter"))

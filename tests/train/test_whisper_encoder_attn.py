@@ -38,8 +38,9 @@ def test_encoder_attn_tunes_and_merges_attention_and_ffn_into_the_ct2_encoder(tm
         assert tensors[f"encoder.layers.1.{name}.lora_B"].abs().sum() > 0, name  # every encoder LoRA trained
     assert json.loads((adapter / "adapter_config.json").read_text())["encoder_targets"][0] == "layers.1.self_attn.q_proj"
     top = add_encoder_lora(load_encoder(model), 4, 2.0, attention=True)
-    top.load_state_dict({k.removeprefix("encoder.layers.1."): v.float() for k, v in tensors.items()
-                         if k.startswith("encoder.")}, strict=False)
+    loaded = top.load_state_dict({k.removeprefix("encoder."): v.float() for k, v in tensors.items()
+                                  if k.startswith("encoder.")}, strict=False)
+    assert not loaded.unexpected_keys  # every encoder LoRA tensor is named as the top names it
     pre = torch.load(tmp_path / "data" / "dev" / "shard-00000.pt")[PRE].float()
     with torch.no_grad():
         trained, merged = top(pre), EncoderTop(tuned, attention=True)(pre)

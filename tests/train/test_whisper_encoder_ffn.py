@@ -105,8 +105,9 @@ def test_encoder_ffn_tunes_and_merges_into_the_ct2_encoder(tmp_path):
     assert json.loads((adapter / "adapter_config.json").read_text())["encoder_targets"] == ["layers.1.fc1", "layers.1.fc2"]
     assert tensors["encoder.layers.1.fc2.lora_B"].abs().sum() > 0
     top = add_encoder_lora(load_encoder(model), 4, 2.0)
-    top.load_state_dict({k.removeprefix("encoder.layers.1."): v.float() for k, v in tensors.items()
-                         if k.startswith("encoder.")}, strict=False)
+    loaded = top.load_state_dict({k.removeprefix("encoder."): v.float() for k, v in tensors.items()
+                                  if k.startswith("encoder.")}, strict=False)
+    assert not loaded.unexpected_keys  # every encoder LoRA tensor is named as the top names it
     mids = torch.load(tmp_path / "data" / "dev" / "shard-00000.pt")["mid"].float()
     with torch.no_grad():
         trained, merged, before = top(mids), EncoderTop(tuned)(mids), EncoderTop(load_encoder(model))(mids)

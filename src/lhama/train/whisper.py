@@ -1,6 +1,7 @@
 """Tune Whisper's decoder with LoRA on stored encoder states (the encoder stays frozen, or
 with ``encoder_ffn`` only its last feed-forward block gets LoRA too, on stored "mid" states, or
-with ``encoder_attn`` its whole last layer, attention included, on stored "pre" states).
+with ``encoder_attn`` its whole last layer, attention included, on stored "pre" states, or with
+``encoder_layers=2`` too its top two layers, on the states entering them, "pre2").
 
 Follow a batch: shards of (encoder states, text) from :mod:`lhama.recipes.default.whisper_ptbr`
 -> target ids ``<|startoftranscript|><|pt|><|transcribe|><|notimestamps|> text <|endoftext|>``
@@ -32,7 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from lhama.config import to_dict
-from lhama.errors import DataError
+from lhama.errors import ConfigError, DataError
 from lhama.files import atomic_write_text
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
 from lhama.train.config import OptimConfig
@@ -57,6 +58,8 @@ MID = "mid"
 # (the states entering the last layer, "pre") is stored, and a step runs the whole last layer.
 PRE = "pre"
 ENCODER_ATTN_TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj")
+# Session 8: the top ``n`` encoder layers, whole (``encoder_layers=n`` with ``encoder_attn``): the
+# states entering the n-th layer from the top are stored under ``pre_key(n)`` ("pre", "pre2", ...).
 Report = Callable[[dict], None]
 
 
@@ -76,15 +79,26 @@ class WhisperTuneConfig:
     seed: int = 0
     encoder_ffn: bool = False  # LoRA on the last encoder layer's fc1/fc2 too; the shards must hold "mid"
     encoder_attn: bool = False  # LoRA on the whole last encoder layer (attention + fc1/fc2); the shards must hold "pre"
+    encoder_layers: int = 1  # with encoder_attn: this many top encoder layers, whole; the shards hold pre_key(n)
+
+    def __post_init__(self) -> None:
+        if self.encoder_layers < 1 or (self.encoder_layers > 1 and not self.encoder_attn):
+            raise ConfigError(f"encoder_layers={self.encoder_layers}: use 1, or more with encoder_attn "
+                              "(the top layers are tuned whole)")
 
     @property
     def key(self) -> str:
-        """The stored tensors a run reads: the encoder's "states", :data:`MID` or :data:`PRE`."""
-        return PRE if self.encoder_attn else MID if self.encoder_ffn else "states"
+        """The stored tensors a run reads: the encoder's "states", :data:`MID` or :func:`pre_key`."""
+        return pre_key(self.encoder_layers) if self.encoder_attn else MID if self.encoder_ffn else "states"
 
     @property
     def scale(self) -> float:
         return self.alpha / self.rank
+
+
+def pre_key(layers: int) -> str:
+    """The stored name of the states entering the top ``layers`` encoder layers: "pre", "pre2", ..."""
+    return PRE if layers == 1 else f"{PRE}{layers}"
 
 
 class LoraLinear(nn.Module):
@@ -111,33 +125,50 @@ def add_lora(decoder: nn.Module, rank: int, scale: float, targets: tuple[str, ..
     return decoder
 
 
-class EncoderTop(nn.Module):
-    """The encoder's last feed-forward block and final norm: "mid" states (after the last
-    layer's self-attention) -> the encoder's output, as ``WhisperEncoder`` computes it. With
-    ``attention``, the last layer's self-attention block first: "pre" states (entering the last
-    layer) -> the output."""
+class EncoderBlock(nn.Module):
+    """One encoder layer as ``WhisperEncoderLayer`` computes it (pre-norm residual blocks): its
+    feed-forward block, after its self-attention block when ``attention``."""
 
-    def __init__(self, encoder: nn.Module, attention: bool = False) -> None:
+    def __init__(self, layer: nn.Module, attention: bool) -> None:
         super().__init__()
-        last = encoder.layers[-1]
-        self.index = len(encoder.layers) - 1
         if attention:
-            self.self_attn_layer_norm, self.self_attn = last.self_attn_layer_norm, last.self_attn
+            self.self_attn_layer_norm, self.self_attn = layer.self_attn_layer_norm, layer.self_attn
         self.attention = attention
-        self.final_layer_norm, self.fc1, self.fc2 = last.final_layer_norm, last.fc1, last.fc2
-        self.layer_norm = encoder.layer_norm
-        self.activation = last.activation_fn
+        self.final_layer_norm, self.fc1, self.fc2 = layer.final_layer_norm, layer.fc1, layer.fc2
+        self.activation = layer.activation_fn
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         if self.attention:
             states = states + self.self_attn(self.self_attn_layer_norm(states))[0]
-        return self.layer_norm(states + self.fc2(self.activation(self.fc1(self.final_layer_norm(states)))))
+        return states + self.fc2(self.activation(self.fc1(self.final_layer_norm(states))))
+
+
+class EncoderTop(nn.Module):
+    """The encoder's last feed-forward block and final norm: "mid" states (after the last
+    layer's self-attention) -> the encoder's output, as ``WhisperEncoder`` computes it. With
+    ``attention``, the last layer's self-attention block first: "pre" states (entering the last
+    layer) -> the output; with ``layers=n`` too, the top n layers whole: ``pre_key(n)`` -> the output."""
+
+    def __init__(self, encoder: nn.Module, attention: bool = False, layers: int = 1) -> None:
+        super().__init__()
+        if layers > 1 and not attention:
+            raise ConfigError("an encoder top of more than one layer runs them whole: pass attention=True")
+        first = len(encoder.layers) - layers
+        self.index, self.attention = len(encoder.layers) - 1, attention  # index: the last layer's
+        self.layers = nn.ModuleDict({str(i): EncoderBlock(encoder.layers[i], attention)
+                                     for i in range(first, len(encoder.layers))})
+        self.layer_norm = encoder.layer_norm
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        for block in self.layers.values():
+            states = block(states)
+        return self.layer_norm(states)
 
     @property
     def targets(self) -> list[str]:
         """The encoder linears this top adapts, as :func:`adapter_state` names them."""
         names = [*(ENCODER_ATTN_TARGETS if self.attention else ()), "fc1", "fc2"]
-        return [f"layers.{self.index}.{name}" for name in names]
+        return [f"layers.{index}.{name}" for index in self.layers for name in names]
 
 
 @torch.no_grad()
@@ -151,14 +182,20 @@ def encoder_mid(encoder: nn.Module, mel: torch.Tensor) -> tuple[torch.Tensor, to
 @torch.no_grad()
 def encoder_inner(encoder: nn.Module, mel: torch.Tensor) -> dict[str, torch.Tensor]:
     """``encoder`` on log-mel ``mel``: {:data:`PRE`: the states entering its last layer,
-    :data:`MID`: that layer's states after its self-attention, "output": the encoder's output}."""
+    ``pre_key(n)``: those entering its n-th layer from the top, :data:`MID`: the last layer's
+    states after its self-attention, "output": the encoder's output}."""
     last, seen = encoder.layers[-1], {}
 
     def keep(key: str, args: tuple, kwargs: dict) -> None:  # a hook that returns None changes nothing
         seen[key] = args[0] if args else kwargs["hidden_states"]
 
-    hooks = [last.register_forward_pre_hook(lambda _m, args, kwargs: keep(PRE, args, kwargs), with_kwargs=True),
-             last.final_layer_norm.register_forward_pre_hook(lambda _m, args: keep(MID, args, {}))]
+    def entering(key: str):
+        return lambda _m, args, kwargs: keep(key, args, kwargs)
+
+    count = len(encoder.layers)
+    hooks = [encoder.layers[count - n].register_forward_pre_hook(entering(pre_key(n)), with_kwargs=True)
+             for n in range(1, count + 1)]
+    hooks.append(last.final_layer_norm.register_forward_pre_hook(lambda _m, args: keep(MID, args, {})))
     try:
         seen["output"] = encoder(mel).last_hidden_state
     finally:
@@ -167,14 +204,16 @@ def encoder_inner(encoder: nn.Module, mel: torch.Tensor) -> dict[str, torch.Tens
     return seen
 
 
-def add_encoder_lora(encoder: nn.Module, rank: int, scale: float, attention: bool = False) -> EncoderTop:
-    """An :class:`EncoderTop` of ``encoder`` (frozen) with LoRA on its fc1 and fc2 (and with
-    ``attention`` on the last layer's self-attention q/k/v/out too)."""
-    top = EncoderTop(encoder, attention).requires_grad_(False)
-    top.fc1, top.fc2 = LoraLinear(top.fc1, rank, scale), LoraLinear(top.fc2, rank, scale)
-    for name in ENCODER_ATTN_TARGETS if attention else ():
-        owner, leaf = top.self_attn, name.split(".")[1]
-        setattr(owner, leaf, LoraLinear(getattr(owner, leaf), rank, scale))
+def add_encoder_lora(encoder: nn.Module, rank: int, scale: float, attention: bool = False,
+                     layers: int = 1) -> EncoderTop:
+    """An :class:`EncoderTop` of ``encoder`` (frozen) over its top ``layers`` layers, with LoRA on
+    each one's fc1 and fc2 (and with ``attention`` on its self-attention q/k/v/out too)."""
+    top = EncoderTop(encoder, attention, layers).requires_grad_(False)
+    for block in top.layers.values():
+        block.fc1, block.fc2 = LoraLinear(block.fc1, rank, scale), LoraLinear(block.fc2, rank, scale)
+        for name in ENCODER_ATTN_TARGETS if attention else ():
+            owner, leaf = block.self_attn, name.split(".")[1]
+            setattr(owner, leaf, LoraLinear(getattr(owner, leaf), rank, scale))
     return top
 
 
@@ -185,7 +224,7 @@ def adapter_state(decoder: nn.Module, top: EncoderTop | None = None) -> dict[str
     tensors = {name: p.detach().to(torch.float16).contiguous() for name, p in decoder.named_parameters()
                if "lora_" in name}
     if top is not None:
-        tensors.update({f"encoder.layers.{top.index}.{name}": p.detach().to(torch.float16).contiguous()
+        tensors.update({f"encoder.{name}": p.detach().to(torch.float16).contiguous()  # layers.<index>.fc1...
                         for name, p in top.named_parameters() if "lora_" in name})
     return tensors
 
@@ -202,12 +241,20 @@ def load_split(data_dir: Path, split: str, tokenizer, key: str = "states") -> tu
         raise DataError(f"no {split} shards in {data_dir / split}; build them first (benchmarks/whisper_ptbr.py data)")
     loaded = [torch.load(p, weights_only=True) for p in shards]
     if any(key not in s for s in loaded):
-        raise DataError(f"the {split} shards in {data_dir / split} hold no {key!r} tensors; build them with `data --{key}`")
+        raise DataError(f"the {split} shards in {data_dir / split} hold no {key!r} tensors; build them with "
+                        f"`{_data_command(key)}`")
     prompt = [tokenizer.token_to_id(t) for t in PROMPT]
     end = tokenizer.token_to_id(END)
     ids = [prompt + tokenizer.encode(" " + text, add_special_tokens=False).ids[:400] + [end]
            for shard in loaded for text in shard["texts"]]
     return torch.cat([s[key] for s in loaded]), ids
+
+
+def _data_command(key: str) -> str:
+    """The data step that stores ``key`` ("mid", "pre", "pre2" ...)."""
+    if key.startswith(PRE) and key != PRE:
+        return f"data --pre --layers {key.removeprefix(PRE)}"
+    return f"data --{key}"
 
 
 def batch_loss(decoder: nn.Module, states: torch.Tensor, ids: list[list[int]]) -> torch.Tensor:
@@ -263,7 +310,8 @@ def _setup(config: WhisperTuneConfig):
     decoder = add_lora(load_decoder(model), config.rank, config.scale, config.targets).train()
     top = None
     if config.encoder_ffn or config.encoder_attn:
-        top = add_encoder_lora(load_encoder(model), config.rank, config.scale, config.encoder_attn).train()
+        top = add_encoder_lora(load_encoder(model), config.rank, config.scale, config.encoder_attn,
+                               config.encoder_layers).train()
     return decoder, top, train, dev
 
 
