@@ -91,23 +91,3 @@ def tiny_video_loaded(video: "VideoConfig | None" = None, seed: int = 0) -> Load
     grown.model.eval()
     return grown
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _tiny_cascades_without_the_names_head():
-    """lhama-default's names head holds 1280-wide EfficientNet-Lite2 features; the tiny test towers
-    are 16 wide, so tests that build a tiny lhama-default (``convert_cascade``) build it with the
-    kinds note over the squashed view and no names head. ``tests/weights/test_cascade.py`` checks
-    the shipped settings and the head's copying separately."""
-    from lhama.model.labeler import LabelerConfig
-    from lhama.weights import cascade
-
-    shipped = cascade.V2_LABELER
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cascade, "V2_LABELER", LabelerConfig(style="kinds", kind_confident=0.3))
-        yield shipped
-
-
-@pytest.fixture
-def shipped_labeler(_tiny_cascades_without_the_names_head):
-    """The labeler settings lhama-default ships (``weights.cascade.V2_LABELER`` before the suite's patch)."""
-    return _tiny_cascades_without_the_names_head

@@ -20,13 +20,14 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from lhama.config import saved_matches, to_dict
-from lhama.errors import CheckpointError
+from lhama.errors import CheckpointError, ConfigError
 from lhama.model.generation import GenerationConfig, write_generation
 from lhama.model.labeler import LABELER_DIR, LabelerConfig, load_labeler, save_labeler
 from lhama.model.names_head import FEATURES_FILE, TABLE_FILE, copy_head
@@ -58,27 +59,46 @@ NAMES_HEAD = SHIPPED / "names_head_clipart"  # src/lhama/model/towers/names_head
 SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding file are replaced
 
 
-def settings_digest() -> dict:
-    """What this lhama writes into a cascade directory besides the parts, recorded in its manifest
+@dataclass(frozen=True)
+class CascadeSettings:
+    """What a cascade directory holds besides its parts: the decoding defaults, the labeler's
+    settings and, when ``labeler.names_confident`` is set, the names head folder it copies."""
+
+    generation: GenerationConfig
+    labeler: LabelerConfig
+    names_head: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.labeler.names_confident and self.names_head is None:
+            raise ConfigError("cascade settings with labeler.names_confident need a names_head folder")
+
+
+SHIPPED_SETTINGS = CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD)  # lhama-default and -small
+
+
+def settings_digest(settings: CascadeSettings = SHIPPED_SETTINGS) -> dict:
+    """What ``settings`` write into a cascade directory besides the parts, recorded in its manifest
     (every field): a prepared copy with other settings is out of date (:func:`settings_current`)."""
-    digest = {"generation": to_dict(V2_GENERATION), "labeler": to_dict(V2_LABELER)}
-    if V2_LABELER.names_confident:
-        digest["names_head_sha256"] = _names_head_sha256()
+    digest = {"generation": to_dict(settings.generation), "labeler": to_dict(settings.labeler)}
+    if settings.labeler.names_confident:
+        digest["names_head_sha256"] = _names_head_sha256(settings.names_head)
     return digest
 
 
-def settings_current(recorded: Mapping[str, Any]) -> bool:
-    """Whether a manifest's ``source`` record holds the settings this lhama ships. A field added to
-    :class:`GenerationConfig` or :class:`LabelerConfig` with a default since the copy was prepared
-    keeps it current (its decoding file lacks the field too and loads the default); a changed
-    value, a changed default or another names head (other stamps, names) does not."""
-    if V2_LABELER.names_confident and recorded.get("names_head_sha256") != _names_head_sha256():
+def settings_current(recorded: Mapping[str, Any], settings: CascadeSettings = SHIPPED_SETTINGS) -> bool:
+    """Whether a manifest's ``source`` record holds ``settings`` (by default the ones this lhama
+    ships). A field added to :class:`GenerationConfig` or :class:`LabelerConfig` with a default
+    since the copy was prepared keeps it current (its decoding file lacks the field too and loads
+    the default); a changed value, a changed default or another names head (other stamps, names)
+    does not."""
+    if settings.labeler.names_confident and recorded.get("names_head_sha256") != _names_head_sha256(settings.names_head):
         return False
-    return saved_matches(V2_GENERATION, recorded.get("generation")) and saved_matches(V2_LABELER, recorded.get("labeler"))
+    return (saved_matches(settings.generation, recorded.get("generation"))
+            and saved_matches(settings.labeler, recorded.get("labeler")))
 
 
-def _names_head_sha256() -> str:
-    files = b"".join((NAMES_HEAD / name).read_bytes() for name in (TABLE_FILE, FEATURES_FILE))
+def _names_head_sha256(head: Path) -> str:
+    files = b"".join((head / name).read_bytes() for name in (TABLE_FILE, FEATURES_FILE))
     return hashlib.sha256(files).hexdigest()
 
 
@@ -91,10 +111,11 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
 
 def convert_cascade(source: WeightSource, version: str, work: Path, report: Callable[[str], None],
-                    part_dirs: tuple[Path, ...]) -> Path:
+                    part_dirs: tuple[Path, ...], *, settings: CascadeSettings = SHIPPED_SETTINGS) -> Path:
     """Assemble ``work/model`` from the prepared (LM, tower) ``part_dirs``: the LM's files, the
-    decoding defaults, ``labeler/`` with the shipped pt-BR class names; reload the labeler and
-    check it classifies like the tower; write the manifest.
+    decoding defaults and ``labeler/`` with the shipped pt-BR class names, both from ``settings``
+    (by default what lhama-default ships); reload the labeler and check it classifies like the
+    tower; write the manifest.
 
     Raises:
         CheckpointError: a part is incomplete, or the class-name table does not load.
@@ -111,17 +132,17 @@ def convert_cascade(source: WeightSource, version: str, work: Path, report: Call
         if path.is_file() and path.name not in SKIP:
             link_or_copy(path, out / path.name)
     report(PREPARE_STEPS[2])
-    write_generation(V2_GENERATION, out)
-    save_labeler(tower_dir, TABLE, V2_LABELER, out)
-    if V2_LABELER.names_confident:
-        copy_head(NAMES_HEAD, out / LABELER_DIR)  # checked by loading it: a bad head fails here
+    write_generation(settings.generation, out)
+    save_labeler(tower_dir, TABLE, settings.labeler, out)
+    if settings.labeler.names_confident:
+        copy_head(settings.names_head, out / LABELER_DIR)  # checked by loading it: a bad head fails here
     report(PREPARE_STEPS[3])
     pixels = verify_pixels()
     with torch.no_grad():
         diff = (load_labeler(out).classify(pixels) - load_tower(tower_dir).classify(pixels)).abs().max().item()
     if not diff <= 1e-6:
         raise CheckpointError(f"the labeler copied into {out} classifies {diff:.3g} away from {tower_dir}")
-    info = {"package": source.distribution, "version": version, "parts": list(source.parts), **settings_digest()}
+    info = {"package": source.distribution, "version": version, "parts": list(source.parts), **settings_digest(settings)}
     write_manifest(out, info, {"labeler_max_abs_prob_diff": diff, "lm": _lm_manifest(lm_dir)})
     return out
 
