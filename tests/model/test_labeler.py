@@ -15,7 +15,7 @@ from PIL import Image
 from lhama.data.media import image_to_tensor
 from lhama.model.labeler import (KINDS_FILE, LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe,
                                  load_labeler, pad_square, save_labeler, view)
-from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead
+from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead, pool
 from lhama.model.towers.imagenet_kinds import Kind, KindIndex, kinds_of
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
 from lhama.model.towers.imagenet_names import TABLE, class_names
@@ -195,6 +195,12 @@ def test_a_labeler_folder_with_a_names_head(tmp_path: Path) -> None:
     expected = describe(labeler.classify(pixels)[0], labeler.names, config, labeler.kinds, (picture, similarity))
     assert labeler.note(image) == expected == labeler.notes(pixels)[0]
     assert ("lápide" in expected or "Marte" in expected) == (similarity >= 0.5)
+    NamesHead(torch.rand(2, TINY_1000.head_width), entries, torch.randn(16, 16), "gem").save(folder)
+    gem = load_labeler(tmp_path)  # a whitened GeM head: the labeler pools the head map as the head says
+    pooled = pool(gem.tower(pixels).last_hidden_state, "gem").detach()
+    assert torch.allclose(gem._read(pixels)[1], pooled) and not torch.allclose(pooled, out.pooler_output)
+    named = gem.names_head.nearest(pooled[0])
+    assert gem.note(image) == describe(gem.classify(pixels)[0], gem.names, config, gem.kinds, named)
     NamesHead(torch.rand(2, 5), entries).save(folder)
     with pytest.raises(CheckpointError, match="5-wide features but the tower 16"):
         load_labeler(tmp_path)

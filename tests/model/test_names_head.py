@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lhama.errors import CheckpointError
-from lhama.model.names_head import FEATURES_FILE, SHIPPED, TABLE_FILE, NamedPicture, NamesHead, copy_head
+from lhama.model.names_head import (FEATURES_FILE, SHIPPED, TABLE_FILE, NamedPicture, NamesHead, copy_head, pool,
+                                    within_class_whitening)
 
 ENTRIES = (NamedPicture("uma lápide", "", "seasonal/halloween/grave-a"),
            NamedPicture("o planeta Marte", "um planeta", "space/planets/4_mars"),
@@ -54,3 +55,40 @@ def test_the_shipped_head_loads_with_pt_br_names() -> None:
     assert shipped.width == 1280 and len(shipped.entries) > 100
     names = {e.name for e in shipped.entries}
     assert "uma lápide" in names and all(e.name.strip() == e.name and e.name for e in shipped.entries)
+
+
+def test_a_projection_changes_which_picture_is_nearest_and_survives_saving(tmp_path: Path) -> None:
+    features = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [-1.0, -1.0, 0]])
+    query = torch.tensor([0.9, 0.3, 0.0])
+    assert NamesHead(features, ENTRIES).nearest(query)[0] == ENTRIES[0]
+    shrink = torch.diag(torch.tensor([0.1, 1.0, 1.0]))  # the first feature counts a tenth
+    projected = NamesHead(features, ENTRIES, shrink, "gem")
+    picture, similarity = projected.nearest(query)
+    assert picture == ENTRIES[1] and projected.nearest(features[2])[1] == pytest.approx(1.0)
+    projected.save(tmp_path)
+    loaded = NamesHead.load(tmp_path)
+    assert loaded.pooling == "gem" and torch.equal(loaded.projection, shrink)
+    assert loaded.nearest(query) == (picture, pytest.approx(similarity))
+    NamesHead(features, ENTRIES).save(tmp_path)
+    assert NamesHead.load(tmp_path).projection is None and NamesHead.load(tmp_path).pooling == "mean"
+    with pytest.raises(CheckpointError, match="projection must have 3 rows"):
+        NamesHead(features, ENTRIES, torch.eye(4))
+    with pytest.raises(CheckpointError, match="pooling must be one of mean, gem"):
+        NamesHead(features, ENTRIES, None, "max")
+
+
+def test_pooling_and_within_class_whitening() -> None:
+    head_map = torch.tensor([[[1.0, 2.0], [3.0, 2.0]]])  # (1 picture, 2 positions, 2 channels)
+    assert torch.allclose(pool(head_map, "mean"), torch.tensor([[2.0, 2.0]]))
+    gem = pool(head_map, "gem")  # the p = 3 mean: above the mean where positions differ, equal where not
+    assert gem[0, 0] == pytest.approx(((1 + 27) / 2) ** (1 / 3)) and gem[0, 1] == pytest.approx(2.0)
+    torch.manual_seed(0)
+    labels = torch.arange(4).repeat_interleave(50)
+    rows = torch.randn(200, 3) * torch.tensor([5.0, 1.0, 0.2]) + torch.randn(4, 3)[labels] * 3
+    w = within_class_whitening(rows, labels, shrink=0.0)
+    centred = rows @ w
+    for c in range(4):
+        centred[labels == c] -= centred[labels == c].mean(0)
+    assert torch.allclose(centred.T @ centred / len(rows), torch.eye(3), atol=1e-3)  # within-class scatter white
+    shrunk = within_class_whitening(rows, labels, shrink=1.0)
+    assert torch.allclose(shrunk, shrunk[0, 0] * torch.eye(3), atol=1e-5)  # fully shrunk: a plain scale

@@ -49,7 +49,7 @@ from torch import nn
 from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec, image_to_tensor
 from lhama.errors import CheckpointError, ConfigError, ModelError
-from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead
+from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead, pool
 from lhama.model.towers import efficientnet_lite
 from lhama.model.towers.imagenet_kinds import KindIndex
 from lhama.model.towers.imagenet_kinds import TABLE as KINDS_TABLE
@@ -225,9 +225,12 @@ class Labeler(nn.Module):
         return [self._describe(p, f) for p, f in zip(probs, pooled)]
 
     def _read(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n, 3, S, S) -> (n, classes) probabilities and (n, width) pooled features, one pass."""
+        """(n, 3, S, S) -> (n, classes) probabilities and (n, width) features pooled as the names
+        head wants them (the tower's pooled output without a head), one pass."""
         out = self.tower(pixels, output_hidden_states=False)
-        return torch.softmax(out.logits.float(), dim=-1), out.pooler_output.float()
+        pooling = "mean" if self.names_head is None else self.names_head.pooling
+        pooled = out.pooler_output.float() if pooling == "mean" else pool(out.last_hidden_state, pooling)
+        return torch.softmax(out.logits.float(), dim=-1), pooled
 
     def _describe(self, probs: torch.Tensor, pooled: torch.Tensor) -> str:
         named = self.names_head.nearest(pooled) if self.names_head is not None and self.config.names_confident else None
