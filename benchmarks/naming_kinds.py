@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True, help="the Tux Paint folder (captions.tsv + images/)")
     parser.add_argument("--stamps-dir", type=Path, default=Path("/usr/share/tuxpaint/stamps"))
     parser.add_argument("--split", choices=("dev", "test", "all"), default="dev")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/lhama_naming_views.pt"), help="probabilities of all pictures")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/lhama_naming_kinds_probs.pt"),
+                        help="probabilities of all pictures (not naming_views.py's cache: that file holds other keys)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
