@@ -19,6 +19,7 @@ from safetensors.numpy import save_file
 
 from lhama.errors import CheckpointError
 from lhama.guard.base import Guard, Messages, Role, as_chat
+from lhama.guard.cues import CueRule, mask_uncued
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.features import FEATURE_VERSION, hashed_features
 from lhama.guard.language import looks_english
@@ -94,11 +95,16 @@ class ClassifierGuard(Guard):
     prose) are different text; the shipped output head is trained with thousands of everyday
     model-output sentences as well, and stops flagging ordinary answers, while the input head
     keeps its recall on unsafe requests (issue #29, docs/guard.md).
+
+    ``cue_rules`` (:mod:`lhama.guard.cues`): categories whose output counts only when the message has
+    their cue, for both heads; :meth:`probabilities` stays the heads' raw output.
     """
 
-    def __init__(self, head: Head, encoder: SentenceEncoder | None = None, output_head: Head | None = None) -> None:
+    def __init__(self, head: Head, encoder: SentenceEncoder | None = None, output_head: Head | None = None,
+                 cue_rules: Sequence[CueRule] = ()) -> None:
         self.head = head
         self.output_head = output_head
+        self.cue_rules = tuple(cue_rules)
         uses_encoder = head.embed_scale != 0 or (output_head is not None and output_head.embed_scale != 0)
         self.encoder = encoder if encoder is not None or not uses_encoder else SentenceEncoder()
 
@@ -107,7 +113,7 @@ class ClassifierGuard(Guard):
 
     def check_batch(self, texts: Sequence[str], role: Role = "user") -> list[Verdict]:
         head = self.output_head if role == "assistant" and self.output_head is not None else self.head
-        probs = self.probabilities(texts, head)
+        probs = mask_uncued(self.probabilities(texts, head), texts, self.cue_rules)
         return [_verdict(p, head, threshold_for(head, t)) for p, t in zip(probs, texts)]
 
     def probabilities(self, texts: Sequence[str], head: Head | None = None) -> np.ndarray:
