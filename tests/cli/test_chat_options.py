@@ -76,7 +76,7 @@ def test_options_are_grouped_and_flags_unchanged() -> None:
     names = [name for name, _, _ in flat_options(ChatOptions)]
     assert names == ["prompt", "model", "image", "video", "audio", "system", "max_tokens", "temperature", "top_p",
                      "repetition_penalty", "seed", "stop", "image_guidance", "no_guard", "guard", "tools", "file",
-                     "quant", "draft"]
+                     "quant", "draft", "draft_quant"]
     values = {name: default for name, _, default in flat_options(ChatOptions)} | {"max_tokens": 9, "no_guard": True}
     options = build(ChatOptions, values)
     assert options.decoding.max_tokens == 9 and options.safety.no_guard and options.model == "lhama-default"

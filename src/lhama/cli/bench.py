@@ -24,6 +24,7 @@ class DecodeOptions:
     tokens: Annotated[int, typer.Option(help="New tokens to decode (greedy, end-of-turn ignored).")] = 128
     quant: Annotated[str, typer.Option(help="Weights of lhama's language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model), or an int4 plan such as int4-g32+head+v+down-half.")] = "int4"
     draft: Annotated[Optional[str], typer.Option(help="A draft model (same tokenizer) for speculative decoding, e.g. qwen2.5-coder-0.5b-instruct.")] = None
+    draft_quant: Annotated[Optional[str], typer.Option(help="Weights of the --draft model, chosen apart from --quant: none, bf16, int8, int4 or an int4 plan (quantised once, cached beside it). Default: int4-g32 when --quant is int8 or int4 (the cheapest draft per step), else --quant's (none or bf16).")] = None
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time plain transformers fp32 generate (slow on big models).")] = True
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False
 
@@ -33,12 +34,19 @@ class DecodeOptions:
         from lhama.inference.quant import check_quant
 
         check_quant(self.quant)
+        if self.draft_quant is not None:
+            from lhama.errors import ConfigError
+            from lhama.inference.speculative import check_draft_quant
+
+            if self.draft is None:
+                raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
+            check_draft_quant(self.draft_quant)
 
     def request(self) -> DecodeBench:
         """The options as the library's DecodeBench (models as given: located by the command)."""
         from lhama.inference.bench import DecodeBench
 
-        return DecodeBench(self.model, self.tokens, self.quant, self.draft, self.baseline)
+        return DecodeBench(self.model, self.tokens, self.quant, self.draft, self.baseline, self.draft_quant)
 
 
 @app.command("decode")

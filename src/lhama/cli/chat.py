@@ -69,6 +69,7 @@ class Speed:
     PANEL: ClassVar[str] = "Speed"
     quant: QuantOpt = None
     draft: Annotated[Optional[str], typer.Option(help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct.")] = None
+    draft_quant: Annotated[Optional[str], typer.Option(help="Weights of the --draft model, chosen apart from --quant: none, bf16, int8, int4 or an int4 plan (quantised once, cached beside it). Default: int4-g32 when the model is quantised (the cheapest draft per step), else the model's own (none or bf16).")] = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class ChatOptions:
 
         return ChatConfig(self.model, self.prompt, self.media.files(), self.decoding.overrides(), self.decoding.system,
                           guard=not self.safety.no_guard, guard_spec=self.safety.guard, tools=self.extras.tools,
-                          file=self.extras.file, quant=self.speed.quant, draft=self.speed.draft)
+                          file=self.extras.file, quant=self.speed.quant, draft=self.speed.draft,
+                          draft_quant=self.speed.draft_quant)
 
 
 @command(ChatOptions)

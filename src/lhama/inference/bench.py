@@ -23,7 +23,7 @@ from lhama.data.media import image_to_tensor
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
-from lhama.inference.speculative import Draft, load_draft
+from lhama.inference.speculative import Draft, draft_quant, load_draft
 from lhama.model.build import LoadedModel, load_model
 from lhama.weights.convert import locate_gguf
 from lhama.weights.manifest import MANIFEST
@@ -43,6 +43,7 @@ class BenchConfig:
     draft_tokens: int = 3  # proposed per step
     baseline: bool = True  # also time plain transformers fp32 generate
     threads: int | None = None  # torch threads; None: one per physical core
+    draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
 
 Locate = Callable[[str], Path]  # a model's name or directory -> its directory (the CLI's prepares a name first)
@@ -57,6 +58,7 @@ class DecodeBench:
     quant: str = "int4"
     draft: str | None = None  # speculative decoding with this draft model
     baseline: bool = True  # also time plain transformers fp32 generate
+    draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
 
 def bench_models(request: DecodeBench, locate: Locate) -> BenchResult:
@@ -67,7 +69,8 @@ def bench_models(request: DecodeBench, locate: Locate) -> BenchResult:
         LhamaError: from ``locate`` (an unknown or missing model), or the load.
     """
     draft_dir = locate(request.draft) if request.draft else None
-    config = BenchConfig(locate(request.model), request.tokens, request.quant, draft_dir, baseline=request.baseline)
+    config = BenchConfig(locate(request.model), request.tokens, request.quant, draft_dir, baseline=request.baseline,
+                         draft_quant=request.draft_quant)
     return bench_decode(config)
 
 
@@ -96,7 +99,8 @@ def bench_decode(config: BenchConfig) -> BenchResult:
     torch.set_num_threads(threads)
     cache_built = config.quant != "none" and not is_cached(config.model_dir, config.quant)
     loaded = load_for_inference(config.model_dir, config.quant)
-    draft = load_draft(config.draft_dir, loaded, config.quant, config.draft_tokens) if config.draft_dir else None
+    draft = (load_draft(config.draft_dir, loaded, draft_quant(loaded, config.draft_quant), config.draft_tokens)
+             if config.draft_dir else None)
     ids = _prompt_ids(loaded, QUESTION)
     _time_decode(loaded, ids, 8, draft)  # warm-up: first-call allocations, thread pools
     ttft, tok_s = _time_decode(loaded, ids, config.tokens, draft)

@@ -21,13 +21,20 @@ from pathlib import Path
 
 import torch
 
-from lhama.errors import ModelError
+from lhama.errors import ConfigError, ModelError
 from lhama.inference.generate import GenerationConfig, context_length, decode_step, next_token
 from lhama.inference.kv import KVState, prefill, rewind, shared_prefix
 from lhama.inference.lean import lean_decoder, usable
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear
+from lhama.inference.quant import check_quant
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import LoadedModel
 from lhama.model.lhama import LhamaModel
+
+# The draft's weights under a quantised model, unless told (``draft_quant``): the 0.5B at int4-g32 costs
+# 0.17-0.30 of a 1.5B step against 0.40 at int8, at about the same acceptance (docs/distill.md, sessions 7-8).
+DRAFT_QUANT = "int4-g32"
+_QUANTISED = (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear)
 
 
 @dataclass
@@ -60,6 +67,29 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", 
     if tokens < 1:
         raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
     return draft_for(target, load_for_inference(model_dir, quant), tokens)
+
+
+def draft_quant(target: LoadedModel, given: str | None = None) -> str:
+    """The quant to load a draft of ``target`` with: ``given`` (checked, :func:`check_draft_quant`),
+    else :data:`DRAFT_QUANT` when ``target``'s language model is quantised (int8, int4 plans), else
+    the target's own float weights (none, or bf16), as a float target was always drafted."""
+    if given is not None:
+        return check_draft_quant(given)
+    language_model = target.model.language_model
+    if any(isinstance(module, _QUANTISED) for module in language_model.modules()):
+        return DRAFT_QUANT
+    return "bf16" if language_model.get_input_embeddings().weight.dtype == torch.bfloat16 else "none"
+
+
+def check_draft_quant(quant: str) -> str:
+    """``quant`` unchanged if a draft can be loaded with it here; else ConfigError (one line, naming
+    ``--draft-quant`` and the choices)."""
+    try:
+        check_quant(quant)
+    except ConfigError as exc:
+        text = str(exc)
+        raise ConfigError(text.replace("--quant", "--draft-quant") if "--quant" in text else f"--draft-quant: {text}") from None
+    return quant
 
 
 def draft_for(target: LoadedModel, draft: LoadedModel, tokens: int = 3) -> Draft:

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, context_length
-from lhama.inference.speculative import draft_for
+from lhama.inference.speculative import check_draft_quant, draft_for, draft_quant
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
 from lhama.model.generation import GenerationConfig
@@ -58,8 +58,13 @@ class ChatConfig:
     file: Path | None = None  # a UTF-8 text file put in front of the first question
     quant: str | None = None  # the LM's weights (none, bf16, int8, int4...); None: the loader's default
     draft: str | None = None  # a smaller model with the same tokenizer for speculative decoding
+    draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
     def __post_init__(self) -> None:
+        if self.draft_quant is not None:
+            if self.draft is None:
+                raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
+            check_draft_quant(self.draft_quant)
         unknown = sorted({kind for kind, _ in self.media} - set(KIND))
         if unknown:
             raise ConfigError(f"media kinds {unknown} are not branch kinds; use {list(KIND)}")
@@ -96,7 +101,8 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
     session = ChatSession(loaded, generation, system_prompt=config.system,
                           guard=load_guard(config.guard_spec) if config.guard else None, tools=plan,
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
-                          draft=None if config.draft is None else draft_for(loaded, load(config.draft, config.quant)))
+                          draft=None if config.draft is None else draft_for(
+                              loaded, load(config.draft, draft_quant(loaded, config.draft_quant))))
     for kind, path in config.media:
         session.attach(kind, path)  # a video's sound track too: the audio branch, else Whisper's transcript
     if config.file is not None:
