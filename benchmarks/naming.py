@@ -51,10 +51,10 @@ def any_named(candidates: list[list[str]], references: tuple[str, ...]) -> float
 @torch.no_grad()
 def measure(model_dir: Path, train_file: Path, heldout_file: Path) -> dict[str, float | int]:
     loaded = load_model(model_dir)
-    placeholder = loaded.config.placeholders["image"]
-    pairs = [caption_samples(load_samples(DatasetConfig(path=str(f))).samples, placeholder, PROMPT)
+    image = loaded.model.branch("image")
+    pairs = [caption_samples(load_samples(DatasetConfig(path=str(f))).samples, "image", image.config.placeholder, PROMPT)
              for f in (train_file, heldout_file)]
-    train, held = (cache_pairs(loaded, p) for p in pairs)
+    train, held = (cache_pairs(loaded, image, p) for p in pairs)
     pooled_train, pooled_held = train.features.float().mean(1), held.features.float().mean(1)
     centre = pooled_train.mean(0)
     projector = loaded.model.multi_modal_projector

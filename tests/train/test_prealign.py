@@ -30,10 +30,14 @@ def test_caption_samples_keep_image_captions_of_the_prompt_only() -> None:
         _sample("b", "<image>\nDe que cor é a forma?", "Azul."),
         _sample("c", "Traduza para o português: a frog.", "Um sapo.", image=False),
     ]
-    kept = caption_samples(samples, "<image>", "Descreva a imagem brevemente.")
+    kept = caption_samples(samples, "image", "<image>", "Descreva a imagem brevemente.")
     assert [(s.id, text) for s, text in kept] == [("a", "Um sapo.")]
-    everything = caption_samples(samples, "<image>", "")  # no prompt: every image sample, first answer
+    everything = caption_samples(samples, "image", "<image>", "")  # no prompt: every image sample, first answer
     assert [(s.id, text) for s, text in everything] == [("a", "Um sapo."), ("b", "Azul.")]
+    # the pairs are of the kind asked for: a sound file's caption, not the images'
+    heard = Sample("d", ({"role": "user", "content": "<audio>\nO que se ouve?"}, {"role": "assistant", "content": "Um sapo."}),
+                   audio=Path("d.wav"))
+    assert [s.id for s, _ in caption_samples([*samples, heard], "audio", "<audio>", "O que se ouve?")] == ["d"]
 
 
 def test_a_prealign_run_learns_to_tell_its_images_apart(tiny_model_dir: Path, caption_file: Path, tmp_path: Path) -> None:

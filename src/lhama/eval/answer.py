@@ -38,8 +38,9 @@ def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, tuple[torch
     """What stands for one image file in a prompt to ``loaded``: its image branch's placeholder
     and the image's pixels, or, for a cascade model (no image branch), its labeler's note as text
     and no pixels (:func:`labeler_note`; eval's counterpart of chat's stand-ins)."""
-    if "image" in loaded.config.branches:
-        return loaded.config.placeholders["image"], (load_pixels(loaded, path),)
+    image = loaded.model.branch("image")
+    if image is not None:
+        return image.config.placeholder, (load_pixels(loaded, path),)
     return labeler_note(loaded, path), ()
 
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lhama.data.collate import sample_media
 from lhama.data.dataset import Sample
 from lhama.errors import DataError
 from lhama.model.build import LoadedModel
+from lhama.model.lhama import MediaBranch
 from lhama.train.config import PrealignConfig
 from lhama.train.contrast import contrastive_loss
 
@@ -35,15 +37,16 @@ class CaptionPairs:
     texts: tuple[str, ...]
 
 
-def caption_samples(samples: Sequence[Sample], placeholder: str, prompt: str) -> list[tuple[Sample, str]]:
-    """(sample, its first answer) for every sample with an image and an answer — only those whose
-    first user turn is ``prompt`` (placeholder aside) when ``prompt`` is set, so question/answer
-    records ("De que cor é a forma?" -> "Azul.") stay out of a caption contrast."""
+def caption_samples(samples: Sequence[Sample], kind: str, placeholder: str, prompt: str) -> list[tuple[Sample, str]]:
+    """(sample, its first answer) for every sample with a medium of the ``kind`` branch (an image)
+    and an answer — only those whose first user turn is ``prompt`` (the kind's ``placeholder``
+    aside) when ``prompt`` is set, so question/answer records ("De que cor é a forma?" -> "Azul.")
+    stay out of a caption contrast."""
     pairs = []
     for sample in samples:
         users = [m["content"] for m in sample.messages if m["role"] == "user"]
         answers = [m["content"] for m in sample.messages if m["role"] == "assistant"]
-        if sample.image is None or not users or not answers:
+        if kind not in sample_media(sample) or not users or not answers:
             continue
         if prompt and users[0].replace(placeholder, "").strip() != prompt:
             continue
@@ -52,15 +55,16 @@ def caption_samples(samples: Sequence[Sample], placeholder: str, prompt: str) ->
 
 
 @torch.no_grad()
-def cache_pairs(loaded: LoadedModel, pairs: Sequence[tuple[Sample, str]], batch_size: int = 32,
+def cache_pairs(loaded: LoadedModel, branch: MediaBranch, pairs: Sequence[tuple[Sample, str]], batch_size: int = 32,
                 progress: Callable[[int], None] = lambda _: None) -> CaptionPairs:
-    """Run the image branch's frozen tower over every image once and embed every caption once."""
-    model, image = loaded.model, loaded.model.branch("image")
+    """Run ``branch``'s frozen tower (``loaded.model.branch("image")``: the image tower) over every
+    pair's medium once and embed every caption once."""
+    model = loaded.model
     features = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        pixels = torch.stack([loaded.read("image", s.image) for s, _ in chunk])  # (n, 3, S, S)
-        features.append(image.encode(model, pixels, image.config).half())  # (n, N, D_vision): before the projector
+        media = torch.stack([loaded.read(branch.name, sample_media(s)[branch.name]) for s, _ in chunk])  # (n, 3, S, S)
+        features.append(branch.encode(model, media, branch.config).half())  # (n, N, D_vision): before the projector
         progress(len(chunk))
     embedding = model.language_model.get_input_embeddings()  # called: Gemma scales its embeddings
     captions = [embedding(torch.tensor(loaded.tokenizer(text, add_special_tokens=False).input_ids)).float().mean(0)

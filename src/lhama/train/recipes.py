@@ -31,6 +31,7 @@ from lhama.errors import CheckpointError, ConfigError, DataError
 from lhama.model import adapters, build
 from lhama.model.branches import KIND, lhama_config
 from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.lhama import MediaBranch
 from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
@@ -81,7 +82,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
     if image is None:
         raise ConfigError("stage=prealign needs a model with an image branch (model.vision or an init with one)")
     _train_only(loaded, cfg.trainable)
-    train, held = _caption_pairs(cfg, loaded, echo)
+    train, held = _caption_pairs(cfg, loaded, image, echo)
     _write_config(cfg)
     log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl")
 
@@ -95,18 +96,20 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
     return RunResult(Path(cfg.output_dir), steps, final_loss, model_dir)
 
 
-def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, echo: Echo) -> tuple[CaptionPairs, CaptionPairs | None]:
-    """The training and held-out caption pairs, tower features computed once (with a progress bar)."""
-    placeholder, prompt = loaded.config.placeholders["image"], cfg.prealign.prompt
+def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, branch: MediaBranch,
+                   echo: Echo) -> tuple[CaptionPairs, CaptionPairs | None]:
+    """The training and held-out caption pairs of ``branch``'s media, tower features computed once
+    (with a progress bar)."""
+    kind, placeholder, prompt = branch.name, branch.config.placeholder, cfg.prealign.prompt
     train_samples, eval_samples = _samples(cfg, loaded, echo)
-    train, held = caption_samples(train_samples, placeholder, prompt), caption_samples(eval_samples, placeholder, prompt)
+    train, held = (caption_samples(samples, kind, placeholder, prompt) for samples in (train_samples, eval_samples))
     echo(f"pre-aligning the projector on {len(train)} image-caption pairs ({len(held)} held out)"
          + (f"; samples whose first turn is not {prompt!r} left out: "
             f"{len(train_samples) - len(train)} + {len(eval_samples) - len(held)} held out" if prompt else ""))
     with Progress(TextColumn("tower features"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
                   disable=not cfg.progress) as bar:
         task = bar.add_task("features", total=len(train) + len(held))
-        cached = [cache_pairs(loaded, pairs, progress=lambda n: bar.advance(task, n)) if pairs else None
+        cached = [cache_pairs(loaded, branch, pairs, progress=lambda n: bar.advance(task, n)) if pairs else None
                   for pairs in (train, held)]
     return cached[0], cached[1]
 
