@@ -1,0 +1,107 @@
+"""A speculative draft whose output layer scores part of the vocabulary only.
+
+The draft only proposes; the model checks every token (:mod:`lhama.inference.speculative`), so a
+draft that cannot propose a rare token costs a rejected proposal, never another answer. Its output
+layer is a large share of what it reads per token: Qwen2.5-Coder-0.5B's 151,936 rows of 896 are
+~27% of its int4 bytes. :func:`trim_head` keeps the rows of the given ids only (byte-level BPE ids
+come roughly in merge order, common pieces first: :func:`kept_ids` takes the first ``first`` ids, the
+special tokens, and any ``extra`` ids), copied bit for bit from the quantised layer, so each kept
+id's logit is the full layer's; the ids left out score ``-inf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from lhama.errors import ModelError
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear
+
+_ROWS = 64  # kept rows are a whole number of the int4 kernel's row blocks (it packs 64 rows together)
+_LEAN = "_lhama_lean"  # lhama.inference.lean's decoder cache on the model: rebuilt after the swap
+
+
+class TrimmedHead(nn.Module):
+    """An output layer over ``ids`` only: ``forward`` gives (..., vocab) logits, ``-inf`` off ``ids``."""
+
+    def __init__(self, layer: nn.Module, ids: torch.Tensor, vocab: int) -> None:
+        super().__init__()
+        self.layer, self.vocab = layer, vocab
+        self.in_features, self.out_features, self.bias = layer.in_features, vocab, None  # as a linear layer's
+        self.register_buffer("ids", ids)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.layer(x)
+        out = rows.new_full((*rows.shape[:-1], self.vocab), float("-inf"))
+        return out.index_copy_(-1, self.ids, rows)
+
+
+def kept_ids(vocab: int, first: int, special: Iterable[int] = (), extra: Iterable[int] = ()) -> torch.Tensor:
+    """The sorted ids ``0..first-1``, ``special`` and ``extra`` (those below ``vocab``), filled up with
+    the next ids after ``first`` to a multiple of 64 rows (the int4 kernel's blocks).
+
+    Raises:
+        ModelError: ``first`` is not in 1..vocab (one line, naming the limit)."""
+    if not 1 <= first <= vocab:
+        raise ModelError(f"a draft vocabulary keeps the first 1..{vocab} ids of {vocab}, got {first}")
+    keep = set(range(first)) | {i for i in (*special, *extra) if 0 <= i < vocab}
+    filler = (i for i in range(first, vocab) if i not in keep)
+    while len(keep) % _ROWS and len(keep) < vocab:
+        keep.add(next(filler))
+    return torch.tensor(sorted(keep), dtype=torch.long)
+
+
+def trim_head(language_model: nn.Module, ids: torch.Tensor) -> nn.Module:
+    """Swap ``language_model``'s output layer for a :class:`TrimmedHead` over ``ids`` (its rows copied,
+    bit for bit) and return the model; a lean decoder built before is dropped (built again on use).
+
+    Raises:
+        ModelError: an output layer of another kind (int8, int4 and float layers are covered)."""
+    head = language_model.get_output_embeddings()
+    vocab = head.out_features
+    language_model.set_output_embeddings(TrimmedHead(rows_of(head, ids), ids, vocab))
+    if _LEAN in language_model.__dict__:
+        object.__delattr__(language_model, _LEAN)
+    return language_model
+
+
+def rows_of(layer: nn.Module, ids: torch.Tensor) -> nn.Module:
+    """A layer of ``layer``'s kind whose output j is ``layer``'s output ``ids[j]``, bit for bit."""
+    bias = getattr(layer, "bias", None) is not None
+    if type(layer) is nn.Linear:
+        out = nn.Linear(layer.in_features, len(ids), bias, dtype=layer.weight.dtype)
+        out.weight = nn.Parameter(layer.weight.detach()[ids].clone(), requires_grad=False)
+    elif type(layer) is Int8Linear:
+        out = Int8Linear(layer.in_features, len(ids), bias)
+        out.weight.copy_(layer.weight[ids])
+        out.scales.copy_(layer.scales[ids])
+    elif type(layer) in (Int4Linear, Int4KLinear):
+        out = type(layer)(layer.in_features, len(ids), bias, layer.group_size)
+        q = unpack_int4(layer.weight)[ids]
+        q = torch.cat([q, q.new_zeros(out.weight.shape[0] - len(ids), q.shape[1])])
+        out.weight.copy_(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
+        for name in ("scales_and_zeros",) if type(layer) is Int4Linear else ("codes", "supers"):
+            _copy_columns(getattr(layer, name), getattr(out, name), ids, dim=1 if name != "supers" else 2)
+    else:
+        raise ModelError(f"cannot trim an output layer of kind {type(layer).__name__}: use a float, int8 or int4 draft")
+    if bias:
+        out.bias.copy_(layer.bias[ids])
+    return out
+
+
+def _copy_columns(source: torch.Tensor, target: torch.Tensor, ids: torch.Tensor, dim: int) -> None:
+    """``target``'s first len(ids) slices along ``dim`` = ``source``'s at ``ids``; padding ones zero."""
+    target.zero_()
+    target.narrow(dim, 0, len(ids)).copy_(source.index_select(dim, ids))
+
+
+def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+    """The 4-bit values (N, K) int32 of ``_convert_weight_to_int4pack_for_cpu``'s (N, K/2) bytes: in
+    each block of 64 rows, byte ``c * 32 + r % 32`` holds row r's input c, rows 0-31 in the low
+    nibble, rows 32-63 in the high one."""
+    rows, half = packed.shape
+    blocks = packed.to(torch.int32).reshape(rows // _ROWS, 2 * half, 32)  # (blocks, K, 32)
+    low, high = blocks & 15, blocks >> 4
+    return torch.cat([low, high], dim=2).transpose(1, 2).reshape(rows, 2 * half)
