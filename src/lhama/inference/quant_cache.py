@@ -250,12 +250,9 @@ def _skeleton(model_dir: Path) -> LoadedModel:
     language_model.tie_weights()  # init_empty_weights leaves a tied output layer untied
     if (model_dir / "generation_config.json").is_file():
         language_model.generation_config = type(language_model.generation_config).from_pretrained(model_dir)
-    loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), AutoTokenizer.from_pretrained(model_dir))
-    loaded.name = model_dir.name
-    loaded.generation = read_generation(model_dir)  # as load_model does: decoding defaults, a cascade's labeler
-    loaded.labeler = load_labeler(model_dir)
-    loaded.model.eval()
-    return loaded
+    # as load_model does: decoding defaults, a cascade's labeler
+    return LoadedModel(LhamaModel(LhamaConfig(), language_model).eval(), AutoTokenizer.from_pretrained(model_dir),
+                       name=model_dir.name, generation=read_generation(model_dir), labeler=load_labeler(model_dir))
 
 
 def _check_complete(language_model: nn.Module, source: Path) -> None:
