@@ -259,7 +259,7 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
 
     _threads()
     target, draft_model = load_model(target_dir), load_model(draft_dir)
-    draft = draft_for(target, draft_model)
+    draft = draft_for(target, draft_model, 3)  # the measure of sessions 2-7: 3 proposals per step
     held = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["split"] == "heldout"][:prompts]
     config, eos = GenerationConfig(max_new_tokens=48), eos_token_ids(target.model, target.tokenizer)
     for p in held:

@@ -16,7 +16,7 @@ prompt to prompt, so a slow spell of the machine does not fall on one of them on
 tokens, wall time (prefill included), time to first token; per draft: proposals kept. Every run of
 a prompt must give the same tokens (speculative decoding is exact): a mismatch is reported, not
 hidden. Peak RSS is the whole process (target + all drafts). A draft given as ``DIR@K`` proposes K
-tokens per step (default ``--draft-tokens``, 3), ``DIR@K:P`` at most K, ending a proposal before a
+tokens per step (default ``--draft-tokens``, the library's DRAFT_TOKENS), ``DIR@K:P`` at most K, ending a proposal before a
 draft token of probability below P (``Draft.confidence``); a ``#QUANT`` suffix (``DIR@2#int8``)
 quantises that draft as QUANT, the others as ``--draft-quant`` (default: ``--quant``); drafts of one
 directory and quant share one loaded model.
@@ -49,7 +49,7 @@ from lhama.inference.kv import KVState
 from lhama.inference.quant_cache import load_for_inference
 from lhama.inference.runtime import peak_rss_mb
 from lhama.inference import speculative
-from lhama.inference.speculative import Draft, load_draft
+from lhama.inference.speculative import DRAFT_TOKENS, Draft, load_draft
 
 DATA = Path(__file__).resolve().parent / "data"
 SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
@@ -98,7 +98,7 @@ class SpecRun:
     prompts: int = 8
     tokens: int = 48
     out: Path | None = None
-    draft_tokens: dict[str, int] = field(default_factory=dict)  # per draft name; absent: 3
+    draft_tokens: dict[str, int] = field(default_factory=dict)  # per draft name; absent: DRAFT_TOKENS
     draft_confidence: dict[str, float] = field(default_factory=dict)  # per draft name; absent: 0 (off)
     draft_quant: str | None = None  # None: the target's quant
     draft_quants: dict[str, str] = field(default_factory=dict)  # per draft name; absent: draft_quant
@@ -110,7 +110,7 @@ def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
     """Every draft of ``run`` for ``target``; drafts of one directory and quant share the model loaded first."""
     drafts: dict[str, Draft] = {}
     for name, path in run.drafts.items():
-        tokens, sure = run.draft_tokens.get(name, 3), run.draft_confidence.get(name, 0.0)
+        tokens, sure = run.draft_tokens.get(name, DRAFT_TOKENS), run.draft_confidence.get(name, 0.0)
         same = next((drafts[n] for n, p in run.drafts.items()
                      if p == path and n in drafts and _draft_quant(run, n) == _draft_quant(run, name)), None)
         model = same.model if same else load_draft(path, target, _draft_quant(run, name), tokens).model
@@ -193,7 +193,7 @@ def first_differences(runs: dict[str, list[dict]]) -> dict[str, list[list[int]]]
 def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
     done = len(runs["plain"])
     differ = first_differences(runs)
-    return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, 3) for n in run.drafts},
+    return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, DRAFT_TOKENS) for n in run.drafts},
             "draft_confidence": {n: run.draft_confidence.get(n, 0.0) for n in run.drafts},
             "draft_quant": run.draft_quant or run.quant, "draft_quants": {n: _draft_quant(run, n) for n in run.drafts},
             "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
@@ -238,7 +238,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
     parser.add_argument("--draft", action="append", required=True, help="NAME=DIR[@K[:P]][#QUANT] (repeat)")
-    parser.add_argument("--draft-tokens", type=int, default=3, help="draft tokens proposed per step (DIR@K overrides)")
+    parser.add_argument("--draft-tokens", type=int, default=DRAFT_TOKENS, help="draft tokens proposed per step (DIR@K overrides)")
     parser.add_argument("--llama-cpp", default=None, help="a GGUF: llama.cpp plain decoding of the same prompts too")
     parser.add_argument("--quant", default="int8")
     parser.add_argument("--draft-quant", default=None, help="the drafts' quantisation (default: --quant)")

@@ -46,7 +46,7 @@ def test_simulated_acceptance_counts_what_speculative_decoding_counts(scale, bud
     config = GenerationConfig(max_new_tokens=budget)
     plain = list(speculative_ids(target.model, draft_for(target, target), ids, config))  # draft = model: greedy
     eos_ids = (plain[len(plain) // 2],) if eos else ()  # a token of the answer as the end token: the answer stops there
-    draft = draft_for(target, draft_model)
+    draft = draft_for(target, draft_model, 3)  # simulated_acceptance's default: the accept measure's 3 per step
     answer = list(speculative_ids(target.model, draft, ids, config, eos_ids))
     assert answer == plain[: len(answer)]  # exact greedy output, whatever the draft
     flags = agreement(draft_model, ids, answer)

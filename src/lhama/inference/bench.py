@@ -23,7 +23,7 @@ from lhama.data.media import image_to_tensor
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
-from lhama.inference.speculative import Draft, draft_quant, load_draft
+from lhama.inference.speculative import DRAFT_TOKENS, Draft, draft_quant, load_draft
 from lhama.model.build import LoadedModel, load_model
 from lhama.weights.convert import locate_gguf
 from lhama.weights.manifest import MANIFEST
@@ -40,7 +40,7 @@ class BenchConfig:
     tokens: int = 128
     quant: str = "int4"
     draft_dir: Path | None = None  # speculative decoding with this draft model
-    draft_tokens: int = 3  # proposed per step
+    draft_tokens: int = DRAFT_TOKENS  # proposed per step at most
     baseline: bool = True  # also time plain transformers fp32 generate
     threads: int | None = None  # torch threads; None: one per physical core
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice

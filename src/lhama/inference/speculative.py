@@ -4,7 +4,7 @@ Each step the draft (same tokenizer, e.g. Qwen2.5-Coder-0.5B for the 1.5B) decod
 greedy tokens on its own, after catching up on the kept tokens it did not propose (lean rows on its
 own cache, sized once per answer); the model then runs the last accepted token plus the proposal in one
 forward (k + 1 rows: the weights are read once, but each row adds its arithmetic; 4 rows cost ~1.4-1.6
-one-row steps on a 2-core CPU, so short proposals pay unless acceptance is high) and keeps the
+one-row steps on a 2-core CPU, so short proposals pay: one by default, :data:`DRAFT_TOKENS`) and keeps the
 proposal up to the first token it would not have chosen itself, plus its own choice there. Every kept token is the model's own greedy choice (repetition penalty included), and each
 checked row's logits are the one-row decode step's bit for bit (:func:`check_logits`), so the
 answer equals plain greedy decoding token for token, near-ties included; only the number of model
@@ -34,6 +34,10 @@ from lhama.model.lhama import LhamaModel
 # The draft's weights under a quantised model, unless told (``draft_quant``): the 0.5B at int4-g32 costs
 # 0.17-0.30 of a 1.5B step against 0.40 at int8, at about the same acceptance (docs/distill.md, sessions 7-8).
 DRAFT_QUANT = "int4-g32"
+# Proposed per step at most, unless told: on the shipped int4 1.5B with the 0.5B int4-g32 draft (2 threads, 8
+# held-out prompts) k = 1 gave x1.107 plain decoding's speed, k = 2 x1.036, k = 3 x0.963: a check of k + 1 rows
+# costs more than one step, so short proposals pay (docs/distill.md, session 8; chosen by a rule committed first).
+DRAFT_TOKENS = 1
 _QUANTISED = (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear)
 
 
@@ -42,7 +46,7 @@ class Draft:
     """A draft model, its own KV state, and how many of its proposals were kept."""
 
     model: LhamaModel
-    tokens: int = 3  # proposed per step at most: the model checks 4 rows, the int4 CPU kernel's tile height
+    tokens: int = DRAFT_TOKENS  # proposed per step at most: the model checks tokens + 1 rows
     kv: KVState = field(default_factory=KVState)
     # A proposal ends before the first draft token whose probability (softmax of the draft's
     # logits) is below this, the first token included (a step may then check the model's own
@@ -57,9 +61,10 @@ class Draft:
         return self.accepted / self.proposed if self.proposed else 0.0
 
 
-def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none", tokens: int = 3) -> Draft:
-    """Load ``model_dir`` as a draft for ``target`` (quantised like it, see
-    :func:`~lhama.inference.quant_cache.load_for_inference`).
+def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
+               tokens: int = DRAFT_TOKENS) -> Draft:
+    """Load ``model_dir`` as a draft for ``target``, its language model as ``quant`` (see
+    :func:`~lhama.inference.quant_cache.load_for_inference`; :func:`draft_quant` picks one for a target).
 
     Raises:
         ModelError: the draft's tokenizer differs from the target's (the ids would mean other text).
@@ -92,7 +97,7 @@ def check_draft_quant(quant: str) -> str:
     return quant
 
 
-def draft_for(target: LoadedModel, draft: LoadedModel, tokens: int = 3) -> Draft:
+def draft_for(target: LoadedModel, draft: LoadedModel, tokens: int = DRAFT_TOKENS) -> Draft:
     """``draft`` (loaded) as the draft of ``target``. Raises ModelError: another tokenizer."""
     check_same_tokenizer(target, draft)
     return Draft(draft.model, tokens)
