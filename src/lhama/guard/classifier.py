@@ -5,6 +5,8 @@ unsafe when its unsafe score -- P(unsafe) mixed with the largest category probab
 :func:`unsafe_score` -- reaches ``threshold`` (tuned on held-out folds of the training split
 only); its categories are those with P >= ``category_threshold``, or the single most likely one.
 The head and its settings live in one safetensors file (``assets/guard_head.safetensors``).
+:func:`load_classifier` adds the shipped cue rules (:mod:`lhama.guard.cues`: S4 counts only with a
+sexual, secrecy or grooming cue).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from safetensors.numpy import save_file
 
 from lhama.errors import CheckpointError
 from lhama.guard.base import Guard, Messages, Role, as_chat
-from lhama.guard.cues import CueRule, mask_uncued
+from lhama.guard.cues import SHIPPED_CUE_RULES, CueRule, mask_uncued
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.features import FEATURE_VERSION, hashed_features
 from lhama.guard.language import looks_english
@@ -161,12 +163,15 @@ def features(
     return np.concatenate(parts, axis=1)
 
 
-def load_classifier(path: Path | None = None, output_path: Path | None = None) -> ClassifierGuard:
+def load_classifier(path: Path | None = None, output_path: Path | None = None,
+                    cue_rules: Sequence[CueRule] = SHIPPED_CUE_RULES) -> ClassifierGuard:
     """The classifier guard from a head file (for input and output, unless ``output_path`` names
-    an output head), or by default the heads shipped with lhama (input head, output head)."""
+    an output head), or by default the heads shipped with lhama (input head, output head); with the
+    shipped cue rules (S4 needs a sexual, secrecy or grooming cue) unless ``cue_rules`` says otherwise."""
     if path is None:
         path, output_path = DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD if DEFAULT_OUTPUT_HEAD.is_file() else None
     for p in (path, output_path):
         if p is not None and not p.is_file():
             raise CheckpointError(f"guard head not found: {p} (train one with benchmarks/guard_train.py)")
-    return ClassifierGuard(Head.load(path), output_head=Head.load(output_path) if output_path else None)
+    return ClassifierGuard(Head.load(path), output_head=Head.load(output_path) if output_path else None,
+                           cue_rules=cue_rules)

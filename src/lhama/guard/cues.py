@@ -54,6 +54,9 @@ class CueRule:
 S4_NEEDS_CUE = CueRule("S4", re.compile(f"{_SEXUAL}|{_SECRECY}|{_GROOMING}", re.IGNORECASE))
 # The same rule with sexual and secrecy cues only (no grooming steps); measured, not shipped.
 S4_NEEDS_SEXUAL_OR_SECRECY_CUE = CueRule("S4", re.compile(f"{_SEXUAL}|{_SECRECY}", re.IGNORECASE))
+# What lhama.guard.classifier.load_classifier applies (chosen on dev, passed its held-out ship rule;
+# docs/guard.md, "Eighth session").
+SHIPPED_CUE_RULES: tuple[CueRule, ...] = (S4_NEEDS_CUE,)
 
 
 def mask_uncued(probs: np.ndarray, texts: Sequence[str], rules: Sequence[CueRule]) -> np.ndarray:
