@@ -18,8 +18,9 @@ a prompt must give the same tokens (speculative decoding is exact): a mismatch i
 hidden. Peak RSS is the whole process (target + all drafts). A draft given as ``DIR@K`` proposes K
 tokens per step (default ``--draft-tokens``, the library's DRAFT_TOKENS), ``DIR@K:P`` at most K, ending a proposal before a
 draft token of probability below P (``Draft.confidence``); a ``#QUANT`` suffix (``DIR@2#int8``)
-quantises that draft as QUANT, the others as ``--draft-quant`` (default: ``--quant``); drafts of one
-directory and quant share one loaded model.
+quantises that draft as QUANT, the others as ``--draft-quant`` (default: ``--quant``); a ``~N`` suffix
+(``DIR@1#int4-g32~32000``) trims its output layer to the first N ids and the special tokens
+(``load_draft(..., vocab=N)``); drafts of one directory, quant and vocabulary share one loaded model.
 ``--llama-cpp GGUF`` adds, after the lhama runs, llama.cpp's plain greedy decoding (PyPI
 ``xllamacpp``) of the same chat messages, up to the same token count, as a reference: its own
 timings (``predicted_per_second``, ``prompt_ms``); its tokens are not compared (other weights).
@@ -102,6 +103,7 @@ class SpecRun:
     draft_confidence: dict[str, float] = field(default_factory=dict)  # per draft name; absent: 0 (off)
     draft_quant: str | None = None  # None: the target's quant
     draft_quants: dict[str, str] = field(default_factory=dict)  # per draft name; absent: draft_quant
+    draft_vocab: dict[str, int] = field(default_factory=dict)  # per draft name: trimmed output layer; absent: full
     forward_check: frozenset[str] = frozenset()  # drafts whose checks run the transformers forward
     old_catch_up: frozenset[str] = frozenset()  # drafts that catch up with a transformers prefill
 
@@ -111,9 +113,12 @@ def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
     drafts: dict[str, Draft] = {}
     for name, path in run.drafts.items():
         tokens, sure = run.draft_tokens.get(name, DRAFT_TOKENS), run.draft_confidence.get(name, 0.0)
-        same = next((drafts[n] for n, p in run.drafts.items()
-                     if p == path and n in drafts and _draft_quant(run, n) == _draft_quant(run, name)), None)
-        model = same.model if same else load_draft(path, target, _draft_quant(run, name), tokens).model
+        same = next((drafts[n] for n, p in run.drafts.items() if p == path and n in drafts
+                     and (_draft_quant(run, n), run.draft_vocab.get(n)) == (_draft_quant(run, name), run.draft_vocab.get(name))),
+                    None)
+        vocab = run.draft_vocab.get(name)
+        model = same.model if same else load_draft(path, target, _draft_quant(run, name), tokens,
+                                                   **({"vocab": vocab} if vocab else {})).model
         drafts[name] = Draft(model, tokens, confidence=sure)
     return drafts
 
@@ -196,6 +201,7 @@ def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
     return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, DRAFT_TOKENS) for n in run.drafts},
             "draft_confidence": {n: run.draft_confidence.get(n, 0.0) for n in run.drafts},
             "draft_quant": run.draft_quant or run.quant, "draft_quants": {n: _draft_quant(run, n) for n in run.drafts},
+            "draft_vocab": run.draft_vocab,
             "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
             "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
@@ -224,20 +230,22 @@ def llama_cpp_runs(gguf: str, prompts: list[str], tokens: int, threads: int) -> 
             "ttft_s_mean": round(sum(t["prompt_ms"] for t in timings) / 1000 / len(timings), 3)}
 
 
-def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str]:
-    """``NAME=DIR[@K[:P]][#QUANT]`` -> (name, expanded dir, proposals per step at most, confidence,
-    quant or "")."""
+def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str, int]:
+    """``NAME=DIR[@K[:P]][#QUANT][~N]`` -> (name, expanded dir, proposals per step at most, confidence,
+    quant or "", kept vocabulary or 0)."""
     name, path = text.split("=", 1)
+    head, _, vocab = path.rpartition("~")
+    path, vocab = (head, vocab) if head and vocab.isdigit() else (path, "")  # a home "~/..." stays a path
     path, _, quant = path.partition("#")
     path, _, k = path.partition("@")
     k, _, sure = k.partition(":")
-    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0, quant
+    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0, quant, int(vocab or 0)
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
-    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR[@K[:P]][#QUANT] (repeat)")
+    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR[@K[:P]][#QUANT][~N] (repeat)")
     parser.add_argument("--draft-tokens", type=int, default=DRAFT_TOKENS, help="draft tokens proposed per step (DIR@K overrides)")
     parser.add_argument("--llama-cpp", default=None, help="a GGUF: llama.cpp plain decoding of the same prompts too")
     parser.add_argument("--quant", default="int8")
@@ -253,12 +261,13 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
     parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
     drafts, tokens = {n: p for n, p, *_ in parsed}, {n: k for n, _, k, *_ in parsed}
-    sure, quants = {n: c for n, _, _, c, _ in parsed if c}, {n: q for n, *_, q in parsed if q}
+    sure, quants = {n: c for n, _, _, c, *_ in parsed if c}, {n: q for n, *_, q, _ in parsed if q}
+    vocab = {n: v for n, *_, v in parsed if v}
     unknown = (set(args.forward_check) | set(args.old_catch_up)) - set(drafts)
     if unknown:
         parser.error(f"--forward-check/--old-catch-up names no --draft: {', '.join(sorted(unknown))}")
     found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
-                          sure, args.draft_quant, quants, frozenset(args.forward_check), frozenset(args.old_catch_up)))
+                          sure, args.draft_quant, quants, vocab, frozenset(args.forward_check), frozenset(args.old_catch_up)))
     if args.llama_cpp:
         found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
                                             torch.get_num_threads())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lhama.errors import ModelError
-from lhama.inference.draft_vocab import TrimmedHead, kept_ids, rows_of, trim_head, unpack_int4
+from lhama.inference.draft_vocab import TrimmedHead, kept_ids, rows_of, special_ids, trim_head, unpack_int4
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.kv import KVState, prefill
 from lhama.inference.lean import lean_decoder
@@ -65,3 +65,18 @@ def test_a_trimmed_draft_keeps_plain_greedy_answers_and_its_lean_step_matches_th
 def test_an_output_layer_of_another_kind_is_a_one_line_error() -> None:
     with pytest.raises(ModelError, match="cannot trim an output layer of kind Identity"):
         rows_of(torch.nn.Identity(), torch.arange(64))
+
+
+def test_load_draft_trims_to_the_first_ids_and_the_special_tokens(tmp_path) -> None:
+    from lhama.inference.speculative import load_draft
+
+    target, saved = tiny_decoder(seed=0), tiny_decoder(seed=0)
+    saved.model.language_model.save_pretrained(tmp_path)
+    saved.tokenizer.save_pretrained(tmp_path)
+    draft = load_draft(tmp_path, target, "int4", 1, vocab=40)
+    head = draft.model.language_model.get_output_embeddings()
+    special = special_ids(target.tokenizer)
+    assert isinstance(head, TrimmedHead) and len(head.ids) == 64 and special
+    assert set(range(40)) | set(special) <= set(head.ids.tolist())
+    ids, config = prompt_ids(5), GenerationConfig(max_new_tokens=16)
+    assert list(generate_ids(target.model, ids, config, draft=draft)) == list(generate_ids(target.model, ids, config))

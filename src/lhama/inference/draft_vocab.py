@@ -53,6 +53,13 @@ def kept_ids(vocab: int, first: int, special: Iterable[int] = (), extra: Iterabl
     return torch.tensor(sorted(keep), dtype=torch.long)
 
 
+def special_ids(tokenizer) -> list[int]:
+    """The ids of ``tokenizer``'s special and added tokens (end of turn, chat markers...): a trimmed
+    draft keeps them whatever their place (Qwen2.5's sit after the 151,643 byte-level ids)."""
+    added = [tokenizer.convert_tokens_to_ids(token) for token in tokenizer.get_added_vocab()]
+    return sorted({*tokenizer.all_special_ids, *added} - {None})
+
+
 def trim_head(language_model: nn.Module, ids: torch.Tensor) -> nn.Module:
     """Swap ``language_model``'s output layer for a :class:`TrimmedHead` over ``ids`` (its rows copied,
     bit for bit) and return the model; a lean decoder built before is dropped (built again on use).
