@@ -18,9 +18,9 @@ a prompt must give the same tokens (speculative decoding is exact): a mismatch i
 hidden. Peak RSS is the whole process (target + all drafts). A draft given as ``DIR@K`` proposes K
 tokens per step (default ``--draft-tokens``, the library's DRAFT_TOKENS), ``DIR@K:P`` at most K, ending a proposal before a
 draft token of probability below P (``Draft.confidence``); a ``#QUANT`` suffix (``DIR@2#int8``)
-quantises that draft as QUANT, the others as ``--draft-quant`` (default: ``--quant``); a ``~N`` suffix
-(``DIR@1#int4-g32~32000``) trims its output layer to the first N ids and the special tokens
-(``load_draft(..., vocab=N)``); drafts of one directory, quant and vocabulary share one loaded model.
+quantises that draft as QUANT, the others as ``--draft-quant`` (default: ``--quant``); a ``~VOCAB`` suffix
+(``DIR@1#int4-g32~latin``) trims its output layer to that named vocabulary and the special tokens
+(``load_draft(..., vocab=VOCAB)``); drafts of one directory, quant and vocabulary share one loaded model.
 ``--llama-cpp GGUF`` adds, after the lhama runs, llama.cpp's plain greedy decoding (PyPI
 ``xllamacpp``) of the same chat messages, up to the same token count, as a reference: its own
 timings (``predicted_per_second``, ``prompt_ms``); its tokens are not compared (other weights).
@@ -103,7 +103,7 @@ class SpecRun:
     draft_confidence: dict[str, float] = field(default_factory=dict)  # per draft name; absent: 0 (off)
     draft_quant: str | None = None  # None: the target's quant
     draft_quants: dict[str, str] = field(default_factory=dict)  # per draft name; absent: draft_quant
-    draft_vocab: dict[str, int] = field(default_factory=dict)  # per draft name: trimmed output layer; absent: full
+    draft_vocab: dict[str, str] = field(default_factory=dict)  # per draft name: trimmed output layer; absent: full
     forward_check: frozenset[str] = frozenset()  # drafts whose checks run the transformers forward
     old_catch_up: frozenset[str] = frozenset()  # drafts that catch up with a transformers prefill
 
@@ -230,22 +230,22 @@ def llama_cpp_runs(gguf: str, prompts: list[str], tokens: int, threads: int) -> 
             "ttft_s_mean": round(sum(t["prompt_ms"] for t in timings) / 1000 / len(timings), 3)}
 
 
-def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str, int]:
-    """``NAME=DIR[@K[:P]][#QUANT][~N]`` -> (name, expanded dir, proposals per step at most, confidence,
-    quant or "", kept vocabulary or 0)."""
+def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str, str]:
+    """``NAME=DIR[@K[:P]][#QUANT][~VOCAB]`` -> (name, expanded dir, proposals per step at most, confidence,
+    quant or "", vocabulary name or "")."""
     name, path = text.split("=", 1)
     head, _, vocab = path.rpartition("~")
-    path, vocab = (head, vocab) if head and vocab.isdigit() else (path, "")  # a home "~/..." stays a path
+    path, vocab = (head, vocab) if head and vocab.isalpha() else (path, "")  # a home "~/..." stays a path
     path, _, quant = path.partition("#")
     path, _, k = path.partition("@")
     k, _, sure = k.partition(":")
-    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0, quant, int(vocab or 0)
+    return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0, quant, vocab
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
-    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR[@K[:P]][#QUANT][~N] (repeat)")
+    parser.add_argument("--draft", action="append", required=True, help="NAME=DIR[@K[:P]][#QUANT][~VOCAB] (repeat)")
     parser.add_argument("--draft-tokens", type=int, default=DRAFT_TOKENS, help="draft tokens proposed per step (DIR@K overrides)")
     parser.add_argument("--llama-cpp", default=None, help="a GGUF: llama.cpp plain decoding of the same prompts too")
     parser.add_argument("--quant", default="int8")

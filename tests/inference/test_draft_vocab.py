@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lhama.errors import ModelError
+from lhama.errors import ConfigError, ModelError
+from lhama.inference import draft_vocab
 from lhama.inference.draft_vocab import TrimmedHead, kept_ids, rows_of, special_ids, trim_head, unpack_int4
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.kv import KVState, prefill
@@ -26,9 +27,12 @@ def test_kept_ids_are_the_first_the_special_and_the_extra_ones_in_whole_row_bloc
     assert len(ids) == 128 and ids.tolist() == sorted(set(ids.tolist()))
     assert {*range(100), 500, 998, 999} <= set(ids.tolist()) and 4000 not in ids.tolist()
     assert ids.tolist()[100:125] == list(range(100, 125))  # filled up with the next ids
-    for bad in (0, 1001):
-        with pytest.raises(ModelError, match=r"keeps the first 1\.\.1000 ids of 1000, got"):
+    for bad in (-1, 1001):
+        with pytest.raises(ModelError, match=r"keeps the first 0\.\.1000 ids of 1000, got"):
             kept_ids(1000, bad)
+    with pytest.raises(ModelError, match="must keep at least one id"):
+        kept_ids(1000, 0, extra=(4000,))
+    assert kept_ids(1000, 0, extra=(7,)).tolist()[:2] == [0, 1]  # one id, filled up from the start
 
 
 @pytest.mark.parametrize("quant", ["none", "int8", "int4", "int4-g32-k"])
@@ -67,16 +71,32 @@ def test_an_output_layer_of_another_kind_is_a_one_line_error() -> None:
         rows_of(torch.nn.Identity(), torch.arange(64))
 
 
-def test_load_draft_trims_to_the_first_ids_and_the_special_tokens(tmp_path) -> None:
+def test_load_draft_trims_to_a_named_vocabulary_and_the_special_tokens(tmp_path, monkeypatch) -> None:
     from lhama.inference.speculative import load_draft
 
     target, saved = tiny_decoder(seed=0), tiny_decoder(seed=0)
     saved.model.language_model.save_pretrained(tmp_path)
     saved.tokenizer.save_pretrained(tmp_path)
-    draft = load_draft(tmp_path, target, "int4", 1, vocab=40)
+    monkeypatch.setitem(draft_vocab.VOCABS, "even", lambda tokenizer: list(range(4, 80, 2)))
+    draft = load_draft(tmp_path, target, "int4", 1, vocab="even")
     head = draft.model.language_model.get_output_embeddings()
     special = special_ids(target.tokenizer)
     assert isinstance(head, TrimmedHead) and len(head.ids) == 64 and special
-    assert set(range(40)) | set(special) <= set(head.ids.tolist())
+    assert set(range(4, 80, 2)) | set(special) <= set(head.ids.tolist())
+    with pytest.raises(ConfigError, match="unknown draft vocabulary 'cjk'; choose one of: latin, even"):
+        load_draft(tmp_path, target, "int4", vocab="cjk")
     ids, config = prompt_ids(5), GenerationConfig(max_new_tokens=16)
     assert list(generate_ids(target.model, ids, config, draft=draft)) == list(generate_ids(target.model, ids, config))
+
+
+def test_the_latin_vocabulary_keeps_portuguese_and_drops_other_scripts() -> None:
+    class Tokenizer:
+        pieces = ["a", " não", "ção", "123", "\ufffd", "—", "中文", "привет", "ok!", "é中"]
+
+        def __len__(self) -> int:
+            return len(self.pieces)
+
+        def decode(self, ids: list[int]) -> str:
+            return self.pieces[ids[0]]
+
+    assert draft_vocab.latin_ids(Tokenizer()) == [0, 1, 2, 3, 4, 5, 8]

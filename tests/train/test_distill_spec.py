@@ -76,19 +76,19 @@ def test_drafts_with_their_own_proposal_counts_share_one_model(monkeypatch):
     loads = []
     monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=3, **trim: loads.append((path, quant, *trim.values()))
                         or draft_for(loaded, noisy_copy(target, 0.3, seed=2), tokens))
-    assert spec._draft_arg("k2=~/m@2", 3) == ("k2", str(Path("~/m").expanduser()), 2, 0.0, "", 0)
-    assert spec._draft_arg("a=/m", 4) == ("a", "/m", 4, 0.0, "", 0)
-    assert spec._draft_arg("k4 sure=/m@4:0.6", 3) == ("k4 sure", "/m", 4, 0.6, "", 0)
-    assert spec._draft_arg("k2 int8=/m@2#int8", 3) == ("k2 int8", "/m", 2, 0.0, "int8", 0)
-    assert spec._draft_arg("i8=/m#int8", 3) == ("i8", "/m", 3, 0.0, "int8", 0)
-    assert spec._draft_arg("t=/m@1#int4-g32~32000", 3) == ("t", "/m", 1, 0.0, "int4-g32", 32000)
-    assert spec._draft_arg("h=~/m~8000", 3) == ("h", str(Path("~/m").expanduser()), 3, 0.0, "", 8000)
+    assert spec._draft_arg("k2=~/m@2", 3) == ("k2", str(Path("~/m").expanduser()), 2, 0.0, "", "")
+    assert spec._draft_arg("a=/m", 4) == ("a", "/m", 4, 0.0, "", "")
+    assert spec._draft_arg("k4 sure=/m@4:0.6", 3) == ("k4 sure", "/m", 4, 0.6, "", "")
+    assert spec._draft_arg("k2 int8=/m@2#int8", 3) == ("k2 int8", "/m", 2, 0.0, "int8", "")
+    assert spec._draft_arg("i8=/m#int8", 3) == ("i8", "/m", 3, 0.0, "int8", "")
+    assert spec._draft_arg("t=/m@1#int4-g32~latin", 3) == ("t", "/m", 1, 0.0, "int4-g32", "latin")
+    assert spec._draft_arg("h=~/m~latin", 3) == ("h", str(Path("~/m").expanduser()), 3, 0.0, "", "latin")
     run = spec.SpecRun("t", {"a": "/m", "k2": "/m", "c": "/other", "a8": "/m", "k2 8": "/m"},
                        draft_tokens={"a": 3, "k2": 2, "c": 1, "a8": 1, "k2 8": 2},
                        draft_confidence={"k2": 0.6}, draft_quant="int4-g32", draft_quants={"a8": "int8", "k2 8": "int8"},
-                       draft_vocab={"k2 8": 64})
+                       draft_vocab={"k2 8": "latin"})
     drafts = spec.load_drafts(run, target)
-    assert loads == [("/m", "int4-g32"), ("/other", "int4-g32"), ("/m", "int8"), ("/m", "int8", 64)]
+    assert loads == [("/m", "int4-g32"), ("/other", "int4-g32"), ("/m", "int8"), ("/m", "int8", "latin")]
     assert drafts["a"].model is drafts["k2"].model and drafts["a8"].model is not drafts["k2 8"].model
     assert drafts["a8"].model is not drafts["a"].model
     assert [drafts[n].tokens for n in ("a", "k2", "c", "a8")] == [3, 2, 1, 1]

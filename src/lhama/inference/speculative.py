@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from lhama.errors import ConfigError, ModelError
-from lhama.inference.draft_vocab import kept_ids, special_ids, trim_head
+from lhama.inference.draft_vocab import VOCABS, kept_ids, special_ids, trim_head
 from lhama.inference.generate import GenerationConfig, context_length, decode_step, next_token
 from lhama.inference.kv import KVState, prefill, rewind, shared_prefix
 from lhama.inference.lean import lean_decoder, usable
@@ -63,22 +63,25 @@ class Draft:
 
 
 def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
-               tokens: int = DRAFT_TOKENS, vocab: int | None = None) -> Draft:
+               tokens: int = DRAFT_TOKENS, vocab: str | None = None) -> Draft:
     """Load ``model_dir`` as a draft for ``target``, its language model as ``quant`` (see
     :func:`~lhama.inference.quant_cache.load_for_inference`; :func:`draft_quant` picks one for a target).
-    ``vocab``: its output layer keeps the first ``vocab`` ids and the special tokens only
-    (:func:`~lhama.inference.draft_vocab.trim_head`: a cheaper draft step; the answer is unchanged).
+    ``vocab``: its output layer keeps the ids of that named vocabulary and the special tokens only
+    (:data:`~lhama.inference.draft_vocab.VOCABS`: "latin", the Latin-script ids; a cheaper draft step,
+    the same answer). Raises ConfigError: an unknown vocabulary name.
 
     Raises:
         ModelError: the draft's tokenizer differs from the target's (the ids would mean other text).
     """
     if tokens < 1:
         raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
+    if vocab is not None and vocab not in VOCABS:
+        raise ConfigError(f"unknown draft vocabulary {vocab!r}; choose one of: {', '.join(VOCABS)}")
     draft = draft_for(target, load_for_inference(model_dir, quant), tokens)
     if vocab is not None:
         language_model = draft.model.language_model
         size = language_model.get_output_embeddings().out_features
-        trim_head(language_model, kept_ids(size, vocab, special_ids(target.tokenizer)))
+        trim_head(language_model, kept_ids(size, 0, special_ids(target.tokenizer), VOCABS[vocab](target.tokenizer)))
     return draft
 
 
