@@ -75,9 +75,13 @@ def explore(args: argparse.Namespace) -> None:
     """Dev only: forced nearest-label counts (raw and whitened), the note alone, and how many dev
     pictures the note or the forced whitened label names (an upper bound for any threshold)."""
     from lhama.eval.metrics import names_thing
+    from lhama.model.labeler import LabelerConfig, describe
     from lhama.model.names_head import NamesHead
+    from lhama.model.towers.imagenet_kinds import KindIndex
+    from lhama.model.towers.imagenet_names import class_names
 
     cache = torch.load(args.cache)
+    config, names, index = LabelerConfig(style="kinds", kind_confident=0.3), class_names(), KindIndex.load()
     for pooling in GRID["pooling"]:
         head = whitened_head(cache, pooling)
         raw = NamesHead(head.features, head.entries)
@@ -85,11 +89,6 @@ def explore(args: argparse.Namespace) -> None:
         forced = [names_thing(head.nearest(f)[0].name, p.accepted) for f, p in zip(feats, dev)]
         print(f"{pooling}: forced raw {sum(names_thing(raw.nearest(f)[0].name, p.accepted) for f, p in zip(feats, dev))}, "
               f"whitened {sum(forced)} of {len(dev)}; note alone {_count(None, dev, feats, probs, {})}", flush=True)
-        from lhama.model.labeler import LabelerConfig, describe
-        from lhama.model.towers.imagenet_kinds import KindIndex
-        from lhama.model.towers.imagenet_names import class_names
-
-        config, names, index = LabelerConfig(style="kinds", kind_confident=0.3), class_names(), KindIndex.load()
         note = [names_thing(describe(q, names, config, index), p.accepted) for q, p in zip(probs, dev)]
         print(f"  the note or the forced whitened label right (a bound for any threshold): "
               f"{sum(a or b for a, b in zip(note, forced))}; both: {sum(a and b for a, b in zip(note, forced))}")
