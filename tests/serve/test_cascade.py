@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from lhama.data.audio import SAMPLE_RATE
+from lhama.data.media import ImageSpec, image_to_tensor
+from lhama.data.video import sample_frames
 from lhama.errors import DataError, ModelError
 from lhama.guard import Verdict
 from lhama.inference.generate import Completion, GenerationConfig
@@ -60,6 +62,12 @@ class TinyClassifier(nn.Module):
 
     def classify(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.head(pixels.mean(dim=(2, 3))).softmax(-1)
+
+
+def pixels(frames: list) -> torch.Tensor:
+    """Sampled RGB frames -> (F, 3, 16, 16) pixels for :class:`TinyClassifier`."""
+    spec = ImageSpec(size=16, mean=(0.5,) * 3, std=(0.5,) * 3, center_crop=False)
+    return torch.stack([image_to_tensor(frame, spec) for frame in frames])
 
 
 def speak(path: Path, text: str) -> Path:
@@ -163,7 +171,7 @@ def test_video_without_video_branch_is_named_frame_by_frame(tmp_path: Path) -> N
     loaded = tiny_loaded()
     names = ["galo", "bola de futebol", "gato"]
     note = frames_note(tiny_mp4(tmp_path / "a.mp4"), loaded, lambda frames: frame_names(TinyClassifier().classify,
-                                                                                      names, frames))
+                                                                                      names, pixels(frames)))
     assert note.startswith("Quadros do vídeo: ")
     said = [re.fullmatch(r"(.+?)(?: \((\d) quadros\))?", part).groups()
             for part in note.removeprefix("Quadros do vídeo: ").split(", ")]
@@ -222,7 +230,7 @@ def test_api_input_audio_and_video_reach_a_model_without_those_branches_as_text(
     assert error.value.code == "model_not_multimodal"
     names = ["galo", "bola", "gato"]  # the tower's pt-BR names (EfficientNet-Lite's come from imagenet_names)
     monkeypatch.setattr("lhama.serve.cascade.frame_namer",
-                        lambda _: lambda frames: frame_names(TinyClassifier().classify, names, frames))
+                        lambda _: lambda frames: frame_names(TinyClassifier().classify, names, pixels(frames)))
     prompt = build_prompt(_request([_video_part(clip), {"type": "text", "text": "O que acontece?"}]), target)
     lines = prompt.messages[-1]["content"].splitlines()
     assert lines[0].startswith("Quadros do vídeo: ") and lines[1] == 'Som do vídeo (transcrição): "olha o galo"'
@@ -251,11 +259,12 @@ def test_default_like_model_watches_a_video_with_its_labeler(cascade_model, tmp_
     guard = WordGuard("nada")  # reads, never refuses
     session = ChatSession(cascade_model, GenerationConfig(max_new_tokens=2), system_prompt="", guard=guard,
                           transcriber=FakeTranscriber("olha o galo"))
-    session.attach("video", _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True))
+    clip = _encode(tmp_path / "clipe.mp4", "aac", 1.0, video=True)
+    session.attach("video", clip)
     *_, done = session.ask("O que acontece no vídeo?")
     assert isinstance(done, Completion) and not session.media
     frames, track, question = session.history[0]["content"].splitlines()
-    said = [re.sub(r" \(\d quadros\)$", "", part) for part in frames.removeprefix("Quadros do vídeo: ").split(", ")]
-    assert frames.startswith("Quadros do vídeo: ") and set(said) <= set(cascade_model.labeler.names)
+    named = [name for name in cascade_model.labeler.things(sample_frames(clip).frames) if name]  # as images
+    assert frames == "Quadros do vídeo: " + (", ".join(runs(named)) or "(nada reconhecido)")
     assert track == 'Som do vídeo (transcrição): "olha o galo"' and question == "O que acontece no vídeo?"
     assert frames in guard.read[0] and track in guard.read[0]  # the guard read the names and the transcript

@@ -64,6 +64,7 @@ KIND_CANDIDATES = 5  # the kinds of this many top classes are considered
 VIEWS = ("squash", "pad", "squash_flip", "pad_flip", "fit", "fit_flip")  # how an image is shown to the tower (averaged)
 FIT_FILL, FIT_WHITE = 0.85, 245  # fit: the drawing's box fills this share of the square; lighter grey is background
 NOTE = "[Imagem anexada: {}]"
+NO_KINDS = "the labeler style 'kinds' needs the kinds table (class_kinds.tsv); run `lhama models prepare` again"
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,12 @@ def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
     if config.style == "topk":
         listed = ", ".join(f"{name} ({p:.0%})" for name, p in pairs[: config.top_k])
         return f"[Imagem anexada; classes prováveis: {listed}.]"
-    if named is not None and 0 < config.names_confident <= named[1] and pairs[0][1] < config.names_yield:
+    if _head_wins(named, config, pairs[0][1]):
         return NOTE.format(_named(named[0]))
     if config.style == "hedged":
         return NOTE.format(_hedged(pairs, config))
     if kinds is None:
-        raise ModelError("the labeler style 'kinds' needs the kinds table (class_kinds.tsv); run `lhama models prepare` again")
+        raise ModelError(NO_KINDS)
     return NOTE.format(_with_kinds(probs.float(), names, config, kinds, pairs))
 
 
@@ -154,20 +155,64 @@ def _with_kinds(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConf
     """The ``kinds`` note: a confident name with its most specific kind; else the most specific
     kind (of the top classes' kinds) whose summed probability is confident, with the names inside
     it as guesses; else the ``hedged`` note."""
-    top = probs.topk(min(KIND_CANDIDATES, probs.shape[-1]))
-    ranked = [(int(c), float(p)) for p, c in zip(top.values, top.indices)]
+    ranked = _ranked(probs)
     first, p1 = ranked[0]
     if p1 >= config.confident:
         chain = index.chains[first]
         return f"{names[first]} ({index.kinds[chain[0]].pt_br})." if chain else f"{names[first]}."
-    mass = {k: float(probs[list(index.kinds[k].classes)].sum()) for c, _ in ranked for k in index.chains[c]}
-    sure = [k for k, m in mass.items() if m >= config.kind_confident]
-    if not sure:
+    kind = _sure_kind(probs, config, index, ranked)
+    if kind is None:
         return _hedged(pairs, config)
-    kind = min(sure, key=lambda k: (len(index.kinds[k].classes), -mass[k], k))
     inside = set(index.kinds[kind].classes)
     guesses = [names[c] for c, p in ranked if c in inside and p >= config.second_min][:2]
     return f"parece ser {index.kinds[kind].pt_br}" + (f", talvez {' ou '.join(guesses)}." if guesses else ".")
+
+
+def _sure_kind(probs: torch.Tensor, config: LabelerConfig, index: KindIndex,
+               ranked: list[tuple[int, float]]) -> int | None:
+    """The most specific kind of the top classes' kinds whose summed probability reaches
+    ``kind_confident`` (None: none does)."""
+    mass = {k: float(probs[list(index.kinds[k].classes)].sum()) for c, _ in ranked for k in index.chains[c]}
+    sure = [k for k, m in mass.items() if m >= config.kind_confident]
+    return min(sure, key=lambda k: (len(index.kinds[k].classes), -mass[k], k)) if sure else None
+
+
+def named_thing(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
+                kinds: KindIndex | None = None, named: tuple[NamedPicture, float] | None = None) -> str | None:
+    """The one thing :func:`describe`'s note for the same inputs names first, for a list of pictures
+    (video frames): the names head's picture, a confident class, else the confident kind (``kinds``)
+    or the hedged top-1 class (``top1``/``topk``: the top-1 class); None where the note says
+    ``não reconhecida``.
+
+    Raises:
+        ModelError: as :func:`describe`.
+    """
+    if probs.shape[-1] != len(names):
+        raise ModelError(f"the tower's head has {probs.shape[-1]} classes but {len(names)} class names were given")
+    ranked = _ranked(probs.float())
+    first, p1 = names[ranked[0][0]], ranked[0][1]
+    if config.style in ("top1", "topk"):
+        return first
+    if _head_wins(named, config, p1):
+        return named[0].name
+    if p1 < config.confident and config.style == "kinds":
+        if kinds is None:
+            raise ModelError(NO_KINDS)
+        kind = _sure_kind(probs.float(), config, kinds, ranked)
+        if kind is not None:
+            return kinds.kinds[kind].pt_br
+    return first if p1 >= config.min_prob else None
+
+
+def _ranked(probs: torch.Tensor) -> list[tuple[int, float]]:
+    """The :data:`KIND_CANDIDATES` most probable classes, as (class, probability), best first."""
+    top = probs.topk(min(KIND_CANDIDATES, probs.shape[-1]))
+    return [(int(c), float(p)) for p, c in zip(top.values, top.indices)]
+
+
+def _head_wins(named: tuple[NamedPicture, float] | None, config: LabelerConfig, p1: float) -> bool:
+    """Whether the names head's picture is named instead of ImageNet's (top-1 probability ``p1``)."""
+    return named is not None and 0 < config.names_confident <= named[1] and p1 < config.names_yield
 
 
 def _named(picture: NamedPicture) -> str:
@@ -214,9 +259,23 @@ class Labeler(nn.Module):
     @torch.no_grad()
     def note(self, image: Image.Image) -> str:
         """An RGB image -> its note, probabilities (and pooled features) averaged over the config's views."""
-        pixels = torch.stack([image_to_tensor(view(image, name), self.image_spec) for name in self.config.views])
-        probs, pooled = self._read(pixels)
+        probs, pooled = self._read(self._views(image))
         return self._describe(probs.mean(0), pooled.mean(0))
+
+    @torch.no_grad()
+    def things(self, images: list[Image.Image]) -> list[str | None]:
+        """RGB images (a video's frames) -> for each, the one thing its :meth:`note` would name
+        (:func:`named_thing`; None where the note names nothing), from the same views, in one pass."""
+        if not images:
+            return []
+        probs, pooled = self._read(torch.cat([self._views(image) for image in images]))
+        shape = (len(images), len(self.config.views))
+        probs, pooled = probs.unflatten(0, shape).mean(1), pooled.unflatten(0, shape).mean(1)
+        return [named_thing(p, self.names, self.config, self.kinds, self._nearest(f)) for p, f in zip(probs, pooled)]
+
+    def _views(self, image: Image.Image) -> torch.Tensor:
+        """An RGB image -> (views, 3, S, S): the config's views of it, preprocessed for the tower."""
+        return torch.stack([image_to_tensor(view(image, name), self.image_spec) for name in self.config.views])
 
     @torch.no_grad()
     def notes(self, pixel_values: torch.Tensor) -> list[str]:
@@ -233,8 +292,11 @@ class Labeler(nn.Module):
         return torch.softmax(out.logits.float(), dim=-1), pooled
 
     def _describe(self, probs: torch.Tensor, pooled: torch.Tensor) -> str:
-        named = self.names_head.nearest(pooled) if self.names_head is not None and self.config.names_confident else None
-        return describe(probs, self.names, self.config, self.kinds, named)
+        return describe(probs, self.names, self.config, self.kinds, self._nearest(pooled))
+
+    def _nearest(self, pooled: torch.Tensor) -> tuple[NamedPicture, float] | None:
+        """The names head's nearest picture to one picture's pooled features (None: no head in use)."""
+        return self.names_head.nearest(pooled) if self.names_head is not None and self.config.names_confident else None
 
 
 def save_labeler(tower_dir: Path, names_table: Path, config: LabelerConfig, directory: Path,

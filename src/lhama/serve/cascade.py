@@ -2,9 +2,11 @@
 
 * Speech, for a model without an audio branch: Whisper's pt-BR transcript
   (:mod:`lhama.model.transcribe`), framed as ``Transcrição do áudio: "..."``.
-* A video, for a model without a video branch whose vision tower has a class head: the top
-  class name of each sampled frame, in order, repeats counted (``Quadros do vídeo: galo (2
-  quadros), bola de futebol``), plus
+* A video, for a model without a video branch: what each sampled frame shows, in order, repeats
+  counted (``Quadros do vídeo: galo (2 quadros), bola de futebol``). With a labeler
+  (``lhama-default``) each frame is named as the labeler's note would name it as an image (its
+  views, kinds and names head; a frame it does not recognise is left out); else by the top class of
+  the vision tower's class head, if it has one. Plus
   its sound track's transcript (``Som do vídeo: "..."``) when the model has no audio branch.
 * An image, for a model without an image branch that has a labeler (``lhama-default`` v2): the
   labeler's note of its class names (``[Imagem anexada: parece ser um galo.]``,
@@ -27,8 +29,10 @@ from pathlib import Path
 import torch
 
 from lhama.data.audio import MAX_SPEECH_SECONDS, AudioSource, load_audio_track, load_speech
-from lhama.data.video import DEFAULT_FRAMES, VideoSource, video_to_tensor
-from lhama.data.media import load_image
+from PIL import Image
+
+from lhama.data.video import DEFAULT_FRAMES, VideoSource, sample_frames
+from lhama.data.media import image_to_tensor, load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
 from lhama.model.frame_names import frame_names
@@ -41,7 +45,7 @@ TRACK_NOTE = 'Som do vídeo (transcrição): "{}"'
 FRAMES_NOTE = "Quadros do vídeo: {}"
 NO_SPEECH = "(nenhuma fala reconhecida)"
 
-FrameNamer = Callable[[torch.Tensor], list[str]]
+FrameNamer = Callable[[list[Image.Image]], list[str]]  # a video's sampled RGB frames -> names, in order
 WHISPER = "whisper-base-ptbr"  # the cascade's speech model: whisper-base + lhama's pt-BR LoRA (registered)
 
 
@@ -105,8 +109,7 @@ def frames_note(source: VideoSource, loaded: LoadedModel, namer: FrameNamer | No
             f"the model {loaded.name or ''} has no video branch and its vision tower has no class head, so it "
             "cannot watch videos; pass --model DIR with a model trained by `lhama train --config stage1-video`"
         )
-    spec = loaded.labeler.image_spec if loaded.labeler is not None else loaded.specs["image"]
-    frames = video_to_tensor(source, DEFAULT_FRAMES, spec)  # (F, 3, S, S)
+    frames = sample_frames(source, DEFAULT_FRAMES).frames
     return FRAMES_NOTE.format(", ".join(runs(namer(frames))) or "(nada reconhecido)")
 
 
@@ -138,18 +141,20 @@ def labels_note(source: str | Path | bytes, loaded: LoadedModel) -> str:
 
 
 def frame_namer(loaded: LoadedModel) -> FrameNamer | None:
-    """Per-frame naming with the model's labeler or its own vision tower, if it has a class head
-    whose names lhama knows (EfficientNet-Lite's ImageNet-1k head, pt-BR names); else None."""
+    """Per-frame naming: with the model's labeler, what its note would name for each frame as an
+    image (``Labeler.things``: the same views, kinds and names head; frames it does not recognise
+    left out); else with its own vision tower's class head, if its names are known (EfficientNet-Lite's
+    ImageNet-1k head, pt-BR names), the top class of each frame; else None."""
     if loaded.labeler is not None:
         labeler = loaded.labeler
-        return lambda frames: frame_names(labeler.classify, labeler.names, frames)
+        return lambda frames: [name for name in labeler.things(frames) if name is not None]
     tower = getattr(loaded.model, "vision_tower", None)
     if tower is None or not hasattr(tower, "classify"):
         return None
     from lhama.model.towers.imagenet_names import class_names
 
-    names = class_names()
-    return lambda frames: frame_names(tower.classify, names, frames)
+    names, spec = class_names(), loaded.specs["image"]
+    return lambda frames: frame_names(tower.classify, names, torch.stack([image_to_tensor(f, spec) for f in frames]))
 
 
 @dataclass(frozen=True)
