@@ -36,10 +36,12 @@ def test_kept_ids_are_the_first_the_special_and_the_extra_ones_in_whole_row_bloc
 
 
 @pytest.mark.parametrize("quant", ["none", "int8", "int4", "int4-g32-k"])
-def test_kept_rows_give_the_same_logits_bit_for_bit_and_the_rest_minus_infinity(quant: str) -> None:
+@pytest.mark.parametrize("chunk", [4096, 64])  # 64: the int4 rows are copied one 64-row chunk at a time
+def test_kept_rows_give_the_same_logits_bit_for_bit_and_the_rest_minus_infinity(quant: str, chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(draft_vocab, "_CHUNK", chunk)
     loaded = tiny_decoder(seed=4, tie=True)
     language_model = quantize_linears(loaded.model.language_model, quant)
-    ids = kept_ids(128, 40, special=(120,))
+    ids = kept_ids(128, 40, special=(120, 70, 127))
     x = torch.randn(3, 64).to(language_model.model.embed_tokens.weight.dtype)
     full = language_model.lm_head(x)
     trimmed = TrimmedHead(rows_of(language_model.lm_head, ids), ids, 128)(x)
@@ -47,6 +49,8 @@ def test_kept_rows_give_the_same_logits_bit_for_bit_and_the_rest_minus_infinity(
     off = torch.ones(128, dtype=torch.bool)
     off[ids] = False
     assert off.sum() == 64 and torch.isneginf(trimmed[:, off]).all()
+    backwards = torch.arange(127, -1, -1)  # every row, in another order: two 64-row chunks from other blocks
+    assert torch.equal(TrimmedHead(rows_of(language_model.lm_head, backwards), backwards, 128)(x), full)
 
 
 def test_a_trimmed_draft_keeps_plain_greedy_answers_and_its_lean_step_matches_the_forward() -> None:

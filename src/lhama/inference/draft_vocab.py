@@ -20,6 +20,7 @@ from lhama.errors import ModelError
 from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear
 
 _ROWS = 64  # kept rows are a whole number of the int4 kernel's row blocks (it packs 64 rows together)
+_CHUNK = 4096  # output rows unpacked and packed again at a time (a multiple of _ROWS)
 _LEAN = "_lhama_lean"  # lhama.inference.lean's decoder cache on the model: rebuilt after the swap
 
 
@@ -105,9 +106,7 @@ def rows_of(layer: nn.Module, ids: torch.Tensor) -> nn.Module:
         out.scales.copy_(layer.scales[ids])
     elif type(layer) in (Int4Linear, Int4KLinear):
         out = type(layer)(layer.in_features, len(ids), bias, layer.group_size)
-        q = unpack_int4(layer.weight)[ids]
-        q = torch.cat([q, q.new_zeros(out.weight.shape[0] - len(ids), q.shape[1])])
-        out.weight.copy_(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
+        _copy_int4_rows(layer.weight, out.weight, ids)
         for name in ("scales_and_zeros",) if type(layer) is Int4Linear else ("codes", "supers"):
             _copy_columns(getattr(layer, name), getattr(out, name), ids, dim=1 if name != "supers" else 2)
     else:
@@ -121,6 +120,20 @@ def _copy_columns(source: torch.Tensor, target: torch.Tensor, ids: torch.Tensor,
     """``target``'s first len(ids) slices along ``dim`` = ``source``'s at ``ids``; padding ones zero."""
     target.zero_()
     target.narrow(dim, 0, len(ids)).copy_(source.index_select(dim, ids))
+
+
+def _copy_int4_rows(source: torch.Tensor, target: torch.Tensor, ids: torch.Tensor) -> None:
+    """``target`` (packed int4, rows >= len(ids)) = ``source``'s rows ``ids``, padding rows zero: unpacked
+    and packed again ``_CHUNK`` rows at a time (whole 64-row blocks pack alone, as the whole matrix does),
+    so only a chunk's int32 values are ever in memory (the whole 0.5B layer would be 545 MB)."""
+    blocks = source.view(source.shape[0] // _ROWS, _ROWS, source.shape[1])
+    for start in range(0, target.shape[0], _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = min(_CHUNK, target.shape[0] - start)
+        needed, where = torch.unique(chunk // _ROWS, return_inverse=True)  # source blocks, each id's block
+        q = unpack_int4(blocks[needed].reshape(-1, source.shape[1]))[where * _ROWS + chunk % _ROWS]
+        q = torch.cat([q, q.new_zeros(rows - len(chunk), q.shape[1])])
+        target[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
 
 
 def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
