@@ -189,15 +189,11 @@ def verdict(args: argparse.Namespace) -> None:
 
 
 def wccn(x: torch.Tensor, y: torch.Tensor, shrink: float) -> torch.Tensor:
-    """Within-class whitening: (dim, dim) W with x @ W whitening the within-class scatter of the
-    (samples, dim) rows ``x`` (class ids ``y``), shrunk toward its diagonal mean by ``shrink``."""
-    centred = x.clone()
-    for c in y.unique():
-        centred[y == c] -= x[y == c].mean(0)
-    scatter = centred.T @ centred / len(x)
-    scatter = (1 - shrink) * scatter + shrink * scatter.diagonal().mean() * torch.eye(len(scatter))
-    values, vectors = torch.linalg.eigh(scatter.double())
-    return (vectors @ torch.diag(values.clamp_min(1e-9).rsqrt()) @ vectors.T).float()
+    """Within-class whitening of the (samples, dim) rows ``x`` with class ids ``y``: the library's
+    :func:`lhama.model.names_head.within_class_whitening` (this diagnosis came first)."""
+    from lhama.model.names_head import within_class_whitening
+
+    return within_class_whitening(x, y, shrink)
 
 
 def _projected(cache: dict, keys: list[str], labels: list[str], dev, kind: str, shrink: float) -> int:
