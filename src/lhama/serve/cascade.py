@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from lhama.data.audio import MAX_SPEECH_SECONDS, AudioSource, load_audio_track, load_speech
 from PIL import Image
 
-from lhama.data.video import DEFAULT_FRAMES, VideoSource, sample_frames
+from lhama.data.audio import MAX_SPEECH_SECONDS, AudioSource, load_audio_track, load_speech
 from lhama.data.media import image_to_tensor, load_image
+from lhama.data.video import DEFAULT_FRAMES, VideoSource, sample_frames
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
 from lhama.model.frame_names import frame_names
