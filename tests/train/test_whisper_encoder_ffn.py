@@ -27,9 +27,9 @@ from tests.weights.test_whisper_ct2 import WIDTH, tiny_ct2
 MELS, POSITIONS, LAYERS = 8, 6, 2
 
 
-def tiny_encoder() -> WhisperEncoder:
+def tiny_encoder(layers: int = LAYERS) -> WhisperEncoder:
     torch.manual_seed(3)
-    encoder = WhisperEncoder(WhisperConfig(d_model=WIDTH, num_mel_bins=MELS, encoder_layers=LAYERS,
+    encoder = WhisperEncoder(WhisperConfig(d_model=WIDTH, num_mel_bins=MELS, encoder_layers=layers,
                                            encoder_attention_heads=2, encoder_ffn_dim=32,
                                            max_source_positions=POSITIONS)).eval()
     for name, p in encoder.named_parameters():
@@ -40,7 +40,7 @@ def tiny_encoder() -> WhisperEncoder:
 def with_encoder(model: Ct2Model, encoder: WhisperEncoder) -> Ct2Model:
     """``model`` (tiny_ct2's decoder) with ``encoder`` stored in CTranslate2's encoder tensors."""
     variables = {**model.variables, "encoder/num_heads": np.array(2, np.int16)}
-    for hf, (ct2, _, parts) in encoder_names(LAYERS).items():
+    for hf, (ct2, _, parts) in encoder_names(encoder.config.encoder_layers).items():
         shape = tuple(encoder.state_dict()[hf].shape)
         variables.setdefault(ct2, np.zeros((shape[0] * parts, *shape[1:]), np.float16))
     return store_decoder(Ct2Model(model.spec, model.revision, variables, model.aliases), encoder.state_dict(),
@@ -79,12 +79,13 @@ def shards_with_mids(tmp_path, encoder: WhisperEncoder) -> None:
     write_shards(tmp_path, "mid", lambda mels: encoder_mid(encoder, mels)[0])
 
 
-def tune_tiny(tmp_path, key: str, states: Callable, **options) -> tuple[Ct2Model, Path, WhisperEncoder]:
-    """tiny_encoder in a tiny CTranslate2 Whisper, shards of its ``states(encoder, mels)`` under ``key``,
+def tune_tiny(tmp_path, key: str, states: Callable, layers: int = LAYERS,
+              **options) -> tuple[Ct2Model, Path, WhisperEncoder]:
+    """tiny_encoder(layers) in a tiny CTranslate2 Whisper, shards of its ``states(encoder, mels)`` under ``key``,
     tuned 6 epochs with ``options`` (its dev loss must fall) and merged into tmp_path/"tuned":
     (the original model, the adapter folder, the tuned encoder)."""
     base = whisper_dir(tmp_path)
-    model = with_encoder(read_ct2(base / "model.bin"), tiny_encoder())
+    model = with_encoder(read_ct2(base / "model.bin"), tiny_encoder(layers))
     write_ct2(base / "model.bin", model)
     write_shards(tmp_path, key, partial(states, load_encoder(model)))
     rows = []

@@ -67,3 +67,32 @@ def test_two_layers_on_pre_shards_name_the_data_step_and_need_encoder_attn(tmp_p
         WhisperTuneConfig(data_dir="d", whisper_dir="w", encoder_layers=2)
     with pytest.raises(ConfigError, match="attention=True"):
         EncoderTop(load_encoder(model), layers=2)
+
+
+def test_three_of_four_layers_tune_and_merge_leaving_the_bottom_layer_alone(tmp_path):
+    """Session 9: the top three layers ("pre3") of a four-layer encoder, as Whisper-base's top three
+    of six: the three-layer top recomputes the output, all eighteen LoRAs train, they merge into
+    CTranslate2 layers 1-3, and layer 0 keeps its weights."""
+    pre3 = pre_key(3)
+    model, adapter, tuned = tune_tiny(tmp_path, pre3, lambda encoder, mels: encoder_inner(encoder, mels)[pre3],
+                                      layers=4, encoder_attn=True, encoder_layers=3)
+    original = load_encoder(model)
+    with torch.no_grad():
+        found = encoder_inner(original, mel())
+        assert torch.allclose(EncoderTop(original, attention=True, layers=3)(found[pre3]), found["output"], atol=1e-5)
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    assert {k for k in tensors if k.startswith("encoder.")} == {
+        f"encoder.layers.{i}.{n}.lora_{ab}" for i in (1, 2, 3) for n in NAMES for ab in "AB"}
+    assert all(tensors[f"encoder.layers.{i}.{n}.lora_B"].abs().sum() > 0 for i in (1, 2, 3) for n in NAMES)
+    assert json.loads((adapter / "adapter_config.json").read_text())["encoder_targets"] == [
+        f"layers.{i}.{n}" for i in (1, 2, 3) for n in NAMES]
+    top = add_encoder_lora(load_encoder(model), 4, 2.0, attention=True, layers=3)
+    loaded = top.load_state_dict({k.removeprefix("encoder."): v.float() for k, v in tensors.items()
+                                  if k.startswith("encoder.")}, strict=False)
+    assert not loaded.unexpected_keys and not [k for k in loaded.missing_keys if "lora_" in k]
+    states = torch.load(tmp_path / "data" / "dev" / "shard-00000.pt")[pre3].float()
+    with torch.no_grad():
+        assert torch.allclose(EncoderTop(tuned, attention=True, layers=3)(states), top(states), atol=3e-2)
+    for name, weight in original.layers[0].state_dict().items():
+        assert torch.equal(tuned.layers[0].state_dict()[name], weight), name
+    assert not torch.equal(tuned.layers[1].fc1.weight, original.layers[1].fc1.weight)
