@@ -37,6 +37,19 @@ def test_a_bad_draft_quant_is_one_line_naming_the_option(bad: str, says: str) ->
     assert str(caught.value).startswith(says) and "\n" not in str(caught.value)
 
 
+def test_every_check_names_the_draft_option_and_quotes_the_value_as_given(monkeypatch) -> None:
+    from lhama.inference import quant
+
+    with pytest.raises(ConfigError, match="^unknown --draft-quant '--quant'; choose"):
+        check_draft_quant("--quant")  # the value is the user's, not rewritten as an option name
+    monkeypatch.setitem(quant._KERNELS, "int8", ("_no_such_int8_kernel",))
+    with pytest.raises(ConfigError, match="^--draft-quant int8 needs .*_no_such_int8_kernel"):
+        check_draft_quant("int8")
+    with pytest.raises(ConfigError, match="^--draft-quant int4-g64\\+head keeps layers int8, which"):
+        check_draft_quant("int4-g64+head")
+    with pytest.raises(ConfigError, match="^int4 group size must be one of"):
+        quant.check_quant("int4-g48")  # the model's own --quant reads as it always has
+
 def test_the_chat_loads_the_draft_with_its_own_quant(monkeypatch) -> None:
     target, loads = _quantised("int4"), []
 

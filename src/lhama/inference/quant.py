@@ -39,6 +39,7 @@ from lhama.inference.qlinear import ACTIVATIONS, Int4KLinear, Int4Linear, Int6KL
 
 QUANTS = ("none", "bf16", "int8", "int4")  # none: fp32 as loaded
 GROUP_SIZES = (32, 64, 128)
+QUANT_OPTION = "--quant"  # the option an error names (the draft's quant: "--draft-quant")
 _KERNELS = {
     "int8": ("_weight_int8pack_mm",),
     "int4": ("_convert_weight_to_int4pack_for_cpu", "_weight_int4pack_mm_for_cpu"),
@@ -50,21 +51,28 @@ def available_quants() -> tuple[str, ...]:
     return tuple(q for q in QUANTS if all(hasattr(torch.ops.aten, op) for op in _KERNELS.get(q, ())))
 
 
-def check_quant(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:
+def check_quant(quant: str | QuantPlan, group_size: int | None = None, option: str = QUANT_OPTION) -> QuantPlan:
     """The :class:`QuantPlan` of ``quant`` (a quant or an int4 plan name, see :func:`plan_for`);
-    raises ConfigError (one line, listing what is available) unless it can run here."""
-    plan = plan_for(quant, group_size)
+    raises ConfigError (one line, naming ``option``, listing what is available) unless it can run here."""
+    plan = plan_for(quant, group_size, option)
     if group_size is not None and group_size not in GROUP_SIZES:
-        raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {group_size}")
+        raise _size_error(group_size, option)
     if plan.quant not in available_quants():
         raise ConfigError(
-            f"--quant {quant} needs torch.ops.aten.{_KERNELS[plan.quant][-1]}, which this PyTorch "
+            f"{option} {quant} needs torch.ops.aten.{_KERNELS[plan.quant][-1]}, which this PyTorch "
             f"{torch.__version__} build lacks; available here: {', '.join(available_quants())}"
         )
     if plan.int8 and "int8" not in available_quants():
-        raise ConfigError(f"--quant {quant} keeps layers int8, which this PyTorch build cannot run; "
+        raise ConfigError(f"{option} {quant} keeps layers int8, which this PyTorch build cannot run; "
                           f"available here: {', '.join(available_quants())}")
     return plan
+
+
+def _size_error(group_size: int, option: str) -> ConfigError:
+    """The one-line error for an int4 group size not in :data:`GROUP_SIZES`; another option than
+    ``--quant`` (whose message has always read without its name) is named first."""
+    named = "" if option == QUANT_OPTION else f"{option}: "
+    return ConfigError(f"{named}int4 group size must be one of {GROUP_SIZES}, got {group_size}")
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,12 @@ ROLES = ("head", "v", "down", "down-half", "lossy", "lossy6")  # lossy6: the los
 DEFAULT_INT4 = QuantPlan("int4", 32)
 
 
-def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan:
+def plan_for(quant: str | QuantPlan, group_size: int | None = None, option: str = QUANT_OPTION) -> QuantPlan:
     """The :class:`QuantPlan` of ``quant``: none, bf16, int8, int4 (:data:`DEFAULT_INT4`, or plain
     int4 in groups of ``group_size`` when given) or a plan name ``int4-g<32|64|128>[-grid][-k][+role...]`` (``-k``: :class:`Int4KLinear`).
 
     Raises:
-        ConfigError: an unknown quant, group size or role (one line, listing the choices).
+        ConfigError: an unknown quant, group size or role (one line naming ``option``, listing the choices).
     """
     if isinstance(quant, QuantPlan):
         return quant
@@ -122,14 +130,14 @@ def plan_for(quant: str | QuantPlan, group_size: int | None = None) -> QuantPlan
         size, kscales = size.removesuffix("-k"), size.endswith("-k")
         size, grid = size.removesuffix("-grid"), size.endswith("-grid")
         if not size.isdigit() or any(role not in ROLES for role in roles):
-            raise ConfigError(f"unknown --quant {quant!r}: an int4 plan is int4-g<32|64|128>[-grid][-k] followed by "
+            raise ConfigError(f"unknown {option} {quant!r}: an int4 plan is int4-g<32|64|128>[-grid][-k] followed by "
                               f"+role for layers kept int8, roles: {', '.join(ROLES)}")
         plan = QuantPlan("int4", int(size), tuple(roles), grid, kscales)
     else:
-        raise ConfigError(f"unknown --quant {quant!r}; choose one of: {', '.join(available_quants())}, "
+        raise ConfigError(f"unknown {option} {quant!r}; choose one of: {', '.join(available_quants())}, "
                           "or an int4 plan such as int4-g64 or int4-g128+head+v+down-half")
     if plan.group_size not in GROUP_SIZES:
-        raise ConfigError(f"int4 group size must be one of {GROUP_SIZES}, got {plan.group_size}")
+        raise _size_error(plan.group_size, option)
     return plan
 
 

@@ -100,11 +100,7 @@ def draft_quant(target: LoadedModel, given: str | None = None) -> str:
 def check_draft_quant(quant: str) -> str:
     """``quant`` unchanged if a draft can be loaded with it here; else ConfigError (one line, naming
     ``--draft-quant`` and the choices)."""
-    try:
-        check_quant(quant)
-    except ConfigError as exc:
-        text = str(exc)
-        raise ConfigError(text.replace("--quant", "--draft-quant") if "--quant" in text else f"--draft-quant: {text}") from None
+    check_quant(quant, option="--draft-quant")
     return quant
 
 
