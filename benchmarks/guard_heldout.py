@@ -198,15 +198,16 @@ def main() -> None:
     parser.add_argument("--guard", default=None, help="guard spec to read once (default: the shipped guard)")
     parser.add_argument("--log", type=Path, default=None, help="append the read's numbers to this JSONL")
     parser.add_argument("--decide", type=Path, default=None, help="apply the ship rule to a log: shipped row, then the candidate")
+    parser.add_argument("--dir", type=Path, default=DIR, help="held-out sources (the ninth session's: data/guard/heldout_s9)")
     args = parser.parse_args()
     if args.build:
-        return build(DIR, args.near, pool_texts(ROOT / "data/guard", DIR, args.pool))
+        return build(args.dir.resolve(), args.near, pool_texts(ROOT / "data/guard", args.dir.resolve(), args.pool))
     if args.decide:
         shipped, cand = [json.loads(x) for x in args.decide.read_text(encoding="utf-8").splitlines() if x.strip()][-2:]
         ship, failed = decide_s6(shipped, cand)
         return print(f"{cand['guard']}: {'SHIP' if ship else 'do not ship'} (errors {errors_s6(cand)} vs shipped "
                      f"{errors_s6(shipped)}){'; failed: ' + '; '.join(failed) if failed else ''}")
-    read_once(load_guard(args.guard), args.guard or "shipped", DIR, args.log)
+    read_once(load_guard(args.guard), args.guard or "shipped", args.dir, args.log)
 
 
 if __name__ == "__main__":
