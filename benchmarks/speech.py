@@ -19,6 +19,11 @@ pt-br+m8 at 150, pt-br+Andrea at 170, pt-br+Henrique at 190, pt-br+steph at 135,
 
     PYTHONPATH=src python benchmarks/speech.py --fresh --systems lhama --whisper whisper-base runs/whisper-ptbr-e2/model
 
+``--fresh-set benchmarks/data/speech_fresh2_ptbr.tsv`` (session 9): 90 more sentences written the
+same way (60 requests, 30 statements and questions; none near a training, dev or earlier test
+sentence, the requests, or the first fresh set), in the same voices, as the first set had been
+read once per session 3-8.
+
 Systems: ``greedy`` Whisper-base as run before (greedy, no fallback); ``beam`` beam 5 and
 no-repeat 3 without fallback; ``lhama`` lhama's settings (lhama.model.transcribe defaults);
 ``cascade`` the model (``--model``, default lhama-default, loaded as `lhama chat` loads it)
@@ -112,18 +117,20 @@ def make_clips(sentences: list[str], out_dir: Path) -> list[Clip]:
 
 
 FRESH = Path(__file__).resolve().parent / "data/speech_fresh_ptbr.tsv"
+# session 9: a second fresh set (90 new sentences, same layout, voices and checks), the first being worn
+FRESH2 = Path(__file__).resolve().parent / "data/speech_fresh2_ptbr.tsv"
 
 
-def fresh_clips(out_dir: Path) -> list[Clip]:
-    """The fresh held-out set, spoken in :data:`FRESH_VOICES` in turn (cached like make_clips);
-    statements get no key words (only requests are asked about)."""
+def fresh_clips(out_dir: Path, path: Path = FRESH) -> list[Clip]:
+    """The fresh held-out set ``path``, spoken in :data:`FRESH_VOICES` in turn (cached like
+    make_clips); statements get no key words (only requests are asked about)."""
     import csv
 
     from lhama.recipes.default.whisper_ptbr import FRESH_VOICES, missing_variants
 
     if missing := missing_variants([v for v, _ in FRESH_VOICES]):
         raise SystemExit(f"espeak-ng lacks the voice variants {missing}: they would be read in plain pt-br")
-    with FRESH.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     out_dir.mkdir(parents=True, exist_ok=True)
     clips = []
@@ -280,9 +287,11 @@ def why(paths: list[Path], near: float = 0.7) -> None:
     import csv
     from difflib import SequenceMatcher
 
-    with (Path(__file__).with_name("data") / "speech_fresh_ptbr.tsv").open(encoding="utf-8") as handle:
-        keys = {r["text"]: r["keys"].split() for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-                if r["kind"] == "pedido"}
+    keys = {}
+    for path in (FRESH, FRESH2):
+        with path.open(encoding="utf-8") as handle:
+            keys.update({r["text"]: r["keys"].split() for r in csv.DictReader(handle, delimiter="\t",
+                         quoting=csv.QUOTE_NONE) if r["kind"] == "pedido"})
     rows = [json.loads(line) for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
     asked = [r for r in rows if "qa" in r and r["reference"] in keys]
     kinds = {"near": [], "lost": []}
@@ -308,6 +317,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=Path, nargs="+", help="the stage-1 sentence TSVs (not with --fresh)")
     parser.add_argument("--fresh", action="store_true", help="the fresh held-out set (90 clips, four new voices)")
+    parser.add_argument("--fresh-set", type=Path, default=FRESH, help="with --fresh: its sentences "
+                        "(benchmarks/data/speech_fresh2_ptbr.tsv: session 9's new set)")
     parser.add_argument("--systems", default="greedy,beam,lhama")
     parser.add_argument("--model", default="lhama-default", help="model for cascade/qa/ttft (name or directory)")
     parser.add_argument("--whisper", nargs="+", default=["whisper-base"],
@@ -327,7 +338,7 @@ def main() -> None:
         return why(args.why)
     if not args.fresh and not args.sentences:
         parser.error("--sentences is required (or --fresh)")
-    clips = fresh_clips(args.wav_dir) if args.fresh else make_clips(heldout_sentences(args.sentences), args.wav_dir)
+    clips = fresh_clips(args.wav_dir, args.fresh_set) if args.fresh else make_clips(heldout_sentences(args.sentences), args.wav_dir)
     clips = [c for c in clips if c.keys] if args.requests_only else clips
     clips = clips[args.offset: args.offset + args.limit] if args.limit else clips[args.offset:]
     refs = [c.text for c in clips]
