@@ -164,6 +164,7 @@ def read_once(guard, name: str, d: Path, log: Path | None) -> dict:
         print(f"| {source} | {n} | | | | flagged {k} ({100 * k / n:.2f}%) |")
     for r, v in hits:
         print(f"  flagged [{r['source']}] {','.join(v.categories)}: {r['text']}")
+    record["flagged"] = [{"ref": r["ref"], "categories": list(v.categories), "text": r["text"]} for r, v in hits]
     record["seconds"] = round(time.time() - start, 1)
     if log is not None:
         with log.open("a", encoding="utf-8") as f:

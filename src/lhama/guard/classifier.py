@@ -6,7 +6,7 @@ unsafe when its unsafe score -- P(unsafe) mixed with the largest category probab
 only); its categories are those with P >= ``category_threshold``, or the single most likely one.
 The head and its settings live in one safetensors file (``assets/guard_head.safetensors``).
 :func:`load_classifier` adds the shipped cue rules (:mod:`lhama.guard.cues`: S4 counts only with a
-sexual, secrecy or grooming cue).
+sexual, secrecy or grooming cue) and phrase rules (:mod:`lhama.guard.phrases`), if any ship.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from safetensors.numpy import save_file
 from lhama.errors import CheckpointError
 from lhama.guard.base import Guard, Messages, Role, as_chat
 from lhama.guard.cues import SHIPPED_CUE_RULES, CueRule, mask_uncued
+from lhama.guard.phrases import SHIPPED_PHRASE_RULES, PhraseRule, rewrite_all
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.features import FEATURE_VERSION, hashed_features
 from lhama.guard.language import looks_english
@@ -100,13 +101,16 @@ class ClassifierGuard(Guard):
 
     ``cue_rules`` (:mod:`lhama.guard.cues`): categories whose output counts only when the message has
     their cue, for both heads; :meth:`probabilities` stays the heads' raw output.
+    ``phrase_rules`` (:mod:`lhama.guard.phrases`): phrases left out of the text the heads score when
+    their rule says the context is harmless, for both heads.
     """
 
     def __init__(self, head: Head, encoder: SentenceEncoder | None = None, output_head: Head | None = None,
-                 cue_rules: Sequence[CueRule] = ()) -> None:
+                 cue_rules: Sequence[CueRule] = (), phrase_rules: Sequence[PhraseRule] = ()) -> None:
         self.head = head
         self.output_head = output_head
         self.cue_rules = tuple(cue_rules)
+        self.phrase_rules = tuple(phrase_rules)
         uses_encoder = head.embed_scale != 0 or (output_head is not None and output_head.embed_scale != 0)
         self.encoder = encoder if encoder is not None or not uses_encoder else SentenceEncoder()
 
@@ -115,7 +119,8 @@ class ClassifierGuard(Guard):
 
     def check_batch(self, texts: Sequence[str], role: Role = "user") -> list[Verdict]:
         head = self.output_head if role == "assistant" and self.output_head is not None else self.head
-        probs = mask_uncued(self.probabilities(texts, head), texts, self.cue_rules)
+        probs = self.probabilities(rewrite_all(texts, self.phrase_rules), head)
+        probs = mask_uncued(probs, texts, self.cue_rules)
         return [_verdict(p, head, threshold_for(head, t)) for p, t in zip(probs, texts)]
 
     def probabilities(self, texts: Sequence[str], head: Head | None = None) -> np.ndarray:
@@ -164,14 +169,16 @@ def features(
 
 
 def load_classifier(path: Path | None = None, output_path: Path | None = None,
-                    cue_rules: Sequence[CueRule] = SHIPPED_CUE_RULES) -> ClassifierGuard:
+                    cue_rules: Sequence[CueRule] = SHIPPED_CUE_RULES,
+                    phrase_rules: Sequence[PhraseRule] = SHIPPED_PHRASE_RULES) -> ClassifierGuard:
     """The classifier guard from a head file (for input and output, unless ``output_path`` names
     an output head), or by default the heads shipped with lhama (input head, output head); with the
-    shipped cue rules (S4 needs a sexual, secrecy or grooming cue) unless ``cue_rules`` says otherwise."""
+    shipped cue rules (S4 needs a sexual, secrecy or grooming cue) and phrase rules unless
+    ``cue_rules`` / ``phrase_rules`` say otherwise."""
     if path is None:
         path, output_path = DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD if DEFAULT_OUTPUT_HEAD.is_file() else None
     for p in (path, output_path):
         if p is not None and not p.is_file():
             raise CheckpointError(f"guard head not found: {p} (train one with benchmarks/guard_train.py)")
     return ClassifierGuard(Head.load(path), output_head=Head.load(output_path) if output_path else None,
-                           cue_rules=cue_rules)
+                           cue_rules=cue_rules, phrase_rules=phrase_rules)
