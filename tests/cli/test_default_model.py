@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lhama.weights.cascade import convert_cascade
+from lhama.weights.cascade import CascadeInputs, convert_cascade
 from lhama.weights.registry import registry_entry
 from tests.weights.test_cascade import TINY_SETTINGS, tiny_parts
 
@@ -43,8 +43,8 @@ def smol_cascade(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("smol-cascade")
     _, tower_dir = tiny_parts(root)
     (root / "work").mkdir()
-    return convert_cascade(registry_entry("lhama-default"), "test", root / "work", lambda _: None, (smollm2_dir, tower_dir),
-                           settings=TINY_SETTINGS)
+    return convert_cascade(registry_entry("lhama-default"), "test", root / "work", lambda _: None,
+                           CascadeInputs(smollm2_dir, tower_dir, TINY_SETTINGS))
 
 
 def test_cascade_chat_with_an_image_answers(smol_cascade: Path) -> None:

@@ -19,8 +19,8 @@ from lhama.model.names_head import NamedPicture, NamesHead
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
 from lhama.model.generation import GenerationConfig
 from lhama.weights.cascade import (
-    NAMES_HEAD, SHIPPED_SETTINGS, V2_GENERATION, V2_LABELER, V2_SYSTEM_PROMPT, CascadeSettings, convert_cascade,
-    settings_current,
+    NAMES_HEAD, SHIPPED_SETTINGS, V2_GENERATION, V2_LABELER, V2_SYSTEM_PROMPT, CascadeInputs, CascadeSettings,
+    convert_cascade, settings_current,
 )
 from lhama.weights.convert import PREPARE_STEPS
 from lhama.weights.manifest import MANIFEST, check_current, check_prepared
@@ -56,15 +56,15 @@ def tiny_cascade(root: Path, settings: CascadeSettings = TINY_SETTINGS) -> Path:
     work = root / "work"
     work.mkdir(parents=True)
     parts = tiny_parts(root, 1280 if settings.names_head else TINY.head_width)
-    return convert_cascade(registry_entry("lhama-default"), "0.0", work, lambda step: None, parts, settings=settings)
+    return convert_cascade(registry_entry("lhama-default"), "0.0", work, lambda step: None, CascadeInputs(*parts, settings))
 
 
 def test_convert_links_the_lm_and_adds_the_labeler(tmp_path: Path) -> None:
     steps: list[str] = []
     (tmp_path / "work").mkdir()
     lm_dir, tower_dir = tiny_parts(tmp_path)
-    out = convert_cascade(registry_entry("lhama-default"), "0.0", tmp_path / "work", steps.append, (lm_dir, tower_dir),
-                          settings=TINY_SETTINGS)
+    out = convert_cascade(registry_entry("lhama-default"), "0.0", tmp_path / "work", steps.append,
+                          CascadeInputs(lm_dir, tower_dir, TINY_SETTINGS))
     assert steps == list(PREPARE_STEPS[:4])
     assert (out / "model.safetensors").stat().st_ino == (lm_dir / "model.safetensors").stat().st_ino  # linked, not copied
     assert {p.name for p in (out / "labeler").iterdir()} == {"config.json", "model.safetensors", "preprocessor_config.json",
@@ -132,13 +132,18 @@ def test_int8_load_keeps_labeler_and_decoding_defaults(tmp_path: Path) -> None:
     assert first.labeler.notes(pixels) == again.labeler.notes(pixels)
 
 
-def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tmp_path: Path) -> None:
+def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tmp_path: Path, monkeypatch) -> None:
+    from lhama.weights import prepare
+
     assert SHIPPED_SETTINGS == CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD)
     assert V2_LABELER.views == ("squash", "fit", "fit_flip") and (V2_LABELER.names_confident, V2_LABELER.names_yield) == (0.7, 0.5)
     head = NamesHead.load(NAMES_HEAD)  # #26 s7: Tux Paint stamps + the openclipart pool, 3 views
     assert head.width == 1280 and len(head.entries) == 751 and all(e.name for e in head.entries)
     assert sum(e.key.startswith("openclipart:") for e in head.entries) == 442
-    out = tiny_cascade(tmp_path / "c", SHIPPED_SETTINGS)  # the default of convert_cascade, on a 1280-wide tiny tower
+    # `lhama models prepare lhama-default` with its parts already prepared (tiny, a 1280-wide tower)
+    parts, prepare_default = dict(zip(registry_entry("lhama-default").parts, tiny_parts(tmp_path, 1280))), prepare.prepare
+    monkeypatch.setattr(prepare, "prepare", lambda part, home=None: parts[part])
+    out = prepare_default("lhama-default", home=tmp_path / "home")
     labeler = load_model(out).labeler
     assert labeler.config == V2_LABELER and [e.name for e in labeler.names_head.entries] == [e.name for e in head.entries]
     recorded = check_current(registry_entry("lhama-default"), out)["source"]

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from lhama.inference.quant_cache import SETTINGS, is_cached, load_for_inference
-from lhama.weights.cascade import convert_cascade
+from lhama.weights.cascade import CascadeInputs, convert_cascade
 from lhama.weights.prepare import _carry_caches
 from lhama.weights.quant_carry import carry_caches
 from lhama.weights.registry import registry_entry
@@ -16,8 +16,8 @@ from tests.weights.test_cascade import TINY_SETTINGS, tiny_parts
 
 def _prepare_again(root: Path, parts: tuple[Path, Path], name: str) -> Path:
     (root / name).mkdir()
-    return convert_cascade(registry_entry("lhama-default"), "0.0", root / name, lambda step: None, parts,
-                           settings=TINY_SETTINGS)
+    return convert_cascade(registry_entry("lhama-default"), "0.0", root / name, lambda step: None,
+                           CascadeInputs(*parts, TINY_SETTINGS))
 
 
 def test_a_new_labeler_or_prompt_keeps_the_int8_cache(tmp_path: Path) -> None:

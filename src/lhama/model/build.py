@@ -223,17 +223,16 @@ def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Loa
     raw = _read_config(model_dir)
     if "lhama" not in raw and raw.get("model_type") != "llava":
         language_model = _from_pretrained(AutoModelForCausalLM, model_dir, dtype)
-        loaded = LoadedModel(LhamaModel(LhamaConfig(), language_model), _tokenizer(model_dir))
+        model, tokenizer, specs = LhamaModel(LhamaConfig(), language_model), _tokenizer(model_dir), {}
     else:
-        loaded = _load_multimodal(model_dir, raw, dtype)
-    loaded.name = model_dir.name
-    loaded.generation = read_generation(model_dir, split_legacy(raw.get("lhama", {}))[1])
-    loaded.labeler = load_labeler(model_dir)
-    loaded.model.eval()
-    return loaded
+        model, tokenizer, specs = _load_multimodal(model_dir, raw, dtype)
+    generation = read_generation(model_dir, split_legacy(raw.get("lhama", {}))[1])
+    return LoadedModel(model.eval(), tokenizer, specs, model_dir.name, generation, load_labeler(model_dir))
 
 
-def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedModel:
+def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[LhamaModel, Any, dict[str, Any]]:
+    """A lhama/LLaVA directory's model (its towers composed, its weights loaded, at ``dtype``), its
+    tokenizer and its branches' preprocessing specs."""
     config = _lhama_config(raw)
     language_model = AutoModelForCausalLM.from_config(sub_config(raw["text_config"]), dtype=dtype)
     towers, specs = {}, {}  # by branch kind: the saved towers (empty, weights below), saved specs
@@ -243,8 +242,7 @@ def _load_multimodal(model_dir: Path, raw: dict, dtype: torch.dtype) -> LoadedMo
         specs.update({kind.name: spec} if spec is not None else {})
     loaded = compose(config, language_model, _tokenizer(model_dir), towers, specs)
     _load_weights(loaded.model, model_dir)
-    loaded.model.to(dtype)
-    return loaded
+    return loaded.model.to(dtype), loaded.tokenizer, loaded.specs
 
 
 def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:

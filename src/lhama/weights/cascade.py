@@ -76,6 +76,16 @@ class CascadeSettings:
 SHIPPED_SETTINGS = CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD)  # lhama-default and -small
 
 
+@dataclass(frozen=True)
+class CascadeInputs:
+    """What :func:`convert_cascade` assembles a cascade directory from: the prepared LM and vision
+    tower directories (the registry entry's ``parts``, in order) and the settings it writes."""
+
+    lm_dir: Path
+    tower_dir: Path
+    settings: CascadeSettings = SHIPPED_SETTINGS
+
+
 def settings_digest(settings: CascadeSettings = SHIPPED_SETTINGS) -> dict:
     """What ``settings`` write into a cascade directory besides the parts, recorded in its manifest
     (every field): a prepared copy with other settings is out of date (:func:`settings_current`)."""
@@ -111,11 +121,11 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
 
 def convert_cascade(source: WeightSource, version: str, work: Path, report: Callable[[str], None],
-                    part_dirs: tuple[Path, ...], *, settings: CascadeSettings = SHIPPED_SETTINGS) -> Path:
-    """Assemble ``work/model`` from the prepared (LM, tower) ``part_dirs``: the LM's files, the
-    decoding defaults and ``labeler/`` with the shipped pt-BR class names, both from ``settings``
-    (by default what lhama-default ships); reload the labeler and check it classifies like the
-    tower; write the manifest.
+                    inputs: CascadeInputs) -> Path:
+    """Assemble ``work/model`` from ``inputs``: the prepared LM's files, the decoding defaults and
+    ``labeler/`` with the shipped pt-BR class names, both from ``inputs.settings`` (by default what
+    lhama-default ships); reload the labeler and check it classifies like the tower; write the
+    manifest.
 
     Raises:
         CheckpointError: a part is incomplete, or the class-name table does not load.
@@ -124,7 +134,7 @@ def convert_cascade(source: WeightSource, version: str, work: Path, report: Call
     from lhama.weights.efficientnet import verify_pixels
 
     report(PREPARE_STEPS[0])
-    lm_dir, tower_dir = part_dirs
+    lm_dir, tower_dir, settings = inputs.lm_dir, inputs.tower_dir, inputs.settings
     out = work / "model"
     out.mkdir()
     report(PREPARE_STEPS[1])

@@ -181,9 +181,10 @@ def _convert(source: WeightSource, version: str, work: Path, report: Callable[[s
 
         return convert_tuned_whisper(source, version, work, report, tuple(prepare(part, home=home) for part in source.parts))
     if source.kind == "cascade":
-        from lhama.weights.cascade import convert_cascade
+        from lhama.weights.cascade import CascadeInputs, convert_cascade
 
-        return convert_cascade(source, version, work, report, tuple(prepare(part, home=home) for part in source.parts))
+        lm_dir, tower_dir = (prepare(part, home=home) for part in source.parts)
+        return convert_cascade(source, version, work, report, CascadeInputs(lm_dir, tower_dir))
     by_kind = {"vision-tower": convert.convert_tower, "audio-tower": convert.convert_audio_tower}
     return by_kind.get(source.kind, convert.convert_gguf)(source, version, work, report)
 
