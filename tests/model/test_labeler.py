@@ -14,7 +14,7 @@ from PIL import Image
 
 from lhama.data.media import image_to_tensor
 from lhama.model.labeler import (KINDS_FILE, LABELER_DIR, NAMES_FILE, SETTINGS_FILE, Labeler, LabelerConfig, describe,
-                                 load_labeler, pad_square, save_labeler, view)
+                                 load_labeler, named_thing, pad_square, save_labeler, view)
 from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead, pool
 from lhama.model.towers.imagenet_kinds import Kind, KindIndex, kinds_of
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
@@ -63,6 +63,17 @@ def test_kinds_name_the_confident_kind_instead_of_a_wrong_species() -> None:
     with pytest.raises(ModelError, match="needs the kinds table"):
         describe(probs(0.3, 0.05, 0.3, 0.35), NAMES, config)
 
+
+def test_the_frame_name_and_the_note_are_one_decision_even_on_a_tie() -> None:
+    """named_thing climbs describe's ladder (one ranking): on a flat tie (where topk's order among
+    equal values depends on k) both name the same class; both refuse ``kinds`` without a table."""
+    many, flat = tuple(f"coisa {i}" for i in range(1000)), torch.full((1000,), 0.001)
+    for config in (LabelerConfig(style="top1"), LabelerConfig(style="hedged", min_prob=0.0)):
+        thing, note = named_thing(flat, many, config), describe(flat, many, config)
+        assert note in (f"[Imagem anexada: {thing}.]", f"[Imagem anexada: parece ser {thing}.]"), (thing, note)
+    for call in (describe, named_thing):
+        with pytest.raises(ModelError, match="needs the kinds table"):
+            call(probs(0.6, 0.3, 0.08, 0.02), NAMES, LabelerConfig(style="kinds"))  # a confident class too
 
 def test_config_and_count_errors() -> None:
     with pytest.raises(ValueError, match="min_prob <= confident"):

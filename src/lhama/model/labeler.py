@@ -40,7 +40,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from PIL import Image, ImageOps
@@ -123,6 +123,52 @@ def view(image: Image.Image, name: str) -> Image.Image:
     return ImageOps.mirror(shown) if name.endswith("_flip") else shown
 
 
+class _Rung(NamedTuple):
+    """Where one picture's probabilities stop on the labeler's ladder (:func:`_climb`). ``step``:
+    ``listed`` (``top1``/``topk``: nothing decided), ``head`` (the names head's picture), ``class`` (a
+    confident class), ``kind`` (a confident kind), ``guess`` (an unsure top-1 class) or ``lost``
+    (nothing named). ``at``: the class index, kind index or picture named (None: ``lost``);
+    ``pairs``: the top (class, probability) as the note lists them; ``ranked``: the kinds
+    style's :data:`KIND_CANDIDATES` classes (None in the other styles)."""
+
+    step: str
+    at: int | NamedPicture | None
+    pairs: list[tuple[int, float]]
+    ranked: list[tuple[int, float]] | None = None
+
+
+def _climb(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
+           kinds: KindIndex | None, named: tuple[NamedPicture, float] | None) -> _Rung:
+    """The one decision behind :func:`describe` and :func:`named_thing`: the names head's picture
+    when it wins, else a confident class, else (``kinds``) a confident kind, else the unsure top-1
+    class or nothing. Raises ModelError: as :func:`describe`."""
+    if probs.shape[-1] != len(names):
+        raise ModelError(f"the tower's head has {probs.shape[-1]} classes but {len(names)} class names were given")
+    probs = probs.float()
+    top = probs.topk(max(config.top_k, 2))
+    pairs = [(int(c), float(p)) for p, c in zip(top.values, top.indices)]
+    if config.style in ("top1", "topk"):
+        return _Rung("listed", pairs[0][0], pairs)
+    if _head_wins(named, config, pairs[0][1]):
+        return _Rung("head", named[0], pairs)
+    if config.style == "hedged":
+        return _hedged(pairs, config)
+    if kinds is None:
+        raise ModelError(NO_KINDS)
+    ranked = _ranked(probs)
+    if ranked[0][1] >= config.confident:
+        return _Rung("class", ranked[0][0], pairs, ranked)
+    kind = _sure_kind(probs, config, kinds, ranked)
+    return _hedged(pairs, config) if kind is None else _Rung("kind", kind, pairs, ranked)
+
+
+def _hedged(pairs: list[tuple[int, float]], config: LabelerConfig) -> _Rung:
+    """The ``hedged`` steps: a confident top-1 class, else nothing below ``min_prob``, else a guess."""
+    p1 = pairs[0][1]
+    step = "class" if p1 >= config.confident else "lost" if p1 < config.min_prob else "guess"
+    return _Rung(step, None if step == "lost" else pairs[0][0], pairs)
+
+
 def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
              kinds: KindIndex | None = None, named: tuple[NamedPicture, float] | None = None) -> str:
     """One image's (classes,) probabilities -> its note, e.g. ``[Imagem anexada: parece ser galo.]``.
@@ -132,40 +178,30 @@ def describe(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig,
         ModelError: the number of probabilities differs from the number of names, or the
             ``kinds`` style without a kind index.
     """
-    if probs.shape[-1] != len(names):
-        raise ModelError(f"the tower's head has {probs.shape[-1]} classes but {len(names)} class names were given")
-    top = probs.float().topk(max(config.top_k, 2))
-    pairs = [(names[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
-    if config.style == "top1":
-        return NOTE.format(f"{pairs[0][0]}.")
+    rung = _climb(probs, names, config, kinds, named)
     if config.style == "topk":
-        listed = ", ".join(f"{name} ({p:.0%})" for name, p in pairs[: config.top_k])
+        listed = ", ".join(f"{names[c]} ({p:.0%})" for c, p in rung.pairs[: config.top_k])
         return f"[Imagem anexada; classes prováveis: {listed}.]"
-    if _head_wins(named, config, pairs[0][1]):
-        return NOTE.format(_named(named[0]))
-    if config.style == "hedged":
-        return NOTE.format(_hedged(pairs, config))
-    if kinds is None:
-        raise ModelError(NO_KINDS)
-    return NOTE.format(_with_kinds(probs.float(), names, config, kinds, pairs))
+    return NOTE.format(_phrase(rung, names, config, kinds))
 
 
-def _with_kinds(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConfig, index: KindIndex,
-                pairs: list[tuple[str, float]]) -> str:
-    """The ``kinds`` note: a confident name with its most specific kind; else the most specific
-    kind (of the top classes' kinds) whose summed probability is confident, with the names inside
-    it as guesses; else the ``hedged`` note."""
-    ranked = _ranked(probs)
-    first, p1 = ranked[0]
-    if p1 >= config.confident:
-        chain = index.chains[first]
-        return f"{names[first]} ({index.kinds[chain[0]].pt_br})." if chain else f"{names[first]}."
-    kind = _sure_kind(probs, config, index, ranked)
-    if kind is None:
-        return _hedged(pairs, config)
-    inside = set(index.kinds[kind].classes)
-    guesses = [names[c] for c, p in ranked if c in inside and p >= config.second_min][:2]
-    return f"parece ser {index.kinds[kind].pt_br}" + (f", talvez {' ou '.join(guesses)}." if guesses else ".")
+def _phrase(rung: _Rung, names: tuple[str, ...], config: LabelerConfig, index: KindIndex | None) -> str:
+    """The note's words for a rung: a name (a confident one with its most specific kind, ``kinds``),
+    the kind with the names inside it as guesses, the hedged guess, or ``não reconhecida``."""
+    if rung.step == "head":
+        return _named(rung.at)
+    if rung.step == "lost":
+        return "não reconhecida."
+    if rung.step == "kind":
+        inside = set(index.kinds[rung.at].classes)
+        guesses = [names[c] for c, p in rung.ranked if c in inside and p >= config.second_min][:2]
+        return f"parece ser {index.kinds[rung.at].pt_br}" + (f", talvez {' ou '.join(guesses)}." if guesses else ".")
+    first = names[rung.at]
+    if rung.step == "guess":
+        second, p2 = names[rung.pairs[1][0]], rung.pairs[1][1]
+        return f"parece ser {first} (ou talvez {second})." if p2 >= config.second_min else f"parece ser {first}."
+    chain = index.chains[rung.at] if rung.step == "class" and config.style == "kinds" else ()
+    return f"{first} ({index.kinds[chain[0]].pt_br})." if chain else f"{first}."
 
 
 def _sure_kind(probs: torch.Tensor, config: LabelerConfig, index: KindIndex,
@@ -182,26 +218,17 @@ def named_thing(probs: torch.Tensor, names: tuple[str, ...], config: LabelerConf
     """The one thing :func:`describe`'s note for the same inputs names first, for a list of pictures
     (video frames): the names head's picture, a confident class, else the confident kind (``kinds``)
     or the hedged top-1 class (``top1``/``topk``: the top-1 class); None where the note says
-    ``não reconhecida``.
+    ``não reconhecida``. The same decision as the note's (:func:`_climb`).
 
     Raises:
         ModelError: as :func:`describe`.
     """
-    if probs.shape[-1] != len(names):
-        raise ModelError(f"the tower's head has {probs.shape[-1]} classes but {len(names)} class names were given")
-    ranked = _ranked(probs.float())
-    first, p1 = names[ranked[0][0]], ranked[0][1]
-    if config.style in ("top1", "topk"):
-        return first
-    if _head_wins(named, config, p1):
-        return named[0].name
-    if p1 < config.confident and config.style == "kinds":
-        if kinds is None:
-            raise ModelError(NO_KINDS)
-        kind = _sure_kind(probs.float(), config, kinds, ranked)
-        if kind is not None:
-            return kinds.kinds[kind].pt_br
-    return first if p1 >= config.min_prob else None
+    rung = _climb(probs, names, config, kinds, named)
+    if rung.step == "head":
+        return rung.at.name
+    if rung.step == "kind":
+        return kinds.kinds[rung.at].pt_br
+    return None if rung.step == "lost" else names[rung.at]
 
 
 def _ranked(probs: torch.Tensor) -> list[tuple[int, float]]:
@@ -220,17 +247,6 @@ def _named(picture: NamedPicture) -> str:
     kind_noun = picture.kind.split(" ", 1)[-1]
     said = not picture.kind or f" {kind_noun} " in f" {picture.name} "
     return f"parece ser {picture.name}" + ("." if said else f" ({picture.kind}).")
-
-
-def _hedged(pairs: list[tuple[str, float]], config: LabelerConfig) -> str:
-    (first, p1), (second, p2) = pairs[0], pairs[1]
-    if p1 >= config.confident:
-        return f"{first}."
-    if p1 < config.min_prob:
-        return "não reconhecida."
-    if p2 >= config.second_min:
-        return f"parece ser {first} (ou talvez {second})."
-    return f"parece ser {first}."
 
 
 class Labeler(nn.Module):
