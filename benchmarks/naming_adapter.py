@@ -7,6 +7,8 @@ pictures only (the shipped 309 Tux Paint stamps + the fresh pool's 442 clip-art 
 dev, test or old-split picture) and reads them first by cross-validation over the pool's groups:
 
     python benchmarks/naming_adapter.py cv       # train split only: 5 folds over the pool's groups
+    python benchmarks/naming_adapter.py cv --adapters whiten --train-share 0.5   # a learning curve
+    python benchmarks/naming_adapter.py selector --adapter whiten   # train split only: a trained head-vs-note selector
     python benchmarks/naming_adapter.py grid --adapter lda512 --out F.json   # fresh dev, the committed rule
     python benchmarks/naming_adapter.py nocrop --out F.json   # fresh + old dev: no crop views where nothing crops
 
@@ -154,6 +156,11 @@ def fold_of(group: str) -> int:
     return int(hashlib.sha256(group.encode()).hexdigest(), 16) % FOLDS
 
 
+def _kept(group: str, share: float) -> bool:
+    """Whether a pool group stays in training at ``share`` (a fixed hash subset, nested by share)."""
+    return int(hashlib.sha256(f"share:{group}".encode()).hexdigest(), 16) % 1000 < share * 1000
+
+
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 19))
 YIELDS = (1.0, 0.7, 0.5, 0.3)
 
@@ -190,7 +197,7 @@ def cv(args: argparse.Namespace) -> None:
     for name in args.adapters.split(","):
         forced, notes, n = 0, {}, 0
         for f in range(FOLDS):
-            tr = [i for i, k in enumerate(folds) if k != f]
+            tr = [i for i, k in enumerate(folds) if k != f and (k < 0 or _kept(groups[i], args.train_share))]
             te = [i for i, k in enumerate(folds) if k == f]
             tr_keys, te_keys = [keys[i] for i in tr], [keys[i] for i in te]
             if name.startswith("softmax"):
@@ -208,7 +215,7 @@ def cv(args: argparse.Namespace) -> None:
                 notes[k] = notes.get(k, 0) + v
             n += len(te)
         best = max(notes, key=notes.get)
-        print(f"{args.pooling} {name}: forced {forced}/{n}; note alone {notes[(0.0, 1.0)]}; "
+        print(f"{args.pooling} {name} (pool share {args.train_share}): forced {forced}/{n}; note alone {notes[(0.0, 1.0)]}; "
               f"best note {notes[best]} at {best}", flush=True)
 
 
@@ -221,7 +228,8 @@ def whole_head(cache: dict, adapter: str, pooling: str):
     ids = {lab: n for n, lab in enumerate(sorted(set(labels)))}
     label_ids = torch.tensor([ids[lab] for lab in labels])
     w = fit_adapter(adapter, cache, keys, label_ids, KIND[pooling])
-    entries = tuple(NamedPicture(lab, "", k.replace("oc:", "openclipart:").replace("stamp:", "")) for k, lab in zip(keys, labels))
+    sources = [k.replace("oc:", "openclipart:").replace("stamp:", "") for k in keys]
+    entries = tuple(NamedPicture(lab, "", key) for key, lab in zip(sources, labels))
     return NamesHead(nv._rows(cache, keys, KIND[pooling], LABELER_VIEWS), entries, w, pooling)
 
 
@@ -245,8 +253,9 @@ def grid(args: argparse.Namespace) -> None:
           f"names_yield {best[1]}: {counts[best]} of {len(dev)}")
     if args.out:
         rows = [{"names_confident": t, "names_yield": yl, "named": v} for (t, yl), v in counts.items()]
-        args.out.write_text(json.dumps({"adapter": args.adapter, "pooling": args.pooling, "n": len(dev), "rows": rows,
-                                        "pick": {"names_confident": best[0], "names_yield": best[1], "named": counts[best]}}, indent=1) + "\n")
+        pick = {"names_confident": best[0], "names_yield": best[1], "named": counts[best]}
+        out = {"adapter": args.adapter, "pooling": args.pooling, "n": len(dev), "rows": rows, "pick": pick}
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
 
 
 CROP_AREA = 0.98  # fixed before any dev score: a content box covering this much of the picture crops nothing
@@ -303,13 +312,83 @@ def nocrop(args: argparse.Namespace) -> None:
     pick = max(NOCROP_VIEWS, key=lambda n: (sum(result[n].values()), n == "B1"))
     print(f"pick {pick}: {result[pick]} (shipped {result['shipped']})")
     if args.out:
-        args.out.write_text(json.dumps({"crop_area": CROP_AREA, "views": NOCROP_VIEWS, "named": result, "pick": pick}, indent=1) + "\n")
+        out = {"crop_area": CROP_AREA, "views": NOCROP_VIEWS, "named": result, "pick": pick}
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+
+
+def _signals(head, pooled: torch.Tensor, probs: torch.Tensor) -> tuple[str, list[float]]:
+    """The head's label for one picture and what a selector sees: the cosine, its margin to the
+    best picture of another label, ImageNet's top-1 and top-2 probabilities and the entropy."""
+    query = torch.nn.functional.normalize(head._project(pooled.float()) - head.mean, dim=-1)
+    sims = head._unit @ query
+    order = sims.argsort(descending=True)
+    label = head.entries[int(order[0])].name
+    other = next(float(sims[j]) for j in order[1:] if head.entries[int(j)].name != label)
+    top = probs.topk(2).values
+    entropy = float(-(probs * probs.clamp_min(1e-9).log()).sum())
+    return label, [float(sims[order[0]]), float(sims[order[0]]) - other, float(top[0]), float(top[1]), entropy]
+
+
+def _logistic(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, std, weights with bias last) of a logistic regression on standardised ``x`` (L2 1e-3)."""
+    mean, std = x.mean(0), x.std(0)
+    z, w = (x - mean) / std, torch.zeros(x.shape[1] + 1, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w[:-1] + w[-1], y) + 1e-3 * (w[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return mean, std, w.detach()
+
+
+def selector(args: argparse.Namespace) -> None:
+    """Train split only: a logistic selector between the head's label and the kinds note, trained
+    on the cross-validated held-out pool pictures where exactly one of them is right, itself
+    cross-validated over the same folds; prints both alone, their union and the selector's count."""
+    from lhama.eval.metrics import names_thing
+    from lhama.model.labeler import LabelerConfig, describe
+    from lhama.model.names_head import NamedPicture, NamesHead
+    from lhama.model.towers.imagenet_kinds import KindIndex
+    from lhama.model.towers.imagenet_names import class_names
+
+    cache, names, index = torch.load(args.cache), class_names(), KindIndex.load()
+    keys, labels, groups, accepted = train_set()
+    ids = {lab: n for n, lab in enumerate(sorted(set(labels)))}
+    label_ids = torch.tensor([ids[lab] for lab in labels])
+    folds = [fold_of(g) if a is not None else -1 for g, a in zip(groups, accepted)]
+    config, x, right, fold = LabelerConfig(style="kinds", kind_confident=0.3), [], [], []
+    for f in range(FOLDS):
+        tr, te = [i for i, k in enumerate(folds) if k != f], [i for i, k in enumerate(folds) if k == f]
+        w = fit_adapter(args.adapter, cache, [keys[i] for i in tr], label_ids[tr], KIND[args.pooling])
+        head = NamesHead(nv._rows(cache, [keys[i] for i in tr], KIND[args.pooling], LABELER_VIEWS),
+                         tuple(NamedPicture(labels[i], "", keys[i]) for i in tr), w, args.pooling)
+        te_keys = [keys[i] for i in te]
+        pooled, probs = (nv._rows(cache, te_keys, kind, LABELER_VIEWS) for kind in (KIND[args.pooling], "logits"))
+        for i, q, p in zip(te, pooled, probs):
+            label, signals = _signals(head, q, p)
+            x.append(signals)
+            right.append((names_thing(describe(p, names, config, index), accepted[i]), names_thing(label, accepted[i])))
+            fold.append(f)
+    x, named = torch.tensor(x), 0
+    for f in range(FOLDS):
+        train = [i for i in range(len(x)) if fold[i] != f and right[i][0] != right[i][1]]
+        mean, std, w = _logistic(x[train], torch.tensor([float(right[i][1]) for i in train]))
+        test = [i for i in range(len(x)) if fold[i] == f]
+        z = ((x[test] - mean) / std) @ w[:-1] + w[-1]
+        named += sum(right[i][1] if float(v) > 0 else right[i][0] for i, v in zip(test, z))
+    print(f"{args.pooling} {args.adapter}: note {sum(r[0] for r in right)}, head {sum(r[1] for r in right)}, "
+          f"union {sum(a or b for a, b in right)} of {len(right)}; logistic selector {named}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("cv", "grid", "nocrop"))
+    parser.add_argument("step", choices=("cv", "selector", "grid", "nocrop"))
     parser.add_argument("--adapter", default="lda512")
+    parser.add_argument("--train-share", type=float, default=1.0, help="cv: the share of the pool's groups kept in training")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--folder", type=Path, default=Path("/usr/share/openclipart/png"))
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/tuxpaint_ptbr"))
@@ -317,7 +396,7 @@ def main() -> None:
     parser.add_argument("--pooling", choices=tuple(KIND), default="mean")
     parser.add_argument("--adapters", default="raw,whiten,lda64,lda128,lda256")
     args = parser.parse_args()
-    {"cv": cv, "grid": grid, "nocrop": nocrop}[args.step](args)
+    {"cv": cv, "selector": selector, "grid": grid, "nocrop": nocrop}[args.step](args)
 
 
 if __name__ == "__main__":
