@@ -10,6 +10,7 @@ dev, test or old-split picture) and reads them first by cross-validation over th
     python benchmarks/naming_adapter.py cv --adapters whiten --train-share 0.5   # a learning curve
     python benchmarks/naming_adapter.py selector --adapter whiten   # train split only: a trained head-vs-note selector
     python benchmarks/naming_adapter.py grid --adapter lda512 --out F.json   # fresh dev, the committed rule
+    python benchmarks/naming_adapter.py misses     # fresh dev, diagnosis: what the shipped labeler misses
     python benchmarks/naming_adapter.py nocrop --out F.json   # fresh + old dev: no crop views where nothing crops
 
 Every candidate is a :class:`lhama.model.names_head.NamesHead` the labeler can ship as it is: the
@@ -384,9 +385,41 @@ def selector(args: argparse.Namespace) -> None:
           f"union {sum(a or b for a, b in right)} of {len(right)}; logistic selector {named}")
 
 
+def misses(args: argparse.Namespace) -> None:
+    """Fresh dev, diagnosis: the shipped labeler's misses (note alone) with a countable ImageNet
+    class name, a countable names-head label, neither, and "não reconhecida"; named by category."""
+    import collections
+
+    import naming_openclipart as oc
+    from lhama.eval.metrics import names_thing
+    from lhama.model.labeler import LabelerConfig, describe
+    from lhama.model.names_head import SHIPPED, NamesHead
+    from lhama.model.towers.imagenet_kinds import KindIndex
+    from lhama.model.towers.imagenet_names import class_names
+
+    cache, names, index = torch.load(args.cache), class_names(), KindIndex.load()
+    head = NamesHead.load(SHIPPED / "names_head_clipart")
+    labels = {e.name for e in head.entries}
+    config = LabelerConfig(style="kinds", kind_confident=0.3, names_confident=0.7, names_yield=0.5)
+    tally, named, pictures = collections.Counter(), collections.Counter(), collections.Counter()
+    for p in oc.eval_pictures("dev"):
+        k, category = f"oc:{p.image}", p.image.split("/")[0]
+        q, f = nv._rows(cache, [k], "logits", LABELER_VIEWS)[0], nv._rows(cache, [k], "pooled", LABELER_VIEWS)[0]
+        note, pictures[category] = describe(q, names, config, index, head.nearest(f)), pictures[category] + 1
+        if names_thing(note, p.accepted):
+            named[category] += 1
+            continue
+        has_class = any(names_thing(n, p.accepted) for n in names)
+        has_label = any(names_thing(n, p.accepted) for n in labels)
+        tally.update({"missed": 1, "imagenet class": has_class, "head label": has_label,
+                      "neither": not (has_class or has_label), "não reconhecida": "não reconhecida" in note})
+    print(dict(tally))
+    print(", ".join(f"{c} {named[c]}/{n}" for c, n in pictures.most_common()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("cv", "selector", "grid", "nocrop"))
+    parser.add_argument("step", choices=("cv", "selector", "grid", "nocrop", "misses"))
     parser.add_argument("--adapter", default="lda512")
     parser.add_argument("--train-share", type=float, default=1.0, help="cv: the share of the pool's groups kept in training")
     parser.add_argument("--out", type=Path, default=None)
@@ -396,7 +429,7 @@ def main() -> None:
     parser.add_argument("--pooling", choices=tuple(KIND), default="mean")
     parser.add_argument("--adapters", default="raw,whiten,lda64,lda128,lda256")
     args = parser.parse_args()
-    {"cv": cv, "selector": selector, "grid": grid, "nocrop": nocrop}[args.step](args)
+    {"cv": cv, "selector": selector, "grid": grid, "nocrop": nocrop, "misses": misses}[args.step](args)
 
 
 if __name__ == "__main__":
