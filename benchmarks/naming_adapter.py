@@ -405,7 +405,8 @@ def misses(args: argparse.Namespace) -> None:
     for p in oc.eval_pictures("dev"):
         k, category = f"oc:{p.image}", p.image.split("/")[0]
         q, f = nv._rows(cache, [k], "logits", LABELER_VIEWS)[0], nv._rows(cache, [k], "pooled", LABELER_VIEWS)[0]
-        note, pictures[category] = describe(q, names, config, index, head.nearest(f)), pictures[category] + 1
+        note = describe(q, names, config, index, head.nearest(f))
+        pictures[category] += 1
         if names_thing(note, p.accepted):
             named[category] += 1
             continue
