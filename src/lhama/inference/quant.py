@@ -54,17 +54,17 @@ def available_quants() -> tuple[str, ...]:
 def check_quant(quant: str | QuantPlan, group_size: int | None = None, option: str = QUANT_OPTION) -> QuantPlan:
     """The :class:`QuantPlan` of ``quant`` (a quant or an int4 plan name, see :func:`plan_for`);
     raises ConfigError (one line, naming ``option``, listing what is available) unless it can run here."""
-    plan = plan_for(quant, group_size, option)
+    plan, available = plan_for(quant, group_size, option), available_quants()
     if group_size is not None and group_size not in GROUP_SIZES:
         raise _size_error(group_size, option)
-    if plan.quant not in available_quants():
+    if plan.quant not in available:
         raise ConfigError(
             f"{option} {quant} needs torch.ops.aten.{_KERNELS[plan.quant][-1]}, which this PyTorch "
-            f"{torch.__version__} build lacks; available here: {', '.join(available_quants())}"
+            f"{torch.__version__} build lacks; available here: {', '.join(available)}"
         )
-    if plan.int8 and "int8" not in available_quants():
+    if plan.int8 and "int8" not in available:
         raise ConfigError(f"{option} {quant} keeps layers int8, which this PyTorch build cannot run; "
-                          f"available here: {', '.join(available_quants())}")
+                          f"available here: {', '.join(available)}")
     return plan
 
 
