@@ -29,7 +29,13 @@ before session 6, instead of the lean rows (``LeanDecoder.step_seq``): the befor
 exactness fix in one process. ``--old-catch-up NAME`` (repeat): that draft catches up as before
 session 7, a transformers prefill of the ids its cache lacks each step (room for one proposal),
 instead of the lean rows on a cache sized once. Per draft, ``first_difference`` lists (prompt,
-first token that differs from plain decoding).
+first token that differs from plain decoding). ``--pace NAME=START,BELOW,WINDOW,REST`` (repeat) gives that draft
+its own :class:`~lhama.inference.speculative.Pace` (the others: the library's ``DRAFT_PACE``); ``--reads
+NAME=N`` has it read only the last N prompt tokens, 0 all (``Draft.reads``; the others: ``DRAFT_READS``). ``--rounds R``
+runs the whole interleaved loop R times over the same prompts (the order rotated by one more each round), so
+slow spells fall on every configuration; ``rounds`` then holds each round's totals and tokens/s ratios to plain
+decoding, their medians, and the same split by answer length (``--short-below``: plain answers of fewer tokens
+are "short"), and ``first_difference`` lists [prompt, token] for every round.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -50,7 +57,7 @@ from lhama.inference.kv import KVState
 from lhama.inference.quant_cache import load_for_inference
 from lhama.inference.runtime import peak_rss_mb
 from lhama.inference import speculative
-from lhama.inference.speculative import DRAFT_TOKENS, Draft, load_draft
+from lhama.inference.speculative import DRAFT_PACE, DRAFT_READS, DRAFT_TOKENS, Draft, Pace, load_draft
 
 DATA = Path(__file__).resolve().parent / "data"
 SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
@@ -106,6 +113,10 @@ class SpecRun:
     draft_vocab: dict[str, str] = field(default_factory=dict)  # per draft name: trimmed output layer; absent: full
     forward_check: frozenset[str] = frozenset()  # drafts whose checks run the transformers forward
     old_catch_up: frozenset[str] = frozenset()  # drafts that catch up with a transformers prefill
+    draft_pace: dict[str, Pace] = field(default_factory=dict)  # per draft name; absent: DRAFT_PACE
+    rounds: int = 1  # the interleaved loop over the prompts, this many times
+    short_below: int = 32  # a plain answer of fewer tokens is "short" in the per-round split
+    draft_reads: dict[str, int] = field(default_factory=dict)  # per draft name: the prompt's last N tokens; absent: all
 
 
 def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
@@ -119,7 +130,8 @@ def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
         vocab = run.draft_vocab.get(name)
         model = same.model if same else load_draft(path, target, _draft_quant(run, name), tokens,
                                                    **({"vocab": vocab} if vocab else {})).model
-        drafts[name] = Draft(model, tokens, confidence=sure)
+        drafts[name] = Draft(model, tokens, confidence=sure, pace=run.draft_pace.get(name, DRAFT_PACE),
+                             reads=run.draft_reads.get(name, DRAFT_READS))
     return drafts
 
 
@@ -137,19 +149,43 @@ def bench(run: SpecRun) -> dict:
     messages = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
     texts = [target.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
     inputs = [target.tokenizer(text).input_ids for text in texts]
+    run = replace(run, prompts=len(inputs))
     for draft in configs.values():  # warm-up: first-call allocations, thread pools
         timed_run(target, inputs[0], 4, eos, draft)
     names, runs = list(configs), {name: [] for name in configs}
-    for index, ids in enumerate(inputs):
-        for name in names[index % len(names):] + names[: index % len(names)]:
-            with _forward_check(name in run.forward_check), _old_catch_up(name in run.old_catch_up):
-                runs[name].append(timed_run(target, list(ids), run.tokens, eos, configs[name]))
-        found = _results(run, runs)
-        line = ", ".join(f"{n} {len(runs[n][-1]['ids'])} tok {runs[n][-1]['wall_s']:.1f} s" for n in names)
-        print(f"prompt {index}: {line}" + ("" if found["identical_outputs"] else "  OUTPUTS DIFFER"), flush=True)
-        if run.out is not None:
-            run.out.write_text(json.dumps(found, ensure_ascii=False) + "\n", encoding="utf-8")
+    for turn in range(run.rounds):
+        for index, ids in enumerate(inputs):
+            shift = (index + turn) % len(names)
+            for name in names[shift:] + names[:shift]:
+                with _forward_check(name in run.forward_check), _old_catch_up(name in run.old_catch_up):
+                    runs[name].append(timed_run(target, list(ids), run.tokens, eos, configs[name]))
+            found = _results(run, runs)
+            line = ", ".join(f"{n} {len(runs[n][-1]['ids'])} tok {runs[n][-1]['wall_s']:.2f} s" for n in names)
+            print(f"round {turn} prompt {index}: {line}" + ("" if found["identical_outputs"] else "  OUTPUTS DIFFER"),
+                  flush=True)
+            if run.out is not None:
+                run.out.write_text(json.dumps(found, ensure_ascii=False) + "\n", encoding="utf-8")
     return found
+
+
+def by_round(runs: dict[str, list[dict]], prompts: int, short_below: int) -> dict:
+    """Per round (``prompts`` runs each, in order): each configuration's totals and its tokens/s ratio to
+    plain decoding, for all prompts and split into short (plain answer of fewer than ``short_below`` tokens)
+    and long answers; and the median ratio over the rounds of each."""
+    plain = runs["plain"]
+    short = [i for i in range(prompts) if len(plain[i]["ids"]) < short_below]
+    parts = {"all": list(range(prompts)), "short": short, "long": [i for i in range(prompts) if i not in short]}
+    rounds = []
+    for start in range(0, len(plain) - prompts + 1, prompts):
+        row = {}
+        for part, chosen in parts.items():
+            totals = {n: summary([r[start + i] for i in chosen]) for n, r in runs.items()} if chosen else {}
+            row[part] = {n: {"tok_s": t["tok_s"], "x_plain": round(t["tok_s"] / totals["plain"]["tok_s"], 3),
+                             "acceptance": t["acceptance"]} for n, t in totals.items()}
+        rounds.append(row)
+    median = {part: {n: round(statistics.median(r[part][n]["x_plain"] for r in rounds), 3) for n in runs}
+              for part in parts if parts[part]} if rounds else {}
+    return {"short_prompts": short, "rounds": rounds, "median_x_plain": median}
 
 
 @contextlib.contextmanager
@@ -184,7 +220,8 @@ def _old_catch_up(on: bool):
 
 
 def first_differences(runs: dict[str, list[dict]]) -> dict[str, list[list[int]]]:
-    """Per configuration: [prompt, index of the first token differing from plain decoding]."""
+    """Per configuration: [run, index of the first token differing from plain decoding] (the run is the
+    prompt's index in the first round; round r's prompt i is run r * prompts + i)."""
     found: dict[str, list[list[int]]] = {}
     for name, rows in runs.items():
         for prompt, (got, want) in enumerate(zip(rows, runs["plain"])):
@@ -196,13 +233,16 @@ def first_differences(runs: dict[str, list[dict]]) -> dict[str, list[list[int]]]
 
 
 def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
-    done = len(runs["plain"])
+    done = min(len(runs["plain"]), run.prompts)
     differ = first_differences(runs)
     return {"target": run.target, "drafts": run.drafts, "draft_tokens": {n: run.draft_tokens.get(n, DRAFT_TOKENS) for n in run.drafts},
             "draft_confidence": {n: run.draft_confidence.get(n, 0.0) for n in run.drafts},
             "draft_quant": run.draft_quant or run.quant, "draft_quants": {n: _draft_quant(run, n) for n in run.drafts},
             "draft_vocab": run.draft_vocab,
             "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
+            "draft_pace": {n: vars(run.draft_pace.get(n, DRAFT_PACE)) for n in run.drafts},
+            "draft_reads": {n: run.draft_reads.get(n, DRAFT_READS) for n in run.drafts},
+            "rounds": by_round(runs, done, run.short_below) if run.rounds > 1 else None,
             "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
             "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": not differ,
@@ -242,6 +282,21 @@ def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str, str]:
     return name, os.path.expanduser(path), int(k) if k else tokens, float(sure) if sure else 0.0, quant, vocab
 
 
+def _pace_arg(text: str) -> tuple[str, Pace]:
+    """``NAME=START,BELOW,WINDOW,REST`` -> (name, Pace)."""
+    name, _, values = text.partition("=")
+    start, below, window, rest = values.split(",")
+    return name, Pace(int(start), float(below), int(window), int(rest))
+
+
+def _print_rounds(rounds: dict) -> None:
+    print(f"x plain per round (short answers: prompts {rounds['short_prompts']}):")
+    for part, medians in rounds["median_x_plain"].items():
+        for name, median in medians.items():
+            each = " ".join(f"{r[part][name]['x_plain']:.3f}" for r in rounds["rounds"])
+            print(f"  {part:<6}{name:<24}{each}   median {median:.3f}")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
@@ -257,17 +312,26 @@ def main(argv: list[str]) -> None:
                         help="this draft's checks run the transformers forward (the pre-session-6 check)")
     parser.add_argument("--old-catch-up", action="append", default=[], metavar="NAME",
                         help="this draft catches up with a transformers prefill each step (before session 7)")
+    parser.add_argument("--pace", action="append", default=[], metavar="NAME=START,BELOW,WINDOW,REST",
+                        help="that draft's Pace (default: the library's DRAFT_PACE)")
+    parser.add_argument("--reads", action="append", default=[], metavar="NAME=N",
+                        help="that draft reads only the prompt's last N tokens, 0: all (default: DRAFT_READS)")
+    parser.add_argument("--rounds", type=int, default=1, help="the interleaved loop over the prompts, this many times")
+    parser.add_argument("--short-below", type=int, default=32, help="plain answers of fewer tokens are 'short'")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
     parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
     drafts, tokens = {n: p for n, p, *_ in parsed}, {n: k for n, _, k, *_ in parsed}
     sure, quants = {n: c for n, _, _, c, *_ in parsed if c}, {n: q for n, *_, q, _ in parsed if q}
     vocab = {n: v for n, *_, v in parsed if v}
-    unknown = (set(args.forward_check) | set(args.old_catch_up)) - set(drafts)
+    pace = dict(_pace_arg(text) for text in args.pace)
+    reads = {name: int(n) for name, _, n in (text.partition("=") for text in args.reads)}
+    unknown = (set(args.forward_check) | set(args.old_catch_up) | set(pace) | set(reads)) - set(drafts)
     if unknown:
-        parser.error(f"--forward-check/--old-catch-up names no --draft: {', '.join(sorted(unknown))}")
+        parser.error(f"--forward-check/--old-catch-up/--pace/--reads names no --draft: {', '.join(sorted(unknown))}")
     found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
-                          sure, args.draft_quant, quants, vocab, frozenset(args.forward_check), frozenset(args.old_catch_up)))
+                          sure, args.draft_quant, quants, vocab, frozenset(args.forward_check), frozenset(args.old_catch_up),
+                          pace, args.rounds, args.short_below, reads))
     if args.llama_cpp:
         found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
                                             torch.get_num_threads())
@@ -281,7 +345,9 @@ def main(argv: list[str]) -> None:
         print(f"{'llama.cpp (same prompts)':<24}{cpp['tokens']:>8}{cpp['wall_s']:>9.1f}{cpp['tok_s']:>9.2f}"
               f"{cpp['decode_tok_s']:>14.2f}{'-':>12}")
     for name, where in found["first_difference"].items():
-        print(f"{name}: differs from plain on prompt(s) {', '.join(f'{p} (token {t})' for p, t in where)}")
+        print(f"{name}: differs from plain on run(s) {', '.join(f'{p} (token {t})' for p, t in where)}")
+    if found["rounds"]:
+        _print_rounds(found["rounds"])
     print(f"identical outputs: {found['identical_outputs']}; peak RSS {found['peak_rss_mb']} MB (lhama, before llama.cpp); "
           f"{found['threads']} threads")
 

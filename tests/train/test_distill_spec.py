@@ -158,3 +158,26 @@ def test_old_catch_up_prefills_the_draft_each_step_with_the_same_tokens():
         assert spec.timed_run(target, prompt_ids(5), 16, (), draft)["ids"] == plain["ids"]
     assert len(prefills) > 3 and max(prefills[1:]) <= 2  # a prefill per step, of the 1-2 ids the draft lacks
     assert spec.speculative._catch_up.__name__ == "_catch_up"
+
+
+def test_rounds_repeat_the_prompts_and_give_per_round_ratios(monkeypatch, tmp_path):
+    target = tiny_decoder(seed=3)
+    target.tokenizer.chat_template = TEMPLATE
+    monkeypatch.setattr(spec, "load_for_inference", lambda path, quant: target)
+    monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=1: draft_for(loaded, noisy_copy(target, 0.3, seed=2), tokens))
+    name, pace = spec._pace_arg("late=5,0.25,4,6")
+    assert name == "late" and pace == spec.Pace(5, 0.25, 4, 6)
+    run = spec.SpecRun("target", {"eager": "m", "late": "m"}, "int8", prompts=3, tokens=12, out=tmp_path / "spec.json",
+                       draft_pace={"late": pace}, rounds=2, short_below=13, draft_reads={"late": 4})
+    found = spec.bench(run)
+    assert found["identical_outputs"] is True and found["prompts"] == 3
+    assert len(found["runs"]["plain"]) == len(found["runs"]["late"]) == 6  # 3 prompts, twice
+    assert found["draft_pace"]["late"]["start"] == 5 and found["draft_pace"]["eager"] == vars(spec.DRAFT_PACE)
+    rounds = found["rounds"]
+    assert len(rounds["rounds"]) == 2 and rounds["rounds"][0]["all"]["plain"]["x_plain"] == 1.0
+    late = [r["all"]["late"]["x_plain"] for r in rounds["rounds"]]
+    assert rounds["median_x_plain"]["all"]["late"] == pytest.approx(sum(late) / 2, abs=1e-3)
+    lengths = [len(r["ids"]) for r in found["runs"]["plain"][:3]]
+    assert rounds["short_prompts"] == [i for i, n in enumerate(lengths) if n < 13]
+    assert found["runs"]["late"][0]["proposed"] < found["runs"]["eager"][0]["proposed"]  # 5 tokens before it joins
+    assert found["draft_reads"] == {"eager": 0, "late": 4}

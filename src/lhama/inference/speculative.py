@@ -10,6 +10,14 @@ checked row's logits are the one-row decode step's bit for bit (:func:`check_log
 answer equals plain greedy decoding token for token, near-ties included; only the number of model
 steps changes. The acceptance rate (kept / proposed) decides the speed-up. Sampling, image guidance and prompts with media
 decode plainly.
+
+When the draft works is its :class:`Pace`: it joins only once the answer has ``start`` tokens (its own prompt
+prefill, a fixed cost, is then paid only by answers long enough to repay it), and it sits out ``rest`` tokens
+whenever fewer than ``below`` of its last ``window`` proposals were kept (a check then costs more than the
+steps it saves); the model decodes plainly meanwhile, and the draft catches up on its own cache when it
+resumes. It may also read only the prompt's last ``Draft.reads`` tokens (and the answer): a shorter prefill of
+its own, which short answers cannot repay when it reads a whole long prompt. The answer is the same whatever
+the pace and the reading.
 """
 
 from __future__ import annotations
@@ -42,6 +50,28 @@ DRAFT_TOKENS = 1
 _QUANTISED = (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear)
 
 
+@dataclass(frozen=True)
+class Pace:
+    """When the draft proposes: not before the answer has ``start`` tokens, and not for ``rest`` tokens
+    after ``window`` proposals in a row of which a share below ``below`` was kept (0: never rests)."""
+
+    start: int = 0
+    below: float = 0.0
+    window: int = 4
+    rest: int = 8
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.window < 1 or self.rest < 1 or not 0 <= self.below <= 1:
+            raise ConfigError(f"bad draft pace {self}: start >= 0, window >= 1, rest >= 1, 0 <= below <= 1")
+
+
+# The default pace: from the first token, no rests (session 9's dev simulation: a later start or rests only
+# lowered the speed-up on 24 dev prompts, where the 0.5B's acceptance seldom falls below the ~0.40 break-even).
+DRAFT_PACE = Pace()
+# Prompt tokens the draft reads, unless told (``Draft.reads``; 0: the whole prompt).
+DRAFT_READS = 0
+
+
 @dataclass
 class Draft:
     """A draft model, its own KV state, and how many of its proposals were kept."""
@@ -54,8 +84,17 @@ class Draft:
     # token alone): fewer rows to check and fewer draft steps on tokens the model would likely
     # reject. 0: always ``tokens``.
     confidence: float = 0.0
+    pace: Pace = DRAFT_PACE  # when it proposes (the model decodes plainly otherwise)
+    # It reads only the last this many prompt tokens (and the answer), 0: the whole prompt. A shorter
+    # prefill of its own, perhaps worse proposals; the answer is the same either way.
+    reads: int = DRAFT_READS
+    skip: int = 0  # leading ids of the current prompt that its cache leaves out (set per answer)
     proposed: int = 0
     accepted: int = 0
+
+    def __post_init__(self) -> None:
+        if self.reads < 0:
+            raise ConfigError(f"a draft reads the last N >= 0 prompt tokens (0: all), got {self.reads}")
 
     @property
     def acceptance_rate(self) -> float:
@@ -129,30 +168,57 @@ def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
 def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], config: GenerationConfig,
                     eos_ids: Sequence[int] = (), kv: KVState | None = None) -> Iterator[int]:
     """Yield the greedy answer to ``input_ids`` (text only) token by token, as
-    :func:`~lhama.inference.generate.generate_ids` would, checking ``draft``'s proposals."""
+    :func:`~lhama.inference.generate.generate_ids` would, checking ``draft``'s proposals when its
+    :class:`Pace` lets it propose and taking the model's plain step otherwise."""
     kv = kv if kv is not None else KVState()
     budget = min(config.max_new_tokens, context_length(model) - len(input_ids))
-    room = budget + draft.tokens + 1  # both caches are sized once for the whole answer
-    out = prefill(model, input_ids, None, kv, room)
+    end = len(input_ids) + budget + draft.tokens + 1  # both caches are sized once to hold this many positions
+    out = prefill(model, input_ids, None, kv, end - len(input_ids))
     # the model's own choice after a sequence (its answer starts after input_ids: n-gram blocking)
     pick = partial(next_token, config=config, generator=None, answer_from=len(input_ids))
     token = pick(out.logits[0, -1], _tensor(kv.ids))
-    produced = 1
+    produced, pacer = 1, _Pacer(draft.pace)
+    draft.skip = max(0, len(input_ids) - draft.reads) if draft.reads else 0
     yield token
     while token not in eos_ids and produced < budget:
-        proposal = _propose(draft, [*kv.ids, token], min(draft.tokens, budget - produced - 1), pick, room)
-        for token in _check(model, kv, token, proposal, pick, draft):
+        count = min(draft.tokens, budget - produced - 1)
+        if count and pacer.drafting(produced):
+            proposal = _propose(draft, [*kv.ids, token], count, pick, end)
+            kept = _check(model, kv, token, proposal, pick, draft)
+            pacer.record(len(proposal), len(kept) - 1, produced)
+        else:
+            logits = decode_step(model.language_model, kv, token).logits[0, -1]
+            kept = [pick(logits, _tensor(kv.ids))]
+        for token in kept:
             produced += 1
             yield token
             if token in eos_ids:
                 return
 
 
-def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int], room: int) -> list[int]:
+class _Pacer:
+    """A :class:`Pace` applied to one answer: the kept/proposed outcomes of the latest proposals."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace, self.outcomes, self.resume_at = pace, [], pace.start
+
+    def drafting(self, produced: int) -> bool:
+        """Whether the draft proposes after ``produced`` answer tokens."""
+        return produced >= self.resume_at
+
+    def record(self, proposed: int, kept: int, produced: int) -> None:
+        """Note a check (``kept`` of ``proposed``, made after ``produced`` tokens); rest if the window fell short."""
+        self.outcomes = (self.outcomes + [1] * kept + [0] * (proposed - kept))[-self.pace.window:]
+        if self.pace.below and len(self.outcomes) == self.pace.window and \
+                sum(self.outcomes) < self.pace.below * self.pace.window:
+            self.resume_at, self.outcomes = produced + kept + 1 + self.pace.rest, []
+
+
+def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int], end: int) -> list[int]:
     """Up to ``count`` greedy tokens of the draft after ``ids`` (fewer: see ``Draft.confidence``)."""
     if count == 0:
         return []
-    logits = _catch_up(draft, ids, room)
+    logits = _catch_up(draft, ids[draft.skip:], end - draft.skip)
     proposal: list[int] = []
     while not draft.confidence or float(torch.softmax(logits.float(), dim=-1).max()) >= draft.confidence:
         proposal.append(pick(logits, _tensor(ids + proposal)))
@@ -162,18 +228,18 @@ def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int],
     return proposal
 
 
-def _catch_up(draft: Draft, ids: list[int], room: int) -> torch.Tensor:
-    """The draft's logits (V,) after ``ids``, its cache brought in step. Only the ids its cache
-    lacks are run (1-2 after a check: the kept tokens it did not propose itself), as the rows of
-    :func:`check_logits` (the lean rows for a Llama-family draft, no transformers forward). A new
-    prompt (more than ``tokens + 1`` ids missing), or a cache without the room, is prefilled
-    instead, with ``room`` positions to spare."""
+def _catch_up(draft: Draft, ids: list[int], end: int) -> torch.Tensor:
+    """The draft's logits (V,) after ``ids`` (what it reads of the sequence), its cache brought in
+    step. Only the ids its cache lacks are run: 1-2 after a check (the kept tokens it did not
+    propose itself), as the rows of :func:`check_logits` (the lean rows for a Llama-family draft,
+    no transformers forward); more after a rest, as a prefill of those ids on the same cache. A new
+    prompt, or a cache too small to hold ``end`` positions, is prefilled whole, sized to hold ``end``."""
     kv = draft.kv
     held = shared_prefix(kv.ids, ids)
-    if held == 0 or len(ids) - held > draft.tokens + 1 or (kv.capacity and kv.capacity < len(ids) + draft.tokens):
-        return prefill(draft.model, ids, None, kv, room).logits[0, -1]
-    rewind(kv, held)
-    return check_logits(draft.model.language_model, kv, ids[held:])[-1]
+    if held and len(ids) - held <= draft.tokens + 1 and (not kv.capacity or kv.capacity >= end):  # 0: a dynamic cache
+        rewind(kv, held)
+        return check_logits(draft.model.language_model, kv, ids[held:])[-1]
+    return prefill(draft.model, ids, None, kv, max(end - len(ids), draft.tokens + 1)).logits[0, -1]
 
 
 def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], pick: Callable[..., int],
