@@ -65,5 +65,6 @@ _HARM = (
 
 MARKS_NEED_HARM = PhraseRule(re.compile(_MARKS, re.IGNORECASE), re.compile(_MATERIAL, re.IGNORECASE),
                              re.compile(_HARM, re.IGNORECASE))
-# What lhama.guard.classifier.load_classifier applies (none until a rule passes its ship rule).
-SHIPPED_PHRASE_RULES: tuple[PhraseRule, ...] = ()
+# What lhama.guard.classifier.load_classifier applies (chosen on dev, passed its held-out ship rule;
+# docs/guard.md, "Ninth session").
+SHIPPED_PHRASE_RULES: tuple[PhraseRule, ...] = (MARKS_NEED_HARM,)
