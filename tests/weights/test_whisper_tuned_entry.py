@@ -29,12 +29,13 @@ def test_the_shipped_adapter_is_small_and_fits_whisper_base():
     tensors = load_file(str(folder / ADAPTER_WEIGHTS))
     # 10 linears (the cross-attention keys and values too) x 6 decoder layers x (A, B), the last encoder
     # layer's fc1 and fc2 x (A, B) since session 6, its self-attention q/k/v/out x (A, B) since session 7,
-    # and the same six linears of the layer below (layer 4) since session 8
-    assert len(tensors) == 144
+    # and the same six linears of the layer below (layer 4) since session 8, and of layer 3 since session 9
+    assert len(tensors) == 156
     assert {"encoder.layers.5.fc1.lora_A", "encoder.layers.5.fc2.lora_B", "encoder.layers.5.self_attn.k_proj.lora_A",
+            "encoder.layers.3.self_attn.v_proj.lora_A", "encoder.layers.3.fc1.lora_B",
             "encoder.layers.5.self_attn.out_proj.lora_B", "encoder.layers.4.self_attn.q_proj.lora_A",
             "encoder.layers.4.fc2.lora_B"} <= set(tensors)
-    assert config["encoder_targets"] == [f"layers.{i}.{name}" for i in (4, 5) for name in (
+    assert config["encoder_targets"] == [f"layers.{i}.{name}" for i in (3, 4, 5) for name in (
         "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2")]
     for name, tensor in tensors.items():
         assert tensor.dtype == torch.float16 and 16 in tensor.shape and set(tensor.shape) <= {16, 512, 2048}, name

