@@ -11,6 +11,7 @@
     # session 6: `data --mid` + `train --encoder-ffn` (LoRA on the last encoder layer's fc1/fc2 too)
     # session 7: `data --pre` + `train --encoder-attn` (the whole last encoder layer, attention included)
     # session 8: `data --pre --layers 2` + `train --encoder-attn --encoder-layers 2` (the top two layers, whole)
+    # session 9: `data --pre --layers 3` + `train --encoder-attn --encoder-layers 3` (the top three: shipped)
 
 Texts come from the repository's own pt-BR sentences (the guard's benign set: Tux Paint
 captions, AdMIRe sentences, translated LLaVA questions and answers, everyday prompts and
@@ -110,7 +111,7 @@ def mid_plan(args: argparse.Namespace) -> list:
 def mid_encoder(whisper_dir: Path, key: str = "mid"):
     """(window samples -> {key: ...}, the encoder's top): the torch encoder built from the
     CTranslate2 weights, and the part of it :class:`EncoderTop` recomputes from ``key`` ("mid":
-    the last feed-forward block; "pre": the whole last layer; "pre2": the top two layers)."""
+    the last feed-forward block; "pre": the whole last layer; "pre<n>": the top n layers)."""
     import torch
 
     from lhama.data.audio import AudioSpec, log_mel
