@@ -251,7 +251,7 @@ def _decode_speed(loaded, new_tokens: int) -> float:
 
 def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: int) -> None:
     """Draft acceptance rate of ``draft_dir`` for ``target_dir`` (lhama's speculative greedy
-    decoding, 3 proposals per step, 48 new tokens) on the held-out prompts; merged into the
+    decoding, 3 proposals per step, the whole prompt read, 48 new tokens) on the held-out prompts; merged into the
     results row called ``name``."""
     from lhama.inference.generate import GenerationConfig, eos_token_ids
     from lhama.inference.speculative import draft_for, speculative_ids
@@ -259,7 +259,8 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
 
     _threads()
     target, draft_model = load_model(target_dir), load_model(draft_dir)
-    draft = draft_for(target, draft_model, 3)  # the measure of sessions 2-7: 3 proposals per step
+    draft = draft_for(target, draft_model, 3)  # the measure of sessions 2-7: 3 proposals per step,
+    draft.reads = 0  # the whole prompt read (before session 9's DRAFT_READS)
     held = [p for p in _read_jsonl(DATA / "distill_prompts.jsonl") if p["split"] == "heldout"][:prompts]
     config, eos = GenerationConfig(max_new_tokens=48), eos_token_ids(target.model, target.tokenizer)
     for p in held:

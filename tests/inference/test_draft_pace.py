@@ -66,9 +66,9 @@ def test_a_poor_draft_rests_and_catches_up_on_its_own_cache() -> None:
     target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
     config, ids = GenerationConfig(max_new_tokens=60), prompt_ids(0, length=30)
     plain = _answer(target, ids, config)
-    eager = Draft(other.model, tokens=1)
+    eager = Draft(other.model, tokens=1, reads=0)  # reads the whole prompt
     assert _answer(target, ids, config, eager) == plain and eager.acceptance_rate < 0.75
-    resting = Draft(other.model, tokens=1, pace=Pace(below=0.75, window=4, rest=6))
+    resting = Draft(other.model, tokens=1, pace=Pace(below=0.75, window=4, rest=6), reads=0)
     calls = _counting_forwards(resting)
     assert _answer(target, ids, config, resting) == plain
     assert resting.proposed < eager.proposed - 6  # at least one rest of 6 tokens
@@ -110,3 +110,14 @@ def test_a_bad_pace_is_a_one_line_error(bad: dict) -> None:
     with pytest.raises(ConfigError, match=r"^bad draft pace .*start >= 0, window >= 1") as caught:
         Pace(**bad)
     assert "\n" not in str(caught.value)
+
+
+def test_by_default_the_draft_reads_the_prompt_s_last_draft_reads_tokens() -> None:
+    from lhama.inference.speculative import DRAFT_READS
+
+    target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
+    config, ids = GenerationConfig(max_new_tokens=20), prompt_ids(0, length=DRAFT_READS + 16)
+    draft = Draft(other.model, tokens=1)
+    calls = _counting_forwards(draft)
+    assert _answer(target, ids, config, draft) == _answer(target, ids, config)
+    assert calls[0][0] == DRAFT_READS + 1 and draft.skip == 16  # its last DRAFT_READS tokens and the first answer token

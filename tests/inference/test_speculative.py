@@ -76,7 +76,7 @@ def test_a_draft_with_another_tokenizer_is_a_one_line_error() -> None:
 
 def test_the_draft_prefills_once_per_answer_and_catches_up_on_its_cache() -> None:
     target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)  # rejections: 1-row catch-ups
-    draft = Draft(other.model, tokens=3)
+    draft = Draft(other.model, tokens=3, reads=0)  # the whole prompt (DRAFT_READS: its last 24 tokens)
     prefills, caches = [], set()
     forward = other.model.forward
 
