@@ -15,7 +15,9 @@ here trained on them). For each quantisation of the language model (lhama.infere
   ``--answer-tokens`` greedy tokens; the quantised model is fed the same prompt + answer, one
   answer token at a time (the decode path), and its argmax at each answer position is compared
   (teacher-forced, so one early difference does not count every later token twice); plus how
-  many free-running greedy answers are identical.
+  many free-running greedy answers are identical;
+- both top-1s and ppl ratios also without each sentence's first prediction ("after opening"): every
+  sentence starts from the same lone first token, so that one prediction would count once per sentence.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def text_stats(loaded, rows: list[dict], steps: bool = False) -> dict:
     sentences = [tok(r["sentence"], add_special_tokens=False)["input_ids"] for r in rows]
     stats = [step_stats(loaded.model, [first], s) if steps else token_stats(loaded.model, [first, *s])
              for s in sentences]
-    return {"argmax": torch.cat([s[0] for s in stats]), "nll": torch.cat([s[1] for s in stats])}
+    opening = torch.cat([torch.arange(len(s[0])) == 0 for s in stats])  # each sentence's first prediction
+    return {"argmax": torch.cat([s[0] for s in stats]), "nll": torch.cat([s[1] for s in stats]), "opening": opening}
 
 
 def answer_stats(loaded, prompts: list[list[int]], answers: list[list[int]], tokens: int) -> dict:
@@ -106,7 +109,20 @@ def compare_text(base: dict, other: dict, steps: dict | None = None) -> dict:
     if steps is not None:
         result["decode_perplexity_ratio"] = round(math.exp(float(steps["nll"].mean() - base["nll"].mean())), 4)
         result["decode_top1_agreement"] = round(float((steps["argmax"] == base["argmax"]).float().mean()), 4)
+    for path, stats in (("text", other), ("decode", steps)):
+        if stats is not None and "opening" in stats:
+            result.update(_after_opening(path, base, stats))
     return result
+
+
+def _after_opening(path: str, base: dict, stats: dict) -> dict:
+    """Top-1 agreement and ppl ratio without each sentence's first prediction: every sentence starts from the
+    same lone first token, so that one prediction counts once per sentence (docs/benchmarks.md, session 9 #27:
+    the whole 3-point top-1 gap of k-scales v4 against v3 was that prediction)."""
+    later = ~stats["opening"]
+    same = (stats["argmax"][later] == base["argmax"][later]).float().mean()
+    ratio = math.exp(float(stats["nll"][later].mean() - base["nll"][later].mean()))
+    return {f"{path}_top1_after_opening": round(float(same), 4), f"{path}_perplexity_ratio_after_opening": round(ratio, 4)}
 
 
 def main() -> None:
@@ -166,11 +182,12 @@ def reference(args: argparse.Namespace, model_dir: Path, rows: list[dict]) -> tu
 def _print(args: argparse.Namespace, rows: list, prompts: list, results: dict) -> None:
     print(f"{args.model}: {len(rows)} held-out sentences, {len(prompts)} chat prompts x {args.answer_tokens} greedy tokens")
     print(f"{'quant':<28}{'ppl':>9}{'ppl/fp32':>10}{'decode ppl/fp32':>17}{'text top-1':>12}{'decode top-1':>14}"
-          f"{'greedy agree':>14}{'identical':>11}")
+          f"{'greedy agree':>14}{'identical':>11}{'decode top-1 after opening':>28}")
     for quant, r in results.items():
         print(f"{quant:<28}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}"
               f"{r.get('decode_perplexity_ratio', 1.0):>17.4f}{r['text_top1_agreement']:>12.1%}"
-              f"{r.get('decode_top1_agreement', 1.0):>14.1%}{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}")
+              f"{r.get('decode_top1_agreement', 1.0):>14.1%}{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}"
+              f"{r.get('decode_top1_after_opening', 1.0):>28.1%}")
 
 
 if __name__ == "__main__":
