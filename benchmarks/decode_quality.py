@@ -17,7 +17,13 @@ here trained on them). For each quantisation of the language model (lhama.infere
   (teacher-forced, so one early difference does not count every later token twice); plus how
   many free-running greedy answers are identical;
 - both top-1s and ppl ratios also without each sentence's first prediction ("after opening"): every
-  sentence starts from the same lone first token, so that one prediction would count once per sentence.
+  sentence starts from the same lone first token, so that one prediction would count once per sentence;
+- both top-1s over distinct contexts (``*_top1_distinct``): a prediction whose context (the sentence's
+  tokens so far) an earlier sentence already had is the same prediction, so it counts once.
+
+With ``--system-from MODEL`` each sentence is scored the way the model is used: as a user message inside
+the chat template, after MODEL's system prompt (its ``lhama_generation.json``; e.g. ``lhama-default``), not
+after a lone eos; the chat prompts use that system prompt too.
 """
 
 from __future__ import annotations
@@ -48,18 +54,46 @@ def read_sentences(paths: list[Path]) -> list[dict]:
 
 
 @torch.inference_mode()
-def token_stats(model, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(argmax (T-1,), NLL (T-1,)) of each next token of ``ids``."""
-    logits = model(torch.tensor([ids])).logits[0, :-1].float()  # (T - 1, V)
-    targets = torch.tensor(ids[1:])
-    nll = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+def token_stats(model, prefix: list[int], continuation: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(argmax, NLL) of each token of ``continuation`` after ``prefix``, one forward (the prompt path)."""
+    ids = [*prefix, *continuation]
+    logits = model(torch.tensor([ids])).logits[0, len(prefix) - 1 : -1].float()  # (len(continuation), V)
+    nll = torch.nn.functional.cross_entropy(logits, torch.tensor(continuation), reduction="none")
     return logits.argmax(-1), nll
 
 
-def chat_ids(loaded, row: dict) -> list[int]:
+CHAT_PROMPT_SYSTEM = "Responda em português do Brasil."  # the chat prompts' system prompt without --system-from
+
+
+def chat_ids(loaded, row: dict, system: str | None = None) -> list[int]:
     question = f"Explique em uma frase o sentido de \"{row['compound']}\" nesta frase: {row['sentence']}"
-    messages = [{"role": "system", "content": "Responda em português do Brasil."}, {"role": "user", "content": question}]
+    messages = [{"role": "system", "content": system or CHAT_PROMPT_SYSTEM}, {"role": "user", "content": question}]
     return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages))
+
+
+def sentence_ids(tok, sentence: str, system: str | None) -> tuple[list[int], list[int]]:
+    """(prefix, sentence tokens): after a lone first token (bos, else eos), or with ``system`` the chat
+    template's text before the user message's content (system turn, then the user turn's header)."""
+    if system is None:
+        first = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        return [first], tok(sentence, add_special_tokens=False)["input_ids"]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": sentence}]
+    text = render_prompt(tok, messages)
+    head = text[: text.index(sentence)]
+    prefix, ids = encode_prompt(tok, head), encode_prompt(tok, head + sentence)
+    if ids[: len(prefix)] != prefix:
+        raise ValueError(f"the chat template's tokens before the sentence change with it: {sentence!r}")
+    return prefix, ids[len(prefix) :]
+
+
+def distinct_contexts(sentences: list[list[int]]) -> torch.Tensor:
+    """True for each prediction whose context (the sentence's tokens before it) no earlier one had."""
+    seen, keep = set(), []
+    for s in sentences:
+        for i in range(len(s)):
+            keep.append(tuple(s[:i]) not in seen)
+            seen.add(tuple(s[:i]))
+    return torch.tensor(keep)
 
 
 @torch.inference_mode()
@@ -76,16 +110,14 @@ def step_stats(model, prefix: list[int], continuation: list[int]) -> tuple[torch
     return stacked.argmax(-1), nll
 
 
-def text_stats(loaded, rows: list[dict], steps: bool = False) -> dict:
-    """Next-token argmax and NLL over every held-out sentence: one forward per sentence (the
-    prompt path), or with ``steps`` token by token (the decode path, :func:`step_stats`)."""
-    tok = loaded.tokenizer
-    first = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-    sentences = [tok(r["sentence"], add_special_tokens=False)["input_ids"] for r in rows]
-    stats = [step_stats(loaded.model, [first], s) if steps else token_stats(loaded.model, [first, *s])
-             for s in sentences]
+def text_stats(loaded, rows: list[dict], steps: bool = False, system: str | None = None) -> dict:
+    """Next-token argmax and NLL over every held-out sentence (after :func:`sentence_ids`' prefix): one
+    forward per sentence (the prompt path), or with ``steps`` token by token (the decode path, :func:`step_stats`)."""
+    pairs = [sentence_ids(loaded.tokenizer, r["sentence"], system) for r in rows]
+    stats = [(step_stats if steps else token_stats)(loaded.model, p, s) for p, s in pairs]
     opening = torch.cat([torch.arange(len(s[0])) == 0 for s in stats])  # each sentence's first prediction
-    return {"argmax": torch.cat([s[0] for s in stats]), "nll": torch.cat([s[1] for s in stats]), "opening": opening}
+    return {"argmax": torch.cat([s[0] for s in stats]), "nll": torch.cat([s[1] for s in stats]), "opening": opening,
+            "distinct": distinct_contexts([s for _, s in pairs])}
 
 
 def answer_stats(loaded, prompts: list[list[int]], answers: list[list[int]], tokens: int) -> dict:
@@ -112,6 +144,10 @@ def compare_text(base: dict, other: dict, steps: dict | None = None) -> dict:
     for path, stats in (("text", other), ("decode", steps)):
         if stats is not None and "opening" in stats:
             result.update(_after_opening(path, base, stats))
+        if stats is not None and "distinct" in stats:
+            same = stats["argmax"][stats["distinct"]] == base["argmax"][stats["distinct"]]
+            result[f"{path}_top1_distinct"] = round(float(same.float().mean()), 4)
+            result["distinct_tokens"] = int(stats["distinct"].sum())
     return result
 
 
@@ -137,6 +173,9 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, default=None,
                         help="file keeping the fp32 reference (answers, per-token NLL and argmax): written by the "
                              "first run, read by later runs with the same model, sentences and prompts")
+    parser.add_argument("--system-from", default=None, metavar="MODEL",
+                        help="score each sentence as a user message in the chat template after MODEL's system prompt "
+                             "(its lhama_generation.json, e.g. lhama-default); the chat prompts use it too")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch (and native kernel) threads; default: physical cores (pass 1 in a scheduler slot)")
     args = parser.parse_args()
@@ -145,6 +184,7 @@ def main() -> None:
     else:
         use_physical_cores()
     model_dir = resolve(args.model, "lhama-default")
+    args.system = system_prompt(args.system_from)
     rows = read_sentences(args.sentences)
     prompts, answers, base = reference(args, model_dir, rows)
     results = {"none": {**compare_text(base, base), "greedy_agreement": 1.0, "identical_answers": "-"}}
@@ -152,7 +192,8 @@ def main() -> None:
         quant, _, kernel = spec.partition(":")  # quant: also an int4 plan, e.g. int4-g64+head
         os.environ["LHAMA_INT4_KERNEL"] = kernel or "vnni"  # read at each product
         loaded = load_for_inference(model_dir, quant, progress=print)
-        results[spec] = {**compare_text(base, text_stats(loaded, rows), text_stats(loaded, rows, steps=True)),
+        results[spec] = {**compare_text(base, text_stats(loaded, rows, system=args.system),
+                                        text_stats(loaded, rows, steps=True, system=args.system)),
                          **answer_stats(loaded, prompts, answers, args.answer_tokens)}
         del loaded
         print(spec, json.dumps(results[spec]), flush=True)
@@ -161,19 +202,29 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
+def system_prompt(model: str | None) -> str | None:
+    """``model``'s system prompt (its lhama_generation.json), or None without ``--system-from``."""
+    if model is None:
+        return None
+    settings = json.loads((resolve(model, "lhama-default") / "lhama_generation.json").read_text(encoding="utf-8"))
+    return settings["system_prompt"]
+
+
 def reference(args: argparse.Namespace, model_dir: Path, rows: list[dict]) -> tuple[list, list, dict]:
     """The fp32 model's chat prompts, greedy answers and text stats; from ``args.reference``
     when it was written for the same model, sentences, prompts and answer length."""
     key = {"model": str(model_dir), "sentences": [r["sentence"] for r in rows], "prompts": args.prompts,
            "answer_tokens": args.answer_tokens}
+    if args.system is not None:
+        key["system"] = args.system
     if args.reference and args.reference.is_file():
         saved = torch.load(args.reference)
         if saved["key"] == key:
             return saved["prompts"], saved["answers"], saved["base"]
     fp32 = load_for_inference(model_dir, "none")
-    prompts = [chat_ids(fp32, r) for r in rows[: args.prompts]]
+    prompts = [chat_ids(fp32, r, args.system) for r in rows[: args.prompts]]
     answers = [list(generate_ids(fp32.model, p, GenerationConfig(max_new_tokens=args.answer_tokens))) for p in prompts]
-    base = text_stats(fp32, rows)
+    base = text_stats(fp32, rows, system=args.system)
     if args.reference:
         torch.save({"key": key, "prompts": prompts, "answers": answers, "base": base}, args.reference)
     return prompts, answers, base
@@ -182,12 +233,12 @@ def reference(args: argparse.Namespace, model_dir: Path, rows: list[dict]) -> tu
 def _print(args: argparse.Namespace, rows: list, prompts: list, results: dict) -> None:
     print(f"{args.model}: {len(rows)} held-out sentences, {len(prompts)} chat prompts x {args.answer_tokens} greedy tokens")
     print(f"{'quant':<28}{'ppl':>9}{'ppl/fp32':>10}{'decode ppl/fp32':>17}{'text top-1':>12}{'decode top-1':>14}"
-          f"{'greedy agree':>14}{'identical':>11}{'decode top-1 after opening':>28}")
+          f"{'greedy agree':>14}{'identical':>11}{'decode top-1 after opening':>28}{'decode top-1 distinct':>23}")
     for quant, r in results.items():
         print(f"{quant:<28}{r['perplexity']:>9.3f}{r['perplexity_ratio']:>10.4f}"
               f"{r.get('decode_perplexity_ratio', 1.0):>17.4f}{r['text_top1_agreement']:>12.1%}"
               f"{r.get('decode_top1_agreement', 1.0):>14.1%}{r['greedy_agreement']:>14.1%}{r['identical_answers']:>11}"
-              f"{r.get('decode_top1_after_opening', 1.0):>28.1%}")
+              f"{r.get('decode_top1_after_opening', 1.0):>28.1%}{r.get('decode_top1_distinct', 1.0):>23.1%}")
 
 
 if __name__ == "__main__":
