@@ -338,7 +338,8 @@ def main() -> None:
         return why(args.why)
     if not args.fresh and not args.sentences:
         parser.error("--sentences is required (or --fresh)")
-    clips = fresh_clips(args.wav_dir, args.fresh_set) if args.fresh else make_clips(heldout_sentences(args.sentences), args.wav_dir)
+    clips = (fresh_clips(args.wav_dir, args.fresh_set) if args.fresh
+             else make_clips(heldout_sentences(args.sentences), args.wav_dir))
     clips = [c for c in clips if c.keys] if args.requests_only else clips
     clips = clips[args.offset: args.offset + args.limit] if args.limit else clips[args.offset:]
     refs = [c.text for c in clips]
