@@ -55,7 +55,7 @@ def test_tools_errors_are_one_line(qwen_dir: Path, lm_dir: Path, tools_file: Pat
     bad = tmp_path / "ruim.json"
     bad.write_text('[{"type": "function", "function": {"name": "tem espaço"}}]', encoding="utf-8")
     for model, path, words in [(qwen_dir, bad, "not a list of OpenAI tools"), (lm_dir, tools_file, "no tools section"),
-                               (qwen_dir, tmp_path / "nada.json", "cannot read the tools file")]:
+                               (qwen_dir, tmp_path / "nada.json", "--tools")]:
         result = chat("--model", str(model), "--tools", str(path), "oi")
         assert isinstance(result.exception, ConfigError) and words in str(result.exception)
         assert "\n" not in str(result.exception)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from lhama.errors import ConfigError, ModelError
+from lhama.errors import ConfigError, DataError, ModelError
 from lhama.model.build import LoadedModel
 from lhama.serve.terminal import ChatConfig, chat, open_session
 from tests.conftest import tiny_loaded
@@ -78,3 +78,25 @@ def test_a_bad_config_is_one_config_error(fields: dict, words: str) -> None:
     with pytest.raises(ConfigError) as error:
         ChatConfig("tiny", **fields)
     assert words in str(error.value)
+
+
+@pytest.mark.parametrize("fields, option", [({"media": (("image", "nope.jpg"),)}, "--image"),
+                                            ({"media": (("audio", "nope.wav"),)}, "--audio"),
+                                            ({"file": "nope.txt"}, "--file"), ({"tools": "nope.json"}, "--tools")])
+def test_a_missing_file_fails_before_the_model_loads(tmp_path: Path, fields: dict, option: str) -> None:
+    fields = {name: tuple((k, tmp_path / f) for k, f in value) if name == "media" else tmp_path / value
+              for name, value in fields.items()}
+    asked = []
+    with pytest.raises(ConfigError if option == "--tools" else DataError) as error:
+        open_session(ChatConfig("tiny", prompt="Oi", guard=False, **fields), lambda model, quant: asked.append(model), _console()[0])
+    assert asked == []  # nothing loaded: a typo costs no load (nor a first-use prepare)
+    assert str(error.value).startswith(f"{option} {tmp_path / 'nope'}") and "No such file" in str(error.value)
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n"])
+def test_an_empty_question_is_an_error_not_an_answer(prompt: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="the question is empty"):
+        ChatConfig("tiny", prompt=prompt)
+    image = tmp_path / "a.png"
+    assert ChatConfig("tiny", prompt="", media=(("image", image),)).prompt == ""  # the image is the question
+    assert ChatConfig("tiny").prompt is None  # no prompt at all: the REPL

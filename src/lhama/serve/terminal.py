@@ -72,6 +72,9 @@ class ChatConfig:
             GenerationConfig(**self.decoding)  # a bad value fails before the model loads
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"decoding: {exc}") from None
+        if self.prompt is not None and not self.prompt.strip() and not self.media and self.file is None:
+            raise ConfigError('the question is empty: write one (lhama chat "Qual é a capital do Brasil?"), '
+                              "or leave it out for an interactive chat")
 
 
 def chat(config: ChatConfig, load: Load, err: Console, locate: Locate | None = None) -> None:
@@ -94,6 +97,7 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
     ``config.decoding`` on top, the guard, tools, draft, and the media and ``config.file``
     attached for the first question. Speech for a model without an audio branch is heard by
     :data:`~lhama.serve.cascade.WHISPER`, found with ``locate`` (None: prepared quietly)."""
+    check_files(config)  # before the load: a typo should not cost a load (or a first-use prepare) to report
     loaded = load(config.model, config.quant)
     generation = replace(loaded.generation, **config.decoding)
     plan = None if config.tools is None else load_tools(config.tools, getattr(loaded.tokenizer, "chat_template", None), loaded.name)
@@ -108,6 +112,20 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
     if config.file is not None:
         session.pending_notes.append(read_prompt_file(config.file, loaded, generation.max_new_tokens))
     return session
+
+
+def check_files(config: ChatConfig) -> None:
+    """Every file ``config`` names (media, ``file``, ``tools``) is there; their contents are read later.
+
+    Raises:
+        DataError: a missing file or a directory, named with its option (ConfigError for ``--tools``).
+    """
+    named = [*((f"--{kind}", path, DataError) for kind, path in config.media), ("--file", config.file, DataError),
+             ("--tools", config.tools, ConfigError)]
+    for option, path, error in named:
+        if path is not None and not Path(path).is_file():
+            reason = "Is a directory" if Path(path).is_dir() else "No such file or directory"
+            raise error(f"{option} {path}: {reason}; give the path of a file")
 
 
 def read_prompt_file(path: Path, loaded: LoadedModel, max_tokens: int) -> str:
