@@ -100,3 +100,14 @@ def test_an_empty_question_is_an_error_not_an_answer(prompt: str, tmp_path: Path
     image = tmp_path / "a.png"
     assert ChatConfig("tiny", prompt="", media=(("image", image),)).prompt == ""  # the image is the question
     assert ChatConfig("tiny").prompt is None  # no prompt at all: the REPL
+
+
+@pytest.mark.parametrize("line", ["/image", "/audio   "])
+def test_a_media_command_without_a_path_says_how_to_use_it(loaded: LoadedModel, line: str) -> None:
+    from lhama.serve.session import ChatSession
+    from lhama.serve.terminal import repl_line
+
+    err, said = _console()
+    assert repl_line(ChatSession(loaded), line, err)
+    command = line.split()[0]
+    assert f"{command} needs a file: {command} PATH" in said.getvalue() and "not found" not in said.getvalue()

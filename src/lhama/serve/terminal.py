@@ -223,6 +223,8 @@ def repl_line(session: ChatSession, line: str, err: Console) -> bool:
     elif command == "/reset":
         session.reset()
         err.print("[dim]new conversation[/]")
+    elif command[1:] in KIND and not argument.strip():
+        err.print(f"[red]{command} needs a file:[/] {command} PATH, then ask about it")
     elif command[1:] in KIND:  # /image, /video, /audio
         try:
             session.attach(command[1:], Path(argument.strip()).expanduser())
