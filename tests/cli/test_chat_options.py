@@ -69,7 +69,10 @@ def test_the_command_answers_within_the_model_limit_unless_told(lm_dir: Path) ->
 def test_bad_decoding_option_fails_before_the_model_loads() -> None:
     result = CliRunner().invoke(app, ["chat", "--model", "/no/such/model", "--repetition-penalty", "0", "oi"])
     assert isinstance(result.exception, ConfigError)
-    assert str(result.exception) == "repetition_penalty must be > 0, got 0.0"
+    assert str(result.exception) == "--repetition-penalty must be > 0, got 0.0"
+    for flag, value, words in [("--max-tokens", "0", "--max-tokens must be >= 1, got 0"), ("--top-p", "0", "--top-p must be in (0, 1]")]:
+        result = CliRunner().invoke(app, ["chat", "--model", "/no/such/model", flag, value, "oi"])
+        assert isinstance(result.exception, ConfigError) and str(result.exception).startswith(words)
 
 
 def test_options_are_grouped_and_flags_unchanged() -> None:

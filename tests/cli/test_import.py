@@ -45,9 +45,10 @@ def test_importing_the_cli_loads_no_torch() -> None:
     (["eval", "admire", "--help"], 0, "--text-only"),
     (["models", "export-adapter", "--help"], 0, "--dtype"),
     (["chat", "--no-such-flag"], 2, "No such option"),
-    (["chat", "--repetition-penalty", "0", "Oi"], 2, "repetition_penalty must be > 0"),
+    (["chat", "--repetition-penalty", "0", "Oi"], 2, "--repetition-penalty must be > 0"),
     (["serve", "--threads", "0"], 2, "--threads must be >= 1"),
-    (["serve", "--max-batch", "0"], 2, "max_batch must be >= 1"),
+    (["serve", "--max-batch", "0"], 2, "--max-batch must be >= 1"),
+    (["serve", "--timeout", "0"], 2, "--timeout must be > 0"),
     (["bench", "decode", "--tokens", "1"], 2, "--tokens must be >= 2"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_help_and_usage_errors_load_no_torch(args: list[str], code: int, says: str) -> None:

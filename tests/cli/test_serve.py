@@ -27,7 +27,9 @@ def test_help_lists_the_options_and_an_example(monkeypatch: pytest.MonkeyPatch, 
 @pytest.mark.parametrize("args, words", [
     (("--model", "/nao/existe"), "does not exist"),
     (("--threads", "0"), "--threads must be >= 1"),
-    (("--max-batch", "0"), "max_batch must be >= 1"),
+    (("--max-batch", "0"), "--max-batch must be >= 1"),
+    (("--max-tokens-cap", "0"), "--max-tokens-cap must be >= 1"),
+    (("--timeout", "-1"), "--timeout must be > 0"),
 ])
 def test_bad_options_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
                                   args: tuple[str, ...], words: str) -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader, model_directory
-from lhama.cli.options import command
+from lhama.cli.options import as_typed, command
 
 if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
     from lhama.serve.terminal import ChatConfig
@@ -44,10 +44,16 @@ class Decoding:
     stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable; replaces the model's own stops, if any).")] = None
     image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (0 unless it says otherwise).")] = None
 
+    OPTION: ClassVar[dict[str, str]] = {"max_new_tokens": "--max-tokens", "top_p": "--top-p", "temperature": "--temperature",
+                                        "repetition_penalty": "--repetition-penalty", "image_guidance": "--image-guidance"}
+
     def __post_init__(self) -> None:
         from lhama.model.generation import GenerationConfig
 
-        GenerationConfig(**self.overrides())  # a bad value fails before the model loads
+        try:
+            GenerationConfig(**self.overrides())  # a bad value fails before the model loads
+        except ValueError as exc:  # "max_new_tokens must be >= 1": named as the user typed it
+            raise as_typed(exc, self.OPTION) from None
 
     def overrides(self) -> dict[str, Any]:
         """The GenerationConfig fields the user gave (``system`` goes to the session instead)."""

@@ -76,6 +76,13 @@ def build(options: type[T], values: dict[str, Any]) -> T:
         raise ConfigError(str(exc)) from None
 
 
+def as_typed(error: ValueError, flags: dict[str, str]) -> ValueError:
+    """A config check's error ("max_new_tokens must be >= 1, got 0") with its leading field name
+    as the user typed it (``flags``: field -> flag, e.g. "--max-tokens must be >= 1, got 0")."""
+    name, _, rest = str(error).partition(" ")
+    return ValueError(f"{flags.get(name, name)} {rest}")
+
+
 def _fields(options: type) -> list[tuple[dataclasses.Field, Any]]:
     hints = typing.get_type_hints(options, include_extras=True)
     return [(field, hints[field.name]) for field in dataclasses.fields(options) if field.init]
