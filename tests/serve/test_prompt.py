@@ -107,3 +107,14 @@ def test_media_parts_outside_user_messages_are_refused(vlm: LoadedModel, part: d
     with pytest.raises(RequestError, match=says) as caught:
         build_prompt(request(messages=messages), target)
     assert caught.value.param == "messages[0].content[1]"
+
+
+@pytest.mark.parametrize("content", ["", "  \n ", [{"type": "text", "text": " "}]])
+def test_an_empty_question_is_a_400_not_an_answer(vlm: LoadedModel, content: object) -> None:
+    target = Target(vlm, "tiny-vlm", ServeSettings())
+    messages = [{"role": "user", "content": "Oi"}, {"role": "assistant", "content": "Olá!"}, {"role": "user", "content": content}]
+    with pytest.raises(RequestError, match="is empty") as error:
+        build_prompt(request(messages=messages), target)
+    assert error.value.param == "messages[2].content"
+    image_only = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png_data_uri()}}]}]
+    assert build_prompt(request(messages=image_only), target).media is not None  # an image alone is a question

@@ -69,6 +69,9 @@ def build_prompt(request: ChatCompletionRequest, target: Target, tools: ToolPlan
     messages = [_message(m, i, target, media) for i, m in enumerate(earlier)]
     made = len(media.get(NOTED, []))  # the notes the last message's parts make follow
     messages.append(_message(last, len(earlier), target, media))
+    if last.role == "user" and not messages[-1]["content"].strip():  # else the model answers about nothing
+        raise RequestError("is empty: ask a question (text, or an image, audio or video part)",
+                           f"messages[{len(earlier)}].content", "invalid_value")
     if not any(m["role"] == "user" for m in messages):
         raise RequestError("needs at least one message with role 'user'", "messages", "invalid_value")
     system = target.loaded.generation.system_prompt
