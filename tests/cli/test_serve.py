@@ -22,6 +22,8 @@ def test_help_lists_the_options_and_an_example(monkeypatch: pytest.MonkeyPatch, 
     for option in ("--model", "--host", "--port", "--api-key", "--allow-remote-media", "--max-batch"):
         assert option in out
     assert "lhama serve --model" in out
+    for route in ("/v1/chat/completions", "/v1/moderations", "input_audio", "video_url"):  # every route and part served
+        assert route in out
 
 
 @pytest.mark.parametrize("args, words", [

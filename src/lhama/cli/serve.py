@@ -75,13 +75,16 @@ class ServeOptions:
 def serve(options: ServeOptions) -> None:
     """Serve a model with the OpenAI chat-completions API and a chat page at http://HOST:PORT/.
 
-    Routes: GET /v1/models, POST /v1/chat/completions (text, image_url data: URIs, streaming),
-    GET /health, GET / (the chat page, in Portuguese), GET /openapi.json (the schema; /docs
-    renders it when the browser can reach the internet).
+    Routes: GET /v1/models; POST /v1/chat/completions (text, image_url data: URIs,
+    input_audio, video_url, tools, streaming); POST /v1/moderations (the guard);
+    GET /health; GET / (the chat page, in Portuguese); GET /openapi.json (/docs
+    renders it when the browser can reach the internet). More: docs/serve.md.
 
     Examples:
 
-      lhama serve --model smollm2-135m-instruct --port 8000
+      lhama serve --port 8000      (lhama-default: text, images, speech, video)
+
+      lhama serve --model smollm2-135m-instruct --port 8000   (fast; English only)
 
       lhama serve --model ./meu-llava --api-key segredo --host 0.0.0.0
 
