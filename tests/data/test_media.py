@@ -72,3 +72,14 @@ def test_preprocessor_config_round_trip(tmp_path: Path) -> None:
     path.write_text(json.dumps(spec.to_preprocessor_config()))
     assert ImageSpec.from_preprocessor_config(path, default_size=1) == spec
     assert ImageSpec.from_preprocessor_config(tmp_path / "none.json", 336).size == 336
+
+
+@pytest.mark.parametrize("data", [b"hello, not an image\n", b""])
+def test_a_text_file_is_named_not_an_image_without_pil_internals(tmp_path: Path, data: bytes) -> None:
+    notes = tmp_path / "notas.txt"
+    notes.write_bytes(data)
+    with pytest.raises(DataError) as error:
+        load_image(notes)
+    assert str(error.value) == f"cannot read image {notes}: not an image file PIL can read (PNG, JPEG, WebP, GIF...)"
+    with pytest.raises(DataError, match="^cannot read image image bytes: not an image file"):
+        load_image(data)

@@ -77,7 +77,9 @@ def load_image(source: str | Path | bytes, max_side: int = 4096) -> Image.Image:
             img.load()  # decode now, so truncated files fail here
             image = ImageOps.exif_transpose(img)
             image = _to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:  # PIL's own text names an internal file object
+        raise DataError(f"cannot read image {name}: not an image file PIL can read (PNG, JPEG, WebP, GIF...)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"cannot read image {name}: {exc}") from None
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
