@@ -118,3 +118,13 @@ def test_bad_directories_are_checkpoint_errors(tmp_path: Path) -> None:
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="cannot read"):
         load_model(tmp_path / "m")
+
+
+def test_loading_prints_no_transformers_progress_bar(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    from transformers.utils import logging as hf_logging
+
+    save_model(tiny_loaded(image=None), tmp_path / "lm")
+    capfd.readouterr()
+    load_model(tmp_path / "lm")
+    assert "Loading weights" not in capfd.readouterr().err  # lhama's callers print their own progress
+    assert hf_logging.is_progress_bar_enabled()  # and transformers' setting is left as it was

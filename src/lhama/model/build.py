@@ -352,11 +352,18 @@ def load_encoder(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> t
 
 
 def _from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.Module:
+    from transformers.utils import logging as hf_logging
+
     _read_config(Path(directory))
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar cut into the callers' own progress lines
     try:
         return cls.from_pretrained(str(directory), dtype=dtype)
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot load {directory}: {str(exc).splitlines()[0]}") from None
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def _tokenizer(directory: str | Path) -> Any:
