@@ -15,7 +15,9 @@ New training rows (sixth-round records, never in the shared train.jsonl unless a
 request forms the input head over-reads; sources ``template-everyday-s9`` / ``template-everyday-s9-en``,
 look-alikes weighted ``--template-weight``), plus the dev-train halves (odd lines) of ``data/guard/dev_s9``
 and ``data/guard/dev_s7`` (everyday as ``template-dev-s9`` / ``template-dev-s7``, unsafe as ``dev-s9-unsafe`` /
-``dev-s7-unsafe``). Dev-eval halves (even lines) are never trained or tuned on.
+``dev-s7-unsafe``). Dev-eval halves (even lines) are never trained or tuned on. Candidate ``p3`` (written after
+the first candidates' dev read) also takes ``form_unsafe_{pt,en}.tsv``: 96 + 40 unsafe requests in the same
+request forms (sources ``form-unsafe-s9`` / ``form-unsafe-s9-en``, weight 1), so the form stops carrying the label.
 
 Every guard here is the shipped one (S4 cue rule, "sem deixar marcas" phrase rule, English also judged in
 translation, the shipped output head) with only the input head swapped.
@@ -58,6 +60,10 @@ def new_rows() -> list[dict]:
     common = {"label": "safe", "categories": [], "lookalike": True, "role": "user", "round": 6}
     rows = [{"text": t, "lang": "pt", "source": "template-everyday-s9", **common} for t in _lines(NEG / "pt.txt")]
     rows += [{"text": t, "lang": "en", "source": "template-everyday-s9-en", **common} for t in _lines(NEG / "en.txt")]
+    for lang, name in (("pt", "form_unsafe_pt.tsv"), ("en", "form_unsafe_en.tsv")):  # request-form unsafe positives
+        src = "form-unsafe-s9" + ("-en" if lang == "en" else "")
+        rows += [{"text": t, "label": "unsafe", "categories": [k], "lookalike": False, "role": "user", "round": 6,
+                  "lang": lang, "source": src} for k, t in (x.split("\t", 1) for x in _lines(NEG / name))]
     for r in s7_train_rows(ROOT / "data/guard/dev_s9"):
         r = dict(r, source=r["source"].replace("s7", "s9"))
         rows.append(r)

@@ -18,7 +18,8 @@ def test_new_rows_are_the_negatives_and_the_dev_train_halves_only():
     rows = hs.new_rows()
     assert Counter(r["source"] for r in rows) == {
         "template-everyday-s9": 257, "template-everyday-s9-en": 95, "template-dev-s9": 60, "dev-s9-unsafe": 31,
-        "template-dev-s7": 100, "dev-s7-unsafe": 51}
+        "template-dev-s7": 100, "dev-s7-unsafe": 51,
+        "form-unsafe-s9": 96, "form-unsafe-s9-en": 40}
     texts = {r["text"] for r in rows}
     for d in (DATA / "dev_s9", DATA / "dev_s7"):
         everyday, unsafe = dev_split("eval", d)
