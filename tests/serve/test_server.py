@@ -13,6 +13,7 @@ from rich.console import Console
 
 from lhama.errors import ConfigError
 from lhama.model.build import LoadedModel
+from lhama.serve import server
 from lhama.serve.server import ServerConfig, run
 from lhama.serve.settings import ServeSettings
 from tests.conftest import tiny_loaded
@@ -41,6 +42,7 @@ def _serve(monkeypatch: pytest.MonkeyPatch, config: ServerConfig, loaded: Loaded
         return loaded
 
     monkeypatch.setattr(uvicorn, "run", fake_uvicorn)
+    monkeypatch.setattr(server, "check_address", lambda host, port: None)  # whatever else uses the port
     out = io.StringIO()
     run(config, load, Console(file=out, width=200))
     return seen, asked, out.getvalue()
@@ -64,6 +66,7 @@ def test_the_cap_bounds_the_model_default(monkeypatch: pytest.MonkeyPatch, loade
 
 def test_a_bad_guard_fails_before_the_server_listens(monkeypatch: pytest.MonkeyPatch, loaded: LoadedModel) -> None:
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the server started"))
+    monkeypatch.setattr(server, "check_address", lambda host, port: None)
     with pytest.raises(ConfigError, match="/no/such/guard"):
         run(ServerConfig("tiny-dir", guard_spec="/no/such/guard"), lambda model, quant: loaded, Console(file=io.StringIO()))
 
@@ -71,3 +74,26 @@ def test_a_bad_guard_fails_before_the_server_listens(monkeypatch: pytest.MonkeyP
 def test_bad_threads_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="threads must be >= 1, got 0"):
         ServerConfig("m", threads=0)
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_a_port_out_of_range_is_a_config_error(port: int) -> None:
+    with pytest.raises(ConfigError, match=f"--port must be between 1 and 65535, got {port}"):
+        ServerConfig("m", port=port)
+
+
+def test_a_busy_port_or_unknown_host_fails_before_the_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the server started"))
+    asked = []
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}: .*pick another --port"):
+            run(ServerConfig("m", port=port, guard=False), lambda model, quant: asked.append(model), Console(file=io.StringIO()))
+    with pytest.raises(ConfigError, match="cannot listen on no-such-host.invalid:8000"):
+        run(ServerConfig("m", host="no-such-host.invalid", guard=False), lambda model, quant: asked.append(model),
+            Console(file=io.StringIO()))
+    assert asked == []  # nothing loaded

@@ -39,6 +39,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"--port must be between 1 and 65535, got {self.port}")
 
     def settings_for(self, model_max_tokens: int) -> ServeSettings:
         """The settings served when the model's own max_new_tokens is ``model_max_tokens``."""
@@ -64,6 +66,7 @@ def run(config: ServerConfig, load: Load, err: Console) -> None:
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    check_address(config.host, config.port)  # before the load: a busy port should not cost one to report
     loaded = load(config.model, config.quant)
     settings = config.settings_for(loaded.generation.max_new_tokens)
     host, port = config.host, config.port
@@ -71,3 +74,21 @@ def run(config: ServerConfig, load: Load, err: Console) -> None:
     guard = load_guard(config.guard_spec) if config.guard else None
     err.print(f"safety guard: {'off' if guard is None else 'on'}")
     uvicorn.run(create_app(Engine(loaded, settings, guard=guard), settings), host=host, port=port, log_level="info")
+
+
+def check_address(host: str, port: int) -> None:
+    """The server could listen on ``host:port`` now (bound once and closed, as uvicorn binds it).
+
+    Raises:
+        ConfigError: an unknown host, or the port is in use or not allowed.
+    """
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                          "pick another --port (or --host), or stop what is using it") from None
