@@ -67,6 +67,7 @@ def test_bad_input_is_one_red_line_and_exit_2(tmp_path: Path, content: bytes, me
     done = finished(src, tmp_path / "out.json")
     assert done.returncode == 2 and message in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error:")  # no empty line from a progress bar that never started
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json"]
 
 

@@ -94,7 +94,7 @@ def translate(options: TranslateOptions) -> None:
     try:
         summary = translate_file(cfg, show)
     finally:
-        bar.stop()
+        _stop(bar)
     _print_summary(summary)
 
 
@@ -103,6 +103,12 @@ class _RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         return Text(f"{task.speed:.1f} rec/s" if task.speed else "- rec/s")
+
+
+def _stop(bar: Progress) -> None:
+    """Stop ``bar`` if it ever started (a bar stopped unstarted prints an empty line before an error)."""
+    if bar.live.is_started:
+        bar.stop()
 
 
 def _progress_bar() -> Progress:
@@ -259,7 +265,7 @@ def default_mix(options: MixOptions) -> None:
     try:
         summary = build_default_mix(options.config(), output, show)
     finally:
-        bar.stop()
+        _stop(bar)
     for line in summary.lines():
         Console().print(line, highlight=False)
     Console().print(f"written: {output}/stage1.jsonl, stage2.jsonl, heldout.jsonl", highlight=False)
@@ -303,5 +309,5 @@ def video_pairs(options: PairsOptions) -> None:
     try:
         summary = build_video_pairs(options.config(), options.output, show)
     finally:
-        bar.stop()
+        _stop(bar)
     Console().print(f"{summary.train} training and {summary.eval} eval clips in {summary.out_dir}")
