@@ -53,6 +53,8 @@ def test_without_a_prompt_the_repl_runs_until_end_of_input(loaded: LoadedModel, 
     chat(ChatConfig("tiny", decoding={"max_new_tokens": 3}, guard=False), lambda model, quant: loaded, err)
     text = said.getvalue()
     assert "lhama chat" in text and "/reset" in text and "unknown command /nada" in text
+    banner = text.split("Commands:")[0]  # before /help's text: the first line says how to ask and attach
+    assert all(word in banner for word in ("Type a question", "/image", "/audio", "/video", "/exit"))
     assert re.search(r"^error: .*existe\.wav", text, re.M)  # a bad attachment is one line; the chat goes on
     assert len(re.findall(r"^3 tokens in", text, re.M)) == 1 and capsys.readouterr().out.strip()
 

@@ -199,7 +199,8 @@ def repl(session: ChatSession, err: Console) -> None:
         import readline  # noqa: F401  (arrow keys and history for input())
     except ImportError:
         pass
-    err.print(f"[bold]lhama chat[/] with {session.loaded.name}. {REPL_HELP.splitlines()[0]} /help for more.")
+    err.print(f"[bold]lhama chat[/] with {session.loaded.name}. Type a question; /image, /audio or /video PATH "
+              "attaches a file to it; /help for more, /exit to leave.")
     while True:
         try:
             line = input("você> ").strip()
