@@ -23,8 +23,9 @@ import os
 import time
 from pathlib import Path
 
-from guard_heldout import errors_s6
+from guard_heldout import append_row, errors_s6
 
+from lhama.files import read_jsonl
 from lhama.guard import load_guard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,10 +115,6 @@ def decide_s7(shipped: dict, cand: dict) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--append-train", type=Path, default=None, help="append dev-train rows to this train.jsonl")
@@ -134,9 +131,9 @@ def main() -> None:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in train_rows())
         return print(f"appended {len(train_rows())} dev-train rows to {args.append_train}")
     if args.pick:
-        return print(pick_s7(_read(args.pick), _read(args.runs) if args.runs else [], args.base_oof_recall))
+        return print(pick_s7(read_jsonl(args.pick), read_jsonl(args.runs) if args.runs else [], args.base_oof_recall))
     if args.decide:
-        shipped, cand = _read(args.decide)[-2:]
+        shipped, cand = read_jsonl(args.decide)[-2:]
         ship, failed = decide_s7(shipped, cand)
         return print(f"{cand['guard']}: {'SHIP' if ship else 'do not ship'} (errors {errors_s6(cand)} vs shipped "
                      f"{errors_s6(shipped)}){'; failed: ' + '; '.join(failed) if failed else ''}")
@@ -145,8 +142,7 @@ def main() -> None:
     row = {"name": args.name or args.score or "shipped", "spec": spec, **score(spec, "eval"), **score(spec, "train"),
            "load": round(os.getloadavg()[0], 1)}
     row["seconds"] = round(time.time() - start, 1)
-    with args.log.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    append_row(args.log, row)
     print(json.dumps({k: v for k, v in row.items() if not k.startswith("train_")}, ensure_ascii=False))
 
 

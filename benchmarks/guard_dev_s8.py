@@ -24,8 +24,9 @@ from pathlib import Path
 
 from guard_dev import dev_rows
 from guard_dev_s7 import dev_split
-from guard_heldout import errors_s6, read_once
+from guard_heldout import append_row, errors_s6, read_once
 
+from lhama.files import read_jsonl
 from lhama.guard.classifier import DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD, ClassifierGuard, Head
 from lhama.guard.cues import S4_NEEDS_CUE, S4_NEEDS_SEXUAL_OR_SECRECY_CUE
 from lhama.guard.translate import TranslatingGuard
@@ -104,15 +105,6 @@ def decide_s8(ref: dict, cand: dict) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def _append(log: Path, row: dict) -> None:
-    with log.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--score", choices=list(CANDIDATES), default=None, help="candidate to score on dev")
@@ -122,9 +114,9 @@ def main() -> None:
     parser.add_argument("--decide", type=Path, default=None, help="held-out log: the reference row first, the candidate last")
     args = parser.parse_args()
     if args.pick:
-        return print(pick_s8(_read(args.pick)))
+        return print(pick_s8(read_jsonl(args.pick)))
     if args.decide:
-        rows = _read(args.decide)
+        rows = read_jsonl(args.decide)
         ship, failed = decide_s8(rows[0], rows[-1])
         return print(f"{rows[-1]['guard']}: {'SHIP' if ship else 'do not ship'} (errors {errors_s6(rows[-1])} vs shipped "
                      f"{errors_s6(rows[0])}){'; failed: ' + '; '.join(failed) if failed else ''}")
@@ -134,7 +126,7 @@ def main() -> None:
     row = {"name": args.score, **dev_scores(guard, "eval"), **dev_scores(guard, "train"), **old_dev_and_s4(guard),
            "load": round(os.getloadavg()[0], 1)}
     row["seconds"] = round(time.time() - start, 1)
-    _append(args.log, row)
+    append_row(args.log, row)
     print(json.dumps({k: v for k, v in row.items() if not k.startswith("train_") or k == "train_s4_caught"}, ensure_ascii=False))
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 
 from guard_dev import dev_rows
 from guard_dev_s7 import dev_split
-from guard_heldout import errors_s6, read_once
+from guard_heldout import append_row, errors_s6, read_once
 
+from lhama.files import read_jsonl
 from lhama.guard.classifier import DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD, ClassifierGuard, Head
 from lhama.guard.cues import SHIPPED_CUE_RULES
 from lhama.guard.phrases import MARKS_NEED_HARM, PhraseRule
@@ -123,15 +124,6 @@ def decide_s9(ref: dict, cand: dict) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def _append(log: Path, row: dict) -> None:
-    with log.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def score(name: str) -> dict:
     """One candidate's dev row (:func:`pick_s9`'s fields)."""
     start, guard = time.time(), build(name)
@@ -152,9 +144,9 @@ def main() -> None:
     parser.add_argument("--decide", type=Path, default=None, help="heldout_s9 log: the s8 row first, the candidate last")
     args = parser.parse_args()
     if args.pick:
-        return print(pick_s9(_read(args.pick)))
+        return print(pick_s9(read_jsonl(args.pick)))
     if args.decide:
-        rows = _read(args.decide)
+        rows = read_jsonl(args.decide)
         ship, failed = decide_s9(rows[0], rows[-1])
         return print(f"{rows[-1]['guard']}: {'SHIP' if ship else 'do not ship'} (errors {errors_s9(rows[-1])} vs s8 "
                      f"{errors_s9(rows[0])}){'; failed: ' + '; '.join(failed) if failed else ''}")
@@ -162,7 +154,7 @@ def main() -> None:
         name = args.read or args.old
         return read_once(build(name), name, HELD if args.read else ROOT / "data/guard/heldout", args.log) and None
     row = score(args.score)
-    _append(args.log, row)
+    append_row(args.log, row)
     print(json.dumps({k: v for k, v in row.items() if not k.endswith("_items") and not k.endswith("_missed")},
                      ensure_ascii=False))
 

@@ -34,8 +34,10 @@ from pathlib import Path
 
 from guard_dev_s7 import train_rows as s7_train_rows
 from guard_dev_s9 import old_dev_and_training, split_scores
+from guard_heldout import append_row
 from guard_input_head import everyday_dev
 
+from lhama.files import read_jsonl
 from lhama.guard.classifier import DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD, ClassifierGuard, Head
 from lhama.guard.cues import SHIPPED_CUE_RULES
 from lhama.guard.phrases import SHIPPED_PHRASE_RULES
@@ -152,15 +154,6 @@ def decide_s9b(ref: dict, cand: dict) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def _append(log: Path, row: dict) -> None:
-    with log.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--append-train", type=Path, default=None, help="append the new rows to this train.jsonl")
@@ -178,20 +171,20 @@ def main() -> None:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in new_rows())
         return print(f"appended {len(new_rows())} rows to {args.append_train}: {Counter(r['source'] for r in new_rows())}")
     if args.pick:
-        return print(pick_s9b(_read(args.pick), _read(args.runs) if args.runs else []))
+        return print(pick_s9b(read_jsonl(args.pick), read_jsonl(args.runs) if args.runs else []))
     if args.decide:
-        rows = _read(args.decide)
+        rows = read_jsonl(args.decide)
         ship, failed = decide_s9b(rows[0], rows[-1])
         return print(f"{rows[-1]['guard']}: {'passes' if ship else 'fails'} the held-out part (everyday "
                      f"{rows[-1]['everyday_flagged']} vs {rows[0]['everyday_flagged']}, caught {rows[-1]['caught']} vs "
                      f"{rows[0]['caught']}){'; failed: ' + '; '.join(failed) if failed else ''}")
     if args.read:
         row = read_s10(build(args.head), args.read)
-        _append(args.log, row)
+        append_row(args.log, row)
         return print(json.dumps(row, ensure_ascii=False, indent=1))
     head = None if args.score in (None, "shipped") else Path(args.score)
     row = score(args.name or args.score or "shipped", head)
-    _append(args.log, row)
+    append_row(args.log, row)
     print(json.dumps({k: v for k, v in row.items() if not k.endswith(("_items", "_missed"))}, ensure_ascii=False))
 
 

@@ -25,10 +25,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from lhama.errors import DataError
-from lhama.files import write_jsonl
+from lhama.files import read_jsonl, write_jsonl
 from lhama.guard import load_guard
 from lhama.guard.dataset import read_examples
 from lhama.guard.evaluate import evaluate
@@ -156,7 +154,7 @@ def read_once(guard, name: str, d: Path, log: Path | None) -> dict:
         print(f"| {lang} | {len(ex)} | {r.overall.precision:.3f} | {r.overall.recall:.3f} | {r.overall.f1:.3f} | {fp} of {n_safe} |")
         print("  caught per category: " + ", ".join(f"{c.code} {round(c.flagged * c.support)}/{c.support}"
                                                    for c in r.categories if c.support))
-    rows = [json.loads(x) for x in (d / "benign.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = read_jsonl(d / "benign.jsonl")
     hits = flagged_benign(guard, rows)
     for source in ("everyday_s6", "answer_s6"):
         n, k = sum(r["source"] == source for r in rows), sum(r["source"] == source for r, _ in hits)
@@ -167,9 +165,14 @@ def read_once(guard, name: str, d: Path, log: Path | None) -> dict:
     record["flagged"] = [{"ref": r["ref"], "categories": list(v.categories), "text": r["text"]} for r, v in hits]
     record["seconds"] = round(time.time() - start, 1)
     if log is not None:
-        with log.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        append_row(log, record)
     return record
+
+
+def append_row(log: Path, row: dict) -> None:
+    """Add one JSON line to a run log (the sessions' ``--log`` files: one row per read, appended)."""
+    with log.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def errors_s6(r: dict) -> int:
