@@ -68,8 +68,8 @@ def test_missing_model_dir_is_exit_2() -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("option, value, message", [("--top-p", "0", "top_p"),
-                                                    ("--image-guidance", "-1", "image_guidance must be >= 0")])
+@pytest.mark.parametrize("option, value, message", [("--top-p", "0", "--top-p must be in (0, 1]"),
+                                                    ("--image-guidance", "-1", "--image-guidance must be >= 0")])
 def test_bad_generation_option_is_exit_2(lm_dir: Path, option: str, value: str, message: str) -> None:
     result = lhama("chat", "--model", str(lm_dir), option, value, "oi")
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
