@@ -10,7 +10,10 @@ from lhama.cli import main
 
 
 def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    from lhama.serve import server
+
     monkeypatch.setattr(sys, "argv", ["lhama", "serve", *args])
+    monkeypatch.setattr(server, "check_address", lambda host, port: None)  # port 8000 may be in use here
     with pytest.raises(SystemExit) as exit_:
         main()
     return exit_.value.code
