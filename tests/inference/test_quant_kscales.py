@@ -1,5 +1,5 @@
-"""Int4 "k-scales" (``-k`` plans: byte-coded scales under one fp32 super-scale per 256 inputs) and the
-6-bit layers of ``+lossy6`` plans."""
+"""Int4 "k-scales" (``-k`` plans: Q4_K's 6-bit scale and low codes under two fp16 super-scales per 256 inputs)
+and the 6-bit layers of ``+lossy6`` plans (Q6_K's int8 scales under one fp16 super-scale)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, Qwen2Config
 
 from lhama.inference import native, quant_cache
 from lhama.inference.lean import Fused, lean_decoder
-from lhama.inference.kscales import k_codes, k_scales
+from lhama.inference.kscales import k_codes, k_scales, pack_q4k, q4k_codes, q6k_codes, unpack_q4k
 from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int4_groups, pack_high, unpack_high
 from lhama.inference.quant import plan_for, quantize_linears
 from lhama.inference.quant_cache import load_for_inference
@@ -58,10 +58,26 @@ def test_q4k_scales_and_lows_are_stored_exactly_and_codes_cost_fewer_bytes() -> 
     _, _, coded, coded_low = k_scales(noisy_scale, noisy_low, 8)
     assert float(((coded - noisy_scale).abs() / noisy_scale).amax()) < 0.02
     assert float((coded_low - noisy_low).abs().max()) <= float(noisy_low.abs().amax()) / 254 * 1.001
+    sc, m, supers, coded, coded_low = q4k_codes(groups, scale, low, 8)
+    assert int(sc.max()) <= 63 and int(m.max()) <= 63 and supers.dtype == torch.float16  # Q4_K's 6 bits, fp16
+    assert float(((coded - scale).abs() / scale).max()) < 1e-6  # d sc: exact
+    assert float((coded_low - low).abs().max()) <= 1e-6 * float(scale.min())  # -dmin m: exact
+    low_bits, high_bits = pack_q4k(sc, m, 8)
+    unpacked = unpack_q4k(low_bits.T, high_bits.T, 8)  # the layer's layout: groups first
+    assert all(torch.equal(a, b.T.to(torch.uint8)) for a, b in zip((sc, m), unpacked))
+
+
+def _bits(layer: nn.Module) -> float:
+    """Bits per weight of ``layer``'s buffers (bias aside)."""
+    return 8 * sum(b.numel() * b.element_size() for n, b in layer.named_buffers() if n != "bias") / (
+        layer.in_features * layer.weight.shape[0])
+
+
+def test_k_layers_cost_the_bytes_of_q4k_and_q6k() -> None:
     linear = nn.Linear(512, 128, bias=False)
-    k, plain = Int4KLinear.from_linear(linear, 32), Int4Linear.from_linear(linear, 32)
-    size = lambda layer: sum(b.numel() * b.element_size() for b in layer.buffers())  # noqa: E731
-    assert size(k) < 0.97 * size(plain)
+    assert _bits(Int4Linear.from_linear(linear, 32)) == 5.0  # 4 + a bf16 (scale, zero) pair per 32
+    assert _bits(Int4KLinear.from_linear(linear, 32)) == 4.5  # Q4_K: 4 + 6-bit sc, m per 32 + 2 fp16 per 256
+    assert _bits(Int6KLinear.from_linear(linear)) == 6.5625  # Q6_K: 6 + an int8 per 16 + an fp16 per 256
 
 
 def _q4k_sparse(rows: int, cols: int, seed: int) -> torch.Tensor:
@@ -90,10 +106,12 @@ def test_q4k_blocks_whose_groups_skip_levels_are_stored_exactly_and_nothing_clam
     assert off(groups, scale, low) < 1e-3  # each group on its own 4-bit grid ...
     assert off(groups, *k_scales(scale, low, 8)[2:]) > 0.1  # ... which the plain codes miss
     assert off(groups, *k_codes(groups, scale, low, 8)[2:]) < 1e-3  # the block's own d c, -dmin m: exact
+    assert off(groups, *q4k_codes(groups, scale, low, 8)[3:]) < 0.01  # in 6 bits under fp16 (one block: 0.003)
     noise = torch.randn(64, 32, 32, generator=torch.Generator().manual_seed(5))
     noise[:, ::8] *= 300  # one group per block far larger than the rest (on no grid)
     _, scale, low = int4_groups(noise, grid=True)
     assert off(noise, *k_codes(noise, scale, low, 8)[2:]) <= 0.5 + 1e-3  # no weight beyond level 0 or 15
+    assert off(noise, *q4k_codes(noise, scale, low, 8)[3:]) <= 0.5 + 1e-3  # nor in 6 bits
 
 
 def test_native_k_kernel_matches_the_reference_product(monkeypatch) -> None:
@@ -161,6 +179,19 @@ def _q6k(rows: int, cols: int, seed: int) -> torch.Tensor:
     sc[:, :, 0] = -128
     q = torch.randint(0, 64, (rows, cols // 256, 16, 16), generator=g).float()
     return (d * sc * (q - 32)).reshape(rows, cols)
+
+
+def test_q6k_codes_store_q6k_groups_exactly_and_cut_no_weight_off() -> None:
+    groups = _q6k(64, 512, seed=2).reshape(64, -1, 16)
+    codes, supers, step = q6k_codes(groups, 16)
+    assert codes.dtype == torch.int8 and supers.dtype == torch.float16
+    q = (torch.round(groups / step) + 32).clamp(0, 63)
+    assert float((step * (q - 32) - groups).abs().max()) <= 1e-6 * float(groups.abs().max())  # exact
+    noise = torch.randn(64, 32, 16, generator=torch.Generator().manual_seed(6))
+    noise[:, ::16] *= 50  # one group per block far larger than the rest
+    codes, supers, step = q6k_codes(noise, 16)
+    q = (torch.round(noise / step) + 32).clamp(0, 63)
+    assert float(((step * (q - 32) - noise).abs() / step.abs()).max()) <= 0.5 + 1e-4  # every weight within half a step
 
 
 def test_six_bit_layers_store_q6k_weights_exactly_and_the_kernel_agrees(monkeypatch) -> None:

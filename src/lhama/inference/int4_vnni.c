@@ -149,9 +149,15 @@ static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx,
 }
 
 /* One block of 64 rows for M (1..4) activation rows: the weights are unpacked once for all M. */
+/* A block's scales, each pointer already at the block's first row (NULL where the layout has none):
+   bf16 pairs (sz); or Q4_K-style k-scales (codes: low 4 bits of sc and m, highs: their top 2 bits,
+   supers: fp16 d, dmin); or Q6_K-style (codes: int8, supers: fp16 d; hi: the weights' top 2 bits). */
+struct scales { const uint16_t *sz; const uint8_t *codes; const uint32_t *highs; const uint16_t *supers; const uint8_t *hi; };
+
 static inline __attribute__((always_inline)) void block64(
-        int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, const uint8_t *hi, int K, int N, int g,
+        int M, const uint8_t *w, const struct scales *sc_, int K, int N, int g,
         const int8_t *xq, const float *dx, const float *sx, uint16_t *out) {
+    const uint8_t *hi = sc_->hi;
     const __m512i nib = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03);
     /* 6-bit: the 16-bit lanes of 128-bit lane i shift the broadcast high-bit bytes right by 2 i */
     const __m512i shifts = _mm512_set_epi64(0x0006000600060006, 0x0006000600060006, 0x0004000400040004,
@@ -164,7 +170,7 @@ static inline __attribute__((always_inline)) void block64(
         for (int j = 0; j < 4; j++) { i0[4 * r + j] = (uint8_t)b0[j]; i1[4 * r + j] = (uint8_t)(b0[j] + 16); }
     }
     const __m512i idx0 = _mm512_loadu_si512(i0), idx1 = _mm512_loadu_si512(i1);
-    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u), low8 = _mm512_set1_epi32(0xFF);
+    const __m512i high16 = _mm512_set1_epi32((int)0xFFFF0000u), nib32 = _mm512_set1_epi32(15), three32 = _mm512_set1_epi32(3);
     const int groups = K / g;
     __m512 acc[4][4];
     for (int m = 0; m < M; m++)
@@ -196,21 +202,25 @@ static inline __attribute__((always_inline)) void block64(
         }
         for (int j = 0; j < 4; j++) {
             __m512 scale, offset;
-            if (codes) {  /* k-scales: scale = super[r] * code; offset (the low level): int4 low super[r] * (low code - 128),
-                             6-bit scale * (low code / 4 - 63) */
-                const uint8_t *pairs = codes + ((size_t)gi * N) * 2 + 32 * j;
-                __m512i pair = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)pairs));
-                __m512 super = _mm512_loadu_ps((const float *)sz + (size_t)(gi * g / KSUPER) * N + 16 * j);
-                scale = _mm512_mul_ps(super, _mm512_cvtepi32_ps(_mm512_and_si512(pair, low8)));
-                __m512 lc = _mm512_cvtepi32_ps(_mm512_srli_epi32(pair, 8));
-                if (hi) {
-                    offset = _mm512_mul_ps(scale, _mm512_fmsub_ps(lc, _mm512_set1_ps(0.25f), _mm512_set1_ps(63.0f)));
-                } else {
-                    __m512 lsuper = _mm512_loadu_ps((const float *)sz + (size_t)(K / KSUPER + gi * g / KSUPER) * N + 16 * j);
-                    offset = _mm512_mul_ps(lsuper, _mm512_sub_ps(lc, _mm512_set1_ps(128.0f)));
-                }
+            if (sc_->highs) {  /* Q4_K-style: scale = d sc, offset (the low level) = -dmin m, sc and m 6-bit */
+                size_t sb = (size_t)(gi * g / KSUPER);
+                __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc_->codes + (size_t)gi * N + 16 * j)));
+                __m512i top = _mm512_srl_epi32(_mm512_loadu_si512(sc_->highs + sb * N + 16 * j),
+                                               _mm_cvtsi32_si128(4 * ((gi * g % KSUPER) / g)));
+                __m512i code = _mm512_or_si512(_mm512_and_si512(lo, nib32), _mm512_slli_epi32(_mm512_and_si512(top, three32), 4));
+                __m512i mcode = _mm512_or_si512(_mm512_srli_epi32(lo, 4),
+                                                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top, 2), three32), 4));
+                __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc_->supers + sb * N + 16 * j)));
+                __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc_->supers + ((size_t)K / KSUPER + sb) * N + 16 * j)));
+                scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(code));
+                offset = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), dmin), _mm512_cvtepi32_ps(mcode));
+            } else if (sc_->codes) {  /* Q6_K-style: scale = d code (signed), offset = -32 scale */
+                __m512i code = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc_->codes + (size_t)gi * N + 16 * j)));
+                __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc_->supers + (size_t)(gi * g / KSUPER) * N + 16 * j)));
+                scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(code));
+                offset = _mm512_mul_ps(_mm512_set1_ps(-32.0f), scale);
             } else {
-                __m512i pair = _mm512_loadu_si512(sz + ((size_t)gi * N) * 2 + 32 * j);  /* (scale, zero) bf16 pairs */
+                __m512i pair = _mm512_loadu_si512(sc_->sz + ((size_t)gi * N) * 2 + 32 * j);  /* (scale, zero) bf16 pairs */
                 scale = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
                 __m512 zero = _mm512_castsi512_ps(_mm512_and_si512(pair, high16));
                 offset = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), scale, zero);  /* zero - 8 scale */
@@ -229,26 +239,29 @@ static inline __attribute__((always_inline)) void block64(
         }
 }
 
-static void block64_rows(int M, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, const uint8_t *hi, int K,
-                         int N, int g, const int8_t *xq, const float *dx, const float *sx, uint16_t *out) {
+static void block64_rows(int M, const uint8_t *w, const struct scales *sc_, int K, int N, int g, const int8_t *xq,
+                         const float *dx, const float *sx, uint16_t *out) {
     switch (M) {  /* constant M: the compiler keeps the accumulators in registers */
-    case 1: block64(1, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
-    case 2: block64(2, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
-    case 3: block64(3, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
-    default: block64(4, w, sz, codes, hi, K, N, g, xq, dx, sx, out); break;
+    case 1: block64(1, w, sc_, K, N, g, xq, dx, sx, out); break;
+    case 2: block64(2, w, sc_, K, N, g, xq, dx, sx, out); break;
+    case 3: block64(3, w, sc_, K, N, g, xq, dx, sx, out); break;
+    default: block64(4, w, sc_, K, N, g, xq, dx, sx, out); break;
     }
 }
 
-struct int4_ctx { int rows, K, N, g; const uint8_t *w; const uint16_t *sz; const uint8_t *codes, *hi;
+struct int4_ctx { int rows, K, N, g; const uint8_t *w; struct scales sc;
                   const int8_t *xq; const float *dx, *sx; uint16_t *out; };
 
 static void int4_item(const void *p, int b) {  /* one block of 64 output rows, for every activation row */
     const struct int4_ctx *c = p;
     int groups = c->K / c->g;
+    size_t r = (size_t)b * 64;
+    struct scales sc = {c->sc.sz ? c->sc.sz + r * 2 : NULL, c->sc.codes ? c->sc.codes + r : NULL,
+                        c->sc.highs ? c->sc.highs + r : NULL, c->sc.supers ? c->sc.supers + r : NULL,
+                        c->sc.hi ? c->sc.hi + (size_t)b * 16 * c->K : NULL};
     for (int m0 = 0; m0 < c->rows; m0 += 4)  /* the block's weights (K/2 x 64 bytes) stay in L2 for the next four rows */
-        block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K,
-                     c->sz + (size_t)b * 64 * 2, c->codes ? c->codes + (size_t)b * 64 * 2 : NULL,
-                     c->hi ? c->hi + (size_t)b * 16 * c->K : NULL, c->K, c->N, c->g, c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
+        block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K, &sc, c->K, c->N, c->g,
+                     c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
                      c->out + (size_t)m0 * c->N + (size_t)b * 64);
 }
 
@@ -257,8 +270,8 @@ static void int4_item(const void *p, int b) {  /* one block of 64 output rows, f
    four at a time (from L2 after the first four: a batch of decode rows or a prompt does not read
    the weights once per four rows), and each row's result is the same as its own one-row product. `threads` share the row blocks (pool: see
    parallel_items). Returns 0, or -1 when scratch allocation fails. */
-static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, const uint8_t *codes, const uint8_t *hi,
-                     uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
+static int int4_gemm(const uint16_t *x, const uint8_t *w, struct scales sc, uint16_t *out, int M, int K, int N, int g,
+                     int threads, int pool) {
     int groups = K / g;
     int8_t *xq = aligned_alloc(64, (size_t)((M * K + 63) / 64) * 64);
     float *dx = malloc(sizeof(float) * groups * 2 * M);
@@ -266,7 +279,7 @@ static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, co
     float *sx = dx + groups * M;
     for (int m = 0; m < M; m++)
         quantize_row(x + (size_t)m * K, K, g, xq + (size_t)m * K, dx + m * groups, sx + m * groups);
-    struct int4_ctx c = {M, K, N, g, w, sz, codes, hi, xq, dx, sx, out};
+    struct int4_ctx c = {M, K, N, g, w, sc, xq, dx, sx, out};
     parallel_items(int4_item, &c, N / 64, threads, pool);
     free(xq);
     free(dx);
@@ -275,26 +288,26 @@ static int int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, co
 
 int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
                     int threads, int pool) {
-    return int4_gemm(x, w, sz, NULL, NULL, out, M, K, N, g, threads, pool);
+    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL}, out, M, K, N, g, threads, pool);
 }
 
-/* The same product with "k-scales" (fewer bytes per group than a bf16 scale and zero): codes (K/g, N, 2) uint8,
-   (scale code, low code) per group and row, and supers (2, K/KSUPER, N) fp32, two per KSUPER inputs and row:
-   scale = supers[0] * scale code, the group's lowest level = supers[1] * (low code - 128); w = q * scale + low
-   for q in 0..15. 2 bytes per group + 8 per KSUPER inputs: 0.75 bits per weight at g = 32, against 1 for bf16
-   pairs. K a multiple of KSUPER and g. */
-int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const float *supers, uint16_t *out,
-                     int M, int K, int N, int g, int threads, int pool) {
-    return int4_gemm(x, w, (const uint16_t *)supers, codes, NULL, out, M, K, N, g, threads, pool);
+/* The same product with "k-scales" in llama.cpp's Q4_K block format (0.5 bits per weight at g = 32, against 1 for
+   bf16 pairs): per group and row a 6-bit scale code sc and low code m, their low 4 bits in codes (K/g, N) uint8
+   (sc in bits 0-3, m in 4-7) and their top 2 bits in highs (K/KSUPER, N) uint32 (group i of the super-block: sc's
+   in bits 4 i, 4 i + 1, m's in 4 i + 2, 4 i + 3), and two fp16 super-scales d, dmin per KSUPER inputs and row,
+   supers (2, K/KSUPER, N): w = d sc q - dmin m for q in 0..15. K a multiple of KSUPER and g. */
+int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const uint32_t *highs,
+                     const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
+    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL}, out, M, K, N, g, threads, pool);
 }
 
 /* 6-bit weights q in 0..63: the low 4 bits packed as lhama_int4k_gemm's, the high 2 bits in hi (N/64, K/4, 4, 16)
    uint8 (for each block of 64 rows, step of 4 inputs and register j of rows 16 j..16 j + 15: lane t = 4 r + input
-   offset in bits 2 (t / 16), 2 (t / 16) + 1 of byte t % 16), supers (K/KSUPER, N), the low code in quarters:
-   low = scale * (low code / 4 - 63). 7.125 bits per weight at g = 16. */
-int lhama_int6k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const uint8_t *codes, const float *supers,
+   offset in bits 2 (t / 16), 2 (t / 16) + 1 of byte t % 16), and Q6_K's scales: codes (K/g, N) int8 and one fp16
+   super-scale d per KSUPER inputs and row, supers (K/KSUPER, N): w = d code (q - 32). 6.5625 bits per weight at g = 16. */
+int lhama_int6k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const int8_t *codes, const uint16_t *supers,
                      uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
-    return int4_gemm(x, w, (const uint16_t *)supers, codes, hi, out, M, K, N, g, threads, pool);
+    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi}, out, M, K, N, g, threads, pool);
 }
 
 /* int8 weights (N, K) row-major with one scale per row (bf16), as PyTorch's _weight_int8pack_mm takes them.
@@ -383,4 +396,4 @@ int lhama_int8_gemm(const uint16_t *x, const int8_t *w, const uint16_t *scale, u
     return 0;
 }
 
-int lhama_int4_version(void) { return 8; }
+int lhama_int4_version(void) { return 9; }

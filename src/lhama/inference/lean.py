@@ -54,9 +54,10 @@ class Fused(nn.Module):
         weight = _joined([p.weight for p in parts])
         if self.kind is Int4Linear:
             self.scales = _joined([p.scales_and_zeros for p in parts], dim=1)
-        elif self.kind is Int4KLinear:  # codes (K/g, N, 2), supers (2, K/256, N)
+        elif self.kind is Int4KLinear:  # codes (K/g, N), highs (K/256, N), supers (2, K/256, N)
             self.scales = _joined([p.codes for p in parts], dim=1)
-            self.supers = _joined([p.supers for p in parts], dim=2)  # (2, K/256, N)
+            self.highs = _joined([p.highs for p in parts], dim=1)
+            self.supers = _joined([p.supers for p in parts], dim=2)
         else:
             self.scales = _joined([p.scales for p in parts])
         biases = [p.bias for p in parts]
@@ -76,7 +77,7 @@ class Fused(nn.Module):
         if self.kind is Int4Linear:
             out = int4_mm(x, self.weight, self.group_size, self.scales)
         elif self.kind is Int4KLinear:
-            out = int4k_mm(x, self.weight, self.group_size, self.scales, self.supers)
+            out = int4k_mm(x, self.weight, self.group_size, self.scales, self.highs, self.supers)
         else:
             out = int8_mm(x, self.weight, self.scales)
         if out.shape[-1] != self.out_features:

@@ -63,7 +63,7 @@ def kernel() -> ctypes.CDLL | None:
         return None
     lib.lhama_int4_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 6
     lib.lhama_int4_gemm.restype = ctypes.c_int
-    lib.lhama_int4k_gemm.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 6
+    lib.lhama_int4k_gemm.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
     lib.lhama_int4k_gemm.restype = ctypes.c_int
     lib.lhama_int6k_gemm.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 6
     lib.lhama_int6k_gemm.restype = ctypes.c_int
@@ -140,14 +140,15 @@ def int4_rows(x: torch.Tensor, weight: torch.Tensor, scales_and_zeros: torch.Ten
 KSUPER = 256  # inputs per fp32 super-scale of the k-scales layout (int4_vnni.c's KSUPER)
 
 
-def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
+def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, highs: torch.Tensor, supers: torch.Tensor,
                group_size: int) -> torch.Tensor:
-    """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) with k-scales (``codes`` (K/g, N, 2)
-    uint8, ``supers`` (2, K/256, N) fp32; see ``lhama.inference.qlinear.Int4KLinear``) -> (M, N) bf16."""
+    """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) with Q4_K-style k-scales (``codes`` (K/g, N) uint8,
+    ``highs`` (K/256, N) int32, ``supers`` (2, K/256, N) fp16; see ``lhama.inference.qlinear.Int4KLinear``)
+    -> (M, N) bf16."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
-    if kernel().lhama_int4k_gemm(x.data_ptr(), weight.data_ptr(), codes.data_ptr(), supers.data_ptr(), out.data_ptr(),
-                                 x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
+    if kernel().lhama_int4k_gemm(x.data_ptr(), weight.data_ptr(), codes.data_ptr(), highs.data_ptr(), supers.data_ptr(),
+                                 out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
     return out
 
@@ -155,7 +156,8 @@ def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, super
 def int6k_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
                group_size: int) -> torch.Tensor:
     """``x`` (M, K) bf16 times 6-bit weights (``lhama.inference.qlinear.Int6KLinear``: low 4 bits packed
-    as int4, high 2 bits in ``hi``) with k-scales -> (M, N) bf16."""
+    as int4, high 2 bits in ``hi``) with Q6_K's scales (``codes`` (K/g, N) int8, ``supers`` (K/256, N) fp16)
+    -> (M, N) bf16."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
     if kernel().lhama_int6k_gemm(x.data_ptr(), weight.data_ptr(), hi.data_ptr(), codes.data_ptr(), supers.data_ptr(),

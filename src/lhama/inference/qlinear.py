@@ -4,10 +4,10 @@
   layout; the native int8 kernel where it runs).
 - :class:`Int4Linear`: 4-bit weights packed for ``_weight_int4pack_mm_for_cpu``, a bf16 (scale, zero)
   pair per group; :func:`int4_groups` rounds (plain or ``grid``), :func:`on_grid` tells a Q4_K layer.
-- :class:`Int4KLinear`: the same 4-bit weights with "k-scales" (byte codes under one fp32
-  super-scale per 256 inputs: :mod:`lhama.inference.kscales`), native kernel only (else PyTorch's on rebuilt pairs).
+- :class:`Int4KLinear`: the same 4-bit weights with "k-scales" (Q4_K's 6-bit codes under two fp16
+  super-scales per 256 inputs: :mod:`lhama.inference.kscales`), native kernel only (else PyTorch's on rebuilt pairs).
 - :class:`Int6KLinear`: 6-bit weights (low 4 bits packed as int4, high 2 bits in ``hi``) in groups of
-  16 with k-scales, for the layers a 4-bit grid cannot hold; a Q6_K layer is stored exactly.
+  16 with Q6_K's scales, for the layers a 4-bit grid cannot hold; a Q6_K layer is stored exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lhama.inference import native
-from lhama.inference.kscales import KSUPER, k_codes, k_scales
+from lhama.inference.kscales import KSUPER, pack_q4k, q4k_codes, q6k_codes, unpack_q4k
 
 _CHUNK = 4096  # rows quantised at a time (a multiple of 64: int4 packs such row blocks independently)
 ACTIVATIONS = torch.bfloat16  # dtype of the hidden states once a model is bf16/int8/int4
@@ -103,11 +103,11 @@ class Int4Linear(nn.Module):
 
 
 class Int4KLinear(nn.Module):
-    """:class:`Int4Linear`'s packed 4-bit weights with "k-scales" (as llama.cpp's Q4_K keeps its
-    scales in 6 bits under one fp16 per 256 weights): per group, ``codes`` (K/g, N, 2) uint8 hold a
-    scale code and a low code, and ``supers`` (2, K/256, N) fp32 two super-scales per 256 inputs:
-    ``scale = supers[0] * scale code``, ``low = supers[1] * (low code - 128)``, ``w = q * scale + low``.
-    0.625 bits per weight of scales at g = 32 against 1 bit for bf16 (scale, zero) pairs."""
+    """:class:`Int4Linear`'s packed 4-bit weights with "k-scales" in llama.cpp's Q4_K block format
+    (:func:`lhama.inference.kscales.q4k_codes`): per group a 6-bit scale code ``sc`` and low code ``m``
+    (``codes`` (K/g, N) uint8: their low 4 bits; ``highs`` (K/256, N) int32: their top 2 bits, 4 bits per
+    group of a super-block) and per 256 inputs two fp16 super-scales ``supers`` (2, K/256, N):
+    ``w = d sc q - dmin m``. 0.5 bits per weight of scales at g = 32 (Q4_K's), against 1 for bf16 pairs."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
                  device: torch.device | None = None) -> None:
@@ -115,21 +115,24 @@ class Int4KLinear(nn.Module):
         self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
         padded = -(-out_features // 64) * 64  # the native kernel's row blocks
         self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
-        self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
-        self.register_buffer("supers", torch.empty(2, in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("codes", torch.empty(in_features // group_size, padded, dtype=torch.uint8, device=device))
+        self.register_buffer("highs", torch.empty(in_features // KSUPER, padded, dtype=torch.int32, device=device))
+        self.register_buffer("supers", torch.empty(2, in_features // KSUPER, padded, dtype=torch.float16, device=device))
         self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, group_size: int, grid: bool = False) -> Int4KLinear:
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
-        padded = layer.weight.shape[0]
+        padded, per_super = layer.weight.shape[0], KSUPER // group_size
         for start, rows, groups in _row_blocks(linear, padded, group_size):
             _, scale, low = int4_groups(groups, grid)
-            codes, supers, scale, low = k_codes(groups, scale, low, KSUPER // group_size)
+            sc, m, supers, scale, low = q4k_codes(groups, scale, low, per_super)
             q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 15)  # again, on the coded levels
             layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
                 q.to(torch.int32).reshape(rows, -1), 1)
-            layer.codes[:, start : start + rows] = codes.transpose(0, 1)
+            low_bits, high_bits = pack_q4k(sc, m, per_super)
+            layer.codes[:, start : start + rows] = low_bits.transpose(0, 1)
+            layer.highs[:, start : start + rows] = high_bits.transpose(0, 1)
             layer.supers[:, :, start : start + rows] = supers.permute(2, 1, 0)
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
@@ -137,7 +140,7 @@ class Int4KLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
-        out = int4k_mm(flat, self.weight, self.group_size, self.codes, self.supers)[:, : self.out_features]
+        out = int4k_mm(flat, self.weight, self.group_size, self.codes, self.highs, self.supers)[:, : self.out_features]
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -146,8 +149,9 @@ class Int4KLinear(nn.Module):
 class Int6KLinear(nn.Module):
     """6-bit weights (q in 0..63) in groups of ``group_size`` (16) for the layers a 4-bit grid cannot
     hold (a Q6_K GGUF's): the low 4 bits packed as :class:`Int4Linear`'s, the high 2 in ``hi`` (the
-    native kernel's lane order, :func:`pack_high`), k-scales as :class:`Int4KLinear`'s with the low
-    code in quarters (``low = scale * (code / 4 - 63)``). 7.125 bits per weight at g = 16 (int8: 8)."""
+    native kernel's lane order, :func:`pack_high`), and Q6_K's scales (:func:`lhama.inference.kscales.q6k_codes`):
+    a signed byte per group (``codes`` (K/g, N) int8) under an fp16 super-scale per 256 inputs (``supers``
+    (K/256, N)), ``w = super * code * (q - 32)``. 6.5625 bits per weight at g = 16 (Q6_K's; int8: 8)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int = 16,
                  device: torch.device | None = None) -> None:
@@ -156,8 +160,8 @@ class Int6KLinear(nn.Module):
         padded = -(-out_features // 64) * 64
         self.register_buffer("weight", torch.empty(padded, in_features // 2, dtype=torch.uint8, device=device))
         self.register_buffer("hi", torch.empty(padded // 64, in_features // 4, 64, dtype=torch.uint8, device=device))
-        self.register_buffer("codes", torch.empty(in_features // group_size, padded, 2, dtype=torch.uint8, device=device))
-        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float32, device=device))
+        self.register_buffer("codes", torch.empty(in_features // group_size, padded, dtype=torch.int8, device=device))
+        self.register_buffer("supers", torch.empty(in_features // KSUPER, padded, dtype=torch.float16, device=device))
         self.register_buffer("bias", torch.empty(out_features, dtype=ACTIVATIONS, device=device) if bias else None)
 
     @classmethod
@@ -165,13 +169,13 @@ class Int6KLinear(nn.Module):
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
         padded = layer.weight.shape[0]
         for start, rows, groups in _row_blocks(linear, padded, group_size):
-            _, scale, low = int6_groups(groups)
-            codes, supers, scale, low = k_scales(scale, low, KSUPER // group_size, bits=6)
-            q = torch.round((groups - low) / scale.clamp(min=1e-30)).clamp(0, 63).to(torch.int32).reshape(rows, -1)
+            codes, supers, step = q6k_codes(groups, KSUPER // group_size)
+            step = torch.where(step == 0, 1.0, step)  # an all-zero group: q = 32
+            q = (torch.round(groups / step) + 32).clamp(0, 63).to(torch.int32).reshape(rows, -1)
             layer.weight[start : start + rows] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q & 15, 1)
             layer.hi[start // 64 : (start + rows) // 64] = pack_high(q >> 4)
             layer.codes[:, start : start + rows] = codes.transpose(0, 1)
-            layer.supers[:, start : start + rows] = supers[..., 0].transpose(0, 1)
+            layer.supers[:, start : start + rows] = supers.transpose(0, 1)
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
@@ -182,28 +186,6 @@ class Int6KLinear(nn.Module):
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
-
-
-def int6_groups(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(q in 0..63, scale, low) of ``groups`` (..., g) fp32, ``w ~ q * scale + low``: a group whose
-    values are whole multiples of its largest |value| / n (n = 1..32: a Q6_K group, ``s (q - 32)``)
-    gets that step (the coarsest that fits) and low -32 or -31 steps, so it is stored exactly; any
-    other group its range in 63 steps."""
-    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
-    scale = ((high - low) / 63).clamp(min=1e-30)
-    largest = groups.abs().amax(-1, keepdim=True).clamp(min=1e-30)
-    for steps in range(32, 0, -1):  # ends on the coarsest exact step
-        step = largest / steps
-        ratio = groups / step
-        whole = ratio.round()
-        exact = (ratio - whole).abs().amax(-1, keepdim=True) <= 1e-3
-        top, bottom = whole.amax(-1, keepdim=True), whole.amin(-1, keepdim=True)
-        fits = exact & (top - bottom <= 63)
-        base = torch.where(top > 31, -31.0, -32.0)  # Q6_K's levels q - 32, or mirrored (a negative scale)
-        base = torch.maximum(torch.minimum(base, bottom), top - 63)  # q = ratio - base within 0..63
-        scale, low = torch.where(fits, step, scale), torch.where(fits, base * step, low)
-    q = torch.round((groups - low) / scale).clamp(0, 63)
-    return q, scale, low
 
 
 def pack_high(high: torch.Tensor) -> torch.Tensor:
@@ -263,31 +245,36 @@ def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_z
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
 
 
-def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torch.Tensor,
+def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torch.Tensor, highs: torch.Tensor,
              supers: torch.Tensor) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int4KLinear`'s weights -> (M, N padded) bf16: the native kernel
     where it runs, else PyTorch's int4 kernel on bf16 (scale, zero) pairs rebuilt from the codes."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
-        return native.int4k_rows(x, weight, codes, supers, group_size)
-    scale = codes[..., 0].float() * supers[0].repeat_interleave(KSUPER // group_size, dim=0)  # (K/g, N)
-    low = (codes[..., 1].float() - 128) * supers[1].repeat_interleave(KSUPER // group_size, dim=0)
+        return native.int4k_rows(x, weight, codes, highs, supers, group_size)
+    scale, low = k4_decoded(codes, highs, supers, group_size)
     pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, pairs)
 
 
+def k4_decoded(codes: torch.Tensor, highs: torch.Tensor, supers: torch.Tensor, group_size: int) -> tuple[torch.Tensor, ...]:
+    """(scale, low) (K/g, N) fp32 of :class:`Int4KLinear`'s codes, as the native kernel computes them."""
+    per_super = KSUPER // group_size
+    sc, m = unpack_q4k(codes, highs, per_super)
+    wide = supers.float().repeat_interleave(per_super, dim=1)  # (2, K/g, N)
+    return sc.float() * wide[0], -m.float() * wide[1]
+
+
 def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
-    native kernel where it runs, else PyTorch's int4 kernel for the low 4 bits plus a bf16 product
-    for the high 2 (slow; a reference)."""
+    native kernel where it runs, else the de-quantised weights in fp32 (slow; a reference)."""
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
-    scale = layer.codes[..., 0].float() * layer.supers.repeat_interleave(KSUPER // layer.group_size, dim=0)
-    low = scale * (layer.codes[..., 1].float() / 4 - 63)  # (K/g, N)
+    step = layer.codes.float() * layer.supers.float().repeat_interleave(KSUPER // layer.group_size, dim=0)  # (K/g, N)
     blocks = layer.weight.reshape(-1, layer.in_features, 32)  # per 64 rows and input: rows j, 32 + j in a byte
     q = torch.cat([blocks & 15, blocks >> 4], dim=-1).permute(0, 2, 1).reshape(-1, layer.in_features)
     q = q.float() + 16 * unpack_high(layer.hi).float()  # (N, K)
-    wide = lambda t: t.T.repeat_interleave(layer.group_size, dim=1)  # noqa: E731  (K/g, N) -> (N, K)
-    return (x.float() @ (q * wide(scale) + wide(low)).T).to(ACTIVATIONS)
+    wide = step.T.repeat_interleave(layer.group_size, dim=1)  # (N, K)
+    return (x.float() @ ((q - 32) * wide).T).to(ACTIVATIONS)
 
 
 def int8_mm(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:

@@ -89,7 +89,7 @@ class QuantPlan:
     group_size: int = 128  # int4: inputs per scale/offset
     int8: tuple[str, ...] = ()
     grid: bool = False
-    kscales: bool = False  # int4 scales as byte codes under one fp32 super-scale per 256 inputs (Int4KLinear)
+    kscales: bool = False  # int4 scales as Q4_K's 6-bit codes under fp16 super-scales per 256 inputs (Int4KLinear)
     # int8, int4-g128, int4-g32+head+v+down-half (also the cache folder's suffix): set with the
     # plan, so reading it is not a call back into this module on the load path
     name: str = field(init=False, compare=False, repr=False)

@@ -139,7 +139,8 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
     if plan.grid:
         settings["grid"] = True
     if plan.kscales:
-        settings["kscales"] = 3  # the codes' version (1: lows in 1/16 steps; 2: clamped groups, session 6)
+        settings["kscales"] = 4  # the codes' version (1: lows in 1/16 steps; 2: clamped groups, session 6;
+        # 3: byte codes under fp32 super-scales; 4: Q4_K / Q6_K's 6-bit / int8 codes under fp16 ones)
     return settings
 
 
