@@ -121,17 +121,22 @@ FRESH = Path(__file__).resolve().parent / "data/speech_fresh_ptbr.tsv"
 FRESH2 = Path(__file__).resolve().parent / "data/speech_fresh2_ptbr.tsv"
 
 
+def fresh_rows(path: Path = FRESH) -> list[dict]:
+    """A fresh set's rows (``text``, ``kind``, ``keys``: a request's key words), in file order."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
 def fresh_clips(out_dir: Path, path: Path = FRESH) -> list[Clip]:
     """The fresh held-out set ``path``, spoken in :data:`FRESH_VOICES` in turn (cached like
     make_clips); statements get no key words (only requests are asked about)."""
-    import csv
-
     from lhama.recipes.default.whisper_ptbr import FRESH_VOICES, missing_variants
 
     if missing := missing_variants([v for v, _ in FRESH_VOICES]):
         raise SystemExit(f"espeak-ng lacks the voice variants {missing}: they would be read in plain pt-br")
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = fresh_rows(path)
     out_dir.mkdir(parents=True, exist_ok=True)
     clips = []
     for i, row in enumerate(rows):
@@ -284,14 +289,9 @@ def why(paths: list[Path], near: float = 0.7) -> None:
     """What fails in ``qa`` (the ``--out`` files of a ``--fresh`` run): for each wrong answer, the
     key words its transcript (``lhama``) lacks, each a *near miss* (a transcript word with
     ``difflib`` similarity >= ``near``) or *lost*; then the counts."""
-    import csv
     from difflib import SequenceMatcher
 
-    keys = {}
-    for path in (FRESH, FRESH2):
-        with path.open(encoding="utf-8") as handle:
-            keys.update({r["text"]: r["keys"].split() for r in csv.DictReader(handle, delimiter="\t",
-                         quoting=csv.QUOTE_NONE) if r["kind"] == "pedido"})
+    keys = {r["text"]: r["keys"].split() for path in (FRESH, FRESH2) for r in fresh_rows(path) if r["kind"] == "pedido"}
     rows = [json.loads(line) for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
     asked = [r for r in rows if "qa" in r and r["reference"] in keys]
     kinds = {"near": [], "lost": []}

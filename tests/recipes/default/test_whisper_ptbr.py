@@ -86,24 +86,17 @@ def test_added_windows_go_after_the_existing_shards(tmp_path, monkeypatch):
         WindowConfig(first_shard=-1)
 
 
-def _fresh_rows(path) -> list[dict]:
-    import csv
-
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
 @pytest.mark.parametrize("second", [False, True], ids=["fresh", "fresh2"])
 def test_the_fresh_heldout_set_is_new_text_in_new_voices(second):
-    from benchmarks.speech import FRESH, FRESH2, REQUESTS as BENCH, fold
+    from benchmarks.speech import FRESH, FRESH2, REQUESTS as BENCH, fold, fresh_rows
 
-    rows = _fresh_rows(FRESH2 if second else FRESH)
+    rows = fresh_rows(FRESH2 if second else FRESH)
     texts = [r["text"] for r in rows]
     assert len(set(texts)) == len(texts) >= 80 and sum(r["kind"] == "pedido" for r in rows) >= 30
     assert all(k in fold(r["text"]) for r in rows for k in r["keys"].split())  # a request's key words are said
     seen = [content_set(t) for split in ("train", "dev", "test") for t in read_texts(split)]
     seen += [content_set(r) for r, _ in BENCH]
-    seen += [content_set(r["text"]) for r in _fresh_rows(FRESH)] if second else []  # session 9's set: new vs the first
+    seen += [content_set(r["text"]) for r in fresh_rows(FRESH)] if second else []  # session 9's set: new vs the first
     assert not [t for t in texts if near(t, seen)]
     assert not {v for v, _ in FRESH_VOICES} & set(TRAIN_VOICES) and len({s for _, s in FRESH_VOICES}) > 1
 
