@@ -44,8 +44,8 @@ class Decoding:
     stop: Annotated[Optional[list[str]], typer.Option(help="Stop the answer at this text (repeatable; replaces the model's own stops, if any).")] = None
     image_guidance: Annotated[Optional[float], typer.Option(help="Steer answers about images, videos or audio towards what they show: each token is scored against the same question without the media (0 = off; costs a second forward per token). Default: the model's own (0 unless it says otherwise).")] = None
 
-    OPTION: ClassVar[dict[str, str]] = {"max_new_tokens": "--max-tokens", "top_p": "--top-p", "temperature": "--temperature",
-                                        "repetition_penalty": "--repetition-penalty", "image_guidance": "--image-guidance"}
+    FLAG: ClassVar[dict[str, str]] = {"max_new_tokens": "--max-tokens", "top_p": "--top-p", "temperature": "--temperature",
+                                      "repetition_penalty": "--repetition-penalty", "image_guidance": "--image-guidance"}
 
     def __post_init__(self) -> None:
         from lhama.model.generation import GenerationConfig
@@ -53,7 +53,7 @@ class Decoding:
         try:
             GenerationConfig(**self.overrides())  # a bad value fails before the model loads
         except ValueError as exc:  # "max_new_tokens must be >= 1": named as the user typed it
-            raise as_typed(exc, self.OPTION) from None
+            raise as_typed(exc, self.FLAG) from None
 
     def overrides(self) -> dict[str, Any]:
         """The GenerationConfig fields the user gave (``system`` goes to the session instead)."""
