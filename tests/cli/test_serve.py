@@ -32,6 +32,7 @@ def test_help_lists_the_options_and_an_example(monkeypatch: pytest.MonkeyPatch, 
 @pytest.mark.parametrize("args, words", [
     (("--model", "/nao/existe"), "does not exist"),
     (("--threads", "0"), "--threads must be >= 1"),
+    (("--port", "99999"), "--port must be between 1 and 65535, got 99999"),
     (("--max-batch", "0"), "--max-batch must be >= 1"),
     (("--max-tokens-cap", "0"), "--max-tokens-cap must be >= 1"),
     (("--timeout", "-1"), "--timeout must be > 0"),

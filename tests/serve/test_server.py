@@ -78,7 +78,7 @@ def test_bad_threads_are_a_config_error() -> None:
 
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_a_port_out_of_range_is_a_config_error(port: int) -> None:
-    with pytest.raises(ConfigError, match=f"--port must be between 1 and 65535, got {port}"):
+    with pytest.raises(ConfigError, match=f"^port must be between 1 and 65535, got {port}$"):
         ServerConfig("m", port=port)
 
 

@@ -76,7 +76,7 @@ def build(options: type[T], values: dict[str, Any]) -> T:
         raise ConfigError(str(exc)) from None
 
 
-def as_typed(error: ValueError, flags: dict[str, str]) -> ValueError:
+def as_typed(error: Exception, flags: dict[str, str]) -> ValueError:
     """A config check's error ("max_new_tokens must be >= 1, got 0") with its leading field name
     as the user typed it (``flags``: field -> flag, e.g. "--max-tokens must be >= 1, got 0")."""
     name, _, rest = str(error).partition(" ")

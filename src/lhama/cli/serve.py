@@ -10,6 +10,7 @@ from rich.console import Console
 
 from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader
 from lhama.cli.options import as_typed, command
+from lhama.errors import ConfigError
 from lhama.serve.server import ServerConfig, run  # light: torch and the web stack load when run() serves
 from lhama.serve.settings import ServeSettings
 
@@ -52,13 +53,13 @@ class ServeOptions:
     speed: Speed = field(default_factory=Speed)
     safety: Safety = field(default_factory=Safety)
 
-    FLAG: ClassVar[dict[str, str]] = {"max_batch": "--max-batch", "max_tokens_cap": "--max-tokens-cap",
+    FLAG: ClassVar[dict[str, str]] = {"port": "--port", "max_batch": "--max-batch", "max_tokens_cap": "--max-tokens-cap",
                                       "max_image_pixels": "--max-image-pixels", "request_timeout_s": "--timeout"}
 
     def __post_init__(self) -> None:
         try:
             self.config()  # bad limits fail before the model loads
-        except ValueError as exc:  # "max_batch must be >= 1": named as the user typed it
+        except (ValueError, ConfigError) as exc:  # "max_batch must be >= 1": named as the user typed it
             raise as_typed(exc, self.FLAG) from None
 
     def config(self) -> ServerConfig:

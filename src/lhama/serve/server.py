@@ -40,7 +40,7 @@ class ServerConfig:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if not 1 <= self.port <= 65535:
-            raise ConfigError(f"--port must be between 1 and 65535, got {self.port}")
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
 
     def settings_for(self, model_max_tokens: int) -> ServeSettings:
         """The settings served when the model's own max_new_tokens is ``model_max_tokens``."""
