@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from rich.console import Console
 
 from lhama.serve.terminal import repl_line
@@ -44,12 +45,15 @@ def test_two_hour_video_and_one_with_sound_are_answered(video_model_dir: Path, t
     assert "tokens in" in result.stderr
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "codec"])
+@pytest.mark.parametrize("kind", ["corrupt", "codec", "still"])
 def test_bad_video_is_one_line_and_exit_2(video_model_dir: Path, tmp_path: Path, kind: str) -> None:
     bad = tmp_path / "ruim.mp4"
     if kind == "corrupt":
         bad.write_bytes(tiny_mp4(tmp_path / "ok.mp4").read_bytes()[:400])
         needle = "cannot read video"
+    elif kind == "still":  # a JPEG given as a video: the API's 400 says the same (tests/serve/test_video_api.py)
+        Image.new("RGB", (64, 48), (200, 30, 30)).save(bad, "JPEG")
+        needle = "is a still image, not a video; send it as an image"
     else:
         bad.write_bytes(unknown_codec(tmp_path / "ok.mp4"))
         needle = "unsupported video codec"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from lhama.data.media import ImageSpec
 from lhama.data.video import check_video, has_audio, sample_frames, video_to_tensor
@@ -79,6 +80,17 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path, make, message: st
         with pytest.raises(DataError) as info:
             check()
         assert message in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG", "WEBP", "BMP"])
+def test_a_still_image_is_not_a_video_as_a_file_or_as_bytes(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"foto.{kind.lower()}"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(path, kind)
+    for source, name in ((path, str(path)), (path.read_bytes(), "(uploaded video)")):  # chat's file, the API's upload
+        for check in (sample_frames, check_video):
+            with pytest.raises(DataError) as info:
+                check(source)
+            assert str(info.value) == f"{name} is a still image, not a video; send it as an image"
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ a real uvicorn server running a tiny video model; and the 400s for each kind of 
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
+from PIL import Image
 
 from lhama.data.video import video_to_tensor
 from lhama.model.build import LoadedModel, load_model, save_model
@@ -61,6 +63,12 @@ def test_two_hour_video_and_one_with_sound_are_answered(video_server: str, tmp_p
         assert reply.choices[0].finish_reason in ("stop", "length") and reply.usage.completion_tokens >= 1
 
 
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
 def _bad_cases(tmp_path: Path) -> list[tuple[list[dict], str, str]]:
     url = "messages[0].content[0].video_url.url"
     good = video_uri(tiny_mp4(tmp_path / "ok.mp4").read_bytes())
@@ -70,6 +78,7 @@ def _bad_cases(tmp_path: Path) -> list[tuple[list[dict], str, str]]:
         (video_message(video_uri(unknown_codec(tmp_path / "u.mp4"))), url, "unsupported video codec"),
         (video_message(video_uri(audio_only())), url, "no video stream"),
         (video_message(png_data_uri()), url, "expected video/*"),
+        (video_message(video_uri(_jpeg(), "video/mp4")), url, "is a still image, not a video; send it as an image"),
         (video_message("data:video/mp4;base64,@@@"), url, "not valid base64"),
         (video_message("https://example.com/v.mp4"), url, "--allow-remote-media"),
         (two, "messages[0].content[1]", "at most 1"),

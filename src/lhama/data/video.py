@@ -102,13 +102,22 @@ def _open(source: VideoSource) -> Iterator[av.container.InputContainer]:
 
 
 def _video_stream(container: av.container.InputContainer, name: str) -> av.VideoStream:
+    """The file's first video stream, refused when it is a still image (FFmpeg reads a JPEG or PNG
+    as a one-frame "video": a path through its image2 demuxer, bytes through an ``<codec>_pipe``)."""
     if not container.streams.video:
         raise DataError(f"{name} has no video stream (or its header is damaged)")
+    if _is_still(container.format.name):
+        raise DataError(f"{name} is a still image, not a video; send it as an image")
     stream = container.streams.video[0]
     codec = stream.codec_context
     if codec is None or codec.name in ("", "none") or not _has_decoder(codec.name):
         raise DataError(f"{name}: unsupported video codec {_codec_tag(stream)!r}; re-encode it, e.g. to H.264")
     return stream
+
+
+def _is_still(demuxer: str) -> bool:
+    """FFmpeg's still-image demuxers: image2 (files), image2pipe and the ``<codec>_pipe`` family (bytes)."""
+    return any(name in ("image2", "image2pipe") or name.endswith("_pipe") for name in demuxer.split(","))
 
 
 def _has_decoder(codec_name: str) -> bool:
