@@ -254,7 +254,7 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
     decoding, 3 proposals per step, the whole prompt read, 48 new tokens) on the held-out prompts; merged into the
     results row called ``name``."""
     from lhama.inference.generate import GenerationConfig, eos_token_ids
-    from lhama.inference.speculative import draft_for, speculative_ids
+    from lhama.inference.speculative import Turn, draft_for, speculative_ids
     from lhama.model.build import load_model
 
     _threads()
@@ -266,7 +266,7 @@ def accept(target_dir: str, draft_dir: str, name: str, results: Path, prompts: i
     for p in held:
         text = target.tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": p["prompt"]}],
                                                     tokenize=False, add_generation_prompt=True)
-        list(speculative_ids(target.model, draft, target.tokenizer(text).input_ids, config, eos))
+        list(speculative_ids(target.model, draft, Turn(target.tokenizer(text).input_ids, config, eos)))
     rows = json.loads(results.read_text()) if results.is_file() else []
     if not any(r["name"] == name for r in rows):
         rows.append({"name": name})

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lhama.inference.generate import GenerationConfig
-from lhama.inference.speculative import draft_for, speculative_ids
+from lhama.inference.speculative import Turn, draft_for, speculative_ids
 from tests.inference.tiny import prompt_ids, tiny_decoder
 
 _SPEC = importlib.util.spec_from_file_location("distill_bench", Path(__file__).parents[2] / "benchmarks" / "distill.py")
@@ -44,10 +44,10 @@ def test_simulated_acceptance_counts_what_speculative_decoding_counts(scale, bud
     draft_model = noisy_copy(target, scale, seed=int(scale * 10) + budget)
     ids = prompt_ids(5)
     config = GenerationConfig(max_new_tokens=budget)
-    plain = list(speculative_ids(target.model, draft_for(target, target), ids, config))  # draft = model: greedy
+    plain = list(speculative_ids(target.model, draft_for(target, target), Turn(ids, config)))  # draft = model: greedy
     eos_ids = (plain[len(plain) // 2],) if eos else ()  # a token of the answer as the end token: the answer stops there
     draft = draft_for(target, draft_model, 3)  # simulated_acceptance's default: the accept measure's 3 per step
-    answer = list(speculative_ids(target.model, draft, ids, config, eos_ids))
+    answer = list(speculative_ids(target.model, draft, Turn(ids, config, eos_ids)))
     assert answer == plain[: len(answer)]  # exact greedy output, whatever the draft
     flags = agreement(draft_model, ids, answer)
     assert bench.simulated_acceptance(flags + "0", budget=budget) == (draft.accepted, draft.proposed)

@@ -61,9 +61,9 @@ def generate_ids(
         )
     guided = config.image_guidance > 0 and bool(media) and reference_ids is not None
     if draft is not None and config.temperature == 0 and config.use_cache and not media:
-        from lhama.inference.speculative import speculative_ids  # it builds on this module
+        from lhama.inference.speculative import Turn, speculative_ids  # it builds on this module
 
-        yield from speculative_ids(model, draft, input_ids, config, eos_ids, kv)
+        yield from speculative_ids(model, draft, Turn(input_ids, config, eos_ids), kv)
         return
     device = model.language_model.get_input_embeddings().weight.device
     sequence = torch.tensor([list(input_ids)], dtype=torch.long, device=device)  # (1, T)

@@ -167,31 +167,50 @@ def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One answer to decode greedily: the prompt's ids (text only), the generation settings, and the
+    ids that end the answer."""
+
+    input_ids: Sequence[int]
+    config: GenerationConfig
+    eos_ids: Sequence[int] = ()
+
+
+@dataclass(frozen=True)
+class _Checker:
+    """The model that checks the draft's proposals, its KV state, and its own choice after a sequence."""
+
+    model: LhamaModel
+    kv: KVState
+    pick: Callable[..., int]
+
+
 @torch.inference_mode()
-def speculative_ids(model: LhamaModel, draft: Draft, input_ids: Sequence[int], config: GenerationConfig,
-                    eos_ids: Sequence[int] = (), kv: KVState | None = None) -> Iterator[int]:
-    """Yield the greedy answer to ``input_ids`` (text only) token by token, as
-    :func:`~lhama.inference.generate.generate_ids` would, checking ``draft``'s proposals when its
-    :class:`Pace` lets it propose and taking the model's plain step otherwise."""
+def speculative_ids(model: LhamaModel, draft: Draft, turn: Turn, kv: KVState | None = None) -> Iterator[int]:
+    """Yield the greedy answer to ``turn`` token by token, as :func:`~lhama.inference.generate.generate_ids`
+    would (``kv``: a KV state to reuse), checking ``draft``'s proposals when its :class:`Pace` lets it
+    propose and taking the model's plain step otherwise."""
+    input_ids, eos_ids = turn.input_ids, turn.eos_ids
     kv = kv if kv is not None else KVState()
-    budget = min(config.max_new_tokens, context_length(model) - len(input_ids))
+    budget = min(turn.config.max_new_tokens, context_length(model) - len(input_ids))
     end = len(input_ids) + budget + draft.tokens + 1  # both caches are sized once to hold this many positions
     out = prefill(model, input_ids, None, kv, end - len(input_ids))
     # the model's own choice after a sequence (its answer starts after input_ids: n-gram blocking)
-    pick = partial(next_token, config=config, generator=None, answer_from=len(input_ids))
-    token = pick(out.logits[0, -1], _tensor(kv.ids))
+    checker = _Checker(model, kv, partial(next_token, config=turn.config, generator=None, answer_from=len(input_ids)))
+    token = checker.pick(out.logits[0, -1], _tensor(kv.ids))
     produced, pacer = 1, _Pacer(draft.pace)
     draft.skip = max(0, len(input_ids) - draft.reads) if draft.reads else 0
     yield token
     while token not in eos_ids and produced < budget:
         count = min(draft.tokens, budget - produced - 1)
         if count and pacer.drafting(produced):
-            proposal = _propose(draft, [*kv.ids, token], count, pick, end)
-            kept = _check(model, kv, token, proposal, pick, draft)
+            proposal = _propose(draft, [*kv.ids, token], count, checker.pick, end)
+            kept = _check(checker, token, proposal, draft)
             pacer.record(len(proposal), len(kept) - 1, produced)
         else:
             logits = decode_step(model.language_model, kv, token).logits[0, -1]
-            kept = [pick(logits, _tensor(kv.ids))]
+            kept = [checker.pick(logits, _tensor(kv.ids))]
         for token in kept:
             produced += 1
             yield token
@@ -245,16 +264,16 @@ def _catch_up(draft: Draft, ids: list[int], end: int) -> torch.Tensor:
     return prefill(draft.model, ids, None, kv, max(end - len(ids), draft.tokens + 1)).logits[0, -1]
 
 
-def _check(model: LhamaModel, kv: KVState, token: int, proposal: list[int], pick: Callable[..., int],
-           draft: Draft) -> list[int]:
+def _check(checker: _Checker, token: int, proposal: list[int], draft: Draft) -> list[int]:
     """Run ``token`` + ``proposal`` through the model in one forward; return the kept proposal
-    tokens plus the model's own next choice, with ``kv`` rewound to what they imply."""
+    tokens plus the model's own next choice, with its KV state rewound to what they imply."""
+    kv = checker.kv
     base = len(kv.ids)
     feed = [token, *proposal]
-    rows = check_logits(model.language_model, kv, feed)  # (k + 1, V): row i follows feed[: i + 1]
+    rows = check_logits(checker.model.language_model, kv, feed)  # (k + 1, V): row i follows feed[: i + 1]
     kept: list[int] = []
     for i in range(len(feed)):
-        choice = pick(rows[i], _tensor(kv.ids[: base + i + 1]))
+        choice = checker.pick(rows[i], _tensor(kv.ids[: base + i + 1]))
         kept.append(choice)
         if i == len(proposal) or choice != proposal[i]:
             break
