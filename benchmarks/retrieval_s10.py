@@ -115,7 +115,7 @@ def note_for(candidate: Candidate, probs: torch.Tensor, ranking: list, labeler) 
     shipped = describe(probs, labeler.names, labeler.config, labeler.kinds, nearest)
     if candidate.form == "shipped":
         return shipped
-    classes = [(labeler.names[int(c)], float(p)) for p, c in zip(*probs.topk(5)) if p >= EXTRA_CLASS_MIN]
+    classes = [(labeler.names[int(c)], float(p)) for p, c in zip(*probs.topk(min(5, len(probs)))) if p >= EXTRA_CLASS_MIN]
     pictures = _distinct([e.name for e, s in ranking if s >= EXTRA_HEAD_MIN])[:2]
     if candidate.form == "list":
         listed = ", ".join(f"{n} ({p:.0%})" for n, p in classes[:3]) or "nenhuma"
@@ -141,6 +141,8 @@ class Scorer:
 
     @torch.no_grad()
     def score(self, messages: tuple[dict, ...], continuation: str) -> float:
+        from transformers import DynamicCache
+
         from lhama.eval.scoring import ScoreRequest, _encode
 
         prompt, cont = _encode(self.loaded, ScoreRequest(messages, continuation))
@@ -148,7 +150,11 @@ class Scorer:
         keep = 0
         while keep < min(len(self.ids), len(prompt) - 1) and self.ids[keep] == full[keep]:
             keep += 1
-        self.cache.crop(keep)
+        extra = self.cache.get_seq_length() - keep
+        if keep == 0:
+            self.cache = DynamicCache()
+        elif extra > 0:
+            self.cache.crop(-extra)  # this transformers crops by how many positions to drop
         out = self.loaded.model(torch.tensor([full[keep:]]), past_key_values=self.cache, use_cache=True)
         self.ids = full
         logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)  # (len(full) - keep, V)
