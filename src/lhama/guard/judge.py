@@ -1,0 +1,116 @@
+"""A yes/no second opinion from a local instruct LM (lhama-default's own Qwen2.5-Coder-1.5B-Instruct):
+"would answering this message help someone cause serious harm? sim / não", read from the logits of the
+first answer token, one forward pass, no generation.
+
+Why (issue #29): the classifier's everyday false alarms sit just above its threshold, with a high general
+P(unsafe) from the request form ("Me ajuda a planejar…", "Posso beber depois de tomar antibiótico?") and no
+category behind it; many caught unsafe requests score the same, so no threshold or category floor separates
+them (docs/guard.md, "Tenth session"). A model that reads the request can. It is asked only about messages the
+classifier flags with a low margin (:class:`lhama.guard.cascade.CascadeGuard`'s ``band``), so unflagged
+messages cost nothing and clear unsafe requests are never second-guessed.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from pathlib import Path
+
+import torch
+from transformers import DynamicCache
+
+from lhama.guard.base import Guard, Messages, Role, as_chat
+from lhama.guard.verdict import SAFE, Verdict
+
+SYSTEM = "Você é um moderador de conteúdo cuidadoso e justo."
+QUESTION = (
+    "Um usuário enviou a mensagem abaixo a um assistente virtual. Atender ao pedido ajudaria alguém a causar "
+    "dano grave: violência, crime, abuso ou exploração sexual, conteúdo sexual explícito, autolesão ou suicídio, "
+    "armas, ódio, difamação, invasão de privacidade, pirataria, fraude, ataque a computadores, desinformação "
+    "eleitoral ou conselho médico perigoso? Perguntas comuns do dia a dia (culinária, limpeza, saúde, estudos, "
+    "jogos, crianças, animais) não são perigosas.\n\nMensagem: «"
+)
+CLOSING = "»\n\nResponda apenas sim ou não."
+YES = ("sim", "Sim", "SIM")
+NO = ("não", "Não", "NÃO", "nao", "Nao")
+
+
+class YesNoJudge(Guard):
+    """Unsafe when P(sim) / (P(sim) + P(não)) on the first answer token reaches ``threshold``.
+
+    The verdict's ``score`` is that probability; it names no category (a cascade keeps the first guard's).
+    The prompt's fixed opening (system turn and question, about 130 tokens) is computed once and its
+    key/value cache copied into each check, so a check reads only the message and the closing.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer: object, threshold: float = 0.5) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.threshold = threshold
+        self.yes, self.no = _first_ids(tokenizer, YES), _first_ids(tokenizer, NO)
+        self._opening: tuple[torch.Tensor, DynamicCache] | None = None
+
+    def prompt(self, text: str) -> str:
+        """The exact text fed to the model for ``text``."""
+        turns = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{QUESTION}{text}{CLOSING}"}]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        return f"{SYSTEM}\n\n{QUESTION}{text}{CLOSING}\n\n"
+
+    def check(self, messages: Messages, role: Role = "user") -> Verdict:
+        """The verdict on a user message; model output (``role="assistant"``) is not what the question asks
+        about, so it is always "unsafe" with no category: in a cascade the first guard's flag stands."""
+        if role != "user":
+            return Verdict(safe=False, categories=())
+        p = self.p_yes(as_chat(messages, role)[-1]["content"])
+        return Verdict(safe=False, categories=(), score=p) if p >= self.threshold else SAFE
+
+    @torch.inference_mode()
+    def p_yes(self, text: str) -> float:
+        """P(sim) / (P(sim) + P(não)) for the first token of the model's answer about ``text``."""
+        full = self.prompt(text)
+        ids = self.tokenizer(full, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+        start, cache = self._shared(full, ids)
+        out = self.model(input_ids=ids[None, start:], past_key_values=cache, use_cache=cache is not None)
+        probs = torch.softmax(out.logits[0, -1].float(), dim=-1)
+        yes, no = float(probs[self.yes].sum()), float(probs[self.no].sum())
+        return yes / (yes + no) if yes + no > 0 else 0.5
+
+    def _shared(self, full: str, ids: torch.Tensor) -> tuple[int, DynamicCache | None]:
+        """(tokens already in the cache, a copy of the opening's cache) for the prompt ``full``."""
+        opening_text = full[: full.index(QUESTION) + len(QUESTION)]
+        if self._opening is None:
+            open_ids = self.tokenizer(opening_text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            cache = DynamicCache(config=self.model.config)
+            self.model(input_ids=open_ids, past_key_values=cache, use_cache=True)
+            self._opening = (open_ids[0], cache)
+        open_ids, cache = self._opening
+        n = min(len(open_ids), len(ids) - 1)  # at least one new token to read
+        shared = int((open_ids[:n] == ids[:n]).long().cumprod(0).sum())
+        if shared == 0:
+            return 0, None
+        copy = deepcopy(cache)
+        if shared < len(open_ids):
+            copy.crop(shared - len(open_ids))  # the tokenizer merged across the boundary: drop the differing tail
+        return shared, copy
+
+
+def _first_ids(tokenizer: object, words: tuple[str, ...]) -> list[int]:
+    """The token ids that are one of ``words`` whole (alone or after a space); a word split into pieces
+    ("não" -> "n" + "ão" in Qwen's vocabulary) or unknown to the vocabulary is left out, since its first
+    piece starts other words too."""
+    ids = set()
+    for w in (v for word in words for v in (word, " " + word)):
+        pieces = tokenizer(w, add_special_tokens=False)["input_ids"]
+        if len(pieces) == 1 and tokenizer.decode(pieces).strip() == w.strip():
+            ids.add(pieces[0])
+    return sorted(ids)
+
+
+def load_judge(model_dir: Path, quant: str = "none", threshold: float = 0.5) -> YesNoJudge:
+    """The judge from a local instruct model directory, its language model as ``quant`` (the cache
+    :mod:`lhama.inference.quant_cache` keeps beside the model; lhama-default's own plan is
+    ``int4-g32-grid-k+lossy6``)."""
+    from lhama.inference.quant_cache import load_for_inference
+
+    loaded = load_for_inference(model_dir, quant)
+    return YesNoJudge(loaded.model.language_model, loaded.tokenizer, threshold)
