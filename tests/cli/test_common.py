@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from benchmarks.call_path import returns, trace
+from lhama.cli import common, main
 from lhama.cli.common import load_with_progress, located
 from lhama.errors import CheckpointError
 from lhama.model.build import save_model
@@ -66,3 +68,18 @@ def test_a_quantised_load_checks_its_plan_once_and_goes_straight_on(prepared):
     assert [call for call in calls if call[1] == "check_quant"] == [("inference/quant.py", "check_quant")]
     assert calls.index(("inference/quant.py", "check_quant")) < start
     assert calls[start + 1] == ("inference/quant_cache.py", "_cache_dir"), calls[start:start + 3]
+
+
+@pytest.mark.parametrize("args", [["chat", "--model", "", "Oi"], ["chat", "-m", "  ", "Oi"], ["serve", "--model", ""],
+                                  ["eval", "admire", "--data", "x.tsv", "--model", ""], ["eval", "vqa", "--model", ""],
+                                  ["eval", "caption", "--data", "x.tsv", "--model", ""],
+                                  ["bench", "decode", "--model", ""], ["prune", "--model", "", "--out", "x"]])
+def test_an_empty_model_is_a_one_line_error_not_the_default(args, monkeypatch, capsys):
+    monkeypatch.setattr(common, "located", lambda *a: pytest.fail("an empty --model was looked up"))
+    monkeypatch.setattr(sys, "argv", ["lhama", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip().splitlines() == ["error: --model is empty: give a prepared model name (`lhama models list`) or "
+                                        "a model directory, or leave the option out"]

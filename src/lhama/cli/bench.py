@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import DEFAULT_MODEL, model_directory
+from lhama.cli.common import DEFAULT_MODEL, model_directory, named_model
 from lhama.cli.options import command
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ app = typer.Typer(help="Measure lhama on this machine.", no_args_is_help=True)
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name or a local model directory.")] = DEFAULT_MODEL
+    model: Annotated[str, typer.Option("--model", "-m", callback=named_model, help="A prepared model name or a local model directory.")] = DEFAULT_MODEL
     tokens: Annotated[int, typer.Option(help="New tokens to decode (greedy, end-of-turn ignored).")] = 128
     quant: Annotated[str, typer.Option(help="Weights of lhama's language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model), or an int4 plan such as int4-g32+head+v+down-half.")] = "int4"
     draft: Annotated[Optional[str], typer.Option(help="A draft model (same tokenizer) for speculative decoding, e.g. qwen2.5-coder-0.5b-instruct.")] = None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader, model_directory
+from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader, model_directory, named_model
 from lhama.cli.options import as_typed, command
 
 if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
@@ -81,7 +81,7 @@ class Speed:
 @dataclass(frozen=True)
 class ChatOptions:
     prompt: Annotated[Optional[str], typer.Argument(help="The question. Leave it out for an interactive chat.")] = None
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL
+    model: Annotated[str, typer.Option("--model", "-m", callback=named_model, help="A prepared model name (see `lhama models list`) or a local Hugging Face model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL
     media: Media = field(default_factory=Media)
     decoding: Decoding = field(default_factory=Decoding)
     safety: Safety = field(default_factory=Safety)

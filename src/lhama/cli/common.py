@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from lhama.weights.registry import WeightSource
 
 DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
+
+
+def named_model(value: str | None) -> str | None:
+    """``--model`` as typer parses it (its ``callback``): a blank name is an error, not the default
+    (the resolver read ``''`` as "none given"), so a shell variable left empty cannot load
+    the default model unasked."""
+    from lhama.errors import ConfigError
+
+    if value is not None and not value.strip():
+        raise ConfigError("--model is empty: give a prepared model name (`lhama models list`) or a model directory, "
+                          "or leave the option out")
+    return value
+
+
 QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model), or an int4 plan such as int4-g32+head+v+down-half (docs/benchmarks.md). Default: the model's registry choice, else none.")]
 GuardOpt = Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier (English messages also judged through their pt-BR translation); or a local Llama Guard model directory (see `lhama guard --help`).")]
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lhama.cli.common import DEFAULT_MODEL, load_with_progress
+from lhama.cli.common import DEFAULT_MODEL, load_with_progress, named_model
 from lhama.cli.options import command
 
 if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # library code is imported where it runs: help and usage erro
 
 app = typer.Typer(help="Evaluate models: AdMIRe (SemEval-2025 Task 1), idioms, VQA, captioning, image-caption retrieval.", no_args_is_help=True)
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="A prepared model name (`lhama models list`) or a model directory.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", callback=named_model, help="A prepared model name (`lhama models list`) or a model directory.")]
 LangOpt = Annotated[str, typer.Option(help="Language of the prompts and data columns: en or pt.")]
 LimitOpt = Annotated[Optional[int], typer.Option(help="Only the first N items (a quick look; not for reported numbers).")]
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Prediction cache (JSONL); a rerun resumes from it. Default: under $LHAMA_HOME/eval-cache.")]
@@ -44,7 +44,7 @@ class AdmireOutputs:
 @dataclass(frozen=True)
 class AdmireOptions:
     data: Annotated[Path, typer.Option(help="AdMIRe TSV (e.g. ../shared/data/admire_en/dev/subtask_a_dev.tsv); images in <its folder>/<compound>/.")]
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model to evaluate: a prepared name or a directory. Leave out to run the baselines only.")] = None
+    model: Annotated[Optional[str], typer.Option("--model", "-m", callback=named_model, help="Model to evaluate: a prepared name or a directory. Leave out to run the baselines only.")] = None
     lang: LangOpt = "en"
     text_only: Annotated[bool, typer.Option("--text-only", help="The model reads the image captions instead of the images (the task's text-only track).")] = False
     subtask: Annotated[str, typer.Option(help="a: rank 5 images for a sentence; b: pick the image that completes a sequence.")] = "a"

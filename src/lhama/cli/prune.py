@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 import typer
 from rich.console import Console
 
+from lhama.cli.common import named_model
 from lhama.cli.options import command
 
 if TYPE_CHECKING:  # library code is imported where it runs: help and usage errors never load torch
@@ -47,7 +48,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class PruneOptions:
-    model: Annotated[str, typer.Option("--model", help="The causal-LM model directory, or a prepared model's name, to prune (Llama, Qwen2, SmolLM2, Gemma 3).")]
+    model: Annotated[str, typer.Option("--model", callback=named_model, help="The causal-LM model directory, or a prepared model's name, to prune (Llama, Qwen2, SmolLM2, Gemma 3).")]
     out: Annotated[str, typer.Option("--out", help="Where to write the pruned model directory (replaced atomically).")]
     cuts: Cuts = field(default_factory=Cuts)
     calibration: Calibration = field(default_factory=Calibration)

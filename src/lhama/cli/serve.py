@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Optional
 import typer
 from rich.console import Console
 
-from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader
+from lhama.cli.common import DEFAULT_MODEL, QuantOpt, Safety, loader, named_model
 from lhama.cli.options import as_typed, command
 from lhama.errors import ConfigError
 from lhama.serve.server import ServerConfig, run  # light: torch and the web stack load when run() serves
@@ -47,7 +47,7 @@ class Speed:
 
 @dataclass(frozen=True)
 class ServeOptions:
-    model: Annotated[str, typer.Option("--model", "-m", help="A prepared model name (see `lhama models list`) or a local model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL
+    model: Annotated[str, typer.Option("--model", "-m", callback=named_model, help="A prepared model name (see `lhama models list`) or a local model directory (a causal LM, or a lhama/LLaVA directory with a vision tower).")] = DEFAULT_MODEL
     network: Network = field(default_factory=Network)
     limits: Limits = field(default_factory=Limits)
     speed: Speed = field(default_factory=Speed)
