@@ -35,7 +35,9 @@ NAME=N`` has it read only the last N prompt tokens, 0 all (``Draft.reads``; the 
 runs the whole interleaved loop R times over the same prompts (the order rotated by one more each round), so
 slow spells fall on every configuration; ``rounds`` then holds each round's totals and tokens/s ratios to plain
 decoding, their medians, and the same split by answer length (``--short-below``: plain answers of fewer tokens
-are "short"), and ``first_difference`` lists [prompt, token] for every round.
+are "short"), and ``first_difference`` lists [prompt, token] for every round. ``--longcopy N`` adds the first N held-out
+long-copy prompts (benchmarks/data/spec_longcopy.jsonl: a paragraph to translate, summarise, correct or rewrite) after
+the distillation ones; ``rounds`` then also splits them out as "copy".
 """
 
 from __future__ import annotations
@@ -63,10 +65,18 @@ DATA = Path(__file__).resolve().parent / "data"
 SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
 
 
-def held_out_prompts(count: int) -> list[str]:
-    """The first ``count`` held-out prompts of the distillation split (never trained on)."""
+def held_out_prompts(count: int, longcopy: int = 0) -> list[str]:
+    """The first ``count`` held-out prompts of the distillation split (never trained on), then the first ``longcopy``
+    held-out long-copy prompts (benchmarks/data/spec_longcopy.jsonl: translate, summarise, correct or rewrite a
+    paragraph the prompt gives)."""
     rows = [json.loads(line) for line in (DATA / "distill_prompts.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    return [r["prompt"] for r in rows if r["split"] == "heldout"][:count]
+    return [r["prompt"] for r in rows if r["split"] == "heldout"][:count] + long_copy_prompts("heldout")[:longcopy]
+
+
+def long_copy_prompts(split: str) -> list[str]:
+    """The long-copy prompts of ``split`` ("dev": for choices, "heldout": for timing only), in file order."""
+    rows = [json.loads(line) for line in (DATA / "spec_longcopy.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return [r["prompt"] for r in rows if r["split"] == split]
 
 
 def timed_run(loaded, ids: list[int], tokens: int, eos: tuple[int, ...], draft: Draft | None) -> dict:
@@ -117,6 +127,7 @@ class SpecRun:
     rounds: int = 1  # the interleaved loop over the prompts, this many times
     short_below: int = 32  # a plain answer of fewer tokens is "short" in the per-round split
     draft_reads: dict[str, int] = field(default_factory=dict)  # per draft name: the prompt's last N tokens; absent: all
+    longcopy: int = 0  # held-out long-copy prompts after the ``prompts`` distillation ones
 
 
 def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
@@ -145,7 +156,7 @@ def bench(run: SpecRun) -> dict:
     configs: dict[str, Draft | None] = {"plain": None}
     configs.update(load_drafts(run, target))
     eos = eos_token_ids(target.model, target.tokenizer)
-    prompts = held_out_prompts(run.prompts)
+    prompts = held_out_prompts(run.prompts, run.longcopy)
     messages = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
     texts = [target.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
     inputs = [target.tokenizer(text).input_ids for text in texts]
@@ -168,13 +179,15 @@ def bench(run: SpecRun) -> dict:
     return found
 
 
-def by_round(runs: dict[str, list[dict]], prompts: int, short_below: int) -> dict:
+def by_round(runs: dict[str, list[dict]], prompts: int, short_below: int, longcopy: int = 0) -> dict:
     """Per round (``prompts`` runs each, in order): each configuration's totals and its tokens/s ratio to
     plain decoding, for all prompts and split into short (plain answer of fewer than ``short_below`` tokens)
-    and long answers; and the median ratio over the rounds of each."""
+    and long answers, and the last ``longcopy`` prompts ("copy", also counted in short/long); and the median
+    ratio over the rounds of each."""
     plain = runs["plain"]
     short = [i for i in range(prompts) if len(plain[i]["ids"]) < short_below]
-    parts = {"all": list(range(prompts)), "short": short, "long": [i for i in range(prompts) if i not in short]}
+    parts = {"all": list(range(prompts)), "short": short, "long": [i for i in range(prompts) if i not in short],
+             "copy": list(range(prompts - longcopy, prompts)) if longcopy else []}
     rounds = []
     for start in range(0, len(plain) - prompts + 1, prompts):
         row = {}
@@ -242,7 +255,7 @@ def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
             "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
             "draft_pace": {n: vars(run.draft_pace.get(n, DRAFT_PACE)) for n in run.drafts},
             "draft_reads": {n: run.draft_reads.get(n, DRAFT_READS) for n in run.drafts},
-            "rounds": by_round(runs, done, run.short_below) if run.rounds > 1 else None,
+            "rounds": by_round(runs, done, run.short_below, min(run.longcopy, done)) if run.rounds > 1 else None,
             "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
             "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb()), "identical_outputs": not differ,
@@ -318,6 +331,7 @@ def main(argv: list[str]) -> None:
                         help="that draft reads only the prompt's last N tokens, 0: all (default: DRAFT_READS)")
     parser.add_argument("--rounds", type=int, default=1, help="the interleaved loop over the prompts, this many times")
     parser.add_argument("--short-below", type=int, default=32, help="plain answers of fewer tokens are 'short'")
+    parser.add_argument("--longcopy", type=int, default=0, help="also the first N held-out long-copy prompts")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "2")))
     parsed = [_draft_arg(d, args.draft_tokens) for d in args.draft]
@@ -331,9 +345,9 @@ def main(argv: list[str]) -> None:
         parser.error(f"--forward-check/--old-catch-up/--pace/--reads names no --draft: {', '.join(sorted(unknown))}")
     found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
                           sure, args.draft_quant, quants, vocab, frozenset(args.forward_check), frozenset(args.old_catch_up),
-                          pace, args.rounds, args.short_below, reads))
+                          pace, args.rounds, args.short_below, reads, args.longcopy))
     if args.llama_cpp:
-        found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts), args.tokens,
+        found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts, args.longcopy), args.tokens,
                                             torch.get_num_threads())
         args.out.write_text(json.dumps(found, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{'run':<24}{'tokens':>8}{'wall s':>9}{'tok/s':>9}{'decode tok/s':>14}{'acceptance':>12}")
