@@ -106,12 +106,12 @@ def simulate(flags: list[int], prompt_tokens: int, c: Candidate, costs: Costs) -
     answer = len(flags)
     produced, held, resume_at = 1, None, c.start
     t = costs.target_prefill(prompt_tokens)
-    k = c.grow if not c.streak else 1
+    k = 1  # proposals per step with a streak (as speculative._Pacer: grows past ``grow``, used capped)
     run = kept_all = proposed = 0
     outcomes: list[int] = []
     read = min(c.reads, prompt_tokens) if c.reads else prompt_tokens
     while produced < answer:
-        count = min(k, BUDGET - produced - 1)
+        count = min(min(k, c.grow) if c.streak else c.grow, BUDGET - produced - 1)
         if count and produced >= resume_at:
             t += costs.draft_prefill(read + produced) if held is None else costs.draft_rows(produced - held)
             t += (count - 1) * costs.draft_rows(1) + costs.check(count + 1)
@@ -121,10 +121,11 @@ def simulate(flags: list[int], prompt_tokens: int, c: Candidate, costs: Costs) -
             held = produced + min(kept, count - 1)  # answer tokens the draft's cache holds (before the next one)
             proposed, kept_all = proposed + count, kept_all + kept
             outcomes = (outcomes + [1] * kept + [0] * (count - kept))[-c.window:]
-            if c.streak:
-                run = run + 1 if kept == count else 0
-                k = 1 if kept < count else (min(c.grow, k + 1) if run >= c.streak else k)
-                run = 0 if k > count else run
+            run = run + 1 if kept == count else 0
+            if kept < count:
+                k = 1
+            elif c.streak and run >= c.streak:
+                k, run = k + 1, 0
             if c.below and len(outcomes) == c.window and sum(outcomes) < c.below * c.window:
                 resume_at, outcomes = produced + kept + 1 + c.rest, []
             produced += kept + 1
