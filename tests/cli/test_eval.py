@@ -63,6 +63,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, data, monkeypatch, capsys, case,
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0]  # one line (COLUMNS=200 keeps rich from wrapping)
+    assert "\n\n" not in "\n" + err, repr(err[:60])  # no empty line (a progress bar stopped before it showed)
 
 
 def test_idiom_prints_three_systems(tmp_path, data, monkeypatch, capsys):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lhama.cli.common import DEFAULT_MODEL, load_with_progress, named_model
@@ -79,15 +79,8 @@ def admire(options: AdmireOptions) -> None:
     from lhama.eval.report import write_report
     from lhama.eval.runner import evaluate_admire, write_metrics, write_submission
 
-    with _progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def advance(system: str, done: int, total: int) -> None:
-            if system not in tasks:
-                tasks[system] = bar.add_task(system, total=total)
-            bar.update(tasks[system], completed=done)
-
-        results = evaluate_admire(options.config(), advance)
+    with _Bar() as bar:
+        results = evaluate_admire(options.config(), bar.system)
     _print_admire(results)
     outputs = options.outputs
     for path, write in ((outputs.output, write_submission), (outputs.metrics, write_metrics), (outputs.report, write_report)):
@@ -261,13 +254,15 @@ def _progress() -> Iterator[Progress]:
 
 
 class _Bar:
-    """``progress(done, total)`` for lhama.eval.tasks: the bar opens at its first call, once the
-    model has loaded (rich shows one live display at a time, and loading shows a spinner)."""
+    """``progress(done, total)`` for lhama.eval.tasks (and :meth:`system` for AdMIRe's rows): the
+    bar opens at its first call, once the data is read and the model has loaded (rich shows one live
+    display at a time, and loading shows a spinner); a bar never opened prints nothing, so an error
+    before it is the only line."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str = "") -> None:
         self.description, self.stack = description, ExitStack()
         self.bar: Progress | None = None
-        self.task = None
+        self.rows: dict[str, TaskID] = {}
 
     def __enter__(self) -> _Bar:
         return self
@@ -276,10 +271,21 @@ class _Bar:
         self.stack.close()
 
     def __call__(self, done: int, total: int) -> None:
+        """``done`` more items of ``total``."""
+        row = self._row(self.description, total)  # opens the bar first
+        self.bar.advance(row, done)
+
+    def system(self, name: str, done: int, total: int) -> None:
+        """AdMIRe's progress: system ``name`` has ranked ``done`` of ``total`` items."""
+        row = self._row(name, total)
+        self.bar.update(row, completed=done)
+
+    def _row(self, name: str, total: int) -> TaskID:
         if self.bar is None:
             self.bar = self.stack.enter_context(_progress())
-            self.task = self.bar.add_task(self.description, total=total)
-        self.bar.advance(self.task, done)
+        if name not in self.rows:
+            self.rows[name] = self.bar.add_task(name, total=total)
+        return self.rows[name]
 
 
 def _print_admire(results) -> None:
