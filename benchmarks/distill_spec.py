@@ -29,7 +29,7 @@ before session 6, instead of the lean rows (``LeanDecoder.step_seq``): the befor
 exactness fix in one process. ``--old-catch-up NAME`` (repeat): that draft catches up as before
 session 7, a transformers prefill of the ids its cache lacks each step (room for one proposal),
 instead of the lean rows on a cache sized once. Per draft, ``first_difference`` lists (prompt,
-first token that differs from plain decoding). ``--pace NAME=START,BELOW,WINDOW,REST`` (repeat) gives that draft
+first token that differs from plain decoding). ``--pace NAME=START,BELOW,WINDOW,REST[,STREAK]`` (repeat) gives that draft
 its own :class:`~lhama.inference.speculative.Pace` (the others: the library's ``DRAFT_PACE``); ``--reads
 NAME=N`` has it read only the last N prompt tokens, 0 all (``Draft.reads``; the others: ``DRAFT_READS``). ``--rounds R``
 runs the whole interleaved loop R times over the same prompts (the order rotated by one more each round), so
@@ -296,10 +296,10 @@ def _draft_arg(text: str, tokens: int) -> tuple[str, str, int, float, str, str]:
 
 
 def _pace_arg(text: str) -> tuple[str, Pace]:
-    """``NAME=START,BELOW,WINDOW,REST`` -> (name, Pace)."""
+    """``NAME=START,BELOW,WINDOW,REST[,STREAK]`` -> (name, Pace)."""
     name, _, values = text.partition("=")
-    start, below, window, rest = values.split(",")
-    return name, Pace(int(start), float(below), int(window), int(rest))
+    start, below, window, rest, *streak = values.split(",")
+    return name, Pace(int(start), float(below), int(window), int(rest), int(streak[0]) if streak else 0)
 
 
 def _print_rounds(rounds: dict) -> None:
@@ -325,7 +325,7 @@ def main(argv: list[str]) -> None:
                         help="this draft's checks run the transformers forward (the pre-session-6 check)")
     parser.add_argument("--old-catch-up", action="append", default=[], metavar="NAME",
                         help="this draft catches up with a transformers prefill each step (before session 7)")
-    parser.add_argument("--pace", action="append", default=[], metavar="NAME=START,BELOW,WINDOW,REST",
+    parser.add_argument("--pace", action="append", default=[], metavar="NAME=START,BELOW,WINDOW,REST[,STREAK]",
                         help="that draft's Pace (default: the library's DRAFT_PACE)")
     parser.add_argument("--reads", action="append", default=[], metavar="NAME=N",
                         help="that draft reads only the prompt's last N tokens, 0: all (default: DRAFT_READS)")

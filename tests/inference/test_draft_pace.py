@@ -105,7 +105,7 @@ def test_a_draft_reading_less_than_nothing_is_a_one_line_error() -> None:
         Draft(tiny_decoder(seed=0).model, reads=-2)
 
 
-@pytest.mark.parametrize("bad", [{"start": -1}, {"window": 0}, {"rest": 0}, {"below": 1.5}, {"below": -0.1}])
+@pytest.mark.parametrize("bad", [{"start": -1}, {"window": 0}, {"rest": 0}, {"below": 1.5}, {"below": -0.1}, {"streak": -1}])
 def test_a_bad_pace_is_a_one_line_error(bad: dict) -> None:
     with pytest.raises(ConfigError, match=r"^bad draft pace .*start >= 0, window >= 1") as caught:
         Pace(**bad)
@@ -121,3 +121,49 @@ def test_by_default_the_draft_reads_the_prompt_s_last_draft_reads_tokens() -> No
     calls = _counting_forwards(draft)
     assert _answer(target, ids, config, draft) == _answer(target, ids, config)
     assert calls[0][0] == DRAFT_READS + 1 and draft.skip == 16  # its last DRAFT_READS tokens and the first answer token
+
+
+@pytest.mark.parametrize("streak", [1, 2])
+def test_a_growing_proposal_gives_exactly_the_greedy_answer(streak: int) -> None:
+    target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
+    config = GenerationConfig(max_new_tokens=40, repetition_penalty=1.3)
+    for seed in range(2):
+        ids = prompt_ids(seed, length=20)
+        assert _answer(target, ids, config, Draft(other.model, 3, pace=Pace(streak=streak))) == _answer(target, ids, config)
+
+
+def test_a_sure_draft_grows_its_proposal_after_each_streak_up_to_its_tokens() -> None:
+    target = tiny_decoder(seed=3)
+    config, ids = GenerationConfig(max_new_tokens=23), prompt_ids(1)
+    plain = _answer(target, ids, config)
+    grown = Draft(copy.deepcopy(target.model), tokens=3, pace=Pace(streak=2))
+    assert _answer(target, ids, config, grown) == plain and len(plain) == 23
+    # proposals of 1, 1, 2, 2, 3, 3, 3 (each kept whole, plus the model's token): 1 + 22 tokens in 7 checks
+    assert grown.proposed == grown.accepted == 15
+    fixed = Draft(copy.deepcopy(target.model), tokens=3)
+    assert _answer(target, ids, config, fixed) == plain and fixed.proposed == 16  # 3 a step from the first
+
+
+def test_a_rejection_drops_the_proposal_back_to_one_token(monkeypatch) -> None:
+    from lhama.inference import speculative
+    from tests.train.test_distill_acceptance import noisy_copy
+
+    target = tiny_decoder(seed=3)
+    config, ids = GenerationConfig(max_new_tokens=60), prompt_ids(2, length=16)
+    checks, check = [], speculative._check
+
+    def logged(checker, token, proposal, draft):
+        kept = check(checker, token, proposal, draft)
+        checks.append((len(proposal), len(kept) - 1))
+        return kept
+
+    monkeypatch.setattr(speculative, "_check", logged)
+    draft = Draft(noisy_copy(target, 0.15, seed=4).model, tokens=3, pace=Pace(streak=1))
+    assert _answer(target, ids, config, draft) == _answer(target, ids, config)
+    size, want = 1, []
+    for proposed, kept in checks:  # the rule, re-derived: 1 after a rejection, one more after a whole one
+        want.append(size)
+        size = 1 if kept < proposed else size + 1
+    got = [proposed for proposed, _ in checks]
+    assert got[:-1] == [min(s, 3) for s in want][:-1]  # the last may be cut by the budget
+    assert 1 in got[1:] and max(got) == 3, "both a fall back to 1 and a full proposal happen here"

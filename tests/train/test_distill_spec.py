@@ -168,6 +168,7 @@ def test_rounds_repeat_the_prompts_and_give_per_round_ratios(monkeypatch, tmp_pa
     monkeypatch.setattr(spec, "load_draft", lambda path, loaded, quant, tokens=1: draft_for(loaded, noisy_copy(target, 0.3, seed=2), tokens))
     name, pace = spec._pace_arg("late=5,0.25,4,6")
     assert name == "late" and pace == spec.Pace(5, 0.25, 4, 6)
+    assert spec._pace_arg("grow=0,0,4,8,2") == ("grow", spec.Pace(streak=2))
     run = spec.SpecRun("target", {"eager": "m", "late": "m"}, "int8", prompts=3, tokens=12, out=tmp_path / "spec.json",
                        draft_pace={"late": pace}, rounds=2, short_below=13, draft_reads={"late": 4})
     found = spec.bench(run)

@@ -15,9 +15,10 @@ When the draft works is its :class:`Pace`: it joins only once the answer has ``s
 prefill, a fixed cost, is then paid only by answers long enough to repay it), and it sits out ``rest`` tokens
 whenever fewer than ``below`` of its last ``window`` proposals were kept (a check then costs more than the
 steps it saves); the model decodes plainly meanwhile, and the draft catches up on its own cache when it
-resumes. It may also read only the prompt's last ``Draft.reads`` tokens (and the answer): a shorter prefill of
-its own, which short answers cannot repay when it reads a whole long prompt. The answer is the same whatever
-the pace and the reading.
+resumes; with a ``streak`` it proposes one token at first and one more after each ``streak`` whole proposals kept in
+a row (up to ``Draft.tokens``), one again after a rejection. It may also read only the prompt's last ``Draft.reads``
+tokens (and the answer): a shorter prefill of its own, which short answers cannot repay when it reads a whole long
+prompt. The answer is the same whatever the pace and the reading.
 """
 
 from __future__ import annotations
@@ -53,16 +54,19 @@ _QUANTISED = (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear)
 @dataclass(frozen=True)
 class Pace:
     """When the draft proposes: not before the answer has ``start`` tokens, and not for ``rest`` tokens
-    after ``window`` proposals in a row of which a share below ``below`` was kept (0: never rests)."""
+    after ``window`` proposals in a row of which a share below ``below`` was kept (0: never rests); and how
+    many: with ``streak`` > 0, one at first, one more (up to ``Draft.tokens``) after each ``streak`` checks in
+    a row that kept the whole proposal, one again after a check that did not (0: always ``Draft.tokens``)."""
 
     start: int = 0
     below: float = 0.0
     window: int = 4
     rest: int = 8
+    streak: int = 0
 
     def __post_init__(self) -> None:
-        if self.start < 0 or self.window < 1 or self.rest < 1 or not 0 <= self.below <= 1:
-            raise ConfigError(f"bad draft pace {self}: start >= 0, window >= 1, rest >= 1, 0 <= below <= 1")
+        if self.start < 0 or self.window < 1 or self.rest < 1 or not 0 <= self.below <= 1 or self.streak < 0:
+            raise ConfigError(f"bad draft pace {self}: start >= 0, window >= 1, rest >= 1, 0 <= below <= 1, streak >= 0")
 
 
 # The default pace: from the first token, no rests (session 9's dev simulation: a later start or rests only
@@ -203,7 +207,7 @@ def speculative_ids(model: LhamaModel, draft: Draft, turn: Turn, kv: KVState | N
     draft.skip = max(0, len(input_ids) - draft.reads) if draft.reads else 0
     yield token
     while token not in eos_ids and produced < budget:
-        count = min(draft.tokens, budget - produced - 1)
+        count = min(pacer.tokens(draft.tokens), budget - produced - 1)
         if count and pacer.drafting(produced):
             proposal = _propose(draft, [*kv.ids, token], count, checker.pick, end)
             kept = _check(checker, token, proposal, draft)
@@ -223,13 +227,24 @@ class _Pacer:
 
     def __init__(self, pace: Pace) -> None:
         self.pace, self.outcomes, self.resume_at = pace, [], pace.start
+        self.size, self.run = 1, 0  # proposals per step (with a streak), and whole proposals kept in a row
 
     def drafting(self, produced: int) -> bool:
         """Whether the draft proposes after ``produced`` answer tokens."""
         return produced >= self.resume_at
 
+    def tokens(self, most: int) -> int:
+        """How many tokens the draft proposes now, ``most`` at most."""
+        return min(self.size, most) if self.pace.streak else most
+
     def record(self, proposed: int, kept: int, produced: int) -> None:
-        """Note a check (``kept`` of ``proposed``, made after ``produced`` tokens); rest if the window fell short."""
+        """Note a check (``kept`` of ``proposed``, made after ``produced`` tokens); rest if the window fell short,
+        and size the next proposal by the streak."""
+        self.run = self.run + 1 if kept == proposed else 0
+        if kept < proposed:
+            self.size = 1
+        elif self.pace.streak and self.run >= self.pace.streak:
+            self.size, self.run = self.size + 1, 0
         self.outcomes = (self.outcomes + [1] * kept + [0] * (proposed - kept))[-self.pace.window:]
         if self.pace.below and len(self.outcomes) == self.pace.window and \
                 sum(self.outcomes) < self.pace.below * self.pace.window:
