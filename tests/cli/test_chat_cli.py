@@ -57,6 +57,17 @@ def test_corrupt_image_is_one_line_and_exit_2(vlm_dir: Path, tmp_path: Path) -> 
     assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
 
 
+@pytest.mark.parametrize("option", ["--image", "--audio", "--video"])
+def test_a_text_file_as_a_medium_is_one_line_before_the_model_loads(vlm_dir: Path, tmp_path: Path, option: str) -> None:
+    notes = tmp_path / "notas.txt"
+    notes.write_text("Comprar pão e leite.\n" * 40)
+    result = lhama("chat", "--model", str(vlm_dir), option, str(notes), "--no-guard", "O que é isto?")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "loaded in" not in result.stderr  # nothing loaded (the load prints "<name> loaded in N s")
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [line for line in result.stderr.splitlines()
+                                                                             if line.startswith("error:") and "notas.txt" in line]
+
+
 def test_image_with_text_only_model_says_how_to_fix(lm_dir: Path) -> None:
     result = lhama("chat", "--model", str(lm_dir), "--image", str(TUX), "Descreva a imagem.")
     assert result.returncode == 2

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 from transformers import WhisperFeatureExtractor
 
-from lhama.data.audio import AudioSpec, load_audio, load_audio_track, log_mel, resample
+from lhama.data.audio import AudioSpec, check_audio, load_audio, load_audio_track, log_mel, resample
 from lhama.errors import DataError
 from tests.audio_fixtures import tone, write_wav
 
@@ -112,10 +112,20 @@ def test_corrupt_unsupported_and_missing_files_are_one_line(tmp_path: Path) -> N
     fmt = struct.pack("<HHIIHH", 0x1234, 1, 16_000, 32_000, 2, 16)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", 4) + b"\x01\x02\x03\x04"
     (tmp_path / "codec.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    for name in ("quebrado.mp3", "codec.wav", "nao-existe.wav"):
+    (tmp_path / "notas.txt").write_text("Comprar pão e leite.\n" * 40)
+    for name in ("quebrado.mp3", "codec.wav", "nao-existe.wav", "notas.txt"):
         with pytest.raises(DataError) as error:
             load_audio(tmp_path / name)
         assert name in str(error.value) and "\n" not in str(error.value)
+        with pytest.raises(DataError) as early:  # chat's look before the model loads says the same
+            check_audio(tmp_path / name)
+        assert str(early.value) == str(error.value)
+
+
+def test_the_early_check_passes_what_loads(tmp_path: Path) -> None:
+    write_wav(tmp_path / "fala.wav", 1.0)
+    check_audio(tmp_path / "fala.wav")
+    check_audio((tmp_path / "fala.wav").read_bytes())
 
 
 def test_log_mel_matches_whisper_feature_extractor() -> None:

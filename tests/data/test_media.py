@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lhama.data.media import ImageSpec, image_to_tensor, load_image
+from lhama.data.media import ImageSpec, check_image, image_to_tensor, load_image
 from lhama.errors import DataError
 
 
@@ -83,3 +83,9 @@ def test_a_text_file_is_named_not_an_image_without_pil_internals(tmp_path: Path,
     assert str(error.value) == f"cannot read image {notes}: not an image file PIL can read (PNG, JPEG, WebP, GIF...)"
     with pytest.raises(DataError, match="^cannot read image image bytes: not an image file"):
         load_image(data)
+    for source in (notes, data, tmp_path / "sumiu.png"):  # chat's look at the header says what load_image says
+        with pytest.raises(DataError) as early:
+            check_image(source)
+        with pytest.raises(DataError) as late:
+            load_image(source)
+        assert str(early.value) == str(late.value)

@@ -93,6 +93,15 @@ def test_a_still_image_is_not_a_video_as_a_file_or_as_bytes(tmp_path: Path, kind
             assert str(info.value) == f"{name} is a still image, not a video; send it as an image"
 
 
+def test_a_text_file_is_not_a_video(tmp_path: Path) -> None:
+    notes = tmp_path / "notas.txt"  # FFmpeg's tty demuxer would render it as ANSI-art frames
+    notes.write_text("Comprar pão e leite.\n" * 40)
+    for check in (sample_frames, check_video):
+        with pytest.raises(DataError) as info:
+            check(notes)
+        assert str(info.value) == f"{notes} is a text file, not a video"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="video not found"):
         sample_frames(tmp_path / "nope.mp4")

@@ -113,3 +113,17 @@ def test_a_media_command_without_a_path_says_how_to_use_it(loaded: LoadedModel, 
     assert repl_line(ChatSession(loaded), line, err)
     command = line.split()[0]
     assert f"{command} needs a file: {command} PATH" in said.getvalue() and "not found" not in said.getvalue()
+
+
+@pytest.mark.parametrize("kind, words", [("image", "not an image file PIL can read"), ("audio", "has no audio stream"),
+                                         ("video", "is a text file, not a video")])
+def test_a_text_file_as_a_medium_fails_before_the_model_loads(tmp_path: Path, kind: str, words: str) -> None:
+    notes = tmp_path / "notas.txt"
+    notes.write_text("Comprar pão e leite.\n" * 40)
+    asked = []
+    with pytest.raises(DataError) as error:
+        open_session(ChatConfig("tiny", prompt="Oi", guard=False, media=((kind, notes),)),
+                     lambda model, quant: asked.append(model), _console()[0])
+    assert asked == []  # read as its kind's header before any load: a wrong file costs no load
+    message = str(error.value)
+    assert words in message and str(notes) in message and "\n" not in message

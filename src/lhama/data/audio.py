@@ -40,6 +40,7 @@ SILENCE_PEAK = 1e-4  # -80 dBFS: below this a file counts as silent
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"}
 MAX_SPEECH_SECONDS = 600.0  # 10 min: the longest audio transcribed window by window
 MIN_WINDOW_SECONDS = 0.2  # a shorter tail after the last full window is dropped (no word fits)
+CHECK_SECONDS = 0.1  # what check_audio decodes
 
 AudioSource = str | Path | bytes
 
@@ -73,6 +74,16 @@ def load_audio(source: AudioSource, max_seconds: float = 30.0) -> np.ndarray:
     if float(np.abs(samples).max()) < SILENCE_PEAK:
         raise DataError(f"audio {name} is silent (peak below -80 dBFS): there is nothing to hear")
     return samples
+
+
+def check_audio(source: AudioSource) -> None:
+    """Cheap validity check: the file's first moments decode as audio (its header and a packet or
+    two, as :func:`load_audio` reads them); emptiness, silence and length are judged on the read.
+
+    Raises:
+        DataError: missing file, not audio, no audio stream, an unsupported codec.
+    """
+    _decode(source, CHECK_SECONDS, need_stream=True)
 
 
 def load_speech(source: AudioSource, limit_seconds: float = MAX_SPEECH_SECONDS) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,22 +70,40 @@ def load_image(source: str | Path | bytes, max_side: int = 4096) -> Image.Image:
     Raises:
         DataError: missing, unreadable or corrupt file (the message names it).
     """
+    with _opened(source) as img:
+        img.load()  # decode now, so truncated files fail here
+        image = _to_rgb(ImageOps.exif_transpose(img))
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def check_image(source: str | Path | bytes) -> None:
+    """Cheap validity check (header only): PIL knows the file as an image; :func:`load_image`
+    says the same of a file that fails here.
+
+    Raises:
+        DataError: missing or not an image file.
+    """
+    with _opened(source):
+        pass
+
+
+@contextmanager
+def _opened(source: str | Path | bytes) -> Iterator[Image.Image]:
+    """The image opened lazily (header read); PIL's errors, then and while the caller decodes, as
+    one-line DataErrors naming the file."""
     name = "image bytes" if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise DataError(f"image not found: {name}")
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
         with handle, Image.open(handle) as img:
-            img.load()  # decode now, so truncated files fail here
-            image = ImageOps.exif_transpose(img)
-            image = _to_rgb(image)
+            yield img
     except UnidentifiedImageError:  # PIL's own text names an internal file object
         raise DataError(f"cannot read image {name}: not an image file PIL can read (PNG, JPEG, WebP, GIF...)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"cannot read image {name}: {exc}") from None
-    if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -30,6 +30,7 @@ from lhama.errors import DataError
 
 DEFAULT_FRAMES = 8  # Video-LLaMA samples 8 frames per clip
 SEEK_GAP_S = 4.0  # targets closer than this are reached by decoding forward instead of seeking
+STILL = "a still image"  # what _not_a_video calls a picture
 MAX_FRAME_SIDE = 1024  # kept frames are downscaled to this; towers see 224-448 px anyway
 
 VideoSource = str | Path | bytes
@@ -102,12 +103,13 @@ def _open(source: VideoSource) -> Iterator[av.container.InputContainer]:
 
 
 def _video_stream(container: av.container.InputContainer, name: str) -> av.VideoStream:
-    """The file's first video stream, refused when it is a still image (FFmpeg reads a JPEG or PNG
-    as a one-frame "video": a path through its image2 demuxer, bytes through an ``<codec>_pipe``)."""
+    """The file's first video stream, refused when the file is not a video that FFmpeg reads as
+    one (:func:`_not_a_video`)."""
     if not container.streams.video:
         raise DataError(f"{name} has no video stream (or its header is damaged)")
-    if _is_still(container.format.name):
-        raise DataError(f"{name} is a still image, not a video; send it as an image")
+    other = _not_a_video(container.format.name)
+    if other is not None:
+        raise DataError(f"{name} is {other}, not a video" + ("; send it as an image" if other == STILL else ""))
     stream = container.streams.video[0]
     codec = stream.codec_context
     if codec is None or codec.name in ("", "none") or not _has_decoder(codec.name):
@@ -115,9 +117,14 @@ def _video_stream(container: av.container.InputContainer, name: str) -> av.Video
     return stream
 
 
-def _is_still(demuxer: str) -> bool:
-    """FFmpeg's still-image demuxers: image2 (files), image2pipe and the ``<codec>_pipe`` family (bytes)."""
-    return any(name in ("image2", "image2pipe") or name.endswith("_pipe") for name in demuxer.split(","))
+def _not_a_video(demuxer: str) -> str | None:
+    """What a file FFmpeg opens as a video stream really is, by its demuxer: a still image (a JPEG
+    or PNG is a one-frame "video": image2 for a file, image2pipe or ``<codec>_pipe`` for bytes), a
+    text file (tty renders it as ANSI art); None for a video."""
+    names = demuxer.split(",")
+    if "tty" in names:
+        return "a text file"
+    return STILL if any(n in ("image2", "image2pipe") or n.endswith("_pipe") for n in names) else None
 
 
 def _has_decoder(codec_name: str) -> bool:

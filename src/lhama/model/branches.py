@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from lhama.config import from_dict, to_dict
-from lhama.data.audio import audio_features, load_audio_track, log_mel
-from lhama.data.media import ImageSpec, image_to_tensor, load_image
-from lhama.data.video import video_to_tensor
+from lhama.data.audio import audio_features, check_audio, load_audio_track, log_mel
+from lhama.data.media import ImageSpec, check_image, image_to_tensor, load_image
+from lhama.data.video import check_video, video_to_tensor
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model import audio
 from lhama.model.branch_files import AUDIO_FILES, IMAGE_FILES, BranchFiles
@@ -47,6 +47,8 @@ class BranchKind:
     ``read(source, spec, branch config)``: one medium (a path or bytes) -> the tensor ``encode``
     stacks, preprocessed by ``spec`` (raises DataError when unreadable); ``track``: the same read
     from the track of another medium's file (a video's sound), None when it has none;
+    ``check(source)``: a cheap look at a file (its header) that raises the DataError ``read`` would,
+    before any model is loaded (None: nothing to check early);
     ``spec(modules, specs)``: that preprocessing when none was saved with the model, from the
     model's modules by attribute and the specs of the kinds before it (see :func:`specs`);
     ``files``: what it writes and reads in a model directory besides its weights
@@ -69,6 +71,7 @@ class BranchKind:
     files: BranchFiles = BranchFiles()  # default: nothing saved besides its weights and config block
     carries: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    check: Callable[[MediaSource], None] | None = None
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -171,12 +174,14 @@ def _middle_frames(videos: torch.Tensor) -> torch.Tensor:
 
 KIND: dict[str, BranchKind] = {kind.name: kind for kind in (  # branch name -> its kind, in merge order
     BranchKind("image", ImageConfig, "vision_tower", "multi_modal_projector", _encode_image, _image_tokens,
-               _build_image, _read_image, _image_spec, stills=lambda images: images, files=IMAGE_FILES),
+               _build_image, _read_image, _image_spec, stills=lambda images: images, files=IMAGE_FILES,
+               check=check_image),
     BranchKind("video", VideoConfig, "vision_tower", "video_projector", _encode_video, _video_tokens,
                _build_video, _read_video, _video_spec, extra=("video_temporal",), stills=_middle_frames,
-               carries=("audio",), needs=("image",)),
+               carries=("audio",), needs=("image",), check=check_video),
     BranchKind("audio", AudioConfig, "audio_tower", "audio_projector", _encode_audio, _audio_tokens,
-               _build_audio, _read_audio, _audio_spec, track=_read_sound_track, files=AUDIO_FILES),
+               _build_audio, _read_audio, _audio_spec, track=_read_sound_track, files=AUDIO_FILES,
+               check=check_audio),
 )}
 
 

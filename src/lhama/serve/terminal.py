@@ -115,10 +115,13 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
 
 
 def check_files(config: ChatConfig) -> None:
-    """Every file ``config`` names (media, ``file``, ``tools``) is there; their contents are read later.
+    """Every file ``config`` names (media, ``file``, ``tools``) is there, and each medium's header
+    is its kind's (``BranchKind.check``: a text file given as ``--video`` fails here); contents are
+    read later.
 
     Raises:
-        DataError: a missing file or a directory, named with its option (ConfigError for ``--tools``).
+        DataError: a missing file or a directory, named with its option (ConfigError for ``--tools``),
+            or a medium that is not of its kind (named as its reader names it).
     """
     named = [*((f"--{kind}", path, DataError) for kind, path in config.media), ("--file", config.file, DataError),
              ("--tools", config.tools, ConfigError)]
@@ -126,6 +129,9 @@ def check_files(config: ChatConfig) -> None:
         if path is not None and not Path(path).is_file():
             reason = "Is a directory" if Path(path).is_dir() else "No such file or directory"
             raise error(f"{option} {path}: {reason}; give the path of a file")
+    for kind, path in config.media:
+        if KIND[kind].check is not None:
+            KIND[kind].check(path)
 
 
 def read_prompt_file(path: Path, loaded: LoadedModel, max_tokens: int) -> str:
