@@ -56,7 +56,7 @@ def cost_calls(target, draft, prompts: list[list[int]]) -> dict:
     """Named zero-argument calls whose median time is a cost of the simulation."""
     calls = {}
     filler = prompts[0] * 8
-    for n in (48, 96, 160):
+    for n in (32, 64, 128):
         calls[f"target|prefill|{n}"] = lambda n=n: prefill(target.model, filler[:n], None, KVState(), 60)
     for n in (8, 24, 48, 96, 160):
         calls[f"draft|prefill|{n}"] = lambda n=n: prefill(draft.model, filler[:n], None, KVState(), 60)
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("LHAMA_THREADS", "1")))
     home = Path(os.path.expanduser("~/.cache/lhama/models"))
