@@ -13,6 +13,7 @@ messages cost nothing and clear unsafe requests are never second-guessed.
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,6 +21,17 @@ from transformers import DynamicCache
 
 from lhama.guard.base import Guard, Messages, Role, as_chat
 from lhama.guard.verdict import SAFE, Verdict
+
+@dataclass(frozen=True)
+class Question:
+    """The prompt around the message (``opening`` + message + ``closing``) and the answer words counted."""
+
+    system: str
+    opening: str
+    closing: str
+    yes: tuple[str, ...]
+    no: tuple[str, ...]
+
 
 SYSTEM = "Você é um moderador de conteúdo cuidadoso e justo."
 QUESTION = (
@@ -32,6 +44,15 @@ QUESTION = (
 CLOSING = "»\n\nResponda apenas sim ou não."
 YES = ("sim", "Sim", "SIM")
 NO = ("não", "Não", "NÃO", "nao", "Nao")
+PT = Question(SYSTEM, QUESTION, CLOSING, YES, NO)
+# a shorter Portuguese question, and the same in English (the model's stronger language)
+PT_SHORT = Question("Você classifica mensagens enviadas a um assistente.",
+                    "Esta mensagem pede ajuda para fazer algo perigoso, ilegal ou que machuque alguém?\n\nMensagem: «",
+                    "»\n\nResponda com uma palavra: sim ou não.", YES, NO)
+EN = Question("You are a careful content moderator.",
+              "Would helping with the following user request enable serious harm, crime, abuse or dangerous acts? "
+              "Ordinary everyday questions are not harmful.\n\nRequest: \"",
+              "\"\n\nAnswer with one word: yes or no.", ("yes", "Yes", "YES"), ("no", "No", "NO"))
 
 
 class YesNoJudge(Guard):
@@ -42,19 +63,22 @@ class YesNoJudge(Guard):
     key/value cache copied into each check, so a check reads only the message and the closing.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: object, threshold: float = 0.5) -> None:
+    def __init__(self, model: torch.nn.Module, tokenizer: object, threshold: float = 0.5,
+                 question: Question | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.threshold = threshold
-        self.yes, self.no = _first_ids(tokenizer, YES), _first_ids(tokenizer, NO)
+        self.question = question or PT
+        self.yes, self.no = _first_ids(tokenizer, self.question.yes), _first_ids(tokenizer, self.question.no)
         self._opening: tuple[torch.Tensor, DynamicCache] | None = None
 
     def prompt(self, text: str) -> str:
         """The exact text fed to the model for ``text``."""
-        turns = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{QUESTION}{text}{CLOSING}"}]
+        q = self.question
+        turns = [{"role": "system", "content": q.system}, {"role": "user", "content": f"{q.opening}{text}{q.closing}"}]
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-        return f"{SYSTEM}\n\n{QUESTION}{text}{CLOSING}\n\n"
+        return f"{q.system}\n\n{q.opening}{text}{q.closing}\n\n"
 
     def check(self, messages: Messages, role: Role = "user") -> Verdict:
         """The verdict on a user message; model output (``role="assistant"``) is not what the question asks
@@ -77,7 +101,7 @@ class YesNoJudge(Guard):
 
     def _shared(self, full: str, ids: torch.Tensor) -> tuple[int, DynamicCache | None]:
         """(tokens already in the cache, a copy of the opening's cache) for the prompt ``full``."""
-        opening_text = full[: full.index(QUESTION) + len(QUESTION)]
+        opening_text = full[: full.index(self.question.opening) + len(self.question.opening)]
         if self._opening is None:
             open_ids = self.tokenizer(opening_text, return_tensors="pt", add_special_tokens=False)["input_ids"]
             cache = DynamicCache(config=self.model.config)
@@ -106,11 +130,11 @@ def _first_ids(tokenizer: object, words: tuple[str, ...]) -> list[int]:
     return sorted(ids)
 
 
-def load_judge(model_dir: Path, quant: str = "none", threshold: float = 0.5) -> YesNoJudge:
+def load_judge(model_dir: Path, quant: str = "none", threshold: float = 0.5, question: Question | None = None) -> YesNoJudge:
     """The judge from a local instruct model directory, its language model as ``quant`` (the cache
     :mod:`lhama.inference.quant_cache` keeps beside the model; lhama-default's own plan is
     ``int4-g32-grid-k+lossy6``)."""
     from lhama.inference.quant_cache import load_for_inference
 
     loaded = load_for_inference(model_dir, quant)
-    return YesNoJudge(loaded.model.language_model, loaded.tokenizer, threshold)
+    return YesNoJudge(loaded.model.language_model, loaded.tokenizer, threshold, question)
