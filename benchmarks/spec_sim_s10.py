@@ -156,9 +156,9 @@ def choose(dev: dict) -> dict:
     models = {"1t": Costs(dev["ms"]), "hard": Costs(dev["ms"], HARD)}
     rows = [(c, {m: evaluate(dev, c, costs) for m, costs in models.items()}) for c in candidates()]
     base = next(r for c, r in rows if c == Candidate())
-    eligible = [(c, r) for c, r in rows
-                if r["hard"]["short_geo"] >= base["hard"]["short_geo"] and r["hard"]["worst_short"] >= base["hard"]["worst_short"]
-                and r["1t"]["long_geo"] >= base["1t"]["long_geo"] - 0.01]
+    eligible = [(c, r) for c, r in rows if c == Candidate() or (
+                r["hard"]["short_geo"] >= base["hard"]["short_geo"] and r["hard"]["worst_short"] >= base["hard"]["worst_short"]
+                and r["1t"]["long_geo"] >= base["1t"]["long_geo"] - 0.01)]  # the default is always eligible
     best = max(r["1t"]["geo"] for _, r in eligible)
     near = [(c, r) for c, r in eligible if r["1t"]["geo"] >= best - 0.003]
     pick, result = min(near, key=lambda cr: (cr[0].knobs(), -cr[1]["hard"]["geo"]))
