@@ -262,15 +262,22 @@ def score_command(args) -> None:
 
     torch.set_num_threads(args.threads)
     items = _items(args.split)
-    trials = make_trials(items, 5, 0)[: args.limit]
+    trials = make_trials(items, 5, 0)  # drawn in file order, as lhama eval retrieval draws them
+    trials = sorted(trials, key=lambda t: hashlib.sha256(t.item.file.encode()).hexdigest())[: args.limit]  # any prefix: a fair sample
     tower, labeler = torch.load(WORK / f"tower_{args.split.stem}.pt"), _labeler()
     chosen = args.only.split(",") if args.only else list(CANDIDATES)
     shown = {name: notes(CANDIDATES[name], items, tower, labeler) for name in chosen}
-    loaded = load_with_progress("lhama-default", Console(stderr=True))
+    if args.model_dir:  # e.g. links to lhama-default's files, its LM in another quant (cached beside them)
+        from lhama.inference.quant_cache import load_for_inference
+
+        loaded = load_for_inference(args.model_dir, args.quant, progress=print)
+    else:
+        loaded = load_with_progress("lhama-default", Console(stderr=True))
     if args.check:
-        return check(loaded, trials[: args.check], shown["shipped"])
+        check(loaded, trials[: args.check], shown["shipped"])
     system_prompt = loaded.generation.system_prompt
-    scorer, store = Scorer(loaded), ScoreStore(WORK / f"scores_{args.split.stem}.jsonl")
+    tag = f"_{args.quant}" if args.model_dir else ""
+    scorer, store = Scorer(loaded), ScoreStore(WORK / f"scores_{args.split.stem}{tag}.jsonl")
     rows, started = [], time.perf_counter()
     for n, trial in enumerate(trials):
         row = {"file": trial.item.file, "answer": trial.answer, "candidates": list(trial.candidates), "picks": {}, "notes": {}}
@@ -281,9 +288,9 @@ def score_command(args) -> None:
             row["picks"][name] = max(range(len(scores)), key=scores.__getitem__)
             row["notes"][name] = messages[-1]["content"]
         rows.append(row)
-        if n % 10 == 0:
+        if n % 10 == 9 or n == len(trials) - 1:  # the report so far: a stopped run leaves a fair prefix
             print(f"{n + 1}/{len(trials)} {time.perf_counter() - started:.0f} s", flush=True)
-    report(rows, chosen, args.out)
+            report(rows, chosen, args.out)
 
 
 def report(rows: list[dict], chosen: list[str], out: Path) -> None:
@@ -325,7 +332,9 @@ def main() -> None:
     score = sub.choices["score"]
     score.add_argument("--only", help="comma-separated candidates (default: all of CANDIDATES)")
     score.add_argument("--limit", type=int)
-    score.add_argument("--check", type=int, default=0, help="compare the scorer with lhama's on N pictures; no report")
+    score.add_argument("--model-dir", type=Path, help="load this directory with --quant instead of lhama-default as chat does")
+    score.add_argument("--quant", default="int8")
+    score.add_argument("--check", type=int, default=0, help="first compare the scorer with lhama's on N pictures")
     score.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "retrieval_s10_dev.json")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
