@@ -321,6 +321,34 @@ def check(loaded, trials, shown: dict[str, str]) -> None:
               "same pick" if max(range(5), key=ours.__getitem__) == max(range(5), key=theirs.__getitem__) else "DIFFERENT PICK")
 
 
+NOTE_WORDS = {"imagem", "anexada", "parece", "talvez", "outras", "possibilidades", "reconhecida", "classes",
+              "prováveis", "parecida", "nenhuma"}  # the notes' own words, never a caption's subject
+
+
+def note_hits(note: str, caption: str) -> bool:
+    """Whether a note names something its caption names: a shared content word
+    (``lhama.eval.metrics.content_words``) other than the note's own words."""
+    from lhama.eval.metrics import content_words
+
+    return bool((content_words(note) - NOTE_WORDS) & content_words(caption))
+
+
+def analyse_command(args) -> None:
+    """Top-1 of each candidate where its note names the caption's subject and where it does not:
+    how far a better note can move retrieval (no LM run; reads a ``score`` report)."""
+    rows = json.loads(args.report.read_text(encoding="utf-8"))["rows"]
+    captions = {i.file: i.reference for i in _items(args.split)}
+    for name in rows[0]["picks"]:
+        if name.endswith("lm_alone"):
+            continue
+        hit = [note_hits(r["notes"][name], captions[r["file"]]) for r in rows]
+        right = [r["picks"][name] == r["answer"] for r in rows]
+        with_hit = [g for g, h in zip(right, hit) if h]
+        without = [g for g, h in zip(right, hit) if not h]
+        print(f"{name:18s} n={len(rows)} note names the subject {len(with_hit)}: top-1 {sum(with_hit)}/{len(with_hit)}; "
+              f"otherwise {sum(without)}/{len(without)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -336,9 +364,12 @@ def main() -> None:
     score.add_argument("--quant", default="int8")
     score.add_argument("--check", type=int, default=0, help="first compare the scorer with lhama's on N pictures")
     score.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "retrieval_s10_dev.json")
+    analyse = sub.add_parser("analyse")
+    analyse.add_argument("--report", type=Path, default=ROOT / "docs" / "results" / "retrieval_s10_dev_int8.json")
+    analyse.add_argument("--split", type=Path, default=DEV_SPLIT)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    {"split": split_command, "tower": tower_command, "score": score_command}[args.command](args)
+    {"split": split_command, "tower": tower_command, "score": score_command, "analyse": analyse_command}[args.command](args)
 
 
 if __name__ == "__main__":

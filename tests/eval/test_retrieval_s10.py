@@ -97,3 +97,9 @@ def test_scorer_matches_lhamas_scores(tiny_lm) -> None:
         theirs = [s.logprob for s in score_continuations(tiny_lm, [ScoreRequest(messages, c) for c in captions])]
         assert ours == pytest.approx(theirs, abs=1e-4)
         assert len(set(ours)) == 3
+
+
+def test_note_hits_counts_the_subject_not_the_notes_own_words() -> None:
+    assert rs.note_hits("[Imagem anexada: parece ser um sapo.]", "Um sapo.")
+    assert not rs.note_hits("[Imagem anexada: não reconhecida.]", "Uma imagem reconhecida.")
+    assert not rs.note_hits("[Imagem anexada: galo.]", "Um sapo.")
