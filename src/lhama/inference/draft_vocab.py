@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from lhama.errors import ModelError
-from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear, unpacked_int4
 
 _ROWS = 64  # kept rows are a whole number of the int4 kernel's row blocks (it packs 64 rows together)
 _CHUNK = 4096  # output rows unpacked and packed again at a time (a multiple of _ROWS)
@@ -137,10 +137,6 @@ def _copy_int4_rows(source: torch.Tensor, target: torch.Tensor, ids: torch.Tenso
 
 
 def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
-    """The 4-bit values (N, K) int32 of ``_convert_weight_to_int4pack_for_cpu``'s (N, K/2) bytes: in
-    each block of 64 rows, byte ``c * 32 + r % 32`` holds row r's input c, rows 0-31 in the low
-    nibble, rows 32-63 in the high one."""
-    rows, half = packed.shape
-    blocks = packed.to(torch.int32).reshape(rows // _ROWS, 2 * half, 32)  # (blocks, K, 32)
-    low, high = blocks & 15, blocks >> 4
-    return torch.cat([low, high], dim=2).transpose(1, 2).reshape(rows, 2 * half)
+    """The 4-bit values (N, K) int32 of ``_convert_weight_to_int4pack_for_cpu``'s (N, K/2) bytes, in the layout
+    PyTorch packs on this CPU (64-row blocks with AVX512, 32 without: :func:`lhama.inference.qlinear.unpacked_int4`)."""
+    return unpacked_int4(packed).to(torch.int32)

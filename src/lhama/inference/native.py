@@ -37,6 +37,10 @@ SOURCE = Path(__file__).with_name("int4_vnni.c")
 _FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi")
 _CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512vbmi", "-fopenmp",
            "-shared", "-fPIC"]
+# Where AVX512 is missing (e.g. AMD Zen 3): the AVX2 port, same entry points and the same bits (int4_avx2.c)
+SOURCE_AVX2 = Path(__file__).with_name("int4_avx2.c")
+_FLAGS_AVX2 = ("avx2", "fma", "f16c")
+_CFLAGS_AVX2 = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC"]
 ROWS = 64  # the kernel takes whole blocks of 64 output rows
 
 
@@ -48,16 +52,16 @@ def enabled() -> bool:
 @cache
 def kernel() -> ctypes.CDLL | None:
     """The loaded library, or None where it cannot run here (CPU, compiler, build failure)."""
-    if not cpu_supported():
-        return None
+    variant = _variant()
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
+    if variant is None or compiler is None:
         return None
-    source = SOURCE.read_bytes()
-    target = lhama_home() / "kernels" / f"int4_vnni-{hashlib.sha256(source).hexdigest()[:16]}.so"
+    path, flags = variant
+    source = path.read_bytes()
+    target = lhama_home() / "kernels" / f"{path.stem}-{hashlib.sha256(source).hexdigest()[:16]}.so"
     try:
         if not target.is_file():
-            _build(compiler, target)
+            _build(compiler, path, flags, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -73,20 +77,43 @@ def kernel() -> ctypes.CDLL | None:
 
 
 def cpu_supported() -> bool:
-    """Whether this CPU has every instruction set the kernel uses (Linux's /proc/cpuinfo)."""
+    """Whether this CPU has every instruction set the AVX512-VNNI kernel uses (Linux's /proc/cpuinfo)."""
+    return torch.backends.cpu.get_cpu_capability() == "AVX512" and all(f in _cpu_flags() for f in _FLAGS)
+
+
+def _cpu_flags() -> set[str]:
     try:
         flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
     except OSError:
-        return False
-    have = set(flags.split())
-    return torch.backends.cpu.get_cpu_capability() == "AVX512" and all(f in have for f in _FLAGS)
+        return set()
+    return set(flags.split())
 
 
-def _build(compiler: str, target: Path) -> None:
+def _variant() -> tuple[Path, list[str]] | None:
+    """(source, compiler flags) of the kernel this CPU runs: AVX512-VNNI (on PyTorch's 64-row int4 packing), else
+    AVX2 + FMA + F16C (on the 32-row packing PyTorch writes without AVX512), else None."""
+    if cpu_supported():
+        return (SOURCE, _CFLAGS) if packed_rows() == 64 else None
+    if all(f in _cpu_flags() for f in _FLAGS_AVX2) and packed_rows() == 32:
+        return SOURCE_AVX2, _CFLAGS_AVX2
+    return None
+
+
+@cache
+def packed_rows() -> int:
+    """Rows per block of PyTorch's int4 CPU packing in this process: 64 where it runs AVX512 code, else 32 (per block
+    and input, byte j holds row j's 4-bit value and row ``packed_rows() / 2 + j``'s): probed on a tiny matrix."""
+    q = torch.zeros(64, 2, dtype=torch.int32)
+    q[16, 0] = 1
+    first = int(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1).reshape(-1)[0])
+    return 32 if first >> 4 == 1 else 64
+
+
+def _build(compiler: str, source: Path, flags: list[str], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        subprocess.run([compiler, *_CFLAGS, str(SOURCE), "-o", str(built), *_omp_library()], check=True,
+        subprocess.run([compiler, *flags, str(source), "-o", str(built), *_omp_library()], check=True,
                        capture_output=True, timeout=120)
         os.replace(built, target)
 

@@ -270,11 +270,18 @@ def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
     step = layer.codes.float() * layer.supers.float().repeat_interleave(KSUPER // layer.group_size, dim=0)  # (K/g, N)
-    blocks = layer.weight.reshape(-1, layer.in_features, 32)  # per 64 rows and input: rows j, 32 + j in a byte
-    q = torch.cat([blocks & 15, blocks >> 4], dim=-1).permute(0, 2, 1).reshape(-1, layer.in_features)
-    q = q.float() + 16 * unpack_high(layer.hi).float()  # (N, K)
+    q = unpacked_int4(layer.weight).float() + 16 * unpack_high(layer.hi).float()  # (N, K)
     wide = step.T.repeat_interleave(layer.group_size, dim=1)  # (N, K)
     return (x.float() @ ((q - 32) * wide).T).to(ACTIVATIONS)
+
+
+def unpacked_int4(weight: torch.Tensor) -> torch.Tensor:
+    """(N, K/2) uint8 packed by PyTorch's CPU int4 converter here -> (N, K) uint8 values 0..15: per block of
+    ``native.packed_rows()`` rows and input, byte j holds row j (low nibble) and row half + j (high nibble)."""
+    block = native.packed_rows()
+    rows, inputs = weight.shape[0], weight.shape[1] * 2
+    blocks = weight.reshape(rows // block, inputs, block // 2)
+    return torch.cat([blocks & 15, blocks >> 4], dim=-1).permute(0, 2, 1).reshape(rows, inputs)
 
 
 def int8_mm(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,123 @@
+"""The native kernels (AVX512-VNNI, or its AVX2 port) bit for bit against their arithmetic written out in numpy:
+int8 activations per group, exact integer sums, then the same fp32 mul / fma / add per output, bf16 out. The same
+test holds for both builds, so the two give the same bits (docs/benchmarks.md, #27 session 10)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lhama.inference import native
+from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int8_mm, k4_decoded,
+                                     unpack_high, unpacked_int4)
+
+pytestmark = pytest.mark.skipif(native.kernel() is None, reason="no native kernel (AVX512-VNNI or AVX2) here")
+F32 = np.float32
+
+
+def _fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """fp32 fused multiply-add, one rounding: the product is exact in float64; the sum's float64 rounding error
+    (TwoSum) decides the rare float64 result that lies exactly halfway between two float32 values."""
+    p, c = a.astype(np.float64) * b.astype(np.float64), c.astype(np.float64)
+    s = p + c
+    bb = s - p
+    err = (p - (s - bb)) + (c - bb)
+    r = s.astype(F32)
+    other = np.nextafter(r, np.where(s > r.astype(np.float64), F32(np.inf), F32(-np.inf)).astype(F32))
+    tie = (r.astype(np.float64) != s) & ((r.astype(np.float64) + other.astype(np.float64)) / 2 == s) & (err != 0)
+    toward = np.where(err > 0, np.maximum(r, other), np.minimum(r, other))
+    return np.where(tie, toward, r)
+
+
+def _quantized_rows(x: torch.Tensor, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """xq (M, G, g) int64, dx (M, G), sx (M, G) fp32: absmax / 127 per group, round half to even."""
+    xs = x.float().numpy().reshape(x.shape[0], -1, group)
+    amax = np.abs(xs).max(-1)
+    inv = np.where(amax > 0, F32(127) / np.where(amax > 0, amax, F32(1)), F32(0)).astype(F32)
+    xq = np.rint((xs * inv[..., None]).astype(F32)).astype(np.int64)
+    dx = (amax / F32(127)).astype(F32)
+    return xq, dx, (dx * xq.sum(-1).astype(F32)).astype(F32)
+
+
+def _emulated(x: torch.Tensor, q: torch.Tensor, scale: np.ndarray, offset: np.ndarray, group: int) -> torch.Tensor:
+    """(M, N) bf16 from weights q (N, K) and per-group (G, N) fp32 scale and offset: w = scale q + offset."""
+    xq, dx, sx = _quantized_rows(x, group)
+    qg = q.numpy().astype(np.int64).reshape(q.shape[0], -1, group)  # (N, G, g)
+    dots = np.einsum("mgk,ngk->mgn", xq, qg)  # exact integer sums
+    acc = np.zeros((x.shape[0], q.shape[0]), F32)
+    for gi in range(qg.shape[1]):
+        dot = (dots[:, gi].astype(F32) * (scale[gi][None] * dx[:, gi, None]).astype(F32)).astype(F32)
+        acc = (acc + _fma32(np.broadcast_to(offset[gi][None], dot.shape), np.broadcast_to(sx[:, gi, None], dot.shape),
+                            dot)).astype(F32)
+    return torch.from_numpy(acc).to(torch.bfloat16)  # round to nearest even, as the kernel's float_to_bf16
+
+
+def _linear(rows: int, inputs: int, seed: int) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(inputs, rows, bias=False)
+
+
+@pytest.mark.parametrize(("rows", "inputs", "group"), [(128, 256, 32), (192, 512, 64), (64, 384, 128)])
+def test_int4_pairs_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, group: int) -> None:
+    layer = Int4Linear.from_linear(_linear(rows, inputs, seed=rows), group)
+    pairs = layer.scales_and_zeros.float().numpy()  # (G, N, 2): offset = zero - 8 scale, rounded once
+    scale, offset = pairs[..., 0], (pairs[..., 1] - F32(8) * pairs[..., 0]).astype(F32)
+    for m in (1, 3, 6):
+        x = torch.randn(m, inputs).to(torch.bfloat16)
+        got = native.int4_rows(x, layer.weight, layer.scales_and_zeros, group)
+        assert torch.equal(got, _emulated(x, unpacked_int4(layer.weight), scale, offset, group))
+
+
+@pytest.mark.parametrize(("rows", "inputs", "ms"), [(192, 512, (1, 2, 5)), (4096, 1536, (4,))])
+def test_kscales_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, ms: tuple[int, ...]) -> None:
+    """The second case has the shipped layers' width and enough outputs (16,384) that fp32 steps done in another
+    order change a few bf16 results (the fma as a multiply then an add: 2 of 16,384 differ; the small cases: none)."""
+    layer = Int4KLinear.from_linear(_linear(rows, inputs, seed=5), 32, grid=True)
+    scale, offset = (t.numpy() for t in k4_decoded(layer.codes, layer.highs, layer.supers, 32))
+    for m in ms:
+        x = (3 * torch.randn(m, inputs)).to(torch.bfloat16)
+        got = native.int4k_rows(x, layer.weight, layer.codes, layer.highs, layer.supers, 32)
+        assert torch.equal(got, _emulated(x, unpacked_int4(layer.weight), scale, offset, 32))
+
+
+def test_six_bit_layers_are_their_arithmetic_bit_for_bit() -> None:
+    layer = Int6KLinear.from_linear(_linear(128, 768, seed=6))
+    step = (layer.codes.float() * layer.supers.float().repeat_interleave(16, dim=0)).numpy()  # d code, (G, N)
+    q = unpacked_int4(layer.weight) + 16 * unpack_high(layer.hi)
+    assert int(q.max()) > 47 and int(q.min()) < 16  # the high bits are exercised
+    for m in (1, 4, 7):
+        x = torch.randn(m, 768).to(torch.bfloat16)
+        got = native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, 16)
+        assert torch.equal(got, _emulated(x, q, step, (F32(-32) * step).astype(F32), 16))
+
+
+def _int8_emulated(x: torch.Tensor, layer: Int8Linear) -> torch.Tensor:
+    """int16 activations (absmax / 16383), 16 int32 lanes (input pairs 2 l, 2 l + 1 of each 32), one fp32 sum per
+    8192 inputs, then the lanes summed as gcc's _mm512_reduce_add_ps does, times scale * dx."""
+    xs = x.float().numpy()
+    amax = np.abs(xs).max(-1)
+    xq = np.rint((xs * (F32(16383) / amax)[:, None]).astype(F32)).astype(np.int64)
+    dx = (amax / F32(16383)).astype(F32)
+    w = layer.weight.numpy().astype(np.int64)
+    lanes = np.einsum("mcla,ncla->mnl", xq.reshape(x.shape[0], -1, 16, 2), w.reshape(w.shape[0], -1, 16, 2))
+    acc = lanes.astype(F32)  # K <= 8192: one flush
+    t3 = (acc[..., 8:] + acc[..., :8]).astype(F32)
+    t6 = (t3[..., 4:] + t3[..., :4]).astype(F32)
+    total = ((t6[..., 0] + t6[..., 2]).astype(F32) + (t6[..., 1] + t6[..., 3]).astype(F32)).astype(F32)
+    scales = layer.scales.float().numpy()
+    return torch.from_numpy((total * (scales[None] * dx[:, None]).astype(F32)).astype(F32)).to(torch.bfloat16)
+
+
+def test_int8_rows_are_their_arithmetic_bit_for_bit() -> None:
+    layer = Int8Linear.from_linear(_linear(70, 1024, seed=8))
+    for m in (1, 3, 5):
+        x = torch.randn(m, 1024).to(torch.bfloat16)
+        assert torch.equal(int8_mm(x, layer.weight, layer.scales), _int8_emulated(x, layer))
+
+
+def test_the_kernel_matches_this_cpu_and_packing() -> None:
+    variant = native._variant()
+    assert variant is not None and native.packed_rows() in (32, 64)
+    assert variant[0] == (native.SOURCE if native.packed_rows() == 64 else native.SOURCE_AVX2)
