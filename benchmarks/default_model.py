@@ -29,7 +29,7 @@ from rich.table import Table
 from lhama.data.conversation import encode_prompt, render_prompt, stop_strings
 from lhama.recipes.default.splits import read_caption_rows, read_file_list
 from lhama.recipes.default.mixture import CATEGORY_PROMPT, tux_category
-from lhama.eval.answer import generate_answer, load_pixels
+from lhama.eval.answer import generate_answer
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import evaluate_captions, load_captions
 from lhama.eval.metrics import chrf
@@ -143,7 +143,7 @@ def category_accuracy(loaded: LoadedModel, items, categories: dict[str, str], us
     recall (balanced accuracy: a constant answer gets 1/16 however skewed the hold-out is)."""
     answers, hits = {}, {}
     for item in items:
-        images = [load_pixels(loaded, item.image)] if use_images else []
+        images = [item.image] if use_images else []
         answers[item.file] = generate_answer(loaded, CATEGORY_PROMPT, images, max_new_tokens=8)
         expected = categories[item.file]
         hits.setdefault(expected, []).append(answers[item.file].rstrip(".").lower() == expected.lower())
@@ -172,7 +172,7 @@ def chat_speed(loaded: LoadedModel, image: Path, repeats: int, tokens: int = 32)
     ttft, rates = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        media = {"image": load_pixels(loaded, image)[None]}
+        media = {"image": loaded.read("image", image)[None]}
         stream = generate_ids(loaded.model, ids, config, media, reference_ids=reference_ids)
         next(stream)
         first = time.perf_counter()

@@ -29,7 +29,6 @@ from rich.console import Console
 from rich.table import Table
 
 from lhama.recipes.default.splits import read_file_list
-from lhama.eval.answer import load_pixels
 from lhama.eval.caption import CaptionItem, load_captions
 from lhama.eval.scoring import ScoreRequest, score_continuations
 from lhama.model.build import LoadedModel, load_model
@@ -82,7 +81,7 @@ def stage_cosines(loaded: LoadedModel, pixels: torch.Tensor, batch: int = 16) ->
 def measure(model_dir: Path, items: list[CaptionItem]) -> dict:
     loaded = load_model(model_dir)
     messages = ({"role": "user", "content": f"{loaded.config.placeholders['image']}\n{PROMPT}"},)
-    pixels = torch.stack([load_pixels(loaded, item.image) for item in items])
+    pixels = torch.stack([loaded.read("image", item.image) for item in items])
     rng, n = random.Random(0), len(items)
     others = [(i + rng.randrange(1, n)) % n for i in range(n)]  # never the image itself
 
@@ -123,7 +122,7 @@ def print_stages(model_dirs: list[Path], items: list[CaptionItem], out: Path | N
     rows = []
     for model_dir in model_dirs:
         loaded = load_model(model_dir)
-        pixels = torch.stack([load_pixels(loaded, item.image) for item in items])
+        pixels = torch.stack([loaded.read("image", item.image) for item in items])
         rows.append({"model": str(model_dir), "n": len(items), **stage_cosines(loaded, pixels)})
     table = Table("model", "measure", "value", title=f"mean-token cosine between {len(items)} held-out images, per step")
     for row in rows:

@@ -8,7 +8,7 @@ from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import CaptionItem, load_captions
 from lhama.eval.retrieval import PROMPT, evaluate_retrieval, make_trials
 from lhama.eval.scoring import ScoreRequest, score_continuations
-from lhama.eval.answer import load_pixels
+from lhama.eval.answer import shown_image
 
 CAPTIONS = ["Um sapo.", "Uma chaleira.", "Uma coruja.", "Um carro.", "Uma flor.", "Um peixe."]
 
@@ -44,7 +44,7 @@ def test_top1_is_the_share_of_images_whose_own_caption_scores_highest(tmp_path, 
     expected = 0
     for trial in trials:  # recompute every score independently, one request at a time
         messages = ({"role": "user", "content": f"<image>\n{PROMPT}"},)
-        image = (load_pixels(tiny_vlm, trial.item.image),)
+        image = (tiny_vlm.read("image", trial.item.image),)
         scores = [score_continuations(tiny_vlm, [ScoreRequest(messages, c, image)])[0].logprob for c in trial.candidates]
         expected += max(range(3), key=scores.__getitem__) == trial.answer
     assert result.top1 == pytest.approx(expected / len(trials)) and result.n == 6 and result.choices == 3
@@ -87,6 +87,6 @@ def test_an_image_is_shown_as_its_placeholder_and_pixels_or_as_a_cascade_models_
     vlm = tiny_loaded()
     shown, images = shown_image(vlm, path)
     assert shown == vlm.config.placeholders["image"] and len(images) == 1
-    assert torch.equal(images[0], load_pixels(vlm, path))
+    assert torch.equal(images[0], vlm.read("image", path))
     cascade = load_model(tiny_cascade(tmp_path / "model"))
     assert shown_image(cascade, path) == (labeler_note(cascade, path), ())

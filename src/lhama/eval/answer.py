@@ -29,27 +29,26 @@ def labeler_note(loaded: LoadedModel, path: str | Path) -> str:
     return labeler.note(load_image(path, max_side=labeler.config.max_image_side))  # as chat's labels_note: its views
 
 
-def load_pixels(loaded: LoadedModel, path: str | Path) -> torch.Tensor:
-    """One image file -> the (3, S, S) tensor the model's tower expects."""
-    return loaded.read("image", path)
-
-
 def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, tuple[torch.Tensor, ...]]:
     """What stands for one image file in a prompt to ``loaded``: its image branch's placeholder
-    and the image's pixels, or, for a cascade model (no image branch), its labeler's note as text
-    and no pixels (:func:`labeler_note`; eval's counterpart of chat's stand-ins)."""
+    and the image's pixels (the (3, S, S) tensor its tower expects), or, for a cascade model (no
+    image branch), its labeler's note as text and no pixels (:func:`labeler_note`; eval's
+    counterpart of chat's stand-ins)."""
     image = loaded.model.branch("image")
     if image is not None:
-        return image.config.placeholder, (load_pixels(loaded, path),)
+        return image.config.placeholder, (loaded.read("image", path),)
     return labeler_note(loaded, path), ()
 
 
-def generate_answer(loaded: LoadedModel, text: str, images: Sequence[torch.Tensor], max_new_tokens: int = 16,
+def generate_answer(loaded: LoadedModel, text: str, images: Sequence[str | Path], max_new_tokens: int = 16,
                     image_guidance: float | None = None) -> str:
-    """Greedy answer to one user turn: one placeholder per image, then ``text``.
-    ``image_guidance``: see :class:`GenerationConfig`; None: the model's own."""
-    shown, media = loaded.show("image", images)
-    messages = [{"role": "user", "content": shown + text}]
+    """Greedy answer to one user turn: what stands for each image file (:func:`shown_image`: a
+    placeholder with its pixels, or a cascade model's labeler note), one per line, then ``text``.
+    ``image_guidance``: see :class:`GenerationConfig` (it needs pixels); None: the model's own."""
+    shown = [shown_image(loaded, path) for path in images]
+    pixels = [tensor for _, tensors in shown for tensor in tensors]
+    media = {"image": torch.stack(pixels)} if pixels else None
+    messages = [{"role": "user", "content": "".join(f"{stand_in}\n" for stand_in, _ in shown) + text}]
     input_ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
     guidance = loaded.generation.image_guidance if image_guidance is None else image_guidance
     reference_ids = (encode_without_media(loaded.tokenizer, messages, loaded.config.placeholders.values(),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lhama.errors import DataError
-from lhama.eval.answer import generate_answer, load_pixels, require_vision
+from lhama.eval.answer import generate_answer, require_vision
 from lhama.eval.cache import PredictionCache
 from lhama.eval.metrics import bleu, chrf, content_word_match
 from lhama.model.build import LoadedModel
@@ -72,7 +72,7 @@ def evaluate_captions(loaded: LoadedModel, items: list[CaptionItem], cache: Pred
     for item in items:
         record = cache.get("model", item.file)
         if record is None:
-            images = [load_pixels(loaded, item.image)] if use_images else []
+            images = [item.image] if use_images else []
             caption = generate_answer(loaded, PROMPTS[lang], images, max_new_tokens=32)
             record = cache.put("model", item.file, {"caption": caption})
         predictions[item.file] = record["caption"]

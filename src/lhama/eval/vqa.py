@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lhama.errors import DataError
-from lhama.eval.answer import generate_answer, load_pixels, require_vision
+from lhama.eval.answer import generate_answer, require_vision
 from lhama.eval.cache import PredictionCache
 from lhama.eval.metrics import normalize_answer, vqa_accuracy
 from lhama.model.build import LoadedModel
@@ -56,7 +56,7 @@ def evaluate_vqa(loaded: LoadedModel, items: list[VqaItem], cache: PredictionCac
         record = cache.get("model", item.qid)
         if record is None:
             text = f"{item.question}\n{SHORT_ANSWER[lang]}"
-            answer = generate_answer(loaded, text, [load_pixels(loaded, item.image)])
+            answer = generate_answer(loaded, text, [item.image])
             record = cache.put("model", item.qid, {"answer": answer, "normalized": normalize_answer(answer)})
         predictions[item.qid] = record["answer"]
         scores.append(vqa_accuracy(record["answer"], item.answers))
