@@ -10,7 +10,7 @@ export PYTHONPATH=$PWD/src
 O=${O:-/tmp/30a/timing}; mkdir -p "$O"
 PROMPTS=${PROMPTS:-8}; LONGCOPY=${LONGCOPY:-4}; TOKENS=${TOKENS:-48}; ROUNDS=${ROUNDS:-3}
 NEW_K=${NEW_K:-1}; NEW_PACE=${NEW_PACE:-0,0,4,8,0}; NEW_READS=${NEW_READS:-24}
-H=$HOME/.cache/lhama/models; D=$H/qwen2.5-coder-0.5b-instruct; T=$H/lhama-default
+H=$HOME/.cache/lhama/models; D=${DRAFT_DIR:-$H/qwen2.5-coder-0.5b-instruct}; T=$H/lhama-default
 Q=$(python3 -c "from lhama.weights.registry import REGISTRY; print(next(s.quant for s in REGISTRY if s.name == 'lhama-default'))")
 echo "== start $(date -u +%H:%M:%S) HEAD $(git rev-parse --short HEAD) quant $Q OMP=${OMP_NUM_THREADS:-} LHAMA=${LHAMA_THREADS:-} load: $(cat /proc/loadavg)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo) | native kernel: $(python3 -c 'from lhama.inference import native; print(native.kernel() is not None)' 2>&1 | tail -1)"
