@@ -25,7 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 from lhama.inference.bench import QUESTION, _prompt_ids
 from lhama.inference.kv import KVState, prefill
 from lhama.inference.lean import Fused, _Parts, lean_decoder
-from lhama.inference.quant import Int4Linear, Int8Linear
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear
 from lhama.inference.quant_cache import load_for_inference
 from lhama.weights.resolve import resolve
 
@@ -51,7 +51,7 @@ def _step(language_model, kv: KVState, token: int, lean: bool) -> int:
 def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[float, float]:
     """(decoder layers' products, output layer's product) in ms: the kernels alone, M = 1
     (with ``lean``: the fused query/key/value and gate/up products instead of the separate ones)."""
-    layers = [m for m in language_model.modules() if isinstance(m, (Int4Linear, Int8Linear))]
+    layers = [m for m in language_model.modules() if isinstance(m, (Int4Linear, Int4KLinear, Int6KLinear, Int8Linear))]
     head = language_model.get_output_embeddings()
     if lean:
         fused = [p for layer in lean_decoder(language_model).layers for p in (layer.qkv, layer.gate_up)]

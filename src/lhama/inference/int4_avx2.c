@@ -282,6 +282,7 @@ static inline __attribute__((always_inline)) void rows4_int8(
                 for (int h = 0; h < 2; h++) xv[m][h] = _mm256_loadu_si256((const __m256i *)(xq + (size_t)m * K + k + 16 * h));
             for (int r = 0; r < 4; r++) {
                 const int8_t *row = w + (size_t)(n0 + (r < nrows ? r : 0)) * K + k;
+                _mm_prefetch((const char *)(row + 1024), _MM_HINT_T0); /* 4 row streams: faster in 5 of 6 paired runs */
                 for (int h = 0; h < 2; h++) {
                     __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row + 16 * h)));
                     for (int m = 0; m < M; m++) s[r][m][h] = _mm256_add_epi32(s[r][m][h], _mm256_madd_epi16(wv, xv[m][h]));
