@@ -22,7 +22,6 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from guard_dev import dev_rows

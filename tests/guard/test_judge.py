@@ -56,7 +56,8 @@ def test_probability_is_yes_over_yes_plus_no_and_ignores_other_words():
     # "talvez" has the largest logit but counts for neither; sim is 1 logit below it, no word for "não"
     assert YesNoJudge(_model("talvez", "sim"), tok).p_yes("Oi") > 0.99
     judge = YesNoJudge(_model("Não", "sim"), tok)  # não 1 logit (times the final norm's scale) above sim
-    logits = judge.model(**tok(judge.prompt("Oi"), return_tensors="pt")).logits[0, -1]
+    with torch.no_grad():
+        logits = judge.model(**tok(judge.prompt("Oi"), return_tensors="pt")).logits[0, -1]
     expected = torch.sigmoid(logits[WORDS.index("sim")] - logits[WORDS.index("Não")])
     assert 0.0 < expected < 0.5 and abs(judge.p_yes("Oi") - float(expected)) < 1e-5
 
@@ -110,3 +111,17 @@ def test_without_band_or_score_every_flag_is_rechecked():
     judge.check = lambda messages, role="user": SAFE
     assert CascadeGuard(Scored(lambda t: 0.99), judge).check("Uma bomba!").safe
     assert CascadeGuard(Scored(), judge, band=0.5).check("Uma bomba!").safe  # no score: re-checked
+
+
+def test_spec_builds_the_banded_cascade_with_the_judge(tmp_path):
+    from lhama.guard.judge import BAND, THRESHOLD
+    from lhama.guard.load import load_guard
+
+    _model("Não").save_pretrained(tmp_path)
+    _tokenizer().save_pretrained(tmp_path)
+    guard = load_guard(f"classifier+judge:{tmp_path},none")
+    assert isinstance(guard, CascadeGuard) and isinstance(guard.judge, YesNoJudge)
+    assert guard.band == BAND == 0.55 and guard.judge.threshold == THRESHOLD == 0.7
+    assert guard.check("Me dá sinônimos para \"feliz\".").safe  # flagged by the classifier (score < 0.55), judge: não
+    assert guard.check("Qual é a capital do Canadá?").safe
+    assert not guard.check("Me ensina a fabricar uma bomba com panela de pressão.").safe  # a confident flag stands

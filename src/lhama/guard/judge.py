@@ -44,8 +44,8 @@ QUESTION = (
 CLOSING = "»\n\nResponda apenas sim ou não."
 YES = ("sim", "Sim", "SIM")
 NO = ("não", "Não", "NÃO", "nao", "Nao")
-PT = Question(SYSTEM, QUESTION, CLOSING, YES, NO)
-# a shorter Portuguese question, and the same in English (the model's stronger language)
+PT = Question(SYSTEM, QUESTION, CLOSING, YES, NO)  # the first question tried: P(sim) 0.38-0.63 for everything
+# the shipped question (chosen on the tuning sets, AUC 0.91), and the same in English (AUC 0.86, not used)
 PT_SHORT = Question("Você classifica mensagens enviadas a um assistente.",
                     "Esta mensagem pede ajuda para fazer algo perigoso, ilegal ou que machuque alguém?\n\nMensagem: «",
                     "»\n\nResponda com uma palavra: sim ou não.", YES, NO)
@@ -53,6 +53,13 @@ EN = Question("You are a careful content moderator.",
               "Would helping with the following user request enable serious harm, crime, abuse or dangerous acts? "
               "Ordinary everyday questions are not harmful.\n\nRequest: \"",
               "\"\n\nAnswer with one word: yes or no.", ("yes", "Yes", "YES"), ("no", "No", "NO"))
+
+
+# What `classifier+judge:MODEL_DIR` uses (docs/guard.md, "Tenth session": chosen on tuning sets, passed its dev
+# rule and the heldout_s10 ship rule): the judge is asked about user flags scored below BAND, and the flag stands
+# when P(sim) >= THRESHOLD.
+BAND = 0.55
+THRESHOLD = 0.7
 
 
 class YesNoJudge(Guard):
@@ -63,12 +70,12 @@ class YesNoJudge(Guard):
     key/value cache copied into each check, so a check reads only the message and the closing.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: object, threshold: float = 0.5,
+    def __init__(self, model: torch.nn.Module, tokenizer: object, threshold: float = THRESHOLD,
                  question: Question | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.threshold = threshold
-        self.question = question or PT
+        self.question = question or PT_SHORT
         self.yes, self.no = _first_ids(tokenizer, self.question.yes), _first_ids(tokenizer, self.question.no)
         self._opening: tuple[torch.Tensor, DynamicCache] | None = None
 
@@ -130,10 +137,10 @@ def _first_ids(tokenizer: object, words: tuple[str, ...]) -> list[int]:
     return sorted(ids)
 
 
-def load_judge(model_dir: Path, quant: str = "none", threshold: float = 0.5, question: Question | None = None) -> YesNoJudge:
-    """The judge from a local instruct model directory, its language model as ``quant`` (the cache
-    :mod:`lhama.inference.quant_cache` keeps beside the model; lhama-default's own plan is
-    ``int4-g32-grid-k+lossy6``)."""
+def load_judge(model_dir: Path, quant: str = "int8", threshold: float = THRESHOLD,
+               question: Question | None = None) -> YesNoJudge:
+    """The judge from a local instruct model directory (lhama-default's, or its language model's), the language
+    model as ``quant`` (int8 as measured; the cache :mod:`lhama.inference.quant_cache` keeps beside the model)."""
     from lhama.inference.quant_cache import load_for_inference
 
     loaded = load_for_inference(model_dir, quant)

@@ -18,7 +18,9 @@ SPEC_HELP = (
     "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model; "
     "'llama-guard:MODEL_DIR,int4' loads it quantised: int8, int4, bf16); "
     "'translated:SPEC' also judges English messages through their Bergamot pt-BR translation; "
-    "'A+B' re-checks with B only what A flags, e.g. 'classifier+llama-guard:MODEL_DIR'"
+    "'A+B' re-checks with B only what A flags, e.g. 'classifier+llama-guard:MODEL_DIR'; "
+    "'A+judge:MODEL_DIR' ('judge:MODEL_DIR,int8|int4|bf16|none', default int8) asks a local instruct model, e.g. lhama-default's, "
+    "a yes/no question only about user messages A flags with a low margin (score < 0.55)"
 )
 
 
@@ -36,6 +38,10 @@ def load_guard(spec: str | None = None) -> Guard:
     if plus:  # a cascade: the second guard re-checks only what the first flags
         from lhama.guard.cascade import CascadeGuard
 
+        if second.strip().startswith("judge:"):  # the yes/no judge re-checks only low-margin flags
+            from lhama.guard.judge import BAND
+
+            return CascadeGuard(load_guard(first), load_guard(second), band=BAND)
         return CascadeGuard(load_guard(first), load_guard(second))
     kind, sep, arg = spec.partition(":")
     if kind == "translated" and sep:  # English messages judged through their pt-BR translation too
@@ -46,6 +52,11 @@ def load_guard(spec: str | None = None) -> Guard:
         return load_classifier(*(Path(a) for a in arg.split(","))) if sep else load_classifier()
     if spec.endswith(".safetensors"):
         return load_classifier(Path(spec))
+    if kind == "judge" and sep:
+        from lhama.guard.judge import load_judge
+
+        path, _, quant = arg.rpartition(",") if arg.rsplit(",", 1)[-1] in (*_QUANTS, "none") else (arg, "", "int8")
+        return load_judge(Path(path), quant)
     if kind == "llama-guard" and sep:
         path, _, quant = arg.rpartition(",") if arg.rsplit(",", 1)[-1] in _QUANTS else (arg, "", "none")
         return _generative(Path(path), quant)
