@@ -1,33 +1,26 @@
-"""The README's text-only chat example shows the answer the shipped weights really gave (issue #26,
-session 10): its quoted answer is the one every recorded everyday run of the default gave to that
-question, and the README's own text example is no longer one the default answers wrong."""
+"""The README's text-only chat example is a real transcript of the shipped default (issue #26, session
+10): every line it shows is in the recorded chat log, and the README no longer offers the photosynthesis
+question the default answered wrong in that log."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-RUNS = ["everyday_v2_dev_s7_int4-g32-grid-k+lossy6", "everyday_v2_dev_s5_fp32", "everyday_v2_dev_s5_shipped",
-        "everyday_v2_dev_s5_int4-g32-grid+lossy"]
+LOG = (ROOT / "docs" / "results" / "default_v2_s10_chat.log").read_text(encoding="utf-8")
 
 
-def recorded(question: str) -> set[str]:
-    answers = set()
-    for run in RUNS:
-        items = json.loads((ROOT / "docs" / "results" / f"{run}.json").read_text(encoding="utf-8"))["items"]
-        answers |= {r["answer"] for r in items if r["question"] == question}
-    return answers
-
-
-def test_the_text_example_quotes_what_the_default_answered() -> None:
-    question, answer = re.search(r'```text\n\$ lhama chat "([^"]+)"\n(.+)\n```', README).groups()
-    assert recorded(question) == {answer}
+def test_the_text_transcript_is_in_the_recorded_log() -> None:
+    block = re.search(r'```text\n(\$ lhama chat "[^"]+"\n(?:.+\n)+?)```', README).group(1)
+    question = re.match(r'\$ lhama chat "([^"]+)"', block).group(1)
+    recorded = LOG.split(f'$ lhama chat "{question}"\n', 1)[1].split("$ lhama chat", 1)[0]
+    assert [line for line in block.splitlines()[1:] if line not in recorded] == []
     assert f'lhama chat "{question}"' in README.split("## Chat", 1)[1]
 
 
 def test_the_wrong_photosynthesis_example_is_not_offered() -> None:
-    assert recorded("O que é fotossíntese?") >= {"Fotossíntese é a transformação de luz solar em energia elétrica."}
-    assert "```bash\nlhama chat \"Explique o que é fotossíntese.\"" not in README
+    answer = LOG.split('$ lhama chat "Explique o que é fotossíntese."\n', 1)[1].splitlines()[1]
+    assert "luz artificial" in answer  # the wrong answer the log holds
+    assert not re.search(r'^lhama chat "Explique o que é fotossíntese\."', README, re.M)
