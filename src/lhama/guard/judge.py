@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import DynamicCache
 
 from lhama.guard.base import Guard, Messages, Role, as_chat
 from lhama.guard.verdict import SAFE, Verdict
@@ -77,7 +76,7 @@ class YesNoJudge(Guard):
         self.threshold = threshold
         self.question = question or PT_SHORT
         self.yes, self.no = _first_ids(tokenizer, self.question.yes), _first_ids(tokenizer, self.question.no)
-        self._opening: tuple[torch.Tensor, DynamicCache] | None = None
+        self._opening: tuple[torch.Tensor, object] | None = None
 
     def prompt(self, text: str) -> str:
         """The exact text fed to the model for ``text``."""
@@ -106,13 +105,12 @@ class YesNoJudge(Guard):
         yes, no = float(probs[self.yes].sum()), float(probs[self.no].sum())
         return yes / (yes + no) if yes + no > 0 else 0.5
 
-    def _shared(self, full: str, ids: torch.Tensor) -> tuple[int, DynamicCache | None]:
+    def _shared(self, full: str, ids: torch.Tensor) -> tuple[int, object | None]:
         """(tokens already in the cache, a copy of the opening's cache) for the prompt ``full``."""
         opening_text = full[: full.index(self.question.opening) + len(self.question.opening)]
         if self._opening is None:
             open_ids = self.tokenizer(opening_text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-            cache = DynamicCache(config=self.model.config)
-            self.model(input_ids=open_ids, past_key_values=cache, use_cache=True)
+            cache = self.model(input_ids=open_ids, use_cache=True).past_key_values  # the model's own cache class
             self._opening = (open_ids[0], cache)
         open_ids, cache = self._opening
         n = min(len(open_ids), len(ids) - 1)  # at least one new token to read
