@@ -216,7 +216,7 @@ def test_six_bit_layers_store_q6k_weights_exactly_and_the_kernel_agrees(monkeypa
 
 
 def test_lossy6_makes_off_grid_layers_six_bit_and_the_cache_reloads_them(tmp_path, monkeypatch) -> None:
-    if native.kernel() is None:
+    if not native.cpu_supported() or native.kernel() is None:
         pytest.skip("6-bit layers need the AVX512-VNNI kernel (else lossy6 keeps them int8)")
     fresh, cached = _fresh_and_cached(tmp_path, monkeypatch, "int4-g32-grid-k+lossy6")
     for loaded in (fresh, cached):  # random weights are on no 4-bit grid: every layer 6-bit
@@ -226,3 +226,14 @@ def test_lossy6_makes_off_grid_layers_six_bit_and_the_cache_reloads_them(tmp_pat
     with torch.inference_mode():
         assert torch.equal(cached.model(ids).logits, fresh.model(ids).logits)
     _compare(fresh.model)  # the lean step runs the 6-bit layers with the same bits
+
+
+def test_lossy6_keeps_layers_int8_without_the_avx512_vnni_kernel(monkeypatch) -> None:
+    """On the AVX2 port (or no kernel) a lossy6 layer is int8: faster there than 6-bit, and more exact."""
+    from lhama.inference import quant
+
+    monkeypatch.setattr(native, "cpu_supported", lambda: False)
+    assert not quant._int6_fits(nn.Linear(256, 64))
+    monkeypatch.setattr(native, "cpu_supported", lambda: True)
+    monkeypatch.setattr(native, "usable", lambda *shape: True)
+    assert quant._int6_fits(nn.Linear(256, 64)) and not quant._int6_fits(nn.Linear(128, 64))
