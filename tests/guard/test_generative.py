@@ -7,22 +7,18 @@ the LM head maps each slot to the next token. That makes the model answer a fixe
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from lhama.guard.generative import GenerativeGuard, load_generative
 from lhama.guard.load import load_guard
 from lhama.guard.verdict import SAFE, Verdict
+from tests.guard.word_vocab import word_tokenizer
 
 WORDS = ["[UNK]", "[EOS]", "safe", "unsafe", "S1", ",", "S2"]
 
 
 def _tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {w: i for i, w in enumerate(WORDS)}
-    vocab.update({f"w{i}": i for i in range(len(WORDS), 128)})
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]")
+    return word_tokenizer(WORDS, 128)
 
 
 def _model(answer: list[str]) -> LlamaForCausalLM:

@@ -2,23 +2,19 @@
 cascade's band (only low-margin flags are re-checked)."""
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from lhama.guard.base import Guard, as_chat
 from lhama.guard.cascade import CascadeGuard
 from lhama.guard.judge import YesNoJudge, _first_ids
 from lhama.guard.verdict import SAFE, Verdict
+from tests.guard.word_vocab import word_tokenizer
 
 WORDS = ["[UNK]", "[EOS]", "sim", "Sim", "Não", "não", "talvez"]
 
 
 def _tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {w: i for i, w in enumerate(WORDS)}
-    vocab.update({f"w{i}": i for i in range(len(WORDS), 64)})
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]")
+    return word_tokenizer(WORDS, 64)
 
 
 def _model(first: str, second: str | None = None, weight: float = 10.0) -> LlamaForCausalLM:
