@@ -83,3 +83,19 @@ def test_an_empty_model_is_a_one_line_error_not_the_default(args, monkeypatch, c
     assert exit_info.value.code == 2
     assert err.strip().splitlines() == ["error: --model is empty: give a prepared model name (`lhama models list`) or "
                                         "a model directory, or leave the option out"]
+
+
+@pytest.mark.parametrize(("args", "flag", "tail"), [
+    (["chat", "--draft", "", "Oi"], "--draft", ", or leave the option out"),
+    (["bench", "decode", "--draft", " "], "--draft", ", or leave the option out"),
+    (["distill", "--teacher", "", "--student", "s", "--data", "d.json", "--out", "o"], "--teacher", ""),
+])
+def test_an_empty_draft_or_teacher_is_a_one_line_error_naming_its_flag(args, flag, tail, monkeypatch, capsys):
+    monkeypatch.setattr(common, "located", lambda *a: pytest.fail(f"an empty {flag} was looked up"))
+    monkeypatch.setattr(sys, "argv", ["lhama", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip().splitlines() == [f"error: {flag} is empty: give a prepared model name (`lhama models list`) or "
+                                        f"a model directory{tail}"]

@@ -22,16 +22,25 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "lhama-default"  # Qwen2.5-Coder-1.5B-Instruct + EfficientNet-Lite2's pt-BR class names (v2)
 
 
-def named_model(value: str | None) -> str | None:
-    """``--model`` as typer parses it (its ``callback``): a blank name is an error, not the default
-    (the resolver read ``''`` as "none given"), so a shell variable left empty cannot load
-    the default model unasked."""
-    from lhama.errors import ConfigError
+def _named(flag: str, leave_out: bool = True) -> Callable[[str | None], str | None]:
+    """A typer ``callback`` for a model-name option: a blank name is a one-line error naming ``flag``, not
+    "none given" (the resolver read ``''`` as the default model, a draft option as no draft), so a shell
+    variable left empty cannot change what loads unasked."""
 
-    if value is not None and not value.strip():
-        raise ConfigError("--model is empty: give a prepared model name (`lhama models list`) or a model directory, "
-                          "or leave the option out")
-    return value
+    def check(value: str | None) -> str | None:
+        from lhama.errors import ConfigError
+
+        if value is not None and not value.strip():
+            tail = ", or leave the option out" if leave_out else ""
+            raise ConfigError(f"{flag} is empty: give a prepared model name (`lhama models list`) or a model directory{tail}")
+        return value
+
+    return check
+
+
+named_model = _named("--model")
+named_draft = _named("--draft")
+named_teacher = _named("--teacher", leave_out=False)
 
 
 QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model), or an int4 plan such as int4-g32+head+v+down-half (docs/benchmarks.md). Default: the model's registry choice, else none.")]

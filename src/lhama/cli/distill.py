@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 import typer
 from rich.console import Console
 
+from lhama.cli.common import named_teacher
 from lhama.cli.options import command
 from lhama.errors import ConfigError
 
@@ -52,7 +53,7 @@ class Checkpoints:
 
 @dataclass(frozen=True)
 class DistillOptions:
-    teacher: Annotated[str, typer.Option("--teacher", help="Teacher model directory or prepared model's name (it must share the student's tokenizer).")]
+    teacher: Annotated[str, typer.Option("--teacher", callback=named_teacher, help="Teacher model directory or prepared model's name (it must share the student's tokenizer).")]
     student: Annotated[str, typer.Option("--student", help="Student model directory or prepared model's name: a smaller sibling, or `lhama prune` output.")]
     data: Annotated[str, typer.Option("--data", help="Training data as `lhama train` reads it: LLaVA chat JSON/JSONL ('conversations') or image captions (TSV/JSON); the answers are learned.")]
     out: Annotated[str, typer.Option("--out", help="Output directory: teacher_cache/, checkpoints/, metrics.jsonl, curves.png, model/.")]
