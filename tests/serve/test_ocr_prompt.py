@@ -88,3 +88,19 @@ def test_a_cascade_model_gets_the_text_after_the_class_names(cascade: LoadedMode
     request = ChatCompletionRequest(model="m", messages=image_message(uri(image), "O que diz a placa?"))
     user = build_prompt(request, Target(cascade, "m", SETTINGS)).messages[-1]["content"]
     assert user.startswith("[Imagem anexada") and user.endswith(f"]\n{NOTE}\nO que diz a placa?")
+
+
+def test_the_api_reads_a_photo_upright_as_chat_does(vlm: LoadedModel, tmp_path: Path) -> None:
+    """A phone photo stored upside down with EXIF orientation 3 (shown upright): the API reads its
+    text as the image is shown and as chat reads the same file, through one ServedKind.text."""
+    stored = sign(["FARMÁCIA SÃO JOÃO", "Aberta 24 horas"]).rotate(180)
+    exif = Image.Exif()
+    exif[0x0112] = 3  # Orientation: rotate 180 to show
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", quality=95, exif=exif)
+    (tmp_path / "placa.jpg").write_bytes(buffer.getvalue())
+    photo = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    assert user_text(vlm, photo, SETTINGS) == f"<image>\n{NOTE}\nO que diz a placa?"
+    session = ChatSession(vlm, GenerationConfig(max_new_tokens=2))
+    session.attach("image", tmp_path / "placa.jpg")
+    assert session.pending_notes == [NOTE]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lhama.data.media import load_image
+from lhama.data.ocr import image_note
 from lhama.errors import ConfigError
 from lhama.serve.cascade import frames_note, labels_note, speech_note, track_note
 from lhama.serve.schemas import AudioPart, ImagePart, VideoPart
@@ -46,16 +48,24 @@ class ServedKind:
     """A branch kind as chat and the API serve it. ``note``: (source, cascade) -> the text that
     stands in for a medium in a model without the branch; ``track_note``: the same for the kind's
     track of another medium's file (a video's sound track), None for a file without one; ``api``:
-    its content part's rules (None: the API takes no part of this kind)."""
+    its content part's rules (None: the API takes no part of this kind); ``text``: (source, ocr) ->
+    the note of the text read in a medium (an image's, by tesseract; ``ocr``: on, off, or None:
+    when installed), "" when none, added after the medium by chat and the API alike (None: the
+    kind carries no readable text)."""
 
     name: str
     note: Callable[[Any, Cascade], str] | None = None
     track_note: Callable[[Any, Cascade], str | None] | None = None
     api: MediaRules | None = None
+    text: Callable[[Any, bool | None], str] | None = None
 
 
 def _told_image(source: Any, cascade: Cascade) -> str:
     return labels_note(source, cascade.loaded)
+
+
+def _image_text(source: Any, ocr: bool | None) -> str:
+    return image_note(load_image(source), ocr)  # upright (its EXIF orientation), as the model sees it
 
 
 def _told_video(source: Any, cascade: Cascade) -> str:
@@ -72,7 +82,8 @@ def _told_track(source: Any, cascade: Cascade) -> str | None:
 
 SERVED: dict[str, ServedKind] = {kind.name: kind for kind in (  # branch kind name -> how serve takes it
     ServedKind("image", _told_image,
-               api=MediaRules(ImagePart, LABELLED, "images are", "max_images", "images", "too_many_images")),
+               api=MediaRules(ImagePart, LABELLED, "images are", "max_images", "images", "too_many_images"),
+               text=_image_text),
     ServedKind("video", _told_video,
                api=MediaRules(VideoPart, SEEN, "videos are", "max_videos", "videos", "too_many_videos")),
     ServedKind("audio", _told_speech, _told_track,

@@ -7,17 +7,14 @@ Content parts become text in order; each image (video, input_audio) part becomes
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field, replace
 
 import torch
-from PIL import Image
 
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
 from lhama.inference.generate import GenerationConfig
-from lhama.data.ocr import image_note
 from lhama.errors import DataError, ModelError
 from lhama.model.transcribe import Transcriber
 from lhama.serve.cascade import Cascade, whisper_transcriber
@@ -166,13 +163,16 @@ def _image_part(part: ImagePart, served: ServedKind, field: str, target: Target,
     _check_limit(served, media, settings, field)
     data = media_url_bytes(part.image_url.url, url_field, settings, served.name, settings.max_image_bytes)
     check_pixels(data, url_field, settings)
-    return "\n".join(filter(None, [_taken(served, data, url_field, target, media), _ocr_note(data, url_field, settings)]))
+    return "\n".join(filter(None, [_taken(served, data, url_field, target, media), _text_note(served, data, url_field, settings)]))
 
 
-def _ocr_note(data: bytes, field: str, settings: ServeSettings) -> str:
-    """The text tesseract reads in an (already checked) image, as a prompt line; "" when none or OCR is off."""
+def _text_note(served: ServedKind, data: bytes, field: str, settings: ServeSettings) -> str:
+    """The text read in an (already checked) medium, as a prompt line (``ServedKind.text``: an
+    image's, by tesseract, as chat reads it); "" when none, when OCR is off or the kind has none."""
+    if served.text is None or settings.ocr is False:
+        return ""
     try:
-        return image_note(Image.open(io.BytesIO(data)), settings.ocr)
+        return served.text(data, settings.ocr)
     except DataError as exc:
         raise RequestError(f"the text in the image could not be read: {exc}", field, "ocr_failed") from None
 

@@ -12,8 +12,6 @@ from pathlib import Path
 import torch
 
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
-from lhama.data.media import load_image
-from lhama.data.ocr import image_note
 from lhama.guard import Guard, StreamGuard, Verdict, refusal_text
 from lhama.model.branches import KIND, stills
 from lhama.model.build import LoadedModel
@@ -24,6 +22,7 @@ from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.tools import ToolPlan, render_with_tools
 from lhama.serve.cascade import Cascade, whisper_transcriber
+from lhama.serve.kinds import SERVED
 from lhama.serve.verbatim import verbatim_answer
 
 
@@ -62,8 +61,9 @@ class ChatSession:
         for carried in KIND[kind].carries:
             self.attach_track(carried, path)
         self._keep(kind, seen, told)  # what is seen, then what is heard
-        if kind == "image" and self.ocr is not False:  # an image feature: its text, read by tesseract
-            note = image_note(load_image(path), self.ocr)
+        read_text = getattr(SERVED.get(kind), "text", None)  # an image's text, read by tesseract
+        if read_text is not None and self.ocr is not False:
+            note = read_text(path, self.ocr)
             self.pending_notes.extend([note] if note else [])
 
     def attach_track(self, kind: str, path: str | Path) -> bool:
