@@ -92,6 +92,7 @@ INTERFACE = {
     # trees before model/branch_files.py (2026-12-06) had it in build.py; kept so that they count as before
     ("model/build.py", "_write_image"): "the LLaVA directory layout (image_token_index, preprocessor_config.json)",
     ("serve/moderation.py", "_parts_result"): "the moderation API's result kind 'image'",
+    ("train/config.py", "PrealignConfig"): "the recipe YAML key prealign.branch, whose default names the image branch",
     ("train/config.py", "ModelSpec.convert_old_keys"): "the recipe YAML keys model.image/.video/.audio from before branches:",
 }
 

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from transformers import WhisperModel
 
 from lhama.config import load
+from lhama.errors import ConfigError
 from lhama.model.build import load_model
 from lhama.train.config import TrainConfig
 from lhama.train.recipes import find_recipe, run
@@ -60,3 +61,32 @@ def test_stage1_audio_trains_only_the_audio_projector(tiny_model_dir: Path, spee
     trained = load_file(result.model_dir / "model.safetensors")
     fresh = load_model(result.model_dir)  # the saved projector is the trained one
     torch.testing.assert_close(fresh.model.audio_projector.linear_1.weight, trained["audio_projector.linear_1.weight"])
+
+
+def test_prealign_pre_aligns_the_audio_projector_when_prealign_branch_says_so(
+        tiny_model_dir: Path, speech_file: Path, whisper_dir: Path, tmp_path: Path) -> None:
+    """stage=prealign on the branch ``prealign.branch`` names (here audio, grown from Whisper):
+    only its projector is trained, on the audio-caption pairs; before, the stage took only the image branch."""
+    lines = []
+    cfg = load(TrainConfig, None, [
+        f"model.init={tiny_model_dir}", f"model.audio.encoder={whisper_dir}", "model.audio.tokens=4",
+        f"data.path={speech_file}", f"output_dir={tmp_path / 'run'}", "stage=prealign", "prealign.branch=audio",
+        "prealign.epochs=2", "prealign.batch_size=2", "progress=false",
+    ])
+    result = run(cfg, echo=lines.append)  # steps need the audio projector trainable (its loss backpropagates)
+    assert result.steps > 0 and any(line.startswith("pre-aligning the projector on ") and " audio-caption pairs" in line
+                                    for line in lines)
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(result.model_dir / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert not changed  # LM, vision tower and image projector untouched
+    grown = load_model(result.model_dir)
+    assert {k.split(".")[0] for k in after if k not in before} == {"audio_tower", "audio_projector"}
+    assert [b.name for b in grown.model.branches()] == ["image", "audio"]
+
+
+def test_prealign_on_a_branch_the_model_lacks_is_a_config_error(tiny_model_dir: Path, speech_file: Path,
+                                                                 tmp_path: Path) -> None:
+    cfg = load(TrainConfig, None, [f"model.init={tiny_model_dir}", f"data.path={speech_file}",
+                                   f"output_dir={tmp_path / 'run'}", "stage=prealign", "prealign.branch=video"])
+    with pytest.raises(ConfigError, match="^stage=prealign needs a model with a video branch"):
+        run(cfg, echo=lambda _: None)

@@ -92,8 +92,9 @@ class LossConfig:
 class PrealignConfig:
     """``stage: prealign`` (train/prealign.py): a caption contrast on cached tower features."""
 
+    branch: str = "image"  # the branch kind whose projector is pre-aligned, on captions of its medium
     epochs: int = 30
-    batch_size: int = 256  # image-caption pairs per step: the other pairs are the negatives
+    batch_size: int = 256  # caption pairs per step: the other pairs are the negatives
     lr: float = 1e-3
     weight_decay: float = 0.01
     temperature: float = 0.07  # CLIP's initial temperature

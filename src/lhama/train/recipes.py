@@ -69,7 +69,8 @@ def find_recipe(spec: str) -> Path:
 
 
 def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = print) -> RunResult:
-    """Stage 0: pre-align the projector on image-caption pairs (one process; minutes on a CPU)."""
+    """Stage 0: pre-align the projector of the ``prealign.branch`` kind (the image branch's unless
+    set) on caption pairs of its medium (one process; minutes on a CPU)."""
     if cfg.stage != "prealign":
         raise ConfigError(f"prealign_projector needs stage=prealign, got stage={cfg.stage}")
     if resume:
@@ -78,11 +79,13 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         raise ConfigError("stage=prealign runs in one process; start it without torchrun")
     _seed_everything(cfg.seed)
     loaded = _load(cfg.model)
-    image = loaded.model.branch("image")  # its projector is the one pre-aligned
-    if image is None:
-        raise ConfigError("stage=prealign needs a model with an image branch (model.vision or an init with one)")
-    _train_only(loaded, cfg.trainable)
-    train, held = _caption_pairs(cfg, loaded, image, echo)
+    kind = cfg.prealign.branch
+    branch = loaded.model.branch(kind)  # its projector is the one pre-aligned
+    if branch is None:
+        raise ConfigError(f"stage=prealign needs a model with {'an' if kind[:1] in 'aeiou' else 'a'} {kind} branch "
+                          "(model.vision for the image tower, model.branches, or an init with one)")
+    _train_only(loaded, cfg.train_modules or (KIND[kind].projector,))
+    train, held = _caption_pairs(cfg, loaded, branch, echo)
     _write_config(cfg)
     log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl")
 
@@ -90,7 +93,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
         log.write(row)
         echo(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
 
-    final_loss, steps = prealign(image.projector, train, held, cfg.prealign, cfg.seed, write)
+    final_loss, steps = prealign(branch.projector, train, held, cfg.prealign, cfg.seed, write)
     model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
     echo(f"model saved to {model_dir}")
     return RunResult(Path(cfg.output_dir), steps, final_loss, model_dir)
@@ -103,7 +106,7 @@ def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, branch: MediaBra
     kind, placeholder, prompt = branch.name, branch.config.placeholder, cfg.prealign.prompt
     train_samples, eval_samples = _samples(cfg, loaded, echo)
     train, held = (caption_samples(samples, kind, placeholder, prompt) for samples in (train_samples, eval_samples))
-    echo(f"pre-aligning the projector on {len(train)} image-caption pairs ({len(held)} held out)"
+    echo(f"pre-aligning the projector on {len(train)} {kind}-caption pairs ({len(held)} held out)"
          + (f"; samples whose first turn is not {prompt!r} left out: "
             f"{len(train_samples) - len(train)} + {len(eval_samples) - len(held)} held out" if prompt else ""))
     with Progress(TextColumn("tower features"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
