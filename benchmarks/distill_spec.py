@@ -31,7 +31,8 @@ session 7, a transformers prefill of the ids its cache lacks each step (room for
 instead of the lean rows on a cache sized once. Per draft, ``first_difference`` lists (prompt,
 first token that differs from plain decoding). ``--pace NAME=START,BELOW,WINDOW,REST[,STREAK]`` (repeat) gives that draft
 its own :class:`~lhama.inference.speculative.Pace` (the others: the library's ``DRAFT_PACE``); ``--reads
-NAME=N`` has it read only the last N prompt tokens, 0 all (``Draft.reads``; the others: ``DRAFT_READS``). ``--rounds R``
+NAME=N`` has it read only the last N prompt tokens, 0 all (``Draft.reads``; the others: ``DRAFT_READS``); ``NAME=N@join``
+the last N before it joins (``Draft.reads_at_join``: with a late start, the prompt's end and the answer so far). ``--rounds R``
 runs the whole interleaved loop R times over the same prompts (the order rotated by one more each round), so
 slow spells fall on every configuration; ``rounds`` then holds each round's totals and tokens/s ratios to plain
 decoding, their medians, and the same split by answer length (``--short-below``: plain answers of fewer tokens
@@ -128,6 +129,7 @@ class SpecRun:
     short_below: int = 32  # a plain answer of fewer tokens is "short" in the per-round split
     draft_reads: dict[str, int] = field(default_factory=dict)  # per draft name: the prompt's last N tokens; absent: all
     longcopy: int = 0  # held-out long-copy prompts after the ``prompts`` distillation ones
+    reads_at_join: frozenset[str] = frozenset()  # drafts that read the last N ids before they join (Draft.reads_at_join)
 
 
 def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
@@ -142,7 +144,7 @@ def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
         model = same.model if same else load_draft(path, target, _draft_quant(run, name), tokens,
                                                    **({"vocab": vocab} if vocab else {})).model
         drafts[name] = Draft(model, tokens, confidence=sure, pace=run.draft_pace.get(name, DRAFT_PACE),
-                             reads=run.draft_reads.get(name, DRAFT_READS))
+                             reads=run.draft_reads.get(name, DRAFT_READS), reads_at_join=name in run.reads_at_join)
     return drafts
 
 
@@ -255,6 +257,7 @@ def _results(run: SpecRun, runs: dict[str, list[dict]]) -> dict:
             "forward_check": sorted(run.forward_check), "old_catch_up": sorted(run.old_catch_up),
             "draft_pace": {n: vars(run.draft_pace.get(n, DRAFT_PACE)) for n in run.drafts},
             "draft_reads": {n: run.draft_reads.get(n, DRAFT_READS) for n in run.drafts},
+            "reads_at_join": sorted(run.reads_at_join),
             "rounds": by_round(runs, done, run.short_below, min(run.longcopy, done)) if run.rounds > 1 else None,
             "first_difference": differ,
             "quant": run.quant, "tokens": run.tokens, "prompts": done,
@@ -327,8 +330,9 @@ def main(argv: list[str]) -> None:
                         help="this draft catches up with a transformers prefill each step (before session 7)")
     parser.add_argument("--pace", action="append", default=[], metavar="NAME=START,BELOW,WINDOW,REST[,STREAK]",
                         help="that draft's Pace (default: the library's DRAFT_PACE)")
-    parser.add_argument("--reads", action="append", default=[], metavar="NAME=N",
-                        help="that draft reads only the prompt's last N tokens, 0: all (default: DRAFT_READS)")
+    parser.add_argument("--reads", action="append", default=[], metavar="NAME=N[@join]",
+                        help="that draft reads only the prompt's last N tokens, 0: all (default: DRAFT_READS); "
+                             "@join: the last N before it joins")
     parser.add_argument("--rounds", type=int, default=1, help="the interleaved loop over the prompts, this many times")
     parser.add_argument("--short-below", type=int, default=32, help="plain answers of fewer tokens are 'short'")
     parser.add_argument("--longcopy", type=int, default=0, help="also the first N held-out long-copy prompts")
@@ -339,13 +343,14 @@ def main(argv: list[str]) -> None:
     sure, quants = {n: c for n, _, _, c, *_ in parsed if c}, {n: q for n, *_, q, _ in parsed if q}
     vocab = {n: v for n, *_, v in parsed if v}
     pace = dict(_pace_arg(text) for text in args.pace)
-    reads = {name: int(n) for name, _, n in (text.partition("=") for text in args.reads)}
+    reads_given = [(name, *n.partition("@")[::2]) for name, _, n in (text.partition("=") for text in args.reads)]
+    reads, at_join = {name: int(n) for name, n, _ in reads_given}, frozenset(n for n, _, at in reads_given if at == "join")
     unknown = (set(args.forward_check) | set(args.old_catch_up) | set(pace) | set(reads)) - set(drafts)
     if unknown:
         parser.error(f"--forward-check/--old-catch-up/--pace/--reads names no --draft: {', '.join(sorted(unknown))}")
     found = bench(SpecRun(os.path.expanduser(args.target), drafts, args.quant, args.prompts, args.tokens, args.out, tokens,
                           sure, args.draft_quant, quants, vocab, frozenset(args.forward_check), frozenset(args.old_catch_up),
-                          pace, args.rounds, args.short_below, reads, args.longcopy))
+                          pace, args.rounds, args.short_below, reads, args.longcopy, at_join))
     if args.llama_cpp:
         found["llama_cpp"] = llama_cpp_runs(os.path.expanduser(args.llama_cpp), held_out_prompts(args.prompts, args.longcopy), args.tokens,
                                             torch.get_num_threads())

@@ -167,3 +167,37 @@ def test_a_rejection_drops_the_proposal_back_to_one_token(monkeypatch) -> None:
     got = [proposed for proposed, _ in checks]
     assert got[:-1] == [min(s, 3) for s in want][:-1]  # the last may be cut by the budget
     assert 1 in got[1:] and max(got) == 3, "both a fall back to 1 and a full proposal happen here"
+
+
+@pytest.mark.parametrize("pace", [Pace(start=10), Pace(start=3, below=0.75, window=2, rest=3), Pace(start=6, streak=1)])
+def test_a_draft_reading_at_its_join_gives_exactly_the_greedy_answer(pace: Pace) -> None:
+    target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
+    config = GenerationConfig(max_new_tokens=40, repetition_penalty=1.3)
+    for seed in range(2):
+        ids = prompt_ids(seed, length=20)
+        draft = Draft(other.model, 3, pace=pace, reads=8, reads_at_join=True)
+        assert _answer(target, ids, config, draft) == _answer(target, ids, config)
+
+
+@pytest.mark.parametrize("at_join, first, skip", [(False, 8 + 10, 12), (True, 8 + 1, 21)])
+def test_a_late_draft_reads_the_prompt_s_end_or_the_last_tokens_before_it_joins(at_join: bool, first: int, skip: int) -> None:
+    target = tiny_decoder(seed=3)
+    config, ids = GenerationConfig(max_new_tokens=30), prompt_ids(1, length=20)
+    draft = Draft(copy.deepcopy(target.model), tokens=1, pace=Pace(start=10), reads=8, reads_at_join=at_join)
+    calls = _counting_forwards(draft)
+    assert _answer(target, ids, config, draft) == _answer(target, ids, config)
+    # after 10 answer tokens: the prompt's last 8 and all 10, or the last 8 of prompt + 9 tokens and the 10th
+    assert [n for n, _ in calls] == [first] and draft.skip == skip
+    assert 10 <= draft.proposed <= 19 and draft.accepted < draft.proposed  # it proposes at each step after it joins
+
+
+def test_reading_at_the_join_changes_nothing_for_a_draft_from_the_first_token() -> None:
+    target, other = tiny_decoder(seed=0), tiny_decoder(seed=5)
+    config, ids = GenerationConfig(max_new_tokens=20), prompt_ids(0, length=30)
+    runs = []
+    for at_join in (False, True):
+        draft = Draft(other.model, tokens=2, reads=8, reads_at_join=at_join)
+        calls = _counting_forwards(draft)
+        runs.append((_answer(target, ids, config, draft), [n for n, _ in calls], draft.skip, draft.proposed, draft.accepted))
+        draft.model.forward = other.model.__class__.forward.__get__(other.model)
+    assert runs[0] == runs[1] and runs[0][1][0] == 8 + 1 and runs[0][2] == 22

@@ -70,3 +70,37 @@ def test_candidates_keep_the_base_reads_and_proposals():
     assert len(pool) == len(s11.STARTS) * len(s11.RESTS)
     assert {(c.reads, c.grow, c.streak) for c in pool} == {(12, 2, 4)}
     assert {c.start for c in pool} == set(s11.STARTS)
+
+
+join = _load("spec_sim_s11_join")
+
+
+def _join_file(dev: dict) -> dict:
+    """Join flags equal to the base's at every drafted position (a draft that reads at its join agrees as often)."""
+    rows = [{"id": p["id"], "flags": {str(s): [None] * max(s, 1) + p["flags"]["24"][max(s, 1):]
+                                      for s in join.STARTS if s < len(p["answer"])}} for p in dev["prompts"]]
+    return {"reads": 24, "starts": list(join.STARTS), "prompts": rows}
+
+
+def test_reading_at_the_join_costs_a_late_draft_only_its_first_reads_plus_one():
+    dev = _dev([0] * 11, [1, 1, 0] * 16)
+    found = _join_file(dev)
+    join.check_join_file(dev, found)
+    costs = s10.Costs(MS)
+    base = join.evaluate(dev, found, s10.Candidate(), costs, False)
+    assert join.evaluate(dev, found, s10.Candidate(), costs, True)["ratios"] == pytest.approx(base["ratios"])
+    late = s10.Candidate(start=32)
+    at_join, prompt_end = join.evaluate(dev, found, late, costs, True), join.evaluate(dev, found, late, costs, False)
+    # a long answer: the same walk, the first prefill 24 + 1 tokens instead of 24 + 32
+    ms = lambda r: (costs.target_prefill(60) + 47 * costs.t1) / r  # noqa: E731
+    assert ms(prompt_end["ratios"][3]) - ms(at_join["ratios"][3]) == pytest.approx(
+        costs.draft_prefill(56) - costs.draft_prefill(25))
+    assert at_join["ratios"][:3] == pytest.approx([1.0] * 3)
+
+
+def test_a_join_file_that_reads_otherwise_at_the_first_token_is_refused():
+    dev = _dev([0] * 11, [1, 1, 0] * 16)
+    found = _join_file(dev)
+    found["prompts"][2]["flags"]["0"][5] = 1
+    with pytest.raises(SystemExit, match="s2: joining at the first token"):
+        join.check_join_file(dev, found)

@@ -18,7 +18,8 @@ steps it saves); the model decodes plainly meanwhile, and the draft catches up o
 resumes; with a ``streak`` it proposes one token at first and one more after each ``streak`` whole proposals kept in
 a row (up to ``Draft.tokens``), one again after a rejection. It may also read only the prompt's last ``Draft.reads``
 tokens (and the answer): a shorter prefill of its own, which short answers cannot repay when it reads a whole long
-prompt. The answer is the same whatever the pace and the reading.
+prompt; with a late start, the last ``Draft.reads`` tokens before it joins (``Draft.reads_at_join``), so joining late
+costs no longer a prefill. The answer is the same whatever the pace and the reading.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ class Draft:
     # It reads only the last this many prompt tokens (and the answer), 0: the whole prompt. A shorter
     # prefill of its own, perhaps worse proposals; the answer is the same either way.
     reads: int = DRAFT_READS
+    # With a late start (``Pace.start``): True, the ``reads`` tokens are the last ones before it joins (prompt and
+    # answer so far), so a late join costs what a join at the first token costs; False, the prompt's last ``reads``
+    # and the whole answer so far. The same either way for a draft joining at the first token.
+    reads_at_join: bool = False
     skip: int = 0  # leading ids of the current prompt that its cache leaves out (set per answer)
     proposed: int = 0
     accepted: int = 0
@@ -203,13 +208,15 @@ def speculative_ids(model: LhamaModel, draft: Draft, turn: Turn, kv: KVState | N
     # the model's own choice after a sequence (its answer starts after input_ids: n-gram blocking)
     checker = _Checker(model, kv, partial(next_token, config=turn.config, generator=None, answer_from=len(input_ids)))
     token = checker.pick(out.logits[0, -1], _tensor(kv.ids))
-    produced, pacer = 1, _Pacer(draft.pace)
+    produced, pacer, joined = 1, _Pacer(draft.pace), False
     draft.skip = max(0, len(input_ids) - draft.reads) if draft.reads else 0
     yield token
     while token not in eos_ids and produced < budget:
         count = min(pacer.tokens(draft.tokens), budget - produced - 1)
         if count and pacer.drafting(produced):
-            proposal = _propose(draft, [*kv.ids, token], count, checker.pick, end)
+            if draft.reads and draft.reads_at_join and not joined:
+                draft.skip = max(0, len(kv.ids) - draft.reads)  # the last ``reads`` ids before ``token`` (read too)
+            proposal, joined = _propose(draft, [*kv.ids, token], count, checker.pick, end), True
             kept = _check(checker, token, proposal, draft)
             pacer.record(len(proposal), len(kept) - 1, produced)
         else:
