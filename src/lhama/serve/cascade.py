@@ -147,13 +147,13 @@ def frame_namer(loaded: LoadedModel) -> FrameNamer | None:
     if loaded.labeler is not None:
         labeler = loaded.labeler
         return lambda frames: [name for name in labeler.things(frames) if name is not None]
-    tower = getattr(loaded.model, "vision_tower", None)
-    if tower is None or not hasattr(tower, "classify"):
+    image = loaded.model.branch("image")  # its tower, through the branch table
+    if image is None or not hasattr(image.tower, "classify"):
         return None
     from lhama.model.towers.imagenet_names import class_names
 
-    names, spec = class_names(), loaded.specs["image"]
-    return lambda frames: frame_names(tower.classify, names, torch.stack([image_to_tensor(f, spec) for f in frames]))
+    names, spec, classify = class_names(), loaded.specs[image.name], image.tower.classify
+    return lambda frames: frame_names(classify, names, torch.stack([image_to_tensor(f, spec) for f in frames]))
 
 
 @dataclass(frozen=True)
