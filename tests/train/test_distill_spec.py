@@ -170,7 +170,8 @@ def test_rounds_repeat_the_prompts_and_give_per_round_ratios(monkeypatch, tmp_pa
     assert name == "late" and pace == spec.Pace(5, 0.25, 4, 6)
     assert spec._pace_arg("grow=0,0,4,8,2") == ("grow", spec.Pace(streak=2))
     run = spec.SpecRun("target", {"eager": "m", "late": "m"}, "int8", prompts=3, tokens=12, out=tmp_path / "spec.json",
-                       draft_pace={"late": pace}, rounds=2, short_below=13, draft_reads={"late": 4})
+                       draft_pace={"late": pace}, rounds=2, short_below=13, draft_reads={"late": 4},
+                       reads_at_join=frozenset({"late"}))
     found = spec.bench(run)
     assert found["identical_outputs"] is True and found["prompts"] == 3
     assert len(found["runs"]["plain"]) == len(found["runs"]["late"]) == 6  # 3 prompts, twice
@@ -182,4 +183,4 @@ def test_rounds_repeat_the_prompts_and_give_per_round_ratios(monkeypatch, tmp_pa
     lengths = [len(r["ids"]) for r in found["runs"]["plain"][:3]]
     assert rounds["short_prompts"] == [i for i, n in enumerate(lengths) if n < 13]
     assert found["runs"]["late"][0]["proposed"] < found["runs"]["eager"][0]["proposed"]  # 5 tokens before it joins
-    assert found["draft_reads"] == {"eager": spec.DRAFT_READS, "late": 4}
+    assert found["draft_reads"] == {"eager": spec.DRAFT_READS, "late": 4} and found["reads_at_join"] == ["late"]
