@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from lhama.data.conversation import encode_prompt, render_prompt
-from lhama.data.media import image_to_tensor
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
@@ -137,17 +136,14 @@ def _image_ttft(loaded: LoadedModel) -> float | None:
     """Time to first token of a question about one 640x480 picture: through the vision tower
     (an image branch), or through a cascade model's labeler, whose note goes into the prompt as
     text (what ``lhama chat --image`` does for lhama-default). None: the model sees no images."""
-    through_branch = "image" in loaded.config.branches
-    if not through_branch and loaded.labeler is None:
+    if not loaded.sees_pictures:
         return None
     picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
     times = []
     for _ in range(2):  # the first call warms up the tower
         started = time.perf_counter()
-        if through_branch:
-            shown, media = loaded.show("image", image_to_tensor(picture, loaded.specs["image"])[None])
-        else:  # as chat tells it: the labeler's note over its configured views
-            shown, media = f"{loaded.labeler.note(picture)}\n", None
+        stand_in, pixels = loaded.picture(picture)  # a cascade: the labeler's note, as chat tells it
+        shown, media = f"{stand_in}\n", None if pixels is None else {"image": pixels[None]}
         ids = _prompt_ids(loaded, shown + IMAGE_QUESTION)
         times.append(time.perf_counter() - started + _time_decode(loaded, ids, 1, None, media)[0])
     return round(times[-1], 3)
