@@ -94,3 +94,14 @@ def test_resuming_a_prealign_run_is_a_config_error(tiny_model_dir: Path, caption
     cfg = load(TrainConfig, None, overrides(tiny_model_dir, caption_file, tmp_path / "run", "stage=prealign"))
     with pytest.raises(ConfigError, match="keeps no checkpoints"):
         run(cfg, resume=True, echo=lambda _: None)
+
+
+def test_prealign_with_train_modules_that_freeze_its_projector_is_a_config_error(
+        tiny_model_dir: Path, caption_file: Path, tmp_path: Path) -> None:
+    """Before: a RuntimeError traceback from backward ("element 0 of tensors does not require grad")."""
+    cfg = load(TrainConfig, None, overrides(tiny_model_dir, caption_file, tmp_path / "run", "stage=prealign",
+                                            "prealign.epochs=1", "train_modules=[language_model]"))
+    with pytest.raises(ConfigError, match=r"^stage=prealign trains the image branch's projector, but train_modules "
+                                          r"\['language_model'\] leaves multi_modal_projector frozen: add "
+                                          r"'multi_modal_projector' or leave train_modules out$"):
+        run(cfg, echo=lambda _: None)

@@ -84,7 +84,7 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
     if branch is None:
         raise ConfigError(f"stage=prealign needs a model with {'an' if kind[:1] in 'aeiou' else 'a'} {kind} branch "
                           "(model.vision for the image tower, model.branches, or an init with one)")
-    _train_only(loaded, cfg.train_modules or (KIND[kind].projector,))
+    _train_prealigned(loaded, branch, cfg.train_modules)
     train, held = _caption_pairs(cfg, loaded, branch, echo)
     _write_config(cfg)
     log = MetricsLog(Path(cfg.output_dir) / "metrics.jsonl")
@@ -97,6 +97,15 @@ def prealign_projector(cfg: TrainConfig, resume: bool = False, echo: Echo = prin
     model_dir = build.save_model(loaded, Path(cfg.output_dir) / "model")
     echo(f"model saved to {model_dir}")
     return RunResult(Path(cfg.output_dir), steps, final_loss, model_dir)
+
+
+def _train_prealigned(loaded: build.LoadedModel, branch: MediaBranch, train_modules: tuple[str, ...]) -> None:
+    """Train the pre-aligned projector (with ``train_modules``, what they name, which must include it)."""
+    projector = KIND[branch.name].projector
+    _train_only(loaded, train_modules or (projector,))
+    if not any(param.requires_grad for param in branch.projector.parameters()):
+        raise ConfigError(f"stage=prealign trains the {branch.name} branch's projector, but train_modules "
+                          f"{list(train_modules)} leaves {projector} frozen: add {projector!r} or leave train_modules out")
 
 
 def _caption_pairs(cfg: TrainConfig, loaded: build.LoadedModel, branch: MediaBranch,
