@@ -157,7 +157,7 @@ def _image_part(part: ImagePart, served: ServedKind, field: str, target: Target,
     """An image part -> its placeholder (and the OCR note of its text); a cascade model without
     an image branch gets its labeler's note of the image as text instead (lhama.serve.cascade)."""
     loaded, settings, url_field = target.loaded, target.settings, f"{field}.image_url.url"
-    if served.name not in loaded.config.branches and loaded.labeler is None:
+    if not loaded.sees_pictures:
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
     _check_limit(served, media, settings, field)
