@@ -1,4 +1,4 @@
-"""LoadedModel.picture: one picture as the model takes it (its image branch's placeholder and
+"""model/pictures: one picture as the model takes it (its image branch's placeholder and
 pixels, or a cascade model's labeler note), the one decision eval and ``bench decode`` share."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from PIL import Image
 
 from lhama.data.media import load_image
 from lhama.errors import DataError, ModelError
+from lhama.model.pictures import picture, pictures, sees_pictures
 from tests.conftest import tiny_loaded
 from tests.model.views_labeler import views_labeler
 
@@ -24,28 +25,28 @@ def photo(tmp_path: Path) -> Path:
 
 def test_an_image_branch_gets_its_placeholder_and_the_pixels_read_gives(photo: Path) -> None:
     loaded = tiny_loaded()
-    assert loaded.sees_pictures
-    stand_in, pixels = loaded.picture(photo)
+    assert sees_pictures(loaded)
+    stand_in, pixels = picture(loaded, photo)
     assert stand_in == loaded.config.placeholders["image"]
     assert torch.equal(pixels, loaded.read("image", photo))
-    assert torch.equal(loaded.picture(photo.read_bytes())[1], pixels)  # an upload's bytes
-    assert torch.equal(loaded.picture(load_image(photo))[1], pixels)  # a decoded picture
+    assert torch.equal(picture(loaded, photo.read_bytes())[1], pixels)  # an upload's bytes
+    assert torch.equal(picture(loaded, load_image(photo))[1], pixels)  # a decoded picture
 
 
 def test_a_cascade_model_gets_its_labelers_note_and_no_pixels(photo: Path) -> None:
     loaded = tiny_loaded(image=None)
     loaded.labeler = views_labeler()
-    assert loaded.sees_pictures
-    assert loaded.picture(photo) == (loaded.labeler.note(load_image(photo)), None)
-    assert loaded.picture(load_image(photo)) == loaded.picture(photo)
+    assert sees_pictures(loaded)
+    assert picture(loaded, photo) == (loaded.labeler.note(load_image(photo)), None)
+    assert picture(loaded, load_image(photo)) == picture(loaded, photo)
 
 
 def test_a_text_only_model_sees_no_picture_and_says_so_in_one_line(photo: Path) -> None:
     loaded = tiny_loaded(image=None)
     loaded.name = "texto"
-    assert not loaded.sees_pictures
+    assert not sees_pictures(loaded)
     with pytest.raises(ModelError, match=r"^the model texto has no vision tower, so it cannot see images$"):
-        loaded.picture(photo)
+        picture(loaded, photo)
 
 
 def test_an_unreadable_picture_is_a_data_error_naming_it(tmp_path: Path) -> None:
@@ -54,4 +55,16 @@ def test_an_unreadable_picture_is_a_data_error_naming_it(tmp_path: Path) -> None
     for loaded in (tiny_loaded(), tiny_loaded(image=None)):
         loaded.labeler = views_labeler() if "image" not in loaded.config.branches else None
         with pytest.raises(DataError, match="notas.png"):
-            loaded.picture(bad)
+            picture(loaded, bad)
+
+
+def test_pictures_put_each_stand_in_on_its_line_and_stack_the_pixels(photo: Path) -> None:
+    loaded = tiny_loaded()
+    shown, media = pictures(loaded, [photo, photo])
+    assert (shown, list(media)) == (f"{loaded.config.placeholders['image']}\n" * 2, ["image"])
+    assert torch.equal(media["image"], torch.stack([loaded.read("image", photo)] * 2))
+    assert (shown, media["image"].shape) == (loaded.show("image", media["image"])[0], media["image"].shape)
+    cascade = tiny_loaded(image=None)
+    cascade.labeler = views_labeler()
+    assert pictures(cascade, [photo]) == (f"{cascade.labeler.note(load_image(photo))}\n", None)
+    assert pictures(loaded, []) == ("", None)

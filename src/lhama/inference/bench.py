@@ -24,6 +24,7 @@ from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
 from lhama.inference.speculative import DRAFT_TOKENS, Draft, draft_quant, load_draft
 from lhama.model.build import LoadedModel, load_model
+from lhama.model.pictures import pictures, sees_pictures
 from lhama.weights.convert import locate_gguf
 from lhama.weights.manifest import MANIFEST
 from lhama.weights.registry import REGISTRY, lhama_home
@@ -136,14 +137,13 @@ def _image_ttft(loaded: LoadedModel) -> float | None:
     """Time to first token of a question about one 640x480 picture: through the vision tower
     (an image branch), or through a cascade model's labeler, whose note goes into the prompt as
     text (what ``lhama chat --image`` does for lhama-default). None: the model sees no images."""
-    if not loaded.sees_pictures:
+    if not sees_pictures(loaded):
         return None
     picture = Image.fromarray((torch.rand(480, 640, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy())
     times = []
     for _ in range(2):  # the first call warms up the tower
         started = time.perf_counter()
-        stand_in, pixels = loaded.picture(picture)  # a cascade: the labeler's note, as chat tells it
-        shown, media = f"{stand_in}\n", None if pixels is None else {"image": pixels[None]}
+        shown, media = pictures(loaded, [picture])  # a cascade: the labeler's note, as chat tells it
         ids = _prompt_ids(loaded, shown + IMAGE_QUESTION)
         times.append(time.perf_counter() - started + _time_decode(loaded, ids, 1, None, media)[0])
     return round(times[-1], 3)

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from lhama.data.media import ImageSpec, image_to_tensor, load_image
+from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import branches
@@ -88,24 +87,6 @@ class LoadedModel:
             return "", None
         batch = items if isinstance(items, torch.Tensor) else torch.stack(list(items))
         return f"{self.config.placeholders[kind]}\n" * len(batch), {kind: batch}
-
-    @property
-    def sees_pictures(self) -> bool:
-        """Whether the model takes pictures: through its image branch, or a cascade's labeler."""
-        return "image" in self.config.branches or self.labeler is not None
-
-    def picture(self, source: branches.MediaSource | Image.Image) -> tuple[str, torch.Tensor | None]:
-        """One picture (a file, its bytes or an RGB image) as this model takes it: its image branch's
-        placeholder and the (3, S, S) pixels its tower expects, else (a cascade model) its labeler's
-        note as text and no pixels. ModelError: neither (:attr:`sees_pictures`); DataError: unreadable."""
-        image = self.model.branch("image")
-        if image is None and self.labeler is None:
-            raise ModelError(f"the model {self.name} has no vision tower, so it cannot see images")
-        limit = (self.labeler if image is None else image).config.max_image_side
-        decoded = source if isinstance(source, Image.Image) else load_image(source, max_side=limit)
-        if image is None:
-            return self.labeler.note(decoded), None
-        return image.config.placeholder, image_to_tensor(decoded, self.specs[image.name])
 
     def readers(self) -> dict[str, Callable[[branches.MediaSource], torch.Tensor]]:
         """Branch kind -> :meth:`read` of that kind, for every branch the model has (what a

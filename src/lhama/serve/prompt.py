@@ -14,6 +14,7 @@ import torch
 from lhama.data.conversation import Message, encode_prompt, encode_without_media, render_prompt, stop_strings
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
+from lhama.model.pictures import sees_pictures
 from lhama.inference.generate import GenerationConfig
 from lhama.errors import DataError, ModelError
 from lhama.model.transcribe import Transcriber
@@ -157,7 +158,7 @@ def _image_part(part: ImagePart, served: ServedKind, field: str, target: Target,
     """An image part -> its placeholder (and the OCR note of its text); a cascade model without
     an image branch gets its labeler's note of the image as text instead (lhama.serve.cascade)."""
     loaded, settings, url_field = target.loaded, target.settings, f"{field}.image_url.url"
-    if not loaded.sees_pictures:
+    if not sees_pictures(loaded):
         raise RequestError(f"the model {target.model_id!r} is text-only (no vision tower) and cannot see images",
                            field, "model_not_multimodal")
     _check_limit(served, media, settings, field)
