@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from lhama.errors import CheckpointError
 from lhama.data.conversation import encode_prompt
 from lhama.model import adapters, build
+from lhama.model.pictures import pictures
 from lhama.model.towers import resnet
 from lhama.weights.manifest import adapter_sha256, sha256, shipped_adapter, write_manifest
 from lhama.weights.parts import join_parts, part_file
@@ -174,8 +176,8 @@ def convert_composed(source: WeightSource, version: str, work: Path, report: Cal
 def _verify_composed(loaded: Any, model_dir: Path) -> float:
     """The composed model (LM + vision tower + trained projector) and its saved copy give the same
     logits for one random picture and :data:`VERIFY_PROMPT`."""
-    size = loaded.specs["image"].size
-    shown, media = loaded.show("image", torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    noise = torch.rand(64, 64, 3, generator=torch.Generator().manual_seed(0))
+    shown, media = pictures(loaded, [Image.fromarray((noise * 255).byte().numpy())])  # as the image branch reads it
     ids = torch.tensor([encode_prompt(loaded.tokenizer, shown + VERIFY_PROMPT, loaded.expansions())])
     with torch.no_grad():
         expected = loaded.model(ids, media=media).logits
