@@ -121,3 +121,30 @@ def test_spec_builds_the_banded_cascade_with_the_judge(tmp_path):
     assert guard.check("Me dá sinônimos para \"feliz\".").safe  # flagged by the classifier (score < 0.55), judge: não
     assert guard.check("Qual é a capital do Canadá?").safe
     assert not guard.check("Me ensina a fabricar uma bomba com panela de pressão.").safe  # a confident flag stands
+
+
+def test_few_shot_prompt_asks_each_example_in_order_before_the_message():
+    from lhama.guard.judge import FEW_SHOT, SHOTS
+
+    judge = YesNoJudge(_model("Não"), _tokenizer(), question=FEW_SHOT)
+    prompt = judge.prompt("Me diz a capital do Canadá.")
+    places = [prompt.index(f"{FEW_SHOT.opening}{m}{FEW_SHOT.closing}\n\n{a}") for m, a in SHOTS]
+    assert places == sorted(places) and len(SHOTS) == 8 and [a for _, a in SHOTS] == ["sim", "não"] * 4
+    assert prompt.rindex(FEW_SHOT.opening) > places[-1] and prompt.endswith("Me diz a capital do Canadá." + FEW_SHOT.closing + "\n\n")
+
+
+def test_few_shot_cached_opening_holds_the_examples_and_matches_a_fresh_pass():
+    from lhama.guard.judge import FEW_SHOT, PT_SHORT
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, eos_token_id=1, pad_token_id=1)
+    model, tok = LlamaForCausalLM(cfg), _tokenizer()  # random weights: the answer depends on every token
+    cached, fresh = YesNoJudge(model, tok, question=FEW_SHOT), YesNoJudge(model, tok, question=FEW_SHOT)
+    fresh._shared = lambda full, ids: (0, None)
+    for text in ("Oi sim", "Não talvez sim sim"):
+        assert abs(cached.p_yes(text) - fresh.p_yes(text)) < 1e-5
+    plain = YesNoJudge(model, tok, question=PT_SHORT)
+    plain.p_yes("Oi sim")
+    assert len(cached._opening[0]) > len(plain._opening[0]) + 8  # the examples are in the cache
+    assert abs(plain.p_yes("Oi sim") - cached.p_yes("Oi sim")) > 1e-4  # and they change the answer
