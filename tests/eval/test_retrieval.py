@@ -42,8 +42,9 @@ def test_top1_is_the_share_of_images_whose_own_caption_scores_highest(tmp_path, 
     trials = make_trials(_items(tmp_path), choices=3, seed=0)
     result = evaluate_retrieval(tiny_vlm, trials, PredictionCache(tmp_path / "c.jsonl", {}))
     expected = 0
+    system = {"role": "system", "content": tiny_vlm.generation.system_prompt}  # as chat sends it
     for trial in trials:  # recompute every score independently, one request at a time
-        messages = ({"role": "user", "content": f"<image>\n{PROMPT}"},)
+        messages = (system, {"role": "user", "content": f"<image>\n{PROMPT}"})
         image = (tiny_vlm.read("image", trial.item.image),)
         scores = [score_continuations(tiny_vlm, [ScoreRequest(messages, c, image)])[0].logprob for c in trial.candidates]
         expected += max(range(3), key=scores.__getitem__) == trial.answer
@@ -69,9 +70,47 @@ def test_a_cascade_model_scores_its_labeler_note_in_place_of_the_image(tmp_path)
     trial = trials[0]
     note = labeler_note(cascade, trial.item.image)
     assert note.startswith("[Imagem anexada")
-    messages = ({"role": "user", "content": f"{note}\n{PROMPT}"},)
+    messages = ({"role": "system", "content": cascade.generation.system_prompt}, {"role": "user", "content": f"{note}\n{PROMPT}"})
     scores = [score_continuations(cascade, [ScoreRequest(messages, c)])[0].logprob for c in trial.candidates]
     assert result.picks[trial.item.file] == trial.candidates[max(range(3), key=scores.__getitem__)]
+
+
+def test_captions_are_scored_after_the_models_own_system_prompt_as_chat_sends_it(tmp_path):
+    """Session 11 of #26: eval retrieval scored a lone user turn, so Qwen's template put "You are
+    Qwen, created by Alibaba Cloud..." where lhama-default's Portuguese system prompt (the one
+    that says what "[Imagem anexada: ...]" is) goes in chat."""
+    from lhama.eval.answer import chat_messages, labeler_note
+    from lhama.model.build import load_model
+    from lhama.weights.cascade import V2_SYSTEM_PROMPT
+    from tests.weights.test_cascade import tiny_cascade
+
+    cascade = load_model(tiny_cascade(tmp_path / "model"))
+    assert cascade.generation.system_prompt == V2_SYSTEM_PROMPT
+    trials = make_trials(_items(tmp_path), choices=3, seed=0)
+    for use_images in (True, False):
+        cache = PredictionCache(tmp_path / f"{use_images}.jsonl", {})
+        evaluate_retrieval(cascade, trials[:2], cache, use_images=use_images)
+        for trial in trials[:2]:
+            user = f"{labeler_note(cascade, trial.item.image)}\n{PROMPT}" if use_images else PROMPT
+            chat = ({"role": "system", "content": V2_SYSTEM_PROMPT}, {"role": "user", "content": user})
+            assert chat_messages(cascade, user) == chat
+            bare = ({"role": "user", "content": user},)  # what it scored before
+            want = [s.logprob for s in score_continuations(cascade, [ScoreRequest(chat, c) for c in trial.candidates])]
+            old = [s.logprob for s in score_continuations(cascade, [ScoreRequest(bare, c) for c in trial.candidates])]
+            got = cache.get("model", trial.item.file)["scores"]
+            assert got == pytest.approx(want, abs=1e-4) and got != pytest.approx(old, abs=1e-3)
+
+
+def test_a_model_without_a_system_prompt_is_scored_on_the_user_turn_alone(tmp_path):
+    from dataclasses import replace
+
+    from lhama.eval.answer import chat_messages
+    from lhama.model.build import load_model
+    from tests.weights.test_cascade import tiny_cascade
+
+    cascade = load_model(tiny_cascade(tmp_path / "model"))
+    cascade.generation = replace(cascade.generation, system_prompt="")  # chat sends no system message then
+    assert chat_messages(cascade, PROMPT) == ({"role": "user", "content": PROMPT},)
 
 
 def test_an_image_is_shown_as_its_placeholder_and_pixels_or_as_a_cascade_models_note(tmp_path):

@@ -40,6 +40,15 @@ def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, tuple[torch
     return labeler_note(loaded, path), ()
 
 
+def chat_messages(loaded: LoadedModel, content: str) -> tuple[dict[str, str], ...]:
+    """One user turn as ``lhama chat`` sends it to ``loaded``: after the model's own system
+    prompt (``LoadedModel.generation``; none when it is ""), so a chat template never puts its
+    own default in its place (Qwen's "You are Qwen, created by Alibaba Cloud...")."""
+    system = loaded.generation.system_prompt
+    user = {"role": "user", "content": content}
+    return ({"role": "system", "content": system}, user) if system else (user,)
+
+
 def generate_answer(loaded: LoadedModel, text: str, images: Sequence[str | Path], max_new_tokens: int = 16,
                     image_guidance: float | None = None) -> str:
     """Greedy answer to one user turn: what stands for each image file (:func:`shown_image`: a

@@ -1,7 +1,10 @@
 """Image -> caption retrieval by model log-likelihood, N-way (the default model's "does it see?"
 test): for each image, its own caption and ``choices - 1`` captions of other images (drawn with
 a fixed seed) are scored as the answer to a describe prompt; top-1 = own caption ranked first.
-Chance is ``1 / choices``.
+Chance is ``1 / choices``. The prompt is the one ``lhama chat`` sends: the model's own system
+prompt, then the image (its placeholder, or a cascade model's labeler note) and the question
+(:func:`lhama.eval.answer.chat_messages`; before session 11 of #26 it had no system prompt, so a
+Qwen template put its English default there).
 
 Data: any folder in the Tux Paint layout (``captions.tsv`` + ``images/``), see
 :func:`lhama.eval.caption.load_captions`. ``use_images=False`` scores the same candidates with the
@@ -15,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lhama.errors import DataError
-from lhama.eval.answer import require_vision, shown_image
+from lhama.eval.answer import chat_messages, require_vision, shown_image
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import CaptionItem
 from lhama.eval.scoring import ScoreRequest, score_continuations
@@ -79,8 +82,8 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 def _scores(loaded: LoadedModel, trial: RetrievalTrial, use_images: bool) -> list[float]:
     if use_images:
         shown, images = shown_image(loaded, trial.item.image)  # a cascade model: its labeler's note, no pixels
-        messages = ({"role": "user", "content": f"{shown}\n{PROMPT}"},)
+        messages = chat_messages(loaded, f"{shown}\n{PROMPT}")
     else:
-        messages, images = ({"role": "user", "content": PROMPT},), ()
+        messages, images = chat_messages(loaded, PROMPT), ()
     requests = [ScoreRequest(messages, caption, images) for caption in trial.candidates]
     return [s.logprob for s in score_continuations(loaded, requests, batch_size=len(requests))]

@@ -125,7 +125,8 @@ def run_retrieval(task: RetrievalTask, load: Load, progress: Progress = _quiet) 
     trials = make_trials(_captions(task.data, task.column, task.limit, task.split), task.choices, task.seed)
     loaded = load(task.model)
     store = open_cache(cache_meta("retrieval", task.data, task.model, column=task.column, choices=task.choices,
-                                  seed=task.seed, split=str(task.split), image=task.use_images), task.cache)
+                                  seed=task.seed, split=str(task.split), image=task.use_images,
+                                  system=loaded.generation.system_prompt), task.cache)  # scored after it, as chat
     progress(0, len(trials))
     return evaluate_retrieval(loaded, trials, store, task.use_images, lambda n: progress(n, len(trials)))
 
