@@ -26,12 +26,17 @@ planet, a tombstone): when its similarity reaches ``names_confident`` (and the I
 is below ``names_yield``), the ``hedged``/``kinds`` note is ``parece ser uma lápide.`` or, with
 a kind, ``parece ser o planeta Marte (um planeta).`` instead.
 
+A picture of one letter, digit or arithmetic sign is read by the *glyph reader*
+(:mod:`lhama.model.glyph`) before anything else: when its gate and its net agree with at least
+``glyph_confident``, the note is ``[Imagem anexada: a letra A.]`` (ImageNet has no letters).
+
 A model directory keeps its labeler in ``labeler/``: the tower directory (``config.json``,
 ``model.safetensors``, ``preprocessor_config.json``), the class-name table it was built with
 (``class_names.tsv``, the format of :mod:`lhama.model.towers.imagenet_names`), the kinds table
 (``class_kinds.tsv``, :mod:`lhama.model.towers.imagenet_kinds`; required by the ``kinds`` style) and
-the settings (``lhama_labeler.json``) and, when ``names_confident`` is set, the names head
-(``names_head.tsv``, ``names_head.safetensors``).
+the settings (``lhama_labeler.json``), when ``names_confident`` is set, the names head
+(``names_head.tsv``, ``names_head.safetensors``) and, when ``glyph_confident`` is set, the glyph
+reader (``glyphs.tsv``, ``glyphs.safetensors``).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from torch import nn
 from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec, image_to_tensor
 from lhama.errors import CheckpointError, ConfigError, ModelError
+from lhama.model.glyph import GlyphConfig, GlyphReader
 from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead, pool
 from lhama.model.towers import efficientnet_lite
 from lhama.model.towers.imagenet_kinds import KindIndex
@@ -80,6 +86,7 @@ class LabelerConfig:
     views: tuple[str, ...] = ("squash",)  # probabilities averaged over these views of the image (VIEWS)
     names_confident: float = 0.0  # names head: a nearest named picture this similar (cosine) is named; 0: no head
     names_yield: float = 1.0  # names head: an ImageNet top-1 at least this probable keeps its own note
+    glyph_confident: float = 0.0  # glyph reader: a letter, digit or sign read this surely is named; 0: no reader
     max_image_side: int = 4096  # larger images are refused (decoding them costs memory)
 
     def __post_init__(self) -> None:
@@ -93,6 +100,8 @@ class LabelerConfig:
             raise ValueError(f"labeler kind_confident must be in (0, 1], got {self.kind_confident}")
         if not 0 <= self.names_confident <= 1 or not 0 < self.names_yield <= 1:
             raise ValueError("labeler names thresholds need 0 <= names_confident <= 1 and 0 < names_yield <= 1")
+        if not 0 <= self.glyph_confident <= 1:
+            raise ValueError(f"labeler glyph_confident must be in [0, 1], got {self.glyph_confident}")
         if not self.views or not set(self.views) <= set(VIEWS):
             raise ValueError(f"labeler views must be some of {', '.join(VIEWS)}, got {list(self.views)}")
 
@@ -251,10 +260,12 @@ def _named(picture: NamedPicture) -> str:
 
 class Labeler(nn.Module):
     """A tower with a class head (``classify(pixels) -> (n, classes)`` probabilities), its class
-    names, its kinds (None: no kinds table), the note settings and the names head (None: none)."""
+    names, its kinds (None: no kinds table), the note settings, the names head and the glyph
+    reader (None: none)."""
 
     def __init__(self, tower: nn.Module, names: tuple[str, ...], config: LabelerConfig,
-                 kinds: KindIndex | None = None, names_head: NamesHead | None = None) -> None:
+                 kinds: KindIndex | None = None, names_head: NamesHead | None = None,
+                 glyphs: GlyphReader | None = None) -> None:
         super().__init__()
         if getattr(tower.config, "num_classes", len(names)) != len(names):
             raise ModelError(f"the tower has {tower.config.num_classes} classes but {len(names)} class names were given")
@@ -262,7 +273,10 @@ class Labeler(nn.Module):
             raise ModelError("the labeler style 'kinds' needs a kinds table")
         if config.names_confident > 0 and names_head is None:
             raise ModelError("the labeler setting names_confident needs a names head")
+        if config.glyph_confident > 0 and glyphs is None:
+            raise ModelError("the labeler setting glyph_confident needs a glyph reader")
         self.tower, self.names, self.config, self.kinds, self.names_head = tower, names, config, kinds, names_head
+        self.glyphs = glyphs if config.glyph_confident > 0 else None
 
     @property
     def image_spec(self) -> ImageSpec:
@@ -274,7 +288,11 @@ class Labeler(nn.Module):
 
     @torch.no_grad()
     def note(self, image: Image.Image) -> str:
-        """An RGB image -> its note, probabilities (and pooled features) averaged over the config's views."""
+        """An RGB image -> its note: the glyph reader's name when it reads one, else from the
+        probabilities (and pooled features) averaged over the config's views."""
+        glyph = self._glyph(image)
+        if glyph is not None:
+            return NOTE.format(f"{glyph}.")
         probs, pooled = self._read(self._views(image))
         return self._describe(probs.mean(0), pooled.mean(0))
 
@@ -287,7 +305,13 @@ class Labeler(nn.Module):
         probs, pooled = self._read(torch.cat([self._views(image) for image in images]))
         shape = (len(images), len(self.config.views))
         probs, pooled = probs.unflatten(0, shape).mean(1), pooled.unflatten(0, shape).mean(1)
-        return [named_thing(p, self.names, self.config, self.kinds, self._nearest(f)) for p, f in zip(probs, pooled)]
+        things = [named_thing(p, self.names, self.config, self.kinds, self._nearest(f)) for p, f in zip(probs, pooled)]
+        return [self._glyph(image) or thing for image, thing in zip(images, things)]
+
+    def _glyph(self, image: Image.Image) -> str | None:
+        """The glyph reader's name for the picture (None: no reader, or not a glyph it is sure of)."""
+        glyph = self.glyphs.read(image) if self.glyphs is not None else None
+        return glyph.name if glyph is not None else None
 
     def _views(self, image: Image.Image) -> torch.Tensor:
         """An RGB image -> (views, 3, S, S): the config's views of it, preprocessed for the tower."""
@@ -350,7 +374,8 @@ def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler
     kinds = KindIndex.load(folder / KINDS_FILE, len(names)) if has_kinds else None
     has_head = (folder / FEATURES_FILE).is_file() or config.names_confident > 0
     head = NamesHead.load(folder) if has_head else None
+    glyphs = GlyphReader.load(folder, GlyphConfig(confident=config.glyph_confident)) if config.glyph_confident else None
     if head is not None and head.width != tower.config.head_width:
         raise CheckpointError(f"the names head in {folder} has {head.width}-wide features but the tower "
                               f"{tower.config.head_width}; run `lhama models prepare` again")
-    return Labeler(tower, names, config, kinds, head).eval()
+    return Labeler(tower, names, config, kinds, head, glyphs).eval()
