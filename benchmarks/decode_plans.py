@@ -8,7 +8,9 @@ each round decodes ``--tokens`` greedy tokens of the same chat prompt with every
 (and, with ``--llama-cpp``, llama.cpp on the model's GGUF, same threads), so that a change in the
 machine's load hits every row alike. A plan alone shares the kernels' work with an OpenMP loop
 (the default, LHAMA_KERNEL_POOL=omp); ``int4-g128:own`` is the same weights with the kernels' own
-work-sharing pool (LHAMA_KERNEL_POOL=own); ``:omp`` says the default explicitly. Prints the median and the best round of each row; decode
+work-sharing pool (LHAMA_KERNEL_POOL=own); ``:omp`` says the default explicitly; ``:strided`` the same weights
+with the AVX2 kernel reading the scales as stored instead of blocked (LHAMA_KERNEL_SCALES=strided, lhama.inference.native).
+Prints the median and the best round of each row; decode
 tok/s after the first token, as ``benchmarks/decode.py`` and ``lhama bench decode`` count it.
 """
 
@@ -33,7 +35,8 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
     parser.add_argument("--quants", nargs="+", default=["int4-g128", "int4-g32"],
                         help="LM weight plans (lhama.inference.quant.plan_for); plan:own shares the kernels' work "
-                             "with their own pool instead of the default OpenMP loop")
+                             "with their own pool instead of the default OpenMP loop; plan:strided reads the scales "
+                             "as stored (AVX2 kernel)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -52,7 +55,9 @@ def main() -> None:
     speeds: dict[str, list[float]] = {name: [] for name in [*models, *(["llama.cpp"] if gguf else [])]}
     for round_ in range(args.rounds):
         for spec, loaded in models.items():  # "plan:own": the kernels' own pool instead of the OpenMP loop
-            os.environ["LHAMA_KERNEL_POOL"] = spec.partition(":")[2] or "omp"
+            suffix = spec.partition(":")[2]
+            os.environ["LHAMA_KERNEL_POOL"] = suffix if suffix in ("own", "omp") else "omp"
+            os.environ["LHAMA_KERNEL_SCALES"] = "strided" if suffix == "strided" else "blocked"
             speeds[spec].append(_time_decode(loaded, ids, args.tokens, None)[1])
         if gguf:
             speeds["llama.cpp"].append(llama_cpp_row(gguf, args.tokens, args.threads)["tok_s"])

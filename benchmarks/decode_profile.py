@@ -1,12 +1,13 @@
 """Where one decode step's time goes: torch profiler over a few greedy steps of lhama's engine.
 
     python benchmarks/decode_profile.py --model qwen2.5-coder-1.5b-instruct --quant int4 --threads 1
+    python benchmarks/decode_profile.py --model lhama-default --quant int4-g32-grid-k+lossy6 --native-only
 
 For the transformers forward (PyTorch's int4 kernel), then lhama's lean step with PyTorch's and
 with the native int4 kernel: the median time of a decode step (CPU time of the main thread, so
-that a busy machine's waits do not count; wall time beside it), split into (1) the int4
-products alone (the same kernels on the same packed weights called back to back, no other
-work), decoder and output layer; (2) the other ops' self-CPU time in the torch profiler over
+that a busy machine's waits do not count; wall time beside it), split into (1) the products
+alone (the same kernels on the same packed weights called back to back, no other work): the
+decoder's int4 and int8 ones and the output layer's; (2) the other ops' self-CPU time in the torch profiler over
 ``--steps`` steps (attention, KV-cache writes, sampling, other aten ops; inflated a little by
 the profiler); (3) the rest: Python, dispatch, views.
 """
@@ -48,9 +49,9 @@ def _step(language_model, kv: KVState, token: int, lean: bool) -> int:
     return int(torch.argmax(logits.float()))  # as generate_ids picks greedy tokens
 
 
-def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[float, float]:
-    """(decoder layers' products, output layer's product) in ms: the kernels alone, M = 1
-    (with ``lean``: the fused query/key/value and gate/up products instead of the separate ones)."""
+def _products_only(language_model, lean: bool, repeats: int = 5) -> dict[str, float]:
+    """ms of the decoder layers' int4 (or 6-bit) products, their int8 products and the output layer's product: the
+    kernels alone, M = 1 (with ``lean``: the fused query/key/value and gate/up products instead of the separate ones)."""
     layers = [m for m in language_model.modules() if isinstance(m, (Int4Linear, Int4KLinear, Int6KLinear, Int8Linear))]
     head = language_model.get_output_embeddings()
     if lean:
@@ -61,14 +62,21 @@ def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[float,
         layers = [m for m in layers if id(m) not in inside]
         layers += [m for f in fused for m in ([f] if isinstance(f, Fused) else f.parts)]
     x = {m.in_features: torch.randn(1, m.in_features, dtype=torch.bfloat16) for m in layers}  # (1, K)
+    int8 = [m for m in layers if m is not head and _is_int8(m)]
+    groups = {"int4 products, decoder": [m for m in layers if m is not head and not _is_int8(m)],
+              "int8 products, decoder": int8, f"{'int8' if _is_int8(head) else 'int4'} product, output layer": [head]}
     times = defaultdict(list)
     for _ in range(repeats):
-        for name, group in (("decoder", [m for m in layers if m is not head]), ("head", [head])):
+        for name, group in groups.items():
             started = time.thread_time()
             for m in group:
                 m(x[m.in_features])
             times[name].append(time.thread_time() - started)
-    return 1e3 * min(times["decoder"]), 1e3 * min(times["head"])
+    return {name: 1e3 * min(t) for name, t in times.items()}
+
+
+def _is_int8(module) -> bool:
+    return isinstance(module, Int8Linear) or getattr(module, "kind", None) is Int8Linear
 
 
 def _shares(prof, steps: int) -> dict[str, float]:
@@ -90,14 +98,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=8, help="decode steps profiled")
     parser.add_argument("--table", action="store_true", help="also print the profiler's top ops")
+    parser.add_argument("--native-only", action="store_true", help="only the lean step on the native kernel")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     loaded = load_for_inference(resolve(args.model, "lhama-default"), args.quant)
     language_model = loaded.model.language_model
     ids = _prompt_ids(loaded, QUESTION)
     print(f"{args.model} {args.quant}, {args.threads} thread(s)")
-    _prefill_kernels(loaded, ids)
-    for lean, kernel in ((False, "aten"), (True, "aten"), (True, "vnni")):
+    if not args.native_only:
+        _prefill_kernels(loaded, ids)
+    for lean, kernel in ((True, "vnni"),) if args.native_only else ((False, "aten"), (True, "aten"), (True, "vnni")):
         os.environ["LHAMA_INT4_KERNEL"] = kernel  # read at each product (lhama.inference.native)
         _report(language_model, loaded, ids, lean, args)
 
@@ -125,14 +135,14 @@ def _report(language_model, loaded, ids: list[int], lean: bool, args: argparse.N
         walls.append(1e3 * (time.perf_counter() - started))
         cpus.append(1e3 * (time.thread_time() - cpu))
     wall, step = statistics.median(walls[4:]), statistics.median(cpus[4:])
-    decoder, head = _products_only(language_model, lean)
+    products = _products_only(language_model, lean)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
             token = _step(language_model, kv, token, lean)
     kernel = "native int4 kernel" if os.environ["LHAMA_INT4_KERNEL"] == "vnni" else "PyTorch int4 kernel"
     print(f"== {'lean step (lhama.inference.lean)' if lean else 'transformers forward'}, {kernel}")
     print(f"decode step, median: {step:.1f} ms CPU ({wall:.1f} ms wall, {1e3 / wall:.1f} tok/s)")
-    shares = {"int4 products, decoder": decoder, "int4 product, output layer": head}
+    shares = dict(products)
     shares |= {g: ms for g, ms in _shares(prof, args.steps).items() if g not in ("packed products", "float products")}
     shares["rest: Python, dispatch, views"] = step - sum(shares.values())
     for group, ms in shares.items():

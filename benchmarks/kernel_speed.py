@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lhama.inference import native
-from lhama.inference.qlinear import Int4KLinear, Int6KLinear, Int8Linear
+from lhama.inference.qlinear import Int4KLinear, Int6KLinear, Int8Linear, int4k_mm, int6k_mm
 
 SHAPES = {"qkv": (2048, 1536), "o": (1536, 1536), "gate_up": (17920, 1536), "down": (1536, 8960), "head": (151936, 1536)}
 
@@ -34,12 +34,18 @@ def _times(call, repeats: int) -> tuple[float, float]:
 
 
 def _product(kind: str, linear: nn.Linear, x: torch.Tensor):
-    if kind == "int4k":
+    """(layer, its product): as decoding calls it (scales blocked where the kernel reads them so), or with
+    ``-strided`` the kernel on the scales as the layer stores them ((K/g, N): one line per group, rows N apart)."""
+    if kind.startswith("int4k"):
         layer = Int4KLinear.from_linear(linear, 32)
-        return layer, lambda: native.int4k_rows(x, layer.weight, layer.codes, layer.highs, layer.supers, 32)
-    if kind == "int6":
+        if kind == "int4k-strided":
+            return layer, lambda: native.int4k_rows(x, layer.weight, layer.codes, layer.highs, layer.supers, 32)
+        return layer, lambda: int4k_mm(x, layer.weight, 32, layer.codes, layer.highs, layer.supers, owner=layer)
+    if kind.startswith("int6"):
         layer = Int6KLinear.from_linear(linear)
-        return layer, lambda: native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, 16)
+        if kind == "int6-strided":
+            return layer, lambda: native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, 16)
+        return layer, lambda: int6k_mm(x, layer)
     layer = Int8Linear.from_linear(linear)
     return layer, lambda: native.int8_rows(x, layer.weight, layer.scales)
 
@@ -48,7 +54,8 @@ def _product(kind: str, linear: nn.Linear, x: torch.Tensor):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--kinds", nargs="+", default=["int4k", "int6", "int8"], choices=["int4k", "int6", "int8"])
+    kinds = ["int4k", "int4k-strided", "int6", "int6-strided", "int8"]
+    parser.add_argument("--kinds", nargs="+", default=["int4k", "int6", "int8"], choices=kinds)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -10,8 +10,12 @@ import torch
 from torch import nn
 
 from lhama.inference import native
+from lhama.inference.lean import Fused
 from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int8_mm, k4_decoded,
                                      unpack_high, unpacked_int4)
+
+# Each kernel on the scales as the layers store them, and (AVX2 port) on the same scales in the blocked layout.
+LAYOUTS = [False, pytest.param(True, marks=pytest.mark.skipif(not native.reads_blocked(), reason="no blocked scales"))]
 
 pytestmark = pytest.mark.skipif(native.kernel() is None, reason="no native kernel (AVX512-VNNI or AVX2) here")
 F32 = np.float32
@@ -59,37 +63,45 @@ def _linear(rows: int, inputs: int, seed: int) -> nn.Linear:
     return nn.Linear(inputs, rows, bias=False)
 
 
+@pytest.mark.parametrize("blocked", LAYOUTS)
 @pytest.mark.parametrize(("rows", "inputs", "group"), [(128, 256, 32), (192, 512, 64), (64, 384, 128)])
-def test_int4_pairs_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, group: int) -> None:
+def test_int4_pairs_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, group: int, blocked: bool) -> None:
     layer = Int4Linear.from_linear(_linear(rows, inputs, seed=rows), group)
     pairs = layer.scales_and_zeros.float().numpy()  # (G, N, 2): offset = zero - 8 scale, rounded once
     scale, offset = pairs[..., 0], (pairs[..., 1] - F32(8) * pairs[..., 0]).astype(F32)
+    sz = native.blocked(layer.scales_and_zeros, 1) if blocked else layer.scales_and_zeros
     for m in (1, 3, 6):
         x = torch.randn(m, inputs).to(torch.bfloat16)
-        got = native.int4_rows(x, layer.weight, layer.scales_and_zeros, group)
+        got = native.int4_rows(x, layer.weight, sz, group, blocked_scales=blocked)
         assert torch.equal(got, _emulated(x, unpacked_int4(layer.weight), scale, offset, group))
 
 
+@pytest.mark.parametrize("blocked", LAYOUTS)
 @pytest.mark.parametrize(("rows", "inputs", "ms"), [(192, 512, (1, 2, 5)), (4096, 1536, (4,))])
-def test_kscales_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, ms: tuple[int, ...]) -> None:
+def test_kscales_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, ms: tuple[int, ...], blocked: bool) -> None:
     """The second case has the shipped layers' width and enough outputs (16,384) that fp32 steps done in another
     order change a few bf16 results (the fma as a multiply then an add: 2 of 16,384 differ; the small cases: none)."""
     layer = Int4KLinear.from_linear(_linear(rows, inputs, seed=5), 32, grid=True)
     scale, offset = (t.numpy() for t in k4_decoded(layer.codes, layer.highs, layer.supers, 32))
+    scales = (layer.codes, layer.highs, layer.supers)
+    if blocked:
+        scales = (native.blocked(layer.codes, 1), native.blocked(layer.highs, 1), native.blocked(layer.supers, 2))
     for m in ms:
         x = (3 * torch.randn(m, inputs)).to(torch.bfloat16)
-        got = native.int4k_rows(x, layer.weight, layer.codes, layer.highs, layer.supers, 32)
+        got = native.int4k_rows(x, layer.weight, *scales, 32, blocked_scales=blocked)
         assert torch.equal(got, _emulated(x, unpacked_int4(layer.weight), scale, offset, 32))
 
 
-def test_six_bit_layers_are_their_arithmetic_bit_for_bit() -> None:
+@pytest.mark.parametrize("blocked", LAYOUTS)
+def test_six_bit_layers_are_their_arithmetic_bit_for_bit(blocked: bool) -> None:
     layer = Int6KLinear.from_linear(_linear(128, 768, seed=6))
+    codes, supers = (native.blocked(layer.codes, 1), native.blocked(layer.supers, 1)) if blocked else (layer.codes, layer.supers)
     step = (layer.codes.float() * layer.supers.float().repeat_interleave(16, dim=0)).numpy()  # d code, (G, N)
     q = unpacked_int4(layer.weight) + 16 * unpack_high(layer.hi)
     assert int(q.max()) > 47 and int(q.min()) < 16  # the high bits are exercised
     for m in (1, 4, 7):
         x = torch.randn(m, 768).to(torch.bfloat16)
-        got = native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, 16)
+        got = native.int6k_rows(x, layer.weight, layer.hi, codes, supers, 16, blocked_scales=blocked)
         assert torch.equal(got, _emulated(x, q, step, (F32(-32) * step).astype(F32), 16))
 
 
@@ -108,6 +120,35 @@ def _int8_emulated(x: torch.Tensor, layer: Int8Linear) -> torch.Tensor:
     total = ((t6[..., 0] + t6[..., 2]).astype(F32) + (t6[..., 1] + t6[..., 3]).astype(F32)).astype(F32)
     scales = layer.scales.float().numpy()
     return torch.from_numpy((total * (scales[None] * dx[:, None]).astype(F32)).astype(F32)).to(torch.bfloat16)
+
+
+def test_layers_keep_blocked_scales_and_rebuild_them_for_new_buffers() -> None:
+    """A layer's product is its arithmetic through the kept blocked copy; new codes (another layer's) are used, not the
+    stale copy."""
+    first, second = (Int4KLinear.from_linear(_linear(128, 512, seed=seed), 32, grid=True) for seed in (11, 12))
+    x = torch.randn(2, 512).to(torch.bfloat16)
+    for layer in (first, second):
+        scale, offset = (t.numpy() for t in k4_decoded(layer.codes, layer.highs, layer.supers, 32))
+        assert torch.equal(layer(x), _emulated(x, unpacked_int4(layer.weight), scale, offset, 32))
+    assert ("_native_scales" in first.__dict__) == native.reads_blocked()
+    first.weight, first.codes, first.highs, first.supers = second.weight, second.codes, second.highs, second.supers
+    assert torch.equal(first(x), second(x))
+
+
+def test_a_fused_product_and_its_parts_share_one_blocked_copy_and_keep_their_bits() -> None:
+    """lean.Fused (query/key/value as one product): the parts' blocked scales are views of the fused ones, and every
+    product gives the bits of the part alone, before fusing."""
+    parts = [Int4KLinear.from_linear(_linear(rows, 512, seed=rows), 32, grid=True) for rows in (128, 64, 64)]
+    x = torch.randn(3, 512).to(torch.bfloat16)
+    alone = [p(x) for p in parts]
+    for p in parts:
+        p.__dict__.pop("_native_scales", None)
+    fused = Fused(parts)
+    assert torch.equal(fused(x), torch.cat(alone, dim=-1))
+    assert all(torch.equal(p(x), want) for p, want in zip(parts, alone))
+    if native.reads_blocked():
+        storage = fused.__dict__["_native_scales"][1][0].untyped_storage().data_ptr()
+        assert all(p.__dict__["_native_scales"][1][0].untyped_storage().data_ptr() == storage for p in parts)
 
 
 def test_int8_rows_are_their_arithmetic_bit_for_bit() -> None:

@@ -74,11 +74,15 @@ static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx,
     }
 }
 
-/* A block's scales, each pointer at the block's first row (NULL where the layout has none): int4_vnni.c's. */
-struct scales { const uint16_t *sz; const uint8_t *codes; const uint32_t *highs; const uint16_t *supers; const uint8_t *hi; };
+/* A block's scales, each pointer at the block's first row (NULL where the layout has none): int4_vnni.c's, or "blocked":
+   the same arrays with their row axis N split as (N/64, ..., 64), so that a block of 64 rows reads each array as one
+   sequential stream (ld = 64) instead of one line per group from rows N apart (ld = N). */
+struct scales { const uint16_t *sz; const uint8_t *codes; const uint32_t *highs; const uint16_t *supers; const uint8_t *hi;
+                int blocked; };
 
 /* (scale, offset) of rows 8 c .. 8 c + 7 for group gi: int4_vnni.c's formulas on 8 lanes. */
 static inline void group_scales(const struct scales *sc_, int c, int gi, int K, int N, int g, __m256 *scale, __m256 *offset) {
+    if (sc_->blocked) N = 64;
     if (sc_->highs) { /* Q4_K-style: scale = d sc, offset = -dmin m, sc and m 6-bit */
         size_t sb = (size_t)(gi * g / KSUPER);
         __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sc_->codes + (size_t)gi * N + 8 * c)));
@@ -110,6 +114,7 @@ static inline void group_scales(const struct scales *sc_, int c, int gi, int K, 
    (K/g, N) arrays, more streams than the hardware prefetcher follows (measured: the 151,936-row output layer read
    4.3 GB/s without these, against 16 GB/s for a plain sum, 1 thread). Prefetches past the end do not fault. */
 static inline void prefetch_scales(const struct scales *sc_, int gi, int K, int N, int g) {
+    if (sc_->blocked) return; /* sequential streams: the hardware prefetcher follows them */
     if (sc_->sz) {
         const char *p = (const char *)(sc_->sz + ((size_t)gi * N + 64) * 2);
         for (int line = 0; line < 256; line += 64) _mm_prefetch(p + line, _MM_HINT_T1);
@@ -216,10 +221,13 @@ struct int4_ctx { int rows, K, N, g; const uint8_t *w; struct scales sc; const i
 static void int4_item(const void *p, int b) { /* one block of 64 output rows, for every activation row */
     const struct int4_ctx *c = p;
     int groups = c->K / c->g;
-    size_t r = (size_t)b * 64;
-    struct scales sc = {c->sc.sz ? c->sc.sz + r * 2 : NULL, c->sc.codes ? c->sc.codes + r : NULL,
-                        c->sc.highs ? c->sc.highs + r : NULL, c->sc.supers ? c->sc.supers + r : NULL,
-                        c->sc.hi ? c->sc.hi + (size_t)b * 16 * c->K : NULL};
+    size_t r = (size_t)b * 64, supers = (size_t)c->K / KSUPER;
+    /* blocked: each array's block b starts after b blocks of (its rows) x 64 entries */
+    size_t rc = c->sc.blocked ? r * groups : r, rh = c->sc.blocked ? r * supers : r;
+    size_t rs = c->sc.blocked ? r * supers * (c->sc.highs ? 2 : 1) : r;
+    struct scales sc = {c->sc.sz ? c->sc.sz + rc * 2 : NULL, c->sc.codes ? c->sc.codes + rc : NULL,
+                        c->sc.highs ? c->sc.highs + rh : NULL, c->sc.supers ? c->sc.supers + rs : NULL,
+                        c->sc.hi ? c->sc.hi + (size_t)b * 16 * c->K : NULL, c->sc.blocked};
     for (int m0 = 0; m0 < c->rows; m0 += 4)
         block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K, &sc, c->K, c->N, c->g,
                      c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
@@ -246,19 +254,36 @@ static int int4_gemm(const uint16_t *x, const uint8_t *w, struct scales sc, uint
 int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
                     int threads, int pool) {
     (void)pool;
-    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL, 0}, out, M, K, N, g, threads);
+}
+
+/* The same products with blocked scales (struct scales): sz (N/64, K/g, 64, 2); codes (N/64, K/g, 64), highs
+   (N/64, K/256, 64), supers (N/64, 2, K/256, 64) for k-scales, (N/64, K/256, 64) for 6-bit. Same bits. */
+int lhama_int4_gemm_blocked(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N,
+                            int g, int threads) {
+    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL, 1}, out, M, K, N, g, threads);
+}
+
+int lhama_int4k_gemm_blocked(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const uint32_t *highs,
+                             const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads) {
+    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL, 1}, out, M, K, N, g, threads);
+}
+
+int lhama_int6k_gemm_blocked(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const int8_t *codes,
+                             const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads) {
+    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi, 1}, out, M, K, N, g, threads);
 }
 
 int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const uint32_t *highs,
                      const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
     (void)pool;
-    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL, 0}, out, M, K, N, g, threads);
 }
 
 int lhama_int6k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const int8_t *codes, const uint16_t *supers,
                      uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
     (void)pool;
-    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi, 0}, out, M, K, N, g, threads);
 }
 
 /* int8 weights (N, K), one bf16 scale per row: int4_vnni.c's lhama_int8_gemm. Its 16 int32 lanes (input pairs 2 l,

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear, int4_mm, int4k_mm, int8_mm
+from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear, int4_mm, int4k_mm, int8_mm, native_scales
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -71,18 +71,39 @@ class Fused(nn.Module):
                 part.scales = self.scales[start : start + rows]
             start += rows
         self.weight = weight
+        _share_blocked_scales(self, parts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (M, K) in the layers' activation dtype -> (M, sum of outputs)."""
         if self.kind is Int4Linear:
-            out = int4_mm(x, self.weight, self.group_size, self.scales)
+            out = int4_mm(x, self.weight, self.group_size, self.scales, owner=self)
         elif self.kind is Int4KLinear:
-            out = int4k_mm(x, self.weight, self.group_size, self.scales, self.highs, self.supers)
+            out = int4k_mm(x, self.weight, self.group_size, self.scales, self.highs, self.supers, owner=self)
         else:
             out = int8_mm(x, self.weight, self.scales)
         if out.shape[-1] != self.out_features:
             out = out[:, : self.out_features]  # int4: the last part's padding rows
         return out if self.bias is None else out + self.bias
+
+
+def _share_blocked_scales(fused: Fused, parts: Sequence[nn.Module]) -> None:
+    """Where the kernel reads blocked scales (``qlinear.native_scales``): the fused product's, built now, and each
+    part's as views of them (a block-major layout joins along its first axis), so prefill's separate products keep
+    no second copy."""
+    if fused.kind is Int4KLinear:
+        mine, theirs = ((fused.scales, 1), (fused.highs, 1), (fused.supers, 2)), lambda p: (p.codes, p.highs, p.supers)
+    elif fused.kind is Int4Linear:
+        mine, theirs = ((fused.scales, 1),), lambda p: (p.scales_and_zeros,)
+    else:
+        return
+    if len(parts) < 2 or any(p.weight.shape[0] % _ROWS for p in parts) or (kept := native_scales(fused, *mine)) is None:
+        return
+    start = 0
+    for part in parts:
+        blocks = part.weight.shape[0] // _ROWS
+        key = tuple(t.data_ptr() for t in theirs(part))
+        part.__dict__["_native_scales"] = (key, tuple(t[start : start + blocks] for t in kept))
+        start += blocks
 
 
 def _joined(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:

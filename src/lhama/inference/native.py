@@ -16,6 +16,11 @@ int8 kernel read 6 GB/s on this CPU (1 thread), a third of the native int4 kerne
 or ``$CC``) built it, and ``LHAMA_INT4_KERNEL`` is not ``aten``. Otherwise :func:`kernel` returns
 None and callers run PyTorch's kernel. The results are not bit-identical to PyTorch's (int8
 activations): see docs/benchmarks.md for greedy agreement and perplexity against fp32.
+
+Without AVX512 (e.g. AMD Zen 3) ``int4_avx2.c`` runs instead: the same entry points and bits. It also has
+``_blocked`` twins that read each layer's scales laid out by :func:`blocked` (a copy built once per layer by
+``lhama.inference.qlinear.native_scales``): one sequential stream per block of 64 rows instead of one cache line
+per group from rows N apart, which the hardware prefetcher does not follow.
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ def kernel() -> ctypes.CDLL | None:
     lib.lhama_int6k_gemm.restype = ctypes.c_int
     lib.lhama_int8_gemm.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
     lib.lhama_int8_gemm.restype = ctypes.c_int
+    if hasattr(lib, "lhama_int4k_gemm_blocked"):  # the AVX2 port: blocked scales (blocked())
+        lib.lhama_int4_gemm_blocked.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
+        lib.lhama_int4k_gemm_blocked.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 5
+        lib.lhama_int6k_gemm_blocked.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 5
+        for name in ("lhama_int4_gemm_blocked", "lhama_int4k_gemm_blocked", "lhama_int6k_gemm_blocked"):
+            getattr(lib, name).restype = ctypes.c_int
     return lib
 
 
@@ -154,12 +165,37 @@ def int8_rows(x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor) -> to
     return out
 
 
-def int4_rows(x: torch.Tensor, weight: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int) -> torch.Tensor:
-    """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) -> (M, N) bf16 (N: padded rows)."""
+def reads_blocked() -> bool:
+    """Whether products read blocked scales: the kernel has those entry points (the AVX2 port: scales laid out by
+    :func:`blocked`, one sequential stream per block of 64 rows; 2.2x faster int4 products from memory, same bits,
+    docs/benchmarks.md session 11) and ``LHAMA_KERNEL_SCALES`` is not ``strided`` (the scales as stored: a comparison)."""
+    lib = kernel()
+    return (lib is not None and hasattr(lib, "lhama_int4k_gemm_blocked")
+            and os.environ.get("LHAMA_KERNEL_SCALES", "blocked").lower() != "strided")
+
+
+def blocked(scales: torch.Tensor, axis: int) -> torch.Tensor:
+    """A scale array whose ``axis`` runs over the N output rows (a multiple of 64) with that axis split as (N/64, 64) and
+    the N/64 blocks moved first: e.g. codes (K/g, N) -> (N/64, K/g, 64), pairs (K/g, N, 2) -> (N/64, K/g, 64, 2)."""
+    rows = scales.shape[axis]
+    return scales.unflatten(axis, (rows // ROWS, ROWS)).movedim(axis, 0).contiguous()
+
+
+def _call(name: str, blocked_scales: bool, *args) -> int:
+    """The kernel's entry point ``name`` (its ``_blocked`` twin with blocked scales, which takes no pool argument)."""
+    if blocked_scales:
+        return getattr(kernel(), name + "_blocked")(*args, _threading()[0])
+    return getattr(kernel(), name)(*args, *_threading())
+
+
+def int4_rows(x: torch.Tensor, weight: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int,
+              blocked_scales: bool = False) -> torch.Tensor:
+    """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) -> (M, N) bf16 (N: padded rows; ``blocked_scales``:
+    the pairs laid out by :func:`blocked`)."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
-    if kernel().lhama_int4_gemm(x.data_ptr(), weight.data_ptr(), scales_and_zeros.data_ptr(), out.data_ptr(),
-                                x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
+    if _call("lhama_int4_gemm", blocked_scales, x.data_ptr(), weight.data_ptr(), scales_and_zeros.data_ptr(),
+             out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
     return out
 
@@ -168,26 +204,26 @@ KSUPER = 256  # inputs per fp32 super-scale of the k-scales layout (int4_vnni.c'
 
 
 def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, highs: torch.Tensor, supers: torch.Tensor,
-               group_size: int) -> torch.Tensor:
+               group_size: int, blocked_scales: bool = False) -> torch.Tensor:
     """``x`` (M, K) bf16 times the packed ``weight`` (N, K/2) with Q4_K-style k-scales (``codes`` (K/g, N) uint8,
-    ``highs`` (K/256, N) int32, ``supers`` (2, K/256, N) fp16; see ``lhama.inference.qlinear.Int4KLinear``)
-    -> (M, N) bf16."""
+    ``highs`` (K/256, N) int32, ``supers`` (2, K/256, N) fp16; see ``lhama.inference.qlinear.Int4KLinear``; with
+    ``blocked_scales`` each laid out by :func:`blocked`) -> (M, N) bf16."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
-    if kernel().lhama_int4k_gemm(x.data_ptr(), weight.data_ptr(), codes.data_ptr(), highs.data_ptr(), supers.data_ptr(),
-                                 out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
+    if _call("lhama_int4k_gemm", blocked_scales, x.data_ptr(), weight.data_ptr(), codes.data_ptr(), highs.data_ptr(),
+             supers.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
     return out
 
 
 def int6k_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: torch.Tensor, supers: torch.Tensor,
-               group_size: int) -> torch.Tensor:
+               group_size: int, blocked_scales: bool = False) -> torch.Tensor:
     """``x`` (M, K) bf16 times 6-bit weights (``lhama.inference.qlinear.Int6KLinear``: low 4 bits packed
-    as int4, high 2 bits in ``hi``) with Q6_K's scales (``codes`` (K/g, N) int8, ``supers`` (K/256, N) fp16)
-    -> (M, N) bf16."""
+    as int4, high 2 bits in ``hi``) with Q6_K's scales (``codes`` (K/g, N) int8, ``supers`` (K/256, N) fp16; with
+    ``blocked_scales`` laid out by :func:`blocked`) -> (M, N) bf16."""
     x = x.contiguous()
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
-    if kernel().lhama_int6k_gemm(x.data_ptr(), weight.data_ptr(), hi.data_ptr(), codes.data_ptr(), supers.data_ptr(),
-                                 out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size, *_threading()):
+    if _call("lhama_int6k_gemm", blocked_scales, x.data_ptr(), weight.data_ptr(), hi.data_ptr(), codes.data_ptr(),
+             supers.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size):
         raise MemoryError("the int6 kernel could not allocate its scratch memory")
     return out

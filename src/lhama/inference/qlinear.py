@@ -95,7 +95,7 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
-        out = int4_mm(flat, self.weight, self.group_size, self.scales_and_zeros)
+        out = int4_mm(flat, self.weight, self.group_size, self.scales_and_zeros, owner=self)
         out = out[:, : self.out_features]  # (M, N), padding rows dropped
         if self.bias is not None:
             out = out + self.bias
@@ -140,7 +140,8 @@ class Int4KLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
-        out = int4k_mm(flat, self.weight, self.group_size, self.codes, self.highs, self.supers)[:, : self.out_features]
+        out = int4k_mm(flat, self.weight, self.group_size, self.codes, self.highs, self.supers, owner=self)
+        out = out[:, : self.out_features]
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -236,20 +237,42 @@ def on_grid(weight: torch.Tensor, group_size: int, share: float = 0.9) -> bool:
     return exact >= share * total
 
 
-def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor) -> torch.Tensor:
+def native_scales(owner: nn.Module | None, *scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...] | None:
+    """``owner``'s scale arrays (each with the axis of its N rows) laid out for the kernel's blocked entry points
+    (:func:`lhama.inference.native.blocked`), built at the first product and kept on ``owner`` (a few MB; rebuilt if
+    a buffer is replaced); None where the kernel has no blocked entry points or there is no owner."""
+    if owner is None or not native.reads_blocked():
+        return None
+    key = tuple(t.data_ptr() for t, _ in scales)
+    kept = owner.__dict__.get("_native_scales")
+    if kept is None or kept[0] != key:
+        kept = (key, tuple(native.blocked(t, axis) for t, axis in scales))
+        owner.__dict__["_native_scales"] = kept
+    return kept[1]
+
+
+def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor,
+            owner: nn.Module | None = None) -> torch.Tensor:
     """``x`` (M, K) bf16 times packed int4 ``weight`` -> (M, N padded) bf16: on the native
-    AVX512-VNNI kernel where it runs (:mod:`lhama.inference.native`), else PyTorch's
-    ``_weight_int4pack_mm_for_cpu``."""
+    kernel where it runs (:mod:`lhama.inference.native`; blocked scales kept on ``owner``, the layer),
+    else PyTorch's ``_weight_int4pack_mm_for_cpu``."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
+        kept = native_scales(owner, (scales_and_zeros, 1))
+        if kept is not None:
+            return native.int4_rows(x, weight, *kept, group_size, blocked_scales=True)
         return native.int4_rows(x, weight, scales_and_zeros, group_size)
     return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, scales_and_zeros)
 
 
 def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torch.Tensor, highs: torch.Tensor,
-             supers: torch.Tensor) -> torch.Tensor:
+             supers: torch.Tensor, owner: nn.Module | None = None) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int4KLinear`'s weights -> (M, N padded) bf16: the native kernel
-    where it runs, else PyTorch's int4 kernel on bf16 (scale, zero) pairs rebuilt from the codes."""
+    where it runs (blocked scales kept on ``owner``), else PyTorch's int4 kernel on bf16 (scale, zero) pairs
+    rebuilt from the codes."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
+        kept = native_scales(owner, (codes, 1), (highs, 1), (supers, 2))
+        if kept is not None:
+            return native.int4k_rows(x, weight, *kept, group_size, blocked_scales=True)
         return native.int4k_rows(x, weight, codes, highs, supers, group_size)
     scale, low = k4_decoded(codes, highs, supers, group_size)
     pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
@@ -268,6 +291,9 @@ def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
     native kernel where it runs, else the de-quantised weights in fp32 (slow; a reference)."""
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
+        kept = native_scales(layer, (layer.codes, 1), (layer.supers, 1))
+        if kept is not None:
+            return native.int6k_rows(x, layer.weight, layer.hi, *kept, layer.group_size, blocked_scales=True)
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
     step = layer.codes.float() * layer.supers.float().repeat_interleave(KSUPER // layer.group_size, dim=0)  # (K/g, N)
     q = unpacked_int4(layer.weight).float() + 16 * unpack_high(layer.hi).float()  # (N, K)
