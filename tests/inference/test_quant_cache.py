@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from lhama.errors import CheckpointError
-from lhama.inference import quant_cache
+from lhama.inference import native, quant_cache
 from lhama.inference.quant import Int4Linear, Int8Linear
 from lhama.inference.quant_cache import load_for_inference, quant_dir
 from lhama.inference.quant import quantize_linears
@@ -78,6 +79,36 @@ def test_a_cache_of_changed_weights_or_settings_is_rebuilt(tmp_path) -> None:
         quant_cache.quantize_from = original
     assert len(calls) == 2
     assert quant_dir(model_dir, "int4", 64).is_dir()
+
+
+def test_an_int4_cache_records_its_packing_and_one_of_another_packing_is_rebuilt(tmp_path, monkeypatch) -> None:
+    """PyTorch packs int4 in blocks of 64 rows on AVX512 CPUs and of 32 without AVX512: a cache records the packing it
+    was written in, and one written in the other packing (another CPU's) is rebuilt, never read as this one's."""
+    model_dir = _save_decoder(tmp_path / "lm", tie=False)
+    load_for_inference(model_dir, "int4", group_size=32)
+    path = quant_dir(model_dir, "int4", 32) / "quant.json"
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    assert settings["int4_rows"] == native.packed_rows() in (32, 64)
+    path.write_text(json.dumps(settings | {"int4_rows": 96 - native.packed_rows()}), encoding="utf-8")  # 32 <-> 64
+    calls = []
+    original = quant_cache.quantize_from
+    monkeypatch.setattr(quant_cache, "quantize_from", lambda *a: calls.append(a) or original(*a))
+    load_for_inference(model_dir, "int4", group_size=32)
+    assert len(calls) == 1 and json.loads(path.read_text(encoding="utf-8"))["int4_rows"] == native.packed_rows()
+    load_for_inference(model_dir, "int8")
+    assert "int4_rows" not in json.loads((quant_dir(model_dir, "int8") / "quant.json").read_text(encoding="utf-8"))
+
+
+def test_an_int4_cache_written_before_the_packing_was_recorded_still_loads(tmp_path, monkeypatch) -> None:
+    """Caches written before session 11 lack the field; they load as before (rebuild one to record its packing)."""
+    model_dir = _save_decoder(tmp_path / "lm", tie=False)
+    fresh = load_for_inference(model_dir, "int4", group_size=32)
+    path = quant_dir(model_dir, "int4", 32) / "quant.json"
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    del settings["int4_rows"]
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    _no_quantising(monkeypatch)
+    assert torch.equal(_logits(load_for_inference(model_dir, "int4", group_size=32)), _logits(fresh))
 
 
 def test_a_multimodal_model_keeps_its_tower_and_reloads_from_cache(tmp_path, monkeypatch) -> None:

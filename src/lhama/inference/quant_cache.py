@@ -6,7 +6,9 @@ and writes ``dir/quant-int4-g32/`` (the plan's name: ``quant-int8``, ``quant-int
 (``language_model.safetensors``: packed weights, scales, bf16 embeddings and norms;
 ``quant.json``: settings and the source files' sizes and times). Later loads read that copy
 straight into an empty (meta-device) skeleton of the language model: no fp32 weights in memory,
-no re-quantisation. A cache whose source files, settings or PyTorch version differ is rebuilt;
+no re-quantisation. A cache whose source files, settings, PyTorch version or int4 packing (64-row blocks on
+an AVX512 CPU, 32 without: a cache copied across CPUs) differ is rebuilt (a cache written before the packing
+was recorded, session 11, loads as before);
 a model directory that cannot be written is quantised in memory each time.
 """
 
@@ -26,6 +28,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from lhama.errors import CheckpointError
 from lhama.files import atomic_directory
+from lhama.inference import native
 from lhama.inference.quant import QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
@@ -134,6 +137,8 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
         "torch": torch.__version__,  # the packed int4 layout belongs to the kernel of this version
         "sources": source_stats(model_dir),
     }
+    if plan.quant == "int4":  # and to the CPU: blocks of 64 rows with AVX512, 32 without (native.packed_rows)
+        settings["int4_rows"] = native.packed_rows()
     if plan.int8:
         settings["int8"] = list(plan.int8)  # the roles kept int8 (a plain plan's settings stay as before)
     if plan.grid:
@@ -149,6 +154,8 @@ def _is_current(cache: Path, settings: dict) -> bool:
         saved = json.loads((cache / SETTINGS).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
+    if "int4_rows" not in saved:  # written before session 11 recorded the packing: read as before
+        settings = {k: v for k, v in settings.items() if k != "int4_rows"}
     return saved == settings and (cache / WEIGHTS).is_file()
 
 
