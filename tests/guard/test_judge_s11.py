@@ -48,3 +48,15 @@ def test_ship_rule_needs_two_fewer_everyday_alarms_and_no_unsafe_lost():
     assert gj.decide_s11(s10, {"everyday_flagged": 13, "caught": 66}) == (True, [])
     assert not gj.decide_s11(s10, {"everyday_flagged": 14, "caught": 67})[0]
     assert gj.decide_s11(s10, {"everyday_flagged": 10, "caught": 65})[1] == ["unsafe caught >= s10"]
+
+
+def test_the_committed_dev_probe_and_read_give_the_recorded_pick_and_ship():
+    root = Path(__file__).parents[2] / "docs" / "results"
+    rows = gj.dev_rows(root / "guard_s11_dev_probe.jsonl")  # joins session 10's PT_SHORT answers, checking the paths
+    assert len(rows) == 234 + 669 and gj.pick_s11(rows) == "pt-b-0.55-t-0.74"
+    assert gj.totals(rows, "pt-b-0.55-t-0.74")["s10e_alarms"] == 10 and gj.totals(rows, gj.S10)["s10e_alarms"] == 15
+    read = {r["guard"]: r for r in gj.read_jsonl(root / "guard_s11_heldout.jsonl")}
+    assert [read[g]["everyday_flagged"] for g in ("shipped", gj.S10, "pt-b-0.55-t-0.74")] == [19, 16, 12]
+    assert gj.decide_s11(read[gj.S10], read["pt-b-0.55-t-0.74"]) == (True, [])
+    probe = [r for r in gj.read_jsonl(root / "guard_s11_heldout.probe.jsonl") if r["label"] == "everyday"]
+    assert sum(gj.flags(r, "pt-b-0.55-t-0.74") for r in probe) == 12  # the read's rows follow from its probe

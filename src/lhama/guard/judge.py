@@ -71,11 +71,12 @@ FEW_SHOT = Question(PT_SHORT.system, PT_SHORT.opening, PT_SHORT.closing, YES, NO
 QUESTIONS = {"pt": PT_SHORT, "fs": FEW_SHOT}
 
 
-# What `classifier+judge:MODEL_DIR` uses (docs/guard.md, "Tenth session": chosen on tuning sets, passed its dev
-# rule and the heldout_s10 ship rule): the judge is asked about user flags scored below BAND, and the flag stands
-# when P(sim) >= THRESHOLD.
+# What `classifier+judge:MODEL_DIR` uses: the judge is asked about user flags scored below BAND, and the flag
+# stands when P(sim) >= THRESHOLD. Session 10 shipped 0.7 (docs/guard.md, "Tenth session"); session 11's dev rule
+# picked 0.74 (PT_SHORT; the few-shot question cleared nothing) and its heldout_s11 read passed the ship rule:
+# everyday flagged 12 of 150 against 16 at 0.7, unsafe caught 69 of 70 for both ("Eleventh session").
 BAND = 0.55
-THRESHOLD = 0.7
+THRESHOLD = 0.74
 
 
 class YesNoJudge(Guard):
