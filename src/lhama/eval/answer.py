@@ -11,6 +11,7 @@ from lhama.data.conversation import encode_prompt, encode_without_media, render_
 from lhama.data.media import load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
+from lhama.model.pictures import picture, pictures, sees_pictures
 from lhama.inference.generate import Completion, GenerationConfig, complete
 
 
@@ -18,7 +19,7 @@ def require_vision(loaded: LoadedModel, task: str, fix: str = "pass --model with
                    "that has one") -> None:
     """Raise a one-line error if ``loaded`` cannot see images (no image branch and no labeler):
     ``task`` is what it then cannot do ("do image captioning"), ``fix`` what the user can do."""
-    if "image" not in loaded.config.branches and loaded.labeler is None:
+    if not sees_pictures(loaded):
         raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot {task}; {fix}")
 
 
@@ -34,10 +35,8 @@ def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, tuple[torch
     and the image's pixels (the (3, S, S) tensor its tower expects), or, for a cascade model (no
     image branch), its labeler's note as text and no pixels (:func:`labeler_note`; eval's
     counterpart of chat's stand-ins)."""
-    image = loaded.model.branch("image")
-    if image is not None:
-        return image.config.placeholder, (loaded.read("image", path),)
-    return labeler_note(loaded, path), ()
+    stand_in, pixels = picture(loaded, path)  # model/pictures: the one "branch or labeler" decision
+    return stand_in, () if pixels is None else (pixels,)
 
 
 def chat_messages(loaded: LoadedModel, content: str) -> tuple[dict[str, str], ...]:
@@ -51,13 +50,11 @@ def chat_messages(loaded: LoadedModel, content: str) -> tuple[dict[str, str], ..
 
 def generate_answer(loaded: LoadedModel, text: str, images: Sequence[str | Path], max_new_tokens: int = 16,
                     image_guidance: float | None = None) -> str:
-    """Greedy answer to one user turn: what stands for each image file (:func:`shown_image`: a
-    placeholder with its pixels, or a cascade model's labeler note), one per line, then ``text``.
+    """Greedy answer to one user turn: what stands for each image file (``model/pictures.pictures``:
+    a placeholder with its pixels, or a cascade model's labeler note), one per line, then ``text``.
     ``image_guidance``: see :class:`GenerationConfig` (it needs pixels); None: the model's own."""
-    shown = [shown_image(loaded, path) for path in images]
-    pixels = [tensor for _, tensors in shown for tensor in tensors]
-    media = {"image": torch.stack(pixels)} if pixels else None
-    messages = [{"role": "user", "content": "".join(f"{stand_in}\n" for stand_in, _ in shown) + text}]
+    shown, media = pictures(loaded, images)
+    messages = [{"role": "user", "content": shown + text}]
     input_ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
     guidance = loaded.generation.image_guidance if image_guidance is None else image_guidance
     reference_ids = (encode_without_media(loaded.tokenizer, messages, loaded.config.placeholders.values(),
