@@ -17,7 +17,8 @@ from lhama.model.branches import KIND, stills
 from lhama.model.build import LoadedModel
 from lhama.model.transcribe import Progress, Transcriber
 from lhama.inference.generate import Completion, GenerationConfig, complete
-from lhama.inference.kv import KVState
+from lhama.inference.kv import KVState, shared_prefix
+from lhama.inference.prefix_store import StoredPrefix
 from lhama.inference.speculative import Draft
 from lhama.serve.captions import CAPTION_CONFIG, caption_prompt
 from lhama.serve.tools import ToolPlan, render_with_tools
@@ -44,6 +45,7 @@ class ChatSession:
     progress: Progress | None = None  # (done, total) windows while a long recording is transcribed
     ocr: bool | None = None  # read text in attached images (lhama.data.ocr); None: when tesseract is installed
     tools: ToolPlan | None = None  # functions the model may call (lhama.serve.tools); answers hold <tool_call>s
+    prefix: StoredPrefix | None = None  # a new conversation's opening keys/values from disk (lhama.inference.prefix_store)
 
     def attach(self, kind: str, path: str | Path) -> None:
         """Read a medium of branch ``kind`` (``model/branches.py``: "image", "video", "audio" or a
@@ -166,15 +168,28 @@ class ChatSession:
         if media and config.image_guidance:  # the same conversation as text alone (lhama.inference.generate)
             reference_ids = encode_without_media(tokenizer, self._messages(), self.loaded.config.placeholders.values(),
                                                  self.loaded.expansions())
+        if self.prefix is not None and not self.kv.ids and self.tools is None and self.draft is None:
+            self.kv = self.prefix.seed(self.loaded.model, self._opening())  # the prefill then starts after it
         stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None, reference_ids,
                           kv=self.kv, draft=self.draft)
         if self.guard is None:
             return stream
         return _guarded(stream, StreamGuard(self.guard, self.history))
 
+    def _opening(self) -> list[int]:
+        """The prompt ids every conversation of this session begins with: the system prompt and
+        the user turn's opening (the ids two renders with different user words share)."""
+        tokenizer = self.loaded.tokenizer
+        ids = [encode_prompt(tokenizer, render_prompt(tokenizer, [*self._system(), {"role": "user", "content": word}]))
+               for word in ("a", "b")]
+        return ids[0][: shared_prefix(*ids)]
+
     def _messages(self) -> list[Message]:
+        return self._system() + self.history
+
+    def _system(self) -> list[Message]:
         system = self.loaded.generation.system_prompt if self.system_prompt is None else self.system_prompt
-        return ([{"role": "system", "content": system}] if system else []) + self.history
+        return [{"role": "system", "content": system}] if system else []
 
 
 def _guarded(stream: Iterator[str | Completion], watch: StreamGuard) -> Iterator[str | Completion]:

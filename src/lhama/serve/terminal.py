@@ -23,7 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
+from lhama.home import lhama_home
 from lhama.inference.generate import Completion, context_length
+from lhama.inference.prefix_store import StoredPrefix, weights_key
 from lhama.inference.speculative import check_draft_quant, draft_for, draft_quant
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
@@ -94,8 +96,8 @@ def chat(config: ChatConfig, load: Load, err: Console, locate: Locate | None = N
 
 def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | None = None) -> ChatSession:
     """The model loaded and a session over it: the model's own decoding settings with
-    ``config.decoding`` on top, the guard, tools, draft, and the media and ``config.file``
-    attached for the first question. Speech for a model without an audio branch is heard by
+    ``config.decoding`` on top, the guard, tools, draft, the stored system-prompt opening
+    (:mod:`lhama.inference.prefix_store`), and the media and ``config.file`` attached for the first question. Speech for a model without an audio branch is heard by
     :data:`~lhama.serve.cascade.WHISPER`, found with ``locate`` (None: prepared quietly)."""
     check_files(config)  # before the load: a typo should not cost a load (or a first-use prepare) to report
     loaded = load(config.model, config.quant)
@@ -106,7 +108,8 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
                           guard=load_guard(config.guard_spec) if config.guard else None, tools=plan,
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
                           draft=None if config.draft is None else draft_for(
-                              loaded, load(config.draft, draft_quant(loaded, config.draft_quant))))
+                              loaded, load(config.draft, draft_quant(loaded, config.draft_quant))),
+                          prefix=StoredPrefix(lhama_home() / "prefix-cache", weights_key(loaded.model)))
     for kind, path in config.media:
         session.attach(kind, path)  # a video's sound track too: the audio branch, else Whisper's transcript
     if config.file is not None:
