@@ -23,6 +23,16 @@ CORPUS = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _stored_openings_stay_out_of_the_users_home(tmp_path_factory: pytest.TempPathFactory):
+    """``lhama chat`` stores its system prompt's keys/values (:mod:`lhama.inference.prefix_store`);
+    the tests' files go to a session-wide temporary directory, never into ``~/.cache/lhama``."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LHAMA_PREFIX_DIR", str(tmp_path_factory.mktemp("prefix-cache")))
+    yield
+    patch.undo()
+
+
 def tiny_tokenizer(vocab_size: int = 120) -> PreTrainedTokenizerFast:
     """A real (trained) BPE tokenizer small enough for a width-32 test model."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))

@@ -4,10 +4,12 @@ switched-off file is never trusted."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 
 import lhama.inference.prefix_store as prefix_store
 from lhama.inference.generate import GenerationConfig
@@ -92,3 +94,17 @@ def test_the_opening_follows_the_sessions_system_prompt(tmp_path: Path, system: 
     plain = answer(ChatSession(loaded, CONFIG, system_prompt=system))
     assert answer(ChatSession(loaded, CONFIG, system_prompt=system, prefix=store)) == plain
     assert answer(ChatSession(loaded, CONFIG, system_prompt=system, prefix=store)) == plain
+
+
+def test_chat_stores_its_opening_under_lhama_prefix_dir_not_the_home(tmp_path: Path, monkeypatch, capsys) -> None:
+    from lhama.serve.terminal import ChatConfig, chat
+
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LHAMA_PREFIX_DIR", str(tmp_path / "openings"))
+    chat(ChatConfig("tiny", prompt="Olá", decoding={"max_new_tokens": 2}, guard=False),
+         lambda model, quant: tiny_loaded(image=None), Console(file=io.StringIO()))
+    assert capsys.readouterr().out.strip()  # answered
+    assert len(list((tmp_path / "openings").glob("prefix-*.safetensors"))) == 1
+    assert not (tmp_path / "home").exists()
+    monkeypatch.delenv("LHAMA_PREFIX_DIR")
+    assert prefix_store.store_dir() == tmp_path / "home" / "prefix-cache"

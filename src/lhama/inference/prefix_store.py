@@ -14,7 +14,8 @@ and its tensors have the model's shapes; anything else (another model, an old or
 ignored and written again. Writes go to a temporary file renamed into place. The keys/values a
 causal model computes for a prefix depend on the prefix alone, so the stored ones are what a full
 prefill computes, up to the rounding of products of another shape. ``LHAMA_PREFIX_CACHE=0``
-switches this (and the server's :class:`~lhama.inference.prefix.PrefixCache`) off.
+switches this (and the server's :class:`~lhama.inference.prefix.PrefixCache`) off; the files go
+under :func:`store_dir` (``$LHAMA_PREFIX_DIR``, else ``<lhama home>/prefix-cache``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,16 @@ import torch
 from torch import nn
 from transformers import DynamicCache, StaticCache
 
+from lhama.home import lhama_home
 from lhama.inference.kv import _BLOCK, KVState, _copy_prefix, prefill
 
 MIN_STORED = 16  # shorter openings are not worth a file
+
+
+def store_dir() -> Path:
+    """Where openings are stored: ``$LHAMA_PREFIX_DIR`` if set and non-empty, else
+    ``<lhama home>/prefix-cache`` (:func:`lhama.home.lhama_home`)."""
+    return Path(os.environ.get("LHAMA_PREFIX_DIR") or lhama_home() / "prefix-cache").expanduser()
 
 
 def weights_key(model: nn.Module) -> str:

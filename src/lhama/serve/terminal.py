@@ -23,9 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
-from lhama.home import lhama_home
 from lhama.inference.generate import Completion, context_length
-from lhama.inference.prefix_store import StoredPrefix, weights_key
+from lhama.inference.prefix_store import StoredPrefix, store_dir, weights_key
 from lhama.inference.speculative import check_draft_quant, draft_for, draft_quant
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
@@ -109,7 +108,7 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
                           draft=None if config.draft is None else draft_for(
                               loaded, load(config.draft, draft_quant(loaded, config.draft_quant))),
-                          prefix=StoredPrefix(lhama_home() / "prefix-cache", weights_key(loaded.model)))
+                          prefix=StoredPrefix(store_dir(), weights_key(loaded.model)))
     for kind, path in config.media:
         session.attach(kind, path)  # a video's sound track too: the audio branch, else Whisper's transcript
     if config.file is not None:
