@@ -55,15 +55,15 @@ class GlyphConfig:
     max_mid: float = 0.5  # at most this share of the non-page pixels may be mid-tones
     max_ink_grey: float = 100.0  # the ink's median grey: dark ink only
     max_ink_colour: float = 60.0  # the ink's mean colourfulness (max - min of RGB): black or grey ink only
-    max_pixels: int = 1 << 22  # larger pictures are shrunk first (the gate is O(pixels))
+    max_side: int = 512  # larger pictures are shrunk to this side first (the gate is O(pixels); the net sees 32 px)
 
 
 def glyph_mask(image: Image.Image, config: GlyphConfig = GlyphConfig()) -> np.ndarray | None:
     """An RGB picture -> its ink as a (h, w) float array in [0, 1] cropped to the ink's box, or
     None when the gate says it is not one glyph on a plain page (see the module docstring)."""
-    if image.width * image.height > config.max_pixels:
-        scale = (config.max_pixels / (image.width * image.height)) ** 0.5
-        image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+    if max(image.size) > config.max_side:
+        image = image.copy()
+        image.thumbnail((config.max_side, config.max_side), Image.Resampling.BOX)
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     grey = rgb.mean(axis=2)
     page = float(np.percentile(grey, 95))  # a glyph stamp may touch every edge: not the border's colour
