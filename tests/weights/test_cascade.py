@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image, ImageDraw
 
 from lhama.errors import CheckpointError
 from lhama.errors import ConfigError
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.build import load_model
+from lhama.model.glyph import SHIPPED as GLYPH_READER
+from lhama.model.glyph import copy_reader
 from lhama.model.labeler import LabelerConfig
 from lhama.model.names_head import NamedPicture, NamesHead
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
@@ -135,7 +138,7 @@ def test_int8_load_keeps_labeler_and_decoding_defaults(tmp_path: Path) -> None:
 def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tmp_path: Path, monkeypatch) -> None:
     from lhama.weights import prepare
 
-    assert SHIPPED_SETTINGS == CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD)
+    assert SHIPPED_SETTINGS == CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD, GLYPH_READER)
     assert V2_LABELER.views == ("squash", "fit", "fit_flip") and (V2_LABELER.names_confident, V2_LABELER.names_yield) == (0.7, 0.5)
     head = NamesHead.load(NAMES_HEAD)  # #26 s7: Tux Paint stamps + the openclipart pool, 3 views
     assert head.width == 1280 and len(head.entries) == 751 and all(e.name for e in head.entries)
@@ -151,8 +154,21 @@ def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tm
     other.mkdir()
     NamesHead(torch.eye(1280)[:3] * 5, tuple(NamedPicture(f"uma coisa {i}", "", f"k{i}") for i in range(3))).save(other)
     assert settings_current(recorded) and not settings_current(recorded, dataclasses.replace(SHIPPED_SETTINGS, names_head=other))
+    # #26 s11: the glyph reader is copied and named in the manifest; a letter's note is its name
+    assert V2_LABELER.glyph_confident == 0.8 and labeler.glyphs is not None
+    assert recorded["glyph_reader_sha256"] and (out / "labeler" / "glyphs.safetensors").is_file()
+    letter = Image.new("RGB", (120, 160), (255, 255, 255))
+    ImageDraw.Draw(letter).rectangle((20, 20, 45, 140), fill=(0, 0, 0))
+    ImageDraw.Draw(letter).rectangle((20, 115, 100, 140), fill=(0, 0, 0))  # a block letter L
+    assert labeler.note(letter) == "[Imagem anexada: a letra L.]"
+    reader = tmp_path / "other_reader"
+    copy_reader(GLYPH_READER, reader)
+    (reader / "glyphs.tsv").write_text((reader / "glyphs.tsv").read_text().replace("a letra L", "a letra ele"))
+    assert not settings_current(recorded, dataclasses.replace(SHIPPED_SETTINGS, glyph_reader=reader))
 
 
 def test_cascade_settings_with_a_names_threshold_need_a_head() -> None:
     with pytest.raises(ConfigError, match="need a names_head folder"):
         CascadeSettings(V2_GENERATION, V2_LABELER)
+    with pytest.raises(ConfigError, match="need a glyph_reader folder"):
+        CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD)

@@ -29,6 +29,10 @@ import torch
 from lhama.config import saved_matches, to_dict
 from lhama.errors import CheckpointError, ConfigError
 from lhama.model.generation import GenerationConfig, write_generation
+from lhama.model.glyph import SHIPPED as GLYPH_READER
+from lhama.model.glyph import TABLE_FILE as GLYPH_TABLE
+from lhama.model.glyph import WEIGHTS_FILE as GLYPH_WEIGHTS
+from lhama.model.glyph import copy_reader
 from lhama.model.labeler import LABELER_DIR, LabelerConfig, load_labeler, save_labeler
 from lhama.model.names_head import FEATURES_FILE, TABLE_FILE, copy_head
 from lhama.model.names_head import SHIPPED
@@ -53,8 +57,11 @@ V2_GENERATION = GenerationConfig(system_prompt=V2_SYSTEM_PROMPT, repetition_pena
 # #26 s7: the labeler also sees the drawing cropped from its page (fit, fit_flip) and has a names
 # head of the Tux Paint stamps + the openclipart pool seen the same way (benchmarks/naming_views.py;
 # chosen on the fresh clip-art dev half, passed the rule written before the test read).
+# #26 s11: a picture of one letter, digit or arithmetic sign is named by the glyph reader
+# (lhama.model.glyph; threshold chosen on dev, passed the rule written before the fresh read:
+# benchmarks/naming_glyph_s11.py, docs/default-model.md "Naming, session 11").
 V2_LABELER = LabelerConfig(style="kinds", kind_confident=0.3, views=("squash", "fit", "fit_flip"),
-                           names_confident=0.7, names_yield=0.5)
+                           names_confident=0.7, names_yield=0.5, glyph_confident=0.8)
 NAMES_HEAD = SHIPPED / "names_head_clipart"  # src/lhama/model/towers/names_head_clipart/
 SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding file are replaced
 
@@ -62,18 +69,22 @@ SKIP = (MANIFEST, "lhama_generation.json")  # the LM's own manifest and decoding
 @dataclass(frozen=True)
 class CascadeSettings:
     """What a cascade directory holds besides its parts: the decoding defaults, the labeler's
-    settings and, when ``labeler.names_confident`` is set, the names head folder it copies."""
+    settings and the folders it copies: the names head when ``labeler.names_confident`` is set, the
+    glyph reader when ``labeler.glyph_confident`` is."""
 
     generation: GenerationConfig
     labeler: LabelerConfig
     names_head: Path | None = None
+    glyph_reader: Path | None = None
 
     def __post_init__(self) -> None:
         if self.labeler.names_confident and self.names_head is None:
             raise ConfigError("cascade settings with labeler.names_confident need a names_head folder")
+        if self.labeler.glyph_confident and self.glyph_reader is None:
+            raise ConfigError("cascade settings with labeler.glyph_confident need a glyph_reader folder")
 
 
-SHIPPED_SETTINGS = CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD)  # lhama-default and -small
+SHIPPED_SETTINGS = CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD, GLYPH_READER)  # lhama-default and -small
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,8 @@ def settings_digest(settings: CascadeSettings = SHIPPED_SETTINGS) -> dict:
     digest = {"generation": to_dict(settings.generation), "labeler": to_dict(settings.labeler)}
     if settings.labeler.names_confident:
         digest["names_head_sha256"] = _names_head_sha256(settings.names_head)
+    if settings.labeler.glyph_confident:
+        digest["glyph_reader_sha256"] = _files_sha256(settings.glyph_reader, (GLYPH_TABLE, GLYPH_WEIGHTS))
     return digest
 
 
@@ -100,16 +113,22 @@ def settings_current(recorded: Mapping[str, Any], settings: CascadeSettings = SH
     ships). A field added to :class:`GenerationConfig` or :class:`LabelerConfig` with a default
     since the copy was prepared keeps it current (its decoding file lacks the field too and loads
     the default); a changed value, a changed default or another names head (other stamps, names)
-    does not."""
+    does not; nor does another glyph reader."""
     if settings.labeler.names_confident and recorded.get("names_head_sha256") != _names_head_sha256(settings.names_head):
+        return False
+    if settings.labeler.glyph_confident and recorded.get("glyph_reader_sha256") != _files_sha256(
+            settings.glyph_reader, (GLYPH_TABLE, GLYPH_WEIGHTS)):
         return False
     return (saved_matches(settings.generation, recorded.get("generation"))
             and saved_matches(settings.labeler, recorded.get("labeler")))
 
 
 def _names_head_sha256(head: Path) -> str:
-    files = b"".join((head / name).read_bytes() for name in (TABLE_FILE, FEATURES_FILE))
-    return hashlib.sha256(files).hexdigest()
+    return _files_sha256(head, (TABLE_FILE, FEATURES_FILE))
+
+
+def _files_sha256(folder: Path, names: tuple[str, ...]) -> str:
+    return hashlib.sha256(b"".join((folder / name).read_bytes() for name in names)).hexdigest()
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -146,6 +165,8 @@ def convert_cascade(source: WeightSource, version: str, work: Path, report: Call
     save_labeler(tower_dir, TABLE, settings.labeler, out)
     if settings.labeler.names_confident:
         copy_head(settings.names_head, out / LABELER_DIR)  # checked by loading it: a bad head fails here
+    if settings.labeler.glyph_confident:
+        copy_reader(settings.glyph_reader, out / LABELER_DIR)  # checked by loading it, as the head
     report(PREPARE_STEPS[3])
     pixels = verify_pixels()
     with torch.no_grad():
