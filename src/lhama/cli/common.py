@@ -44,7 +44,7 @@ named_teacher = _named("--teacher", leave_out=False)
 
 
 QuantOpt = Annotated[Optional[str], typer.Option(help="Weights of the language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model), or an int4 plan such as int4-g32+head+v+down-half (docs/benchmarks.md). Default: the model's registry choice, else none.")]
-GuardOpt = Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier (English messages also judged through their pt-BR translation); or a local Llama Guard model directory (see `lhama guard --help`).")]
+GuardOpt = Annotated[Optional[str], typer.Option("--guard", help="Safety guard backend: default = lhama's trained classifier (English messages also judged through their pt-BR translation); or a local Llama Guard model directory; 'translated:classifier+judge:self' also asks the model chat or serve loaded a yes/no question about low-margin flags, without loading it twice (all forms: `lhama guard --help`).")]
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,16 @@ from __future__ import annotations
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from lhama.guard.base import Guard, Messages, Role, as_chat
 from lhama.guard.verdict import SAFE, Verdict
+
+if TYPE_CHECKING:
+    from lhama.model.build import LoadedModel
+
 
 @dataclass(frozen=True)
 class Question:
@@ -163,5 +168,11 @@ def load_judge(model_dir: Path, quant: str = "int8", threshold: float = THRESHOL
     model as ``quant`` (int8 as measured; the cache :mod:`lhama.inference.quant_cache` keeps beside the model)."""
     from lhama.inference.quant_cache import load_for_inference
 
-    loaded = load_for_inference(model_dir, quant)
+    return judge_of(load_for_inference(model_dir, quant), threshold, question)
+
+
+def judge_of(loaded: LoadedModel, threshold: float = THRESHOLD, question: Question | None = None) -> YesNoJudge:
+    """The judge asking ``loaded``'s language model, shared, not copied: what ``judge:self`` gives chat and serve,
+    which already hold the model (no second load). Its checks keep their own key/value caches; the weights are
+    only read, so in ``lhama serve`` a check may run in a request's thread beside the engine's decoding."""
     return YesNoJudge(loaded.model.language_model, loaded.tokenizer, threshold, question)

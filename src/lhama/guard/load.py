@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lhama.errors import ConfigError
 from lhama.guard.base import Guard
+
+if TYPE_CHECKING:  # the spec help is read by the CLI without torch
+    from lhama.model.build import LoadedModel
 
 # The shipped heads, with English messages judged through their Bergamot translation as well
 # (issue #29: English test F1 0.476 -> 0.769, pt-BR unchanged; docs/guard.md).
@@ -20,13 +24,16 @@ SPEC_HELP = (
     "'translated:SPEC' also judges English messages through their Bergamot pt-BR translation; "
     "'A+B' re-checks with B only what A flags, e.g. 'classifier+llama-guard:MODEL_DIR'; "
     "'A+judge:MODEL_DIR' ('judge:MODEL_DIR,int8|int4|bf16|none', default int8) asks a local instruct model, e.g. lhama-default's, "
-    "a yes/no question only about user messages A flags with a low margin (score < 0.55)"
+    "a yes/no question only about user messages A flags with a low margin (score < 0.55); "
+    "in lhama chat and lhama serve, 'A+judge:self' asks the model they already loaded (no second load; its --quant)"
 )
+SELF = "self"  # judge:self: the judge asks the model the caller (chat, serve) already holds
 
 
-def load_guard(spec: str | None = None) -> Guard:
+def load_guard(spec: str | None = None, own: LoadedModel | None = None) -> Guard:
     """The guard named by ``spec``; ``None`` means :data:`DEFAULT_SPEC` (the shipped classifier,
-    English also judged in translation).
+    English also judged in translation). ``own``: the model the caller already loaded, which
+    ``judge:self`` asks instead of loading a second copy (None: ``judge:self`` is an error).
 
     Raises:
         ConfigError: an unknown spec. CheckpointError: missing head, encoder or model files.
@@ -41,28 +48,41 @@ def load_guard(spec: str | None = None) -> Guard:
         if second.strip().startswith("judge:"):  # the yes/no judge re-checks only low-margin flags
             from lhama.guard.judge import BAND
 
-            return CascadeGuard(load_guard(first), load_guard(second), band=BAND)
-        return CascadeGuard(load_guard(first), load_guard(second))
+            return CascadeGuard(load_guard(first, own), load_guard(second, own), band=BAND)
+        return CascadeGuard(load_guard(first, own), load_guard(second, own))
     kind, sep, arg = spec.partition(":")
     if kind == "translated" and sep:  # English messages judged through their pt-BR translation too
         from lhama.guard.translate import TranslatingGuard
 
-        return TranslatingGuard(load_guard(arg))
+        return TranslatingGuard(load_guard(arg, own))
     if kind == "classifier":
         return load_classifier(*(Path(a) for a in arg.split(","))) if sep else load_classifier()
     if spec.endswith(".safetensors"):
         return load_classifier(Path(spec))
     if kind == "judge" and sep:
-        from lhama.guard.judge import load_judge
-
-        path, _, quant = arg.rpartition(",") if arg.rsplit(",", 1)[-1] in (*_QUANTS, "none") else (arg, "", "int8")
-        return load_judge(Path(path), quant)
+        return _judge(arg.strip(), own)
     if kind == "llama-guard" and sep:
         path, _, quant = arg.rpartition(",") if arg.rsplit(",", 1)[-1] in _QUANTS else (arg, "", "none")
         return _generative(Path(path), quant)
     if Path(spec).is_dir():
         return _generative(Path(spec))
     raise ConfigError(f"unknown guard {spec!r}; use {SPEC_HELP}")
+
+
+def _judge(arg: str, own: LoadedModel | None) -> Guard:
+    """``judge:MODEL_DIR[,QUANT]`` loaded (int8 by default), or ``judge:self``: ``own``'s language model."""
+    from lhama.guard.judge import judge_of, load_judge
+
+    path, _, quant = arg.rpartition(",") if arg.rsplit(",", 1)[-1] in (*_QUANTS, "none") else (arg, "", "int8")
+    if path != SELF:
+        return load_judge(Path(path), quant)
+    if arg != SELF:  # judge:self,QUANT
+        raise ConfigError(f"guard 'judge:{arg}': judge:self takes no quant; it asks the model as chat/serve "
+                          "loaded it (set that with --quant)")
+    if own is None:
+        raise ConfigError("guard 'judge:self' asks the model lhama chat or lhama serve loaded, and none is "
+                          "loaded here; name its directory instead: judge:MODEL_DIR")
+    return judge_of(own)
 
 
 def _generative(model_dir: Path, quant: str = "none") -> Guard:

@@ -71,7 +71,7 @@ def run(config: ServerConfig, load: Load, err: Console) -> None:
     settings = config.settings_for(loaded.generation.max_new_tokens)
     host, port = config.host, config.port
     err.print(f"serving [bold]{loaded.name}[/] at http://{host}:{port}/  (API: http://{host}:{port}/v1)")
-    guard = load_guard(config.guard_spec) if config.guard else None
+    guard = load_guard(config.guard_spec, loaded) if config.guard else None  # judge:self asks this model
     err.print(f"safety guard: {'off' if guard is None else 'on'}")
     uvicorn.run(create_app(Engine(loaded, settings, guard=guard), settings), host=host, port=port, log_level="info")
 

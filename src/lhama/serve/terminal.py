@@ -104,7 +104,7 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
     plan = None if config.tools is None else load_tools(config.tools, getattr(loaded.tokenizer, "chat_template", None), loaded.name)
     heard = prepared_whisper if locate is None else lambda: locate(WHISPER)
     session = ChatSession(loaded, generation, system_prompt=config.system,
-                          guard=load_guard(config.guard_spec) if config.guard else None, tools=plan,
+                          guard=load_guard(config.guard_spec, loaded) if config.guard else None, tools=plan,
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
                           draft=None if config.draft is None else draft_for(
                               loaded, load(config.draft, draft_quant(loaded, config.draft_quant))),
