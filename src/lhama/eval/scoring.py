@@ -5,6 +5,12 @@ A request is rendered with the model's chat template (``render_prompt``), encode
 image placeholders expanded (``encode_prompt``), the continuation's tokens are appended, and one
 forward pass gives the log-probability of each continuation token. Requests with the same number
 of images are batched (right-padded; the causal mask keeps real positions exact).
+
+:class:`PromptScorer` scores several continuations of ONE prompt (retrieval's candidate captions):
+the prompt is prefilled once into a kept KV state (:func:`lhama.inference.kv.prefill`), each
+continuation runs only its own tokens after it, and the next prompt prefills only what follows the
+text it shares with this one (the system prompt; never past a media placeholder, whose pixels
+differ from prompt to prompt).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 
 from lhama.data.conversation import Message, encode_prompt, render_prompt
 from lhama.errors import DataError, ModelError
+from lhama.inference.kv import KVState, prefill, rewind
 from lhama.model.build import LoadedModel
 
 
@@ -103,3 +110,48 @@ def _score_batch(loaded: LoadedModel, batch: list) -> list[Score]:
         picked = logprobs[row, columns, torch.tensor(cont)]
         scores.append(Score(float(picked.sum()), len(cont)))
     return scores
+
+
+class PromptScorer:
+    """Log-likelihood of continuations of one prompt at a time, on one KV state kept between
+    prompts; the same scores as :func:`score_continuations` up to float rounding."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded, self.state = loaded, KVState()
+
+    @torch.no_grad()
+    def score(self, messages: tuple[Message, ...], continuations: Sequence[str],
+              images: tuple[torch.Tensor, ...] = ()) -> list[Score]:
+        """Each continuation's score after ``messages`` (with ``images``, in placeholder order)."""
+        if images and "image" not in self.loaded.config.branches:
+            raise ModelError(f"the model {self.loaded.name or ''} has no vision tower, so it cannot score images")
+        encoded = [_encode(self.loaded, ScoreRequest(messages, c, images)) for c in continuations]
+        prompt = encoded[0][0]
+        first = self._prefill(prompt, images, max(len(cont) for _, cont in encoded))
+        return [self._continue(first, cont) for _, cont in encoded]
+
+    def _prefill(self, prompt: list[int], images: tuple[torch.Tensor, ...], room: int) -> torch.Tensor:
+        """Prefill ``prompt`` (reusing the kept state's text prefix); log-probs of the next token."""
+        model = self.loaded.model
+        media_ids = set(model.token_ids.values())
+        first_media = next((i for i, t in enumerate(prompt) if t in media_ids), len(prompt))
+        if len(self.state.ids) > first_media:
+            rewind(self.state, first_media)  # equal placeholder ids are not equal pixels
+        media = {"image": torch.stack(images)} if images else None
+        out = prefill(model, prompt, media, self.state, room)
+        return torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+
+    def _continue(self, first: torch.Tensor, cont: list[int]) -> Score:
+        """``cont``'s score: its first token from the prompt's last logits, the rest from one
+        forward of ``cont[:-1]`` after the prompt; the state is rewound to the prompt after."""
+        total = float(first[cont[0]])
+        if len(cont) > 1:
+            length = len(self.state.ids)
+            device = self.loaded.model.language_model.get_input_embeddings().weight.device
+            out = self.loaded.model(torch.tensor([cont[:-1]], device=device), past_key_values=self.state.cache,
+                                    use_cache=True)
+            self.state.ids.extend(cont[:-1])
+            logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)  # (len(cont) - 1, V)
+            total += float(logprobs[torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum())
+            rewind(self.state, length)
+        return Score(total, len(cont))
