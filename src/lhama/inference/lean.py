@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear, int4_mm, int4k_mm, int8_mm, native_scales
+from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int8Linear, build_native_scales, int4_mm, int4k_mm, int8_mm,
+                                     native_scales)
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -89,14 +90,19 @@ class Fused(nn.Module):
 def _share_blocked_scales(fused: Fused, parts: Sequence[nn.Module]) -> None:
     """Where the kernel reads blocked scales (``qlinear.native_scales``): the fused product's, built now, and each
     part's as views of them (a block-major layout joins along its first axis), so prefill's separate products keep
-    no second copy."""
+    no second copy; one part shares its own (built now if not yet)."""
     if fused.kind is Int4KLinear:
         mine, theirs = ((fused.scales, 1), (fused.highs, 1), (fused.supers, 2)), lambda p: (p.codes, p.highs, p.supers)
     elif fused.kind is Int4Linear:
         mine, theirs = ((fused.scales, 1),), lambda p: (p.scales_and_zeros,)
     else:
         return
-    if len(parts) < 2 or any(p.weight.shape[0] % _ROWS for p in parts) or (kept := native_scales(fused, *mine)) is None:
+    if len(parts) == 1:  # the fused product reads the part's own arrays: one copy for both
+        build_native_scales(parts[0])
+        if "_native_scales" in parts[0].__dict__:
+            fused.__dict__["_native_scales"] = parts[0].__dict__["_native_scales"]
+        return
+    if any(p.weight.shape[0] % _ROWS for p in parts) or (kept := native_scales(fused, *mine)) is None:
         return
     start = 0
     for part in parts:

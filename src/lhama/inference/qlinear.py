@@ -239,8 +239,8 @@ def on_grid(weight: torch.Tensor, group_size: int, share: float = 0.9) -> bool:
 
 def native_scales(owner: nn.Module | None, *scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...] | None:
     """``owner``'s scale arrays (each with the axis of its N rows) laid out for the kernel's blocked entry points
-    (:func:`lhama.inference.native.blocked`), built at the first product and kept on ``owner`` (a few MB; rebuilt if
-    a buffer is replaced); None where the kernel has no blocked entry points or there is no owner."""
+    (:func:`lhama.inference.native.blocked`), built once (at load: :func:`build_native_scales`, else at the first
+    product) and kept on ``owner`` (a few MB; rebuilt if a buffer is replaced); None where the kernel has no blocked entry points or there is no owner."""
     if owner is None or not native.reads_blocked():
         return None
     key = tuple(t.data_ptr() for t, _ in scales)
@@ -251,13 +251,39 @@ def native_scales(owner: nn.Module | None, *scales: tuple[torch.Tensor, int]) ->
     return kept[1]
 
 
+def scale_arrays(layer: nn.Module) -> tuple[tuple[torch.Tensor, int], ...]:
+    """``layer``'s scale arrays with the axis of their N rows, as its product hands them to :func:`native_scales`
+    (empty for a layer without packed int4/6-bit weights)."""
+    if isinstance(layer, Int4Linear):
+        return ((layer.scales_and_zeros, 1),)
+    if isinstance(layer, Int4KLinear):
+        return (layer.codes, 1), (layer.highs, 1), (layer.supers, 2)
+    if isinstance(layer, Int6KLinear):
+        return (layer.codes, 1), (layer.supers, 1)
+    return ()
+
+
+def build_native_scales(model: nn.Module) -> int:
+    """Builds now, for each packed layer of ``model`` the native kernel runs, the blocked scales its first product
+    would build (:func:`native_scales`; kept copies are reused), so a new process's first prefill does not pay it.
+    Returns the bytes of blocked scales the layers hold (0 where the kernel reads no blocked scales)."""
+    held: dict[int, int] = {}
+    for layer in model.modules():
+        arrays = scale_arrays(layer)
+        if not arrays or not native.usable(layer.weight.shape[0], layer.in_features, layer.group_size):
+            continue
+        for copy in native_scales(layer, *arrays) or ():
+            held[copy.untyped_storage().data_ptr()] = copy.untyped_storage().nbytes()
+    return sum(held.values())
+
+
 def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_zeros: torch.Tensor,
             owner: nn.Module | None = None) -> torch.Tensor:
     """``x`` (M, K) bf16 times packed int4 ``weight`` -> (M, N padded) bf16: on the native
     kernel where it runs (:mod:`lhama.inference.native`; blocked scales kept on ``owner``, the layer),
     else PyTorch's ``_weight_int4pack_mm_for_cpu``."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
-        kept = native_scales(owner, (scales_and_zeros, 1))
+        kept = native_scales(owner, (scales_and_zeros, 1))  # built at load (build_native_scales), else now
         if kept is not None:
             return native.int4_rows(x, weight, *kept, group_size, blocked_scales=True)
         return native.int4_rows(x, weight, scales_and_zeros, group_size)
@@ -291,7 +317,7 @@ def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
     native kernel where it runs, else the de-quantised weights in fp32 (slow; a reference)."""
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
-        kept = native_scales(layer, (layer.codes, 1), (layer.supers, 1))
+        kept = native_scales(layer, *scale_arrays(layer))
         if kept is not None:
             return native.int6k_rows(x, layer.weight, layer.hi, *kept, layer.group_size, blocked_scales=True)
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)

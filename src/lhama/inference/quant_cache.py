@@ -29,6 +29,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from lhama.errors import CheckpointError
 from lhama.files import atomic_directory
 from lhama.inference import native
+from lhama.inference.lean import lean_decoder
+from lhama.inference.qlinear import build_native_scales
 from lhama.inference.quant import QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
@@ -75,13 +77,24 @@ def load_for_inference(model_dir: str | Path, quant: str | QuantPlan = "none", g
     cache = _cache_dir(model_dir, plan)
     settings = _settings(model_dir, plan)
     if _is_current(cache, settings):
-        return _load_cached(model_dir, cache, settings)
+        return ready_to_run(_load_cached(model_dir, cache, settings))
     progress(f"quantising {model_dir.name} to {plan.name} (once; cached in {cache}) ...")
     loaded = _quantized(model_dir, plan)
     try:
         _save(loaded.model.language_model, cache, settings)
     except OSError as exc:
         progress(f"cannot cache the {plan.name} copy in {cache} ({exc.strerror}); it is rebuilt on each load")
+    return ready_to_run(loaded)
+
+
+def ready_to_run(loaded: LoadedModel) -> LoadedModel:
+    """``loaded`` with what its products would build at first use built now, at load, not inside the first prompt's
+    prefill: the lean decoder (its fused layers) and every packed layer's blocked scales (same bits; 0.16 s at 1 thread
+    on lhama-default, docs/benchmarks.md session 11, 27b)."""
+    language_model = loaded.model.language_model
+    with torch.no_grad():
+        lean_decoder(language_model)
+    build_native_scales(language_model)
     return loaded
 
 
