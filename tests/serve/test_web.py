@@ -37,9 +37,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromiu
 @pytest.fixture
 def slow_server(vlm: LoadedModel) -> Iterator[str]:
     """The tiny model is so fast that its whole answer would reach the page in one network read:
-    50 ms per decoder step (a forward hook) makes the streaming visible, as with a real model."""
+    200 ms per decoder step (a forward hook) makes the streaming visible, as with a real model, even
+    on a loaded 2-core CI machine (at 50 ms the few pieces of a short answer once arrived as one)."""
     settings = ServeSettings(max_tokens_cap=64, default_max_tokens=12)
-    hook = vlm.model.language_model.register_forward_hook(lambda *_: time.sleep(0.05))
+    hook = vlm.model.language_model.register_forward_hook(lambda *_: time.sleep(0.2))
     try:
         with running(Engine(vlm, settings), settings) as url:
             yield url
