@@ -22,7 +22,7 @@ import torch
 
 from lhama.data.conversation import Message, encode_prompt, render_prompt
 from lhama.errors import DataError, ModelError
-from lhama.inference.kv import KVState, prefill, rewind
+from lhama.inference.kv import KVState, prefill, rewind, text_prefix
 from lhama.model.build import LoadedModel
 
 
@@ -133,8 +133,7 @@ class PromptScorer:
     def _prefill(self, prompt: list[int], images: tuple[torch.Tensor, ...], room: int) -> torch.Tensor:
         """Prefill ``prompt`` (reusing the kept state's text prefix); log-probs of the next token."""
         model = self.loaded.model
-        media_ids = set(model.token_ids.values())
-        first_media = next((i for i, t in enumerate(prompt) if t in media_ids), len(prompt))
+        first_media = text_prefix(prompt, set(model.token_ids.values()))
         if len(self.state.ids) > first_media:
             rewind(self.state, first_media)  # equal placeholder ids are not equal pixels
         media = {"image": torch.stack(images)} if images else None

@@ -73,6 +73,21 @@ def shared_prefix(cached: Sequence[int], input_ids: Sequence[int], keep: Collect
     return n
 
 
+def text_prefix(input_ids: Sequence[int], media_ids: Collection[int]) -> int:
+    """Leading positions of ``input_ids`` before its first media placeholder: as far as another
+    prompt's keys/values can stand for this one's (equal placeholder ids are not equal pixels)."""
+    return next((i for i, token in enumerate(input_ids) if token in media_ids), len(input_ids))
+
+
+def holding(language_model: nn.Module, layers: Sequence[tuple[torch.Tensor, torch.Tensor]], ids: Sequence[int]) -> KVState:
+    """A state whose static cache holds ``layers``' keys/values (per layer (1, H, len(ids), Dh)) for
+    ``ids``, as a prefill of ``ids`` leaves it: the next :func:`prefill` reuses them."""
+    capacity = -(-len(ids) // _BLOCK) * _BLOCK
+    cache = StaticCache(config=language_model.config, max_cache_len=capacity)
+    _copy_prefix(DynamicCache(ddp_cache_data=list(layers)), cache, len(ids))
+    return KVState(cache, list(ids), capacity)
+
+
 def rewind(state: KVState, length: int) -> None:
     """Forget every position from ``length`` on (they are overwritten by the next forward)."""
     if isinstance(state.cache, DynamicCache):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from lhama.inference.kv import media_for_suffix, shared_prefix
+from lhama.inference.kv import media_for_suffix, shared_prefix, text_prefix
 
 MIN_REUSE = 16  # shorter shared runs are prefilled again (not worth the copy)
 
@@ -55,6 +55,5 @@ class PrefixCache:
         """Leading positions of ``input_ids`` whose keys/values the kept prompt holds (0 or >= MIN_REUSE)."""
         if os.environ.get("LHAMA_PREFIX_CACHE", "1") == "0" or not self.layers:
             return 0
-        first_media = next((i for i, token in enumerate(input_ids) if token in media_ids), len(input_ids))
-        shared = min(shared_prefix(self.ids, input_ids), first_media)
+        shared = min(shared_prefix(self.ids, input_ids), text_prefix(input_ids, media_ids))
         return shared if shared >= MIN_REUSE else 0

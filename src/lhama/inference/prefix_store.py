@@ -29,10 +29,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import DynamicCache, StaticCache
 
 from lhama.home import lhama_home
-from lhama.inference.kv import _BLOCK, KVState, _copy_prefix, prefill
+from lhama.inference.kv import KVState, holding, prefill
 
 MIN_STORED = 16  # shorter openings are not worth a file
 
@@ -74,11 +73,7 @@ class StoredPrefix:
         language_model = model.language_model
         layers = self._read(ids, language_model)
         if layers is not None:
-            capacity = -(-len(ids) // _BLOCK) * _BLOCK
-            cache = StaticCache(config=language_model.config, max_cache_len=capacity)
-            _copy_prefix(DynamicCache(ddp_cache_data=layers), cache, len(ids))
-            state.cache, state.ids, state.capacity = cache, list(ids), capacity
-            return state
+            return holding(language_model, layers, ids)
         with torch.no_grad():
             prefill(model, ids, None, state, 1)
         self._write(ids, state)
