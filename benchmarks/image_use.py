@@ -86,7 +86,7 @@ def measure(model_dir: Path, items: list[CaptionItem]) -> dict:
     others = [(i + rng.randrange(1, n)) % n for i in range(n)]  # never the image itself
 
     def nll(image_of: list[int]) -> list[float]:  # mean per-token NLL of each caption under pixels[image_of[i]]
-        requests = [ScoreRequest(messages, item.reference, (pixels[j],)) for item, j in zip(items, image_of)]
+        requests = [ScoreRequest(messages, item.reference, {"image": pixels[j:j + 1]}) for item, j in zip(items, image_of)]
         return [-score.mean for score in score_continuations(loaded, requests)]
 
     own, other = nll(list(range(n))), nll(others)

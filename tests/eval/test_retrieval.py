@@ -45,8 +45,8 @@ def test_top1_is_the_share_of_images_whose_own_caption_scores_highest(tmp_path, 
     system = {"role": "system", "content": tiny_vlm.generation.system_prompt}  # as chat sends it
     for trial in trials:  # recompute every score independently, one request at a time
         messages = (system, {"role": "user", "content": f"<image>\n{PROMPT}"})
-        image = (tiny_vlm.read("image", trial.item.image),)
-        scores = [score_continuations(tiny_vlm, [ScoreRequest(messages, c, image)])[0].logprob for c in trial.candidates]
+        media = {"image": tiny_vlm.read("image", trial.item.image)[None]}
+        scores = [score_continuations(tiny_vlm, [ScoreRequest(messages, c, media)])[0].logprob for c in trial.candidates]
         expected += max(range(3), key=scores.__getitem__) == trial.answer
     assert result.top1 == pytest.approx(expected / len(trials)) and result.n == 6 and result.choices == 3
 
@@ -124,8 +124,8 @@ def test_an_image_is_shown_as_its_placeholder_and_pixels_or_as_a_cascade_models_
 
     path = _items(tmp_path)[0].image
     vlm = tiny_loaded()
-    shown, images = shown_image(vlm, path)
-    assert shown == vlm.config.placeholders["image"] and len(images) == 1
-    assert torch.equal(images[0], vlm.read("image", path))
+    shown, media = shown_image(vlm, path)
+    assert shown == vlm.config.placeholders["image"] and list(media) == ["image"] and len(media["image"]) == 1
+    assert torch.equal(media["image"][0], vlm.read("image", path))
     cascade = load_model(tiny_cascade(tmp_path / "model"))
-    assert shown_image(cascade, path) == (labeler_note(cascade, path), ())
+    assert shown_image(cascade, path) == (labeler_note(cascade, path), {})

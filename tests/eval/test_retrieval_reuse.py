@@ -14,9 +14,9 @@ from tests.eval.test_retrieval import _items
 
 def _full_scores(loaded, trial, use_images=True):
     """What eval retrieval computed before: every candidate as one full prompt, in one batch."""
-    shown, images = shown_image(loaded, trial.item.image) if use_images else ("", ())
+    shown, media = shown_image(loaded, trial.item.image) if use_images else ("", {})
     messages = chat_messages(loaded, f"{shown}\n{PROMPT}" if use_images else PROMPT)
-    requests = [ScoreRequest(messages, c, images) for c in trial.candidates]
+    requests = [ScoreRequest(messages, c, media) for c in trial.candidates]
     return [s.logprob for s in score_continuations(loaded, requests, batch_size=len(requests))], requests
 
 

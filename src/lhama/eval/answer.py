@@ -11,7 +11,7 @@ from lhama.data.conversation import encode_prompt, encode_without_media, render_
 from lhama.data.media import load_image
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
-from lhama.model.pictures import picture, pictures, sees_pictures
+from lhama.model.pictures import pictures, sees_pictures
 from lhama.inference.generate import Completion, GenerationConfig, complete
 
 
@@ -30,13 +30,14 @@ def labeler_note(loaded: LoadedModel, path: str | Path) -> str:
     return labeler.note(load_image(path, max_side=labeler.config.max_image_side))  # as chat's labels_note: its views
 
 
-def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, tuple[torch.Tensor, ...]]:
-    """What stands for one image file in a prompt to ``loaded``: its image branch's placeholder
-    and the image's pixels (the (3, S, S) tensor its tower expects), or, for a cascade model (no
-    image branch), its labeler's note as text and no pixels (:func:`labeler_note`; eval's
+def shown_image(loaded: LoadedModel, path: str | Path) -> tuple[str, dict[str, torch.Tensor]]:
+    """What stands for one image file in a prompt to ``loaded``, and the media that go with it
+    (a :class:`lhama.eval.scoring.ScoreRequest`'s, by branch kind): its image branch's
+    placeholder and the image's pixels ((1, 3, S, S) under the branch's kind), or, for a cascade
+    model (no image branch), its labeler's note as text and no media (:func:`labeler_note`; eval's
     counterpart of chat's stand-ins)."""
-    stand_in, pixels = picture(loaded, path)  # model/pictures: the one "branch or labeler" decision
-    return stand_in, () if pixels is None else (pixels,)
+    shown, media = pictures(loaded, [path])  # model/pictures: the one "branch or labeler" decision
+    return shown.removesuffix("\n"), media or {}
 
 
 def chat_messages(loaded: LoadedModel, content: str) -> tuple[dict[str, str], ...]:

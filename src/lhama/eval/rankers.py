@@ -122,9 +122,9 @@ class ModelRanker:
         requests = []
         for name, caption in zip(item.images, item.captions):
             # the image's placeholder and pixels, or a cascade model's labeler note in its place
-            shown, images = ("", ()) if self.text_only else shown_image(self.loaded, item.image_path(name))
+            shown, media = ("", {}) if self.text_only else shown_image(self.loaded, item.image_path(name))
             messages = ({"role": "user", "content": self._question(item, caption, prompt, shown)},)
-            requests += [ScoreRequest(messages, prompt.yes, images), ScoreRequest(messages, prompt.no, images)]
+            requests += [ScoreRequest(messages, prompt.yes, media), ScoreRequest(messages, prompt.no, media)]
         scores = score_continuations(self.loaded, requests, batch_size=len(requests))  # one pass per item
         margins = [scores[2 * i].logprob - scores[2 * i + 1].logprob for i in range(len(item.images))]
         ranking = order_by(item, margins)

@@ -86,8 +86,8 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 def _scores(scorer: PromptScorer, trial: RetrievalTrial, use_images: bool) -> list[float]:
     loaded = scorer.loaded
     if use_images:
-        shown, images = shown_image(loaded, trial.item.image)  # a cascade model: its labeler's note, no pixels
+        shown, media = shown_image(loaded, trial.item.image)  # a cascade model: its labeler's note, no media
         messages = chat_messages(loaded, f"{shown}\n{PROMPT}")
     else:
-        messages, images = chat_messages(loaded, PROMPT), ()
-    return [s.logprob for s in scorer.score(messages, trial.candidates, images)]
+        messages, media = chat_messages(loaded, PROMPT), {}
+    return [s.logprob for s in scorer.score(messages, trial.candidates, media)]

@@ -1,10 +1,12 @@
 """Model log-likelihood of continuations: how likely is ``continuation`` after a chat prompt
-(with optional images)? The scorer behind every multiple-choice evaluation in lhama.
+(with optional media)? The scorer behind every multiple-choice evaluation in lhama.
 
 A request is rendered with the model's chat template (``render_prompt``), encoded with its
-image placeholders expanded (``encode_prompt``), the continuation's tokens are appended, and one
-forward pass gives the log-probability of each continuation token. Requests with the same number
-of images are batched (right-padded; the causal mask keeps real positions exact).
+media placeholders expanded (``encode_prompt``), the continuation's tokens are appended, and one
+forward pass gives the log-probability of each continuation token. A request's media are keyed
+by branch kind, as in a training batch (:class:`lhama.data.collate.Batch`), so scoring names no
+kind; requests with the same number of items of each kind are batched (right-padded; the causal
+mask keeps real positions exact).
 
 :class:`PromptScorer` scores several continuations of ONE prompt (retrieval's candidate captions):
 the prompt is prefilled once into a kept KV state (:func:`lhama.inference.kv.prefill`), each
@@ -15,8 +17,8 @@ differ from prompt to prompt).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,11 +30,18 @@ from lhama.model.build import LoadedModel
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """A prompt (messages), the text whose likelihood is wanted, and the prompt's images."""
+    """A prompt (messages), the text whose likelihood is wanted, and the prompt's media."""
 
     messages: tuple[Message, ...]
     continuation: str
-    images: tuple[torch.Tensor, ...] = ()  # each (3, S, S), in placeholder order
+    # branch kind -> its items stacked in placeholder order, as ``LhamaModel.forward`` takes them
+    # (e.g. pictures (n, 3, S, S) under the image kind; see ``model/pictures.pictures``)
+    media: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> tuple[tuple[str, int], ...]:
+        """How many items of each kind the prompt carries (requests batch together when equal)."""
+        return tuple(sorted((kind, len(items)) for kind, items in self.media.items()))
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,7 @@ def score_continuations(
     on_batch: Callable[[int], None] | None = None,
 ) -> list[Score]:
     """Log-likelihood of each request's continuation; ``on_batch(n)`` reports progress."""
-    if any(r.images for r in requests) and "image" not in loaded.config.branches:
-        raise ModelError(f"the model {loaded.name or ''} has no vision tower, so it cannot score images; "
-                         "use --text-only (captions) or a model directory with a vision tower")
+    _require_branches(loaded, {kind for r in requests for kind in r.media})
     encoded = [_encode(loaded, r) for r in requests]
     scores: list[Score] = []
     for batch in _batches(list(zip(encoded, requests)), batch_size):
@@ -64,6 +71,15 @@ def score_continuations(
         if on_batch is not None:
             on_batch(len(batch))
     return scores
+
+
+def _require_branches(loaded: LoadedModel, kinds: set[str]) -> None:
+    """A one-line error when a request carries media of a kind ``loaded`` has no branch for."""
+    missing = sorted(kinds - set(loaded.config.branches))
+    if missing:
+        has = ", ".join(loaded.config.branches) or "text only"
+        raise ModelError(f"the model {loaded.name or ''} has no {missing[0]} branch (it has: {has}), so it cannot "
+                         f"score {missing[0]} inputs; use --text-only (captions) or a model directory with one")
 
 
 def _encode(loaded: LoadedModel, request: ScoreRequest) -> tuple[list[int], list[int]]:
@@ -80,10 +96,10 @@ def _encode(loaded: LoadedModel, request: ScoreRequest) -> tuple[list[int], list
 
 
 def _batches(pairs: list, batch_size: int) -> list[list]:
-    """Consecutive runs of at most ``batch_size`` requests with the same image count."""
+    """Consecutive runs of at most ``batch_size`` requests with the same media counts."""
     batches: list[list] = []
     for pair in pairs:
-        if batches and len(batches[-1]) < batch_size and len(batches[-1][0][1].images) == len(pair[1].images):
+        if batches and len(batches[-1]) < batch_size and batches[-1][0][1].counts == pair[1].counts:
             batches[-1].append(pair)
         else:
             batches.append([pair])
@@ -96,8 +112,7 @@ def _score_batch(loaded: LoadedModel, batch: list) -> list[Score]:
     pad = loaded.tokenizer.pad_token_id or 0
     input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])  # (B, T)
     attention_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    images = [image for _, request in batch for image in request.images]
-    media = {"image": torch.stack(images)} if images else None
+    media = {kind: torch.cat([request.media[kind] for _, request in batch]) for kind in batch[0][1].media} or None
     # Only the positions that predict continuation tokens need logits: with a 262k vocabulary
     # (Gemma 3) full (B, T, V) logits cost gigabytes and dominate the time.
     wanted = sorted({t for (prompt, cont), _ in batch for t in range(len(prompt) - 1, len(prompt) + len(cont) - 1)})
@@ -121,23 +136,22 @@ class PromptScorer:
 
     @torch.no_grad()
     def score(self, messages: tuple[Message, ...], continuations: Sequence[str],
-              images: tuple[torch.Tensor, ...] = ()) -> list[Score]:
-        """Each continuation's score after ``messages`` (with ``images``, in placeholder order)."""
-        if images and "image" not in self.loaded.config.branches:
-            raise ModelError(f"the model {self.loaded.name or ''} has no vision tower, so it cannot score images")
-        encoded = [_encode(self.loaded, ScoreRequest(messages, c, images)) for c in continuations]
+              media: Mapping[str, torch.Tensor] | None = None) -> list[Score]:
+        """Each continuation's score after ``messages`` (with ``media``, as :class:`ScoreRequest`'s)."""
+        media = dict(media or {})
+        _require_branches(self.loaded, set(media))
+        encoded = [_encode(self.loaded, ScoreRequest(messages, c, media)) for c in continuations]
         prompt = encoded[0][0]
-        first = self._prefill(prompt, images, max(len(cont) for _, cont in encoded))
+        first = self._prefill(prompt, media, max(len(cont) for _, cont in encoded))
         return [self._continue(first, cont) for _, cont in encoded]
 
-    def _prefill(self, prompt: list[int], images: tuple[torch.Tensor, ...], room: int) -> torch.Tensor:
+    def _prefill(self, prompt: list[int], media: dict[str, torch.Tensor], room: int) -> torch.Tensor:
         """Prefill ``prompt`` (reusing the kept state's text prefix); log-probs of the next token."""
         model = self.loaded.model
         first_media = text_prefix(prompt, set(model.token_ids.values()))
         if len(self.state.ids) > first_media:
             rewind(self.state, first_media)  # equal placeholder ids are not equal pixels
-        media = {"image": torch.stack(images)} if images else None
-        out = prefill(model, prompt, media, self.state, room)
+        out = prefill(model, prompt, media or None, self.state, room)
         return torch.log_softmax(out.logits[0, -1].float(), dim=-1)
 
     def _continue(self, first: torch.Tensor, cont: list[int]) -> Score:
