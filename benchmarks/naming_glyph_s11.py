@@ -66,10 +66,10 @@ def accepted(stem: str) -> str | None:
 LETTERISH = re.compile(r"letter|alphab|abc|font|number|digit|text|word|type|sign|symbol|math|plus|minus|arrow")
 
 
-def clipart_others(args: argparse.Namespace, limit: int = 1500) -> list:
-    """Unlisted openclipart pictures for the ``other`` class: none shares a file-name group with a
-    listed (dev) picture, none has a letter-like word in its path, none is over 2 MB; the first
-    ``limit`` by sha256 of the path."""
+def clipart_paths(folder: Path, limit: int = 1500) -> list[Path]:
+    """The unlisted openclipart pictures the reader trains on as ``other``: none shares a file-name
+    group with a listed (dev) picture, none has a letter-like word in its path, none is over 2 MB;
+    the first ``limit`` by sha256 of the path."""
     import hashlib
 
     from lhama.recipes.default.clipart_names import group_word
@@ -77,22 +77,28 @@ def clipart_others(args: argparse.Namespace, limit: int = 1500) -> list:
     listed = [row["image"] for row in csv.DictReader(_rows(ROOT / "benchmarks/data/openclipart_names.tsv"), delimiter="\t")]
     groups, listed = {group_word(i) for i in listed}, set(listed)
     paths = []
-    for path in args.clipart_dir.rglob("*.png"):
-        image = path.relative_to(args.clipart_dir).as_posix()[:-4]
+    for path in folder.rglob("*.png"):
+        image = path.relative_to(folder).as_posix()[:-4]
         if image in listed or group_word(image) in groups or LETTERISH.search(image.lower()):
             continue
         if path.stat().st_size <= 2_000_000:
             paths.append(path)
     paths.sort(key=lambda p: hashlib.sha256(str(p).encode()).hexdigest())
+    return paths[:limit]
+
+
+def clipart_others(args: argparse.Namespace, limit: int = 1500) -> list:
+    """The pictures of :func:`clipart_paths` that decode, shrunk for training."""
+    paths = clipart_paths(args.clipart_dir, limit)
     out = []
-    for path in paths[:limit]:
+    for path in paths:
         try:
             image = load_image(path)
         except DataError:
             continue
         image.thumbnail((480, 480))  # the net sees 32 px; kept small so that 1,500 pictures fit in memory
         out.append(image)
-    print(f"clip-art others: {len(out)} of {len(paths)} eligible", flush=True)
+    print(f"clip-art others: {len(out)} of {len(paths)} taken", flush=True)
     return out
 
 
