@@ -38,7 +38,8 @@ slow spells fall on every configuration; ``rounds`` then holds each round's tota
 decoding, their medians, and the same split by answer length (``--short-below``: plain answers of fewer tokens
 are "short"), and ``first_difference`` lists [prompt, token] for every round. ``--longcopy N`` adds the first N held-out
 long-copy prompts (benchmarks/data/spec_longcopy.jsonl: a paragraph to translate, summarise, correct or rewrite) after
-the distillation ones; ``rounds`` then also splits them out as "copy".
+the distillation ones; ``rounds`` then also splits them out as "copy". A draft ``NAME=lookup[L-S][@K]`` is a prompt lookup
+with no model (``lookup_draft``: the ids that followed the latest earlier occurrence of the last L .. S ids; default 4-2).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ from lhama.inference.kv import KVState
 from lhama.inference.quant_cache import load_for_inference
 from lhama.inference.runtime import peak_rss_mb
 from lhama.inference import speculative
-from lhama.inference.speculative import DRAFT_PACE, DRAFT_READS, DRAFT_TOKENS, Draft, Pace, load_draft
+from lhama.inference.lookup import Lookup
+from lhama.inference.speculative import DRAFT_PACE, DRAFT_READS, DRAFT_TOKENS, Draft, Pace, load_draft, lookup_draft
 
 DATA = Path(__file__).resolve().parent / "data"
 SYSTEM = "Você é um assistente prestativo. Responda sempre em português do Brasil, de forma breve e correta."
@@ -137,6 +139,9 @@ def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
     drafts: dict[str, Draft] = {}
     for name, path in run.drafts.items():
         tokens, sure = run.draft_tokens.get(name, DRAFT_TOKENS), run.draft_confidence.get(name, 0.0)
+        if path.startswith("lookup") and not os.path.exists(path):
+            drafts[name] = lookup_draft(tokens, _lookup(path), run.draft_pace.get(name, DRAFT_PACE))
+            continue
         same = next((drafts[n] for n, p in run.drafts.items() if p == path and n in drafts
                      and (_draft_quant(run, n), run.draft_vocab.get(n)) == (_draft_quant(run, name), run.draft_vocab.get(name))),
                     None)
@@ -146,6 +151,12 @@ def load_drafts(run: SpecRun, target) -> dict[str, Draft]:
         drafts[name] = Draft(model, tokens, confidence=sure, pace=run.draft_pace.get(name, DRAFT_PACE),
                              reads=run.draft_reads.get(name, DRAFT_READS), reads_at_join=name in run.reads_at_join)
     return drafts
+
+
+def _lookup(text: str) -> Lookup:
+    """``lookup`` or ``lookupL-S`` -> Lookup(longest=L, shortest=S)."""
+    sizes = text[len("lookup"):]
+    return Lookup(*map(int, sizes.split("-"))) if sizes else Lookup()
 
 
 def _draft_quant(run: SpecRun, name: str) -> str:

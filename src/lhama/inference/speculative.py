@@ -20,6 +20,10 @@ a row (up to ``Draft.tokens``), one again after a rejection. It may also read on
 tokens (and the answer): a shorter prefill of its own, which short answers cannot repay when it reads a whole long
 prompt; with a late start, the last ``Draft.reads`` tokens before it joins (``Draft.reads_at_join``), so joining late
 costs no longer a prefill. The answer is the same whatever the pace and the reading.
+
+A draft may also be a prompt lookup (:func:`lookup_draft`, :class:`~lhama.inference.lookup.Lookup`): no model, its
+proposals the ids that followed the latest earlier occurrence of the sequence's last few ids; a step where it
+finds none is the model's plain step.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from lhama.errors import ConfigError, ModelError
 from lhama.inference.draft_vocab import VOCABS, kept_ids, special_ids, trim_head
 from lhama.inference.generate import GenerationConfig, context_length, decode_step, next_token
 from lhama.inference.kv import KVState, prefill, rewind, shared_prefix
+from lhama.inference.lookup import Lookup
 from lhama.inference.lean import lean_decoder, usable
 from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear
 from lhama.inference.quant import check_quant
@@ -82,9 +87,10 @@ DRAFT_READS = 24
 
 @dataclass
 class Draft:
-    """A draft model, its own KV state, and how many of its proposals were kept."""
+    """A draft model (or a prompt lookup, ``lookup``, with no model), its own KV state, and how many of its
+    proposals were kept."""
 
-    model: LhamaModel
+    model: LhamaModel | None
     tokens: int = DRAFT_TOKENS  # proposed per step at most: the model checks tokens + 1 rows
     kv: KVState = field(default_factory=KVState)
     # A proposal ends before the first draft token whose probability (softmax of the draft's
@@ -101,12 +107,15 @@ class Draft:
     # and the whole answer so far. The same either way for a draft joining at the first token.
     reads_at_join: bool = False
     skip: int = 0  # leading ids of the current prompt that its cache leaves out (set per answer)
+    lookup: Lookup | None = None  # instead of a model: proposals found in the sequence itself (no model steps)
     proposed: int = 0
     accepted: int = 0
 
     def __post_init__(self) -> None:
         if self.reads < 0:
             raise ConfigError(f"a draft reads the last N >= 0 prompt tokens (0: all), got {self.reads}")
+        if (self.model is None) == (self.lookup is None):
+            raise ConfigError("a draft is a model or a prompt lookup (Draft.lookup), one of the two")
 
     @property
     def acceptance_rate(self) -> float:
@@ -134,6 +143,13 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
         size = language_model.get_output_embeddings().out_features
         trim_head(language_model, kept_ids(size, 0, special_ids(target.tokenizer), VOCABS[vocab](target.tokenizer)))
     return draft
+
+
+def lookup_draft(tokens: int = DRAFT_TOKENS, lookup: Lookup = Lookup(), pace: Pace = DRAFT_PACE) -> Draft:
+    """A draft with no model: up to ``tokens`` ids found by ``lookup`` in the whole sequence (prompt and answer)."""
+    if tokens < 1:
+        raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
+    return Draft(None, tokens, pace=pace, reads=0, lookup=lookup)
 
 
 def draft_quant(target: LoadedModel, given: str | None = None) -> str:
@@ -212,11 +228,12 @@ def speculative_ids(model: LhamaModel, draft: Draft, turn: Turn, kv: KVState | N
     draft.skip = max(0, len(input_ids) - draft.reads) if draft.reads else 0
     yield token
     while token not in eos_ids and produced < budget:
-        count = min(pacer.tokens(draft.tokens), budget - produced - 1)
+        count, proposal = min(pacer.tokens(draft.tokens), budget - produced - 1), None
         if count and pacer.drafting(produced):
             if draft.reads and draft.reads_at_join and not joined:
                 draft.skip = max(0, len(kv.ids) - draft.reads)  # the last ``reads`` ids before ``token`` (read too)
             proposal, joined = _propose(draft, [*kv.ids, token], count, checker.pick, end), True
+        if proposal or (proposal is not None and draft.lookup is None):  # a lookup that found nothing: plain step
             kept = _check(checker, token, proposal, draft)
             pacer.record(len(proposal), len(kept) - 1, produced)
         else:
@@ -262,6 +279,8 @@ def _propose(draft: Draft, ids: list[int], count: int, pick: Callable[..., int],
     """Up to ``count`` greedy tokens of the draft after ``ids`` (fewer: see ``Draft.confidence``)."""
     if count == 0:
         return []
+    if draft.lookup is not None:
+        return draft.lookup.propose(ids[draft.skip:], count)
     logits = _catch_up(draft, ids[draft.skip:], end - draft.skip)
     proposal: list[int] = []
     while not draft.confidence or float(torch.softmax(logits.float(), dim=-1).max()) >= draft.confidence:
