@@ -107,14 +107,17 @@ def test_six_bit_layers_are_their_arithmetic_bit_for_bit(blocked: bool) -> None:
 
 def _int8_emulated(x: torch.Tensor, layer: Int8Linear) -> torch.Tensor:
     """int16 activations (absmax / 16383), 16 int32 lanes (input pairs 2 l, 2 l + 1 of each 32), one fp32 sum per
-    8192 inputs, then the lanes summed as gcc's _mm512_reduce_add_ps does, times scale * dx."""
+    8192 inputs (added in turn), then the lanes summed as gcc's _mm512_reduce_add_ps does, times scale * dx."""
     xs = x.float().numpy()
     amax = np.abs(xs).max(-1)
     xq = np.rint((xs * (F32(16383) / amax)[:, None]).astype(F32)).astype(np.int64)
     dx = (amax / F32(16383)).astype(F32)
     w = layer.weight.numpy().astype(np.int64)
-    lanes = np.einsum("mcla,ncla->mnl", xq.reshape(x.shape[0], -1, 16, 2), w.reshape(w.shape[0], -1, 16, 2))
-    acc = lanes.astype(F32)  # K <= 8192: one flush
+    acc = np.zeros((x.shape[0], w.shape[0], 16), F32)
+    for start in range(0, w.shape[1], 8192):
+        xs_, ws_ = xq[:, start:start + 8192], w[:, start:start + 8192]
+        lanes = np.einsum("mcla,ncla->mnl", xs_.reshape(x.shape[0], -1, 16, 2), ws_.reshape(w.shape[0], -1, 16, 2))
+        acc = (acc + lanes.astype(F32)).astype(F32)
     t3 = (acc[..., 8:] + acc[..., :8]).astype(F32)
     t6 = (t3[..., 4:] + t3[..., :4]).astype(F32)
     total = ((t6[..., 0] + t6[..., 2]).astype(F32) + (t6[..., 1] + t6[..., 3]).astype(F32)).astype(F32)
@@ -151,11 +154,27 @@ def test_a_fused_product_and_its_parts_share_one_blocked_copy_and_keep_their_bit
         assert all(p.__dict__["_native_scales"][1][0].untyped_storage().data_ptr() == storage for p in parts)
 
 
-def test_int8_rows_are_their_arithmetic_bit_for_bit() -> None:
-    layer = Int8Linear.from_linear(_linear(70, 1024, seed=8))
-    for m in (1, 3, 5):
-        x = torch.randn(m, 1024).to(torch.bfloat16)
+@pytest.mark.parametrize(("rows", "inputs", "ms"), [(70, 1024, (1, 3, 5)), (37, 1056, (1, 2, 6))])
+def test_int8_rows_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, ms: tuple[int, ...]) -> None:
+    """Rows not a multiple of the kernel's work items, inputs with and without a 32-input tail, one activation row
+    and several (groups of four and a rest)."""
+    layer = Int8Linear.from_linear(_linear(rows, inputs, seed=8))
+    for m in ms:
+        x = torch.randn(m, inputs).to(torch.bfloat16)
         assert torch.equal(int8_mm(x, layer.weight, layer.scales), _int8_emulated(x, layer))
+
+
+def test_int8_rows_over_8192_inputs_are_their_arithmetic_bit_for_bit() -> None:
+    """Over 8192 inputs the kernel adds each 8192's lane sums in fp32 (here two windows, the second with a 32-input
+    tail); same-sign weights and inputs make the lane sums pass 2^24, where fp32 conversions round."""
+    linear = _linear(40, 8992, seed=9)
+    with torch.no_grad():
+        linear.weight.abs_()
+    layer = Int8Linear.from_linear(linear)
+    x = torch.rand(5, 8992).to(torch.bfloat16)
+    want = _int8_emulated(x, layer)
+    for m in (1, 2, 5):
+        assert torch.equal(int8_mm(x[:m], layer.weight, layer.scales), want[:m])
 
 
 def test_the_kernel_matches_this_cpu_and_packing() -> None:
