@@ -40,7 +40,7 @@ def test_too_few_distinct_captions(tmp_path):
 
 def test_top1_is_the_share_of_images_whose_own_caption_scores_highest(tmp_path, tiny_vlm):
     trials = make_trials(_items(tmp_path), choices=3, seed=0)
-    result = evaluate_retrieval(tiny_vlm, trials, PredictionCache(tmp_path / "c.jsonl", {}))
+    result = evaluate_retrieval(tiny_vlm, trials, PredictionCache(tmp_path / "c.jsonl", {}), scoring="logprob")
     expected = 0
     system = {"role": "system", "content": tiny_vlm.generation.system_prompt}  # as chat sends it
     for trial in trials:  # recompute every score independently, one request at a time
@@ -66,7 +66,7 @@ def test_a_cascade_model_scores_its_labeler_note_in_place_of_the_image(tmp_path)
 
     cascade = load_model(tiny_cascade(tmp_path / "model"))
     trials = make_trials(_items(tmp_path), choices=3, seed=0)
-    result = evaluate_retrieval(cascade, trials, PredictionCache(tmp_path / "c.jsonl", {}))
+    result = evaluate_retrieval(cascade, trials, PredictionCache(tmp_path / "c.jsonl", {}), scoring="logprob")
     trial = trials[0]
     note = labeler_note(cascade, trial.item.image)
     assert note.startswith("[Imagem anexada")

@@ -53,7 +53,7 @@ def test_reused_prefix_scores_equal_full_prompt_scores_and_rank_alike(tmp_path, 
     use_images = kind != "no_image"
     trials = make_trials(_items(tmp_path), choices=5, seed=1)
     cache = PredictionCache(tmp_path / "r.jsonl", {})
-    result = evaluate_retrieval(loaded, trials, cache, use_images=use_images)
+    result = evaluate_retrieval(loaded, trials, cache, use_images=use_images, scoring="logprob")
     for trial in trials:
         got = cache.get("model", trial.item.file)["scores"]
         want, _ = _full_scores(loaded, trial, use_images)
@@ -79,7 +79,7 @@ def test_fewer_positions_are_prefilled_and_the_system_prompt_only_once(tmp_path)
     old = sum(before.calls)
     before.close()
     counter = _Positions(cascade)
-    evaluate_retrieval(cascade, trials, PredictionCache(tmp_path / "r.jsonl", {}))
+    evaluate_retrieval(cascade, trials, PredictionCache(tmp_path / "r.jsonl", {}), scoring="logprob")
     counter.close()
     new = sum(counter.calls)
     # the full prompt of the first picture, after that only what follows the shared opening,

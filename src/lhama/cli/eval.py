@@ -209,12 +209,14 @@ class RetrievalOptions:
     no_image: NoImageOpt = False
     limit: LimitOpt = None
     cache: CacheOpt = None
+    scoring: Annotated[str, typer.Option(help="pmi: log-prob after the image minus log-prob without it (default); "
+                                              "logprob: summed log-prob alone (before session 12).")] = "pmi"
 
     def task(self) -> RetrievalTask:
         from lhama.eval.tasks import RetrievalTask
 
         return RetrievalTask(self.data, self.model, self.column, self.choices, self.seed, self.split, not self.no_image,
-                             self.limit, self.cache)
+                             self.limit, self.cache, self.scoring)
 
 
 @app.command()
@@ -231,8 +233,9 @@ def retrieval(options: RetrievalOptions) -> None:
 
     with _Bar("scoring") as progress:
         result = run_retrieval(options.task(), _load, progress)
-    Console().print(f"{result.choices}-way retrieval top-1 [bold]{result.top1:.3f}[/] on {result.n} images "
-                    f"(chance {1 / result.choices:.3f})")
+    plain = "" if result.scoring == "logprob" else f"; summed log-prob alone {result.top1_logprob:.3f}"
+    Console().print(f"{result.choices}-way retrieval top-1 [bold]{result.top1:.3f}[/] ({result.scoring}{plain}) on "
+                    f"{result.n} images (chance {1 / result.choices:.3f})")
 
 
 def _check_guidance(image_guidance: float | None) -> None:

@@ -10,6 +10,12 @@ Data: any folder in the Tux Paint layout (``captions.tsv`` + ``images/``), see
 :func:`lhama.eval.caption.load_captions`. ``use_images=False`` scores the same candidates with the
 image left out of the prompt: the language model's prior alone.
 
+Scoring (session 12 of #26, chosen on dev): ``pmi``, the default, ranks a caption by its
+log-probability after the picture minus its log-probability after the same prompt without the
+picture (pointwise mutual information with a caption-only prior: a short, common caption no longer
+wins by being likely whatever the picture); ``logprob`` is the summed log-probability alone (before
+session 12). Both are in each cache record (``scores``, ``prior``), so one run reports both.
+
 A picture's prompt is prefilled once and each candidate scores only its own tokens after it; the
 system prompt's keys/values are kept from picture to picture (:class:`lhama.eval.scoring.PromptScorer`;
 session 11 of #26: before, 5 full prompts per picture, ~45 s a picture for lhama-default at 1 thread).
@@ -21,7 +27,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from lhama.errors import DataError
+from lhama.errors import ConfigError, DataError
 from lhama.eval.answer import chat_messages, require_vision, shown_image
 from lhama.eval.cache import PredictionCache
 from lhama.eval.caption import CaptionItem
@@ -29,6 +35,7 @@ from lhama.eval.scoring import PromptScorer
 from lhama.model.build import LoadedModel
 
 PROMPT = "Descreva a imagem brevemente."
+SCORINGS = ("pmi", "logprob")
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class RetrievalResult:
     n: int
     choices: int
     picks: dict[str, str]  # file -> the caption the model ranked first
+    scoring: str = "logprob"
+    top1_logprob: float | None = None  # the summed log-probability's top-1 on the same scores
 
 
 def make_trials(items: Sequence[CaptionItem], choices: int = 5, seed: int = 0) -> list[RetrievalTrial]:
@@ -65,22 +74,45 @@ def make_trials(items: Sequence[CaptionItem], choices: int = 5, seed: int = 0) -
 
 
 def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], cache: PredictionCache,
-                       use_images: bool = True, on_item: Callable[[int], None] | None = None) -> RetrievalResult:
-    """Score each trial's candidates (cached per image as it goes); top-1 accuracy."""
+                       use_images: bool = True, on_item: Callable[[int], None] | None = None,
+                       scoring: str = "pmi") -> RetrievalResult:
+    """Score each trial's candidates (cached per image as it goes); top-1 accuracy by ``scoring``
+    (:data:`SCORINGS`; without images there is no picture to take out, so ``logprob``).
+
+    Raises:
+        ConfigError: an unknown scoring."""
+    if scoring not in SCORINGS:
+        raise ConfigError(f"unknown retrieval scoring {scoring!r} (choose from {', '.join(SCORINGS)})")
     if use_images:
         require_vision(loaded, "do image-caption retrieval")
-    picks, correct, scorer = {}, 0, PromptScorer(loaded)
+    scoring = scoring if use_images else "logprob"
+    picks, correct, plain = {}, 0, 0
+    scorer, prior = PromptScorer(loaded), PromptScorer(loaded)  # each keeps its own prompt's keys/values
     for trial in trials:
         record = cache.get("model", trial.item.file)
-        if record is None:
-            scores = _scores(scorer, trial, use_images)
-            record = cache.put("model", trial.item.file, {"scores": scores, "candidates": list(trial.candidates)})
-        best = max(range(len(record["scores"])), key=record["scores"].__getitem__)
-        picks[trial.item.file] = record["candidates"][best]
-        correct += record["candidates"][best] == trial.item.reference
+        if record is None or (scoring == "pmi" and "prior" not in record):
+            record = dict(record or {"scores": _scores(scorer, trial, use_images), "candidates": list(trial.candidates)})
+            if scoring == "pmi":
+                record["prior"] = _scores(prior, trial, False)
+            record = cache.put("model", trial.item.file, record)
+        picks[trial.item.file] = record["candidates"][_best(ranked(record, scoring))]
+        correct += picks[trial.item.file] == trial.item.reference
+        plain += record["candidates"][_best(record["scores"])] == trial.item.reference
         if on_item is not None:
             on_item(1)
-    return RetrievalResult(correct / max(len(trials), 1), len(trials), len(trials[0].candidates) if trials else 0, picks)
+    n = max(len(trials), 1)
+    return RetrievalResult(correct / n, len(trials), len(trials[0].candidates) if trials else 0, picks, scoring, plain / n)
+
+
+def ranked(record: dict, scoring: str) -> list[float]:
+    """The values a cache record's candidates are ranked by under ``scoring``."""
+    if scoring == "pmi":
+        return [s - p for s, p in zip(record["scores"], record["prior"], strict=True)]
+    return list(record["scores"])
+
+
+def _best(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
 
 
 def _scores(scorer: PromptScorer, trial: RetrievalTrial, use_images: bool) -> list[float]:
