@@ -184,3 +184,18 @@ def test_rounds_repeat_the_prompts_and_give_per_round_ratios(monkeypatch, tmp_pa
     assert rounds["short_prompts"] == [i for i, n in enumerate(lengths) if n < 13]
     assert found["runs"]["late"][0]["proposed"] < found["runs"]["eager"][0]["proposed"]  # 5 tokens before it joins
     assert found["draft_reads"] == {"eager": spec.DRAFT_READS, "late": 4} and found["reads_at_join"] == ["late"]
+
+
+def test_a_lookup_draft_loads_no_model_and_decodes_the_plain_tokens(monkeypatch):
+    target = tiny_decoder(seed=3)
+    monkeypatch.setattr(spec, "load_draft", lambda *a, **k: pytest.fail("a prompt lookup loads no model"))
+    assert spec._draft_arg("l3=lookup5-3@3", 1) == ("l3", "lookup5-3", 3, 0.0, "", "")
+    run = spec.SpecRun("t", {"l3": "lookup5-3", "l1": "lookup"}, draft_tokens={"l3": 3, "l1": 1})
+    drafts = spec.load_drafts(run, target)
+    assert drafts["l3"].model is None and (drafts["l3"].lookup.longest, drafts["l3"].lookup.shortest) == (5, 3)
+    assert (drafts["l1"].lookup.longest, drafts["l1"].lookup.shortest, drafts["l1"].tokens) == (4, 2, 1)
+    ids = prompt_ids(5, length=16)
+    ids = ids + ids  # a repeated prompt: something to match
+    plain = spec.timed_run(target, ids, 24, (), None)
+    looked = spec.timed_run(target, ids, 24, (), drafts["l3"])
+    assert looked["ids"] == plain["ids"] and looked["proposed"] > 0

@@ -74,7 +74,7 @@ class Extras:
 class Speed:
     PANEL: ClassVar[str] = "Speed"
     quant: QuantOpt = None
-    draft: Annotated[Optional[str], typer.Option(callback=named_draft, help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct.")] = None
+    draft: Annotated[Optional[str], typer.Option(callback=named_draft, help="A smaller model with the same tokenizer for speculative decoding of greedy text answers (same answer, fewer big-model steps), e.g. qwen2.5-coder-0.5b-instruct. Slower than plain decoding on a CPU without AVX-512 (x0.95 on a 2-core Zen 3, docs/distill.md): leave it off there.")] = None
     draft_quant: Annotated[Optional[str], typer.Option(help="Weights of the --draft model, chosen apart from --quant: none, bf16, int8, int4 or an int4 plan (quantised once, cached beside it). Default: int4-g32 when the model is quantised (the cheapest draft per step), else the model's own (none or bf16).")] = None
 
 
