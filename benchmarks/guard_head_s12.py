@@ -172,6 +172,25 @@ def decide_s12(ref: dict, cand: dict) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
+def read_test(head: Path) -> dict:
+    """The one pt-BR test-split read of a head that passed decide_s12, scored as tests/guard/test_evaluate.py scores
+    the shipped heads (input head + shipped output head, no rules), plus English test F1 of the shipped-form guard."""
+    from lhama.guard.classifier import DEFAULT_OUTPUT_HEAD, ClassifierGuard, Head
+    from lhama.guard.dataset import read_examples
+    from lhama.guard.evaluate import evaluate
+    out = {"head": str(head)}
+    for name, h in (("shipped", None), ("pick", head)):
+        inp = Head.load(h) if h else build(None).guard.head
+        pt = evaluate(ClassifierGuard(inp, output_head=Head.load(DEFAULT_OUTPUT_HEAD)),
+                      read_examples(ROOT / "data/guard/test.jsonl", "pt"), timed=0)
+        en = evaluate(build(h), read_examples(ROOT / "data/guard/test.jsonl", "en"), timed=0)
+        out[name] = {"pt_f1": round(pt.overall.f1, 4), "pt_precision": round(pt.overall.precision, 4),
+                     "pt_recall": round(pt.overall.recall, 4), "pt_lookalike_fpr": round(pt.lookalike_fpr, 4),
+                     "en_f1": round(en.overall.f1, 4), "en_precision": round(en.overall.precision, 4),
+                     "en_recall": round(en.overall.recall, 4)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--append-train", type=Path, default=None)
@@ -183,6 +202,7 @@ def main() -> None:
     parser.add_argument("--no-judge", action="store_true")
     parser.add_argument("--log", type=Path, default=Path("/tmp/guard_head_s12_read.jsonl"))
     parser.add_argument("--decide", type=Path, default=None)
+    parser.add_argument("--test", type=Path, default=None, help="head that passed decide_s12: the one test-split read")
     args = parser.parse_args()
     if args.append_train:
         rows = new_rows() + held_rows()
@@ -200,6 +220,10 @@ def main() -> None:
         return print(f"{rows[-1]['guard']}: {'SHIP' if ship else 'no'} (everyday {rows[-1]['everyday_flagged']} vs "
                      f"{rows[0]['everyday_flagged']}, caught {rows[-1]['caught']} vs {rows[0]['caught']})"
                      f"{'; failed: ' + '; '.join(failed) if failed else ''}")
+    if args.test:
+        row = read_test(args.test)
+        append_row(args.log, row)
+        return print(json.dumps(row))
     if args.read:
         judge, t4 = None, pick_int4()[0]
         if not args.no_judge:
