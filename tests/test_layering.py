@@ -19,7 +19,8 @@ LAYER = {
 # Third-party frameworks allowed only in these modules or packages (paths relative to
 # src/lhama). STYLE's rule 12 names model/build.py, model/encoders.py and data/conversation.py
 # for transformers; the right list is longer, each for a reason:
-#   model/branch_files.py     build.py's per-kind save/load entries (LLaVA's config keys, towers from config)
+#   model/branch_files.py     build.py's per-kind save/load entries (LLaVA's config keys, towers from config or
+#                             from a pretrained directory)
 #   model/audio.py            Whisper's encoder from a local Hugging Face directory
 #   data/translate/seq2seq.py a local MarianMT/NLLB/M2M100 translation backend
 #   guard/generative.py       a Llama-Guard-style judge loaded as a causal LM

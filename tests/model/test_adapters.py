@@ -31,7 +31,7 @@ def _parts(tmp_path: Path) -> tuple[Path, Path]:
 def _trained(lm: Path, tower: Path):
     """What a stage-2 run leaves: seed 0 before building (as recipes do), LoRA, moved weights."""
     torch.manual_seed(0)
-    loaded = build_model(lm, tower, CONFIG)
+    loaded = build_model(lm, {"image": tower}, CONFIG)
     adapters.apply_lora(loaded, LoraSettings(r=2, alpha=4, dropout=0.0, target_modules=("q_proj", "v_proj")))
     generator = torch.Generator().manual_seed(1)
     for name, param in loaded.model.named_parameters():
@@ -48,13 +48,13 @@ def test_compose_from_adapter_rebuilds_the_trained_model(tmp_path: Path) -> None
     trained.model.eval()
     ids = torch.tensor([encode_prompt(trained.tokenizer, "<image>\nDescreva a imagem.", trained.expansions())])
     pixels = torch.rand(1, 3, 50, 50, generator=torch.Generator().manual_seed(2))
-    rebuilt = adapters.compose_from_adapter(lm, tower, tmp_path / "adapter")
+    rebuilt = adapters.compose_from_adapter(lm, [tower], tmp_path / "adapter")
     assert rebuilt.config == CONFIG
     with torch.no_grad():
         expected = trained.model(ids, media={"image": pixels}).logits
         actual = rebuilt.model(ids, media={"image": pixels}).logits
     assert torch.allclose(actual, expected, atol=1e-5)  # placeholder row included: same seeded draw
-    assert not torch.allclose(actual, build_model(lm, tower, CONFIG).model.eval()(ids, media={"image": pixels}).logits, atol=1e-3)
+    assert not torch.allclose(actual, build_model(lm, {"image": tower}, CONFIG).model.eval()(ids, media={"image": pixels}).logits, atol=1e-3)
 
 
 def test_an_adapter_for_another_base_is_refused(tmp_path: Path) -> None:
@@ -68,9 +68,9 @@ def test_an_adapter_for_another_base_is_refused(tmp_path: Path) -> None:
     AutoModelForCausalLM.from_config(wider).save_pretrained(other)
     tiny_tokenizer().save_pretrained(other)
     with pytest.raises(CheckpointError, match="does not fit this base model"):
-        adapters.compose_from_adapter(other, tower, tmp_path / "adapter")
+        adapters.compose_from_adapter(other, [tower], tmp_path / "adapter")
     with pytest.raises(CheckpointError, match="not a lhama adapter directory"):
-        adapters.compose_from_adapter(lm, tower, tmp_path)
+        adapters.compose_from_adapter(lm, [tower], tmp_path)
 
 
 def test_export_adapter_casts_to_float16_and_keeps_the_model(tmp_path: Path) -> None:
@@ -92,8 +92,8 @@ def test_export_adapter_casts_to_float16_and_keeps_the_model(tmp_path: Path) -> 
     ids = torch.tensor([encode_prompt(trained.tokenizer, "<image>\nDescreva a imagem.", trained.expansions())])
     pixels = torch.rand(1, 3, 50, 50, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        full = adapters.compose_from_adapter(lm, tower, tmp_path / "adapter").model(ids, media={"image": pixels}).logits
-        half = adapters.compose_from_adapter(lm, tower, out).model(ids, media={"image": pixels}).logits
+        full = adapters.compose_from_adapter(lm, [tower], tmp_path / "adapter").model(ids, media={"image": pixels}).logits
+        half = adapters.compose_from_adapter(lm, [tower], out).model(ids, media={"image": pixels}).logits
     assert torch.allclose(full, half, atol=1e-2) and not torch.equal(full, half)  # rounded, not changed
     with pytest.raises(CheckpointError, match="not a lhama adapter directory"):
         adapters.export_adapter(tmp_path, tmp_path / "nothing")
@@ -112,5 +112,5 @@ def test_an_adapter_from_an_audio_model_keeps_its_trained_audio_projector(tmp_pa
 
 def test_a_vision_tower_without_an_image_branch_is_refused(tmp_path: Path) -> None:
     lm, tower = _parts(tmp_path)
-    with pytest.raises(ConfigError, match="no image branch"):
-        build_model(lm, tower, lhama_config())
+    with pytest.raises(ConfigError, match=r"^an encoder for the image branch was given \(.*tower\) but the config has no image branch"):
+        build_model(lm, {"image": tower}, lhama_config())

@@ -295,3 +295,49 @@ def test_an_adapter_export_holds_a_registered_kind_s_trained_modules_by_the_tabl
         assert not is_adapter_key("language_model.model.layers.0.self_attn.q_proj.weight")
     finally:
         branches.unregister("gauge")
+
+
+def _reading_opener(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, float]:
+    """The toy kind's pretrained encoder directory: its tower's state dict and a scale."""
+    tower = ReadingTower(3)
+    tower.load_state_dict(torch.load(directory / "tower.pt"))
+    return tower.to(dtype), float((directory / "scale.txt").read_text())
+
+
+def test_build_model_opens_any_kind_s_pretrained_encoder_through_its_table_entry(reading_kind, tmp_path: Path) -> None:
+    from lhama.model.branch_files import BranchFiles
+    from lhama.model.build import build_model
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_text_config()).save_pretrained(tmp_path / "lm")
+    tiny_tokenizer().save_pretrained(tmp_path / "lm")
+    encoder = tmp_path / "reading-encoder"
+    encoder.mkdir()
+    trained = ReadingTower(3)
+    torch.save(trained.state_dict(), encoder / "tower.pt")
+    (encoder / "scale.txt").write_text("0.25")
+    with pytest.raises(ConfigError, match=r"^the reading branch opens no pretrained encoder directory \(.*reading-encoder\)"):
+        build_model(tmp_path / "lm", {"reading": encoder})  # the kind declares no opener
+    branches.unregister("reading")
+    branches.register(replace(READING, files=BranchFiles(pretrained=_reading_opener)))
+    loaded = build_model(tmp_path / "lm", {"reading": encoder})  # config: the kind's default
+    assert loaded.config.branches == {"reading": ReadingConfig()} and loaded.specs["reading"] == 0.25
+    assert torch.equal(loaded.model.reading_tower.linear.weight, trained.linear.weight)
+    assert torch.equal(loaded.read("reading", b"4 4 4 4"), torch.ones(4))  # read with the opened spec
+    with pytest.raises(ConfigError, match="the config has no reading branch"):
+        build_model(tmp_path / "lm", {"reading": encoder}, branches.lhama_config())
+    with pytest.raises(ConfigError, match="no branch kind 'sound'"):
+        build_model(tmp_path / "lm", {"sound": encoder})
+
+
+def test_an_adapter_takes_one_encoder_directory_per_branch_that_opens_one(tmp_path: Path) -> None:
+    from lhama.model import adapters
+    from lhama.model.config import LoraSettings
+    from tests.model.test_adapters import CONFIG, _parts, _trained
+
+    lm, tower = _parts(tmp_path)
+    lora = LoraSettings(r=2, alpha=4, target_modules=("q_proj", "v_proj"))
+    adapters.save_adapter(_trained(lm, tower), tmp_path / "adapter", "tiny", lora)
+    with pytest.raises(ConfigError, match=r"^the adapter .* takes 1 pretrained encoder\(s\) \(image\); 0 given$"):
+        adapters.compose_from_adapter(lm, [], tmp_path / "adapter")
+    assert adapters.compose_from_adapter(lm, [tower], tmp_path / "adapter").config == CONFIG

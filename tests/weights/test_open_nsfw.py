@@ -98,7 +98,7 @@ def test_build_model_with_the_real_tower_then_save_and_load(open_nsfw_dir: Path,
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(tiny_text_config()).save_pretrained(tmp_path / "lm")
     tiny_tokenizer().save_pretrained(tmp_path / "lm")
-    loaded = build_model(tmp_path / "lm", vision_dir=open_nsfw_dir, config=lhama_config(image=ImageConfig(feature_layer=-1)))
+    loaded = build_model(tmp_path / "lm", encoders={"image": open_nsfw_dir}, config=lhama_config(image=ImageConfig(feature_layer=-1)))
     assert loaded.expansions() == {loaded.model.token_ids["image"]: 49}
     assert loaded.specs["image"] == caffe_image_spec(loaded.model.vision_tower.config)
     pixels = images_to_tensor([IMAGES / REAL[0]], loaded.specs["image"])

@@ -80,23 +80,35 @@ static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx,
 struct scales { const uint16_t *sz; const uint8_t *codes; const uint32_t *highs; const uint16_t *supers; const uint8_t *hi;
                 int blocked; };
 
-/* (scale, offset) of rows 8 c .. 8 c + 7 for group gi: int4_vnni.c's formulas on 8 lanes. */
-static inline void group_scales(const struct scales *sc_, int c, int gi, int K, int N, int g, __m256 *scale, __m256 *offset) {
+/* A super-block's k-scale parts for rows 8 c .. 8 c + 7 (c = 0..7): d, 0 - dmin (fp32) and the codes' top bits, read
+   and converted once per KSUPER inputs instead of once per group (the same values). */
+struct super_parts { __m256 d[8], nd[8]; __m256i top[8]; };
+
+static inline void super_scales(const struct scales *sc_, int gi, int K, int N, int g, struct super_parts *sp) {
     if (sc_->blocked) N = 64;
-    if (sc_->highs) { /* Q4_K-style: scale = d sc, offset = -dmin m, sc and m 6-bit */
-        size_t sb = (size_t)(gi * g / KSUPER);
-        __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sc_->codes + (size_t)gi * N + 8 * c)));
-        __m256i top = _mm256_srl_epi32(_mm256_loadu_si256((const __m256i *)(sc_->highs + sb * N + 8 * c)),
-                                       _mm_cvtsi32_si128(4 * ((gi * g % KSUPER) / g)));
-        __m256i three = _mm256_set1_epi32(3);
-        __m256i code = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(15)),
-                                       _mm256_slli_epi32(_mm256_and_si256(top, three), 4));
-        __m256i mcode = _mm256_or_si256(_mm256_srli_epi32(lo, 4),
-                                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(top, 2), three), 4));
-        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc_->supers + sb * N + 8 * c)));
+    size_t sb = (size_t)(gi * g / KSUPER);
+    for (int c = 0; c < 8; c++) {
+        sp->top[c] = _mm256_loadu_si256((const __m256i *)(sc_->highs + sb * N + 8 * c));
+        sp->d[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc_->supers + sb * N + 8 * c)));
         __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc_->supers + ((size_t)K / KSUPER + sb) * N + 8 * c)));
-        *scale = _mm256_mul_ps(d, _mm256_cvtepi32_ps(code));
-        *offset = _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), dmin), _mm256_cvtepi32_ps(mcode));
+        sp->nd[c] = _mm256_sub_ps(_mm256_setzero_ps(), dmin);
+    }
+}
+
+/* (scale, offset) of rows 8 c .. 8 c + 7 for group gi: int4_vnni.c's formulas on 8 lanes (k-scales: with the group's
+   super-block parts sp). */
+static inline void group_scales(const struct scales *sc_, const struct super_parts *sp, int c, int gi, int K, int N,
+                                int g, __m256 *scale, __m256 *offset) {
+    if (sc_->blocked) N = 64;
+    if (sc_->highs) { /* Q4_K-style: scale = d sc, offset = -dmin m, sc and m 6-bit (low 4 bits in codes, top 2 in highs) */
+        __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sc_->codes + (size_t)gi * N + 8 * c)));
+        __m256i top = _mm256_srl_epi32(sp->top[c], _mm_cvtsi32_si128(4 * ((gi * g % KSUPER) / g)));
+        __m256i six = _mm256_set1_epi32(0x30);
+        __m256i code = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(15)),
+                                       _mm256_and_si256(_mm256_slli_epi32(top, 4), six));
+        __m256i mcode = _mm256_or_si256(_mm256_srli_epi32(lo, 4), _mm256_and_si256(_mm256_slli_epi32(top, 2), six));
+        *scale = _mm256_mul_ps(sp->d[c], _mm256_cvtepi32_ps(code));
+        *offset = _mm256_mul_ps(sp->nd[c], _mm256_cvtepi32_ps(mcode));
     } else if (sc_->codes) { /* Q6_K-style: scale = d code (signed), offset = -32 scale */
         __m256i code = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc_->codes + (size_t)gi * N + 8 * c)));
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc_->supers + (size_t)(gi * g / KSUPER) * N + 8 * c)));
@@ -142,6 +154,7 @@ static inline __attribute__((always_inline)) void block64(
     const int flush = hi ? 2 : 8; /* steps per int16 partial sum: 2 (6-bit: 4 x 63 x 127) or 8 (4-bit: 16 x 15 x 127) */
     const int groups = K / g;
     __m256 acc[4][8];
+    struct super_parts sp;
     for (int m = 0; m < M; m++)
         for (int c = 0; c < 8; c++) acc[m][c] = _mm256_setzero_ps();
     for (int start = 0, gi = 0; start < K; start += g, gi++) {
@@ -149,6 +162,7 @@ static inline __attribute__((always_inline)) void block64(
         for (int m = 0; m < M; m++)
             for (int r = 0; r < 8; r++) s[m][r] = p[m][r] = _mm256_setzero_si256();
         prefetch_scales(sc_, gi, K, N, g);
+        if (sc_->highs && gi * g % KSUPER == 0) super_scales(sc_, gi, K, N, g, &sp);
         for (int k = start, step = 1; k < start + g; k += 4, step++) {
             _mm_prefetch((const char *)(w + (size_t)32 * K + 16 * k), _MM_HINT_T1);  /* the next block's line, into L2 */
             _mm_prefetch((const char *)(w2 + (size_t)32 * K + 16 * k), _MM_HINT_T1);
@@ -189,7 +203,7 @@ static inline __attribute__((always_inline)) void block64(
         for (int c = 0; c < 8; c++) { /* rows 8 c..8 c + 7: lane c / 4 of registers r, r + 1 */
             int r = (c % 4 >= 2 ? 4 : 0) + 2 * (c % 2), lane = c / 4;
             __m256 scale, offset;
-            group_scales(sc_, c, gi, K, N, g, &scale, &offset);
+            group_scales(sc_, &sp, c, gi, K, N, g, &scale, &offset);
             for (int m = 0; m < M; m++) {
                 __m256i sum = lane ? _mm256_permute2x128_si256(s[m][r], s[m][r + 1], 0x31)
                                    : _mm256_permute2x128_si256(s[m][r], s[m][r + 1], 0x20);

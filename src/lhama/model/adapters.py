@@ -4,7 +4,7 @@ checkpointing, and adapter-only files (projector + LoRA weights) that re-apply t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,12 +145,22 @@ def _model_level(config: GenerationConfig) -> dict:
     return {"system_prompt": config.system_prompt, "image_guidance": config.image_guidance}
 
 
-def compose_from_adapter(lm_dir: str | Path, vision_dir: str | Path | None, adapter_dir: str | Path) -> LoadedModel:
-    """Base LM + tower + an adapter (projector and LoRA), LoRA merged: the model the adapter was
-    trained as. The seed makes the new placeholder embedding rows (drawn at random when the
-    vocabulary grows) the ones a training run with ``seed: 0`` drew."""
+def compose_from_adapter(lm_dir: str | Path, encoder_dirs: Sequence[str | Path], adapter_dir: str | Path) -> LoadedModel:
+    """Base LM + pretrained encoders + an adapter (projectors and LoRA), LoRA merged: the model the
+    adapter was trained as. ``encoder_dirs``: the encoders of the adapter's branches that open a
+    pretrained directory (``BranchFiles.pretrained``: the image branch's tower), in merge order.
+    The seed makes the new placeholder embedding rows (drawn at random when the vocabulary grows)
+    the ones a training run with ``seed: 0`` drew.
+
+    Raises:
+        ConfigError: not one encoder directory for each such branch."""
+    config = adapter_lhama_config(adapter_dir)
+    kinds = [kind.name for kind, _ in branches.configured(config) if kind.files.pretrained is not None]
+    if len(kinds) != len(encoder_dirs):
+        raise ConfigError(f"the adapter {adapter_dir} takes {len(kinds)} pretrained encoder(s) "
+                          f"({', '.join(kinds) or 'none'}); {len(encoder_dirs)} given")
     torch.manual_seed(0)
-    loaded = build_model(lm_dir, vision_dir, adapter_lhama_config(adapter_dir))
+    loaded = build_model(lm_dir, dict(zip(kinds, encoder_dirs)), config)
     load_adapter(loaded, adapter_dir)
     merge_lora(loaded)
     loaded.generation = adapter_generation_config(adapter_dir)

@@ -6,8 +6,10 @@ A kind's weights are in ``model.safetensors`` under its attributes and its confi
 ``"lhama"`` block of ``config.json``; what more it writes and reads is its ``files``. The image
 branch (:data:`IMAGE_FILES`) writes LLaVA's keys and ``preprocessor_config.json`` and reads back
 an empty tower of its saved type (a Hugging Face tower, or one of lhama's own in
-:data:`LHAMA_TOWERS`); the audio branch (:data:`AUDIO_FILES`) writes its Hugging Face encoder's
-``audio_config``; the video branch, and a kind that declares nothing, have nothing more. The
+:data:`LHAMA_TOWERS`), and opens a pretrained encoder directory (a CLIP/SigLIP vision model, or a
+lhama tower directory) for :func:`~lhama.model.build.build_model`; the audio branch
+(:data:`AUDIO_FILES`) writes its Hugging Face encoder's ``audio_config``; the video branch, and a
+kind that declares nothing, have nothing more. The
 entries are defined here, not in the branch table's module, because they are transformers'
 formats (house rule 12) and take a :class:`~lhama.model.build.LoadedModel`.
 """
@@ -25,6 +27,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, LlavaConfig
 
 from lhama.data.media import ImageSpec
+from lhama.errors import CheckpointError
 from lhama.model import audio as audio_encoder
 from lhama.model.encoders import has_cls_token, image_token_count
 from lhama.model.towers import efficientnet_lite, resnet
@@ -75,6 +78,23 @@ def _read_image(model_dir: Path, raw: dict, dtype: torch.dtype) -> tuple[nn.Modu
     return _tower_from_config(vision, dtype), spec
 
 
+def _open_image(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, ImageSpec]:
+    """A pretrained vision encoder directory (a CLIP/SigLIP vision model, a full CLIP/SigLIP whose
+    vision half is used, or a lhama tower directory such as ``lhama models prepare
+    open-nsfw-resnet50`` writes) and the pixels it expects (its ``preprocessor_config.json``)."""
+    from lhama.model.build import from_pretrained, read_config  # build imports this module when it loads
+
+    lhama_tower = LHAMA_TOWERS.get(read_config(directory).get("model_type"))
+    if lhama_tower is not None:
+        tower = lhama_tower.load_tower(directory).to(dtype)
+    else:
+        full = from_pretrained(AutoModel, directory, dtype)
+        tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
+        if not hasattr(tower.config, "image_size"):
+            raise CheckpointError(f"{directory} is not a vision model (its config has no image_size)")
+    return tower, ImageSpec.from_preprocessor_config(directory / "preprocessor_config.json", tower.config.image_size)
+
+
 def _write_audio(loaded: LoadedModel, directory: Path) -> dict:
     """A Hugging Face encoder's ``audio_config`` (a CTranslate2 one is named by ``audio.encoder``);
     LLaVA cannot express the branch, so the model is ``model_type: "lhama"``."""
@@ -103,14 +123,18 @@ class BranchFiles:
     ``model.safetensors`` under its attributes, and its config in the ``"lhama"`` block).
     ``write(loaded, directory)``: the keys it adds to ``config.json`` (it may write a file of
     its own); ``read(model_dir, raw config.json, dtype)``: what :func:`compose` takes for it:
-    (its saved tower, empty, or None; its saved spec or None). The default: nothing more."""
+    (its saved tower, empty, or None; its saved spec or None); ``pretrained(directory, dtype)``: a
+    pretrained encoder directory of the kind -> (its tower with weights, its spec), what
+    :func:`~lhama.model.build.build_model` composes a new model from (None: the kind opens none).
+    The default: nothing more."""
 
     write: Callable[[LoadedModel, Path], dict] = _nothing_written
     read: Callable[[Path, dict, torch.dtype], tuple[nn.Module | None, Any]] = _nothing_read
+    pretrained: Callable[[Path, torch.dtype], tuple[nn.Module, Any]] | None = None
 
 
 # What the image and audio kinds of model/branches.py carry as their ``files``.
-IMAGE_FILES = BranchFiles(_write_image, _read_image)
+IMAGE_FILES = BranchFiles(_write_image, _read_image, _open_image)
 AUDIO_FILES = BranchFiles(_write_audio, _read_audio)
 
 

@@ -26,11 +26,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from lhama.data.media import ImageSpec
 from lhama.errors import CheckpointError, ConfigError, ModelError
 from lhama.files import atomic_directory
 from lhama.model import branches
-from lhama.model.branch_files import LHAMA_TOWERS, sub_config
+from lhama.model.branch_files import sub_config
 from lhama.model.config import BranchConfig, ImageConfig, LhamaConfig
 from lhama.model.generation import GenerationConfig, read_generation, split_legacy, write_generation
 from lhama.model.labeler import Labeler, load_labeler
@@ -183,46 +182,50 @@ def add_placeholder_tokens(tokenizer: Any, language_model: nn.Module, config: Lh
 
 def build_model(
     lm_dir: str | Path,
-    vision_dir: str | Path | None = None,
+    encoders: Mapping[str, str | Path] | None = None,
     config: LhamaConfig | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> LoadedModel:
-    """Compose a new model from a pretrained LM directory and an optional vision directory
-    (a CLIP/SigLIP vision model, a full CLIP/SigLIP whose vision half is used, or a lhama tower
-    directory such as ``lhama models prepare open-nsfw-resnet50`` writes)."""
-    config = config or branches.lhama_config(image=ImageConfig() if vision_dir else None)
-    if vision_dir is not None and "image" not in config.branches:
-        raise ConfigError(f"a vision tower was given ({vision_dir}) but the config has no image branch: "
-                          "add one (lhama_config(image=ImageConfig())) or leave the vision directory out")
-    language_model = _from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
+    """Compose a new model from a pretrained LM directory and pretrained encoder directories by
+    branch kind, each opened as its kind opens one (``BranchFiles.pretrained``: for the image
+    kind a CLIP/SigLIP vision model, a full CLIP/SigLIP whose vision half is used, or a lhama tower
+    directory such as ``lhama models prepare open-nsfw-resnet50`` writes). ``config``: the
+    model's branches (None: each given encoder's kind with its default config).
+
+    Raises:
+        ConfigError: an encoder of a kind the config has no branch for, or whose kind opens none."""
+    encoders = {kind: Path(directory) for kind, directory in (encoders or {}).items()}
+    defaults = {kind: branches.KIND[kind].config() if kind in branches.KIND else None for kind in encoders}
+    config = config or branches.lhama_config(**defaults)  # an unknown kind is refused there
+    openers = {kind: _encoder_opener(config, kind, directory) for kind, directory in encoders.items()}
+    language_model = from_pretrained(AutoModelForCausalLM, lm_dir, dtype)
     tokenizer = _tokenizer(lm_dir)
     towers, specs = {}, {}
-    if vision_dir is not None:
-        tower = towers["image"] = _pretrained_tower(Path(vision_dir), dtype)
-        specs["image"] = ImageSpec.from_preprocessor_config(Path(vision_dir) / "preprocessor_config.json",
-                                                           tower.config.image_size)
+    for kind, directory in encoders.items():
+        towers[kind], specs[kind] = openers[kind](directory, dtype)
     loaded = compose(config, language_model, tokenizer, towers, specs)
     loaded.name = Path(lm_dir).name
     return loaded
 
 
-def _pretrained_tower(vision_dir: Path, dtype: torch.dtype) -> nn.Module:
-    lhama_tower = LHAMA_TOWERS.get(_read_config(vision_dir).get("model_type"))
-    if lhama_tower is not None:
-        return lhama_tower.load_tower(vision_dir).to(dtype)
-    full = _from_pretrained(AutoModel, vision_dir, dtype)
-    tower = getattr(full, "vision_model", full)  # CLIPModel / SiglipModel -> vision half
-    if not hasattr(tower.config, "image_size"):
-        raise CheckpointError(f"{vision_dir} is not a vision model (its config has no image_size)")
-    return tower
+def _encoder_opener(config: LhamaConfig, kind: str, directory: Path) -> Callable[[Path, torch.dtype], tuple[nn.Module, Any]]:
+    """How ``kind`` opens its pretrained encoder ``directory`` (checked before anything loads)."""
+    if kind not in config.branches:
+        raise ConfigError(f"an encoder for the {kind} branch was given ({directory}) but the config has no {kind} "
+                          f"branch: add one (lhama_config({kind}=...)) or leave the encoder directory out")
+    opener = branches.KIND[kind].files.pretrained
+    if opener is None:
+        raise ConfigError(f"the {kind} branch opens no pretrained encoder directory ({directory}); "
+                          "its encoder comes from its config")
+    return opener
 
 
 def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
     """Load a lhama/LLaVA directory, or a plain causal-LM directory as a text-only model."""
     model_dir = Path(model_dir)
-    raw = _read_config(model_dir)
+    raw = read_config(model_dir)
     if "lhama" not in raw and raw.get("model_type") != "llava":
-        language_model = _from_pretrained(AutoModelForCausalLM, model_dir, dtype)
+        language_model = from_pretrained(AutoModelForCausalLM, model_dir, dtype)
         model, tokenizer, specs = LhamaModel(LhamaConfig(), language_model), _tokenizer(model_dir), {}
     else:
         model, tokenizer, specs = _load_multimodal(model_dir, raw, dtype)
@@ -334,7 +337,11 @@ def _lhama_config(raw: dict) -> LhamaConfig:
     return branches.lhama_config(image=ImageConfig(feature_layer=layer, select=select))
 
 
-def _read_config(model_dir: Path) -> dict:
+def read_config(model_dir: Path) -> dict:
+    """A model directory's ``config.json``.
+
+    Raises:
+        CheckpointError: no such directory, no ``config.json`` in it, or not valid JSON."""
     if not model_dir.is_dir():
         raise CheckpointError(f"model directory not found: {model_dir}")
     path = model_dir / "config.json"
@@ -346,15 +353,12 @@ def _read_config(model_dir: Path) -> dict:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
 
 
-def load_encoder(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Any]:
-    """A plain text encoder (e.g. BERT, for sentence embeddings) and its tokenizer, in eval mode."""
-    return _from_pretrained(AutoModel, model_dir, dtype).eval(), _tokenizer(model_dir)
-
-
-def _from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.Module:
+def from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.Module:
+    """``cls.from_pretrained(directory)`` (a transformers auto class) at ``dtype``, without its
+    progress bar; a directory it cannot load is a one-line CheckpointError."""
     from transformers.utils import logging as hf_logging
 
-    _read_config(Path(directory))
+    read_config(Path(directory))
     shown = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # its "Loading weights" bar cut into the callers' own progress lines
     try:
@@ -366,10 +370,15 @@ def _from_pretrained(cls: Any, directory: str | Path, dtype: torch.dtype) -> nn.
             hf_logging.enable_progress_bar()
 
 
+def load_encoder(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Any]:
+    """A plain text encoder (e.g. BERT, for sentence embeddings) and its tokenizer, in eval mode."""
+    return from_pretrained(AutoModel, model_dir, dtype).eval(), _tokenizer(model_dir)
+
+
 def _tokenizer(directory: str | Path) -> Any:
     # A lhama config.json has a model_type transformers does not know, and AutoTokenizer reads it
     # (with a warning on every load) unless it is handed the language model's own config.
-    raw = _read_config(Path(directory)) if (Path(directory) / "config.json").is_file() else {}
+    raw = read_config(Path(directory)) if (Path(directory) / "config.json").is_file() else {}
     config = {"config": sub_config(raw["text_config"])} if "text_config" in raw else {}
     try:
         return AutoTokenizer.from_pretrained(str(directory), **config)

@@ -30,7 +30,7 @@ from lhama.data.dataset import Sample, load_samples, split_samples
 from lhama.errors import CheckpointError, ConfigError, DataError
 from lhama.model import adapters, build
 from lhama.model.branches import KIND, lhama_config
-from lhama.model.config import ImageConfig, LhamaConfig
+from lhama.model.config import LhamaConfig
 from lhama.model.lhama import MediaBranch
 from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
@@ -205,13 +205,12 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
                 loaded = build.add_branch(loaded, kind, branch)
         return loaded
     lm_dir = resolve(spec.lm, spec.lm)
-    vision_dir = resolve(spec.vision, spec.vision) if spec.vision else None
-    wanted = {"image": ImageConfig(), **spec.branches} if spec.vision else spec.branches  # vision: the image tower
-    try:
-        config = lhama_config(**wanted)
+    encoders = {"image": resolve(spec.vision, spec.vision)} if spec.vision else {}  # model.vision: the image tower
+    try:  # an encoder's branch with its default config unless model.branches sets it
+        config = lhama_config(**{**{kind: KIND[kind].config() for kind in encoders}, **spec.branches})
     except ValueError as exc:  # a branch without the one it builds on (video without vision)
         raise ConfigError(f"model.branches: {exc}") from None
-    return build.build_model(lm_dir, vision_dir, config, dtype)
+    return build.build_model(lm_dir, encoders, config, dtype)
 
 
 def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.DistInfo, say: Echo) -> loop.LoopParts:

@@ -159,10 +159,10 @@ def convert_composed(source: WeightSource, version: str, work: Path, report: Cal
     """Build LM + tower from the prepared ``part_dirs``, apply the shipped projector + LoRA, merge, save;
     verify the saved directory reloads to the same logits on a fixed image and prompt."""
     report(PREPARE_STEPS[0])
-    lm_dir, vision_dir = part_dirs
+    lm_dir, *encoder_dirs = part_dirs  # the LM, then the encoders of the adapter's branches (the vision tower)
     adapter_dir = shipped_adapter(source)
     report(PREPARE_STEPS[1])
-    loaded = adapters.compose_from_adapter(lm_dir, vision_dir, adapter_dir)
+    loaded = adapters.compose_from_adapter(lm_dir, encoder_dirs, adapter_dir)
     report(PREPARE_STEPS[2])
     out = build.save_model(loaded, work / "model")
     report(PREPARE_STEPS[3])

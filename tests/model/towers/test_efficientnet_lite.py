@@ -174,6 +174,6 @@ def test_build_model_takes_a_tower_directory(tmp_path: Path) -> None:
     tiny_tokenizer().save_pretrained(lm_dir)
     tower_dir.mkdir()
     save_tower(tiny_tower(), tower_dir)
-    loaded = build_model(lm_dir, tower_dir)
+    loaded = build_model(lm_dir, {"image": tower_dir})
     assert isinstance(loaded.model.vision_tower, EfficientNetLiteTower)
     assert loaded.specs["image"] == lite_image_spec(TINY)
