@@ -120,13 +120,14 @@ def labelers(work: Path) -> dict:
     from lhama.model.labeler import LabelerConfig, load_labeler, save_labeler
     from lhama.model.names_head import copy_head
     from lhama.model.towers.imagenet_names import TABLE
-    from lhama.weights.cascade import GLYPH_READER, NAMES_HEAD, SHIPPED_SETTINGS
+    from lhama.model.names_head import SHIPPED
+    from lhama.weights.cascade import GLYPH_READER, SHIPPED_SETTINGS
     from lhama.weights.prepare import prepare
 
     tower_dir = prepare("efficientnet-lite2")
     out = {}
     for key, config, head in (("shipped", SHIPPED_SETTINGS.labeler, SHIPPED_SETTINGS.names_head),
-                              ("s11", LabelerConfig(**S11_LABELER), NAMES_HEAD)):
+                              ("s11", LabelerConfig(**S11_LABELER), SHIPPED / "names_head_clipart")):
         folder = work / key
         folder.mkdir()
         save_labeler(tower_dir, TABLE, config, folder)
@@ -134,11 +135,6 @@ def labelers(work: Path) -> dict:
             copy_head(head, folder / "labeler")
         if config.glyph_confident:
             copy_reader(GLYPH_READER, folder / "labeler")
-        extra = getattr(SHIPPED_SETTINGS, "memory", None)
-        if key == "shipped" and extra is not None:
-            from lhama.model.memory import copy_memory
-
-            copy_memory(extra, folder / "labeler")
         out[key] = load_labeler(folder)
     return out
 
@@ -154,7 +150,7 @@ def fresh(args: argparse.Namespace) -> None:
     from batched import answer_all
 
     from lhama.data.media import load_image
-    from lhama.eval.metrics import names_thing
+    from lhama.files import atomic_write_text
     from lhama.inference.quant_cache import load_for_inference
     from lhama.weights.cascade import V2_GENERATION
     from lhama.weights.registry import models_dir, registry_entry
@@ -173,26 +169,31 @@ def fresh(args: argparse.Namespace) -> None:
     out = {"command": " ".join(sys.argv), "set": args.set.name, "md5": hashlib.md5(args.set.read_bytes()).hexdigest(), "quant": quant,
            "machine": f"{platform.machine()} CPU, {args.threads} thread(s), one heavy slot of the shared machine",
            "start": args.start, "n": len(items), "rows": []}
-    answers = {}
-    for key in args.answers.split(","):
+    answers: dict[str, list[str]] = {}
+    for key in args.answers.split(","):  # the file is written after each labeler's answers (a slot may end)
         started = time.perf_counter()
         conversations = [system + [{"role": "user", "content": f"{n}\nO que é isto?"}] for n in notes[key]]
         answers[key] = [a.text.strip() for a in answer_all(loaded, conversations, 16, 16)]
         print(f"{key}: {len(items)} answers in {time.perf_counter() - started:.0f} s", flush=True)
-    for n, item in enumerate(items):
-        accepted = item["accepted"].split("|")
-        row = {"image": item["image"], "accepted": item["accepted"]}
-        for key in built:
-            row[f"{key}_note"] = notes[key][n]
-            row[f"{key}_note_named"] = names_thing(notes[key][n], accepted)
-            if key in answers:
-                row[f"{key}_answer"] = answers[key][n]
-                row[f"{key}_named"] = names_thing(answers[key][n], accepted)
-        out["rows"].append(row)
+        out["rows"] = [_row(item, n, notes, answers) for n, item in enumerate(items)]
+        atomic_write_text(args.out, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    for row in out["rows"]:
         print(json.dumps(row, ensure_ascii=False), flush=True)
-    from lhama.files import atomic_write_text
 
-    atomic_write_text(args.out, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+
+def _row(item: dict, n: int, notes: dict, answers: dict) -> dict:
+    """One picture's notes, answers and whether each names it."""
+    from lhama.eval.metrics import names_thing
+
+    accepted = item["accepted"].split("|")
+    row = {"image": item["image"], "accepted": item["accepted"]}
+    for key in notes:
+        row[f"{key}_note"] = notes[key][n]
+        row[f"{key}_note_named"] = names_thing(notes[key][n], accepted)
+        if key in answers:
+            row[f"{key}_answer"] = answers[key][n]
+            row[f"{key}_named"] = names_thing(answers[key][n], accepted)
+    return row
 
 
 def summary(args: argparse.Namespace) -> None:

@@ -140,9 +140,9 @@ def test_the_shipped_labeler_crops_the_drawing_and_has_the_clipart_names_head(tm
 
     assert SHIPPED_SETTINGS == CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD, GLYPH_READER)
     assert V2_LABELER.views == ("squash", "fit", "fit_flip") and (V2_LABELER.names_confident, V2_LABELER.names_yield) == (0.7, 0.5)
-    head = NamesHead.load(NAMES_HEAD)  # #26 s7: Tux Paint stamps + the openclipart pool, 3 views
-    assert head.width == 1280 and len(head.entries) == 751 and all(e.name for e in head.entries)
-    assert sum(e.key.startswith("openclipart:") for e in head.entries) == 442
+    head = NamesHead.load(NAMES_HEAD)  # #26 s7: Tux Paint stamps + the openclipart pool, 3 views; s12: + 666 read pictures
+    assert head.width == 1280 and len(head.entries) == 751 + 666 and all(e.name for e in head.entries)
+    assert sum(e.key.startswith("openclipart:") for e in head.entries) == 442 + 479
     # `lhama models prepare lhama-default` with its parts already prepared (tiny, a 1280-wide tower)
     parts, prepare_default = dict(zip(registry_entry("lhama-default").parts, tiny_parts(tmp_path, 1280))), prepare.prepare
     monkeypatch.setattr(prepare, "prepare", lambda part, home=None: parts[part])

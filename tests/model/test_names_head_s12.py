@@ -1,0 +1,52 @@
+"""The names head lhama-default ships since #26 session 12: session 7's head (Tux Paint stamps +
+the openclipart pool) plus the read naming pictures, and never a picture of the fresh set."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from lhama.model.labeler import describe
+from lhama.model.names_head import SHIPPED, NamedPicture, NamesHead
+from lhama.model.towers.imagenet_kinds import TABLE as KINDS
+from lhama.model.towers.imagenet_kinds import KindIndex
+from lhama.model.towers.imagenet_names import TABLE, class_names
+from lhama.recipes.default.clipart_names import group_word
+from lhama.weights.cascade import NAMES_HEAD, V2_LABELER
+
+DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
+
+
+def _table(name: str) -> list[dict]:
+    lines = [line for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    return list(csv.DictReader(lines, delimiter="\t"))
+
+
+def test_the_shipped_head_is_session_7s_plus_read_naming_pictures_only() -> None:
+    old, new = NamesHead.load(SHIPPED / "names_head_clipart"), NamesHead.load(NAMES_HEAD)
+    n = len(old.entries)
+    assert new.entries[:n] == old.entries and torch.equal(new.features[:n], old.features)
+    read = {f"openclipart:{r['image']}": r["name"] for r in _table("openclipart_names.tsv") if r["split"] != "pool"}
+    read |= {f"{r['source']}:{r['image']}": r["accepted"].split("|")[0] for r in _table("naming_heldout.tsv")}
+    added = new.entries[n:]
+    assert len(added) == len(read) == 666 and {e.key: e.name for e in added} == read
+    fresh = _table("naming_fresh_s12.tsv")
+    assert len(fresh) == 132
+    keys = {e.key.split(":", 1)[1] for e in new.entries if e.key.startswith("openclipart:")}
+    words = {group_word(k) for k in keys}
+    assert not any(r["image"] in keys or group_word(r["image"]) in words for r in fresh)
+
+
+def test_the_shipped_setting_names_the_heads_picture_only_when_near_and_imagenet_is_unsure() -> None:
+    names = class_names(TABLE)
+    kinds = KindIndex.load(KINDS, len(names))
+    unsure = torch.full((len(names),), 0.55 / (len(names) - 1))
+    unsure[0] = 0.45  # ImageNet's top-1 below names_yield 0.5
+    sure = torch.full((len(names),), 0.2 / (len(names) - 1))
+    sure[0] = 0.8
+    tux = NamedPicture("um pinguim", "uma ave", "k")
+    assert describe(unsure, names, V2_LABELER, kinds, (tux, 0.71)) == "[Imagem anexada: parece ser um pinguim (uma ave).]"
+    assert "pinguim" not in describe(unsure, names, V2_LABELER, kinds, (tux, 0.69))
+    assert "pinguim" not in describe(sure, names, V2_LABELER, kinds, (tux, 0.99))
