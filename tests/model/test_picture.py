@@ -68,3 +68,18 @@ def test_pictures_put_each_stand_in_on_its_line_and_stack_the_pixels(photo: Path
     cascade.labeler = views_labeler()
     assert pictures(cascade, [photo]) == (f"{cascade.labeler.note(load_image(photo))}\n", None)
     assert pictures(loaded, []) == ("", None)
+
+
+def test_picture_branch_is_the_image_branch_or_none_and_decides_distillation_s_labeler(tmp_path: Path) -> None:
+    from lhama.model.labeler import LABELER_DIR
+    from lhama.model.pictures import picture_branch
+    from lhama.train.told_images import labeler_source
+
+    vlm, lm = tiny_loaded(), tiny_loaded(image=None)
+    branch = picture_branch(vlm)
+    assert branch.name == "image" and branch.tower is vlm.model.vision_tower and branch.token_id == vlm.model.token_ids["image"]
+    assert picture_branch(lm) is None
+    teacher = tmp_path / "teacher"
+    (teacher / LABELER_DIR).mkdir(parents=True)
+    assert labeler_source(lm, tmp_path / "student", teacher) == teacher  # told as the teacher's labeler notes
+    assert labeler_source(vlm, tmp_path / "student", teacher) is None  # it sees pictures itself

@@ -3,7 +3,9 @@ the pixels its tower expects), or, for a cascade model without one (lhama-defaul
 labeler's note, text that stands in for the picture (:mod:`lhama.model.labeler`).
 
 The one place that decides it for eval's answers and rankers, ``lhama bench decode``'s image
-TTFT, the composed model's weights check and the API's "cannot see images" error. Chat and the
+TTFT, the composed model's weights check and the API's "cannot see images" error; and the one
+that names the branch a picture goes through (:func:`picture_branch`: distillation's "does the
+student see pictures itself?", the frame namer's tower). Chat and the
 API take any branch kind through serve's table (:mod:`lhama.serve.kinds`); this module is the
 picture's side of it below serve.
 """
@@ -26,7 +28,7 @@ Picture = MediaSource | Image.Image  # a file, its bytes, or an already decoded 
 
 def sees_pictures(loaded: LoadedModel) -> bool:
     """Whether ``loaded`` takes pictures: through its image branch, or a cascade's labeler."""
-    return _branch(loaded) is not None or loaded.labeler is not None
+    return picture_branch(loaded) is not None or loaded.labeler is not None
 
 
 def picture(loaded: LoadedModel, source: Picture) -> tuple[str, torch.Tensor | None]:
@@ -37,7 +39,7 @@ def picture(loaded: LoadedModel, source: Picture) -> tuple[str, torch.Tensor | N
         ModelError: the model has neither (:func:`sees_pictures`).
         DataError: the picture cannot be read (the message names the file).
     """
-    branch = _branch(loaded)
+    branch = picture_branch(loaded)
     if branch is None and loaded.labeler is None:
         raise ModelError(f"the model {loaded.name} has no vision tower, so it cannot see images")
     limit = (loaded.labeler if branch is None else branch).config.max_image_side
@@ -53,9 +55,11 @@ def pictures(loaded: LoadedModel, sources: Sequence[Picture]) -> tuple[str, dict
     that text (the pixels stacked under the image branch's kind; None when no picture has pixels)."""
     shown = [picture(loaded, source) for source in sources]
     pixels = [tensor for _, tensor in shown if tensor is not None]
-    media = {_branch(loaded).name: torch.stack(pixels)} if pixels else None
+    media = {picture_branch(loaded).name: torch.stack(pixels)} if pixels else None
     return "".join(f"{stand_in}\n" for stand_in, _ in shown), media
 
 
-def _branch(loaded: LoadedModel) -> MediaBranch | None:
+def picture_branch(loaded: LoadedModel) -> MediaBranch | None:
+    """The branch a picture reaches ``loaded`` through (its image branch: its placeholder, tower
+    and projector), None when it has none (a text-only or cascade model)."""
     return loaded.model.branch("image")  # the branch kind whose medium is a picture

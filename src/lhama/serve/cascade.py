@@ -35,6 +35,7 @@ from lhama.data.video import DEFAULT_FRAMES, VideoSource, sample_frames
 from lhama.errors import ModelError
 from lhama.model.build import LoadedModel
 from lhama.model.frame_names import frame_names
+from lhama.model.pictures import picture_branch
 from lhama.model.transcribe import Progress, Transcriber
 from lhama.weights.prepare import is_current, prepare
 from lhama.weights.registry import models_dir
@@ -147,7 +148,7 @@ def frame_namer(loaded: LoadedModel) -> FrameNamer | None:
     if loaded.labeler is not None:
         labeler = loaded.labeler
         return lambda frames: [name for name in labeler.things(frames) if name is not None]
-    image = loaded.model.branch("image")  # its tower, through the branch table
+    image = picture_branch(loaded)  # its tower, through the branch table
     if image is None or not hasattr(image.tower, "classify"):
         return None
     from lhama.model.towers.imagenet_names import class_names

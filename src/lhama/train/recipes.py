@@ -32,6 +32,7 @@ from lhama.model import adapters, build
 from lhama.model.branches import KIND, lhama_config
 from lhama.model.config import LhamaConfig
 from lhama.model.lhama import MediaBranch
+from lhama.model.pictures import picture_branch
 from lhama.weights.resolve import resolve
 from lhama.train import distributed, loop
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint
@@ -232,7 +233,7 @@ def _loop_parts(cfg: TrainConfig, loaded: build.LoadedModel, info: distributed.D
 def _contrast_settings(cfg: TrainConfig, loaded: build.LoadedModel) -> ContrastSettings | None:
     if cfg.loss.image_caption_contrast == 0:
         return None
-    image = loaded.model.branch("image")  # its projector's output is contrasted at its placeholder's rows
+    image = picture_branch(loaded)  # its projector's output is contrasted at its placeholder's rows
     if image is None:
         raise ConfigError("loss.image_caption_contrast needs a model with an image branch; set it to 0")
     return ContrastSettings(cfg.loss.image_caption_contrast, cfg.loss.contrast_temperature, image.projector,

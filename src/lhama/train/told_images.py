@@ -19,6 +19,7 @@ from lhama.data.dataset import Sample
 from lhama.data.media import load_image
 from lhama.model.build import LoadedModel
 from lhama.model.labeler import LABELER_DIR, Labeler
+from lhama.model.pictures import picture_branch
 
 PLACEHOLDER = "<image>"
 
@@ -27,7 +28,7 @@ def labeler_source(student: LoadedModel, student_dir: str | Path, teacher_dir: s
     """The model directory whose ``labeler/`` tells the images: the student's, else the teacher's
     (the distilled student then gets a copy); None when the student has an image branch of its
     own or neither model has a labeler."""
-    if "image" in student.config.branches:
+    if picture_branch(student) is not None:
         return None
     for directory in (Path(student_dir), Path(teacher_dir)):
         if (directory / LABELER_DIR).is_dir():
