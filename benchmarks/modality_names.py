@@ -89,6 +89,9 @@ INTERFACE = {
     ("eval/caption.py", "evaluate_captions"): "CaptionItem.image, the caption record's image file",
     ("eval/retrieval.py", "_scores"): "CaptionItem.image, the caption record's image file",
     ("eval/report.py", "render_report"): "the HTML report's 'image' track label",
+    # listed in session 12 (classification only; s11 counted it as logic): the name is a saved key and shown text
+    ("eval/runner.py", "_rankers"): "the model ranker's name 'MODEL (image)': the system's key in the results JSON "
+                                    "and the prediction cache, and its progress label",
     # trees before model/branch_files.py (2026-12-06) had it in build.py; kept so that they count as before
     ("model/build.py", "_write_image"): "the LLaVA directory layout (image_token_index, preprocessor_config.json)",
     ("serve/moderation.py", "_parts_result"): "the moderation API's result kind 'image'",
