@@ -97,6 +97,7 @@ INTERFACE = {
     ("serve/moderation.py", "_parts_result"): "the moderation API's result kind 'image'",
     ("train/config.py", "PrealignConfig"): "the recipe YAML key prealign.branch, whose default names the image branch",
     ("train/config.py", "ModelSpec.convert_old_keys"): "the recipe YAML keys model.image/.video/.audio from before branches:",
+    ("train/config.py", "ModelSpec.encoders"): "the recipe YAML key model.vision, the image branch's tower (session 12)",
 }
 
 

@@ -33,3 +33,8 @@ def test_a_branch_without_the_one_it_builds_on_is_a_config_error(tmp_path: Path)
     lm, _ = _parts(tmp_path)
     with pytest.raises(ConfigError, match="^model.branches: a video branch needs the image branch"):
         _load(ModelSpec(lm=str(lm), branches={"video": {"frames": 2}}))
+
+
+def test_the_recipe_names_its_encoders_by_kind() -> None:
+    assert ModelSpec(lm="x", vision="open-nsfw-resnet50").encoders == {"image": "open-nsfw-resnet50"}
+    assert ModelSpec(lm="x").encoders == {}

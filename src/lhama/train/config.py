@@ -32,6 +32,12 @@ class ModelSpec:
 
         object.__setattr__(self, "branches", branch_configs(self.branches, "model.branches."))
 
+    @property
+    def encoders(self) -> dict[str, str]:
+        """The pretrained encoders the recipe names with ``lm``, by branch kind (registry names or
+        directories): ``model.vision`` is the image branch's tower."""
+        return {"image": self.vision} if self.vision else {}
+
     @staticmethod
     def convert_old_keys(data: Mapping[str, Any]) -> dict[str, Any]:
         """Recipe keys from before ``branches`` -> ``branches.<kind>`` (:func:`lhama.config.from_dict`

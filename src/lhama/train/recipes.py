@@ -206,7 +206,7 @@ def _load(spec: ModelSpec) -> build.LoadedModel:
                 loaded = build.add_branch(loaded, kind, branch)
         return loaded
     lm_dir = resolve(spec.lm, spec.lm)
-    encoders = {"image": resolve(spec.vision, spec.vision)} if spec.vision else {}  # model.vision: the image tower
+    encoders = {kind: resolve(name, name) for kind, name in spec.encoders.items()}
     try:  # an encoder's branch with its default config unless model.branches sets it
         config = lhama_config(**{**{kind: KIND[kind].config() for kind in encoders}, **spec.branches})
     except ValueError as exc:  # a branch without the one it builds on (video without vision)
