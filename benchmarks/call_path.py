@@ -4,7 +4,10 @@ Traces every call into lhama's own source files while the CLI's model loader tur
 into a loaded model (a prepared, registered name: no conversion runs), up to the first weights
 read (safetensors, or a transformers model's ``from_pretrained``; a config or tokenizer read goes
 on). Prints the calls, the files they visit, and how often the path returns to a file it had
-already left (the architecture issue's measure). ``tests/cli/test_common.py`` keeps the path of a
+already left (the architecture issue's measure); since session 12 also how many of those returns
+re-enter a file that was still on the call stack (a caller carrying on after a helper in another
+file, or a class's ``__post_init__`` called back by the loader it called) and how many enter again
+a file the path had left for good (the same counts, split; the total is unchanged). ``tests/cli/test_common.py`` keeps the path of a
 prepared plain LM straight.
 
     python benchmarks/call_path.py --model smollm2-135m-instruct
@@ -28,7 +31,13 @@ class WeightsRead(BaseException):
 
 def trace(model: str, quant: str | None = None) -> list[tuple[str, str]]:
     """(file, function) of each lhama call made while loading ``model`` (as ``--quant quant``;
-    None: the registry's choice), in order.
+    None: the registry's choice), in order (see :func:`trace_stacked`)."""
+    return [(file, function) for file, function, _ in trace_stacked(model, quant)]
+
+
+def trace_stacked(model: str, quant: str | None = None) -> list[tuple[str, str, frozenset[str]]]:
+    """(file, function, the lhama files on the call stack below it) of each lhama call made while
+    loading ``model`` (as ``--quant quant``; None: the registry's choice), in order.
 
     Calls made while a module is being imported (the CLI imports library code inside its
     functions) are not the path: they are skipped, and so is the import of safetensors itself;
@@ -41,7 +50,7 @@ def trace(model: str, quant: str | None = None) -> list[tuple[str, str]]:
     from lhama.cli.common import load_with_progress
 
     root = str(Path(lhama.__file__).parent)
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[str, str, frozenset[str]]] = []
     done = False
     top = sys._getframe()
 
@@ -67,7 +76,7 @@ def trace(model: str, quant: str | None = None) -> list[tuple[str, str]]:
         if not (mine or weights) or importing(frame):
             return
         if mine:
-            calls.append((name[len(root) + 1:], function))
+            calls.append((name[len(root) + 1:], function, _callers(frame.f_back, top, root)))
             return
         done = True
         raise WeightsRead
@@ -80,6 +89,16 @@ def trace(model: str, quant: str | None = None) -> list[tuple[str, str]]:
     finally:
         sys.setprofile(None)
     return [c for c in calls if not c[1].startswith("<")]  # no comprehensions/lambdas
+
+
+def _callers(frame, top, root: str) -> frozenset[str]:  # noqa: ANN001
+    """The lhama files (relative to ``root``) of the frames from ``frame`` down to ``top``."""
+    files = set()
+    while frame is not None and frame is not top:
+        if frame.f_code.co_filename.startswith(root):
+            files.add(frame.f_code.co_filename[len(root) + 1:])
+        frame = frame.f_back
+    return frozenset(files)
 
 
 def check_prepared(model: str) -> None:
@@ -105,18 +124,33 @@ def returns(files: list[str]) -> int:
     return back
 
 
+def returns_split(calls: list[tuple[str, str, frozenset[str]]]) -> tuple[int, int]:
+    """:func:`returns` of the calls' files, split: (re-entries of a file still on the call stack,
+    re-entries of a file the path had left for good)."""
+    seen, resumed, again, previous = set(), 0, 0, None
+    for file, _, callers in calls:
+        if file != previous and file in seen:
+            resumed, again = (resumed + 1, again) if file in callers else (resumed, again + 1)
+        seen.add(file)
+        previous = file
+    return resumed, again
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--show", action="store_true", help="print every call")
     args = parser.parse_args()
     check_prepared(args.model)
-    calls = trace(args.model)
-    files = [f for f, _ in calls]
+    calls = trace_stacked(args.model)
+    files = [f for f, _, _ in calls]
     if args.show:
-        for f, fn in calls:
+        for f, fn, _ in calls:
             print(f"{f}:{fn}")
     print(f"| calls | files | returns to a visited file |\n|---|---|---|\n| {len(calls)} | {len(set(files))} | {returns(files)} |")
+    resumed, again = returns_split(calls)
+    print(f"of the returns: {resumed} into a file still on the call stack (its code carrying on), "
+          f"{again} into a file the path had left for good")
 
 
 if __name__ == "__main__":
