@@ -44,6 +44,20 @@ def test_bench_decode_with_a_draft_reports_acceptance_and_reads_the_manifest(tmp
     assert "  with one image      - (no vision tower)" in result.stdout
 
 
+def test_bench_decode_with_the_lookup_draft_needs_no_draft_model(tmp_path) -> None:
+    lm = tiny_decoder(seed=0)
+    model_dir = tmp_path / "lm"
+    lm.model.language_model.save_pretrained(model_dir)
+    lm.tokenizer.save_pretrained(model_dir)
+    result = runner.invoke(app, ["bench", "decode", "--model", str(model_dir), "--tokens", "8", "--quant", "none",
+                                 "--draft", "lookup", "--no-baseline", "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert isinstance(got["acceptance_rate"], float) and 0.0 <= got["acceptance_rate"] <= 1.0  # a draft ran
+    bad = runner.invoke(app, ["bench", "decode", "--model", str(model_dir), "--draft", "lookup", "--draft-quant", "int8"])
+    assert bad.exit_code != 0 and "--draft lookup has no model" in str(bad.exception) + bad.output
+
+
 def test_bench_decode_rejects_a_quant_this_machine_cannot_run(tmp_path) -> None:
     result = runner.invoke(app, ["bench", "decode", "--model", str(tmp_path), "--quant", "int2"])
     assert result.exit_code != 0
@@ -75,3 +89,6 @@ def test_bench_models_locates_the_draft_then_the_model(monkeypatch, tmp_path) ->
     assert bench.bench_models(request, locate) == "result" and located == ["small-model", "big-model"]
     assert configs == [bench.BenchConfig(tmp_path / "big-model", 16, "int8", tmp_path / "small-model", baseline=False)]
     assert bench.bench_models(bench.DecodeBench("m"), locate) == "result" and configs[-1].draft_dir is None
+    located.clear()
+    assert bench.bench_models(bench.DecodeBench("m", draft="lookup"), locate) == "result" and located == ["m"]
+    assert configs[-1].lookup and configs[-1].draft_dir is None  # the prompt lookup has no model to locate

@@ -48,3 +48,22 @@ def test_a_quant_this_machine_cannot_run_is_one_red_line(tmp_path) -> None:
     assert bad.returncode == 2
     assert "unknown --quant 'int3'; choose one of: none, bf16, int8, int4" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_chat_with_the_lookup_draft_answers_like_plain_greedy(tmp_path) -> None:
+    """``--draft lookup`` needs no draft model; a question that repeats itself gives the lookup ids to propose."""
+    model = _save(tmp_path / "lm", 0)
+    question = "Repita: a casa azul, a casa azul, a casa azul, a casa azul."
+    fast = lhama("chat", "--model", str(model), "--no-guard", "--system", "", "--max-tokens", "16",
+                 "--repetition-penalty", "1.0", "--quant", "none", "--draft", "lookup", question)
+    assert fast.returncode == 0, fast.stderr
+    plain = load_for_inference(model, "none")
+    ids = encode_prompt(plain.tokenizer, render_prompt(plain.tokenizer, [{"role": "user", "content": question}]))
+    *_, done = complete(plain.model, plain.tokenizer, ids, GenerationConfig(max_new_tokens=16))
+    assert fast.stdout.strip() == done.text.strip() and done.text.strip()
+
+
+def test_a_draft_quant_for_the_lookup_draft_is_one_red_line(tmp_path) -> None:
+    bad = lhama("chat", "--model", str(tmp_path), "--no-guard", "--draft", "lookup", "--draft-quant", "int8", "Oi")
+    assert bad.returncode == 2
+    assert "--draft lookup has no model" in bad.stderr and "Traceback" not in bad.stderr

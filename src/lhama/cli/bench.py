@@ -23,7 +23,7 @@ class DecodeOptions:
     model: Annotated[str, typer.Option("--model", "-m", callback=named_model, help="A prepared model name or a local model directory.")] = DEFAULT_MODEL
     tokens: Annotated[int, typer.Option(help="New tokens to decode (greedy, end-of-turn ignored).")] = 128
     quant: Annotated[str, typer.Option(help="Weights of lhama's language model: none (fp32), bf16, int8 or int4 (quantised once, cached beside the model), or an int4 plan such as int4-g32+head+v+down-half.")] = "int4"
-    draft: Annotated[Optional[str], typer.Option(callback=named_draft, help="A draft model (same tokenizer) for speculative decoding, e.g. qwen2.5-coder-0.5b-instruct. Slower than plain decoding on a CPU without AVX-512 (x0.95 on a 2-core Zen 3, docs/distill.md): leave it off there.")] = None
+    draft: Annotated[Optional[str], typer.Option(callback=named_draft, help="A draft for speculative decoding: `lookup` (a prompt lookup, no model: x1.10 plain decoding on a 2-core Zen 3, docs/distill.md), or a draft model with the same tokenizer, e.g. qwen2.5-coder-0.5b-instruct (slower than plain decoding on a CPU without AVX-512: x0.95 there).")] = None
     draft_quant: Annotated[Optional[str], typer.Option(help="Weights of the --draft model, chosen apart from --quant: none, bf16, int8, int4 or an int4 plan (quantised once, cached beside it). Default: int4-g32 when --quant is int8 or int4 (the cheapest draft per step), else --quant's (none or bf16).")] = None
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time plain transformers fp32 generate (slow on big models).")] = True
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False
@@ -40,6 +40,8 @@ class DecodeOptions:
 
             if self.draft is None:
                 raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
+            if self.draft == "lookup":
+                raise ConfigError("--draft-quant sets a draft model's weights, and --draft lookup has no model: leave it out")
             check_draft_quant(self.draft_quant)
 
     def request(self) -> DecodeBench:

@@ -22,7 +22,7 @@ from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
-from lhama.inference.speculative import DRAFT_TOKENS, Draft, draft_quant, load_draft
+from lhama.inference.speculative import DRAFT_TOKENS, LOOKUP, LOOKUP_TOKENS, Draft, draft_quant, load_draft, lookup_draft
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.pictures import pictures, sees_pictures
 from lhama.weights.convert import locate_gguf
@@ -44,6 +44,7 @@ class BenchConfig:
     baseline: bool = True  # also time plain transformers fp32 generate
     threads: int | None = None  # torch threads; None: one per physical core
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
+    lookup: bool = False  # speculative decoding with a prompt lookup (no model; instead of draft_dir)
 
 
 Locate = Callable[[str], Path]  # a model's name or directory -> its directory (the CLI's prepares a name first)
@@ -56,7 +57,7 @@ class DecodeBench:
     model: str
     tokens: int = 128
     quant: str = "int4"
-    draft: str | None = None  # speculative decoding with this draft model
+    draft: str | None = None  # speculative decoding with this draft model, or "lookup" (a prompt lookup, no model)
     baseline: bool = True  # also time plain transformers fp32 generate
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
@@ -68,9 +69,10 @@ def bench_models(request: DecodeBench, locate: Locate) -> BenchResult:
     Raises:
         LhamaError: from ``locate`` (an unknown or missing model), or the load.
     """
-    draft_dir = locate(request.draft) if request.draft else None
+    lookup = request.draft == LOOKUP
+    draft_dir = locate(request.draft) if request.draft and not lookup else None
     config = BenchConfig(locate(request.model), request.tokens, request.quant, draft_dir, baseline=request.baseline,
-                         draft_quant=request.draft_quant)
+                         draft_quant=request.draft_quant, lookup=lookup)
     return bench_decode(config)
 
 
@@ -99,8 +101,7 @@ def bench_decode(config: BenchConfig) -> BenchResult:
     torch.set_num_threads(threads)
     cache_built = config.quant != "none" and not is_cached(config.model_dir, config.quant)
     loaded = load_for_inference(config.model_dir, config.quant)
-    draft = (load_draft(config.draft_dir, loaded, draft_quant(loaded, config.draft_quant), config.draft_tokens)
-             if config.draft_dir else None)
+    draft = _draft(config, loaded)
     ids = _prompt_ids(loaded, QUESTION)
     _time_decode(loaded, ids, 8, draft)  # warm-up: first-call allocations, thread pools
     ttft, tok_s = _time_decode(loaded, ids, config.tokens, draft)
@@ -119,6 +120,15 @@ def _prompt_ids(loaded: LoadedModel, content: str) -> list[int]:
     """The bench's system prompt and one user turn of ``content`` (media placeholders included), encoded."""
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
     return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
+
+
+def _draft(config: BenchConfig, loaded: LoadedModel) -> Draft | None:
+    """The draft ``config`` asks for: a prompt lookup, a model, or none."""
+    if config.lookup:
+        return lookup_draft(LOOKUP_TOKENS)
+    if config.draft_dir is None:
+        return None
+    return load_draft(config.draft_dir, loaded, draft_quant(loaded, config.draft_quant), config.draft_tokens)
 
 
 def _time_decode(loaded: LoadedModel, ids: list[int], tokens: int, draft: Draft | None,

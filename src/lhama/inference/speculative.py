@@ -145,6 +145,13 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
     return draft
 
 
+# ``--draft lookup``: a prompt lookup with no model, 3 ids per step (matches of the last 4..2 ids). Chosen on dev and timed
+# once under a rule committed first (docs/distill.md, session 12): x1.096 plain decoding's speed on the shipped int4 1.5B,
+# 2 threads, a 2-core Zen 3 (short answers x1.028, copy prompts x1.168), identical answers.
+LOOKUP = "lookup"
+LOOKUP_TOKENS = 3
+
+
 def lookup_draft(tokens: int = DRAFT_TOKENS, lookup: Lookup = Lookup(), pace: Pace = DRAFT_PACE) -> Draft:
     """A draft with no model: up to ``tokens`` ids found by ``lookup`` in the whole sequence (prompt and answer)."""
     if tokens < 1:
