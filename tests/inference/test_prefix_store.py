@@ -52,6 +52,21 @@ def test_a_stored_opening_gives_the_answer_of_a_full_prefill_and_is_read_not_pre
         assert torch.allclose(stored.values[:, :, : len(opening)], full.values[:, :, : len(opening)], atol=1e-5)
 
 
+def test_a_lookup_draft_starts_from_the_stored_opening_with_the_same_answer(tmp_path: Path, monkeypatch) -> None:
+    from lhama.inference.speculative import LOOKUP_TOKENS, lookup_draft
+
+    loaded = tiny_loaded(image=None)
+    store = StoredPrefix(tmp_path, weights_key(loaded.model))
+    plain = answer(ChatSession(loaded, CONFIG, prefix=store))  # stores the opening
+    monkeypatch.setattr(prefix_store, "prefill", lambda *a, **k: (_ for _ in ()).throw(AssertionError("prefilled again")))
+    seeds = []
+    seed = StoredPrefix.seed
+    monkeypatch.setattr(StoredPrefix, "seed", lambda self, *a: seeds.append(a) or seed(self, *a))
+    drafted = ChatSession(loaded, CONFIG, prefix=store, draft=lookup_draft(LOOKUP_TOKENS))
+    assert answer(drafted) == plain
+    assert len(seeds) == 1  # the conversation began from the stored opening (read, not prefilled)
+
+
 def test_a_foreign_or_torn_file_is_ignored_and_written_again(tmp_path: Path) -> None:
     loaded = tiny_loaded(image=None)
     plain = answer(ChatSession(loaded, CONFIG))

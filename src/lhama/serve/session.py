@@ -168,7 +168,7 @@ class ChatSession:
         if media and config.image_guidance:  # the same conversation as text alone (lhama.inference.generate)
             reference_ids = encode_without_media(tokenizer, self._messages(), self.loaded.config.placeholders.values(),
                                                  self.loaded.expansions())
-        if self.prefix is not None and not self.kv.ids and self.tools is None and self.draft is None:
+        if self.prefix is not None and not self.kv.ids and self.tools is None and _seedable(self.draft):
             self.kv = self.prefix.seed(self.loaded.model, self._opening())  # the prefill then starts after it
         stream = complete(self.loaded.model, tokenizer, input_ids, config, media or None, reference_ids,
                           kv=self.kv, draft=self.draft)
@@ -206,3 +206,9 @@ def _guarded(stream: Iterator[str | Completion], watch: StreamGuard) -> Iterator
             return
         if isinstance(item, Completion):
             yield replace(item, text="".join(shown))
+
+
+def _seedable(draft: Draft | None) -> bool:
+    """Whether a new conversation may start from the stored opening: with no draft, or a prompt lookup (no model of its
+    own whose keys/values would have to be built for the same ids); a draft model reads the prompt itself."""
+    return draft is None or draft.model is None
