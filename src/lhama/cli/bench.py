@@ -32,17 +32,10 @@ class DecodeOptions:
         if self.tokens < 2:
             raise ValueError(f"--tokens must be >= 2, got {self.tokens}")
         from lhama.inference.quant import check_quant
+        from lhama.inference.speculative import check_draft_options
 
         check_quant(self.quant)
-        if self.draft_quant is not None:
-            from lhama.errors import ConfigError
-            from lhama.inference.speculative import check_draft_quant
-
-            if self.draft is None:
-                raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
-            if self.draft == "lookup":
-                raise ConfigError("--draft-quant sets a draft model's weights, and --draft lookup has no model: leave it out")
-            check_draft_quant(self.draft_quant)
+        check_draft_options(self.draft, self.draft_quant)
 
     def request(self) -> DecodeBench:
         """The options as the library's DecodeBench (models as given: located by the command)."""

@@ -81,8 +81,7 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 
     Raises:
         ConfigError: an unknown scoring."""
-    if scoring not in SCORINGS:
-        raise ConfigError(f"unknown retrieval scoring {scoring!r} (choose from {', '.join(SCORINGS)})")
+    check_scoring(scoring)
     if use_images:
         require_vision(loaded, "do image-caption retrieval")
     scoring = scoring if use_images else "logprob"
@@ -102,6 +101,12 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
             on_item(1)
     n = max(len(trials), 1)
     return RetrievalResult(correct / n, len(trials), len(trials[0].candidates) if trials else 0, picks, scoring, plain / n)
+
+
+def check_scoring(scoring: str) -> None:
+    """ConfigError unless ``scoring`` is one of :data:`SCORINGS`."""
+    if scoring not in SCORINGS:
+        raise ConfigError(f"unknown retrieval scoring {scoring!r} (choose from {', '.join(SCORINGS)})")
 
 
 def ranked(record: dict, scoring: str) -> list[float]:

@@ -20,7 +20,7 @@ from lhama.eval.admire import load_sentences
 from lhama.eval.cache import cache_meta, default_cache_path, open_cache
 from lhama.eval.caption import CaptionItem, CaptionResult, evaluate_captions, load_captions
 from lhama.eval.idiom import IdiomConfig, IdiomResult, evaluate_idiom
-from lhama.eval.retrieval import SCORINGS, RetrievalResult, evaluate_retrieval, make_trials
+from lhama.eval.retrieval import RetrievalResult, check_scoring, evaluate_retrieval, make_trials
 from lhama.eval.vqa import EASY_VQA, VqaResult, evaluate_vqa, load_vqa
 from lhama.model.build import LoadedModel
 from lhama.recipes.default.splits import read_file_list
@@ -87,8 +87,7 @@ class RetrievalTask:
     scoring: str = "pmi"  # lhama.eval.retrieval.SCORINGS (session 12 of #26: pmi, chosen on dev)
 
     def __post_init__(self) -> None:
-        if self.scoring not in SCORINGS:
-            raise ConfigError(f"unknown retrieval scoring {self.scoring!r} (choose from {', '.join(SCORINGS)})")
+        check_scoring(self.scoring)
 
 
 def run_idiom(task: IdiomTask, load: Load, progress: Progress = _quiet) -> list[IdiomResult]:

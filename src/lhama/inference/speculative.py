@@ -159,6 +159,20 @@ def lookup_draft(tokens: int = DRAFT_TOKENS, lookup: Lookup = Lookup(), pace: Pa
     return Draft(None, tokens, pace=pace, reads=0, lookup=lookup)
 
 
+def check_draft_options(draft: str | None, quant: str | None) -> None:
+    """``--draft`` / ``--draft-quant`` as given: a draft quant needs a draft model to apply to (a lookup has none).
+
+    Raises:
+        ConfigError: a quant with no draft, with ``--draft lookup``, or one this machine cannot run."""
+    if quant is None:
+        return
+    if draft is None:
+        raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
+    if draft == LOOKUP:
+        raise ConfigError("--draft-quant sets a draft model's weights, and --draft lookup has no model: leave it out")
+    check_draft_quant(quant)
+
+
 def draft_quant(target: LoadedModel, given: str | None = None) -> str:
     """The quant to load a draft of ``target`` with: ``given`` (checked, :func:`check_draft_quant`),
     else :data:`DRAFT_QUANT` when ``target``'s language model is quantised (int8, int4 plans), else

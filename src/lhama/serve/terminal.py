@@ -25,7 +25,7 @@ from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, context_length
 from lhama.inference.prefix_store import StoredPrefix, store_dir, weights_key
-from lhama.inference.speculative import LOOKUP, LOOKUP_TOKENS, Draft, check_draft_quant, draft_for, draft_quant, lookup_draft
+from lhama.inference.speculative import LOOKUP, LOOKUP_TOKENS, Draft, check_draft_options, draft_for, draft_quant, lookup_draft
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
 from lhama.model.generation import GenerationConfig
@@ -62,12 +62,7 @@ class ChatConfig:
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
     def __post_init__(self) -> None:
-        if self.draft_quant is not None:
-            if self.draft is None:
-                raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
-            if self.draft == LOOKUP:
-                raise ConfigError("--draft-quant sets a draft model's weights, and --draft lookup has no model: leave it out")
-            check_draft_quant(self.draft_quant)
+        check_draft_options(self.draft, self.draft_quant)
         unknown = sorted({kind for kind, _ in self.media} - set(KIND))
         if unknown:
             raise ConfigError(f"media kinds {unknown} are not branch kinds; use {list(KIND)}")
