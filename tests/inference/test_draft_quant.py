@@ -85,22 +85,45 @@ class _DraftLoaded(Exception):
     """Stops bench_decode once the draft is asked for: only its load is under test."""
 
 
-def _stop(path, loaded, quant, tokens):
-    raise _DraftLoaded(quant)
-
-
 def test_bench_decode_loads_the_draft_with_its_own_quant(monkeypatch, tmp_path) -> None:
     from lhama.inference import bench
 
-    target = _quantised("int8")
-    monkeypatch.setattr(bench, "load_for_inference", lambda path, quant: target)
+    target, draft_dir = _quantised("int8"), tmp_path / "draft"
+
+    def load(path, quant):  # the model loads; the draft's load stops the bench, its quant kept
+        if path == draft_dir:
+            raise _DraftLoaded(quant)
+        return target
+
+    monkeypatch.setattr(bench, "load_for_inference", load)
     monkeypatch.setattr(bench, "is_cached", lambda path, quant: True)
-    monkeypatch.setattr(bench, "load_draft", _stop)
     for given, want in ((None, "int4-g32"), ("int8", "int8")):
         with pytest.raises(_DraftLoaded) as caught:
-            bench.bench_decode(bench.BenchConfig(tmp_path, 8, "int8", tmp_path, baseline=False, threads=1,
+            bench.bench_decode(bench.BenchConfig(tmp_path, 8, "int8", draft_dir, baseline=False, threads=1,
                                                  draft_quant=given))
         assert caught.value.args == (want,)
     request = bench.DecodeBench("big", 8, "int8", "small", False, "int8")
     monkeypatch.setattr(bench, "bench_decode", lambda config: config)
     assert bench.bench_models(request, lambda name: tmp_path / name).draft_quant == "int8"
+
+
+def test_open_draft_is_chat_and_bench_one_way_to_open_a_draft() -> None:
+    """None, the prompt lookup (no load) or a model opened by the caller's loader with the chosen quant."""
+    from lhama.errors import ModelError
+    from lhama.inference.speculative import LOOKUP, LOOKUP_TOKENS, open_draft
+
+    target, loads = _quantised("int4"), []
+
+    def load(model, quant):
+        loads.append((model, quant))
+        return tiny_decoder(seed=2)
+
+    assert open_draft(None, target, load) is None
+    lookup = open_draft(LOOKUP, target, load, tokens=5)
+    assert lookup.model is None and lookup.lookup is not None and lookup.tokens == LOOKUP_TOKENS and loads == []
+    draft = open_draft("small", target, load, tokens=2)
+    assert loads == [("small", "int4-g32")] and draft.model is not None and draft.tokens == 2
+    assert open_draft("small", target, load, "int8").tokens == 1 and loads[-1] == ("small", "int8")
+    with pytest.raises(ModelError, match="at least 1 token per step, got 0"):
+        open_draft("small", target, load, tokens=0)
+    assert len(loads) == 2  # refused before any load

@@ -22,7 +22,7 @@ from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
-from lhama.inference.speculative import DRAFT_TOKENS, LOOKUP, LOOKUP_TOKENS, Draft, draft_quant, load_draft, lookup_draft
+from lhama.inference.speculative import DRAFT_TOKENS, LOOKUP, Draft, open_draft
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.pictures import pictures, sees_pictures
 from lhama.weights.convert import locate_gguf
@@ -101,7 +101,8 @@ def bench_decode(config: BenchConfig) -> BenchResult:
     torch.set_num_threads(threads)
     cache_built = config.quant != "none" and not is_cached(config.model_dir, config.quant)
     loaded = load_for_inference(config.model_dir, config.quant)
-    draft = _draft(config, loaded)
+    draft = open_draft(LOOKUP if config.lookup else config.draft_dir, loaded, load_for_inference, config.draft_quant,
+                       config.draft_tokens)
     ids = _prompt_ids(loaded, QUESTION)
     _time_decode(loaded, ids, 8, draft)  # warm-up: first-call allocations, thread pools
     ttft, tok_s = _time_decode(loaded, ids, config.tokens, draft)
@@ -120,15 +121,6 @@ def _prompt_ids(loaded: LoadedModel, content: str) -> list[int]:
     """The bench's system prompt and one user turn of ``content`` (media placeholders included), encoded."""
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
     return encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, messages), loaded.expansions())
-
-
-def _draft(config: BenchConfig, loaded: LoadedModel) -> Draft | None:
-    """The draft ``config`` asks for: a prompt lookup, a model, or none."""
-    if config.lookup:
-        return lookup_draft(LOOKUP_TOKENS)
-    if config.draft_dir is None:
-        return None
-    return load_draft(config.draft_dir, loaded, draft_quant(loaded, config.draft_quant), config.draft_tokens)
 
 
 def _time_decode(loaded: LoadedModel, ids: list[int], tokens: int, draft: Draft | None,

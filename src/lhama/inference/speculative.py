@@ -133,8 +133,7 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
     Raises:
         ModelError: the draft's tokenizer differs from the target's (the ids would mean other text).
     """
-    if tokens < 1:
-        raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
+    _check_tokens(tokens)
     if vocab is not None and vocab not in VOCABS:
         raise ConfigError(f"unknown draft vocabulary {vocab!r}; choose one of: {', '.join(VOCABS)}")
     draft = draft_for(target, load_for_inference(model_dir, quant), tokens)
@@ -154,9 +153,31 @@ LOOKUP_TOKENS = 3
 
 def lookup_draft(tokens: int = DRAFT_TOKENS, lookup: Lookup = Lookup(), pace: Pace = DRAFT_PACE) -> Draft:
     """A draft with no model: up to ``tokens`` ids found by ``lookup`` in the whole sequence (prompt and answer)."""
+    _check_tokens(tokens)
+    return Draft(None, tokens, pace=pace, reads=0, lookup=lookup)
+
+
+def open_draft(draft: str | Path | None, target: LoadedModel, load: Callable[[str | Path, str], LoadedModel],
+               quant: str | None = None, tokens: int = DRAFT_TOKENS) -> Draft | None:
+    """The speculative draft ``draft`` names for ``target`` (``--draft``): none (None), the prompt lookup
+    (:data:`LOOKUP`, no model, :data:`LOOKUP_TOKENS` per step) or a model, opened by the caller's
+    ``load(draft, quant)`` (``lhama chat``: the CLI's loader, a name prepared on first use; ``lhama bench
+    decode``: a located directory) with ``quant`` as :func:`draft_quant` picks it, proposing up to ``tokens``.
+
+    Raises:
+        ModelError: ``tokens`` < 1 (before any load), or the draft's tokenizer is not ``target``'s.
+        ConfigError: a ``quant`` this machine cannot run."""
+    if draft is None:
+        return None
+    if draft == LOOKUP:
+        return lookup_draft(LOOKUP_TOKENS)
+    _check_tokens(tokens)
+    return draft_for(target, load(draft, draft_quant(target, quant)), tokens)
+
+
+def _check_tokens(tokens: int) -> None:
     if tokens < 1:
         raise ModelError(f"the draft must propose at least 1 token per step, got {tokens}")
-    return Draft(None, tokens, pace=pace, reads=0, lookup=lookup)
 
 
 def check_draft_options(draft: str | None, quant: str | None) -> None:

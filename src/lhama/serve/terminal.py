@@ -25,7 +25,7 @@ from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, context_length
 from lhama.inference.prefix_store import StoredPrefix, store_dir, weights_key
-from lhama.inference.speculative import LOOKUP, LOOKUP_TOKENS, Draft, check_draft_options, draft_for, draft_quant, lookup_draft
+from lhama.inference.speculative import check_draft_options, open_draft
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
 from lhama.model.generation import GenerationConfig
@@ -103,22 +103,13 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
     session = ChatSession(loaded, generation, system_prompt=config.system,
                           guard=load_guard(config.guard_spec, loaded) if config.guard else None, tools=plan,
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
-                          draft=_draft(config, loaded, load),
+                          draft=open_draft(config.draft, loaded, load, config.draft_quant),
                           prefix=StoredPrefix(store_dir(), weights_key(loaded.model)))
     for kind, path in config.media:
         session.attach(kind, path)  # a video's sound track too: the audio branch, else Whisper's transcript
     if config.file is not None:
         session.pending_notes.append(read_prompt_file(config.file, loaded, generation.max_new_tokens))
     return session
-
-
-def _draft(config: ChatConfig, loaded: LoadedModel, load: Load) -> Draft | None:
-    """The speculative draft ``config.draft`` names: none, the prompt lookup (``lookup``, no model) or a model."""
-    if config.draft is None:
-        return None
-    if config.draft == LOOKUP:
-        return lookup_draft(LOOKUP_TOKENS)
-    return draft_for(loaded, load(config.draft, draft_quant(loaded, config.draft_quant)))
 
 
 def check_files(config: ChatConfig) -> None:
