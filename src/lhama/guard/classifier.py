@@ -24,7 +24,7 @@ from lhama.guard.base import Guard, Messages, Role, as_chat
 from lhama.guard.cues import SHIPPED_CUE_RULES, CueRule, mask_uncued
 from lhama.guard.phrases import SHIPPED_PHRASE_RULES, PhraseRule, rewrite_all
 from lhama.model.embeddings import SentenceEncoder
-from lhama.guard.features import FEATURE_VERSION, hashed_features
+from lhama.guard.features import FEATURE_VERSION, SUPPORTED_VERSIONS, hashed_features
 from lhama.guard.language import looks_english
 from lhama.guard.verdict import CODES, SAFE, Verdict
 
@@ -51,6 +51,7 @@ class Head:
     # Why: everyday requests ("Me dá uma ideia de lanche…") score high on the general unsafe output
     # for their request form while no category fires (issue #29; chosen out-of-fold, docs/guard.md).
     category_floor: float = 0.0
+    # The n-gram features it was trained on (lhama.guard.features); it is scored with the same ones.
     feature_version: int = FEATURE_VERSION
 
     def save(self, path: Path) -> None:
@@ -84,9 +85,10 @@ class Head:
             )
         except (OSError, KeyError, ValueError, SafetensorError) as exc:
             raise CheckpointError(f"{path} is not a guard head file ({exc})") from None
-        if head.feature_version != FEATURE_VERSION:
+        if head.feature_version not in SUPPORTED_VERSIONS:
             raise CheckpointError(f"{path} was trained on guard features v{head.feature_version}, this lhama "
-                                  f"computes v{FEATURE_VERSION}; retrain it with benchmarks/guard_train.py")
+                                  f"computes v{'/v'.join(map(str, SUPPORTED_VERSIONS))}; retrain it with "
+                                  "benchmarks/guard_train.py")
         return head
 
 
@@ -127,7 +129,7 @@ class ClassifierGuard(Guard):
         """(N, 15) sigmoid outputs of ``head`` (default: the input head): column 0 P(unsafe),
         columns 1..14 P(S1..S14)."""
         head = head or self.head
-        feats = features(texts, head.hash_dim, head.embed_scale, self.encoder)
+        feats = features(texts, head.hash_dim, head.embed_scale, self.encoder, head.feature_version)
         return 1.0 / (1.0 + np.exp(-(feats @ head.weight + head.bias)))
 
 
@@ -157,10 +159,11 @@ def unsafe_score(probs: np.ndarray, category_mix: float) -> np.ndarray:
 
 
 def features(
-    texts: Sequence[str], hash_dim: int, embed_scale: float, encoder: SentenceEncoder | None
+    texts: Sequence[str], hash_dim: int, embed_scale: float, encoder: SentenceEncoder | None,
+    version: int = FEATURE_VERSION,
 ) -> np.ndarray:
-    """(N, hash_dim [+ 384]) float32: hashed n-grams, then scaled sentence embeddings."""
-    parts = [hashed_features(texts, hash_dim)]
+    """(N, hash_dim [+ 384]) float32: hashed n-grams (features ``version``), then scaled sentence embeddings."""
+    parts = [hashed_features(texts, hash_dim, version)]
     if embed_scale:
         if encoder is None:
             raise CheckpointError("this guard head needs the sentence encoder, but none was given")

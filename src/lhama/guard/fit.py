@@ -15,6 +15,7 @@ from scipy import sparse
 
 from lhama.guard.classifier import Head, features, unsafe_score
 from lhama.guard.dataset import Example
+from lhama.guard.features import FEATURE_VERSION
 from lhama.guard.language import looks_english
 from lhama.model.embeddings import SentenceEncoder
 from lhama.guard.metrics import binary_scores
@@ -31,6 +32,9 @@ class FitConfig:
     steps: int = 100  # L-BFGS iterations
     folds: int = 5  # out-of-fold predictions for threshold tuning
     max_lookalike_fpr: float = 0.05  # tuning target, below the 0.06 the issue allows
+    # The same target for the English threshold alone; None: ``max_lookalike_fpr``. Why: English has
+    # few look-alikes of its own, and a pt-BR-sized budget can cost it recall (issue #29, session 13).
+    max_lookalike_fpr_en: float | None = None
     # Tuning target on the other safe items (everyday text, hard negatives): issue #29 asks <= 0.5%
     # of benign sentences flagged.
     max_benign_fpr: float = 0.005
@@ -38,6 +42,7 @@ class FitConfig:
     benign_weight: float = 1.0  # loss weight of the other safe items
     category_mix: float = 0.5  # see classifier.unsafe_score (chosen out-of-fold, docs/guard.md)
     seed: int = 0
+    feature_version: int = FEATURE_VERSION  # lhama.guard.features; the head records it
 
 
 def targets(examples: Sequence[Example]) -> np.ndarray:
@@ -130,11 +135,12 @@ def tune_thresholds(scores: np.ndarray, examples: Sequence[Example], cfg: FitCon
     English and, separately, on those that do (None when there are no English ones)."""
     en = np.array([looks_english(e.text) for e in examples])
 
-    def tuned(mask: np.ndarray) -> float:
+    def tuned(mask: np.ndarray, max_fpr: float) -> float:
         kept = [e for e, m in zip(examples, mask) if m]
-        return tune_threshold(scores[mask], kept, cfg.max_lookalike_fpr, cfg.max_benign_fpr)
+        return tune_threshold(scores[mask], kept, max_fpr, cfg.max_benign_fpr)
 
-    return tuned(~en), tuned(en) if en.any() else None
+    en_fpr = cfg.max_lookalike_fpr if cfg.max_lookalike_fpr_en is None else cfg.max_lookalike_fpr_en
+    return tuned(~en, cfg.max_lookalike_fpr), tuned(en, en_fpr) if en.any() else None
 
 
 def loss_weights(examples: Sequence[Example], cfg: FitConfig) -> np.ndarray:
@@ -145,10 +151,10 @@ def loss_weights(examples: Sequence[Example], cfg: FitConfig) -> np.ndarray:
 
 def fit_head(examples: Sequence[Example], cfg: FitConfig, encoder: SentenceEncoder | None) -> Head:
     """Train on all ``examples`` with a threshold tuned out-of-fold on the same examples."""
-    x = features([e.text for e in examples], cfg.hash_dim, cfg.embed_scale, encoder)
+    x = features([e.text for e in examples], cfg.hash_dim, cfg.embed_scale, encoder, cfg.feature_version)
     y = targets(examples)
     weights = loss_weights(examples, cfg)
     threshold, threshold_en = tune_thresholds(out_of_fold(x, y, cfg, weights), examples, cfg)
     w, b = train_weights(x, y, cfg, weights)
     return Head(weight=w, bias=b, hash_dim=cfg.hash_dim, embed_scale=cfg.embed_scale, threshold=threshold,
-                category_mix=cfg.category_mix, threshold_en=threshold_en)
+                category_mix=cfg.category_mix, threshold_en=threshold_en, feature_version=cfg.feature_version)
