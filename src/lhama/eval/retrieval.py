@@ -19,6 +19,9 @@ session 12). Both are in each cache record (``scores``, ``prior``), so one run r
 A picture's prompt is prefilled once and each candidate scores only its own tokens after it; the
 system prompt's keys/values are kept from picture to picture (:class:`lhama.eval.scoring.PromptScorer`;
 session 11 of #26: before, 5 full prompts per picture, ~45 s a picture for lhama-default at 1 thread).
+The prior's prompt is the same for every picture, so a caption's prior is scored once per run and
+remembered (:class:`CaptionPrior`; session 13 of #26: about 5x fewer prior scorings on a set whose
+captions recur as distractors); priors already in the cache seed it, so a resumed run scores none twice.
 """
 
 from __future__ import annotations
@@ -86,14 +89,16 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
         require_vision(loaded, "do image-caption retrieval")
     scoring = scoring if use_images else "logprob"
     picks, correct, plain = {}, 0, 0
-    scorer, prior = PromptScorer(loaded), PromptScorer(loaded)  # each keeps its own prompt's keys/values
+    scorer, prior = PromptScorer(loaded), CaptionPrior(loaded)  # each keeps its own prompt's keys/values
     for trial in trials:
         record = cache.get("model", trial.item.file)
         if record is None or (scoring == "pmi" and "prior" not in record):
             record = dict(record or {"scores": _scores(scorer, trial, use_images), "candidates": list(trial.candidates)})
             if scoring == "pmi":
-                record["prior"] = _scores(prior, trial, False)
+                record["prior"] = prior.scores(trial.candidates)
             record = cache.put("model", trial.item.file, record)
+        elif "prior" in record:
+            prior.remember(record["candidates"], record["prior"])
         picks[trial.item.file] = record["candidates"][_best(ranked(record, scoring))]
         correct += picks[trial.item.file] == trial.item.reference
         plain += record["candidates"][_best(record["scores"])] == trial.item.reference
@@ -101,6 +106,37 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
             on_item(1)
     n = max(len(trials), 1)
     return RetrievalResult(correct / n, len(trials), len(trials[0].candidates) if trials else 0, picks, scoring, plain / n)
+
+
+class CaptionPrior:
+    """Each caption's log-probability after the describe prompt without a picture (PMI's prior).
+    The prompt is the same for every trial, so the prior depends only on the caption: each distinct
+    caption is scored once and remembered (``memo=False`` scores every call's captions afresh)."""
+
+    def __init__(self, loaded: LoadedModel, memo: bool = True) -> None:
+        self.scorer, self.memo = PromptScorer(loaded), memo
+        self.known: dict[str, float] = {}
+        self.scored = 0  # captions run through the model so far
+
+    def scores(self, captions: Sequence[str]) -> list[float]:
+        """The prior of each of ``captions``, in order."""
+        if not self.memo:
+            return self._score(list(captions))
+        wanted = [c for c in dict.fromkeys(captions) if c not in self.known]
+        if wanted:
+            self.known.update(zip(wanted, self._score(wanted), strict=True))
+        return [self.known[c] for c in captions]
+
+    def remember(self, captions: Sequence[str], values: Sequence[float]) -> None:
+        """Take priors already computed (a cache record's) as known."""
+        if self.memo:
+            for caption, value in zip(captions, values, strict=True):
+                self.known.setdefault(caption, value)
+
+    def _score(self, captions: list[str]) -> list[float]:
+        self.scored += len(captions)
+        messages = chat_messages(self.scorer.loaded, PROMPT)
+        return [s.logprob for s in self.scorer.score(messages, captions)]
 
 
 def check_scoring(scoring: str) -> None:
