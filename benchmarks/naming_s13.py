@@ -1,9 +1,10 @@
 """A recogniser of drawings for the labeler (issue #26, session 13): dev work on read pictures only.
 
     python benchmarks/naming_s13.py split                      # once, committed before any training
-    python benchmarks/naming_s13.py features --budget 840      # heavy, resumable: tower views -> cache
+    python benchmarks/naming_s13.py features --budget 840 [--part drawings|photos]   # heavy, resumable
     python benchmarks/naming_s13.py cv                         # train side only: the setting
     python benchmarks/naming_s13.py compare --setting NAME     # held-out side + photos, once (rule first)
+    python benchmarks/naming_s13.py ship --setting NAME        # only if compare passed: fit on all, write the file
 
 Every picture here has been read before (the names head's 1,417 pictures: Tux Paint stamps, the
 clip art of ``openclipart_names.tsv``, ``naming_heldout.tsv``; and ``naming_fresh_s12.tsv``, read
@@ -38,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 DATA = ROOT / "benchmarks/data"
 SPLIT = DATA / "naming_s13_split.tsv"
-CACHE = Path("/tmp/26a/s13/features.pt")
+CACHE = Path("/tmp/26a/s13/features.pt")  # drawings (and photos when --part all)
+CACHE_PHOTOS = Path("/tmp/26a/s13/features_photos.pt")  # --part photos: a second slot job may fill it
+CACHE_TAIL = Path("/tmp/26a/s13/features_tail.pt")  # --part tail: drawings from the end, until it meets CACHE
 CLIPART = Path("/usr/share/openclipart/png")
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 SHARED = ROOT.parent / "shared/data"
@@ -156,38 +159,57 @@ def features(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     Image.MAX_IMAGE_PIXELS = None
-    cache = torch.load(CACHE) if CACHE.is_file() else {}
-    todo = [(r["key"], _path(r["key"]), DRAWING_VIEWS) for r in split_rows()]
+    out = {"photos": CACHE_PHOTOS, "tail": CACHE_TAIL}.get(args.part, CACHE)
+    cache = torch.load(out) if out.is_file() else {}
+    todo = [(r["key"], _path(r["key"]), DRAWING_VIEWS) for r in split_rows()] if args.part != "photos" else []
+    if args.part == "tail":
+        todo = todo[::-1]
     pics = photos()
-    todo += [(f"photo:{p}", p, NOTE_VIEWS) for part in ("check", "keep") for p in pics[part]]
+    todo += [(f"photo:{p}", p, NOTE_VIEWS) for part in ("check", "keep") for p in pics[part]] if args.part in ("all", "photos") else []
     todo = [t for t in todo if t[0] not in cache]
     tower = _tower()
     spec = lite_image_spec(tower.config)
     started, done = time.perf_counter(), 0
     print(f"{len(todo)} pictures to do", flush=True)
-    for key, path, views in todo:
-        if time.perf_counter() - started > args.budget:
+    for key, picture, views in todo:
+        if time.perf_counter() - started > args.budget or (args.part == "tail" and _met(key, done)):
             break
-        image = load_image(path, max_side=1024)
+        image = load_image(picture, max_side=1024)
         pixels = torch.stack([image_to_tensor(view(image, v), spec) for v in views])
         cache[key] = tower(pixels, output_hidden_states=False).pooler_output.half()
         done += 1
         if done % 100 == 0:
-            torch.save(cache, CACHE)
+            torch.save(cache, out)
             print(done, f"{time.perf_counter() - started:.0f} s", flush=True)
-    torch.save(cache, CACHE)
+    torch.save(cache, out)
     print(f"{done} done, {len(todo) - done} left, {time.perf_counter() - started:.0f} s", flush=True)
+
+
+_MAIN: dict = {}
+
+
+def _met(key: str, done: int) -> bool:
+    """tail: whether the forward job (CACHE, re-read every 25 pictures) already has ``key``."""
+    if done % 25 == 0 or not _MAIN:
+        try:
+            keys = dict.fromkeys(torch.load(CACHE)) if CACHE.is_file() else {}
+        except (RuntimeError, EOFError, OSError):  # being written by the forward job: keep the last read
+            keys = {}
+        _MAIN.update(keys)
+        _MAIN["_"] = None
+    return key in _MAIN
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("split", "features", "cv", "compare"))
+    parser.add_argument("step", choices=("split", "features", "cv", "compare", "ship"))
     parser.add_argument("--budget", type=float, default=840.0)
+    parser.add_argument("--part", choices=("all", "drawings", "photos", "tail"), default="all")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--setting", default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    if args.step in ("cv", "compare"):
+    if args.step in ("cv", "compare", "ship"):
         import naming_s13_fit
 
         getattr(naming_s13_fit, args.step)(args)

@@ -43,8 +43,8 @@ def targets(accepted: str, names: tuple[str, ...]) -> list[int]:
 
 
 def fit(feats: list[torch.Tensor], tgts: list[list[int]], keep: torch.Tensor, classifier, l2: float,
-        none: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The correction (dW, db) of the ImageNet head: ``feats`` one (views, 1280) tensor per drawing,
+        none: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The correction (A, B, db; dW = A B) of the ImageNet head: ``feats`` one (views, 1280) tensor per drawing,
     ``tgts`` its target classes, ``keep`` (n, 1280) photo views whose probabilities stay."""
     torch.manual_seed(seed)
     W0, b0 = classifier.weight.detach().float(), classifier.bias.detach().float()
@@ -74,7 +74,7 @@ def fit(feats: list[torch.Tensor], tgts: list[list[int]], keep: torch.Tensor, cl
         loss = loss + l2 * ((A @ B).pow(2).sum() + db.pow(2).sum())
         loss.backward()
         opt.step()
-    return (A @ B).detach(), db.detach()
+    return A.detach(), B.detach(), db.detach()
 
 
 def probs(feat: torch.Tensor, classifier, correction=None) -> torch.Tensor:
@@ -82,7 +82,7 @@ def probs(feat: torch.Tensor, classifier, correction=None) -> torch.Tensor:
     x = feat[: len(data.NOTE_VIEWS)].float()
     z = x @ classifier.weight.detach().float().T + classifier.bias.detach().float()
     if correction is not None:
-        z = z + x @ correction[0] + correction[1]
+        z = z + (x @ correction[0]) @ correction[1] + correction[2]
     return torch.softmax(z, -1).mean(0)
 
 
@@ -107,6 +107,9 @@ def score(rows: list[dict], cache: dict, parts, memory: set[str], correction=Non
 
 def _load():
     cache = torch.load(data.CACHE)
+    for extra in (data.CACHE_PHOTOS, data.CACHE_TAIL):
+        if extra.is_file():
+            cache.update(torch.load(extra))
     rows = data.split_rows()
     missing = [r["key"] for r in rows if r["key"] not in cache]
     pics = data.photos()
@@ -140,7 +143,7 @@ def cv(args: argparse.Namespace) -> None:
             memory = {r["key"] for r in fit_rows}
             named += sum(score(test_rows, cache, parts, memory, corr))
             base += sum(score(test_rows, cache, parts, memory)) if name == next(iter(SETTINGS)) else 0
-        if base:
+        if name == next(iter(SETTINGS)):
             result["shipped head"] = base
         result[name] = named
         print(f"{name}: {named} of {len(train)} named ({time.perf_counter() - started:.0f} s); shipped head {result.get('shipped head')}", flush=True)
@@ -182,3 +185,18 @@ def compare(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in out.items() if not k.endswith("rows")}, ensure_ascii=False))
     (args.out or Path("docs/results/naming_s13_compare.json")).write_text(
         json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def ship(args: argparse.Namespace) -> None:
+    """The recogniser fitted with ``--setting`` on every read drawing (+ the AdMIRe train pictures),
+    written as the shipped labeler file (src/lhama/model/towers/drawings_s13/)."""
+    from lhama.model.drawings import SHIPPED, DrawingHead
+
+    torch.set_num_threads(args.threads)
+    cache, rows, keep, _ = _load()
+    names, _, _, classifier = _parts()
+    l2, none = SETTINGS[args.setting]
+    a, b, bias = fit([cache[r["key"]] for r in rows], [targets(r["accepted"], names) for r in rows], keep, classifier, l2, none)
+    SHIPPED.mkdir(exist_ok=True)
+    DrawingHead(a, b, bias).save(SHIPPED)
+    print(f"{len(rows)} drawings, setting {args.setting} -> {SHIPPED}")

@@ -81,9 +81,9 @@ def labelers(work: Path) -> dict:
     from lhama.weights.prepare import prepare
 
     tower_dir = prepare("efficientnet-lite2")
-    s12 = replace(cascade.SHIPPED_SETTINGS, names_head=SHIPPED / "names_head_s12")
-    if hasattr(s12, "recogniser"):
-        s12 = replace(s12, recogniser=None)
+    shipped = cascade.SHIPPED_SETTINGS
+    s12 = replace(shipped, labeler=replace(shipped.labeler, drawings=False), names_head=SHIPPED / "names_head_s12",
+                  drawings=None)
     out = {}
     for key, settings in (("shipped", cascade.SHIPPED_SETTINGS), ("s12", s12)):
         (work / key).mkdir()
@@ -116,12 +116,16 @@ def fresh(args: argparse.Namespace) -> None:
            "quant": quant, "machine": f"{platform.machine()} CPU, {args.threads} thread(s), one heavy slot",
            "start": args.start, "n": len(items), "notes_identical": same, "rows": []}
     answers: dict[str, list[str]] = {}
-    for key in ("shipped",) if same else ("shipped", "s12"):  # the file is written after each labeler's answers
+    for key in ("shipped", "s12"):  # the file is written after each labeler's answers
         started = time.perf_counter()
-        conversations = [system + [{"role": "user", "content": f"{n}\nO que é isto?"}] for n in notes[key]]
-        answers[key] = [a.text.strip() for a in answer_all(loaded, conversations, 16, 16)]
-        print(f"{key}: {len(items)} answers in {time.perf_counter() - started:.0f} s", flush=True)
+        # s12: only its notes that differ from the shipped labeler's are answered again (greedy: same note, same answer)
+        todo = [n for n, note in enumerate(notes[key]) if key == "shipped" or note != notes["shipped"][n]]
+        conversations = [system + [{"role": "user", "content": f"{notes[key][n]}\nO que é isto?"}] for n in todo]
+        fresh_answers = dict(zip(todo, (a.text.strip() for a in answer_all(loaded, conversations, 16, 16)))) if todo else {}
+        answers[key] = [fresh_answers.get(n, answers.get("shipped", [""] * len(items))[n]) for n in range(len(items))]
+        print(f"{key}: {len(todo)} answers in {time.perf_counter() - started:.0f} s", flush=True)
         out["rows"] = [_row(item, n, notes, answers) for n, item in enumerate(items)]
+        out[f"{key}_answered"] = len(todo)
         atomic_write_text(args.out, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -139,6 +143,29 @@ def _row(item: dict, n: int, notes: dict, answers: dict) -> dict:
     return row
 
 
+def photos(args: argparse.Namespace) -> None:
+    """The photo check with the real labelers: examples/*.jpg + AdMIRe dev's pictures (no names known):
+    how many notes the shipped labeler changes against session 12's, and the owl's note."""
+    from lhama.data.media import load_image
+
+    torch.set_num_threads(args.threads)
+    admire = args.shared / "admire_en/dev"
+    paths = sorted((ROOT / "examples").glob("*.jpg")) + sorted(admire.rglob("*.jpg")) + sorted(admire.rglob("*.png"))
+    with tempfile.TemporaryDirectory(prefix="naming_s13_photos_") as work:
+        built = labelers(Path(work))
+        rows = []
+        for path in paths:
+            image = load_image(path)
+            old, new = built["s12"].note(image), built["shipped"].note(image)
+            rows.append({"photo": path.name if path.parent.name == "examples" else f"{path.parent.name}/{path.name}",
+                         "s12": old, "shipped": new, "changed": old != new})
+    changed = sum(r["changed"] for r in rows)
+    print(f"{len(rows)} photos: {changed} notes changed; owl: {rows[0]['shipped']}")
+    (args.out or ROOT / "docs/results/naming_s13_photos.json").write_text(
+        json.dumps({"photos": len(rows), "changed": changed, "rows": rows}, indent=1, ensure_ascii=False) + "\n",
+        encoding="utf-8")
+
+
 def summary(args: argparse.Namespace) -> None:
     rows = [r for part in args.parts for r in json.loads(part.read_text(encoding="utf-8"))["rows"]]
     total = len(_rows(FRESH)) - 1
@@ -152,7 +179,7 @@ def summary(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("build", "fresh", "summary"))
+    parser.add_argument("step", choices=("build", "fresh", "photos", "summary"))
     parser.add_argument("--folder", type=Path, default=FOLDER)
     parser.add_argument("--list", type=Path)
     parser.add_argument("--out", type=Path, default=None)
@@ -161,12 +188,15 @@ def main() -> None:
     parser.add_argument("--stop", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--parts", type=Path, nargs="*", default=[])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared/data", help="photos: the shared data folder")
     args = parser.parse_args()
     if args.step == "build":
         build(args) if args.out else build(argparse.Namespace(**{**vars(args), "out": FRESH}))
     elif args.step == "fresh":
         args.out = args.out or ROOT / f"docs/results/naming_s13_fresh_{args.start}.json"
         fresh(args)
+    elif args.step == "photos":
+        photos(args)
     else:
         summary(args)
 

@@ -33,6 +33,8 @@ from lhama.model.glyph import SHIPPED as GLYPH_READER
 from lhama.model.glyph import TABLE_FILE as GLYPH_TABLE
 from lhama.model.glyph import WEIGHTS_FILE as GLYPH_WEIGHTS
 from lhama.model.glyph import copy_reader
+from lhama.model.drawings import FILE as DRAWINGS_FILE
+from lhama.model.drawings import copy_drawings
 from lhama.model.labeler import LABELER_DIR, LabelerConfig, load_labeler, save_labeler
 from lhama.model.names_head import FEATURES_FILE, TABLE_FILE, copy_head
 from lhama.model.names_head import SHIPPED
@@ -80,12 +82,15 @@ class CascadeSettings:
     labeler: LabelerConfig
     names_head: Path | None = None
     glyph_reader: Path | None = None
+    drawings: Path | None = None  # the drawing recogniser's folder, when labeler.drawings is set
 
     def __post_init__(self) -> None:
         if self.labeler.names_confident and self.names_head is None:
             raise ConfigError("cascade settings with labeler.names_confident need a names_head folder")
         if self.labeler.glyph_confident and self.glyph_reader is None:
             raise ConfigError("cascade settings with labeler.glyph_confident need a glyph_reader folder")
+        if self.labeler.drawings and self.drawings is None:
+            raise ConfigError("cascade settings with labeler.drawings need a drawings folder")
 
 
 SHIPPED_SETTINGS = CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD, GLYPH_READER)  # lhama-default and -small
@@ -109,6 +114,8 @@ def settings_digest(settings: CascadeSettings = SHIPPED_SETTINGS) -> dict:
         digest["names_head_sha256"] = _names_head_sha256(settings.names_head)
     if settings.labeler.glyph_confident:
         digest["glyph_reader_sha256"] = _files_sha256(settings.glyph_reader, (GLYPH_TABLE, GLYPH_WEIGHTS))
+    if settings.labeler.drawings:
+        digest["drawings_sha256"] = _files_sha256(settings.drawings, (DRAWINGS_FILE,))
     return digest
 
 
@@ -122,6 +129,8 @@ def settings_current(recorded: Mapping[str, Any], settings: CascadeSettings = SH
         return False
     if settings.labeler.glyph_confident and recorded.get("glyph_reader_sha256") != _files_sha256(
             settings.glyph_reader, (GLYPH_TABLE, GLYPH_WEIGHTS)):
+        return False
+    if settings.labeler.drawings and recorded.get("drawings_sha256") != _files_sha256(settings.drawings, (DRAWINGS_FILE,)):
         return False
     return (saved_matches(settings.generation, recorded.get("generation"))
             and saved_matches(settings.labeler, recorded.get("labeler")))
@@ -141,6 +150,20 @@ def link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+def assemble_labeler(tower_dir: Path, settings: CascadeSettings, out: Path) -> Path:
+    """Write ``out/labeler/`` as a cascade directory holds it: the tower, the shipped pt-BR class
+    names and kinds, ``settings.labeler`` and the folders it needs (names head, glyph reader), each
+    checked by loading it (a bad one fails here, at prepare time). Returns the folder."""
+    folder = save_labeler(tower_dir, TABLE, settings.labeler, out)
+    if settings.labeler.names_confident:
+        copy_head(settings.names_head, folder)
+    if settings.labeler.glyph_confident:
+        copy_reader(settings.glyph_reader, folder)
+    if settings.labeler.drawings:
+        copy_drawings(settings.drawings, folder)
+    return folder
 
 
 def convert_cascade(source: WeightSource, version: str, work: Path, report: Callable[[str], None],
@@ -166,11 +189,7 @@ def convert_cascade(source: WeightSource, version: str, work: Path, report: Call
             link_or_copy(path, out / path.name)
     report(PREPARE_STEPS[2])
     write_generation(settings.generation, out)
-    save_labeler(tower_dir, TABLE, settings.labeler, out)
-    if settings.labeler.names_confident:
-        copy_head(settings.names_head, out / LABELER_DIR)  # checked by loading it: a bad head fails here
-    if settings.labeler.glyph_confident:
-        copy_reader(settings.glyph_reader, out / LABELER_DIR)  # checked by loading it, as the head
+    assemble_labeler(tower_dir, settings, out)
     report(PREPARE_STEPS[3])
     pixels = verify_pixels()
     with torch.no_grad():
