@@ -1,13 +1,14 @@
 """Decode speed of lhama-default with the AVX2 kernel built from each given C source, interleaved in one process.
 
     PYTHONPATH=src:benchmarks python benchmarks/decode_kernels.py --rounds 4 --tokens 128 --threads 2 \\
-        s11=/tmp/old_int4_avx2.c s12=src/lhama/inference/int4_avx2.c
+        s12=/tmp/old_int4_avx2.c s13=src/lhama/inference/int4_avx2.c+src/lhama/inference/int8_avx2.c
 
-For comparing two versions of ``int4_avx2.c`` (e.g. ``git show eabac55:src/lhama/inference/int4_avx2.c >
-/tmp/old_int4_avx2.c``) on the same loaded weights: each round decodes ``--tokens`` greedy tokens of the bench prompt
-with every kernel in turn (``native.kernel()`` is rebuilt/reloaded from that source between rows; the library file is
-named after the source's stem and sha256), then llama.cpp on the model's GGUF with the same threads, so that a change
-in the machine's load hits every row alike. Prints each row's tok/s per round, median, best, and its ratio to
+For comparing two versions of the AVX2 kernel (e.g. ``git show 3f30fd6:src/lhama/inference/int4_avx2.c >
+/tmp/old_int4_avx2.c``, one file up to session 12; since session 13 two, joined by ``+``) on the same loaded weights:
+each round decodes ``--tokens`` greedy tokens of the bench prompt with every kernel in turn (``native.kernel()`` is
+rebuilt/reloaded from those sources between rows, the library file named after the first one's stem and the sources'
+sha256; two untimed steps then rebuild the scales' kept copies if that kernel reads another layout), then llama.cpp
+on the model's GGUF with the same threads, so that a change in the machine's load hits every row alike. Prints each row's tok/s per round, median, best, and its ratio to
 llama.cpp per round. A CPU without AVX512 only (the AVX2 kernel). Run #27 session 12 as ``/tmp/27a/plans_ab.py``
 (the same measurement; committed here under this name).
 """
@@ -29,11 +30,12 @@ from lhama.weights.resolve import resolve
 
 
 def use(source: str) -> None:
-    """Make ``native.kernel()`` the library built from ``source`` (built once into $LHAMA_HOME/kernels)."""
-    native.SOURCE_AVX2 = Path(source)
+    """Make ``native.kernel()`` the library built from ``source`` (paths joined by ``+``; built once into
+    $LHAMA_HOME/kernels)."""
+    native.SOURCES_AVX2 = tuple(Path(path) for path in source.split("+"))
     native.kernel.cache_clear()
     lib = native.kernel()
-    if lib is None or not Path(lib._name).stem.startswith(Path(source).stem):
+    if lib is None or not Path(lib._name).stem.startswith(Path(source.split("+")[0]).stem):
         raise SystemExit(f"no AVX2 kernel from {source} on this machine")
 
 
@@ -46,6 +48,7 @@ def rounds(loaded, kernels: dict[str, str], gguf: Path, args: argparse.Namespace
     for round_ in range(args.rounds):
         for name, source in kernels.items():
             use(source)
+            _time_decode(loaded, ids, 2, None)  # untimed: kept scale copies in this kernel's layout
             speeds[name].append(_time_decode(loaded, ids, args.tokens, None)[1])
         speeds["llama.cpp"].append(llama_cpp_row(gguf, args.tokens, args.threads)["tok_s"])
         print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in speeds.items()), flush=True)
@@ -66,7 +69,7 @@ def report(speeds: dict[str, list[float]], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kernels", nargs="+", help="name=path/to/int4_avx2-version.c")
+    parser.add_argument("kernels", nargs="+", help="name=path/to/int4_avx2.c[+path/to/int8_avx2.c]")
     parser.add_argument("--model", default="lhama-default")
     parser.add_argument("--quant", default="int4-g32-grid-k+lossy6")
     parser.add_argument("--rounds", type=int, default=4)

@@ -49,9 +49,10 @@ def _step(language_model, kv: KVState, token: int, lean: bool) -> int:
     return int(torch.argmax(logits.float()))  # as generate_ids picks greedy tokens
 
 
-def _products_only(language_model, lean: bool, repeats: int = 5) -> dict[str, float]:
-    """ms of the decoder layers' int4 (or 6-bit) products, their int8 products and the output layer's product: the
-    kernels alone, M = 1 (with ``lean``: the fused query/key/value and gate/up products instead of the separate ones)."""
+def _products_only(language_model, lean: bool, repeats: int = 5) -> tuple[dict[str, float], dict[str, float]]:
+    """ms CPU (main thread) and ms wall of the decoder layers' int4 (or 6-bit) products, their int8 products and the
+    output layer's product: the kernels alone, M = 1 (with ``lean``: the fused query/key/value and gate/up products
+    instead of the separate ones)."""
     layers = [m for m in language_model.modules() if isinstance(m, (Int4Linear, Int4KLinear, Int6KLinear, Int8Linear))]
     head = language_model.get_output_embeddings()
     if lean:
@@ -65,14 +66,15 @@ def _products_only(language_model, lean: bool, repeats: int = 5) -> dict[str, fl
     int8 = [m for m in layers if m is not head and _is_int8(m)]
     groups = {"int4 products, decoder": [m for m in layers if m is not head and not _is_int8(m)],
               "int8 products, decoder": int8, f"{'int8' if _is_int8(head) else 'int4'} product, output layer": [head]}
-    times = defaultdict(list)
+    times, walls = defaultdict(list), defaultdict(list)
     for _ in range(repeats):
         for name, group in groups.items():
-            started = time.thread_time()
+            started, wall = time.thread_time(), time.perf_counter()
             for m in group:
                 m(x[m.in_features])
             times[name].append(time.thread_time() - started)
-    return {name: 1e3 * min(t) for name, t in times.items()}
+            walls[name].append(time.perf_counter() - wall)
+    return ({name: 1e3 * min(t) for name, t in times.items()}, {name: 1e3 * min(t) for name, t in walls.items()})
 
 
 def _is_int8(module) -> bool:
@@ -135,7 +137,7 @@ def _report(language_model, loaded, ids: list[int], lean: bool, args: argparse.N
         walls.append(1e3 * (time.perf_counter() - started))
         cpus.append(1e3 * (time.thread_time() - cpu))
     wall, step = statistics.median(walls[4:]), statistics.median(cpus[4:])
-    products = _products_only(language_model, lean)
+    products, product_walls = _products_only(language_model, lean)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
             token = _step(language_model, kv, token, lean)
@@ -147,6 +149,9 @@ def _report(language_model, loaded, ids: list[int], lean: bool, args: argparse.N
     shares["rest: Python, dispatch, views"] = step - sum(shares.values())
     for group, ms in shares.items():
         print(f"  {group:<32}{ms:8.2f} ms {ms / step:6.1%}")
+    # with several threads the main thread's CPU time undercounts the products: their wall time, and what is left
+    walls = dict(product_walls) | {"rest of the step (wall)": wall - sum(product_walls.values())}
+    print("  wall: " + ", ".join(f"{group} {ms:.2f} ms" for group, ms in walls.items()))
     if args.table:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 

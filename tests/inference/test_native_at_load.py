@@ -10,7 +10,7 @@ from lhama.inference import native
 from lhama.inference.generate import decode_step
 from lhama.inference.kv import KVState, prefill
 from lhama.inference.lean import _ATTR, lean_decoder
-from lhama.inference.qlinear import Int4KLinear, scale_arrays
+from lhama.inference.qlinear import Int4KLinear, scale_arrays, scales_key
 from lhama.inference.quant_cache import load_for_inference
 from tests.inference.test_quant_kscales import _k_model
 from tests.inference.tiny import tiny_tokenizer
@@ -37,8 +37,10 @@ def test_every_packed_layer_holds_its_blocked_scales_right_after_load(loads) -> 
         assert len(packed) == 14 and all(isinstance(m, Int4KLinear) for m in packed)  # 7 per layer, head int8
         for layer in packed:
             kept = layer.__dict__["_native_scales"]
-            assert kept[0] == tuple(t.data_ptr() for t, _ in scale_arrays(layer))  # keyed on its own arrays
-            assert all(torch.equal(copy, native.blocked(t, axis)) for copy, (t, axis) in zip(kept[1], scale_arrays(layer)))
+            assert kept[0] == scales_key(t for t, _ in scale_arrays(layer))  # keyed on its own arrays
+            laid = native.laid_out(*scale_arrays(layer))  # blocked, or k-scale records (native.reads_records)
+            assert len(kept[1]) == len(laid) == (1 if native.reads_records() else 3)
+            assert all(torch.equal(copy, built) for copy, built in zip(kept[1], laid))
 
 
 def test_a_one_part_lean_product_shares_its_layers_copy(loads) -> None:
@@ -62,7 +64,7 @@ def _greedy(model, steps: int = 10) -> tuple[list[int], torch.Tensor]:
 
 def test_the_first_products_build_nothing_and_give_the_bits_of_the_stored_scales(loads, monkeypatch) -> None:
     cached = loads[1]
-    monkeypatch.setattr(native, "blocked", lambda *a: pytest.fail("a product built blocked scales after load"))
+    monkeypatch.setattr(native, "laid_out", lambda *a: pytest.fail("a product built blocked scales after load"))
     with torch.inference_mode():
         tokens, logits = _greedy(cached.model)  # every layer's first products: prefill, then the lean steps
         monkeypatch.setenv("LHAMA_KERNEL_SCALES", "strided")  # the scales as stored: the old reads

@@ -92,6 +92,25 @@ def test_kscales_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, ms: tu
         assert torch.equal(got, _emulated(x, unpacked_int4(layer.weight), scale, offset, 32))
 
 
+@pytest.mark.skipif(not native.reads_records(), reason="no k-scale records here")
+@pytest.mark.parametrize(("rows", "inputs", "group", "ms"), [(192, 512, 32, (1, 2, 5)), (4096, 1536, 32, (4,)),
+                                                            (128, 768, 64, (1, 3))])
+def test_kscale_records_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, group: int, ms: tuple[int, ...]) -> None:
+    """The k-scales as records (native.kscale_records: one array per block, 6-bit codes put together at load), also
+    with 64-input groups (4 per super-block; the kernel's path for a group size other than 32); the layers'
+    product (qlinear.int4k_mm) reads them."""
+    layer = Int4KLinear.from_linear(_linear(rows, inputs, seed=7), group, grid=True)
+    scale, offset = (t.numpy() for t in k4_decoded(layer.codes, layer.highs, layer.supers, group))
+    records = native.kscale_records(layer.codes, layer.highs, layer.supers)
+    assert records.shape == (rows // 64, inputs // 256, 256 + 128 * (256 // group))
+    assert (native.laid_out((layer.codes, 1), (layer.highs, 1), (layer.supers, 2))[0] == records).all()
+    for m in ms:
+        x = (3 * torch.randn(m, inputs)).to(torch.bfloat16)
+        want = _emulated(x, unpacked_int4(layer.weight), scale, offset, group)
+        assert torch.equal(native.int4k_records_rows(x, layer.weight, records, group), want)
+        assert torch.equal(layer(x), want)
+
+
 @pytest.mark.parametrize("blocked", LAYOUTS)
 def test_six_bit_layers_are_their_arithmetic_bit_for_bit(blocked: bool) -> None:
     layer = Int6KLinear.from_linear(_linear(128, 768, seed=6))
@@ -180,4 +199,4 @@ def test_int8_rows_over_8192_inputs_are_their_arithmetic_bit_for_bit() -> None:
 def test_the_kernel_matches_this_cpu_and_packing() -> None:
     variant = native._variant()
     assert variant is not None and native.packed_rows() in (32, 64)
-    assert variant[0] == (native.SOURCE if native.packed_rows() == 64 else native.SOURCE_AVX2)
+    assert variant[0] == ((native.SOURCE,) if native.packed_rows() == 64 else native.SOURCES_AVX2)

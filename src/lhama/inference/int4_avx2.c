@@ -4,8 +4,8 @@
  *   - activations quantised exactly as there (int8 per group of g, absmax / 127; int16 per row for int8 weights);
  *   - the integer sums are exact in both (vpdpbusd there; vpmaddubsw + vpmaddwd here, no saturation: a 4-bit or 6-bit
  *     weight times |x| <= 127 gives pairs <= 16002; int16 partial sums are widened before they could reach 2^15);
- *   - the fp32 scaling is the same sequence of mul / fma / add per output lane (compiled with -ffp-contract=off),
- *     and the int8 kernel's final sum follows gcc's _mm512_reduce_add_ps tree (tests/inference/test_native_exact.py).
+ *   - the fp32 scaling is the same sequence of mul / fma / add per output lane (compiled with -ffp-contract=off)
+ *     (tests/inference/test_native_exact.py). The int8 product (lhama_int8_gemm) is in int8_avx2.c, linked with this.
  * Inside a block of 64 rows, four inputs are interleaved so that each 32-bit lane holds one row's four 4-bit values
  * (see block64): the 6-bit layout's high bits then lie in the same bytes (shifted by 2 d), and the int32 sums are put
  * back in row order once per group. The 4-bit weights are read in PyTorch's AVX2 packing (blocks of 32 rows), the one
@@ -78,7 +78,14 @@ static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx,
    the same arrays with their row axis N split as (N/64, ..., 64), so that a block of 64 rows reads each array as one
    sequential stream (ld = 64) instead of one line per group from rows N apart (ld = N). */
 struct scales { const uint16_t *sz; const uint8_t *codes; const uint32_t *highs; const uint16_t *supers; const uint8_t *hi;
-                int blocked; };
+                int blocked; const uint8_t *ks; };
+
+/* k-scales as "records" (ks; native.kscale_records): per block of 64 rows and super-block of KSUPER inputs, d and dmin
+   (64 fp16 each), then per group the 6-bit sc and m codes already put together (64 bytes each): one stream per block
+   for all of a group's scales, and no bit assembly per group (the same values: the same bits). */
+#define KS_DMIN 128
+#define KS_CODES 256
+static inline size_t ks_record(int g) { return KS_CODES + (size_t)128 * (KSUPER / g); }
 
 /* A super-block's k-scale parts for rows 8 c .. 8 c + 7 (c = 0..7): d, 0 - dmin (fp32) and the codes' top bits, read
    and converted once per KSUPER inputs instead of once per group (the same values). */
@@ -87,6 +94,15 @@ struct super_parts { __m256 d[8], nd[8]; __m256i top[8]; };
 static inline void super_scales(const struct scales *sc_, int gi, int K, int N, int g, struct super_parts *sp) {
     if (sc_->blocked) N = 64;
     size_t sb = (size_t)(gi * g / KSUPER);
+    if (sc_->ks) {
+        const uint8_t *rec = sc_->ks + sb * ks_record(g);
+        for (int c = 0; c < 8; c++) {
+            sp->d[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rec + 16 * c)));
+            __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rec + KS_DMIN + 16 * c)));
+            sp->nd[c] = _mm256_sub_ps(_mm256_setzero_ps(), dmin);
+        }
+        return;
+    }
     for (int c = 0; c < 8; c++) {
         sp->top[c] = _mm256_loadu_si256((const __m256i *)(sc_->highs + sb * N + 8 * c));
         sp->d[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc_->supers + sb * N + 8 * c)));
@@ -100,7 +116,13 @@ static inline void super_scales(const struct scales *sc_, int gi, int K, int N, 
 static inline void group_scales(const struct scales *sc_, const struct super_parts *sp, int c, int gi, int K, int N,
                                 int g, __m256 *scale, __m256 *offset) {
     if (sc_->blocked) N = 64;
-    if (sc_->highs) { /* Q4_K-style: scale = d sc, offset = -dmin m, sc and m 6-bit (low 4 bits in codes, top 2 in highs) */
+    if (sc_->ks) { /* records: sc and m as bytes */
+        const uint8_t *cp = sc_->ks + (size_t)(gi * g / KSUPER) * ks_record(g) + KS_CODES + 128 * ((gi * g % KSUPER) / g);
+        __m256i code = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(cp + 8 * c)));
+        __m256i mcode = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(cp + 64 + 8 * c)));
+        *scale = _mm256_mul_ps(sp->d[c], _mm256_cvtepi32_ps(code));
+        *offset = _mm256_mul_ps(sp->nd[c], _mm256_cvtepi32_ps(mcode));
+    } else if (sc_->highs) { /* Q4_K-style: scale = d sc, offset = -dmin m, sc and m 6-bit (low 4 bits in codes, top 2 in highs) */
         __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sc_->codes + (size_t)gi * N + 8 * c)));
         __m256i top = _mm256_srl_epi32(sp->top[c], _mm_cvtsi32_si128(4 * ((gi * g % KSUPER) / g)));
         __m256i six = _mm256_set1_epi32(0x30);
@@ -162,7 +184,7 @@ static inline __attribute__((always_inline)) void block64(
         for (int m = 0; m < M; m++)
             for (int r = 0; r < 8; r++) s[m][r] = p[m][r] = _mm256_setzero_si256();
         prefetch_scales(sc_, gi, K, N, g);
-        if (sc_->highs && gi * g % KSUPER == 0) super_scales(sc_, gi, K, N, g, &sp);
+        if ((sc_->highs || sc_->ks) && gi * g % KSUPER == 0) super_scales(sc_, gi, K, N, g, &sp);
         for (int k = start, step = 1; k < start + g; k += 4, step++) {
             _mm_prefetch((const char *)(w + (size_t)32 * K + 16 * k), _MM_HINT_T1);  /* the next block's line, into L2 */
             _mm_prefetch((const char *)(w2 + (size_t)32 * K + 16 * k), _MM_HINT_T1);
@@ -222,6 +244,14 @@ static inline __attribute__((always_inline)) void block64(
 
 static void block64_rows(int M, const uint8_t *w, const struct scales *sc_, int K, int N, int g, const int8_t *xq,
                          const float *dx, const float *sx, uint16_t *out) {
+    if (g == 32) { /* lhama's plans' group size as a constant: no integer division per group (1.05-1.15x) */
+        switch (M) {
+        case 1: block64(1, w, sc_, K, N, 32, xq, dx, sx, out); return;
+        case 2: block64(2, w, sc_, K, N, 32, xq, dx, sx, out); return;
+        case 3: block64(3, w, sc_, K, N, 32, xq, dx, sx, out); return;
+        default: block64(4, w, sc_, K, N, 32, xq, dx, sx, out); return;
+        }
+    }
     switch (M) { /* constant M: the accumulators stay in registers */
     case 1: block64(1, w, sc_, K, N, g, xq, dx, sx, out); break;
     case 2: block64(2, w, sc_, K, N, g, xq, dx, sx, out); break;
@@ -241,7 +271,8 @@ static void int4_item(const void *p, int b) { /* one block of 64 output rows, fo
     size_t rs = c->sc.blocked ? r * supers * (c->sc.highs ? 2 : 1) : r;
     struct scales sc = {c->sc.sz ? c->sc.sz + rc * 2 : NULL, c->sc.codes ? c->sc.codes + rc : NULL,
                         c->sc.highs ? c->sc.highs + rh : NULL, c->sc.supers ? c->sc.supers + rs : NULL,
-                        c->sc.hi ? c->sc.hi + (size_t)b * 16 * c->K : NULL, c->sc.blocked};
+                        c->sc.hi ? c->sc.hi + (size_t)b * 16 * c->K : NULL, c->sc.blocked,
+                        c->sc.ks ? c->sc.ks + (size_t)b * supers * ks_record(c->g) : NULL};
     for (int m0 = 0; m0 < c->rows; m0 += 4)
         block64_rows(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w + (size_t)b * 32 * c->K, &sc, c->K, c->N, c->g,
                      c->xq + (size_t)m0 * c->K, c->dx + m0 * groups, c->sx + m0 * groups,
@@ -268,155 +299,42 @@ static int int4_gemm(const uint16_t *x, const uint8_t *w, struct scales sc, uint
 int lhama_int4_gemm(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N, int g,
                     int threads, int pool) {
     (void)pool;
-    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL, 0}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL, 0, NULL}, out, M, K, N, g, threads);
 }
 
 /* The same products with blocked scales (struct scales): sz (N/64, K/g, 64, 2); codes (N/64, K/g, 64), highs
    (N/64, K/256, 64), supers (N/64, 2, K/256, 64) for k-scales, (N/64, K/256, 64) for 6-bit. Same bits. */
 int lhama_int4_gemm_blocked(const uint16_t *x, const uint8_t *w, const uint16_t *sz, uint16_t *out, int M, int K, int N,
                             int g, int threads) {
-    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL, 1}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){sz, NULL, NULL, NULL, NULL, 1, NULL}, out, M, K, N, g, threads);
 }
 
 int lhama_int4k_gemm_blocked(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const uint32_t *highs,
                              const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads) {
-    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL, 1}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL, 1, NULL}, out, M, K, N, g, threads);
+}
+
+/* k-scales as records (ks: (N/64, K/KSUPER, ks_record(g)) bytes, native.kscale_records). Same bits. */
+int lhama_int4k_gemm_records(const uint16_t *x, const uint8_t *w, const uint8_t *ks, uint16_t *out, int M, int K, int N,
+                             int g, int threads) {
+    return int4_gemm(x, w, (struct scales){NULL, NULL, NULL, NULL, NULL, 1, ks}, out, M, K, N, g, threads);
 }
 
 int lhama_int6k_gemm_blocked(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const int8_t *codes,
                              const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads) {
-    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi, 1}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi, 1, NULL}, out, M, K, N, g, threads);
 }
 
 int lhama_int4k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *codes, const uint32_t *highs,
                      const uint16_t *supers, uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
     (void)pool;
-    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL, 0}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){NULL, codes, highs, supers, NULL, 0, NULL}, out, M, K, N, g, threads);
 }
 
 int lhama_int6k_gemm(const uint16_t *x, const uint8_t *w, const uint8_t *hi, const int8_t *codes, const uint16_t *supers,
                      uint16_t *out, int M, int K, int N, int g, int threads, int pool) {
     (void)pool;
-    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi, 0}, out, M, K, N, g, threads);
+    return int4_gemm(x, w, (struct scales){NULL, (const uint8_t *)codes, NULL, supers, hi, 0, NULL}, out, M, K, N, g, threads);
 }
 
-/* int8 weights (N, K), one bf16 scale per row: int4_vnni.c's lhama_int8_gemm. Its 16 int32 lanes (input pairs 2 l,
-   2 l + 1 of each 32 inputs) are two registers here (inputs 0..15 and 16..31 of each 32), flushed to fp32 every
-   INT8_FLUSH inputs as there, and summed in the tree of gcc's _mm512_reduce_add_ps. One weight row at a time, read
-   once for up to four activation rows: a single sequential stream (four weight rows read side by side gave ~8 GB/s
-   from memory here, one row ~13 GB/s, 1 thread). A lane's integer sums are exact, so one activation row splits them
-   over two registers per lane (two loads in flight) and adds them before the flush: the same bits. */
-#define INT8_FLUSH 8192
-#define INT8_PREFETCH 1024 /* bytes ahead in the row (and on into the next one) */
-#define MAC8(s, wp, xp) ((s) = _mm256_add_epi32((s), _mm256_madd_epi16(                                      \
-    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp))), _mm256_loadu_si256((const __m256i *)(xp)))))
-
-static inline float reduce16(__m256 a0, __m256 a1) { /* gcc's _mm512_reduce_add_ps over (a0, a1) */
-    __m256 t3 = _mm256_add_ps(a1, a0);
-    __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
-    __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, 0x4E));
-    return _mm_cvtss_f32(t8) + _mm_cvtss_f32(_mm_shuffle_ps(t8, t8, 0x55));
-}
-
-/* acc (2) += one activation row's int32 sums over the row's inputs start..end, as fp32. */
-static inline void span1_int8(const int8_t *row, const int16_t *xq, int start, int end, __m256 *acc) {
-    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-    int k = start;
-    for (; k + 64 <= end; k += 64) {
-        _mm_prefetch((const char *)(row + k + INT8_PREFETCH), _MM_HINT_T0);
-        MAC8(a, row + k, xq + k);
-        MAC8(b, row + k + 16, xq + k + 16);
-        MAC8(c, row + k + 32, xq + k + 32);
-        MAC8(d, row + k + 48, xq + k + 48);
-    }
-    for (; k < end; k += 32) {
-        MAC8(a, row + k, xq + k);
-        MAC8(b, row + k + 16, xq + k + 16);
-    }
-    acc[0] = _mm256_add_ps(acc[0], _mm256_cvtepi32_ps(_mm256_add_epi32(a, c)));
-    acc[1] = _mm256_add_ps(acc[1], _mm256_cvtepi32_ps(_mm256_add_epi32(b, d)));
-}
-
-/* acc (M x 2) += M activation rows' int32 sums over the row's inputs start..end, as fp32. */
-static inline __attribute__((always_inline)) void spanm_int8(int M, const int8_t *row, const int16_t *xq, int K,
-                                                             int start, int end, __m256 acc[4][2]) {
-    __m256i s[4][2];
-    for (int m = 0; m < M; m++) s[m][0] = s[m][1] = _mm256_setzero_si256();
-    for (int k = start; k < end; k += 32) {
-        if (!(k & 63)) _mm_prefetch((const char *)(row + k + INT8_PREFETCH), _MM_HINT_T0);
-        for (int m = 0; m < M; m++) {
-            MAC8(s[m][0], row + k, xq + (size_t)m * K + k);
-            MAC8(s[m][1], row + k + 16, xq + (size_t)m * K + k + 16);
-        }
-    }
-    for (int m = 0; m < M; m++)
-        for (int h = 0; h < 2; h++) acc[m][h] = _mm256_add_ps(acc[m][h], _mm256_cvtepi32_ps(s[m][h]));
-}
-
-/* Output column n for M <= 4 activation rows. */
-static inline __attribute__((always_inline)) void row_int8(int M, const int8_t *w, const uint16_t *scale, int K,
-                                                           int N, int n, const int16_t *xq, const float *dx,
-                                                           uint16_t *out) {
-    const int8_t *row = w + (size_t)n * K;
-    __m256 acc[4][2];
-    for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
-    for (int start = 0; start < K; start += INT8_FLUSH) {
-        int end = start + INT8_FLUSH < K ? start + INT8_FLUSH : K;
-        if (M == 1) span1_int8(row, xq, start, end, acc[0]);
-        else spanm_int8(M, row, xq, K, start, end, acc);
-    }
-    union { uint32_t u; float f; } sc = {(uint32_t)scale[n] << 16};
-    for (int m = 0; m < M; m++) out[(size_t)m * N + n] = float_to_bf16(reduce16(acc[m][0], acc[m][1]) * (sc.f * dx[m]));
-}
-
-/* Output columns n0..n1 for M <= 4 activation rows. */
-static void rows_int8(int M, const int8_t *w, const uint16_t *scale, int K, int N, int n0, int n1,
-                      const int16_t *xq, const float *dx, uint16_t *out) {
-    switch (M) {
-    case 1: for (int n = n0; n < n1; n++) row_int8(1, w, scale, K, N, n, xq, dx, out); break;
-    case 2: for (int n = n0; n < n1; n++) row_int8(2, w, scale, K, N, n, xq, dx, out); break;
-    case 3: for (int n = n0; n < n1; n++) row_int8(3, w, scale, K, N, n, xq, dx, out); break;
-    default: for (int n = n0; n < n1; n++) row_int8(4, w, scale, K, N, n, xq, dx, out); break;
-    }
-}
-
-/* x (K) bf16 -> xq (K) int16 (absmax -> 16383, round to nearest even); returns the scale: int4_vnni.c's quantize_row16. */
-static float quantize_row16(const uint16_t *x, int K, int16_t *xq) {
-    __m256 vmax = _mm256_setzero_ps();
-    for (int k = 0; k < K; k += 8) vmax = _mm256_max_ps(vmax, abs8(load8(x + k)));
-    float amax = hmax8(vmax);
-    __m256 inv = _mm256_set1_ps(amax > 0.0f ? 16383.0f / amax : 0.0f);
-    for (int k = 0; k < K; k += 8) {
-        __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(load8(x + k), inv));
-        _mm_storeu_si128((__m128i *)(xq + k), _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
-    }
-    return amax / 16383.0f;
-}
-
-struct int8_ctx { int rows, K, N; const int8_t *w; const uint16_t *scale; const int16_t *xq; const float *dx; uint16_t *out; };
-
-#define INT8_ITEM 16 /* output rows per work item */
-
-static void int8_item(const void *p, int item) {
-    const struct int8_ctx *c = p;
-    int n0 = item * INT8_ITEM, n1 = n0 + INT8_ITEM < c->N ? n0 + INT8_ITEM : c->N;
-    for (int m0 = 0; m0 < c->rows; m0 += 4)
-        rows_int8(c->rows - m0 < 4 ? c->rows - m0 : 4, c->w, c->scale, c->K, c->N, n0, n1,
-                  c->xq + (size_t)m0 * c->K, c->dx + m0, c->out + (size_t)m0 * c->N);
-}
-
-int lhama_int8_gemm(const uint16_t *x, const int8_t *w, const uint16_t *scale, uint16_t *out, int M, int K, int N,
-                    int threads, int pool) {
-    (void)pool;
-    int16_t *xq = aligned_alloc(64, (size_t)((M * K * 2 + 63) / 64) * 64);
-    float *dx = malloc(sizeof(float) * M);
-    if (!xq || !dx) { free(xq); free(dx); return -1; }
-    for (int m = 0; m < M; m++) dx[m] = quantize_row16(x + (size_t)m * K, K, xq + (size_t)m * K);
-    struct int8_ctx c = {M, K, N, w, scale, xq, dx, out};
-    parallel_items(int8_item, &c, (N + INT8_ITEM - 1) / INT8_ITEM, threads);
-    free(xq);
-    free(dx);
-    return 0;
-}
-
-int lhama_int4_version(void) { return 9; }
+int lhama_int4_version(void) { return 10; }

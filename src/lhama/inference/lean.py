@@ -31,7 +31,7 @@ from torch import nn
 from transformers.cache_utils import StaticLayer
 
 from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int8Linear, build_native_scales, int4_mm, int4k_mm, int8_mm,
-                                     native_scales)
+                                     native_scales, scales_key)
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -107,7 +107,7 @@ def _share_blocked_scales(fused: Fused, parts: Sequence[nn.Module]) -> None:
     start = 0
     for part in parts:
         blocks = part.weight.shape[0] // _ROWS
-        key = tuple(t.data_ptr() for t in theirs(part))
+        key = scales_key(theirs(part))
         part.__dict__["_native_scales"] = (key, tuple(t[start : start + blocks] for t in kept))
         start += blocks
 

@@ -17,10 +17,11 @@ or ``$CC``) built it, and ``LHAMA_INT4_KERNEL`` is not ``aten``. Otherwise :func
 None and callers run PyTorch's kernel. The results are not bit-identical to PyTorch's (int8
 activations): see docs/benchmarks.md for greedy agreement and perplexity against fp32.
 
-Without AVX512 (e.g. AMD Zen 3) ``int4_avx2.c`` runs instead: the same entry points and bits. It also has
-``_blocked`` twins that read each layer's scales laid out by :func:`blocked` (a copy built once per layer by
-``lhama.inference.qlinear.native_scales``): one sequential stream per block of 64 rows instead of one cache line
-per group from rows N apart, which the hardware prefetcher does not follow.
+Without AVX512 (e.g. AMD Zen 3) ``int4_avx2.c`` + ``int8_avx2.c`` (one library) run instead: the same entry points
+and bits. They also have ``_blocked`` twins that read each layer's scales laid out by :func:`blocked` (a copy built once
+per layer by ``lhama.inference.qlinear.native_scales``): one sequential stream per block of 64 rows instead of one cache
+line per group from rows N apart, which the hardware prefetcher does not follow; k-scales are read as one array of
+records (:func:`kscale_records`: the 6-bit codes put together at load, one stream per block for all of them).
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ SOURCE = Path(__file__).with_name("int4_vnni.c")
 _FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi")
 _CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512vbmi", "-fopenmp",
            "-shared", "-fPIC"]
-# Where AVX512 is missing (e.g. AMD Zen 3): the AVX2 port, same entry points and the same bits (int4_avx2.c)
+# Where AVX512 is missing (e.g. AMD Zen 3): the AVX2 port, same entry points and the same bits (int4_avx2.c; its int8
+# product in int8_avx2.c, compiled into the same library)
 SOURCE_AVX2 = Path(__file__).with_name("int4_avx2.c")
+SOURCES_AVX2 = (SOURCE_AVX2, Path(__file__).with_name("int8_avx2.c"))
 _FLAGS_AVX2 = ("avx2", "fma", "f16c")
 _CFLAGS_AVX2 = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC"]
 ROWS = 64  # the kernel takes whole blocks of 64 output rows
@@ -61,12 +64,12 @@ def kernel() -> ctypes.CDLL | None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if variant is None or compiler is None:
         return None
-    path, flags = variant
-    source = path.read_bytes()
-    target = lhama_home() / "kernels" / f"{path.stem}-{hashlib.sha256(source).hexdigest()[:16]}.so"
+    paths, flags = variant
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in paths)).hexdigest()[:16]
+    target = lhama_home() / "kernels" / f"{paths[0].stem}-{digest}.so"
     try:
         if not target.is_file():
-            _build(compiler, path, flags, target)
+            _build(compiler, paths, flags, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -84,6 +87,9 @@ def kernel() -> ctypes.CDLL | None:
         lib.lhama_int6k_gemm_blocked.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 5
         for name in ("lhama_int4_gemm_blocked", "lhama_int4k_gemm_blocked", "lhama_int6k_gemm_blocked"):
             getattr(lib, name).restype = ctypes.c_int
+    if hasattr(lib, "lhama_int4k_gemm_records"):  # k-scales as records (kscale_records)
+        lib.lhama_int4k_gemm_records.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
+        lib.lhama_int4k_gemm_records.restype = ctypes.c_int
     return lib
 
 
@@ -100,13 +106,13 @@ def _cpu_flags() -> set[str]:
     return set(flags.split())
 
 
-def _variant() -> tuple[Path, list[str]] | None:
-    """(source, compiler flags) of the kernel this CPU runs: AVX512-VNNI (on PyTorch's 64-row int4 packing), else
+def _variant() -> tuple[tuple[Path, ...], list[str]] | None:
+    """(sources, compiler flags) of the kernel this CPU runs: AVX512-VNNI (on PyTorch's 64-row int4 packing), else
     AVX2 + FMA + F16C (on the 32-row packing PyTorch writes without AVX512), else None."""
     if cpu_supported():
-        return (SOURCE, _CFLAGS) if packed_rows() == 64 else None
+        return ((SOURCE,), _CFLAGS) if packed_rows() == 64 else None
     if all(f in _cpu_flags() for f in _FLAGS_AVX2) and packed_rows() == 32:
-        return SOURCE_AVX2, _CFLAGS_AVX2
+        return SOURCES_AVX2, _CFLAGS_AVX2
     return None
 
 
@@ -120,11 +126,11 @@ def packed_rows() -> int:
     return 32 if first >> 4 == 1 else 64
 
 
-def _build(compiler: str, source: Path, flags: list[str], target: Path) -> None:
+def _build(compiler: str, sources: tuple[Path, ...], flags: list[str], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        subprocess.run([compiler, *flags, str(source), "-o", str(built), *_omp_library()], check=True,
+        subprocess.run([compiler, *flags, *map(str, sources), "-o", str(built), *_omp_library()], check=True,
                        capture_output=True, timeout=120)
         os.replace(built, target)
 
@@ -181,6 +187,34 @@ def blocked(scales: torch.Tensor, axis: int) -> torch.Tensor:
     return scales.unflatten(axis, (rows // ROWS, ROWS)).movedim(axis, 0).contiguous()
 
 
+def reads_records() -> bool:
+    """Whether k-scale products read :func:`kscale_records` (the kernel has that entry point and reads blocked scales)."""
+    return reads_blocked() and hasattr(kernel(), "lhama_int4k_gemm_records")
+
+
+def laid_out(*scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...]:
+    """A layer's scale arrays (each with the axis of its N rows) as the kernel's blocked entry points read them: each
+    :func:`blocked`, or k-scales (codes, highs, supers) as one array of :func:`kscale_records` where it reads those."""
+    if len(scales) == 3 and scales[1][0].dtype == torch.int32 and reads_records():
+        return (kscale_records(scales[0][0], scales[1][0], scales[2][0]),)
+    return tuple(blocked(t, axis) for t, axis in scales)
+
+
+def kscale_records(codes: torch.Tensor, highs: torch.Tensor, supers: torch.Tensor) -> torch.Tensor:
+    """k-scales (codes (K/g, N) uint8, highs (K/256, N) int32, supers (2, K/256, N) fp16) -> (N/64, K/256, 256 + 128 *
+    256/g) uint8 records: per block of 64 rows and super-block, d and dmin (64 fp16 each), then per group its 6-bit sc
+    (low 4 bits from codes, top 2 from highs) and m codes as bytes (64 each): int4_avx2.c's ks."""
+    supers_n, per_super, n = highs.shape[0], codes.shape[0] // highs.shape[0], codes.shape[1]
+    lo = codes.reshape(supers_n, per_super, n).to(torch.int32)
+    top = highs.unsqueeze(1) >> (4 * torch.arange(per_super, dtype=torch.int32)).reshape(1, -1, 1)
+    sc = (lo & 15) | ((top << 4) & 0x30)
+    m = (lo >> 4) | ((top << 2) & 0x30)
+    codes6 = torch.stack([sc, m], dim=2).to(torch.uint8).reshape(supers_n, per_super, 2, n // ROWS, ROWS)
+    codes6 = codes6.permute(3, 0, 1, 2, 4).reshape(n // ROWS, supers_n, per_super * 2 * ROWS)
+    parts = supers.reshape(2, supers_n, n // ROWS, ROWS).permute(2, 1, 0, 3).contiguous()  # (N/64, S, 2, 64) fp16
+    return torch.cat([parts.view(torch.uint8).reshape(n // ROWS, supers_n, 4 * ROWS), codes6], dim=2).contiguous()
+
+
 def _call(name: str, blocked_scales: bool, *args) -> int:
     """The kernel's entry point ``name`` (its ``_blocked`` twin with blocked scales, which takes no pool argument)."""
     if blocked_scales:
@@ -212,6 +246,16 @@ def int4k_rows(x: torch.Tensor, weight: torch.Tensor, codes: torch.Tensor, highs
     out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
     if _call("lhama_int4k_gemm", blocked_scales, x.data_ptr(), weight.data_ptr(), codes.data_ptr(), highs.data_ptr(),
              supers.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size):
+        raise MemoryError("the int4 kernel could not allocate its scratch memory")
+    return out
+
+
+def int4k_records_rows(x: torch.Tensor, weight: torch.Tensor, records: torch.Tensor, group_size: int) -> torch.Tensor:
+    """:func:`int4k_rows` on the k-scales laid out by :func:`kscale_records` (the same bits)."""
+    x = x.contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
+    if kernel().lhama_int4k_gemm_records(x.data_ptr(), weight.data_ptr(), records.data_ptr(), out.data_ptr(),
+                                         x.shape[0], x.shape[1], weight.shape[0], group_size, _threading()[0]):
         raise MemoryError("the int4 kernel could not allocate its scratch memory")
     return out
 

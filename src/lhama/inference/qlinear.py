@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -239,16 +239,21 @@ def on_grid(weight: torch.Tensor, group_size: int, share: float = 0.9) -> bool:
 
 def native_scales(owner: nn.Module | None, *scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...] | None:
     """``owner``'s scale arrays (each with the axis of its N rows) laid out for the kernel's blocked entry points
-    (:func:`lhama.inference.native.blocked`), built once (at load: :func:`build_native_scales`, else at the first
+    (:func:`lhama.inference.native.laid_out`), built once (at load: :func:`build_native_scales`, else at the first
     product) and kept on ``owner`` (a few MB; rebuilt if a buffer is replaced); None where the kernel has no blocked entry points or there is no owner."""
     if owner is None or not native.reads_blocked():
         return None
-    key = tuple(t.data_ptr() for t, _ in scales)
+    key = scales_key(t for t, _ in scales)
     kept = owner.__dict__.get("_native_scales")
     if kept is None or kept[0] != key:
-        kept = (key, tuple(native.blocked(t, axis) for t, axis in scales))
+        kept = (key, native.laid_out(*scales))
         owner.__dict__["_native_scales"] = kept
     return kept[1]
+
+
+def scales_key(arrays: Iterable[torch.Tensor]) -> tuple:
+    """What a kept copy of ``arrays`` is valid for: their buffers and the kernel's layout (records or not)."""
+    return (native.reads_records(), *(t.data_ptr() for t in arrays))
 
 
 def scale_arrays(layer: nn.Module) -> tuple[tuple[torch.Tensor, int], ...]:
@@ -297,6 +302,8 @@ def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torc
     rebuilt from the codes."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
         kept = native_scales(owner, (codes, 1), (highs, 1), (supers, 2))
+        if kept is not None and len(kept) == 1:  # records (native.kscale_records)
+            return native.int4k_records_rows(x, weight, *kept, group_size)
         if kept is not None:
             return native.int4k_rows(x, weight, *kept, group_size, blocked_scales=True)
         return native.int4k_rows(x, weight, codes, highs, supers, group_size)
