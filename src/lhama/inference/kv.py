@@ -146,6 +146,26 @@ def prefill(model: nn.Module, input_ids: Sequence[int], media: Mapping[str, torc
     device = model.language_model.get_input_embeddings().weight.device
     suffix = torch.tensor([list(input_ids[start:])], dtype=torch.long, device=device)  # (1, T - start)
     out = model(suffix, media=media_for_suffix(input_ids, start, media, token_ids),
+                attention_mask=cache_mask(state, model.language_model, start, suffix.shape[1]),
                 past_key_values=state.cache, use_cache=True, logits_to_keep=1)
     state.ids.extend(input_ids[start:])
     return out
+
+
+def cache_mask(state: KVState, language_model: nn.Module, start: int, rows: int) -> torch.Tensor | None:
+    """The attention mask of ``rows`` positions from ``start`` prefilled into ``state``'s static cache: each row
+    reads the cache's columns up to its own position, over the whole cache (1, 1, rows, capacity), bool.
+
+    transformers leaves the mask out when the cache is empty and then attends over the prompt's own length
+    (``is_causal``); with positions already held it masks over the whole cache. PyTorch's CPU attention rounds a
+    row differently with another key length, so a prompt prefilled in one go and the same prompt prefilled after
+    a reused prefix (a stored opening, the chat's previous turn) gave other bits. With this mask every prefill
+    reads the cache's columns: in caches of one size a row is the same bits however the prompt was split, and a
+    stored opening (prefilled in a smaller cache) gave the full prefill's bits in every case tried
+    (tests/inference/test_prefix_agreement.py). None for a dynamic cache or a model with sliding-window layers
+    (their own masks)."""
+    if not state.capacity or _sliding_window(language_model) is not None:
+        return None
+    device = language_model.get_input_embeddings().weight.device
+    positions = torch.arange(start, start + rows, device=device)
+    return (torch.arange(state.capacity, device=device)[None, :] <= positions[:, None])[None, None]

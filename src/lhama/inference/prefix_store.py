@@ -12,8 +12,10 @@ follows (:func:`lhama.inference.kv.prepare` reuses the shared run).
 A file is trusted only when its recorded weights key and ids are this model's and this opening's
 and its tensors have the model's shapes; anything else (another model, an old or torn file) is
 ignored and written again. Writes go to a temporary file renamed into place. The keys/values a
-causal model computes for a prefix depend on the prefix alone, so the stored ones are what a full
-prefill computes, up to the rounding of products of another shape. ``LHAMA_PREFIX_CACHE=0``
+causal model computes for a prefix depend on the prefix alone, and every prefill into a static cache
+attends over the whole cache (:func:`lhama.inference.kv.cache_mask`), so a chat from the stored opening
+holds the bits a full prefill of its prompt holds and answers the same tokens
+(tests/inference/test_prefix_agreement.py; on a real model benchmarks/prefix_agreement.py checks it). ``LHAMA_PREFIX_CACHE=0``
 switches this (and the server's :class:`~lhama.inference.prefix.PrefixCache`) off; the files go
 under :func:`store_dir` (``$LHAMA_PREFIX_DIR``, else ``<lhama home>/prefix-cache``).
 """
