@@ -7,7 +7,7 @@ data/guard/heldout_s12 (rules in docs/guard.md, "Twelfth session", committed bef
     python benchmarks/guard_head_s9.py --score shipped --log L ; ... --score H/h3.safetensors --name h3 --log L
     python benchmarks/guard_head_s12.py --pick L --runs R          # the dev rule (pick_s12) -> a name or "none"
     python benchmarks/guard_head_s12.py --int4-pick                # judge:self's int4 threshold (pick_int4) from 29c's log
-    python benchmarks/guard_head_s12.py --read PICK --head H --log X   # the one read of heldout_s12
+    python benchmarks/guard_head_s12.py --read PICK --head H --model-dir DIR --log X   # the one read of heldout_s12
     python benchmarks/guard_head_s12.py --decide X                 # the ship rule (decide_s12)
 
 New rows (sixth-round records, ``"round": 6``): session 9's (guard_head_s9.new_rows: everyday_s9 requests, the
@@ -200,6 +200,8 @@ def main() -> None:
     parser.add_argument("--read", default=None, help="the dev pick's name ('none': the shipped guard only)")
     parser.add_argument("--head", type=Path, default=None)
     parser.add_argument("--no-judge", action="store_true")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="the judge's prepared lhama-default directory (never prepared here; session 13)")
     parser.add_argument("--log", type=Path, default=Path("/tmp/guard_head_s12_read.jsonl"))
     parser.add_argument("--decide", type=Path, default=None)
     parser.add_argument("--test", type=Path, default=None, help="head that passed decide_s12: the one test-split read")
@@ -227,12 +229,10 @@ def main() -> None:
     if args.read:
         judge, t4 = None, pick_int4()[0]
         if not args.no_judge:
-            from guard_judge_self_s11 import QUANT
-            from lhama.cli.common import located
+            from guard_judge_self_s11 import QUANT, model_dir_arg
             from lhama.guard.judge import judge_of
             from lhama.inference.quant_cache import load_for_inference
-            from rich.console import Console
-            judge = judge_of(load_for_inference(located("lhama-default", Console(stderr=True))[0], QUANT))
+            judge = judge_of(load_for_inference(model_dir_arg(parser, args.model_dir), QUANT))
         for name, head in (("shipped", None),) + (((args.read, args.head),) if args.read != "none" else ()):
             row = read_s12(name, head, judge, t4)
             append_row(args.log, row)

@@ -6,12 +6,16 @@ quant (int4-g32-grid-k+lossy6; the lossy layers int8 on an AVX2 CPU). This re-as
 ``judge_of(loaded)`` exactly as judge:self builds it, about every message the int8 judge was asked about in the
 committed probes (dev only: heldout_s11, heldout_s10, session 10's dev sets), and compares.
 
-    python benchmarks/guard_judge_self_s11.py --ask --log L [--budget S]   # int4 P(sim) per judged message
+    python benchmarks/guard_judge_self_s11.py --ask --model-dir DIR --log L [--budget S]   # int4 P(sim) per judged message
     python benchmarks/guard_judge_self_s11.py --summary L                  # flips at 0.74, alarms / caught
 
 Order (fixed before asking, a subset only if the time budget runs out): heldout_s11's judged paths, then
 heldout_s10's, then session 10's dev sets, each in probe-file order; a message asked once. The summary counts an
 item only when every judged path of it was asked.
+
+``--model-dir``: a prepared lhama-default directory (``lhama models list`` shows where; or a copy of one). The script
+loads it as it is and never prepares a model (session 13: ``located`` re-prepared the shared copy when it was out
+of date for the checkout's settings).
 """
 
 from __future__ import annotations
@@ -46,14 +50,11 @@ def judged(row: dict) -> list[dict]:
     return [p for p in row["paths"] if p["score"] is not None and p["score"] < PROBE_BAND and "pt" in p["p_yes"]]
 
 
-def ask(log: Path, budget: float) -> None:
-    from lhama.cli.common import located
+def ask(log: Path, budget: float, model_dir: Path) -> None:
     from lhama.guard.judge import judge_of
     from lhama.inference.quant_cache import load_for_inference
-    from rich.console import Console
 
     start = time.perf_counter()
-    model_dir, _ = located("lhama-default", Console(stderr=True))
     judge = judge_of(load_for_inference(model_dir, QUANT))  # what judge:self builds from chat's LoadedModel
     print(f"loaded {model_dir} {QUANT} in {time.perf_counter() - start:.1f} s, load {os.getloadavg()[0]:.1f}",
           file=sys.stderr)
@@ -74,6 +75,13 @@ def ask(log: Path, budget: float) -> None:
                 out.flush()
     tmp.replace(log)
     print(f"{len(seen)} messages asked, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+
+
+def model_dir_arg(parser: argparse.ArgumentParser, model_dir: Path | None) -> Path:
+    """``--model-dir`` checked: a directory holding a model (config.json); a one-line usage error otherwise."""
+    if model_dir is None or not (model_dir / "config.json").is_file():
+        parser.error(f"--model-dir must name a prepared model directory (got {model_dir}); see `lhama models list`")
+    return model_dir
 
 
 def flagged(row: dict, p_of: dict, key: str, t: float = THRESHOLD) -> bool:
@@ -121,10 +129,11 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=None)
     parser.add_argument("--budget", type=float, default=780.0, help="seconds, load included")
     parser.add_argument("--summary", type=Path, default=None)
+    parser.add_argument("--model-dir", type=Path, default=None, help="a prepared lhama-default directory (never prepared here)")
     args = parser.parse_args()
     if args.summary:
         return print(json.dumps(summary(args.summary), ensure_ascii=False, indent=1))
-    ask(args.log, args.budget)
+    ask(args.log, args.budget, model_dir_arg(parser, args.model_dir))
     print(json.dumps(summary(args.log), ensure_ascii=False, indent=1))
 
 
