@@ -5,6 +5,7 @@ it, and the distilled student keeps the labeler and the teacher's decoding setti
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from lhama.model.labeler import LabelerConfig, load_labeler, save_labeler
 from lhama.model.towers.efficientnet_lite import EfficientNetLiteTower, save_tower
 from lhama.model.towers.imagenet_names import TABLE
 from lhama.train.distill import distill
-from lhama.train.told_images import told_images
+from lhama.train.told_images import tell_images, told_images
 from tests.conftest import tiny_tokenizer
 from tests.model.test_labeler import TINY_1000
 from tests.train.students import save_decoder, tiny_decoder
@@ -61,6 +62,18 @@ def test_images_become_the_labelers_note(tmp_path: Path) -> None:
         assert note.startswith("[Imagem anexada: ") and after.image is None
         assert after.messages[0]["content"] == f"{note}\nO que é isto?"
         assert after.messages[1] == before.messages[1]  # the answer is untouched
+
+
+def test_tell_images_loads_the_labeler_only_for_sets_with_an_image(tmp_path: Path) -> None:
+    teacher = _cascade_teacher(tmp_path)
+    pictured = load_samples(DatasetConfig(path=str(_image_chats(tmp_path, "x", COLOURS[:2])))).samples
+    text = [replace(sample, image=None) for sample in pictured]
+    said: list[str] = []
+    train, held = tell_images(teacher, (pictured, text), said.append)
+    assert said == [f"images told as the notes of {teacher / 'labeler'}"] and held == text
+    assert all(s.image is None and s.messages[0]["content"].startswith("[Imagem anexada: ") for s in train)
+    (teacher / "labeler" / "lhama_labeler.json").unlink()  # a broken labeler: not loaded when no image needs it
+    assert tell_images(teacher, (text, []), said.append) == [text, []] and len(said) == 1
 
 
 def test_a_cascade_student_learns_and_keeps_the_labeler(tmp_path: Path) -> None:

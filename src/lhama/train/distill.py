@@ -44,7 +44,7 @@ from lhama.files import atomic_directory
 from lhama.model import adapters, branches, build
 from lhama.model.config import LoraSettings
 from lhama.model.generation import GenerationConfig, read_generation
-from lhama.model.labeler import LABELER_DIR, load_labeler
+from lhama.model.labeler import LABELER_DIR
 from lhama.train import kd
 from lhama.train.batches import micro_batches, plan_epoch
 from lhama.train.checkpoint import Position, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -55,7 +55,7 @@ from lhama.train.logit_cache import (TeacherTargets, build_cache, cache_key, cac
                                      teacher_topk, vocabulary_digest)
 from lhama.train.optim import build_optimizer, build_scheduler
 from lhama.train.report import MetricsLog, plot_curves, read_metrics
-from lhama.train.told_images import labeler_source, told_images
+from lhama.train.told_images import labeler_source, tell_images
 from lhama.weights.resolve import resolve
 
 Echo = Callable[[str], None]
@@ -182,10 +182,8 @@ def _encoded(cfg: DistillConfig, collator: Collator, echo: Echo, told: Path | No
         held += load_samples(DatasetConfig(path=cfg.eval_data, image_dir=cfg.image_dir)).samples
     if not train:
         raise DataError(f"{cfg.data}: no training example left after holding out eval_fraction={cfg.eval_fraction}")
-    if told is not None and any(s.image is not None for s in train + held):
-        labeler = load_labeler(told)
-        echo(f"images told as the notes of {told / LABELER_DIR}")
-        train, held = told_images(train, labeler), told_images(held, labeler)
+    if told is not None:
+        train, held = tell_images(told, (train, held), echo)
     return [collator.encode(s) for s in train], [collator.encode(s) for s in held]
 
 

@@ -11,14 +11,14 @@ come here: its projector trains with the decoder (train/distill.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from lhama.data.dataset import Sample
 from lhama.data.media import load_image
 from lhama.model.build import LoadedModel
-from lhama.model.labeler import LABELER_DIR, Labeler
+from lhama.model.labeler import LABELER_DIR, Labeler, load_labeler
 from lhama.model.pictures import picture_branch
 
 PLACEHOLDER = "<image>"
@@ -42,7 +42,25 @@ def told_images(samples: Sequence[Sample], labeler: Labeler) -> list[Sample]:
 
     Raises:
         DataError: an image cannot be read (the message names the file)."""
-    return [_told(sample, labeler) if sample.image is not None else sample for sample in samples]
+    return [_told(sample, labeler) if _pictured(sample) else sample for sample in samples]
+
+
+def tell_images(model_dir: Path, sets: Sequence[list[Sample]], echo: Callable[[str], None]) -> list[list[Sample]]:
+    """Each of ``sets`` (distillation's train and held-out samples) with its images told as the notes
+    of the labeler in ``model_dir/labeler/`` (``model_dir``: :func:`labeler_source`'s answer); the
+    labeler is loaded only when a sample has an image, and ``echo`` says where the notes come from.
+
+    Raises:
+        CheckpointError: the labeler does not load. DataError: an image cannot be read."""
+    if not any(_pictured(sample) for samples in sets for sample in samples):
+        return list(sets)
+    labeler = load_labeler(model_dir)
+    echo(f"images told as the notes of {model_dir / LABELER_DIR}")
+    return [told_images(samples, labeler) for samples in sets]
+
+
+def _pictured(sample: Sample) -> bool:
+    return sample.image is not None
 
 
 def _told(sample: Sample, labeler: Labeler) -> Sample:
