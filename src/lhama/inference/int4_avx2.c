@@ -19,34 +19,7 @@
 
 #define KSUPER 256 /* inputs per super-scale of the k-scales layouts */
 
-typedef void (*item_fn)(const void *ctx, int item);
-
-static void parallel_items(item_fn fn, const void *ctx, int items, int threads) {
-    if (threads <= 1 || items <= 1) {
-        for (int i = 0; i < items; i++) fn(ctx, i);
-        return;
-    }
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int i = 0; i < items; i++) fn(ctx, i);
-}
-
-static inline uint16_t float_to_bf16(float f) {
-    union { float f; uint32_t u; } c = {f};
-    return (uint16_t)((c.u + 0x7FFF + ((c.u >> 16) & 1)) >> 16);
-}
-
-static inline __m256 load8(const uint16_t *x) { /* 8 bf16 -> fp32 */
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)x)), 16));
-}
-
-static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
-
-static inline float hmax8(__m256 v) { /* max is exact: any order gives the VNNI kernel's value */
-    __m128 m = _mm_max_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4E));
-    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0xB1));
-    return _mm_cvtss_f32(m);
-}
+#include "avx2_common.h"
 
 static inline int hsum8_epi32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_extracti128_si256(v, 1), _mm256_castsi256_si128(v));

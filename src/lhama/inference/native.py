@@ -47,6 +47,7 @@ _CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mav
 # product in int8_avx2.c, compiled into the same library)
 SOURCE_AVX2 = Path(__file__).with_name("int4_avx2.c")
 SOURCES_AVX2 = (SOURCE_AVX2, Path(__file__).with_name("int8_avx2.c"))
+HEADERS_AVX2 = (Path(__file__).with_name("avx2_common.h"),)  # included by both: in the library's sha256 too
 _FLAGS_AVX2 = ("avx2", "fma", "f16c")
 _CFLAGS_AVX2 = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC"]
 ROWS = 64  # the kernel takes whole blocks of 64 output rows
@@ -65,7 +66,7 @@ def kernel() -> ctypes.CDLL | None:
     if variant is None or compiler is None:
         return None
     paths, flags = variant
-    digest = hashlib.sha256(b"".join(path.read_bytes() for path in paths)).hexdigest()[:16]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in (*paths, *_headers(paths)))).hexdigest()[:16]
     target = lhama_home() / "kernels" / f"{paths[0].stem}-{digest}.so"
     try:
         if not target.is_file():
@@ -91,6 +92,11 @@ def kernel() -> ctypes.CDLL | None:
         lib.lhama_int4k_gemm_records.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
         lib.lhama_int4k_gemm_records.restype = ctypes.c_int
     return lib
+
+
+def _headers(sources: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The headers ``sources`` include (their bytes name the built library with the sources')."""
+    return HEADERS_AVX2 if sources == SOURCES_AVX2 else ()
 
 
 def cpu_supported() -> bool:
