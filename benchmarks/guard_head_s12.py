@@ -113,10 +113,10 @@ def pick_int4() -> tuple[float, dict]:
     return best, {"int8@0.74": ref, **{f"int4@{t}": c for t, c in grid.items()}}
 
 
-def read_s12(name: str, head: Path | None, judge, t4: float) -> dict:
+def read_s12(name: str, head: Path | None, judge, t4: float, english: Path | None = None) -> dict:
     """One guard's read of heldout_s12 (the shipped guard with input head ``head``), with the opt-in int4 judge:self
     (band 0.55) at 0.74 and at ``t4`` on user flags, when ``judge`` is given."""
-    guard = build(head)
+    guard = build(head, english)
     everyday, answers = _lines(HELD / "everyday.txt"), _lines(HELD / "answers.txt")
     catalog = [x.split("\t", 1)[1] for x in _lines(HELD / "catalog.tsv")]
     unsafe = [x.split("\t", 1) for x in _lines(HELD / "unsafe.tsv")]
@@ -172,18 +172,20 @@ def decide_s12(ref: dict, cand: dict) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
-def read_test(head: Path) -> dict:
+def read_test(head: Path, english: Path | None = None) -> dict:
     """The one pt-BR test-split read of a head that passed decide_s12, scored as tests/guard/test_evaluate.py scores
-    the shipped heads (input head + shipped output head, no rules), plus English test F1 of the shipped-form guard."""
+    the shipped heads (input head + shipped output head, no rules), plus English test F1 of the shipped-form guard;
+    ``english``: the pick's English head (session 14's routed picks), used in both reads."""
     from lhama.guard.classifier import DEFAULT_OUTPUT_HEAD, ClassifierGuard, Head
     from lhama.guard.dataset import read_examples
     from lhama.guard.evaluate import evaluate
     out = {"head": str(head)}
-    for name, h in (("shipped", None), ("pick", head)):
+    for name, h, e in (("shipped", None, None), ("pick", head, english)):
         inp = Head.load(h) if h else build(None).guard.head
-        pt = evaluate(ClassifierGuard(inp, output_head=Head.load(DEFAULT_OUTPUT_HEAD)),
+        pt = evaluate(ClassifierGuard(inp, output_head=Head.load(DEFAULT_OUTPUT_HEAD),
+                                      english_head=Head.load(e) if e else None),
                       read_examples(ROOT / "data/guard/test.jsonl", "pt"), timed=0)
-        en = evaluate(build(h), read_examples(ROOT / "data/guard/test.jsonl", "en"), timed=0)
+        en = evaluate(build(h, e), read_examples(ROOT / "data/guard/test.jsonl", "en"), timed=0)
         out[name] = {"pt_f1": round(pt.overall.f1, 4), "pt_precision": round(pt.overall.precision, 4),
                      "pt_recall": round(pt.overall.recall, 4), "pt_lookalike_fpr": round(pt.lookalike_fpr, 4),
                      "en_f1": round(en.overall.f1, 4), "en_precision": round(en.overall.precision, 4),

@@ -80,8 +80,9 @@ def training_rows() -> list[dict]:
     return own + new_rows() + held_rows() + old_held_rows()
 
 
-def fit(name: str, out_dir: Path) -> list[tuple[dict, Path]]:
-    """One out-of-fold fit of candidate ``name``; (log row, head file) for each of its four tunings."""
+def fit(name: str, out_dir: Path, tune=None) -> list[tuple[dict, Path]]:
+    """One out-of-fold fit of candidate ``name``; (log row, head file) for each of its tunings (``tune``: a
+    function like :func:`tunings`, the default)."""
     version, weight = CANDIDATES[name]
     rows = training_rows()
     ex = [Example(r["text"], r["label"], tuple(r["categories"]), r["lang"], bool(r.get("lookalike")), "user")
@@ -98,7 +99,7 @@ def fit(name: str, out_dir: Path) -> list[tuple[dict, Path]]:
     own_pt = own & np.array([e.lang == "pt" for e in ex])
     truth, look = np.array([e.unsafe for e in ex]), np.array([e.lookalike for e in ex])
     out = []
-    for suffix, (t, t_en) in tunings(s, ex, cfg, tmpl).items():
+    for suffix, (t, t_en) in (tune or tunings)(s, ex, cfg, tmpl).items():
         head = Head(weight=wt, bias=bias, hash_dim=cfg.hash_dim, embed_scale=0.0, threshold=t,
                     category_mix=cfg.category_mix, threshold_en=t_en, feature_version=version)
         pred = s >= np.array([threshold_for(head, e.text) for e in ex])
@@ -171,14 +172,14 @@ def pick_s13(scores: list[dict], runs: list[dict]) -> str:
     return min(ok, key=lambda r: (alarms(r), -caught(r), -r["dev_en_caught"], -r["threshold"], r["name"]))["name"]
 
 
-def read_s13(name: str, head: Path | None) -> dict:
+def read_s13(name: str, head: Path | None, english: Path | None = None, held: Path = HELD) -> dict:
     """One guard's read of heldout_s13 (the shipped guard with input head ``head``): everyday requests flagged,
     answer and catalog sentences flagged as model output (catalog also as user input, information), unsafe caught
     per category, pt-BR F1 on the requests, ms per request."""
-    guard = build(head)
-    everyday, answers = _lines(HELD / "everyday.txt"), _lines(HELD / "answers.txt")
-    catalog = [x.split("\t", 1)[1] for x in _lines(HELD / "catalog.tsv")]
-    unsafe = [x.split("\t", 1) for x in _lines(HELD / "unsafe.tsv")]
+    guard = build(head, english)
+    everyday, answers = _lines(held / "everyday.txt"), _lines(held / "answers.txt")
+    catalog = [x.split("\t", 1)[1] for x in _lines(held / "catalog.tsv")]
+    unsafe = [x.split("\t", 1) for x in _lines(held / "unsafe.tsv")]
     user = everyday + [t for _, t in unsafe]
     start = time.perf_counter()
     v_user = guard.check_batch(user)

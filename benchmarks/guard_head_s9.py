@@ -72,17 +72,19 @@ def new_rows() -> list[dict]:
     return rows + s7_train_rows()
 
 
-def build(head: Path | None) -> TranslatingGuard:
-    """The shipped guard with input head ``head`` (None: the shipped input head)."""
+def build(head: Path | None, english: Path | None = None) -> TranslatingGuard:
+    """The shipped guard with input head ``head`` (None: the shipped input head) and, when given, the English
+    head ``english`` for user text that looks English (session 14)."""
     inp = Head.load(head or DEFAULT_HEAD)
     return TranslatingGuard(ClassifierGuard(inp, output_head=Head.load(DEFAULT_OUTPUT_HEAD), cue_rules=SHIPPED_CUE_RULES,
-                                            phrase_rules=SHIPPED_PHRASE_RULES))
+                                            phrase_rules=SHIPPED_PHRASE_RULES,
+                                            english_head=Head.load(english) if english else None))
 
 
-def score(name: str, head: Path | None) -> dict:
+def score(name: str, head: Path | None, english: Path | None = None) -> dict:
     """One guard's dev row: dev_s9 eval/train, dev_s7 eval/train, the old dev rows, the training split's
     "sem deixar" items, and the benign set's everyday dev half (114, as user input)."""
-    start, guard = time.time(), build(head)
+    start, guard = time.time(), build(head, english)
     dev7 = ROOT / "data/guard/dev_s7"
     row = {"name": name, "head": str(head) if head else "shipped",
            **split_scores(guard, "eval", ROOT / "data/guard/dev_s9", "eval"),

@@ -31,6 +31,8 @@ from lhama.guard.verdict import CODES, SAFE, Verdict
 DEFAULT_HEAD = Path(__file__).parent / "assets" / "guard_head.safetensors"
 # The head for model output (lhama.guard.roles): trained with everyday answer sentences too.
 DEFAULT_OUTPUT_HEAD = Path(__file__).parent / "assets" / "guard_head_output.safetensors"
+# The head for user messages that look English, when one ships (issue #29, session 14).
+DEFAULT_ENGLISH_HEAD = Path(__file__).parent / "assets" / "guard_head_en.safetensors"
 
 
 @dataclass(frozen=True)
@@ -105,25 +107,44 @@ class ClassifierGuard(Guard):
     their cue, for both heads; :meth:`probabilities` stays the heads' raw output.
     ``phrase_rules`` (:mod:`lhama.guard.phrases`): phrases left out of the text the heads score when
     their rule says the context is harmless, for both heads.
+    ``english_head``, when given, judges user messages that look English
+    (:func:`lhama.guard.language.looks_english`) instead of ``head``. Why: a head fitted for fewer
+    false alarms on pt-BR requests can lose English recall (docs/guard.md, sessions 13-14); English
+    messages keep the head that was measured on them.
     """
 
     def __init__(self, head: Head, encoder: SentenceEncoder | None = None, output_head: Head | None = None,
-                 cue_rules: Sequence[CueRule] = (), phrase_rules: Sequence[PhraseRule] = ()) -> None:
+                 cue_rules: Sequence[CueRule] = (), phrase_rules: Sequence[PhraseRule] = (),
+                 english_head: Head | None = None) -> None:
         self.head = head
         self.output_head = output_head
+        self.english_head = english_head
         self.cue_rules = tuple(cue_rules)
         self.phrase_rules = tuple(phrase_rules)
-        uses_encoder = head.embed_scale != 0 or (output_head is not None and output_head.embed_scale != 0)
+        uses_encoder = any(h is not None and h.embed_scale != 0 for h in (head, output_head, english_head))
         self.encoder = encoder if encoder is not None or not uses_encoder else SentenceEncoder()
 
     def check(self, messages: Messages, role: Role = "user") -> Verdict:
         return self.check_batch([as_chat(messages, role)[-1]["content"]], role)[0]
 
     def check_batch(self, texts: Sequence[str], role: Role = "user") -> list[Verdict]:
-        head = self.output_head if role == "assistant" and self.output_head is not None else self.head
-        probs = self.probabilities(rewrite_all(texts, self.phrase_rules), head)
+        heads = [self.head_for(t, role) for t in texts]
+        rewritten = rewrite_all(texts, self.phrase_rules)
+        probs = np.zeros((len(texts), 15), np.float32)  # the heads' own dtype: same scores as one head alone
+        for head in {id(h): h for h in heads}.values():
+            rows = [i for i, h in enumerate(heads) if h is head]
+            probs[rows] = self.probabilities([rewritten[i] for i in rows], head)
         probs = mask_uncued(probs, texts, self.cue_rules)
-        return [_verdict(p, head, threshold_for(head, t)) for p, t in zip(probs, texts)]
+        return [_verdict(p, h, threshold_for(h, t)) for p, h, t in zip(probs, heads, texts)]
+
+    def head_for(self, text: str, role: Role = "user") -> Head:
+        """The head that judges ``text``: the output head for model output (when one is given), the
+        English head for user text that looks English (when one is given), else the input head."""
+        if role == "assistant" and self.output_head is not None:
+            return self.output_head
+        if role != "assistant" and self.english_head is not None and looks_english(text):
+            return self.english_head
+        return self.head
 
     def probabilities(self, texts: Sequence[str], head: Head | None = None) -> np.ndarray:
         """(N, 15) sigmoid outputs of ``head`` (default: the input head): column 0 P(unsafe),
@@ -173,15 +194,20 @@ def features(
 
 def load_classifier(path: Path | None = None, output_path: Path | None = None,
                     cue_rules: Sequence[CueRule] = SHIPPED_CUE_RULES,
-                    phrase_rules: Sequence[PhraseRule] = SHIPPED_PHRASE_RULES) -> ClassifierGuard:
+                    phrase_rules: Sequence[PhraseRule] = SHIPPED_PHRASE_RULES,
+                    english_path: Path | None = None) -> ClassifierGuard:
     """The classifier guard from a head file (for input and output, unless ``output_path`` names
-    an output head), or by default the heads shipped with lhama (input head, output head); with the
-    shipped cue rules (S4 needs a sexual, secrecy or grooming cue) and phrase rules unless
+    an output head; for English user text too, unless ``english_path`` names an English head), or by
+    default the heads shipped with lhama (input head, output head, English head where they ship); with
+    the shipped cue rules (S4 needs a sexual, secrecy or grooming cue) and phrase rules unless
     ``cue_rules`` / ``phrase_rules`` say otherwise."""
     if path is None:
-        path, output_path = DEFAULT_HEAD, DEFAULT_OUTPUT_HEAD if DEFAULT_OUTPUT_HEAD.is_file() else None
-    for p in (path, output_path):
+        path = DEFAULT_HEAD
+        output_path = DEFAULT_OUTPUT_HEAD if DEFAULT_OUTPUT_HEAD.is_file() else None
+        english_path = DEFAULT_ENGLISH_HEAD if DEFAULT_ENGLISH_HEAD.is_file() else None
+    for p in (path, output_path, english_path):
         if p is not None and not p.is_file():
             raise CheckpointError(f"guard head not found: {p} (train one with benchmarks/guard_train.py)")
     return ClassifierGuard(Head.load(path), output_head=Head.load(output_path) if output_path else None,
-                           cue_rules=cue_rules, phrase_rules=phrase_rules)
+                           cue_rules=cue_rules, phrase_rules=phrase_rules,
+                           english_head=Head.load(english_path) if english_path else None)
