@@ -19,7 +19,8 @@ from guard_catalog_s12 import sentences
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def main(seed: int = 13) -> None:
+    """Write 200 catalog sentences to argv[2], picked with ``seed`` (session 14 calls it with 14)."""
     po_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
     pool = gh.pool_texts(ROOT / "data/guard", out.parent, [])  # everything but this set's own folder
     found = sentences(po_dir)
@@ -28,7 +29,7 @@ def main() -> None:
     for src, s in found:
         if s not in near and s.lower() not in {k.lower() for _, k in kept} and not gh.overlaps([s], [k for _, k in kept], 0.5):
             kept.append((src, s))
-    random.Random(13).shuffle(kept)
+    random.Random(seed).shuffle(kept)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(f"{a}\t{s}\n" for a, s in kept[:200]), encoding="utf-8")
     print(f"{len(found)} found, {len(kept)} kept, 200 written to {out}")
