@@ -4,7 +4,6 @@
     python benchmarks/naming_s13.py features --budget 840 [--part drawings|photos]   # heavy, resumable
     python benchmarks/naming_s13.py cv                         # train side only: the setting
     python benchmarks/naming_s13.py compare --setting NAME     # held-out side + photos, once (rule first)
-    python benchmarks/naming_s13.py ship --setting NAME        # only if compare passed: fit on all, write the file
 
 Every picture here has been read before (the names head's 1,417 pictures: Tux Paint stamps, the
 clip art of ``openclipart_names.tsv``, ``naming_heldout.tsv``; and ``naming_fresh_s12.tsv``, read
@@ -20,7 +19,9 @@ AdMIRe *train* pictures (photos of idiom scenes) keep their original probabiliti
 Each cached view (squash, fit, fit_flip, pad) is one training sample. ``compare`` scores the note
 alone (:func:`lhama.model.labeler.describe`, lhama-default's settings) with the names head's
 memory reduced to the training side, for the shipped ImageNet head and the recogniser, and counts
-how many notes of the photo check (examples/*.jpg + AdMIRe dev) change.
+how many notes of the photo check (examples/*.jpg + AdMIRe dev) change. Session 14 finished the CV:
+no setting beat the shipped head, so the ``ship`` step and the labeler's recogniser machinery
+(``lhama.model.drawings``, ``LabelerConfig.drawings``) were removed (docs/default-model.md).
 """
 
 from __future__ import annotations
@@ -202,14 +203,14 @@ def _met(key: str, done: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("split", "features", "cv", "compare", "ship"))
+    parser.add_argument("step", choices=("split", "features", "cv", "compare"))
     parser.add_argument("--budget", type=float, default=840.0)
     parser.add_argument("--part", choices=("all", "drawings", "photos", "tail"), default="all")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--setting", default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    if args.step in ("cv", "compare", "ship"):
+    if args.step in ("cv", "compare"):
         import naming_s13_fit
 
         getattr(naming_s13_fit, args.step)(args)

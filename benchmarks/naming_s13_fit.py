@@ -185,18 +185,3 @@ def compare(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in out.items() if not k.endswith("rows")}, ensure_ascii=False))
     (args.out or Path("docs/results/naming_s13_compare.json")).write_text(
         json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def ship(args: argparse.Namespace) -> None:
-    """The recogniser fitted with ``--setting`` on every read drawing (+ the AdMIRe train pictures),
-    written as the shipped labeler file (src/lhama/model/towers/drawings_s13/)."""
-    from lhama.model.drawings import SHIPPED, DrawingHead
-
-    torch.set_num_threads(args.threads)
-    cache, rows, keep, _ = _load()
-    names, _, _, classifier = _parts()
-    l2, none = SETTINGS[args.setting]
-    a, b, bias = fit([cache[r["key"]] for r in rows], [targets(r["accepted"], names) for r in rows], keep, classifier, l2, none)
-    SHIPPED.mkdir(exist_ok=True)
-    DrawingHead(a, b, bias).save(SHIPPED)
-    print(f"{len(rows)} drawings, setting {args.setting} -> {SHIPPED}")

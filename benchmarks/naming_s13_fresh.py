@@ -82,8 +82,7 @@ def labelers(work: Path) -> dict:
 
     tower_dir = prepare("efficientnet-lite2")
     shipped = cascade.SHIPPED_SETTINGS
-    s12 = replace(shipped, labeler=replace(shipped.labeler, drawings=False), names_head=SHIPPED / "names_head_s12",
-                  drawings=None)
+    s12 = replace(shipped, names_head=SHIPPED / "names_head_s12")
     out = {}
     for key, settings in (("shipped", cascade.SHIPPED_SETTINGS), ("s12", s12)):
         (work / key).mkdir()

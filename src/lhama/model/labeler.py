@@ -35,10 +35,8 @@ A model directory keeps its labeler in ``labeler/``: the tower directory (``conf
 (``class_names.tsv``, the format of :mod:`lhama.model.towers.imagenet_names`), the kinds table
 (``class_kinds.tsv``, :mod:`lhama.model.towers.imagenet_kinds`; required by the ``kinds`` style) and
 the settings (``lhama_labeler.json``), when ``names_confident`` is set, the names head
-(``names_head.tsv``, ``names_head.safetensors``), when ``glyph_confident`` is set, the glyph
-reader (``glyphs.tsv``, ``glyphs.safetensors``) and, when ``drawings`` is set, the drawing
-recogniser (``drawings.safetensors``, :mod:`lhama.model.drawings`: a learned correction of the
-ImageNet logits for drawings).
+(``names_head.tsv``, ``names_head.safetensors``) and, when ``glyph_confident`` is set, the glyph
+reader (``glyphs.tsv``, ``glyphs.safetensors``).
 """
 
 from __future__ import annotations
@@ -56,7 +54,6 @@ from torch import nn
 from lhama.config import from_dict, to_dict
 from lhama.data.media import ImageSpec, image_to_tensor
 from lhama.errors import CheckpointError, ConfigError, ModelError
-from lhama.model.drawings import DrawingHead
 from lhama.model.glyph import GlyphConfig, GlyphReader
 from lhama.model.names_head import FEATURES_FILE, NamedPicture, NamesHead, pool
 from lhama.model.towers import efficientnet_lite
@@ -90,7 +87,6 @@ class LabelerConfig:
     names_confident: float = 0.0  # names head: a nearest named picture this similar (cosine) is named; 0: no head
     names_yield: float = 1.0  # names head: an ImageNet top-1 at least this probable keeps its own note
     glyph_confident: float = 0.0  # glyph reader: a letter, digit or sign read this surely is named; 0: no reader
-    drawings: bool = False  # the drawing recogniser (lhama.model.drawings) corrects the ImageNet logits
     max_image_side: int = 4096  # larger images are refused (decoding them costs memory)
 
     def __post_init__(self) -> None:
@@ -269,7 +265,7 @@ class Labeler(nn.Module):
 
     def __init__(self, tower: nn.Module, names: tuple[str, ...], config: LabelerConfig,
                  kinds: KindIndex | None = None, names_head: NamesHead | None = None,
-                 glyphs: GlyphReader | None = None, drawings: DrawingHead | None = None) -> None:
+                 glyphs: GlyphReader | None = None) -> None:
         super().__init__()
         if getattr(tower.config, "num_classes", len(names)) != len(names):
             raise ModelError(f"the tower has {tower.config.num_classes} classes but {len(names)} class names were given")
@@ -279,11 +275,8 @@ class Labeler(nn.Module):
             raise ModelError("the labeler setting names_confident needs a names head")
         if config.glyph_confident > 0 and glyphs is None:
             raise ModelError("the labeler setting glyph_confident needs a glyph reader")
-        if config.drawings and (drawings is None or drawings.classes != len(names)):
-            raise ModelError(f"the labeler setting drawings needs a drawing recogniser with {len(names)} classes")
         self.tower, self.names, self.config, self.kinds, self.names_head = tower, names, config, kinds, names_head
         self.glyphs = glyphs if config.glyph_confident > 0 else None
-        self.drawings = drawings if config.drawings else None
 
     @property
     def image_spec(self) -> ImageSpec:
@@ -336,8 +329,7 @@ class Labeler(nn.Module):
         out = self.tower(pixels, output_hidden_states=False)
         pooling = "mean" if self.names_head is None else self.names_head.pooling
         pooled = out.pooler_output.float() if pooling == "mean" else pool(out.last_hidden_state, pooling)
-        logits = out.logits if self.drawings is None else self.drawings.correct(out.pooler_output, out.logits)
-        return torch.softmax(logits.float(), dim=-1), pooled
+        return torch.softmax(out.logits.float(), dim=-1), pooled
 
     def _describe(self, probs: torch.Tensor, pooled: torch.Tensor) -> str:
         return describe(probs, self.names, self.config, self.kinds, self._nearest(pooled))
@@ -383,8 +375,7 @@ def load_labeler(model_dir: Path, dtype: torch.dtype = torch.float32) -> Labeler
     has_head = (folder / FEATURES_FILE).is_file() or config.names_confident > 0
     head = NamesHead.load(folder) if has_head else None
     glyphs = GlyphReader.load(folder, GlyphConfig(confident=config.glyph_confident)) if config.glyph_confident else None
-    drawings = DrawingHead.load(folder) if config.drawings else None
     if head is not None and head.width != tower.config.head_width:
         raise CheckpointError(f"the names head in {folder} has {head.width}-wide features but the tower "
                               f"{tower.config.head_width}; run `lhama models prepare` again")
-    return Labeler(tower, names, config, kinds, head, glyphs, drawings).eval()
+    return Labeler(tower, names, config, kinds, head, glyphs).eval()

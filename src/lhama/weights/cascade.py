@@ -33,8 +33,6 @@ from lhama.model.glyph import SHIPPED as GLYPH_READER
 from lhama.model.glyph import TABLE_FILE as GLYPH_TABLE
 from lhama.model.glyph import WEIGHTS_FILE as GLYPH_WEIGHTS
 from lhama.model.glyph import copy_reader
-from lhama.model.drawings import FILE as DRAWINGS_FILE
-from lhama.model.drawings import copy_drawings
 from lhama.model.labeler import LABELER_DIR, LabelerConfig, load_labeler, save_labeler
 from lhama.model.names_head import FEATURES_FILE, TABLE_FILE, copy_head
 from lhama.model.names_head import SHIPPED
@@ -82,15 +80,12 @@ class CascadeSettings:
     labeler: LabelerConfig
     names_head: Path | None = None
     glyph_reader: Path | None = None
-    drawings: Path | None = None  # the drawing recogniser's folder, when labeler.drawings is set
 
     def __post_init__(self) -> None:
         if self.labeler.names_confident and self.names_head is None:
             raise ConfigError("cascade settings with labeler.names_confident need a names_head folder")
         if self.labeler.glyph_confident and self.glyph_reader is None:
             raise ConfigError("cascade settings with labeler.glyph_confident need a glyph_reader folder")
-        if self.labeler.drawings and self.drawings is None:
-            raise ConfigError("cascade settings with labeler.drawings need a drawings folder")
 
 
 SHIPPED_SETTINGS = CascadeSettings(V2_GENERATION, V2_LABELER, NAMES_HEAD, GLYPH_READER)  # lhama-default and -small
@@ -114,8 +109,6 @@ def settings_digest(settings: CascadeSettings = SHIPPED_SETTINGS) -> dict:
         digest["names_head_sha256"] = _names_head_sha256(settings.names_head)
     if settings.labeler.glyph_confident:
         digest["glyph_reader_sha256"] = _files_sha256(settings.glyph_reader, (GLYPH_TABLE, GLYPH_WEIGHTS))
-    if settings.labeler.drawings:
-        digest["drawings_sha256"] = _files_sha256(settings.drawings, (DRAWINGS_FILE,))
     return digest
 
 
@@ -129,8 +122,6 @@ def settings_current(recorded: Mapping[str, Any], settings: CascadeSettings = SH
         return False
     if settings.labeler.glyph_confident and recorded.get("glyph_reader_sha256") != _files_sha256(
             settings.glyph_reader, (GLYPH_TABLE, GLYPH_WEIGHTS)):
-        return False
-    if settings.labeler.drawings and recorded.get("drawings_sha256") != _files_sha256(settings.drawings, (DRAWINGS_FILE,)):
         return False
     return (saved_matches(settings.generation, recorded.get("generation"))
             and saved_matches(settings.labeler, recorded.get("labeler")))
@@ -161,8 +152,6 @@ def assemble_labeler(tower_dir: Path, settings: CascadeSettings, out: Path) -> P
         copy_head(settings.names_head, folder)
     if settings.labeler.glyph_confident:
         copy_reader(settings.glyph_reader, folder)
-    if settings.labeler.drawings:
-        copy_drawings(settings.drawings, folder)
     return folder
 
 
