@@ -88,7 +88,8 @@ def test_bench_models_locates_the_draft_then_the_model(monkeypatch, tmp_path) ->
     request = bench.DecodeBench("big-model", 16, "int8", "small-model", baseline=False)
     assert bench.bench_models(request, locate) == "result" and located == ["small-model", "big-model"]
     assert configs == [bench.BenchConfig(tmp_path / "big-model", 16, "int8", tmp_path / "small-model", baseline=False)]
-    assert bench.bench_models(bench.DecodeBench("m"), locate) == "result" and configs[-1].draft_dir is None
-    located.clear()
-    assert bench.bench_models(bench.DecodeBench("m", draft="lookup"), locate) == "result" and located == ["m"]
-    assert configs[-1].lookup and configs[-1].draft_dir is None  # the prompt lookup has no model to locate
+    assert bench.bench_models(bench.DecodeBench("m"), locate) == "result" and configs[-1].draft is None
+    for named in ("lookup", "none"):  # the prompt lookup, or no draft: no model to locate, the name carried as given
+        located.clear()
+        assert bench.bench_models(bench.DecodeBench("m", draft=named), locate) == "result" and located == ["m"]
+        assert configs[-1].draft == named

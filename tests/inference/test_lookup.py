@@ -4,9 +4,12 @@ greedy decoding's token for token."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from lhama.errors import ConfigError
 from lhama.inference.generate import GenerationConfig, generate_ids
+from lhama.inference.kv import KVState
+from lhama.inference.quant import quantize_linears
 from lhama.inference.lookup import Lookup
 from lhama.inference.speculative import Draft, Pace, lookup_draft
 from tests.inference.tiny import prompt_ids, tiny_decoder
@@ -69,3 +72,26 @@ def test_a_copied_answer_is_mostly_kept() -> None:
     draft = lookup_draft(3, pace=Pace())
     assert list(generate_ids(target.model, prompt, config, draft=draft)) == again
     assert draft.proposed > 0 and draft.accepted >= 1
+
+
+@pytest.mark.parametrize("quant", ["int8", "bf16"])  # fp32 checks are not one-row steps' bits (speculative.exact_checks)
+@pytest.mark.parametrize("past_block", [61, 62, 63, 64])
+def test_the_model_cache_is_the_size_plain_decoding_gives_it(past_block: int, quant: str) -> None:
+    """Prompt + answer budget just short of a 64-position block: the lookup's checks must not grow the model's cache
+    (the prefill and the lean step attend over the whole cache, and another size rounds rows otherwise), so the cache
+    holds plain decoding's keys/values bit for bit."""
+    target, budget = tiny_decoder(seed=0), 40
+    quantize_linears(target.model.language_model, quant)
+    base = prompt_ids(5, length=128 + past_block - budget - 12)
+    ids = base + base[:12]  # a prompt that repeats itself: the lookup finds matches
+    config = GenerationConfig(max_new_tokens=budget)
+    plain_kv, drafted_kv, draft = KVState(), KVState(), lookup_draft(3)
+    plain = list(generate_ids(target.model, ids, config, kv=plain_kv))
+    assert list(generate_ids(target.model, ids, config, kv=drafted_kv, draft=draft)) == plain
+    assert draft.proposed > 0
+    assert drafted_kv.capacity == plain_kv.capacity
+    held = min(len(plain_kv.ids), len(drafted_kv.ids))
+    assert drafted_kv.ids[:held] == plain_kv.ids[:held]
+    for mine, theirs in zip(drafted_kv.cache.layers, plain_kv.cache.layers):
+        assert torch.equal(mine.keys[:, :, :held], theirs.keys[:, :, :held])
+        assert torch.equal(mine.values[:, :, :held], theirs.values[:, :, :held])

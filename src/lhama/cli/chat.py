@@ -74,8 +74,8 @@ class Extras:
 class Speed:
     PANEL: ClassVar[str] = "Speed"
     quant: QuantOpt = None
-    draft: Annotated[Optional[str], typer.Option(callback=named_draft, help="Speculative decoding of greedy text answers (the same answer, fewer big-model steps): `lookup` proposes the words that followed the last few words' earlier occurrence in the conversation (no model; x1.10 plain decoding on a 2-core Zen 3, most on answers that copy the question, docs/distill.md), or a smaller model with the same tokenizer, e.g. qwen2.5-coder-0.5b-instruct (slower than plain decoding on a CPU without AVX-512: x0.95 there, leave it off; a new chat with a draft model pays the system prompt's full prefill).")] = None
-    draft_quant: Annotated[Optional[str], typer.Option(help="Weights of the --draft model, chosen apart from --quant: none, bf16, int8, int4 or an int4 plan (quantised once, cached beside it). Default: int4-g32 when the model is quantised (the cheapest draft per step), else the model's own (none or bf16).")] = None
+    draft: Annotated[Optional[str], typer.Option(callback=named_draft, help="Speculative decoding of greedy text answers (the same answer, fewer big-model steps). Default: `lookup` when decoding is greedy, which proposes the words that followed the last few words' earlier occurrence in the conversation (no model; x1.03 plain decoding on 60 everyday questions on a 2-core Zen 3, more on answers that copy the question, docs/distill.md); sampled answers decode plainly. `none` turns it off. Or a smaller model with the same tokenizer, e.g. qwen2.5-coder-0.5b-instruct (slower than plain decoding on a CPU without AVX-512: x0.95 there, leave it off; a new chat with a draft model pays the system prompt's full prefill).")] = None
+    draft_quant: Annotated[Optional[str], typer.Option(help="Weights of the --draft model (only with a draft model: the lookup has none), chosen apart from --quant: none, bf16, int8, int4 or an int4 plan (quantised once, cached beside it). Default: int4-g32 when the model is quantised (the cheapest draft per step), else the model's own (none or bf16).")] = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.inference.generate import GenerationConfig, generate_ids
 from lhama.inference.quant_cache import is_cached, load_for_inference
 from lhama.inference.runtime import peak_rss_mb, use_physical_cores
-from lhama.inference.speculative import DRAFT_TOKENS, LOOKUP, Draft, open_draft
+from lhama.inference.speculative import DRAFT_TOKENS, LOOKUP, NO_DRAFT, Draft, open_draft
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.pictures import pictures, sees_pictures
 from lhama.weights.convert import locate_gguf
@@ -39,12 +39,11 @@ class BenchConfig:
     model_dir: Path
     tokens: int = 128
     quant: str = "int4"
-    draft_dir: Path | None = None  # speculative decoding with this draft model
+    draft: Path | str | None = None  # speculative decoding: a draft model's directory, or LOOKUP (no model); None: none
     draft_tokens: int = DRAFT_TOKENS  # proposed per step at most
     baseline: bool = True  # also time plain transformers fp32 generate
     threads: int | None = None  # torch threads; None: one per physical core
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
-    lookup: bool = False  # speculative decoding with a prompt lookup (no model; instead of draft_dir)
 
 
 Locate = Callable[[str], Path]  # a model's name or directory -> its directory (the CLI's prepares a name first)
@@ -57,7 +56,7 @@ class DecodeBench:
     model: str
     tokens: int = 128
     quant: str = "int4"
-    draft: str | None = None  # speculative decoding with this draft model, or "lookup" (a prompt lookup, no model)
+    draft: str | None = None  # speculative decoding with this draft model, "lookup" (a prompt lookup, no model) or "none"
     baseline: bool = True  # also time plain transformers fp32 generate
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
@@ -69,10 +68,9 @@ def bench_models(request: DecodeBench, locate: Locate) -> BenchResult:
     Raises:
         LhamaError: from ``locate`` (an unknown or missing model), or the load.
     """
-    lookup = request.draft == LOOKUP
-    draft_dir = locate(request.draft) if request.draft and not lookup else None
-    config = BenchConfig(locate(request.model), request.tokens, request.quant, draft_dir, baseline=request.baseline,
-                         draft_quant=request.draft_quant, lookup=lookup)
+    draft = request.draft if request.draft in (None, LOOKUP, NO_DRAFT) else locate(request.draft)  # no model to locate
+    config = BenchConfig(locate(request.model), request.tokens, request.quant, draft, baseline=request.baseline,
+                         draft_quant=request.draft_quant)
     return bench_decode(config)
 
 
@@ -101,8 +99,7 @@ def bench_decode(config: BenchConfig) -> BenchResult:
     torch.set_num_threads(threads)
     cache_built = config.quant != "none" and not is_cached(config.model_dir, config.quant)
     loaded = load_for_inference(config.model_dir, config.quant)
-    draft = open_draft(LOOKUP if config.lookup else config.draft_dir, loaded, load_for_inference, config.draft_quant,
-                       config.draft_tokens)
+    draft = open_draft(config.draft, loaded, load_for_inference, config.draft_quant, config.draft_tokens)
     ids = _prompt_ids(loaded, QUESTION)
     _time_decode(loaded, ids, 8, draft)  # warm-up: first-call allocations, thread pools
     ttft, tok_s = _time_decode(loaded, ids, config.tokens, draft)

@@ -23,7 +23,7 @@ costs no longer a prefill. The answer is the same whatever the pace and the read
 
 A draft may also be a prompt lookup (:func:`lookup_draft`, :class:`~lhama.inference.lookup.Lookup`): no model, its
 proposals the ids that followed the latest earlier occurrence of the sequence's last few ids; a step where it
-finds none is the model's plain step.
+finds none is the model's plain step. ``lhama chat`` drafts with it by default where :func:`exact_checks` holds.
 """
 
 from __future__ import annotations
@@ -144,11 +144,22 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
     return draft
 
 
-# ``--draft lookup``: a prompt lookup with no model, 3 ids per step (matches of the last 4..2 ids). Chosen on dev and timed
-# once under a rule committed first (docs/distill.md, session 12): x1.096 plain decoding's speed on the shipped int4 1.5B,
-# 2 threads, a 2-core Zen 3 (short answers x1.028, copy prompts x1.168), identical answers.
+# ``--draft lookup``: a prompt lookup with no model, 3 ids per step (matches of the last 4..2 ids); x1.096 plain decoding on
+# the shipped int4 1.5B, 2 threads, a 2-core Zen 3 (session 12). ``lhama chat``'s draft when none is named (serve.terminal.
+# chat_draft) since its rule passed: 60 everyday questions, identical outputs, x1.030 wall (docs/distill.md, sessions 13-14).
 LOOKUP = "lookup"
 LOOKUP_TOKENS = 3
+NO_DRAFT = "none"
+
+
+def exact_checks(target: LoadedModel) -> bool:
+    """Whether a check of several rows gives each row the one-row decode step's bits on ``target`` (so a draft cannot
+    change an answer): its language model takes the lean step (:meth:`~lhama.inference.lean.LeanDecoder.step_seq`) with
+    quantised or bf16 products (tests/inference/test_speculative_rows.py). fp32 products of several rows round
+    otherwise than one row's (other key/value bits from the first check on: tests/inference/test_lookup.py)."""
+    language_model = target.model.language_model
+    floats = {module.weight.dtype for module in language_model.modules() if isinstance(module, torch.nn.Linear)}
+    return lean_decoder(language_model) is not None and floats <= {torch.bfloat16}
 
 
 def lookup_draft(tokens: int = DRAFT_TOKENS, lookup: Lookup = Lookup(), pace: Pace = DRAFT_PACE) -> Draft:
@@ -159,7 +170,7 @@ def lookup_draft(tokens: int = DRAFT_TOKENS, lookup: Lookup = Lookup(), pace: Pa
 
 def open_draft(draft: str | Path | None, target: LoadedModel, load: Callable[[str | Path, str], LoadedModel],
                quant: str | None = None, tokens: int = DRAFT_TOKENS) -> Draft | None:
-    """The speculative draft ``draft`` names for ``target`` (``--draft``): none (None), the prompt lookup
+    """The speculative draft ``draft`` names for ``target`` (``--draft``): none (None or :data:`NO_DRAFT`), the prompt lookup
     (:data:`LOOKUP`, no model, :data:`LOOKUP_TOKENS` per step) or a model, opened by the caller's
     ``load(draft, quant)`` (``lhama chat``: the CLI's loader, a name prepared on first use; ``lhama bench
     decode``: a located directory) with ``quant`` as :func:`draft_quant` picks it, proposing up to ``tokens``.
@@ -167,7 +178,7 @@ def open_draft(draft: str | Path | None, target: LoadedModel, load: Callable[[st
     Raises:
         ModelError: ``tokens`` < 1 (before any load), or the draft's tokenizer is not ``target``'s.
         ConfigError: a ``quant`` this machine cannot run."""
-    if draft is None:
+    if draft is None or draft == NO_DRAFT:
         return None
     if draft == LOOKUP:
         return lookup_draft(LOOKUP_TOKENS)
@@ -181,16 +192,18 @@ def _check_tokens(tokens: int) -> None:
 
 
 def check_draft_options(draft: str | None, quant: str | None) -> None:
-    """``--draft`` / ``--draft-quant`` as given: a draft quant needs a draft model to apply to (a lookup has none).
+    """``--draft`` / ``--draft-quant`` as given: a draft quant needs a draft model to apply to (the prompt lookup, chat's
+    draft when none is named, has none).
 
     Raises:
-        ConfigError: a quant with no draft, with ``--draft lookup``, or one this machine cannot run."""
+        ConfigError: a quant with no draft named, with ``--draft lookup`` or ``none``, or one this machine cannot run."""
     if quant is None:
         return
     if draft is None:
-        raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct)")
-    if draft == LOOKUP:
-        raise ConfigError("--draft-quant sets a draft model's weights, and --draft lookup has no model: leave it out")
+        raise ConfigError("--draft-quant sets the draft model's weights: add --draft MODEL (e.g. qwen2.5-coder-0.5b-instruct), "
+                          "or leave --draft-quant out (the prompt lookup, chat's default draft, has no model)")
+    if draft in (LOOKUP, NO_DRAFT):
+        raise ConfigError(f"--draft-quant sets a draft model's weights, and --draft {draft} has no model: leave it out")
     check_draft_quant(quant)
 
 
@@ -261,8 +274,10 @@ def speculative_ids(model: LhamaModel, draft: Draft, turn: Turn, kv: KVState | N
     input_ids, eos_ids = turn.input_ids, turn.eos_ids
     kv = kv if kv is not None else KVState()
     budget = min(turn.config.max_new_tokens, context_length(model) - len(input_ids))
-    end = len(input_ids) + budget + draft.tokens + 1  # both caches are sized once to hold this many positions
-    out = prefill(model, input_ids, None, kv, end - len(input_ids))
+    end = len(input_ids) + budget + draft.tokens + 1  # a draft model's cache is sized once to hold this many positions
+    # The model's cache gets the room plain decoding gives it (a check never runs past the budget): the lean step and
+    # the prefill attend over the whole cache, and another cache size rounds rows differently (lhama.inference.kv).
+    out = prefill(model, input_ids, None, kv, budget)
     # the model's own choice after a sequence (its answer starts after input_ids: n-gram blocking)
     checker = _Checker(model, kv, partial(next_token, config=turn.config, generator=None, answer_from=len(input_ids)))
     token = checker.pick(out.logits[0, -1], _tensor(kv.ids))

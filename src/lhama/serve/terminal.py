@@ -2,8 +2,9 @@
 
 :func:`chat` opens a :class:`~lhama.serve.session.ChatSession` from one :class:`ChatConfig`
 (:func:`open_session`: the model from the caller's ``load``, its own decoding settings with the
-config's overrides on top, the guard, tools, a draft model, the media and a text file for the
-first question), then streams one answer to stdout or runs the REPL until ``/exit`` or Ctrl-D.
+config's overrides on top, the guard, tools, a speculative draft (the prompt lookup for greedy answers unless
+told), the media and a text file for the first question), then streams one answer to stdout or runs
+the REPL until ``/exit`` or Ctrl-D.
 Everything but the answers goes to the caller's console (stderr in the CLI). The session knows
 nothing about terminals; this module is the terminal's side, as :mod:`lhama.serve.app` is HTTP's.
 """
@@ -25,7 +26,7 @@ from lhama.errors import ConfigError, DataError, LhamaError
 from lhama.guard import load_guard
 from lhama.inference.generate import Completion, context_length
 from lhama.inference.prefix_store import StoredPrefix, store_dir, weights_key
-from lhama.inference.speculative import check_draft_options, open_draft
+from lhama.inference.speculative import LOOKUP, NO_DRAFT, check_draft_options, exact_checks, open_draft
 from lhama.model.branches import KIND
 from lhama.model.build import LoadedModel
 from lhama.model.generation import GenerationConfig
@@ -58,7 +59,7 @@ class ChatConfig:
     tools: Path | None = None  # a JSON list of OpenAI tool objects; calls are printed, not run
     file: Path | None = None  # a UTF-8 text file put in front of the first question
     quant: str | None = None  # the LM's weights (none, bf16, int8, int4...); None: the loader's default
-    draft: str | None = None  # a smaller model with the same tokenizer for speculative decoding
+    draft: str | None = None  # speculative decoding: "lookup", "none" or a smaller model (same tokenizer); None: chat_draft's
     draft_quant: str | None = None  # the draft's weights; None: lhama.inference.speculative.draft_quant's choice
 
     def __post_init__(self) -> None:
@@ -103,13 +104,28 @@ def open_session(config: ChatConfig, load: Load, err: Console, locate: Locate | 
     session = ChatSession(loaded, generation, system_prompt=config.system,
                           guard=load_guard(config.guard_spec, loaded) if config.guard else None, tools=plan,
                           transcriber=Transcriber(heard), progress=_WindowBar(err),
-                          draft=open_draft(config.draft, loaded, load, config.draft_quant),
+                          draft=open_draft(chat_draft(config.draft, loaded, generation), loaded, load, config.draft_quant),
                           prefix=StoredPrefix(store_dir(), weights_key(loaded.model)))
     for kind, path in config.media:
         session.attach(kind, path)  # a video's sound track too: the audio branch, else Whisper's transcript
     if config.file is not None:
         session.pending_notes.append(read_prompt_file(config.file, loaded, generation.max_new_tokens))
     return session
+
+
+def chat_draft(given: str | None, target: LoadedModel, generation: GenerationConfig) -> str | None:
+    """The draft the chat decodes ``target`` with (for ``open_draft``): ``given`` as named (``--draft none``: no draft),
+    else the prompt lookup where it is proven to give plain decoding's answer token for token: greedy decoding with a
+    KV cache on a model whose checks are the one-row steps' bits (``speculative.exact_checks``: the lean step with
+    quantised or bf16 weights, as lhama-default's). Sampling, fp32 weights (``--quant none``) and models whose checks
+    run the transformers forward decode plainly unless a draft is named. With ``--tools`` too: the same greedy text
+    decoding (tests/serve/test_chat_draft.py)."""
+    if given == NO_DRAFT:
+        return None
+    if given is not None:
+        return given
+    greedy = generation.temperature == 0 and generation.use_cache
+    return LOOKUP if greedy and exact_checks(target) else None
 
 
 def check_files(config: ChatConfig) -> None:
