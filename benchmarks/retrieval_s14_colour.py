@@ -10,7 +10,9 @@ the main colours of a picture's pixels in pt-BR (no model: HSV bins); ``run`` sc
 ``lhama eval retrieval`` (``make_trials``, seed 0) with each note followed by ``Cores: verde e branco.``
 inside its brackets, and the summed log-probability only: the caption-only prior does not depend on
 the note, so PMI is formed in ``table`` with the priors of a read's cache over the same trials (the
-candidates are checked to be the same). The rule: docs/results/retrieval_s14_rule.md.
+candidates are checked to be the same). ``--no-colour --scoring pmi --start A --stop B`` is the shipped
+scoring of ``lhama eval retrieval`` (the same ``evaluate_retrieval``) on a slice of the same trials, so a
+read can run in two slots at once. The rule: docs/results/retrieval_s14_rule.md.
 
 Nothing here changes the shipped note: the colour is added by wrapping the loaded labeler's ``note``
 in this script only.
@@ -97,10 +99,10 @@ def run(args: argparse.Namespace) -> None:
     loaded = load_with_progress(args.model, Console(stderr=True))
     if args.colour:
         colour_notes(loaded.labeler)
-    cache = open_cache({"task": "retrieval_s14_colour", "data": str(args.data), "colour": args.colour,
+    cache = open_cache({"task": "retrieval_s14_colour", "data": str(args.data), "colour": args.colour, "scoring": args.scoring,
                         "system": loaded.generation.system_prompt}, out)
-    result = evaluate_retrieval(loaded, trials, cache, scoring="logprob")
-    print(f"{result.n} trials, summed log-prob top-1 {result.top1:.3f} (colour {args.colour})")
+    result = evaluate_retrieval(loaded, trials, cache, scoring=args.scoring)
+    print(f"{result.n} trials, {args.scoring} top-1 {result.top1:.3f} (colour {args.colour})")
 
 
 def table(args: argparse.Namespace) -> dict:
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--colour", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--stop", type=int, default=None)
+    p.add_argument("--scoring", choices=("logprob", "pmi"), default="logprob",
+                   help="pmi also scores the caption-only priors (the shipped read of a slice of the trials)")
     t = sub.add_parser("table")
     t.add_argument("--data", type=Path, required=True)
     t.add_argument("--scores", type=Path, required=True)

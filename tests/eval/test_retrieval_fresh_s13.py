@@ -24,7 +24,9 @@ _SPEC.loader.exec_module(fresh)
 
 needs_package = pytest.mark.skipif(not fresh.RCC.is_dir(), reason="gcompris-qt-data is not installed")
 OWN = ("benchmarks/retrieval_fresh_s13.py", "benchmarks/data/retrieval_fresh_s13", "tests/eval/test_retrieval_fresh_s13.py",
-       "docs/results/retrieval_s13_", "docs/default-model.md")
+       "docs/results/retrieval_s13_", "docs/default-model.md",
+       "benchmarks/retrieval_fresh_s14.py", "benchmarks/data/retrieval_fresh_s14", "tests/eval/test_retrieval_fresh_s14.py",
+       "docs/results/retrieval_s14_")  # session 14 reads this set as dev and checks its new set against it
 
 
 def test_the_list_is_a_five_way_set_of_distinct_hand_captioned_pictures() -> None:
