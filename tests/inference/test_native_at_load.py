@@ -10,7 +10,7 @@ from lhama.inference import native
 from lhama.inference.generate import decode_step
 from lhama.inference.kv import KVState, prefill
 from lhama.inference.lean import _ATTR, lean_decoder
-from lhama.inference.qlinear import Int4KLinear, scale_arrays, scales_key
+from lhama.inference.qlinear import Int4KLinear, scale_arrays, scale_kind, scales_key
 from lhama.inference.quant_cache import load_for_inference
 from tests.inference.test_quant_kscales import _k_model
 from tests.inference.tiny import tiny_tokenizer
@@ -38,7 +38,7 @@ def test_every_packed_layer_holds_its_blocked_scales_right_after_load(loads) -> 
         for layer in packed:
             kept = layer.__dict__["_native_scales"]
             assert kept[0] == scales_key(t for t, _ in scale_arrays(layer))  # keyed on its own arrays
-            laid = native.laid_out(*scale_arrays(layer))  # blocked, or k-scale records (native.reads_records)
+            laid = native.laid_out(scale_kind(type(layer)), *scale_arrays(layer))  # blocked, or k-scale records
             assert len(kept[1]) == len(laid) == (1 if native.reads_records() else 3)
             assert all(torch.equal(copy, built) for copy, built in zip(kept[1], laid))
 

@@ -12,7 +12,7 @@ from torch import nn
 from lhama.inference import native
 from lhama.inference.lean import Fused
 from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int8_mm, k4_decoded,
-                                     unpack_high, unpacked_int4)
+                                     scale_kind, unpack_high, unpacked_int4)
 
 # Each kernel on the scales as the layers store them, and (AVX2 port) on the same scales in the blocked layout.
 LAYOUTS = [False, pytest.param(True, marks=pytest.mark.skipif(not native.reads_blocked(), reason="no blocked scales"))]
@@ -103,12 +103,29 @@ def test_kscale_records_are_their_arithmetic_bit_for_bit(rows: int, inputs: int,
     scale, offset = (t.numpy() for t in k4_decoded(layer.codes, layer.highs, layer.supers, group))
     records = native.kscale_records(layer.codes, layer.highs, layer.supers)
     assert records.shape == (rows // 64, inputs // 256, 256 + 128 * (256 // group))
-    assert (native.laid_out((layer.codes, 1), (layer.highs, 1), (layer.supers, 2))[0] == records).all()
+    assert (native.laid_out("int4k", (layer.codes, 1), (layer.highs, 1), (layer.supers, 2))[0] == records).all()
     for m in ms:
         x = (3 * torch.randn(m, inputs)).to(torch.bfloat16)
         want = _emulated(x, unpacked_int4(layer.weight), scale, offset, group)
         assert torch.equal(native.int4k_records_rows(x, layer.weight, records, group), want)
         assert torch.equal(layer(x), want)
+
+
+def test_the_caller_names_the_scale_layout() -> None:
+    """native.laid_out lays scales out by the kind its caller names (qlinear.scale_kind), not by their count or dtype:
+    the same three k-scale arrays are records only as "int4k"; an unknown kind is a one-line error."""
+    layer = Int4KLinear.from_linear(_linear(128, 512, seed=5), 32, grid=True)
+    arrays = ((layer.codes, 1), (layer.highs, 1), (layer.supers, 2))
+    assert scale_kind(Int4KLinear) == "int4k" and scale_kind(Int6KLinear) == "int6k" and scale_kind(Int8Linear) is None
+    as_blocked = native.laid_out("int6k", *arrays)  # the blocked layout of each array, whatever they hold
+    assert len(as_blocked) == 3
+    assert all(torch.equal(t, native.blocked(a, axis)) for t, (a, axis) in zip(as_blocked, arrays))
+    records = native.laid_out("int4k", *arrays)
+    assert len(records) == (1 if native.reads_records() else 3)
+    if native.reads_records():
+        assert torch.equal(records[0], native.kscale_records(layer.codes, layer.highs, layer.supers))
+    with pytest.raises(ValueError, match="unknown packed layer kind 'q4'"):
+        native.laid_out("q4", *arrays)
 
 
 @pytest.mark.parametrize("blocked", LAYOUTS)

@@ -31,7 +31,7 @@ from torch import nn
 from transformers.cache_utils import StaticLayer
 
 from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int8Linear, build_native_scales, int4_mm, int4k_mm, int8_mm,
-                                     native_scales, scales_key)
+                                     native_scales, scale_kind, scales_key)
 
 _TYPES = ("llama", "qwen2")
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
@@ -102,7 +102,8 @@ def _share_blocked_scales(fused: Fused, parts: Sequence[nn.Module]) -> None:
         if "_native_scales" in parts[0].__dict__:
             fused.__dict__["_native_scales"] = parts[0].__dict__["_native_scales"]
         return
-    if any(p.weight.shape[0] % _ROWS for p in parts) or (kept := native_scales(fused, *mine)) is None:
+    kind = scale_kind(fused.kind)
+    if any(p.weight.shape[0] % _ROWS for p in parts) or (kept := native_scales(fused, kind, *mine)) is None:
         return
     start = 0
     for part in parts:

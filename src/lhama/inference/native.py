@@ -198,11 +198,18 @@ def reads_records() -> bool:
     return reads_blocked() and hasattr(kernel(), "lhama_int4k_gemm_records")
 
 
-def laid_out(*scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...]:
-    """A layer's scale arrays (each with the axis of its N rows) as the kernel's blocked entry points read them: each
-    :func:`blocked`, or k-scales (codes, highs, supers) as one array of :func:`kscale_records` where it reads those."""
-    if len(scales) == 3 and scales[1][0].dtype == torch.int32 and reads_records():
-        return (kscale_records(scales[0][0], scales[1][0], scales[2][0]),)
+KINDS = ("int4", "int4k", "int6k")  # the packed layers' scale layouts (qlinear's Int4Linear, Int4KLinear, Int6KLinear)
+
+
+def laid_out(kind: str, *scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...]:
+    """A layer's scale arrays (each with the axis of its N rows) as the kernel's blocked entry points read them, for a
+    layer of ``kind`` (one of :data:`KINDS`, named by the caller): each :func:`blocked`, or, for ``int4k`` where the
+    kernel reads those, the k-scales (codes, highs, supers) as one array of :func:`kscale_records`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown packed layer kind {kind!r}; one of {', '.join(KINDS)}")
+    if kind == "int4k" and reads_records():
+        (codes, _), (highs, _), (supers, _) = scales
+        return (kscale_records(codes, highs, supers),)
     return tuple(blocked(t, axis) for t, axis in scales)
 
 

@@ -237,16 +237,18 @@ def on_grid(weight: torch.Tensor, group_size: int, share: float = 0.9) -> bool:
     return exact >= share * total
 
 
-def native_scales(owner: nn.Module | None, *scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...] | None:
-    """``owner``'s scale arrays (each with the axis of its N rows) laid out for the kernel's blocked entry points
-    (:func:`lhama.inference.native.laid_out`), built once (at load: :func:`build_native_scales`, else at the first
-    product) and kept on ``owner`` (a few MB; rebuilt if a buffer is replaced); None where the kernel has no blocked entry points or there is no owner."""
+def native_scales(owner: nn.Module | None, kind: str,
+                  *scales: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, ...] | None:
+    """``owner``'s scale arrays (each with the axis of its N rows; ``kind``: their layout, one of ``native.KINDS``, named
+    by the caller) laid out for the kernel's blocked entry points (:func:`lhama.inference.native.laid_out`), built once
+    (at load: :func:`build_native_scales`, else at the first product) and kept on ``owner`` (a few MB; rebuilt if a
+    buffer is replaced); None where the kernel has no blocked entry points or there is no owner."""
     if owner is None or not native.reads_blocked():
         return None
     key = scales_key(t for t, _ in scales)
     kept = owner.__dict__.get("_native_scales")
     if kept is None or kept[0] != key:
-        kept = (key, native.laid_out(*scales))
+        kept = (key, native.laid_out(kind, *scales))
         owner.__dict__["_native_scales"] = kept
     return kept[1]
 
@@ -258,7 +260,7 @@ def scales_key(arrays: Iterable[torch.Tensor]) -> tuple:
 
 def scale_arrays(layer: nn.Module) -> tuple[tuple[torch.Tensor, int], ...]:
     """``layer``'s scale arrays with the axis of their N rows, as its product hands them to :func:`native_scales`
-    (empty for a layer without packed int4/6-bit weights)."""
+    (empty for a layer without packed int4/6-bit weights; their layout: :func:`scale_kind`)."""
     if isinstance(layer, Int4Linear):
         return ((layer.scales_and_zeros, 1),)
     if isinstance(layer, Int4KLinear):
@@ -266,6 +268,11 @@ def scale_arrays(layer: nn.Module) -> tuple[tuple[torch.Tensor, int], ...]:
     if isinstance(layer, Int6KLinear):
         return (layer.codes, 1), (layer.supers, 1)
     return ()
+
+
+def scale_kind(layer_type: type) -> str | None:
+    """The scale layout (``native.KINDS``) of a packed layer class, None for others."""
+    return {Int4Linear: "int4", Int4KLinear: "int4k", Int6KLinear: "int6k"}.get(layer_type)
 
 
 def build_native_scales(model: nn.Module) -> int:
@@ -277,7 +284,7 @@ def build_native_scales(model: nn.Module) -> int:
         arrays = scale_arrays(layer)
         if not arrays or not native.usable(layer.weight.shape[0], layer.in_features, layer.group_size):
             continue
-        for copy in native_scales(layer, *arrays) or ():
+        for copy in native_scales(layer, scale_kind(type(layer)), *arrays) or ():
             held[copy.untyped_storage().data_ptr()] = copy.untyped_storage().nbytes()
     return sum(held.values())
 
@@ -288,7 +295,7 @@ def int4_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, scales_and_z
     kernel where it runs (:mod:`lhama.inference.native`; blocked scales kept on ``owner``, the layer),
     else PyTorch's ``_weight_int4pack_mm_for_cpu``."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
-        kept = native_scales(owner, (scales_and_zeros, 1))  # built at load (build_native_scales), else now
+        kept = native_scales(owner, "int4", (scales_and_zeros, 1))  # built at load (build_native_scales), else now
         if kept is not None:
             return native.int4_rows(x, weight, *kept, group_size, blocked_scales=True)
         return native.int4_rows(x, weight, scales_and_zeros, group_size)
@@ -301,7 +308,7 @@ def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torc
     where it runs (blocked scales kept on ``owner``), else PyTorch's int4 kernel on bf16 (scale, zero) pairs
     rebuilt from the codes."""
     if native.usable(weight.shape[0], x.shape[1], group_size):
-        kept = native_scales(owner, (codes, 1), (highs, 1), (supers, 2))
+        kept = native_scales(owner, "int4k", (codes, 1), (highs, 1), (supers, 2))
         if kept is not None and len(kept) == 1:  # records (native.kscale_records)
             return native.int4k_records_rows(x, weight, *kept, group_size)
         if kept is not None:
@@ -324,7 +331,7 @@ def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
     native kernel where it runs, else the de-quantised weights in fp32 (slow; a reference)."""
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
-        kept = native_scales(layer, *scale_arrays(layer))
+        kept = native_scales(layer, "int6k", *scale_arrays(layer))
         if kept is not None:
             return native.int6k_rows(x, layer.weight, layer.hi, *kept, layer.group_size, blocked_scales=True)
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
