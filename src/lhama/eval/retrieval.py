@@ -111,17 +111,15 @@ def evaluate_retrieval(loaded: LoadedModel, trials: Sequence[RetrievalTrial], ca
 class CaptionPrior:
     """Each caption's log-probability after the describe prompt without a picture (PMI's prior).
     The prompt is the same for every trial, so the prior depends only on the caption: each distinct
-    caption is scored once and remembered (``memo=False`` scores every call's captions afresh)."""
+    caption is scored once and remembered."""
 
-    def __init__(self, loaded: LoadedModel, memo: bool = True) -> None:
-        self.scorer, self.memo = PromptScorer(loaded), memo
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.scorer = PromptScorer(loaded)
         self.known: dict[str, float] = {}
         self.scored = 0  # captions run through the model so far
 
     def scores(self, captions: Sequence[str]) -> list[float]:
         """The prior of each of ``captions``, in order."""
-        if not self.memo:
-            return self._score(list(captions))
         wanted = [c for c in dict.fromkeys(captions) if c not in self.known]
         if wanted:
             self.known.update(zip(wanted, self._score(wanted), strict=True))
@@ -129,9 +127,8 @@ class CaptionPrior:
 
     def remember(self, captions: Sequence[str], values: Sequence[float]) -> None:
         """Take priors already computed (a cache record's) as known."""
-        if self.memo:
-            for caption, value in zip(captions, values, strict=True):
-                self.known.setdefault(caption, value)
+        for caption, value in zip(captions, values, strict=True):
+            self.known.setdefault(caption, value)
 
     def _score(self, captions: list[str]) -> list[float]:
         self.scored += len(captions)
