@@ -8,9 +8,11 @@ prefills only what follows the longest run of token ids it shares with that one 
 ``MIN_REUSE``), into a copy of the kept keys/values.
 
 The reused run stops before the new prompt's first media placeholder: a placeholder id is the
-same for every image, so equal ids do not mean equal media. A text prefix's keys/values depend
-on its ids only, so the reused ones are what a full prefill computes (up to the rounding of
-products of another shape). ``LHAMA_PREFIX_CACHE=0`` switches reuse off.
+same for every image, so equal ids do not mean equal media. Every prefill, with reuse or not, runs
+in aligned chunks (:func:`lhama.inference.kv.chunk_ends`) and reuses whole chunks only, so a reused
+prefix holds the very bits a fresh prefill of the new prompt computes and the answer is the same
+(before session 14 it was one call from wherever the shared run ended: other rounding, measured
+on a 12-head model in tests/inference/test_prefix.py). ``LHAMA_PREFIX_CACHE=0`` switches reuse off.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from lhama.inference.kv import media_for_suffix, shared_prefix, text_prefix
+from lhama.inference.kv import CHUNK, aligned, chunk_ends, media_for_span, shared_prefix, text_prefix
 
-MIN_REUSE = 16  # shorter shared runs are prefilled again (not worth the copy)
+MIN_REUSE = CHUNK  # reuse is whole chunks (kv.chunk_ends): a shorter shared run is prefilled again
 
 
 class PrefixCache:
@@ -38,22 +40,27 @@ class PrefixCache:
         self.reused = 0  # positions the last prefill took from the previous prompt
 
     def prefill(self, model: nn.Module, input_ids: Sequence[int], media: Mapping[str, torch.Tensor] | None) -> Any:
-        """Run ``input_ids`` (and ``media``) through ``model`` (a LhamaModel), computing only
-        what follows the prefix shared with the previous prompt; keep this prompt for the next."""
+        """Run ``input_ids`` (and ``media``) through ``model`` (a LhamaModel) in aligned chunks, computing only
+        the chunks after those shared with the previous prompt; keep this prompt for the next. Returns the
+        last chunk's output: the last position's logits, ``past_key_values`` holding every position."""
         start = self._reusable(input_ids, set(model.token_ids.values()))
         cache = DynamicCache(ddp_cache_data=[(k[:, :, :start], v[:, :, :start]) for k, v in self.layers]) \
             if start else DynamicCache()
         device = model.language_model.get_input_embeddings().weight.device
-        suffix = torch.tensor([list(input_ids[start:])], dtype=torch.long, device=device)  # (1, T - start)
-        out = model(suffix, media=media_for_suffix(input_ids, start, media, model.token_ids),
-                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        begin = start
+        for end in chunk_ends(input_ids, start, set(model.token_ids.values())):
+            chunk = torch.tensor([list(input_ids[begin:end])], dtype=torch.long, device=device)  # (1, end - begin)
+            out = model(chunk, media=media_for_span(input_ids, begin, end, media, model.token_ids),
+                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            begin = end
         self.ids, self.reused = list(input_ids), start
         self.layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         return out
 
     def _reusable(self, input_ids: Sequence[int], media_ids: set[int]) -> int:
-        """Leading positions of ``input_ids`` whose keys/values the kept prompt holds (0 or >= MIN_REUSE)."""
+        """Leading positions of ``input_ids`` whose keys/values the kept prompt holds, in whole chunks (0 or
+        >= MIN_REUSE)."""
         if os.environ.get("LHAMA_PREFIX_CACHE", "1") == "0" or not self.layers:
             return 0
-        shared = min(shared_prefix(self.ids, input_ids), text_prefix(input_ids, media_ids))
+        shared = aligned(min(shared_prefix(self.ids, input_ids), text_prefix(input_ids, media_ids)))
         return shared if shared >= MIN_REUSE else 0

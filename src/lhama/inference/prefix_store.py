@@ -12,9 +12,9 @@ follows (:func:`lhama.inference.kv.prepare` reuses the shared run).
 A file is trusted only when its recorded weights key and ids are this model's and this opening's
 and its tensors have the model's shapes; anything else (another model, an old or torn file) is
 ignored and written again. Writes go to a temporary file renamed into place. The keys/values a
-causal model computes for a prefix depend on the prefix alone, and every prefill into a static cache
-attends over the whole cache (:func:`lhama.inference.kv.cache_mask`), so a chat from the stored opening
-holds the bits a full prefill of its prompt holds and answers the same tokens
+causal model computes for a prefix depend on the prefix alone, and every prefill runs in aligned chunks
+(:func:`lhama.inference.kv.chunk_ends`; a file records the chunk size it was prefilled with), so a chat from
+the stored opening holds the bits a full prefill of its prompt holds and answers the same tokens
 (tests/inference/test_prefix_agreement.py; on a real model benchmarks/prefix_agreement.py checks it). ``LHAMA_PREFIX_CACHE=0``
 switches this (and the server's :class:`~lhama.inference.prefix.PrefixCache`) off; the files go
 under :func:`store_dir` (``$LHAMA_PREFIX_DIR``, else ``<lhama home>/prefix-cache``).
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from lhama.home import lhama_home
-from lhama.inference.kv import KVState, holding, prefill
+from lhama.inference.kv import CHUNK, KVState, holding, prefill
 
 MIN_STORED = 16  # shorter openings are not worth a file
 
@@ -69,7 +69,7 @@ class StoredPrefix:
     def seed(self, model: nn.Module, ids: Sequence[int]) -> KVState:
         """A state holding ``ids``' keys/values (``model`` a LhamaModel): read from the file, or
         prefilled now and stored. Empty (nothing reused) when off or ``ids`` is too short."""
-        state = KVState()
+        state = KVState(chunked=True)  # exact reuse (lhama.inference.kv.prefill)
         if os.environ.get("LHAMA_PREFIX_CACHE", "1") == "0" or len(ids) < MIN_STORED:
             return state
         language_model = model.language_model
@@ -90,7 +90,8 @@ class StoredPrefix:
         try:
             with safe_open(str(path), framework="pt") as handle:
                 meta = handle.metadata() or {}
-                if meta.get("key") != self.key or json.loads(meta.get("ids", "null")) != list(ids):
+                if (meta.get("key") != self.key or json.loads(meta.get("ids", "null")) != list(ids)
+                        or meta.get("chunk") != str(CHUNK)):  # a file from before chunked prefills: other bits
                     return None
                 layers = [(handle.get_tensor(f"k{n}"), handle.get_tensor(f"v{n}")) for n in range(int(meta["layers"]))]
         except Exception:  # noqa: BLE001 -- a torn or foreign file is ignored, never trusted
@@ -110,7 +111,7 @@ class StoredPrefix:
         for index, layer in enumerate(state.cache.layers):
             tensors[f"k{index}"] = layer.keys[:, :, :n].contiguous()
             tensors[f"v{index}"] = layer.values[:, :, :n].contiguous()
-        meta = {"key": self.key, "ids": json.dumps(list(ids)), "layers": str(len(state.cache.layers))}
+        meta = {"key": self.key, "ids": json.dumps(list(ids)), "layers": str(len(state.cache.layers)), "chunk": str(CHUNK)}
         temp = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ class ChatSession:
     media: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     pending_media: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # attached, not yet asked about
     guard: Guard | None = None  # checks each question (and the model's caption of its images) and answer
-    kv: KVState = field(default_factory=KVState)  # the conversation's KV cache: a turn prefills only what is new
+    # The conversation's KV cache: a turn prefills only what is new, in chunks, so it holds a fresh prefill's bits.
+    kv: KVState = field(default_factory=lambda: KVState(chunked=True))
     draft: Draft | None = None  # speculative decoding (greedy text turns; lhama.inference.speculative)
     # Speech and video a model has no branch for, as text (lhama.serve.cascade): notes for the next question.
     pending_notes: list[str] = field(default_factory=list)
