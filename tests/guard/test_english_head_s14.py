@@ -48,3 +48,18 @@ def test_load_classifier_takes_an_english_head_file(tmp_path):
         load_classifier(tmp_path / "in.safetensors", english_path=tmp_path / "missing.safetensors")
     # The default guard has an English head exactly when the file ships.
     assert (load_classifier().english_head is not None) == DEFAULT_ENGLISH_HEAD.is_file()
+
+
+def test_the_guard_spec_takes_an_english_head_third(tmp_path):
+    from lhama.errors import ConfigError
+    from lhama.guard.load import load_guard
+
+    for name, seed, version in (("in", 0, 3), ("out", 2, 2), ("en", 1, 2)):
+        _head(seed, version).save(tmp_path / f"{name}.safetensors")
+    i, o, e = (str(tmp_path / f"{n}.safetensors") for n in ("in", "out", "en"))
+    guard = load_guard(f"classifier:{i},{o},{e}")
+    assert guard.english_head.feature_version == 2 and guard.output_head is not None
+    assert guard.head_for(EN) is guard.english_head and guard.head_for(PT) is guard.head
+    assert load_guard(f"classifier:{i},{o}").english_head is None
+    with pytest.raises(ConfigError, match="at most 3"):
+        load_guard(f"classifier:{i},{o},{e},{e}")

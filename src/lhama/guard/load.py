@@ -18,7 +18,7 @@ _QUANTS = ("int8", "int4", "bf16")  # the --quant choices of lhama.inference.qua
 
 SPEC_HELP = (
     "'translated:classifier' (default), 'classifier' (the shipped heads alone), 'classifier:HEAD.safetensors' ('classifier:IN.safetensors,OUT.safetensors': "
-    "an input and an output head), "
+    "an input and an output head; a third, EN.safetensors, judges English user text), "
     "or 'llama-guard:MODEL_DIR' / a model directory (Llama Guard 3 or any local instruct model; "
     "'llama-guard:MODEL_DIR,int4' loads it quantised: int8, int4, bf16); "
     "'translated:SPEC' also judges English messages through their Bergamot pt-BR translation; "
@@ -56,7 +56,7 @@ def load_guard(spec: str | None = None, own: LoadedModel | None = None) -> Guard
 
         return TranslatingGuard(load_guard(arg, own))
     if kind == "classifier":
-        return load_classifier(*(Path(a) for a in arg.split(","))) if sep else load_classifier()
+        return _classifier(arg) if sep else load_classifier()
     if spec.endswith(".safetensors"):
         return load_classifier(Path(spec))
     if kind == "judge" and sep:
@@ -67,6 +67,18 @@ def load_guard(spec: str | None = None, own: LoadedModel | None = None) -> Guard
     if Path(spec).is_dir():
         return _generative(Path(spec))
     raise ConfigError(f"unknown guard {spec!r}; use {SPEC_HELP}")
+
+
+def _classifier(arg: str) -> Guard:
+    """``classifier:IN[,OUT[,EN]]``: an input head, an output head, an English head (lhama.guard.classifier)."""
+    from lhama.guard.classifier import load_classifier
+
+    heads = [Path(a.strip()) for a in arg.split(",")]
+    if len(heads) > 3:
+        raise ConfigError(f"guard 'classifier:{arg}' names {len(heads)} head files; it takes at most 3: "
+                          "IN.safetensors,OUT.safetensors,EN.safetensors")
+    return load_classifier(heads[0], heads[1] if len(heads) > 1 else None,
+                           english_path=heads[2] if len(heads) > 2 else None)
 
 
 def _judge(arg: str, own: LoadedModel | None) -> Guard:
