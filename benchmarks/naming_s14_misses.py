@@ -144,8 +144,10 @@ def _record(note: str, step: str, accepted: list[str], probs, names, nearest) ->
             "head_nearest_names": names_thing(nearest[0], accepted), "cos": nearest[1], "p1": float(probs.max())}
 
 
-def drawings(cache_paths: list[Path], parts) -> list[dict]:
-    """Question 2 on the 1,549 read drawings (session 13's cached features, fold-reduced names head)."""
+def drawings(cache_paths: list[Path], parts, memory_by: str = "fold") -> list[dict]:
+    """Question 2 on the 1,549 read drawings (session 13's cached features), the names head reduced to
+    the other CV folds (``fold``: the thing is never in the memory) or to all but the picture's
+    near-duplicate group (``group``: other drawings of the same thing stay, as in session 12's dev)."""
     import naming_s13 as data
     from naming_s13_fit import FOLDS, _fold, probs
 
@@ -159,12 +161,15 @@ def drawings(cache_paths: list[Path], parts) -> list[dict]:
         cache.update(torch.load(path))
     head = NamesHead.load(NAMES_HEAD)
     rows = data.split_rows()
+    block = (lambda r: _fold(r["component"])) if memory_by == "fold" else (lambda r: r["group"])
+    blocks = {block(r): None for r in rows}
+    assert memory_by in ("fold", "group") and (memory_by == "group" or len(blocks) == FOLDS)
     out = []
-    for k in range(FOLDS):
-        memory = {r["key"] for r in rows if _fold(r["component"]) != k}
+    for k in blocks:
+        memory = {r["key"] for r in rows if block(r) != k}
         keep = [i for i, e in enumerate(head.entries) if e.key in memory]
         small = NamesHead(head.features[keep], tuple(head.entries[i] for i in keep))
-        for r in (r for r in rows if _fold(r["component"]) == k):
+        for r in (r for r in rows if block(r) == k):
             feat = cache[r["key"]]
             p = probs(feat, classifier)
             nearest = small.nearest(feat[: len(data.NOTE_VIEWS)].float().mean(0))
@@ -234,6 +239,8 @@ def report(args: argparse.Namespace) -> None:
     summaries = [summarise("read drawings (1,549), fold-reduced head", drawn),
                  summarise("  of which s13 held-out side (374)", [r for r in drawn if r["side"] == "heldout"])]
     out["records"] = {"drawings": drawn}
+    if args.group:
+        summaries.append(summarise("read drawings (1,549), leave-near-duplicate-group-out head", drawings(args.cache, parts, "group")))
     if args.emoji:
         out["records"]["emoji"] = icons(args.emoji, parts)
         summaries.append(summarise("fresh s13 EmojiOne (282), full head", out["records"]["emoji"]))
@@ -257,6 +264,7 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("/usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png"))
     parser.add_argument("--cache", type=Path, nargs="*", default=[Path("/tmp/26a/s13/features.pt"), Path("/tmp/26a/s13/features_tail.pt")])
     parser.add_argument("--emoji", type=Path, default=None)
+    parser.add_argument("--group", action="store_true", help="report: also the drawings with a leave-group-out head")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="emoji: only the first N icons (a smoke test)")
