@@ -39,16 +39,21 @@ QUESTIONS = [
 CONFIG = GenerationConfig(max_new_tokens=24)
 
 
-def wide_heads(seed: int = 0) -> LoadedModel:
+def random_llama(hidden: int, mlp: int, heads: int, kv_heads: int, positions: int, seed: int = 0) -> LoadedModel:
     """A random 2-layer Llama with 128-wide attention heads (as Qwen2.5-1.5B's), int8 weights, bf16 activations."""
     torch.manual_seed(seed)
-    config = LlamaConfig(hidden_size=256, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, vocab_size=128, max_position_embeddings=1024,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=3)
+    config = LlamaConfig(hidden_size=hidden, intermediate_size=mlp, num_hidden_layers=2,
+                         num_attention_heads=heads, num_key_value_heads=kv_heads, vocab_size=128,
+                         max_position_embeddings=positions, bos_token_id=1, eos_token_id=2, pad_token_id=3)
     loaded = compose(lhama_config(image=None), AutoModelForCausalLM.from_config(config), tiny_tokenizer(), None)
     loaded.model.eval()
     quantize_linears(loaded.model.language_model, "int8")
     return loaded
+
+
+def wide_heads(seed: int = 0) -> LoadedModel:
+    """Two heads of 128, one key/value head."""
+    return random_llama(256, 128, 2, 1, 1024, seed)
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +90,9 @@ def test_the_stored_opening_answers_as_a_full_prefill_bit_for_bit(loaded: Loaded
 
 
 def many_heads(seed: int = 0) -> LoadedModel:
-    """A random 2-layer Llama with Qwen2.5-1.5B's attention (12 heads of 128, 2 key/value heads), int8 weights,
-    bf16 activations: where one-call prefills rounded rows differently (session 14)."""
-    torch.manual_seed(seed)
-    config = LlamaConfig(hidden_size=1536, intermediate_size=256, num_hidden_layers=2, num_attention_heads=12,
-                         num_key_value_heads=2, vocab_size=128, max_position_embeddings=2048,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=3)
-    loaded = compose(lhama_config(image=None), AutoModelForCausalLM.from_config(config), tiny_tokenizer(), None)
-    loaded.model.eval()
-    quantize_linears(loaded.model.language_model, "int8")
-    return loaded
+    """Qwen2.5-1.5B's attention (12 heads of 128, 2 key/value heads): where one-call prefills rounded rows
+    differently (session 14)."""
+    return random_llama(1536, 256, 12, 2, 2048, seed)
 
 
 @pytest.fixture(scope="module")

@@ -144,9 +144,8 @@ def load_draft(model_dir: str | Path, target: LoadedModel, quant: str = "none",
     return draft
 
 
-# ``--draft lookup``: a prompt lookup with no model, 3 ids per step (matches of the last 4..2 ids); x1.096 plain decoding on
-# the shipped int4 1.5B, 2 threads, a 2-core Zen 3 (session 12). ``lhama chat``'s draft when none is named (serve.terminal.
-# chat_draft) since its rule passed: 60 everyday questions, identical outputs, x1.030 wall (docs/distill.md, sessions 13-14).
+# ``--draft lookup``: a prompt lookup with no model, 3 ids per step (matches of the last 4..2 ids); ``lhama chat``'s draft when
+# none is named (serve.terminal.chat_draft): x1.030 plain decoding's wall on 60 everyday questions, same outputs (docs/distill.md).
 LOOKUP = "lookup"
 LOOKUP_TOKENS = 3
 NO_DRAFT = "none"
