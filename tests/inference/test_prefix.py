@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import lhama.inference.kv as kv_module
 import lhama.inference.prefix as prefix_module
 from lhama.data.conversation import encode_prompt, render_prompt
 from lhama.inference.batch import DecodeBatch
@@ -132,7 +133,7 @@ def test_one_call_reuse_gave_other_bits_there(wide: LoadedModel, monkeypatch) ->
     before session 14) gives other bits for some prompt (3 of 4 with 260 shared ids on the CPU this was
     written on: AVX2, torch 2.13)."""
     monkeypatch.setattr(prefix_module, "aligned", lambda n: n)
-    monkeypatch.setattr(prefix_module, "chunk_ends", lambda ids, start, media_ids: [len(ids)])
+    monkeypatch.setattr(kv_module, "chunk_ends", lambda ids, start, keep: [len(ids)])  # one call (kv.prefill_chunks)
     rows = _reused_vs_fresh(wide, (3, 6))
     assert all(reused in (0, 260, 512) for _, reused, _ in rows)
     assert not all(same for *_, same in rows), rows

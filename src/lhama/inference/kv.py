@@ -197,20 +197,30 @@ def prefill(model: nn.Module, input_ids: Sequence[int], media: Mapping[str, torc
     start = prepare(state, model.language_model, input_ids, room, keep)
     if not state.chunked or _sliding_window(model.language_model) is not None:
         return _prefill_once(model, input_ids, media, state, start)
-    device = model.language_model.get_input_embeddings().weight.device
-    held = DynamicCache(ddp_cache_data=[(layer.keys[:, :, :start], layer.values[:, :, :start])
-                                        for layer in state.cache.layers]) if start else DynamicCache()
-    begin = start
-    for end in chunk_ends(input_ids, start, keep):
-        chunk = torch.tensor([list(input_ids[begin:end])], dtype=torch.long, device=device)  # (1, end - begin)
-        out = model(chunk, media=media_for_span(input_ids, begin, end, media, token_ids),
-                    past_key_values=held, use_cache=True, logits_to_keep=1)
-        begin = end
-    _copy_rows(held, state.cache, start, len(input_ids))
+    out = prefill_chunks(model, input_ids, media, [(layer.keys, layer.values) for layer in state.cache.layers], start)
+    _copy_rows(out.past_key_values, state.cache, start, len(input_ids))
     state.ids.extend(input_ids[start:])
     state.cuts = [*(c for c in state.cuts if c <= start), *chunk_ends(input_ids, start, keep)[:-1]]
     if len(input_ids) % CHUNK == 0:  # the last call was a whole chunk too
         state.cuts.append(len(input_ids))
+    return out
+
+
+def prefill_chunks(model: nn.Module, input_ids: Sequence[int], media: Mapping[str, torch.Tensor] | None,
+                   held: Sequence[tuple[torch.Tensor, torch.Tensor]], start: int) -> Any:
+    """Run ``input_ids[start:]`` (and its ``media``) through ``model`` (a LhamaModel) in the calls :func:`chunk_ends`
+    gives, over a DynamicCache holding the first ``start`` positions of ``held`` (per layer (keys, values); read only
+    when ``start`` > 0). Returns the last call's output: the last position's logits, ``past_key_values`` holding
+    every position. The one chunk loop of :func:`prefill` and :class:`lhama.inference.prefix.PrefixCache`."""
+    token_ids = model.token_ids
+    cache = DynamicCache(ddp_cache_data=[(k[:, :, :start], v[:, :, :start]) for k, v in held]) if start else DynamicCache()
+    device = model.language_model.get_input_embeddings().weight.device
+    begin = start
+    for end in chunk_ends(input_ids, start, set(token_ids.values())):
+        chunk = torch.tensor([list(input_ids[begin:end])], dtype=torch.long, device=device)  # (1, end - begin)
+        out = model(chunk, media=media_for_span(input_ids, begin, end, media, token_ids),
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        begin = end
     return out
 
 

@@ -23,9 +23,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import DynamicCache
 
-from lhama.inference.kv import CHUNK, aligned, chunk_ends, media_for_span, shared_prefix, text_prefix
+from lhama.inference.kv import CHUNK, aligned, prefill_chunks, shared_prefix, text_prefix
 
 MIN_REUSE = CHUNK  # reuse is whole chunks (kv.chunk_ends): a shorter shared run is prefilled again
 
@@ -44,15 +43,7 @@ class PrefixCache:
         the chunks after those shared with the previous prompt; keep this prompt for the next. Returns the
         last chunk's output: the last position's logits, ``past_key_values`` holding every position."""
         start = self._reusable(input_ids, set(model.token_ids.values()))
-        cache = DynamicCache(ddp_cache_data=[(k[:, :, :start], v[:, :, :start]) for k, v in self.layers]) \
-            if start else DynamicCache()
-        device = model.language_model.get_input_embeddings().weight.device
-        begin = start
-        for end in chunk_ends(input_ids, start, set(model.token_ids.values())):
-            chunk = torch.tensor([list(input_ids[begin:end])], dtype=torch.long, device=device)  # (1, end - begin)
-            out = model(chunk, media=media_for_span(input_ids, begin, end, media, model.token_ids),
-                        past_key_values=cache, use_cache=True, logits_to_keep=1)
-            begin = end
+        out = prefill_chunks(model, input_ids, media, self.layers, start)
         self.ids, self.reused = list(input_ids), start
         self.layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         return out
