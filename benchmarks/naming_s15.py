@@ -188,12 +188,11 @@ def grown_head(base, cache: dict, memory: str, keep=None):
 
 
 def head(args: argparse.Namespace) -> None:
-    from lhama.model.names_head import NamesHead
+    from lhama.model.names_head import TABLE_FILE, NamesHead
     from lhama.weights.cascade import NAMES_HEAD
 
     grown = grown_head(NamesHead.load(NAMES_HEAD), _cache(), args.memory)
-    folder = args.out.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _out(args.out / TABLE_FILE).parent  # copied into src/lhama/model/towers/ by hand
     grown.save(folder)
     print(f"{len(grown.entries)} rows -> {folder}")
 
