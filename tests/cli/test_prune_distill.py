@@ -69,3 +69,11 @@ def test_distill_runs_and_refuses_other_tokenizers(monkeypatch, capsys, tmp_path
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.splitlines()[-1].startswith("error:") and "different tokenizers" in err.splitlines()[-1]
     assert not (tmp_path / "run2").exists()
+
+
+def test_distill_teacher_quant_that_cannot_run_is_one_red_line(monkeypatch, capsys, tmp_path: Path) -> None:
+    code = _run(monkeypatch, "distill", "--teacher", str(tmp_path / "t"), "--student", str(tmp_path / "s"), "--data",
+                str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "run"), "--teacher-quant", "int4-g7")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.splitlines()[-1].startswith("error:") and "--teacher-quant" in err.splitlines()[-1]
+    assert not (tmp_path / "run").exists()

@@ -168,3 +168,29 @@ def test_teacher_and_student_may_be_prepared_names(pair, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="does not exist"):
         distill(DistillConfig(str(teacher), str(tmp_path / "missing"), "unused.jsonl", str(tmp_path / "run")))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_quantised_teacher_gives_its_own_logits_under_another_cache_key(pair, tmp_path):
+    """``teacher_quant``: the cache holds the quantised teacher's top-k (as chat would run it), not
+    the fp32 one's, under another key; "none" keeps the fp32 teacher and its key."""
+    import shutil
+
+    from lhama.data.collate import Collator
+    from lhama.inference.quant_cache import load_for_inference
+    from lhama.train.logit_cache import MANIFEST, teacher_topk
+
+    teacher_dir = shutil.copytree(pair / "teacher", tmp_path / "teacher")  # its int8 copy is cached beside it
+    runs = {q: config(pair, tmp_path / q, teacher=str(teacher_dir), teacher_quant=q, max_steps=1) for q in ("none", "int8")}
+    for cfg in runs.values():
+        distill(cfg, echo=lambda _: None)
+    caches = {q: load_cache(tmp_path / q / "teacher_cache") for q in runs}
+    keys = {q: json.loads((tmp_path / q / "teacher_cache" / MANIFEST).read_text())["fingerprint"] for q in runs}
+    assert keys["none"] != keys["int8"]
+    student = build.load_model(pair / "student")
+    collator = Collator(student.tokenizer, student.expansions(), student.readers(), runs["int8"].collate, "")
+    items = distill_module._encoded(runs["int8"], collator, lambda _: None, None)[0]
+    for q, model in (("int8", load_for_inference(teacher_dir, "int8")), ("none", build.load_model(teacher_dir))):
+        values, indices = teacher_topk(model.model, collator([items[0]]), 8)
+        cached_values, cached_indices = caches[q].rows([0])
+        assert torch.equal(cached_values, values) and torch.equal(cached_indices, indices)
+    assert not torch.equal(caches["int8"].values, caches["none"].values)  # int8 logits are not the fp32 ones

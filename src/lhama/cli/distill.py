@@ -63,6 +63,7 @@ class DistillOptions:
     checkpoints: Checkpoints = field(default_factory=Checkpoints)
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order.")] = 0
     image_dir: Annotated[Optional[str], typer.Option("--image-dir", help="Folder the data's image paths are relative to (default: the data file's folder).")] = None
+    teacher_quant: Annotated[str, typer.Option("--teacher-quant", help="Cache the teacher's logits from its quantised copy, as chat runs it (int8, int4, or an int4 plan such as int4-g32-grid-k+lossy6; none: fp32 as saved). Less memory; other logits, so another cache.")] = "none"
     cache: Annotated[Optional[str], typer.Option("--cache", help="Teacher-logit cache directory (default: OUT/teacher_cache); students with the same tokenizer and data can share one.")] = None
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (same options).")] = False
 
@@ -70,12 +71,15 @@ class DistillOptions:
         """The options as a DistillConfig (checked there: a bad value is a one-line ConfigError,
         before any model loads); teacher and student as given, the library resolves them."""
         from lhama.data.collate import CollateConfig
+        from lhama.inference.quant import check_quant
         from lhama.model.config import LoraSettings
         from lhama.train.config import OptimConfig
         from lhama.train.distill import DistillConfig
 
         held, loss, schedule, saves = self.held_out, self.loss, self.schedule, self.checkpoints
         lora = schedule.lora
+        if self.teacher_quant != "none":
+            check_quant(self.teacher_quant, option="--teacher-quant")  # one-line ConfigError before any model loads
         try:
             return DistillConfig(
                 self.teacher, self.student, self.data, self.out, held.eval_data, held.eval_fraction, loss.top_k, loss.temperature,
@@ -83,6 +87,7 @@ class DistillOptions:
                 OptimConfig(lr=schedule.lr, warmup_ratio=0.1), CollateConfig(max_length=schedule.max_length, system_prompt=""),
                 LoraSettings(r=lora, alpha=2 * lora, dropout=0.0) if lora else None,
                 self.seed, saves.eval_every, saves.save_every, cache_dir=self.cache, image_dir=self.image_dir,
+                teacher_quant=self.teacher_quant,
             )
         except ValueError as exc:  # OptimConfig/CollateConfig/LoraSettings checks: one line, exit 2
             raise ConfigError(str(exc)) from None

@@ -41,6 +41,7 @@ from lhama.data.collate import CollateConfig, Collator, Encoded
 from lhama.data.dataset import DatasetConfig, load_samples, split_samples
 from lhama.errors import ConfigError, DataError, ModelError
 from lhama.files import atomic_directory
+from lhama.inference.quant_cache import load_for_inference
 from lhama.model import adapters, branches, build
 from lhama.model.config import LoraSettings
 from lhama.model.generation import GenerationConfig, read_generation
@@ -90,6 +91,7 @@ class DistillConfig:
     # share a tokenizer and data may share one cache: it is keyed by teacher, token ids and top_k.
     cache_dir: str | None = None
     image_dir: str | None = None  # image paths of data/eval_data are relative to it (default: each file's folder)
+    teacher_quant: str = "none"  # the teacher's logits from its quantised copy (as chat runs it; less memory), e.g. int8
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.temperature <= 0 or not 0.0 <= self.kd_weight <= 1.0:
@@ -201,7 +203,7 @@ def _teacher_targets(cfg: DistillConfig, student: build.LoadedModel, collator: C
     """Load the cache, building what is missing (only then is the teacher loaded)."""
     tokenizer = student.tokenizer
     directory = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.output_dir) / "teacher_cache"
-    key = cache_key(cfg.teacher, items, cfg.top_k, tokenizer)
+    key = cache_key(cfg.teacher, items, cfg.top_k, tokenizer, cfg.teacher_quant)
     cached = cached_vocabulary(directory, key)
     if cached is not None and cached != key.vocabulary:
         raise ModelError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers; "
@@ -209,7 +211,7 @@ def _teacher_targets(cfg: DistillConfig, student: build.LoadedModel, collator: C
     saved = saved_vocabulary(cfg.teacher)
     if saved is not None and saved != tokenizer.get_vocab():  # refuse before loading the teacher's weights
         _refuse(cfg, saved, tokenizer.get_vocab())
-    teacher = None if cached else build.load_model(cfg.teacher)
+    teacher = None if cached else load_for_inference(cfg.teacher, cfg.teacher_quant)  # "none": fp32 as saved
     if teacher is not None:
         _check_tokenizers(cfg, teacher.tokenizer, tokenizer)
         _check_media(cfg, teacher, student)

@@ -65,7 +65,7 @@ class TeacherTargets:
 class CacheKey:
     """What a cache was built from; a cache is reused only when all of it matches."""
 
-    teacher: str  # digest of the teacher directory's files
+    teacher: str  # digest of the teacher directory's files (and of its quantisation, when not fp32)
     items: str  # digest of the token ids and labels of every item
     top_k: int
     vocabulary: str = ""  # digest of the tokenizer's vocabulary (recorded, checked against the student's)
@@ -75,8 +75,10 @@ class CacheKey:
         return hashlib.sha256(f"{self.teacher}|{self.items}|{self.top_k}".encode()).hexdigest()[:32]
 
 
-def cache_key(teacher_dir: str | Path, items: Sequence[Encoded], top_k: int, tokenizer: Any) -> CacheKey:
-    return CacheKey(_directory_digest(Path(teacher_dir)), _items_digest(items), top_k, vocabulary_digest(tokenizer))
+def cache_key(teacher_dir: str | Path, items: Sequence[Encoded], top_k: int, tokenizer: Any, quant: str = "none") -> CacheKey:
+    """The key of a cache of ``teacher_dir``'s logits (as saved, or its ``quant`` copy: other logits, another key)."""
+    teacher = _directory_digest(Path(teacher_dir)) + ("" if quant == "none" else f"+{quant}")
+    return CacheKey(teacher, _items_digest(items), top_k, vocabulary_digest(tokenizer))
 
 
 def vocabulary_digest(tokenizer: Any) -> str:
