@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lhama.inference import native
+from lhama.inference import native, qlinear
 from lhama.inference.lean import Fused
 from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int8_mm, k4_decoded,
                                      scale_kind, unpack_high, unpacked_int4)
@@ -139,6 +139,49 @@ def test_six_bit_layers_are_their_arithmetic_bit_for_bit(blocked: bool) -> None:
         x = torch.randn(m, 768).to(torch.bfloat16)
         got = native.int6k_rows(x, layer.weight, layer.hi, codes, supers, 16, blocked_scales=blocked)
         assert torch.equal(got, _emulated(x, q, step, (F32(-32) * step).astype(F32), 16))
+
+
+LAID6 = pytest.mark.skipif(not native.reads_laid6(), reason="no laid 6-bit product here (the AVX2 port has it)")
+
+
+@LAID6
+@pytest.mark.parametrize(("rows", "inputs", "ms"), [(192, 768, (1, 4, 7)), (2048, 1536, (1, 2))])
+def test_laid_six_bit_weights_are_their_arithmetic_bit_for_bit(rows: int, inputs: int, ms: tuple[int, ...]) -> None:
+    """The 6-bit weights re-ordered in place for the AVX2 product (native.lay6): the same arithmetic's bits for one
+    activation row, four and a rest; laid back, the stored bytes again."""
+    layer = Int6KLinear.from_linear(_linear(rows, inputs, seed=rows))
+    stored = layer.weight.clone(), layer.hi.clone()
+    step = (layer.codes.float() * layer.supers.float().repeat_interleave(16, dim=0)).numpy()  # d code, (G, N)
+    q = unpacked_int4(layer.weight) + 16 * unpack_high(layer.hi)
+    codes, supers = native.blocked(layer.codes, 1), native.blocked(layer.supers, 1)
+    native.lay6(layer.weight, layer.hi, laid=True)
+    assert not torch.equal(layer.weight, stored[0]) and not torch.equal(layer.hi, stored[1])
+    for m in ms:
+        x = torch.randn(m, inputs).to(torch.bfloat16)
+        got = native.int6k_laid_rows(x, layer.weight, layer.hi, codes, supers)
+        assert torch.equal(got, _emulated(x, q, step, (F32(-32) * step).astype(F32), 16))
+    native.lay6(layer.weight, layer.hi, laid=False)
+    assert torch.equal(layer.weight, stored[0]) and torch.equal(layer.hi, stored[1])
+
+
+@LAID6
+def test_a_six_bit_layer_lays_its_weights_once_and_saves_the_stored_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Int6KLinear lays its weights at the first product (or at load) and keeps the bits of the stored-order product;
+    its state dict holds the stored order; a load of stored-order buffers and the slow reference both read them as
+    such."""
+    layer = Int6KLinear.from_linear(_linear(128, 512, seed=13), 16)
+    stored = {k: v.clone() for k, v in layer.state_dict().items()}
+    x = torch.randn(3, 512).to(torch.bfloat16)
+    want = native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, 16)[:, :128]
+    assert torch.equal(layer(x), want) and qlinear.laid6(layer, lay=False)
+    assert not torch.equal(layer.weight, stored["weight"])
+    assert all(torch.equal(v, stored[k]) for k, v in layer.state_dict().items())
+    layer.load_state_dict(stored)  # copied into the laid buffers: stored order again
+    assert not qlinear.laid6(layer, lay=False) and torch.equal(layer(x), want)
+    monkeypatch.setenv("LHAMA_INT4_KERNEL", "aten")  # the fp32 reference: other bits, the same weights
+    reference = layer(x)
+    assert not qlinear.laid6(layer, lay=False) and torch.equal(layer.weight, stored["weight"])
+    assert (reference.float() - want.float()).abs().max() < 0.05 * want.float().abs().max()
 
 
 def _int8_emulated(x: torch.Tensor, layer: Int8Linear) -> torch.Tensor:

@@ -21,32 +21,6 @@
 
 #include "avx2_common.h"
 
-static inline int hsum8_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_extracti128_si256(v, 1), _mm256_castsi256_si128(v));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* x (K) bf16 -> xq (K) int8, dx (K/g), sx (K/g) = dx * sum(xq): int4_vnni.c's quantize_row. */
-static void quantize_row(const uint16_t *x, int K, int g, int8_t *xq, float *dx, float *sx) {
-    for (int start = 0, gi = 0; start < K; start += g, gi++) {
-        __m256 vmax = _mm256_setzero_ps();
-        for (int k = start; k < start + g; k += 8) vmax = _mm256_max_ps(vmax, abs8(load8(x + k)));
-        float amax = hmax8(vmax);
-        __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-        __m256i sum = _mm256_setzero_si256();
-        for (int k = start; k < start + g; k += 8) {
-            __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(load8(x + k), inv)); /* |q| <= 127 */
-            sum = _mm256_add_epi32(sum, q);
-            __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-            _mm_storel_epi64((__m128i *)(xq + k), _mm_packs_epi16(w, w));
-        }
-        dx[gi] = amax / 127.0f;
-        sx[gi] = dx[gi] * (float)hsum8_epi32(sum);
-    }
-}
-
 /* A block's scales, each pointer at the block's first row (NULL where the layout has none): int4_vnni.c's, or "blocked":
    the same arrays with their row axis N split as (N/64, ..., 64), so that a block of 64 rows reads each array as one
    sequential stream (ld = 64) instead of one line per group from rows N apart (ld = N). */

@@ -21,7 +21,9 @@ Without AVX512 (e.g. AMD Zen 3) ``int4_avx2.c`` + ``int8_avx2.c`` (one library) 
 and bits. They also have ``_blocked`` twins that read each layer's scales laid out by :func:`blocked` (a copy built once
 per layer by ``lhama.inference.qlinear.native_scales``): one sequential stream per block of 64 rows instead of one cache
 line per group from rows N apart, which the hardware prefetcher does not follow; k-scales are read as one array of
-records (:func:`kscale_records`: the 6-bit codes put together at load, one stream per block for all of them).
+records (:func:`kscale_records`: the 6-bit codes put together at load, one stream per block for all of them). Its 6-bit
+product reads weights laid at load for it (``int6_avx2.c``, :func:`lay6`: in place, the same values, one load per 64
+weights instead of the int4 packing's unpacks).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ _CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mav
 # Where AVX512 is missing (e.g. AMD Zen 3): the AVX2 port, same entry points and the same bits (int4_avx2.c; its int8
 # product in int8_avx2.c, compiled into the same library)
 SOURCE_AVX2 = Path(__file__).with_name("int4_avx2.c")
-SOURCES_AVX2 = (SOURCE_AVX2, Path(__file__).with_name("int8_avx2.c"))
+SOURCES_AVX2 = (SOURCE_AVX2, Path(__file__).with_name("int8_avx2.c"), Path(__file__).with_name("int6_avx2.c"))
 HEADERS_AVX2 = (Path(__file__).with_name("avx2_common.h"),)  # included by both: in the library's sha256 too
 _FLAGS_AVX2 = ("avx2", "fma", "f16c")
 _CFLAGS_AVX2 = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC"]
@@ -91,6 +93,11 @@ def kernel() -> ctypes.CDLL | None:
     if hasattr(lib, "lhama_int4k_gemm_records"):  # k-scales as records (kscale_records)
         lib.lhama_int4k_gemm_records.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
         lib.lhama_int4k_gemm_records.restype = ctypes.c_int
+    if hasattr(lib, "lhama_int6k_gemm_laid"):  # 6-bit weights laid for AVX2 (lay6)
+        lib.lhama_int6k_gemm_laid.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 5
+        lib.lhama_int6k_lay.argtypes = lib.lhama_int6k_unlay.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int] * 2
+        for name in ("lhama_int6k_gemm_laid", "lhama_int6k_lay", "lhama_int6k_unlay"):
+            getattr(lib, name).restype = ctypes.c_int
     return lib
 
 
@@ -283,4 +290,37 @@ def int6k_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: t
     if _call("lhama_int6k_gemm", blocked_scales, x.data_ptr(), weight.data_ptr(), hi.data_ptr(), codes.data_ptr(),
              supers.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1], weight.shape[0], group_size):
         raise MemoryError("the int6 kernel could not allocate its scratch memory")
+    return out
+
+
+def reads_laid6() -> bool:
+    """Whether 6-bit products read laid weights (:func:`lay6`): the kernel has that entry point (the AVX2 port's
+    ``int6_avx2.c``) and reads blocked scales."""
+    return reads_blocked() and hasattr(kernel(), "lhama_int6k_gemm_laid")
+
+
+def lay6(weight: torch.Tensor, hi: torch.Tensor, laid: bool) -> None:
+    """Re-orders 6-bit weights (``Int6KLinear``'s ``weight`` (N, K/2), ``hi`` (N/64, K/4, 64) uint8) in place: the
+    stored order -> the order ``int6_avx2.c`` reads (one load per 64 weights, no unpacking; the same values) when
+    ``laid``, else back."""
+    rows, inputs = weight.shape[0], weight.shape[1] * 2
+    if not (weight.is_contiguous() and hi.is_contiguous()) or hi.numel() * 4 != rows * inputs or rows % ROWS:
+        raise ValueError(f"not a 6-bit layer's weights: {tuple(weight.shape)} and {tuple(hi.shape)}")
+    entry = kernel().lhama_int6k_lay if laid else kernel().lhama_int6k_unlay
+    if entry(weight.data_ptr(), hi.data_ptr(), rows, inputs):
+        raise MemoryError("the int6 kernel could not allocate its scratch memory")
+
+
+def int6k_laid_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: torch.Tensor,
+                    supers: torch.Tensor) -> torch.Tensor:
+    """:func:`int6k_rows` on weights laid by :func:`lay6` and scales laid out by :func:`blocked` (groups of 16,
+    inputs a multiple of 256): the same bits."""
+    x = x.contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
+    failed = kernel().lhama_int6k_gemm_laid(x.data_ptr(), weight.data_ptr(), hi.data_ptr(), codes.data_ptr(),
+                                            supers.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1],
+                                            weight.shape[0], 16, _threading()[0])
+    if failed:
+        raise MemoryError("the int6 kernel could not allocate its scratch memory") if failed == -1 else ValueError(
+            f"the laid 6-bit product takes groups of 16 and inputs a multiple of {KSUPER}, got {x.shape[1]}")
     return out

@@ -152,7 +152,9 @@ class Int6KLinear(nn.Module):
     hold (a Q6_K GGUF's): the low 4 bits packed as :class:`Int4Linear`'s, the high 2 in ``hi`` (the
     native kernel's lane order, :func:`pack_high`), and Q6_K's scales (:func:`lhama.inference.kscales.q6k_codes`):
     a signed byte per group (``codes`` (K/g, N) int8) under an fp16 super-scale per 256 inputs (``supers``
-    (K/256, N)), ``w = super * code * (q - 32)``. 6.5625 bits per weight at g = 16 (Q6_K's; int8: 8)."""
+    (K/256, N)), ``w = super * code * (q - 32)``. 6.5625 bits per weight at g = 16 (Q6_K's; int8: 8). Where the AVX2
+    port runs it, ``weight`` and ``hi`` are re-ordered in place at load for its product (:func:`laid6`); the state
+    dict keeps the stored order."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int = 16,
                  device: torch.device | None = None) -> None:
@@ -180,6 +182,17 @@ class Int6KLinear(nn.Module):
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if laid6(self, lay=False):  # saved in the stored order, whatever order the kernel reads (native.lay6)
+            weight, hi = self.weight.clone(), self.hi.clone()
+            native.lay6(weight, hi, laid=False)
+            destination[prefix + "weight"], destination[prefix + "hi"] = weight, hi
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.__dict__.pop("_laid", None)  # the buffers hold the stored order again
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
@@ -286,6 +299,8 @@ def build_native_scales(model: nn.Module) -> int:
             continue
         for copy in native_scales(layer, scale_kind(type(layer)), *arrays) or ():
             held[copy.untyped_storage().data_ptr()] = copy.untyped_storage().nbytes()
+        if isinstance(layer, Int6KLinear):
+            laid6(layer)  # the weights in the order the AVX2 6-bit product reads, at load
     return sum(held.values())
 
 
@@ -332,13 +347,32 @@ def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     native kernel where it runs, else the de-quantised weights in fp32 (slow; a reference)."""
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
         kept = native_scales(layer, "int6k", *scale_arrays(layer))
+        if kept is not None and laid6(layer):
+            return native.int6k_laid_rows(x, layer.weight, layer.hi, *kept)
         if kept is not None:
             return native.int6k_rows(x, layer.weight, layer.hi, *kept, layer.group_size, blocked_scales=True)
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
+    if laid6(layer, lay=False):  # laid while the kernel ran: back to the stored order
+        native.lay6(layer.weight, layer.hi, laid=False)
+        layer.__dict__.pop("_laid")
     step = layer.codes.float() * layer.supers.float().repeat_interleave(KSUPER // layer.group_size, dim=0)  # (K/g, N)
     q = unpacked_int4(layer.weight).float() + 16 * unpack_high(layer.hi).float()  # (N, K)
     wide = step.T.repeat_interleave(layer.group_size, dim=1)  # (N, K)
     return (x.float() @ ((q - 32) * wide).T).to(ACTIVATIONS)
+
+
+def laid6(layer: Int6KLinear, lay: bool = True) -> bool:
+    """Whether ``layer``'s weights are in the order the AVX2 6-bit product reads (:func:`native.lay6`, in place, the
+    same values); with ``lay``, laid now where that product runs them (groups of 16, inputs a multiple of 256)."""
+    key = (layer.weight.data_ptr(), layer.hi.data_ptr())
+    if layer.__dict__.get("_laid") == key:
+        return True
+    if not lay or layer.group_size != 16 or layer.in_features % KSUPER or not native.reads_laid6():
+        return False
+    with torch.no_grad():
+        native.lay6(layer.weight, layer.hi, laid=True)
+    layer.__dict__["_laid"] = key
+    return True
 
 
 def unpacked_int4(weight: torch.Tensor) -> torch.Tensor:
