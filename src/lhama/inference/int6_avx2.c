@@ -41,6 +41,9 @@ static inline __attribute__((always_inline)) void sub16(
                 for (int m = 0; m < M; m++) acc16[m][0] = acc16[m][1] = _mm256_setzero_si256();
                 for (int st = 0; st < 2; st++) {
                     int step = gi * 4 + half * 2 + st;
+                    /* 1 KB ahead in the weights, 512 B in the high bits (measured: 2 threads, output layer 7.04 vs 8.11 ms) */
+                    if (!(step & 1)) _mm_prefetch((const char *)(lw + (size_t)step * 32 + 1024), _MM_HINT_T0);
+                    if (!(step & 3)) _mm_prefetch((const char *)(hw + (size_t)step * 16 + 512), _MM_HINT_T0);
                     __m256i lo = _mm256_loadu_si256((const __m256i *)(lw + (size_t)step * 32));
                     __m256i h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(hw + (size_t)step * 16)));
                     __m256i qa = _mm256_or_si256(_mm256_and_si256(lo, nib), _mm256_and_si256(_mm256_sllv_epi32(h, shl), top2));
@@ -123,20 +126,21 @@ int lhama_int6k_gemm_laid(const uint16_t *x, const uint8_t *w, const uint8_t *hi
 }
 
 /* The stored order (int4_vnni.c's lhama_int6k_gemm: PyTorch's AVX2 int4 packing, 32-row blocks, for the low 4 bits;
-   hi (N/64, K/4, 64) in the VNNI kernel's lane order) <-> the laid order, one 64-row block at a time: q (64, K). */
+   hi (N/64, K/4, 64) in the VNNI kernel's lane order) <-> the laid order, one 64-row block at a time through q (K, 64):
+   q[k][r] = the 6-bit value of row r, input k (input-major: every pass below reads and writes nearby bytes). */
 static void stored_q(const uint8_t *w, const uint8_t *hi, int K, uint8_t *q) {
-    for (int h = 0; h < 2; h++)
-        for (int k = 0; k < K; k++)
+    for (int k = 0; k < K; k++)
+        for (int h = 0; h < 2; h++)
             for (int j = 0; j < 16; j++) {
                 uint8_t byte = w[(size_t)h * 16 * K + (size_t)16 * k + j];
-                q[(size_t)(32 * h + j) * K + k] = byte & 15;
-                q[(size_t)(32 * h + 16 + j) * K + k] = byte >> 4;
+                q[(size_t)k * 64 + 32 * h + j] = byte & 15;
+                q[(size_t)k * 64 + 32 * h + 16 + j] = byte >> 4;
             }
-    for (int r = 0; r < 64; r++)
-        for (int k = 0; k < K; k++) {
+    for (int k = 0; k < K; k++)
+        for (int r = 0; r < 64; r++) {
             int rr = r % 16;
             uint8_t byte = hi[(size_t)(k / 4) * 64 + 16 * (r / 16) + 4 * (rr % 4) + k % 4];
-            q[(size_t)r * K + k] |= (uint8_t)(((byte >> (2 * (rr / 4))) & 3) << 4);
+            q[(size_t)k * 64 + r] |= (uint8_t)(((byte >> (2 * (rr / 4))) & 3) << 4);
         }
 }
 
@@ -146,7 +150,7 @@ static void laid_q(const uint8_t *q, int K, uint8_t *w, uint8_t *hi) {
         for (int s = 0; s < K / 4; s++)
             for (int b = 0; b < 32; b++) {
                 int l = b / 4, o = b % 4;
-                uint8_t qa = q[(size_t)(16 * p + l) * K + 4 * s + o], qb = q[(size_t)(16 * p + 8 + l) * K + 4 * s + o];
+                uint8_t qa = q[(size_t)(4 * s + o) * 64 + 16 * p + l], qb = q[(size_t)(4 * s + o) * 64 + 16 * p + 8 + l];
                 w[(size_t)p * 8 * K + (size_t)s * 32 + b] = (uint8_t)((qa & 15) | (qb & 15) << 4);
                 uint8_t *t = hi + (size_t)p * 4 * K + (size_t)s * 16 + b % 16;
                 *t |= (uint8_t)((qa >> 4) << (2 * (b / 16)) | (qb >> 4) << (2 * (2 + b / 16)));
@@ -159,22 +163,22 @@ static void laid_to_q(const uint8_t *w, const uint8_t *hi, int K, uint8_t *q) {
             for (int b = 0; b < 32; b++) {
                 int l = b / 4, o = b % 4;
                 uint8_t byte = w[(size_t)p * 8 * K + (size_t)s * 32 + b], t = hi[(size_t)p * 4 * K + (size_t)s * 16 + b % 16];
-                q[(size_t)(16 * p + l) * K + 4 * s + o] = (uint8_t)((byte & 15) | ((t >> (2 * (b / 16))) & 3) << 4);
-                q[(size_t)(16 * p + 8 + l) * K + 4 * s + o] = (uint8_t)((byte >> 4) | ((t >> (2 * (2 + b / 16))) & 3) << 4);
+                q[(size_t)(4 * s + o) * 64 + 16 * p + l] = (uint8_t)((byte & 15) | ((t >> (2 * (b / 16))) & 3) << 4);
+                q[(size_t)(4 * s + o) * 64 + 16 * p + 8 + l] = (uint8_t)((byte >> 4) | ((t >> (2 * (2 + b / 16))) & 3) << 4);
             }
 }
 
 static void q_to_stored(const uint8_t *q, int K, uint8_t *w, uint8_t *hi) {
-    for (int h = 0; h < 2; h++)
-        for (int k = 0; k < K; k++)
+    for (int k = 0; k < K; k++)
+        for (int h = 0; h < 2; h++)
             for (int j = 0; j < 16; j++)
                 w[(size_t)h * 16 * K + (size_t)16 * k + j] =
-                    (uint8_t)((q[(size_t)(32 * h + j) * K + k] & 15) | (q[(size_t)(32 * h + 16 + j) * K + k] & 15) << 4);
+                    (uint8_t)((q[(size_t)k * 64 + 32 * h + j] & 15) | (q[(size_t)k * 64 + 32 * h + 16 + j] & 15) << 4);
     memset(hi, 0, (size_t)16 * K);
-    for (int r = 0; r < 64; r++)
-        for (int k = 0; k < K; k++) {
+    for (int k = 0; k < K; k++)
+        for (int r = 0; r < 64; r++) {
             int rr = r % 16;
-            hi[(size_t)(k / 4) * 64 + 16 * (r / 16) + 4 * (rr % 4) + k % 4] |= (uint8_t)((q[(size_t)r * K + k] >> 4) << (2 * (rr / 4)));
+            hi[(size_t)(k / 4) * 64 + 16 * (r / 16) + 4 * (rr % 4) + k % 4] |= (uint8_t)((q[(size_t)k * 64 + r] >> 4) << (2 * (rr / 4)));
         }
 }
 
