@@ -48,6 +48,7 @@ CACHE_S13 = [SCRATCH / "s13/features.pt", SCRATCH / "s13/features_tail.pt", SCRA
 RENDERED = SCRATCH / "s15/openmoji72"
 EMOJIONE = Path("/usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png")
 DEV = ROOT / "benchmarks/data/naming_fresh_s13.tsv"
+BASE_HEAD = ROOT / "src/lhama/model/towers/names_head_s12"  # the head the memory is added to (shipped until s15)
 FRESH = ROOT / "benchmarks/data/naming_fresh_s15.tsv"
 STYLES = ("apple", "facebook", "google", "twitter")
 VERSION = "16.0.0"
@@ -189,9 +190,7 @@ def grown_head(base, cache: dict, memory: str, keep=None):
 
 def head(args: argparse.Namespace) -> None:
     from lhama.model.names_head import TABLE_FILE, NamesHead
-    from lhama.weights.cascade import NAMES_HEAD
-
-    grown = grown_head(NamesHead.load(NAMES_HEAD), _cache(), args.memory)
+    grown = grown_head(NamesHead.load(BASE_HEAD), _cache(), args.memory)
     folder = _out(args.out / TABLE_FILE).parent  # copied into src/lhama/model/towers/ by hand
     grown.save(folder)
     print(f"{len(grown.entries)} rows -> {folder}")
@@ -221,18 +220,19 @@ def grid(args: argparse.Namespace) -> None:
 
     from lhama.eval.metrics import names_thing
     from lhama.model.names_head import NamesHead
-    from lhama.weights.cascade import NAMES_HEAD, V2_LABELER
+    from lhama.weights.cascade import V2_LABELER
     from lhama.weights.prepare import prepare
 
     torch.set_num_threads(args.threads)
-    cache, parts, base = _cache(), _parts(prepare("efficientnet-lite2")), NamesHead.load(NAMES_HEAD)
+    cache, parts, base = _cache(), _parts(prepare("efficientnet-lite2")), NamesHead.load(BASE_HEAD)
     dev = _rows(DEV)
     dev_keys = [f"emojione:{r['image']}" for r in dev]
     photo_keys = [k for k in cache if k.startswith("photo:")]
     assert len(photo_keys) == 426 and photo_keys[0].endswith("examples/coruja.jpg"), (len(photo_keys), photo_keys[:1])
     drawings = data.split_rows()
     folds = [[r for r in drawings if _fold(r["component"]) == f] for f in range(FOLDS)]
-    shipped_photo = _notes(cache, photo_keys, parts, V2_LABELER, base)
+    reference = replace(V2_LABELER, names_confident=0.7, names_yield=0.5)  # session 12's (shipped until s15)
+    shipped_photo = _notes(cache, photo_keys, parts, reference, base)
     results = {}
     for memory in ("none", *MEMORIES):
         full = grown_head(base, cache, memory)
@@ -424,11 +424,23 @@ def fresh(args: argparse.Namespace) -> None:
     print(f"-> {out_path}")
 
 
-def _photo_check(built: dict) -> list[dict]:
+def photos(args: argparse.Namespace) -> None:
+    """The ship rule's photo check on its own (the read's job ran it from an export, which has no ../shared:
+    it saw the owl only): both real labelers on examples/*.jpg + AdMIRe dev under --shared."""
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="naming_s15_photos_") as work:
+        rows = _photo_check(_labelers(Path(work), args.setting), args.shared)
+    _out(args.out).write_text(json.dumps({"candidate": args.setting, "photos": rows}, indent=1, ensure_ascii=False)
+                              + "\n", encoding="utf-8")
+
+
+def _photo_check(built: dict, shared: Path = ROOT.parent / "shared/data") -> list[dict]:
     """examples/*.jpg + AdMIRe dev's pictures with both real labelers (no names known)."""
     from lhama.data.media import load_image
 
-    admire = ROOT.parent / "shared/data/admire_en/dev"
+    admire = shared / "admire_en/dev"
+    if not admire.is_dir():
+        print(f"warning: {admire} is absent: the photo check sees examples/*.jpg only", flush=True)
     paths = sorted((ROOT / "examples").glob("*.jpg")) + sorted(admire.rglob("*.jpg")) + sorted(admire.rglob("*.png"))
     rows = []
     for path in paths:
@@ -442,8 +454,8 @@ def _photo_check(built: dict) -> list[dict]:
 def summary(args: argparse.Namespace) -> None:
     """The counts and the ship rule over the read's part files."""
     parts = [json.loads(p.read_text(encoding="utf-8")) for p in args.parts]
-    rows = [r for part in parts for r in part["rows"]]
-    photos = next(p["photos"] for p in parts if p["photos"] is not None)
+    rows = [r for part in parts for r in part.get("rows", [])]
+    photos = next(p["photos"] for p in parts if p.get("photos") and len(p["photos"]) > 1)  # see photos()
     n = len(_rows(FRESH))
     count = {f"{key}{col}": sum(r[f"{key}{col}"] for r in rows) for key in ("shipped", "candidate")
              for col in ("_named", "_note_named")}
@@ -457,7 +469,7 @@ def summary(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("features", "head", "grid", "render", "overlap", "build", "fresh", "summary"))
+    parser.add_argument("step", choices=("features", "head", "grid", "render", "overlap", "build", "fresh", "photos", "summary"))
     parser.add_argument("--npm", type=Path, default=NPM)
     parser.add_argument("--budget", type=float, default=540)
     parser.add_argument("--only", default="", help="features: only these styles' memory pictures (comma-separated)")
@@ -469,6 +481,7 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--stop", type=int, default=None)
     parser.add_argument("--parts", type=Path, nargs="*", default=[])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared/data", help="photos: the shared data folder")
     parser.add_argument("--set", type=Path, default=None, help="render/overlap/fresh: the list (default: the fresh set)")
     args = parser.parse_args()
     globals()[args.step](args)

@@ -1,9 +1,11 @@
-"""The names head lhama-default ships since #26 session 12: session 7's head (Tux Paint stamps +
-the openclipart pool) plus the read naming pictures, and never a picture of the fresh set."""
+"""The names head lhama-default shipped in #26 sessions 12-14 (names_head_s12; session 15's head keeps its
+rows): session 7's head (Tux Paint stamps + the openclipart pool) plus the read naming pictures, and
+never a picture of the fresh set."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -14,7 +16,10 @@ from lhama.model.towers.imagenet_kinds import TABLE as KINDS
 from lhama.model.towers.imagenet_kinds import KindIndex
 from lhama.model.towers.imagenet_names import TABLE, class_names
 from lhama.recipes.default.clipart_names import group_word
-from lhama.weights.cascade import NAMES_HEAD, V2_LABELER
+from lhama.weights.cascade import V2_LABELER
+
+S12_HEAD = SHIPPED / "names_head_s12"
+S12_LABELER = dataclasses.replace(V2_LABELER, names_confident=0.7, names_yield=0.5)  # its setting
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
 
@@ -24,8 +29,8 @@ def _table(name: str) -> list[dict]:
     return list(csv.DictReader(lines, delimiter="\t"))
 
 
-def test_the_shipped_head_is_session_7s_plus_read_naming_pictures_only() -> None:
-    old, new = NamesHead.load(SHIPPED / "names_head_clipart"), NamesHead.load(NAMES_HEAD)
+def test_the_s12_head_is_session_7s_plus_read_naming_pictures_only() -> None:
+    old, new = NamesHead.load(SHIPPED / "names_head_clipart"), NamesHead.load(S12_HEAD)
     n = len(old.entries)
     assert new.entries[:n] == old.entries and torch.equal(new.features[:n], old.features)
     read = {f"openclipart:{r['image']}": r["name"] for r in _table("openclipart_names.tsv") if r["split"] != "pool"}
@@ -39,7 +44,7 @@ def test_the_shipped_head_is_session_7s_plus_read_naming_pictures_only() -> None
     assert not any(r["image"] in keys or group_word(r["image"]) in words for r in fresh)
 
 
-def test_the_shipped_setting_names_the_heads_picture_only_when_near_and_imagenet_is_unsure() -> None:
+def test_the_s12_setting_names_the_heads_picture_only_when_near_and_imagenet_is_unsure() -> None:
     names = class_names(TABLE)
     kinds = KindIndex.load(KINDS, len(names))
     unsure = torch.full((len(names),), 0.55 / (len(names) - 1))
@@ -47,6 +52,6 @@ def test_the_shipped_setting_names_the_heads_picture_only_when_near_and_imagenet
     sure = torch.full((len(names),), 0.2 / (len(names) - 1))
     sure[0] = 0.8
     tux = NamedPicture("um pinguim", "uma ave", "k")
-    assert describe(unsure, names, V2_LABELER, kinds, (tux, 0.71)) == "[Imagem anexada: parece ser um pinguim (uma ave).]"
-    assert "pinguim" not in describe(unsure, names, V2_LABELER, kinds, (tux, 0.69))
-    assert "pinguim" not in describe(sure, names, V2_LABELER, kinds, (tux, 0.99))
+    assert describe(unsure, names, S12_LABELER, kinds, (tux, 0.71)) == "[Imagem anexada: parece ser um pinguim (uma ave).]"
+    assert "pinguim" not in describe(unsure, names, S12_LABELER, kinds, (tux, 0.69))
+    assert "pinguim" not in describe(sure, names, S12_LABELER, kinds, (tux, 0.99))
