@@ -131,3 +131,21 @@ def test_a_cached_int4_copy_loads_fused_projections_side_by_side(tmp_path) -> No
     assert (layer.qkv.weight.data_ptr(), layer.gate_up.weight.data_ptr()) == loaded_at  # views: no copies
     config = GenerationConfig(max_new_tokens=16)
     assert list(generate_ids(cached.model, _prompt(7), config)) == list(generate_ids(fresh.model, _prompt(7), config))
+
+
+def test_the_step_passes_attention_the_additive_mask_sdpa_makes_of_a_bool_one() -> None:
+    """The step converts its bool mask once (not in each layer's attention call): the same values SDPA builds from
+    the bool mask itself, so the same bits; a wrong conversion (e.g. a large negative instead of -inf, or the mask
+    inverted) would change them."""
+    from lhama.inference.lean import _additive
+
+    torch.manual_seed(0)
+    query, keys, values = (torch.randn(1, 2, 6, 64, dtype=torch.bfloat16),
+                           torch.randn(1, 2, 40, 64, dtype=torch.bfloat16), torch.randn(1, 2, 40, 64, dtype=torch.bfloat16))
+    allowed = (torch.arange(40) <= 17).view(1, 1, 1, -1)
+    additive = _additive(allowed, torch.bfloat16)
+    assert additive.dtype == torch.bfloat16 and additive[..., :18].eq(0).all() and additive[..., 18:].isneginf().all()
+    by_bool = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=allowed, scale=0.125)
+    by_additive = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=additive, scale=0.125)
+    assert torch.equal(by_bool.view(torch.int16), by_additive.view(torch.int16))
+    assert _additive(additive, torch.bfloat16) is additive  # already additive: passed on as it is

@@ -30,10 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int8Linear, build_native_scales, int4_mm, int4k_mm, int8_mm,
+from lhama.inference import glue
+from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, build_native_scales, int4_mm, int4k_mm, int8_mm,
                                      native_scales, scale_kind, scales_key)
 
 _TYPES = ("llama", "qwen2")
+_QUANTISED = (Int4Linear, Int4KLinear, Int6KLinear, Int8Linear)  # products with bf16 outputs for bf16 inputs
 _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept on the model
 _ROWS = 64  # the int4 CPU kernel packs output rows in independent blocks of 64
 _ALIGN = 64  # bytes: the packed kernels need aligned weights (see quant_cache._read_aligned)
@@ -76,6 +78,11 @@ class Fused(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (M, K) in the layers' activation dtype -> (M, sum of outputs)."""
+        out = self.product(x)
+        return out if self.bias is None else out + self.bias
+
+    def product(self, x: torch.Tensor) -> torch.Tensor:
+        """The outputs without the bias."""
         if self.kind is Int4Linear:
             out = int4_mm(x, self.weight, self.group_size, self.scales, owner=self)
         elif self.kind is Int4KLinear:
@@ -84,7 +91,7 @@ class Fused(nn.Module):
             out = int8_mm(x, self.weight, self.scales)
         if out.shape[-1] != self.out_features:
             out = out[:, : self.out_features]  # int4: the last part's padding rows
-        return out if self.bias is None else out + self.bias
+        return out
 
 
 def _share_blocked_scales(fused: Fused, parts: Sequence[nn.Module]) -> None:
@@ -189,6 +196,7 @@ class LeanDecoder:
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.scaling = self.head_dim**-0.5
         self.inv_freq, self.rope_scaling = base.rotary_emb.inv_freq, base.rotary_emb.attention_scaling
+        self.glue = _checked_glue(self, config.intermediate_size)
 
     def step(self, token: int, cache: object) -> torch.Tensor:
         first = cache.layers[0]
@@ -232,12 +240,32 @@ class LeanDecoder:
     def _rows(self, hidden: torch.Tensor, positions: torch.Tensor, layers: KeysValues, column: int,
               mask: torch.Tensor) -> torch.Tensor:
         cos, sin = self._rotary(positions, hidden.dtype)
+        mask = None if mask is None else _additive(mask, hidden.dtype)  # once, not in each layer's attention call
+        if self.glue is not None and hidden.dtype == torch.bfloat16 and all(map(_glue_cache, layers)):
+            return self._glued_rows(hidden.contiguous(), (cos, sin), layers, column, mask)
         for layer, (keys, values) in zip(self.layers, layers):
             x = _rms(layer.norm1, hidden)
             hidden = hidden + self._attention(layer, (keys, values), x, (cos, sin), mask, column)
             gate, up = layer.gate_up(_rms(layer.norm2, hidden)).chunk(2, dim=-1)
             hidden = hidden + layer.down(F.silu(gate) * up)
         return self.head(_rms(self.norm, hidden))
+
+    def _glued_rows(self, hidden: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], layers: KeysValues,
+                    column: int, mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`_rows` with the ops between products in C (:mod:`lhama.inference.glue`): the same bits. ``hidden``
+        takes each residual add in place; a layer's last add happens in the next layer's first norm call."""
+        rows, (heads, dim) = hidden.shape[0], (self.heads, self.head_dim)
+        x, query, added = torch.empty_like(hidden), hidden.new_empty(rows, heads, dim), None
+        for layer, (keys, values) in zip(self.layers, layers):
+            self.glue.add_rms(hidden, added, layer.norm1, x)
+            qkv, bias = (layer.qkv.product(x), layer.qkv.bias) if isinstance(layer.qkv, Fused) else (layer.qkv(x), None)
+            self.glue.rope_write(qkv, bias, rotary, query, (keys, values), column)
+            if keys.shape[0] != rows:  # one sequence: every row reads its one cache
+                keys, values = keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1)
+            self.glue.add_rms(hidden, self._attend(layer, query, (keys, values), mask), layer.norm2, x)
+            added = layer.down(self.glue.silu_mul(layer.gate_up(x)))
+        self.glue.add_rms(hidden, added, self.norm, x)
+        return self.head(x)
 
     def _rotary(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin (B, 1, head_dim) for ``positions`` (B,), computed as transformers' rotary module does."""
@@ -251,17 +279,45 @@ class LeanDecoder:
         rows, heads, kv_heads, dim = x.shape[0], self.heads, self.kv_heads, self.head_dim
         qkv = layer.qkv(x)  # (B, (H + 2 Hkv) d)
         qk = qkv[:, : (heads + kv_heads) * dim].view(rows, heads + kv_heads, dim)
-        half = dim // 2
-        qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+        qk = _rotated(qk, cos, sin)
         keys, values = _write((keys, values), qk[:, heads:], qkv[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim),
                               column)
+        return self._attend(layer, qk[:, :heads], (keys, values), mask)
+
+    def _attend(self, layer: _Layer, query: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
+                mask: torch.Tensor | None) -> torch.Tensor:
+        """The attention output (B, D) after o_proj for the rotated ``query`` heads (B, H, d) over ``kv``."""
+        (keys, values), rows, heads, dim = kv, query.shape[0], self.heads, self.head_dim
         if mask is None:  # no position masked: the call transformers makes then (same bits)
-            query = qk[:, :heads, None]  # (B, H, 1, d)
-            out = F.scaled_dot_product_attention(query, keys, values, scale=self.scaling, enable_gqa=True)
-        else:
-            query = qk[:, :heads].reshape(rows, kv_heads, heads // kv_heads, dim)  # one query: GQA heads side by side
+            out = F.scaled_dot_product_attention(query[:, :, None], keys, values, scale=self.scaling, enable_gqa=True)
+        else:  # one query: GQA heads side by side
+            query = query.reshape(rows, self.kv_heads, heads // self.kv_heads, dim)
             out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=self.scaling)
         return layer.o_proj(out.reshape(rows, heads * dim))
+
+
+def _checked_glue(decoder: LeanDecoder, intermediate: int) -> glue.Glue | None:
+    """The C glue where every layer's products are quantised ones and the norms bf16, else None."""
+    norms = [decoder.norm, *(n for layer in decoder.layers for n in (layer.norm1, layer.norm2))]
+    if not all(map(_gluable, decoder.layers)) or any(n.weight.dtype != torch.bfloat16 for n in norms):
+        return None
+    return glue.for_widths(norms[0].weight.shape[0], intermediate, decoder.head_dim, _rms, _rotated)
+
+
+def _gluable(layer: _Layer) -> bool:
+    """Whether the layer's products all are quantised ones (bf16 outputs) and its query/key/value bias bf16."""
+    products = (layer.qkv, layer.o_proj, layer.gate_up, layer.down)
+    parts = [q for p in products for q in ([p] if isinstance(p, Fused) else p.parts)]
+    bf16 = all(q.bias is None or q.bias.dtype == torch.bfloat16 and q.bias.is_contiguous() for q in parts)
+    return (bf16 and all(isinstance(q, (Fused, *_QUANTISED)) for q in parts)
+            and all(n.weight.is_contiguous() for n in (layer.norm1, layer.norm2)))
+
+
+def _glue_cache(kv: tuple[torch.Tensor, torch.Tensor]) -> bool:
+    """Whether the glue can write into this layer's (keys, values): bf16, rows of one head contiguous, alike."""
+    keys, values = kv
+    return (keys.dtype == values.dtype == torch.bfloat16 and keys.stride() == values.stride()
+            and keys.stride(3) == 1 and keys.stride(2) == keys.shape[3])
 
 
 def _write(kv: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor,
@@ -279,11 +335,25 @@ def _write(kv: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torc
     return keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1)
 
 
+def _rotated(qk: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """transformers' rotary embedding of heads ``qk`` (..., d), the same ops: x * cos + (-x2, x1) * sin."""
+    half = qk.shape[-1] // 2
+    return qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+
+
 def _rms(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """transformers' Llama/Qwen2 RMSNorm, the same ops: normalised in fp32, scaled in ``x``'s dtype."""
     h = x.to(torch.float32)
     h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
     return norm.weight * h.to(x.dtype)
+
+
+def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool attention mask as the additive one (0 where allowed, -inf elsewhere) that
+    ``scaled_dot_product_attention`` makes of it at each call: the same values, so the same bits."""
+    if mask.dtype != torch.bool:
+        return mask
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask.logical_not(), float("-inf"))
 
 
 def lean_decoder(language_model: nn.Module) -> LeanDecoder | None:

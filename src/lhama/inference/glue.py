@@ -1,0 +1,154 @@
+"""The lean decode step's glue between its products in C (``glue.c``), the same bits as the PyTorch ops it replaces.
+
+Between two products of a decoder layer, :mod:`lhama.inference.lean` ran ~30 small PyTorch ops per layer (RMSNorm's
+eight, the residual adds, the bias + rotary embedding + KV-cache write, SiLU(gate) * up): at a few microseconds of
+dispatch each, ~15 ms of a ~100 ms decode step on lhama-default (2-core CPU), with cold caches after every product.
+``glue.c`` does each group in one call: ``add_rms`` (the residual add and the next RMSNorm), ``rope_write`` and
+``silu_mul``. Bits: an elementwise bf16 op is the fp32 op rounded to bf16, as ATen computes it; SiLU is read from a
+table PyTorch's own SiLU fills (every bf16 value); RMSNorm's mean of squares adds in the order of ATen's cascade sum
+for this CPU's vector width (:func:`lanes`). :func:`for_widths` checks all three against the PyTorch ops on random
+rows of the model's widths before the decoder uses them, and returns None (the PyTorch ops run) on any difference,
+on a CPU or build where the library does not load, or with ``LHAMA_GLUE=0``.
+
+The library is compiled once into ``$LHAMA_HOME/kernels/`` (plain C; ``-mavx2`` where the CPU has it, no fused
+multiply-add) and loaded with ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lhama.home import lhama_home
+from lhama.inference.native import _build, _cpu_flags
+
+SOURCE = Path(__file__).with_name("glue.c")
+_CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
+_P, _I = ctypes.c_void_p, ctypes.c_int
+
+
+@cache
+def library() -> ctypes.CDLL | None:
+    """The loaded glue library, or None (no compiler, build failure, ``LHAMA_GLUE=0``)."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if os.environ.get("LHAMA_GLUE", "1") == "0" or compiler is None:
+        return None
+    flags = _CFLAGS + (["-mavx2"] if "avx2" in _cpu_flags() else [])
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    target = lhama_home() / "kernels" / f"glue-{digest}.so"
+    try:
+        if not target.is_file():
+            _build(compiler, (SOURCE,), flags, target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None
+    lib.lhama_glue_add_rms.argtypes = [_P, _I, _P, _I, _P, ctypes.c_float, _P, _I, _I, _I]
+    lib.lhama_glue_mean_squares.argtypes = [_P, _I, _I]
+    lib.lhama_glue_mean_squares.restype = ctypes.c_float
+    lib.lhama_glue_rope_write.argtypes = [_P, _I, _P, _P, _P, _I, _I, _I, _I, _P, _P, _P, ctypes.c_long,
+                                          ctypes.c_long, _I, _I]
+    lib.lhama_glue_silu_mul.argtypes = [_P, _I, _P, _P, _I, _I]
+    return lib
+
+
+def lanes() -> int:
+    """Floats per vector in ATen's float kernels on this CPU (its cascade sum's order depends on it)."""
+    return 16 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 8
+
+
+@dataclass(frozen=True)
+class Glue:
+    """The C glue for a decoder of these widths (built by :func:`for_widths`, checked)."""
+
+    lib: ctypes.CDLL
+    lanes: int
+    silu: torch.Tensor  # (65536,) bf16: SiLU of every bf16 bit pattern, from PyTorch
+
+    def add_rms(self, hidden: torch.Tensor, add: torch.Tensor | None, norm: nn.Module, out: torch.Tensor) -> None:
+        """``hidden += add`` (in place, bf16; skipped for None), then ``out = norm(hidden)`` (Llama/Qwen2 RMSNorm)."""
+        rows, width = hidden.shape
+        self.lib.lhama_glue_add_rms(hidden.data_ptr(), hidden.stride(0), None if add is None else add.data_ptr(),
+                                    0 if add is None else add.stride(0), norm.weight.data_ptr(),
+                                    norm.variance_epsilon, out.data_ptr(), rows, width, self.lanes)
+
+    def rope_write(self, qkv: torch.Tensor, bias: torch.Tensor | None, rotary: tuple[torch.Tensor, torch.Tensor],
+                   query: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], column: int) -> None:
+        """``qkv`` (B, (H + 2 Hkv) d) + ``bias``; rotated query heads into ``query`` (B, H, d); rotated key heads and
+        value heads into the caches ``kv`` (each (B, Hkv, C, d): row b at ``column``; or (1, Hkv, C, d): row i at
+        ``column + i``), as ``lean._write`` places them."""
+        (cos, sin), (keys, values) = rotary, kv
+        rows, heads, dim = query.shape
+        batch = keys.shape[0] == rows
+        self.lib.lhama_glue_rope_write(qkv.data_ptr(), qkv.stride(0), None if bias is None else bias.data_ptr(),
+                                       cos.data_ptr(), sin.data_ptr(), rows, heads, keys.shape[1], dim,
+                                       query.data_ptr(), keys.data_ptr(), values.data_ptr(),
+                                       keys.stride(0) if batch else 0, keys.stride(1), column, 0 if batch else 1)
+
+    def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
+        """``silu(gate) * up`` (B, I) for ``gate_up`` (B, 2 I), the gate the first half of each row."""
+        rows, width = gate_up.shape[0], gate_up.shape[1] // 2
+        out = gate_up.new_empty(rows, width)
+        self.lib.lhama_glue_silu_mul(gate_up.data_ptr(), gate_up.stride(0), self.silu.data_ptr(), out.data_ptr(),
+                                     rows, width)
+        return out
+
+
+Norm = Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (RMSNorm module, rows) -> normalised rows
+Rotary = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (heads, cos, sin) -> rotated heads
+
+
+@cache
+def for_widths(hidden: int, intermediate: int, head_dim: int, rms: Norm, rotated: Rotary) -> Glue | None:
+    """A :class:`Glue` for a decoder of these widths, or None where its results are not the bits of the PyTorch ops it
+    replaces (``rms``, ``rotated``: the caller's; SiLU(gate) * up)."""
+    lib = library()
+    if lib is None:
+        return None
+    every = torch.arange(65536, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
+    glue = Glue(lib, lanes(), F.silu(every))
+    return glue if same_bits(glue, (hidden, intermediate, head_dim), rms, rotated) else None
+
+
+def same_bits(glue: Glue, widths: tuple[int, int, int], rms: Norm, rotated: Rotary, rows: int = 8) -> bool:
+    """Whether the glue gives the PyTorch ops' bits on random rows of these widths (hidden, intermediate, head):
+    means of squares included (a norm's bf16 output rows hide most one-ulp differences of them)."""
+    (hidden, intermediate, head_dim), generator = widths, torch.Generator().manual_seed(0)
+    x = (torch.randn(rows, hidden, generator=generator) * torch.rand(rows, 1, generator=generator) * 8).bfloat16()
+    means = torch.tensor([glue.lib.lhama_glue_mean_squares(row.data_ptr(), hidden, glue.lanes) for row in x])
+    if not torch.equal(means, x.float().pow(2).mean(-1)):
+        return False
+    norm = nn.Module()
+    norm.weight, norm.variance_epsilon = torch.randn(hidden, generator=generator).bfloat16(), 1e-6
+    added, out = x.clone(), torch.empty_like(x)
+    glue.add_rms(added, x.flip(0), norm, out)
+    if not (torch.equal(added, x + x.flip(0)) and torch.equal(out, rms(norm, x + x.flip(0)))):
+        return False
+    gate_up = (torch.randn(rows, 2 * intermediate, generator=generator) * 4).bfloat16()
+    gate, up = gate_up.chunk(2, dim=-1)
+    return torch.equal(glue.silu_mul(gate_up), F.silu(gate) * up) and _rope_same_bits(glue, head_dim, rotated, generator)
+
+
+def _rope_same_bits(glue: Glue, dim: int, rotated: Rotary, generator: torch.Generator, heads: int = 4,
+                    kv_heads: int = 2) -> bool:
+    qkv = (torch.randn(3, (heads + 2 * kv_heads) * dim, generator=generator) * 4).bfloat16()
+    bias = torch.randn(qkv.shape[1], generator=generator).bfloat16()
+    angles = torch.rand(3, 1, dim, generator=generator) * 6
+    cos, sin = angles.cos().bfloat16(), angles.sin().bfloat16()
+    keys, values = (torch.zeros(3, kv_heads, 5, dim, dtype=torch.bfloat16) for _ in range(2))
+    query = torch.empty(3, heads, dim, dtype=torch.bfloat16)
+    glue.rope_write(qkv, bias, (cos, sin), query, (keys, values), 2)
+    full = qkv + bias
+    qk = rotated(full[:, : (heads + kv_heads) * dim].view(3, heads + kv_heads, dim), cos, sin)
+    return (torch.equal(query, qk[:, :heads]) and torch.equal(keys[:, :, 2], qk[:, heads:])
+            and torch.equal(values[:, :, 2], full[:, (heads + kv_heads) * dim :].view(3, kv_heads, dim)))

@@ -1,0 +1,104 @@
+"""The lean step's C glue (lhama.inference.glue) gives the PyTorch ops' bits, and the lean step uses it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lhama.inference import glue
+from lhama.inference.lean import _rms, _rotated, lean_decoder
+from tests.inference.test_lean import _compare, _model
+
+pytestmark = pytest.mark.skipif(glue.library() is None, reason="no C compiler for the glue library here")
+
+
+def _glue() -> glue.Glue:
+    built = glue.for_widths(128, 256, 32, _rms, _rotated)
+    assert built is not None  # the check at load passed on this CPU
+    return built
+
+
+def _norm(width: int, seed: int) -> nn.Module:
+    norm = nn.Module()
+    norm.weight = torch.randn(width, generator=torch.Generator().manual_seed(seed)).bfloat16()
+    norm.variance_epsilon = 1e-6
+    return norm
+
+
+@pytest.mark.parametrize("width", [7, 100, 896, 1536, 4000])
+def test_mean_of_squares_adds_in_atens_order(width: int) -> None:
+    g, generator = _glue(), torch.Generator().manual_seed(width)
+    rows = (torch.randn(40, width, generator=generator) * torch.rand(40, 1, generator=generator) * 10).bfloat16()
+    got = torch.tensor([g.lib.lhama_glue_mean_squares(row.data_ptr(), width, g.lanes) for row in rows])
+    assert torch.equal(got, rows.float().pow(2).mean(-1))
+    if width >= 16:  # the order matters: another vector width gives other sums on some of these rows
+        other = torch.tensor([g.lib.lhama_glue_mean_squares(row.data_ptr(), width, 24 - g.lanes) for row in rows])
+        assert not torch.equal(other, got)
+        assert not glue.same_bits(glue.Glue(g.lib, 24 - g.lanes, g.silu), (width, 256, 32), _rms, _rotated)
+
+
+def test_add_and_rms_norm_are_the_pytorch_ops() -> None:
+    g, generator = _glue(), torch.Generator().manual_seed(1)
+    hidden = (torch.randn(3, 3072, generator=generator) * 3).bfloat16()[:, :1536]  # rows 3072 apart
+    add = (torch.randn(3, 1536, generator=generator) * 3).bfloat16()
+    expected_hidden = hidden + add
+    expected = _rms(_norm(1536, 2), expected_hidden)
+    out = torch.empty(3, 1536, dtype=torch.bfloat16)
+    g.add_rms(hidden, add, _norm(1536, 2), out)
+    assert torch.equal(hidden, expected_hidden) and torch.equal(out, expected)
+    g.add_rms(hidden, None, _norm(1536, 3), out)  # no add: the norm alone
+    assert torch.equal(hidden, expected_hidden) and torch.equal(out, _rms(_norm(1536, 3), hidden))
+
+
+def test_silu_times_up_is_the_pytorch_ops_for_every_gate_value() -> None:
+    every = torch.arange(65536, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
+    up = torch.randn(65536, generator=torch.Generator().manual_seed(4)).bfloat16()
+    gate_up = torch.cat([every, up])[None]
+    expected = F.silu(every) * up
+    got = _glue().silu_mul(gate_up)[0]
+    finite = expected.isfinite()  # NaN bit patterns differ in payload only
+    assert torch.equal(got[finite], expected[finite]) and bool(got[~finite].isnan().all() == expected[~finite].isnan().all())
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_bias_rotary_and_cache_writes_are_the_pytorch_ops(batch: bool) -> None:
+    g, generator, rows, heads, kv_heads, dim = _glue(), torch.Generator().manual_seed(5), 3, 4, 2, 64
+    qkv = (torch.randn(rows, (heads + 2 * kv_heads) * dim + 64, generator=generator) * 4).bfloat16()[:, :-64]
+    bias = torch.randn(qkv.shape[1], generator=generator).bfloat16()
+    angles = torch.rand(rows, 1, dim, generator=generator) * 9
+    cos, sin = angles.cos().bfloat16(), angles.sin().bfloat16()
+    shape = (rows if batch else 1, kv_heads, 9, dim)
+    keys, values, query = torch.zeros(shape).bfloat16(), torch.zeros(shape).bfloat16(), torch.empty(rows, heads, dim).bfloat16()
+    g.rope_write(qkv, bias, (cos, sin), query, (keys, values), 4)
+    full = qkv + bias
+    qk = full[:, : (heads + kv_heads) * dim].view(rows, heads + kv_heads, dim)
+    qk = _rotated(qk, cos, sin)
+    value = full[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim)
+    assert torch.equal(query, qk[:, :heads])
+    if batch:  # row b at column 4 of its own cache row
+        assert torch.equal(keys[:, :, 4], qk[:, heads:]) and torch.equal(values[:, :, 4], value)
+    else:  # one sequence: row i at column 4 + i
+        assert torch.equal(keys[0, :, 4:7], qk[:, heads:].transpose(0, 1))
+        assert torch.equal(values[0, :, 4:7], value.transpose(0, 1))
+    assert int((keys != 0).sum()) == int((qk[:, heads:] != 0).sum())  # nothing else written
+
+
+@pytest.mark.parametrize("quant", ["int4", "int8"])
+def test_the_lean_step_runs_the_glue_and_still_matches_the_forward(quant: str) -> None:
+    model = _model("qwen2", quant)
+    assert lean_decoder(model.language_model).glue is not None
+    _compare(model)
+
+
+def test_the_switch_turns_the_glue_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LHAMA_GLUE", "0")
+    glue.library.cache_clear()
+    glue.for_widths.cache_clear()
+    try:
+        assert glue.library() is None and lean_decoder(_model("qwen2", "int4").language_model).glue is None
+    finally:
+        monkeypatch.undo()
+        glue.library.cache_clear()
+        glue.for_widths.cache_clear()
