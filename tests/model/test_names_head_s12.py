@@ -12,9 +12,6 @@ import torch
 
 from lhama.model.labeler import describe
 from lhama.model.names_head import SHIPPED, NamedPicture, NamesHead
-from lhama.model.towers.imagenet_kinds import TABLE as KINDS
-from lhama.model.towers.imagenet_kinds import KindIndex
-from lhama.model.towers.imagenet_names import TABLE, class_names
 from lhama.recipes.default.clipart_names import group_word
 from lhama.weights.cascade import V2_LABELER
 
@@ -44,13 +41,9 @@ def test_the_s12_head_is_session_7s_plus_read_naming_pictures_only() -> None:
     assert not any(r["image"] in keys or group_word(r["image"]) in words for r in fresh)
 
 
-def test_the_s12_setting_names_the_heads_picture_only_when_near_and_imagenet_is_unsure() -> None:
-    names = class_names(TABLE)
-    kinds = KindIndex.load(KINDS, len(names))
-    unsure = torch.full((len(names),), 0.55 / (len(names) - 1))
-    unsure[0] = 0.45  # ImageNet's top-1 below names_yield 0.5
-    sure = torch.full((len(names),), 0.2 / (len(names) - 1))
-    sure[0] = 0.8
+def test_the_s12_setting_names_the_heads_picture_only_when_near_and_imagenet_is_unsure(imagenet) -> None:
+    names, kinds = imagenet.names, imagenet.kinds
+    unsure, sure = imagenet.top1(0.45), imagenet.top1(0.8)  # ImageNet's top-1 below / above names_yield 0.5
     tux = NamedPicture("um pinguim", "uma ave", "k")
     assert describe(unsure, names, S12_LABELER, kinds, (tux, 0.71)) == "[Imagem anexada: parece ser um pinguim (uma ave).]"
     assert "pinguim" not in describe(unsure, names, S12_LABELER, kinds, (tux, 0.69))

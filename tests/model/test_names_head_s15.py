@@ -8,9 +8,6 @@ import torch
 
 from lhama.model.labeler import describe
 from lhama.model.names_head import SHIPPED, NamedPicture, NamesHead
-from lhama.model.towers.imagenet_kinds import TABLE as KINDS
-from lhama.model.towers.imagenet_kinds import KindIndex
-from lhama.model.towers.imagenet_names import TABLE, class_names
 from lhama.weights.cascade import NAMES_HEAD, V2_LABELER
 
 
@@ -29,14 +26,10 @@ def test_the_shipped_head_is_session_12s_plus_one_row_per_common_thing_emoji() -
     assert new.features[n:].abs().sum(1).gt(0).all()
 
 
-def test_the_shipped_setting_names_the_heads_picture_from_cosine_0_6_when_imagenet_is_unsure() -> None:
+def test_the_shipped_setting_names_the_heads_picture_from_cosine_0_6_when_imagenet_is_unsure(imagenet) -> None:
     assert (V2_LABELER.names_confident, V2_LABELER.names_yield) == (0.6, 0.5)
-    names = class_names(TABLE)
-    kinds = KindIndex.load(KINDS, len(names))
-    unsure = torch.full((len(names),), 0.55 / (len(names) - 1))
-    unsure[0] = 0.45  # ImageNet's top-1 below names_yield 0.5
-    sure = torch.full((len(names),), 0.2 / (len(names) - 1))
-    sure[0] = 0.8
+    names, kinds = imagenet.names, imagenet.kinds
+    unsure, sure = imagenet.top1(0.45), imagenet.top1(0.8)  # ImageNet's top-1 below / above names_yield 0.5
     owl = NamedPicture("coruja", "", "emoji-mean:1f989")
     assert describe(unsure, names, V2_LABELER, kinds, (owl, 0.61)) == "[Imagem anexada: parece ser coruja.]"
     assert "coruja" not in describe(unsure, names, V2_LABELER, kinds, (owl, 0.59))
