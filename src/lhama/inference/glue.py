@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lhama.home import lhama_home
-from lhama.inference.native import _build, _cpu_flags
+from lhama.inference.native import build_library, cpu_flags
 
 SOURCE = Path(__file__).with_name("glue.c")
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
@@ -44,12 +44,12 @@ def library() -> ctypes.CDLL | None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if os.environ.get("LHAMA_GLUE", "1") == "0" or compiler is None:
         return None
-    flags = _CFLAGS + (["-mavx2"] if "avx2" in _cpu_flags() else [])
+    flags = _CFLAGS + (["-mavx2"] if "avx2" in cpu_flags() else [])
     digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
     target = lhama_home() / "kernels" / f"glue-{digest}.so"
     try:
         if not target.is_file():
-            _build(compiler, (SOURCE,), flags, target)
+            build_library(compiler, (SOURCE,), flags, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None

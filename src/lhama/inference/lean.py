@@ -31,8 +31,8 @@ from torch import nn
 from transformers.cache_utils import StaticLayer
 
 from lhama.inference import glue
-from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, build_native_scales, int4_mm, int4k_mm, int8_mm,
-                                     native_scales, scale_kind, scales_key)
+from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, build_native_scales, int4_mm,
+                                     int4k_mm, int8_mm, native_scales, scale_kind, scales_key)
 
 _TYPES = ("llama", "qwen2")
 _QUANTISED = (Int4Linear, Int4KLinear, Int6KLinear, Int8Linear)  # products with bf16 outputs for bf16 inputs

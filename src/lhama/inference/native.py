@@ -72,7 +72,7 @@ def kernel() -> ctypes.CDLL | None:
     target = lhama_home() / "kernels" / f"{paths[0].stem}-{digest}.so"
     try:
         if not target.is_file():
-            _build(compiler, paths, flags, target)
+            build_library(compiler, paths, flags, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -108,10 +108,11 @@ def _headers(sources: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def cpu_supported() -> bool:
     """Whether this CPU has every instruction set the AVX512-VNNI kernel uses (Linux's /proc/cpuinfo)."""
-    return torch.backends.cpu.get_cpu_capability() == "AVX512" and all(f in _cpu_flags() for f in _FLAGS)
+    return torch.backends.cpu.get_cpu_capability() == "AVX512" and all(f in cpu_flags() for f in _FLAGS)
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """This CPU's instruction-set flags (Linux's /proc/cpuinfo; empty elsewhere)."""
     try:
         flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
     except OSError:
@@ -124,7 +125,7 @@ def _variant() -> tuple[tuple[Path, ...], list[str]] | None:
     AVX2 + FMA + F16C (on the 32-row packing PyTorch writes without AVX512), else None."""
     if cpu_supported():
         return ((SOURCE,), _CFLAGS) if packed_rows() == 64 else None
-    if all(f in _cpu_flags() for f in _FLAGS_AVX2) and packed_rows() == 32:
+    if all(f in cpu_flags() for f in _FLAGS_AVX2) and packed_rows() == 32:
         return SOURCES_AVX2, _CFLAGS_AVX2
     return None
 
@@ -139,7 +140,8 @@ def packed_rows() -> int:
     return 32 if first >> 4 == 1 else 64
 
 
-def _build(compiler: str, sources: tuple[Path, ...], flags: list[str], target: Path) -> None:
+def build_library(compiler: str, sources: tuple[Path, ...], flags: list[str], target: Path) -> None:
+    """Compiles ``sources`` into the shared library ``target``, atomically (temp file + rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
