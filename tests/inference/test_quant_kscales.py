@@ -12,7 +12,7 @@ from lhama.inference import native, quant_cache
 from lhama.inference.lean import Fused, lean_decoder
 from lhama.inference.kscales import k_codes, k_scales, pack_q4k, q4k_codes, q6k_codes, unpack_q4k
 from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, int4_groups, pack_high, unpack_high
-from lhama.inference.quant import plan_for, quantize_linears
+from lhama.inference.quant import plan_for, quantize_from, quantize_linears
 from lhama.inference.quant_cache import load_for_inference
 from lhama.model.config import LhamaConfig
 from lhama.model.lhama import LhamaModel
@@ -216,8 +216,8 @@ def test_six_bit_layers_store_q6k_weights_exactly_and_the_kernel_agrees(monkeypa
 
 
 def test_lossy6_makes_off_grid_layers_six_bit_and_the_cache_reloads_them(tmp_path, monkeypatch) -> None:
-    if not native.cpu_supported() or native.kernel() is None:
-        pytest.skip("6-bit layers need the AVX512-VNNI kernel (else lossy6 keeps them int8)")
+    if native.kernel() is None or not (native.cpu_supported() or native.has_laid6()):
+        pytest.skip("6-bit layers need the AVX512-VNNI kernel or the AVX2 port's laid product (else lossy6 keeps them int8)")
     fresh, cached = _fresh_and_cached(tmp_path, monkeypatch, "int4-g32-grid-k+lossy6")
     for loaded in (fresh, cached):  # random weights are on no 4-bit grid: every layer 6-bit
         model = loaded.model.language_model
@@ -228,12 +228,34 @@ def test_lossy6_makes_off_grid_layers_six_bit_and_the_cache_reloads_them(tmp_pat
     _compare(fresh.model)  # the lean step runs the 6-bit layers with the same bits
 
 
-def test_lossy6_keeps_layers_int8_without_the_avx512_vnni_kernel(monkeypatch) -> None:
-    """On the AVX2 port (or no kernel) a lossy6 layer is int8: faster there than 6-bit, and more exact."""
+@pytest.mark.skipif(native.cpu_supported() or not native.has_laid6(), reason="the AVX2 port's laid 6-bit product only")
+def test_an_avx2_cache_from_before_six_bit_lossy_layers_is_rebuilt(tmp_path, monkeypatch) -> None:
+    """Before session 15 the AVX2 port built lossy6 layers int8; such a cache (no "lossy6" setting) is not current where
+    they are now built 6-bit: the next load rebuilds it, with the 6-bit layers."""
+    import json
+
+    from lhama.inference.quant_cache import quant_dir
+
+    fresh, _ = _fresh_and_cached(tmp_path, monkeypatch, "int4-g32-grid-k+lossy6")
+    path = quant_dir(tmp_path / "lm", "int4-g32-grid-k+lossy6") / "quant.json"
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    assert settings["lossy6"] == "6-bit"
+    del settings["lossy6"]  # as written before session 15
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    calls = []
+    monkeypatch.setattr(quant_cache, "quantize_from", lambda *a: calls.append(a) or quantize_from(*a))
+    rebuilt = load_for_inference(tmp_path / "lm", "int4-g32-grid-k+lossy6")
+    assert len(calls) == 1 and json.loads(path.read_text(encoding="utf-8"))["lossy6"] == "6-bit"
+    assert isinstance(rebuilt.model.language_model.lm_head, Int6KLinear)
+
+
+def test_lossy6_is_six_bit_only_with_a_fast_native_six_bit_product(monkeypatch) -> None:
+    """A lossy6 layer is 6-bit with the AVX512-VNNI kernel or the AVX2 port's product on laid weights, else int8 (the
+    6-bit fallback is a slow reference; the AVX2 product on the stored order was slower than int8, session 10)."""
     from lhama.inference import quant
 
-    monkeypatch.setattr(native, "cpu_supported", lambda: False)
-    assert not quant._int6_fits(nn.Linear(256, 64))
-    monkeypatch.setattr(native, "cpu_supported", lambda: True)
     monkeypatch.setattr(native, "usable", lambda *shape: True)
-    assert quant._int6_fits(nn.Linear(256, 64)) and not quant._int6_fits(nn.Linear(128, 64))
+    for vnni, laid, six in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(native, "cpu_supported", lambda v=vnni: v)
+        monkeypatch.setattr(native, "has_laid6", lambda v=laid: v)
+        assert quant._int6_fits(nn.Linear(256, 64)) is six and not quant._int6_fits(nn.Linear(128, 64))

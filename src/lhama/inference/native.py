@@ -23,7 +23,7 @@ per layer by ``lhama.inference.qlinear.native_scales``): one sequential stream p
 line per group from rows N apart, which the hardware prefetcher does not follow; k-scales are read as one array of
 records (:func:`kscale_records`: the 6-bit codes put together at load, one stream per block for all of them). Its 6-bit
 product reads weights laid at load for it (``int6_avx2.c``, :func:`lay6`: in place, the same values, one load per 64
-weights instead of the int4 packing's unpacks).
+weights instead of the int4 packing's unpacks), so lossy6 layers are 6-bit on AVX2 too (``quant.six_bit_lossy``).
 """
 
 from __future__ import annotations
@@ -299,6 +299,13 @@ def reads_laid6() -> bool:
     """Whether 6-bit products read laid weights (:func:`lay6`): the kernel has that entry point (the AVX2 port's
     ``int6_avx2.c``) and reads blocked scales."""
     return reads_blocked() and hasattr(kernel(), "lhama_int6k_gemm_laid")
+
+
+def has_laid6() -> bool:
+    """Whether this machine's kernel has the AVX2 port's 6-bit product on laid weights (whatever the scale switches:
+    what decides how lossy6 layers are built here, ``quant.six_bit_lossy``)."""
+    lib = kernel()
+    return lib is not None and hasattr(lib, "lhama_int6k_gemm_laid")
 
 
 def lay6(weight: torch.Tensor, hi: torch.Tensor, laid: bool) -> None:

@@ -246,10 +246,16 @@ def _quantized(linear: nn.Linear, quant: str, plan: QuantPlan) -> nn.Module:
 
 
 def _int6_fits(linear: nn.Linear) -> bool:
-    """Whether a lossy6 layer can be 6-bit here: whole super-blocks, and the AVX512-VNNI kernel. Else int8:
-    the 6-bit fallback is a slow reference, and on the AVX2 port the 6-bit product is slower than int8
-    (lhama-default 7.4 vs 8.9 tok/s, 3 interleaved rounds, Zen 3, session 10; docs/benchmarks.md)."""
-    return linear.in_features % KSUPER == 0 and native.cpu_supported() and native.usable(64, linear.in_features, 16)
+    """Whether a lossy6 layer can be 6-bit here: whole super-blocks and :func:`six_bit_lossy`. Else int8."""
+    return linear.in_features % KSUPER == 0 and six_bit_lossy()
+
+
+def six_bit_lossy() -> bool:
+    """Whether lossy6 layers are built 6-bit on this machine: a fast native 6-bit product, the AVX512-VNNI kernel's or
+    the AVX2 port's on laid weights (``int6_avx2.c``, docs/benchmarks.md #27 session 15; the port's product on the
+    stored order was slower than int8: lhama-default 7.4 vs 8.9 tok/s, session 10). Else int8: the 6-bit fallback is a
+    slow reference."""
+    return native.usable(64, KSUPER, 16) and (native.cpu_supported() or native.has_laid6())
 
 
 def _int4_kind(linear: nn.Linear, plan: QuantPlan) -> type[Int4Linear] | type[Int4KLinear]:

@@ -31,7 +31,8 @@ from lhama.files import atomic_directory
 from lhama.inference import native
 from lhama.inference.lean import lean_decoder
 from lhama.inference.qlinear import build_native_scales
-from lhama.inference.quant import QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears
+from lhama.inference.quant import (QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears,
+                                    six_bit_lossy)
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
 from lhama.model.generation import read_generation
@@ -154,6 +155,8 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
         settings["int4_rows"] = native.packed_rows()
     if plan.int8:
         settings["int8"] = list(plan.int8)  # the roles kept int8 (a plain plan's settings stay as before)
+    if "lossy6" in plan.int8 and not native.cpu_supported() and six_bit_lossy():  # the AVX2 port builds them 6-bit
+        settings["lossy6"] = "6-bit"  # since session 15 (int8 before): a cache written before is rebuilt
     if plan.grid:
         settings["grid"] = True
     if plan.kscales:
