@@ -194,3 +194,19 @@ def test_a_quantised_teacher_gives_its_own_logits_under_another_cache_key(pair, 
         cached_values, cached_indices = caches[q].rows([0])
         assert torch.equal(cached_values, values) and torch.equal(cached_indices, indices)
     assert not torch.equal(caches["int8"].values, caches["none"].values)  # int8 logits are not the fp32 ones
+
+
+def test_label_loss_alone_needs_no_teacher_logits_and_learns_the_answers(pair, tmp_path, monkeypatch):
+    """kd_weight 0 (the label loss on the teacher's own answers): no cache is built, the teacher is never
+    loaded, the held-out label loss falls; a teacher with another vocabulary is still refused."""
+    loads = []
+    real_load = build.load_model
+    monkeypatch.setattr(distill_module.build, "load_model", lambda d, *a: loads.append(str(d)) or real_load(d, *a))
+    monkeypatch.setattr(distill_module, "load_for_inference", lambda *a: pytest.fail("the teacher was loaded"))
+    result = distill(config(pair, tmp_path / "run", kd_weight=0.0), echo=lambda _: None)
+    assert loads == [str(pair / "student")] and not (tmp_path / "run" / "teacher_cache").exists()
+    assert result.eval_after["eval_loss"] < 0.8 * result.eval_before["eval_loss"]
+    assert result.eval_before["eval_kl"] == 0.0 and (tmp_path / "run" / "model" / "config.json").is_file()
+    other = save_decoder(tiny_decoder("qwen2", layers=2), tmp_path / "other", tiny_tokenizer(vocab_size=100))
+    with pytest.raises(ModelError, match="different tokenizers"):
+        distill(config(pair, tmp_path / "bad", student=str(other), kd_weight=0.0), echo=lambda _: None)

@@ -28,7 +28,7 @@ class Loss:
     PANEL: ClassVar[str] = "Distillation loss"
     top_k: Annotated[int, typer.Option("--top-k", help="Teacher logits cached per position.")] = 32
     temperature: Annotated[float, typer.Option("--temperature", help="Softening temperature of the distillation KL.")] = 2.0
-    kd_weight: Annotated[float, typer.Option("--kd-weight", help="Loss = w x KL(teacher || student) + (1 - w) x label cross-entropy.")] = 0.5
+    kd_weight: Annotated[float, typer.Option("--kd-weight", help="Loss = w x KL(teacher || student) + (1 - w) x label cross-entropy; 0: the label loss alone (e.g. on the teacher's own answers): no teacher logits, the teacher never loads.")] = 0.5
 
 
 @dataclass(frozen=True)

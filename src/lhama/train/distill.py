@@ -6,8 +6,9 @@
    ``<output_dir>/teacher_cache`` (train/logit_cache.py); a rerun or ``--resume`` reuses them and
    never loads the teacher.
 3. The student trains on ``kd_weight`` x top-k forward KL at ``temperature`` (train/kd.py) +
-   (1 - ``kd_weight``) x the label cross-entropy, with the training machinery's optimizer,
-   schedule, batching, checkpoints (``--resume``), ``metrics.jsonl`` and ``curves.png``.
+   (1 - ``kd_weight``) x the label cross-entropy (0: labels alone, e.g. the teacher's greedy answers,
+   no cache, the teacher never loads), with the training machinery's optimizer, schedule,
+   batching, checkpoints (``--resume``), ``metrics.jsonl`` and ``curves.png``.
 4. The student is written to ``<output_dir>/model`` (LoRA merged in).
 
 The text LM or a multimodal model: teacher and student must expand media to the same tokens
@@ -112,7 +113,7 @@ class Parts:
     collator: Collator
     items: list[Encoded]
     n_train: int
-    targets: TeacherTargets
+    targets: TeacherTargets | None  # None: kd_weight 0, no teacher logits
     info: DistInfo = field(default_factory=DistInfo)
 
 
@@ -157,7 +158,7 @@ def _run(cfg: DistillConfig, resume: bool, info: DistInfo, echo: Echo) -> Distil
     told = labeler_source(student, cfg.student, cfg.teacher)
     train_items, eval_items = _encoded(cfg, collator, echo, told)
     items = train_items + eval_items
-    targets = _shared_targets(cfg, student, collator, items, info, echo)
+    targets = _shared_targets(cfg, student, collator, items, info, echo) if cfg.kd_weight > 0 else _no_targets(cfg, student)
     _prepare_student(student, cfg)
     model = distributed.wrap(student.model.to(info.device), "ddp", info)
     optimizer = build_optimizer(model, cfg.optim)
@@ -196,6 +197,13 @@ def _shared_targets(cfg: DistillConfig, student: build.LoadedModel, collator: Co
     targets = _teacher_targets(cfg, student, collator, items, echo, info.device) if info.is_main else None
     barrier(info)
     return targets if targets is not None else _teacher_targets(cfg, student, collator, items, echo, info.device)
+
+
+def _no_targets(cfg: DistillConfig, student: build.LoadedModel) -> None:
+    """kd_weight 0: no teacher logits; the saved vocabularies must still agree (read, nothing loaded)."""
+    saved, vocab = saved_vocabulary(cfg.teacher), student.tokenizer.get_vocab()
+    if saved is not None and saved != vocab:
+        _refuse(cfg, saved, vocab)
 
 
 def _teacher_targets(cfg: DistillConfig, student: build.LoadedModel, collator: Collator, items: list[Encoded],
@@ -301,7 +309,8 @@ def train_step(parts: Parts, micro: Sequence[Sequence[int]], cfg: DistillConfig)
     the whole global batch (each process scales its part by ``world_size / total``: DDP averages)."""
     info, model = parts.info, parts.model
     model.train()
-    batches = [(parts.collator([parts.items[i] for i in idx]).to(info.device), parts.targets.rows(idx)) for idx in micro]
+    rows = parts.targets.rows if parts.targets else (lambda _: (None, None))  # kd_weight 0: no teacher rows
+    batches = [(parts.collator([parts.items[i] for i in idx]).to(info.device), rows(idx)) for idx in micro]
     total = all_sum(sum(b.target_tokens for b, _ in batches), info)
     sums = {"kl": 0.0, "ce": 0.0}
     for i, (batch, (values, indices)) in enumerate(batches):
@@ -329,7 +338,7 @@ def _log_eval(parts: Parts, cfg: DistillConfig, log: MetricsLog | None, step: in
         return {}
     mine = list(range(info.rank, len(held), info.world_size))
     part = kd.evaluate(distributed.unwrap(parts.model), parts.collator, [held[i] for i in mine],
-                    parts.targets.tail(parts.n_train).select(mine), cfg.temperature)
+                    parts.targets.tail(parts.n_train).select(mine) if parts.targets else None, cfg.temperature)
     tokens = all_sum(part["eval_tokens"], info)
     row = {"eval_loss": all_sum(part["eval_loss"] * part["eval_tokens"], info) / max(tokens, 1),
            "eval_kl": all_sum(part["eval_kl"] * part["eval_tokens"], info) / max(tokens, 1), "eval_tokens": int(tokens)}
