@@ -33,6 +33,8 @@ DEFAULT_HEAD = Path(__file__).parent / "assets" / "guard_head.safetensors"
 DEFAULT_OUTPUT_HEAD = Path(__file__).parent / "assets" / "guard_head_output.safetensors"
 # The head for user messages that look English, when one ships (issue #29, session 14).
 DEFAULT_ENGLISH_HEAD = Path(__file__).parent / "assets" / "guard_head_en.safetensors"
+# The veto head for pt-BR user messages, when one ships (issue #29, session 16).
+DEFAULT_VETO_HEAD = Path(__file__).parent / "assets" / "guard_head_veto.safetensors"
 
 
 @dataclass(frozen=True)
@@ -111,17 +113,23 @@ class ClassifierGuard(Guard):
     (:func:`lhama.guard.language.looks_english`) instead of ``head``. Why: a head fitted for fewer
     false alarms on pt-BR requests can lose English recall (docs/guard.md, sessions 13-14); English
     messages keep the head that was measured on them.
+    ``veto_head``, when given: a user message (not model output) that does not look English and that
+    ``head`` flags stays flagged only when the veto head's unsafe score also reaches its threshold (its
+    category floor is not used). Why: the input head flags everyday requests for their request form;
+    a head trained with thousands of everyday requests scores them low, while a low veto threshold
+    keeps the input head's catches (issue #29, session 16; chosen out-of-fold, docs/guard.md).
     """
 
     def __init__(self, head: Head, encoder: SentenceEncoder | None = None, output_head: Head | None = None,
                  cue_rules: Sequence[CueRule] = (), phrase_rules: Sequence[PhraseRule] = (),
-                 english_head: Head | None = None) -> None:
+                 english_head: Head | None = None, veto_head: Head | None = None) -> None:
         self.head = head
         self.output_head = output_head
         self.english_head = english_head
+        self.veto_head = veto_head
         self.cue_rules = tuple(cue_rules)
         self.phrase_rules = tuple(phrase_rules)
-        uses_encoder = any(h is not None and h.embed_scale != 0 for h in (head, output_head, english_head))
+        uses_encoder = any(h is not None and h.embed_scale != 0 for h in (head, output_head, english_head, veto_head))
         self.encoder = encoder if encoder is not None or not uses_encoder else SentenceEncoder()
 
     def check(self, messages: Messages, role: Role = "user") -> Verdict:
@@ -135,7 +143,21 @@ class ClassifierGuard(Guard):
             rows = [i for i, h in enumerate(heads) if h is head]
             probs[rows] = self.probabilities([rewritten[i] for i in rows], head)
         probs = mask_uncued(probs, texts, self.cue_rules)
-        return [_verdict(p, h, threshold_for(h, t)) for p, h, t in zip(probs, heads, texts)]
+        verdicts = [_verdict(p, h, threshold_for(h, t)) for p, h, t in zip(probs, heads, texts)]
+        return verdicts if role == "assistant" else self._vetoed(verdicts, heads, texts, rewritten)
+
+    def _vetoed(self, verdicts: list[Verdict], heads: list[Head], texts: Sequence[str],
+                rewritten: Sequence[str]) -> list[Verdict]:
+        """User ``verdicts`` with the veto head's say on the input head's flags of text that does not look English."""
+        asks = [i for i, (v, h, t) in enumerate(zip(verdicts, heads, texts))
+                if self.veto_head is not None and not v.safe and h is self.head and not looks_english(t)]
+        if not asks:
+            return verdicts
+        probs = mask_uncued(self.probabilities([rewritten[i] for i in asks], self.veto_head),
+                            [texts[i] for i in asks], self.cue_rules)
+        scores = unsafe_score(probs, self.veto_head.category_mix)
+        low = {i for i, s in zip(asks, scores) if s < self.veto_head.threshold}
+        return [SAFE if i in low else v for i, v in enumerate(verdicts)]
 
     def head_for(self, text: str, role: Role = "user") -> Head:
         """The head that judges ``text``: the output head for model output (when one is given), the
@@ -195,19 +217,21 @@ def features(
 def load_classifier(path: Path | None = None, output_path: Path | None = None,
                     cue_rules: Sequence[CueRule] = SHIPPED_CUE_RULES,
                     phrase_rules: Sequence[PhraseRule] = SHIPPED_PHRASE_RULES,
-                    english_path: Path | None = None) -> ClassifierGuard:
+                    english_path: Path | None = None, veto_path: Path | None = None) -> ClassifierGuard:
     """The classifier guard from a head file (for input and output, unless ``output_path`` names
     an output head; for English user text too, unless ``english_path`` names an English head), or by
-    default the heads shipped with lhama (input head, output head, English head where they ship); with
+    default the heads shipped with lhama (input head, output head, English head, veto head where they ship); with
     the shipped cue rules (S4 needs a sexual, secrecy or grooming cue) and phrase rules unless
     ``cue_rules`` / ``phrase_rules`` say otherwise."""
     if path is None:
         path = DEFAULT_HEAD
         output_path = DEFAULT_OUTPUT_HEAD if DEFAULT_OUTPUT_HEAD.is_file() else None
         english_path = DEFAULT_ENGLISH_HEAD if DEFAULT_ENGLISH_HEAD.is_file() else None
-    for p in (path, output_path, english_path):
+        veto_path = DEFAULT_VETO_HEAD if DEFAULT_VETO_HEAD.is_file() else None
+    for p in (path, output_path, english_path, veto_path):
         if p is not None and not p.is_file():
             raise CheckpointError(f"guard head not found: {p} (train one with benchmarks/guard_train.py)")
     return ClassifierGuard(Head.load(path), output_head=Head.load(output_path) if output_path else None,
                            cue_rules=cue_rules, phrase_rules=phrase_rules,
-                           english_head=Head.load(english_path) if english_path else None)
+                           english_head=Head.load(english_path) if english_path else None,
+                           veto_head=Head.load(veto_path) if veto_path else None)
