@@ -85,6 +85,30 @@ def test_bias_rotary_and_cache_writes_are_the_pytorch_ops(batch: bool) -> None:
     assert int((keys != 0).sum()) == int((qk[:, heads:] != 0).sum())  # nothing else written
 
 
+@pytest.mark.parametrize(("rows", "batch"), [(1, True), (1, False), (3, True), (3, False)])
+def test_a_step_of_glue_calls_is_the_explicit_calls(rows: int, batch: bool) -> None:
+    """GlueStep (the arguments one step shares, set once in a C struct) writes what Glue's explicit calls write."""
+    g, generator, heads, kv_heads, dim = _glue(), torch.Generator().manual_seed(6), 4, 2, 32
+    x = (torch.randn(rows, 128, generator=generator) * 3).bfloat16()
+    add = (torch.randn(rows, 256, generator=generator) * 3).bfloat16()[:, 64:192]  # rows 256 apart
+    qkv = (torch.randn(rows, (heads + 2 * kv_heads) * dim + 32, generator=generator) * 4).bfloat16()[:, :-32]
+    bias = torch.randn(qkv.shape[1], generator=generator).bfloat16()
+    gate_up = (torch.randn(rows, 2 * 256 + 64, generator=generator) * 4).bfloat16()[:, :-64]
+    angles = torch.rand(rows, 1, dim, generator=generator) * 9
+    rotary = angles.cos().bfloat16(), angles.sin().bfloat16()
+    caches = [torch.zeros(rows if batch else 1, kv_heads, 8, dim, dtype=torch.bfloat16) for _ in range(4)]
+    hidden, normed, query = x.clone(), torch.empty_like(x), torch.empty(rows, heads, dim, dtype=torch.bfloat16)
+    g.add_rms(hidden, add, _norm(128, 7), normed)
+    g.rope_write(qkv, bias, rotary, query, (caches[0], caches[1]), 5)
+    step = g.step(x, rotary, heads, (caches[2], caches[3]), 5, 256)
+    step.rope_write(qkv, bias, caches[2], caches[3])
+    assert torch.equal(step.query, query) and torch.equal(caches[2], caches[0]) and torch.equal(caches[3], caches[1])
+    assert torch.equal(step.add_rms(add, _norm(128, 7)), normed) and torch.equal(x, hidden)
+    assert torch.equal(step.add_rms(None, _norm(128, 8)), _rms(_norm(128, 8), hidden))
+    assert torch.equal(step.silu_mul(gate_up), g.silu_mul(gate_up))
+    assert int((caches[2] != 0).sum()) > 0
+
+
 @pytest.mark.parametrize("quant", ["int4", "int8"])
 def test_the_lean_step_runs_the_glue_and_still_matches_the_forward(quant: str) -> None:
     model = _model("qwen2", quant)

@@ -156,3 +156,33 @@ int lhama_glue_silu_mul(const uint16_t *restrict gate_up, int stride, const uint
     }
     return 0;
 }
+
+/* What the glue calls of one decode step share, filled once per step by glue.py (``Glue.step``): each
+ * ``lhama_glue_step_*`` function below is the explicit call above with these arguments read from here (fewer ctypes
+ * arguments to convert per call: ~113 calls per step on lhama-default). */
+struct lhama_glue_step {
+    uint16_t *hidden;         /* (rows, width), rows hidden_stride apart: takes the residual adds in place */
+    uint16_t *normed;         /* (rows, width): each RMSNorm's output */
+    const uint16_t *cos, *sin; /* (rows, dim) */
+    uint16_t *query;          /* (rows, heads, dim): the rotated query heads */
+    const uint16_t *silu;     /* the 65536-entry SiLU table */
+    uint16_t *silu_out;       /* (rows, intermediate): SiLU(gate) * up */
+    long row_step, head_step; /* the KV caches' layout, as lhama_glue_rope_write's */
+    int hidden_stride, rows, width, lanes, heads, kv_heads, dim, column, column_step, intermediate;
+};
+
+int lhama_glue_step_add_rms(const struct lhama_glue_step *s, const uint16_t *add, int add_stride,
+                            const uint16_t *weight, float eps) {
+    return lhama_glue_add_rms(s->hidden, s->hidden_stride, add, add_stride, weight, eps, s->normed, s->rows, s->width,
+                              s->lanes);
+}
+
+int lhama_glue_step_rope_write(const struct lhama_glue_step *s, const uint16_t *qkv, int stride, const uint16_t *bias,
+                               uint16_t *keys, uint16_t *values) {
+    return lhama_glue_rope_write(qkv, stride, bias, s->cos, s->sin, s->rows, s->heads, s->kv_heads, s->dim, s->query,
+                                 keys, values, s->row_step, s->head_step, s->column, s->column_step);
+}
+
+int lhama_glue_step_silu_mul(const struct lhama_glue_step *s, const uint16_t *gate_up, int stride) {
+    return lhama_glue_silu_mul(gate_up, stride, s->silu, s->silu_out, s->rows, s->intermediate);
+}

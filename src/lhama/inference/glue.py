@@ -59,7 +59,20 @@ def library() -> ctypes.CDLL | None:
     lib.lhama_glue_rope_write.argtypes = [_P, _I, _P, _P, _P, _I, _I, _I, _I, _P, _P, _P, ctypes.c_long,
                                           ctypes.c_long, _I, _I]
     lib.lhama_glue_silu_mul.argtypes = [_P, _I, _P, _P, _I, _I]
+    step = ctypes.POINTER(StepArgs)
+    lib.lhama_glue_step_add_rms.argtypes = [step, _P, _I, _P, ctypes.c_float]
+    lib.lhama_glue_step_rope_write.argtypes = [step, _P, _I, _P, _P, _P]
+    lib.lhama_glue_step_silu_mul.argtypes = [step, _P, _I]
     return lib
+
+
+class StepArgs(ctypes.Structure):
+    """``struct lhama_glue_step`` (glue.c): what the glue calls of one decode step share."""
+
+    _fields_ = [*((name, _P) for name in ("hidden", "normed", "cos", "sin", "query", "silu", "silu_out")),
+                ("row_step", ctypes.c_long), ("head_step", ctypes.c_long),
+                *((name, _I) for name in ("hidden_stride", "rows", "width", "lanes", "heads", "kv_heads", "dim", "column",
+                                          "column_step", "intermediate"))]
 
 
 def lanes() -> int:
@@ -104,6 +117,50 @@ class Glue:
         return out
 
 
+    def step(self, hidden: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], heads: int,
+             cache: tuple[torch.Tensor, torch.Tensor], column: int, intermediate: int) -> GlueStep:
+        """The glue calls of one step over ``hidden`` (B, D; contiguous rows), whose key/value rows go to caches laid
+        out as ``cache`` (one layer's (keys, values): each layer's alike) at ``column``: see :class:`GlueStep`."""
+        (cos, sin), keys = rotary, cache[0]
+        (rows, width), (kv_heads, dim) = hidden.shape, keys.shape[1::2]
+        batch = keys.shape[0] == rows
+        tensors = (hidden, torch.empty_like(hidden), cos, sin, hidden.new_empty(rows, heads, dim), self.silu,
+                   hidden.new_empty(rows, intermediate))
+        args = StepArgs(*(t.data_ptr() for t in tensors), keys.stride(0) if batch else 0, keys.stride(1),
+                        hidden.stride(0), rows, width, self.lanes, heads, kv_heads, dim, column, 0 if batch else 1,
+                        intermediate)
+        return GlueStep(self.lib, args, tensors)
+
+
+class GlueStep:
+    """One decode step's glue calls (:meth:`Glue.step`): the buffers, rotary rows and cache layout set once, so each
+    call passes only what changes from layer to layer (the same C functions, the same bits as :class:`Glue`'s).
+    ``normed`` takes each RMSNorm's output, ``query`` the rotated query heads, ``silu_out`` SiLU(gate) * up."""
+
+    def __init__(self, lib: ctypes.CDLL, args: StepArgs, tensors: tuple[torch.Tensor, ...]) -> None:
+        self._lib, self._args, self._ref, self.rows = lib, args, ctypes.byref(args), args.rows
+        self.hidden, self.normed, _, _, self.query, _, self.silu_out = tensors
+        self._tensors = tensors  # alive while the C side holds their addresses
+
+    def add_rms(self, add: torch.Tensor | None, norm: nn.Module) -> torch.Tensor:
+        """``hidden += add`` (skipped for None), then ``normed = norm(hidden)``; returns ``normed``."""
+        stride = 0 if add is None or self.rows == 1 else add.stride(0)  # one row: its stride is never read
+        self._lib.lhama_glue_step_add_rms(self._ref, None if add is None else add.data_ptr(), stride,
+                                          norm.weight.data_ptr(), norm.variance_epsilon)
+        return self.normed
+
+    def rope_write(self, qkv: torch.Tensor, bias: torch.Tensor | None, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """:meth:`Glue.rope_write` into ``query`` and one layer's caches (laid out as the step's)."""
+        self._lib.lhama_glue_step_rope_write(self._ref, qkv.data_ptr(), 0 if self.rows == 1 else qkv.stride(0),
+                                             None if bias is None else bias.data_ptr(), keys.data_ptr(),
+                                             values.data_ptr())
+
+    def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
+        """``silu_out = silu(gate) * up`` (overwritten by the next call); returns ``silu_out``."""
+        self._lib.lhama_glue_step_silu_mul(self._ref, gate_up.data_ptr(), 0 if self.rows == 1 else gate_up.stride(0))
+        return self.silu_out
+
+
 Norm = Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (RMSNorm module, rows) -> normalised rows
 Rotary = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (heads, cos, sin) -> rotated heads
 
@@ -136,7 +193,32 @@ def same_bits(glue: Glue, widths: tuple[int, int, int], rms: Norm, rotated: Rota
         return False
     gate_up = (torch.randn(rows, 2 * intermediate, generator=generator) * 4).bfloat16()
     gate, up = gate_up.chunk(2, dim=-1)
-    return torch.equal(glue.silu_mul(gate_up), F.silu(gate) * up) and _rope_same_bits(glue, head_dim, rotated, generator)
+    return (torch.equal(glue.silu_mul(gate_up), F.silu(gate) * up) and _rope_same_bits(glue, head_dim, rotated, generator)
+            and _step_same_bits(glue, widths, generator))
+
+
+def _step_same_bits(glue: Glue, widths: tuple[int, int, int], generator: torch.Generator) -> bool:
+    """Whether a :class:`GlueStep` (the struct of arguments) gives what the explicit calls give, for 1 and 3 rows."""
+    (hidden, intermediate, dim), heads, kv_heads = widths, 4, 2
+    for rows in (1, 3):
+        x, add = ((torch.randn(rows, hidden, generator=generator) * 4).bfloat16() for _ in range(2))
+        qkv = (torch.randn(rows, (heads + 2 * kv_heads) * dim, generator=generator) * 4).bfloat16()
+        gate_up = (torch.randn(rows, 2 * intermediate, generator=generator) * 4).bfloat16()
+        cos, sin = (torch.rand(rows, 1, dim, generator=generator).bfloat16() for _ in range(2))
+        norm = nn.Module()
+        norm.weight, norm.variance_epsilon = torch.randn(hidden, generator=generator).bfloat16(), 1e-6
+        cache, expected = [torch.zeros(rows, kv_heads, 4, dim, dtype=torch.bfloat16) for _ in range(4)], x.clone()
+        normed, query = torch.empty_like(x), torch.empty(rows, heads, dim, dtype=torch.bfloat16)
+        glue.add_rms(expected, add, norm, normed)
+        glue.rope_write(qkv, None, (cos, sin), query, cache[:2], 1)
+        step = glue.step(x, (cos, sin), heads, cache[2:], 1, intermediate)
+        step.rope_write(qkv, None, *cache[2:])
+        same = (torch.equal(step.add_rms(add, norm), normed) and torch.equal(x, expected)
+                and torch.equal(step.query, query) and all(torch.equal(a, b) for a, b in zip(cache[:2], cache[2:]))
+                and torch.equal(step.silu_mul(gate_up), glue.silu_mul(gate_up)))
+        if not same:
+            return False
+    return True
 
 
 def _rope_same_bits(glue: Glue, dim: int, rotated: Rotary, generator: torch.Generator, heads: int = 4,

@@ -23,7 +23,7 @@ a model in training mode, or ``LHAMA_LEAN_DECODE=0``); callers then run the tran
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,7 @@ _ATTR = "_lhama_lean"  # where the built decoder (or False: not covered) is kept
 _ROWS = 64  # the int4 CPU kernel packs output rows in independent blocks of 64
 _ALIGN = 64  # bytes: the packed kernels need aligned weights (see quant_cache._read_aligned)
 KeysValues = Sequence[tuple[torch.Tensor, torch.Tensor]]  # each layer's (keys, values) (B, Hkv, C, Dh)
+Product = Callable[[torch.Tensor], torch.Tensor]  # (M, K) rows -> (M, N) outputs
 
 
 class Fused(nn.Module):
@@ -196,7 +197,9 @@ class LeanDecoder:
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.scaling = self.head_dim**-0.5
         self.inv_freq, self.rope_scaling = base.rotary_emb.inv_freq, base.rotary_emb.attention_scaling
+        self.intermediate = config.intermediate_size
         self.glue = _checked_glue(self, config.intermediate_size)
+        self.calls = [_Calls(layer) for layer in self.layers]  # the glued step's products, called directly
 
     def step(self, token: int, cache: object) -> torch.Tensor:
         first = cache.layers[0]
@@ -209,8 +212,7 @@ class LeanDecoder:
         mask = (torch.arange(first.max_cache_len, device=hidden.device) <= position).view(1, 1, 1, -1)
         positions = torch.tensor([position], device=hidden.device)
         logits = self._rows(hidden, positions, [(kv.keys, kv.values) for kv in cache.layers], position, mask)
-        for kv in cache.layers:
-            kv.cumulative_length.add_(1)
+        torch._foreach_add_([kv.cumulative_length for kv in cache.layers], 1)  # one op for every layer's count
         return logits
 
     def step_seq(self, tokens: Sequence[int], cache: object) -> torch.Tensor:
@@ -225,8 +227,7 @@ class LeanDecoder:
         mask = (torch.arange(first.max_cache_len, device=device) <= positions[:, None]).view(rows, 1, 1, -1)
         hidden = self.embed(torch.tensor(list(tokens), device=device))  # (R, D)
         logits = self._rows(hidden, positions, [(kv.keys, kv.values) for kv in cache.layers], position, mask)
-        for kv in cache.layers:
-            kv.cumulative_length.add_(rows)
+        torch._foreach_add_([kv.cumulative_length for kv in cache.layers], rows)
         return logits
 
     def step_rows(self, tokens: torch.Tensor, positions: torch.Tensor, layers: KeysValues, column: int,
@@ -241,7 +242,7 @@ class LeanDecoder:
               mask: torch.Tensor) -> torch.Tensor:
         cos, sin = self._rotary(positions, hidden.dtype)
         mask = None if mask is None else _additive(mask, hidden.dtype)  # once, not in each layer's attention call
-        if self.glue is not None and hidden.dtype == torch.bfloat16 and all(map(_glue_cache, layers)):
+        if self.glue is not None and hidden.dtype == torch.bfloat16 and _glue_caches(layers):
             return self._glued_rows(hidden.contiguous(), (cos, sin), layers, column, mask)
         for layer, (keys, values) in zip(self.layers, layers):
             x = _rms(layer.norm1, hidden)
@@ -254,18 +255,16 @@ class LeanDecoder:
                     column: int, mask: torch.Tensor) -> torch.Tensor:
         """:meth:`_rows` with the ops between products in C (:mod:`lhama.inference.glue`): the same bits. ``hidden``
         takes each residual add in place; a layer's last add happens in the next layer's first norm call."""
-        rows, (heads, dim) = hidden.shape[0], (self.heads, self.head_dim)
-        x, query, added = torch.empty_like(hidden), hidden.new_empty(rows, heads, dim), None
-        for layer, (keys, values) in zip(self.layers, layers):
-            self.glue.add_rms(hidden, added, layer.norm1, x)
-            qkv, bias = (layer.qkv.product(x), layer.qkv.bias) if isinstance(layer.qkv, Fused) else (layer.qkv(x), None)
-            self.glue.rope_write(qkv, bias, rotary, query, (keys, values), column)
+        step = self.glue.step(hidden, rotary, self.heads, layers[0], column, self.intermediate)
+        rows, added = len(hidden), None
+        for layer, (keys, values), calls in zip(self.layers, layers, self.calls):
+            x = step.add_rms(added, layer.norm1)
+            step.rope_write(calls.qkv(x), calls.qkv_bias, keys, values)
             if keys.shape[0] != rows:  # one sequence: every row reads its one cache
                 keys, values = keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1)
-            self.glue.add_rms(hidden, self._attend(layer, query, (keys, values), mask), layer.norm2, x)
-            added = layer.down(self.glue.silu_mul(layer.gate_up(x)))
-        self.glue.add_rms(hidden, added, self.norm, x)
-        return self.head(x)
+            x = step.add_rms(self._attend(calls.o_proj, step.query, (keys, values), mask), layer.norm2)
+            added = calls.down(step.silu_mul(calls.gate_up(x)))
+        return self.head(step.add_rms(added, self.norm))
 
     def _rotary(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin (B, 1, head_dim) for ``positions`` (B,), computed as transformers' rotary module does."""
@@ -282,9 +281,9 @@ class LeanDecoder:
         qk = _rotated(qk, cos, sin)
         keys, values = _write((keys, values), qk[:, heads:], qkv[:, (heads + kv_heads) * dim :].view(rows, kv_heads, dim),
                               column)
-        return self._attend(layer, qk[:, :heads], (keys, values), mask)
+        return self._attend(layer.o_proj, qk[:, :heads], (keys, values), mask)
 
-    def _attend(self, layer: _Layer, query: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
+    def _attend(self, o_proj: Product, query: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
                 mask: torch.Tensor | None) -> torch.Tensor:
         """The attention output (B, D) after o_proj for the rotated ``query`` heads (B, H, d) over ``kv``."""
         (keys, values), rows, heads, dim = kv, query.shape[0], self.heads, self.head_dim
@@ -293,7 +292,18 @@ class LeanDecoder:
         else:  # one query: GQA heads side by side
             query = query.reshape(rows, self.kv_heads, heads // self.kv_heads, dim)
             out = F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=self.scaling)
-        return layer.o_proj(out.reshape(rows, heads * dim))
+        return o_proj(out.reshape(rows, heads * dim))
+
+
+class _Calls:
+    """A layer's products as the glued step calls them: a bias-free :class:`Fused` by its ``product`` (its forward's
+    result, without a module call); query/key/value's bias apart (the glue adds it); anything else as it is."""
+
+    def __init__(self, layer: _Layer) -> None:
+        fused = isinstance(layer.qkv, Fused)
+        self.qkv, self.qkv_bias = (layer.qkv.product, layer.qkv.bias) if fused else (layer.qkv, None)
+        self.o_proj, self.gate_up, self.down = (p.product if isinstance(p, Fused) and p.bias is None else p
+                                                for p in (layer.o_proj, layer.gate_up, layer.down))
 
 
 def _checked_glue(decoder: LeanDecoder, intermediate: int) -> glue.Glue | None:
@@ -313,19 +323,19 @@ def _gluable(layer: _Layer) -> bool:
             and all(n.weight.is_contiguous() for n in (layer.norm1, layer.norm2)))
 
 
-def _glue_cache(kv: tuple[torch.Tensor, torch.Tensor]) -> bool:
-    """Whether the glue can write into this layer's (keys, values): bf16, rows of one head contiguous, alike."""
-    keys, values = kv
-    return (keys.dtype == values.dtype == torch.bfloat16 and keys.stride() == values.stride()
-            and keys.stride(3) == 1 and keys.stride(2) == keys.shape[3])
+def _glue_caches(layers: KeysValues) -> bool:
+    """Whether the glue can write into each layer's (keys, values): bf16, a head's rows contiguous, all alike."""
+    keys = layers[0][0]
+    layout = (torch.bfloat16, keys.shape, keys.stride())
+    return (keys.stride(3) == 1 and keys.stride(2) == keys.shape[3]
+            and all((k.dtype, k.shape, k.stride()) == layout == (v.dtype, v.shape, v.stride()) for k, v in layers))
 
 
 def _write(kv: tuple[torch.Tensor, torch.Tensor], key: torch.Tensor, value: torch.Tensor,
            column: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Write the new key/value rows (B, Hkv, Dh) into the cache ``kv`` and return what each row
-    attends to: a batch (cache rows = B) writes row b at ``column`` of its own cache row; one
-    sequence (a cache of batch 1, B > 1 rows) writes row i at ``column + i``, and every row reads
-    that one cache."""
+    """Write the new key/value rows (B, Hkv, Dh) into the cache ``kv`` and return what each row attends to: a batch
+    (cache rows = B) writes row b at ``column`` of its own cache row; one sequence (a cache of batch 1, B > 1 rows)
+    writes row i at ``column + i``, and every row reads that one cache."""
     keys, values = kv
     rows = key.shape[0]
     if keys.shape[0] == rows:
