@@ -1,4 +1,4 @@
-"""Issue #29, the fresh held-out sets of sessions 9-15 (data/guard/heldout_s10 ... heldout_s15): each is pinned by md5
+"""Issue #29, the fresh held-out sets of sessions 9-16 (data/guard/heldout_s10 ... heldout_s16): each is pinned by md5
 (committed before any guard read it), has the sizes its rule named, covers every category alike, and repeats
 nothing in the rest of data/guard. One row per set; a new set is one more row."""
 
@@ -45,6 +45,9 @@ SETS = (
     HeldOut("heldout_s15", {"everyday.txt": "1273c29895103973ebc73464524721ab", "answers.txt": "5d8fbb3ec58b4f4a7132f719746eb113",
                             "catalog.tsv": "f2b0717b07f910f544ce634b27054b19", "unsafe.tsv": "409ef636a90b4cd5092ce1c93bdbc236"},
             {"everyday.txt": 226, "answers.txt": 100, "catalog.tsv": 64}, 5, 460),
+    HeldOut("heldout_s16", {"everyday.txt": "e6bbaade70be824d9a4787c12553239a", "answers.txt": "c170f5f90f159e17017043788aaff3e8",
+                            "catalog.tsv": "a50e430cbacb9c4d25341456f01d45a0", "unsafe.tsv": "a32cb27d12d0a4f4fadf46698fb8bb75"},
+            {"everyday.txt": 249, "answers.txt": 73, "catalog.tsv": 200}, 5, 592),
 )
 BY_NAME = pytest.mark.parametrize("held", SETS, ids=[s.name for s in SETS])
 
