@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sysconfig
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -85,10 +89,15 @@ def test_bias_rotary_and_cache_writes_are_the_pytorch_ops(batch: bool) -> None:
     assert int((keys != 0).sum()) == int((qk[:, heads:] != 0).sum())  # nothing else written
 
 
+@pytest.mark.parametrize("ext", [True, False])
 @pytest.mark.parametrize(("rows", "batch"), [(1, True), (1, False), (3, True), (3, False)])
-def test_a_step_of_glue_calls_is_the_explicit_calls(rows: int, batch: bool) -> None:
-    """GlueStep (the arguments one step shares, set once in a C struct) writes what Glue's explicit calls write."""
+def test_a_step_of_glue_calls_is_the_explicit_calls(rows: int, batch: bool, ext: bool) -> None:
+    """GlueStep (the arguments one step shares, set once in a C struct; called through the extension module or
+    ctypes) writes what Glue's explicit calls write."""
+    if ext and glue.extension() is None:
+        pytest.skip("no Python headers here: the glue's extension module is not built")
     g, generator, heads, kv_heads, dim = _glue(), torch.Generator().manual_seed(6), 4, 2, 32
+    g = g if ext else dataclasses.replace(g, ext=None)
     x = (torch.randn(rows, 128, generator=generator) * 3).bfloat16()
     add = (torch.randn(rows, 256, generator=generator) * 3).bfloat16()[:, 64:192]  # rows 256 apart
     qkv = (torch.randn(rows, (heads + 2 * kv_heads) * dim + 32, generator=generator) * 4).bfloat16()[:, :-32]
@@ -109,11 +118,31 @@ def test_a_step_of_glue_calls_is_the_explicit_calls(rows: int, batch: bool) -> N
     assert int((caches[2] != 0).sum()) > 0
 
 
+def test_the_extension_module_is_built_where_pythons_headers_are_and_checks_its_arguments() -> None:
+    headers = (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
+    assert (glue.extension() is not None) == headers and (_glue().ext is glue.extension())
+    if headers:
+        with pytest.raises(TypeError, match="add_rms takes 5 arguments"):
+            glue.extension().add_rms(0, None, 0)
+
+
 @pytest.mark.parametrize("quant", ["int4", "int8"])
 def test_the_lean_step_runs_the_glue_and_still_matches_the_forward(quant: str) -> None:
     model = _model("qwen2", quant)
     assert lean_decoder(model.language_model).glue is not None
     _compare(model)
+
+
+def test_the_switch_leaves_the_extension_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LHAMA_GLUE_EXT", "0")
+    glue.extension.cache_clear()
+    glue.for_widths.cache_clear()
+    try:
+        assert glue.extension() is None and _glue().ext is None  # GlueStep then calls through ctypes
+    finally:
+        monkeypatch.undo()
+        glue.extension.cache_clear()
+        glue.for_widths.cache_clear()
 
 
 def test_the_switch_turns_the_glue_off(monkeypatch: pytest.MonkeyPatch) -> None:
