@@ -1,4 +1,4 @@
-"""#27 session 16 (27b): the lean step's glue calls through one struct per step (ctypes or the extension) vs session 15's.
+"""#27 session 16 (27b): the lean step's glue calls through one struct per step (ctypes or extension) vs session 15's.
 
     PYTHONPATH=src python benchmarks/decode_profile_s16.py --model ~/.cache/lhama/models/lhama-default --steps 40
 
@@ -6,12 +6,12 @@ Session 15's glued step (``S``, re-created here as it was: ten to sixteen ctypes
 read per call, a new SiLU output per layer, the bias-free fused products called as modules, each layer's cache checked
 apart) against today's: :class:`lhama.inference.glue.GlueStep` calling through ctypes (``T``) or through the CPython
 extension module (``E``, what runs where Python's headers are installed), the products called directly. Two caches
-are prefilled alike with the bench prompt; each pair of steps (``--pairs``, default S:E then T:E) runs one variant on
-each cache, in alternating order, and compares the logits bit for bit. Prints each variant's median step (wall; main-thread CPU), the paired median
-difference, in how many pairs T was faster, and the bits. ``--segments N``: then N steps of T with wall timers around
-each part (the products with their Python wrappers, attention, the glue calls; "outside the layers": the step's
-embedding, mask, rotary rows and cache counts), per step, for E. Threads: ``--threads`` (default: OMP_NUM_THREADS, else 2).
-Writes nothing.
+are prefilled alike with the bench prompt; each pair of steps (``--pairs``, default S:E then T:E) runs one variant
+on each cache, in alternating order, and compares the logits bit for bit. Prints each variant's median step (wall;
+main-thread CPU), the paired median difference, in how many pairs the second was faster, and the bits. ``--segments N``:
+then N steps of E with wall timers around each part (the products with their Python wrappers, attention, the glue calls;
+"outside the layers": the step's embedding, mask, rotary rows and cache counts), per step. Threads:
+``--threads`` (default: OMP_NUM_THREADS, else 2). Writes nothing.
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ def main() -> None:
         caches, logits = [], []
         for _ in range(2):
             kv = KVState()
-            logits.append(prefill(loaded.model, ids, None, kv, args.rounds * args.steps + 40).logits[0, -1].clone())
+            room = len(args.pairs.split(",")) * args.rounds * args.steps + args.segments + 8  # every step's column
+            logits.append(prefill(loaded.model, ids, None, kv, room).logits[0, -1].clone())
             caches.append(kv)
 
         def run(index: int, variant: str) -> tuple[float, float]:
@@ -182,7 +183,8 @@ def paired(run, pair: tuple[str, str], steps: int, logits: list[torch.Tensor]) -
     diffs = [x[0] - y[0] for x, y in zip(kept[a], kept[b])]
     print("; ".join(f"{v}: step median {statistics.median(w for w, _ in t):.2f} ms wall, "
                     f"{statistics.median(c for _, c in t):.2f} ms main-thread CPU" for v, t in kept.items())
-          + f"; paired {a}-{b} median {statistics.median(diffs):.3f} ms (mean {statistics.mean(diffs):.3f}), {b} faster in "
+          + f"; paired {a}-{b} median {statistics.median(diffs):.3f} ms (mean {statistics.mean(diffs):.3f}), "
+          f"{b} faster in "
           f"{sum(d > 0 for d in diffs)}/{len(diffs)}; bit-identical logits {same}/{steps}; "
           f"load {os.getloadavg()[0]:.2f}",
           flush=True)

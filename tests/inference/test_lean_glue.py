@@ -118,6 +118,20 @@ def test_a_step_of_glue_calls_is_the_explicit_calls(rows: int, batch: bool, ext:
     assert int((caches[2] != 0).sum()) > 0
 
 
+def test_a_write_past_the_cache_is_an_index_error_not_a_write_out_of_bounds() -> None:
+    """As PyTorch's own write (the lean step without the glue) would: the C code itself does not check."""
+    g, keys, values = _glue(), torch.zeros(1, 2, 6, 32).bfloat16(), torch.zeros(1, 2, 6, 32).bfloat16()
+    rotary = torch.ones(2, 1, 32).bfloat16(), torch.zeros(2, 1, 32).bfloat16()
+    hidden = torch.zeros(2, 128).bfloat16()
+    g.step(hidden, rotary, 4, (keys, values), 4, 256)  # one sequence: columns 4 and 5 fit
+    with pytest.raises(IndexError, match="column 6 is out of bounds for a cache of 6 columns"):
+        g.step(hidden, rotary, 4, (keys, values), 5, 256)
+    with pytest.raises(IndexError, match="out of bounds"):
+        query = torch.empty(1, 4, 32).bfloat16()
+        g.rope_write(torch.zeros(1, 8 * 32).bfloat16(), None, rotary, query, (keys, values), 6)
+    assert not keys.any()
+
+
 def test_the_extension_module_is_built_where_pythons_headers_are_and_checks_its_arguments() -> None:
     headers = (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
     assert (glue.extension() is not None) == headers and (_glue().ext is glue.extension())

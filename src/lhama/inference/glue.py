@@ -136,7 +136,7 @@ class Glue:
         ``column + i``), as ``lean._write`` places them."""
         (cos, sin), (keys, values) = rotary, kv
         rows, heads, dim = query.shape
-        batch = keys.shape[0] == rows
+        batch = _in_cache(keys, rows, column)
         self.lib.lhama_glue_rope_write(qkv.data_ptr(), qkv.stride(0), None if bias is None else bias.data_ptr(),
                                        cos.data_ptr(), sin.data_ptr(), rows, heads, keys.shape[1], dim,
                                        query.data_ptr(), keys.data_ptr(), values.data_ptr(),
@@ -157,7 +157,7 @@ class Glue:
         out as ``cache`` (one layer's (keys, values): each layer's alike) at ``column``: see :class:`GlueStep`."""
         (cos, sin), keys = rotary, cache[0]
         (rows, width), (kv_heads, dim) = hidden.shape, keys.shape[1::2]
-        batch = keys.shape[0] == rows
+        batch = _in_cache(keys, rows, column)
         tensors = (hidden, torch.empty_like(hidden), cos, sin, hidden.new_empty(rows, heads, dim), self.silu,
                    hidden.new_empty(rows, intermediate))
         args = StepArgs(*(t.data_ptr() for t in tensors), keys.stride(0) if batch else 0, keys.stride(1),
@@ -198,6 +198,17 @@ class GlueStep:
         """``silu_out = silu(gate) * up`` (overwritten by the next call); returns ``silu_out``."""
         self._silu_mul(self._ref, gate_up.data_ptr(), 0 if self.rows == 1 else gate_up.stride(0))
         return self.silu_out
+
+
+def _in_cache(keys: torch.Tensor, rows: int, column: int) -> bool:
+    """Whether ``keys`` (B, Hkv, C, d) holds a batch of ``rows`` (one column each) rather than one sequence (``rows``
+    columns); raises IndexError, as the PyTorch write would, where the columns written do not fit (the C code does
+    not check)."""
+    batch = keys.shape[0] == rows
+    last = column + (0 if batch else rows - 1)
+    if column < 0 or last >= keys.shape[2]:
+        raise IndexError(f"KV cache column {last} is out of bounds for a cache of {keys.shape[2]} columns")
+    return batch
 
 
 Norm = Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (RMSNorm module, rows) -> normalised rows
