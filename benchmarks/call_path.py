@@ -124,16 +124,23 @@ def returns(files: list[str]) -> int:
     return back
 
 
+def returned(calls: list[tuple[str, str, frozenset[str]]]) -> list[tuple[int, str, str, bool]]:
+    """Each return of :func:`returns`, in order: (the call's number from 1, its file, its function, whether that file
+    was still on the call stack)."""
+    seen, found, previous = set(), [], None
+    for number, (file, function, callers) in enumerate(calls, 1):
+        if file != previous and file in seen:
+            found.append((number, file, function, file in callers))
+        seen.add(file)
+        previous = file
+    return found
+
+
 def returns_split(calls: list[tuple[str, str, frozenset[str]]]) -> tuple[int, int]:
     """:func:`returns` of the calls' files, split: (re-entries of a file still on the call stack,
     re-entries of a file the path had left for good)."""
-    seen, resumed, again, previous = set(), 0, 0, None
-    for file, _, callers in calls:
-        if file != previous and file in seen:
-            resumed, again = (resumed + 1, again) if file in callers else (resumed, again + 1)
-        seen.add(file)
-        previous = file
-    return resumed, again
+    stacked = [on_stack for *_, on_stack in returned(calls)]
+    return stacked.count(True), stacked.count(False)
 
 
 def main() -> None:
@@ -151,6 +158,10 @@ def main() -> None:
     resumed, again = returns_split(calls)
     print(f"of the returns: {resumed} into a file still on the call stack (its code carrying on), "
           f"{again} into a file the path had left for good")
+    if args.show:
+        for number, file, function, on_stack in returned(calls):
+            print(f"  call {number}: {file}:{function} ({'still on the stack' if on_stack else 'left for good'}; "
+                  f"after {calls[number - 2][0]})")
 
 
 if __name__ == "__main__":

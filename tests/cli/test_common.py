@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from benchmarks.call_path import returns, trace
+from benchmarks.call_path import returned, returns, returns_split, trace
 from lhama.cli import common, main
 from lhama.cli.common import load_with_progress, located
 from lhama.errors import CheckpointError
@@ -68,6 +68,52 @@ def test_a_quantised_load_checks_its_plan_once_and_goes_straight_on(prepared):
     assert [call for call in calls if call[1] == "check_quant"] == [("inference/quant.py", "check_quant")]
     assert calls.index(("inference/quant.py", "check_quant")) < start
     assert calls[start + 1] == ("inference/quant_cache.py", "_cache_dir"), calls[start:start + 3]
+
+
+def test_the_tracer_names_each_return_and_whether_its_file_was_still_on_the_stack():
+    calls = [("a.py", "f", frozenset()), ("b.py", "g", frozenset({"a.py"})),  # f calls g, g returns
+             ("a.py", "h", frozenset({"a.py"})),  # f carries on: h, in f's file
+             ("c.py", "k", frozenset({"a.py"})), ("b.py", "m", frozenset({"a.py", "c.py"}))]  # b entered again
+    assert returned(calls) == [(3, "a.py", "h", True), (5, "b.py", "m", False)]
+    assert returns_split(calls) == (1, 1) and returns([file for file, *_ in calls]) == 2
+
+
+# lhama-default's path, step by step (docs/architecture.md, #25): the files in the order the path enters them, a file
+# written again where the path returns to it. The returns left are argued there: quant_cache carrying on after this
+# machine's part of its cache key (native.cache_key, one question), and the typed loader (config) with each settings
+# class's own __post_init__ (generation, labeler).
+DEFAULT_SHAPE = [
+    "cli/common.py",  # CLI
+    "weights/resolve.py", "weights/registry.py",  # resolve
+    "weights/prepare.py", "home.py", "weights/manifest.py", "weights/cascade.py", "config.py",  # verify
+    "inference/quant.py",  # quant plan
+    "inference/quant_cache.py", "inference/native.py", "inference/quant_cache.py",  # cached load
+    "model/config.py", "model/lhama.py", "model/branches.py",  # compose
+    "model/generation.py", "config.py", "model/generation.py", "model/labeler.py", "config.py", "model/labeler.py",
+    "model/towers/efficientnet_lite.py", "model/towers/common.py",  # first weights read: the labeler's tower
+]
+
+
+def test_lhama_defaults_path_keeps_its_shape(tmp_path, monkeypatch):
+    """A tiny lhama-default (a cascade: tiny LM + a 1280-wide EfficientNet-Lite labeler, the shipped settings and quant
+    plan), prepared in a fresh $LHAMA_HOME and loaded once (its cache written), then traced from the CLI's loader:
+    each step is entered once and in order, and the path returns only where DEFAULT_SHAPE says."""
+    from lhama.inference import quant_cache
+    from tests.weights.test_cascade import tiny_parts
+
+    monkeypatch.setenv("LHAMA_HOME", str(tmp_path / "home"))
+    entry = registry_entry("lhama-default")
+    parts, prepare = dict(zip(entry.parts, tiny_parts(tmp_path, 1280))), prepare_module.prepare
+    with monkeypatch.context() as parts_prepared:  # the parts as if already prepared: only the cascade is assembled
+        parts_prepared.setattr(prepare_module, "prepare", lambda part, home=None: parts[part])
+        prepare("lhama-default")
+    loaded = load_with_progress("lhama-default", quiet())  # quantises as the registry says and caches it
+    assert loaded.labeler is not None and quant_cache.is_cached(tmp_path / "home" / "models" / "lhama-default", entry.quant)
+    files = [file for file, _ in trace("lhama-default")]
+    entered = [file for i, file in enumerate(files) if i == 0 or files[i - 1] != file]
+    # the kernel library's folder ($LHAMA_HOME/kernels) is asked where the library is first loaded in a process
+    shape = [file for i, file in enumerate(entered) if not (file == "home.py" and entered[i - 1] == "inference/native.py")]
+    assert shape == DEFAULT_SHAPE, entered
 
 
 @pytest.mark.parametrize("args", [["chat", "--model", "", "Oi"], ["chat", "-m", "  ", "Oi"], ["serve", "--model", ""],

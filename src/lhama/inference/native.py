@@ -108,7 +108,7 @@ def _headers(sources: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def cpu_supported() -> bool:
     """Whether this CPU has every instruction set the AVX512-VNNI kernel uses (Linux's /proc/cpuinfo)."""
-    return torch.backends.cpu.get_cpu_capability() == "AVX512" and all(f in cpu_flags() for f in _FLAGS)
+    return torch.backends.cpu.get_cpu_capability() == "AVX512" and set(_FLAGS) <= cpu_flags()
 
 
 def cpu_flags() -> set[str]:
@@ -125,7 +125,7 @@ def _variant() -> tuple[tuple[Path, ...], list[str]] | None:
     AVX2 + FMA + F16C (on the 32-row packing PyTorch writes without AVX512), else None."""
     if cpu_supported():
         return ((SOURCE,), _CFLAGS) if packed_rows() == 64 else None
-    if all(f in cpu_flags() for f in _FLAGS_AVX2) and packed_rows() == 32:
+    if set(_FLAGS_AVX2) <= cpu_flags() and packed_rows() == 32:
         return SOURCES_AVX2, _CFLAGS_AVX2
     return None
 
@@ -306,6 +306,24 @@ def has_laid6() -> bool:
     what decides how lossy6 layers are built here, ``quant.six_bit_lossy``)."""
     lib = kernel()
     return lib is not None and hasattr(lib, "lhama_int6k_gemm_laid")
+
+
+def laid6_runs() -> bool:
+    """Whether lossy6 layers run on the AVX2 port's laid 6-bit product here: no AVX512-VNNI kernel, the native kernel on
+    (:func:`enabled`) and built with that entry point (:func:`has_laid6`; the library is loaded, built once, to know)."""
+    return not cpu_supported() and enabled() and has_laid6()
+
+
+def cache_key(int4: bool, lossy6: bool) -> dict[str, int | str]:
+    """This machine's part of a quantised cache's settings (``quant_cache``), asked once per load: the int4 packing
+    ``int4_rows`` for a plan with int4 layers (blocks of 64 rows with AVX512, 32 without: a cache copied across CPUs is
+    rebuilt), and ``lossy6`` = "6-bit" for a plan with lossy6 layers that :func:`laid6_runs` builds 6-bit (int8 before
+    session 15: such an AVX2 cache is rebuilt). Nothing the plan does not hold is probed (a bf16 load builds no
+    kernel)."""
+    key: dict[str, int | str] = {"int4_rows": packed_rows()} if int4 else {}
+    if lossy6 and laid6_runs():
+        key["lossy6"] = "6-bit"
+    return key
 
 
 def lay6(weight: torch.Tensor, hi: torch.Tensor, laid: bool) -> None:

@@ -255,7 +255,7 @@ def six_bit_lossy() -> bool:
     the AVX2 port's on laid weights (``int6_avx2.c``, docs/benchmarks.md #27 session 15; the port's product on the
     stored order was slower than int8: lhama-default 7.4 vs 8.9 tok/s, session 10). Else int8: the 6-bit fallback is a
     slow reference."""
-    return native.usable(64, KSUPER, 16) and (native.cpu_supported() or native.has_laid6())
+    return native.cpu_supported() and native.usable(64, KSUPER, 16) or native.laid6_runs()
 
 
 def _int4_kind(linear: nn.Linear, plan: QuantPlan) -> type[Int4Linear] | type[Int4KLinear]:

@@ -31,8 +31,7 @@ from lhama.files import atomic_directory
 from lhama.inference import native
 from lhama.inference.lean import lean_decoder
 from lhama.inference.qlinear import build_native_scales
-from lhama.inference.quant import (QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears,
-                                    six_bit_lossy)
+from lhama.inference.quant import QuantPlan, check_quant, empty_quantized, plan_for, quantize_from, quantize_linears
 from lhama.model.build import LoadedModel, load_model
 from lhama.model.config import LhamaConfig
 from lhama.model.generation import read_generation
@@ -150,13 +149,11 @@ def _settings(model_dir: Path, plan: QuantPlan) -> dict:
         "group_size": plan.group_size if plan.quant == "int4" else None,
         "torch": torch.__version__,  # the packed int4 layout belongs to the kernel of this version
         "sources": source_stats(model_dir),
+        # and to this machine: the int4 packing, whether the AVX2 port builds lossy6 layers 6-bit (one question)
+        **native.cache_key(int4=plan.quant == "int4", lossy6="lossy6" in plan.int8),
     }
-    if plan.quant == "int4":  # and to the CPU: blocks of 64 rows with AVX512, 32 without (native.packed_rows)
-        settings["int4_rows"] = native.packed_rows()
     if plan.int8:
         settings["int8"] = list(plan.int8)  # the roles kept int8 (a plain plan's settings stay as before)
-    if "lossy6" in plan.int8 and not native.cpu_supported() and six_bit_lossy():  # the AVX2 port builds them 6-bit
-        settings["lossy6"] = "6-bit"  # since session 15 (int8 before): a cache written before is rebuilt
     if plan.grid:
         settings["grid"] = True
     if plan.kscales:
