@@ -28,8 +28,9 @@ from lhama.inference.bench import QUESTION, SYSTEM, BenchConfig, bench_decode, g
 from lhama.weights.resolve import resolve
 
 
-def llama_cpp_row(gguf: Path, tokens: int, threads: int) -> dict:
-    """Decode tok/s and TTFT of llama.cpp (xllamacpp) on ``gguf``, greedy, exactly ``tokens`` tokens."""
+def llama_cpp_row(gguf: Path, tokens: int, threads: int, warmup_tokens: int | None = None) -> dict:
+    """Decode tok/s and TTFT of llama.cpp (xllamacpp) on ``gguf``, greedy, exactly ``tokens`` tokens, after a warm-up
+    request of ``warmup_tokens`` (default: ``tokens``)."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -42,7 +43,7 @@ def llama_cpp_row(gguf: Path, tokens: int, threads: int) -> dict:
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}],
         "max_tokens": tokens, "temperature": 0, "ignore_eos": True, "cache_prompt": False,
     }
-    server.handle_chat_completions(request)  # warm-up
+    server.handle_chat_completions({**request, "max_tokens": warmup_tokens or tokens})  # warm-up
     reply = server.handle_chat_completions(request)
     timings = reply["timings"]
     return {"tok_s": round(timings["predicted_per_second"], 2), "ttft_s": round(timings["prompt_ms"] / 1000, 3),

@@ -1,17 +1,18 @@
 """Decode speed of lhama against llama.cpp on the same GGUF: N pairs of processes, medians and the ratio's interval.
 
-    PYTHONPATH=src:benchmarks python benchmarks/decode_rounds.py --pairs 6 --threads 2 --tokens 128 --bench --serve
+    PYTHONPATH=src:benchmarks python benchmarks/decode_rounds.py --pairs 4 --threads 2 --tokens 128 --bench --serve
 
 Each pair is two fresh processes, one after the other: lhama (the model as shipped: its registry quant unless
 ``--quant``, the lean step with its C glue, plain greedy decoding of the bench prompt, ``--tokens`` tokens after an
-8-token warm-up, as ``lhama bench decode`` times it) and llama.cpp (``decode.llama_cpp_row``: xllamacpp on the GGUF the
-model was prepared from, the same chat messages, greedy, the same token and thread counts). A fresh process per row
-keeps one engine's memory and caches out of the other's timing; interleaving makes a change in the machine's load hit
-both engines alike. Every row is printed as it ends (with the 1-minute load average), then each engine's median, the
-median of the per-pair ratios lhama / llama.cpp, median/median, and a bootstrap 95% interval of both ratios
-(pairs resampled with replacement, seed 0). ``--bench`` then runs ``lhama bench decode --no-baseline --json`` once
-(time to first token with and without an image, peak RSS); ``--serve`` runs ``benchmarks/serve.py`` at 1 and 16
-clients (continuous batching, 32 tokens per request, guard off: the #27 target is 16 clients >= 2x one).
+8-token warm-up, as ``lhama bench decode`` times it) and llama.cpp (``decode.llama_cpp_row``: xllamacpp on the GGUF
+the model was prepared from, the same chat messages, greedy, the same token and thread counts, after an 8-token
+warm-up request too; session 15's rows warmed it up with a whole 128-token request: ~13 s more per pair here). A fresh
+process per row keeps one engine's memory and caches out of the other's timing; interleaving makes a change in the
+machine's load hit both engines alike. Every row is printed as it ends (with the 1-minute load average), then each
+engine's median, the median of the per-pair ratios lhama / llama.cpp, median/median, and a bootstrap 95% interval of
+both ratios (pairs resampled with replacement, seed 0). ``--bench`` then runs ``lhama bench decode --no-baseline
+--json`` once (time to first token with and without an image, peak RSS); ``--serve`` runs ``benchmarks/serve.py`` at 1
+and 16 clients (continuous batching, 32 tokens per request, guard off: the #27 target is 16 clients >= 2x one).
 ``--max-seconds`` starts no new pair once the pairs so far say the next would end after it (the rows run so far are
 reported). A row whose process fails is printed and the run stops with exit 1.
 """
@@ -47,7 +48,7 @@ def row(args: argparse.Namespace) -> dict:
         gguf = gguf_file(model_dir)
         if gguf is None:
             raise SystemExit(f"no GGUF for {args.model}: llama.cpp cannot run on the same weights")
-        return {**llama_cpp_row(gguf, args.tokens, args.threads), "gguf": gguf.name}
+        return {**llama_cpp_row(gguf, args.tokens, args.threads, warmup_tokens=8), "gguf": gguf.name}
     return lhama_row(model_dir, args)
 
 
@@ -123,7 +124,8 @@ def summary(speeds: list[tuple[float, float]], resamples: int = 10000, seed: int
         picked = [speeds[rng.randrange(len(speeds))] for _ in speeds]
         per_pair.append(statistics.median(a / b for a, b in picked))
         of_medians.append(statistics.median(a for a, _ in picked) / statistics.median(b for _, b in picked))
-    return {"pairs": len(speeds), "lhama_median": statistics.median(ours), "llama_cpp_median": statistics.median(theirs),
+    return {"pairs": len(speeds), "lhama_median": statistics.median(ours),
+            "llama_cpp_median": statistics.median(theirs),
             "ratio_median_of_pairs": statistics.median(a / b for a, b in speeds),
             "ratio_median_of_pairs_ci95": _interval(per_pair),
             "ratio_of_medians": statistics.median(ours) / statistics.median(theirs),
@@ -140,7 +142,8 @@ def report(done: list[dict], args: argparse.Namespace) -> dict:
     s = summary([(p["lhama"]["tok_s"], p["llama.cpp"]["tok_s"]) for p in done])
     print(f"{args.model} ({args.quant}) vs llama.cpp on its GGUF: {s['pairs']} pairs, {args.tokens} greedy tokens, "
           f"{args.threads} threads, order {args.order}")
-    print(f"lhama     median {s['lhama_median']:.2f} tok/s  rows " + ", ".join(f"{p['lhama']['tok_s']:.2f}" for p in done))
+    print(f"lhama     median {s['lhama_median']:.2f} tok/s  rows "
+          + ", ".join(f"{p['lhama']['tok_s']:.2f}" for p in done))
     print(f"llama.cpp median {s['llama_cpp_median']:.2f} tok/s  rows "
           + ", ".join(f"{p['llama.cpp']['tok_s']:.2f}" for p in done))
     low, high = s["ratio_median_of_pairs_ci95"]
@@ -167,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lhama-default", help="a prepared model's name or directory")
     parser.add_argument("--quant", default=None, help="lhama's weights (default: the registry's, as chat loads them)")
-    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--order", choices=("lhama-first", "alternate"), default="lhama-first")
