@@ -176,11 +176,6 @@ def _threading() -> tuple[int, int]:
     return threads, int(os.environ.get("LHAMA_KERNEL_POOL", "omp").lower() == "own")
 
 
-def threads() -> int:
-    """The threads a product shares its rows among (:func:`_threading`)."""
-    return _threading()[0]
-
-
 def usable_int8(in_features: int) -> bool:
     """Whether the native int8 product runs here for ``in_features`` inputs (a multiple of 32)."""
     return in_features % 32 == 0 and enabled() and kernel() is not None

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from lhama.inference import bound, native
+from lhama.inference import native
 from lhama.inference.kscales import KSUPER, pack_q4k, q4k_codes, q6k_codes, unpack_q4k
 from lhama.inference.laid import laid4, laid6, stored4
 
@@ -336,13 +336,12 @@ def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torc
     """``x`` (M, K) bf16 times :class:`Int4KLinear`'s weights -> (M, N padded) bf16: the native kernel
     where it runs (blocked scales kept on ``owner``), else PyTorch's int4 kernel on bf16 (scale, zero) pairs
     rebuilt from the codes."""
-    if (product := bound.kept(owner, weight, codes, highs, supers)) is not None:  # decided before on what holds now
-        return product(x)
     if native.usable(weight.shape[0], x.shape[1], group_size):
         kept = native_scales(owner, "int4k", (codes, 1), (highs, 1), (supers, 2))
-        if kept is not None and len(kept) == 1:  # records (native.kscale_records), on laid weights where they are
-            name = "lhama_int4k_gemm_laid" if laid4(owner, lay=False) else "lhama_int4k_gemm_records"
-            return bound.bind(owner, (weight, codes, highs, supers), name, (weight, *kept), group_size)(x)
+        if kept is not None and len(kept) == 1:  # records (native.kscale_records)
+            if laid4(owner, lay=False):
+                return native.int4k_laid_rows(x, weight, *kept, group_size)
+            return native.int4k_records_rows(x, weight, *kept, group_size)
         weight = stored4(owner, weight)
         if kept is not None:
             return native.int4k_rows(x, weight, *kept, group_size, blocked_scales=True)
@@ -363,13 +362,10 @@ def k4_decoded(codes: torch.Tensor, highs: torch.Tensor, supers: torch.Tensor, g
 def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     """``x`` (M, K) bf16 times :class:`Int6KLinear` ``layer``'s weights -> (M, N padded) bf16: the
     native kernel where it runs, else the de-quantised weights in fp32 (slow; a reference)."""
-    buffers = (layer.weight, layer.hi, layer.codes, layer.supers)
-    if (product := bound.kept(layer, *buffers)) is not None:  # decided before on what holds now
-        return product(x)
     if native.usable(layer.weight.shape[0], x.shape[1], layer.group_size):
         kept = native_scales(layer, "int6k", *scale_arrays(layer))
         if kept is not None and laid6(layer):
-            return bound.bind(layer, buffers, "lhama_int6k_gemm_laid", (layer.weight, layer.hi, *kept), 16)(x)
+            return native.int6k_laid_rows(x, layer.weight, layer.hi, *kept)
         if kept is not None:
             return native.int6k_rows(x, layer.weight, layer.hi, *kept, layer.group_size, blocked_scales=True)
         return native.int6k_rows(x, layer.weight, layer.hi, layer.codes, layer.supers, layer.group_size)
