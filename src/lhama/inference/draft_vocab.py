@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from lhama.errors import ModelError
-from lhama.inference.laid import stored4
 from lhama.inference.qlinear import Int4KLinear, Int4Linear, Int8Linear, unpacked_int4
 
 _ROWS = 64  # kept rows are a whole number of the int4 kernel's row blocks (it packs 64 rows together)
@@ -107,8 +106,8 @@ def rows_of(layer: nn.Module, ids: torch.Tensor) -> nn.Module:
         out.scales.copy_(layer.scales[ids])
     elif type(layer) in (Int4Linear, Int4KLinear):
         out = type(layer)(layer.in_features, len(ids), bias, layer.group_size)
-        _copy_int4_rows(stored4(layer, layer.weight), out.weight, ids)  # PyTorch's packing (laid.stored4)
-        for name in ("scales_and_zeros",) if type(layer) is Int4Linear else ("codes", "highs", "supers"):
+        _copy_int4_rows(layer.weight, out.weight, ids)
+        for name in ("scales_and_zeros",) if type(layer) is Int4Linear else ("codes", "supers"):
             _copy_columns(getattr(layer, name), getattr(out, name), ids, dim=1 if name != "supers" else 2)
     else:
         raise ModelError(f"cannot trim an output layer of kind {type(layer).__name__}: use a float, int8 or int4 draft")

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.cache_utils import StaticLayer
 
-from lhama.inference import glue, laid
+from lhama.inference import glue
 from lhama.inference.qlinear import (Int4KLinear, Int4Linear, Int6KLinear, Int8Linear, build_native_scales, int4_mm,
                                      int4k_mm, int8_mm, native_scales, scale_kind, scales_key)
 
@@ -55,7 +55,6 @@ class Fused(nn.Module):
         self.kind, self.sizes = type(parts[0]), [p.out_features for p in parts]
         self.in_features, self.out_features = parts[0].in_features, sum(self.sizes)
         self.group_size = getattr(parts[0], "group_size", None)
-        was_laid = self.kind is Int4KLinear and laid.laid4_parts(parts)  # asked before the parts become views
         weight = _joined([p.weight for p in parts])
         if self.kind is Int4Linear:
             self.scales = _joined([p.scales_and_zeros for p in parts], dim=1)
@@ -77,7 +76,6 @@ class Fused(nn.Module):
             start += rows
         self.weight = weight
         _share_blocked_scales(self, parts)
-        laid.mark_laid4(self, parts, was_laid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (M, K) in the layers' activation dtype -> (M, sum of outputs)."""

@@ -23,8 +23,7 @@ per layer by ``lhama.inference.qlinear.native_scales``): one sequential stream p
 line per group from rows N apart, which the hardware prefetcher does not follow; k-scales are read as one array of
 records (:func:`kscale_records`: the 6-bit codes put together at load, one stream per block for all of them). Its 6-bit
 product reads weights laid at load for it (``int6_avx2.c``, :func:`lay6`: in place, the same values, one load per 64
-weights instead of the int4 packing's unpacks), so lossy6 layers are 6-bit on AVX2 too (``quant.six_bit_lossy``); so
-does its int4 product with k-scale records (``int4_laid_avx2.c``, :func:`lay4`).
+weights instead of the int4 packing's unpacks), so lossy6 layers are 6-bit on AVX2 too (``quant.six_bit_lossy``).
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ _CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mav
 # Where AVX512 is missing (e.g. AMD Zen 3): the AVX2 port, same entry points and the same bits (int4_avx2.c; its int8
 # product in int8_avx2.c, compiled into the same library)
 SOURCE_AVX2 = Path(__file__).with_name("int4_avx2.c")
-SOURCES_AVX2 = (SOURCE_AVX2, *(Path(__file__).with_name(f"{name}.c") for name in ("int8_avx2", "int6_avx2", "int4_laid_avx2")))
+SOURCES_AVX2 = (SOURCE_AVX2, Path(__file__).with_name("int8_avx2.c"), Path(__file__).with_name("int6_avx2.c"))
 HEADERS_AVX2 = (Path(__file__).with_name("avx2_common.h"),)  # included by both: in the library's sha256 too
 _FLAGS_AVX2 = ("avx2", "fma", "f16c")
 _CFLAGS_AVX2 = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC"]
@@ -98,11 +97,6 @@ def kernel() -> ctypes.CDLL | None:
         lib.lhama_int6k_gemm_laid.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 5
         lib.lhama_int6k_lay.argtypes = lib.lhama_int6k_unlay.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int] * 2
         for name in ("lhama_int6k_gemm_laid", "lhama_int6k_lay", "lhama_int6k_unlay"):
-            getattr(lib, name).restype = ctypes.c_int
-    if hasattr(lib, "lhama_int4k_gemm_laid"):  # int4 weights laid for AVX2 (lay4)
-        lib.lhama_int4k_gemm_laid.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 5
-        lib.lhama_int4_lay.argtypes = lib.lhama_int4_unlay.argtypes = [ctypes.c_void_p] + [ctypes.c_int] * 2
-        for name in ("lhama_int4k_gemm_laid", "lhama_int4_lay", "lhama_int4_unlay"):
             getattr(lib, name).restype = ctypes.c_int
     return lib
 
@@ -356,36 +350,4 @@ def int6k_laid_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, cod
     if failed:
         raise MemoryError("the int6 kernel could not allocate its scratch memory") if failed == -1 else ValueError(
             f"the laid 6-bit product takes groups of 16 and inputs a multiple of {KSUPER}, got {x.shape[1]}")
-    return out
-
-
-def reads_laid4() -> bool:
-    """Whether int4 k-scale products read laid weights (:func:`lay4`): the kernel has that entry point (the AVX2 port's
-    ``int4_laid_avx2.c``) and reads k-scale records (:func:`reads_records`)."""
-    return reads_records() and hasattr(kernel(), "lhama_int4k_gemm_laid")
-
-
-def lay4(weight: torch.Tensor, laid: bool) -> None:
-    """Re-orders packed int4 weights (``Int4KLinear``'s ``weight`` (N, K/2) in PyTorch's AVX2 packing) in place: the
-    stored order -> the order ``int4_laid_avx2.c`` reads (per 16 rows one load per 64 weights, no unpacking; the same
-    values) when ``laid``, else back."""
-    rows, inputs = weight.shape[0], weight.shape[1] * 2
-    if not weight.is_contiguous() or weight.dtype != torch.uint8 or rows % ROWS:
-        raise ValueError(f"not an int4 layer's packed weights: {tuple(weight.shape)} {weight.dtype}")
-    entry = kernel().lhama_int4_lay if laid else kernel().lhama_int4_unlay
-    if entry(weight.data_ptr(), rows, inputs):
-        raise MemoryError("the int4 kernel could not allocate its scratch memory")
-
-
-def int4k_laid_rows(x: torch.Tensor, weight: torch.Tensor, records: torch.Tensor, group_size: int) -> torch.Tensor:
-    """:func:`int4k_records_rows` on weights laid by :func:`lay4` (groups of 32, inputs a multiple of 256): the same
-    bits."""
-    x = x.contiguous()
-    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.bfloat16)
-    failed = kernel().lhama_int4k_gemm_laid(x.data_ptr(), weight.data_ptr(), records.data_ptr(), out.data_ptr(),
-                                            x.shape[0], x.shape[1], weight.shape[0], group_size, _threading()[0])
-    if failed:
-        raise MemoryError("the int4 kernel could not allocate its scratch memory") if failed == -1 else ValueError(
-            f"the laid int4 product takes groups of 32 and inputs a multiple of {KSUPER}, got {group_size} and "
-            f"{x.shape[1]}")
     return out

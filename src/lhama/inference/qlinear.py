@@ -19,7 +19,6 @@ from torch import nn
 
 from lhama.inference import native
 from lhama.inference.kscales import KSUPER, pack_q4k, q4k_codes, q6k_codes, unpack_q4k
-from lhama.inference.laid import laid4, laid6, stored4
 
 _CHUNK = 4096  # rows quantised at a time (a multiple of 64: int4 packs such row blocks independently)
 ACTIVATIONS = torch.bfloat16  # dtype of the hidden states once a model is bf16/int8/int4
@@ -108,9 +107,7 @@ class Int4KLinear(nn.Module):
     (:func:`lhama.inference.kscales.q4k_codes`): per group a 6-bit scale code ``sc`` and low code ``m``
     (``codes`` (K/g, N) uint8: their low 4 bits; ``highs`` (K/256, N) int32: their top 2 bits, 4 bits per
     group of a super-block) and per 256 inputs two fp16 super-scales ``supers`` (2, K/256, N):
-    ``w = d sc q - dmin m``. 0.5 bits per weight of scales at g = 32 (Q4_K's), against 1 for bf16 pairs. Where the AVX2
-    port runs it, ``weight`` is re-ordered in place at load for its product (:func:`laid4`); the state dict keeps
-    PyTorch's packing."""
+    ``w = d sc q - dmin m``. 0.5 bits per weight of scales at g = 32 (Q4_K's), against 1 for bf16 pairs."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int,
                  device: torch.device | None = None) -> None:
@@ -140,15 +137,6 @@ class Int4KLinear(nn.Module):
         if linear.bias is not None:
             layer.bias.copy_(linear.bias.detach())
         return layer
-
-    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        if laid4(self, lay=False):  # saved in PyTorch's packing, whatever order the kernel reads (native.lay4)
-            destination[prefix + "weight"] = stored4(self, self.weight)
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
-        self.__dict__.pop("_laid", None)  # the buffer holds PyTorch's packing again
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(ACTIVATIONS)  # (M, K)
@@ -313,8 +301,6 @@ def build_native_scales(model: nn.Module) -> int:
             held[copy.untyped_storage().data_ptr()] = copy.untyped_storage().nbytes()
         if isinstance(layer, Int6KLinear):
             laid6(layer)  # the weights in the order the AVX2 6-bit product reads, at load
-        elif isinstance(layer, Int4KLinear):
-            laid4(layer)  # likewise for the int4 product with k-scale records
     return sum(held.values())
 
 
@@ -339,16 +325,13 @@ def int4k_mm(x: torch.Tensor, weight: torch.Tensor, group_size: int, codes: torc
     if native.usable(weight.shape[0], x.shape[1], group_size):
         kept = native_scales(owner, "int4k", (codes, 1), (highs, 1), (supers, 2))
         if kept is not None and len(kept) == 1:  # records (native.kscale_records)
-            if laid4(owner, lay=False):
-                return native.int4k_laid_rows(x, weight, *kept, group_size)
             return native.int4k_records_rows(x, weight, *kept, group_size)
-        weight = stored4(owner, weight)
         if kept is not None:
             return native.int4k_rows(x, weight, *kept, group_size, blocked_scales=True)
         return native.int4k_rows(x, weight, codes, highs, supers, group_size)
     scale, low = k4_decoded(codes, highs, supers, group_size)
     pairs = torch.stack([scale, low + 8 * scale], dim=-1).to(ACTIVATIONS)
-    return torch.ops.aten._weight_int4pack_mm_for_cpu(x, stored4(owner, weight), group_size, pairs)
+    return torch.ops.aten._weight_int4pack_mm_for_cpu(x, weight, group_size, pairs)
 
 
 def k4_decoded(codes: torch.Tensor, highs: torch.Tensor, supers: torch.Tensor, group_size: int) -> tuple[torch.Tensor, ...]:
@@ -376,6 +359,20 @@ def int6k_mm(x: torch.Tensor, layer: Int6KLinear) -> torch.Tensor:
     q = unpacked_int4(layer.weight).float() + 16 * unpack_high(layer.hi).float()  # (N, K)
     wide = step.T.repeat_interleave(layer.group_size, dim=1)  # (N, K)
     return (x.float() @ ((q - 32) * wide).T).to(ACTIVATIONS)
+
+
+def laid6(layer: Int6KLinear, lay: bool = True) -> bool:
+    """Whether ``layer``'s weights are in the order the AVX2 6-bit product reads (:func:`native.lay6`, in place, the
+    same values); with ``lay``, laid now where that product runs them (groups of 16, inputs a multiple of 256)."""
+    key = (layer.weight.data_ptr(), layer.hi.data_ptr())
+    if layer.__dict__.get("_laid") == key:
+        return True
+    if not lay or layer.group_size != 16 or layer.in_features % KSUPER or not native.reads_laid6():
+        return False
+    with torch.no_grad():
+        native.lay6(layer.weight, layer.hi, laid=True)
+    layer.__dict__["_laid"] = key
+    return True
 
 
 def unpacked_int4(weight: torch.Tensor) -> torch.Tensor:
