@@ -149,8 +149,10 @@ class ClassifierGuard(Guard):
     def _vetoed(self, verdicts: list[Verdict], heads: list[Head], texts: Sequence[str],
                 rewritten: Sequence[str]) -> list[Verdict]:
         """User ``verdicts`` with the veto head's say on the input head's flags of text that does not look English."""
+        if self.veto_head is None:
+            return verdicts
         asks = [i for i, (v, h, t) in enumerate(zip(verdicts, heads, texts))
-                if self.veto_head is not None and not v.safe and h is self.head and not looks_english(t)]
+                if not v.safe and h is self.head and not looks_english(t)]
         if not asks:
             return verdicts
         probs = mask_uncued(self.probabilities([rewritten[i] for i in asks], self.veto_head),

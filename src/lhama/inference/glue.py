@@ -150,7 +150,6 @@ class Glue:
                                      rows, width)
         return out
 
-
     def step(self, hidden: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], heads: int,
              cache: tuple[torch.Tensor, torch.Tensor], column: int, intermediate: int) -> GlueStep:
         """The glue calls of one step over ``hidden`` (B, D; contiguous rows), whose key/value rows go to caches laid

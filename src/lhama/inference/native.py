@@ -298,7 +298,7 @@ def int6k_rows(x: torch.Tensor, weight: torch.Tensor, hi: torch.Tensor, codes: t
 def reads_laid6() -> bool:
     """Whether 6-bit products read laid weights (:func:`lay6`): the kernel has that entry point (the AVX2 port's
     ``int6_avx2.c``) and reads blocked scales."""
-    return reads_blocked() and hasattr(kernel(), "lhama_int6k_gemm_laid")
+    return reads_blocked() and has_laid6()
 
 
 def has_laid6() -> bool:
